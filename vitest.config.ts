@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    setupFiles: ['test/setup.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Each file gets its own process: s3rver ports, databases and CDK apps never leak across files.
+    pool: 'forks',
+    maxWorkers: 2,
+  },
+});
