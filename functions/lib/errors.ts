@@ -1,0 +1,40 @@
+/**
+ * Named errors. Step Functions Retry/Catch match on `name`, so every class sets it explicitly
+ * (minifiers rename classes). Messages never carry secrets or connection strings with passwords.
+ */
+export class LifeboatError extends Error {
+  /** Whether retrying the same step may succeed (throttling, a transient network failure). */
+  readonly retryable: boolean = false;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'LifeboatError';
+  }
+}
+
+function named(name: string, retryable = false) {
+  return class extends LifeboatError {
+    override readonly retryable = retryable;
+    constructor(message: string, options?: { cause?: unknown }) {
+      super(message, options);
+      this.name = name;
+    }
+  };
+}
+
+/** The user's configuration (file or event) is invalid; the message lists every problem by field path. */
+export class ConfigError extends named('ConfigError') {}
+export class ObjectNotFoundError extends named('ObjectNotFoundError') {}
+export class StoreWriteFailedError extends named('StoreWriteFailedError', true) {}
+export class DumpFailedError extends named('DumpFailedError') {}
+export class RestoreFailedError extends named('RestoreFailedError') {}
+export class ChecksumMismatchError extends named('ChecksumMismatchError') {}
+export class SizeMismatchError extends named('SizeMismatchError') {}
+export class DecryptionFailedError extends named('DecryptionFailedError') {}
+export class DecompressionFailedError extends named('DecompressionFailedError') {}
+export class ManifestMissingError extends named('ManifestMissingError') {}
+export class ManifestInvalidError extends named('ManifestInvalidError') {}
+export class UnsupportedFormatVersionError extends named('UnsupportedFormatVersionError') {}
+export class BackupNotFoundError extends named('BackupNotFoundError') {}
+export class TargetNotEmptyError extends named('TargetNotEmptyError') {}
+export class SourceUnreachableError extends named('SourceUnreachableError', true) {}
