@@ -1,0 +1,131 @@
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import { Construct } from 'constructs';
+
+/**
+ * Principal tags that gate use of the vault key. The key policy lets a role encrypt only if it carries
+ * `lifeboat:key-use-encrypt=true` and decrypt only if it carries `lifeboat:key-use-decrypt=true`, on top
+ * of the IAM grant, so a writer that can back up cannot read a backup back and vice versa.
+ */
+export const KEY_USE_TAGS = {
+  encrypt: 'lifeboat:key-use-encrypt',
+  decrypt: 'lifeboat:key-use-decrypt',
+} as const;
+
+/** Actions that manage the key but never touch data. */
+export const KEY_ADMIN_ACTIONS = [
+  'kms:Create*',
+  'kms:Describe*',
+  'kms:Enable*',
+  'kms:List*',
+  'kms:Put*',
+  'kms:Update*',
+  'kms:Revoke*',
+  'kms:Disable*',
+  'kms:Get*',
+  'kms:Delete*',
+  'kms:TagResource',
+  'kms:UntagResource',
+  'kms:ScheduleKeyDeletion',
+  'kms:CancelKeyDeletion',
+  'kms:ReplicateKey',
+  'kms:UpdatePrimaryRegion',
+];
+
+export const KEY_ENCRYPT_ACTIONS = ['kms:GenerateDataKey', 'kms:Encrypt', 'kms:DescribeKey'];
+export const KEY_DECRYPT_ACTIONS = ['kms:Decrypt', 'kms:DescribeKey'];
+
+/** The vault key policy: administration for the account, data use split by principal tag. */
+export function vaultKeyPolicy(account: string): iam.PolicyDocument {
+  const accountRoot = new iam.AccountRootPrincipal();
+  const callerInAccount = { StringEquals: { 'aws:PrincipalAccount': account } };
+  return new iam.PolicyDocument({
+    statements: [
+      new iam.PolicyStatement({
+        sid: 'KeyAdministration',
+        principals: [accountRoot],
+        actions: KEY_ADMIN_ACTIONS,
+        resources: ['*'],
+      }),
+      new iam.PolicyStatement({
+        sid: 'EncryptOnlyForBackupWriters',
+        principals: [accountRoot],
+        actions: KEY_ENCRYPT_ACTIONS,
+        resources: ['*'],
+        conditions: { ...callerInAccount, StringEqualsIgnoreCase: { [`aws:PrincipalTag/${KEY_USE_TAGS.encrypt}`]: 'true' } },
+      }),
+      new iam.PolicyStatement({
+        sid: 'DecryptOnlyForBackupReaders',
+        principals: [accountRoot],
+        actions: KEY_DECRYPT_ACTIONS,
+        resources: ['*'],
+        conditions: { ...callerInAccount, StringEqualsIgnoreCase: { [`aws:PrincipalTag/${KEY_USE_TAGS.decrypt}`]: 'true' } },
+      }),
+    ],
+  });
+}
+
+export interface VaultKeyProps {
+  /**
+   * ARN of the multi-Region primary key to replicate. Without it this construct creates the primary.
+   * @default - create the primary key
+   */
+  readonly replicaOf?: string;
+  /**
+   * Days KMS waits before deleting the key after it is scheduled for deletion.
+   * @default 30
+   */
+  readonly pendingWindowInDays?: number;
+  /** @default 'Lifeboat vault key' */
+  readonly description?: string;
+}
+
+/**
+ * The KMS multi-Region key that encrypts the vault: the primary in the primary region, a replica in the
+ * DR region, so a backup copied across regions stays decryptable there without re-encryption.
+ *
+ * @example
+ * const primary = new VaultKey(this, 'Key');
+ * const replica = new VaultKey(drStack, 'Key', { replicaOf: primary.keyArn });
+ */
+export class VaultKey extends Construct {
+  readonly key: kms.IKey;
+  readonly keyArn: string;
+  readonly isReplica: boolean;
+
+  constructor(scope: Construct, id: string, props: VaultKeyProps = {}) {
+    super(scope, id);
+    const account = Stack.of(this).account;
+    const description = props.description ?? 'Lifeboat vault key';
+    const pendingWindowInDays = props.pendingWindowInDays ?? 30;
+    if (!Number.isInteger(pendingWindowInDays) || pendingWindowInDays < 7 || pendingWindowInDays > 30) {
+      throw new Error(`VaultKey ${id}: pendingWindowInDays must be a whole number from 7 to 30, got ${pendingWindowInDays}`);
+    }
+    const keyPolicy = vaultKeyPolicy(account);
+    this.isReplica = props.replicaOf !== undefined;
+
+    if (props.replicaOf === undefined) {
+      const key = new kms.Key(this, 'Resource', {
+        description,
+        multiRegion: true,
+        enableKeyRotation: true,
+        pendingWindow: Duration.days(pendingWindowInDays),
+        policy: keyPolicy,
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      this.key = key;
+      this.keyArn = key.keyArn;
+    } else {
+      const replica = new kms.CfnReplicaKey(this, 'Resource', {
+        primaryKeyArn: props.replicaOf,
+        description: `${description} (replica)`,
+        pendingWindowInDays,
+        keyPolicy,
+      });
+      replica.applyRemovalPolicy(RemovalPolicy.RETAIN);
+      this.keyArn = replica.attrArn;
+      this.key = kms.Key.fromKeyArn(this, 'Imported', replica.attrArn);
+    }
+  }
+}
