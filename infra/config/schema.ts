@@ -1,0 +1,494 @@
+/**
+ * The Lifeboat configuration: one JSON file describing the vault, the sources to back up with their
+ * recovery objectives, and who is alerted. Every object is strict, so a mistyped key is an error, and
+ * the parsed (output) value has every default filled in.
+ *
+ * @example
+ * {
+ *   "version": 1,
+ *   "regions": { "primary": "eu-west-1", "dr": "eu-central-1" },
+ *   "sources": [{
+ *     "kind": "rds-postgres", "id": "orders-db", "instanceIdentifier": "orders-prod", "database": "orders",
+ *     "credentialsSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-orders-AbCdEf",
+ *     "network": { "vpcId": "vpc-0a1b2c3d", "subnetIds": ["subnet-0a1b2c3d"], "securityGroupIds": ["sg-0a1b2c3d"] },
+ *     "schedule": { "cron": "15 1 * * ? *", "timeZone": "Europe/Dublin" },
+ *     "objectives": { "rpoMinutes": 1440, "rtoMinutes": 60 }
+ *   }]
+ * }
+ */
+import { z } from 'zod';
+import { SEVERITIES } from '../../functions/lib/severity.ts';
+
+export { SEVERITIES, severitiesAtOrAbove, type Severity } from '../../functions/lib/severity.ts';
+
+/** The only config format this Lifeboat reads. */
+export const CONFIG_VERSION = 1;
+
+// ---------------------------------------------------------------------------------------------
+// Scalars
+
+const REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
+const Region = z.string().regex(REGION, { error: 'must be an AWS region name such as eu-west-1' });
+
+const awsId = (prefix: string) =>
+  z.string().regex(new RegExp(`^${prefix}-([0-9a-f]{8}|[0-9a-f]{17})$`), {
+    error: `must be ${prefix}- followed by 8 or 17 lowercase hex digits`,
+  });
+
+/** An RDS instance or Aurora cluster identifier, with RDS's own naming rules. */
+const RdsIdentifier = z.string().superRefine((value, ctx) => {
+  const problem = rdsIdentifierProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+function rdsIdentifierProblem(value: string): string | undefined {
+  if (value.length < 1 || value.length > 63) return `must be 1-63 characters, got ${value.length}`;
+  if (!/^[A-Za-z]/.test(value)) return 'must start with a letter';
+  if (!/^[A-Za-z0-9-]+$/.test(value)) return 'may contain only letters, digits and hyphens';
+  if (value.endsWith('-')) return 'must not end with a hyphen';
+  if (value.includes('--')) return 'must not contain two consecutive hyphens';
+  return undefined;
+}
+
+const SecretArn = z
+  .string()
+  .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:secret:[A-Za-z0-9/_+=.@!-]+$/, {
+    error: 'must be a Secrets Manager secret ARN: arn:aws:secretsmanager:<region>:<12-digit account>:secret:<name>',
+  });
+
+const days = (min: number) => z.int().min(min, { error: `must be a whole number of days >= ${min}` });
+const count = (min: number) => z.int().min(min, { error: `must be a whole number >= ${min}` });
+
+// ---------------------------------------------------------------------------------------------
+// Schedules: EventBridge Scheduler cron expressions
+
+interface CronFieldSpec {
+  readonly name: string;
+  readonly min: number;
+  readonly max: number;
+  /** Names accepted instead of numbers, the first one standing for `min`. */
+  readonly names?: readonly string[];
+}
+
+const CRON_FIELDS: readonly CronFieldSpec[] = [
+  { name: 'minutes', min: 0, max: 59 },
+  { name: 'hours', min: 0, max: 23 },
+  { name: 'day-of-month', min: 1, max: 31 },
+  { name: 'month', min: 1, max: 12, names: ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'] },
+  { name: 'day-of-week', min: 1, max: 7, names: ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'] },
+  { name: 'year', min: 1970, max: 2199 },
+];
+
+/** One parsed cron field: every value, `?` (no value), a plain set, or L/W/# forms we do not expand. */
+export type CronField =
+  | { readonly kind: 'any' }
+  | { readonly kind: 'none' }
+  | { readonly kind: 'values'; readonly values: ReadonlySet<number> }
+  | { readonly kind: 'special' };
+
+export interface ParsedCron {
+  /** The six fields (minutes hours day-of-month month day-of-week year), normalised, without `cron(...)`. */
+  readonly expression: string;
+  readonly fields: readonly [CronField, CronField, CronField, CronField, CronField, CronField];
+}
+
+/**
+ * Parses an EventBridge Scheduler cron expression, with or without the `cron(...)` wrapper.
+ * Returns the parsed fields, or every problem found.
+ */
+export function parseCron(input: string): { ok: true; cron: ParsedCron } | { ok: false; problems: string[] } {
+  const trimmed = input.trim();
+  const wrapped = /^cron\((.*)\)$/is.exec(trimmed);
+  const inner = (wrapped ? wrapped[1]! : trimmed).trim().toUpperCase();
+  if (/^(rate|at)\(/i.test(trimmed)) return { ok: false, problems: ['only cron expressions are supported, not rate() or at()'] };
+  const parts = inner === '' ? [] : inner.split(/\s+/);
+  if (parts.length !== 6) {
+    return {
+      ok: false,
+      problems: [
+        `expected 6 fields (minutes hours day-of-month month day-of-week year), got ${parts.length}` +
+          (parts.length === 5 ? "; EventBridge cron needs the year field, e.g. '... *'" : ''),
+      ],
+    };
+  }
+  const problems: string[] = [];
+  const fields = CRON_FIELDS.map((spec, i) => {
+    const result = parseCronField(parts[i]!, spec);
+    if (typeof result === 'string') {
+      problems.push(`${spec.name} field '${parts[i]}': ${result}`);
+      return { kind: 'special' } as const;
+    }
+    return result;
+  });
+  const dom = parts[2]!;
+  const dow = parts[4]!;
+  if ((dom === '?') === (dow === '?')) {
+    problems.push(`day-of-month '${dom}' and day-of-week '${dow}': exactly one of them must be '?'`);
+  }
+  if (problems.length > 0) return { ok: false, problems };
+  return { ok: true, cron: { expression: parts.join(' '), fields: fields as unknown as ParsedCron['fields'] } };
+}
+
+function parseCronField(text: string, spec: CronFieldSpec): CronField | string {
+  const isDom = spec.name === 'day-of-month';
+  const isDow = spec.name === 'day-of-week';
+  if (text === '?') return isDom || isDow ? { kind: 'none' } : "'?' is only allowed in day-of-month and day-of-week";
+  if (text === '*') return { kind: 'any' };
+
+  const allowed = isDom ? /^[0-9,\-*/LW]+$/ : isDow ? /^[0-9A-Z,\-*L#]+$/ : spec.names ? /^[0-9A-Z,\-*/]+$/ : /^[0-9,\-*/]+$/;
+  if (!allowed.test(text)) return 'contains characters not allowed in this field';
+
+  const value = (token: string): number | string => {
+    const byName = spec.names?.indexOf(token) ?? -1;
+    const n = byName >= 0 ? spec.min + byName : /^\d+$/.test(token) ? Number(token) : NaN;
+    if (Number.isNaN(n)) return `'${token}' is not a number${spec.names ? ` or a name (${spec.names[0]}-${spec.names.at(-1)})` : ''}`;
+    if (n < spec.min || n > spec.max) return `${n} is out of range ${spec.min}-${spec.max}`;
+    return n;
+  };
+
+  const values = new Set<number>();
+  let special = false;
+  for (const item of text.split(',')) {
+    const at = item === text ? '' : `'${item}': `;
+    if (item === '') return 'empty list item';
+    if (isDom && /^(L|LW|\d+W)$/.test(item)) {
+      if (item.endsWith('W') && item !== 'LW') {
+        const v = value(item.slice(0, -1));
+        if (typeof v === 'string') return v;
+      }
+      special = true;
+      continue;
+    }
+    if (isDow && /^(L|[0-9A-Z]+L|[0-9A-Z]+#\d+)$/.test(item)) {
+      if (item !== 'L') {
+        const [day, nth] = item.endsWith('L') ? [item.slice(0, -1), undefined] : item.split('#');
+        const v = value(day!);
+        if (typeof v === 'string') return v;
+        if (nth !== undefined && (Number(nth) < 1 || Number(nth) > 5)) return `'#${nth}': the week of the month must be 1-5`;
+      }
+      special = true;
+      continue;
+    }
+    const m = /^(\*|[0-9A-Z]+)(?:-([0-9A-Z]+))?(?:\/(\d+))?$/.exec(item);
+    if (!m) return `${at}not a value, range (a-b) or step (a/n)`;
+    const [, startText, endText, stepText] = m;
+    if (startText === '*' && endText !== undefined) return `${at}'*' cannot start a range`;
+    const start = startText === '*' ? spec.min : value(startText!);
+    if (typeof start === 'string') return start;
+    const end = endText !== undefined ? value(endText) : stepText !== undefined || startText === '*' ? spec.max : start;
+    if (typeof end === 'string') return end;
+    if (end < start) return `${at}the range runs backwards`;
+    const step = stepText !== undefined ? Number(stepText) : 1;
+    if (step < 1 || step > spec.max - spec.min + 1) return `${at}the step must be 1-${spec.max - spec.min + 1}`;
+    for (let v = start; v <= end; v += step) values.add(v);
+  }
+  return special ? { kind: 'special' } : { kind: 'values', values };
+}
+
+const MINUTES_PER_DAY = 24 * 60;
+
+/**
+ * The longest time between two consecutive runs of a schedule, in minutes, where it can be known for
+ * certain from the expression alone. `exact` is false when only a lower bound is known (runs restricted
+ * to some days, months or years only ever widen the daily gap). Wall-clock time: DST days aside, every
+ * day has these gaps, so a gap longer than the RPO is a real violation.
+ */
+export function longestGapMinutes(cron: ParsedCron): { minutes: number; exact: boolean } {
+  const [minutes, hours, dom, month, dow, year] = cron.fields;
+  const expand = (f: CronField, spec: CronFieldSpec): number[] =>
+    f.kind === 'values' ? [...f.values] : Array.from({ length: spec.max - spec.min + 1 }, (_, i) => spec.min + i);
+  const timesOfDay: number[] = [];
+  for (const h of expand(hours, CRON_FIELDS[1]!)) for (const m of expand(minutes, CRON_FIELDS[0]!)) timesOfDay.push(h * 60 + m);
+  const dailyGap = longestCircularGap(timesOfDay, MINUTES_PER_DAY);
+
+  const everyMonthAndYear = month.kind === 'any' && year.kind === 'any';
+  if (everyMonthAndYear && ((dom.kind === 'any' && dow.kind === 'none') || (dom.kind === 'none' && dow.kind === 'any'))) {
+    return { minutes: dailyGap, exact: true };
+  }
+  if (everyMonthAndYear && dom.kind === 'none' && dow.kind === 'values') {
+    const times = [...dow.values].flatMap((d) => timesOfDay.map((t) => (d - 1) * MINUTES_PER_DAY + t));
+    return { minutes: longestCircularGap(times, 7 * MINUTES_PER_DAY), exact: true };
+  }
+  return { minutes: dailyGap, exact: false };
+}
+
+function longestCircularGap(times: readonly number[], period: number): number {
+  const sorted = [...new Set(times)].sort((a, b) => a - b);
+  let longest = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    const next = i + 1 < sorted.length ? sorted[i + 1]! : sorted[0]! + period;
+    longest = Math.max(longest, next - sorted[i]!);
+  }
+  return longest;
+}
+
+const CronExpression = z.string().transform((value, ctx) => {
+  const parsed = parseCron(value);
+  if (!parsed.ok) {
+    for (const problem of parsed.problems) ctx.addIssue({ code: 'custom', message: problem });
+    return z.NEVER;
+  }
+  return parsed.cron.expression;
+});
+
+const TIME_ZONES: ReadonlySet<string> = new Set([...Intl.supportedValuesOf('timeZone'), 'UTC']);
+
+const TimeZone = z
+  .string()
+  .refine((tz) => TIME_ZONES.has(tz), { error: (iss) => `unknown time zone '${String(iss.input)}'; use an IANA name such as Europe/Dublin or UTC` });
+
+const ScheduleSchema = z.strictObject({
+  /** Six cron fields, minutes hours day-of-month month day-of-week year; wrap as `cron(...)` for EventBridge. */
+  cron: CronExpression,
+  timeZone: TimeZone.default('UTC'),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Sources
+
+export const SOURCE_KINDS = ['rds-postgres', 'rds-mysql', 'aurora-postgres', 'aurora-mysql'] as const;
+export type SourceKind = (typeof SOURCE_KINDS)[number];
+
+export const BACKUP_METHODS = ['dump', 'snapshot', 'both'] as const;
+export type BackupMethod = (typeof BACKUP_METHODS)[number];
+
+const uniqueList = <T extends z.ZodType<string>>(item: T, what: string) =>
+  z
+    .array(item)
+    .min(1, { error: `must list at least one ${what}` })
+    .superRefine((list, ctx) => {
+      list.forEach((value, i) => {
+        if (list.indexOf(value) !== i) ctx.addIssue({ code: 'custom', path: [i], message: `duplicate ${what} '${value}'` });
+      });
+    });
+
+const NetworkSchema = z.strictObject({
+  vpcId: awsId('vpc'),
+  subnetIds: uniqueList(awsId('subnet'), 'subnet'),
+  securityGroupIds: uniqueList(awsId('sg'), 'security group'),
+});
+
+const RetentionSchema = z.strictObject({
+  /** Keep every backup at least this long. */
+  days: days(1).default(35),
+  /** Always keep this many newest backups, whatever their age. */
+  keepLast: count(1).default(7),
+  /** Grandfather-father-son: how many daily, weekly, monthly and yearly backups to keep. */
+  gfs: z
+    .strictObject({
+      daily: count(0).default(7),
+      weekly: count(0).default(4),
+      monthly: count(0).default(12),
+      yearly: count(0).default(0),
+    })
+    .prefault({}),
+});
+
+const ObjectivesSchema = z.strictObject({
+  /** Recovery point objective: the most data, in minutes, the source may lose. */
+  rpoMinutes: count(1),
+  /** Recovery time objective: how long, in minutes, a restore may take. */
+  rtoMinutes: count(1),
+});
+
+const commonSourceShape = {
+  /** Stable id used in vault keys, metrics and alerts. */
+  id: z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, {
+    error: 'must be 1-40 characters: a lowercase letter, then lowercase letters, digits or hyphens',
+  }),
+  /** The database to dump; required when `backup.method` is `dump` or `both`. */
+  database: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/, {
+      error: 'must be a database name of 1-63 characters: a letter or underscore, then letters, digits, _, $ or -',
+    })
+    .optional(),
+  credentialsSecretArn: SecretArn,
+  network: NetworkSchema,
+  schedule: ScheduleSchema,
+  backup: z.strictObject({ method: z.enum(BACKUP_METHODS).default('dump') }).prefault({}),
+  retention: RetentionSchema.prefault({}),
+  objectives: ObjectivesSchema,
+};
+
+type SourceCommon = z.output<z.ZodObject<typeof commonSourceShape>>;
+
+/** Runs a refinement even if other fields failed, as long as the fields it reads parsed cleanly. */
+function whenValid(...fields: string[]) {
+  return (payload: z.core.ParsePayload): boolean => !payload.issues.some((issue) => fields.includes(String(issue.path?.[0])));
+}
+
+function withSourceChecks<T extends z.ZodType<SourceCommon>>(schema: T): T {
+  return schema
+    .superRefine(
+      (source, ctx) => {
+        if (source.backup.method !== 'snapshot' && source.database === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['database'],
+            message: `required when backup.method is '${source.backup.method}': the database to dump`,
+          });
+        }
+      },
+      { when: whenValid('database', 'backup') },
+    )
+    .superRefine(
+      (source, ctx) => {
+        const parsed = parseCron(source.schedule.cron);
+        if (!parsed.ok) return;
+        const gap = longestGapMinutes(parsed.cron);
+        if (gap.minutes > source.objectives.rpoMinutes) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['objectives', 'rpoMinutes'],
+            message:
+              `${source.objectives.rpoMinutes} minutes cannot be met: schedule '${source.schedule.cron}' leaves ` +
+              `${gap.exact ? '' : 'at least '}${describeMinutes(gap.minutes)} between backups`,
+          });
+        }
+      },
+      { when: whenValid('schedule', 'objectives') },
+    );
+}
+
+function describeMinutes(minutes: number): string {
+  if (minutes % MINUTES_PER_DAY === 0) return `${minutes} minutes (${minutes / MINUTES_PER_DAY} day${minutes === MINUTES_PER_DAY ? '' : 's'})`;
+  if (minutes % 60 === 0) return `${minutes} minutes (${minutes / 60}h)`;
+  return `${minutes} minutes`;
+}
+
+const instanceSource = <K extends SourceKind>(kind: K) =>
+  withSourceChecks(z.strictObject({ kind: z.literal(kind), instanceIdentifier: RdsIdentifier, ...commonSourceShape }));
+const clusterSource = <K extends SourceKind>(kind: K) =>
+  withSourceChecks(z.strictObject({ kind: z.literal(kind), clusterIdentifier: RdsIdentifier, ...commonSourceShape }));
+
+/** One source to back up. New kinds (s3-bucket, ssm-config) are new members of this union. */
+export const SourceSchema = z.discriminatedUnion(
+  'kind',
+  [instanceSource('rds-postgres'), instanceSource('rds-mysql'), clusterSource('aurora-postgres'), clusterSource('aurora-mysql')],
+  {
+    error: (iss) => {
+      if (iss.code !== 'invalid_union') return undefined;
+      const kind = typeof iss.input === 'object' && iss.input !== null ? (iss.input as { kind?: unknown }).kind : undefined;
+      const expected = `expected one of ${SOURCE_KINDS.join(', ')}`;
+      return kind === undefined ? `required: ${expected}` : `unknown source kind ${JSON.stringify(kind)}; ${expected}`;
+    },
+  },
+);
+
+const SourcesSchema = z
+  .array(SourceSchema)
+  .min(1, { error: 'must list at least one source' })
+  .superRefine(
+    (sources, ctx) => {
+      // Reads raw ids too: an otherwise invalid source still claims its id.
+      const seen = new Map<string, number>();
+      sources.forEach((source: unknown, i) => {
+        const id = typeof source === 'object' && source !== null ? (source as { id?: unknown }).id : undefined;
+        if (typeof id !== 'string') return;
+        const first = seen.get(id);
+        if (first === undefined) seen.set(id, i);
+        else ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate source id '${id}' (already used by sources[${first}])` });
+      });
+    },
+    { when: (payload) => Array.isArray(payload.value) },
+  );
+
+// ---------------------------------------------------------------------------------------------
+// Vault, regions, alerts
+
+const LifecycleSchema = z
+  .strictObject({
+    /** Days after creation to move backups to Glacier Instant Retrieval; `null` disables. */
+    glacierInstantRetrievalAfterDays: days(0).nullable().default(30),
+    /** Days after creation to move backups to Deep Archive; `null` disables. */
+    deepArchiveAfterDays: days(0).nullable().default(180),
+    /** Days to keep a version once it is no longer current. */
+    noncurrentVersionExpiryDays: days(1).default(90),
+  })
+  .superRefine((lifecycle, ctx) => {
+    const glacier = lifecycle.glacierInstantRetrievalAfterDays;
+    const deep = lifecycle.deepArchiveAfterDays;
+    if (glacier !== null && deep !== null && deep < glacier + 90) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['deepArchiveAfterDays'],
+        message:
+          `${deep} must be at least 90 days after glacierInstantRetrievalAfterDays (${glacier}), i.e. >= ${glacier + 90}: ` +
+          'S3 keeps objects 90 days in Glacier Instant Retrieval before the next transition',
+      });
+    }
+  });
+
+const VaultSchema = z.strictObject({
+  objectLock: z
+    .strictObject({
+      mode: z.enum(['GOVERNANCE', 'COMPLIANCE']).default('GOVERNANCE'),
+      retentionDays: days(1).default(35),
+    })
+    .prefault({}),
+  lifecycle: LifecycleSchema.prefault({}),
+});
+
+const RegionsSchema = z
+  .strictObject({ primary: Region, dr: Region })
+  .superRefine((regions, ctx) => {
+    if (regions.primary === regions.dr) {
+      ctx.addIssue({ code: 'custom', path: ['dr'], message: `must differ from the primary region (${regions.primary})` });
+    }
+  });
+
+const MinSeverity = z.enum(SEVERITIES).default('WARNING');
+
+const AlertsSchema = z.strictObject({
+  emails: z.array(z.strictObject({ address: z.email({ error: 'must be an email address' }), minSeverity: MinSeverity })).default([]),
+  webhooks: z
+    .array(
+      z.strictObject({
+        url: z.url({ protocol: /^https$/, hostname: z.regexes.domain, error: 'must be an https:// URL' }),
+        minSeverity: MinSeverity,
+      }),
+    )
+    .default([]),
+});
+
+// ---------------------------------------------------------------------------------------------
+// The whole file
+
+export const LifeboatConfigSchema = z.strictObject({
+  version: z.literal(CONFIG_VERSION, {
+    error: (iss) =>
+      iss.input === undefined
+        ? `required: set "version": ${CONFIG_VERSION}`
+        : `unsupported config version ${JSON.stringify(iss.input)}; this Lifeboat reads version ${CONFIG_VERSION}`,
+  }),
+  /** Prefix of stack names and tags. */
+  name: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,30}$/, { error: 'must be 1-31 characters: a lowercase letter, then lowercase letters, digits or hyphens' })
+    .default('lifeboat'),
+  /** The AWS account to deploy to; defaults to the CLI's account at deploy time. */
+  account: z.string().regex(/^\d{12}$/, { error: 'must be a 12-digit AWS account id' }).optional(),
+  regions: RegionsSchema,
+  vault: VaultSchema.prefault({}),
+  sources: SourcesSchema,
+  alerts: AlertsSchema.prefault({}),
+});
+
+/** A parsed config, every default filled in. */
+export type LifeboatConfig = z.output<typeof LifeboatConfigSchema>;
+/** A config as a user writes it (defaults optional). */
+export type LifeboatConfigInput = z.input<typeof LifeboatConfigSchema>;
+export type SourceConfig = z.output<typeof SourceSchema>;
+export type RdsInstanceSourceConfig = Extract<SourceConfig, { instanceIdentifier: string }>;
+export type AuroraClusterSourceConfig = Extract<SourceConfig, { clusterIdentifier: string }>;
+export type NetworkConfig = z.output<typeof NetworkSchema>;
+export type ScheduleConfig = z.output<typeof ScheduleSchema>;
+export type RetentionConfig = z.output<typeof RetentionSchema>;
+export type ObjectivesConfig = z.output<typeof ObjectivesSchema>;
+export type VaultConfig = z.output<typeof VaultSchema>;
+export type RegionsConfig = z.output<typeof RegionsSchema>;
+export type AlertsConfig = z.output<typeof AlertsSchema>;
+export type EmailAlertConfig = AlertsConfig['emails'][number];
+export type WebhookAlertConfig = AlertsConfig['webhooks'][number];
+export type ObjectLockMode = VaultConfig['objectLock']['mode'];

@@ -1,0 +1,426 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { ConfigError } from '../../../functions/lib/errors.ts';
+import {
+  formatPath,
+  loadConfig,
+  longestGapMinutes,
+  parseConfig,
+  parseCron,
+  severitiesAtOrAbove,
+  type LifeboatConfig,
+  type Severity,
+  type SourceConfig,
+} from '../../../infra/config/index.ts';
+
+const EXAMPLE_PATH = fileURLToPath(new URL('../../../config/example.lifeboat.json', import.meta.url));
+
+/** A fresh, mutable copy of the example config as a user would write it (`any`: tests break it on purpose). */
+function example(): any {
+  return JSON.parse(readFileSync(EXAMPLE_PATH, 'utf8'));
+}
+
+/** Parses `value` and returns the problem lines of the ConfigError (fails the test if it parses). */
+function problemsOf(value: unknown): string[] {
+  try {
+    parseConfig(value, 'test.json');
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    const [header, ...lines] = (error as Error).message.split('\n');
+    expect(header).toMatch(new RegExp(`^Invalid Lifeboat config test\\.json \\(${lines.length} problems?\\):$`));
+    return lines;
+  }
+  throw new Error('expected the config to be rejected');
+}
+
+/** The field paths of the problems, in order. */
+function pathsOf(value: unknown): string[] {
+  return problemsOf(value).map((line) => line.slice(0, line.indexOf(': ')));
+}
+
+function minimalSource(overrides: Record<string, unknown> = {}) {
+  return {
+    kind: 'rds-mysql',
+    id: 'shop-db',
+    instanceIdentifier: 'shop',
+    database: 'shop',
+    credentialsSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-AbCdEf',
+    network: { vpcId: 'vpc-0a1b2c3d', subnetIds: ['subnet-0a1b2c3d'], securityGroupIds: ['sg-0a1b2c3d'] },
+    schedule: { cron: '0 1 * * ? *' },
+    objectives: { rpoMinutes: 1440, rtoMinutes: 60 },
+    ...overrides,
+  };
+}
+
+describe('the example config', () => {
+  it('parses, normalises the cron wrapper and fills in defaults', () => {
+    const config = loadConfig(EXAMPLE_PATH);
+
+    expect(config.regions).toEqual({ primary: 'eu-west-1', dr: 'eu-central-1' });
+    expect(config.sources.map((s) => [s.kind, s.id])).toEqual([
+      ['rds-postgres', 'orders-db'],
+      ['aurora-mysql', 'billing-db'],
+    ]);
+    const billing = config.sources[1]!;
+    expect(billing.schedule).toEqual({ cron: '30 2 * * ? *', timeZone: 'Europe/Berlin' });
+    expect(billing.backup).toEqual({ method: 'dump' });
+    expect(billing.retention).toEqual({ days: 35, keepLast: 7, gfs: { daily: 7, weekly: 4, monthly: 12, yearly: 0 } });
+    expect(billing.kind === 'aurora-mysql' && billing.clusterIdentifier).toBe('billing-prod');
+    expect(config.alerts.webhooks).toEqual([{ url: 'https://hooks.example.com/lifeboat', minSeverity: 'ERROR' }]);
+  });
+
+  it('is what parseConfig returns for the same JSON', () => {
+    expect(loadConfig(EXAMPLE_PATH)).toEqual(parseConfig(example()));
+  });
+});
+
+describe('defaults', () => {
+  it('fill every optional block of a minimal config', () => {
+    const config: LifeboatConfig = parseConfig({
+      version: 1,
+      regions: { primary: 'us-east-1', dr: 'us-west-2' },
+      sources: [minimalSource()],
+    });
+
+    expect(config.name).toBe('lifeboat');
+    expect(config.account).toBeUndefined();
+    expect(config.vault).toEqual({
+      objectLock: { mode: 'GOVERNANCE', retentionDays: 35 },
+      lifecycle: { glacierInstantRetrievalAfterDays: 30, deepArchiveAfterDays: 180, noncurrentVersionExpiryDays: 90 },
+    });
+    expect(config.alerts).toEqual({ emails: [], webhooks: [] });
+    const source: SourceConfig = config.sources[0]!;
+    expect(source.schedule.timeZone).toBe('UTC');
+    expect(source.backup.method).toBe('dump');
+    expect(source.retention.gfs).toEqual({ daily: 7, weekly: 4, monthly: 12, yearly: 0 });
+  });
+
+  it('fill minSeverity with WARNING and type it as a Severity', () => {
+    const config = parseConfig({ ...example(), alerts: { emails: [{ address: 'dba@example.org' }] } });
+
+    expect(config.alerts.emails).toEqual([{ address: 'dba@example.org', minSeverity: 'WARNING' }]);
+    expectTypeOf(config.alerts.emails[0]!.minSeverity).toEqualTypeOf<Severity>();
+    expect(severitiesAtOrAbove('ERROR')).toEqual(['ERROR', 'CRITICAL']);
+  });
+
+  it('let either lifecycle transition be disabled with null', () => {
+    const config = example();
+    config.vault.lifecycle = { glacierInstantRetrievalAfterDays: null, deepArchiveAfterDays: 10 };
+
+    expect(parseConfig(config).vault.lifecycle).toEqual({
+      glacierInstantRetrievalAfterDays: null,
+      deepArchiveAfterDays: 10,
+      noncurrentVersionExpiryDays: 90,
+    });
+  });
+
+  it('do not require a database for snapshot-only sources', () => {
+    const config = example();
+    config.sources[1].backup = { method: 'snapshot' };
+    delete config.sources[1].database;
+
+    expect(parseConfig(config).sources[1]!.database).toBeUndefined();
+  });
+});
+
+describe('a bad config names the field', () => {
+  it('rejects an unsupported version, naming the supported one', () => {
+    const problems = problemsOf({ ...example(), version: 2 });
+
+    expect(problems).toEqual(['version: unsupported config version 2; this Lifeboat reads version 1']);
+  });
+
+  it('rejects an unknown top-level key', () => {
+    expect(problemsOf({ ...example(), sorces: [] })).toEqual(['sorces: unknown key']);
+  });
+
+  it('rejects an unknown key inside a source', () => {
+    const config = example();
+    config.sources[0].network.vpcID = 'vpc-0a1b2c3d';
+
+    expect(problemsOf(config)).toEqual(['sources[0].network.vpcID: unknown key']);
+  });
+
+  it('rejects the same region as primary and DR', () => {
+    const config = example();
+    config.regions.dr = 'eu-west-1';
+
+    expect(pathsOf(config)).toEqual(['regions.dr']);
+  });
+
+  it('rejects a malformed region name', () => {
+    const config = example();
+    config.regions.primary = 'Ireland';
+
+    expect(pathsOf(config)).toEqual(['regions.primary']);
+  });
+
+  it('rejects a duplicate source id at the second occurrence', () => {
+    const config = example();
+    config.sources[1].id = 'orders-db';
+
+    expect(problemsOf(config)).toEqual(["sources[1].id: duplicate source id 'orders-db' (already used by sources[0])"]);
+  });
+
+  it('rejects a source id that is not lowercase', () => {
+    const config = example();
+    config.sources[0].id = 'Orders_DB';
+
+    expect(pathsOf(config)).toEqual(['sources[0].id']);
+  });
+
+  it('rejects an unknown source kind, listing the known ones', () => {
+    const config = example();
+    config.sources[0].kind = 'mongodb';
+
+    expect(problemsOf(config)).toEqual([
+      'sources[0].kind: unknown source kind "mongodb"; expected one of rds-postgres, rds-mysql, aurora-postgres, aurora-mysql',
+    ]);
+  });
+
+  it('rejects a cron expression without the year field', () => {
+    const config = example();
+    config.sources[0].schedule.cron = '0 */4 * * ?';
+
+    const problems = problemsOf(config);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^sources\[0\]\.schedule\.cron: expected 6 fields .* got 5/);
+  });
+
+  it('rejects a cron expression with both day-of-month and day-of-week set', () => {
+    const config = example();
+    config.sources[1].schedule.cron = 'cron(30 2 * * MON *)';
+
+    expect(problemsOf(config)).toEqual([
+      "sources[1].schedule.cron: day-of-month '*' and day-of-week 'MON': exactly one of them must be '?'",
+    ]);
+  });
+
+  it('rejects a cron field out of range', () => {
+    const config = example();
+    config.sources[1].schedule.cron = '30 24 * * ? *';
+
+    expect(problemsOf(config)).toEqual(["sources[1].schedule.cron: hours field '24': 24 is out of range 0-23"]);
+  });
+
+  it('rejects an unknown time zone', () => {
+    const config = example();
+    config.sources[0].schedule.timeZone = 'Europe/Atlantis';
+
+    expect(pathsOf(config)).toEqual(['sources[0].schedule.timeZone']);
+  });
+
+  it('rejects a webhook that is not https', () => {
+    const config = example();
+    config.alerts.webhooks[0].url = 'http://hooks.example.com/lifeboat';
+
+    expect(problemsOf(config)).toEqual(['alerts.webhooks[0].url: must be an https:// URL']);
+  });
+
+  it('rejects a malformed email address', () => {
+    const config = example();
+    config.alerts.emails[0].address = 'platform-oncall at example.com';
+
+    expect(problemsOf(config)).toEqual(['alerts.emails[0].address: must be an email address']);
+  });
+
+  it('rejects an unknown severity', () => {
+    const config = example();
+    config.alerts.emails[0].minSeverity = 'FATAL';
+
+    expect(pathsOf(config)).toEqual(['alerts.emails[0].minSeverity']);
+  });
+
+  it('rejects a credentials ARN that is not a Secrets Manager secret', () => {
+    const config = example();
+    config.sources[0].credentialsSecretArn = 'arn:aws:ssm:eu-west-1:123456789012:parameter/orders-db';
+
+    expect(pathsOf(config)).toEqual(['sources[0].credentialsSecretArn']);
+  });
+
+  it('rejects a malformed subnet id at its index', () => {
+    const config = example();
+    config.sources[1].network.subnetIds[1] = 'subnet-XYZ';
+
+    expect(pathsOf(config)).toEqual(['sources[1].network.subnetIds[1]']);
+  });
+
+  it('rejects an empty security group list', () => {
+    const config = example();
+    config.sources[0].network.securityGroupIds = [];
+
+    expect(problemsOf(config)).toEqual(['sources[0].network.securityGroupIds: must list at least one security group']);
+  });
+
+  it('rejects RDS identifiers that break the RDS naming rules', () => {
+    const config = example();
+    config.sources[0].instanceIdentifier = 'orders--prod';
+    config.sources[1].clusterIdentifier = 'billing-';
+
+    expect(problemsOf(config)).toEqual([
+      'sources[0].instanceIdentifier: must not contain two consecutive hyphens',
+      'sources[1].clusterIdentifier: must not end with a hyphen',
+    ]);
+  });
+
+  it('rejects a dump source without a database', () => {
+    const config = example();
+    delete config.sources[0].database;
+
+    expect(problemsOf(config)).toEqual(["sources[0].database: required when backup.method is 'both': the database to dump"]);
+  });
+
+  it('rejects a source without objectives', () => {
+    const config = example();
+    delete config.sources[1].objectives;
+
+    expect(problemsOf(config)).toEqual(['sources[1].objectives: required']);
+  });
+
+  it('rejects Deep Archive less than 90 days after Glacier Instant Retrieval', () => {
+    const config = example();
+    config.vault.lifecycle.deepArchiveAfterDays = 100;
+
+    const problems = problemsOf(config);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^vault\.lifecycle\.deepArchiveAfterDays: 100 must be at least 90 days after .*>= 120/);
+  });
+
+  it('rejects an RPO shorter than the schedule interval', () => {
+    const config = example();
+    config.sources[0].objectives.rpoMinutes = 60; // schedule: every 4 hours
+
+    expect(problemsOf(config)).toEqual([
+      "sources[0].objectives.rpoMinutes: 60 minutes cannot be met: schedule '0 */4 * * ? *' leaves 240 minutes (4h) between backups",
+    ]);
+  });
+
+  it('rejects a name and an account id of the wrong shape', () => {
+    expect(pathsOf({ ...example(), name: 'Lifeboat_Prod', account: '1234' })).toEqual(['name', 'account']);
+  });
+
+  it('rejects a document that is not an object', () => {
+    expect(problemsOf([])).toEqual(['(root): Invalid input: expected object, received array']);
+  });
+});
+
+describe('a config with several problems', () => {
+  it('lists every problem in one ConfigError, one per line', () => {
+    const config = example();
+    config.version = 2;
+    config.regions.dr = config.regions.primary;
+    config.vault.lifecycle.deepArchiveAfterDays = 60;
+    config.sources[0].network.subnetIds[0] = 'subnet-1';
+    config.sources[0].objectives.rpoMinutes = 30;
+    config.sources[1].id = 'orders-db';
+    config.sources[1].schedule.timeZone = 'Moon/Tranquility';
+    config.sources[1].schedule.cron = '0 3 * * * *';
+    config.alerts.webhooks[0].url = 'ftp://hooks.example.com';
+    config.extra = true;
+
+    expect(pathsOf(config).sort()).toEqual(
+      [
+        'version',
+        'regions.dr',
+        'vault.lifecycle.deepArchiveAfterDays',
+        'sources[0].network.subnetIds[0]',
+        'sources[0].objectives.rpoMinutes',
+        'sources[1].id',
+        'sources[1].schedule.cron',
+        'sources[1].schedule.timeZone',
+        'alerts.webhooks[0].url',
+        'extra',
+      ].sort(),
+    );
+  });
+});
+
+describe('loadConfig', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lifeboat-config-'));
+
+  it('names a missing file', () => {
+    const missing = join(dir, 'nope.json');
+
+    expect(() => loadConfig(missing)).toThrow(ConfigError);
+    expect(() => loadConfig(missing)).toThrow(`Lifeboat config ${missing}: file not found`);
+  });
+
+  it('names the file and the line and column of a JSON syntax error', () => {
+    const file = join(dir, 'bad.json');
+    // Node 20 reports this one ("Unexpected token") without a position.
+    writeFileSync(file, '{\n  "version": 1,\n  "name": }\n');
+
+    expect(() => loadConfig(file)).toThrow(ConfigError);
+    expect(() => loadConfig(file)).toThrow(new RegExp(`^Lifeboat config ${file} is not valid JSON at line 3, column 11: `));
+  });
+
+  it('finds the position of a trailing comma', () => {
+    const file = join(dir, 'comma.json');
+    writeFileSync(file, '{\n  "version": 1,\n}');
+
+    expect(() => loadConfig(file)).toThrow(/is not valid JSON at line 3, column 1: /);
+  });
+
+  it('names the file in schema errors', () => {
+    const file = join(dir, 'v2.json');
+    writeFileSync(file, JSON.stringify({ ...example(), version: 2 }));
+
+    expect(() => loadConfig(file)).toThrow(`Invalid Lifeboat config ${file} (1 problem):\nversion: `);
+  });
+});
+
+describe('formatPath', () => {
+  it('writes keys with dots and indices in brackets', () => {
+    expect(formatPath(['sources', 2, 'schedule', 'cron'])).toBe('sources[2].schedule.cron');
+    expect(formatPath(['alerts', 'webhooks', 0, 'url'])).toBe('alerts.webhooks[0].url');
+    expect(formatPath(['weird key'])).toBe('["weird key"]');
+    expect(formatPath([])).toBe('(root)');
+  });
+});
+
+describe('schedule intervals', () => {
+  const gap = (cron: string) => {
+    const parsed = parseCron(cron);
+    if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+    return longestGapMinutes(parsed.cron);
+  };
+
+  it.each([
+    ['*/15 * * * ? *', 15],
+    ['30/20 * * * ? *', 40], // runs at :30 and :50, then waits 40 minutes for the next :30
+    ['0 */4 * * ? *', 240],
+    ['0 0,12 * * ? *', 720],
+    ['0 3 ? * * *', 1440],
+    ['0 3 ? * SUN *', 10080],
+    ['0 9-17 ? * MON-FRI *', 64 * 60], // Friday 17:00 to Monday 09:00
+  ])('knows %s runs at least every %i minutes', (cron, minutes) => {
+    expect(gap(cron)).toEqual({ minutes, exact: true });
+  });
+
+  it('gives only a lower bound for monthly and L/W/# schedules', () => {
+    expect(gap('0 3 1 * ? *')).toEqual({ minutes: 1440, exact: false });
+    expect(gap('0 3 ? * 6#3 *')).toEqual({ minutes: 1440, exact: false });
+  });
+
+  it('does not flag an RPO the schedule can meet exactly or might meet', () => {
+    const config = example();
+    config.sources[0].objectives.rpoMinutes = 240; // every 4 hours: met exactly
+    config.sources[1].schedule.cron = '0 3 1 * ? *'; // monthly: gap unknown beyond one day
+    config.sources[1].objectives.rpoMinutes = 2000;
+
+    expect(() => parseConfig(config)).not.toThrow();
+  });
+
+  it('flags a monthly schedule against an RPO shorter than a day', () => {
+    const config = example();
+    config.sources[1].schedule.cron = '0 3 1 * ? *';
+    config.sources[1].objectives.rpoMinutes = 120;
+
+    expect(problemsOf(config)).toEqual([
+      "sources[1].objectives.rpoMinutes: 120 minutes cannot be met: schedule '0 3 1 * ? *' leaves at least 1440 minutes (1 day) between backups",
+    ]);
+  });
+});
