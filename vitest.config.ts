@@ -8,6 +8,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Each file gets its own process: s3rver ports, databases and CDK apps never leak across files.
     pool: 'forks',
+    // s3rver encrypts ListObjectsV2 continuation tokens with DES, which OpenSSL 3 keeps in its legacy provider.
+    execArgv: ['--openssl-legacy-provider'],
     maxWorkers: 2,
   },
 });
