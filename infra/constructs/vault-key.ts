@@ -36,8 +36,12 @@ export const KEY_ADMIN_ACTIONS = [
 export const KEY_ENCRYPT_ACTIONS = ['kms:GenerateDataKey', 'kms:Encrypt', 'kms:DescribeKey'];
 export const KEY_DECRYPT_ACTIONS = ['kms:Decrypt', 'kms:DescribeKey'];
 
-/** The vault key policy: administration for the account, data use split by principal tag. */
-export function vaultKeyPolicy(account: string): iam.PolicyDocument {
+/**
+ * The vault key policy: administration for the account, data use split by principal tag. Writers may also
+ * decrypt, but only through S3 and only S3's own data keys: S3 needs that to assemble a multipart upload
+ * under SSE-KMS, and it cannot open a backup's Encryption SDK data key.
+ */
+export function vaultKeyPolicy(account: string, region: string): iam.PolicyDocument {
   const accountRoot = new iam.AccountRootPrincipal();
   const callerInAccount = { StringEquals: { 'aws:PrincipalAccount': account } };
   return new iam.PolicyDocument({
@@ -61,6 +65,17 @@ export function vaultKeyPolicy(account: string): iam.PolicyDocument {
         actions: KEY_DECRYPT_ACTIONS,
         resources: ['*'],
         conditions: { ...callerInAccount, StringEqualsIgnoreCase: { [`aws:PrincipalTag/${KEY_USE_TAGS.decrypt}`]: 'true' } },
+      }),
+      new iam.PolicyStatement({
+        sid: 'WritersDecryptOnlyThroughS3',
+        principals: [accountRoot],
+        actions: ['kms:Decrypt'],
+        resources: ['*'],
+        conditions: {
+          ...callerInAccount,
+          StringEqualsIgnoreCase: { [`aws:PrincipalTag/${KEY_USE_TAGS.encrypt}`]: 'true' },
+          StringLike: { 'kms:ViaService': `s3.${region}.amazonaws.com`, 'kms:EncryptionContext:aws:s3:arn': 'arn:*:s3:::*' },
+        },
       }),
     ],
   });
@@ -96,13 +111,13 @@ export class VaultKey extends Construct {
 
   constructor(scope: Construct, id: string, props: VaultKeyProps = {}) {
     super(scope, id);
-    const account = Stack.of(this).account;
+    const { account, region } = Stack.of(this);
     const description = props.description ?? 'Lifeboat vault key';
     const pendingWindowInDays = props.pendingWindowInDays ?? 30;
     if (!Number.isInteger(pendingWindowInDays) || pendingWindowInDays < 7 || pendingWindowInDays > 30) {
       throw new Error(`VaultKey ${id}: pendingWindowInDays must be a whole number from 7 to 30, got ${pendingWindowInDays}`);
     }
-    const keyPolicy = vaultKeyPolicy(account);
+    const keyPolicy = vaultKeyPolicy(account, region);
     this.isReplica = props.replicaOf !== undefined;
 
     if (props.replicaOf === undefined) {

@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { describe, expect, it } from 'vitest';
+import { buildLifeboat } from '../../infra/lifeboat.ts';
+import { exampleConfig, testApp } from './support.ts';
+
+interface ValidationReport {
+  pluginReports: {
+    pluginName: string;
+    conclusion: string;
+    violations: unknown[];
+    suppressedViolations: { ruleName: string; reason: string; violatingConstructs: { constructPath: string }[] }[];
+  }[];
+}
+
+function synthReport(): ValidationReport {
+  const app = testApp({ compliance: true });
+  buildLifeboat(app, exampleConfig());
+  const assembly = app.synth();
+  return JSON.parse(readFileSync(join(assembly.directory, 'validation-report.json'), 'utf8'));
+}
+
+describe('cdk-nag: AWS Solutions and NIST 800-53 rev 5 over the whole app', () => {
+  const report = synthReport();
+
+  it('runs both packs and finds nothing left unacknowledged', () => {
+    // A pack with nothing found and nothing acknowledged is left out of the report.
+    expect(report.pluginReports.length).toBeGreaterThan(0);
+    for (const plugin of report.pluginReports) expect(['AwsSolutions', 'NIST.800.53.R5']).toContain(plugin.pluginName);
+    for (const plugin of report.pluginReports) {
+      expect({ plugin: plugin.pluginName, violations: plugin.violations }).toEqual({ plugin: plugin.pluginName, violations: [] });
+      expect(plugin.conclusion).toBe('success');
+    }
+  });
+
+  it('acknowledges only the reviewed findings, each with a written reason', () => {
+    const acknowledged = report.pluginReports
+      .flatMap((p) => p.suppressedViolations)
+      .flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} @ ${c.constructPath.replace(/^lifeboat-(primary|dr)\//, '*/')}`));
+    expect([...new Set(acknowledged)].sort()).toEqual([
+      'NIST.800.53.R5-S3BucketReplicationEnabled @ */Vault/AccessLogs/Resource',
+      'NIST.800.53.R5-S3BucketReplicationEnabled @ */Vault/Bucket/Resource',
+      'NIST.800.53.R5-S3DefaultEncryptionKMS @ */Vault/AccessLogs/Resource',
+    ]);
+    for (const violation of report.pluginReports.flatMap((p) => p.suppressedViolations)) {
+      expect(violation.reason.length, `${violation.ruleName} needs a real reason`).toBeGreaterThan(60);
+    }
+  });
+
+  it('fails the synth on a finding nobody acknowledged', () => {
+    const app = testApp({ compliance: true });
+    const { primary } = buildLifeboat(app, exampleConfig());
+    new s3.Bucket(primary, 'CarelessBucket'); // no TLS-only policy, no access logs, no KMS
+    new sns.Topic(primary, 'CarelessTopic'); // unencrypted
+    let message = '';
+    try {
+      app.synth();
+    } catch (error) {
+      message = String(error);
+    }
+    // Both packs run: each reports the careless resources under its own rule ids.
+    expect(message).toMatch(/lifeboat-primary\/CarelessTopic\/Resource[\s\S]*?'NIST\.800\.53\.R5::NIST\.800\.53\.R5-SNSEncryptedKMS'/);
+    expect(message).toMatch(/lifeboat-primary\/CarelessBucket\/Resource[\s\S]*?'AwsSolutions::AwsSolutions-S10'/);
+    expect(message).not.toMatch(/lifeboat-(primary|dr)\/Vault/);
+  });
+});

@@ -1,0 +1,43 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { parseConfig, type LifeboatConfig } from '../../infra/config/index.ts';
+import { buildLifeboat, type LifeboatStacks } from '../../infra/lifeboat.ts';
+import { addComplianceChecks } from '../../infra/compliance.ts';
+
+const repoFile = (relative: string) => fileURLToPath(new URL(`../../${relative}`, import.meta.url));
+
+/** The feature flags from cdk.json, so tests synthesize exactly what `cdk synth` does. */
+export const cdkContext: Record<string, unknown> = JSON.parse(readFileSync(repoFile('cdk.json'), 'utf8')).context;
+
+/** The example config as raw JSON, for tests that change a field and parse it again. */
+export function exampleConfigJson(): Record<string, unknown> {
+  return JSON.parse(readFileSync(repoFile('config/example.lifeboat.json'), 'utf8'));
+}
+
+export function exampleConfig(change: (raw: Record<string, any>) => void = () => {}): LifeboatConfig {
+  const raw = exampleConfigJson();
+  change(raw);
+  return parseConfig(raw, 'test config');
+}
+
+/** A unit-test app: CloudFormation schema validation off for speed (one full synth runs in CI on its own). */
+export function testApp(options: { compliance?: boolean } = {}): App {
+  const app = new App({ context: cdkContext, builtinCloudFormationValidation: false });
+  if (options.compliance) addComplianceChecks(app);
+  return app;
+}
+
+export interface SynthesizedLifeboat {
+  readonly app: App;
+  readonly stacks: LifeboatStacks;
+  readonly primary: Template;
+  readonly dr: Template;
+}
+
+export function synthLifeboat(config: LifeboatConfig = exampleConfig()): SynthesizedLifeboat {
+  const app = testApp();
+  const stacks = buildLifeboat(app, config);
+  return { app, stacks, primary: Template.fromStack(stacks.primary), dr: Template.fromStack(stacks.dr) };
+}
