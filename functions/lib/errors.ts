@@ -38,3 +38,7 @@ export class UnsupportedFormatVersionError extends named('UnsupportedFormatVersi
 export class BackupNotFoundError extends named('BackupNotFoundError') {}
 export class TargetNotEmptyError extends named('TargetNotEmptyError') {}
 export class SourceUnreachableError extends named('SourceUnreachableError', true) {}
+/** A source id, backup id or other vault identifier does not have the required form. */
+export class InvalidIdentifierError extends named('InvalidIdentifierError') {}
+/** A vault object key is malformed or would escape the store root (`..`, absolute, backslash). */
+export class InvalidStoreKeyError extends named('InvalidStoreKeyError') {}

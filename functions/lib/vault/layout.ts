@@ -1,0 +1,167 @@
+/**
+ * Where things live in a vault (format v1). Every key is relative to the store root:
+ *
+ * ```
+ * backups/<sourceId>/<backupId>/payload                          the encrypted, compressed dump stream
+ * backups/<sourceId>/<backupId>/manifest.json                    written last; its presence makes the backup complete
+ * backups/<sourceId>/<backupId>/verifications/<timestamp>.json   one object per verification run
+ * ```
+ */
+import { randomBytes } from 'node:crypto';
+import { InvalidIdentifierError, InvalidStoreKeyError } from '../errors.ts';
+
+export const BACKUPS_PREFIX = 'backups/';
+export const PAYLOAD_NAME = 'payload';
+export const MANIFEST_NAME = 'manifest.json';
+export const VERIFICATIONS_DIR = 'verifications';
+
+/** A source id: lowercase, starts with a letter, at most 40 characters (it appears in keys, ARNs and metric dimensions). */
+export const SOURCE_ID_PATTERN = /^[a-z][a-z0-9-]{0,39}$/;
+/** `20261122T053327Z-k3x7q2ab`: UTC start time to the second, then 8 random base32 characters. */
+export const BACKUP_ID_PATTERN = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-[a-z2-7]{8}$/;
+
+const BASE32_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
+const MAX_KEY_BYTES = 1024;
+
+/** A new backup id; ids sort lexicographically by start time. */
+export function newBackupId(now: Date = new Date()): string {
+  return `${compactUtc(now, false)}-${randomBase32(8)}`;
+}
+
+/** The start time encoded in a backup id; throws `InvalidIdentifierError` for anything that is not one. */
+export function parseBackupId(id: string): { time: Date } {
+  const match = BACKUP_ID_PATTERN.exec(id);
+  if (!match) {
+    throw new InvalidIdentifierError(
+      `"${truncate(id)}" is not a backup id: expected <yyyymmdd>T<hhmmss>Z-<8 base32 characters>, e.g. 20261122T053327Z-k3x7q2ab`,
+    );
+  }
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [
+    number, number, number, number, number, number,
+  ];
+  const time = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+  // Date.UTC rolls 2026-02-30 over to March; a real id never does.
+  if (
+    time.getUTCFullYear() !== year ||
+    time.getUTCMonth() !== month - 1 ||
+    time.getUTCDate() !== day ||
+    time.getUTCHours() !== hour ||
+    time.getUTCMinutes() !== minute ||
+    time.getUTCSeconds() !== second
+  ) {
+    throw new InvalidIdentifierError(`"${id}" is not a backup id: its timestamp is not a real UTC date and time`);
+  }
+  return { time };
+}
+
+export function isBackupId(id: string): boolean {
+  try {
+    parseBackupId(id);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function assertSourceId(sourceId: string): void {
+  if (!SOURCE_ID_PATTERN.test(sourceId)) {
+    throw new InvalidIdentifierError(
+      `"${truncate(sourceId)}" is not a source id: expected 1-40 characters of a-z, 0-9 and "-", starting with a letter`,
+    );
+  }
+}
+
+/** `backups/<sourceId>/`, or `backups/` for every source. */
+export function sourcePrefix(sourceId?: string): string {
+  if (sourceId === undefined) return BACKUPS_PREFIX;
+  assertSourceId(sourceId);
+  return `${BACKUPS_PREFIX}${sourceId}/`;
+}
+
+/** `backups/<sourceId>/<backupId>/`: the folder holding one backup. */
+export function backupPrefix(sourceId: string, backupId: string): string {
+  parseBackupId(backupId);
+  return `${sourcePrefix(sourceId)}${backupId}/`;
+}
+
+export function payloadKey(sourceId: string, backupId: string): string {
+  return `${backupPrefix(sourceId, backupId)}${PAYLOAD_NAME}`;
+}
+
+export function manifestKey(sourceId: string, backupId: string): string {
+  return `${backupPrefix(sourceId, backupId)}${MANIFEST_NAME}`;
+}
+
+/** `.../verifications/20261122T060102.345Z.json`: milliseconds so two runs in one second do not collide. */
+export function verificationKey(sourceId: string, backupId: string, at: Date): string {
+  return `${backupPrefix(sourceId, backupId)}${VERIFICATIONS_DIR}/${compactUtc(at, true)}.json`;
+}
+
+/** Splits a key inside a backup folder; `undefined` for keys that are not (stray objects are ignored, never guessed at). */
+export function parseBackupKey(key: string): { sourceId: string; backupId: string; name: string } | undefined {
+  if (!key.startsWith(BACKUPS_PREFIX)) return undefined;
+  const [sourceId, backupId, ...rest] = key.slice(BACKUPS_PREFIX.length).split('/');
+  if (sourceId === undefined || backupId === undefined || rest.length === 0) return undefined;
+  if (!SOURCE_ID_PATTERN.test(sourceId) || !isBackupId(backupId)) return undefined;
+  return { sourceId, backupId, name: rest.join('/') };
+}
+
+/**
+ * Every store accepts the same keys, so a vault can move between a directory and a bucket:
+ * non-empty, at most 1024 bytes, `/`-separated segments that are neither empty, `.` nor `..`,
+ * no leading `/`, no backslash, no control characters. Nothing can name a path outside the root.
+ */
+export function assertStoreKey(key: string): void {
+  const problem = storeKeyProblem(key);
+  if (problem) throw new InvalidStoreKeyError(`Invalid store key "${truncate(key)}": ${problem}`);
+}
+
+/** A listing prefix: `""`, a key, a key ending in `/`, or a partial key. Same rules as keys otherwise. */
+export function assertStorePrefix(prefix: string): void {
+  if (prefix === '') return;
+  const problem = keyProblem(prefix, true);
+  if (problem) throw new InvalidStoreKeyError(`Invalid store prefix "${truncate(prefix)}": ${problem}`);
+}
+
+/** What is wrong with `key` as a store key (see `assertStoreKey`), or `undefined` if nothing is. */
+export function storeKeyProblem(key: string): string | undefined {
+  return keyProblem(key, false);
+}
+
+function keyProblem(key: string, isPrefix: boolean): string | undefined {
+  if (typeof key !== 'string' || key.length === 0) return 'it is empty';
+  if (Buffer.byteLength(key) > MAX_KEY_BYTES) return `it is longer than ${MAX_KEY_BYTES} bytes`;
+  if (key.startsWith('/')) return 'it is absolute (starts with "/")';
+  if (key.includes('\\')) return 'it contains a backslash';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(key)) return 'it contains a control character';
+  const segments = key.split('/');
+  // A prefix may end with "/"; the empty segment after it is not a problem.
+  if (isPrefix && segments.at(-1) === '') segments.pop();
+  for (const segment of segments) {
+    if (segment === '') return 'it has an empty path segment ("//" or a trailing "/")';
+    if (segment === '.' || segment === '..') return `it has a "${segment}" path segment`;
+  }
+  return undefined;
+}
+
+/** `20261122T053327Z`, or `20261122T053327.123Z` with milliseconds. */
+function compactUtc(at: Date, withMillis: boolean): string {
+  if (Number.isNaN(at.getTime())) throw new InvalidIdentifierError('Cannot make an id from an invalid Date');
+  const iso = at.toISOString(); // 2026-11-22T05:33:27.123Z
+  const date = iso.slice(0, 10).replaceAll('-', '');
+  const time = iso.slice(11, 19).replaceAll(':', '');
+  return `${date}T${time}${withMillis ? iso.slice(19, 23) : ''}Z`;
+}
+
+function randomBase32(length: number): string {
+  const bytes = randomBytes(length);
+  let out = '';
+  for (const byte of bytes) out += BASE32_ALPHABET[byte & 31];
+  return out;
+}
+
+function truncate(value: string): string {
+  const text = String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
