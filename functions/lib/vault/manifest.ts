@@ -1,0 +1,219 @@
+/**
+ * The backup manifest, vault format v1: the self-description written last beside each payload.
+ * Everything needed to restore and verify a backup is here; key material never is.
+ */
+import { z } from 'zod';
+import { ManifestInvalidError, UnsupportedFormatVersionError } from '../errors.ts';
+import { BACKUP_ID_PATTERN, SOURCE_ID_PATTERN, isBackupId } from './layout.ts';
+
+export const MANIFEST_FORMAT = 'lifeboat-backup';
+/** The version this code writes. */
+export const MANIFEST_FORMAT_VERSION = '1.0';
+/** Readers accept every minor version of this major and refuse any other major. */
+export const SUPPORTED_MAJOR_VERSION = 1;
+
+const VERSION_PATTERN = /^(\d+)\.(\d+)$/;
+
+/** Engine → the dump tool and payload format that go with it. */
+export const ENGINE_DUMP = {
+  postgresql: { tool: 'pg_dump', payloadFormat: 'pg_dump-custom' },
+  mysql: { tool: 'mysqldump', payloadFormat: 'mysqldump-sql' },
+} as const;
+
+type ObjectFactory = typeof z.object;
+
+/**
+ * One definition, two behaviours for unknown keys: writers strip them (only what v1 defines is ever
+ * written), readers keep them (a 1.x minor may add fields this code does not know yet).
+ */
+function defineManifestSchema(object: ObjectFactory) {
+  const nonEmpty = z.string().min(1, 'must not be empty');
+  const count = z.int().nonnegative();
+  const timestamp = z.iso.datetime({ message: 'must be an ISO 8601 UTC timestamp ending in "Z"' });
+
+  const source = object({
+    database: nonEmpty,
+    serverVersion: nonEmpty,
+    host: z
+      .string()
+      .min(1)
+      .regex(/^[^\s/@:]+(:\d+)?$/, 'must be a bare host name (optionally :port), never a URL or credentials')
+      .optional(),
+  });
+
+  const tools = object({
+    lifeboat: nonEmpty,
+    dump: object({ name: z.enum(['pg_dump', 'mysqldump']), version: nonEmpty }).optional(),
+  });
+
+  const payload = object({
+    key: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a file name relative to the backup folder').refine(
+      (key) => key !== '.' && key !== '..',
+      'must be a file name relative to the backup folder',
+    ),
+    format: z.enum(['pg_dump-custom', 'mysqldump-sql']),
+    rawBytes: count,
+    storedBytes: count,
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters (SHA-256 of the stored bytes)'),
+  });
+
+  const compression = object({ codec: z.literal('zstd'), level: z.int() });
+
+  const keyring = z.discriminatedUnion('type', [
+    object({ type: z.literal('raw-aes'), keyNamespace: nonEmpty, keyName: nonEmpty }),
+    object({ type: z.literal('kms'), keyIds: z.array(nonEmpty).min(1, 'must name at least one key') }),
+  ]);
+
+  const encryption = object({
+    scheme: z.literal('aws-encryption-sdk'),
+    algorithmSuite: nonEmpty,
+    frameLength: z.int().positive(),
+    keyring,
+    encryptionContext: z.record(z.string(), z.string()),
+  });
+
+  const table = object({ schema: z.string(), name: nonEmpty, rows: count, rowsExact: z.boolean() });
+
+  const snapshot = object({ arn: nonEmpty, identifier: nonEmpty, region: nonEmpty });
+
+  return object({
+    format: z.literal(MANIFEST_FORMAT),
+    formatVersion: z.string().regex(VERSION_PATTERN, 'must be "MAJOR.MINOR"'),
+    backupId: z.string().regex(BACKUP_ID_PATTERN, 'must be a backup id like 20261122T053327Z-k3x7q2ab'),
+    sourceId: z.string().regex(SOURCE_ID_PATTERN, 'must be a source id (a-z, 0-9, "-", starting with a letter)'),
+    kind: z.enum(['dump', 'snapshot']),
+    engine: z.enum(['postgresql', 'mysql']),
+    startedAt: timestamp,
+    completedAt: timestamp,
+    source,
+    tools,
+    payload: payload.optional(),
+    compression: compression.optional(),
+    encryption: encryption.optional(),
+    content: object({ tables: z.array(table) }),
+    snapshot: snapshot.optional(),
+  }).superRefine((manifest, ctx) => {
+    const problem = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+
+    if (!isBackupId(manifest.backupId)) problem(['backupId'], 'its timestamp is not a real UTC date and time');
+    if (Date.parse(manifest.completedAt) < Date.parse(manifest.startedAt)) {
+      problem(['completedAt'], 'must not be before startedAt');
+    }
+
+    const expected = ENGINE_DUMP[manifest.engine];
+    if (manifest.kind === 'dump') {
+      // A dump is only restorable with all of these; a snapshot lives in RDS and needs none of them.
+      if (!manifest.tools.dump) problem(['tools', 'dump'], 'is required for kind "dump"');
+      if (!manifest.payload) problem(['payload'], 'is required for kind "dump"');
+      if (!manifest.compression) problem(['compression'], 'is required for kind "dump"');
+      if (!manifest.encryption) problem(['encryption'], 'is required for kind "dump"');
+    } else if (!manifest.snapshot) {
+      problem(['snapshot'], 'is required for kind "snapshot"');
+    }
+    if (manifest.tools.dump && manifest.tools.dump.name !== expected.tool) {
+      problem(['tools', 'dump', 'name'], `must be "${expected.tool}" for engine "${manifest.engine}"`);
+    }
+    if (manifest.payload && manifest.payload.format !== expected.payloadFormat) {
+      problem(['payload', 'format'], `must be "${expected.payloadFormat}" for engine "${manifest.engine}"`);
+    }
+  });
+}
+
+const writerSchema = defineManifestSchema(z.object);
+// looseObject has object's call signature; only the handling of unknown keys differs.
+const readerSchema = defineManifestSchema(z.looseObject as unknown as ObjectFactory);
+
+/**
+ * What `manifest.json` holds. Example (abridged):
+ *
+ * ```json
+ * {
+ *   "format": "lifeboat-backup", "formatVersion": "1.0",
+ *   "backupId": "20261122T053327Z-k3x7q2ab", "sourceId": "orders-db",
+ *   "kind": "dump", "engine": "postgresql",
+ *   "startedAt": "2026-11-22T05:33:27.120Z", "completedAt": "2026-11-22T05:41:02.907Z",
+ *   "source": { "database": "orders", "serverVersion": "16.4", "host": "orders.cluster-abc.eu-west-1.rds.amazonaws.com" },
+ *   "tools": { "lifeboat": "0.1.0", "dump": { "name": "pg_dump", "version": "16.4" } },
+ *   "payload": { "key": "payload", "format": "pg_dump-custom", "rawBytes": 73400320, "storedBytes": 18874368, "sha256": "9f86d0…" },
+ *   "compression": { "codec": "zstd", "level": 3 },
+ *   "encryption": { "scheme": "aws-encryption-sdk", "algorithmSuite": "AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384",
+ *                   "frameLength": 4096, "keyring": { "type": "kms", "keyIds": ["arn:aws:kms:…:key/mrk-…"] },
+ *                   "encryptionContext": { "lifeboat:source": "orders-db", "lifeboat:backup": "20261122T053327Z-k3x7q2ab" } },
+ *   "content": { "tables": [{ "schema": "public", "name": "orders", "rows": 120433, "rowsExact": true }] }
+ * }
+ * ```
+ */
+export type BackupManifest = z.output<typeof writerSchema>;
+export type ManifestEncryption = NonNullable<BackupManifest['encryption']>;
+export type ManifestKeyring = ManifestEncryption['keyring'];
+export type ManifestPayload = NonNullable<BackupManifest['payload']>;
+export type ManifestTable = BackupManifest['content']['tables'][number];
+export type BackupKind = BackupManifest['kind'];
+export type DatabaseEngine = BackupManifest['engine'];
+
+/** `manifest.json` bytes for a v1.0 manifest; throws `ManifestInvalidError` naming each bad field. */
+export function serializeManifest(manifest: BackupManifest): string {
+  const label = `for backup ${String(manifest.sourceId)}/${String(manifest.backupId)}`;
+  if (manifest.formatVersion !== MANIFEST_FORMAT_VERSION) {
+    throw new ManifestInvalidError(
+      `Manifest ${label} is invalid: formatVersion: this code writes "${MANIFEST_FORMAT_VERSION}", got "${String(manifest.formatVersion)}"`,
+    );
+  }
+  const result = writerSchema.safeParse(manifest);
+  if (!result.success) throw new ManifestInvalidError(`Manifest ${label} is invalid: ${describeIssues(result.error.issues)}`);
+  return `${JSON.stringify(result.data, null, 2)}\n`;
+}
+
+/**
+ * Reads `manifest.json`. `key` only labels errors. Accepts every 1.x version (unknown fields of a newer
+ * minor are kept, not rejected); refuses any other major with `UnsupportedFormatVersionError`;
+ * anything else wrong is a `ManifestInvalidError` naming the key and the field path.
+ */
+export function parseManifest(bytes: Uint8Array | string, key: string): BackupManifest {
+  let document: unknown;
+  try {
+    const text = typeof bytes === 'string' ? bytes : new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    document = JSON.parse(text);
+  } catch (error) {
+    throw new ManifestInvalidError(`Manifest ${key} is not valid UTF-8 JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  if (typeof document !== 'object' || document === null || Array.isArray(document)) {
+    throw new ManifestInvalidError(`Manifest ${key} is invalid: (root): must be a JSON object`);
+  }
+
+  // Checked before the schema: a newer major may have changed any other field.
+  const { format, formatVersion } = document as Record<string, unknown>;
+  if (format !== MANIFEST_FORMAT) {
+    throw new ManifestInvalidError(`Manifest ${key} is invalid: format: must be "${MANIFEST_FORMAT}"`);
+  }
+  const version = typeof formatVersion === 'string' ? VERSION_PATTERN.exec(formatVersion) : null;
+  if (!version) {
+    throw new ManifestInvalidError(`Manifest ${key} is invalid: formatVersion: must be "MAJOR.MINOR"`);
+  }
+  const major = Number(version[1]);
+  if (major !== SUPPORTED_MAJOR_VERSION) {
+    const relation = major > SUPPORTED_MAJOR_VERSION ? 'newer than this Lifeboat supports' : 'not one this Lifeboat reads';
+    throw new UnsupportedFormatVersionError(
+      `Manifest ${key} has format version ${String(formatVersion)}, ${relation} ` +
+        `(highest supported: ${SUPPORTED_MAJOR_VERSION}.x). Use a Lifeboat release that reads format ${major}.`,
+    );
+  }
+
+  const result = readerSchema.safeParse(document);
+  if (!result.success) throw new ManifestInvalidError(`Manifest ${key} is invalid: ${describeIssues(result.error.issues)}`);
+  return result.data;
+}
+
+/** `payload.sha256: must be …; content.tables[2].rows: …` — paths only, never the offending values. */
+function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
+  return issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`).join('; ');
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(root)';
+  return path
+    .map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index === 0 ? '' : '.'}${String(part)}`))
+    .join('');
+}
