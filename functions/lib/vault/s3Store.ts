@@ -1,0 +1,233 @@
+import { Readable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type PutObjectCommandInput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { LifeboatError, ObjectNotFoundError, StoreWriteFailedError } from '../errors.ts';
+import { assertStoreKey, assertStorePrefix } from './layout.ts';
+import type { VaultStore } from './store.ts';
+
+const MIB = 1024 * 1024;
+/** S3's own lower bound for every part but the last. */
+const MIN_PART_SIZE = 5 * MIB;
+
+export interface S3StoreOptions {
+  readonly client: S3Client;
+  readonly bucket: string;
+  /** Key prefix inside the bucket, e.g. `lifeboat` or `team-a/vault`. @default "" (the bucket root) */
+  readonly prefix?: string;
+  /** Parts uploaded in parallel by `putStream`; memory use is about `(queueSize + 1) × partSize`. @default 4 */
+  readonly queueSize?: number;
+  /** Multipart part size in bytes, at least 5 MiB. @default 16 MiB */
+  readonly partSize?: number;
+  /** Keys asked for per ListObjectsV2 page (S3 caps it at 1000). @default 1000 */
+  readonly pageSize?: number;
+  /**
+   * Write every object with SSE-KMS under this key and an S3 Bucket Key (fewer KMS calls).
+   * @default undefined: the bucket's default encryption applies
+   */
+  readonly serverSideEncryption?: { readonly kmsKeyId: string };
+}
+
+/** A vault in an S3 bucket under an optional prefix. Objects appear only when fully written (single PUT or completed multipart upload). */
+export class S3Store implements VaultStore {
+  readonly location: string;
+  readonly #client: S3Client;
+  readonly #bucket: string;
+  /** `""` or `some/prefix/` */
+  readonly #prefix: string;
+  readonly #queueSize: number;
+  readonly #partSize: number;
+  readonly #pageSize: number;
+  readonly #encryption: Pick<PutObjectCommandInput, 'ServerSideEncryption' | 'SSEKMSKeyId' | 'BucketKeyEnabled'>;
+
+  constructor(options: S3StoreOptions) {
+    const prefix = (options.prefix ?? '').replace(/^\/+|\/+$/g, '');
+    if (prefix !== '') assertStoreKey(prefix);
+    this.#client = options.client;
+    this.#bucket = options.bucket;
+    this.#prefix = prefix === '' ? '' : `${prefix}/`;
+    this.#queueSize = options.queueSize ?? 4;
+    this.#partSize = options.partSize ?? 16 * MIB;
+    this.#pageSize = options.pageSize ?? 1000;
+    if (!Number.isInteger(this.#queueSize) || this.#queueSize < 1) {
+      throw new RangeError(`S3Store queueSize must be a positive integer, got ${this.#queueSize}`);
+    }
+    if (!Number.isInteger(this.#partSize) || this.#partSize < MIN_PART_SIZE) {
+      throw new RangeError(`S3Store partSize must be an integer of at least 5 MiB, got ${this.#partSize}`);
+    }
+    if (!Number.isInteger(this.#pageSize) || this.#pageSize < 1 || this.#pageSize > 1000) {
+      throw new RangeError(`S3Store pageSize must be an integer from 1 to 1000, got ${this.#pageSize}`);
+    }
+    const kmsKeyId = options.serverSideEncryption?.kmsKeyId;
+    this.#encryption = kmsKeyId
+      ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: kmsKeyId, BucketKeyEnabled: true }
+      : {};
+    this.location = `s3://${this.#bucket}${prefix === '' ? '' : `/${prefix}`}`;
+  }
+
+  async putStream(key: string, body: Readable): Promise<{ bytes: number }> {
+    let objectKey: string;
+    try {
+      objectKey = this.#keyOf(key);
+    } catch (error) {
+      body.destroy();
+      throw error;
+    }
+    let bytes = 0;
+    let sourceError: unknown;
+    // Counts what is stored, and remembers a failure of the source itself so it is not masked by
+    // whatever the upload fails with afterwards (an abort the server refuses, the AbortError the
+    // upload's own teardown throws into this generator).
+    async function* counted(): AsyncGenerator<Buffer> {
+      const chunks = body[Symbol.asyncIterator]() as AsyncIterator<unknown>;
+      try {
+        for (;;) {
+          let next: IteratorResult<unknown>;
+          try {
+            next = await chunks.next();
+          } catch (error) {
+            sourceError = error;
+            throw error;
+          }
+          if (next.done) return;
+          const buffer = typeof next.value === 'string' ? Buffer.from(next.value) : (next.value as Buffer);
+          bytes += buffer.byteLength;
+          yield buffer;
+        }
+      } finally {
+        await chunks.return?.();
+      }
+    }
+    const upload = new Upload({
+      client: this.#client,
+      params: { Bucket: this.#bucket, Key: objectKey, Body: Readable.from(counted()), ...this.#encryption },
+      queueSize: this.#queueSize,
+      partSize: this.#partSize,
+      // On any failure Upload sends AbortMultipartUpload before rejecting: no parts are left to bill.
+      leavePartsOnError: false,
+    });
+    try {
+      await upload.done();
+      return { bytes };
+    } catch (error) {
+      body.destroy();
+      if (sourceError === undefined) throw this.#writeFailed(key, error);
+      throw this.#writeFailed(key, sourceError, error === sourceError ? undefined : error);
+    }
+  }
+
+  async putObject(key: string, data: Uint8Array | string): Promise<void> {
+    const objectKey = this.#keyOf(key);
+    try {
+      await this.#client.send(
+        new PutObjectCommand({
+          Bucket: this.#bucket,
+          Key: objectKey,
+          Body: data,
+          ContentLength: typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength,
+          ...(key.endsWith('.json') ? { ContentType: 'application/json' } : {}),
+          ...this.#encryption,
+        }),
+      );
+    } catch (error) {
+      throw this.#writeFailed(key, error);
+    }
+  }
+
+  async getStream(key: string): Promise<Readable> {
+    const objectKey = this.#keyOf(key);
+    try {
+      const { Body } = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: objectKey }));
+      if (!(Body instanceof Readable)) throw new TypeError(`GetObject ${objectKey} returned no Node.js stream`);
+      return Body;
+    } catch (error) {
+      throw this.#notFoundOr(error, key);
+    }
+  }
+
+  async getObject(key: string): Promise<Buffer> {
+    const objectKey = this.#keyOf(key);
+    try {
+      const { Body } = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: objectKey }));
+      if (!Body) throw new TypeError(`GetObject ${objectKey} returned no body`);
+      return Buffer.from(await Body.transformToByteArray());
+    } catch (error) {
+      throw this.#notFoundOr(error, key);
+    }
+  }
+
+  async head(key: string): Promise<{ bytes: number } | undefined> {
+    const objectKey = this.#keyOf(key);
+    try {
+      const { ContentLength } = await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: objectKey }));
+      return { bytes: ContentLength ?? 0 };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<string> {
+    assertStorePrefix(prefix);
+    let continuationToken: string | undefined;
+    do {
+      const page = await this.#client.send(
+        new ListObjectsV2Command({
+          Bucket: this.#bucket,
+          Prefix: this.#prefix + prefix,
+          MaxKeys: this.#pageSize,
+          ContinuationToken: continuationToken,
+        }),
+      );
+      for (const object of page.Contents ?? []) {
+        if (object.Key !== undefined) yield object.Key.slice(this.#prefix.length);
+      }
+      continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (continuationToken !== undefined);
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#keyOf(key) }));
+  }
+
+  #keyOf(key: string): string {
+    assertStoreKey(key);
+    return this.#prefix + key;
+  }
+
+  #writeFailed(key: string, error: unknown, abortFailure?: unknown): Error {
+    // A named error from upstream (e.g. DumpFailedError) keeps its name for Step Functions Catch.
+    if (error instanceof LifeboatError) return error;
+    const abortNote =
+      abortFailure === undefined
+        ? ''
+        : `; aborting the multipart upload also failed (${describe(abortFailure)}), ` +
+          "so its parts remain until the bucket's AbortIncompleteMultipartUpload lifecycle rule removes them";
+    return new StoreWriteFailedError(`Writing ${key} to ${this.location} failed: ${describe(error)}${abortNote}`, {
+      cause: error,
+    });
+  }
+
+  #notFoundOr(error: unknown, key: string): unknown {
+    if (!isNotFound(error)) return error;
+    return new ObjectNotFoundError(`No object ${key} in ${this.location}`, { cause: error });
+  }
+}
+
+/** GetObject reports a missing key as NoSuchKey; HeadObject (no response body) as NotFound. */
+function isNotFound(error: unknown): boolean {
+  const name = (error as { name?: unknown } | undefined)?.name;
+  return name === 'NoSuchKey' || name === 'NotFound';
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}
