@@ -1,5 +1,6 @@
 import type { App } from 'aws-cdk-lib';
-import type { LifeboatConfig } from './config/index.ts';
+import type { LifeboatConfig, SourceConfig } from './config/index.ts';
+import type { DumpNetwork, DumpSource } from './constructs/dump-function.ts';
 import type { AlertSubscriber } from './constructs/alerts.ts';
 import { RegionStack } from './stacks/region-stack.ts';
 
@@ -31,6 +32,7 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
     role: 'primary',
     vault,
     alertSubscribers,
+    backup: { sources: config.sources.filter((s) => s.backup.method !== 'snapshot').map(dumpSource) },
     tags,
   });
   const dr = new RegionStack(app, `${config.name}-dr`, {
@@ -44,4 +46,21 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
     tags,
   });
   return { primary, dr };
+}
+
+/** What a dump function needs to know of a source: identifiers only, never credentials. */
+function dumpSource(source: SourceConfig): DumpSource & { network: DumpNetwork } {
+  const engine = source.kind.endsWith('postgres') ? 'postgresql' : 'mysql';
+  const rds =
+    'instanceIdentifier' in source
+      ? { type: 'instance' as const, identifier: source.instanceIdentifier }
+      : { type: 'cluster' as const, identifier: source.clusterIdentifier };
+  return {
+    id: source.id,
+    engine,
+    database: source.database ?? '',
+    credentialsSecretArn: source.credentialsSecretArn,
+    rds,
+    network: source.network,
+  };
 }

@@ -40,6 +40,12 @@ describe('cdk-nag: AWS Solutions and NIST 800-53 rev 5 over the whole app', () =
       .flatMap((p) => p.suppressedViolations)
       .flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} @ ${c.constructPath.replace(/^lifeboat-(primary|dr)\//, '*/')}`));
     expect([...new Set(acknowledged)].sort()).toEqual([
+      'AwsSolutions-IAM5[Resource::*] @ */Backup/Dump1/Role/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::*] @ */Backup/Dump2/Role/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<VaultBucket0925C477.Arn>/backups/billing-db/*] @ */Backup/Dump2/Role/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<VaultBucket0925C477.Arn>/backups/orders-db/*] @ */Backup/Dump1/Role/DefaultPolicy/Resource',
+      'NIST.800.53.R5-IAMNoInlinePolicy @ */Backup/Dump1/Role/DefaultPolicy/Resource',
+      'NIST.800.53.R5-IAMNoInlinePolicy @ */Backup/Dump2/Role/DefaultPolicy/Resource',
       'NIST.800.53.R5-S3BucketReplicationEnabled @ */Vault/AccessLogs/Resource',
       'NIST.800.53.R5-S3BucketReplicationEnabled @ */Vault/Bucket/Resource',
       'NIST.800.53.R5-S3DefaultEncryptionKMS @ */Vault/AccessLogs/Resource',

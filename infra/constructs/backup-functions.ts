@@ -1,0 +1,93 @@
+import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { DumpFunction, type DumpNetwork, type DumpSource } from './dump-function.ts';
+
+export interface BackupFunctionsProps {
+  readonly sources: readonly (DumpSource & { readonly network: DumpNetwork })[];
+  readonly vault: s3.IBucket;
+  readonly vaultKey: kms.IKey;
+  /** @default 14 days */
+  readonly deadLetterRetention?: Duration;
+}
+
+/** Sources that share VPC, subnets and security groups share one dump function. */
+export function groupByNetwork<T extends { readonly network: DumpNetwork }>(sources: readonly T[]): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const source of sources) {
+    const n = source.network;
+    const key = [n.vpcId, [...n.subnetIds].sort().join(','), [...n.securityGroupIds].sort().join(',')].join('|');
+    groups.set(key, [...(groups.get(key) ?? []), source]);
+  }
+  return [...groups.values()];
+}
+
+/**
+ * The functions that make backups, with what they share: a key for their logs and dead letters, and the
+ * dead-letter queue. One dump function serves every source in the same network placement, so adding a
+ * source in a known VPC adds no function.
+ *
+ * @example
+ * new BackupFunctions(this, 'Backup', { sources, vault: vault.bucket, vaultKey: key.key });
+ */
+export class BackupFunctions extends Construct {
+  readonly operationsKey: kms.Key;
+  readonly deadLetterQueue: sqs.Queue;
+  readonly dumpFunctions: readonly DumpFunction[];
+  /** The dump function that serves each source id. */
+  readonly dumpFunctionFor: ReadonlyMap<string, DumpFunction>;
+
+  constructor(scope: Construct, id: string, props: BackupFunctionsProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+
+    this.operationsKey = new kms.Key(this, 'OperationsKey', {
+      description: 'Lifeboat function logs and dead letters',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // CloudWatch Logs encrypts the functions' log groups with this key, and only log groups of this account.
+    this.operationsKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowCloudWatchLogsForThisAccount',
+        principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
+        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+        resources: ['*'],
+        conditions: {
+          ArnLike: { 'kms:EncryptionContext:aws:logs:arn': stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+        },
+      }),
+    );
+
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: this.operationsKey,
+      enforceSSL: true,
+      retentionPeriod: props.deadLetterRetention ?? Duration.days(14),
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-SQS3',
+      reason: 'This queue is itself the dead-letter queue of the backup functions; a queue for its own failures would only move the problem.',
+    });
+
+    const dumpFunctions: DumpFunction[] = [];
+    const byId = new Map<string, DumpFunction>();
+    groupByNetwork(props.sources).forEach((group, i) => {
+      const fn = new DumpFunction(this, `Dump${i + 1}`, {
+        sources: group.map(({ network: _network, ...source }) => source),
+        network: group[0]!.network,
+        vault: props.vault,
+        vaultKey: props.vaultKey,
+        deadLetterQueue: this.deadLetterQueue,
+        logKey: this.operationsKey,
+      });
+      dumpFunctions.push(fn);
+      for (const source of group) byId.set(source.id, fn);
+    });
+    this.dumpFunctions = dumpFunctions;
+    this.dumpFunctionFor = byId;
+  }
+}

@@ -1,0 +1,223 @@
+import { fileURLToPath } from 'node:url';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Tags, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { KEY_USE_TAGS } from './vault-key.ts';
+
+/** A database this function dumps. Only identifiers: credentials stay in Secrets Manager. */
+export interface DumpSource {
+  readonly id: string;
+  readonly engine: 'postgresql' | 'mysql';
+  readonly database: string;
+  /** The RDS-managed (or user-managed) secret holding `username` and `password`. */
+  readonly credentialsSecretArn: string;
+  /** The DB instance or cluster to describe for its endpoint. */
+  readonly rds: { readonly type: 'instance' | 'cluster'; readonly identifier: string };
+}
+
+export interface DumpNetwork {
+  readonly vpcId: string;
+  readonly subnetIds: readonly string[];
+  readonly securityGroupIds: readonly string[];
+}
+
+export interface DumpFunctionProps {
+  /** Sources sharing one network placement; the function may write only their prefixes. */
+  readonly sources: readonly DumpSource[];
+  readonly network: DumpNetwork;
+  readonly vault: s3.IBucket;
+  readonly vaultKey: kms.IKey;
+  /** Failed asynchronous invocations land here. */
+  readonly deadLetterQueue: sqs.IQueue;
+  /** @default 3008 (more memory buys more CPU for compression) */
+  readonly memorySize?: number;
+  /** @default Duration.minutes(15), Lambda's maximum */
+  readonly timeout?: Duration;
+  /** @default 2 */
+  readonly reservedConcurrentExecutions?: number;
+  /** @default logs.RetentionDays.THREE_MONTHS */
+  readonly logRetention?: logs.RetentionDays;
+  /** Encrypts the function's log group. */
+  readonly logKey: kms.IKey;
+}
+
+/** The directory holding the function's Dockerfile; the build context is the repository root. */
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * The dump function: streams `pg_dump` / `mysqldump` through zstd and the Encryption SDK into the vault.
+ * A container image, because it needs the PostgreSQL and MariaDB client tools beside Node.js. It runs in
+ * the sources' VPC, reads only their secrets, and may write only under their prefixes in the vault.
+ *
+ * @example
+ * new DumpFunction(this, 'DumpOrders', { sources: [orders], network, vault: vault.bucket, vaultKey: key.key, deadLetterQueue, logKey });
+ */
+export class DumpFunction extends Construct {
+  readonly function: lambda.DockerImageFunction;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: DumpFunctionProps) {
+    super(scope, id);
+    validateDumpProps(id, props);
+    const stack = Stack.of(this);
+
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Lifeboat dump function for ${props.sources.map((s) => s.id).join(', ')}`,
+    });
+    // The vault key policy lets a role encrypt only when it carries this tag; dumps never decrypt.
+    Tags.of(this.role).add(KEY_USE_TAGS.encrypt, 'true');
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+      encryptionKey: props.logKey,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    const vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
+      vpcId: props.network.vpcId,
+      availabilityZones: stack.availabilityZones.slice(0, props.network.subnetIds.length),
+      privateSubnetIds: [...props.network.subnetIds],
+    });
+
+    this.function = new lambda.DockerImageFunction(this, 'Function', {
+      description: 'Lifeboat: streamed, encrypted logical backups (pg_dump / mysqldump) into the vault',
+      code: lambda.DockerImageCode.fromImageAsset(repoRoot, {
+        file: 'functions/dump/Dockerfile',
+        exclude: ['node_modules', 'cdk.out', '.git', '.scratch', 'test', 'bench', '**/*.md'],
+      }),
+      architecture: lambda.Architecture.X86_64,
+      memorySize: props.memorySize ?? 3008,
+      timeout: props.timeout ?? Duration.minutes(15),
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions ?? 2,
+      role: this.role,
+      logGroup: this.logGroup,
+      vpc,
+      vpcSubnets: { subnets: props.network.subnetIds.map((subnetId, i) => ec2.Subnet.fromSubnetId(this, `Subnet${i}`, subnetId)) },
+      securityGroups: props.network.securityGroupIds.map((sgId, i) => ec2.SecurityGroup.fromSecurityGroupId(this, `Sg${i}`, sgId, { mutable: false })),
+      deadLetterQueue: props.deadLetterQueue,
+      tracing: lambda.Tracing.ACTIVE,
+      environment: {
+        VAULT_BUCKET: props.vault.bucketName,
+        VAULT_KEY_ARN: props.vaultKey.keyArn,
+        // Identifiers only (ids, secret ARNs, database names): never credentials.
+        LIFEBOAT_SOURCES: JSON.stringify(props.sources),
+        POWERTOOLS_SERVICE_NAME: 'lifeboat-dump',
+        POWERTOOLS_METRICS_NAMESPACE: 'Lifeboat',
+      },
+    });
+
+    this.logGroup.grantWrite(this.role);
+    props.deadLetterQueue.encryptionMasterKey?.grant(this.role, 'kms:GenerateDataKey', 'kms:Decrypt');
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'AttachToSourceVpc',
+        // Lambda creates and removes the function's network interfaces in the source's subnets.
+        actions: ['ec2:CreateNetworkInterface', 'ec2:DescribeNetworkInterfaces', 'ec2:DeleteNetworkInterface', 'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
+        resources: ['*'],
+      }),
+    );
+    this.grantSourceAccess(props.sources);
+    this.grantVaultWrites(props);
+    this.acknowledgeFindings(props);
+  }
+
+  private grantSourceAccess(sources: readonly DumpSource[]): void {
+    const stack = Stack.of(this);
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadSourceCredentials',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: sources.map((s) => s.credentialsSecretArn),
+      }),
+    );
+    const instances = sources.filter((s) => s.rds.type === 'instance');
+    const clusters = sources.filter((s) => s.rds.type === 'cluster');
+    if (instances.length > 0) {
+      this.role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'DescribeSourceInstances',
+          actions: ['rds:DescribeDBInstances'],
+          resources: instances.map((s) => stack.formatArn({ service: 'rds', resource: 'db', resourceName: s.rds.identifier, arnFormat: ArnFormat.COLON_RESOURCE_NAME })),
+        }),
+      );
+    }
+    if (clusters.length > 0) {
+      this.role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'DescribeSourceClusters',
+          actions: ['rds:DescribeDBClusters'],
+          resources: clusters.map((s) => stack.formatArn({ service: 'rds', resource: 'cluster', resourceName: s.rds.identifier, arnFormat: ArnFormat.COLON_RESOURCE_NAME })),
+        }),
+      );
+    }
+  }
+
+  private grantVaultWrites(props: DumpFunctionProps): void {
+    const prefixes = props.sources.map((s) => `backups/${s.id}/*`);
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteOwnSourcePrefixes',
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        resources: prefixes.map((p) => props.vault.arnForObjects(p)),
+      }),
+    );
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'GenerateBackupDataKeys',
+        actions: ['kms:GenerateDataKey'],
+        resources: [props.vaultKey.keyArn],
+      }),
+    );
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'CompleteSseKmsMultipartUploads',
+        actions: ['kms:Decrypt'],
+        resources: [props.vaultKey.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } },
+      }),
+    );
+  }
+
+  private acknowledgeFindings(props: DumpFunctionProps): void {
+    const policy = this.role.node.tryFindChild('DefaultPolicy') ?? this.role;
+    // cdk-nag names a resource by the token of the vault bucket's ARN: `<LogicalId.Arn>`.
+    const vaultToken = `<${Stack.of(props.vault).getLogicalId(props.vault.node.defaultChild as s3.CfnBucket)}.Arn>`;
+    Validations.of(policy).acknowledge(
+      {
+        id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'Only two statements use Resource "*", because their actions support no narrower resource: Lambda attaching the function to the source VPC (ec2 network interface actions) and X-Ray trace upload.',
+      },
+      {
+        id: 'NIST.800.53.R5::NIST.800.53.R5-IAMNoInlinePolicy',
+        reason:
+          "The role's policy is generated from grants scoped to this function's own sources, secrets, vault prefixes and keys; a managed policy would be shared between functions and so wider than any one needs.",
+      },
+      ...props.sources.map((source) => ({
+        id: `AwsSolutions::AwsSolutions-IAM5[Resource::${vaultToken}/backups/${source.id}/*]`,
+        reason: `Backups of ${source.id} are new objects under its own prefix in the vault; the wildcard is the object name within that prefix and nothing wider.`,
+      })),
+    );
+  }
+}
+
+function validateDumpProps(id: string, props: DumpFunctionProps): void {
+  const problems: string[] = [];
+  if (props.sources.length === 0) problems.push('sources: at least one source is required');
+  if (props.network.subnetIds.length === 0) problems.push('network.subnetIds: at least one subnet is required');
+  if (props.network.securityGroupIds.length === 0) problems.push('network.securityGroupIds: at least one security group is required');
+  const seen = new Set<string>();
+  props.sources.forEach((s, i) => {
+    if (seen.has(s.id)) problems.push(`sources[${i}].id: duplicate source id '${s.id}'`);
+    seen.add(s.id);
+  });
+  if (problems.length > 0) throw new Error(`DumpFunction ${id}: invalid props:\n- ${problems.join('\n- ')}`);
+}

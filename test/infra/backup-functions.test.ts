@@ -1,0 +1,174 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { exampleConfig, synthLifeboat, type SynthesizedLifeboat } from './support.ts';
+
+const vaultArn = { 'Fn::GetAtt': [Match.stringLikeRegexp('^VaultBucket'), 'Arn'] };
+const vaultKeyArn = { 'Fn::GetAtt': [Match.stringLikeRegexp('^VaultKey'), 'Arn'] };
+
+function dumpFunctions(lifeboat: SynthesizedLifeboat) {
+  return lifeboat.primary.findResources('AWS::Lambda::Function', { Properties: { PackageType: 'Image' } });
+}
+
+describe('dump functions from the example config', () => {
+  let lifeboat: SynthesizedLifeboat;
+  beforeAll(() => {
+    lifeboat = synthLifeboat();
+  });
+
+  it('creates one container-image function per network placement, only in the primary region', () => {
+    // orders-db and billing-db share a VPC and subnets but not security groups.
+    expect(Object.keys(dumpFunctions(lifeboat))).toHaveLength(2);
+    lifeboat.dr.resourceCountIs('AWS::Lambda::Function', 1); // only CDK's cross-region export reader
+  });
+
+  it('runs the orders-db dump in its VPC, subnets and security group, with tracing, a DLQ and bounded concurrency', () => {
+    lifeboat.primary.hasResourceProperties('AWS::Lambda::Function', {
+      PackageType: 'Image',
+      Timeout: 900,
+      MemorySize: 3008,
+      ReservedConcurrentExecutions: 2,
+      TracingConfig: { Mode: 'Active' },
+      DeadLetterConfig: { TargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^BackupDeadLetters'), 'Arn'] } },
+      VpcConfig: { SubnetIds: ['subnet-0a1b2c3d4e5f60001', 'subnet-0a1b2c3d4e5f60002'], SecurityGroupIds: ['sg-0a1b2c3d4e5f60003'] },
+      LoggingConfig: { LogGroup: { Ref: Match.stringLikeRegexp('^BackupDump1Logs') } },
+    });
+  });
+
+  it('passes identifiers in the environment, never credentials', () => {
+    for (const fn of Object.values(dumpFunctions(lifeboat))) {
+      const variables = fn.Properties.Environment.Variables;
+      expect(Object.keys(variables).sort()).toEqual(['LIFEBOAT_SOURCES', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_SERVICE_NAME', 'VAULT_BUCKET', 'VAULT_KEY_ARN']);
+      const sources = JSON.parse(variables.LIFEBOAT_SOURCES);
+      for (const source of sources) {
+        expect(Object.keys(source).sort()).toEqual(['credentialsSecretArn', 'database', 'engine', 'id', 'rds']);
+      }
+      expect(JSON.stringify(variables)).not.toMatch(/password/i);
+    }
+  });
+
+  it('tags the role as a vault-key encrypter and never as a decrypter', () => {
+    const roles = lifeboat.primary.findResources('AWS::IAM::Role', { Properties: { Description: Match.stringLikeRegexp('^Lifeboat dump function') } });
+    expect(Object.keys(roles)).toHaveLength(2);
+    for (const role of Object.values(roles)) {
+      expect(role.Properties.Tags).toContainEqual({ Key: 'lifeboat:key-use-encrypt', Value: 'true' });
+      expect(role.Properties.Tags).not.toContainEqual(expect.objectContaining({ Key: 'lifeboat:key-use-decrypt' }));
+    }
+  });
+
+  it('grants exactly what a dump of orders-db needs', () => {
+    lifeboat.primary.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: Match.stringLikeRegexp('^BackupDump1Role') }],
+      PolicyDocument: {
+        Version: '2012-10-17',
+        Statement: Match.exact([
+          { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^BackupDeadLetters'), 'Arn'] } },
+          { Effect: 'Allow', Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Resource: '*' },
+          { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^BackupDump1Logs'), 'Arn'] } },
+          { Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^BackupOperationsKey'), 'Arn'] } },
+          {
+            Sid: 'AttachToSourceVpc',
+            Effect: 'Allow',
+            Action: ['ec2:AssignPrivateIpAddresses', 'ec2:CreateNetworkInterface', 'ec2:DeleteNetworkInterface', 'ec2:DescribeNetworkInterfaces', 'ec2:UnassignPrivateIpAddresses'],
+            Resource: '*',
+          },
+          {
+            Sid: 'ReadSourceCredentials',
+            Effect: 'Allow',
+            Action: 'secretsmanager:GetSecretValue',
+            Resource: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-3f2a9c4e-8b1d-4e6f-a0c2-7d5e9b1f3a68-Xy7Q2k',
+          },
+          {
+            Sid: 'DescribeSourceInstances',
+            Effect: 'Allow',
+            Action: 'rds:DescribeDBInstances',
+            Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':rds:eu-west-1:123456789012:db:orders-prod']] },
+          },
+          { Sid: 'WriteOwnSourcePrefixes', Effect: 'Allow', Action: ['s3:AbortMultipartUpload', 's3:PutObject'], Resource: { 'Fn::Join': ['', [vaultArn, '/backups/orders-db/*']] } },
+          { Sid: 'GenerateBackupDataKeys', Effect: 'Allow', Action: 'kms:GenerateDataKey', Resource: vaultKeyArn },
+          {
+            Sid: 'CompleteSseKmsMultipartUploads',
+            Effect: 'Allow',
+            Action: 'kms:Decrypt',
+            Resource: vaultKeyArn,
+            Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' } },
+          },
+        ]),
+      },
+    });
+  });
+
+  it('describes Aurora clusters (not instances) for cluster sources', () => {
+    lifeboat.primary.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: Match.stringLikeRegexp('^BackupDump2Role') }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Sid: 'DescribeSourceClusters',
+            Effect: 'Allow',
+            Action: 'rds:DescribeDBClusters',
+            Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':rds:eu-west-1:123456789012:cluster:billing-prod']] },
+          },
+          Match.objectLike({ Sid: 'WriteOwnSourcePrefixes', Resource: { 'Fn::Join': ['', [vaultArn, '/backups/billing-db/*']] } }),
+        ]),
+      },
+    });
+  });
+
+  it('encrypts logs and dead letters with the operations key and keeps logs for 90 days', () => {
+    lifeboat.primary.hasResourceProperties('AWS::Logs::LogGroup', {
+      RetentionInDays: 90,
+      KmsKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^BackupOperationsKey'), 'Arn'] },
+    });
+    lifeboat.primary.hasResourceProperties('AWS::SQS::Queue', {
+      KmsMasterKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^BackupOperationsKey'), 'Arn'] },
+      MessageRetentionPeriod: 14 * 24 * 3600,
+    });
+    lifeboat.primary.hasResourceProperties('AWS::KMS::Key', {
+      Description: 'Lifeboat function logs and dead letters',
+      EnableKeyRotation: true,
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Sid: 'AllowCloudWatchLogsForThisAccount',
+            Principal: { Service: 'logs.eu-west-1.amazonaws.com' },
+            Condition: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': Match.anyValue() } },
+          }),
+        ]),
+      },
+    });
+  });
+});
+
+describe('dump function grouping', () => {
+  it('adds no function for a new source in a network that already has one', () => {
+    const before = Object.keys(dumpFunctions(synthLifeboat())).length;
+    const after = synthLifeboat(
+      exampleConfig((raw) => {
+        const orders = raw.sources[0];
+        raw.sources.push({ ...orders, id: 'orders-replica', instanceIdentifier: 'orders-prod-2' });
+      }),
+    );
+    expect(Object.keys(dumpFunctions(after))).toHaveLength(before);
+    after.primary.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: Match.stringLikeRegexp('^BackupDump1Role') }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Sid: 'WriteOwnSourcePrefixes',
+            Resource: [{ 'Fn::Join': ['', [vaultArn, '/backups/orders-db/*']] }, { 'Fn::Join': ['', [vaultArn, '/backups/orders-replica/*']] }],
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('creates no dump function for snapshot-only sources', () => {
+    const lifeboat = synthLifeboat(
+      exampleConfig((raw) => {
+        for (const source of raw.sources) source.backup = { method: 'snapshot' };
+      }),
+    );
+    expect(Object.keys(dumpFunctions(lifeboat))).toHaveLength(0);
+    lifeboat.primary.resourceCountIs('AWS::SQS::Queue', 0);
+  });
+});
