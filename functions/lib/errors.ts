@@ -42,3 +42,7 @@ export class SourceUnreachableError extends named('SourceUnreachableError', true
 export class InvalidIdentifierError extends named('InvalidIdentifierError') {}
 /** A vault object key is malformed or would escape the store root (`..`, absolute, backslash). */
 export class InvalidStoreKeyError extends named('InvalidStoreKeyError') {}
+/** A local key file is missing, malformed, or readable by anyone but its owner. */
+export class KeyFileError extends named('KeyFileError') {}
+/** The payload could not be encrypted (the keyring could not make or wrap a data key). */
+export class EncryptionFailedError extends named('EncryptionFailedError') {}
