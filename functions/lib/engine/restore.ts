@@ -7,7 +7,7 @@
  * completes a restore. PostgreSQL restores in one transaction (a failure leaves the target as empty as
  * it was); MySQL cannot, so after a failure the target database is emptied again.
  */
-import { type Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
+import { type Readable, Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { createDecompressStream } from '../codec/zstd.ts';
@@ -97,6 +97,9 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
 
   let tool: RunningTool<'pipe', 'ignore'> | undefined;
   try {
+    // pg_restore -t may stop reading (and commit) before the end of the payload, so the end-of-stream
+    // checks below would come too late: check the stored bytes first, in a pass of their own.
+    if (table) await verifyStoredPayload(store, key, manifest);
     const plan: RestorePlan =
       target.engine === 'postgresql' ? await postgresRestorePlan(target, table) : await mysqlRestorePlan(target);
     tool = spawnTool(plan.command, plan.args, { env: plan.env, stdin: 'pipe', stdout: 'ignore' });
@@ -118,7 +121,9 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     if (failure !== undefined && failure instanceof LifeboatError) {
       throw await diagnose(failure, store, key, manifest);
     }
-    if (failure !== undefined || exit.code !== 0) {
+    // pg_restore -t stops reading once it has its table; the payload was verified whole beforehand.
+    const stoppedEarlyByDesign = table !== undefined && exit.code === 0 && isToolGone(failure);
+    if ((failure !== undefined && !stoppedEarlyByDesign) || exit.code !== 0) {
       const stderr = running.stderrTail();
       throw new RestoreFailedError(
         `Restore of backup ${manifest.backupId} into ${describeConnection(target)} failed: ${describeExit(plan.command, exit)}` +
@@ -138,24 +143,38 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
 
 /**
  * Runs the stages and returns the first error (not whichever stage noticed last), or undefined.
- * On that first error the tool is killed at once, before pipeline teardown closes its stdin: a tool
- * that saw a clean end of input might take a partial stream for a whole one.
+ * When one of our stages fails, the tool is killed at once, before pipeline teardown closes its stdin:
+ * a tool that saw a clean end of input might take a partial stream for a whole one. When the tool
+ * stops reading by itself (it failed, or needs no more input), writing to it fails with EPIPE; it is
+ * left to exit on its own and its exit status decides.
  */
 async function pumpIntoTool(stages: (Readable | Transform | Writable)[], killTool: () => void): Promise<unknown> {
+  const stdin = stages.at(-1) as Writable;
   let first: unknown;
-  const onError = (error: unknown) => {
+  const onError = (error: unknown, stage?: unknown) => {
     if (first !== undefined) return;
     first = error;
-    killTool();
+    if (stage !== stdin && !isToolGone(error)) killTool();
   };
   // Registered before pipeline() registers its own, so these run first.
-  for (const stage of stages) stage.on('error', onError);
+  for (const stage of stages) stage.on('error', (error) => onError(error, stage));
   try {
     await pipeline(stages);
   } catch (error) {
     onError(error);
   }
   return first;
+}
+
+function isToolGone(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED' || code === 'ECONNRESET';
+}
+
+/** Reads the stored payload once, hashing it: for restores whose tool may stop reading before the end. */
+async function verifyStoredPayload(store: VaultStore, key: string, manifest: DumpManifest): Promise<void> {
+  const verifier = new PayloadVerifier(key, manifest.payload.sha256, manifest.payload.storedBytes);
+  await pipeline(await store.getStream(key), verifier, new Writable({ write: (_chunk, _encoding, callback) => callback() }));
 }
 
 /**
