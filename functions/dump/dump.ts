@@ -1,0 +1,128 @@
+import { DescribeDBClustersCommand, DescribeDBInstancesCommand, type RDSClient } from '@aws-sdk/client-rds';
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { z } from 'zod';
+import type { BackupKeyring } from '../lib/crypto/keyring.ts';
+import { runBackup } from '../lib/engine/backup.ts';
+import type { ConnectionInfo } from '../lib/engine/connection.ts';
+import { ConfigError, SourceUnreachableError } from '../lib/errors.ts';
+import type { VaultStore } from '../lib/vault/store.ts';
+
+/** A source as the dump function is told of it (see infra/constructs/dump-function.ts): identifiers only. */
+export const DumpSourceSchema = z.object({
+  id: z.string().min(1),
+  engine: z.enum(['postgresql', 'mysql']),
+  database: z.string().min(1),
+  credentialsSecretArn: z.string().startsWith('arn:'),
+  rds: z.object({ type: z.enum(['instance', 'cluster']), identifier: z.string().min(1) }),
+});
+export type DumpSource = z.infer<typeof DumpSourceSchema>;
+
+/** What the backup state machine (or a person) sends. Extra fields are ignored. */
+export const DumpEventSchema = z.object({
+  sourceId: z.string().min(1),
+  trigger: z.enum(['schedule', 'manual']).default('manual'),
+});
+export type DumpEvent = z.input<typeof DumpEventSchema>;
+
+/** The parts of an RDS-managed secret Lifeboat reads; RDS-managed secrets hold only username and password. */
+const RdsSecretSchema = z.object({
+  username: z.string().min(1),
+  password: z.string().min(1),
+  host: z.string().min(1).optional(),
+  port: z.coerce.number().int().positive().optional(),
+});
+
+export interface DumpDeps {
+  readonly sources: readonly DumpSource[];
+  readonly secrets: Pick<SecretsManagerClient, 'send'>;
+  readonly rds: Pick<RDSClient, 'send'>;
+  readonly store: VaultStore;
+  readonly keyring: BackupKeyring;
+  readonly now?: () => Date;
+  /**
+   * TLS to the database. RDS always offers it, so it is required; only tests against a local server
+   * without TLS turn it off.
+   * @default 'require'
+   */
+  readonly tls?: 'require' | 'disable';
+}
+
+export interface DumpResult {
+  readonly sourceId: string;
+  readonly backupId: string;
+  readonly kind: 'dump';
+  readonly rawBytes: number;
+  readonly storedBytes: number;
+  readonly sha256: string;
+  readonly startedAt: string;
+  readonly completedAt: string;
+}
+
+/** Parses the event, finds the source, fetches its credentials and endpoint, and runs a streamed backup. */
+export async function dumpSource(event: unknown, deps: DumpDeps): Promise<DumpResult> {
+  const parsed = DumpEventSchema.safeParse(event);
+  if (!parsed.success) {
+    throw new ConfigError(`Invalid dump event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ')}`);
+  }
+  const source = deps.sources.find((s) => s.id === parsed.data.sourceId);
+  if (!source) {
+    throw new ConfigError(`sourceId: unknown source '${parsed.data.sourceId}'; this function backs up ${deps.sources.map((s) => s.id).join(', ')}`);
+  }
+  const connection = await resolveConnection(source, deps);
+  const result = await runBackup({ source: connection, sourceId: source.id, store: deps.store, keyring: deps.keyring, ...(deps.now ? { now: deps.now() } : {}) });
+  const { manifest } = result;
+  return {
+    sourceId: manifest.sourceId,
+    backupId: manifest.backupId,
+    kind: 'dump',
+    rawBytes: manifest.payload.rawBytes,
+    storedBytes: manifest.payload.storedBytes,
+    sha256: manifest.payload.sha256,
+    startedAt: manifest.startedAt,
+    completedAt: manifest.completedAt,
+  };
+}
+
+/** Credentials from Secrets Manager, endpoint from the secret or from RDS; always over TLS. */
+export async function resolveConnection(source: DumpSource, deps: Pick<DumpDeps, 'secrets' | 'rds' | 'tls'>): Promise<ConnectionInfo> {
+  const secretValue = await deps.secrets.send(new GetSecretValueCommand({ SecretId: source.credentialsSecretArn }));
+  let secretJson: unknown;
+  try {
+    secretJson = JSON.parse(secretValue.SecretString ?? '');
+  } catch {
+    // Never echo the secret string: it holds the password.
+    throw new ConfigError(`Secret for source ${source.id} is not JSON with username and password`);
+  }
+  const secret = RdsSecretSchema.safeParse(secretJson);
+  if (!secret.success) {
+    throw new ConfigError(`Secret for source ${source.id}: ${secret.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  const endpoint = secret.data.host ? { host: secret.data.host, port: secret.data.port } : await describeEndpoint(source, deps.rds);
+  return {
+    engine: source.engine,
+    host: endpoint.host,
+    port: endpoint.port ?? (source.engine === 'postgresql' ? 5432 : 3306),
+    user: secret.data.username,
+    password: secret.data.password,
+    database: source.database,
+    sslMode: sslMode(source.engine, deps.tls ?? 'require'),
+  };
+}
+
+async function describeEndpoint(source: DumpSource, rds: DumpDeps['rds']): Promise<{ host: string; port?: number }> {
+  if (source.rds.type === 'instance') {
+    const out = await rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: source.rds.identifier }));
+    const endpoint = out.DBInstances?.[0]?.Endpoint;
+    if (!endpoint?.Address) throw new SourceUnreachableError(`DB instance ${source.rds.identifier} of source ${source.id} has no endpoint yet`);
+    return { host: endpoint.Address, port: endpoint.Port };
+  }
+  const out = await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: source.rds.identifier }));
+  const cluster = out.DBClusters?.[0];
+  if (!cluster?.Endpoint) throw new SourceUnreachableError(`DB cluster ${source.rds.identifier} of source ${source.id} has no endpoint yet`);
+  return { host: cluster.Endpoint, port: cluster.Port };
+}
+
+function sslMode(engine: DumpSource['engine'], tls: 'require' | 'disable'): string {
+  if (engine === 'postgresql') return tls;
+  return tls === 'require' ? 'REQUIRED' : 'DISABLED';
+}

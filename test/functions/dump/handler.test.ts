@@ -1,0 +1,87 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** Bundles the handler exactly as functions/dump/Dockerfile does, so the image's build step is proven here. */
+async function bundleHandler(outdir: string): Promise<string> {
+  const dockerfile = await import('node:fs/promises').then((fs) => fs.readFile(join(repoRoot, 'functions/dump/Dockerfile'), 'utf8'));
+  const command = /RUN (npx esbuild [\s\S]*?--outfile=\S+)/.exec(dockerfile)?.[1];
+  if (!command) throw new Error('functions/dump/Dockerfile has no esbuild step');
+  const args = command
+    .replace(/\\\n\s*/g, ' ')
+    .replace(/--outfile=\S+/, `--outfile=${join(outdir, 'index.mjs')}`)
+    .split(/\s+(?=--)|\s+(?=functions\/)/)
+    .flatMap((part) => (part.startsWith('npx esbuild') ? ['esbuild'] : [part.replace(/^--banner:js="(.*)"$/, '--banner:js=$1')]));
+  await run('npx', args, { cwd: repoRoot });
+  return join(outdir, 'index.mjs');
+}
+
+async function loadBundle(bundle: string, env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  const script = `import(${JSON.stringify(bundle)}).then((m) => console.log('handler:' + typeof m.handler))`;
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH ?? '', ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('the dump function bundle', () => {
+  let outdir: string;
+  let bundle: string;
+  beforeAll(async () => {
+    // Inside the repository, so the one external module left out of the bundle (zstd-napi, unused on Node 22) resolves.
+    outdir = await mkdtemp(join(repoRoot, '.vitest-tmp-dump-'));
+    bundle = await bundleHandler(outdir);
+  }, 120_000);
+  afterAll(async () => {
+    if (outdir) await rm(outdir, { recursive: true, force: true });
+  });
+
+  it('loads and exports a handler when its environment is complete', async () => {
+    const sources = [
+      {
+        id: 'orders-db',
+        engine: 'postgresql',
+        database: 'orders',
+        credentialsSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-Ab12Cd',
+        rds: { type: 'instance', identifier: 'orders-prod' },
+      },
+    ];
+    const result = await loadBundle(bundle, {
+      AWS_REGION: 'eu-west-1',
+      VAULT_BUCKET: 'vault-bucket',
+      VAULT_KEY_ARN: 'arn:aws:kms:eu-west-1:123456789012:key/mrk-0123456789abcdef0123456789abcdef',
+      LIFEBOAT_SOURCES: JSON.stringify(sources),
+    });
+    expect(result.stderr).not.toMatch(/Error/);
+    expect(result.stdout.trim()).toBe('handler:function');
+  });
+
+  it('fails at start-up naming every missing variable', async () => {
+    const result = await loadBundle(bundle, { AWS_REGION: 'eu-west-1', VAULT_BUCKET: 'vault-bucket' });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/ConfigError: Missing environment variables: VAULT_KEY_ARN, LIFEBOAT_SOURCES/);
+  });
+
+  it('fails at start-up on a malformed source list, naming the field', async () => {
+    const result = await loadBundle(bundle, {
+      AWS_REGION: 'eu-west-1',
+      VAULT_BUCKET: 'vault-bucket',
+      VAULT_KEY_ARN: 'arn:aws:kms:eu-west-1:123456789012:key/mrk-0123456789abcdef0123456789abcdef',
+      LIFEBOAT_SOURCES: JSON.stringify([{ id: 'orders-db', engine: 'oracle' }]),
+    });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/LIFEBOAT_SOURCES: 0\.engine/);
+  });
+});
