@@ -82,7 +82,7 @@ export async function postgresFingerprint(info: ConnectionInfo): Promise<Record<
   }
 }
 
-/** The same for MySQL: every base table's rows in primary-key order, hashed with their exact bytes. */
+/** The same for MySQL, keyed by table name (the schema is the database): rows in key order, hashed with their exact bytes. */
 export async function mysqlFingerprint(info: ConnectionInfo): Promise<Record<string, TableFingerprint>> {
   const connection = await mysql.createConnection({
     host: info.host,
@@ -107,7 +107,7 @@ export async function mysqlFingerprint(info: ConnectionInfo): Promise<Record<str
         hash.update(JSON.stringify(row, (_k, v: unknown) => (isBufferJson(v) ? `hex:${Buffer.from(v.data).toString('hex')}` : v)));
         hash.update('|');
       }
-      out[`${info.database}.${String(name)}`] = { rows: rows.length, md5: hash.digest('hex') };
+      out[String(name)] = { rows: rows.length, md5: hash.digest('hex') };
     }
     return out;
   } finally {
