@@ -1,0 +1,70 @@
+import { describeConnection } from '../../functions/lib/engine/connection.ts';
+import { booleanFlag, requiredFlag, stringFlag } from '../args.ts';
+import type { Command } from '../command.ts';
+import { ExitCode, UsageError } from '../errors.ts';
+import { assertVaultExists, backupIdArgument, connectionFromFlag, keyringFromFlags, openVault, sourceFilter } from '../options.ts';
+import { createProgressDisplay } from '../progress.ts';
+import { KEY_FLAGS } from './backup.ts';
+import { locateBackup } from './show.ts';
+
+export const restore: Command = {
+  name: 'restore',
+  summary: 'Restore a backup into a database (all of it, or one PostgreSQL table).',
+  synopsis:
+    'lifeboat restore ID --vault LOCATION (--key-file FILE | --kms-key ARN) --target URL [--drop-existing] [--table NAME]',
+  description:
+    'Reads the payload, checking its SHA-256 and size against the manifest while it streams, decrypts,\n' +
+    'decompresses and feeds pg_restore / mysql. Refuses a target that already holds tables unless\n' +
+    '--drop-existing is given. The target URL must use the backup\'s engine.',
+  positionals: [{ name: 'ID', description: 'The backup id, as printed by backup and list.' }],
+  flags: {
+    vault: { type: 'string', value: 'LOCATION', description: 'The vault: a directory, or s3://BUCKET[/PREFIX].' },
+    source: { type: 'string', value: 'ID', description: 'The source id, when the backup id exists under several sources.' },
+    ...KEY_FLAGS,
+    target: { type: 'string', value: 'URL', description: 'The database to restore into: postgres://… or mysql://…' },
+    'drop-existing': { type: 'boolean', description: "Drop what the target holds first (the target's own objects are lost)." },
+    table: { type: 'string', value: 'NAME', description: 'Restore only this table, as NAME or SCHEMA.NAME (PostgreSQL backups).' },
+  },
+  notes: 'The target password comes from the URL or PGPASSWORD / MYSQL_PWD, as for backup. It is never printed.',
+  maxPositionals: 1,
+  async run({ flags, positionals }, { output, env, deps }) {
+    const backupId = backupIdArgument('restore', positionals);
+    const store = await openVault(requiredFlag(flags, 'vault'), env);
+    const sourceId = sourceFilter(flags);
+    const target = connectionFromFlag('--target', requiredFlag(flags, 'target'), output, env);
+    const table = stringFlag(flags, 'table');
+    const keyring = await keyringFromFlags(flags, deps);
+    await assertVaultExists(store);
+    // Checked here rather than left to the engine so that the error names the flag to fix.
+    const manifest = await locateBackup(store, backupId, sourceId);
+    if (manifest.engine !== target.engine) {
+      throw new UsageError(`--target: backup ${backupId} is a ${manifest.engine} backup; give a ${manifest.engine === 'postgresql' ? 'postgres' : 'mysql'}:// URL`);
+    }
+    const { runRestore, resolveTable } = await import('../../functions/lib/engine/restore.ts');
+    if (table !== undefined) {
+      try {
+        resolveTable(manifest, table);
+      } catch (error) {
+        throw new UsageError(`--table: ${(error as Error).message}`, { cause: error });
+      }
+    }
+    const quiet = booleanFlag(flags, 'quiet');
+    const progress = createProgressDisplay(output, { quiet });
+    if (!quiet && output.stderrIsTTY) output.error(`Restoring ${backupId} from ${store.location} into ${describeConnection(target)}`);
+    try {
+      await runRestore({
+        store,
+        backupId,
+        keyring,
+        target,
+        dropExisting: booleanFlag(flags, 'drop-existing'),
+        sourceId: manifest.sourceId,
+        ...(table === undefined ? {} : { table }),
+        ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
+      });
+    } finally {
+      progress.clear();
+    }
+    return ExitCode.ok;
+  },
+};

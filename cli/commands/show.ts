@@ -1,0 +1,101 @@
+import type { BackupManifest } from '../../functions/lib/vault/manifest.ts';
+import type { VaultStore } from '../../functions/lib/vault/store.ts';
+import { booleanFlag, requiredFlag } from '../args.ts';
+import type { Command } from '../command.ts';
+import { ExitCode } from '../errors.ts';
+import { formatBytes, formatCount, formatDuration, formatTable, formatTimestamp } from '../format.ts';
+import { assertVaultExists, backupIdArgument, openVault, sourceFilter } from '../options.ts';
+import { type BackupStatus, backupStatuses, statusKey } from '../status.ts';
+
+export const show: Command = {
+  name: 'show',
+  summary: "Show one backup's manifest: sizes, checksum, encryption, tables and row counts.",
+  synopsis: 'lifeboat show ID --vault LOCATION [--source ID] [--json]',
+  description: "Prints the manifest of backup ID and its verification status; --json prints { manifest, status }.",
+  positionals: [{ name: 'ID', description: 'The backup id, as printed by backup and list.' }],
+  flags: {
+    vault: { type: 'string', value: 'LOCATION', description: 'The vault: a directory, or s3://BUCKET[/PREFIX].' },
+    source: { type: 'string', value: 'ID', description: 'The source id, when the backup id exists under several sources.' },
+    json: { type: 'boolean', description: 'Print JSON instead of text.' },
+  },
+  maxPositionals: 1,
+  async run({ flags, positionals }, { output, env }) {
+    const backupId = backupIdArgument('show', positionals);
+    const store = await openVault(requiredFlag(flags, 'vault'), env);
+    const sourceId = sourceFilter(flags);
+    await assertVaultExists(store);
+    const manifest = await locateBackup(store, backupId, sourceId);
+    const status = (await backupStatuses(store, [manifest])).get(statusKey(manifest)) ?? { state: 'unverified' };
+    output.out(booleanFlag(flags, 'json') ? JSON.stringify({ manifest, status }, null, 2) : renderManifest(manifest, status));
+    return ExitCode.ok;
+  },
+};
+
+/** The manifest of `backupId`, in `sourceId` when given, else in whichever source holds it. */
+export async function locateBackup(store: VaultStore, backupId: string, sourceId: string | undefined): Promise<BackupManifest> {
+  const { findBackup, readManifest } = await import('../../functions/lib/vault/catalog.ts');
+  return sourceId === undefined ? findBackup(store, backupId) : readManifest(store, sourceId, backupId);
+}
+
+function renderManifest(manifest: BackupManifest, status: BackupStatus): string {
+  const seconds = (Date.parse(manifest.completedAt) - Date.parse(manifest.startedAt)) / 1000;
+  const fields: [string, string][] = [
+    ['Backup', manifest.backupId],
+    ['Source', manifest.sourceId],
+    ['Kind', `${manifest.kind} (${manifest.engine})`],
+    [
+      'Database',
+      [
+        manifest.source.database,
+        manifest.source.host ? `on ${manifest.source.host}` : undefined,
+        `server ${manifest.source.serverVersion}`,
+      ]
+        .filter(Boolean)
+        .join(', '),
+    ],
+    ['Status', status.reason ? `${status.state} (${status.reason})` : status.state],
+    ['Started', formatTimestamp(manifest.startedAt)],
+    ['Completed', `${formatTimestamp(manifest.completedAt)} (took ${formatDuration(seconds)})`],
+    [
+      'Tools',
+      [`lifeboat ${manifest.tools.lifeboat}`, manifest.tools.dump ? `${manifest.tools.dump.name} ${manifest.tools.dump.version}` : undefined]
+        .filter(Boolean)
+        .join(', '),
+    ],
+  ];
+  const { payload, compression, encryption, snapshot } = manifest;
+  if (payload) {
+    const ratio = payload.rawBytes === 0 ? '' : `, ${((payload.storedBytes / payload.rawBytes) * 100).toFixed(1)}% of raw`;
+    fields.push(
+      ['Payload', `${payload.key} (${payload.format})`],
+      ['Size', `${formatBytes(payload.rawBytes)} raw, ${formatBytes(payload.storedBytes)} stored${ratio}`],
+      ['SHA-256', payload.sha256],
+    );
+  }
+  if (compression) fields.push(['Compression', `${compression.codec} level ${compression.level}`]);
+  if (encryption) {
+    const keyring =
+      encryption.keyring.type === 'kms'
+        ? `KMS ${encryption.keyring.keyIds.join(', ')}`
+        : `local key ${encryption.keyring.keyNamespace}/${encryption.keyring.keyName}`;
+    fields.push(
+      ['Encryption', `${encryption.scheme}, ${encryption.algorithmSuite}, ${formatBytes(encryption.frameLength)} frames`],
+      ['Key', keyring],
+      ['Context', Object.entries(encryption.encryptionContext).map(([k, v]) => `${k}=${v}`).join(', ')],
+    );
+  }
+  if (snapshot) fields.push(['Snapshot', `${snapshot.identifier} (${snapshot.region}) ${snapshot.arn}`]);
+
+  const width = Math.max(...fields.map(([label]) => label.length));
+  const lines = fields.map(([label, value]) => `${label.padEnd(width)}  ${value}`);
+
+  const tables = manifest.content.tables;
+  const totalRows = tables.reduce((sum, table) => sum + table.rows, 0);
+  lines.push('', `Tables: ${formatCount(tables.length)}, ${formatCount(totalRows)} rows`);
+  if (tables.length > 0) {
+    const rows = tables.map((table) => [table.schema || '-', table.name, `${table.rowsExact ? '' : '~'}${formatCount(table.rows)}`]);
+    lines.push(formatTable(['SCHEMA', 'TABLE', 'ROWS'], rows, new Set([2])));
+    if (tables.some((table) => !table.rowsExact)) lines.push('(~ marks an estimated row count)');
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,65 @@
+/**
+ * What a command may touch of its process: two output streams and the environment. `main` passes
+ * the real ones; tests pass captures. Everything written to stderr goes through {@link Output.error}
+ * or {@link Output.progress}, which scrub every password the CLI has seen.
+ */
+import { redact } from '../functions/lib/engine/connection.ts';
+
+export interface CliStream {
+  write(text: string): unknown;
+  /** Whether the stream is a terminal: progress is drawn only then. */
+  readonly isTTY?: boolean;
+}
+
+export interface CliIo {
+  readonly stdout: CliStream;
+  readonly stderr: CliStream;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/** Environment variables that may hold database passwords; their values are scrubbed from stderr. */
+export const PASSWORD_ENV = { postgresql: 'PGPASSWORD', mysql: 'MYSQL_PWD' } as const;
+
+export class Output {
+  readonly #io: CliIo;
+  readonly #secrets = new Set<string>();
+
+  constructor(io: CliIo) {
+    this.#io = io;
+    for (const name of Object.values(PASSWORD_ENV)) this.addSecret(io.env[name]);
+  }
+
+  get stderrIsTTY(): boolean {
+    return this.#io.stderr.isTTY === true;
+  }
+
+  /** Remembers a password so no later stderr line can carry it (raw or percent-encoded). */
+  addSecret(secret: string | undefined): void {
+    if (!secret) return;
+    this.#secrets.add(secret);
+    this.#secrets.add(encodeURIComponent(secret));
+  }
+
+  /** Data for the caller (an id, a table, JSON). Never holds secrets: it comes from the vault. */
+  out(text: string): void {
+    this.#io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  }
+
+  /** A line for the person at the terminal; scrubbed. */
+  error(text: string): void {
+    this.#io.stderr.write(`${this.scrub(text)}\n`);
+  }
+
+  /** Raw stderr bytes (progress redraws with `\r`); scrubbed. */
+  progress(text: string): void {
+    this.#io.stderr.write(this.scrub(text));
+  }
+
+  /** `text` without any known password and without `scheme://user:password@` credentials. */
+  scrub(text: string): string {
+    let out = redact(text);
+    // Longest first, so a password that contains another is replaced whole.
+    for (const secret of [...this.#secrets].sort((a, b) => b.length - a.length)) out = out.split(secret).join('***');
+    return out;
+  }
+}
