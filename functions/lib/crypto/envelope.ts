@@ -60,8 +60,14 @@ export function createEncryptStream(keyring: BackupKeyring, encryptionContext: R
     frameLength: FRAME_LENGTH,
     encryptionContext,
   });
-  return new ForwardingDuplex(inner, (cause) =>
-    cause instanceof LifeboatError ? cause : new EncryptionFailedError(`Encryption failed: ${messageOf(cause)}`, { cause }),
+  return new ForwardingDuplex(
+    inner,
+    (cause) =>
+      cause instanceof LifeboatError ? cause : new EncryptionFailedError(`Encryption failed: ${messageOf(cause)}`, { cause }),
+    () => true,
+    // The SDK pipes its internal encrypt and signature streams without a callback, so destroying them
+    // mid-message rethrows "Premature close" as an uncaught exception. Ending the message is harmless.
+    'end',
   );
 }
 
@@ -109,10 +115,17 @@ function contextProblem(actual: EncryptionContext, expected: Record<string, stri
  */
 class ForwardingDuplex extends Duplex {
   readonly #inner: Duplex;
+  readonly #abandon: 'destroy' | 'end';
 
-  constructor(inner: Duplex, rename: (error: unknown) => Error, mayRelease: () => boolean = () => true) {
+  constructor(
+    inner: Duplex,
+    rename: (error: unknown) => Error,
+    mayRelease: () => boolean = () => true,
+    abandon: 'destroy' | 'end' = 'destroy',
+  ) {
     super();
     this.#inner = inner;
+    this.#abandon = abandon;
     inner.on('data', (chunk: Buffer) => {
       if (!mayRelease()) {
         this.destroy(new DecryptionFailedError('Decryption failed: plaintext arrived before the message header'));
@@ -121,7 +134,9 @@ class ForwardingDuplex extends Duplex {
       if (!this.push(chunk)) inner.pause();
     });
     inner.once('end', () => this.push(null));
-    inner.once('error', (error) => this.destroy(rename(error)));
+    // The SDK's stream can emit several errors for one failure (its inner pipeline, then duplexify's
+    // own teardown); every one needs a listener, or the process dies of an uncaught exception.
+    inner.on('error', (error) => this.destroy(rename(error)));
   }
 
   override _read(): void {
@@ -139,7 +154,15 @@ class ForwardingDuplex extends Duplex {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    (this.#inner as Readable).destroy();
+    const inner = this.#inner;
+    if (this.#abandon === 'destroy') {
+      (inner as Readable).destroy();
+    } else {
+      // Let the SDK finish into the void; its output is no longer wanted.
+      inner.removeAllListeners('data');
+      inner.resume();
+      if (!(inner as Writable).writableEnded) inner.end();
+    }
     callback(error);
   }
 }
