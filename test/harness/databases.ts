@@ -81,7 +81,12 @@ export async function createPostgresDatabase(prefix?: string): Promise<PostgresD
     url: `postgres://${encodeURIComponent(server.user)}@${hostForUrl(server.host)}:${server.port}/${name}`,
     connectionOptions,
     async query<Row>(sql: string, params: readonly unknown[] = []) {
-      pool ??= new pg.Pool({ ...connectionOptions, max: 2, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+      if (!pool) {
+        pool = new pg.Pool({ ...connectionOptions, max: 2, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+        // An idle pooled session may be ended by the server (a restore with --drop-existing ends them all);
+        // the pool replaces it on the next query, so the error must not crash the test worker.
+        pool.on('error', () => {});
+      }
       const result = await pool.query(sql, [...params]);
       return result.rows as Row[];
     },
