@@ -46,3 +46,7 @@ export class InvalidStoreKeyError extends named('InvalidStoreKeyError') {}
 export class KeyFileError extends named('KeyFileError') {}
 /** The payload could not be encrypted (the keyring could not make or wrap a data key). */
 export class EncryptionFailedError extends named('EncryptionFailedError') {}
+/** The restored (temporary) database cannot be reached: network, DNS, TLS or a lost connection. Retry may succeed. */
+export class RestoreTargetUnreachableError extends named('RestoreTargetUnreachableError', true) {}
+/** The restored database rejected the source's credentials (e.g. the secret was rotated after the snapshot). */
+export class RestoreTargetLoginFailedError extends named('RestoreTargetLoginFailedError') {}
