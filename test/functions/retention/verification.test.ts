@@ -1,0 +1,122 @@
+import 'aws-sdk-client-mock-vitest/extend';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { GetObjectLegalHoldCommand, GetObjectRetentionCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isObjectLockRefusal, s3ObjectLockReader } from '../../../functions/lib/retention/objectLock.ts';
+import { readLatestVerification } from '../../../functions/lib/retention/verification.ts';
+import { verificationKey } from '../../../functions/lib/vault/layout.ts';
+import { LocalStore } from '../../../functions/lib/vault/localStore.ts';
+import { storeBackup } from './vault.ts';
+
+const SOURCE = 'orders-db';
+const BACKUP = '20261120T010000Z-aaaaaaaa';
+
+describe('readLatestVerification', () => {
+  let root: string;
+  let store: LocalStore;
+  beforeEach(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'lifeboat-verification-'));
+    store = new LocalStore(root);
+  });
+  afterEach(() => rm(root, { recursive: true, force: true }));
+
+  const write = (at: string, body: string) => store.putObject(verificationKey(SOURCE, BACKUP, new Date(at)), body);
+
+  it('is unverified when the backup has no verification result', async () => {
+    await storeBackup(store, SOURCE, BACKUP);
+    expect(await readLatestVerification(store, SOURCE, BACKUP)).toEqual({ status: 'unverified' });
+  });
+
+  it('takes the newest result: a later failure overrides an earlier success, and the other way round', async () => {
+    await write('2026-11-20T02:00:00.000Z', '{"status":"verified"}');
+    await write('2026-11-20T02:00:00.001Z', '{"status":"failed","reason":"row count differs"}');
+    expect(await readLatestVerification(store, SOURCE, BACKUP)).toEqual({
+      status: 'failed',
+      key: verificationKey(SOURCE, BACKUP, new Date('2026-11-20T02:00:00.001Z')),
+    });
+
+    await write('2026-11-21T00:00:00.000Z', '{"status":"verified"}');
+    expect((await readLatestVerification(store, SOURCE, BACKUP)).status).toBe('verified');
+  });
+
+  it('reads an unknown status as unverified, and an unreadable record as a problem', async () => {
+    await write('2026-11-20T02:00:00Z', '{"status":"in-progress"}');
+    expect(await readLatestVerification(store, SOURCE, BACKUP)).toEqual({
+      status: 'unverified',
+      key: verificationKey(SOURCE, BACKUP, new Date('2026-11-20T02:00:00Z')),
+    });
+
+    await write('2026-11-20T03:00:00Z', '{"status":');
+    expect((await readLatestVerification(store, SOURCE, BACKUP)).problem).toMatch(/is not valid JSON$/);
+
+    await write('2026-11-20T04:00:00Z', '["verified"]');
+    expect((await readLatestVerification(store, SOURCE, BACKUP)).problem).toMatch(/is not a JSON object$/);
+  });
+});
+
+describe('s3ObjectLockReader', () => {
+  const s3 = mockClient(S3Client);
+  afterEach(() => s3.reset());
+
+  const s3Error = (name: string, message: string) =>
+    new S3ServiceException({ name, message, $fault: 'client', $metadata: { httpStatusCode: name === 'AccessDenied' ? 403 : 404 } });
+  const keys = ['backups/orders-db/x/manifest.json', 'backups/orders-db/x/payload'];
+
+  it('asks for retention and legal hold of every object under the vault prefix, and keeps the latest lock', async () => {
+    s3.on(GetObjectRetentionCommand, { Key: 'team/vault/backups/orders-db/x/manifest.json' })
+      .resolves({ Retention: { Mode: 'GOVERNANCE', RetainUntilDate: new Date('2026-12-27T05:41:00Z') } })
+      .on(GetObjectRetentionCommand, { Key: 'team/vault/backups/orders-db/x/payload' })
+      .resolves({ Retention: { Mode: 'GOVERNANCE', RetainUntilDate: new Date('2026-12-27T05:33:00Z') } })
+      .on(GetObjectLegalHoldCommand, { Key: 'team/vault/backups/orders-db/x/manifest.json' })
+      .resolves({ LegalHold: { Status: 'OFF' } })
+      .on(GetObjectLegalHoldCommand, { Key: 'team/vault/backups/orders-db/x/payload' })
+      .resolves({ LegalHold: { Status: 'ON' } });
+
+    const read = s3ObjectLockReader({ client: new S3Client({}), bucket: 'vault-bucket', prefix: '/team/vault/' });
+
+    expect(await read({ sourceId: 'orders-db', backupId: 'x', keys })).toEqual({
+      objectLockUntil: new Date('2026-12-27T05:41:00Z'),
+      legalHold: true,
+    });
+    expect(s3).toHaveReceivedCommandWith(GetObjectRetentionCommand, { Bucket: 'vault-bucket', Key: 'team/vault/backups/orders-db/x/payload' });
+    expect(s3).toHaveReceivedCommandWith(GetObjectLegalHoldCommand, { Bucket: 'vault-bucket', Key: 'team/vault/backups/orders-db/x/manifest.json' });
+    expect(s3).toHaveReceivedCommandTimes(GetObjectRetentionCommand, 2);
+    expect(s3).toHaveReceivedCommandTimes(GetObjectLegalHoldCommand, 2);
+  });
+
+  it('counts objects and buckets without Object Lock as unprotected', async () => {
+    s3.on(GetObjectRetentionCommand)
+      .rejects(s3Error('NoSuchObjectLockConfiguration', 'The specified object does not have a ObjectLock configuration'))
+      .on(GetObjectLegalHoldCommand)
+      .rejects(s3Error('InvalidRequest', 'Bucket is missing Object Lock Configuration'));
+
+    const read = s3ObjectLockReader({ client: new S3Client({}), bucket: 'vault-bucket' });
+
+    expect(await read({ sourceId: 'orders-db', backupId: 'x', keys })).toEqual({});
+    expect(s3).toHaveReceivedCommandWith(GetObjectRetentionCommand, { Bucket: 'vault-bucket', Key: 'backups/orders-db/x/manifest.json' });
+  });
+
+  it('lets any other error through, so the backup is left alone rather than assumed free', async () => {
+    s3.on(GetObjectRetentionCommand).rejects(s3Error('AccessDenied', 'Access Denied'));
+    const read = s3ObjectLockReader({ client: new S3Client({}), bucket: 'vault-bucket' });
+    await expect(read({ sourceId: 'orders-db', backupId: 'x', keys })).rejects.toThrow('Access Denied');
+  });
+});
+
+describe('isObjectLockRefusal', () => {
+  const error = (name: string, message: string) => Object.assign(new Error(message), { name });
+
+  it.each([
+    [error('AccessDenied', 'Access Denied because object protected by object lock.'), true],
+    [error('InvalidRequest', 'Object is WORM protected and cannot be overwritten'), true],
+    [Object.assign(new Error('x'), { name: 'S3ServiceException', Code: 'AccessDenied', message: 'protected by Object Lock retention' }), true],
+    [error('AccessDenied', 'User is not authorized to perform: s3:DeleteObject'), false],
+    [error('StoreWriteFailedError', 'object lock wording but not an S3 refusal'), false],
+    ['AccessDenied: object lock', false],
+  ])('%s → %s', (candidate, expected) => {
+    expect(isObjectLockRefusal(candidate)).toBe(expected);
+  });
+});
