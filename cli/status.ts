@@ -1,11 +1,12 @@
 /**
- * A backup's status as `list` and `show` report it. Verification results are objects written beside
- * the manifest (`<backup>/verifications/<time>.json`, the manifest itself is immutable); the newest
- * one decides. Until a backup has one it is `unverified`. This is the only place that reads them.
+ * A backup's status as `list` and `show` report it: its newest verification result (the format and its
+ * reader are `functions/lib/vault/verification.ts`). Until a backup has one it is `unverified`; a newest
+ * result that cannot be read is reported as `unverified` with the reason, never silently.
  */
-import { parseBackupKey, sourcePrefix, VERIFICATIONS_DIR } from '../functions/lib/vault/layout.ts';
+import { VERIFICATIONS_DIR, parseBackupKey, sourcePrefix } from '../functions/lib/vault/layout.ts';
 import type { BackupManifest } from '../functions/lib/vault/manifest.ts';
 import type { VaultStore } from '../functions/lib/vault/store.ts';
+import { type LatestVerification, isVerificationName, readVerification } from '../functions/lib/vault/verification.ts';
 
 export type BackupState = 'unverified' | 'verified' | 'failed';
 
@@ -15,6 +16,8 @@ export interface BackupStatus {
   readonly verification?: string;
   /** Why a backup failed verification, or why its record could not be used. */
   readonly reason?: string;
+  /** Checks that passed with a warning (a size anomaly, an estimated row count that differs). */
+  readonly warnings?: readonly string[];
 }
 
 const UNVERIFIED: BackupStatus = { state: 'unverified' };
@@ -29,15 +32,16 @@ export async function backupStatuses(
   const sources = new Set(manifests.map((m) => m.sourceId));
   const only = sources.size === 1 ? [...sources][0] : undefined;
 
-  const newest = new Map<string, string>();
+  const newest = new Map<string, { key: string; sourceId: string; backupId: string }>();
   for await (const key of store.list(sourcePrefix(only))) {
     const parsed = parseBackupKey(key);
     if (!parsed?.name.startsWith(`${VERIFICATIONS_DIR}/`)) continue;
+    if (!isVerificationName(parsed.name.slice(VERIFICATIONS_DIR.length + 1))) continue;
     const id = statusKey(parsed);
     // Keys are timestamps, listed in order: the last one seen is the newest.
-    if (statuses.has(id)) newest.set(id, key);
+    if (statuses.has(id)) newest.set(id, { key, sourceId: parsed.sourceId, backupId: parsed.backupId });
   }
-  for (const [id, key] of newest) statuses.set(id, await readVerification(store, key));
+  for (const [id, { key, ...backup }] of newest) statuses.set(id, toStatus(await readVerification(store, key, backup)));
   return statuses;
 }
 
@@ -45,20 +49,15 @@ export function statusKey(backup: { readonly sourceId: string; readonly backupId
   return `${backup.sourceId}/${backup.backupId}`;
 }
 
-/**
- * One verification record → status. Expects `{ "status": "verified" | "failed", "reason"?: string }`;
- * the verification issue owns that format, and this function is where it is read.
- */
-async function readVerification(store: VaultStore, key: string): Promise<BackupStatus> {
-  let record: unknown;
-  try {
-    record = JSON.parse((await store.getObject(key)).toString('utf8'));
-  } catch {
-    return { state: 'unverified', verification: key, reason: 'the newest verification record is not valid JSON' };
-  }
-  const { status, reason } = (typeof record === 'object' && record !== null ? record : {}) as Record<string, unknown>;
-  if (status === 'verified' || status === 'failed') {
-    return { state: status, verification: key, ...(typeof reason === 'string' ? { reason } : {}) };
-  }
-  return { state: 'unverified', verification: key, reason: 'the newest verification record has no status this version reads' };
+function toStatus(latest: LatestVerification): BackupStatus {
+  const verification = latest.key === undefined ? {} : { verification: latest.key };
+  if (latest.problem !== undefined) return { state: 'unverified', ...verification, reason: latest.problem };
+  const result = latest.result;
+  const warnings = (result?.checks ?? []).filter((c) => c.status === 'warning').map((c) => `${c.name}: ${c.reason ?? 'warning'}`);
+  return {
+    state: latest.status,
+    ...verification,
+    ...(result?.reason === undefined ? {} : { reason: result.reason }),
+    ...(warnings.length === 0 ? {} : { warnings }),
+  };
 }

@@ -54,6 +54,7 @@ function renderManifest(manifest: BackupManifest, status: BackupStatus): string 
         .join(', '),
     ],
     ['Status', status.reason ? `${status.state} (${status.reason})` : status.state],
+    ...(status.warnings ?? []).map((warning): [string, string] => ['Warning', warning]),
     ['Started', formatTimestamp(manifest.startedAt)],
     ['Completed', `${formatTimestamp(manifest.completedAt)} (took ${formatDuration(seconds)})`],
     [

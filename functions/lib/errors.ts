@@ -50,3 +50,9 @@ export class EncryptionFailedError extends named('EncryptionFailedError') {}
 export class RestoreTargetUnreachableError extends named('RestoreTargetUnreachableError', true) {}
 /** The restored database rejected the source's credentials (e.g. the secret was rotated after the snapshot). */
 export class RestoreTargetLoginFailedError extends named('RestoreTargetLoginFailedError') {}
+/** A backup failed verification (checksum, decryption, structure, restore test, row counts or SQL checks); the message is the first failure. */
+export class VerificationFailedError extends named('VerificationFailedError') {}
+/** A verification result to be written does not fit the verification format (a bug in its producer, never user input). */
+export class VerificationResultInvalidError extends named('VerificationResultInvalidError') {}
+/** The alert topic refused or did not receive a publish (throttling, a network failure). Retry may succeed. */
+export class AlertPublishFailedError extends named('AlertPublishFailedError', true) {}

@@ -8,6 +8,7 @@ import { writeManifest } from '../../functions/lib/vault/catalog.ts';
 import { manifestKey, payloadKey, verificationKey } from '../../functions/lib/vault/layout.ts';
 import { LocalStore } from '../../functions/lib/vault/localStore.ts';
 import type { BackupManifest } from '../../functions/lib/vault/manifest.ts';
+import { sampleVerification } from '../functions/vault/fixtures.ts';
 import { errorLine, lifeboat, tempDir } from './support.ts';
 
 const OLDER = '20261120T010000Z-aaaaaaaa';
@@ -122,9 +123,13 @@ describe('lifeboat list', () => {
   it('reports the newest verification record as the status', async () => {
     await addBackup(store, 'orders-db', OLDER, 'postgresql');
     await addBackup(store, 'orders-db', NEWER, 'postgresql');
-    await store.putObject(verificationKey('orders-db', OLDER, new Date('2026-11-20T02:00:00Z')), JSON.stringify({ status: 'failed', reason: 'old' }));
-    await store.putObject(verificationKey('orders-db', OLDER, new Date('2026-11-21T02:00:00Z')), JSON.stringify({ status: 'verified' }));
-    await store.putObject(verificationKey('orders-db', NEWER, new Date('2026-11-22T06:00:00Z')), JSON.stringify({ status: 'failed', reason: 'row count of orders differs' }));
+    const record = async (backupId: string, at: string, status: 'verified' | 'failed', reason?: string) => {
+      const result = sampleVerification({ sourceId: 'orders-db', backupId, status, at: new Date(at), ...(reason ? { reason } : {}) });
+      await store.putObject(verificationKey('orders-db', backupId, new Date(at)), JSON.stringify(result));
+    };
+    await record(OLDER, '2026-11-20T02:00:00Z', 'failed', 'old');
+    await record(OLDER, '2026-11-21T02:00:00Z', 'verified');
+    await record(NEWER, '2026-11-22T06:00:00Z', 'failed', 'row count of orders differs');
 
     const result = await lifeboat(['list', '--vault', vault, '--json']);
     const { backups } = JSON.parse(result.stdout) as { backups: { backupId: string; status: unknown }[] };
@@ -135,6 +140,19 @@ describe('lifeboat list', () => {
     const text = await lifeboat(['list', '--vault', vault]);
     expect(text.stdout).toMatch(new RegExp(`^${NEWER}.*\\bfailed$`, 'm'));
     expect(text.stdout).toMatch(new RegExp(`^${OLDER}.*\\bverified$`, 'm'));
+  });
+
+  it('reports an unreadable newest verification record as unverified, with the reason', async () => {
+    await addBackup(store, 'orders-db', NEWER, 'postgresql');
+    const key = verificationKey('orders-db', NEWER, new Date('2026-11-22T06:00:00Z'));
+    await store.putObject(key, '{"status":"verified"}');
+
+    const result = await lifeboat(['show', NEWER, '--vault', vault, '--json']);
+    expect((JSON.parse(result.stdout) as { status: unknown }).status).toEqual({
+      state: 'unverified',
+      verification: key,
+      reason: `the newest verification result ${key} is not a verification result (format is not "lifeboat-verification")`,
+    });
   });
 
   it('lists the readable backups and warns about an unreadable manifest', async () => {

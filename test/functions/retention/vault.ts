@@ -2,7 +2,7 @@
 import { writeManifest } from '../../../functions/lib/vault/catalog.ts';
 import { parseBackupId, payloadKey, verificationKey } from '../../../functions/lib/vault/layout.ts';
 import type { VaultStore } from '../../../functions/lib/vault/store.ts';
-import { sampleManifest } from '../vault/fixtures.ts';
+import { sampleManifest, sampleVerification } from '../vault/fixtures.ts';
 
 const PAYLOAD = Buffer.from('encrypted bytes stand-in');
 const MINUTE = 60_000;
@@ -32,7 +32,7 @@ export async function storeBackup(
   );
   for (const [index, status] of verifications.entries()) {
     const at = new Date(started.getTime() + (20 + index) * MINUTE);
-    await store.putObject(verificationKey(sourceId, backupId, at), JSON.stringify({ status, checkedAt: at.toISOString() }));
+    await store.putObject(verificationKey(sourceId, backupId, at), JSON.stringify(sampleVerification({ sourceId, backupId, status, at })));
   }
 }
 

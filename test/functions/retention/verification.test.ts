@@ -9,6 +9,7 @@ import { isObjectLockRefusal, s3ObjectLockReader } from '../../../functions/lib/
 import { readLatestVerification } from '../../../functions/lib/retention/verification.ts';
 import { verificationKey } from '../../../functions/lib/vault/layout.ts';
 import { LocalStore } from '../../../functions/lib/vault/localStore.ts';
+import { sampleVerification } from '../vault/fixtures.ts';
 import { storeBackup } from './vault.ts';
 
 const SOURCE = 'orders-db';
@@ -24,6 +25,8 @@ describe('readLatestVerification', () => {
   afterEach(() => rm(root, { recursive: true, force: true }));
 
   const write = (at: string, body: string) => store.putObject(verificationKey(SOURCE, BACKUP, new Date(at)), body);
+  const result = (at: string, status: 'verified' | 'failed', reason?: string) =>
+    sampleVerification({ sourceId: SOURCE, backupId: BACKUP, status, at: new Date(at), ...(reason ? { reason } : {}) });
 
   it('is unverified when the backup has no verification result', async () => {
     await storeBackup(store, SOURCE, BACKUP);
@@ -31,22 +34,25 @@ describe('readLatestVerification', () => {
   });
 
   it('takes the newest result: a later failure overrides an earlier success, and the other way round', async () => {
-    await write('2026-11-20T02:00:00.000Z', '{"status":"verified"}');
-    await write('2026-11-20T02:00:00.001Z', '{"status":"failed","reason":"row count differs"}');
+    await write('2026-11-20T02:00:00.000Z', JSON.stringify(result('2026-11-20T02:00:00.000Z', 'verified')));
+    const failure = result('2026-11-20T02:00:00.001Z', 'failed', 'row count differs');
+    await write('2026-11-20T02:00:00.001Z', JSON.stringify(failure));
     expect(await readLatestVerification(store, SOURCE, BACKUP)).toEqual({
       status: 'failed',
       key: verificationKey(SOURCE, BACKUP, new Date('2026-11-20T02:00:00.001Z')),
+      result: failure,
     });
 
-    await write('2026-11-21T00:00:00.000Z', '{"status":"verified"}');
+    await write('2026-11-21T00:00:00.000Z', JSON.stringify(result('2026-11-21T00:00:00.000Z', 'verified')));
     expect((await readLatestVerification(store, SOURCE, BACKUP)).status).toBe('verified');
   });
 
-  it('reads an unknown status as unverified, and an unreadable record as a problem', async () => {
-    await write('2026-11-20T02:00:00Z', '{"status":"in-progress"}');
+  it('reports an unknown status or an unreadable record as a problem, never as a silent unverified', async () => {
+    await write('2026-11-20T02:00:00Z', JSON.stringify({ ...result('2026-11-20T02:00:00Z', 'verified'), status: 'in-progress' }));
     expect(await readLatestVerification(store, SOURCE, BACKUP)).toEqual({
       status: 'unverified',
       key: verificationKey(SOURCE, BACKUP, new Date('2026-11-20T02:00:00Z')),
+      problem: expect.stringMatching(/is invalid: status: /) as unknown,
     });
 
     await write('2026-11-20T03:00:00Z', '{"status":');

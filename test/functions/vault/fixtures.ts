@@ -1,4 +1,5 @@
 import type { BackupManifest } from '../../../functions/lib/vault/manifest.ts';
+import type { VerificationResult } from '../../../functions/lib/vault/verification.ts';
 
 /** A complete, valid v1.0 manifest of a PostgreSQL dump; override what a test is about. */
 export function sampleManifest(overrides: Partial<BackupManifest> = {}): BackupManifest {
@@ -35,5 +36,38 @@ export function sampleManifest(overrides: Partial<BackupManifest> = {}): BackupM
       ],
     },
     ...overrides,
+  };
+}
+
+/**
+ * A valid v1.0 verification result of `sourceId/backupId`, completed at `at`: every check passed when
+ * verified, the restore's row counts failed (with `reason`) when failed.
+ */
+export function sampleVerification(options: {
+  sourceId: string;
+  backupId: string;
+  status: 'verified' | 'failed';
+  at: Date;
+  reason?: string;
+}): VerificationResult {
+  const { sourceId, backupId, status, at } = options;
+  const reason = options.reason ?? 'table public.orders has 119 rows after the restore; the manifest records 120';
+  const passed = (name: VerificationResult['checks'][number]['name']) => ({ name, status: 'passed' as const, durationMs: 5 });
+  return {
+    format: 'lifeboat-verification',
+    formatVersion: '1.0',
+    sourceId,
+    backupId,
+    status,
+    startedAt: new Date(at.getTime() - 1_000).toISOString(),
+    completedAt: at.toISOString(),
+    checks: [
+      passed('checksum'),
+      passed('decrypt'),
+      passed('structure'),
+      passed('restore'),
+      status === 'failed' ? { name: 'row-counts', status: 'failed', reason, durationMs: 5 } : passed('row-counts'),
+    ],
+    ...(status === 'failed' ? { reason } : {}),
   };
 }
