@@ -120,15 +120,13 @@ describe('PostgreSQL backup and restore', () => {
     try {
       while (inserted < 200) await new Promise((r) => setTimeout(r, 5));
       const { manifest } = await runBackup({ source: connectionOf(db), sourceId: 'pg-hot', store: vault.store, keyring });
-      const insertedDuringBackup = inserted;
-      await new Promise((r) => setTimeout(r, 50));
+      const committedByEnd = inserted;
       writing = false;
       await writes;
-      const finalCount = Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM hot'))[0]!.n);
       const counted = manifestCounts(manifest.content.tables)['public.hot']!;
-      expect(counted).toBeGreaterThan(0);
-      expect(finalCount).toBeGreaterThan(counted); // writes went on after the snapshot
-      expect(insertedDuringBackup).toBeGreaterThan(200);
+      expect(counted).toBeGreaterThanOrEqual(200);
+      // Rows committed after the snapshot but before the backup ended: the writer really ran alongside.
+      expect(committedByEnd).toBeGreaterThan(counted);
 
       const target = await scratchDb();
       await runRestore({ store: vault.store, sourceId: 'pg-hot', backupId: manifest.backupId, keyring, target: connectionOf(target) });
