@@ -56,3 +56,15 @@ export class VerificationFailedError extends named('VerificationFailedError') {}
 export class VerificationResultInvalidError extends named('VerificationResultInvalidError') {}
 /** The alert topic refused or did not receive a publish (throttling, a network failure). Retry may succeed. */
 export class AlertPublishFailedError extends named('AlertPublishFailedError', true) {}
+/** RDS refused a snapshot because the instance or cluster is busy (another snapshot or backup running, or a modification). Retry with back-off. */
+export class SnapshotAlreadyRunningError extends named('SnapshotAlreadyRunningError', true) {}
+/** The region's manual snapshot quota is reached: retrying does not help; retention or a quota increase does. */
+export class SnapshotQuotaExceededError extends named('SnapshotQuotaExceededError') {}
+/** An RDS snapshot or its cross-region copy failed (status `failed`, or it vanished while being made). */
+export class SnapshotFailedError extends named('SnapshotFailedError') {}
+/** A snapshot is not `available` yet for a step that needs it to be. Retry after waiting. */
+export class SnapshotNotReadyError extends named('SnapshotNotReadyError', true) {}
+/** Too many snapshot copies are in flight to the DR region (Lifeboat's limit or RDS's own). Retry with back-off. */
+export class SnapshotCopyQuotaError extends named('SnapshotCopyQuotaError', true) {}
+/** Something already holds this backup's name (a snapshot or a DR manifest) and it is not this backup. */
+export class BackupConflictError extends named('BackupConflictError') {}
