@@ -4,7 +4,8 @@
  * zstd level 1 is the only codec measured here that outruns pg_dump (~270 MB/s per core against
  * gzip -1's ~60 MB/s), so it keeps compression off the critical path. Node ≥ 22.15 (and Lambda's
  * Node 22 runtime) ship zstd in `node:zlib`, which runs on the libuv thread pool; on older Node we
- * fall back to the `zstd-napi` binding, which compresses on the calling thread.
+ * fall back to the `zstd-napi` binding (an optional dependency, built by node-gyp on `npm ci`), which
+ * compresses on the calling thread.
  */
 import { createRequire } from 'node:module';
 import type { Transform } from 'node:stream';
@@ -33,8 +34,18 @@ const nodeZstd: NodeZlibZstd | undefined =
 
 let napi: ZstdNapi | undefined;
 function loadNapi(): ZstdNapi {
-  // Loaded lazily so that a runtime with built-in zstd never needs the native addon.
-  napi ??= createRequire(import.meta.url)('zstd-napi') as ZstdNapi;
+  // Loaded lazily, and an optional dependency: a runtime with built-in zstd never needs the native addon.
+  if (!napi) {
+    try {
+      napi = createRequire(import.meta.url)('zstd-napi') as ZstdNapi;
+    } catch (cause) {
+      throw new Error(
+        `zstd needs Node.js ≥ 22.15 (built-in) or the zstd-napi addon, which did not load on Node.js ${process.version}; ` +
+          'reinstall with build tools present (npm ci builds it with node-gyp)',
+        { cause },
+      );
+    }
+  }
   return napi;
 }
 
