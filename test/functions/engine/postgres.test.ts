@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../../functions/lib/engine/backup.ts';
-import { withDatabase } from '../../../functions/lib/engine/connection.ts';
+import { parseConnectionUrl, withDatabase } from '../../../functions/lib/engine/connection.ts';
 import { runRestore } from '../../../functions/lib/engine/restore.ts';
 import { ConfigError, SourceUnreachableError, TargetNotEmptyError } from '../../../functions/lib/errors.ts';
 import { listBackups } from '../../../functions/lib/vault/catalog.ts';
@@ -219,8 +219,8 @@ describe('PostgreSQL backup and restore', () => {
     expect(JSON.stringify(manifest)).not.toContain(password);
 
     const failures = [
-      { ...connectionOf(source, password), database: 'lb_test_does_not_exist' },
-      { ...connectionOf(source, password), port: 1 },
+      parseConnectionUrl(`postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:5432/lb_test_does_not_exist`),
+      parseConnectionUrl(`postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:1/${source.name}`),
     ];
     for (const failing of failures) {
       const error = await runBackup({ source: failing, sourceId: 'pg-password', store: vault.store, keyring }).then(
