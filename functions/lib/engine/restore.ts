@@ -242,7 +242,7 @@ class PayloadVerifier extends Transform {
   }
 }
 
-function asDumpManifest(manifest: BackupManifest): DumpManifest {
+export function asDumpManifest(manifest: BackupManifest): DumpManifest {
   if (manifest.kind !== 'dump' || !manifest.payload || !manifest.compression || !manifest.encryption) {
     throw new ManifestInvalidError(
       `Backup ${manifest.sourceId}/${manifest.backupId} is a ${manifest.kind}, not a dump: restore it from its RDS snapshot`,
@@ -276,7 +276,7 @@ export function resolveTable(manifest: BackupManifest, spec: string): TableSelec
 }
 
 /** A clear error before any byte is read, when the key given cannot be the one the backup was made with. */
-function assertKeyringMatches(recorded: ManifestKeyring, given: KeyringDescription): void {
+export function assertKeyringMatches(recorded: ManifestKeyring, given: KeyringDescription): void {
   const describe = (k: ManifestKeyring | KeyringDescription) =>
     k.type === 'raw-aes' ? `local key ${k.keyNamespace}/${k.keyName}` : `KMS key ${k.keyIds.join(', ')}`;
   const mismatch = (): never => {

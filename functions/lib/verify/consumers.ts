@@ -1,0 +1,106 @@
+/**
+ * What reads the decompressed dump during a verification pass: the structure check of each engine, and
+ * the restore tool of the restore test. Each one's verdict comes from its own end (a tool's exit status,
+ * the bytes seen), so a consumer that stops reading early is judged by how it stopped, not by the EPIPE.
+ */
+import { performance } from 'node:perf_hooks';
+import { Writable } from 'node:stream';
+import { type ConnectionInfo, redact } from '../engine/connection.ts';
+import { mysqlRestorePlan } from '../engine/mysql.ts';
+import { postgresRestorePlan } from '../engine/postgres.ts';
+import { describeExit, spawnTool } from '../engine/process.ts';
+import type { DatabaseEngine } from '../vault/manifest.ts';
+import type { RawConsumer } from './payloadPass.ts';
+
+export interface Verdict {
+  readonly ok: boolean;
+  readonly reason?: string;
+  /** Milliseconds since `since` when the verdict was reached. */
+  readonly ms: number;
+}
+
+export interface JudgedConsumer extends RawConsumer {
+  /** Waits for the consumer to finish (call after the pass) and says whether what it read held up. */
+  verdict(): Promise<Verdict>;
+}
+
+/**
+ * PostgreSQL custom format: `pg_restore --list` reads the archive header and table of contents from
+ * stdin and exits, usually long before the data ends (the pass goes on without it). A payload that
+ * is not a readable archive makes it exit non-zero.
+ */
+export function postgresArchiveCheck(since: number): JudgedConsumer {
+  // The listing itself is not needed: that pg_restore could read it is the check.
+  const tool = spawnTool('pg_restore', ['--list'], { env: {}, stdin: 'pipe', stdout: 'ignore' });
+  tool.child.stdin.on('error', () => {});
+  return {
+    input: tool.child.stdin,
+    abort: () => tool.kill(),
+    async verdict() {
+      const exit = await tool.exited;
+      const ms = performance.now() - since;
+      if (exit.code === 0) return { ok: true, ms };
+      const stderr = tool.stderrTail();
+      return {
+        ok: false,
+        ms,
+        reason: `pg_restore --list cannot read the archive's table of contents (${describeExit('pg_restore', exit)})${stderr === '' ? '' : `: ${stderr}`}`,
+      };
+    },
+  };
+}
+
+/** mysqldump ends a dump it finished with this comment line; a dump cut short lacks it. */
+const MYSQL_TRAILER = /\n-- Dump completed(?: on [^\n]*)?\s*$/;
+const TRAILER_WINDOW = 512;
+
+/** MySQL: the dump ends with mysqldump's `-- Dump completed` trailer. Keeps only the last few hundred bytes. */
+export function mysqlTrailerCheck(since: number): JudgedConsumer {
+  let tail = Buffer.alloc(0);
+  let endedAt: number | undefined;
+  const input = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      tail = Buffer.concat([tail, chunk]);
+      if (tail.length > TRAILER_WINDOW) tail = tail.subarray(tail.length - TRAILER_WINDOW);
+      callback();
+    },
+    final(callback) {
+      endedAt = performance.now() - since;
+      callback();
+    },
+  });
+  return {
+    input,
+    abort: () => input.destroy(),
+    async verdict() {
+      const ms = endedAt ?? performance.now() - since;
+      if (MYSQL_TRAILER.test(tail.toString('latin1'))) return { ok: true, ms };
+      return { ok: false, ms, reason: `the dump does not end with mysqldump's "-- Dump completed" line: it was cut short when it was made` };
+    },
+  };
+}
+
+export function structureCheck(engine: DatabaseEngine, since: number): JudgedConsumer {
+  return engine === 'postgresql' ? postgresArchiveCheck(since) : mysqlTrailerCheck(since);
+}
+
+/**
+ * The restore test's tool: `pg_restore` (one transaction, stop at the first error) or the `mysql` client,
+ * reading the dump from stdin into the scratch database. The password travels in its environment only.
+ */
+export async function restoreTool(target: ConnectionInfo, since: number): Promise<JudgedConsumer> {
+  const plan = target.engine === 'postgresql' ? await postgresRestorePlan(target, undefined) : await mysqlRestorePlan(target);
+  const tool = spawnTool(plan.command, plan.args, { env: plan.env, stdin: 'pipe', stdout: 'ignore' });
+  tool.child.stdin.on('error', () => {});
+  return {
+    input: tool.child.stdin,
+    abort: () => tool.kill(),
+    async verdict() {
+      const exit = await tool.exited;
+      const ms = performance.now() - since;
+      if (exit.code === 0) return { ok: true, ms };
+      const stderr = tool.stderrTail();
+      return { ok: false, ms, reason: `${describeExit(plan.command, exit)}${stderr === '' ? '' : `: ${redact(stderr, target)}`}` };
+    },
+  };
+}
