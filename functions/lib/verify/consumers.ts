@@ -99,8 +99,19 @@ export async function restoreTool(target: ConnectionInfo, since: number): Promis
       const exit = await tool.exited;
       const ms = performance.now() - since;
       if (exit.code === 0) return { ok: true, ms };
-      const stderr = tool.stderrTail();
-      return { ok: false, ms, reason: `${describeExit(plan.command, exit)}${stderr === '' ? '' : `: ${redact(stderr, target)}`}` };
+      const errors = errorLines(tool.stderrTail());
+      return { ok: false, ms, reason: `${describeExit(plan.command, exit)}${errors === '' ? '' : `: ${redact(errors, target)}`}` };
     },
   };
+}
+
+/**
+ * The lines of a restore tool's stderr that say what went wrong. The mysql client echoes the failing
+ * statement and pg_restore the command and COPY context, which carry the backup's data; a reason goes
+ * into alerts and the vault, so only the error lines themselves are kept.
+ */
+export function errorLines(stderr: string): string {
+  const lines = stderr.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== '');
+  const errors = lines.filter((line) => /\berror\b/i.test(line) && !/^(Command was|CONTEXT|DETAIL|LINE \d+):/i.test(line));
+  return (errors.length > 0 ? errors : lines.slice(-1)).map((line) => (line.length > 300 ? `${line.slice(0, 299)}…` : line)).join(' | ');
 }

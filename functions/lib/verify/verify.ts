@@ -298,7 +298,14 @@ function decryptCheck(pass: PassOutcome, manifest: DumpManifest, keyProblem: str
   if (keyProblem) return ['failed', keyProblem, 0];
   const opened = pass.opened;
   if (!opened) return ['failed', 'the payload was not decrypted', 0];
-  if (opened.error !== undefined) return ['failed', messageOf(opened.error), opened.ms];
+  if (opened.error !== undefined) {
+    const message = messageOf(opened.error);
+    // The SDK's words for "no keyring key unwrapped the data key": the key has the right name, not the right material.
+    if (/unencryptedDataKey has not been set/.test(message)) {
+      return ['failed', `the key given cannot unwrap this backup's data key: it is not the key the backup was encrypted with (${message})`, opened.ms];
+    }
+    return ['failed', message, opened.ms];
+  }
   if (opened.rawBytes !== manifest.payload.rawBytes) {
     return ['failed', `the payload decompresses to ${opened.rawBytes} bytes; the manifest records ${manifest.payload.rawBytes}`, opened.ms];
   }

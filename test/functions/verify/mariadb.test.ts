@@ -1,0 +1,3 @@
+import { defineVerifySuite } from './suite.ts';
+
+defineVerifySuite('mysql');
