@@ -1,0 +1,175 @@
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import { z } from 'zod';
+import { SIZE_ANOMALY, publishAlert } from '../lib/alerts/index.ts';
+import type { BackupKeyring } from '../lib/crypto/keyring.ts';
+import type { ConnectionInfo } from '../lib/engine/connection.ts';
+import { ConfigError, VerificationFailedError } from '../lib/errors.ts';
+import { BACKUP_ID_PATTERN } from '../lib/vault/layout.ts';
+import type { VaultStore } from '../lib/vault/store.ts';
+import type { CheckName, CheckStatus, VerificationResult } from '../lib/vault/verification.ts';
+import { verifyBackup } from '../lib/verify/index.ts';
+import { DumpSourceSchema } from '../dump/dump.ts';
+
+/**
+ * A source as the verify function is told of it: the dump function's entry (same LIFEBOAT_SOURCES JSON)
+ * plus the optional verification settings from the source's config.
+ */
+export const VerifySourceSchema = DumpSourceSchema.extend({
+  /** Run in the restored database; each passes when it returns a row whose first column is true. */
+  sqlChecks: z.array(z.string().trim().min(1)).optional(),
+  anomaly: z
+    .object({
+      minRatio: z.number().positive().max(1).optional(),
+      maxRatio: z.number().min(1).optional(),
+      window: z.int().min(2).optional(),
+    })
+    .optional(),
+});
+export type VerifySource = z.infer<typeof VerifySourceSchema>;
+
+const VerifyServerSchema = z.object({
+  /** Secrets Manager secret with `username` and `password` of a user that may create and drop databases. */
+  secretArn: z.string().startsWith('arn:'),
+  host: z.string().min(1),
+  port: z.int().min(1).max(65_535),
+});
+
+/** VERIFY_SERVERS: one verification server per engine; an engine without one gets no restore test. */
+export const VerifyServersSchema = z.strictObject({
+  postgresql: VerifyServerSchema.optional(),
+  mysql: VerifyServerSchema.optional(),
+});
+export type VerifyServers = z.infer<typeof VerifyServersSchema>;
+
+/** What the backup state machine sends. Extra fields are ignored. */
+export const VerifyEventSchema = z.object({
+  sourceId: z.string().min(1),
+  backupId: z.string().regex(BACKUP_ID_PATTERN, 'must be a backup id like 20261122T053327Z-k3x7q2ab'),
+  /** `$$.Execution.Id`, for the link in the alert. */
+  executionArn: z.string().startsWith('arn:').optional(),
+});
+export type VerifyEvent = z.input<typeof VerifyEventSchema>;
+
+const ServerSecretSchema = z.object({ username: z.string().min(1), password: z.string().min(1) });
+
+export interface VerifyDeps {
+  readonly sources: readonly VerifySource[];
+  readonly servers: VerifyServers;
+  readonly secrets: Pick<SecretsManagerClient, 'send'>;
+  readonly sns: Pick<SNSClient, 'send'>;
+  readonly alertTopicArn: string;
+  readonly store: VaultStore;
+  readonly keyring: BackupKeyring;
+  readonly now?: () => Date;
+  /**
+   * TLS to the verification server: required in AWS; only tests against a local server turn it off.
+   * @default 'require'
+   */
+  readonly tls?: 'require' | 'disable';
+}
+
+/** What the state machine gets back from a backup that verified (a failure throws instead). */
+export interface VerifyOutput {
+  readonly sourceId: string;
+  readonly backupId: string;
+  readonly status: 'verified';
+  readonly checks: Readonly<Partial<Record<CheckName, CheckStatus>>>;
+  /** Checks that passed with a warning, with their reasons (a size anomaly, an estimated row count that differs). */
+  readonly warnings: readonly string[];
+  /** Whether a WARNING alert was published (a size anomaly). */
+  readonly alerted: boolean;
+}
+
+/**
+ * Verifies the backup named in the event and records the result in the vault. A failed verification
+ * publishes an ERROR alert and then throws `VerificationFailedError`, so the execution fails and its
+ * Catch sees the name (and must not alert again); a size anomaly publishes a WARNING and returns.
+ * Errors that are not a verdict (unknown source or backup, vault or verification server unreachable,
+ * the alert not published) propagate with their own names for the state machine's Retry/Catch.
+ */
+export async function verifySourceBackup(event: unknown, deps: VerifyDeps): Promise<VerifyOutput> {
+  const parsed = VerifyEventSchema.safeParse(event);
+  if (!parsed.success) {
+    throw new ConfigError(`Invalid verify event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ')}`);
+  }
+  const { sourceId, backupId, executionArn } = parsed.data;
+  const source = deps.sources.find((s) => s.id === sourceId);
+  if (!source) {
+    throw new ConfigError(`sourceId: unknown source '${sourceId}'; this function verifies ${deps.sources.map((s) => s.id).join(', ')}`);
+  }
+  const restoreServer = await resolveVerifyServer(source, deps);
+  const result = await verifyBackup({
+    store: deps.store,
+    sourceId,
+    backupId,
+    keyring: deps.keyring,
+    ...(restoreServer ? { restoreServer } : {}),
+    ...(source.sqlChecks ? { sqlChecks: source.sqlChecks } : {}),
+    ...(source.anomaly ? { anomaly: source.anomaly } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+
+  const executionUrl = executionArn === undefined ? undefined : consoleUrl(executionArn);
+  const alertBase = { sourceId, backupId, step: 'verify', ...(executionUrl ? { executionUrl } : {}), ...(deps.now ? { at: deps.now() } : {}) };
+  if (result.status === 'failed') {
+    const reason = result.reason ?? 'verification failed';
+    await publishAlert(deps.sns, deps.alertTopicArn, { ...alertBase, severity: 'ERROR', errorName: 'VerificationFailedError', reason });
+    throw new VerificationFailedError(`Backup ${backupId} of ${sourceId} failed verification: ${reason}`);
+  }
+  const anomaly = result.checks.find((check) => check.name === 'size-anomaly' && check.status === 'warning');
+  if (anomaly) {
+    await publishAlert(deps.sns, deps.alertTopicArn, { ...alertBase, severity: 'WARNING', errorName: SIZE_ANOMALY, reason: anomaly.reason ?? 'size anomaly' });
+  }
+  return summarize(result, anomaly !== undefined);
+}
+
+/** The engine's verification server with credentials from Secrets Manager, or undefined when none is configured. */
+async function resolveVerifyServer(source: VerifySource, deps: Pick<VerifyDeps, 'servers' | 'secrets' | 'tls'>): Promise<ConnectionInfo | undefined> {
+  const server = deps.servers[source.engine];
+  if (!server) return undefined;
+  const value = await deps.secrets.send(new GetSecretValueCommand({ SecretId: server.secretArn }));
+  let json: unknown;
+  try {
+    json = JSON.parse(value.SecretString ?? '');
+  } catch {
+    // Never echo the secret string: it holds the password.
+    throw new ConfigError(`The ${source.engine} verification server's secret is not JSON with username and password`);
+  }
+  const secret = ServerSecretSchema.safeParse(json);
+  if (!secret.success) {
+    throw new ConfigError(
+      `The ${source.engine} verification server's secret: ${secret.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  }
+  const tls = deps.tls ?? 'require';
+  return {
+    engine: source.engine,
+    host: server.host,
+    port: server.port,
+    user: secret.data.username,
+    password: secret.data.password,
+    // The maintenance database scratch databases are created from; verification never writes to it.
+    database: source.engine === 'postgresql' ? 'postgres' : 'mysql',
+    sslMode: source.engine === 'postgresql' ? tls : tls === 'require' ? 'REQUIRED' : 'DISABLED',
+  };
+}
+
+function summarize(result: VerificationResult, alerted: boolean): VerifyOutput {
+  return {
+    sourceId: result.sourceId,
+    backupId: result.backupId,
+    status: 'verified',
+    checks: Object.fromEntries(result.checks.map((check) => [check.name, check.status])),
+    warnings: result.checks.filter((c) => c.status === 'warning').map((c) => `${c.name}: ${c.reason ?? 'warning'}`),
+    alerted,
+  };
+}
+
+/** The Step Functions console page of an execution, for the alert's link; undefined outside the `aws` partition. */
+export function consoleUrl(executionArn: string): string | undefined {
+  const match = /^arn:aws:states:([a-z0-9-]+):\d{12}:execution:[^:]+:[^:]+$/.exec(executionArn);
+  if (!match) return undefined;
+  const region = match[1]!;
+  return `https://${region}.console.aws.amazon.com/states/home?region=${region}#/v2/executions/details/${executionArn}`;
+}
