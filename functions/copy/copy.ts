@@ -1,0 +1,51 @@
+/**
+ * The copy function's core: one event, one of three actions, each small JSON in and out for a JSONPath
+ * state machine. Contracts: docs/pipeline-functions.md.
+ */
+import { z } from 'zod';
+import { ConfigError } from '../lib/errors.ts';
+import { BACKUP_ID_PATTERN, SOURCE_ID_PATTERN } from '../lib/vault/layout.ts';
+import { copySnapshot, describeSnapshotCopy, type SnapshotCopyDeps, type SnapshotCopyStatus } from './snapshotCopy.ts';
+import { copyBackup, type CopyBackupResult, type VaultCopyDeps } from './vaultCopy.ts';
+
+const sourceId = z.string().regex(SOURCE_ID_PATTERN, 'must be a source id (a-z, 0-9, "-", starting with a letter)');
+const backupId = z.string().regex(BACKUP_ID_PATTERN, 'must be a backup id like 20261122T053327Z-k3x7q2ab');
+const snapshotType = z.enum(['instance', 'cluster']);
+
+export const CopyEventSchema = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('copy-backup'), sourceId, backupId }),
+  z.object({ action: z.literal('copy-snapshot'), sourceId, snapshotArn: z.string().startsWith('arn:'), type: snapshotType }),
+  z.object({
+    action: z.literal('describe-snapshot-copy'),
+    /** What `copy-snapshot` (or the previous describe) returned; extra fields are ignored. */
+    copy: z.object({
+      sourceId,
+      backupId,
+      type: snapshotType,
+      sourceSnapshotArn: z.string().startsWith('arn:'),
+      snapshotIdentifier: z.string().min(1),
+    }),
+  }),
+]);
+export type CopyEvent = z.input<typeof CopyEventSchema>;
+
+/** Both halves share the DR settings: `dr` of the vault copy carries the region and key the snapshot copy uses. */
+export type CopyDeps = VaultCopyDeps & SnapshotCopyDeps;
+export type CopyResult = CopyBackupResult | SnapshotCopyStatus;
+
+/** Runs one action of the copy function. */
+export async function handleCopyEvent(event: unknown, deps: CopyDeps): Promise<CopyResult> {
+  const parsed = CopyEventSchema.safeParse(event);
+  if (!parsed.success) {
+    throw new ConfigError(`Invalid copy event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ')}`);
+  }
+  const request = parsed.data;
+  switch (request.action) {
+    case 'copy-backup':
+      return copyBackup(request, deps);
+    case 'copy-snapshot':
+      return copySnapshot(request, deps);
+    case 'describe-snapshot-copy':
+      return describeSnapshotCopy(request.copy, deps);
+  }
+}

@@ -1,0 +1,61 @@
+// The cross-region copy Lambda: a thin middy wrapper over handleCopyEvent(). Clients and configuration are built once per container.
+import { RDSClient } from '@aws-sdk/client-rds';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
+import { createS3Client } from '../lib/aws/s3Client.ts';
+import { requireEnv } from '../lib/env.ts';
+import { ConfigError } from '../lib/errors.ts';
+import { handleCopyEvent, type CopyResult } from './copy.ts';
+import { DEFAULT_MAX_COPIES_IN_FLIGHT } from './snapshotCopy.ts';
+
+const env = requireEnv(['PRIMARY_VAULT_BUCKET', 'DR_VAULT_BUCKET', 'DR_REGION', 'DR_VAULT_KEY_ARN', 'AWS_REGION']);
+const maxCopiesInFlight = Number(process.env.MAX_SNAPSHOT_COPIES_IN_FLIGHT ?? DEFAULT_MAX_COPIES_IN_FLIGHT);
+if (!Number.isInteger(maxCopiesInFlight) || maxCopiesInFlight < 1) {
+  throw new ConfigError(`MAX_SNAPSHOT_COPIES_IN_FLIGHT must be a positive integer, got "${process.env.MAX_SNAPSHOT_COPIES_IN_FLIGHT}"`);
+}
+
+const logger = new Logger();
+const metrics = new Metrics();
+const deps = {
+  primary: { client: createS3Client(), bucket: env.PRIMARY_VAULT_BUCKET },
+  // CopyObject and UploadPartCopy go to the destination bucket's region; S3 pulls from the primary.
+  dr: { client: createS3Client({ region: env.DR_REGION }), bucket: env.DR_VAULT_BUCKET, region: env.DR_REGION, kmsKeyId: env.DR_VAULT_KEY_ARN },
+  // Cross-region snapshot copies are requested in the destination region.
+  drRds: new RDSClient({ region: env.DR_REGION }),
+  maxCopiesInFlight,
+};
+
+async function copy(event: unknown): Promise<CopyResult> {
+  const result = await handleCopyEvent(event, deps);
+  metrics.addDimension('sourceId', result.sourceId);
+  if ('replicationLagSeconds' in result) {
+    if (!result.alreadyCopied) {
+      metrics.addMetric('ReplicationLagSeconds', MetricUnit.Seconds, result.replicationLagSeconds);
+      if (result.payloadBytes !== undefined) metrics.addMetric('ReplicatedBytes', MetricUnit.Bytes, result.payloadBytes);
+    }
+    logger.info('backup copied to the DR vault', {
+      sourceId: result.sourceId,
+      backupId: result.backupId,
+      kind: result.kind,
+      alreadyCopied: result.alreadyCopied,
+      replicationLagSeconds: result.replicationLagSeconds,
+      verificationsCopied: result.verificationsCopied,
+    });
+  } else {
+    if (result.copiesInFlight !== undefined) metrics.addMetric('SnapshotCopiesInFlight', MetricUnit.Count, result.copiesInFlight);
+    logger.info('snapshot copy', {
+      sourceId: result.sourceId,
+      backupId: result.backupId,
+      snapshotIdentifier: result.snapshotIdentifier,
+      status: result.status,
+      percentProgress: result.percentProgress,
+      ...(result.alreadyStarted === undefined ? {} : { alreadyStarted: result.alreadyStarted }),
+    });
+  }
+  return result;
+}
+
+export const handler = middy(copy).use(injectLambdaContext(logger)).use(logMetrics(metrics, { captureColdStartMetric: true }));
