@@ -68,3 +68,5 @@ export class SnapshotNotReadyError extends named('SnapshotNotReadyError', true) 
 export class SnapshotCopyQuotaError extends named('SnapshotCopyQuotaError', true) {}
 /** Something already holds this backup's name (a snapshot or a DR manifest) and it is not this backup. */
 export class BackupConflictError extends named('BackupConflictError') {}
+/** Retention ran but could not delete or read something; the rest was pruned and the report names what failed. */
+export class PruneIncompleteError extends named('PruneIncompleteError') {}

@@ -1,0 +1,45 @@
+// The retention Lambda: a thin middy wrapper over pruneSource(). Clients and configuration are built once per container.
+import { RDSClient } from '@aws-sdk/client-rds';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
+import { z } from 'zod';
+import { createS3Client } from '../lib/aws/s3Client.ts';
+import { requireEnv } from '../lib/env.ts';
+import { ConfigError, PruneIncompleteError } from '../lib/errors.ts';
+import { s3ObjectLockReader } from '../lib/retention/index.ts';
+import { S3Store } from '../lib/vault/s3Store.ts';
+import { PruneSourceSchema, pruneSource, type PruneSummary } from './prune.ts';
+
+const env = requireEnv(['VAULT_BUCKET', 'DR_VAULT_BUCKET', 'DR_REGION', 'LIFEBOAT_RETENTION', 'AWS_REGION']);
+const sources = z.array(PruneSourceSchema).min(1).safeParse(JSON.parse(env.LIFEBOAT_RETENTION));
+if (!sources.success) throw new ConfigError(`LIFEBOAT_RETENTION: ${sources.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+
+const logger = new Logger();
+const metrics = new Metrics();
+const vault = (bucket: string, region: string) => {
+  const client = createS3Client({ region });
+  // On a versioned, Object-Locked bucket a delete only adds a marker, so locks are read before deleting.
+  return { store: new S3Store({ client, bucket }), readProtection: s3ObjectLockReader({ client, bucket }) };
+};
+const deps = {
+  sources: sources.data,
+  vaults: [vault(env.VAULT_BUCKET, env.AWS_REGION), vault(env.DR_VAULT_BUCKET, env.DR_REGION)],
+  rds: { [env.AWS_REGION]: new RDSClient({ region: env.AWS_REGION }), [env.DR_REGION]: new RDSClient({ region: env.DR_REGION }) },
+};
+
+async function prune(event: unknown): Promise<Omit<PruneSummary, 'reports'>> {
+  const { reports, ...summary } = await pruneSource(event, deps);
+  metrics.addDimension('sourceId', summary.sourceId);
+  metrics.addMetric('RetentionDeleted', MetricUnit.Count, summary.deleted);
+  metrics.addMetric('RetentionProtected', MetricUnit.Count, summary.protected);
+  logger.info('retention applied', { ...summary, subjects: reports.map((r) => r.subject) });
+  if (summary.errors.length > 0) {
+    throw new PruneIncompleteError(`${summary.errors.length} retention step(s) failed for ${summary.sourceId}: ${summary.errors[0]}`);
+  }
+  return summary;
+}
+
+export const handler = middy(prune).use(injectLambdaContext(logger)).use(logMetrics(metrics));

@@ -1,0 +1,91 @@
+import type { RDSClient } from '@aws-sdk/client-rds';
+import { z } from 'zod';
+import { ConfigError } from '../lib/errors.ts';
+import { pruneSnapshots, pruneVault, type ReadProtection, type RetentionReport } from '../lib/retention/index.ts';
+import { readLatestVerification } from '../lib/vault/verification.ts';
+import type { VaultStore } from '../lib/vault/store.ts';
+
+/** A source's retention as the prune function is told of it (from the config, through its environment). */
+export const PruneSourceSchema = z.object({
+  id: z.string().min(1),
+  timeZone: z.string().min(1),
+  retention: z.object({
+    days: z.number().int().min(1),
+    keepLast: z.number().int().min(1),
+    gfs: z.object({ daily: z.number().int().min(0), weekly: z.number().int().min(0), monthly: z.number().int().min(0), yearly: z.number().int().min(0) }),
+  }),
+  /** Whether Lifeboat makes RDS snapshots of this source (then they are pruned too). */
+  snapshots: z.boolean(),
+});
+export type PruneSource = z.infer<typeof PruneSourceSchema>;
+
+export const PruneEventSchema = z.object({
+  sourceId: z.string().min(1),
+  dryRun: z.boolean().default(false),
+});
+
+export interface PruneDeps {
+  readonly sources: readonly PruneSource[];
+  /** The vaults to prune, each with the reader of its objects' Object Lock state. */
+  readonly vaults: readonly { readonly store: VaultStore; readonly readProtection?: ReadProtection }[];
+  /** RDS clients keyed by region (primary and DR). */
+  readonly rds: Readonly<Record<string, RDSClient>>;
+  readonly now?: () => Date;
+}
+
+export interface PruneSummary {
+  readonly sourceId: string;
+  readonly dryRun: boolean;
+  readonly kept: number;
+  readonly deleted: number;
+  readonly protected: number;
+  readonly errors: readonly string[];
+  readonly reports: readonly RetentionReport[];
+}
+
+/**
+ * Applies a source's retention to every vault (primary and DR) and to its RDS snapshots in every region.
+ * Never deletes the newest verified backup, anything locked, or anything still being written.
+ */
+export async function pruneSource(event: unknown, deps: PruneDeps): Promise<PruneSummary> {
+  const parsed = PruneEventSchema.safeParse(event);
+  if (!parsed.success) {
+    throw new ConfigError(`Invalid prune event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ')}`);
+  }
+  const { sourceId, dryRun } = parsed.data;
+  const source = deps.sources.find((s) => s.id === sourceId);
+  if (!source) throw new ConfigError(`sourceId: unknown source '${sourceId}'; known: ${deps.sources.map((s) => s.id).join(', ')}`);
+  const now = deps.now?.() ?? new Date();
+  const common = { sourceId, policy: source.retention, timeZone: source.timeZone, now, dryRun };
+
+  const reports: RetentionReport[] = [];
+  for (const vault of deps.vaults) {
+    const store = vault.store;
+    reports.push(
+      await pruneVault(store, {
+        ...common,
+        ...(vault.readProtection ? { readProtection: vault.readProtection } : {}),
+      }),
+    );
+  }
+  if (source.snapshots) {
+    // A snapshot is as verified as its backup in the primary vault.
+    const primary = deps.vaults[0]?.store;
+    reports.push(
+      await pruneSnapshots({
+        ...common,
+        clients: deps.rds,
+        ...(primary ? { readVerification: (b) => readLatestVerification(primary, b.sourceId, b.backupId) } : {}),
+      }),
+    );
+  }
+  return {
+    sourceId,
+    dryRun,
+    kept: reports.reduce((n, r) => n + r.kept.length, 0),
+    deleted: reports.reduce((n, r) => n + r.deleted.length, 0),
+    protected: reports.reduce((n, r) => n + r.protected.length, 0),
+    errors: reports.flatMap((r) => r.errors.map((e) => `${r.subject}: ${e.id ?? ''} ${e.step}: ${e.error}: ${e.message}`.replace(/\s+/g, ' '))),
+    reports,
+  };
+}
