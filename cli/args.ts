@@ -8,6 +8,8 @@ import { UsageError } from './errors.ts';
 export interface FlagSpec {
   readonly type: 'string' | 'boolean';
   readonly short?: string;
+  /** A string flag that may be given several times (`--check A --check B`); its value is a list. */
+  readonly multiple?: boolean;
   /** Placeholder in help, e.g. `URL`. */
   readonly value?: string;
   readonly description: string;
@@ -26,7 +28,7 @@ export const COMMON_FLAGS: FlagSpecs = {
   help: { type: 'boolean', short: 'h', description: 'Show this help.' },
 };
 
-export type FlagValues = Record<string, string | boolean | undefined>;
+export type FlagValues = Record<string, string | boolean | string[] | undefined>;
 
 export interface ParsedCommandLine {
   readonly flags: FlagValues;
@@ -48,7 +50,7 @@ export function parseCommandLine(
       options: Object.fromEntries(
         Object.entries(options).map(([name, spec]) => [
           name,
-          { type: spec.type, ...(spec.short ? { short: spec.short } : {}) },
+          { type: spec.type, ...(spec.short ? { short: spec.short } : {}), ...(spec.multiple ? { multiple: true } : {}) },
         ]),
       ),
       allowPositionals: true,
@@ -92,6 +94,18 @@ export function stringFlag(flags: FlagValues, name: string): string | undefined 
   return value;
 }
 
+/** Every value of a repeatable string flag, in order; empty when it is not given. */
+export function stringListFlag(flags: FlagValues, name: string): string[] {
+  const value = flags[name];
+  if (value === undefined) return [];
+  const values = Array.isArray(value) ? value : [value];
+  for (const item of values) {
+    if (typeof item !== 'string') throw new UsageError(`--${name} needs a value`);
+    if (item.trim() === '') throw new UsageError(`--${name} must not be empty`);
+  }
+  return values as string[];
+}
+
 export function requiredFlag(flags: FlagValues, name: string): string {
   const value = stringFlag(flags, name);
   if (value === undefined) throw new UsageError(`--${name} is required`);
@@ -117,7 +131,7 @@ export function renderHelp(options: {
   for (const [name, spec] of Object.entries(all)) {
     const short = spec.short ? `-${spec.short}, ` : '    ';
     const value = spec.type === 'string' ? ` ${spec.value ?? 'VALUE'}` : '';
-    rows.push([`${short}--${name}${value}`, spec.description]);
+    rows.push([`${short}--${name}${value}`, spec.multiple ? `${spec.description} Repeatable.` : spec.description]);
   }
   const width = Math.max(...rows.map(([left]) => left.length));
   const lines = [

@@ -20,6 +20,14 @@ export class VaultNotFoundError extends LifeboatError {
   }
 }
 
+/** A prune finished but could not read or delete everything it should have; the report lists each error. Exit 1. */
+export class PruneIncompleteError extends LifeboatError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PruneIncompleteError';
+  }
+}
+
 export const ExitCode = {
   ok: 0,
   /** The backup, restore or other operation failed: source unreachable, dump or restore error, store write failed. */
@@ -30,6 +38,11 @@ export const ExitCode = {
   notFound: 3,
   /** The stored backup is not what its manifest says or cannot be decrypted: checksum, size, key, format. */
   integrity: 4,
+  /**
+   * `verify`: the stored backup is intact (checksum, decryption, structure) but failed its restore test:
+   * it did not restore, a table or row count differs from the manifest, or a SQL check failed.
+   */
+  verification: 5,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -51,6 +64,8 @@ export const EXIT_CODE_BY_ERROR: Readonly<Record<string, ExitCode>> = {
   DecryptionFailedError: ExitCode.integrity,
   DecompressionFailedError: ExitCode.integrity,
   ManifestInvalidError: ExitCode.integrity,
+
+  VerificationFailedError: ExitCode.verification,
 };
 
 export function exitCodeFor(error: unknown): ExitCode {

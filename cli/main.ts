@@ -8,13 +8,15 @@ import type { Command, CommandContext } from './command.ts';
 import { backup } from './commands/backup.ts';
 import { keygen } from './commands/keygen.ts';
 import { list } from './commands/list.ts';
+import { prune } from './commands/prune.ts';
 import { restore } from './commands/restore.ts';
 import { show } from './commands/show.ts';
+import { verify } from './commands/verify.ts';
 import { ExitCode, exitCodeFor, UsageError } from './errors.ts';
 import { type CliIo, Output } from './io.ts';
 import type { CliDeps } from './options.ts';
 
-export const COMMANDS: readonly Command[] = [keygen, backup, list, show, restore];
+export const COMMANDS: readonly Command[] = [keygen, backup, list, show, restore, verify, prune];
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -151,7 +153,7 @@ function generalHelp(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Run `lifeboat <command> --help` for its flags. `lifeboat --version` prints the version.',
-    'Exit codes: 0 ok, 1 operation failed, 2 usage error, 3 not found, 4 integrity failure (docs/cli.md).',
+    'Exit codes: 0 ok, 1 operation failed, 2 usage error, 3 not found, 4 integrity failure, 5 restore test failed (docs/cli.md).',
     '',
   ].join('\n');
 }

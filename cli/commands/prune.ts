@@ -1,0 +1,116 @@
+import type { RetentionPolicy } from '../../functions/lib/retention/plan.ts';
+import type { VaultStore } from '../../functions/lib/vault/store.ts';
+import { booleanFlag, type FlagValues, requiredFlag, stringFlag } from '../args.ts';
+import type { Command } from '../command.ts';
+import { ExitCode, PruneIncompleteError, UsageError } from '../errors.ts';
+import { assertVaultExists, openVault, sourceFilter } from '../options.ts';
+
+/** The config's retention defaults (infra/config/schema.ts), so a bare `prune` does what a deployment would. */
+const DEFAULT_POLICY: RetentionPolicy = { days: 35, keepLast: 7, gfs: { daily: 7, weekly: 4, monthly: 12, yearly: 0 } };
+
+const COUNT_FLAGS = {
+  'keep-last': { type: 'string', value: 'N', description: `Keep the N newest backups that did not fail verification (default ${DEFAULT_POLICY.keepLast}).` },
+  days: { type: 'string', value: 'N', description: `Keep every backup that did not fail and is younger than N days (default ${DEFAULT_POLICY.days}).` },
+  daily: { type: 'string', value: 'N', description: `Keep one backup for each of the N most recent days that have one (default ${DEFAULT_POLICY.gfs.daily}).` },
+  weekly: { type: 'string', value: 'N', description: `… ISO weeks (default ${DEFAULT_POLICY.gfs.weekly}).` },
+  monthly: { type: 'string', value: 'N', description: `… calendar months (default ${DEFAULT_POLICY.gfs.monthly}).` },
+  yearly: { type: 'string', value: 'N', description: `… calendar years (default ${DEFAULT_POLICY.gfs.yearly}).` },
+} as const;
+
+export const prune: Command = {
+  name: 'prune',
+  summary: "Delete a source's backups that its retention policy no longer keeps (--dry-run to preview).",
+  synopsis:
+    'lifeboat prune --vault LOCATION --source ID [--dry-run] [--keep-last N] [--days N] [--daily N] [--weekly N] [--monthly N] [--yearly N] [--time-zone TZ] [--json]',
+  description:
+    'Plans retention for one source and deletes what no rule keeps: each backup\'s manifest first, then the\n' +
+    'rest of its folder. Never deletes the newest verified backup, a backup under Object Lock or legal hold\n' +
+    '(reported as protected), or one still being written; uploads that never completed are removed after\n' +
+    '24 hours. Prints what goes and why each kept backup stays (docs/retention.md). 0 turns a rule off.',
+  flags: {
+    vault: { type: 'string', value: 'LOCATION', description: 'The vault: a directory, or s3://BUCKET[/PREFIX].' },
+    source: { type: 'string', value: 'ID', description: 'The source whose backups to prune (required).' },
+    'dry-run': { type: 'boolean', description: 'Plan and print only; delete nothing.' },
+    ...COUNT_FLAGS,
+    'time-zone': { type: 'string', value: 'TZ', description: 'IANA time zone of the daily/weekly/monthly/yearly periods (default UTC).' },
+    json: { type: 'boolean', description: 'Print the report as JSON.' },
+  },
+  notes:
+    'On an S3 vault, Object Lock retention and legal hold are read before anything is deleted.\n' +
+    'Exit codes: 0 done (protected backups are not an error), 1 some backups could not be read or deleted\n' +
+    '(the report lists each; nothing is deleted while any verification status is unreadable), 2 bad flags.',
+  maxPositionals: 0,
+  async run({ flags }, { output, env }) {
+    const location = requiredFlag(flags, 'vault');
+    const sourceId = sourceFilter(flags);
+    if (sourceId === undefined) throw new UsageError('--source is required: retention runs per source');
+    const policy = policyFromFlags(flags);
+    const timeZone = stringFlag(flags, 'time-zone') ?? 'UTC';
+    const { assertTimeZone, formatRetentionReport, pruneVault, s3ObjectLockReader } = await import('../../functions/lib/retention/index.ts');
+    try {
+      assertTimeZone(timeZone);
+    } catch (error) {
+      throw new UsageError(`--time-zone: ${(error as Error).message}`, { cause: error });
+    }
+
+    let store: VaultStore;
+    let readProtection: Parameters<typeof pruneVault>[1]['readProtection'];
+    if (/^s3:\/\//i.test(location)) {
+      // The same client for the store and for the Object Lock reads.
+      const [{ createS3Client }, { openStore, parseS3Location }] = await Promise.all([
+        import('../../functions/lib/aws/s3Client.ts'),
+        import('../../functions/lib/vault/openStore.ts'),
+      ]);
+      let bucket: string;
+      let prefix: string;
+      try {
+        ({ bucket, prefix } = parseS3Location(location));
+      } catch (error) {
+        throw new UsageError(`--vault: ${(error as Error).message}`, { cause: error });
+      }
+      const endpoint = env['LIFEBOAT_S3_ENDPOINT'] || undefined;
+      const client = createS3Client(endpoint === undefined ? {} : { endpoint });
+      store = openStore(location, { client, env });
+      readProtection = s3ObjectLockReader({ client, bucket, prefix });
+    } else {
+      store = await openVault(location, env);
+    }
+    await assertVaultExists(store);
+
+    const report = await pruneVault(store, {
+      sourceId,
+      policy,
+      timeZone,
+      now: new Date(),
+      dryRun: booleanFlag(flags, 'dry-run'),
+      ...(readProtection ? { readProtection } : {}),
+    });
+    output.out(booleanFlag(flags, 'json') ? JSON.stringify(report, null, 2) : formatRetentionReport(report));
+    if (report.errors.length > 0) {
+      throw new PruneIncompleteError(
+        `${report.errors.length} error${report.errors.length === 1 ? '' : 's'} while pruning ${sourceId} (listed in the report); ` +
+          'what could not be read or deleted was left in place',
+      );
+    }
+    return ExitCode.ok;
+  },
+};
+
+function policyFromFlags(flags: FlagValues): RetentionPolicy {
+  const count = (name: keyof typeof COUNT_FLAGS, fallback: number): number => {
+    const text = stringFlag(flags, name);
+    if (text === undefined) return fallback;
+    if (!/^\d{1,6}$/.test(text)) throw new UsageError(`--${name} must be a whole number >= 0`);
+    return Number(text);
+  };
+  return {
+    keepLast: count('keep-last', DEFAULT_POLICY.keepLast),
+    days: count('days', DEFAULT_POLICY.days),
+    gfs: {
+      daily: count('daily', DEFAULT_POLICY.gfs.daily),
+      weekly: count('weekly', DEFAULT_POLICY.gfs.weekly),
+      monthly: count('monthly', DEFAULT_POLICY.gfs.monthly),
+      yearly: count('yearly', DEFAULT_POLICY.gfs.yearly),
+    },
+  };
+}

@@ -1,0 +1,115 @@
+import type { ConnectionInfo } from '../../functions/lib/engine/connection.ts';
+import type { VerificationResult } from '../../functions/lib/vault/verification.ts';
+import { booleanFlag, requiredFlag, stringFlag, stringListFlag } from '../args.ts';
+import type { Command } from '../command.ts';
+import { ExitCode, UsageError } from '../errors.ts';
+import { formatTable } from '../format.ts';
+import type { Output } from '../io.ts';
+import { assertVaultExists, backupIdArgument, connectionFromFlag, keyringFromFlags, openVault, sourceFilter } from '../options.ts';
+import { KEY_FLAGS } from './backup.ts';
+
+/** Checks whose failure means the stored backup is not what its manifest says: the integrity exit code. */
+const INTEGRITY_CHECKS: ReadonlySet<string> = new Set(['checksum', 'decrypt', 'structure']);
+
+export const verify: Command = {
+  name: 'verify',
+  summary: 'Verify a backup: checksum, decryption, structure, and a test restore with row counts and SQL checks.',
+  synopsis:
+    'lifeboat verify ID --vault LOCATION (--key-file FILE | --kms-key ARN) [--restore-server URL] [--check SQL ...] [--source ID] [--json]',
+  description:
+    'Reads the payload once: its size and SHA-256 against the manifest, decryption end to end, decompression,\n' +
+    'and the dump\'s structure (pg_restore --list / mysqldump\'s completion line). With --restore-server it\n' +
+    'also restores into a scratch database lb_verify_<source>_<random> on that server, compares every\n' +
+    "table's row count with the manifest, runs each --check, and drops the scratch database whatever\n" +
+    'happened. The size is compared with the recent verified backups of the source. The result is written\n' +
+    'to the vault beside the manifest; it is the status list and show report. Prints the report either way.',
+  positionals: [{ name: 'ID', description: 'The backup id, as printed by backup and list.' }],
+  flags: {
+    vault: { type: 'string', value: 'LOCATION', description: 'The vault: a directory, or s3://BUCKET[/PREFIX].' },
+    source: { type: 'string', value: 'ID', description: 'The source id, when the backup id exists under several sources.' },
+    ...KEY_FLAGS,
+    'restore-server': {
+      type: 'string',
+      value: 'URL',
+      description: "A server of the backup's engine where scratch databases may be created: postgres://USER@HOST:PORT or mysql://…",
+    },
+    check: {
+      type: 'string',
+      value: 'SQL',
+      multiple: true,
+      description: 'A statement run in the restored database; it passes if a row\'s first column is true (needs --restore-server).',
+    },
+    json: { type: 'boolean', description: 'Print the verification result as JSON (the object written to the vault).' },
+  },
+  notes:
+    'The restore server password comes from the URL or PGPASSWORD / MYSQL_PWD; it is never printed or recorded.\n' +
+    'Exit codes: 0 verified (warnings are printed), 4 the checksum, decrypt or structure check failed,\n' +
+    '5 the restore test failed (restore, row counts or SQL checks); others as for every command.',
+  maxPositionals: 1,
+  async run({ flags, positionals }, { output, env, deps }) {
+    const backupId = backupIdArgument('verify', positionals);
+    const store = await openVault(requiredFlag(flags, 'vault'), env);
+    const sourceId = sourceFilter(flags);
+    const serverUrl = stringFlag(flags, 'restore-server');
+    const restoreServer = serverUrl === undefined ? undefined : restoreServerFromFlag(serverUrl, output, env);
+    const sqlChecks = stringListFlag(flags, 'check');
+    if (sqlChecks.length > 0 && !restoreServer) throw new UsageError('--check needs --restore-server: checks run in the restored database');
+    const keyring = await keyringFromFlags(flags, deps);
+    await assertVaultExists(store);
+
+    const { verifyBackup } = await import('../../functions/lib/verify/verify.ts');
+    const result = await verifyBackup({
+      store,
+      backupId,
+      keyring,
+      ...(sourceId === undefined ? {} : { sourceId }),
+      ...(restoreServer ? { restoreServer } : {}),
+      sqlChecks,
+    });
+    output.out(booleanFlag(flags, 'json') ? JSON.stringify(result, null, 2) : renderResult(result));
+    if (result.status === 'verified') return ExitCode.ok;
+    const first = result.checks.find((check) => check.status === 'failed');
+    output.error(`lifeboat: VerificationFailedError: ${result.reason ?? 'verification failed'}`);
+    return first && INTEGRITY_CHECKS.has(first.name) ? ExitCode.integrity : ExitCode.verification;
+  },
+};
+
+/**
+ * `--restore-server`: a server URL; its database, if any, is only where the tools connect to create and
+ * drop scratch databases, so without one the engine's maintenance database is used.
+ */
+function restoreServerFromFlag(url: string, output: Output, env: Readonly<Record<string, string | undefined>>): ConnectionInfo {
+  let withDatabase = url;
+  const match = /^([a-z]+):\/\/([^/?#]*)(\/?)(\?.*)?$/i.exec(url);
+  if (match) {
+    const maintenance = /^postgres(ql)?$/i.test(match[1]!) ? 'postgres' : 'mysql';
+    withDatabase = `${match[1]}://${match[2]}/${maintenance}${match[4] ?? ''}`;
+  }
+  return connectionFromFlag('--restore-server', withDatabase, output, env);
+}
+
+function renderResult(result: VerificationResult): string {
+  const lines = [`Backup ${result.backupId} of ${result.sourceId}: ${result.status === 'verified' ? 'verified' : 'FAILED'}`, ''];
+  const rows = result.checks.map((check) => [check.name, check.status, `${check.durationMs} ms`, check.reason ?? '']);
+  lines.push(formatTable(['CHECK', 'STATUS', 'TIME', 'DETAIL'], rows, new Set([2])));
+  if (result.restoreTarget) {
+    lines.push('', `Restore test: scratch database ${result.restoreTarget.database} on ${result.restoreTarget.server} (dropped afterwards)`);
+  }
+  const differing = (result.tables ?? []).filter((table) => table.status !== 'passed');
+  if (differing.length > 0) {
+    lines.push(
+      '',
+      formatTable(
+        ['SCHEMA', 'TABLE', 'MANIFEST', 'RESTORED', 'STATUS'],
+        differing.map((t) => [t.schema || '-', t.name, String(t.expectedRows), t.actualRows === undefined ? 'missing' : String(t.actualRows), t.status]),
+        new Set([2, 3]),
+      ),
+    );
+  }
+  if (result.anomaly) {
+    const a = result.anomaly;
+    lines.push('', `Size: ${a.rawBytes} bytes raw, ${a.ratio}x the median ${a.medianRawBytes} of ${a.compared.length} earlier verified backups (allowed ${a.minRatio}x to ${a.maxRatio}x)`);
+  }
+  if (result.reason) lines.push('', `Reason: ${result.reason}`);
+  return lines.join('\n');
+}
