@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
@@ -107,7 +108,9 @@ export class S3Store implements VaultStore {
     }
     const upload = new Upload({
       client: this.#client,
-      params: { Bucket: this.#bucket, Key: objectKey, Body: Readable.from(counted()), ...this.#encryption },
+      // A bucket with Object Lock default retention refuses uploads without an integrity checksum; each part
+      // (a buffer, never a stream) gets its SHA-256 as a header.
+      params: { Bucket: this.#bucket, Key: objectKey, Body: Readable.from(counted()), ChecksumAlgorithm: 'SHA256', ...this.#encryption },
       queueSize: this.#queueSize,
       partSize: this.#partSize,
       // On any failure Upload sends AbortMultipartUpload before rejecting: no parts are left to bill.
@@ -132,6 +135,8 @@ export class S3Store implements VaultStore {
           Key: objectKey,
           Body: data,
           ContentLength: typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength,
+          // Object Lock buckets refuse a PUT without an integrity header.
+          ContentMD5: createHash('md5').update(data).digest('base64'),
           ...(key.endsWith('.json') ? { ContentType: 'application/json' } : {}),
           ...this.#encryption,
         }),
