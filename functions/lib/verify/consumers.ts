@@ -6,11 +6,25 @@
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { type ConnectionInfo, redact } from '../engine/connection.ts';
+import type { RestorePlan } from '../engine/driver.ts';
 import { mysqlRestorePlan } from '../engine/mysql.ts';
 import { postgresRestorePlan } from '../engine/postgres.ts';
-import { describeExit, spawnTool } from '../engine/process.ts';
+import { describeExit, spawnTool, type ToolExit } from '../engine/process.ts';
+import { RestoreFailedError } from '../errors.ts';
 import type { DatabaseEngine } from '../vault/manifest.ts';
 import type { RawConsumer } from './payloadPass.ts';
+
+/**
+ * A tool that could not be started (not installed, not on PATH) says nothing about the backup: the
+ * verification stops with an error instead of recording a failed check.
+ */
+function assertStarted(command: string, exit: ToolExit & { spawnError?: Error }): void {
+  if (exit.spawnError && exit.code === null && exit.signal === null) {
+    throw new RestoreFailedError(`${describeExit(command, exit)}: install the PostgreSQL and MySQL client tools where verification runs`, {
+      cause: exit.spawnError,
+    });
+  }
+}
 
 export interface Verdict {
   readonly ok: boolean;
@@ -38,6 +52,7 @@ export function postgresArchiveCheck(since: number): JudgedConsumer {
     abort: () => tool.kill(),
     async verdict() {
       const exit = await tool.exited;
+      assertStarted('pg_restore', exit);
       const ms = performance.now() - since;
       if (exit.code === 0) return { ok: true, ms };
       const stderr = tool.stderrTail();
@@ -89,7 +104,15 @@ export function structureCheck(engine: DatabaseEngine, since: number): JudgedCon
  * reading the dump from stdin into the scratch database. The password travels in its environment only.
  */
 export async function restoreTool(target: ConnectionInfo, since: number): Promise<JudgedConsumer> {
-  const plan = target.engine === 'postgresql' ? await postgresRestorePlan(target, undefined) : await mysqlRestorePlan(target);
+  let plan: RestorePlan;
+  try {
+    plan = target.engine === 'postgresql' ? await postgresRestorePlan(target, undefined) : await mysqlRestorePlan(target);
+  } catch (error) {
+    // mysqlRestorePlan asks the client for its version first.
+    const { code, path } = error as { code?: unknown; path?: unknown };
+    if (code === 'ENOENT') assertStarted(String(path ?? 'mysql'), { code: null, signal: null, spawnError: error as Error });
+    throw error;
+  }
   const tool = spawnTool(plan.command, plan.args, { env: plan.env, stdin: 'pipe', stdout: 'ignore' });
   tool.child.stdin.on('error', () => {});
   return {
@@ -97,6 +120,7 @@ export async function restoreTool(target: ConnectionInfo, since: number): Promis
     abort: () => tool.kill(),
     async verdict() {
       const exit = await tool.exited;
+      assertStarted(plan.command, exit);
       const ms = performance.now() - since;
       if (exit.code === 0) return { ok: true, ms };
       const errors = errorLines(tool.stderrTail());

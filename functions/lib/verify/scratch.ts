@@ -86,3 +86,17 @@ async function dropDatabase(target: ConnectionInfo): Promise<void> {
 export function describeDropFailure(scratch: ScratchDatabase, error: unknown): string {
   return `the scratch database ${describeConnection(scratch.target)} could not be dropped and is left behind: ${redact(messageOf(error), scratch.target)}`;
 }
+
+/**
+ * Throws the engine's `SourceUnreachableError` if `server` cannot be reached now. Asked after a restore
+ * failed: a restore cut off by the server going away is not a verdict on the backup.
+ */
+export async function assertServerReachable(server: ConnectionInfo): Promise<void> {
+  if (server.engine === 'postgresql') {
+    const client = await connectPostgres(withDatabase(server, POSTGRES_MAINTENANCE_DATABASE));
+    await client.end().catch(() => {});
+  } else {
+    const connection = await connectMysql(server, null);
+    await connection.end().catch(() => {});
+  }
+}

@@ -41,7 +41,7 @@ import { isTruthy } from '../../validate-restore/validate.ts';
 import { type AnomalyThresholds, checkSizeAnomaly, resolveAnomalyThresholds } from './anomaly.ts';
 import { type JudgedConsumer, type Verdict, restoreTool, structureCheck } from './consumers.ts';
 import { type PassOutcome, streamPayload } from './payloadPass.ts';
-import { type ScratchDatabase, createScratchDatabase, describeDropFailure } from './scratch.ts';
+import { type ScratchDatabase, assertServerReachable, createScratchDatabase, describeDropFailure } from './scratch.ts';
 
 export interface VerifyOptions {
   readonly store: VaultStore;
@@ -182,6 +182,8 @@ async function verifyPayload(
     } else if (integrityFailure || !restoreVerdict || !scratch) {
       checks.skipRest('structure', `not run: the payload failed the ${integrityFailure ?? 'decrypt'} check`);
     } else {
+      // A restore cut off because the server went away says nothing about the backup: that throws instead.
+      if (!restoreVerdict.ok) await assertServerReachable(server);
       const restoreReason = restoreVerdict.ok ? undefined : redact(restoreVerdict.reason ?? 'failed', server);
       checks.set('restore', restoreVerdict.ok ? 'passed' : 'failed', restoreReason, restoreVerdict.ms);
       if (!restoreVerdict.ok) {

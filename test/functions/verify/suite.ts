@@ -7,14 +7,14 @@ import { readFile, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createCompressStream, createDecompressStream } from '../../../functions/lib/codec/zstd.ts';
 import { backupEncryptionContext, createDecryptStream, createEncryptStream, describeEncryption } from '../../../functions/lib/crypto/envelope.ts';
 import { type BackupKeyring, rawAesKeyring } from '../../../functions/lib/crypto/keyring.ts';
 import { type DumpManifest, runBackup } from '../../../functions/lib/engine/backup.ts';
 import { type ConnectionInfo, parseConnectionUrl } from '../../../functions/lib/engine/connection.ts';
 import { HashingCounter } from '../../../functions/lib/engine/progress.ts';
-import { SourceUnreachableError, StoreWriteFailedError } from '../../../functions/lib/errors.ts';
+import { RestoreFailedError, SourceUnreachableError, StoreWriteFailedError } from '../../../functions/lib/errors.ts';
 import { writeManifest } from '../../../functions/lib/vault/catalog.ts';
 import { manifestKey, newBackupId, payloadKey } from '../../../functions/lib/vault/layout.ts';
 import { serializeManifest } from '../../../functions/lib/vault/manifest.ts';
@@ -368,6 +368,19 @@ export function defineVerifySuite(engine: Engine): void {
       const unreachable = { ...server, host: '127.0.0.1', port: 1 };
 
       await expect(verify(manifest, { restoreServer: unreachable })).rejects.toThrow(SourceUnreachableError);
+      expect(await readLatestVerification(vault.store, SOURCE, manifest.backupId)).toEqual({ status: 'unverified' });
+    });
+
+    it('throws, and records nothing, when a client tool cannot be started', async () => {
+      const manifest = await backup();
+      vi.stubEnv('PATH', '/nonexistent');
+      try {
+        const failure = verify(manifest);
+        await expect(failure).rejects.toThrow(RestoreFailedError);
+        await expect(failure).rejects.toThrow(/could not be started \(ENOENT\): install the PostgreSQL and MySQL client tools/);
+      } finally {
+        vi.unstubAllEnvs();
+      }
       expect(await readLatestVerification(vault.store, SOURCE, manifest.backupId)).toEqual({ status: 'unverified' });
     });
 
