@@ -1,5 +1,6 @@
 import { DescribeDBClustersCommand, DescribeDBInstancesCommand, type RDSClient } from '@aws-sdk/client-rds';
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { readDatabaseSecret } from '../lib/aws/databaseSecret.ts';
 import { z } from 'zod';
 import type { BackupKeyring } from '../lib/crypto/keyring.ts';
 import { runBackup } from '../lib/engine/backup.ts';
@@ -23,14 +24,6 @@ export const DumpEventSchema = z.object({
   trigger: z.enum(['schedule', 'manual']).default('manual'),
 });
 export type DumpEvent = z.input<typeof DumpEventSchema>;
-
-/** The parts of an RDS-managed secret Lifeboat reads; RDS-managed secrets hold only username and password. */
-const RdsSecretSchema = z.object({
-  username: z.string().min(1),
-  password: z.string().min(1),
-  host: z.string().min(1).optional(),
-  port: z.coerce.number().int().positive().optional(),
-});
 
 export interface DumpDeps {
   readonly sources: readonly DumpSource[];
@@ -85,25 +78,14 @@ export async function dumpSource(event: unknown, deps: DumpDeps): Promise<DumpRe
 
 /** Credentials from Secrets Manager, endpoint from the secret or from RDS; always over TLS. */
 export async function resolveConnection(source: DumpSource, deps: Pick<DumpDeps, 'secrets' | 'rds' | 'tls'>): Promise<ConnectionInfo> {
-  const secretValue = await deps.secrets.send(new GetSecretValueCommand({ SecretId: source.credentialsSecretArn }));
-  let secretJson: unknown;
-  try {
-    secretJson = JSON.parse(secretValue.SecretString ?? '');
-  } catch {
-    // Never echo the secret string: it holds the password.
-    throw new ConfigError(`Secret for source ${source.id} is not JSON with username and password`);
-  }
-  const secret = RdsSecretSchema.safeParse(secretJson);
-  if (!secret.success) {
-    throw new ConfigError(`Secret for source ${source.id}: ${secret.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  }
-  const endpoint = secret.data.host ? { host: secret.data.host, port: secret.data.port } : await describeEndpoint(source, deps.rds);
+  const secret = await readDatabaseSecret(deps.secrets, source.credentialsSecretArn, `source ${source.id}`);
+  const endpoint = secret.host ? { host: secret.host, port: secret.port } : await describeEndpoint(source, deps.rds);
   return {
     engine: source.engine,
     host: endpoint.host,
     port: endpoint.port ?? (source.engine === 'postgresql' ? 5432 : 3306),
-    user: secret.data.username,
-    password: secret.data.password,
+    user: secret.username,
+    password: secret.password,
     database: source.database,
     sslMode: sslMode(source.engine, deps.tls ?? 'require'),
   };

@@ -3,7 +3,8 @@
  * manifest recorded, and every configured SQL check holds. A failed table or check is a result
  * (`passed: false` with reasons), never an exception; only an unusable connection throws (named errors).
  */
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { readDatabaseSecret } from '../lib/aws/databaseSecret.ts';
 import { z } from 'zod';
 import { type ConnectionInfo, redact } from '../lib/engine/connection.ts';
 import { messageOf } from '../lib/engine/driver.ts';
@@ -44,7 +45,6 @@ export const RestoreTestSourceSchema = z.object({
 });
 export type RestoreTestSource = z.infer<typeof RestoreTestSourceSchema>;
 
-const MasterSecretSchema = z.object({ username: z.string().min(1), password: z.string().min(1) });
 
 export interface ValidateRestoreDeps {
   readonly sources: readonly RestoreTestSource[];
@@ -144,19 +144,7 @@ function parseEvent(event: unknown) {
 
 /** The source's current master credentials: the restored instance has the master user of the snapshot. */
 async function readMasterCredentials(source: RestoreTestSource, secrets: ValidateRestoreDeps['secrets']) {
-  const value = await secrets.send(new GetSecretValueCommand({ SecretId: source.credentialsSecretArn }));
-  let json: unknown;
-  try {
-    json = JSON.parse(value.SecretString ?? '');
-  } catch {
-    // Never echo the secret string: it holds the password.
-    throw new ConfigError(`Secret for source ${source.id} is not JSON with username and password`);
-  }
-  const secret = MasterSecretSchema.safeParse(json);
-  if (!secret.success) {
-    throw new ConfigError(`Secret for source ${source.id}: ${secret.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  }
-  return secret.data;
+  return readDatabaseSecret(secrets, source.credentialsSecretArn, `source ${source.id}`);
 }
 
 type ExpectedTable = z.infer<typeof RestoreTestRequestSchema>['expectedTables'][number];
