@@ -142,6 +142,27 @@ describe('lifeboat list', () => {
     expect(text.stdout).toMatch(new RegExp(`^${OLDER}.*\\bverified$`, 'm'));
   });
 
+  it('shows the warnings of a backup that verified with some', async () => {
+    await addBackup(store, 'orders-db', NEWER, 'postgresql');
+    const at = new Date('2026-11-22T06:00:00Z');
+    const base = sampleVerification({ sourceId: 'orders-db', backupId: NEWER, status: 'verified', at });
+    const warning = 'raw size 300 bytes is 0.20x the median 1500 bytes of the 2 previous verified backups (expected 0.5x to 2x): far smaller than usual';
+    await store.putObject(
+      verificationKey('orders-db', NEWER, at),
+      JSON.stringify({ ...base, checks: [...base.checks, { name: 'size-anomaly', status: 'warning', reason: warning, durationMs: 3 }] }),
+    );
+
+    const text = await lifeboat(['show', NEWER, '--vault', vault]);
+    expect(text.stdout).toMatch(/^Status\s+verified$/m);
+    expect(text.stdout).toContain(`Warning      size-anomaly: ${warning}`);
+    const json = await lifeboat(['show', NEWER, '--vault', vault, '--json']);
+    expect((JSON.parse(json.stdout) as { status: unknown }).status).toEqual({
+      state: 'verified',
+      verification: verificationKey('orders-db', NEWER, at),
+      warnings: [`size-anomaly: ${warning}`],
+    });
+  });
+
   it('reports an unreadable newest verification record as unverified, with the reason', async () => {
     await addBackup(store, 'orders-db', NEWER, 'postgresql');
     const key = verificationKey('orders-db', NEWER, new Date('2026-11-22T06:00:00Z'));
