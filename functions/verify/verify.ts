@@ -1,4 +1,5 @@
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { readDatabaseSecret } from '../lib/aws/databaseSecret.ts';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
 import { SIZE_ANOMALY, publishAlert } from '../lib/alerts/index.ts';
@@ -51,7 +52,6 @@ export const VerifyEventSchema = z.object({
 });
 export type VerifyEvent = z.input<typeof VerifyEventSchema>;
 
-const ServerSecretSchema = z.object({ username: z.string().min(1), password: z.string().min(1) });
 
 export interface VerifyDeps {
   readonly sources: readonly VerifySource[];
@@ -128,27 +128,14 @@ export async function verifySourceBackup(event: unknown, deps: VerifyDeps): Prom
 async function resolveVerifyServer(source: VerifySource, deps: Pick<VerifyDeps, 'servers' | 'secrets' | 'tls'>): Promise<ConnectionInfo | undefined> {
   const server = deps.servers[source.engine];
   if (!server) return undefined;
-  const value = await deps.secrets.send(new GetSecretValueCommand({ SecretId: server.secretArn }));
-  let json: unknown;
-  try {
-    json = JSON.parse(value.SecretString ?? '');
-  } catch {
-    // Never echo the secret string: it holds the password.
-    throw new ConfigError(`The ${source.engine} verification server's secret is not JSON with username and password`);
-  }
-  const secret = ServerSecretSchema.safeParse(json);
-  if (!secret.success) {
-    throw new ConfigError(
-      `The ${source.engine} verification server's secret: ${secret.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-    );
-  }
+  const secret = await readDatabaseSecret(deps.secrets, server.secretArn, `the ${source.engine} verification server`);
   const tls = deps.tls ?? 'require';
   return {
     engine: source.engine,
     host: server.host,
     port: server.port,
-    user: secret.data.username,
-    password: secret.data.password,
+    user: secret.username,
+    password: secret.password,
     // The maintenance database scratch databases are created from; verification never writes to it.
     database: source.engine === 'postgresql' ? 'postgres' : 'mysql',
     sslMode: source.engine === 'postgresql' ? tls : tls === 'require' ? 'REQUIRED' : 'DISABLED',

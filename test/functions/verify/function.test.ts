@@ -239,6 +239,6 @@ describe('verifySourceBackup: the verify function core', () => {
     secrets.on(GetSecretValueCommand).resolves({ SecretString: `password=${SERVER_PASSWORD}` });
     const error = await failureOf(verifySourceBackup({ sourceId: SOURCE, backupId: manifest.backupId }, deps));
     expect(error).toBeInstanceOf(ConfigError);
-    expect(error.message).toBe("The postgresql verification server's secret is not JSON with username and password");
+    expect(error.message).toBe('Secret for the postgresql verification server is not JSON with username and password');
   });
 });
