@@ -10,6 +10,7 @@ import { requireEnv } from '../lib/env.ts';
 import { ConfigError } from '../lib/errors.ts';
 import { handleCopyEvent, type CopyResult } from './copy.ts';
 import { DEFAULT_MAX_COPIES_IN_FLIGHT } from './snapshotCopy.ts';
+import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 
 const env = requireEnv(['PRIMARY_VAULT_BUCKET', 'DR_VAULT_BUCKET', 'DR_REGION', 'DR_VAULT_KEY_ARN', 'AWS_REGION']);
 const maxCopiesInFlight = Number(process.env.MAX_SNAPSHOT_COPIES_IN_FLIGHT ?? DEFAULT_MAX_COPIES_IN_FLIGHT);
@@ -58,4 +59,4 @@ async function copy(event: unknown): Promise<CopyResult> {
   return result;
 }
 
-export const handler = middy(copy).use(injectLambdaContext(logger)).use(logMetrics(metrics, { captureColdStartMetric: true }));
+export const handler = middy(copy).use(injectLambdaContext(logger)).use(conciseErrors(logger)).use(logMetrics(metrics, { captureColdStartMetric: true }));

@@ -14,6 +14,7 @@ import { requireEnv } from '../lib/env.ts';
 import { ConfigError } from '../lib/errors.ts';
 import { S3Store } from '../lib/vault/s3Store.ts';
 import { DumpSourceSchema, dumpSource, type DumpResult } from './dump.ts';
+import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 
 const env = requireEnv(['VAULT_BUCKET', 'VAULT_KEY_ARN', 'LIFEBOAT_SOURCES', 'AWS_REGION']);
 const sources = z.array(DumpSourceSchema).min(1).safeParse(JSON.parse(env.LIFEBOAT_SOURCES));
@@ -45,4 +46,4 @@ async function dump(event: unknown): Promise<DumpResult> {
   return result;
 }
 
-export const handler = middy(dump).use(injectLambdaContext(logger)).use(logMetrics(metrics, { captureColdStartMetric: true }));
+export const handler = middy(dump).use(injectLambdaContext(logger)).use(conciseErrors(logger)).use(logMetrics(metrics, { captureColdStartMetric: true }));

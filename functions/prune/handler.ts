@@ -12,6 +12,7 @@ import { ConfigError, PruneIncompleteError } from '../lib/errors.ts';
 import { s3ObjectLockReader } from '../lib/retention/index.ts';
 import { S3Store } from '../lib/vault/s3Store.ts';
 import { PruneSourceSchema, pruneSource, type PruneSummary } from './prune.ts';
+import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 
 const env = requireEnv(['VAULT_BUCKET', 'DR_VAULT_BUCKET', 'DR_REGION', 'LIFEBOAT_RETENTION', 'AWS_REGION']);
 const sources = z.array(PruneSourceSchema).min(1).safeParse(JSON.parse(env.LIFEBOAT_RETENTION));
@@ -42,4 +43,4 @@ async function prune(event: unknown): Promise<Omit<PruneSummary, 'reports'>> {
   return summary;
 }
 
-export const handler = middy(prune).use(injectLambdaContext(logger)).use(logMetrics(metrics));
+export const handler = middy(prune).use(injectLambdaContext(logger)).use(conciseErrors(logger)).use(logMetrics(metrics));

@@ -11,6 +11,7 @@ import { requireEnv } from '../lib/env.ts';
 import { ConfigError } from '../lib/errors.ts';
 import { S3Store } from '../lib/vault/s3Store.ts';
 import { SnapshotSourceSchema, handleSnapshotEvent, type SnapshotResult } from './snapshot.ts';
+import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 
 const env = requireEnv(['VAULT_BUCKET', 'VAULT_KEY_ARN', 'LIFEBOAT_SOURCES', 'AWS_REGION']);
 const sources = z.array(SnapshotSourceSchema).min(1).safeParse(JSON.parse(env.LIFEBOAT_SOURCES));
@@ -44,4 +45,4 @@ async function snapshot(event: unknown): Promise<SnapshotResult> {
   return result;
 }
 
-export const handler = middy(snapshot).use(injectLambdaContext(logger)).use(logMetrics(metrics, { captureColdStartMetric: true }));
+export const handler = middy(snapshot).use(injectLambdaContext(logger)).use(conciseErrors(logger)).use(logMetrics(metrics, { captureColdStartMetric: true }));

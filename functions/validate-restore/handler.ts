@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { requireEnv } from '../lib/env.ts';
 import { ConfigError } from '../lib/errors.ts';
 import { RestoreTestSourceSchema, validateRestore, type RestoreValidation } from './validate.ts';
+import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 
 const env = requireEnv(['LIFEBOAT_SOURCES']);
 const sources = z.array(RestoreTestSourceSchema).min(1).safeParse(JSON.parse(env.LIFEBOAT_SOURCES));
@@ -36,4 +37,4 @@ async function validate(event: unknown): Promise<RestoreValidation> {
   return result;
 }
 
-export const handler = middy(validate).use(injectLambdaContext(logger)).use(logMetrics(metrics, { captureColdStartMetric: true }));
+export const handler = middy(validate).use(injectLambdaContext(logger)).use(conciseErrors(logger)).use(logMetrics(metrics, { captureColdStartMetric: true }));

@@ -14,6 +14,7 @@ import { requireEnv } from '../lib/env.ts';
 import { ConfigError } from '../lib/errors.ts';
 import { S3Store } from '../lib/vault/s3Store.ts';
 import { VerifyServersSchema, VerifySourceSchema, type VerifyOutput, verifySourceBackup } from './verify.ts';
+import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 
 const env = requireEnv(['VAULT_BUCKET', 'VAULT_KEY_ARN', 'ALERT_TOPIC_ARN', 'LIFEBOAT_SOURCES', 'VERIFY_SERVERS', 'AWS_REGION']);
 const sources = parseJson('LIFEBOAT_SOURCES', env.LIFEBOAT_SOURCES, z.array(VerifySourceSchema).min(1));
@@ -69,4 +70,4 @@ function parseJson<T>(name: string, text: string, schema: z.ZodType<T>): T {
   return parsed.data;
 }
 
-export const handler = middy(verify).use(injectLambdaContext(logger)).use(logMetrics(metrics, { captureColdStartMetric: true }));
+export const handler = middy(verify).use(injectLambdaContext(logger)).use(conciseErrors(logger)).use(logMetrics(metrics, { captureColdStartMetric: true }));
