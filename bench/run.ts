@@ -67,6 +67,8 @@ interface Timed {
   readonly wallSeconds: number;
   /** CPU seconds of the run's own processes, by kind. */
   readonly cpu: CpuByProcess;
+  /** Busy cores the run's own processes account for over `wallSeconds` (from /proc). */
+  readonly ownCores: number;
 }
 
 interface Series<T extends Timed = Timed> {
@@ -99,7 +101,8 @@ async function timeCommand(
   const monitor = startCpuMonitor(databases);
   try {
     const result = await runTimed(command, args, { ...options, onSpawn: (pid) => monitor.watch(pid) });
-    return { seconds: result.seconds, wallSeconds: result.seconds, busyCores: result.busyCores, cpu: monitor.stop() };
+    const cpu = monitor.stop();
+    return { seconds: result.seconds, wallSeconds: result.seconds, busyCores: result.busyCores, cpu, ownCores: sum(cpu) / result.seconds };
   } finally {
     monitor.stop();
   }
@@ -130,8 +133,8 @@ async function runLifeboat(databases: readonly string[], job: LifeboatJob): Prom
       throw new Error(`Lifeboat ${job.kind} failed (exit ${code}): ${stderr.trim().split('\n').slice(-5).join(' | ')}`);
     }
     const result = JSON.parse(last) as LifeboatJobResult;
-    // The process's own figure covers the job alone; /proc's would add start-up and TypeScript loading.
-    return { ...result, wallSeconds, busyCores, cpu: { ...cpu, node: result.cpuSeconds } };
+    // The process's own figure covers the job alone; /proc's adds start-up and TypeScript loading.
+    return { ...result, wallSeconds, busyCores, cpu: { ...cpu, node: result.cpuSeconds }, ownCores: sum(cpu) / wallSeconds };
   } finally {
     monitor.stop();
   }
@@ -319,13 +322,17 @@ function cpuOf(run: Timed, ...kinds: string[]): number {
   return kinds.reduce((sum, kind) => sum + (run.cpu[kind] ?? 0), 0);
 }
 
+function sum(cpu: CpuByProcess): number {
+  return Object.values(cpu).reduce((total, seconds) => total + seconds, 0);
+}
+
 function cpuTotal(run: Timed): number {
-  return Object.values(run.cpu).reduce((sum, seconds) => sum + seconds, 0);
+  return sum(run.cpu);
 }
 
 /** Busy cores not explained by the run's own processes: someone else's load. */
 function otherLoad(run: Timed): number {
-  return Math.max(0, run.busyCores - cpuTotal(run) / run.wallSeconds);
+  return Math.max(0, run.busyCores - run.ownCores);
 }
 
 function report(options: BenchOptions, r: Results): string[] {
