@@ -5,8 +5,9 @@ import { CopyDBSnapshotCommand, DescribeDBClusterSnapshotsCommand, DescribeDBSna
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { serializeManifest, type BackupManifest } from '../../../functions/lib/vault/manifest.ts';
+import { useHandlerEnvironment } from '../handlerHarness.ts';
 
 const ENV = {
   PRIMARY_VAULT_BUCKET: 'vault-primary',
@@ -26,27 +27,12 @@ const context = { functionName: 'lifeboat-copy', awsRequestId: 'req-1', invokedF
 
 const rds = mockClient(RDSClient);
 const s3 = mockClient(S3Client);
-let stdout: string[];
+const { metrics } = useHandlerEnvironment(ENV);
 
 beforeEach(() => {
-  vi.resetModules();
   rds.reset();
   s3.reset();
-  for (const [name, value] of Object.entries(ENV)) vi.stubEnv(name, value);
-  stdout = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout.push(String(chunk));
-    return true;
-  });
 });
-afterEach(() => {
-  vi.unstubAllEnvs();
-  vi.restoreAllMocks();
-});
-
-function metrics(): Record<string, unknown>[] {
-  return stdout.flatMap((line) => line.split('\n')).filter((l) => l.includes('"_aws"')).map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 const load = async () => (await import('../../../functions/copy/handler.ts')).handler;
 

@@ -5,7 +5,8 @@ import { CreateDBSnapshotCommand, DescribeDBSnapshotsCommand, RDSClient } from '
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { useHandlerEnvironment } from '../handlerHarness.ts';
 
 const SOURCES = [{ id: 'orders-db', engine: 'postgresql', database: 'orders', rds: { type: 'instance', identifier: 'orders-prod' }, policy: 'keep-last=7 days=35 gfs=7/4/12/0' }];
 const ENV = {
@@ -23,28 +24,12 @@ const context = { functionName: 'lifeboat-snapshot', awsRequestId: 'req-1', invo
 
 const rds = mockClient(RDSClient);
 const s3 = mockClient(S3Client);
-let stdout: string[];
+const { metrics } = useHandlerEnvironment(ENV);
 
 beforeEach(() => {
-  vi.resetModules();
   rds.reset();
   s3.reset();
-  for (const [name, value] of Object.entries(ENV)) vi.stubEnv(name, value);
-  stdout = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout.push(String(chunk));
-    return true;
-  });
 });
-afterEach(() => {
-  vi.unstubAllEnvs();
-  vi.restoreAllMocks();
-});
-
-/** The CloudWatch embedded-metric documents written to stdout. */
-function metrics(): Record<string, unknown>[] {
-  return stdout.flatMap((line) => line.split('\n')).filter((l) => l.includes('"_aws"')).map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 const load = async () => (await import('../../../functions/snapshot/handler.ts')).handler;
 
