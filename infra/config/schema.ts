@@ -241,6 +241,12 @@ const ScheduleSchema = z.strictObject({
   /** Six cron fields, minutes hours day-of-month month day-of-week year; wrap as `cron(...)` for EventBridge. */
   cron: CronExpression,
   timeZone: TimeZone.default('UTC'),
+  /**
+   * Minutes EventBridge Scheduler may delay a run to spread load (a flexible time window); 0 runs on the
+   * minute. A run can start this much late, so it counts against the RPO.
+   * @default the slack the RPO leaves beyond the schedule's longest gap, at most 15 (see effectiveFlexibleWindowMinutes)
+   */
+  flexibleWindowMinutes: z.int().min(0).max(1440, { error: 'must be at most 1440 (one day)' }).optional(),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -309,6 +315,8 @@ const commonSourceShape = {
   backup: z.strictObject({ method: z.enum(BACKUP_METHODS).default('dump') }).prefault({}),
   retention: RetentionSchema.prefault({}),
   objectives: ObjectivesSchema,
+  /** SQL run in the test restore of every dump; each passes when it returns a row whose first column is true. */
+  sqlChecks: z.array(z.string().trim().min(1, { error: 'must not be empty' })).default([]),
 };
 
 type SourceCommon = z.output<z.ZodObject<typeof commonSourceShape>>;
@@ -337,18 +345,34 @@ function withSourceChecks<T extends z.ZodType<SourceCommon>>(schema: T): T {
         const parsed = parseCron(source.schedule.cron);
         if (!parsed.ok) return;
         const gap = longestGapMinutes(parsed.cron);
-        if (gap.minutes > source.objectives.rpoMinutes) {
+        const window = source.schedule.flexibleWindowMinutes ?? 0;
+        if (gap.minutes + window > source.objectives.rpoMinutes) {
           ctx.addIssue({
             code: 'custom',
             path: ['objectives', 'rpoMinutes'],
             message:
               `${source.objectives.rpoMinutes} minutes cannot be met: schedule '${source.schedule.cron}' leaves ` +
-              `${gap.exact ? '' : 'at least '}${describeMinutes(gap.minutes)} between backups`,
+              `${gap.exact ? '' : 'at least '}${describeMinutes(gap.minutes)} between backups` +
+              (window > 0 ? `, and the flexible window may delay a run by ${window} more` : ''),
           });
         }
       },
       { when: whenValid('schedule', 'objectives') },
     );
+}
+
+/** The default flexible window: never more than 15 minutes, and never more than the RPO leaves to spare. */
+export const DEFAULT_MAX_FLEXIBLE_WINDOW_MINUTES = 15;
+
+/** The flexible window a source's schedule gets: as configured, else the slack its RPO leaves (at most 15 minutes). */
+export function effectiveFlexibleWindowMinutes(source: Pick<SourceCommon, 'schedule' | 'objectives'>): number {
+  if (source.schedule.flexibleWindowMinutes !== undefined) return source.schedule.flexibleWindowMinutes;
+  const parsed = parseCron(source.schedule.cron);
+  if (!parsed.ok) return 0;
+  const gap = longestGapMinutes(parsed.cron);
+  // A gap known only as a lower bound leaves no slack we can be sure of.
+  if (!gap.exact) return 0;
+  return Math.max(0, Math.min(DEFAULT_MAX_FLEXIBLE_WINDOW_MINUTES, source.objectives.rpoMinutes - gap.minutes));
 }
 
 function describeMinutes(minutes: number): string {
@@ -453,6 +477,28 @@ const AlertsSchema = z.strictObject({
 });
 
 // ---------------------------------------------------------------------------------------------
+// Verification: where dumps are test-restored
+
+const HOST = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+const VerificationServerSchema = z.strictObject({
+  host: z.string().regex(HOST, { error: 'must be a host name or IPv4 address' }),
+  port: z.int().min(1).max(65_535, { error: 'must be a port number 1-65535' }),
+  /** A user that may create and drop databases on this server: `username` and `password`. */
+  credentialsSecretArn: SecretArn,
+});
+
+const VerificationSchema = z
+  .strictObject({
+    /** Where the verify function runs: a VPC that reaches the servers (and S3, KMS, SNS, Secrets Manager). */
+    network: NetworkSchema,
+    /** One scratch server per engine; dumps of an engine without one are checked without a test restore. */
+    servers: z
+      .strictObject({ postgresql: VerificationServerSchema.optional(), mysql: VerificationServerSchema.optional() })
+      .refine((servers) => servers.postgresql !== undefined || servers.mysql !== undefined, { error: 'name at least one server: postgresql or mysql' }),
+  });
+
+// ---------------------------------------------------------------------------------------------
 // The whole file
 
 export const LifeboatConfigSchema = z.strictObject({
@@ -472,6 +518,8 @@ export const LifeboatConfigSchema = z.strictObject({
   regions: RegionsSchema,
   vault: VaultSchema.prefault({}),
   sources: SourcesSchema,
+  /** Test-restore servers for dumps; without them dumps are checked for integrity and structure only. */
+  verification: VerificationSchema.optional(),
   alerts: AlertsSchema.prefault({}),
 });
 
@@ -489,6 +537,7 @@ export type ObjectivesConfig = z.output<typeof ObjectivesSchema>;
 export type VaultConfig = z.output<typeof VaultSchema>;
 export type RegionsConfig = z.output<typeof RegionsSchema>;
 export type AlertsConfig = z.output<typeof AlertsSchema>;
+export type VerificationConfig = z.output<typeof VerificationSchema>;
 export type EmailAlertConfig = AlertsConfig['emails'][number];
 export type WebhookAlertConfig = AlertsConfig['webhooks'][number];
 export type ObjectLockMode = VaultConfig['objectLock']['mode'];

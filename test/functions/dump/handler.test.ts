@@ -8,13 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
-/** Bundles the handler exactly as functions/dump/Dockerfile does, so the image's build step is proven here. */
-async function bundleHandler(outdir: string): Promise<string> {
+/** Bundles a handler exactly as functions/dump/Dockerfile does for `HANDLER`, so the image's build step is proven here. */
+export async function bundleHandler(outdir: string, handler = 'dump'): Promise<string> {
   const dockerfile = await import('node:fs/promises').then((fs) => fs.readFile(join(repoRoot, 'functions/dump/Dockerfile'), 'utf8'));
   const command = /RUN (npx esbuild [\s\S]*?--outfile=\S+)/.exec(dockerfile)?.[1];
   if (!command) throw new Error('functions/dump/Dockerfile has no esbuild step');
   const args = command
     .replace(/\\\n\s*/g, ' ')
+    .replace('${HANDLER}', handler)
     .replace(/--outfile=\S+/, `--outfile=${join(outdir, 'index.mjs')}`)
     .split(/\s+(?=--)|\s+(?=functions\/)/)
     .flatMap((part) => (part.startsWith('npx esbuild') ? ['esbuild'] : [part.replace(/^--banner:js="(.*)"$/, '--banner:js=$1')]));
@@ -83,5 +84,47 @@ describe('the dump function bundle', () => {
     });
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(/LIFEBOAT_SOURCES: 0\.engine/);
+  });
+});
+
+describe('the verify function bundle (same image, HANDLER=verify)', () => {
+  let outdir: string;
+  let bundle: string;
+  beforeAll(async () => {
+    outdir = await mkdtemp(join(repoRoot, '.vitest-tmp-verify-'));
+    bundle = await bundleHandler(outdir, 'verify');
+  }, 120_000);
+  afterAll(async () => {
+    if (outdir) await rm(outdir, { recursive: true, force: true });
+  });
+
+  const env = {
+    AWS_REGION: 'eu-west-1',
+    VAULT_BUCKET: 'vault-bucket',
+    VAULT_KEY_ARN: 'arn:aws:kms:eu-west-1:123456789012:key/mrk-0123456789abcdef0123456789abcdef',
+    ALERT_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:alerts',
+    LIFEBOAT_SOURCES: JSON.stringify([
+      {
+        id: 'orders-db',
+        engine: 'postgresql',
+        database: 'orders',
+        credentialsSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-Ab12Cd',
+        rds: { type: 'instance', identifier: 'orders-prod' },
+        sqlChecks: ['SELECT count(*) > 0 FROM orders'],
+      },
+    ]),
+    VERIFY_SERVERS: JSON.stringify({ postgresql: { host: 'scratch.internal', port: 5432, secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:scratch-Ab12Cd' } }),
+  };
+
+  it('loads and exports a handler when its environment is complete', async () => {
+    const result = await loadBundle(bundle, env);
+    expect(result.stderr).not.toMatch(/Error/);
+    expect(result.stdout.trim()).toBe('handler:function');
+  });
+
+  it('fails at start-up on malformed verification servers, naming the variable', async () => {
+    const result = await loadBundle(bundle, { ...env, VERIFY_SERVERS: JSON.stringify({ oracle: {} }) });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/ConfigError: VERIFY_SERVERS: /);
   });
 });
