@@ -28,6 +28,14 @@ export class PruneIncompleteError extends LifeboatError {
   }
 }
 
+/** `run --wait`: the backup run ended in a status other than SUCCEEDED (FAILED, TIMED_OUT, ABORTED). Exit 1. */
+export class BackupRunFailedError extends LifeboatError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BackupRunFailedError';
+  }
+}
+
 export const ExitCode = {
   ok: 0,
   /** The backup, restore or other operation failed: source unreachable, dump or restore error, store write failed. */

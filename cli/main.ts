@@ -10,13 +10,14 @@ import { keygen } from './commands/keygen.ts';
 import { list } from './commands/list.ts';
 import { prune } from './commands/prune.ts';
 import { restore } from './commands/restore.ts';
+import { runCommand } from './commands/run.ts';
 import { show } from './commands/show.ts';
 import { verify } from './commands/verify.ts';
 import { ExitCode, exitCodeFor, UsageError } from './errors.ts';
 import { type CliIo, Output } from './io.ts';
 import type { CliDeps } from './options.ts';
 
-export const COMMANDS: readonly Command[] = [keygen, backup, list, show, restore, verify, prune];
+export const COMMANDS: readonly Command[] = [keygen, backup, list, show, restore, verify, prune, runCommand];
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }

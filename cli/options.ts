@@ -4,6 +4,7 @@
  * (`KeyFileError`, also exit 2).
  */
 import { stat } from 'node:fs/promises';
+import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { BackupKeyring, KmsClientProvider } from '../functions/lib/crypto/keyring.ts';
 import { type ConnectionInfo, parseConnectionUrl } from '../functions/lib/engine/connection.ts';
 import { LifeboatError } from '../functions/lib/errors.ts';
@@ -19,6 +20,10 @@ type CliEnv = Readonly<Record<string, string | undefined>>;
 export interface CliDeps {
   /** The KMS client for one Region. @default new KMS({ region }) */
   readonly kmsClient?: KmsClientProvider;
+  /** The Step Functions client for `--region` (`undefined`: the SDK chain's Region). @default new SFNClient({ region }) */
+  readonly sfnClient?: (region: string | undefined) => Pick<SFNClient, 'send'>;
+  /** How `run --wait` waits between polls. @default setTimeout from node:timers/promises */
+  readonly sleep?: (milliseconds: number) => Promise<void>;
 }
 
 /**

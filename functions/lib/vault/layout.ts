@@ -145,8 +145,8 @@ function keyProblem(key: string, isPrefix: boolean): string | undefined {
   return undefined;
 }
 
-/** `20261122T053327Z`, or `20261122T053327.123Z` with milliseconds. */
-function compactUtc(at: Date, withMillis: boolean): string {
+/** `20261122T053327Z`, or `20261122T053327.123Z` with milliseconds. Sorts by time; only `0-9`, `T`, `Z` (and `.`). */
+export function compactUtc(at: Date, withMillis: boolean): string {
   if (Number.isNaN(at.getTime())) throw new InvalidIdentifierError('Cannot make an id from an invalid Date');
   const iso = at.toISOString(); // 2026-11-22T05:33:27.123Z
   const date = iso.slice(0, 10).replaceAll('-', '');
@@ -154,7 +154,8 @@ function compactUtc(at: Date, withMillis: boolean): string {
   return `${date}T${time}${withMillis ? iso.slice(19, 23) : ''}Z`;
 }
 
-function randomBase32(length: number): string {
+/** `length` random characters of lowercase RFC 4648 base32 (`a-z`, `2-7`). */
+export function randomBase32(length: number): string {
   const bytes = randomBytes(length);
   let out = '';
   for (const byte of bytes) out += BASE32_ALPHABET[byte & 31];
