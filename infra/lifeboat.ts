@@ -1,6 +1,7 @@
 import type { App } from 'aws-cdk-lib';
-import type { LifeboatConfig, SourceConfig } from './config/index.ts';
-import type { DumpNetwork, DumpSource } from './constructs/dump-function.ts';
+import { effectiveFlexibleWindowMinutes, type LifeboatConfig, type SourceConfig } from './config/index.ts';
+import type { PipelineSource } from './constructs/backup-pipeline.ts';
+import type { DumpNetwork } from './constructs/dump-function.ts';
 import type { AlertSubscriber } from './constructs/alerts.ts';
 import { RegionStack } from './stacks/region-stack.ts';
 
@@ -29,16 +30,22 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
     env: { account, region: config.regions.primary },
     description: `Lifeboat (${config.name}): vault, vault key and alerts in the primary region`,
     crossRegionReferences: true,
+    deployment: config.name,
     role: 'primary',
     vault,
     alertSubscribers,
-    backup: { sources: config.sources.filter((s) => s.backup.method !== 'snapshot').map(dumpSource) },
+    backup: {
+      sources: config.sources.map(pipelineSource),
+      drRegion: config.regions.dr,
+      verification: config.verification,
+    },
     tags,
   });
   const dr = new RegionStack(app, `${config.name}-dr`, {
     env: { account, region: config.regions.dr },
     description: `Lifeboat (${config.name}): DR vault, vault key replica and alerts in the DR region`,
     crossRegionReferences: true,
+    deployment: config.name,
     role: 'dr',
     primaryKeyArn: primary.vaultKey.keyArn,
     vault,
@@ -48,8 +55,8 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
   return { primary, dr };
 }
 
-/** What a dump function needs to know of a source: identifiers only, never credentials. */
-function dumpSource(source: SourceConfig): DumpSource & { network: DumpNetwork } {
+/** What the pipeline needs to know of a source: identifiers, schedule and policy, never credentials. */
+function pipelineSource(source: SourceConfig): PipelineSource & { network: DumpNetwork } {
   const engine = source.kind.endsWith('postgres') ? 'postgresql' : 'mysql';
   const rds =
     'instanceIdentifier' in source
@@ -58,9 +65,13 @@ function dumpSource(source: SourceConfig): DumpSource & { network: DumpNetwork }
   return {
     id: source.id,
     engine,
-    database: source.database ?? '',
+    method: source.backup.method,
+    ...(source.database !== undefined ? { database: source.database } : {}),
     credentialsSecretArn: source.credentialsSecretArn,
     rds,
     network: source.network,
+    schedule: { cron: source.schedule.cron, timeZone: source.schedule.timeZone, flexibleWindowMinutes: effectiveFlexibleWindowMinutes(source) },
+    retention: source.retention,
+    sqlChecks: source.sqlChecks,
   };
 }

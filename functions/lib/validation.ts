@@ -7,9 +7,9 @@ export function describeIssues(error: z.ZodError, root = '(event)'): string {
 }
 
 /** Parses `value` with `schema`, or throws a `ConfigError` that starts with `what` and names each bad field. */
-export function parseOrConfigError<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+export function parseOrConfigError<S extends z.ZodType>(schema: S, value: unknown, what: string, root = '(event)'): z.output<S> {
   const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new ConfigError(`${what}: ${describeIssues(parsed.error)}`);
+  if (!parsed.success) throw new ConfigError(`${what}: ${describeIssues(parsed.error, root)}`);
   return parsed.data;
 }
 
@@ -21,5 +21,5 @@ export function parseJsonEnv<S extends z.ZodType>(name: string, text: string, sc
   } catch {
     throw new ConfigError(`${name}: not valid JSON`);
   }
-  return parseOrConfigError(schema, json, name);
+  return parseOrConfigError(schema, json, name, '(root)');
 }

@@ -8,19 +8,20 @@ import middy from '@middy/core';
 import { z } from 'zod';
 import { createS3Client } from '../lib/aws/s3Client.ts';
 import { requireEnv } from '../lib/env.ts';
-import { ConfigError } from '../lib/errors.ts';
+import { parseJsonEnv } from '../lib/validation.ts';
 import { S3Store } from '../lib/vault/s3Store.ts';
 import { SnapshotSourceSchema, handleSnapshotEvent, type SnapshotResult } from './snapshot.ts';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 
 const env = requireEnv(['VAULT_BUCKET', 'VAULT_KEY_ARN', 'LIFEBOAT_SOURCES', 'AWS_REGION']);
-const sources = z.array(SnapshotSourceSchema).min(1).safeParse(JSON.parse(env.LIFEBOAT_SOURCES));
-if (!sources.success) throw new ConfigError(`LIFEBOAT_SOURCES: ${sources.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+// Empty when no source is snapshotted: the function is deployed with the state machine all the same, and
+// refuses any call as an unknown source.
+const sources = parseJsonEnv('LIFEBOAT_SOURCES', env.LIFEBOAT_SOURCES, z.array(SnapshotSourceSchema));
 
 const logger = new Logger();
 const metrics = new Metrics();
 const deps = {
-  sources: sources.data,
+  sources,
   rds: new RDSClient({}),
   store: new S3Store({ client: createS3Client(), bucket: env.VAULT_BUCKET, serverSideEncryption: { kmsKeyId: env.VAULT_KEY_ARN } }),
   region: env.AWS_REGION,

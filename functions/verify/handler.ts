@@ -11,14 +11,15 @@ import { z } from 'zod';
 import { createS3Client } from '../lib/aws/s3Client.ts';
 import { kmsKeyring } from '../lib/crypto/keyring.ts';
 import { requireEnv } from '../lib/env.ts';
-import { ConfigError } from '../lib/errors.ts';
+import { parseJsonEnv } from '../lib/validation.ts';
 import { S3Store } from '../lib/vault/s3Store.ts';
 import { VerifyServersSchema, VerifySourceSchema, type VerifyOutput, verifySourceBackup } from './verify.ts';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 
 const env = requireEnv(['VAULT_BUCKET', 'VAULT_KEY_ARN', 'ALERT_TOPIC_ARN', 'LIFEBOAT_SOURCES', 'VERIFY_SERVERS', 'AWS_REGION']);
-const sources = parseJson('LIFEBOAT_SOURCES', env.LIFEBOAT_SOURCES, z.array(VerifySourceSchema).min(1));
-const servers = parseJson('VERIFY_SERVERS', env.VERIFY_SERVERS, VerifyServersSchema);
+// Empty when every source is snapshot-only: deployed with the state machine all the same.
+const sources = parseJsonEnv('LIFEBOAT_SOURCES', env.LIFEBOAT_SOURCES, z.array(VerifySourceSchema));
+const servers = parseJsonEnv('VERIFY_SERVERS', env.VERIFY_SERVERS, VerifyServersSchema);
 
 const logger = new Logger();
 const metrics = new Metrics();
@@ -56,18 +57,6 @@ async function verify(event: unknown): Promise<VerifyOutput> {
   } finally {
     metrics.addMetric('VerificationDurationSeconds', MetricUnit.Seconds, (Date.now() - started) / 1000);
   }
-}
-
-function parseJson<T>(name: string, text: string, schema: z.ZodType<T>): T {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new ConfigError(`${name}: not valid JSON`);
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) throw new ConfigError(`${name}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
-  return parsed.data;
 }
 
 export const handler = middy(verify).use(injectLambdaContext(logger)).use(conciseErrors(logger)).use(logMetrics(metrics, { captureColdStartMetric: true }));

@@ -54,6 +54,18 @@ const NO_ROUTE_TABLE = 'unused-by-lambda';
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 /**
+ * The image of a function that runs the database client tools (`functions/dump/Dockerfile`): Node.js 22 with
+ * the PostgreSQL and MariaDB clients, bundling `functions/<handler>/handler.ts`.
+ */
+export function toolsImageCode(handler: 'dump' | 'verify'): lambda.DockerImageCode {
+  return lambda.DockerImageCode.fromImageAsset(repoRoot, {
+    file: 'functions/dump/Dockerfile',
+    buildArgs: { HANDLER: handler },
+    exclude: ['node_modules', 'cdk.out', '.git', '.scratch', 'test', 'bench', '**/*.md'],
+  });
+}
+
+/**
  * The dump function: streams `pg_dump` / `mysqldump` through zstd and the Encryption SDK into the vault.
  * A container image, because it needs the PostgreSQL and MariaDB client tools beside Node.js. It runs in
  * the sources' VPC, reads only their secrets, and may write only under their prefixes in the vault.
@@ -69,7 +81,6 @@ export class DumpFunction extends Construct {
   constructor(scope: Construct, id: string, props: DumpFunctionProps) {
     super(scope, id);
     validateDumpProps(id, props);
-    const stack = Stack.of(this);
 
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -84,32 +95,17 @@ export class DumpFunction extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
-    // The function's subnets are given explicitly below; the imported VPC only carries its id, so synth
-    // needs no lookup (and no AWS credentials).
-    const vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', { vpcId: props.network.vpcId, availabilityZones: Fn.getAzs() });
-    Validations.of(vpc).acknowledge({
-      id: 'Annotation::@aws-cdk/aws-ec2:vpcAttributeIsListTokenavailabilityZones',
-      reason: 'The function gets its subnets by id; nothing here asks the imported VPC for its subnet lists.',
-    });
-    const subnets = props.network.subnetIds.map((subnetId, i) =>
-      ec2.Subnet.fromSubnetAttributes(this, `Subnet${i}`, { subnetId, routeTableId: NO_ROUTE_TABLE }),
-    );
-
+    const placement = lambdaNetwork(this, props.network);
     this.function = new lambda.DockerImageFunction(this, 'Function', {
       description: 'Lifeboat: streamed, encrypted logical backups (pg_dump / mysqldump) into the vault',
-      code: lambda.DockerImageCode.fromImageAsset(repoRoot, {
-        file: 'functions/dump/Dockerfile',
-        exclude: ['node_modules', 'cdk.out', '.git', '.scratch', 'test', 'bench', '**/*.md'],
-      }),
+      code: toolsImageCode('dump'),
       architecture: lambda.Architecture.X86_64,
       memorySize: props.memorySize ?? 3008,
       timeout: props.timeout ?? Duration.minutes(15),
       reservedConcurrentExecutions: props.reservedConcurrentExecutions ?? 2,
       role: this.role,
       logGroup: this.logGroup,
-      vpc,
-      vpcSubnets: { subnets },
-      securityGroups: props.network.securityGroupIds.map((sgId, i) => ec2.SecurityGroup.fromSecurityGroupId(this, `Sg${i}`, sgId, { mutable: false })),
+      ...placement,
       deadLetterQueue: props.deadLetterQueue,
       tracing: lambda.Tracing.ACTIVE,
       environment: {
@@ -124,14 +120,7 @@ export class DumpFunction extends Construct {
 
     this.logGroup.grantWrite(this.role);
     props.deadLetterQueue.encryptionMasterKey?.grant(this.role, 'kms:GenerateDataKey', 'kms:Decrypt');
-    this.role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'AttachToSourceVpc',
-        // Lambda creates and removes the function's network interfaces in the source's subnets.
-        actions: ['ec2:CreateNetworkInterface', 'ec2:DescribeNetworkInterfaces', 'ec2:DeleteNetworkInterface', 'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
-        resources: ['*'],
-      }),
-    );
+    this.role.addToPolicy(attachToVpcStatement('AttachToSourceVpc'));
     this.grantSourceAccess(props.sources);
     this.grantVaultWrites(props);
     this.acknowledgeFindings(props);
@@ -215,6 +204,32 @@ export class DumpFunction extends Construct {
       })),
     );
   }
+}
+
+/**
+ * A function's place in an existing network, by id: the imported VPC carries only its id, so synth needs no
+ * lookup (and no AWS credentials), and the subnets and security groups are given explicitly.
+ */
+export function lambdaNetwork(scope: Construct, network: DumpNetwork): Pick<lambda.FunctionOptions, 'vpc' | 'vpcSubnets' | 'securityGroups'> {
+  const vpc = ec2.Vpc.fromVpcAttributes(scope, 'Vpc', { vpcId: network.vpcId, availabilityZones: Fn.getAzs() });
+  Validations.of(vpc).acknowledge({
+    id: 'Annotation::@aws-cdk/aws-ec2:vpcAttributeIsListTokenavailabilityZones',
+    reason: 'The function gets its subnets by id; nothing here asks the imported VPC for its subnet lists.',
+  });
+  return {
+    vpc,
+    vpcSubnets: { subnets: network.subnetIds.map((subnetId, i) => ec2.Subnet.fromSubnetAttributes(scope, `Subnet${i}`, { subnetId, routeTableId: NO_ROUTE_TABLE })) },
+    securityGroups: network.securityGroupIds.map((sgId, i) => ec2.SecurityGroup.fromSecurityGroupId(scope, `Sg${i}`, sgId, { mutable: false })),
+  };
+}
+
+/** Lambda creates and removes a VPC function's network interfaces; these actions take no narrower resource. */
+export function attachToVpcStatement(sid: string): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid,
+    actions: ['ec2:CreateNetworkInterface', 'ec2:DescribeNetworkInterfaces', 'ec2:DeleteNetworkInterface', 'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
+    resources: ['*'],
+  });
 }
 
 function validateDumpProps(id: string, props: DumpFunctionProps): void {

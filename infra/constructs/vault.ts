@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
@@ -8,6 +8,8 @@ export type ObjectLockMode = 'GOVERNANCE' | 'COMPLIANCE';
 export interface VaultProps {
   /** The region's vault key (multi-Region primary or replica). */
   readonly key: kms.IKey;
+  /** A fixed bucket name, so the other region's stack can name this bucket without a reference. @default - generated */
+  readonly bucketName?: string;
   /** @default 'GOVERNANCE' */
   readonly objectLockMode?: ObjectLockMode;
   /** Default Object Lock retention applied to every new object version. @default 35 */
@@ -20,6 +22,15 @@ export interface VaultProps {
   readonly noncurrentVersionExpiryDays?: number;
   /** Days server access logs are kept. @default 365 */
   readonly accessLogRetentionDays?: number;
+}
+
+/**
+ * The vault bucket's name in a region: `<deployment>-<account>-<region>` (at most 59 characters). Both regions'
+ * stacks derive it, so the primary stack's copy and prune functions can name the DR vault while the DR stack
+ * depends on the primary (for the key replica), and no reference runs back.
+ */
+export function vaultBucketName(deployment: string, region: string): string {
+  return `${deployment}-${Aws.ACCOUNT_ID}-${region}`;
 }
 
 /**
@@ -76,6 +87,7 @@ export class Vault extends Construct {
     }
 
     this.bucket = new s3.Bucket(this, 'Bucket', {
+      bucketName: props.bucketName,
       encryption: s3.BucketEncryption.KMS,
       encryptionKey: props.key,
       bucketKeyEnabled: true,

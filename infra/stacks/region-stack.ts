@@ -1,27 +1,43 @@
-import { Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { Alerts, type AlertSubscriber } from '../constructs/alerts.ts';
-import { BackupFunctions, type BackupFunctionsProps } from '../constructs/backup-functions.ts';
-import { Vault, type VaultProps } from '../constructs/vault.ts';
+import { BackupFunctions } from '../constructs/backup-functions.ts';
+import { BackupPipeline, type BackupPipelineProps, type PipelineSource } from '../constructs/backup-pipeline.ts';
+import type { DumpNetwork } from '../constructs/dump-function.ts';
+import { Vault, vaultBucketName, type VaultProps } from '../constructs/vault.ts';
 import { VaultKey } from '../constructs/vault-key.ts';
 
+/** What the primary region backs up: every source, and where its copies go. */
+export interface RegionBackupProps {
+  readonly sources: readonly (PipelineSource & { readonly network: DumpNetwork })[];
+  readonly drRegion: string;
+  readonly verification?: BackupPipelineProps['verification'];
+  readonly maxSnapshotCopiesInFlight?: number;
+}
+
 export interface RegionStackProps extends StackProps {
+  /** The deployment's name (the config's `name`): prefixes the vault bucket, state machine and schedule group. */
+  readonly deployment: string;
   /** `primary` creates the multi-Region vault key; `dr` replicates it from `primaryKeyArn`. */
   readonly role: 'primary' | 'dr';
   /** Required for the DR stack: the primary vault key's ARN. */
   readonly primaryKeyArn?: string;
-  readonly vault: Omit<VaultProps, 'key'>;
+  readonly vault: Omit<VaultProps, 'key' | 'bucketName'>;
   readonly alertSubscribers: readonly AlertSubscriber[];
   /** The sources this region backs up (the primary region). @default - none */
-  readonly backup?: Pick<BackupFunctionsProps, 'sources'>;
+  readonly backup?: RegionBackupProps;
 }
 
-/** One region's share of Lifeboat: its vault key, its vault, its alert topic and, where backups are made, the backup functions. */
+/**
+ * One region's share of Lifeboat: its vault key, its vault and its alert topic and, where backups are made,
+ * the backup functions, the backup state machine and the schedules.
+ */
 export class RegionStack extends Stack {
   readonly vaultKey: VaultKey;
   readonly vault: Vault;
   readonly alerts: Alerts;
   readonly backup?: BackupFunctions;
+  readonly pipeline?: BackupPipeline;
 
   constructor(scope: Construct, id: string, props: RegionStackProps) {
     super(scope, id, props);
@@ -29,10 +45,30 @@ export class RegionStack extends Stack {
       throw new Error(`RegionStack ${id}: a DR stack needs primaryKeyArn to replicate the vault key`);
     }
     this.vaultKey = new VaultKey(this, 'VaultKey', props.role === 'dr' ? { replicaOf: props.primaryKeyArn } : {});
-    this.vault = new Vault(this, 'Vault', { ...props.vault, key: this.vaultKey.key });
+    this.vault = new Vault(this, 'Vault', { ...props.vault, key: this.vaultKey.key, bucketName: vaultBucketName(props.deployment, this.region) });
     this.alerts = new Alerts(this, 'Alerts', { subscribers: props.alertSubscribers });
     if (props.backup && props.backup.sources.length > 0) {
-      this.backup = new BackupFunctions(this, 'Backup', { ...props.backup, vault: this.vault.bucket, vaultKey: this.vaultKey.key });
+      const { sources, drRegion } = props.backup;
+      const dumpSources = sources
+        .filter((s) => s.method !== 'snapshot')
+        .map((s) => ({ id: s.id, engine: s.engine, database: s.database!, credentialsSecretArn: s.credentialsSecretArn, rds: s.rds, network: s.network }));
+      this.backup = new BackupFunctions(this, 'Backup', { sources: dumpSources, vault: this.vault.bucket, vaultKey: this.vaultKey.key });
+      this.pipeline = new BackupPipeline(this, 'Pipeline', {
+        name: props.deployment,
+        sources: sources.map(({ network: _network, ...source }) => source),
+        vault: this.vault.bucket,
+        vaultKey: this.vaultKey.key,
+        dr: {
+          region: drRegion,
+          bucketName: vaultBucketName(props.deployment, drRegion),
+          // A multi-Region key's replica has the primary's key id, in the other region.
+          keyArn: `arn:${Aws.PARTITION}:kms:${drRegion}:${Aws.ACCOUNT_ID}:key/${this.vaultKey.key.keyId}`,
+        },
+        alerts: { topic: this.alerts.topic, key: this.alerts.key },
+        functions: this.backup,
+        verification: props.backup.verification,
+        maxSnapshotCopiesInFlight: props.backup.maxSnapshotCopiesInFlight,
+      });
     }
   }
 }

@@ -6,7 +6,8 @@ const vaultArn = { 'Fn::GetAtt': [Match.stringLikeRegexp('^VaultBucket'), 'Arn']
 const vaultKeyArn = { 'Fn::GetAtt': [Match.stringLikeRegexp('^VaultKey'), 'Arn'] };
 
 function dumpFunctions(lifeboat: SynthesizedLifeboat) {
-  return lifeboat.primary.findResources('AWS::Lambda::Function', { Properties: { PackageType: 'Image' } });
+  // The verify function runs the same image (HANDLER=verify) but belongs to the pipeline.
+  return lifeboat.primary.findResources('AWS::Lambda::Function', { Properties: { PackageType: 'Image', Description: Match.stringLikeRegexp('pg_dump') } });
 }
 
 describe('dump functions from the example config', () => {
@@ -169,6 +170,5 @@ describe('dump function grouping', () => {
       }),
     );
     expect(Object.keys(dumpFunctions(lifeboat))).toHaveLength(0);
-    lifeboat.primary.resourceCountIs('AWS::SQS::Queue', 0);
   });
 });

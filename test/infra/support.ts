@@ -22,9 +22,12 @@ export function exampleConfig(change: (raw: Record<string, any>) => void = () =>
   return parseConfig(raw, 'test config');
 }
 
-/** A unit-test app: CloudFormation schema validation off for speed (one full synth runs in CI on its own). */
+/**
+ * A unit-test app: CloudFormation schema validation and esbuild bundling off for speed (one full synth,
+ * bundles included, runs in CI on its own; the bundles themselves are load-tested in test/functions).
+ */
 export function testApp(options: { compliance?: boolean } = {}): App {
-  const app = new App({ context: cdkContext, builtinCloudFormationValidation: false });
+  const app = new App({ context: { ...cdkContext, 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
   if (options.compliance) addComplianceChecks(app);
   return app;
 }

@@ -1,0 +1,554 @@
+import { readFileSync } from 'node:fs';
+import { ArnFormat, Aws, Duration, RemovalPolicy, Stack, Tags, TimeZone, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { retentionPolicyTag } from '../../functions/lib/aws/rdsSnapshot.ts';
+import type { BackupFunctions } from './backup-functions.ts';
+import { attachToVpcStatement, lambdaNetwork, toolsImageCode, type DumpNetwork } from './dump-function.ts';
+import { PipelineFunction, repoRoot } from './pipeline-function.ts';
+import { nagResourceName, ReviewedPolicy } from './reviewed-policy.ts';
+import { KEY_USE_TAGS } from './vault-key.ts';
+
+/** A source as the pipeline sees it: identifiers, schedule and policy; never credentials. */
+export interface PipelineSource {
+  readonly id: string;
+  readonly engine: 'postgresql' | 'mysql';
+  readonly method: 'dump' | 'snapshot' | 'both';
+  /** The database a dump takes; absent for snapshot-only sources. */
+  readonly database?: string;
+  readonly credentialsSecretArn: string;
+  readonly rds: { readonly type: 'instance' | 'cluster'; readonly identifier: string };
+  /** Six cron fields (without `cron(...)`), an IANA time zone and the flexible window in minutes. */
+  readonly schedule: { readonly cron: string; readonly timeZone: string; readonly flexibleWindowMinutes: number };
+  readonly retention: { readonly days: number; readonly keepLast: number; readonly gfs: { readonly daily: number; readonly weekly: number; readonly monthly: number; readonly yearly: number } };
+  readonly sqlChecks: readonly string[];
+}
+
+export interface VerificationServer {
+  readonly host: string;
+  readonly port: number;
+  readonly credentialsSecretArn: string;
+}
+
+export interface BackupPipelineProps {
+  /** The deployment's name: the state machine is `<name>-backup`, the schedule group `<name>-backups`. */
+  readonly name: string;
+  readonly sources: readonly PipelineSource[];
+  readonly vault: s3.IBucket;
+  readonly vaultKey: kms.IKey;
+  /** The DR vault, by name: the DR stack depends on this one (for the key replica), so no reference back. */
+  readonly dr: { readonly region: string; readonly bucketName: string; readonly keyArn: string };
+  readonly alerts: { readonly topic: sns.ITopic; readonly key: kms.IKey };
+  /** The operations key, the dead-letter queue and the dump functions. */
+  readonly functions: BackupFunctions;
+  /** Test-restore servers for dumps and the network that reaches them. @default - integrity and structure checks only */
+  readonly verification?: { readonly network: DumpNetwork; readonly servers: { readonly postgresql?: VerificationServer; readonly mysql?: VerificationServer } };
+  /** RDS allows 20 snapshot copies in flight to one destination region per account. @default 20 */
+  readonly maxSnapshotCopiesInFlight?: number;
+}
+
+/** The prefix of every snapshot Lifeboat names (`lifeboat-<source>-<backup id>`), see functions/lib/aws/rdsSnapshot.ts. */
+const SNAPSHOT_PREFIX = 'lifeboat-';
+const METRICS_NAMESPACE = 'Lifeboat';
+
+/**
+ * The scheduled backup pipeline: one shared state machine (`statemachines/backup.asl.json`) with the
+ * functions it calls, and one EventBridge Scheduler schedule per source. Adding a source adds its schedule
+ * and nothing else (a source in a network no dump function serves yet also adds that dump function).
+ *
+ * @example
+ * new BackupPipeline(this, 'Pipeline', { name: 'lifeboat', sources, vault, vaultKey, dr, alerts, functions });
+ */
+export class BackupPipeline extends Construct {
+  readonly stateMachine: sfn.StateMachine;
+  readonly resolveSource: PipelineFunction;
+  readonly snapshot: PipelineFunction;
+  readonly copy: PipelineFunction;
+  readonly prune: PipelineFunction;
+  readonly startBackup: PipelineFunction;
+  readonly verify: lambda.DockerImageFunction;
+  readonly scheduleGroup: scheduler.ScheduleGroup;
+  readonly schedules: ReadonlyMap<string, scheduler.Schedule>;
+  readonly scheduleDeadLetters: sqs.Queue;
+
+  private readonly props: BackupPipelineProps;
+  private readonly stack: Stack;
+
+  constructor(scope: Construct, id: string, props: BackupPipelineProps) {
+    super(scope, id);
+    validatePipelineProps(id, props);
+    this.props = props;
+    this.stack = Stack.of(this);
+
+    this.resolveSource = this.buildResolveSource();
+    this.snapshot = this.buildSnapshot();
+    this.copy = this.buildCopy();
+    this.prune = this.buildPrune();
+    this.verify = this.buildVerify();
+    this.stateMachine = this.buildStateMachine();
+    this.startBackup = this.buildStartBackup();
+
+    this.scheduleDeadLetters = new sqs.Queue(this, 'ScheduleDeadLetters', {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: props.functions.operationsKey,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.scheduleDeadLetters).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-SQS3',
+      reason: 'This queue is itself the dead-letter queue of the backup schedules; a queue for its own failures would only move the problem.',
+    });
+    this.scheduleGroup = new scheduler.ScheduleGroup(this, 'Schedules', { scheduleGroupName: `${props.name}-backups` });
+    this.schedules = this.buildSchedules();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // ARNs
+
+  private rdsArn(region: string, resource: string, name: string): string {
+    return this.stack.formatArn({ service: 'rds', region, resource, resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+  }
+
+  /** Lifeboat's snapshots (and their copies) of every source, in a region: `lifeboat-*`. */
+  private lifeboatSnapshots(region: string, type: 'instance' | 'cluster', sourceId?: string): string {
+    return this.rdsArn(region, type === 'instance' ? 'snapshot' : 'cluster-snapshot', `${SNAPSHOT_PREFIX}${sourceId ? `${sourceId}-` : ''}*`);
+  }
+
+  private get drBucketArn(): string {
+    return `arn:${Aws.PARTITION}:s3:::${this.props.dr.bucketName}`;
+  }
+
+  private get snapshotSources(): PipelineSource[] {
+    return this.props.sources.filter((s) => s.method !== 'dump');
+  }
+
+  private get dumpSources(): PipelineSource[] {
+    return this.props.sources.filter((s) => s.method !== 'snapshot');
+  }
+
+  private snapshotTypes(): ('instance' | 'cluster')[] {
+    return (['instance', 'cluster'] as const).filter((type) => this.snapshotSources.some((s) => s.rds.type === type));
+  }
+
+  private pipelineFunction(id: string, handler: string, props: { description: string; environment: Record<string, string>; keyUse: ('encrypt' | 'decrypt')[]; timeout?: Duration; memorySize?: number; outsideVpcReason: string }): PipelineFunction {
+    return new PipelineFunction(this, id, {
+      handler,
+      ...props,
+      logKey: this.props.functions.operationsKey,
+      deadLetterQueue: this.props.functions.deadLetterQueue,
+    });
+  }
+
+  /** Reading SSE-KMS objects (and assembling multipart uploads) under a vault key, only through S3 in that key's region. */
+  private static decryptThroughS3(sid: string, keyArn: string, region: string): iam.PolicyStatement {
+    return new iam.PolicyStatement({ sid, actions: ['kms:Decrypt'], resources: [keyArn], conditions: { StringEquals: { 'kms:ViaService': `s3.${region}.amazonaws.com` } } });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Functions
+
+  private buildResolveSource(): PipelineFunction {
+    const routes = this.props.sources.map((s) =>
+      s.method === 'snapshot' ? { id: s.id, method: s.method } : { id: s.id, method: s.method, dumpFunctionArn: this.props.functions.dumpFunctionFor.get(s.id)!.function.functionArn },
+    );
+    // It reads nothing but its environment: no statements beyond its logs.
+    return this.pipelineFunction('ResolveSource', 'resolve-source', {
+      description: 'Lifeboat: how a source is backed up (dump, snapshot or both) and which dump function serves it',
+      environment: { LIFEBOAT_ROUTES: this.stack.toJsonString(routes) },
+      keyUse: [],
+      timeout: Duration.seconds(10),
+      memorySize: 256,
+      outsideVpcReason: 'It answers from its environment and calls no service at all; a VPC would add nothing but cold-start time.',
+    });
+  }
+
+  private buildSnapshot(): PipelineFunction {
+    const sources = this.snapshotSources.map((s) => ({
+      id: s.id,
+      engine: s.engine,
+      ...(s.database ? { database: s.database } : {}),
+      rds: s.rds,
+      policy: retentionPolicyTag(s.retention),
+    }));
+    const fn = this.pipelineFunction('Snapshot', 'snapshot', {
+      description: 'Lifeboat: creates and describes RDS snapshots, and records them in the vault',
+      environment: { VAULT_BUCKET: this.props.vault.bucketName, VAULT_KEY_ARN: this.props.vaultKey.keyArn, LIFEBOAT_SOURCES: JSON.stringify(sources) },
+      keyUse: ['encrypt'],
+      outsideVpcReason: 'It calls only the RDS and S3 APIs (no database connection); a VPC would need endpoints for both and add nothing.',
+    });
+    const region = this.stack.region;
+    for (const type of this.snapshotTypes()) {
+      const ofType = this.snapshotSources.filter((s) => s.rds.type === type);
+      const [create, describe, sourceResource] =
+        type === 'instance' ? (['rds:CreateDBSnapshot', 'rds:DescribeDBSnapshots', 'db'] as const) : (['rds:CreateDBClusterSnapshot', 'rds:DescribeDBClusterSnapshots', 'cluster'] as const);
+      const snapshots = ofType.map((s) => this.lifeboatSnapshots(region, type, s.id));
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: type === 'instance' ? 'SnapshotOwnInstances' : 'SnapshotOwnClusters',
+          actions: [create],
+          resources: [...ofType.map((s) => this.rdsArn(region, sourceResource, s.rds.identifier)), ...snapshots],
+        }),
+        'Snapshot names are `lifeboat-<source>-<backup id>`, new for every backup: the wildcard is the backup id within this source\'s own name prefix.',
+      );
+      // Tags are set at creation (CreateDBSnapshot's Tags), which RDS authorizes as AddTagsToResource.
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({ sid: type === 'instance' ? 'TagAndDescribeOwnSnapshots' : 'TagAndDescribeOwnClusterSnapshots', actions: ['rds:AddTagsToResource', describe], resources: snapshots }),
+        'Snapshot names are `lifeboat-<source>-<backup id>`, new for every backup: the wildcard is the backup id within this source\'s own name prefix.',
+      );
+    }
+    this.grantVaultObjects(fn, 'RecordSnapshots', ['s3:GetObject', 's3:PutObject'], this.snapshotSources.map((s) => `backups/${s.id}/*`));
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'EncryptManifests', actions: ['kms:GenerateDataKey'], resources: [this.props.vaultKey.keyArn] }));
+    fn.addToRolePolicy(BackupPipeline.decryptThroughS3('ReadManifests', this.props.vaultKey.keyArn, region));
+    return fn;
+  }
+
+  /** Object actions under the given prefixes of the primary vault, and ListBucket so a missing object is a 404, not a 403. */
+  private grantVaultObjects(fn: PipelineFunction, sid: string, actions: string[], prefixes: string[]): void {
+    if (prefixes.length === 0) return;
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ sid, actions, resources: prefixes.map((p) => this.props.vault.arnForObjects(p)) }),
+      'Each backup is a new folder under its source\'s own prefix: the wildcard is the backup id and file name within that prefix.',
+    );
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: `${sid}List`, actions: ['s3:ListBucket'], resources: [this.props.vault.bucketArn] }));
+  }
+
+  private buildCopy(): PipelineFunction {
+    const { dr } = this.props;
+    const region = this.stack.region;
+    const fn = this.pipelineFunction('Copy', 'copy', {
+      description: 'Lifeboat: copies backups to the DR vault (checksum-confirmed) and RDS snapshots to the DR region',
+      environment: {
+        PRIMARY_VAULT_BUCKET: this.props.vault.bucketName,
+        DR_VAULT_BUCKET: dr.bucketName,
+        DR_REGION: dr.region,
+        DR_VAULT_KEY_ARN: dr.keyArn,
+        MAX_SNAPSHOT_COPIES_IN_FLIGHT: String(this.props.maxSnapshotCopiesInFlight ?? 20),
+      },
+      keyUse: ['encrypt'],
+      timeout: Duration.minutes(15),
+      memorySize: 1024,
+      outsideVpcReason: 'It calls only the S3 and RDS APIs, server-side copies included; no data passes through a VPC.',
+    });
+    const everySource = 'The copy function serves every source: the wildcard is any backup under the vault\'s backups/ prefix, and nothing outside it.';
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadPrimaryVault', actions: ['s3:GetObject'], resources: [this.props.vault.arnForObjects('backups/*')] }), everySource);
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteDrVault',
+        actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
+        resources: [`${this.drBucketArn}/backups/*`],
+      }),
+      everySource,
+    );
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ListBothVaults', actions: ['s3:ListBucket'], resources: [this.props.vault.bucketArn, this.drBucketArn] }));
+    fn.addToRolePolicy(BackupPipeline.decryptThroughS3('ReadPrimaryObjects', this.props.vaultKey.keyArn, region));
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'EncryptDrObjects', actions: ['kms:GenerateDataKey'], resources: [dr.keyArn] }));
+    fn.addToRolePolicy(BackupPipeline.decryptThroughS3('ReadDrObjects', dr.keyArn, dr.region));
+    const types = this.snapshotTypes();
+    if (types.length > 0) {
+      const [copyActions, describeActions] = [
+        types.map((t) => (t === 'instance' ? 'rds:CopyDBSnapshot' : 'rds:CopyDBClusterSnapshot')),
+        types.map((t) => (t === 'instance' ? 'rds:DescribeDBSnapshots' : 'rds:DescribeDBClusterSnapshots')),
+      ];
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'CopySnapshotsToDr',
+          actions: copyActions,
+          resources: types.flatMap((t) => [this.lifeboatSnapshots(region, t), this.lifeboatSnapshots(dr.region, t)]),
+        }),
+        'Only snapshots Lifeboat names (`lifeboat-<source>-<backup id>`), in the primary and DR regions: the wildcard is the source and backup id.',
+      );
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({ sid: 'TagSnapshotCopies', actions: ['rds:AddTagsToResource'], resources: types.map((t) => this.lifeboatSnapshots(dr.region, t)) }),
+        'CopyTags puts the backup\'s tags on the new copy, which only ever has a Lifeboat name (`lifeboat-<source>-<backup id>`).',
+      );
+      // Counting the copies in flight lists every manual snapshot in the DR region: no narrower resource.
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'ListDrSnapshots',
+          actions: describeActions,
+          resources: types.map((t) => this.rdsArn(dr.region, t === 'instance' ? 'snapshot' : 'cluster-snapshot', '*')),
+        }),
+        'Counting the snapshot copies in flight lists every manual snapshot in the DR region (RDS filters by tag only after listing); describing is read-only.',
+      );
+      // RDS encrypts the copy under the DR vault key with a grant it creates in the caller's name.
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'EncryptSnapshotCopiesUnderDrKey',
+          actions: ['kms:CreateGrant', 'kms:DescribeKey'],
+          resources: [dr.keyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `rds.${dr.region}.amazonaws.com` } },
+        }),
+      );
+    }
+    return fn;
+  }
+
+  private buildPrune(): PipelineFunction {
+    const { dr } = this.props;
+    const region = this.stack.region;
+    const retention = this.props.sources.map((s) => ({ id: s.id, timeZone: s.schedule.timeZone, retention: s.retention, snapshots: s.method !== 'dump' }));
+    const fn = this.pipelineFunction('Prune', 'prune', {
+      description: 'Lifeboat: applies each source\'s retention to both vaults and its RDS snapshots in both regions',
+      environment: { VAULT_BUCKET: this.props.vault.bucketName, DR_VAULT_BUCKET: dr.bucketName, DR_REGION: dr.region, LIFEBOAT_RETENTION: JSON.stringify(retention) },
+      keyUse: ['encrypt'],
+      timeout: Duration.minutes(10),
+      outsideVpcReason: 'It calls only the S3 and RDS APIs; a VPC would need endpoints for both and add nothing.',
+    });
+    const objects = [this.props.vault.arnForObjects('backups/*'), `${this.drBucketArn}/backups/*`];
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'PruneBothVaults',
+        // Object Lock is read before a delete: on a versioned, locked bucket a delete only adds a marker.
+        actions: ['s3:GetObject', 's3:DeleteObject', 's3:GetObjectRetention', 's3:GetObjectLegalHold'],
+        resources: objects,
+      }),
+      'Retention serves every source: the wildcard is any backup under the backups/ prefix of the two vaults. Object Lock still protects locked versions from deletion.',
+    );
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ListBothVaults', actions: ['s3:ListBucket'], resources: [this.props.vault.bucketArn, this.drBucketArn] }));
+    fn.addToRolePolicy(BackupPipeline.decryptThroughS3('ReadPrimaryManifests', this.props.vaultKey.keyArn, region));
+    fn.addToRolePolicy(BackupPipeline.decryptThroughS3('ReadDrManifests', dr.keyArn, dr.region));
+    const types = this.snapshotTypes();
+    if (types.length > 0) {
+      const regions = [region, dr.region];
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'ListSnapshots',
+          actions: types.map((t) => (t === 'instance' ? 'rds:DescribeDBSnapshots' : 'rds:DescribeDBClusterSnapshots')),
+          resources: types.flatMap((t) => regions.map((r) => this.rdsArn(r, t === 'instance' ? 'snapshot' : 'cluster-snapshot', '*'))),
+        }),
+        'Retention lists the manual snapshots of both regions to find Lifeboat\'s (by tag); describing is read-only.',
+      );
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'DeleteOwnSnapshots',
+          actions: types.map((t) => (t === 'instance' ? 'rds:DeleteDBSnapshot' : 'rds:DeleteDBClusterSnapshot')),
+          resources: types.flatMap((t) => regions.map((r) => this.lifeboatSnapshots(r, t))),
+          conditions: { StringEquals: { 'aws:ResourceTag/lifeboat:managed-by': 'lifeboat' } },
+        }),
+        'Only snapshots with a Lifeboat name (`lifeboat-*`) and the lifeboat:managed-by tag, in the primary and DR regions.',
+      );
+    }
+    return fn;
+  }
+
+  private buildVerify(): lambda.DockerImageFunction {
+    const { functions, verification } = this.props;
+    const role = new iam.Role(this, 'VerifyRole', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: 'Lifeboat verify function' });
+    // It decrypts backups (the Encryption SDK's data keys) and writes verification results under SSE-KMS.
+    for (const tag of Object.values(KEY_USE_TAGS)) Tags.of(role).add(tag, 'true');
+    const logGroup = new logs.LogGroup(this, 'VerifyLogs', { retention: logs.RetentionDays.THREE_MONTHS, encryptionKey: functions.operationsKey, removalPolicy: RemovalPolicy.RETAIN });
+    const sources = this.dumpSources.map((s) => ({
+      id: s.id,
+      engine: s.engine,
+      database: s.database!,
+      credentialsSecretArn: s.credentialsSecretArn,
+      rds: s.rds,
+      ...(s.sqlChecks.length > 0 ? { sqlChecks: s.sqlChecks } : {}),
+    }));
+    const servers = Object.fromEntries(
+      Object.entries(verification?.servers ?? {}).map(([engine, server]) => [engine, { host: server.host, port: server.port, secretArn: server.credentialsSecretArn }]),
+    );
+    const fn = new lambda.DockerImageFunction(this, 'Verify', {
+      description: 'Lifeboat: verifies a dump (hash, decrypt, structure, test restore into a scratch database, counts, SQL checks)',
+      code: toolsImageCode('verify'),
+      architecture: lambda.Architecture.X86_64,
+      memorySize: 2048,
+      timeout: Duration.minutes(15),
+      reservedConcurrentExecutions: 2,
+      role,
+      logGroup,
+      ...(verification ? lambdaNetwork(this, verification.network) : {}),
+      deadLetterQueue: functions.deadLetterQueue,
+      tracing: lambda.Tracing.ACTIVE,
+      environment: {
+        VAULT_BUCKET: this.props.vault.bucketName,
+        VAULT_KEY_ARN: this.props.vaultKey.keyArn,
+        ALERT_TOPIC_ARN: this.props.alerts.topic.topicArn,
+        LIFEBOAT_SOURCES: JSON.stringify(sources),
+        VERIFY_SERVERS: JSON.stringify(servers),
+        POWERTOOLS_SERVICE_NAME: 'lifeboat-verify',
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+      },
+    });
+    logGroup.grantWrite(role);
+    functions.deadLetterQueue.encryptionMasterKey?.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
+    const policy = new ReviewedPolicy(role, "The verify function's own statements, scoped to the dump sources' prefixes, the vault key, the alert topic and the verification servers' secrets.");
+    policy.acknowledge(
+      ['*'],
+      verification
+        ? 'Resource "*" only where the actions support no narrower resource: Lambda attaching the function to the verification VPC (network interfaces) and X-Ray trace upload.'
+        : 'The one statement with Resource "*" is X-Ray trace upload (added by active tracing): its actions support no narrower resource.',
+    );
+    if (verification) policy.add(attachToVpcStatement('AttachToVerificationVpc'), 'Lambda manages the function\'s network interfaces in the verification VPC; these actions take no narrower resource.');
+    const prefixes = this.dumpSources.map((s) => `backups/${s.id}/*`);
+    if (prefixes.length > 0) {
+      policy.add(
+        new iam.PolicyStatement({ sid: 'ReadDumps', actions: ['s3:GetObject'], resources: prefixes.map((p) => this.props.vault.arnForObjects(p)) }),
+        'Backups of the dump sources, each under its own prefix: the wildcard is the backup id and file name within that prefix.',
+      );
+      policy.add(
+        new iam.PolicyStatement({
+          sid: 'WriteVerificationResults',
+          actions: ['s3:PutObject'],
+          resources: this.dumpSources.map((s) => this.props.vault.arnForObjects(`backups/${s.id}/*/verifications/*`)),
+        }),
+        'Only verification results (`verifications/<time>.json`) inside a dump source\'s backups: the wildcards are the backup id and the result\'s time.',
+      );
+      policy.add(new iam.PolicyStatement({ sid: 'ListVault', actions: ['s3:ListBucket'], resources: [this.props.vault.bucketArn] }));
+    }
+    policy.add(new iam.PolicyStatement({ sid: 'DecryptBackups', actions: ['kms:Decrypt'], resources: [this.props.vaultKey.keyArn] }));
+    policy.add(new iam.PolicyStatement({ sid: 'EncryptVerificationResults', actions: ['kms:GenerateDataKey'], resources: [this.props.vaultKey.keyArn] }));
+    policy.add(new iam.PolicyStatement({ sid: 'PublishAlerts', actions: ['sns:Publish'], resources: [this.props.alerts.topic.topicArn] }));
+    policy.add(new iam.PolicyStatement({ sid: 'EncryptAlerts', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [this.props.alerts.key.keyArn] }));
+    const secrets = Object.values(verification?.servers ?? {}).map((s) => s.credentialsSecretArn);
+    if (secrets.length > 0) policy.add(new iam.PolicyStatement({ sid: 'ReadVerificationServerCredentials', actions: ['secretsmanager:GetSecretValue'], resources: secrets }));
+    if (!verification) {
+      Validations.of(fn).acknowledge({
+        id: 'NIST.800.53.R5::NIST.800.53.R5-LambdaInsideVPC',
+        reason: 'No verification servers are configured, so this function only reads the vault and publishes alerts (S3, KMS and SNS APIs); it joins their VPC once `verification` is set.',
+      });
+    }
+    this.verifyRole = role;
+    return fn;
+  }
+
+  /** The verify function's role (a DockerImageFunction, so not a PipelineFunction). */
+  verifyRole!: iam.Role;
+
+  // -------------------------------------------------------------------------------------------
+  // The state machine
+
+  private buildStateMachine(): sfn.StateMachine {
+    const { name, alerts, functions } = this.props;
+    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', {
+      // The vended-logs prefix keeps CloudWatch Logs' resource policy small however many state machines log.
+      logGroupName: `/aws/vendedlogs/states/${name}-backup`,
+      retention: logs.RetentionDays.THREE_MONTHS,
+      encryptionKey: functions.operationsKey,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const role = new iam.Role(this, 'StateMachineRole', {
+      assumedBy: new iam.ServicePrincipal('states.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } } }),
+      description: 'Lifeboat backup state machine',
+    });
+    const invoked = [this.resolveSource.function, this.snapshot.function, this.verify, this.copy.function, this.prune.function, ...functions.dumpFunctions.map((d) => d.function)];
+    const policy = new ReviewedPolicy(role, 'Exactly the calls the backup state machine\'s tasks make; a managed policy would be shared and so wider.');
+    // The tasks invoke unqualified function ARNs, so no `:*` (version or alias) resource is needed.
+    policy.add(new iam.PolicyStatement({ sid: 'InvokeBackupFunctions', actions: ['lambda:InvokeFunction'], resources: invoked.map((f) => f.functionArn) }));
+    policy.add(new iam.PolicyStatement({ sid: 'PublishAlerts', actions: ['sns:Publish'], resources: [alerts.topic.topicArn] }));
+    policy.add(new iam.PolicyStatement({ sid: 'EncryptAlerts', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [alerts.key.keyArn] }));
+    policy.acknowledge(
+      ['*'],
+      'Resource "*" only where the action takes no narrower resource: cloudwatch:PutMetricData (limited to the Lifeboat namespace by condition), and the log delivery and X-Ray statements CDK adds for logging and tracing.',
+    );
+    policy.add(
+      new iam.PolicyStatement({
+        sid: 'PutSuccessMetric',
+        actions: ['cloudwatch:PutMetricData'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'cloudwatch:namespace': METRICS_NAMESPACE } },
+      }),
+      'cloudwatch:PutMetricData takes no resource; the condition limits it to the Lifeboat namespace.',
+    );
+    const stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineName: `${name}-backup`,
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromString(readFileSync(`${repoRoot}statemachines/backup.asl.json`, 'utf8')),
+      definitionSubstitutions: {
+        ResolveSourceFunctionArn: this.resolveSource.functionArn,
+        SnapshotFunctionArn: this.snapshot.functionArn,
+        VerifyFunctionArn: this.verify.functionArn,
+        CopyFunctionArn: this.copy.functionArn,
+        PruneFunctionArn: this.prune.functionArn,
+        AlertTopicArn: alerts.topic.topicArn,
+        Region: this.stack.region,
+      },
+      role,
+      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      tracingEnabled: true,
+    });
+    return stateMachine;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Starting runs: the start-backup function and one schedule per source
+
+  private buildStartBackup(): PipelineFunction {
+    const fn = this.pipelineFunction('StartBackup', 'start-backup', {
+      description: 'Lifeboat: starts one backup execution per scheduled run, named after the source and the scheduled time',
+      environment: { BACKUP_STATE_MACHINE_ARN: this.stateMachine.stateMachineArn, LIFEBOAT_SOURCE_IDS: JSON.stringify(this.props.sources.map((s) => s.id)) },
+      keyUse: [],
+      timeout: Duration.seconds(30),
+      memorySize: 256,
+      outsideVpcReason: 'It calls only the Step Functions API to start an execution; a VPC would need an endpoint for it and add nothing.',
+    });
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'StartBackups', actions: ['states:StartExecution'], resources: [this.stateMachine.stateMachineArn] }));
+    // A second delivery of the same scheduled run finds the execution it already started.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'DescribeBackups',
+        actions: ['states:DescribeExecution'],
+        resources: [this.stack.formatArn({ service: 'states', resource: 'execution', resourceName: `${this.props.name}-backup:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+      }),
+      'Executions of the backup state machine only: the wildcard is the execution name, which is new for every run.',
+    );
+    return fn;
+  }
+
+  private buildSchedules(): Map<string, scheduler.Schedule> {
+    const role = new iam.Role(this, 'SchedulerRole', {
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } } }),
+      description: 'Lifeboat backup schedules: invoke the start-backup function',
+    });
+    const policy = new ReviewedPolicy(role, 'The schedules\' own role: invoke the start-backup function and write its dead letters, nothing else.');
+    policy.add(new iam.PolicyStatement({ sid: 'DeadLetterEncryption', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [this.props.functions.operationsKey.keyArn] }));
+    const schedules = new Map<string, scheduler.Schedule>();
+    for (const source of this.props.sources) {
+      const target = new targets.LambdaInvoke(this.startBackup.function, {
+        role,
+        deadLetterQueue: this.scheduleDeadLetters,
+        input: scheduler.ScheduleTargetInput.fromObject({ sourceId: source.id, trigger: 'schedule', scheduledTime: scheduler.ContextAttribute.scheduledTime }),
+        // A start that cannot be delivered within the hour goes to the dead letters (and the next run comes).
+        maxEventAge: Duration.hours(1),
+        retryAttempts: 10,
+      });
+      const window = source.schedule.flexibleWindowMinutes;
+      schedules.set(
+        source.id,
+        new scheduler.Schedule(this, `Schedule-${source.id}`, {
+          scheduleName: source.id,
+          scheduleGroup: this.scheduleGroup,
+          description: `Lifeboat: back up ${source.id} (${source.method})`,
+          schedule: scheduler.ScheduleExpression.expression(`cron(${source.schedule.cron})`, TimeZone.of(source.schedule.timeZone)),
+          timeWindow: window > 0 ? scheduler.TimeWindow.flexible(Duration.minutes(window)) : scheduler.TimeWindow.off(),
+          target,
+        }),
+      );
+    }
+    // The target grants invoke on the function and its versions (`<arn>:*`); Scheduler calls the unqualified ARN.
+    policy.acknowledge([`${nagResourceName(role, this.startBackup.functionArn)}:*`], 'Added by the schedule target\'s grant: the start-backup function\'s own versions and aliases, nothing else.');
+    return schedules;
+  }
+}
+
+function validatePipelineProps(id: string, props: BackupPipelineProps): void {
+  const problems: string[] = [];
+  if (props.sources.length === 0) problems.push('sources: at least one source is required');
+  for (const source of props.sources) {
+    if (source.method !== 'snapshot' && !props.functions.dumpFunctionFor.has(source.id)) problems.push(`sources '${source.id}': no dump function serves it`);
+    if (source.method !== 'snapshot' && !source.database) problems.push(`sources '${source.id}': a dump needs a database`);
+  }
+  if (props.maxSnapshotCopiesInFlight !== undefined && (!Number.isInteger(props.maxSnapshotCopiesInFlight) || props.maxSnapshotCopiesInFlight < 1)) {
+    problems.push('maxSnapshotCopiesInFlight: must be a positive integer');
+  }
+  if (problems.length > 0) throw new Error(`BackupPipeline ${id}: invalid props:\n- ${problems.join('\n- ')}`);
+}
