@@ -533,6 +533,8 @@ export class BackupPipeline extends Construct {
           target,
         }),
       );
+      // The group is passed by name: without this CloudFormation may create the schedule first.
+      schedules.get(source.id)!.node.addDependency(this.scheduleGroup);
     }
     // The target grants invoke on the function and its versions (`<arn>:*`); Scheduler calls the unqualified ARN.
     policy.acknowledge([`${nagResourceName(role, this.startBackup.functionArn)}:*`], 'Added by the schedule target\'s grant: the start-backup function\'s own versions and aliases, nothing else.');

@@ -1,0 +1,268 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { exampleConfig, synthLifeboat, type SynthesizedLifeboat } from './support.ts';
+
+type Resource = { Type: string; Properties: Record<string, any> };
+
+const asl = JSON.parse(readFileSync(fileURLToPath(new URL('../../statemachines/backup.asl.json', import.meta.url)), 'utf8')) as {
+  States: Record<string, { Type: string; Resource?: string; Parameters?: Record<string, unknown> }>;
+};
+
+function only(template: Template, type: string, props: Record<string, unknown> = {}): [string, Resource] {
+  const found = Object.entries(template.findResources(type, props ? { Properties: props } : undefined));
+  expect(found, `exactly one ${type} matching ${JSON.stringify(props)}`).toHaveLength(1);
+  return found[0] as [string, Resource];
+}
+
+/** The statements of the policy attached to a role, by the role's logical id. */
+function statementsOf(template: Template, roleId: string): { Sid?: string; Action: string | string[]; Resource: unknown; Condition?: unknown }[] {
+  const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) => (p.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === roleId));
+  return policies.flatMap((p) => p.Properties.PolicyDocument.Statement);
+}
+
+const asList = <T,>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
+
+describe('the backup pipeline from the example config', () => {
+  let lifeboat: SynthesizedLifeboat;
+  beforeAll(() => {
+    lifeboat = synthLifeboat();
+  });
+
+  it('deploys one state machine, lifeboat-backup, only in the primary region, logging ALL with execution data and traced by X-Ray', () => {
+    const [, machine] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine');
+    expect(machine.Properties).toMatchObject({
+      StateMachineName: 'lifeboat-backup',
+      StateMachineType: 'STANDARD',
+      LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: true },
+      TracingConfiguration: { Enabled: true },
+    });
+    const [logGroupId, logGroup] = only(lifeboat.primary, 'AWS::Logs::LogGroup', { LogGroupName: '/aws/vendedlogs/states/lifeboat-backup' });
+    expect(logGroup.Properties.KmsKeyId).toBeDefined();
+    expect(JSON.stringify(machine.Properties.LoggingConfiguration.Destinations)).toContain(logGroupId);
+    lifeboat.dr.resourceCountIs('AWS::StepFunctions::StateMachine', 0);
+    lifeboat.dr.resourceCountIs('AWS::Scheduler::Schedule', 0);
+  });
+
+  it('deploys statemachines/backup.asl.json as it is, with exactly the substitutions it asks for', () => {
+    const [, machine] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine');
+    const definition = JSON.stringify(machine.Properties.DefinitionString);
+    const text = readFileSync(fileURLToPath(new URL('../../statemachines/backup.asl.json', import.meta.url)), 'utf8');
+    const asked = [...new Set([...text.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]))].sort();
+    expect(Object.keys(machine.Properties.DefinitionSubstitutions).sort()).toEqual(asked);
+    expect(definition).toContain('BackupFailed');
+    expect(machine.Properties.DefinitionSubstitutions.Region).toBe('eu-west-1');
+  });
+
+  it("allows the state machine's role exactly what its tasks call, and nothing else", () => {
+    const [, machine] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine');
+    const substitutions = machine.Properties.DefinitionSubstitutions as Record<string, unknown>;
+    const dumpFunctions = Object.keys(lifeboat.primary.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('pg_dump') } }));
+    expect(dumpFunctions).toHaveLength(2);
+    const topicKey = only(lifeboat.primary, 'AWS::KMS::Key', { Description: Match.stringLikeRegexp('alert') })[0];
+
+    // What the ASL's Task states call, resource by resource.
+    const expected = new Set<string>();
+    for (const state of Object.values(asl.States)) {
+      if (state.Type !== 'Task') continue;
+      const resource = state.Resource!;
+      const placeholder = /^\$\{(\w+)\}$/.exec(resource)?.[1];
+      if (placeholder) expected.add(`lambda:InvokeFunction ${JSON.stringify(substitutions[placeholder])}`);
+      else if (resource === 'arn:aws:states:::lambda:invoke') {
+        // FunctionName comes from DescribeSource: any of the dump functions.
+        expect(state.Parameters?.['FunctionName.$']).toBe('$.source.dumpFunctionArn');
+        for (const id of dumpFunctions) expected.add(`lambda:InvokeFunction ${JSON.stringify({ 'Fn::GetAtt': [id, 'Arn'] })}`);
+      } else if (resource === 'arn:aws:states:::sns:publish') {
+        expected.add(`sns:Publish ${JSON.stringify(substitutions.AlertTopicArn)}`);
+        for (const action of ['kms:GenerateDataKey', 'kms:Decrypt']) expected.add(`${action} ${JSON.stringify({ 'Fn::GetAtt': [topicKey, 'Arn'] })}`);
+      } else if (resource === 'arn:aws:states:::aws-sdk:cloudwatch:putMetricData') {
+        expected.add('cloudwatch:PutMetricData "*"');
+      } else {
+        throw new Error(`a Task calls ${resource}: add what it needs to this test and to the role`);
+      }
+    }
+
+    const roleId = (machine.Properties.RoleArn as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]!;
+    const granted = new Set<string>();
+    for (const statement of statementsOf(lifeboat.primary, roleId)) {
+      const actions = asList(statement.Action);
+      // Log delivery and X-Ray are what CDK adds for `logs` and `tracingEnabled`.
+      if (actions.every((a) => a.startsWith('logs:') || a.startsWith('xray:'))) continue;
+      for (const action of actions) for (const resource of asList(statement.Resource)) granted.add(`${action} ${JSON.stringify(resource)}`);
+      if (actions.includes('cloudwatch:PutMetricData')) expect(statement.Condition).toEqual({ StringEquals: { 'cloudwatch:namespace': 'Lifeboat' } });
+    }
+    expect([...granted].sort()).toEqual([...expected].sort());
+  });
+
+  it('has one schedule per source in one schedule group, with its cron, time zone, flexible window, retry policy, dead letters and input', () => {
+    const [groupId, group] = only(lifeboat.primary, 'AWS::Scheduler::ScheduleGroup');
+    expect(group.Properties.Name).toBe('lifeboat-backups');
+    const [startId] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: starts one backup execution') });
+    const [dlqId] = Object.entries(lifeboat.primary.findResources('AWS::SQS::Queue')).find(([id]) => id.includes('ScheduleDeadLetters'))!;
+    const schedules = lifeboat.primary.findResources('AWS::Scheduler::Schedule');
+    expect(Object.keys(schedules)).toHaveLength(2);
+    const byName = Object.fromEntries(Object.values(schedules).map((s) => [s.Properties.Name, s.Properties]));
+    const expectSchedule = (sourceId: string, cron: string, timeZone: string, window: { Mode: string; MaximumWindowInMinutes?: number }) => {
+      expect(byName[sourceId]).toMatchObject({
+        GroupName: 'lifeboat-backups',
+        ScheduleExpression: `cron(${cron})`,
+        ScheduleExpressionTimezone: timeZone,
+        FlexibleTimeWindow: window,
+        State: 'ENABLED',
+        Target: {
+          Arn: { 'Fn::GetAtt': [startId, 'Arn'] },
+          RetryPolicy: { MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 10 },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [dlqId, 'Arn'] } },
+        },
+      });
+      // The group is named, so CloudFormation needs the explicit dependency to create it first.
+      const [, schedule] = Object.entries(schedules).find(([, s]) => s.Properties.Name === sourceId)!;
+      expect(schedule.DependsOn).toContain(groupId);
+      expect(JSON.parse(byName[sourceId].Target.Input)).toEqual({ sourceId, trigger: 'schedule', scheduledTime: '<aws.scheduler.scheduled-time>' });
+    };
+    // orders-db: every 4 hours with a 240-minute RPO leaves no slack, so no flexible window.
+    expectSchedule('orders-db', '0 */4 * * ? *', 'Europe/Dublin', { Mode: 'OFF' });
+    // billing-db: daily with a 1500-minute RPO leaves an hour: the default window of 15 minutes.
+    expectSchedule('billing-db', '30 2 * * ? *', 'Europe/Berlin', { Mode: 'FLEXIBLE', MaximumWindowInMinutes: 15 });
+  });
+
+  it('lets the schedules invoke only the start-backup function, and start-backup start only the backup state machine', () => {
+    const [startId, start] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: starts one backup execution') });
+    const [machineId] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine');
+    expect(start.Properties.Environment.Variables).toMatchObject({ BACKUP_STATE_MACHINE_ARN: { Ref: machineId }, LIFEBOAT_SOURCE_IDS: '["orders-db","billing-db"]' });
+    const [schedulerRoleId, schedulerRole] = only(lifeboat.primary, 'AWS::IAM::Role', { Description: Match.stringLikeRegexp('^Lifeboat backup schedules') });
+    expect(schedulerRole.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+      { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'scheduler.amazonaws.com' }, Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } } },
+    ]);
+    const schedulerActions = statementsOf(lifeboat.primary, schedulerRoleId).flatMap((s) => asList(s.Action));
+    expect(schedulerActions.sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey', 'lambda:InvokeFunction', 'sqs:SendMessage']);
+    const startRoleId = (start.Properties.Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]!;
+    const startStatements = statementsOf(lifeboat.primary, startRoleId).filter((s) => s.Sid === 'StartBackups' || s.Sid === 'DescribeBackups');
+    expect(startStatements).toEqual([
+      { Sid: 'StartBackups', Effect: 'Allow', Action: 'states:StartExecution', Resource: { Ref: machineId } },
+      {
+        Sid: 'DescribeBackups',
+        Effect: 'Allow',
+        Action: 'states:DescribeExecution',
+        Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':states:eu-west-1:123456789012:execution:lifeboat-backup:*']] },
+      },
+    ]);
+    expect(startId).toBeDefined();
+  });
+
+  it('routes each source to its method and the dump function of its network', () => {
+    const [, resolve] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: how a source is backed up') });
+    const routes = JSON.stringify(lifeboat.app.node.findChild('lifeboat-primary').resolve(resolve.Properties.Environment.Variables.LIFEBOAT_ROUTES));
+    expect(routes).toContain('\\"id\\":\\"orders-db\\",\\"method\\":\\"both\\"');
+    expect(routes).toContain('\\"id\\":\\"billing-db\\",\\"method\\":\\"dump\\"');
+    expect(routes).toMatch(/orders-db.*BackupDump1Function.*billing-db.*BackupDump2Function/);
+  });
+
+  it('names the DR vault and DR key exactly as the DR stack creates them, without a reference back', () => {
+    const [, copy] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: copies backups') });
+    const env = copy.Properties.Environment.Variables;
+    const [, drBucket] = only(lifeboat.dr, 'AWS::S3::Bucket', { ObjectLockEnabled: true });
+    expect(env.DR_VAULT_BUCKET).toEqual(drBucket.Properties.BucketName);
+    expect(env.DR_VAULT_BUCKET).toEqual({ 'Fn::Join': ['', ['lifeboat-', { Ref: 'AWS::AccountId' }, '-eu-central-1']] });
+    expect(env.DR_REGION).toBe('eu-central-1');
+    expect(env.MAX_SNAPSHOT_COPIES_IN_FLIGHT).toBe('20');
+    const [primaryKeyId] = only(lifeboat.primary, 'AWS::KMS::Key', { MultiRegion: true });
+    // The replica of a multi-Region key keeps the primary's key id.
+    expect(env.DR_VAULT_KEY_ARN).toEqual({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':kms:eu-central-1:', { Ref: 'AWS::AccountId' }, ':key/', { Ref: primaryKeyId }]] });
+  });
+
+  it('tags each pipeline role for the vault-key uses it needs, and only the verify role may decrypt backups', () => {
+    const tagsOf = (description: string) => {
+      const [, role] = only(lifeboat.primary, 'AWS::IAM::Role', { Description: description });
+      return (role.Properties.Tags ?? []).filter((t: { Key: string }) => t.Key.startsWith('lifeboat:key-use')).map((t: { Key: string }) => t.Key).sort();
+    };
+    expect(tagsOf('Lifeboat verify function')).toEqual(['lifeboat:key-use-decrypt', 'lifeboat:key-use-encrypt']);
+    for (const name of ['snapshot', 'copy', 'prune']) expect(tagsOf(`Lifeboat ${name} function`)).toEqual(['lifeboat:key-use-encrypt']);
+    for (const name of ['resolve-source', 'start-backup']) expect(tagsOf(`Lifeboat ${name} function`)).toEqual([]);
+  });
+
+  it('lets the prune function delete only Lifeboat-tagged snapshots, in both regions', () => {
+    const [roleId] = only(lifeboat.primary, 'AWS::IAM::Role', { Description: 'Lifeboat prune function' });
+    const [statement] = statementsOf(lifeboat.primary, roleId).filter((s) => s.Sid === 'DeleteOwnSnapshots');
+    expect(statement).toMatchObject({ Effect: 'Allow', Action: 'rds:DeleteDBSnapshot', Condition: { StringEquals: { 'aws:ResourceTag/lifeboat:managed-by': 'lifeboat' } } });
+    const arn = (region: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:rds:${region}:123456789012:snapshot:lifeboat-*`]] });
+    expect(asList(statement!.Resource)).toHaveLength(2);
+    expect(asList(statement!.Resource)).toEqual(expect.arrayContaining([arn('eu-west-1'), arn('eu-central-1')]));
+  });
+
+  it('passes the verify function its dump sources (with SQL checks) and no verification server when none is configured', () => {
+    const [, verify] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: verifies a dump') });
+    expect(verify.Properties.PackageType).toBe('Image');
+    expect(verify.Properties.VpcConfig).toBeUndefined();
+    const env = verify.Properties.Environment.Variables;
+    expect(env.VERIFY_SERVERS).toBe('{}');
+    expect(JSON.parse(env.LIFEBOAT_SOURCES).map((s: { id: string }) => s.id)).toEqual(['orders-db', 'billing-db']);
+    expect(JSON.stringify(env)).not.toMatch(/password/i);
+  });
+});
+
+describe('the backup pipeline as sources change', () => {
+  const totalResources = (lifeboat: SynthesizedLifeboat) =>
+    Object.keys(lifeboat.primary.toJSON().Resources).length + Object.keys(lifeboat.dr.toJSON().Resources).length;
+  const countOf = (lifeboat: SynthesizedLifeboat, type: string) => Object.keys(lifeboat.primary.findResources(type)).length;
+
+  it.each([
+    ['a dump source in a network a dump function already serves', { kind: 'rds-postgres', id: 'users-db', instanceIdentifier: 'users-prod', database: 'users', method: 'dump' }],
+    ['a snapshot-only source', { kind: 'aurora-mysql', id: 'ledger-db', clusterIdentifier: 'ledger-prod', method: 'snapshot' }],
+  ])('adding %s adds at most two resources: its schedule, and no function or state machine', (_, added) => {
+    const before = synthLifeboat();
+    const after = synthLifeboat(
+      exampleConfig((raw) => {
+        const { method, ...source } = added;
+        raw.sources.push({
+          ...source,
+          credentialsSecretArn: raw.sources[0].credentialsSecretArn,
+          network: raw.sources[0].network,
+          schedule: { cron: '0 3 * * ? *', timeZone: 'UTC' },
+          backup: { method },
+          objectives: { rpoMinutes: 1440, rtoMinutes: 60 },
+        });
+      }),
+    );
+    expect(totalResources(after) - totalResources(before)).toBeGreaterThanOrEqual(1);
+    expect(totalResources(after) - totalResources(before)).toBeLessThanOrEqual(2);
+    expect(countOf(after, 'AWS::Scheduler::Schedule')).toBe(countOf(before, 'AWS::Scheduler::Schedule') + 1);
+    for (const type of ['AWS::Lambda::Function', 'AWS::StepFunctions::StateMachine', 'AWS::IAM::Role']) expect(countOf(after, type), type).toBe(countOf(before, type));
+  });
+
+  it('gives the verify function the configured servers, their network and read access to their credentials', () => {
+    const secret = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:lifeboat-scratch-pg-Ab12Cd';
+    const lifeboat = synthLifeboat(
+      exampleConfig((raw) => {
+        raw.verification = {
+          network: { vpcId: 'vpc-0a1b2c3d4e5f60718', subnetIds: ['subnet-0a1b2c3d4e5f60009'], securityGroupIds: ['sg-0a1b2c3d4e5f60009'] },
+          servers: { postgresql: { host: 'scratch-pg.internal', port: 5432, credentialsSecretArn: secret } },
+        };
+        raw.sources[0].sqlChecks = ['SELECT count(*) > 0 FROM orders'];
+      }),
+    );
+    const [, verify] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: verifies a dump') });
+    expect(verify.Properties.VpcConfig).toEqual({ SubnetIds: ['subnet-0a1b2c3d4e5f60009'], SecurityGroupIds: ['sg-0a1b2c3d4e5f60009'] });
+    expect(JSON.parse(verify.Properties.Environment.Variables.VERIFY_SERVERS)).toEqual({ postgresql: { host: 'scratch-pg.internal', port: 5432, secretArn: secret } });
+    expect(JSON.parse(verify.Properties.Environment.Variables.LIFEBOAT_SOURCES)[0].sqlChecks).toEqual(['SELECT count(*) > 0 FROM orders']);
+    lifeboat.primary.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: { Statement: Match.arrayWith([{ Sid: 'ReadVerificationServerCredentials', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secret }]) },
+    });
+  });
+
+  it('a snapshot-only deployment still gets the whole pipeline, and no dump function', () => {
+    const lifeboat = synthLifeboat(
+      exampleConfig((raw) => {
+        for (const source of raw.sources) source.backup = { method: 'snapshot' };
+      }),
+    );
+    lifeboat.primary.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
+    lifeboat.primary.resourceCountIs('AWS::Scheduler::Schedule', 2);
+    const [, resolve] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: how a source is backed up') });
+    expect(JSON.parse(resolve.Properties.Environment.Variables.LIFEBOAT_ROUTES)).toEqual([
+      { id: 'orders-db', method: 'snapshot' },
+      { id: 'billing-db', method: 'snapshot' },
+    ]);
+  });
+});
