@@ -280,14 +280,16 @@ export class BackupPipeline extends Construct {
         'Counting the snapshot copies in flight lists every manual snapshot in the DR region (RDS filters by tag only after listing); describing is read-only.',
       );
       // RDS encrypts the copy under the DR vault key with a grant it creates in the caller's name.
+      const viaRds = { StringEquals: { 'kms:ViaService': `rds.${dr.region}.amazonaws.com` } };
       fn.addToRolePolicy(
         new iam.PolicyStatement({
-          sid: 'EncryptSnapshotCopiesUnderDrKey',
-          actions: ['kms:CreateGrant', 'kms:DescribeKey'],
+          sid: 'GrantRdsTheDrKey',
+          actions: ['kms:CreateGrant'],
           resources: [dr.keyArn],
-          conditions: { StringEquals: { 'kms:ViaService': `rds.${dr.region}.amazonaws.com` } },
+          conditions: { ...viaRds, Bool: { 'kms:GrantIsForAWSResource': 'true' } },
         }),
       );
+      fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'DescribeDrKeyForRds', actions: ['kms:DescribeKey'], resources: [dr.keyArn], conditions: viaRds }));
     }
     return fn;
   }
