@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { ConfigError } from '../../../functions/lib/errors.ts';
 import {
+  effectiveFlexibleWindowMinutes,
   formatPath,
   loadConfig,
   longestGapMinutes,
@@ -296,6 +297,46 @@ describe('a bad config names the field', () => {
     expect(problemsOf(config)).toEqual([
       "sources[0].objectives.rpoMinutes: 60 minutes cannot be met: schedule '0 */4 * * ? *' leaves 240 minutes (4h) between backups",
     ]);
+  });
+
+  it('counts an explicit flexible window against the RPO, and names it', () => {
+    const config = example();
+    config.sources[0].schedule.flexibleWindowMinutes = 10; // every 4 hours, RPO 240: no slack left
+
+    expect(problemsOf(config)).toEqual([
+      "sources[0].objectives.rpoMinutes: 240 minutes cannot be met: schedule '0 */4 * * ? *' leaves 240 minutes (4h) between backups, and the flexible window may delay a run by 10 more",
+    ]);
+  });
+
+  it('defaults the flexible window to the slack the RPO leaves, at most 15 minutes, and 0 when the gap is not known exactly', () => {
+    const window = (cron: string, rpoMinutes: number, flexibleWindowMinutes?: number) =>
+      effectiveFlexibleWindowMinutes({ schedule: { cron, timeZone: 'UTC', flexibleWindowMinutes }, objectives: { rpoMinutes, rtoMinutes: 60 } });
+    expect(window('0 */4 * * ? *', 240)).toBe(0);
+    expect(window('0 */4 * * ? *', 247)).toBe(7);
+    expect(window('30 2 * * ? *', 1500)).toBe(15);
+    expect(window('30 2 * * ? *', 1500, 0)).toBe(0);
+    expect(window('30 2 * * ? *', 1500, 45)).toBe(45);
+    expect(window('0 3 1 * ? *', 50_000)).toBe(0); // monthly: only a lower bound of the gap is known
+  });
+
+  it('rejects verification servers without a server, with a bad host or port, or a secret that is not an ARN', () => {
+    const config = example();
+    const network = config.sources[0].network;
+    config.verification = { network, servers: {} };
+    expect(problemsOf(config)).toEqual(['verification.servers: name at least one server: postgresql or mysql']);
+
+    config.verification = { network, servers: { postgresql: { host: 'bad host', port: 70000, credentialsSecretArn: 'scratch' } } };
+    expect(pathsOf(config).sort()).toEqual(['verification.servers.postgresql.credentialsSecretArn', 'verification.servers.postgresql.host', 'verification.servers.postgresql.port']);
+
+    config.verification = { network, servers: { mysql: { host: 'scratch-mysql.internal', port: 3306, credentialsSecretArn: config.sources[0].credentialsSecretArn } } };
+    expect(parseConfig(config, 'test').verification?.servers).toEqual({ mysql: { host: 'scratch-mysql.internal', port: 3306, credentialsSecretArn: config.sources[0].credentialsSecretArn } });
+  });
+
+  it('rejects an empty SQL check, and defaults the checks to none', () => {
+    const config = example();
+    config.sources[0].sqlChecks = ['SELECT true', '  '];
+    expect(problemsOf(config)).toEqual(['sources[0].sqlChecks[1]: must not be empty']);
+    expect(parseConfig(example(), 'test').sources[0]!.sqlChecks).toEqual([]);
   });
 
   it('rejects a name and an account id of the wrong shape', () => {
