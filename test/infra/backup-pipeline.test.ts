@@ -153,7 +153,7 @@ describe('the backup pipeline from the example config', () => {
 
   it('routes each source to its method and the dump function of its network', () => {
     const [, resolve] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: how a source is backed up') });
-    const routes = JSON.stringify(lifeboat.app.node.findChild('lifeboat-primary').resolve(resolve.Properties.Environment.Variables.LIFEBOAT_ROUTES));
+    const routes = JSON.stringify(lifeboat.stacks.primary.resolve(resolve.Properties.Environment.Variables.LIFEBOAT_ROUTES));
     expect(routes).toContain('\\"id\\":\\"orders-db\\",\\"method\\":\\"both\\"');
     expect(routes).toContain('\\"id\\":\\"billing-db\\",\\"method\\":\\"dump\\"');
     expect(routes).toMatch(/orders-db.*BackupDump1Function.*billing-db.*BackupDump2Function/);
