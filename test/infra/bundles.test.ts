@@ -1,0 +1,186 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { App } from 'aws-cdk-lib';
+import { AssetManifestArtifact } from 'aws-cdk-lib/cx-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildLifeboat } from '../../infra/lifeboat.ts';
+import { cdkContext, exampleConfig } from './support.ts';
+
+const execFileAsync = promisify(execFile);
+
+const PRIMARY_STACK = 'lifeboat-primary';
+const ACCOUNT = '123456789012';
+const REGION = 'eu-west-1';
+/** The zip-packaged functions of infra/constructs/backup-pipeline.ts (dump and verify are images, load-tested in test/functions/dump). */
+const PIPELINE_HANDLERS = ['copy', 'prune', 'resolve-source', 'snapshot', 'start-backup'];
+
+interface CfnResource {
+  readonly Type: string;
+  readonly Properties?: Record<string, unknown>;
+}
+
+/** One synthesized pipeline function: where CDK put its bundle and the environment its template gives it. */
+interface SynthesizedFunction {
+  readonly logicalId: string;
+  readonly assetDir: string;
+  /** `index.handler` → module `index`, export `handler`. */
+  readonly handler: string;
+  readonly environment: Record<string, unknown>;
+}
+
+/**
+ * Renders the intrinsics a function's environment can hold into values of the shape they take once deployed,
+ * so the handler's start-up parsing (ARNs, bucket names, JSON with ARNs inside) sees what Lambda would give it.
+ */
+function deployedValue(value: unknown, resources: Readonly<Record<string, CfnResource>>): string {
+  if (typeof value === 'string') return value;
+  const intrinsic = value as Record<string, unknown>;
+  if ('Fn::Join' in intrinsic) {
+    const [separator, parts] = intrinsic['Fn::Join'] as [string, unknown[]];
+    return parts.map((part) => deployedValue(part, resources)).join(separator);
+  }
+  if ('Ref' in intrinsic) return deployedRef(intrinsic.Ref as string, resources);
+  if ('Fn::GetAtt' in intrinsic) {
+    const [logicalId, attribute] = intrinsic['Fn::GetAtt'] as [string, string];
+    if (attribute === 'Arn') return deployedArn(logicalId, resources);
+  }
+  throw new Error(`no deployed value for ${JSON.stringify(value)}: teach this test its shape`);
+}
+
+function deployedRef(logicalId: string, resources: Readonly<Record<string, CfnResource>>): string {
+  const pseudo: Record<string, string> = { 'AWS::AccountId': ACCOUNT, 'AWS::Partition': 'aws', 'AWS::Region': REGION, 'AWS::URLSuffix': 'amazonaws.com' };
+  if (logicalId in pseudo) return pseudo[logicalId]!;
+  const resource = resources[logicalId];
+  switch (resource?.Type) {
+    case 'AWS::S3::Bucket':
+      return namedOr(resource, 'BucketName', `${logicalId.toLowerCase()}-${ACCOUNT}`, resources);
+    case 'AWS::KMS::Key':
+      return resource.Properties?.MultiRegion === true ? 'mrk-0123456789abcdef0123456789abcdef' : '1234abcd-12ab-34cd-56ef-1234567890ab';
+    case 'AWS::Lambda::Function':
+      return namedOr(resource, 'FunctionName', logicalId, resources);
+    case 'AWS::StepFunctions::StateMachine':
+    case 'AWS::SNS::Topic':
+      return deployedArn(logicalId, resources);
+    default:
+      throw new Error(`no deployed value for Ref ${logicalId} (${resource?.Type ?? 'not in the template'})`);
+  }
+}
+
+function deployedArn(logicalId: string, resources: Readonly<Record<string, CfnResource>>): string {
+  const resource = resources[logicalId];
+  switch (resource?.Type) {
+    case 'AWS::Lambda::Function':
+      return `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${deployedRef(logicalId, resources)}`;
+    case 'AWS::StepFunctions::StateMachine':
+      return `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:${namedOr(resource, 'StateMachineName', 'lifeboat-backup', resources)}`;
+    case 'AWS::KMS::Key':
+      return `arn:aws:kms:${REGION}:${ACCOUNT}:key/${deployedRef(logicalId, resources)}`;
+    case 'AWS::SNS::Topic':
+      return `arn:aws:sns:${REGION}:${ACCOUNT}:${namedOr(resource, 'TopicName', logicalId, resources)}`;
+    default:
+      throw new Error(`no deployed ARN for ${logicalId} (${resource?.Type ?? 'not in the template'})`);
+  }
+}
+
+/** The physical name the template sets, rendered, or the one CloudFormation would generate. */
+function namedOr(resource: CfnResource, property: string, generated: string, resources: Readonly<Record<string, CfnResource>>): string {
+  const name = resource.Properties?.[property];
+  return name === undefined ? generated : deployedValue(name, resources);
+}
+
+/** Imports a bundle in a fresh Node process with only `env` (and PATH), as the Lambda runtime's loader would. */
+async function importInChild(fn: SynthesizedFunction, env: Record<string, string>, cwd: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const [moduleName, exportName] = fn.handler.split('.');
+  const file = join(fn.assetDir, `${moduleName}.mjs`);
+  const script = `import(${JSON.stringify(file)}).then((m) => console.log('handler:' + typeof m[${JSON.stringify(exportName)}]))`;
+  return execFileAsync(process.execPath, ['--input-type=module', '-e', script], { cwd, env: { PATH: process.env.PATH ?? '', ...env } }).then(
+    ({ stdout, stderr }) => ({ exitCode: 0, stdout, stderr }),
+    (failure: { code: number; stdout: string; stderr: string }) => ({ exitCode: failure.code, stdout: failure.stdout, stderr: failure.stderr }),
+  );
+}
+
+describe('the pipeline function bundles CDK synthesizes', () => {
+  let workDir: string;
+  let loadDir: string;
+  let resources: Record<string, CfnResource>;
+  const functions = new Map<string, SynthesizedFunction>();
+
+  beforeAll(async () => {
+    // Both outside the repository: a bare import in a bundle must resolve from the bundle itself or fail,
+    // never from the repository's node_modules (Node resolves from the importing file, so the outdir matters most).
+    workDir = await mkdtemp(join(tmpdir(), 'lifeboat-bundles-'));
+    loadDir = await mkdtemp(join(tmpdir(), 'lifeboat-bundles-cwd-'));
+    const app = new App({
+      outdir: join(workDir, 'cdk.out'),
+      context: { ...cdkContext, 'aws:cdk:bundling-stacks': [PRIMARY_STACK] },
+      builtinCloudFormationValidation: false,
+    });
+    buildLifeboat(app, exampleConfig());
+    const assembly = app.synth();
+    const stack = assembly.getStackByName(PRIMARY_STACK);
+    const assetManifest = stack.dependencies.find(AssetManifestArtifact.isAssetManifestArtifact);
+    if (!assetManifest) throw new Error(`${PRIMARY_STACK} has no asset manifest`);
+    const fileAssets = assetManifest.contents.files ?? {};
+
+    resources = stack.template.Resources;
+    for (const [logicalId, resource] of Object.entries(resources)) {
+      const props = resource.Properties ?? {};
+      const ours = resource.Type === 'AWS::Lambda::Function' && String(props.Runtime).startsWith('nodejs') && String(props.Description).startsWith('Lifeboat:');
+      if (!ours) continue;
+      const variables = (props.Environment as { Variables: Record<string, unknown> }).Variables;
+      // The asset's hash is its S3 key; the asset manifest says where in the assembly CDK staged it.
+      const hash = String((props.Code as { S3Key: unknown }).S3Key).replace(/\.zip$/, '');
+      const source = fileAssets[hash]?.source.path;
+      if (!source) throw new Error(`${logicalId}: no staged asset ${hash} in ${assetManifest.file}`);
+      const name = String(variables.POWERTOOLS_SERVICE_NAME).replace(/^lifeboat-/, '');
+      functions.set(name, { logicalId, assetDir: join(assembly.directory, source), handler: String(props.Handler), environment: variables });
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const dir of [workDir, loadDir]) if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  function lambdaEnvironment(fn: SynthesizedFunction): Record<string, string> {
+    const env: Record<string, string> = { AWS_REGION: REGION };
+    for (const [name, value] of Object.entries(fn.environment)) env[name] = deployedValue(value, resources);
+    return env;
+  }
+
+  it('bundles exactly the five zip-packaged pipeline handlers, each as an ESM index.mjs', () => {
+    expect([...functions.keys()].sort()).toEqual(PIPELINE_HANDLERS);
+    for (const fn of functions.values()) {
+      expect(fn.handler).toBe('index.handler');
+      expect(existsSync(join(fn.assetDir, 'index.mjs'))).toBe(true);
+    }
+  });
+
+  // Run from outside the repository even on Node 20: none of these five bundles contains the zstd codec (only dump
+  // and verify do), and functions/lib/codec/zstd.ts requires zstd-napi lazily anyway, never at load.
+  it.each(PIPELINE_HANDLERS)('%s loads from its asset with the environment its template gives it', async (name) => {
+    const fn = functions.get(name);
+    expect(fn, `${name} was not synthesized`).toBeDefined();
+
+    const result = await importInChild(fn!, lambdaEnvironment(fn!), loadDir);
+
+    expect(result.stderr).not.toMatch(/Error/);
+    expect(result.stdout.trim()).toBe('handler:function');
+    expect(result.exitCode).toBe(0);
+  });
+
+  it('fails at start-up when resolve-source lacks LIFEBOAT_ROUTES, naming it', async () => {
+    const fn = functions.get('resolve-source');
+    expect(fn, 'resolve-source was not synthesized').toBeDefined();
+    const { LIFEBOAT_ROUTES: dropped, ...env } = lambdaEnvironment(fn!);
+    expect(dropped).toMatch(/arn:aws:lambda:/);
+
+    const result = await importInChild(fn!, env, loadDir);
+
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stderr).toMatch(/ConfigError: Missing environment variable: LIFEBOAT_ROUTES/);
+  });
+});
