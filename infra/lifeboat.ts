@@ -38,6 +38,7 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
       sources: config.sources.map(pipelineSource),
       drRegion: config.regions.dr,
       verification: config.verification,
+      snapshotRestoreTest: config.snapshotRestoreTest,
     },
     tags,
   });

@@ -498,6 +498,18 @@ const VerificationSchema = z
       .refine((servers) => servers.postgresql !== undefined || servers.mysql !== undefined, { error: 'name at least one server: postgresql or mysql' }),
   });
 
+const RDS_INSTANCE_CLASS = /^db\.[a-z0-9]+\.[a-z0-9]+$/;
+
+const SnapshotRestoreTestSchema = z.strictObject({
+  /** Where the temporary databases and the validation function run: private subnets in at least two AZs. */
+  network: z.strictObject({
+    vpcId: awsId('vpc'),
+    subnetIds: uniqueList(awsId('subnet'), 'subnet').refine((ids) => ids.length >= 2, { error: 'needs subnets in at least two availability zones (an RDS subnet group requires it)' }),
+  }),
+  instanceClass: z.string().regex(RDS_INSTANCE_CLASS, { error: 'must be an RDS instance class such as db.t4g.micro' }).default('db.t4g.micro'),
+  auroraInstanceClass: z.string().regex(RDS_INSTANCE_CLASS, { error: 'must be an RDS instance class such as db.t4g.medium' }).default('db.t4g.medium'),
+});
+
 // ---------------------------------------------------------------------------------------------
 // The whole file
 
@@ -520,6 +532,8 @@ export const LifeboatConfigSchema = z.strictObject({
   sources: SourcesSchema,
   /** Test-restore servers for dumps; without them dumps are checked for integrity and structure only. */
   verification: VerificationSchema.optional(),
+  /** Deploys the snapshot restore test (temporary private databases restored from Lifeboat's snapshots). */
+  snapshotRestoreTest: SnapshotRestoreTestSchema.optional(),
   alerts: AlertsSchema.prefault({}),
 });
 
@@ -538,6 +552,7 @@ export type VaultConfig = z.output<typeof VaultSchema>;
 export type RegionsConfig = z.output<typeof RegionsSchema>;
 export type AlertsConfig = z.output<typeof AlertsSchema>;
 export type VerificationConfig = z.output<typeof VerificationSchema>;
+export type SnapshotRestoreTestConfig = z.output<typeof SnapshotRestoreTestSchema>;
 export type EmailAlertConfig = AlertsConfig['emails'][number];
 export type WebhookAlertConfig = AlertsConfig['webhooks'][number];
 export type ObjectLockMode = VaultConfig['objectLock']['mode'];

@@ -4,6 +4,7 @@ import { Alerts, type AlertSubscriber } from '../constructs/alerts.ts';
 import { BackupFunctions } from '../constructs/backup-functions.ts';
 import { BackupPipeline, type BackupPipelineProps, type PipelineSource } from '../constructs/backup-pipeline.ts';
 import type { DumpNetwork } from '../constructs/dump-function.ts';
+import { RestoreTest, type RestoreTestNetwork } from '../constructs/restore-test.ts';
 import { Vault, vaultBucketName, type VaultProps } from '../constructs/vault.ts';
 import { VaultKey } from '../constructs/vault-key.ts';
 
@@ -13,6 +14,8 @@ export interface RegionBackupProps {
   readonly drRegion: string;
   readonly verification?: BackupPipelineProps['verification'];
   readonly maxSnapshotCopiesInFlight?: number;
+  /** Deploys the snapshot restore test for the snapshot sources. @default - not deployed */
+  readonly snapshotRestoreTest?: { readonly network: RestoreTestNetwork; readonly instanceClass: string; readonly auroraInstanceClass: string };
 }
 
 export interface RegionStackProps extends StackProps {
@@ -38,6 +41,7 @@ export class RegionStack extends Stack {
   readonly alerts: Alerts;
   readonly backup?: BackupFunctions;
   readonly pipeline?: BackupPipeline;
+  readonly restoreTest?: RestoreTest;
 
   constructor(scope: Construct, id: string, props: RegionStackProps) {
     super(scope, id, props);
@@ -69,6 +73,19 @@ export class RegionStack extends Stack {
         verification: props.backup.verification,
         maxSnapshotCopiesInFlight: props.backup.maxSnapshotCopiesInFlight,
       });
+      const snapshotSources = sources.filter((s) => s.method !== 'dump');
+      if (props.backup.snapshotRestoreTest && snapshotSources.length > 0) {
+        const { network, instanceClass, auroraInstanceClass } = props.backup.snapshotRestoreTest;
+        this.restoreTest = new RestoreTest(this, 'RestoreTest', {
+          name: props.deployment,
+          sources: snapshotSources.map((s) => ({ id: s.id, engine: s.engine, credentialsSecretArn: s.credentialsSecretArn, rds: s.rds })),
+          network,
+          instanceClass,
+          auroraInstanceClass,
+          logKey: this.backup.operationsKey,
+          deadLetterQueue: this.backup.deadLetterQueue,
+        });
+      }
     }
   }
 }

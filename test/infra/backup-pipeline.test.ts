@@ -31,7 +31,7 @@ describe('the backup pipeline from the example config', () => {
   });
 
   it('deploys one state machine, lifeboat-backup, only in the primary region, logging ALL with execution data and traced by X-Ray', () => {
-    const [, machine] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine');
+    const [, machine] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine', { StateMachineName: 'lifeboat-backup' });
     expect(machine.Properties).toMatchObject({
       StateMachineName: 'lifeboat-backup',
       StateMachineType: 'STANDARD',
@@ -46,7 +46,7 @@ describe('the backup pipeline from the example config', () => {
   });
 
   it('deploys statemachines/backup.asl.json as it is, with exactly the substitutions it asks for', () => {
-    const [, machine] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine');
+    const [, machine] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine', { StateMachineName: 'lifeboat-backup' });
     const definition = JSON.stringify(machine.Properties.DefinitionString);
     const text = readFileSync(fileURLToPath(new URL('../../statemachines/backup.asl.json', import.meta.url)), 'utf8');
     const asked = [...new Set([...text.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]))].sort();
@@ -56,7 +56,7 @@ describe('the backup pipeline from the example config', () => {
   });
 
   it("allows the state machine's role exactly what its tasks call, and nothing else", () => {
-    const [, machine] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine');
+    const [, machine] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine', { StateMachineName: 'lifeboat-backup' });
     const substitutions = machine.Properties.DefinitionSubstitutions as Record<string, unknown>;
     const dumpFunctions = Object.keys(lifeboat.primary.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('pg_dump') } }));
     expect(dumpFunctions).toHaveLength(2);
@@ -129,7 +129,7 @@ describe('the backup pipeline from the example config', () => {
 
   it('lets the schedules invoke only the start-backup function, and start-backup start only the backup state machine', () => {
     const [startId, start] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: starts one backup execution') });
-    const [machineId] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine');
+    const [machineId] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine', { StateMachineName: 'lifeboat-backup' });
     expect(start.Properties.Environment.Variables).toMatchObject({ BACKUP_STATE_MACHINE_ARN: { Ref: machineId }, LIFEBOAT_SOURCE_IDS: '["orders-db","billing-db"]' });
     const [schedulerRoleId, schedulerRole] = only(lifeboat.primary, 'AWS::IAM::Role', { Description: Match.stringLikeRegexp('^Lifeboat backup schedules') });
     expect(schedulerRole.Properties.AssumeRolePolicyDocument.Statement).toEqual([
@@ -191,14 +191,26 @@ describe('the backup pipeline from the example config', () => {
     expect(asList(statement!.Resource)).toEqual(expect.arrayContaining([arn('eu-west-1'), arn('eu-central-1')]));
   });
 
-  it('passes the verify function its dump sources (with SQL checks) and no verification server when none is configured', () => {
+  it('passes the verify function its dump sources with their SQL checks, the verification servers, their network and their credentials', () => {
     const [, verify] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: verifies a dump') });
     expect(verify.Properties.PackageType).toBe('Image');
-    expect(verify.Properties.VpcConfig).toBeUndefined();
+    expect(verify.Properties.VpcConfig).toEqual({ SubnetIds: ['subnet-0a1b2c3d4e5f60001', 'subnet-0a1b2c3d4e5f60002'], SecurityGroupIds: ['sg-0a1b2c3d4e5f60005'] });
     const env = verify.Properties.Environment.Variables;
-    expect(env.VERIFY_SERVERS).toBe('{}');
-    expect(JSON.parse(env.LIFEBOAT_SOURCES).map((s: { id: string }) => s.id)).toEqual(['orders-db', 'billing-db']);
+    const pgSecret = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:lifeboat/scratch-pg-Qw3Er5';
+    const mysqlSecret = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:lifeboat/scratch-mysql-Ty7Ui9';
+    expect(JSON.parse(env.VERIFY_SERVERS)).toEqual({
+      postgresql: { host: 'lifeboat-scratch-pg.cluster-c0ffee.eu-west-1.rds.amazonaws.com', port: 5432, secretArn: pgSecret },
+      mysql: { host: 'lifeboat-scratch-mysql.cluster-c0ffee.eu-west-1.rds.amazonaws.com', port: 3306, secretArn: mysqlSecret },
+    });
+    const sources = JSON.parse(env.LIFEBOAT_SOURCES);
+    expect(sources.map((s: { id: string }) => s.id)).toEqual(['orders-db', 'billing-db']);
+    expect(sources[0].sqlChecks).toEqual(['SELECT count(*) > 0 FROM orders']);
+    expect(sources[1].sqlChecks).toBeUndefined();
     expect(JSON.stringify(env)).not.toMatch(/password/i);
+    const [roleId] = only(lifeboat.primary, 'AWS::IAM::Role', { Description: 'Lifeboat verify function' });
+    const [statement] = statementsOf(lifeboat.primary, roleId).filter((s) => s.Sid === 'ReadVerificationServerCredentials');
+    expect(statement).toMatchObject({ Effect: 'Allow', Action: 'secretsmanager:GetSecretValue' });
+    expect(asList(statement!.Resource).sort()).toEqual([mysqlSecret, pgSecret]);
   });
 });
 
@@ -209,7 +221,8 @@ describe('the backup pipeline as sources change', () => {
 
   it.each([
     ['a dump source in a network a dump function already serves', { kind: 'rds-postgres', id: 'users-db', instanceIdentifier: 'users-prod', database: 'users', method: 'dump' }],
-    ['a snapshot-only source', { kind: 'aurora-mysql', id: 'ledger-db', clusterIdentifier: 'ledger-prod', method: 'snapshot' }],
+    // Of an engine the restore test already admits: the first source on a new port adds its security-group rules.
+    ['a snapshot-only source', { kind: 'rds-postgres', id: 'ledger-db', instanceIdentifier: 'ledger-prod', method: 'snapshot' }],
   ])('adding %s adds at most two resources: its schedule, and no function or state machine', (_, added) => {
     const before = synthLifeboat();
     const after = synthLifeboat(
@@ -231,24 +244,17 @@ describe('the backup pipeline as sources change', () => {
     for (const type of ['AWS::Lambda::Function', 'AWS::StepFunctions::StateMachine', 'AWS::IAM::Role']) expect(countOf(after, type), type).toBe(countOf(before, type));
   });
 
-  it('gives the verify function the configured servers, their network and read access to their credentials', () => {
-    const secret = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:lifeboat-scratch-pg-Ab12Cd';
-    const lifeboat = synthLifeboat(
-      exampleConfig((raw) => {
-        raw.verification = {
-          network: { vpcId: 'vpc-0a1b2c3d4e5f60718', subnetIds: ['subnet-0a1b2c3d4e5f60009'], securityGroupIds: ['sg-0a1b2c3d4e5f60009'] },
-          servers: { postgresql: { host: 'scratch-pg.internal', port: 5432, credentialsSecretArn: secret } },
-        };
-        raw.sources[0].sqlChecks = ['SELECT count(*) > 0 FROM orders'];
-      }),
-    );
+  it('without verification servers, runs the verify function outside any VPC with no server (integrity and structure checks only)', () => {
+    const lifeboat = synthLifeboat(exampleConfig((raw) => delete raw.verification));
     const [, verify] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: verifies a dump') });
-    expect(verify.Properties.VpcConfig).toEqual({ SubnetIds: ['subnet-0a1b2c3d4e5f60009'], SecurityGroupIds: ['sg-0a1b2c3d4e5f60009'] });
-    expect(JSON.parse(verify.Properties.Environment.Variables.VERIFY_SERVERS)).toEqual({ postgresql: { host: 'scratch-pg.internal', port: 5432, secretArn: secret } });
-    expect(JSON.parse(verify.Properties.Environment.Variables.LIFEBOAT_SOURCES)[0].sqlChecks).toEqual(['SELECT count(*) > 0 FROM orders']);
-    lifeboat.primary.hasResourceProperties('AWS::IAM::Policy', {
-      PolicyDocument: { Statement: Match.arrayWith([{ Sid: 'ReadVerificationServerCredentials', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secret }]) },
-    });
+    expect(verify.Properties.VpcConfig).toBeUndefined();
+    expect(verify.Properties.Environment.Variables.VERIFY_SERVERS).toBe('{}');
+  });
+
+  it('deploys the snapshot restore test for the snapshot sources only when configured', () => {
+    const name = (lifeboat: SynthesizedLifeboat) => Object.values(lifeboat.primary.findResources('AWS::StepFunctions::StateMachine')).map((m) => m.Properties.StateMachineName).sort();
+    expect(name(synthLifeboat())).toEqual(['lifeboat-backup', 'lifeboat-restore-test']);
+    expect(name(synthLifeboat(exampleConfig((raw) => delete raw.snapshotRestoreTest)))).toEqual(['lifeboat-backup']);
   });
 
   it('a snapshot-only deployment still gets the whole pipeline, and no dump function', () => {
@@ -257,7 +263,7 @@ describe('the backup pipeline as sources change', () => {
         for (const source of raw.sources) source.backup = { method: 'snapshot' };
       }),
     );
-    lifeboat.primary.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
+    only(lifeboat.primary, 'AWS::StepFunctions::StateMachine', { StateMachineName: 'lifeboat-backup' });
     lifeboat.primary.resourceCountIs('AWS::Scheduler::Schedule', 2);
     const [, resolve] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: how a source is backed up') });
     expect(JSON.parse(resolve.Properties.Environment.Variables.LIFEBOAT_ROUTES)).toEqual([

@@ -16,7 +16,7 @@ const PRIMARY_STACK = 'lifeboat-primary';
 const ACCOUNT = '123456789012';
 const REGION = 'eu-west-1';
 /** The zip-packaged functions of infra/constructs/backup-pipeline.ts (dump and verify are images, load-tested in test/functions/dump). */
-const PIPELINE_HANDLERS = ['copy', 'prune', 'resolve-source', 'snapshot', 'start-backup'];
+const PIPELINE_HANDLERS = ['copy', 'prune', 'resolve-source', 'snapshot', 'start-backup', 'validate-restore'];
 
 interface CfnResource {
   readonly Type: string;
@@ -151,7 +151,7 @@ describe('the pipeline function bundles CDK synthesizes', () => {
     return env;
   }
 
-  it('bundles exactly the five zip-packaged pipeline handlers, each as an ESM index.mjs', () => {
+  it('bundles exactly the six zip-packaged handlers, each as an ESM index.mjs', () => {
     expect([...functions.keys()].sort()).toEqual(PIPELINE_HANDLERS);
     for (const fn of functions.values()) {
       expect(fn.handler).toBe('index.handler');
@@ -159,7 +159,7 @@ describe('the pipeline function bundles CDK synthesizes', () => {
     }
   });
 
-  // Run from outside the repository even on Node 20: none of these five bundles contains the zstd codec (only dump
+  // Run from outside the repository even on Node 20: none of these bundles contains the zstd codec (only dump
   // and verify do), and functions/lib/codec/zstd.ts requires zstd-napi lazily anyway, never at load.
   it.each(PIPELINE_HANDLERS)('%s loads from its asset with the environment its template gives it', async (name) => {
     const fn = functions.get(name);

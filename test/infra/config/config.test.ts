@@ -336,7 +336,7 @@ describe('a bad config names the field', () => {
     const config = example();
     config.sources[0].sqlChecks = ['SELECT true', '  '];
     expect(problemsOf(config)).toEqual(['sources[0].sqlChecks[1]: must not be empty']);
-    expect(parseConfig(example(), 'test').sources[0]!.sqlChecks).toEqual([]);
+    expect(parseConfig(example(), 'test').sources[1]!.sqlChecks).toEqual([]);
   });
 
   it('rejects a name and an account id of the wrong shape', () => {
