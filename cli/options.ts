@@ -24,6 +24,8 @@ export interface CliDeps {
   readonly sfnClient?: (region: string | undefined) => Pick<SFNClient, 'send'>;
   /** How `run --wait` waits between polls. @default setTimeout from node:timers/promises */
   readonly sleep?: (milliseconds: number) => Promise<void>;
+  /** How `approve` sends the decision to the approval link. @default globalThis.fetch */
+  readonly fetch?: typeof fetch;
 }
 
 /**

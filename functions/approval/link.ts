@@ -1,0 +1,81 @@
+/**
+ * Approval links: `<base>/approvals/<approvalId>?exp=<unix seconds>&sig=<base64url HMAC-SHA256 of
+ * "<approvalId>.<exp>">` (docs/dr-plans.md, "Approval links"). The link is the only credential an approver
+ * needs, so it is checked in full (signature, then expiry) before anything is read from the store.
+ */
+import { randomBytes } from 'node:crypto';
+import { ConfigError } from '../lib/errors.ts';
+import type { ApprovalSigner } from './signer.ts';
+
+/** An approval id: random base64url. Ours are 24 characters (144 bits); anything from 22 (128 bits) is read. */
+export const APPROVAL_ID_PATTERN = /^[A-Za-z0-9_-]{22,64}$/;
+const APPROVAL_PATH = /^\/approvals\/([^/]+)$/;
+/** Unix seconds, without leading zeros: one spelling per instant, so a link cannot be re-spelled. */
+const EXP_PATTERN = /^[1-9][0-9]{0,11}$/;
+
+/** A fresh approval id: 18 random bytes (144 bits) as 24 base64url characters. */
+export function newApprovalId(): string {
+  return randomBytes(18).toString('base64url');
+}
+
+/** What is signed: `<approvalId>.<exp>`. */
+export function signedMessage(approvalId: string, exp: number): string {
+  return `${approvalId}.${exp}`;
+}
+
+/** The path and query of an approval link, which is also where its form posts. */
+export function approvalPath(approvalId: string, exp: number, sig: string): string {
+  return `/approvals/${approvalId}?${new URLSearchParams({ exp: String(exp), sig }).toString()}`;
+}
+
+/**
+ * The function URL (or whatever serves the endpoint at its root) as links are built from it, without the
+ * trailing slash: `https://abc.lambda-url.eu-west-1.on.aws/` → `https://abc.lambda-url.eu-west-1.on.aws`.
+ */
+export function parseBaseUrl(text: string, variable = 'APPROVAL_BASE_URL'): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError(`${variable}: "${text}" is not a URL`);
+  }
+  if (url.protocol !== 'https:') throw new ConfigError(`${variable}: must be an https URL (the approval endpoint's function URL)`);
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw new ConfigError(`${variable}: must be the endpoint's origin alone (https://HOST), without a path, query or credentials`);
+  }
+  return url.origin;
+}
+
+/** The signed link for `approvalId`, valid until `exp` (unix seconds). */
+export async function approvalLink(baseUrl: string, approvalId: string, exp: number, signer: ApprovalSigner): Promise<string> {
+  const sig = await signer.sign(signedMessage(approvalId, exp));
+  return `${baseUrl}${approvalPath(approvalId, exp, sig)}`;
+}
+
+/** The approval id of an endpoint path (`/approvals/<id>`), or `undefined` for any other path. */
+export function approvalIdFromPath(rawPath: string): string | undefined {
+  const id = APPROVAL_PATH.exec(rawPath)?.[1];
+  return id !== undefined && APPROVAL_ID_PATTERN.test(id) ? id : undefined;
+}
+
+export type LinkCheck =
+  | { readonly valid: true; readonly approvalId: string; readonly exp: number; readonly sig: string }
+  | { readonly valid: false; readonly reason: 'forged' | 'expired'; readonly exp?: number };
+
+/**
+ * Checks a link's `exp` and `sig` for `approvalId`: the signature first (a missing or malformed `exp` or `sig`
+ * is a forged link too), then `exp` against `now`. Reads nothing but the link.
+ */
+export async function checkLink(
+  approvalId: string,
+  query: { readonly exp: string | undefined; readonly sig: string | undefined },
+  signer: ApprovalSigner,
+  now: Date,
+): Promise<LinkCheck> {
+  const { exp: expText, sig } = query;
+  if (expText === undefined || sig === undefined || !EXP_PATTERN.test(expText)) return { valid: false, reason: 'forged' };
+  const exp = Number(expText);
+  if (!(await signer.verify(signedMessage(approvalId, exp), sig))) return { valid: false, reason: 'forged' };
+  if (Math.floor(now.getTime() / 1000) >= exp) return { valid: false, reason: 'expired', exp };
+  return { valid: true, approvalId, exp, sig };
+}
