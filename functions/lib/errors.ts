@@ -70,3 +70,9 @@ export class SnapshotCopyQuotaError extends named('SnapshotCopyQuotaError', true
 export class BackupConflictError extends named('BackupConflictError') {}
 /** Retention ran but could not delete or read something; the rest was pruned and the report names what failed. */
 export class PruneIncompleteError extends named('PruneIncompleteError') {}
+/** No restorable backup fits a DR step: none of the source's backups in the vault is verified (at or before the point in time asked for). */
+export class NoRecoveryPointError extends named('NoRecoveryPointError') {}
+/** A DR plan's validate step found the restored database wrong (a table, a row count or a SQL check); the message names each failed check. */
+export class ValidationFailedError extends named('ValidationFailedError') {}
+/** A read replica promotion or an Aurora global database failover failed or went to a state it never leaves. */
+export class FailoverFailedError extends named('FailoverFailedError') {}

@@ -5,7 +5,10 @@
  * backups/<sourceId>/<backupId>/payload                          the encrypted, compressed dump stream
  * backups/<sourceId>/<backupId>/manifest.json                    written last; its presence makes the backup complete
  * backups/<sourceId>/<backupId>/verifications/<timestamp>.json   one object per verification run
+ * evidence/<plan>/<execution name>.json                          what one DR plan execution did and measured (not a backup)
  * ```
+ *
+ * Only `backups/` holds backups: listings, retention and the DR copy never look at `evidence/`.
  */
 import { randomBytes } from 'node:crypto';
 import { InvalidIdentifierError, InvalidStoreKeyError } from '../errors.ts';
@@ -14,9 +17,17 @@ export const BACKUPS_PREFIX = 'backups/';
 export const PAYLOAD_NAME = 'payload';
 export const MANIFEST_NAME = 'manifest.json';
 export const VERIFICATIONS_DIR = 'verifications';
+export const EVIDENCE_PREFIX = 'evidence/';
 
 /** A source id: lowercase, starts with a letter, at most 40 characters (it appears in keys, ARNs and metric dimensions). */
 export const SOURCE_ID_PATTERN = /^[a-z][a-z0-9-]{0,39}$/;
+/** A DR plan's name, as the config allows it (it appears in keys, state machine names and topic names). */
+export const PLAN_NAME_PATTERN = /^[a-z][a-z0-9-]{0,39}$/;
+/**
+ * A Step Functions execution name: 1-80 characters, none of them whitespace, a control character or one
+ * of `< > { } [ ] ? * " # % \ ^ | ~ \` $ & , ; : /` (the service's own rule), so it is one key segment.
+ */
+export const EXECUTION_NAME_PATTERN = /^[^\s\u0000-\u001f\u007f-\u009f<>{}[\]?*"#%\\^|~`$&,;:/]{1,80}$/;
 /** `20261122T053327Z-k3x7q2ab`: UTC start time to the second, then 8 random base32 characters. */
 export const BACKUP_ID_PATTERN = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-[a-z2-7]{8}$/;
 
@@ -95,6 +106,22 @@ export function manifestKey(sourceId: string, backupId: string): string {
 /** `.../verifications/20261122T060102.345Z.json`: milliseconds so two runs in one second do not collide. */
 export function verificationKey(sourceId: string, backupId: string, at: Date): string {
   return `${backupPrefix(sourceId, backupId)}${VERIFICATIONS_DIR}/${compactUtc(at, true)}.json`;
+}
+
+/**
+ * `evidence/<plan>/<execution name>.json`: the evidence of one DR plan execution. Throws
+ * `InvalidIdentifierError` for a plan or execution name that could not be one (or could name another key).
+ */
+export function evidenceKey(plan: string, executionName: string): string {
+  if (!PLAN_NAME_PATTERN.test(plan)) {
+    throw new InvalidIdentifierError(`"${truncate(plan)}" is not a plan name: expected 1-40 characters of a-z, 0-9 and "-", starting with a letter`);
+  }
+  if (!EXECUTION_NAME_PATTERN.test(executionName) || executionName === '.' || executionName === '..') {
+    throw new InvalidIdentifierError(`"${truncate(executionName)}" is not a Step Functions execution name`);
+  }
+  const key = `${EVIDENCE_PREFIX}${plan}/${executionName}.json`;
+  assertStoreKey(key);
+  return key;
 }
 
 /** Splits a key inside a backup folder; `undefined` for keys that are not (stray objects are ignored, never guessed at). */

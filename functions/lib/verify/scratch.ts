@@ -57,7 +57,8 @@ export async function createScratchDatabase(server: ConnectionInfo, sourceId: st
   return scratch;
 }
 
-async function dropDatabase(target: ConnectionInfo): Promise<void> {
+/** Drops `target.database` on its server (PostgreSQL: ending its sessions with FORCE; MySQL: killing them first). Absent is not an error. */
+export async function dropDatabase(target: ConnectionInfo): Promise<void> {
   if (target.engine === 'postgresql') {
     const admin = await connectPostgres(withDatabase(target, POSTGRES_MAINTENANCE_DATABASE));
     try {

@@ -1,0 +1,154 @@
+/**
+ * The `restore-dump` step: the latest verified dump of a source (at or before a point in time) from the
+ * chosen region's vault, restored by the engine (`runRestore`: checksum, decryption, pg_restore / mysql).
+ * Real runs restore into the plan's target, which must be empty; drills into the engine's verification
+ * server, database `<target.database>_drill_<suffix>`, and never touch the target host.
+ */
+import { readDatabaseSecret } from '../lib/aws/databaseSecret.ts';
+import type { DumpManifest } from '../lib/engine/backup.ts';
+import type { ConnectionInfo, Engine } from '../lib/engine/connection.ts';
+import { asDumpManifest, runRestore } from '../lib/engine/restore.ts';
+import { ConfigError, NoRecoveryPointError } from '../lib/errors.ts';
+import { listBackups } from '../lib/vault/catalog.ts';
+import { readLatestVerification } from '../lib/vault/verification.ts';
+import type { DrStepDeps, RegionResources } from './drStep.ts';
+import type { RestoreDumpParameters, RestoredTarget, RunStepEvent, StepRecord } from './events.ts';
+
+/** PostgreSQL's identifier limit (MySQL allows 64): a drill database name must fit both. */
+const MAX_DATABASE_NAME_LENGTH = 63;
+
+/** `orders_drill_7f3a9c2e`: what a drill restores into, and what clean-up drops. */
+export function drillDatabaseName(database: string, suffix: string): string {
+  return `${database}${drillDatabaseSuffix(suffix)}`;
+}
+
+export function drillDatabaseSuffix(suffix: string): string {
+  return `_drill_${suffix}`;
+}
+
+export async function runRestoreDumpStep(event: RunStepEvent, parameters: RestoreDumpParameters, deps: DrStepDeps): Promise<StepRecord> {
+  const startedAt = now(deps);
+  const region = regionResources(deps, parameters.region);
+  const manifest = await latestVerifiedDump(region, parameters.source, parameters.region, parameters.pointInTime);
+  const drill = event.mode === 'drill';
+
+  let connection: ConnectionInfo;
+  let target: RestoredTarget;
+  if (drill) {
+    const server = deps.servers[manifest.engine];
+    if (!server) {
+      throw new ConfigError(
+        `Step '${event.stepId}': a drill restores ${manifest.engine} dumps into the verification server, and VERIFY_SERVERS has none for ${manifest.engine}`,
+      );
+    }
+    const database = drillDatabaseName(parameters.target.database, event.suffix);
+    if (database.length > MAX_DATABASE_NAME_LENGTH) {
+      throw new ConfigError(
+        `Step '${event.stepId}': parameters.target.database: the drill database ${database} is longer than ${MAX_DATABASE_NAME_LENGTH} characters`,
+      );
+    }
+    connection = await serverConnection(deps, manifest.engine, server, database);
+    target = { host: server.host, port: server.port, database, engine: manifest.engine, credentialsSecretArn: server.secretArn };
+  } else {
+    const secret = await readDatabaseSecret(deps.secrets, parameters.target.credentialsSecretArn, `the target of step ${event.stepId}`);
+    connection = {
+      engine: manifest.engine,
+      host: parameters.target.host,
+      port: parameters.target.port,
+      user: secret.username,
+      password: secret.password,
+      database: parameters.target.database,
+      sslMode: sslModeFor(manifest.engine, deps.tls),
+    };
+    target = { ...parameters.target, engine: manifest.engine };
+  }
+
+  await runRestore({
+    store: region.store,
+    sourceId: manifest.sourceId,
+    backupId: manifest.backupId,
+    keyring: region.keyring,
+    target: connection,
+    // The drill database's name is this execution's: anything in it is an earlier attempt of this very step.
+    // A real target is never dropped: the engine refuses one that is not empty.
+    dropExisting: drill,
+  });
+
+  return {
+    stepId: event.stepId,
+    kind: 'restore-dump',
+    status: 'succeeded',
+    startedAt: startedAt.toISOString(),
+    endedAt: now(deps).toISOString(),
+    result: {
+      sourceId: manifest.sourceId,
+      region: parameters.region,
+      backupId: manifest.backupId,
+      backupCompletedAt: manifest.completedAt,
+      restoredDataAt: manifest.completedAt,
+      target,
+      drill,
+    },
+  };
+}
+
+/**
+ * The newest dump of `sourceId` whose latest verification passed, completed at or before `pointInTime`
+ * when given. Backups whose manifest cannot be read are passed over; none fitting is `NoRecoveryPointError`.
+ */
+export async function latestVerifiedDump(
+  region: RegionResources,
+  sourceId: string,
+  regionName: string,
+  pointInTime?: string,
+): Promise<DumpManifest> {
+  const limit = pointInTime === undefined ? undefined : Date.parse(pointInTime);
+  const candidates = (await listBackups(region.store, { sourceId, onUnreadable: () => {} }))
+    .filter((manifest) => manifest.kind === 'dump' && (limit === undefined || Date.parse(manifest.completedAt) <= limit))
+    .sort((a, b) => Date.parse(b.completedAt) - Date.parse(a.completedAt));
+  for (const manifest of candidates) {
+    const verification = await readLatestVerification(region.store, manifest.sourceId, manifest.backupId);
+    if (verification.status === 'verified') return asDumpManifest(manifest);
+  }
+  const when = pointInTime === undefined ? '' : ` completed at or before ${new Date(limit!).toISOString()}`;
+  throw new NoRecoveryPointError(
+    `No verified dump of source ${sourceId}${when} in the ${regionName} vault (${region.store.location}); ` +
+      (candidates.length === 0 ? 'it holds no such dump' : `none of the ${candidates.length} such dump(s) passed its latest verification`),
+  );
+}
+
+/** A verification server of `engine`, logged in with its secret, on `database`. */
+export async function serverConnection(
+  deps: Pick<DrStepDeps, 'secrets' | 'tls'>,
+  engine: Engine,
+  server: { readonly secretArn: string; readonly host: string; readonly port: number },
+  database: string,
+): Promise<ConnectionInfo> {
+  const secret = await readDatabaseSecret(deps.secrets, server.secretArn, `the ${engine} verification server`);
+  return {
+    engine,
+    host: server.host,
+    port: server.port,
+    user: secret.username,
+    password: secret.password,
+    database,
+    sslMode: sslModeFor(engine, deps.tls),
+  };
+}
+
+/** TLS as the verify function asks for it: required in AWS, off only for local test servers. */
+export function sslModeFor(engine: Engine, tls: DrStepDeps['tls']): string {
+  const required = (tls ?? 'require') === 'require';
+  if (engine === 'postgresql') return required ? 'require' : 'disable';
+  return required ? 'REQUIRED' : 'DISABLED';
+}
+
+export function regionResources(deps: Pick<DrStepDeps, 'regions'>, choice: 'primary' | 'dr'): RegionResources {
+  const region = deps.regions[choice];
+  if (!region) throw new ConfigError(`This function has no ${choice} region configured`);
+  return region;
+}
+
+function now(deps: Pick<DrStepDeps, 'now'>): Date {
+  return deps.now?.() ?? new Date();
+}
