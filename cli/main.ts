@@ -7,6 +7,7 @@ import { parseCommandLine, renderHelp } from './args.ts';
 import type { Command, CommandContext } from './command.ts';
 import { approve } from './commands/approve.ts';
 import { backup } from './commands/backup.ts';
+import { drill } from './commands/drill.ts';
 import { keygen } from './commands/keygen.ts';
 import { list } from './commands/list.ts';
 import { prune } from './commands/prune.ts';
@@ -18,7 +19,7 @@ import { ExitCode, exitCodeFor, UsageError } from './errors.ts';
 import { type CliIo, Output } from './io.ts';
 import type { CliDeps } from './options.ts';
 
-export const COMMANDS: readonly Command[] = [keygen, backup, list, show, restore, verify, prune, runCommand, approve];
+export const COMMANDS: readonly Command[] = [keygen, backup, list, show, restore, verify, prune, runCommand, drill, approve];
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }

@@ -1,5 +1,5 @@
 import type { App } from 'aws-cdk-lib';
-import { effectiveFlexibleWindowMinutes, type LifeboatConfig, type SourceConfig } from './config/index.ts';
+import { effectiveFlexibleWindowMinutes, plansWithDefaults, type LifeboatConfig, type SourceConfig } from './config/index.ts';
 import type { PipelineSource } from './constructs/backup-pipeline.ts';
 import type { DumpNetwork } from './constructs/dump-function.ts';
 import type { AlertSubscriber } from './constructs/alerts.ts';
@@ -39,6 +39,7 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
       drRegion: config.regions.dr,
       verification: config.verification,
       snapshotRestoreTest: config.snapshotRestoreTest,
+      plans: plansWithDefaults(config),
     },
     tags,
   });

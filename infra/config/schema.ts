@@ -18,6 +18,7 @@
  */
 import { z } from 'zod';
 import { SEVERITIES } from '../../functions/lib/severity.ts';
+import { PlanSchema, planProblems } from './plans.ts';
 
 export { SEVERITIES, severitiesAtOrAbove, type Severity } from '../../functions/lib/severity.ts';
 
@@ -535,7 +536,17 @@ export const LifeboatConfigSchema = z.strictObject({
   /** Deploys the snapshot restore test (temporary private databases restored from Lifeboat's snapshots). */
   snapshotRestoreTest: SnapshotRestoreTestSchema.optional(),
   alerts: AlertsSchema.prefault({}),
-});
+  /** Disaster-recovery plans (docs/dr-plans.md); sources no plan names get a default one. */
+  plans: z.array(PlanSchema).default([]),
+}).superRefine(
+  (config, ctx) => {
+    for (const { path, message } of planProblems(config.plans, config)) ctx.addIssue({ code: 'custom', path: [...path], message });
+  },
+  {
+    when: (payload) =>
+      payload.issues.every((issue) => (issue.path?.length ?? 0) > 0) && whenValid('plans', 'sources', 'verification', 'alerts', 'name')(payload),
+  },
+);
 
 /** A parsed config, every default filled in. */
 export type LifeboatConfig = z.output<typeof LifeboatConfigSchema>;

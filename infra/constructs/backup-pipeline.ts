@@ -123,6 +123,11 @@ export class BackupPipeline extends Construct {
     return this.rdsArn(region, type === 'instance' ? 'snapshot' : 'cluster-snapshot', `${SNAPSHOT_PREFIX}${sourceId ? `${sourceId}-` : ''}*`);
   }
 
+  /** Where the DR copies are: the DR vault bucket, its region and the key replica. */
+  get drVault(): BackupPipelineProps['dr'] {
+    return this.props.dr;
+  }
+
   private get drBucketArn(): string {
     return `arn:${Aws.PARTITION}:s3:::${this.props.dr.bucketName}`;
   }

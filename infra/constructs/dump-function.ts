@@ -57,7 +57,7 @@ const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
  * The image of a function that runs the database client tools (`functions/dump/Dockerfile`): Node.js 22 with
  * the PostgreSQL and MariaDB clients, bundling `functions/<handler>/handler.ts`.
  */
-export function toolsImageCode(handler: 'dump' | 'verify'): lambda.DockerImageCode {
+export function toolsImageCode(handler: 'dump' | 'verify' | 'dr-step'): lambda.DockerImageCode {
   return lambda.DockerImageCode.fromImageAsset(repoRoot, {
     file: 'functions/dump/Dockerfile',
     buildArgs: { HANDLER: handler },

@@ -22,6 +22,10 @@ export const ESM_REQUIRE_BANNER = "import { createRequire as lifeboatCreateRequi
 export interface PipelineFunctionProps {
   /** The directory under `functions/` whose `handler.ts` exports `handler`. */
   readonly handler: string;
+  /** Another file of that directory to bundle instead of `handler.ts`. @default 'handler.ts' */
+  readonly entryFile?: string;
+  /** The service name in logs and metrics. @default `lifeboat-<handler>` */
+  readonly serviceName?: string;
   readonly description: string;
   readonly environment: Readonly<Record<string, string>>;
   /** Which vault-key uses the key policy lets this role attempt (the IAM grants still decide what it may do). */
@@ -56,7 +60,7 @@ export class PipelineFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: PipelineFunctionProps) {
     super(scope, id);
-    this.role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: `Lifeboat ${props.handler} function` });
+    this.role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: `Lifeboat ${props.serviceName?.replace(/^lifeboat-/, "") ?? props.handler} function` });
     for (const use of props.keyUse) Tags.of(this.role).add(KEY_USE_TAGS[use], 'true');
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: logs.RetentionDays.THREE_MONTHS,
@@ -64,7 +68,7 @@ export class PipelineFunction extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     this.function = new nodejs.NodejsFunction(this, 'Function', {
-      entry: `${repoRoot}functions/${props.handler}/handler.ts`,
+      entry: `${repoRoot}functions/${props.handler}/${props.entryFile ?? 'handler.ts'}`,
       handler: 'handler',
       projectRoot: repoRoot,
       depsLockFilePath: `${repoRoot}package-lock.json`,
@@ -78,7 +82,7 @@ export class PipelineFunction extends Construct {
       logGroup: this.logGroup,
       deadLetterQueue: props.deadLetterQueue,
       tracing: lambda.Tracing.ACTIVE,
-      environment: { ...props.environment, POWERTOOLS_SERVICE_NAME: `lifeboat-${props.handler}`, POWERTOOLS_METRICS_NAMESPACE: 'Lifeboat', NODE_OPTIONS: '--enable-source-maps' },
+      environment: { ...props.environment, POWERTOOLS_SERVICE_NAME: props.serviceName ?? `lifeboat-${props.handler}`, POWERTOOLS_METRICS_NAMESPACE: 'Lifeboat', NODE_OPTIONS: '--enable-source-maps' },
       bundling: {
         format: nodejs.OutputFormat.ESM,
         target: 'node24',
@@ -96,7 +100,7 @@ export class PipelineFunction extends Construct {
     Validations.of(this.function).acknowledge({ id: 'NIST.800.53.R5::NIST.800.53.R5-LambdaInsideVPC', reason: props.outsideVpcReason });
     this.policy = new ReviewedPolicy(
       this.role,
-      `The ${props.handler} function's own statements, each scoped to what its handler calls; a managed policy would be shared between functions and so wider than any one needs.`,
+      `The ${props.serviceName ?? props.handler} function's own statements, each scoped to what its handler calls; a managed policy would be shared between functions and so wider than any one needs.`,
     );
     this.policy.acknowledge(['*'], 'The one statement with Resource "*" is X-Ray trace upload (added by active tracing): its actions support no narrower resource.');
   }

@@ -4,6 +4,8 @@ import { Alerts, type AlertSubscriber } from '../constructs/alerts.ts';
 import { BackupFunctions } from '../constructs/backup-functions.ts';
 import { BackupPipeline, type BackupPipelineProps, type PipelineSource } from '../constructs/backup-pipeline.ts';
 import type { DumpNetwork } from '../constructs/dump-function.ts';
+import type { PlanConfig } from '../config/plans.ts';
+import { DrPlans } from '../constructs/dr-plans.ts';
 import { RestoreTest, type RestoreTestNetwork } from '../constructs/restore-test.ts';
 import { Vault, vaultBucketName, type VaultProps } from '../constructs/vault.ts';
 import { VaultKey } from '../constructs/vault-key.ts';
@@ -16,6 +18,8 @@ export interface RegionBackupProps {
   readonly maxSnapshotCopiesInFlight?: number;
   /** Deploys the snapshot restore test for the snapshot sources. @default - not deployed */
   readonly snapshotRestoreTest?: { readonly network: RestoreTestNetwork; readonly instanceClass: string; readonly auroraInstanceClass: string };
+  /** DR plans, default plans included, each deployed as its own state machine. @default - none */
+  readonly plans?: readonly PlanConfig[];
 }
 
 export interface RegionStackProps extends StackProps {
@@ -42,6 +46,7 @@ export class RegionStack extends Stack {
   readonly backup?: BackupFunctions;
   readonly pipeline?: BackupPipeline;
   readonly restoreTest?: RestoreTest;
+  readonly plans?: DrPlans;
 
   constructor(scope: Construct, id: string, props: RegionStackProps) {
     super(scope, id, props);
@@ -73,6 +78,21 @@ export class RegionStack extends Stack {
         verification: props.backup.verification,
         maxSnapshotCopiesInFlight: props.backup.maxSnapshotCopiesInFlight,
       });
+      if (props.backup.plans && props.backup.plans.length > 0) {
+        this.plans = new DrPlans(this, 'Plans', {
+          name: props.deployment,
+          plans: props.backup.plans,
+          sources: sources.map((s) => ({ id: s.id, engine: s.engine, ...(s.database ? { database: s.database } : {}), credentialsSecretArn: s.credentialsSecretArn, rds: s.rds, network: s.network })),
+          vault: this.vault.bucket,
+          vaultKey: this.vaultKey.key,
+          dr: this.pipeline.drVault,
+          backupStateMachine: this.pipeline.stateMachine,
+          verification: props.backup.verification,
+          topicKey: this.alerts.key,
+          operationsKey: this.backup.operationsKey,
+          deadLetterQueue: this.backup.deadLetterQueue,
+        });
+      }
       const snapshotSources = sources.filter((s) => s.method !== 'dump');
       if (props.backup.snapshotRestoreTest && snapshotSources.length > 0) {
         const { network, instanceClass, auroraInstanceClass } = props.backup.snapshotRestoreTest;

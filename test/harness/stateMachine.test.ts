@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ChecksumMismatchError, StoreWriteFailedError } from '../../functions/lib/errors.ts';
 import {
   loadStateMachine,
@@ -267,5 +267,98 @@ describe('runStateMachine guards', () => {
 
     expect(snapshot.calls).toEqual([{ dbInstance: 'orders' }]);
     expect(run).toMatchObject({ status: 'SUCCEEDED', output: { snapshotId: 'snap-1', status: 200 } });
+  });
+});
+
+describe('runStateMachine callbacks and context', () => {
+  const approvalMachine = (timeoutSeconds = 60): StateMachineDefinition =>
+    ({
+      StartAt: 'Ask',
+      States: {
+        Ask: {
+          Type: 'Task',
+          Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+          Parameters: {
+            FunctionName: 'arn:aws:lambda:us-east-1:123456789012:function:ask',
+            Payload: { 'taskToken.$': '$$.Task.Token', 'question.$': '$.question', 'askedAt.$': '$$.State.EnteredTime' },
+          },
+          TimeoutSeconds: timeoutSeconds,
+          ResultPath: '$.decision',
+          Catch: [{ ErrorEquals: ['States.Timeout'], ResultPath: '$.timedOut', Next: 'AskAgain' }],
+          Next: 'Decided',
+        },
+        AskAgain: {
+          Type: 'Task',
+          Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+          Parameters: { FunctionName: 'arn:aws:lambda:us-east-1:123456789012:function:ask', Payload: { 'taskToken.$': '$$.Task.Token' } },
+          ResultPath: '$.decision',
+          Next: 'Decided',
+        },
+        Decided: { Type: 'Succeed' },
+      },
+    }) as unknown as StateMachineDefinition;
+
+  it('emulates lambda:invoke.waitForTaskToken: Payload with a task token in, the callback output unwrapped', async () => {
+    let decide: (decision: unknown) => void = () => undefined;
+    const decided = new Promise((resolve) => (decide = resolve));
+    const ask = recorder(async () => decided);
+    const before = new Date().toISOString();
+
+    const running = runStateMachine(approvalMachine(), { question: 'go?' }, { handlers: { Ask: ask, AskAgain: recorder(async () => ({})) } });
+    await vi.waitFor(() => expect(ask.calls).toHaveLength(1));
+    decide({ approved: true });
+    const run = await running;
+
+    expect(run).toMatchObject({ status: 'SUCCEEDED', output: { question: 'go?', decision: { approved: true } } });
+    const payload = ask.calls[0] as { taskToken: string; question: string; askedAt: string };
+    expect(payload.question).toBe('go?');
+    expect(payload.taskToken).toMatch(/^local-task-token-\d+$/);
+    expect(payload.askedAt >= before && payload.askedAt <= new Date().toISOString()).toBe(true);
+  });
+
+  it('gives every read of $$.Task.Token a new token, and keeps a token the caller sets', async () => {
+    const ask = recorder(async () => {
+      throw Object.assign(new Error('no decision'), { name: 'States.Timeout' });
+    });
+    const again = recorder(async () => ({ approved: false }));
+
+    await runStateMachine(approvalMachine(), { question: 'go?' }, { handlers: { Ask: ask, AskAgain: again } });
+    const tokens = [...ask.calls, ...again.calls].map((call) => (call as { taskToken: string }).taskToken);
+    await runStateMachine(approvalMachine(), { question: 'go?' }, { handlers: { Ask: ask, AskAgain: again }, context: { Task: { Token: 'fixed' } } });
+
+    expect(new Set(tokens).size).toBe(2);
+    expect((ask.calls[1] as { taskToken: string }).taskToken).toBe('fixed');
+  });
+
+  it('times a never-settling task out with States.Timeout after the overridden milliseconds', async () => {
+    const ask = recorder(() => new Promise(() => undefined));
+    const again = recorder(async () => ({ approved: true }));
+    const started = Date.now();
+
+    const run = await runStateMachine(approvalMachine(3600), { question: 'go?' }, {
+      handlers: { Ask: ask, AskAgain: again },
+      taskTimeoutOverrides: { Ask: 20 },
+    });
+
+    expect(run).toMatchObject({ status: 'SUCCEEDED', output: { timedOut: { Error: 'States.Timeout' }, decision: { approved: true } } });
+    expect(run.visitedStates).toEqual(['Ask', 'AskAgain', 'Decided']);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('refuses a task timeout override for a state that is not a Task', async () => {
+    const handlers = { Ask: async () => ({}), AskAgain: async () => ({}) };
+
+    await expect(runStateMachine(approvalMachine(), {}, { handlers, taskTimeoutOverrides: { Decided: 1 } })).rejects.toThrow(
+      'task timeout override(s) for states that are not Task states: Decided',
+    );
+  });
+
+  it('still refuses the .sync Lambda integration it cannot emulate', async () => {
+    const definition = {
+      StartAt: 'Sync',
+      States: { Sync: { Type: 'Task', Resource: 'arn:aws:states:::lambda:invoke.sync', Parameters: { FunctionName: 'f' }, End: true } },
+    } as unknown as StateMachineDefinition;
+
+    await expect(runStateMachine(definition, {}, { handlers: { Sync: async () => ({}) } })).rejects.toThrow('no .sync support for Lambda');
   });
 });

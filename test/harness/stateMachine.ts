@@ -17,7 +17,11 @@ export type { StateMachineDefinition };
 export type ExecutionEvent =
   ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer Event> ? Event : never;
 
-/** The local stand-in for a Lambda behind a Task state: JSON in, JSON out, a thrown Error's `name` is the ASL error. */
+/**
+ * The local stand-in for a Lambda behind a Task state: JSON in, JSON out, a thrown Error's `name` is the ASL error.
+ * Behind `lambda:invoke.waitForTaskToken` it stands for the whole round trip: it receives the `Payload` (with the
+ * `$$.Task.Token` in it) and what it resolves to is what `SendTaskSuccess` would send (a throw: `SendTaskFailure`).
+ */
 export type TaskHandler = (input: unknown) => Promise<unknown>;
 
 export interface RunStateMachineOptions {
@@ -27,9 +31,19 @@ export interface RunStateMachineOptions {
   readonly waitTimeOverrides?: Readonly<Record<string, number>>;
   /** Milliseconds before each retry, by state name (or per retrier). @default 0 for every Retry */
   readonly retryIntervalOverrides?: Readonly<Record<string, number | readonly number[]>>;
+  /**
+   * Milliseconds after which a Task state fails with `States.Timeout`, by state name, instead of its
+   * `TimeoutSeconds` (a handler that never settles then times out as it would in Step Functions).
+   * @default each state's own TimeoutSeconds (60 s without one)
+   */
+  readonly taskTimeoutOverrides?: Readonly<Record<string, number>>;
   /** Honour the ASL's own Wait durations and Retry back-offs instead of defaulting them to 0 ms. @default false */
   readonly realTime?: boolean;
-  /** Context object fields (`$$.Execution.Id`, ...); `Execution.Input` and `StartTime` are always set by the interpreter. */
+  /**
+   * Context object fields (`$$.Execution.Id`, ...); `Execution.Input` and `StartTime` are always set by the interpreter.
+   * Unless given here, the harness adds `$$.Task.Token` (a fresh token each time a state reads it) and
+   * `$$.State.EnteredTime` (the time a state reads it: its entry, for Parameters), which the interpreter lacks.
+   */
   readonly context?: Readonly<Record<string, unknown>>;
   /** Aborts the execution; the run then ends ABORTED. */
   readonly signal?: AbortSignal;
@@ -61,6 +75,7 @@ const aslValidator = createRequire(import.meta.url)('asl-validator') as AslValid
 
 const STATE_MACHINES_DIRECTORY = new URL('../../statemachines/', import.meta.url);
 const LAMBDA_INVOKE = 'arn:aws:states:::lambda:invoke';
+const LAMBDA_INVOKE_WAIT_FOR_TASK_TOKEN = `${LAMBDA_INVOKE}.waitForTaskToken`;
 
 /**
  * Reads and validates an ASL file: `name` is resolved inside the repository's `statemachines/` directory
@@ -111,7 +126,9 @@ export function validateStateMachine(definition: unknown, label = 'State machine
  * Runs a state machine locally with aws-local-stepfunctions, each Task state bound to a local handler.
  * Handlers see their input and return their output through JSON, as a Lambda would. For the optimised
  * `arn:aws:states:::lambda:invoke` integration the handler receives `Payload` and its result comes back
- * wrapped as `{ ExecutedVersion, Payload, StatusCode }`, as in Step Functions.
+ * wrapped as `{ ExecutedVersion, Payload, StatusCode }`, as in Step Functions. For
+ * `arn:aws:states:::lambda:invoke.waitForTaskToken` the handler receives `Payload` and its result is the
+ * task's output unwrapped, as the callback's `SendTaskSuccess` output is.
  *
  * @example
  * const run = await runStateMachine('backup', { sourceId: 'orders' }, { handlers: { Dump: (input) => dump(input, deps) } });
@@ -128,7 +145,7 @@ export async function runStateMachine(
       : validateStateMachine(definitionOrName);
   const states = [...allStates(definition)];
   assertJsonPathOnly(definition, states);
-  const taskResourceLocalHandlers = bindHandlers(states, options.handlers);
+  const taskResourceLocalHandlers = bindHandlers(states, options.handlers, options.taskTimeoutOverrides ?? {});
 
   const zeroWaits = options.realTime ? {} : zeroFor(states, (state) => state.Type === 'Wait');
   const zeroRetries = options.realTime ? {} : zeroFor(states, (state) => Array.isArray(state.Retry));
@@ -138,7 +155,7 @@ export async function runStateMachine(
       waitTimeOverrides: { ...zeroWaits, ...options.waitTimeOverrides },
       retryIntervalOverrides: { ...zeroRetries, ...copyRetryOverrides(options.retryIntervalOverrides) },
     },
-    ...(options.context ? { context: structuredClone(options.context) as RunOptions['context'] } : {}),
+    context: withEmulatedContext(options.context) as RunOptions['context'],
   };
 
   // Validated above with asl-validator 4; the interpreter's own check (its bundled 3.x validator) would repeat it.
@@ -213,34 +230,77 @@ function assertJsonPathOnly(definition: AslMachine, states: readonly [string, As
 type LocalHandlers = NonNullable<NonNullable<RunOptions['overrides']>['taskResourceLocalHandlers']>;
 
 /** Without a handler the interpreter would call the real Lambda, so a missing or misspelt name is an error. */
-function bindHandlers(states: readonly [string, AslState][], handlers: Readonly<Record<string, TaskHandler>>): LocalHandlers {
+function bindHandlers(
+  states: readonly [string, AslState][],
+  handlers: Readonly<Record<string, TaskHandler>>,
+  timeouts: Readonly<Record<string, number>>,
+): LocalHandlers {
   const tasks = new Map(states.filter(([, state]) => state.Type === 'Task'));
   const missing = [...tasks.keys()].filter((name) => !(name in handlers));
   const unknown = Object.keys(handlers).filter((name) => !tasks.has(name));
+  const unknownTimeouts = Object.keys(timeouts).filter((name) => !tasks.has(name));
   const problems = [
     ...(missing.length > 0 ? [`no handler for Task state(s): ${missing.join(', ')}`] : []),
     ...(unknown.length > 0 ? [`handler(s) for states that are not Task states: ${unknown.join(', ')}`] : []),
+    ...(unknownTimeouts.length > 0 ? [`task timeout override(s) for states that are not Task states: ${unknownTimeouts.join(', ')}`] : []),
   ];
   if (problems.length > 0) throw new Error(`Cannot run the state machine locally: ${problems.join('; ')}`);
 
   const bound: LocalHandlers = {};
   for (const [name, state] of tasks) {
-    const handler = handlers[name];
-    if (handler === undefined) continue;
+    const given = handlers[name];
+    if (given === undefined) continue;
+    const timeoutMs = timeouts[name];
+    const handler: TaskHandler = timeoutMs === undefined ? given : (input) => timingOut(given(input), timeoutMs);
     const resource = state.Resource ?? '';
-    if (resource.startsWith(`${LAMBDA_INVOKE}.`)) {
-      throw new Error(`Task state ${name} uses ${resource}; the local interpreter has no task-token or .sync support`);
+    if (resource.startsWith(`${LAMBDA_INVOKE}.`) && resource !== LAMBDA_INVOKE_WAIT_FOR_TASK_TOKEN) {
+      throw new Error(`Task state ${name} uses ${resource}; the local interpreter has no .sync support for Lambda`);
     }
+    const payloadOf = (input: unknown) => toJson((input as { Payload?: unknown } | null)?.Payload);
     bound[name] =
       resource === LAMBDA_INVOKE
         ? async (input) => {
-            const payload = (input as { Payload?: unknown } | null)?.Payload;
-            const result = toJson(await handler(toJson(payload)));
+            const result = toJson(await handler(payloadOf(input)));
             return { ExecutedVersion: '$LATEST', Payload: result, StatusCode: 200 } as never;
           }
-        : async (input) => toJson(await handler(toJson(input))) as never;
+        : resource === LAMBDA_INVOKE_WAIT_FOR_TASK_TOKEN
+          ? async (input) => toJson(await handler(payloadOf(input))) as never
+          : async (input) => toJson(await handler(toJson(input))) as never;
   }
   return bound;
+}
+
+/** What Step Functions raises when a Task exceeds its TimeoutSeconds; Retry and Catch match the name. */
+class TaskTimeoutError extends Error {
+  constructor(milliseconds: number) {
+    super(`The task did not finish within ${milliseconds} ms (taskTimeoutOverrides)`);
+    this.name = 'States.Timeout';
+  }
+}
+
+function timingOut(work: Promise<unknown>, milliseconds: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TaskTimeoutError(milliseconds)), milliseconds);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The caller's context object, plus what aws-local-stepfunctions does not provide: `Task.Token` (a new
+ * token each time it is read, as each task attempt gets its own) and `State.EnteredTime` (read when a
+ * state evaluates its Parameters, i.e. on entry). The interpreter shares this object with Parallel branches.
+ */
+function withEmulatedContext(context: Readonly<Record<string, unknown>> | undefined): Record<string, unknown> {
+  const emulated = structuredClone(context ?? {}) as Record<string, unknown>;
+  let tokens = 0;
+  if (!('Task' in emulated)) {
+    emulated['Task'] = Object.defineProperty({}, 'Token', { enumerable: true, get: () => `local-task-token-${++tokens}` });
+  }
+  if (!('State' in emulated)) {
+    emulated['State'] = Object.defineProperty({}, 'EnteredTime', { enumerable: true, get: () => new Date().toISOString() });
+  }
+  return emulated;
 }
 
 function zeroFor(states: readonly [string, AslState][], include: (state: AslState) => boolean): Record<string, number> {

@@ -16,7 +16,7 @@ const PRIMARY_STACK = 'lifeboat-primary';
 const ACCOUNT = '123456789012';
 const REGION = 'eu-west-1';
 /** The zip-packaged functions of infra/constructs/backup-pipeline.ts (dump and verify are images, load-tested in test/functions/dump). */
-const PIPELINE_HANDLERS = ['copy', 'prune', 'resolve-source', 'snapshot', 'start-backup', 'validate-restore'];
+const PIPELINE_HANDLERS = ['approval-endpoint', 'approval-request', 'copy', 'prune', 'resolve-source', 'snapshot', 'start-backup', 'validate-restore'];
 
 interface CfnResource {
   readonly Type: string;
@@ -47,6 +47,7 @@ function deployedValue(value: unknown, resources: Readonly<Record<string, CfnRes
   if ('Fn::GetAtt' in intrinsic) {
     const [logicalId, attribute] = intrinsic['Fn::GetAtt'] as [string, string];
     if (attribute === 'Arn') return deployedArn(logicalId, resources);
+    if (attribute === 'FunctionUrl' && resources[logicalId]?.Type === 'AWS::Lambda::Url') return `https://${logicalId.toLowerCase()}.lambda-url.${REGION}.on.aws/`;
   }
   throw new Error(`no deployed value for ${JSON.stringify(value)}: teach this test its shape`);
 }
@@ -65,6 +66,8 @@ function deployedRef(logicalId: string, resources: Readonly<Record<string, CfnRe
     case 'AWS::StepFunctions::StateMachine':
     case 'AWS::SNS::Topic':
       return deployedArn(logicalId, resources);
+    case 'AWS::DynamoDB::Table':
+      return namedOr(resource, 'TableName', logicalId, resources);
     default:
       throw new Error(`no deployed value for Ref ${logicalId} (${resource?.Type ?? 'not in the template'})`);
   }
@@ -151,7 +154,7 @@ describe('the pipeline function bundles CDK synthesizes', () => {
     return env;
   }
 
-  it('bundles exactly the six zip-packaged handlers, each as an ESM index.mjs', () => {
+  it('bundles exactly the eight zip-packaged handlers, each as an ESM index.mjs', () => {
     expect([...functions.keys()].sort()).toEqual(PIPELINE_HANDLERS);
     for (const fn of functions.values()) {
       expect(fn.handler).toBe('index.handler');

@@ -1,0 +1,387 @@
+import { ArnFormat, Aws, CfnOutput, Duration, RemovalPolicy, Stack, Tags, Validations } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as rds from 'aws-cdk-lib/aws-rds';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { planStateMachineName, restoreSubnetGroupName, type PlanConfig } from '../config/plans.ts';
+import { compilePlan } from '../plans/compile.ts';
+import { attachToVpcStatement, lambdaNetwork, toolsImageCode, type DumpNetwork } from './dump-function.ts';
+import { PipelineFunction } from './pipeline-function.ts';
+import { ReviewedPolicy } from './reviewed-policy.ts';
+import { KEY_USE_TAGS } from './vault-key.ts';
+
+/** A source as the DR step function knows it: identifiers only. */
+export interface DrPlanSource {
+  readonly id: string;
+  readonly engine: 'postgresql' | 'mysql';
+  readonly database?: string;
+  readonly credentialsSecretArn: string;
+  readonly rds: { readonly type: 'instance' | 'cluster'; readonly identifier: string };
+  /** The source's network: default plans restore its snapshots into a subnet group made of these subnets. */
+  readonly network?: DumpNetwork;
+}
+
+export interface DrPlansProps {
+  /** The deployment's name: plan `p` becomes the state machine `<name>-plan-p`. */
+  readonly name: string;
+  /** The plans, default plans included (`plansWithDefaults`), already validated by the config. */
+  readonly plans: readonly PlanConfig[];
+  readonly sources: readonly DrPlanSource[];
+  readonly vault: s3.IBucket;
+  readonly vaultKey: kms.IKey;
+  readonly dr: { readonly region: string; readonly bucketName: string; readonly keyArn: string };
+  /** What `backup-now` steps start. */
+  readonly backupStateMachine: sfn.IStateMachine;
+  /** The verification servers (drill targets of dump restores) and the network that reaches them. */
+  readonly verification?: {
+    readonly network: DumpNetwork;
+    readonly servers: { readonly postgresql?: { readonly host: string; readonly port: number; readonly credentialsSecretArn: string }; readonly mysql?: { readonly host: string; readonly port: number; readonly credentialsSecretArn: string } };
+  };
+  /** Encrypts the contacts topics (the alert topic's key). */
+  readonly topicKey: kms.IKey;
+  readonly operationsKey: kms.IKey;
+  readonly deadLetterQueue: sqs.IQueue;
+}
+
+/**
+ * Disaster-recovery plans (docs/dr-plans.md): one state machine per plan, compiled from the config, with a
+ * contacts topic each; the DR step function that restores, validates, cleans up after drills and writes the
+ * evidence; and the approval flow: a request function that stores the task token and mails a signed link,
+ * and a public endpoint (a Lambda function URL) that shows the request on GET and decides once on POST.
+ *
+ * @example
+ * new DrPlans(this, 'Plans', { name: 'lifeboat', plans: plansWithDefaults(config), ... });
+ */
+export class DrPlans extends Construct {
+  readonly stateMachines: ReadonlyMap<string, sfn.StateMachine>;
+  readonly topics: ReadonlyMap<string, sns.Topic>;
+  readonly drStep: lambda.DockerImageFunction;
+  readonly requestApproval: PipelineFunction;
+  readonly approvalEndpoint: PipelineFunction;
+  readonly approvalUrl: lambda.FunctionUrl;
+  readonly approvals: dynamodb.Table;
+  readonly approvalKey: kms.Key;
+
+  private readonly props: DrPlansProps;
+  private readonly stack: Stack;
+
+  constructor(scope: Construct, id: string, props: DrPlansProps) {
+    super(scope, id);
+    this.props = props;
+    this.stack = Stack.of(this);
+
+    this.topics = new Map(props.plans.map((plan) => [plan.name, this.contactsTopic(plan)]));
+    const planTopicsJson = this.stack.toJsonString(Object.fromEntries([...this.topics].map(([plan, topic]) => [plan, topic.topicArn])));
+
+    this.approvalKey = new kms.Key(this, 'ApprovalKey', {
+      description: 'Lifeboat approval links: HMAC-SHA-256 signatures',
+      keySpec: kms.KeySpec.HMAC_256,
+      keyUsage: kms.KeyUsage.GENERATE_VERIFY_MAC,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    Validations.of(this.approvalKey).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-KMS5',
+      reason: 'KMS does not rotate HMAC keys automatically; the links it signs live at most as long as an approval step waits, so rotating means replacing the key between runs.',
+    });
+    this.approvals = new dynamodb.Table(this, 'Approvals', {
+      partitionKey: { name: 'approvalId', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: props.operationsKey,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: 'expiresAt',
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    Validations.of(this.approvals).acknowledge({
+      id: 'NIST.800.53.R5::NIST.800.53.R5-DynamoDBInBackupPlan',
+      reason: 'The table holds pending approvals only, each expiring with its step; point-in-time recovery covers it, and a backup plan would keep task tokens past their use.',
+    });
+
+    this.approvalEndpoint = this.buildApprovalEndpoint();
+    this.approvalUrl = this.approvalEndpoint.function.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
+    const publicLinks =
+      'The approval page is public on purpose: approvers open it from an email without AWS credentials. The link carries an expiring HMAC signature (KMS) of its approval id, checked before anything is read; a GET never decides and a decision is accepted once.';
+    for (const permission of ['invoke-function-url', 'invoke-function']) {
+      const child = this.approvalEndpoint.function.node.tryFindChild(permission);
+      if (child) Validations.of(child).acknowledge({ id: 'NIST.800.53.R5::NIST.800.53.R5-LambdaFunctionPublicAccessProhibited', reason: publicLinks });
+    }
+    Validations.of(this.approvalUrl).acknowledge({
+      id: 'NIST.800.53.R5::NIST.800.53.R5-LambdaFunctionUrlAuth',
+      reason: 'Approvers open the link from an email, without AWS credentials: each link carries an expiring HMAC signature (KMS) of its approval id, checked before anything is read, and a decision is accepted once.',
+    });
+    this.requestApproval = this.buildRequestApproval(planTopicsJson);
+    this.drStep = this.buildDrStep(planTopicsJson);
+    this.createDefaultSubnetGroups();
+    this.stateMachines = new Map(props.plans.map((plan) => [plan.name, this.planStateMachine(plan)]));
+
+    new CfnOutput(this, 'ApprovalEndpointUrl', { value: this.approvalUrl.url, description: 'Lifeboat approval links start with this URL' });
+  }
+
+  /**
+   * Default plans of snapshot-only sources restore into `restoreSubnetGroupName(name, source)`: the config
+   * names no subnet group, so one is made from the source's own subnets.
+   */
+  private createDefaultSubnetGroups(): void {
+    for (const source of this.props.sources) {
+      const name = restoreSubnetGroupName(this.props.name, source.id);
+      const used = this.props.plans.some((plan) => plan.steps.some((step) => step.kind === 'restore-snapshot' && step.parameters.subnetGroupName === name));
+      if (!used || !source.network) continue;
+      const scope = new Construct(this, `Restore-${source.id}`);
+      const { vpc, vpcSubnets } = lambdaNetwork(scope, source.network);
+      new rds.SubnetGroup(scope, 'SubnetGroup', {
+        subnetGroupName: name,
+        description: `Lifeboat: where the default DR plan restores ${source.id}`,
+        vpc: vpc!,
+        vpcSubnets,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+    }
+  }
+
+  private contactsTopic(plan: PlanConfig): sns.Topic {
+    const topic = new sns.Topic(this, `Contacts-${plan.name}`, {
+      topicName: `${planStateMachineName(this.props.name, plan.name)}-contacts`,
+      displayName: `Lifeboat DR plan ${plan.name}`,
+      masterKey: this.props.topicKey,
+      enforceSSL: true,
+    });
+    for (const contact of plan.contacts) topic.addSubscription(new subscriptions.EmailSubscription(contact.email));
+    return topic;
+  }
+
+  private publishToContacts(policy: ReviewedPolicy): void {
+    policy.add(new iam.PolicyStatement({ sid: 'PublishToContacts', actions: ['sns:Publish'], resources: [...this.topics.values()].map((t) => t.topicArn) }));
+    policy.add(new iam.PolicyStatement({ sid: 'EncryptMessages', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [this.props.topicKey.keyArn] }));
+  }
+
+  /** Every plan state machine, by name pattern: referencing them would make a cycle through the request function's URL. */
+  private get planMachinesArn(): string {
+    return this.stack.formatArn({ service: 'states', resource: 'stateMachine', resourceName: `${this.props.name}-plan-*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+  }
+
+  private pipelineFunction(id: string, entryFile: string, serviceName: string, props: { description: string; environment: Record<string, string>; timeout?: Duration; outsideVpcReason: string }): PipelineFunction {
+    return new PipelineFunction(this, id, {
+      handler: 'approval',
+      entryFile,
+      serviceName,
+      keyUse: [],
+      memorySize: 256,
+      logKey: this.props.operationsKey,
+      deadLetterQueue: this.props.deadLetterQueue,
+      ...props,
+    });
+  }
+
+  private buildApprovalEndpoint(): PipelineFunction {
+    const fn = this.pipelineFunction('ApprovalEndpoint', 'endpoint-handler.ts', 'lifeboat-approval-endpoint', {
+      description: 'Lifeboat: the approval page (GET shows, POST decides once) behind the signed links',
+      environment: { APPROVAL_TABLE: this.approvals.tableName, APPROVAL_KEY_ID: this.approvalKey.keyArn },
+      timeout: Duration.seconds(15),
+      outsideVpcReason: 'A public function URL that calls DynamoDB, KMS and Step Functions only; a VPC would need endpoints for all three and add nothing.',
+    });
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadAndDecideApprovals', actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], resources: [this.approvals.tableArn] }));
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'TableEncryption', actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'], resources: [this.props.operationsKey.keyArn] }));
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'VerifyLinks', actions: ['kms:VerifyMac'], resources: [this.approvalKey.keyArn] }));
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ sid: 'AnswerPlanTasks', actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'], resources: [this.planMachinesArn] }),
+      'The DR plan state machines of this deployment (`<name>-plan-<plan>`), named by pattern because the request function that their tasks call links to this endpoint.',
+    );
+    return fn;
+  }
+
+  private buildRequestApproval(planTopics: string): PipelineFunction {
+    const fn = this.pipelineFunction('RequestApproval', 'request-handler.ts', 'lifeboat-approval-request', {
+      description: 'Lifeboat: stores an approval task token and mails the contacts a signed, expiring link',
+      environment: { APPROVAL_TABLE: this.approvals.tableName, APPROVAL_KEY_ID: this.approvalKey.keyArn, APPROVAL_BASE_URL: this.approvalUrl.url, PLAN_TOPICS: planTopics },
+      timeout: Duration.seconds(30),
+      outsideVpcReason: 'It calls DynamoDB, KMS and SNS only; a VPC would need endpoints for all three and add nothing.',
+    });
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'StoreApprovals', actions: ['dynamodb:PutItem'], resources: [this.approvals.tableArn] }));
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'TableEncryption', actions: ['kms:Encrypt', 'kms:GenerateDataKey'], resources: [this.props.operationsKey.keyArn] }));
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'SignLinks', actions: ['kms:GenerateMac'], resources: [this.approvalKey.keyArn] }));
+    this.publishToContacts(fn.policy);
+    return fn;
+  }
+
+  private buildDrStep(planTopics: string): lambda.DockerImageFunction {
+    const { props } = this;
+    const region = this.stack.region;
+    const role = new iam.Role(this, 'DrStepRole', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: 'Lifeboat DR step function' });
+    // It decrypts backups to restore them, and writes the evidence under SSE-KMS.
+    for (const tag of Object.values(KEY_USE_TAGS)) Tags.of(role).add(tag, 'true');
+    const logGroup = new logs.LogGroup(this, 'DrStepLogs', { retention: logs.RetentionDays.ONE_YEAR, encryptionKey: props.operationsKey, removalPolicy: RemovalPolicy.RETAIN });
+    const servers = Object.fromEntries(
+      Object.entries(props.verification?.servers ?? {}).map(([engine, server]) => [engine, { host: server.host, port: server.port, secretArn: server.credentialsSecretArn }]),
+    );
+    const fn = new lambda.DockerImageFunction(this, 'DrStep', {
+      description: 'Lifeboat: runs DR plan steps (restores, validation, drill clean-up, evidence)',
+      code: toolsImageCode('dr-step'),
+      architecture: lambda.Architecture.X86_64,
+      memorySize: 2048,
+      timeout: Duration.minutes(15),
+      reservedConcurrentExecutions: 10,
+      role,
+      logGroup,
+      ...(props.verification ? lambdaNetwork(this, props.verification.network) : {}),
+      deadLetterQueue: props.deadLetterQueue,
+      tracing: lambda.Tracing.ACTIVE,
+      environment: {
+        PRIMARY_VAULT_BUCKET: props.vault.bucketName,
+        PRIMARY_VAULT_KEY_ARN: props.vaultKey.keyArn,
+        DR_REGION: props.dr.region,
+        DR_VAULT_BUCKET: props.dr.bucketName,
+        DR_VAULT_KEY_ARN: props.dr.keyArn,
+        LIFEBOAT_SOURCES: JSON.stringify(props.sources),
+        VERIFY_SERVERS: JSON.stringify(servers),
+        PLAN_TOPICS: planTopics,
+        POWERTOOLS_SERVICE_NAME: 'lifeboat-dr-step',
+        POWERTOOLS_METRICS_NAMESPACE: 'Lifeboat',
+      },
+    });
+    logGroup.grantWrite(role);
+    props.deadLetterQueue.encryptionMasterKey?.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
+    const policy = new ReviewedPolicy(role, "The DR step function's own statements: the vaults, the restores it makes and only those, the plan topics and the secrets it connects with.");
+    policy.acknowledge(
+      ['*'],
+      props.verification
+        ? 'Resource "*" only where the actions support no narrower resource: Lambda attaching the function to the verification VPC (network interfaces) and X-Ray trace upload.'
+        : 'The one statement with Resource "*" is X-Ray trace upload (added by active tracing): its actions support no narrower resource.',
+    );
+    if (props.verification) policy.add(attachToVpcStatement('AttachToVerificationVpc'), 'Lambda manages the function\'s network interfaces in the verification VPC; these actions take no narrower resource.');
+
+    const drBucketArn = `arn:${Aws.PARTITION}:s3:::${props.dr.bucketName}`;
+    policy.add(
+      new iam.PolicyStatement({ sid: 'ReadBackups', actions: ['s3:GetObject'], resources: [props.vault.arnForObjects('backups/*'), `${drBucketArn}/backups/*`] }),
+      'A plan may restore any source from either vault: the wildcard is any backup under backups/, read only.',
+    );
+    policy.add(
+      new iam.PolicyStatement({ sid: 'WriteEvidence', actions: ['s3:PutObject'], resources: [props.vault.arnForObjects('evidence/*')] }),
+      'Evidence objects are new per execution (`evidence/<plan>/<execution>.json`); nothing outside that prefix.',
+    );
+    policy.add(new iam.PolicyStatement({ sid: 'ListVaults', actions: ['s3:ListBucket'], resources: [props.vault.bucketArn, drBucketArn] }));
+    policy.add(new iam.PolicyStatement({ sid: 'DecryptBackups', actions: ['kms:Decrypt'], resources: [props.vaultKey.keyArn, props.dr.keyArn] }));
+    policy.add(new iam.PolicyStatement({ sid: 'EncryptEvidence', actions: ['kms:GenerateDataKey'], resources: [props.vaultKey.keyArn] }));
+    this.publishToContacts(policy);
+
+    const secrets = [
+      ...props.sources.map((s) => s.credentialsSecretArn),
+      ...Object.values(props.verification?.servers ?? {}).map((s) => s.credentialsSecretArn),
+      ...props.plans.flatMap((plan) => plan.steps.flatMap((step) => (step.kind === 'restore-dump' ? [step.parameters.target.credentialsSecretArn] : []))),
+    ];
+    policy.add(new iam.PolicyStatement({ sid: 'ReadCredentials', actions: ['secretsmanager:GetSecretValue'], resources: [...new Set(secrets)] }));
+
+    const regions = [region, props.dr.region];
+    const rds = (r: string, resource: string, name: string) => this.stack.formatArn({ service: 'rds', region: r, resource, resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    const inBoth = (resource: string, name: string) => regions.map((r) => rds(r, resource, name));
+    policy.add(
+      new iam.PolicyStatement({
+        sid: 'RestoreNewDatabases',
+        actions: ['rds:RestoreDBInstanceFromDBSnapshot', 'rds:RestoreDBClusterFromSnapshot', 'rds:RestoreDBInstanceToPointInTime', 'rds:CreateDBInstance', 'rds:AddTagsToResource'],
+        resources: [
+          ...inBoth('db', '*'),
+          ...inBoth('cluster', '*'),
+          ...inBoth('snapshot', 'lifeboat-*'),
+          ...inBoth('cluster-snapshot', 'lifeboat-*'),
+          ...inBoth('subgrp', '*'),
+          ...inBoth('og', '*'),
+          ...inBoth('pg', '*'),
+          ...inBoth('cluster-pg', '*'),
+        ],
+        // Only databases tagged as this plan's restores can be created.
+        conditions: { 'ForAllValues:StringLike': { 'aws:TagKeys': ['lifeboat:*'] }, StringLike: { 'aws:RequestTag/lifeboat:plan': '*' } },
+      }),
+      "A plan's restores are new instances and clusters whose names come from the plan (and a drill suffix); they can only be created carrying the lifeboat:plan tag, from Lifeboat's snapshots, with any subnet, option and parameter group RDS picks.",
+    );
+    policy.add(
+      new iam.PolicyStatement({
+        sid: 'DescribeDatabases',
+        actions: ['rds:DescribeDBInstances', 'rds:DescribeDBClusters', 'rds:DescribeDBSnapshots', 'rds:DescribeDBClusterSnapshots', 'rds:ListTagsForResource'],
+        resources: [...inBoth('db', '*'), ...inBoth('cluster', '*'), ...inBoth('snapshot', '*'), ...inBoth('cluster-snapshot', '*')],
+      }),
+      'Following a restore until it is available, and finding what a drill created (by its lifeboat:drill tag), lists databases in both regions; describing is read-only.',
+    );
+    policy.add(
+      new iam.PolicyStatement({
+        sid: 'DeleteDrillDatabases',
+        actions: ['rds:DeleteDBInstance', 'rds:DeleteDBCluster'],
+        resources: [...inBoth('db', '*'), ...inBoth('cluster', '*')],
+        conditions: { Null: { 'aws:ResourceTag/lifeboat:drill': 'false' } },
+      }),
+      'Drill clean-up deletes only instances and clusters that carry the lifeboat:drill tag, which only a drill restore sets.',
+    );
+    const promotions = props.plans.flatMap((plan) => plan.steps.flatMap((step) => (step.kind === 'promote-replica' ? [step.parameters] : [])));
+    // A replica is named by identifier (either region) or by ARN.
+    const replicas = promotions.flatMap((p) =>
+      'replicaIdentifier' in p && p.replicaIdentifier ? (p.replicaIdentifier.startsWith('arn:') ? [p.replicaIdentifier] : inBoth('db', p.replicaIdentifier)) : [],
+    );
+    const globals = promotions.flatMap((p) => ('globalClusterIdentifier' in p && p.globalClusterIdentifier ? [this.stack.formatArn({ service: 'rds', region: '', resource: 'global-cluster', resourceName: p.globalClusterIdentifier, arnFormat: ArnFormat.COLON_RESOURCE_NAME }), p.targetClusterArn] : []));
+    if (replicas.length > 0) policy.add(new iam.PolicyStatement({ sid: 'PromoteNamedReplicas', actions: ['rds:PromoteReadReplica'], resources: replicas }));
+    if (globals.length > 0) {
+      policy.add(new iam.PolicyStatement({ sid: 'FailOverNamedGlobalClusters', actions: ['rds:FailoverGlobalCluster', 'rds:DescribeGlobalClusters'], resources: globals }));
+    }
+    return fn;
+  }
+
+  private planStateMachine(plan: PlanConfig): sfn.StateMachine {
+    const { props } = this;
+    const name = planStateMachineName(props.name, plan.name);
+    const logGroup = new logs.LogGroup(this, `Logs-${plan.name}`, {
+      logGroupName: `/aws/vendedlogs/states/${name}`,
+      retention: logs.RetentionDays.ONE_YEAR,
+      encryptionKey: props.operationsKey,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const role = new iam.Role(this, `Role-${plan.name}`, {
+      assumedBy: new iam.ServicePrincipal('states.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } } }),
+      description: `Lifeboat DR plan ${plan.name}`,
+    });
+    const policy = new ReviewedPolicy(role, `Exactly the calls the ${plan.name} plan's tasks make; a managed policy would be shared between plans and so wider.`);
+    policy.add(new iam.PolicyStatement({ sid: 'InvokePlanFunctions', actions: ['lambda:InvokeFunction'], resources: [this.drStep.functionArn, this.requestApproval.functionArn] }));
+    if (plan.steps.some((step) => step.kind === 'backup-now')) {
+      policy.add(new iam.PolicyStatement({ sid: 'StartBackups', actions: ['states:StartExecution'], resources: [props.backupStateMachine.stateMachineArn] }));
+      policy.add(
+        new iam.PolicyStatement({
+          sid: 'FollowBackups',
+          actions: ['states:DescribeExecution', 'states:StopExecution'],
+          resources: [this.stack.formatArn({ service: 'states', resource: 'execution', resourceName: `${props.name}-backup:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+        }),
+        'Executions of the backup state machine only, which a backup-now step starts and follows (.sync): the wildcard is the execution name.',
+      );
+      policy.add(
+        new iam.PolicyStatement({
+          sid: 'SyncExecutionEvents',
+          actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+          resources: [this.stack.formatArn({ service: 'events', resource: 'rule', resourceName: 'StepFunctionsGetEventsForStepFunctionsExecutionRule', arnFormat: ArnFormat.SLASH_RESOURCE_NAME })],
+        }),
+      );
+    }
+    policy.acknowledge(['*'], 'Resource "*" only in the log delivery and X-Ray statements CDK adds for logging and tracing: their actions take no narrower resource.');
+    const machine = new sfn.StateMachine(this, `Plan-${plan.name}`, {
+      stateMachineName: name,
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromString(JSON.stringify(compilePlan(plan, { name: props.name }))),
+      definitionSubstitutions: {
+        DrStepFunctionArn: this.drStep.functionArn,
+        RequestApprovalFunctionArn: this.requestApproval.functionArn,
+        BackupStateMachineArn: props.backupStateMachine.stateMachineArn,
+        Region: this.stack.region,
+      },
+      role,
+      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      tracingEnabled: true,
+    });
+    new CfnOutput(this, `PlanOutput-${plan.name}`, {
+      value: machine.stateMachineArn,
+      description: `DR plan ${plan.name}: start with {"mode":"drill"} for a drill, {"mode":"real"} for a real recovery`,
+    });
+    return machine;
+  }
+}
