@@ -1,0 +1,155 @@
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { compilePlan, PLAN_SUBSTITUTIONS } from '../../infra/plans/compile.ts';
+import { plansWithDefaults } from '../../infra/config/index.ts';
+import { exampleConfig, synthLifeboat, type SynthesizedLifeboat } from './support.ts';
+
+type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: string[] };
+
+function only(template: Template, type: string, props: Record<string, unknown>): [string, Resource] {
+  const found = Object.entries(template.findResources(type, { Properties: props }));
+  expect(found, `exactly one ${type} matching ${JSON.stringify(props)}`).toHaveLength(1);
+  return found[0] as [string, Resource];
+}
+
+const asList = <T,>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
+
+function statementsOf(template: Template, roleId: string): { Sid?: string; Action: string | string[]; Resource: unknown; Condition?: unknown }[] {
+  return Object.values(template.findResources('AWS::IAM::Policy'))
+    .filter((p) => (p.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === roleId))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement);
+}
+
+/** The example config plus one plan of its own for orders-db: backup, approval, restore into a named target, validate, notify. */
+const withPlan = () =>
+  exampleConfig((raw) => {
+    raw.plans = [
+      {
+        name: 'orders-restore',
+        description: 'Recover orders-db into a new database server',
+        priority: 'critical',
+        objectives: { rtoMinutes: 60, rpoMinutes: 240 },
+        contacts: [
+          { name: 'Ana Lima', email: 'ana@example.com' },
+          { name: 'Ben Ode', email: 'ben@example.com' },
+        ],
+        steps: [
+          { id: 'backup', kind: 'backup-now', parameters: { source: 'orders-db' } },
+          { id: 'go', kind: 'approval', dependsOn: ['backup'], parameters: { question: 'Restore orders now?' } },
+          {
+            id: 'restore',
+            kind: 'restore-dump',
+            dependsOn: ['go'],
+            parameters: {
+              source: 'orders-db',
+              target: { host: 'orders-new.internal', port: 5432, database: 'orders', credentialsSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-new-Ab12Cd' },
+            },
+          },
+          { id: 'check', kind: 'validate', dependsOn: ['restore'], parameters: { target: 'restore', sqlChecks: ['SELECT count(*) > 0 FROM orders'] } },
+          { id: 'tell', kind: 'notify', dependsOn: ['check'], parameters: { message: 'orders restored' } },
+        ],
+      },
+    ];
+  });
+
+describe('DR plans in the primary stack', () => {
+  let lifeboat: SynthesizedLifeboat;
+  beforeAll(() => {
+    lifeboat = synthLifeboat(withPlan());
+  });
+
+  it('deploys one state machine per plan, default plans included, logging ALL and traced, only in the primary region', () => {
+    const names = Object.values(lifeboat.primary.findResources('AWS::StepFunctions::StateMachine'))
+      .map((m) => m.Properties.StateMachineName as string)
+      .filter((n) => n.includes('-plan-'))
+      .sort();
+    // orders-db has a plan naming it; billing-db gets its default plan.
+    expect(names).toEqual(['lifeboat-plan-billing-db-default', 'lifeboat-plan-orders-restore']);
+    for (const name of names) {
+      const [, machine] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine', { StateMachineName: name });
+      expect(machine.Properties).toMatchObject({ StateMachineType: 'STANDARD', LoggingConfiguration: { Level: 'ALL' }, TracingConfiguration: { Enabled: true } });
+    }
+    expect(Object.keys(lifeboat.dr.findResources('AWS::StepFunctions::StateMachine'))).toHaveLength(0);
+  });
+
+  it('deploys exactly the compiled plan, with the substitutions the compiler asks for', () => {
+    const config = withPlan();
+    const plan = plansWithDefaults(config).find((p) => p.name === 'orders-restore')!;
+    const [, machine] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine', { StateMachineName: 'lifeboat-plan-orders-restore' });
+    expect(JSON.parse(machine.Properties.DefinitionString)).toEqual(compilePlan(plan, { name: 'lifeboat' }));
+    expect(Object.keys(machine.Properties.DefinitionSubstitutions).sort()).toEqual([...PLAN_SUBSTITUTIONS].sort());
+  });
+
+  it('mails each contact through the plan’s own encrypted topic', () => {
+    const [topicId, topic] = only(lifeboat.primary, 'AWS::SNS::Topic', { TopicName: 'lifeboat-plan-orders-restore-contacts' });
+    expect(topic.Properties.KmsMasterKeyId).toBeDefined();
+    const endpoints = Object.values(lifeboat.primary.findResources('AWS::SNS::Subscription', { Properties: { TopicArn: { Ref: topicId } } })).map((s) => [s.Properties.Protocol, s.Properties.Endpoint]);
+    expect(endpoints.sort()).toEqual([
+      ['email', 'ana@example.com'],
+      ['email', 'ben@example.com'],
+    ]);
+  });
+
+  it("lets a plan's role invoke only the DR step and approval functions and start and follow only the backup state machine", () => {
+    const [, machine] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine', { StateMachineName: 'lifeboat-plan-orders-restore' });
+    const roleId = machine.Properties.RoleArn['Fn::GetAtt'][0] as string;
+    const [backupId] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine', { StateMachineName: 'lifeboat-backup' });
+    const [drStepId] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: runs DR plan steps') });
+    const [requestId] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: stores an approval task token') });
+    const ours = statementsOf(lifeboat.primary, roleId).filter((s) => asList(s.Action).some((a) => !a.startsWith('logs:') && !a.startsWith('xray:')));
+    expect(ours.map((s) => s.Sid)).toEqual(['InvokePlanFunctions', 'StartBackups', 'FollowBackups', 'SyncExecutionEvents']);
+    expect(ours[0]!.Resource).toEqual([{ 'Fn::GetAtt': [drStepId, 'Arn'] }, { 'Fn::GetAtt': [requestId, 'Arn'] }]);
+    expect(ours[1]).toMatchObject({ Action: 'states:StartExecution', Resource: { Ref: backupId } });
+  });
+
+  it('serves approvals from a public function URL that verifies signatures, and decides only on plan state machines by name', () => {
+    const [endpointId, endpoint] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: the approval page') });
+    const [urlId, url] = only(lifeboat.primary, 'AWS::Lambda::Url', {});
+    expect(url.Properties).toMatchObject({ AuthType: 'NONE', TargetFunctionArn: { 'Fn::GetAtt': [endpointId, 'Arn'] } });
+    const [, request] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: stores an approval task token') });
+    expect(request.Properties.Environment.Variables.APPROVAL_BASE_URL).toEqual({ 'Fn::GetAtt': [urlId, 'FunctionUrl'] });
+    // The endpoint knows no base URL and names the plans by pattern: no cycle through the request function.
+    expect(endpoint.Properties.Environment.Variables.APPROVAL_BASE_URL).toBeUndefined();
+    const roleId = endpoint.Properties.Role['Fn::GetAtt'][0] as string;
+    const decide = statementsOf(lifeboat.primary, roleId).find((s) => s.Sid === 'AnswerPlanTasks')!;
+    expect(asList(decide.Action).sort()).toEqual(['states:SendTaskFailure', 'states:SendTaskSuccess']);
+    expect(decide.Resource).toEqual({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':states:eu-west-1:123456789012:stateMachine:lifeboat-plan-*']] });
+    const verify = statementsOf(lifeboat.primary, roleId).find((s) => s.Sid === 'VerifyLinks')!;
+    const [keyId, key] = only(lifeboat.primary, 'AWS::KMS::Key', { KeySpec: 'HMAC_256' });
+    expect(key.Properties.KeyUsage).toBe('GENERATE_VERIFY_MAC');
+    expect(verify).toMatchObject({ Action: 'kms:VerifyMac', Resource: { 'Fn::GetAtt': [keyId, 'Arn'] } });
+  });
+
+  it('keeps pending approvals in a table keyed by approval id, expiring with their step', () => {
+    const [, table] = only(lifeboat.primary, 'AWS::DynamoDB::Table', {});
+    expect(table.Properties).toMatchObject({
+      KeySchema: [{ AttributeName: 'approvalId', KeyType: 'HASH' }],
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true, SSEType: 'KMS' },
+    });
+  });
+
+  it('lets the DR step function delete only drill-tagged databases, and read the secrets of the targets it restores into', () => {
+    const [roleId] = only(lifeboat.primary, 'AWS::IAM::Role', { Description: 'Lifeboat DR step function' });
+    const statements = statementsOf(lifeboat.primary, roleId);
+    const deletes = statements.find((s) => s.Sid === 'DeleteDrillDatabases')!;
+    expect(asList(deletes.Action).sort()).toEqual(['rds:DeleteDBCluster', 'rds:DeleteDBInstance']);
+    expect(deletes.Condition).toEqual({ Null: { 'aws:ResourceTag/lifeboat:drill': 'false' } });
+    expect(asList(statements.find((s) => s.Sid === 'ReadCredentials')!.Resource)).toContain('arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-new-Ab12Cd');
+    expect(statements.find((s) => s.Sid === 'RestoreNewDatabases')!.Condition).toEqual({
+      'ForAllValues:StringLike': { 'aws:TagKeys': ['lifeboat:*'] },
+      StringLike: { 'aws:RequestTag/lifeboat:plan': '*' },
+    });
+  });
+
+  it('fails the synth on an invalid plan, naming the field', () => {
+    expect(() =>
+      synthLifeboat(
+        exampleConfig((raw) => {
+          raw.plans = [{ name: 'bad', priority: 'high', objectives: { rtoMinutes: 60, rpoMinutes: 60 }, contacts: [{ name: 'A', email: 'a@example.com' }], steps: [{ id: 'a', kind: 'wait', dependsOn: ['b'], parameters: { minutes: 1 } }] }];
+        }),
+      ),
+    ).toThrow("plans[0].steps[0].dependsOn[0]: unknown step 'b'");
+  });
+});
