@@ -4,49 +4,29 @@ import {
   DescribeExecutionCommand,
   ExecutionLimitExceeded,
   ListStateMachinesCommand,
-  SFNClient,
+  
   StartExecutionCommand,
   StateMachineDoesNotExist,
 } from '@aws-sdk/client-sfn';
-import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../cli/errors.ts';
-import type { CliDeps } from '../../cli/options.ts';
-import { errorLine, lifeboat, type RunOptions } from './support.ts';
+import { errorLine, lifeboat, mockedStepFunctions, type RunOptions } from './support.ts';
 
 const ACCOUNT = '111122223333';
 const ARN = `arn:aws:states:eu-west-1:${ACCOUNT}:stateMachine:lifeboat-backup`;
 const MANUAL_NAME = /^orders-db-\d{8}T\d{6}Z-manual-[a-z2-7]{4}$/;
 const executionArn = (name: string) => `arn:aws:states:eu-west-1:${ACCOUNT}:execution:lifeboat-backup:${name}`;
 
-const client = new SFNClient({ region: 'eu-west-1' });
-const sfn = mockClient(client);
-let regions: (string | undefined)[];
-let sleeps: number[];
-
-const deps: CliDeps = {
-  sfnClient: (region) => {
-    regions.push(region);
-    return client;
-  },
-  sleep: async (milliseconds) => {
-    sleeps.push(milliseconds);
-  },
-};
+const { sfn, deps, recorded, startInputs, stateMachine } = mockedStepFunctions(ACCOUNT);
 
 const run = (argv: readonly string[], options: Omit<RunOptions, 'deps'> = {}) => lifeboat(['run', ...argv], { ...options, deps });
-const startInputs = () => sfn.commandCalls(StartExecutionCommand).map((call) => call.args[0].input);
 /** The name the CLI chose (the current time and a random suffix) and the ARN Step Functions gave it. */
 const started = () => {
   const name = startInputs()[0]!.name!;
   return { name, arn: executionArn(name) };
 };
-const stateMachine = (name: string) => ({ name, stateMachineArn: `arn:aws:states:eu-west-1:${ACCOUNT}:stateMachine:${name}`, type: 'STANDARD' as const, creationDate: new Date() });
 
 beforeEach(() => {
-  sfn.reset();
-  regions = [];
-  sleeps = [];
   sfn.on(StartExecutionCommand).callsFake((input: { name: string }) => ({ executionArn: executionArn(input.name), startDate: new Date('2026-11-29T09:30:12.500Z') }));
 });
 
@@ -60,7 +40,7 @@ describe('lifeboat run', () => {
     expect(inputs[0]).toEqual({ stateMachineArn: ARN, name: expect.stringMatching(MANUAL_NAME), input: '{"sourceId":"orders-db","trigger":"manual"}' });
     expect(sfn).not.toHaveReceivedCommand(ListStateMachinesCommand);
     // The ARN's Region, for a client that must call that Region.
-    expect(regions).toEqual(['eu-west-1']);
+    expect(recorded.regions).toEqual(['eu-west-1']);
   });
 
   it('prints a console link on a terminal, on stderr, so stdout stays the ARN', async () => {
@@ -83,7 +63,7 @@ describe('lifeboat run', () => {
     expect(result.code).toBe(ExitCode.ok);
     expect(sfn.commandCalls(ListStateMachinesCommand).map((call) => call.args[0].input)).toEqual([{}, { nextToken: 'page-2' }]);
     expect(startInputs()[0]).toMatchObject({ stateMachineArn: ARN });
-    expect(regions).toEqual(['eu-west-1']);
+    expect(recorded.regions).toEqual(['eu-west-1']);
   });
 
   it('takes the name from LIFEBOAT_STATE_MACHINE and the Region from the SDK chain by default', async () => {
@@ -93,7 +73,7 @@ describe('lifeboat run', () => {
 
     expect(result.code).toBe(ExitCode.ok);
     expect(startInputs()[0]).toMatchObject({ stateMachineArn: `arn:aws:states:eu-west-1:${ACCOUNT}:stateMachine:prod-backup` });
-    expect(regions).toEqual([undefined]);
+    expect(recorded.regions).toEqual([undefined]);
   });
 
   it.each([
@@ -146,7 +126,7 @@ describe('lifeboat run', () => {
     const { arn } = started();
     expect(result).toEqual({ code: ExitCode.ok, stdout: `${arn}\nSUCCEEDED\n`, stderr: '' });
     expect(sfn.commandCalls(DescribeExecutionCommand).map((call) => call.args[0].input)).toEqual(Array(3).fill({ executionArn: arn }));
-    expect(sleeps).toEqual([3000, 3000]);
+    expect(recorded.sleeps).toEqual([3000, 3000]);
   });
 
   it('--wait polls every 10 seconds by default', async () => {
@@ -154,7 +134,7 @@ describe('lifeboat run', () => {
 
     await run(['orders-db', '--state-machine', ARN, '--wait']);
 
-    expect(sleeps).toEqual([10_000]);
+    expect(recorded.sleeps).toEqual([10_000]);
   });
 
   it.each(['FAILED', 'TIMED_OUT', 'ABORTED'] as const)('--wait prints %s and exits 1 with BackupRunFailedError', async (status) => {

@@ -2,6 +2,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach } from 'vitest';
 import { run } from '../../cli/main.ts';
 import type { CliDeps } from '../../cli/options.ts';
 
@@ -46,4 +49,35 @@ export function errorLine(stderr: string): { name: string; message: string } | u
   if (lines.length !== 1) return undefined;
   const match = /^lifeboat: (\w+): (.+)$/.exec(lines[0]!);
   return match ? { name: match[1]!, message: match[2]! } : undefined;
+}
+
+/**
+ * A mocked Step Functions client for the commands that start executions (`run`, `drill`), injected through
+ * `CliDeps`: records the region each client was made for and every sleep of `--wait`, reset before each test.
+ */
+export function mockedStepFunctions(account: string) {
+  const client = new SFNClient({ region: 'eu-west-1' });
+  const sfn = mockClient(client);
+  const recorded = { regions: [] as (string | undefined)[], sleeps: [] as number[] };
+  beforeEach(() => {
+    sfn.reset();
+    recorded.regions = [];
+    recorded.sleeps = [];
+  });
+  const deps: CliDeps = {
+    sfnClient: (region) => {
+      recorded.regions.push(region);
+      return client;
+    },
+    sleep: async (milliseconds) => {
+      recorded.sleeps.push(milliseconds);
+    },
+  };
+  return {
+    sfn,
+    deps,
+    recorded,
+    startInputs: () => sfn.commandCalls(StartExecutionCommand).map((call) => call.args[0].input),
+    stateMachine: (name: string) => ({ name, stateMachineArn: `arn:aws:states:eu-west-1:${account}:stateMachine:${name}`, type: 'STANDARD' as const, creationDate: new Date() }),
+  };
 }
