@@ -40,8 +40,8 @@ export const ApprovalRequestEventSchema = z.object({
 export type ApprovalRequestEvent = z.input<typeof ApprovalRequestEventSchema>;
 
 /** PLAN_TOPICS: plan name → the ARN of its contacts topic. */
-export const PlanTopicsSchema = z.record(z.string().regex(NAME, 'must be a plan name'), z.string().regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, 'must be an SNS topic ARN'));
-export type PlanTopics = z.infer<typeof PlanTopicsSchema>;
+export { PlanTopicsSchema, type PlanTopics } from '../lib/alerts/planTopics.ts';
+import type { PlanTopics } from '../lib/alerts/planTopics.ts';
 
 export interface RequestApprovalDeps {
   readonly store: ApprovalStore;

@@ -4,18 +4,13 @@
  * "Contacts"). Every field is scrubbed of credentials, as alerts are.
  */
 import { PublishCommand, type PublishCommandInput, type SNSClient } from '@aws-sdk/client-sns';
-import { z } from 'zod';
 import { MAX_SUBJECT_LENGTH, scrubSecrets } from '../lib/alerts/index.ts';
 import { AlertPublishFailedError, ConfigError } from '../lib/errors.ts';
 import type { Severity } from '../lib/severity.ts';
-import { PLAN_NAME_PATTERN } from '../lib/vault/layout.ts';
 
-/** PLAN_TOPICS: plan name → the ARN of its contacts topic. */
-export const PlanTopicsSchema = z.record(
-  z.string().regex(PLAN_NAME_PATTERN, 'must be a plan name'),
-  z.string().regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, 'must be an SNS topic ARN'),
-);
-export type PlanTopics = z.infer<typeof PlanTopicsSchema>;
+import type { PlanTopics } from '../lib/alerts/planTopics.ts';
+
+export { PlanTopicsSchema, type PlanTopics } from '../lib/alerts/planTopics.ts';
 
 export interface PlanMessage {
   readonly plan: string;
