@@ -127,20 +127,27 @@ async function answer(request: ApprovalHttpRequest, deps: ApprovalEndpointDeps):
   } catch (error) {
     const name = (error as { name?: unknown }).name;
     if (typeof name === 'string' && TASK_GONE.has(name)) {
-      // The plan stopped waiting: the decision stays recorded, and can never reach it.
+      // The plan stopped waiting: nothing was decided, so the record is not left saying it was. Any later
+      // attempt meets the same answer from Step Functions.
       deps.logger?.warn('approval decided after the task stopped waiting', { ...context, error: name });
+      await reopenQuietly(approvalId, deps);
       return page(410, expiredPage(record.expiresAt, record, 'task'));
     }
     deps.logger?.error('SendTaskSuccess failed; reopening the approval', { ...context, error });
-    try {
-      await deps.store.reopen(approvalId);
-    } catch (reopenError) {
-      deps.logger?.error('reopening the approval failed', { approvalId, error: reopenError });
-    }
+    await reopenQuietly(approvalId, deps);
     return page(502, notDeliveredPage(record));
   }
   deps.logger?.info(decision.approved ? 'approval approved' : 'approval rejected', context);
   return page(200, decidedPage(record, decision));
+}
+
+/** Back to pending after a decision that did not reach the plan; a failure here is logged, the page says the rest. */
+async function reopenQuietly(approvalId: string, deps: ApprovalEndpointDeps): Promise<void> {
+  try {
+    await deps.store.reopen(approvalId);
+  } catch (reopenError) {
+    deps.logger?.error('reopening the approval failed', { approvalId, error: reopenError });
+  }
 }
 
 /** The task's output, as the plan's `Choice` and step record read it: `{ approved, approver, comment, decidedAt }`. */

@@ -384,6 +384,22 @@ export function planStructureProblems(plan: PlanConfig): PlanProblem[] {
   });
   const byId = new Map(plan.steps.map((planStep) => [planStep.id, planStep]));
 
+  // A drill names its targets after the plan's (`<database>_drill_<suffix>`, `<identifier>-drill-<suffix>`):
+  // two restores with one target name would restore into the same drill database or instance.
+  const targets = new Map<string, string>();
+  plan.steps.forEach((planStep, s) => {
+    const target =
+      planStep.kind === 'restore-dump'
+        ? { key: `database:${planStep.parameters.target.database}`, path: ['steps', s, 'parameters', 'target', 'database'], what: 'target database' }
+        : planStep.kind === 'restore-snapshot' || planStep.kind === 'restore-point-in-time'
+          ? { key: `instance:${planStep.parameters.targetIdentifier}`, path: ['steps', s, 'parameters', 'targetIdentifier'], what: 'target identifier' }
+          : undefined;
+    if (!target) return;
+    const first = targets.get(target.key);
+    if (first === undefined) targets.set(target.key, planStep.id);
+    else problems.push({ path: target.path, message: `also the ${target.what} of step '${first}': a drill would restore both into one drill target; give each restore its own name` });
+  });
+
   plan.steps.forEach((planStep, s) => {
     planStep.dependsOn.forEach((dependency, d) => {
       const path = ['steps', s, 'dependsOn', d];

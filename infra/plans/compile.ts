@@ -472,10 +472,19 @@ function approvalStates(plan: PlanConfig, planStep: PlanStepConfig, approval: Ap
       ],
       Default: `Rejected${id}`,
     },
+    // Who refused, and why, go into the failure and so into the evidence.
     [`Rejected${id}`]: {
+      Type: 'Pass',
+      Parameters: {
+        'cause.$': `States.Format('Step ${id} of plan ${plan.name} was rejected by {}: {}', $.gate.approval.approver, $.gate.approval.comment)`,
+      },
+      ResultPath: '$.rejection',
+      Next: `RejectedFail${id}`,
+    },
+    [`RejectedFail${id}`]: {
       Type: 'Fail',
       Error: PLAN_ERRORS.approvalRejected,
-      Cause: `Step ${id} of plan ${plan.name} was rejected; the decision is in the execution history.`,
+      CausePath: '$.rejection.cause',
     },
     [`ApprovalTimedOut${id}`]: {
       Type: 'Fail',

@@ -53,7 +53,7 @@ const LINEAR = plan('orders-restore', [
 const DIAMOND = plan('diamond', [
   { id: 'a', kind: 'notify', parameters: { message: 'starting' } },
   { id: 'b', kind: 'restore-dump', dependsOn: ['a'], parameters: { source: 'orders-db', target: { host: 'b.internal', port: 5432, database: 'orders', credentialsSecretArn: SECRET } } },
-  { id: 'c', kind: 'restore-dump', dependsOn: ['a'], parameters: { source: 'orders-db', target: { host: 'c.internal', port: 5432, database: 'orders', credentialsSecretArn: SECRET } } },
+  { id: 'c', kind: 'restore-dump', dependsOn: ['a'], parameters: { source: 'orders-db', target: { host: 'c.internal', port: 5432, database: 'orders_c', credentialsSecretArn: SECRET } } },
   { id: 'd', kind: 'notify', dependsOn: ['b', 'c'], parameters: { message: 'both restored' } },
 ]);
 
@@ -259,7 +259,7 @@ describe('compilePlan: the shape of the ASL', () => {
     expect(Object.keys(levels)).toEqual(['Level1', 'Level2', 'Level3', 'Level4', 'Level5', 'RunStopped']);
     expect(Object.values(levels).slice(0, 5).map((level) => level.Branches!.map((branch) => Object.keys(branch.States)))).toEqual([
       [['Startbackup', 'Backupbackup', 'Donebackup']],
-      [['Startgo', 'Approvego', 'Escalatego', 'Approvedgo?', 'Rejectedgo', 'ApprovalTimedOutgo', 'Donego']],
+      [['Startgo', 'Approvego', 'Escalatego', 'Approvedgo?', 'Rejectedgo', 'RejectedFailgo', 'ApprovalTimedOutgo', 'Donego']],
       [['Runrestore', 'Donerestore']],
       [['Runcheck', 'Donecheck']],
       [['Runtell', 'Donetell']],

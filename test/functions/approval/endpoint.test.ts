@@ -214,15 +214,19 @@ describe('POST', () => {
   it.each([
     ['TaskTimedOut', new TaskTimedOut({ message: 'Task Timed Out', $metadata: {} })],
     ['TaskDoesNotExist', new TaskDoesNotExist({ message: 'Task does not exist', $metadata: {} })],
-  ])('%s: the page says the request expired, and the record stays decided', async (_name, error) => {
+  ])('%s: the page says the request expired, nothing stays decided, and a second try meets the same answer', async (_name, error) => {
     sfn.on(SendTaskSuccessCommand).rejects(error);
 
     const response = await answerApproval(link, { decision: 'approve', name: 'Ana Lima' }, deps);
 
     expect(response.statusCode).toBe(410);
     expect(response.outcome).toMatch(/^Approval request expired: The request expired: the plan is no longer waiting for this decision/);
-    expect(memory.records.get(ID)).toMatchObject({ state: 'decided' });
-    expect(storeCalls).not.toContain('reopen');
+    expect(memory.records.get(ID)).toEqual(PENDING);
+    expect(storeCalls).toContain('reopen');
+    // Not "already approved by Ana Lima": the plan never got that decision.
+    const again = await answerApproval(link, { decision: 'reject', name: 'Ben Ode' }, deps);
+    expect(again.statusCode).toBe(410);
+    expect(memory.records.get(ID)).toEqual(PENDING);
   });
 
   it('another SendTaskSuccess failure: 502, the request is reopened, and a second try decides', async () => {

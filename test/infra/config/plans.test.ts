@@ -151,6 +151,16 @@ describe('an invalid plan fails with one problem per line, by path', () => {
     ]);
   });
 
+  it('refuses two restores into one target name, which a drill would turn into one drill target', () => {
+    const plan = ordersRestore();
+    const restore = plan.steps[2];
+    plan.steps.push({ ...restore, id: 'restore-again', dependsOn: ['go'], parameters: { ...restore.parameters, target: { ...restore.parameters.target, host: 'elsewhere.internal' } } });
+
+    expect(problemsOf(config([plan]))).toEqual([
+      "plans[0].steps[5].parameters.target.database: also the target database of step 'restore': a drill would restore both into one drill target; give each restore its own name",
+    ]);
+  });
+
   it('names a duplicate step id at its second use', () => {
     const plan = ordersRestore();
     plan.steps[4].id = 'check';
