@@ -87,34 +87,56 @@ describe('the dump function bundle', () => {
   });
 });
 
-describe('the verify function bundle (same image, HANDLER=verify)', () => {
+/** The other handlers of the tools image: each bundle loads with its environment and refuses a malformed variable by name. */
+describe.each<{ handler: string; env: Record<string, string>; malformed: Record<string, string> }>([
+  {
+    handler: 'verify',
+    env: {
+      AWS_REGION: 'eu-west-1',
+      VAULT_BUCKET: 'vault-bucket',
+      VAULT_KEY_ARN: 'arn:aws:kms:eu-west-1:123456789012:key/mrk-0123456789abcdef0123456789abcdef',
+      ALERT_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:alerts',
+      LIFEBOAT_SOURCES: JSON.stringify([
+        {
+          id: 'orders-db',
+          engine: 'postgresql',
+          database: 'orders',
+          credentialsSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-Ab12Cd',
+          rds: { type: 'instance', identifier: 'orders-prod' },
+          sqlChecks: ['SELECT count(*) > 0 FROM orders'],
+        },
+      ]),
+      VERIFY_SERVERS: JSON.stringify({ postgresql: { host: 'scratch.internal', port: 5432, secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:scratch-Ab12Cd' } }),
+    },
+    malformed: { VERIFY_SERVERS: JSON.stringify({ oracle: {} }) },
+  },
+  {
+    handler: 'dr-step',
+    env: {
+      AWS_REGION: 'eu-west-1',
+      PRIMARY_VAULT_BUCKET: 'vault-bucket',
+      PRIMARY_VAULT_KEY_ARN: 'arn:aws:kms:eu-west-1:123456789012:key/mrk-0123456789abcdef0123456789abcdef',
+      DR_REGION: 'eu-central-1',
+      DR_VAULT_BUCKET: 'dr-vault-bucket',
+      DR_VAULT_KEY_ARN: 'arn:aws:kms:eu-central-1:123456789012:key/mrk-0123456789abcdef0123456789abcdef',
+      LIFEBOAT_SOURCES: JSON.stringify([
+        { id: 'orders-db', engine: 'postgresql', database: 'orders', credentialsSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-Ab12Cd', rds: { type: 'instance', identifier: 'orders-prod' } },
+      ]),
+      VERIFY_SERVERS: JSON.stringify({ postgresql: { host: 'scratch.internal', port: 5432, secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:scratch-Ab12Cd' } }),
+      PLAN_TOPICS: JSON.stringify({ 'orders-restore': 'arn:aws:sns:eu-west-1:123456789012:lifeboat-plan-orders-restore-contacts' }),
+    },
+    malformed: { PLAN_TOPICS: JSON.stringify({ 'Orders Restore': 'nope' }) },
+  },
+])('the $handler function bundle (same image, HANDLER=$handler)', ({ handler, env, malformed }) => {
   let outdir: string;
   let bundle: string;
   beforeAll(async () => {
-    outdir = await mkdtemp(join(repoRoot, '.vitest-tmp-verify-'));
-    bundle = await bundleHandler(outdir, 'verify');
+    outdir = await mkdtemp(join(repoRoot, `.vitest-tmp-${handler}-`));
+    bundle = await bundleHandler(outdir, handler);
   }, 120_000);
   afterAll(async () => {
     if (outdir) await rm(outdir, { recursive: true, force: true });
   });
-
-  const env = {
-    AWS_REGION: 'eu-west-1',
-    VAULT_BUCKET: 'vault-bucket',
-    VAULT_KEY_ARN: 'arn:aws:kms:eu-west-1:123456789012:key/mrk-0123456789abcdef0123456789abcdef',
-    ALERT_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:alerts',
-    LIFEBOAT_SOURCES: JSON.stringify([
-      {
-        id: 'orders-db',
-        engine: 'postgresql',
-        database: 'orders',
-        credentialsSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-Ab12Cd',
-        rds: { type: 'instance', identifier: 'orders-prod' },
-        sqlChecks: ['SELECT count(*) > 0 FROM orders'],
-      },
-    ]),
-    VERIFY_SERVERS: JSON.stringify({ postgresql: { host: 'scratch.internal', port: 5432, secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:scratch-Ab12Cd' } }),
-  };
 
   it('loads and exports a handler when its environment is complete', async () => {
     const result = await loadBundle(bundle, env);
@@ -122,9 +144,9 @@ describe('the verify function bundle (same image, HANDLER=verify)', () => {
     expect(result.stdout.trim()).toBe('handler:function');
   });
 
-  it('fails at start-up on malformed verification servers, naming the variable', async () => {
-    const result = await loadBundle(bundle, { ...env, VERIFY_SERVERS: JSON.stringify({ oracle: {} }) });
+  it('fails at start-up on a malformed variable, naming it', async () => {
+    const result = await loadBundle(bundle, { ...env, ...malformed });
     expect(result.code).not.toBe(0);
-    expect(result.stderr).toMatch(/ConfigError: VERIFY_SERVERS: /);
+    expect(result.stderr).toMatch(new RegExp(`ConfigError: ${Object.keys(malformed)[0]}: `));
   });
 });
