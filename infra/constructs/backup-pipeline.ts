@@ -259,10 +259,7 @@ export class BackupPipeline extends Construct {
     fn.addToRolePolicy(BackupPipeline.decryptThroughS3('ReadDrObjects', dr.keyArn, dr.region));
     const types = this.snapshotTypes();
     if (types.length > 0) {
-      const [copyActions, describeActions] = [
-        types.map((t) => (t === 'instance' ? 'rds:CopyDBSnapshot' : 'rds:CopyDBClusterSnapshot')),
-        types.map((t) => (t === 'instance' ? 'rds:DescribeDBSnapshots' : 'rds:DescribeDBClusterSnapshots')),
-      ];
+      const copyActions = types.map((t) => (t === 'instance' ? 'rds:CopyDBSnapshot' : 'rds:CopyDBClusterSnapshot'));
       fn.addToRolePolicy(
         new iam.PolicyStatement({
           sid: 'CopySnapshotsToDr',
@@ -275,12 +272,13 @@ export class BackupPipeline extends Construct {
         new iam.PolicyStatement({ sid: 'TagSnapshotCopies', actions: ['rds:AddTagsToResource'], resources: types.map((t) => this.lifeboatSnapshots(dr.region, t)) }),
         'CopyTags puts the backup\'s tags on the new copy, which only ever has a Lifeboat name (`lifeboat-<source>-<backup id>`).',
       );
-      // Counting the copies in flight lists every manual snapshot in the DR region: no narrower resource.
+      // Counting the copies in flight lists every manual snapshot in the DR region, instance and cluster
+      // snapshots alike whatever the sources are: no narrower resource.
       fn.addToRolePolicy(
         new iam.PolicyStatement({
           sid: 'ListDrSnapshots',
-          actions: describeActions,
-          resources: types.map((t) => this.rdsArn(dr.region, t === 'instance' ? 'snapshot' : 'cluster-snapshot', '*')),
+          actions: ['rds:DescribeDBSnapshots', 'rds:DescribeDBClusterSnapshots'],
+          resources: [this.rdsArn(dr.region, 'snapshot', '*'), this.rdsArn(dr.region, 'cluster-snapshot', '*')],
         }),
         'Counting the snapshot copies in flight lists every manual snapshot in the DR region (RDS filters by tag only after listing); describing is read-only.',
       );
@@ -329,8 +327,9 @@ export class BackupPipeline extends Construct {
       fn.addToRolePolicy(
         new iam.PolicyStatement({
           sid: 'ListSnapshots',
-          actions: types.map((t) => (t === 'instance' ? 'rds:DescribeDBSnapshots' : 'rds:DescribeDBClusterSnapshots')),
-          resources: types.flatMap((t) => regions.map((r) => this.rdsArn(r, t === 'instance' ? 'snapshot' : 'cluster-snapshot', '*'))),
+          // Retention lists both kinds of manual snapshot in both regions, whatever the sources are.
+          actions: ['rds:DescribeDBSnapshots', 'rds:DescribeDBClusterSnapshots'],
+          resources: regions.flatMap((r) => [this.rdsArn(r, 'snapshot', '*'), this.rdsArn(r, 'cluster-snapshot', '*')]),
         }),
         'Retention lists the manual snapshots of both regions to find Lifeboat\'s (by tag); describing is read-only.',
       );

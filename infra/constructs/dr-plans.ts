@@ -154,6 +154,11 @@ export class DrPlans extends Construct {
     policy.add(new iam.PolicyStatement({ sid: 'EncryptMessages', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [this.props.topicKey.keyArn] }));
   }
 
+  /** DynamoDB opens the table key with the caller's kms:Decrypt, and only DynamoDB may. */
+  private get viaDynamoDb(): Record<string, Record<string, string>> {
+    return { StringEquals: { 'kms:ViaService': `dynamodb.${this.stack.region}.amazonaws.com` } };
+  }
+
   /** Every plan state machine, by name pattern: referencing them would make a cycle through the request function's URL. */
   private get planMachinesArn(): string {
     return this.stack.formatArn({ service: 'states', resource: 'stateMachine', resourceName: `${this.props.name}-plan-*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
@@ -180,10 +185,10 @@ export class DrPlans extends Construct {
       outsideVpcReason: 'A public function URL that calls DynamoDB, KMS and Step Functions only; a VPC would need endpoints for all three and add nothing.',
     });
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadAndDecideApprovals', actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], resources: [this.approvals.tableArn] }));
-    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'TableEncryption', actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'], resources: [this.props.operationsKey.keyArn] }));
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'TableEncryption', actions: ['kms:Decrypt'], resources: [this.props.operationsKey.keyArn], conditions: this.viaDynamoDb }));
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'VerifyLinks', actions: ['kms:VerifyMac'], resources: [this.approvalKey.keyArn] }));
     fn.addToRolePolicy(
-      new iam.PolicyStatement({ sid: 'AnswerPlanTasks', actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'], resources: [this.planMachinesArn] }),
+      new iam.PolicyStatement({ sid: 'AnswerPlanTasks', actions: ['states:SendTaskSuccess'], resources: [this.planMachinesArn] }),
       'The DR plan state machines of this deployment (`<name>-plan-<plan>`), named by pattern because the request function that their tasks call links to this endpoint.',
     );
     return fn;
@@ -197,7 +202,7 @@ export class DrPlans extends Construct {
       outsideVpcReason: 'It calls DynamoDB, KMS and SNS only; a VPC would need endpoints for all three and add nothing.',
     });
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'StoreApprovals', actions: ['dynamodb:PutItem'], resources: [this.approvals.tableArn] }));
-    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'TableEncryption', actions: ['kms:Encrypt', 'kms:GenerateDataKey'], resources: [this.props.operationsKey.keyArn] }));
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'TableEncryption', actions: ['kms:Decrypt'], resources: [this.props.operationsKey.keyArn], conditions: this.viaDynamoDb }));
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'SignLinks', actions: ['kms:GenerateMac'], resources: [this.approvalKey.keyArn] }));
     this.publishToContacts(fn.policy);
     return fn;
@@ -273,29 +278,48 @@ export class DrPlans extends Construct {
     const regions = [region, props.dr.region];
     const rds = (r: string, resource: string, name: string) => this.stack.formatArn({ service: 'rds', region: r, resource, resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
     const inBoth = (resource: string, name: string) => regions.map((r) => rds(r, resource, name));
-    policy.add(
-      new iam.PolicyStatement({
-        sid: 'RestoreNewDatabases',
-        actions: ['rds:RestoreDBInstanceFromDBSnapshot', 'rds:RestoreDBClusterFromSnapshot', 'rds:RestoreDBInstanceToPointInTime', 'rds:CreateDBInstance', 'rds:AddTagsToResource'],
-        resources: [
-          ...inBoth('db', '*'),
-          ...inBoth('cluster', '*'),
-          ...inBoth('snapshot', 'lifeboat-*'),
-          ...inBoth('cluster-snapshot', 'lifeboat-*'),
-          ...inBoth('subgrp', '*'),
-          ...inBoth('og', '*'),
-          ...inBoth('pg', '*'),
-          ...inBoth('cluster-pg', '*'),
-        ],
-        // Only databases tagged as this plan's restores can be created.
-        conditions: { 'ForAllValues:StringLike': { 'aws:TagKeys': ['lifeboat:*'] }, StringLike: { 'aws:RequestTag/lifeboat:plan': '*' } },
-      }),
-      "A plan's restores are new instances and clusters whose names come from the plan (and a drill suffix); they can only be created carrying the lifeboat:plan tag, from Lifeboat's snapshots, with any subnet, option and parameter group RDS picks.",
-    );
+    const restoreSteps = props.plans.flatMap((plan) => plan.steps.flatMap((step) => (step.kind === 'restore-snapshot' || step.kind === 'restore-point-in-time' ? [step] : [])));
+    if (restoreSteps.length > 0) {
+      // Only the databases the plans name (and their drill variants) can be created or tagged; never an existing one.
+      const created = [...new Set(restoreSteps.map((step) => step.parameters.targetIdentifier))].flatMap((target) => [
+        ...inBoth('db', target),
+        ...inBoth('db', `${target}-drill-*`),
+        ...inBoth('cluster', target),
+        ...inBoth('cluster', `${target}-drill-*`),
+      ]);
+      const pitrSources = restoreSteps.flatMap((step) => (step.kind === 'restore-point-in-time' ? [props.sources.find((s) => s.id === step.parameters.source)!.rds.identifier] : []));
+      const tagged = { StringLike: { 'aws:RequestTag/lifeboat:plan': '*' }, 'ForAllValues:StringLike': { 'aws:TagKeys': ['lifeboat:*'] } };
+      policy.add(
+        new iam.PolicyStatement({
+          sid: 'RestoreNamedDatabases',
+          actions: ['rds:RestoreDBInstanceFromDBSnapshot', 'rds:RestoreDBClusterFromSnapshot', 'rds:RestoreDBInstanceToPointInTime', 'rds:CreateDBInstance'],
+          resources: [
+            ...created,
+            ...inBoth('snapshot', 'lifeboat-*'),
+            ...inBoth('cluster-snapshot', 'lifeboat-*'),
+            ...[...new Set(pitrSources)].flatMap((id) => inBoth('db', id)),
+            ...inBoth('subgrp', '*'),
+            ...inBoth('og', '*'),
+            ...inBoth('pg', '*'),
+            ...inBoth('cluster-pg', '*'),
+          ],
+          conditions: tagged,
+        }),
+        "The plans' restores: new databases named by the plans (a drill adds `-drill-<suffix>`), from Lifeboat's snapshots or the named point-in-time sources, tagged lifeboat:plan, in whatever subnet, option and parameter groups RDS uses.",
+      );
+      policy.add(
+        new iam.PolicyStatement({ sid: 'TagNamedDatabases', actions: ['rds:AddTagsToResource'], resources: created, conditions: tagged }),
+        'Tags set when the plans\' own databases are created (and their drill variants); no other database can be tagged.',
+      );
+      // RDS encrypts a restore of a DR snapshot copy under the DR vault key, with a grant in the caller's name.
+      const viaRds = { StringEquals: { 'kms:ViaService': `rds.${props.dr.region}.amazonaws.com` } };
+      policy.add(new iam.PolicyStatement({ sid: 'GrantRdsTheDrKey', actions: ['kms:CreateGrant'], resources: [props.dr.keyArn], conditions: { ...viaRds, Bool: { 'kms:GrantIsForAWSResource': 'true' } } }));
+      policy.add(new iam.PolicyStatement({ sid: 'DescribeDrKeyForRds', actions: ['kms:DescribeKey'], resources: [props.dr.keyArn], conditions: viaRds }));
+    }
     policy.add(
       new iam.PolicyStatement({
         sid: 'DescribeDatabases',
-        actions: ['rds:DescribeDBInstances', 'rds:DescribeDBClusters', 'rds:DescribeDBSnapshots', 'rds:DescribeDBClusterSnapshots', 'rds:ListTagsForResource'],
+        actions: ['rds:DescribeDBInstances', 'rds:DescribeDBClusters', 'rds:DescribeDBSnapshots', 'rds:DescribeDBClusterSnapshots'],
         resources: [...inBoth('db', '*'), ...inBoth('cluster', '*'), ...inBoth('snapshot', '*'), ...inBoth('cluster-snapshot', '*')],
       }),
       'Following a restore until it is available, and finding what a drill created (by its lifeboat:drill tag), lists databases in both regions; describing is read-only.',
@@ -304,10 +328,10 @@ export class DrPlans extends Construct {
       new iam.PolicyStatement({
         sid: 'DeleteDrillDatabases',
         actions: ['rds:DeleteDBInstance', 'rds:DeleteDBCluster'],
-        resources: [...inBoth('db', '*'), ...inBoth('cluster', '*')],
+        resources: [...inBoth('db', '*-drill-*'), ...inBoth('cluster', '*-drill-*')],
         conditions: { Null: { 'aws:ResourceTag/lifeboat:drill': 'false' } },
       }),
-      'Drill clean-up deletes only instances and clusters that carry the lifeboat:drill tag, which only a drill restore sets.',
+      'Drill clean-up deletes only instances and clusters named `<target>-drill-<suffix>` that carry the lifeboat:drill tag, which only a drill restore sets.',
     );
     const promotions = props.plans.flatMap((plan) => plan.steps.flatMap((step) => (step.kind === 'promote-replica' ? [step.parameters] : [])));
     // A replica is named by identifier (either region) or by ARN.
@@ -336,7 +360,14 @@ export class DrPlans extends Construct {
       description: `Lifeboat DR plan ${plan.name}`,
     });
     const policy = new ReviewedPolicy(role, `Exactly the calls the ${plan.name} plan's tasks make; a managed policy would be shared between plans and so wider.`);
-    policy.add(new iam.PolicyStatement({ sid: 'InvokePlanFunctions', actions: ['lambda:InvokeFunction'], resources: [this.drStep.functionArn, this.requestApproval.functionArn] }));
+    const asksApproval = plan.steps.some((step) => step.kind === 'approval' || step.approval !== undefined);
+    policy.add(
+      new iam.PolicyStatement({
+        sid: 'InvokePlanFunctions',
+        actions: ['lambda:InvokeFunction'],
+        resources: [this.drStep.functionArn, ...(asksApproval ? [this.requestApproval.functionArn] : [])],
+      }),
+    );
     if (plan.steps.some((step) => step.kind === 'backup-now')) {
       policy.add(new iam.PolicyStatement({ sid: 'StartBackups', actions: ['states:StartExecution'], resources: [props.backupStateMachine.stateMachineArn] }));
       policy.add(

@@ -162,10 +162,14 @@ export class DumpFunction extends Construct {
     this.role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'WriteOwnSourcePrefixes',
-        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        // GetObject: the manifest is written only after a HeadObject of the payload; DeleteObject: a failed
+        // run removes its partial payload (on the versioned, locked vault that adds a delete marker).
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:GetObject', 's3:DeleteObject'],
         resources: prefixes.map((p) => props.vault.arnForObjects(p)),
       }),
     );
+    // Without ListBucket a missing object is a 403, not the 404 the store expects.
+    this.role.addToPolicy(new iam.PolicyStatement({ sid: 'ListVault', actions: ['s3:ListBucket'], resources: [props.vault.bucketArn] }));
     this.role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'GenerateBackupDataKeys',

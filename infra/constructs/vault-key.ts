@@ -15,7 +15,9 @@ export const KEY_USE_TAGS = {
 
 /** Actions that manage the key but never touch data. */
 export const KEY_ADMIN_ACTIONS = [
-  'kms:Create*',
+  // Not kms:Create*: that includes CreateGrant, through which a principal could grant itself data use and
+  // step around the key-use tags. Grants are allowed below, only for AWS services acting for a caller.
+  'kms:CreateAlias',
   'kms:Describe*',
   'kms:Enable*',
   'kms:List*',
@@ -51,6 +53,14 @@ export function vaultKeyPolicy(account: string, region: string): iam.PolicyDocum
         principals: [accountRoot],
         actions: KEY_ADMIN_ACTIONS,
         resources: ['*'],
+      }),
+      new iam.PolicyStatement({
+        sid: 'GrantsOnlyForAwsServices',
+        principals: [accountRoot],
+        actions: ['kms:CreateGrant'],
+        resources: ['*'],
+        // RDS encrypting a snapshot copy or a restore under this key creates a grant in the caller's name.
+        conditions: { ...callerInAccount, Bool: { 'kms:GrantIsForAWSResource': 'true' } },
       }),
       new iam.PolicyStatement({
         sid: 'EncryptOnlyForBackupWriters',

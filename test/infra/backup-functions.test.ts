@@ -84,7 +84,13 @@ describe('dump functions from the example config', () => {
             Action: 'rds:DescribeDBInstances',
             Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':rds:eu-west-1:123456789012:db:orders-prod']] },
           },
-          { Sid: 'WriteOwnSourcePrefixes', Effect: 'Allow', Action: ['s3:AbortMultipartUpload', 's3:PutObject'], Resource: { 'Fn::Join': ['', [vaultArn, '/backups/orders-db/*']] } },
+          {
+            Sid: 'WriteOwnSourcePrefixes',
+            Effect: 'Allow',
+            Action: ['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:PutObject'],
+            Resource: { 'Fn::Join': ['', [vaultArn, '/backups/orders-db/*']] },
+          },
+          { Sid: 'ListVault', Effect: 'Allow', Action: 's3:ListBucket', Resource: vaultArn },
           { Sid: 'GenerateBackupDataKeys', Effect: 'Allow', Action: 'kms:GenerateDataKey', Resource: vaultKeyArn },
           {
             Sid: 'CompleteSseKmsMultipartUploads',

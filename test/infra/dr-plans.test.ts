@@ -112,7 +112,8 @@ describe('DR plans in the primary stack', () => {
     expect(endpoint.Properties.Environment.Variables.APPROVAL_BASE_URL).toBeUndefined();
     const roleId = endpoint.Properties.Role['Fn::GetAtt'][0] as string;
     const decide = statementsOf(lifeboat.primary, roleId).find((s) => s.Sid === 'AnswerPlanTasks')!;
-    expect(asList(decide.Action).sort()).toEqual(['states:SendTaskFailure', 'states:SendTaskSuccess']);
+    // A refusal is a success with `approved: false`: the endpoint never sends SendTaskFailure.
+    expect(decide.Action).toBe('states:SendTaskSuccess');
     expect(decide.Resource).toEqual({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':states:eu-west-1:123456789012:stateMachine:lifeboat-plan-*']] });
     const verify = statementsOf(lifeboat.primary, roleId).find((s) => s.Sid === 'VerifyLinks')!;
     const [keyId, key] = only(lifeboat.primary, 'AWS::KMS::Key', { KeySpec: 'HMAC_256' });
@@ -130,16 +131,51 @@ describe('DR plans in the primary stack', () => {
     });
   });
 
-  it('lets the DR step function delete only drill-tagged databases, and read the secrets of the targets it restores into', () => {
+  it('lets the DR step function delete only drill-named, drill-tagged databases, and read the secrets of the targets it restores into', () => {
     const [roleId] = only(lifeboat.primary, 'AWS::IAM::Role', { Description: 'Lifeboat DR step function' });
     const statements = statementsOf(lifeboat.primary, roleId);
     const deletes = statements.find((s) => s.Sid === 'DeleteDrillDatabases')!;
     expect(asList(deletes.Action).sort()).toEqual(['rds:DeleteDBCluster', 'rds:DeleteDBInstance']);
+    expect(JSON.stringify(deletes.Resource)).not.toMatch(/:(db|cluster):\*"/);
+    expect(JSON.stringify(deletes.Resource)).toContain(':db:*-drill-*');
     expect(deletes.Condition).toEqual({ Null: { 'aws:ResourceTag/lifeboat:drill': 'false' } });
     expect(asList(statements.find((s) => s.Sid === 'ReadCredentials')!.Resource)).toContain('arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-new-Ab12Cd');
-    expect(statements.find((s) => s.Sid === 'RestoreNewDatabases')!.Condition).toEqual({
-      'ForAllValues:StringLike': { 'aws:TagKeys': ['lifeboat:*'] },
-      StringLike: { 'aws:RequestTag/lifeboat:plan': '*' },
+    // No plan here restores a snapshot: no RDS restore or tagging permission at all.
+    expect(statements.map((s) => s.Sid)).not.toContain('RestoreNamedDatabases');
+    expect(statements.map((s) => s.Sid)).not.toContain('TagNamedDatabases');
+  });
+
+  it('lets a plan without approvals invoke only the DR step function', () => {
+    const [, machine] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine', { StateMachineName: 'lifeboat-plan-billing-db-default' });
+    const [drStepId] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: runs DR plan steps') });
+    const invoke = statementsOf(lifeboat.primary, machine.Properties.RoleArn['Fn::GetAtt'][0]).find((s) => s.Sid === 'InvokePlanFunctions')!;
+    expect(invoke.Resource).toEqual({ 'Fn::GetAtt': [drStepId, 'Arn'] });
+  });
+
+  it('lets snapshot restores create and tag only the databases the plans name, and grant RDS the DR key', () => {
+    const lifeboat = synthLifeboat(
+      exampleConfig((raw) => {
+        raw.plans = [
+          {
+            name: 'orders-standby',
+            priority: 'high',
+            objectives: { rtoMinutes: 120, rpoMinutes: 1440 },
+            contacts: [{ name: 'Ana Lima', email: 'ana@example.com' }],
+            steps: [{ id: 'restore', kind: 'restore-snapshot', parameters: { source: 'orders-db', region: 'dr', targetIdentifier: 'orders-standby', subnetGroupName: 'dr-private', securityGroupIds: ['sg-0a1b2c3d4e5f60009'] } }],
+          },
+        ];
+      }),
+    );
+    const [roleId] = only(lifeboat.primary, 'AWS::IAM::Role', { Description: 'Lifeboat DR step function' });
+    const statements = statementsOf(lifeboat.primary, roleId);
+    const tag = statements.find((s) => s.Sid === 'TagNamedDatabases')!;
+    const names = JSON.stringify(tag.Resource);
+    for (const name of [':db:orders-standby"', ':db:orders-standby-drill-*', ':cluster:orders-standby"', ':cluster:orders-standby-drill-*']) expect(names).toContain(name);
+    expect(names).not.toMatch(/:(db|cluster):\*"/);
+    expect(tag.Condition).toEqual({ StringLike: { 'aws:RequestTag/lifeboat:plan': '*' }, 'ForAllValues:StringLike': { 'aws:TagKeys': ['lifeboat:*'] } });
+    expect(statements.find((s) => s.Sid === 'GrantRdsTheDrKey')!.Condition).toEqual({
+      StringEquals: { 'kms:ViaService': 'rds.eu-central-1.amazonaws.com' },
+      Bool: { 'kms:GrantIsForAWSResource': 'true' },
     });
   });
 

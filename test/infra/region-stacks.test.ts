@@ -15,7 +15,7 @@ const expectedVaultKeyPolicy = (region: string) => ({
       Resource: '*',
       Action: [
         'kms:CancelKeyDeletion',
-        'kms:Create*',
+        'kms:CreateAlias',
         'kms:Delete*',
         'kms:Describe*',
         'kms:Disable*',
@@ -31,6 +31,15 @@ const expectedVaultKeyPolicy = (region: string) => ({
         'kms:Update*',
         'kms:UpdatePrimaryRegion',
       ],
+    },
+    {
+      // Not through kms:Create*: a grant would step around the key-use tags.
+      Sid: 'GrantsOnlyForAwsServices',
+      Effect: 'Allow',
+      Principal: accountRoot,
+      Resource: '*',
+      Action: 'kms:CreateGrant',
+      Condition: { StringEquals: { 'aws:PrincipalAccount': ACCOUNT }, Bool: { 'kms:GrantIsForAWSResource': 'true' } },
     },
     {
       Sid: 'EncryptOnlyForBackupWriters',
