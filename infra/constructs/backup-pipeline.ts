@@ -254,7 +254,15 @@ export class BackupPipeline extends Construct {
       everySource,
     );
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ListBothVaults', actions: ['s3:ListBucket'], resources: [this.props.vault.bucketArn, this.drBucketArn] }));
-    fn.addToRolePolicy(BackupPipeline.decryptThroughS3('ReadPrimaryObjects', this.props.vaultKey.keyArn, region));
+    // The copies are requested from the DR region's S3, which reads the sources under the primary key.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadPrimaryObjects',
+        actions: ['kms:Decrypt'],
+        resources: [this.props.vaultKey.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': [`s3.${region}.amazonaws.com`, `s3.${dr.region}.amazonaws.com`] } },
+      }),
+    );
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'EncryptDrObjects', actions: ['kms:GenerateDataKey'], resources: [dr.keyArn] }));
     fn.addToRolePolicy(BackupPipeline.decryptThroughS3('ReadDrObjects', dr.keyArn, dr.region));
     const types = this.snapshotTypes();

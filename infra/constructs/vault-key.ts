@@ -43,7 +43,10 @@ export const KEY_DECRYPT_ACTIONS = ['kms:Decrypt', 'kms:DescribeKey'];
  * decrypt, but only through S3 and only S3's own data keys: S3 needs that to assemble a multipart upload
  * under SSE-KMS, and it cannot open a backup's Encryption SDK data key.
  */
-export function vaultKeyPolicy(account: string, region: string): iam.PolicyDocument {
+export function vaultKeyPolicy(account: string, region: string, copyRegions: readonly string[] = []): iam.PolicyDocument {
+  // A server-side copy sent to another region's S3 reads the source under this key: which S3 endpoint KMS
+  // then reports is not documented, so S3 in the regions backups are copied to is admitted too.
+  const viaS3 = [region, ...copyRegions].map((r) => `s3.${r}.amazonaws.com`);
   const accountRoot = new iam.AccountRootPrincipal();
   const callerInAccount = { StringEquals: { 'aws:PrincipalAccount': account } };
   return new iam.PolicyDocument({
@@ -84,7 +87,7 @@ export function vaultKeyPolicy(account: string, region: string): iam.PolicyDocum
         conditions: {
           ...callerInAccount,
           StringEqualsIgnoreCase: { [`aws:PrincipalTag/${KEY_USE_TAGS.encrypt}`]: 'true' },
-          StringLike: { 'kms:ViaService': `s3.${region}.amazonaws.com`, 'kms:EncryptionContext:aws:s3:arn': 'arn:*:s3:::*' },
+          StringLike: { 'kms:ViaService': viaS3.length === 1 ? viaS3[0]! : viaS3, 'kms:EncryptionContext:aws:s3:arn': 'arn:*:s3:::*' },
         },
       }),
     ],
@@ -97,6 +100,11 @@ export interface VaultKeyProps {
    * @default - create the primary key
    */
   readonly replicaOf?: string;
+  /**
+   * Regions whose S3 may decrypt under this key on a writer's behalf: where server-side copies of the vault go.
+   * @default - none
+   */
+  readonly copyRegions?: readonly string[];
   /**
    * Days KMS waits before deleting the key after it is scheduled for deletion.
    * @default 30
@@ -127,7 +135,7 @@ export class VaultKey extends Construct {
     if (!Number.isInteger(pendingWindowInDays) || pendingWindowInDays < 7 || pendingWindowInDays > 30) {
       throw new Error(`VaultKey ${id}: pendingWindowInDays must be a whole number from 7 to 30, got ${pendingWindowInDays}`);
     }
-    const keyPolicy = vaultKeyPolicy(account, region);
+    const keyPolicy = vaultKeyPolicy(account, region, props.copyRegions);
     this.isReplica = props.replicaOf !== undefined;
 
     if (props.replicaOf === undefined) {

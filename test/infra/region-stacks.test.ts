@@ -5,7 +5,7 @@ import { exampleConfig, synthLifeboat, type SynthesizedLifeboat } from './suppor
 const ACCOUNT = '123456789012';
 const accountRoot = { AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::${ACCOUNT}:root`]] } };
 
-const expectedVaultKeyPolicy = (region: string) => ({
+const expectedVaultKeyPolicy = (region: string, copyRegion?: string) => ({
   Version: '2012-10-17',
   Statement: [
     {
@@ -72,7 +72,11 @@ const expectedVaultKeyPolicy = (region: string) => ({
       Condition: {
         StringEquals: { 'aws:PrincipalAccount': ACCOUNT },
         StringEqualsIgnoreCase: { 'aws:PrincipalTag/lifeboat:key-use-encrypt': 'true' },
-        StringLike: { 'kms:ViaService': `s3.${region}.amazonaws.com`, 'kms:EncryptionContext:aws:s3:arn': 'arn:*:s3:::*' },
+        // The primary key also admits S3 in the DR region, where the server-side copies are requested.
+        StringLike: {
+          'kms:ViaService': copyRegion ? [`s3.${region}.amazonaws.com`, `s3.${copyRegion}.amazonaws.com`] : `s3.${region}.amazonaws.com`,
+          'kms:EncryptionContext:aws:s3:arn': 'arn:*:s3:::*',
+        },
       },
     },
   ],
@@ -108,7 +112,7 @@ describe('region stacks from the example config', () => {
         MultiRegion: true,
         EnableKeyRotation: true,
         PendingWindowInDays: 30,
-        KeyPolicy: Match.objectEquals(expectedVaultKeyPolicy('eu-west-1')),
+        KeyPolicy: Match.objectEquals(expectedVaultKeyPolicy('eu-west-1', 'eu-central-1')),
       },
     });
   });
