@@ -3,8 +3,8 @@
  * state machine. Contracts: docs/pipeline-functions.md.
  */
 import { z } from 'zod';
-import { ConfigError } from '../lib/errors.ts';
 import { BACKUP_ID_PATTERN, SOURCE_ID_PATTERN } from '../lib/vault/layout.ts';
+import { parseOrConfigError } from '../lib/validation.ts';
 import { copySnapshot, describeSnapshotCopy, type SnapshotCopyDeps, type SnapshotCopyStatus } from './snapshotCopy.ts';
 import { copyBackup, type CopyBackupResult, type VaultCopyDeps } from './vaultCopy.ts';
 
@@ -35,11 +35,7 @@ export type CopyResult = CopyBackupResult | SnapshotCopyStatus;
 
 /** Runs one action of the copy function. */
 export async function handleCopyEvent(event: unknown, deps: CopyDeps): Promise<CopyResult> {
-  const parsed = CopyEventSchema.safeParse(event);
-  if (!parsed.success) {
-    throw new ConfigError(`Invalid copy event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ')}`);
-  }
-  const request = parsed.data;
+  const request = parseOrConfigError(CopyEventSchema, event, 'Invalid copy event');
   switch (request.action) {
     case 'copy-backup':
       return copyBackup(request, deps);

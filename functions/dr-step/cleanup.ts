@@ -123,23 +123,27 @@ async function deleted(send: () => Promise<unknown>, notFound: string): Promise<
 }
 
 async function listInstances(rds: RdsSender): Promise<DBInstance[]> {
-  const all: DBInstance[] = [];
-  let marker: string | undefined;
-  do {
-    const page = await rds.send(new DescribeDBInstancesCommand(marker === undefined ? {} : { Marker: marker }));
-    all.push(...(page.DBInstances ?? []));
-    marker = page.Marker;
-  } while (marker);
-  return all;
+  return allPages(async (page) => {
+    const out = await rds.send(new DescribeDBInstancesCommand(page));
+    return { items: out.DBInstances, marker: out.Marker };
+  });
 }
 
 async function listClusters(rds: RdsSender): Promise<DBCluster[]> {
-  const all: DBCluster[] = [];
+  return allPages(async (page) => {
+    const out = await rds.send(new DescribeDBClustersCommand(page));
+    return { items: out.DBClusters, marker: out.Marker };
+  });
+}
+
+/** Every item of a paged RDS describe: each page asked with the previous page's `Marker` until there is none. */
+async function allPages<T>(describe: (page: { Marker?: string }) => Promise<{ items: T[] | undefined; marker: string | undefined }>): Promise<T[]> {
+  const all: T[] = [];
   let marker: string | undefined;
   do {
-    const page = await rds.send(new DescribeDBClustersCommand(marker === undefined ? {} : { Marker: marker }));
-    all.push(...(page.DBClusters ?? []));
-    marker = page.Marker;
+    const page = await describe(marker === undefined ? {} : { Marker: marker });
+    all.push(...(page.items ?? []));
+    marker = page.marker;
   } while (marker);
   return all;
 }

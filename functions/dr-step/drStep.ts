@@ -37,6 +37,7 @@ import {
 import { type Evidence, recordEvidence } from './evidence.ts';
 import { type PlanTopics, drillPrefix, publishPlanMessage } from './planTopic.ts';
 import { describePolledStep, startPointInTimeRestore, startPromotion, startSnapshotRestore } from './rdsSteps.ts';
+import { now, succeededRecord } from './records.ts';
 import { runRestoreDumpStep } from './restoreDump.ts';
 import { runValidateStep } from './validateStep.ts';
 
@@ -125,7 +126,7 @@ async function runStep(event: RunStepEvent, deps: DrStepDeps): Promise<StepRecor
 
 /** `notify`: the message to the plan's contacts, marked DRILL in drills. */
 async function runNotifyStep(event: RunStepEvent, message: string, deps: DrStepDeps): Promise<StepRecord> {
-  const startedAt = (deps.now?.() ?? new Date()).toISOString();
+  const startedAt = now(deps).toISOString();
   const prefix = drillPrefix(event.mode);
   const firstLine = message.split(/\r?\n/)[0]!;
   const subject = `${prefix}Lifeboat plan ${event.plan}: ${firstLine}`;
@@ -142,12 +143,11 @@ async function runNotifyStep(event: RunStepEvent, message: string, deps: DrStepD
     `Sent by Lifeboat to the contacts of DR plan ${event.plan}.`,
   ].join('\n');
   const published = await publishPlanMessage(deps.sns, deps.planTopics, { plan: event.plan, severity: 'INFO', subject, message: `${body}\n` });
-  return {
-    stepId: event.stepId,
-    kind: 'notify',
-    status: 'succeeded',
+  return succeededRecord(
+    event.stepId,
+    'notify',
     startedAt,
-    endedAt: (deps.now?.() ?? new Date()).toISOString(),
-    result: { topicArn: published.topicArn, ...(published.messageId === undefined ? {} : { messageId: published.messageId }), drill: event.mode === 'drill' },
-  };
+    { topicArn: published.topicArn, ...(published.messageId === undefined ? {} : { messageId: published.messageId }), drill: event.mode === 'drill' },
+    deps,
+  );
 }

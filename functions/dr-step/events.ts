@@ -4,27 +4,10 @@
  */
 import { z } from 'zod';
 import { ConfigError } from '../lib/errors.ts';
+import { POLLED_KINDS, STEP_KINDS, type StepKind } from '../lib/plans/kinds.ts';
 import { EXECUTION_NAME_PATTERN, PLAN_NAME_PATTERN } from '../lib/vault/layout.ts';
 
-export const STEP_KINDS = [
-  'approval',
-  'notify',
-  'backup-now',
-  'restore-dump',
-  'restore-snapshot',
-  'restore-point-in-time',
-  'promote-replica',
-  'validate',
-  'wait',
-] as const;
-export type StepKind = (typeof STEP_KINDS)[number];
-
-/** The kinds whose restore a `validate` step can connect to, and whose restored data time sets the RPO. */
-export const RESTORE_KINDS = ['restore-dump', 'restore-snapshot', 'restore-point-in-time'] as const;
-export type RestoreKind = (typeof RESTORE_KINDS)[number];
-/** The kinds `run-step` starts and `describe-step` then follows until RDS is done. */
-export const POLLED_KINDS = ['restore-snapshot', 'restore-point-in-time', 'promote-replica'] as const;
-export type PolledKind = (typeof POLLED_KINDS)[number];
+export type { StepKind };
 
 const isoTimestamp = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 timestamp' });
 const planName = z.string().regex(PLAN_NAME_PATTERN, 'must be a plan name (1-40 of a-z, 0-9 and "-", starting with a letter)');

@@ -8,10 +8,12 @@
  *         restoreTime) → execution start; the worst of several restores; 0 when the data is newer than the start
  */
 import { scrubSecrets } from '../lib/alerts/index.ts';
+import { isRestoreKind } from '../lib/plans/kinds.ts';
 import { evidenceKey } from '../lib/vault/layout.ts';
 import type { DrStepDeps } from './drStep.ts';
-import { RESTORE_KINDS, executionNameOf, type Levels, type RecordEvidenceEvent } from './events.ts';
+import { executionNameOf, type Levels, type RecordEvidenceEvent } from './events.ts';
 import { drillPrefix, publishPlanMessage } from './planTopic.ts';
+import { now } from './records.ts';
 
 export const EVIDENCE_FORMAT = 'lifeboat-dr-evidence';
 export const EVIDENCE_FORMAT_VERSION = '1.0';
@@ -68,7 +70,7 @@ export interface Evidence {
 
 /** Builds the evidence, writes it to the primary vault, publishes the summary, and returns it. */
 export async function recordEvidence(event: RecordEvidenceEvent, deps: DrStepDeps): Promise<Evidence> {
-  const evidence = buildEvidence(event, deps.now?.() ?? new Date());
+  const evidence = buildEvidence(event, now(deps));
   const store = deps.regions.primary.store;
   const key = evidenceKey(event.plan, executionNameOf(event.executionId));
   await store.putObject(key, `${JSON.stringify(evidence, null, 2)}\n`);
@@ -88,11 +90,11 @@ export function buildEvidence(event: RecordEvidenceEvent, endedAt: Date): Eviden
 
   const validations = steps.filter((step) => step.kind === 'validate' && step.endedAt !== null);
   const recoveries = steps.filter(
-    (step) => (isRestore(step.kind) || step.kind === 'promote-replica') && step.status !== 'creating' && step.endedAt !== null,
+    (step) => (isRestoreKind(step.kind) || step.kind === 'promote-replica') && step.status !== 'creating' && step.endedAt !== null,
   );
   const rtoEnd = latest((validations.length > 0 ? validations : recoveries).map((step) => step.endedAt!));
   const validatedAt = latest(validations.map((step) => step.endedAt!));
-  const restoredDataAt = earliest(steps.filter((step) => isRestore(step.kind)).flatMap((step) => restoredDataTimeOf(step.result)));
+  const restoredDataAt = earliest(steps.filter((step) => isRestoreKind(step.kind)).flatMap((step) => restoredDataTimeOf(step.result)));
 
   const rtoMinutes = rtoEnd === undefined ? null : minutes(Date.parse(rtoEnd) - start);
   // Data newer than the start (a backup taken by the plan itself) loses nothing the start did not already lose.
@@ -186,10 +188,6 @@ export function summaryMessage(evidence: Evidence, location: string): string {
     `Sent by Lifeboat to the contacts of DR plan ${evidence.plan}.`,
   ];
   return `${lines.join('\n')}\n`;
-}
-
-function isRestore(kind: string): boolean {
-  return (RESTORE_KINDS as readonly string[]).includes(kind);
 }
 
 /** A restore record's data time: `restoredDataAt`, or a dump's `backupCompletedAt`. */

@@ -40,6 +40,7 @@ import {
   type RestoreSnapshotParameters,
   type RunStepEvent,
 } from './events.ts';
+import { now, succeededRecord } from './records.ts';
 import { regionResources } from './restoreDump.ts';
 
 export const PLAN_TAG = 'lifeboat:plan';
@@ -428,15 +429,7 @@ function restored(step: PolledStep, identifier: string, endpoint: string, port: 
 }
 
 function final(step: PolledStep, deps: DrStepDeps, result: Record<string, unknown>): PolledStepRecord {
-  return {
-    stepId: step.stepId,
-    kind: step.kind,
-    status: 'succeeded',
-    startedAt: step.startedAt,
-    endedAt: now(deps).toISOString(),
-    result,
-    step: { ...step, status: 'available' },
-  };
+  return { ...succeededRecord(step.stepId, step.kind, step.startedAt, result, deps), step: { ...step, status: 'available' } };
 }
 
 function progress(step: PolledStep): PolledStepRecord {
@@ -499,31 +492,26 @@ function regionOfArn(deps: DrStepDeps, arn: string): RegionChoice {
 }
 
 export async function describeInstance(rds: RdsSender, identifier: string): Promise<DBInstance | undefined> {
-  try {
-    const out = await rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: identifier }));
-    return out.DBInstances?.[0];
-  } catch (error) {
-    if (rdsErrorCode(error) === 'DBInstanceNotFound') return undefined;
-    throw error;
-  }
+  return unlessNotFound('DBInstanceNotFound', async () => (await rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: identifier }))).DBInstances?.[0]);
 }
 
 async function describeCluster(rds: RdsSender, identifier: string): Promise<DBCluster | undefined> {
-  try {
-    const out = await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: identifier }));
-    return out.DBClusters?.[0];
-  } catch (error) {
-    if (rdsErrorCode(error) === 'DBClusterNotFound') return undefined;
-    throw error;
-  }
+  return unlessNotFound('DBClusterNotFound', async () => (await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: identifier }))).DBClusters?.[0]);
 }
 
 async function describeGlobalCluster(rds: RdsSender, identifier: string): Promise<GlobalCluster | undefined> {
+  return unlessNotFound(
+    'GlobalClusterNotFound',
+    async () => (await rds.send(new DescribeGlobalClustersCommand({ GlobalClusterIdentifier: identifier }))).GlobalClusters?.[0],
+  );
+}
+
+/** What `describe` finds, or `undefined` where RDS answers `notFound` (no such resource). */
+async function unlessNotFound<T>(notFound: string, describe: () => Promise<T | undefined>): Promise<T | undefined> {
   try {
-    const out = await rds.send(new DescribeGlobalClustersCommand({ GlobalClusterIdentifier: identifier }));
-    return out.GlobalClusters?.[0];
+    return await describe();
   } catch (error) {
-    if (rdsErrorCode(error) === 'GlobalClusterNotFound') return undefined;
+    if (rdsErrorCode(error) === notFound) return undefined;
     throw error;
   }
 }
@@ -536,8 +524,4 @@ export function tagMap(tags: readonly Tag[] | undefined): Record<string, string>
   const map: Record<string, string> = {};
   for (const tag of tags ?? []) if (tag.Key !== undefined) map[tag.Key] = tag.Value ?? '';
   return map;
-}
-
-function now(deps: Pick<DrStepDeps, 'now'>): Date {
-  return deps.now?.() ?? new Date();
 }

@@ -13,6 +13,7 @@ import { listBackups } from '../lib/vault/catalog.ts';
 import { readLatestVerification } from '../lib/vault/verification.ts';
 import type { DrStepDeps, RegionResources } from './drStep.ts';
 import type { RestoreDumpParameters, RestoredTarget, RunStepEvent, StepRecord } from './events.ts';
+import { now, succeededRecord } from './records.ts';
 
 /** PostgreSQL's identifier limit (MySQL allows 64): a drill database name must fit both. */
 const MAX_DATABASE_NAME_LENGTH = 63;
@@ -74,13 +75,11 @@ export async function runRestoreDumpStep(event: RunStepEvent, parameters: Restor
     dropExisting: drill,
   });
 
-  return {
-    stepId: event.stepId,
-    kind: 'restore-dump',
-    status: 'succeeded',
-    startedAt: startedAt.toISOString(),
-    endedAt: now(deps).toISOString(),
-    result: {
+  return succeededRecord(
+    event.stepId,
+    'restore-dump',
+    startedAt.toISOString(),
+    {
       sourceId: manifest.sourceId,
       region: parameters.region,
       backupId: manifest.backupId,
@@ -89,7 +88,8 @@ export async function runRestoreDumpStep(event: RunStepEvent, parameters: Restor
       target,
       drill,
     },
-  };
+    deps,
+  );
 }
 
 /**
@@ -147,8 +147,4 @@ export function regionResources(deps: Pick<DrStepDeps, 'regions'>, choice: 'prim
   const region = deps.regions[choice];
   if (!region) throw new ConfigError(`This function has no ${choice} region configured`);
   return region;
-}
-
-function now(deps: Pick<DrStepDeps, 'now'>): Date {
-  return deps.now?.() ?? new Date();
 }

@@ -5,11 +5,11 @@
  * failed check is a `ValidationFailedError` naming it, which fails the plan.
  */
 import { ConfigError, ValidationFailedError } from '../lib/errors.ts';
+import { isRestoreKind } from '../lib/plans/kinds.ts';
 import { readManifest } from '../lib/vault/catalog.ts';
 import { validateRestore, type CheckResult, type TableResult } from '../validate-restore/validate.ts';
 import type { DrStepDeps } from './drStep.ts';
 import {
-  RESTORE_KINDS,
   type Levels,
   type RestoredTarget,
   RestoredTargetSchema,
@@ -17,6 +17,7 @@ import {
   type StepRecord,
   type ValidateParameters,
 } from './events.ts';
+import { now, succeededRecord } from './records.ts';
 import { regionResources } from './restoreDump.ts';
 
 const MAX_SQL_IN_REASON = 120;
@@ -71,14 +72,7 @@ export async function runValidateStep(event: RunStepEvent, parameters: ValidateP
       `Step '${event.stepId}' found the database restored by '${restore.stepId}' (${target.host}:${target.port}/${target.database}) wrong: ${reasons.join('; ')}`,
     );
   }
-  return {
-    stepId: event.stepId,
-    kind: 'validate',
-    status: 'succeeded',
-    startedAt: startedAt.toISOString(),
-    endedAt: now(deps).toISOString(),
-    result,
-  };
+  return succeededRecord(event.stepId, 'validate', startedAt.toISOString(), result, deps);
 }
 
 /** The record of restore step `id` among the earlier levels. */
@@ -87,7 +81,7 @@ export function findRestoreRecord(levels: Levels, id: string, from: string): Ste
     const record = level?.[id];
     if (record === undefined || record === null) continue;
     const candidate = record as Partial<StepRecord>;
-    if (!RESTORE_KINDS.includes(candidate.kind as (typeof RESTORE_KINDS)[number])) {
+    if (!isRestoreKind(candidate.kind)) {
       throw new ConfigError(`Step '${from}': parameters.target: '${id}' is a ${String(candidate.kind)} step, not a restore step`);
     }
     if (candidate.status !== 'succeeded') {
@@ -146,8 +140,4 @@ function checkStatus(check: CheckResult): ValidationResult['sqlChecks'][number] 
 function abbreviate(sql: string): string {
   const line = sql.replace(/\s+/g, ' ').trim();
   return line.length > MAX_SQL_IN_REASON ? `${line.slice(0, MAX_SQL_IN_REASON - 1)}…` : line;
-}
-
-function now(deps: Pick<DrStepDeps, 'now'>): Date {
-  return deps.now?.() ?? new Date();
 }

@@ -6,6 +6,7 @@ import type { BackupKeyring } from '../lib/crypto/keyring.ts';
 import { runBackup } from '../lib/engine/backup.ts';
 import type { ConnectionInfo } from '../lib/engine/connection.ts';
 import { ConfigError, SourceUnreachableError } from '../lib/errors.ts';
+import { parseOrConfigError } from '../lib/validation.ts';
 import type { VaultStore } from '../lib/vault/store.ts';
 
 /** A source as the dump function is told of it (see infra/constructs/dump-function.ts): identifiers only. */
@@ -53,13 +54,10 @@ export interface DumpResult {
 
 /** Parses the event, finds the source, fetches its credentials and endpoint, and runs a streamed backup. */
 export async function dumpSource(event: unknown, deps: DumpDeps): Promise<DumpResult> {
-  const parsed = DumpEventSchema.safeParse(event);
-  if (!parsed.success) {
-    throw new ConfigError(`Invalid dump event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ')}`);
-  }
-  const source = deps.sources.find((s) => s.id === parsed.data.sourceId);
+  const { sourceId } = parseOrConfigError(DumpEventSchema, event, 'Invalid dump event');
+  const source = deps.sources.find((s) => s.id === sourceId);
   if (!source) {
-    throw new ConfigError(`sourceId: unknown source '${parsed.data.sourceId}'; this function backs up ${deps.sources.map((s) => s.id).join(', ')}`);
+    throw new ConfigError(`sourceId: unknown source '${sourceId}'; this function backs up ${deps.sources.map((s) => s.id).join(', ')}`);
   }
   const connection = await resolveConnection(source, deps);
   const result = await runBackup({ source: connection, sourceId: source.id, store: deps.store, keyring: deps.keyring, ...(deps.now ? { now: deps.now() } : {}) });

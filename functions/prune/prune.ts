@@ -4,6 +4,7 @@ import { ConfigError } from '../lib/errors.ts';
 import { pruneSnapshots, pruneVault, type ReadProtection, type RetentionReport } from '../lib/retention/index.ts';
 import { readLatestVerification } from '../lib/vault/verification.ts';
 import type { VaultStore } from '../lib/vault/store.ts';
+import { parseOrConfigError } from '../lib/validation.ts';
 
 /** A source's retention as the prune function is told of it (from the config, through its environment). */
 export const PruneSourceSchema = z.object({
@@ -48,11 +49,7 @@ export interface PruneSummary {
  * Never deletes the newest verified backup, anything locked, or anything still being written.
  */
 export async function pruneSource(event: unknown, deps: PruneDeps): Promise<PruneSummary> {
-  const parsed = PruneEventSchema.safeParse(event);
-  if (!parsed.success) {
-    throw new ConfigError(`Invalid prune event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ')}`);
-  }
-  const { sourceId, dryRun } = parsed.data;
+  const { sourceId, dryRun } = parseOrConfigError(PruneEventSchema, event, 'Invalid prune event');
   const source = deps.sources.find((s) => s.id === sourceId);
   if (!source) throw new ConfigError(`sourceId: unknown source '${sourceId}'; known: ${deps.sources.map((s) => s.id).join(', ')}`);
   const now = deps.now?.() ?? new Date();

@@ -38,6 +38,7 @@ import { readManifest, writeManifest } from '../lib/vault/catalog.ts';
 import { BACKUP_ID_PATTERN, manifestKey, newBackupId, parseBackupId } from '../lib/vault/layout.ts';
 import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type BackupManifest } from '../lib/vault/manifest.ts';
 import type { VaultStore } from '../lib/vault/store.ts';
+import { parseOrConfigError } from '../lib/validation.ts';
 
 /**
  * A source as the snapshot function is told of it (LIFEBOAT_SOURCES). Extra fields are ignored, so the
@@ -124,11 +125,7 @@ export interface SnapshotDeps {
 
 /** Runs one action of the snapshot function. */
 export async function handleSnapshotEvent(event: unknown, deps: SnapshotDeps): Promise<SnapshotResult> {
-  const parsed = SnapshotEventSchema.safeParse(event);
-  if (!parsed.success) {
-    throw new ConfigError(`Invalid snapshot event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ')}`);
-  }
-  const request = parsed.data;
+  const request = parseOrConfigError(SnapshotEventSchema, event, 'Invalid snapshot event');
   switch (request.action) {
     case 'create':
       return createSnapshot(request, deps);

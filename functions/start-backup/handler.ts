@@ -10,6 +10,7 @@ import { requireEnv } from '../lib/env.ts';
 import { ConfigError } from '../lib/errors.ts';
 import { STATE_MACHINE_ARN_PATTERN, SourceIdSchema, startBackup, type StartBackupResult } from './start.ts';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
+import { parseOrConfigError } from '../lib/validation.ts';
 
 const env = requireEnv(['BACKUP_STATE_MACHINE_ARN', 'LIFEBOAT_SOURCE_IDS']);
 if (!STATE_MACHINE_ARN_PATTERN.test(env.BACKUP_STATE_MACHINE_ARN)) {
@@ -45,9 +46,7 @@ function parseSourceIds(text: string): string[] {
   } catch {
     throw new ConfigError('LIFEBOAT_SOURCE_IDS: not valid JSON (expected an array of source ids)');
   }
-  const parsed = z.array(SourceIdSchema).min(1).safeParse(json);
-  if (!parsed.success) throw new ConfigError(`LIFEBOAT_SOURCE_IDS: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
-  return parsed.data;
+  return parseOrConfigError(z.array(SourceIdSchema).min(1), json, 'LIFEBOAT_SOURCE_IDS', '(root)');
 }
 
 export const handler = middy(start).use(injectLambdaContext(logger)).use(conciseErrors(logger)).use(logMetrics(metrics, { captureColdStartMetric: true }));

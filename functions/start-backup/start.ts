@@ -14,6 +14,7 @@
 import { DescribeExecutionCommand, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
 import { BackupConflictError, ConfigError, InvalidIdentifierError } from '../lib/errors.ts';
+import { parseOrConfigError } from '../lib/validation.ts';
 import { SOURCE_ID_PATTERN, compactUtc, randomBase32 } from '../lib/vault/layout.ts';
 
 /** What Step Functions accepts in an execution name and CloudWatch Logs can carry: 1-80 of `0-9A-Za-z-_`. */
@@ -90,11 +91,7 @@ export async function startBackup(event: unknown, deps: StartBackupDeps): Promis
 }
 
 export function parseStartBackupEvent(event: unknown): StartBackupEvent {
-  const parsed = StartBackupEventSchema.safeParse(event);
-  if (!parsed.success) {
-    throw new ConfigError(`Invalid start-backup event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ')}`);
-  }
-  return parsed.data;
+  return parseOrConfigError(StartBackupEventSchema, event, 'Invalid start-backup event');
 }
 
 /**

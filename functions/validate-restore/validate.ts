@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { type ConnectionInfo, redact } from '../lib/engine/connection.ts';
 import { messageOf } from '../lib/engine/driver.ts';
 import { ConfigError, RestoreTargetLoginFailedError, RestoreTargetUnreachableError } from '../lib/errors.ts';
+import { parseOrConfigError } from '../lib/validation.ts';
 import { type Connect, type ConnectOptions, DatabaseMissing, connectRestoredDatabase } from './restoredDatabase.ts';
 
 /** The snapshot restore test's execution input (statemachines/snapshot-restore-test.asl.json); extra fields are ignored. */
@@ -133,13 +134,7 @@ export async function validateRestore(event: unknown, deps: ValidateRestoreDeps)
 }
 
 function parseEvent(event: unknown) {
-  const parsed = ValidateRestoreEventSchema.safeParse(event);
-  if (!parsed.success) {
-    throw new ConfigError(
-      `Invalid restore validation event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ')}`,
-    );
-  }
-  return parsed.data;
+  return parseOrConfigError(ValidateRestoreEventSchema, event, 'Invalid restore validation event');
 }
 
 /** The source's current master credentials: the restored instance has the master user of the snapshot. */

@@ -7,6 +7,7 @@ import type { BackupKeyring } from '../lib/crypto/keyring.ts';
 import type { ConnectionInfo } from '../lib/engine/connection.ts';
 import { ConfigError, VerificationFailedError } from '../lib/errors.ts';
 import { BACKUP_ID_PATTERN } from '../lib/vault/layout.ts';
+import { parseOrConfigError } from '../lib/validation.ts';
 import type { VaultStore } from '../lib/vault/store.ts';
 import type { CheckName, CheckStatus, VerificationResult } from '../lib/vault/verification.ts';
 import { verifyBackup } from '../lib/verify/index.ts';
@@ -89,11 +90,7 @@ export interface VerifyOutput {
  * the alert not published) propagate with their own names for the state machine's Retry/Catch.
  */
 export async function verifySourceBackup(event: unknown, deps: VerifyDeps): Promise<VerifyOutput> {
-  const parsed = VerifyEventSchema.safeParse(event);
-  if (!parsed.success) {
-    throw new ConfigError(`Invalid verify event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ')}`);
-  }
-  const { sourceId, backupId, executionArn } = parsed.data;
+  const { sourceId, backupId, executionArn } = parseOrConfigError(VerifyEventSchema, event, 'Invalid verify event');
   const source = deps.sources.find((s) => s.id === sourceId);
   if (!source) {
     throw new ConfigError(`sourceId: unknown source '${sourceId}'; this function verifies ${deps.sources.map((s) => s.id).join(', ')}`);

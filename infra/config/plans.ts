@@ -15,6 +15,7 @@
  * }
  */
 import { z } from 'zod';
+import { isRestoreKind, STEP_KINDS, type StepKind } from '../../functions/lib/plans/kinds.ts';
 // Types only: schema.ts imports this module, so a value import back would be a cycle.
 import type { AlertsConfig, SourceConfig, VerificationConfig } from './schema.ts';
 
@@ -94,21 +95,7 @@ const ClusterArn = z.string().regex(/^arn:aws[a-z-]*:rds:[a-z]{2}(-gov)?-[a-z]+-
 // ---------------------------------------------------------------------------------------------
 // Steps: one strict parameter shape per kind
 
-export const STEP_KINDS = [
-  'approval',
-  'notify',
-  'backup-now',
-  'restore-dump',
-  'restore-snapshot',
-  'restore-point-in-time',
-  'promote-replica',
-  'validate',
-  'wait',
-] as const;
-export type StepKind = (typeof STEP_KINDS)[number];
-
-/** The kinds that restore data somewhere: the only targets a `validate` step may name. */
-export const RESTORE_KINDS: readonly StepKind[] = ['restore-dump', 'restore-snapshot', 'restore-point-in-time'];
+export { RESTORE_KINDS, STEP_KINDS, type StepKind } from '../../functions/lib/plans/kinds.ts';
 
 /** Default `timeoutMinutes` per kind (docs/dr-plans.md). `wait` is its minutes + 1; `approval` has its own in its parameters. */
 export const DEFAULT_TIMEOUT_MINUTES = {
@@ -413,7 +400,7 @@ export function planStructureProblems(plan: PlanConfig): PlanProblem[] {
       const targetStep = byId.get(target);
       if (targetStep === undefined) {
         problems.push({ path, message: `unknown step '${target}'` });
-      } else if (!RESTORE_KINDS.includes(targetStep.kind) || !ancestorsOf(planStep, byId).has(target)) {
+      } else if (!isRestoreKind(targetStep.kind) || !ancestorsOf(planStep, byId).has(target)) {
         problems.push({ path, message: `'${target}' is not a restore step this step depends on` });
       }
     }

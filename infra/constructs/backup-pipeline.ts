@@ -16,6 +16,7 @@ import type { BackupFunctions } from './backup-functions.ts';
 import { attachToVpcStatement, lambdaNetwork, toolsImageCode, type DumpNetwork } from './dump-function.ts';
 import { PipelineFunction, repoRoot } from './pipeline-function.ts';
 import { nagResourceName, ReviewedPolicy } from './reviewed-policy.ts';
+import { standardStateMachine, stateMachineLogGroup, stateMachineRole } from './state-machine.ts';
 import { KEY_USE_TAGS } from './vault-key.ts';
 
 /** A source as the pipeline sees it: identifiers, schedule and policy; never credentials. */
@@ -443,17 +444,9 @@ export class BackupPipeline extends Construct {
 
   private buildStateMachine(): sfn.StateMachine {
     const { name, alerts, functions } = this.props;
-    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', {
-      // The vended-logs prefix keeps CloudWatch Logs' resource policy small however many state machines log.
-      logGroupName: `/aws/vendedlogs/states/${name}-backup`,
-      retention: logs.RetentionDays.THREE_MONTHS,
-      encryptionKey: functions.operationsKey,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    const role = new iam.Role(this, 'StateMachineRole', {
-      assumedBy: new iam.ServicePrincipal('states.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } } }),
-      description: 'Lifeboat backup state machine',
-    });
+    const stateMachineName = `${name}-backup`;
+    const logGroup = stateMachineLogGroup(this, 'StateMachineLogs', stateMachineName, { encryptionKey: functions.operationsKey, retention: logs.RetentionDays.THREE_MONTHS });
+    const role = stateMachineRole(this, 'StateMachineRole', 'Lifeboat backup state machine');
     const invoked = [this.resolveSource.function, this.snapshot.function, this.verify, this.copy.function, this.prune.function, ...functions.dumpFunctions.map((d) => d.function)];
     const policy = new ReviewedPolicy(role, 'Exactly the calls the backup state machine\'s tasks make; a managed policy would be shared and so wider.');
     // The tasks invoke unqualified function ARNs, so no `:*` (version or alias) resource is needed.
@@ -473,9 +466,8 @@ export class BackupPipeline extends Construct {
       }),
       'cloudwatch:PutMetricData takes no resource; the condition limits it to the Lifeboat namespace.',
     );
-    const stateMachine = new sfn.StateMachine(this, 'StateMachine', {
-      stateMachineName: `${name}-backup`,
-      stateMachineType: sfn.StateMachineType.STANDARD,
+    return standardStateMachine(this, 'StateMachine', {
+      stateMachineName,
       definitionBody: sfn.DefinitionBody.fromString(readFileSync(`${repoRoot}statemachines/backup.asl.json`, 'utf8')),
       definitionSubstitutions: {
         ResolveSourceFunctionArn: this.resolveSource.functionArn,
@@ -487,10 +479,8 @@ export class BackupPipeline extends Construct {
         Region: this.stack.region,
       },
       role,
-      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
-      tracingEnabled: true,
+      logGroup,
     });
-    return stateMachine;
   }
 
   // -------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import { compilePlan } from '../plans/compile.ts';
 import { attachToVpcStatement, lambdaNetwork, toolsImageCode, type DumpNetwork } from './dump-function.ts';
 import { PipelineFunction } from './pipeline-function.ts';
 import { ReviewedPolicy } from './reviewed-policy.ts';
+import { standardStateMachine, stateMachineLogGroup, stateMachineRole } from './state-machine.ts';
 import { KEY_USE_TAGS } from './vault-key.ts';
 
 /** A source as the DR step function knows it: identifiers only. */
@@ -349,16 +350,8 @@ export class DrPlans extends Construct {
   private planStateMachine(plan: PlanConfig): sfn.StateMachine {
     const { props } = this;
     const name = planStateMachineName(props.name, plan.name);
-    const logGroup = new logs.LogGroup(this, `Logs-${plan.name}`, {
-      logGroupName: `/aws/vendedlogs/states/${name}`,
-      retention: logs.RetentionDays.ONE_YEAR,
-      encryptionKey: props.operationsKey,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    const role = new iam.Role(this, `Role-${plan.name}`, {
-      assumedBy: new iam.ServicePrincipal('states.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } } }),
-      description: `Lifeboat DR plan ${plan.name}`,
-    });
+    const logGroup = stateMachineLogGroup(this, `Logs-${plan.name}`, name, { encryptionKey: props.operationsKey, retention: logs.RetentionDays.ONE_YEAR });
+    const role = stateMachineRole(this, `Role-${plan.name}`, `Lifeboat DR plan ${plan.name}`);
     const policy = new ReviewedPolicy(role, `Exactly the calls the ${plan.name} plan's tasks make; a managed policy would be shared between plans and so wider.`);
     const asksApproval = plan.steps.some((step) => step.kind === 'approval' || step.approval !== undefined);
     policy.add(
@@ -387,9 +380,8 @@ export class DrPlans extends Construct {
       );
     }
     policy.acknowledge(['*'], 'Resource "*" only in the log delivery and X-Ray statements CDK adds for logging and tracing: their actions take no narrower resource.');
-    const machine = new sfn.StateMachine(this, `Plan-${plan.name}`, {
+    const machine = standardStateMachine(this, `Plan-${plan.name}`, {
       stateMachineName: name,
-      stateMachineType: sfn.StateMachineType.STANDARD,
       definitionBody: sfn.DefinitionBody.fromString(JSON.stringify(compilePlan(plan, { name: props.name }))),
       definitionSubstitutions: {
         DrStepFunctionArn: this.drStep.functionArn,
@@ -398,8 +390,7 @@ export class DrPlans extends Construct {
         Region: this.stack.region,
       },
       role,
-      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
-      tracingEnabled: true,
+      logGroup,
     });
     new CfnOutput(this, `PlanOutput-${plan.name}`, {
       value: machine.stateMachineArn,

@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url';
 import { ArnFormat, Duration, Fn, RemovalPolicy, Stack, Tags, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -8,6 +7,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { repoRoot } from './pipeline-function.ts';
 import { KEY_USE_TAGS } from './vault-key.ts';
 
 /** A database this function dumps. Only identifiers: credentials stay in Secrets Manager. */
@@ -49,9 +49,6 @@ export interface DumpFunctionProps {
 
 /** Lambda only needs subnet ids; a placeholder route table keeps CDK from warning about one it never reads. */
 const NO_ROUTE_TABLE = 'unused-by-lambda';
-
-/** The directory holding the function's Dockerfile; the build context is the repository root. */
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 /**
  * The image of a function that runs the database client tools (`functions/dump/Dockerfile`): Node.js 22 with

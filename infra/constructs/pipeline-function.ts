@@ -19,6 +19,34 @@ export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
  */
 export const ESM_REQUIRE_BANNER = "import { createRequire as lifeboatCreateRequire } from 'node:module'; const require = lifeboatCreateRequire(import.meta.url);";
 
+/**
+ * How a Node.js function's code is packaged: `functions/<handler>/<entryFile>` bundled by esbuild as ESM for
+ * Node.js 24 on arm64, with source maps and its own AWS SDK (the functions pin their versions rather than
+ * take the runtime's). `externalModules` are left out of the bundle.
+ */
+export function nodejsBundle(
+  handler: string,
+  options: { readonly entryFile?: string; readonly externalModules: readonly string[] },
+): Pick<nodejs.NodejsFunctionProps, 'entry' | 'handler' | 'projectRoot' | 'depsLockFilePath' | 'runtime' | 'architecture' | 'bundling'> {
+  return {
+    entry: `${repoRoot}functions/${handler}/${options.entryFile ?? 'handler.ts'}`,
+    handler: 'handler',
+    projectRoot: repoRoot,
+    depsLockFilePath: `${repoRoot}package-lock.json`,
+    runtime: lambda.Runtime.NODEJS_24_X,
+    architecture: lambda.Architecture.ARM_64,
+    bundling: {
+      format: nodejs.OutputFormat.ESM,
+      target: 'node24',
+      mainFields: ['module', 'main'],
+      banner: ESM_REQUIRE_BANNER,
+      sourceMap: true,
+      externalModules: [...options.externalModules],
+      bundleAwsSDK: true,
+    },
+  };
+}
+
 export interface PipelineFunctionProps {
   /** The directory under `functions/` whose `handler.ts` exports `handler`. */
   readonly handler: string;
@@ -68,13 +96,9 @@ export class PipelineFunction extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     this.function = new nodejs.NodejsFunction(this, 'Function', {
-      entry: `${repoRoot}functions/${props.handler}/${props.entryFile ?? 'handler.ts'}`,
-      handler: 'handler',
-      projectRoot: repoRoot,
-      depsLockFilePath: `${repoRoot}package-lock.json`,
+      // Node 24 has zstd built in (the native fallback is for Node 20), and pg never needs pg-native.
+      ...nodejsBundle(props.handler, { entryFile: props.entryFile, externalModules: ['zstd-napi', 'pg-native'] }),
       description: props.description,
-      runtime: lambda.Runtime.NODEJS_24_X,
-      architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
       timeout: props.timeout ?? Duration.minutes(1),
       reservedConcurrentExecutions: props.reservedConcurrentExecutions ?? 5,
@@ -83,17 +107,6 @@ export class PipelineFunction extends Construct {
       deadLetterQueue: props.deadLetterQueue,
       tracing: lambda.Tracing.ACTIVE,
       environment: { ...props.environment, POWERTOOLS_SERVICE_NAME: props.serviceName ?? `lifeboat-${props.handler}`, POWERTOOLS_METRICS_NAMESPACE: 'Lifeboat', NODE_OPTIONS: '--enable-source-maps' },
-      bundling: {
-        format: nodejs.OutputFormat.ESM,
-        target: 'node24',
-        mainFields: ['module', 'main'],
-        banner: ESM_REQUIRE_BANNER,
-        sourceMap: true,
-        // Node 24 has zstd built in (the native fallback is for Node 20), and pg never needs pg-native.
-        externalModules: ['zstd-napi', 'pg-native'],
-        // The functions pin their own SDK versions rather than take the runtime's.
-        bundleAwsSDK: true,
-      },
     });
     this.logGroup.grantWrite(this.role);
     props.deadLetterQueue.encryptionMasterKey?.grant(this.role, 'kms:GenerateDataKey', 'kms:Decrypt');

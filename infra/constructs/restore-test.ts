@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ArnFormat, Aws, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -11,8 +11,9 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { attachToVpcStatement, lambdaNetwork } from './dump-function.ts';
-import { ESM_REQUIRE_BANNER, repoRoot } from './pipeline-function.ts';
+import { nodejsBundle, repoRoot } from './pipeline-function.ts';
 import { nagResourceName, ReviewedPolicy } from './reviewed-policy.ts';
+import { standardStateMachine, stateMachineLogGroup, stateMachineRole } from './state-machine.ts';
 
 /** A source whose snapshots may be test-restored. Only identifiers: credentials stay in Secrets Manager. */
 export interface RestoreTestSource {
@@ -151,13 +152,9 @@ export class RestoreTest extends Construct {
     // Identifiers only: the function reads the secrets itself.
     const sources = props.sources.map((s) => ({ id: s.id, credentialsSecretArn: s.credentialsSecretArn }));
     const fn = new nodejs.NodejsFunction(this, 'ValidateRestore', {
-      entry: `${repoRoot}functions/validate-restore/handler.ts`,
-      handler: 'handler',
-      projectRoot: repoRoot,
-      depsLockFilePath: `${repoRoot}package-lock.json`,
+      // pg and mysql2 are pure JavaScript; pg never needs pg-native.
+      ...nodejsBundle('validate-restore', { externalModules: ['pg-native'] }),
       description: 'Lifeboat: validates a temporary database restored from a snapshot (tables, row counts, SQL checks)',
-      runtime: lambda.Runtime.NODEJS_24_X,
-      architecture: lambda.Architecture.ARM_64,
       memorySize: 256,
       // The ASL gives the task 900 s: counting rows on a freshly restored, lazily loaded volume is slow.
       timeout: Duration.seconds(900),
@@ -175,16 +172,6 @@ export class RestoreTest extends Construct {
         POWERTOOLS_SERVICE_NAME: 'lifeboat-validate-restore',
         POWERTOOLS_METRICS_NAMESPACE: 'Lifeboat',
         NODE_OPTIONS: '--enable-source-maps',
-      },
-      bundling: {
-        format: nodejs.OutputFormat.ESM,
-        target: 'node24',
-        mainFields: ['module', 'main'],
-        banner: ESM_REQUIRE_BANNER,
-        sourceMap: true,
-        // pg and mysql2 are pure JavaScript; pg never needs pg-native.
-        externalModules: ['pg-native'],
-        bundleAwsSDK: true,
       },
     });
     logGroup.grantWrite(role);
@@ -218,17 +205,9 @@ export class RestoreTest extends Construct {
 
   private buildStateMachine(): { stateMachine: sfn.StateMachine; role: iam.Role; logGroup: logs.LogGroup } {
     const { props } = this;
-    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', {
-      // The vended-logs prefix keeps CloudWatch Logs' resource policy small however many state machines log.
-      logGroupName: `/aws/vendedlogs/states/${props.name}-restore-test`,
-      retention: logs.RetentionDays.THREE_MONTHS,
-      encryptionKey: props.logKey,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    const role = new iam.Role(this, 'StateMachineRole', {
-      assumedBy: new iam.ServicePrincipal('states.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } } }),
-      description: 'Lifeboat snapshot restore test state machine',
-    });
+    const stateMachineName = `${props.name}-restore-test`;
+    const logGroup = stateMachineLogGroup(this, 'StateMachineLogs', stateMachineName, { encryptionKey: props.logKey, retention: logs.RetentionDays.THREE_MONTHS });
+    const role = stateMachineRole(this, 'StateMachineRole', 'Lifeboat snapshot restore test state machine');
     const policy = new ReviewedPolicy(role, "Exactly the calls the restore test's tasks make, on temporary lb-rt-* databases only; a managed policy would be shared and so wider.");
 
     const aurora = props.sources.some((s) => s.rds.type === 'cluster');
@@ -314,10 +293,9 @@ export class RestoreTest extends Construct {
     );
     policy.acknowledge(['*'], 'Resource "*" only in the log delivery and X-Ray statements CDK adds for logging and tracing: their actions support no narrower resource.');
 
-    const stateMachine = new sfn.StateMachine(this, 'StateMachine', {
-      stateMachineName: `${props.name}-restore-test`,
-      // Standard: an execution runs up to about two hours. No timeout: a timed-out execution runs no cleanup.
-      stateMachineType: sfn.StateMachineType.STANDARD,
+    // Standard: an execution runs up to about two hours. No timeout: a timed-out execution runs no cleanup.
+    const stateMachine = standardStateMachine(this, 'StateMachine', {
+      stateMachineName,
       definitionBody: sfn.DefinitionBody.fromString(readFileSync(`${repoRoot}statemachines/snapshot-restore-test.asl.json`, 'utf8')),
       definitionSubstitutions: {
         RestoreTestInstanceClass: props.instanceClass ?? 'db.t4g.micro',
@@ -327,8 +305,7 @@ export class RestoreTest extends Construct {
         ValidateRestoreFunctionArn: this.validateRestore.functionArn,
       },
       role,
-      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
-      tracingEnabled: true,
+      logGroup,
     });
     return { stateMachine, role, logGroup };
   }

@@ -12,6 +12,7 @@
  * new sfn.StateMachine(this, 'Plan', { definitionBody: sfn.DefinitionBody.fromString(JSON.stringify(definition)), definitionSubstitutions });
  */
 import { createRequire } from 'node:module';
+import { isPolledKind } from '../../functions/lib/plans/kinds.ts';
 import {
   approvalOf,
   MAX_STATE_MACHINE_NAME,
@@ -72,8 +73,6 @@ const REQUEST_APPROVAL = '${RequestApprovalFunctionArn}';
 const BACKUP_STATE_MACHINE = '${BackupStateMachineArn}';
 const WAIT_FOR_TASK_TOKEN = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
 const START_EXECUTION_SYNC = 'arn:aws:states:::states:startExecution.sync:2';
-
-const POLLED_KINDS: ReadonlySet<PlanStepConfig['kind']> = new Set(['restore-snapshot', 'restore-point-in-time', 'promote-replica']);
 
 const LAMBDA_RETRY = [
   {
@@ -319,7 +318,7 @@ function bodyStates(plan: PlanConfig, planStep: PlanStepConfig): AslMachine {
         },
       };
     default:
-      return POLLED_KINDS.has(planStep.kind) ? polledStates(plan, planStep) : runStates(plan, planStep);
+      return isPolledKind(planStep.kind) ? polledStates(plan, planStep) : runStates(plan, planStep);
   }
 }
 
