@@ -1,25 +1,13 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { describe, expect, it } from 'vitest';
 import { buildLifeboat } from '../../infra/lifeboat.ts';
-import { exampleConfig, testApp } from './support.ts';
+import { acknowledgedFindings, exampleConfig, synthNagReport, testApp, type NagReport } from './support.ts';
 
-interface ValidationReport {
-  pluginReports: {
-    pluginName: string;
-    conclusion: string;
-    violations: unknown[];
-    suppressedViolations: { ruleName: string; reason: string; violatingConstructs: { constructPath: string }[] }[];
-  }[];
-}
-
-function synthReport(): ValidationReport {
+function synthReport(): NagReport {
   const app = testApp({ compliance: true });
   buildLifeboat(app, exampleConfig());
-  const assembly = app.synth();
-  return JSON.parse(readFileSync(join(assembly.directory, 'validation-report.json'), 'utf8'));
+  return synthNagReport(app);
 }
 
 describe('cdk-nag: AWS Solutions and NIST 800-53 rev 5 over the whole app', () => {
@@ -36,9 +24,7 @@ describe('cdk-nag: AWS Solutions and NIST 800-53 rev 5 over the whole app', () =
   });
 
   it('acknowledges only the reviewed findings, each with a written reason', () => {
-    const acknowledged = report.pluginReports
-      .flatMap((p) => p.suppressedViolations)
-      .flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} @ ${c.constructPath.replace(/^lifeboat-(primary|dr)\//, '*/')}`));
+    const acknowledged = acknowledgedFindings(report, /^lifeboat-(primary|dr)\//, '*/');
     expect([...new Set(acknowledged)].sort()).toEqual([
       'AwsSolutions-IAM5[Resource::*] @ */Backup/Dump1/Role/DefaultPolicy/Resource',
       'AwsSolutions-IAM5[Resource::*] @ */Backup/Dump2/Role/DefaultPolicy/Resource',

@@ -2,6 +2,7 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compilePlan, PLAN_SUBSTITUTIONS } from '../../infra/plans/compile.ts';
 import { plansWithDefaults } from '../../infra/config/index.ts';
+import { ordersRestorePlan } from '../fixtures/plans.ts';
 import { exampleConfig, synthLifeboat, type SynthesizedLifeboat } from './support.ts';
 
 type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: string[] };
@@ -20,33 +21,15 @@ function statementsOf(template: Template, roleId: string): { Sid?: string; Actio
     .flatMap((p) => p.Properties.PolicyDocument.Statement);
 }
 
-/** The example config plus one plan of its own for orders-db: backup, approval, restore into a named target, validate, notify. */
+/** The example config plus the plan of docs/dr-plans.md for orders-db (backup, approval, restore into a named target, validate, notify), with two contacts. */
 const withPlan = () =>
   exampleConfig((raw) => {
     raw.plans = [
       {
-        name: 'orders-restore',
-        description: 'Recover orders-db into a new database server',
-        priority: 'critical',
-        objectives: { rtoMinutes: 60, rpoMinutes: 240 },
+        ...ordersRestorePlan('arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-new-Ab12Cd'),
         contacts: [
           { name: 'Ana Lima', email: 'ana@example.com' },
           { name: 'Ben Ode', email: 'ben@example.com' },
-        ],
-        steps: [
-          { id: 'backup', kind: 'backup-now', parameters: { source: 'orders-db' } },
-          { id: 'go', kind: 'approval', dependsOn: ['backup'], parameters: { question: 'Restore orders now?' } },
-          {
-            id: 'restore',
-            kind: 'restore-dump',
-            dependsOn: ['go'],
-            parameters: {
-              source: 'orders-db',
-              target: { host: 'orders-new.internal', port: 5432, database: 'orders', credentialsSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-new-Ab12Cd' },
-            },
-          },
-          { id: 'check', kind: 'validate', dependsOn: ['restore'], parameters: { target: 'restore', sqlChecks: ['SELECT count(*) > 0 FROM orders'] } },
-          { id: 'tell', kind: 'notify', dependsOn: ['check'], parameters: { message: 'orders restored' } },
         ],
       },
     ];

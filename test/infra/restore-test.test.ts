@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -7,7 +6,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { describe, expect, it } from 'vitest';
 import { RestoreTest, type RestoreTestProps, type RestoreTestSource } from '../../infra/constructs/restore-test.ts';
-import { testApp } from './support.ts';
+import { acknowledgedFindings, synthNagReport, testApp } from './support.ts';
 
 type Resource = { Type: string; Properties: Record<string, any>; DeletionPolicy?: string };
 type Statement = { Sid?: string; Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
@@ -335,20 +334,9 @@ describe('RestoreTest with other props', () => {
   });
 });
 
-interface ValidationReport {
-  pluginReports: {
-    pluginName: string;
-    conclusion: string;
-    violations: unknown[];
-    suppressedViolations: { ruleName: string; reason: string; violatingConstructs: { constructPath: string }[] }[];
-  }[];
-}
-
 describe('cdk-nag: AWS Solutions and NIST 800-53 rev 5 over the construct', () => {
   const { app } = build({ snapshotKeyArns: [SNAPSHOT_KEY], secretKeyArns: [SECRET_KEY] }, { compliance: true });
-  // Throws on any finding nobody acknowledged.
-  const assembly = app.synth();
-  const report = JSON.parse(readFileSync(join(assembly.directory, 'validation-report.json'), 'utf8')) as ValidationReport;
+  const report = synthNagReport(app);
 
   it('runs both packs and finds nothing left unacknowledged', () => {
     expect(report.pluginReports.map((p) => p.pluginName).sort()).toEqual(['AwsSolutions', 'NIST.800.53.R5']);
@@ -359,9 +347,7 @@ describe('cdk-nag: AWS Solutions and NIST 800-53 rev 5 over the construct', () =
   });
 
   it('acknowledges only the reviewed findings, each with a written reason', () => {
-    const acknowledged = report.pluginReports
-      .flatMap((p) => p.suppressedViolations)
-      .flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} @ ${c.constructPath.replace(/^RestoreTestStack\//, '')}`));
+    const acknowledged = acknowledgedFindings(report, /^RestoreTestStack\//);
     const stateMachinePolicy = 'RestoreTest/StateMachineRole/DefaultPolicy/Resource';
     const rdsName = (resource: string) => `arn:<AWS::Partition>:rds:eu-west-1:123456789012:${resource}`;
     expect([...new Set(acknowledged)].sort()).toEqual(

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -43,4 +44,27 @@ export function synthLifeboat(config: LifeboatConfig = exampleConfig()): Synthes
   const app = testApp();
   const stacks = buildLifeboat(app, config);
   return { app, stacks, primary: Template.fromStack(stacks.primary), dr: Template.fromStack(stacks.dr) };
+}
+
+/** cdk-nag's validation report (`validation-report.json` in the cloud assembly), as far as the tests read it. */
+export interface NagReport {
+  pluginReports: {
+    pluginName: string;
+    conclusion: string;
+    violations: unknown[];
+    suppressedViolations: { ruleName: string; reason: string; violatingConstructs: { constructPath: string }[] }[];
+  }[];
+}
+
+/** Synthesizes an app made by `testApp({ compliance: true })` (a finding nobody acknowledged throws) and reads cdk-nag's report. */
+export function synthNagReport(app: App): NagReport {
+  const assembly = app.synth();
+  return JSON.parse(readFileSync(join(assembly.directory, 'validation-report.json'), 'utf8')) as NagReport;
+}
+
+/** Every finding the report acknowledges, as `<rule> @ <construct path>`, one per construct, the path's stack prefix replaced. */
+export function acknowledgedFindings(report: NagReport, stackPrefix: RegExp, replacement = ''): string[] {
+  return report.pluginReports
+    .flatMap((p) => p.suppressedViolations)
+    .flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} @ ${c.constructPath.replace(stackPrefix, replacement)}`));
 }

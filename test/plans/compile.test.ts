@@ -9,45 +9,20 @@ import {
   RestoreFailedError,
   ValidationFailedError,
 } from '../../functions/lib/errors.ts';
-import { PlanSchema, type PlanConfig, type PlanConfigInput } from '../../infra/config/plans.ts';
-import { compilePlan, planLevels, PLAN_ERRORS, type AslDefinition, type AslMachine, type AslState } from '../../infra/plans/compile.ts';
+import type { PlanConfig } from '../../infra/config/plans.ts';
+import { compilePlan, planLevels, PLAN_ERRORS, type AslDefinition, type AslMachine } from '../../infra/plans/compile.ts';
+import { ordersRestoreSteps } from '../fixtures/plans.ts';
 import { runStateMachine, type StateMachineDefinition, type StateMachineRun, type TaskHandler } from '../harness/index.ts';
+import { ACCOUNT, CONTACTS, REGION, SUBSTITUTIONS, deployed, plan, statesOf, taskHandlers } from './support.ts';
 
-const REGION = 'eu-west-1';
-const ACCOUNT = '111122223333';
-const SUBSTITUTIONS = {
-  DrStepFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:lifeboat-dr-step`,
-  RequestApprovalFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:lifeboat-request-approval`,
-  BackupStateMachineArn: `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:lifeboat-backup`,
-  Region: REGION,
-};
 const EXECUTION_NAME = 'drill-20261122T053327Z-k3x7q2ab';
 const EXECUTION_ID = `arn:aws:states:${REGION}:${ACCOUNT}:execution:lifeboat-plan-orders-restore:${EXECUTION_NAME}`;
 const CONTEXT = { Execution: { Id: EXECUTION_ID, Name: EXECUTION_NAME } };
 const SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-orders-AbCdEf';
-const CONTACTS = [
-  { name: 'Ana Lima', email: 'ana@example.com' },
-  { name: 'Ben Okafor', email: 'ben@example.com' },
-];
 const SNAPSHOT_RESTORE = { source: 'orders-db', targetIdentifier: 'orders-new', subnetGroupName: 'orders-private', securityGroupIds: ['sg-0a1b2c3d'] };
 
-function plan(name: string, steps: PlanConfigInput['steps']): PlanConfig {
-  return PlanSchema.parse({ name, priority: 'critical', objectives: { rtoMinutes: 60, rpoMinutes: 240 }, contacts: CONTACTS, steps });
-}
-
 /** The plan of docs/dr-plans.md: backup ▸ approval ▸ restore-dump ▸ validate ▸ notify. */
-const LINEAR = plan('orders-restore', [
-  { id: 'backup', kind: 'backup-now', parameters: { source: 'orders-db' } },
-  { id: 'go', kind: 'approval', dependsOn: ['backup'], parameters: { question: 'Restore orders now?' } },
-  {
-    id: 'restore',
-    kind: 'restore-dump',
-    dependsOn: ['go'],
-    parameters: { source: 'orders-db', target: { host: 'orders-new.internal', port: 5432, database: 'orders', credentialsSecretArn: SECRET } },
-  },
-  { id: 'check', kind: 'validate', dependsOn: ['restore'], parameters: { target: 'restore', sqlChecks: ['SELECT count(*) > 0 FROM orders'] } },
-  { id: 'tell', kind: 'notify', dependsOn: ['check'], parameters: { message: 'orders restored' } },
-]);
+const LINEAR = plan('orders-restore', ordersRestoreSteps(SECRET));
 
 /** a → b, a → c, b + c → d. */
 const DIAMOND = plan('diamond', [
@@ -164,33 +139,11 @@ function stubs(
     };
   };
 
-  const handlers: Record<string, TaskHandler> = {};
-  for (const [name, state] of tasksOf(definition)) {
-    const parameters = state['Parameters'] as { FunctionName?: string; StateMachineArn?: string };
-    if (state['Resource'] === SUBSTITUTIONS.DrStepFunctionArn) handlers[name] = drStep;
-    else if (state['Resource'] === 'arn:aws:states:::lambda:invoke.waitForTaskToken' && parameters.FunctionName === SUBSTITUTIONS.RequestApprovalFunctionArn) handlers[name] = approval;
-    else if (state['Resource'] === 'arn:aws:states:::states:startExecution.sync:2' && parameters.StateMachineArn === SUBSTITUTIONS.BackupStateMachineArn) handlers[name] = backup;
-    else throw new Error(`no stub for Task ${name} (${String(state['Resource'])})`);
-  }
-  return { calls, handlers, actions: (action) => calls.filter((call) => call.to === 'dr-step' && call.input.action === action).map((call) => call.input) };
-}
-
-function* statesOf(machine: AslMachine): Generator<[string, AslState]> {
-  for (const [name, state] of Object.entries(machine.States)) {
-    yield [name, state];
-    for (const branch of (state['Branches'] as AslMachine[] | undefined) ?? []) yield* statesOf(branch);
-  }
-}
-
-function tasksOf(machine: AslMachine): [string, AslState][] {
-  return [...statesOf(machine)].filter(([, state]) => state.Type === 'Task');
-}
-
-/** The definition as CDK deploys it: placeholders substituted. */
-function deployed(definition: AslDefinition): AslDefinition {
-  let text = JSON.stringify(definition);
-  for (const [key, value] of Object.entries(SUBSTITUTIONS)) text = text.replaceAll(`\${${key}}`, value);
-  return JSON.parse(text) as AslDefinition;
+  return {
+    calls,
+    handlers: taskHandlers(definition, { drStep, approval, backup }),
+    actions: (action) => calls.filter((call) => call.to === 'dr-step' && call.input.action === action).map((call) => call.input),
+  };
 }
 
 const compiled = new Map<PlanConfig, AslDefinition>();

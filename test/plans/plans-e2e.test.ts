@@ -28,7 +28,6 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { SendTaskSuccessCommand, SFNClient, TaskDoesNotExist, TaskTimedOut } from '@aws-sdk/client-sfn';
 import { PublishCommand, SNSClient, type PublishCommandInput } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
-import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ApprovalEndpointDeps } from '../../functions/approval/endpoint.ts';
 import { requestApproval, type RequestApprovalDeps } from '../../functions/approval/request.ts';
@@ -42,12 +41,11 @@ import { type DumpManifest, runBackup } from '../../functions/lib/engine/backup.
 import { readManifest, writeManifest } from '../../functions/lib/vault/catalog.ts';
 import { evidenceKey, newBackupId } from '../../functions/lib/vault/layout.ts';
 import { verifyBackup } from '../../functions/lib/verify/index.ts';
-import { PlanSchema, type PlanConfig, type PlanConfigInput } from '../../infra/config/plans.ts';
-import { compilePlan, PLAN_ERRORS, type AslDefinition, type AslMachine, type AslState } from '../../infra/plans/compile.ts';
-import { commandsOf } from '../functions/dr-step/support.ts';
+import type { PlanConfig } from '../../infra/config/plans.ts';
+import { compilePlan, PLAN_ERRORS } from '../../infra/plans/compile.ts';
+import { commandsOf, countRows, dropPostgres, snapshotManifest, snapshotName } from '../functions/dr-step/support.ts';
 import { answerApproval, linkFromMessage, openApproval, testSigner } from '../functions/approval/support.ts';
 import { connectionOf, tempVault, testKeyring } from '../functions/engine/helpers.ts';
-import { sampleManifest } from '../functions/vault/fixtures.ts';
 import { createSource, restoreServerFor } from '../functions/verify/suite.ts';
 import {
   type PostgresDatabase,
@@ -59,24 +57,12 @@ import {
   postgresSettings,
   runStateMachine,
 } from '../harness/index.ts';
+import { ACCOUNT, DR_REGION, REGION, SUBSTITUTIONS, deployed, plan, taskHandlers } from './support.ts';
 
-const REGION = 'eu-west-1';
-const DR_REGION = 'eu-central-1';
-const ACCOUNT = '111122223333';
-const SUBSTITUTIONS = {
-  DrStepFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:lifeboat-dr-step`,
-  RequestApprovalFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:lifeboat-request-approval`,
-  BackupStateMachineArn: `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:lifeboat-backup`,
-  Region: REGION,
-};
 const SOURCE = 'orders-db';
 const SERVER_SECRET = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:lifeboat-verify-pg-Ab12Cd`;
 const SOURCE_SECRET = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:rds!db-orders-Qw34Er`;
 const TARGET_SECRET = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:orders-new-Xy7Q2k`;
-const CONTACTS = [
-  { name: 'Ana Lima', email: 'ana@example.com' },
-  { name: 'Ben Okafor', email: 'ben@example.com' },
-];
 const PLANS = { drill: 'orders-restore', failing: 'orders-failing', snapshot: 'orders-snapshot', real: 'orders-real', undecided: 'orders-undecided' };
 const topicOf = (plan: string) => `arn:aws:sns:${REGION}:${ACCOUNT}:lifeboat-plan-${plan}-contacts`;
 const PLAN_TOPICS = Object.fromEntries(Object.values(PLANS).map((plan) => [plan, topicOf(plan)]));
@@ -96,10 +82,6 @@ const minutesOf = (ms: number) => Math.round(ms / 6_000) / 10;
 // ---------------------------------------------------------------------------------------------
 // Plans
 
-function plan(name: string, objectives: { rtoMinutes: number; rpoMinutes: number }, steps: PlanConfigInput['steps']): PlanConfig {
-  return PlanSchema.parse({ name, priority: 'critical', objectives, contacts: CONTACTS, steps });
-}
-
 const dumpTarget = (database = TARGET_DATABASE, host = 'orders-new.internal', port = 5432) => ({ host, port, database, credentialsSecretArn: TARGET_SECRET });
 
 /**
@@ -107,7 +89,7 @@ const dumpTarget = (database = TARGET_DATABASE, host = 'orders-new.internal', po
  * The standby snapshot restore (failing plan only) leaves an RDS instance for clean-up to find after a later failure.
  */
 function drillPlan(name: string, options: { pointInTime?: string; sqlChecks?: string[]; standby?: boolean } = {}): PlanConfig {
-  return plan(name, { rtoMinutes: 60, rpoMinutes: 240 }, [
+  return plan(name, [
     { id: 'backup', kind: 'backup-now', parameters: { source: SOURCE } },
     { id: 'go', kind: 'approval', dependsOn: ['backup'], parameters: { question: 'Restore orders into a drill copy now?' } },
     ...(options.standby
@@ -244,39 +226,6 @@ interface PlanRun {
   readonly actions: (action: DrStepEventSeen['action']) => DrStepCall[];
 }
 
-function* statesOf(machine: AslMachine): Generator<[string, AslState]> {
-  for (const [name, state] of Object.entries(machine.States)) {
-    yield [name, state];
-    for (const branch of (state['Branches'] as AslMachine[] | undefined) ?? []) yield* statesOf(branch);
-  }
-}
-
-/** The definition as CDK deploys it: placeholders substituted. */
-function deployed(definition: AslDefinition): AslDefinition {
-  let text = JSON.stringify(definition);
-  for (const [key, value] of Object.entries(SUBSTITUTIONS)) text = text.replaceAll(`\${${key}}`, value);
-  return JSON.parse(text) as AslDefinition;
-}
-
-async function withPostgres<T>(database: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const local = postgresSettings();
-  const client = new pg.Client({ host: local.host, port: local.port, user: local.user, ...(local.password ? { password: local.password } : {}), database });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
-async function countRows(database: string, table: string): Promise<number> {
-  return withPostgres(database, async (client) => Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n));
-}
-
-async function dropPostgres(name: string): Promise<void> {
-  await withPostgres('postgres', (client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
-}
-
 /** Every database on the server whose name ends with this drill's marker. */
 async function drillDatabasesOf(suffix: string): Promise<string[]> {
   return (await listPostgresDatabases('')).filter((name) => name.endsWith(`_drill_${suffix}`));
@@ -335,25 +284,8 @@ describe('DR plans end to end: compiled ASL with the real step executor, approva
     // The source's latest Lifeboat snapshot, as the backup state machine records it.
     snapshotCreated = new Date(Math.floor((Date.now() - SNAPSHOT_AGE_MS) / 1000) * 1000);
     snapshotBackupId = newBackupId(snapshotCreated);
-    snapshotIdentifier = `lifeboat-${SOURCE}-${snapshotBackupId.toLowerCase()}`;
-    await writeManifest(
-      vault.store,
-      sampleManifest({
-        sourceId: SOURCE,
-        backupId: snapshotBackupId,
-        kind: 'snapshot',
-        engine: 'postgresql',
-        startedAt: snapshotCreated.toISOString(),
-        completedAt: new Date(snapshotCreated.getTime() + 9 * 60_000).toISOString(),
-        source: { database: '*', serverVersion: '16.4' },
-        tools: { lifeboat: '0.1.0' },
-        payload: undefined,
-        compression: undefined,
-        encryption: undefined,
-        content: { tables: [] },
-        snapshot: { arn: `arn:aws:rds:${REGION}:${ACCOUNT}:snapshot:${snapshotIdentifier}`, identifier: snapshotIdentifier, region: REGION },
-      }),
-    );
+    snapshotIdentifier = snapshotName(SOURCE, snapshotBackupId);
+    await writeManifest(vault.store, snapshotManifest(SOURCE, snapshotBackupId, 'instance', REGION, 'postgresql'));
 
     drStepDeps = {
       sources: [{ id: SOURCE, engine: 'postgresql', database: snapshotDatabase.name, credentialsSecretArn: SOURCE_SECRET, rds: { type: 'instance', identifier: 'orders-prod' } }],
@@ -519,17 +451,8 @@ describe('DR plans end to end: compiled ASL with the real step executor, approva
     };
 
     const definition = deployed(compilePlan(planConfig, { name: 'lifeboat' }));
-    const handlers: Record<string, TaskHandler> = {};
-    for (const [name, state] of statesOf(definition)) {
-      if (state.Type !== 'Task') continue;
-      const parameters = state['Parameters'] as { FunctionName?: string; StateMachineArn?: string };
-      if (state['Resource'] === SUBSTITUTIONS.DrStepFunctionArn) handlers[name] = drStep;
-      else if (state['Resource'] === 'arn:aws:states:::lambda:invoke.waitForTaskToken' && parameters.FunctionName === SUBSTITUTIONS.RequestApprovalFunctionArn) handlers[name] = approvalTask;
-      else if (state['Resource'] === 'arn:aws:states:::states:startExecution.sync:2' && parameters.StateMachineArn === SUBSTITUTIONS.BackupStateMachineArn) handlers[name] = backupTask;
-      else throw new Error(`no core for Task ${name} (${String(state['Resource'])})`);
-    }
     const finished = runStateMachine(definition as unknown as StateMachineDefinition, input, {
-      handlers,
+      handlers: taskHandlers(definition, { drStep, approval: approvalTask, backup: backupTask }),
       context: { Execution: { Id: executionId, Name: executionName } },
       ...(options.taskTimeoutOverrides ? { taskTimeoutOverrides: options.taskTimeoutOverrides } : {}),
     });
@@ -729,7 +652,7 @@ describe('DR plans end to end: compiled ASL with the real step executor, approva
   });
 
   it('drill with restore-snapshot: polls RDS until available, validates the restored instance, and clean-up deletes exactly the drill instance', async () => {
-    const snapshotPlan = plan(PLANS.snapshot, { rtoMinutes: 60, rpoMinutes: 240 }, [
+    const snapshotPlan = plan(PLANS.snapshot, [
       { id: 'restore', kind: 'restore-snapshot', parameters: { source: SOURCE, targetIdentifier: 'orders-new', instanceClass: 'db.t4g.medium', ...PLACEMENT } },
       { id: 'check', kind: 'validate', dependsOn: ['restore'], parameters: { target: 'restore', sqlChecks: SQL_CHECKS } },
     ]);
@@ -809,10 +732,14 @@ describe('DR plans end to end: compiled ASL with the real step executor, approva
     try {
       // At or before a minute after the old backup: that one, hours older than the start (an RPO objective it misses).
       const pointInTime = new Date(Date.parse(oldBackup.completedAt) + 60_000).toISOString();
-      const realPlan = plan(PLANS.real, { rtoMinutes: 60, rpoMinutes: 120 }, [
-        { id: 'restore', kind: 'restore-dump', parameters: { source: SOURCE, pointInTime, target: dumpTarget(target.name, local.host, local.port) } },
-        { id: 'check', kind: 'validate', dependsOn: ['restore'], parameters: { target: 'restore', sqlChecks: SQL_CHECKS } },
-      ]);
+      const realPlan = plan(
+        PLANS.real,
+        [
+          { id: 'restore', kind: 'restore-dump', parameters: { source: SOURCE, pointInTime, target: dumpTarget(target.name, local.host, local.port) } },
+          { id: 'check', kind: 'validate', dependsOn: ['restore'], parameters: { target: 'restore', sqlChecks: SQL_CHECKS } },
+        ],
+        { rtoMinutes: 60, rpoMinutes: 120 },
+      );
       const databasesBefore = await listPostgresDatabases('');
 
       const run = startPlan(realPlan, { mode: 'real' });
@@ -850,7 +777,7 @@ describe('DR plans end to end: compiled ASL with the real step executor, approva
   });
 
   it('approval nobody answers: escalated exactly once, then ApprovalTimedOutError; the first link can no longer decide', async () => {
-    const undecidedPlan = plan(PLANS.undecided, { rtoMinutes: 60, rpoMinutes: 240 }, [
+    const undecidedPlan = plan(PLANS.undecided, [
       { id: 'go', kind: 'approval', parameters: { question: 'Fail orders over to the DR region?' } },
       { id: 'tell', kind: 'notify', dependsOn: ['go'], parameters: { message: 'failing over' } },
     ]);

@@ -29,20 +29,8 @@ import { S3Store } from '../../functions/lib/vault/s3Store.ts';
 import { pruneSource, type PruneDeps } from '../../functions/prune/prune.ts';
 import { derivedBackupId, handleSnapshotEvent, type SnapshotDeps } from '../../functions/snapshot/snapshot.ts';
 import { loadStateMachine, runStateMachine, startLocalS3, type LocalS3, type StateMachineDefinition, type StateMachineRun, type TaskHandler } from '../harness/index.ts';
+import { ACCOUNT, DR_REGION, REGION, SUBSTITUTIONS } from './support.ts';
 
-const REGION = 'eu-west-1';
-const DR_REGION = 'eu-central-1';
-const ACCOUNT = '111122223333';
-const lambdaArn = (name: string) => `arn:aws:lambda:${REGION}:${ACCOUNT}:function:lifeboat-${name}`;
-const SUBSTITUTIONS = {
-  ResolveSourceFunctionArn: lambdaArn('resolve-source'),
-  SnapshotFunctionArn: lambdaArn('snapshot'),
-  VerifyFunctionArn: lambdaArn('verify'),
-  CopyFunctionArn: lambdaArn('copy'),
-  PruneFunctionArn: lambdaArn('prune'),
-  AlertTopicArn: `arn:aws:sns:${REGION}:${ACCOUNT}:lifeboat-alerts`,
-  Region: REGION,
-};
 const SOURCE = 'orders-db';
 const INSTANCE = 'orders-prod';
 const POLICY = 'keep-last=7 days=35 gfs=7/4/12/0';

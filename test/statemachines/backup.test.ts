@@ -48,21 +48,9 @@ import {
   type StateMachineRun,
   type TaskHandler,
 } from '../harness/index.ts';
+import { ACCOUNT, DR_REGION, REGION, SUBSTITUTIONS, lambdaArn } from './support.ts';
 
-const REGION = 'eu-west-1';
-const DR_REGION = 'eu-central-1';
-const ACCOUNT = '111122223333';
-const fn = (name: string) => `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${name}`;
-const SUBSTITUTIONS = {
-  ResolveSourceFunctionArn: fn('lifeboat-resolve-source'),
-  SnapshotFunctionArn: fn('lifeboat-snapshot'),
-  VerifyFunctionArn: fn('lifeboat-verify'),
-  CopyFunctionArn: fn('lifeboat-copy'),
-  PruneFunctionArn: fn('lifeboat-prune'),
-  AlertTopicArn: `arn:aws:sns:${REGION}:${ACCOUNT}:lifeboat-alerts`,
-  Region: REGION,
-};
-const DUMP_FUNCTION = fn('lifeboat-dump-postgresql');
+const DUMP_FUNCTION = lambdaArn('dump-postgresql');
 const DR_KEY = `arn:aws:kms:${DR_REGION}:${ACCOUNT}:key/mrk-1234abcd`;
 const EXECUTION_ID = `arn:aws:states:${REGION}:${ACCOUNT}:execution:lifeboat-backup:orders-db-20261122T053327Z`;
 const CONTEXT = { Execution: { Id: EXECUTION_ID, Name: 'orders-db-20261122T053327Z' } };

@@ -9,7 +9,6 @@ import { DescribeDBClustersCommand, DescribeDBInstancesCommand, RDSClient } from
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type DrStepDeps, handleDrStepEvent } from '../../../functions/dr-step/drStep.ts';
 import type { StepRecord } from '../../../functions/dr-step/events.ts';
@@ -26,7 +25,7 @@ import {
 import { connectionOf, tempVault, testKeyring } from '../engine/helpers.ts';
 import { sampleVerification } from '../vault/fixtures.ts';
 import { createSource, restoreServerFor } from '../verify/suite.ts';
-import { DR_REGION, PLAN, REGION, TOPIC, executionIdFor, newSuffix, runStep } from './support.ts';
+import { DR_REGION, PLAN, REGION, TOPIC, countRows, createPostgres, dropPostgres, executionIdFor, newSuffix, runStep, withPostgres } from './support.ts';
 
 const SOURCE = 'orders-db';
 const UNVERIFIED_SOURCE = 'ledger-db';
@@ -344,26 +343,3 @@ describe('restore-dump, validate and clean-up on the real PostgreSQL server', ()
     expect(secrets).not.toHaveReceivedAnyCommand();
   });
 });
-
-async function withPostgres<T>(database: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const local = postgresSettings();
-  const client = new pg.Client({ host: local.host, port: local.port, user: local.user, ...(local.password ? { password: local.password } : {}), database });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
-async function countRows(database: string, table: string): Promise<number> {
-  return withPostgres(database, async (client) => Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n));
-}
-
-async function createPostgres(name: string): Promise<void> {
-  await withPostgres('postgres', (client) => client.query(`CREATE DATABASE "${name}"`));
-}
-
-async function dropPostgres(name: string): Promise<void> {
-  await withPostgres('postgres', (client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
-}

@@ -35,7 +35,7 @@ import { type BackupManifest, serializeManifest } from '../../../functions/lib/v
 import type { VaultStore } from '../../../functions/lib/vault/store.ts';
 import { tempVault, testKeyring } from '../engine/helpers.ts';
 import { sampleManifest } from '../vault/fixtures.ts';
-import { ACCOUNT, DR_REGION, PLAN, REGION, TOPIC, commandsOf, executionIdFor, newSuffix, runStep } from './support.ts';
+import { ACCOUNT, DR_REGION, PLAN, REGION, TOPIC, commandsOf, executionIdFor, newSuffix, runStep, snapshotManifest, snapshotName } from './support.ts';
 
 const NOW = new Date('2026-03-02T09:00:00.000Z');
 const LATER = new Date('2026-03-02T09:24:30.000Z');
@@ -46,30 +46,10 @@ const NEW_BACKUP = '20260301T120000Z-bbbbbbbb';
 const SNAPSHOT_CREATED = new Date('2026-03-01T12:00:04.000Z');
 const PLACEMENT = { subnetGroupName: 'lifeboat-private', securityGroupIds: ['sg-0abc1234'] };
 
-function snapshotManifest(sourceId: string, backupId: string, type: 'instance' | 'cluster', region: string, engine: 'postgresql' | 'mysql'): BackupManifest {
-  const identifier = `lifeboat-${sourceId}-${backupId.toLowerCase()}`;
-  const start = `${backupId.slice(0, 4)}-${backupId.slice(4, 6)}-${backupId.slice(6, 8)}T${backupId.slice(9, 11)}:${backupId.slice(11, 13)}:${backupId.slice(13, 15)}.000Z`;
-  return sampleManifest({
-    sourceId,
-    backupId,
-    kind: 'snapshot',
-    engine,
-    startedAt: start,
-    completedAt: new Date(Date.parse(start) + 9 * 60_000).toISOString(),
-    source: { database: '*', serverVersion: '16.4' },
-    tools: { lifeboat: '0.1.0' },
-    payload: undefined,
-    compression: undefined,
-    encryption: undefined,
-    content: { tables: [] },
-    snapshot: { arn: `arn:aws:rds:${region}:${ACCOUNT}:${type === 'instance' ? 'snapshot' : 'cluster-snapshot'}:${identifier}`, identifier, region },
-  });
-}
 /** A dump's manifest alone (its payload is not needed here): listed like any backup, never restored. */
 function putDumpManifest(store: VaultStore, manifest: BackupManifest): Promise<void> {
   return store.putObject(manifestKey(manifest.sourceId, manifest.backupId), serializeManifest(manifest));
 }
-const snapshotName = (sourceId: string, backupId: string) => `lifeboat-${sourceId}-${backupId.toLowerCase()}`;
 
 /** Polls as the state machine does (the step goes through JSON between states) until `step.status` is `available`. */
 async function pollUntilAvailable(first: PolledStepRecord, deps: DrStepDeps, beforeLast?: () => void): Promise<{ statuses: string[]; last: PolledStepRecord }> {

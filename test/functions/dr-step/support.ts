@@ -1,6 +1,14 @@
-/** Shared pieces of the step executor's tests: names, events as the compiled plans send them, and RDS call inspection. */
+/**
+ * Shared pieces of the step executor's tests (and of the plans' end-to-end test, which runs it): names, events
+ * as the compiled plans send them, snapshot manifests as the backup state machine records them, RDS call
+ * inspection, and the local PostgreSQL server as the restore steps leave it.
+ */
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import type { StepKind } from '../../../functions/dr-step/events.ts';
+import type { BackupManifest } from '../../../functions/lib/vault/manifest.ts';
+import { postgresSettings } from '../../harness/databases.ts';
+import { sampleManifest } from '../vault/fixtures.ts';
 
 export const REGION = 'eu-west-1';
 export const DR_REGION = 'eu-central-1';
@@ -43,4 +51,53 @@ export function commandsOf(stub: { calls(): { args: readonly unknown[] }[] }): [
     const command = call.args[0] as { constructor: { name: string }; input: unknown };
     return [command.constructor.name.replace(/Command$/, ''), command.input];
   });
+}
+
+/** What the backup state machine names a Lifeboat snapshot of `sourceId`. */
+export const snapshotName = (sourceId: string, backupId: string) => `lifeboat-${sourceId}-${backupId.toLowerCase()}`;
+
+/** The manifest of a Lifeboat snapshot as the backup state machine records it: started at its backup id's time, done 9 minutes later. */
+export function snapshotManifest(sourceId: string, backupId: string, type: 'instance' | 'cluster', region: string, engine: 'postgresql' | 'mysql'): BackupManifest {
+  const identifier = snapshotName(sourceId, backupId);
+  const start = `${backupId.slice(0, 4)}-${backupId.slice(4, 6)}-${backupId.slice(6, 8)}T${backupId.slice(9, 11)}:${backupId.slice(11, 13)}:${backupId.slice(13, 15)}.000Z`;
+  return sampleManifest({
+    sourceId,
+    backupId,
+    kind: 'snapshot',
+    engine,
+    startedAt: start,
+    completedAt: new Date(Date.parse(start) + 9 * 60_000).toISOString(),
+    source: { database: '*', serverVersion: '16.4' },
+    tools: { lifeboat: '0.1.0' },
+    payload: undefined,
+    compression: undefined,
+    encryption: undefined,
+    content: { tables: [] },
+    snapshot: { arn: `arn:aws:rds:${region}:${ACCOUNT}:${type === 'instance' ? 'snapshot' : 'cluster-snapshot'}:${identifier}`, identifier, region },
+  });
+}
+
+/** Runs `work` connected to `database` on the local PostgreSQL server. */
+export async function withPostgres<T>(database: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const local = postgresSettings();
+  const client = new pg.Client({ host: local.host, port: local.port, user: local.user, ...(local.password ? { password: local.password } : {}), database });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function countRows(database: string, table: string): Promise<number> {
+  return withPostgres(database, async (client) => Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n));
+}
+
+export async function createPostgres(name: string): Promise<void> {
+  await withPostgres('postgres', (client) => client.query(`CREATE DATABASE "${name}"`));
+}
+
+/** Drops `name`, ending any session still connected to it. */
+export async function dropPostgres(name: string): Promise<void> {
+  await withPostgres('postgres', (client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
 }

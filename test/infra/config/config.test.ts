@@ -16,30 +16,13 @@ import {
   type Severity,
   type SourceConfig,
 } from '../../../infra/config/index.ts';
+import { pathsOf, problemsOf } from './support.ts';
 
 const EXAMPLE_PATH = fileURLToPath(new URL('../../../config/example.lifeboat.json', import.meta.url));
 
 /** A fresh, mutable copy of the example config as a user would write it (`any`: tests break it on purpose). */
 function example(): any {
   return JSON.parse(readFileSync(EXAMPLE_PATH, 'utf8'));
-}
-
-/** Parses `value` and returns the problem lines of the ConfigError (fails the test if it parses). */
-function problemsOf(value: unknown): string[] {
-  try {
-    parseConfig(value, 'test.json');
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    const [header, ...lines] = (error as Error).message.split('\n');
-    expect(header).toMatch(new RegExp(`^Invalid Lifeboat config test\\.json \\(${lines.length} problems?\\):$`));
-    return lines;
-  }
-  throw new Error('expected the config to be rejected');
-}
-
-/** The field paths of the problems, in order. */
-function pathsOf(value: unknown): string[] {
-  return problemsOf(value).map((line) => line.slice(0, line.indexOf(': ')));
 }
 
 function minimalSource(overrides: Record<string, unknown> = {}) {

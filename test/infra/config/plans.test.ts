@@ -3,7 +3,6 @@
  * path and message as `cdk synth` prints it, and the default plan of a source.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../../functions/lib/errors.ts';
 import {
   defaultPlanFor,
   parseConfig,
@@ -15,6 +14,8 @@ import {
   type LifeboatConfig,
   type PlanConfig,
 } from '../../../infra/config/index.ts';
+import { ordersRestorePlan } from '../../fixtures/plans.ts';
+import { problemsOf } from './support.ts';
 
 const SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-orders-AbCdEf';
 const SERVER_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:lifeboat-verify-pg-XyZ123';
@@ -53,46 +54,10 @@ function config(plans?: unknown[]): any {
   };
 }
 
-/** The plan of docs/dr-plans.md, as a user writes it. */
-function ordersRestore(): any {
-  return {
-    name: 'orders-restore',
-    description: 'Recover orders-db from the latest verified dump',
-    priority: 'critical',
-    objectives: { rtoMinutes: 60, rpoMinutes: 240 },
-    contacts: [{ name: 'Ana Lima', email: 'ana@example.com' }],
-    steps: [
-      { id: 'backup', kind: 'backup-now', parameters: { source: 'orders-db' } },
-      { id: 'go', kind: 'approval', dependsOn: ['backup'], parameters: { question: 'Restore orders now?' } },
-      {
-        id: 'restore',
-        kind: 'restore-dump',
-        dependsOn: ['go'],
-        parameters: {
-          source: 'orders-db',
-          target: { host: 'orders-new.internal', port: 5432, database: 'orders', credentialsSecretArn: SECRET },
-        },
-      },
-      { id: 'check', kind: 'validate', dependsOn: ['restore'], parameters: { target: 'restore', sqlChecks: ['SELECT count(*) > 0 FROM orders'] } },
-      { id: 'tell', kind: 'notify', dependsOn: ['check'], parameters: { message: 'orders restored' } },
-    ],
-  };
-}
+/** The plan of docs/dr-plans.md, as a user writes it (`any`: tests break it on purpose). */
+const ordersRestore = (): any => ordersRestorePlan(SECRET);
 
 const SNAPSHOT_RESTORE = { source: 'orders-db', targetIdentifier: 'orders-new', subnetGroupName: 'orders-private', securityGroupIds: ['sg-0a1b2c3d'] };
-
-/** The problem lines of the ConfigError (fails the test if the config parses). */
-function problemsOf(value: unknown): string[] {
-  try {
-    parseConfig(value, 'test.json');
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    const [header, ...lines] = (error as Error).message.split('\n');
-    expect(header).toMatch(new RegExp(`^Invalid Lifeboat config test\\.json \\(${lines.length} problems?\\):$`));
-    return lines;
-  }
-  throw new Error('expected the config to be rejected');
-}
 
 /** The doc's plan with its steps replaced. */
 function withSteps(steps: unknown[]): any {
