@@ -39,7 +39,7 @@ import {
   StoreWriteFailedError,
 } from '../lib/errors.ts';
 import { VERIFICATIONS_DIR, backupPrefix, manifestKey } from '../lib/vault/layout.ts';
-import { parseManifest, serializeManifest, type BackupManifest } from '../lib/vault/manifest.ts';
+import { parseManifest, payloadObjects, serializeManifest, type BackupManifest, type PayloadObject } from '../lib/vault/manifest.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -122,6 +122,22 @@ async function copyDumpBackup(manifest: BackupManifest, source: StoredObject, de
     return { ...base, verificationsCopied, alreadyCopied: true, ...lag(manifest, existing.lastModified ?? now(deps)) };
   }
 
+  let multipart = false;
+  for (const object of payloadObjects(manifest)) multipart = (await copyPayloadObject(manifest, object, deps)) || multipart;
+
+  // Last: the manifest makes the DR copy a backup. Only the manifest read above, byte for byte.
+  await wrapWrite(key, deps, () => serverSideCopy(key, source.etag, deps));
+  const copiedAt = now(deps);
+  const verificationsCopied = await copyVerifications(manifest, deps);
+  return { ...base, multipart, verificationsCopied, alreadyCopied: false, ...lag(manifest, copiedAt) };
+}
+
+/**
+ * Copies one stored payload object to the DR vault and proves the copy, from the DR object itself, against the
+ * hash taken when the backup was made. Returns whether it took a multipart copy.
+ */
+async function copyPayloadObject(manifest: BackupManifest, payload: PayloadObject, deps: VaultCopyDeps): Promise<boolean> {
+  const { sourceId, backupId } = manifest;
   const payloadKey = `${backupPrefix(sourceId, backupId)}${payload.key}`;
   const head = await headObject(deps.primary, payloadKey);
   if (!head) throw new ObjectNotFoundError(`Backup ${sourceId}/${backupId} has a manifest but no payload ${payloadKey} in s3://${deps.primary.bucket}`);
@@ -134,7 +150,6 @@ async function copyDumpBackup(manifest: BackupManifest, source: StoredObject, de
     multipart ? multipartCopy(payloadKey, head, deps) : serverSideCopy(payloadKey, head.etag, deps),
   );
 
-  // S3 copied the bytes; this proves it, from the DR copy itself, against the hash taken when the backup was made.
   const copy = await hashObject(deps.dr, payloadKey);
   if (copy.bytes !== payload.storedBytes) {
     throw new SizeMismatchError(
@@ -146,12 +161,7 @@ async function copyDumpBackup(manifest: BackupManifest, source: StoredObject, de
       `The DR copy of ${payloadKey} in s3://${deps.dr.bucket} has SHA-256 ${copy.sha256}, the manifest records ${payload.sha256}; the manifest was not copied`,
     );
   }
-
-  // Last: the manifest makes the DR copy a backup. Only the manifest read above, byte for byte.
-  await wrapWrite(key, deps, () => serverSideCopy(key, source.etag, deps));
-  const copiedAt = now(deps);
-  const verificationsCopied = await copyVerifications(manifest, deps);
-  return { ...base, multipart, verificationsCopied, alreadyCopied: false, ...lag(manifest, copiedAt) };
+  return multipart;
 }
 
 /**

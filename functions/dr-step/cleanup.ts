@@ -19,7 +19,7 @@ import { type ConnectionInfo, type Engine, withDatabase } from '../lib/engine/co
 import { connectMysql } from '../lib/engine/mysql.ts';
 import { connectPostgres } from '../lib/engine/postgres.ts';
 import { dropDatabase } from '../lib/verify/scratch.ts';
-import type { DrStepDeps, RegionResources } from './drStep.ts';
+import type { DrStepDeps, RegionResources } from './deps.ts';
 import type { CleanupEvent, RegionChoice } from './events.ts';
 import { DRILL_TAG, PLAN_TAG, tagMap } from './rdsSteps.ts';
 import { drillDatabaseSuffix, serverConnection } from './restoreDump.ts';

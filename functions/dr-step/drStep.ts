@@ -10,17 +10,10 @@
  * Restores go through the engine (`runRestore`), validation through the restore test's checker, and every
  * failure is a named error the state machine's Catch sees.
  */
-import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { SNSClient } from '@aws-sdk/client-sns';
-import { z } from 'zod';
-import type { RdsSender } from '../lib/aws/rdsSnapshot.ts';
-import type { BackupKeyring } from '../lib/crypto/keyring.ts';
 import { ConfigError } from '../lib/errors.ts';
 import { parseOrConfigError } from '../lib/validation.ts';
-import type { VaultStore } from '../lib/vault/store.ts';
-import type { Connect } from '../validate-restore/restoredDatabase.ts';
-import type { VerifyServers } from '../verify/verify.ts';
 import { type CleanupResult, cleanupDrill } from './cleanup.ts';
+import type { DrStepDeps } from './deps.ts';
 import {
   DrStepEventSchema,
   NotifyParametersSchema,
@@ -35,55 +28,13 @@ import {
   type StepRecord,
 } from './events.ts';
 import { type Evidence, recordEvidence } from './evidence.ts';
-import { type PlanTopics, drillPrefix, publishPlanMessage } from './planTopic.ts';
+import { drillPrefix, publishPlanMessage } from './planTopic.ts';
 import { describePolledStep, startPointInTimeRestore, startPromotion, startSnapshotRestore } from './rdsSteps.ts';
 import { now, succeededRecord } from './records.ts';
 import { runRestoreDumpStep } from './restoreDump.ts';
 import { runValidateStep } from './validateStep.ts';
 
-/**
- * A source as the step executor is told of it (LIFEBOAT_SOURCES, the entries the other functions read).
- * Extra fields are ignored.
- */
-export const DrSourceSchema = z.object({
-  id: z.string().min(1),
-  engine: z.enum(['postgresql', 'mysql']),
-  /** The database a restored RDS instance is validated in. @default the engine's own (`postgres` / `mysql`) */
-  database: z.string().min(1).optional(),
-  /** The source's (master) credentials: a database restored from its snapshot has the same users. */
-  credentialsSecretArn: z.string().startsWith('arn:'),
-  rds: z.object({ type: z.enum(['instance', 'cluster']), identifier: z.string().min(1) }),
-});
-export type DrSource = z.infer<typeof DrSourceSchema>;
-
-/** What the function can reach in one region: RDS, and the vault with the key that reads it there. */
-export interface RegionResources {
-  /** The AWS region, e.g. `eu-west-1`. */
-  readonly name: string;
-  readonly rds: RdsSender;
-  readonly store: VaultStore;
-  readonly keyring: BackupKeyring;
-}
-
-export interface DrStepDeps {
-  readonly sources: readonly DrSource[];
-  /** The primary region (where evidence is written) and the DR region. */
-  readonly regions: { readonly primary: RegionResources; readonly dr?: RegionResources };
-  readonly secrets: Pick<SecretsManagerClient, 'send'>;
-  readonly sns: Pick<SNSClient, 'send'>;
-  /** VERIFY_SERVERS: where drills restore dumps. */
-  readonly servers: VerifyServers;
-  /** PLAN_TOPICS: plan name → contacts topic ARN. */
-  readonly planTopics: PlanTopics;
-  /** @default the system clock */
-  readonly now?: () => Date;
-  /** TLS to every database: required in AWS; only tests against local servers turn it off. @default 'require' */
-  readonly tls?: 'require' | 'disable';
-  /** How validate connects to a restored database. @default connectRestoredDatabase */
-  readonly connect?: Connect;
-  /** The instance class added to a restored Aurora cluster when the step names none. @default db.r6g.large */
-  readonly auroraInstanceClass?: string;
-}
+export { DrSourceSchema, type DrSource, type DrStepDeps, type RegionResources } from './deps.ts';
 
 export type DrStepResult = StepRecord | PolledStepRecord | CleanupResult | Evidence;
 

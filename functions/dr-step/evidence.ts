@@ -10,7 +10,7 @@
 import { scrubSecrets } from '../lib/alerts/index.ts';
 import { isRestoreKind } from '../lib/plans/kinds.ts';
 import { evidenceKey } from '../lib/vault/layout.ts';
-import type { DrStepDeps } from './drStep.ts';
+import type { DrStepDeps } from './deps.ts';
 import { executionNameOf, type Levels, type RecordEvidenceEvent } from './events.ts';
 import { drillPrefix, publishPlanMessage } from './planTopic.ts';
 import { now } from './records.ts';

@@ -17,7 +17,8 @@ import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 import { parseJsonEnv } from '../lib/validation.ts';
 import { S3Store } from '../lib/vault/s3Store.ts';
 import { VerifyServersSchema } from '../verify/verify.ts';
-import { DrSourceSchema, type DrStepResult, handleDrStepEvent } from './drStep.ts';
+import { DrSourceSchema } from './deps.ts';
+import { type DrStepResult, handleDrStepEvent } from './drStep.ts';
 import { PlanTopicsSchema } from './planTopic.ts';
 
 const env = requireEnv([

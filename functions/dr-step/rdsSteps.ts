@@ -29,7 +29,7 @@ import { describeSnapshot, parseSnapshotArn, rdsErrorCode, rdsErrorMessage, type
 import { ConfigError, FailoverFailedError, NoRecoveryPointError, RestoreFailedError, SnapshotFailedError } from '../lib/errors.ts';
 import { listBackups } from '../lib/vault/catalog.ts';
 import type { BackupManifest } from '../lib/vault/manifest.ts';
-import type { DrSource, DrStepDeps, RegionResources } from './drStep.ts';
+import { type DrSource, type DrStepDeps, type RegionResources, regionResources } from './deps.ts';
 import {
   executionNameOf,
   type PolledStep,
@@ -41,7 +41,6 @@ import {
   type RunStepEvent,
 } from './events.ts';
 import { now, succeededRecord } from './records.ts';
-import { regionResources } from './restoreDump.ts';
 
 export const PLAN_TAG = 'lifeboat:plan';
 export const EXECUTION_TAG = 'lifeboat:execution';

@@ -1,5 +1,5 @@
 /** The records the step executor returns (docs/dr-plans.md, "Tasks and their events") and the clock that stamps them. */
-import type { DrStepDeps } from './drStep.ts';
+import type { DrStepDeps } from './deps.ts';
 import type { StepKind, StepRecord } from './events.ts';
 
 /** `deps.now` where a test fixes the clock, else the system clock. */

@@ -11,7 +11,7 @@ import { asDumpManifest, runRestore } from '../lib/engine/restore.ts';
 import { ConfigError, NoRecoveryPointError } from '../lib/errors.ts';
 import { listBackups } from '../lib/vault/catalog.ts';
 import { readLatestVerification } from '../lib/vault/verification.ts';
-import type { DrStepDeps, RegionResources } from './drStep.ts';
+import { type DrStepDeps, type RegionResources, regionResources } from './deps.ts';
 import type { RestoreDumpParameters, RestoredTarget, RunStepEvent, StepRecord } from './events.ts';
 import { now, succeededRecord } from './records.ts';
 
@@ -141,10 +141,4 @@ export function sslModeFor(engine: Engine, tls: DrStepDeps['tls']): string {
   const required = (tls ?? 'require') === 'require';
   if (engine === 'postgresql') return required ? 'require' : 'disable';
   return required ? 'REQUIRED' : 'DISABLED';
-}
-
-export function regionResources(deps: Pick<DrStepDeps, 'regions'>, choice: 'primary' | 'dr'): RegionResources {
-  const region = deps.regions[choice];
-  if (!region) throw new ConfigError(`This function has no ${choice} region configured`);
-  return region;
 }

@@ -8,7 +8,7 @@ import { ConfigError, ValidationFailedError } from '../lib/errors.ts';
 import { isRestoreKind } from '../lib/plans/kinds.ts';
 import { readManifest } from '../lib/vault/catalog.ts';
 import { validateRestore, type CheckResult, type TableResult } from '../validate-restore/validate.ts';
-import type { DrStepDeps } from './drStep.ts';
+import type { DrStepDeps } from './deps.ts';
 import {
   type Levels,
   type RestoredTarget,
@@ -18,7 +18,7 @@ import {
   type ValidateParameters,
 } from './events.ts';
 import { now, succeededRecord } from './records.ts';
-import { regionResources } from './restoreDump.ts';
+import { regionResources } from './deps.ts';
 
 const MAX_SQL_IN_REASON = 120;
 

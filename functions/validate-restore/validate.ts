@@ -10,7 +10,7 @@ import { type ConnectionInfo, redact } from '../lib/engine/connection.ts';
 import { messageOf } from '../lib/engine/driver.ts';
 import { ConfigError, RestoreTargetLoginFailedError, RestoreTargetUnreachableError } from '../lib/errors.ts';
 import { parseOrConfigError } from '../lib/validation.ts';
-import { type Connect, type ConnectOptions, DatabaseMissing, connectRestoredDatabase } from './restoredDatabase.ts';
+import { type Connect, type ConnectOptions, DatabaseMissing, connectRestoredDatabase, isTruthy } from '../lib/engine/restoredDatabase.ts';
 
 /** The snapshot restore test's execution input (statemachines/snapshot-restore-test.asl.json); extra fields are ignored. */
 export const RestoreTestRequestSchema = z.object({
@@ -187,26 +187,6 @@ async function runCheck(db: Database, sql: string, index: number, scrub: (text: 
   return { sql: scrub(sql), passed: true };
 }
 
-/**
- * How a check's first column counts as true: booleans as they are; numbers (and numeric strings, which is
- * how PostgreSQL returns bigint and numeric) when not zero; 't'/'true'/'f'/'false' as booleans; other strings
- * when not empty; bytes (MySQL BIT) when any byte is not zero; NULL never.
- */
-export function isTruthy(value: unknown): boolean {
-  if (value === null || value === undefined) return false;
-  if (typeof value === 'boolean') return value;
-  if (typeof value === 'number') return value !== 0 && !Number.isNaN(value);
-  if (typeof value === 'bigint') return value !== 0n;
-  if (Buffer.isBuffer(value)) return value.some((byte) => byte !== 0);
-  if (typeof value === 'string') {
-    const text = value.trim().toLowerCase();
-    if (text === '' || text === 'f' || text === 'false') return false;
-    if (text === 't' || text === 'true') return true;
-    const number = Number(text);
-    return Number.isNaN(number) ? true : number !== 0;
-  }
-  return true;
-}
 
 function describeValue(value: unknown): string {
   if (value === null || value === undefined) return 'NULL';

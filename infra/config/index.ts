@@ -1,5 +1,6 @@
 // The typed Lifeboat configuration: the schema and its types, and the loader the CDK app calls.
 export * from './schema.ts';
+export * from './config.ts';
 export { formatPath, loadConfig, parseConfig } from './load.ts';
 export {
   approvalOf,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { ConfigError } from '../../functions/lib/errors.ts';
-import { LifeboatConfigSchema, type LifeboatConfig } from './schema.ts';
+import { LifeboatConfigSchema, type LifeboatConfig } from './config.ts';
 
 /**
  * Reads, parses and validates a Lifeboat config file. Throws one `ConfigError` listing every problem,

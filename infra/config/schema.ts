@@ -18,7 +18,6 @@
  */
 import { z } from 'zod';
 import { SEVERITIES } from '../../functions/lib/severity.ts';
-import { PlanSchema, planProblems } from './plans.ts';
 
 export { SEVERITIES, severitiesAtOrAbove, type Severity } from '../../functions/lib/severity.ts';
 
@@ -323,7 +322,7 @@ const commonSourceShape = {
 type SourceCommon = z.output<z.ZodObject<typeof commonSourceShape>>;
 
 /** Runs a refinement even if other fields failed, as long as the fields it reads parsed cleanly. */
-function whenValid(...fields: string[]) {
+export function whenValid(...fields: string[]) {
   return (payload: z.core.ParsePayload): boolean => !payload.issues.some((issue) => fields.includes(String(issue.path?.[0])));
 }
 
@@ -514,7 +513,11 @@ const SnapshotRestoreTestSchema = z.strictObject({
 // ---------------------------------------------------------------------------------------------
 // The whole file
 
-export const LifeboatConfigSchema = z.strictObject({
+/**
+ * Every section of the config but its DR plans; `config.ts` adds the plans and their checks against these
+ * sections (plans.ts reads the section types, so the plan schema cannot live here).
+ */
+export const ConfigSectionsSchema = z.strictObject({
   version: z.literal(CONFIG_VERSION, {
     error: (iss) =>
       iss.input === undefined
@@ -536,22 +539,8 @@ export const LifeboatConfigSchema = z.strictObject({
   /** Deploys the snapshot restore test (temporary private databases restored from Lifeboat's snapshots). */
   snapshotRestoreTest: SnapshotRestoreTestSchema.optional(),
   alerts: AlertsSchema.prefault({}),
-  /** Disaster-recovery plans (docs/dr-plans.md); sources no plan names get a default one. */
-  plans: z.array(PlanSchema).default([]),
-}).superRefine(
-  (config, ctx) => {
-    for (const { path, message } of planProblems(config.plans, config)) ctx.addIssue({ code: 'custom', path: [...path], message });
-  },
-  {
-    when: (payload) =>
-      payload.issues.every((issue) => (issue.path?.length ?? 0) > 0) && whenValid('plans', 'sources', 'verification', 'alerts', 'name')(payload),
-  },
-);
+});
 
-/** A parsed config, every default filled in. */
-export type LifeboatConfig = z.output<typeof LifeboatConfigSchema>;
-/** A config as a user writes it (defaults optional). */
-export type LifeboatConfigInput = z.input<typeof LifeboatConfigSchema>;
 export type SourceConfig = z.output<typeof SourceSchema>;
 export type RdsInstanceSourceConfig = Extract<SourceConfig, { instanceIdentifier: string }>;
 export type AuroraClusterSourceConfig = Extract<SourceConfig, { clusterIdentifier: string }>;

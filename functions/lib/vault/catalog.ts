@@ -18,7 +18,7 @@ import {
   parseBackupKey,
   sourcePrefix,
 } from './layout.ts';
-import { parseManifest, serializeManifest, type BackupManifest } from './manifest.ts';
+import { parseManifest, payloadObjects, serializeManifest, type BackupManifest } from './manifest.ts';
 import type { VaultStore } from './store.ts';
 
 /** A backup folder without a manifest: what retention may clean up once it is old enough. */
@@ -139,15 +139,15 @@ export async function findBackup(store: VaultStore, backupId: string): Promise<B
 export async function writeManifest(store: VaultStore, manifest: BackupManifest): Promise<string> {
   const body = serializeManifest(manifest);
   const key = manifestKey(manifest.sourceId, manifest.backupId);
-  if (manifest.payload) {
-    const payloadKey = `${backupPrefix(manifest.sourceId, manifest.backupId)}${manifest.payload.key}`;
+  for (const payload of payloadObjects(manifest)) {
+    const payloadKey = `${backupPrefix(manifest.sourceId, manifest.backupId)}${payload.key}`;
     const stored = await store.head(payloadKey);
     if (!stored) {
       throw new ObjectNotFoundError(`Refusing to write ${key}: its payload ${payloadKey} is not in ${store.location}`);
     }
-    if (stored.bytes !== manifest.payload.storedBytes) {
+    if (stored.bytes !== payload.storedBytes) {
       throw new SizeMismatchError(
-        `Refusing to write ${key}: payload ${payloadKey} holds ${stored.bytes} bytes, the manifest says ${manifest.payload.storedBytes}`,
+        `Refusing to write ${key}: payload ${payloadKey} holds ${stored.bytes} bytes, the manifest says ${payload.storedBytes}`,
       );
     }
   }

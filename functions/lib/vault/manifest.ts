@@ -151,6 +151,26 @@ export type ManifestTable = BackupManifest['content']['tables'][number];
 export type BackupKind = BackupManifest['kind'];
 export type DatabaseEngine = BackupManifest['engine'];
 
+/** One stored object of a dump's payload, as every reader that moves or checks stored bytes sees it. */
+export interface PayloadObject {
+  /** Relative to the backup folder, e.g. `payload`. */
+  readonly key: string;
+  readonly storedBytes: number;
+  /** SHA-256 (lowercase hex) of the stored bytes. */
+  readonly sha256: string;
+}
+
+/**
+ * Every object a dump's payload is stored in, in the order it was written; none for a snapshot. Readers that
+ * copy, hash, prune or check stored bytes go through this, so a payload stored in several objects is handled
+ * by each of them in one place.
+ */
+export function payloadObjects(manifest: BackupManifest): PayloadObject[] {
+  if (!manifest.payload) return [];
+  const { key, storedBytes, sha256 } = manifest.payload;
+  return [{ key, storedBytes, sha256 }];
+}
+
 /** `manifest.json` bytes for a v1.0 manifest; throws `ManifestInvalidError` naming each bad field. */
 export function serializeManifest(manifest: BackupManifest): string {
   const label = `for backup ${String(manifest.sourceId)}/${String(manifest.backupId)}`;

@@ -36,8 +36,7 @@ import {
   writeVerification,
 } from '../vault/verification.ts';
 import type { VaultStore } from '../vault/store.ts';
-import { DatabaseMissing, type RestoredDatabase, connectRestoredDatabase } from '../../validate-restore/restoredDatabase.ts';
-import { isTruthy } from '../../validate-restore/validate.ts';
+import { DatabaseMissing, type RestoredDatabase, connectRestoredDatabase, isTruthy } from '../engine/restoredDatabase.ts';
 import { type AnomalyThresholds, checkSizeAnomaly, resolveAnomalyThresholds } from './anomaly.ts';
 import { type JudgedConsumer, type Verdict, restoreTool, structureCheck } from './consumers.ts';
 import { type PassOutcome, streamPayload } from './payloadPass.ts';

@@ -7,8 +7,8 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, RestoreTargetLoginFailedError, RestoreTargetUnreachableError } from '../../../functions/lib/errors.ts';
+import { isTruthy } from '../../../functions/lib/engine/restoredDatabase.ts';
 import {
-  isTruthy,
   validateRestore,
   type RestoreTestRequest,
   type ValidateRestoreDeps,

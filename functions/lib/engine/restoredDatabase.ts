@@ -4,9 +4,9 @@
  */
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { scrubbed } from '../lib/engine/driver.ts';
-import { type ConnectionInfo, describeConnection, redact } from '../lib/engine/connection.ts';
-import { RestoreTargetLoginFailedError, RestoreTargetUnreachableError } from '../lib/errors.ts';
+import { scrubbed } from './driver.ts';
+import { type ConnectionInfo, describeConnection, redact } from './connection.ts';
+import { RestoreTargetLoginFailedError, RestoreTargetUnreachableError } from '../errors.ts';
 
 export interface RestoredDatabase {
   /** Whether `schema.name` exists as a table (PostgreSQL: ordinary or partitioned; MySQL: base table). */
@@ -220,4 +220,25 @@ function reasonOf(error: unknown, info: ConnectionInfo): string {
   const nested = (error as { errors?: unknown }).errors;
   if (error.message === '' && Array.isArray(nested) && nested.length > 0) return nested.map((e) => reasonOf(e, info)).join('; ');
   return redact(error.message || codeOf(error) || error.name, info);
+}
+
+/**
+ * How a check's first column counts as true: booleans as they are; numbers (and numeric strings, which is
+ * how PostgreSQL returns bigint and numeric) when not zero; 't'/'true'/'f'/'false' as booleans; other strings
+ * when not empty; bytes (MySQL BIT) when any byte is not zero; NULL never.
+ */
+export function isTruthy(value: unknown): boolean {
+  if (value === null || value === undefined) return false;
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'number') return value !== 0 && !Number.isNaN(value);
+  if (typeof value === 'bigint') return value !== 0n;
+  if (Buffer.isBuffer(value)) return value.some((byte) => byte !== 0);
+  if (typeof value === 'string') {
+    const text = value.trim().toLowerCase();
+    if (text === '' || text === 'f' || text === 'false') return false;
+    if (text === 't' || text === 'true') return true;
+    const number = Number(text);
+    return Number.isNaN(number) ? true : number !== 0;
+  }
+  return true;
 }

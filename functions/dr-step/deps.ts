@@ -1,0 +1,64 @@
+/**
+ * What the DR step executor's modules share: the sources it is told of, what it can reach in each region,
+ * and its dependencies. One module, so the step modules import it instead of each other.
+ */
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import { z } from 'zod';
+import type { PlanTopics } from '../lib/alerts/planTopics.ts';
+import type { RdsSender } from '../lib/aws/rdsSnapshot.ts';
+import type { BackupKeyring } from '../lib/crypto/keyring.ts';
+import type { Connect } from '../lib/engine/restoredDatabase.ts';
+import { ConfigError } from '../lib/errors.ts';
+import type { VaultStore } from '../lib/vault/store.ts';
+import type { VerifyServers } from '../verify/verify.ts';
+
+/**
+ * A source as the step executor is told of it (LIFEBOAT_SOURCES, the entries the other functions read).
+ * Extra fields are ignored.
+ */
+export const DrSourceSchema = z.object({
+  id: z.string().min(1),
+  engine: z.enum(['postgresql', 'mysql']),
+  /** The database a restored RDS instance is validated in. @default the engine's own (`postgres` / `mysql`) */
+  database: z.string().min(1).optional(),
+  /** The source's (master) credentials: a database restored from its snapshot has the same users. */
+  credentialsSecretArn: z.string().startsWith('arn:'),
+  rds: z.object({ type: z.enum(['instance', 'cluster']), identifier: z.string().min(1) }),
+});
+export type DrSource = z.infer<typeof DrSourceSchema>;
+
+/** What the function can reach in one region: RDS, and the vault with the key that reads it there. */
+export interface RegionResources {
+  /** The AWS region, e.g. `eu-west-1`. */
+  readonly name: string;
+  readonly rds: RdsSender;
+  readonly store: VaultStore;
+  readonly keyring: BackupKeyring;
+}
+
+export interface DrStepDeps {
+  readonly sources: readonly DrSource[];
+  /** The primary region (where evidence is written) and the DR region. */
+  readonly regions: { readonly primary: RegionResources; readonly dr?: RegionResources };
+  readonly secrets: Pick<SecretsManagerClient, 'send'>;
+  readonly sns: Pick<SNSClient, 'send'>;
+  /** VERIFY_SERVERS: where drills restore dumps. */
+  readonly servers: VerifyServers;
+  /** PLAN_TOPICS: plan name → contacts topic ARN. */
+  readonly planTopics: PlanTopics;
+  /** @default the system clock */
+  readonly now?: () => Date;
+  /** TLS to every database: required in AWS; only tests against local servers turn it off. @default 'require' */
+  readonly tls?: 'require' | 'disable';
+  /** How validate connects to a restored database. @default connectRestoredDatabase */
+  readonly connect?: Connect;
+  /** The instance class added to a restored Aurora cluster when the step names none. @default db.r6g.large */
+  readonly auroraInstanceClass?: string;
+}
+
+export function regionResources(deps: Pick<DrStepDeps, 'regions'>, choice: 'primary' | 'dr'): RegionResources {
+  const region = deps.regions[choice];
+  if (!region) throw new ConfigError(`This function has no ${choice} region configured`);
+  return region;
+}

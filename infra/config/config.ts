@@ -1,0 +1,25 @@
+/**
+ * The whole Lifeboat config: its sections (schema.ts) and its DR plans (plans.ts), with the checks of each plan
+ * against the sources, verification servers and alerts it names.
+ */
+import { z } from 'zod';
+import { PlanSchema, planProblems } from './plans.ts';
+import { ConfigSectionsSchema, whenValid } from './schema.ts';
+
+export const LifeboatConfigSchema = ConfigSectionsSchema.extend({
+  /** Disaster-recovery plans (docs/dr-plans.md); sources no plan names get a default one. */
+  plans: z.array(PlanSchema).default([]),
+}).superRefine(
+  (config, ctx) => {
+    for (const { path, message } of planProblems(config.plans, config)) ctx.addIssue({ code: 'custom', path: [...path], message });
+  },
+  {
+    when: (payload) =>
+      payload.issues.every((issue) => (issue.path?.length ?? 0) > 0) && whenValid('plans', 'sources', 'verification', 'alerts', 'name')(payload),
+  },
+);
+
+/** A parsed config, every default filled in. */
+export type LifeboatConfig = z.output<typeof LifeboatConfigSchema>;
+/** A config as a user writes it (defaults optional). */
+export type LifeboatConfigInput = z.input<typeof LifeboatConfigSchema>;
