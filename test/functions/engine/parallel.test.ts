@@ -16,12 +16,14 @@ import { assignTables, tablePattern } from '../../../functions/lib/engine/postgr
 import { runRestore } from '../../../functions/lib/engine/restore.ts';
 import { ChecksumMismatchError, DumpFailedError, StoreWriteFailedError } from '../../../functions/lib/errors.ts';
 import { listBackups, listIncomplete } from '../../../functions/lib/vault/catalog.ts';
-import { backupPrefix } from '../../../functions/lib/vault/layout.ts';
+import { pruneVault } from '../../../functions/lib/retention/prune.ts';
+import { backupPrefix, verificationKey } from '../../../functions/lib/vault/layout.ts';
 import { LocalStore } from '../../../functions/lib/vault/localStore.ts';
 import { payloadObjects } from '../../../functions/lib/vault/manifest.ts';
 import { ensureBenchDatabase } from '../../../bench/generate.ts';
 import { dropDatabase as dropBenchDatabase } from '../../../bench/server.ts';
 import { createPostgresDatabase, type PostgresDatabase } from '../../harness/index.ts';
+import { sampleVerification } from '../vault/fixtures.ts';
 import {
   childPids,
   connectionOf,
@@ -224,6 +226,43 @@ describe('parallel PostgreSQL backup and restore', () => {
       await writer.end();
     }
   }, 180_000);
+
+  it('retention deletes every part of a multi-part backup it prunes, and no part of the one it keeps', async () => {
+    const own = await tempVault();
+    try {
+      const now = new Date();
+      const old = new Date(now.getTime() - 10 * 86_400_000);
+      const backups = [];
+      for (const at of [old, now]) {
+        const { manifest } = await runBackup({ source: connectionOf(varied), sourceId: 'pg-prune', store: own.store, keyring, jobs: 2, now: at });
+        const verifiedAt = new Date(at.getTime() + 60_000);
+        await own.store.putObject(
+          verificationKey('pg-prune', manifest.backupId, verifiedAt),
+          JSON.stringify(sampleVerification({ sourceId: 'pg-prune', backupId: manifest.backupId, status: 'verified', at: verifiedAt })),
+        );
+        backups.push(manifest);
+      }
+      const keys = async (backupId: string) => {
+        const found: string[] = [];
+        for await (const key of own.store.list(backupPrefix('pg-prune', backupId))) found.push(key.slice(key.lastIndexOf('/') + 1));
+        return found.filter((name) => name.startsWith('payload')).sort();
+      };
+      expect(await keys(backups[0]!.backupId)).toHaveLength(4);
+
+      const report = await pruneVault(own.store, {
+        sourceId: 'pg-prune',
+        policy: { days: 1, keepLast: 1, gfs: { daily: 0, weekly: 0, monthly: 0, yearly: 0 } },
+        timeZone: 'UTC',
+        now: new Date(now.getTime() + 3_600_000),
+        dryRun: false,
+      });
+      expect(report.deleted.map((entry) => entry.id)).toEqual([backups[0]!.backupId]);
+      expect(await keys(backups[0]!.backupId)).toEqual([]);
+      expect(await keys(backups[1]!.backupId)).toEqual(['payload.data-1', 'payload.data-2', 'payload.post-data', 'payload.pre-data']);
+    } finally {
+      await own.remove();
+    }
+  }, 120_000);
 
   it('restores a v1.0 backup written before multi-part payloads existed, with its own key', async () => {
     const store = new LocalStore(path.join(FIXTURE_VAULT, 'vault'));
