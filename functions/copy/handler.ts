@@ -50,6 +50,7 @@ async function copy(event: unknown, context?: Partial<Pick<Context, 'getRemainin
       ...(result.kind === 'dump'
         ? { partsCopied: result.partsCopied, partsResumed: result.partsResumed, payloadObjectsReused: result.payloadObjectsReused }
         : {}),
+      ...(result.warnings === undefined ? {} : { warnings: result.warnings }),
     });
   } else {
     if (result.copiesInFlight !== undefined) metrics.addMetric('SnapshotCopiesInFlight', MetricUnit.Count, result.copiesInFlight);

@@ -118,6 +118,8 @@ export interface CopyBackupResult {
   readonly payloadObjectsReused?: number;
   /** Dumps: other unfinished multipart uploads of the same payload key, aborted (debris of earlier runs). */
   readonly staleUploadsAborted?: number;
+  /** What the copy could not do but worked around, e.g. looking for an upload to resume without the permission to. */
+  readonly warnings?: readonly string[];
   /** Snapshots: the DR copy the DR manifest points at. */
   readonly snapshotArn?: string;
   readonly verificationsCopied: number;
@@ -162,8 +164,9 @@ async function copyDumpBackup(manifest: BackupManifest, source: StoredObject, de
   }
 
   const totals = { multipart: false, partsCopied: 0, partsResumed: 0, payloadObjectsReused: 0, staleUploadsAborted: 0 };
+  const warnings: string[] = [];
   for (const object of payloadObjects(manifest)) {
-    const stats = await copyPayloadObject(manifest, object, deps);
+    const stats = await copyPayloadObject(manifest, object, deps, warnings);
     totals.multipart ||= stats.multipart;
     totals.partsCopied += stats.partsCopied;
     totals.partsResumed += stats.partsResumed;
@@ -175,7 +178,7 @@ async function copyDumpBackup(manifest: BackupManifest, source: StoredObject, de
   await wrapWrite(key, deps, () => serverSideCopy(key, source.etag, deps));
   const copiedAt = now(deps);
   const verificationsCopied = await copyVerifications(manifest, deps);
-  return { ...base, ...totals, verificationsCopied, alreadyCopied: false, ...lag(manifest, copiedAt) };
+  return { ...base, ...totals, ...(warnings.length === 0 ? {} : { warnings }), verificationsCopied, alreadyCopied: false, ...lag(manifest, copiedAt) };
 }
 
 interface PayloadCopyStats {
@@ -191,7 +194,7 @@ interface PayloadCopyStats {
  * hash taken when the backup was made. A DR object already there with the right size (an earlier run copied it
  * and then ran out of time) is hashed first and, if it proves, not copied again.
  */
-async function copyPayloadObject(manifest: BackupManifest, payload: PayloadObject, deps: VaultCopyDeps): Promise<PayloadCopyStats> {
+async function copyPayloadObject(manifest: BackupManifest, payload: PayloadObject, deps: VaultCopyDeps, warnings: string[]): Promise<PayloadCopyStats> {
   const { sourceId, backupId } = manifest;
   const payloadKey = `${backupPrefix(sourceId, backupId)}${payload.key}`;
   const head = await headObject(deps.primary, payloadKey);
@@ -208,7 +211,7 @@ async function copyPayloadObject(manifest: BackupManifest, payload: PayloadObjec
 
   const multipart = head.bytes > (deps.multipartThresholdBytes ?? MAX_SINGLE_COPY_BYTES);
   const parts = multipart
-    ? await wrapWrite(payloadKey, deps, () => multipartCopy(payloadKey, head, deps))
+    ? await wrapWrite(payloadKey, deps, () => multipartCopy(payloadKey, head, deps, warnings))
     : await wrapWrite(payloadKey, deps, () => serverSideCopy(payloadKey, head.etag, deps)).then(() => ({ copied: 0, resumed: 0, staleAborted: 0 }));
 
   const copy = await headObject(deps.dr, payloadKey);
@@ -343,9 +346,19 @@ interface UploadState {
  * of the right size are kept (ListParts) and only the rest copied. Any failure aborts the upload; a stop for
  * lack of time (`remainingTimeMs`) leaves it for the rerun and throws `CopyInterruptedError`.
  */
-async function multipartCopy(key: string, head: ObjectHead, deps: VaultCopyDeps): Promise<{ copied: number; resumed: number; staleAborted: number }> {
+async function multipartCopy(
+  key: string,
+  head: ObjectHead,
+  deps: VaultCopyDeps,
+  warnings: string[],
+): Promise<{ copied: number; resumed: number; staleAborted: number }> {
   const ranges = partRanges(head.bytes, deps.partSizeBytes ?? 512 * MiB);
-  const { resume, staleAborted } = await findResumableUpload(key, ranges, deps);
+  const { resume, staleAborted } = await findResumableUpload(key, ranges, deps).catch((error: unknown) => {
+    // A role without s3:ListBucketMultipartUploads / s3:ListMultipartUploadParts can still copy, from the start.
+    if ((error as { name?: unknown }).name !== 'AccessDenied') throw error;
+    warnings.push(`could not look for an unfinished upload of ${key} to continue (${describe(error)}); copied from the start`);
+    return { resume: undefined, staleAborted: 0 };
+  });
   let uploadId = resume?.uploadId;
   if (!uploadId) {
     const created = await deps.dr.client.send(

@@ -37,7 +37,10 @@ interface Sent {
 }
 
 /** Records commands and counts requests in flight per command (entered, not yet answered). */
-function instrument(client: S3Client, options: { failPart?: number; afterSend?: (name: string, input: Record<string, unknown>) => Promise<void> } = {}) {
+function instrument(
+  client: S3Client,
+  options: { failPart?: number; deny?: string; afterSend?: (name: string, input: Record<string, unknown>) => Promise<void> } = {},
+) {
   const sent: Sent[] = [];
   const inFlight = new Map<string, number>();
   const maxInFlight = new Map<string, number>();
@@ -49,6 +52,7 @@ function instrument(client: S3Client, options: { failPart?: number; afterSend?: 
       inFlight.set(name, (inFlight.get(name) ?? 0) + 1);
       maxInFlight.set(name, Math.max(maxInFlight.get(name) ?? 0, inFlight.get(name)!));
       try {
+        if (name === options.deny) throw Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $fault: 'client' });
         if (name === 'UploadPartCopy' && input.PartNumber === options.failPart) {
           throw Object.assign(new Error('We encountered an internal error. Please try again.'), { name: 'InternalError', $fault: 'server' });
         }
@@ -274,6 +278,17 @@ describe('a payload above the single-copy limit', () => {
     expect(result).toMatchObject({ payloadObjectsReused: 1, partsCopied: 0, multipart: false });
     expect(second.dr.names().filter((n) => ['CreateMultipartUpload', 'UploadPartCopy', 'ListMultipartUploads'].includes(n))).toEqual([]);
     expect(second.dr.sent.filter((c) => c.name === 'CopyObject').map((c) => c.input.Key)).toEqual([MANIFEST_KEY]);
+    expect((await listBackups(drStore)).map((m) => m.backupId)).toEqual([BACKUP]);
+  });
+
+  it('without permission to list uploads, copies from the start and says so', async () => {
+    const { copyDeps, dr } = deps({ deny: 'ListMultipartUploads' });
+
+    const result = await copyBackup({ sourceId: 'orders-db', backupId: BACKUP }, copyDeps);
+
+    expect(result).toMatchObject({ partsCopied: PARTS, partsResumed: 0 });
+    expect(result.warnings).toEqual([expect.stringMatching(/could not look for an unfinished upload .*AccessDenied.*copied from the start/)]);
+    expect(dr.names()).toContain('CreateMultipartUpload');
     expect((await listBackups(drStore)).map((m) => m.backupId)).toEqual([BACKUP]);
   });
 
