@@ -485,7 +485,18 @@ export function approveAs(name: string, say: (text: string) => void): Approver {
  * decision is `ApprovalUnansweredError`: nothing is decided, and the plan stops there.
  */
 export function terminalApprover(input: NodeJS.ReadableStream, prompt: (text: string) => void): Approver {
-  const lines = lineReader(input);
+  const reader = lineReader(input);
+  let awaitingAnswer = false;
+  const lines = {
+    async next(stepId: string, fallback?: string): Promise<string> {
+      awaitingAnswer = true;
+      try {
+        return await reader.next(stepId, fallback);
+      } finally {
+        awaitingAnswer = false;
+      }
+    },
+  };
   const pending = new Map<string, Promise<ApprovalDecision>>();
   let queue: Promise<unknown> = Promise.resolve();
 
@@ -537,7 +548,9 @@ export function terminalApprover(input: NodeJS.ReadableStream, prompt: (text: st
       return decision;
     },
     close() {
-      lines.close();
+      // A question left unanswered (the run timed out or was stopped) ends its line.
+      if (awaitingAnswer) prompt('\n');
+      reader.close();
     },
   };
 }
