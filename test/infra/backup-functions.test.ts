@@ -173,6 +173,8 @@ describe('dump function grouping', () => {
     const lifeboat = synthLifeboat(
       exampleConfig((raw) => {
         for (const source of raw.sources) source.backup = { method: 'snapshot' };
+        // The example's plan restores orders-db's dump, which a snapshot-only source does not have.
+        delete raw.plans;
       }),
     );
     expect(Object.keys(dumpFunctions(lifeboat))).toHaveLength(0);

@@ -267,6 +267,8 @@ describe('the backup pipeline as sources change', () => {
     const lifeboat = synthLifeboat(
       exampleConfig((raw) => {
         for (const source of raw.sources) source.backup = { method: 'snapshot' };
+        // The example's plan restores orders-db's dump, which a snapshot-only source does not have.
+        delete raw.plans;
       }),
     );
     only(lifeboat.primary, 'AWS::StepFunctions::StateMachine', { StateMachineName: 'lifeboat-backup' });
