@@ -57,6 +57,9 @@ export function testApp(options: { compliance?: boolean } = {}): App {
   return app;
 }
 
+/** For a hook that synthesizes the whole app with cdk-nag: well under a minute alone, longer on a busy machine. */
+export const SYNTH_TIMEOUT_MS = 180_000;
+
 export interface SynthesizedLifeboat {
   readonly app: App;
   readonly stacks: LifeboatStacks;
