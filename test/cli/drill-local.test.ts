@@ -31,6 +31,8 @@ const bin = join(repoRoot, 'cli', 'bin.js');
 const EXAMPLE_CONFIG = join(repoRoot, 'config', 'example.lifeboat.json');
 const ORDERS_ROWS = 40;
 const INVOICES_ROWS = 25;
+/** A child process (tsx compiling the CLI, then the drill) takes seconds alone and minutes on a busy machine. */
+const CHILD_TEST_TIMEOUT_MS = 300_000;
 /** The verification server's user on MariaDB: a password, as in AWS. */
 const MYSQL_USER = `lbdl_${randomBytes(3).toString('hex')}`;
 const MYSQL_PASSWORD = `Never-Print-${randomBytes(4).toString('hex')}`;
@@ -53,7 +55,7 @@ function spawnLifeboat(args: readonly string[], stdin: string): Promise<{ code: 
     const child = execFile(
       process.execPath,
       [bin, ...args],
-      { cwd: repoRoot, env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '' }, timeout: 120_000 },
+      { cwd: repoRoot, env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '' }, timeout: 240_000 },
       (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr }),
     );
     child.stdin!.end(stdin);
@@ -106,7 +108,7 @@ beforeAll(async () => {
     const verify = await lifeboat(['verify', backup.stdout.trim(), '--vault', vault, '--key-file', keyFile, '--restore-server', server]);
     expect(verify.code, verify.stdout + verify.stderr).toBe(ExitCode.ok);
   }
-}, 120_000);
+}, CHILD_TEST_TIMEOUT_MS);
 
 afterAll(async () => {
   await orders?.drop();
@@ -168,7 +170,7 @@ describe('lifeboat drill --local: the example config\'s plans, end to end', () =
     expect(result.stderr).toContain('promote skipped in');
     expect(result.stderr).toContain(`clean-up: dropped ${drillDatabaseOf(evidence)} on ${pg.host}:${pg.port}`);
     expect(result.stderr).not.toContain(PG_PASSWORD);
-  });
+  }, CHILD_TEST_TIMEOUT_MS);
 
   it('billing-db-default (MariaDB): skips backup-now, restores the latest verified dump, validates its rows and prints one line', async () => {
     const result = await lifeboat(['drill', 'billing-db-default', ...localFlags()]);
@@ -258,7 +260,7 @@ describe('lifeboat drill --local interrupted', () => {
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     // The restore and validation are done when the approval is asked; stdin stays open, nobody answers.
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no approval prompt: ${stderr}`)), 60_000);
+      const timer = setTimeout(() => reject(new Error(`no approval prompt: ${stderr}`)), 240_000);
       child.stderr!.on('data', (chunk: Buffer) => {
         stderr += chunk.toString();
         if (stderr.includes('Approve? [yes/no]: ')) {
@@ -279,7 +281,7 @@ describe('lifeboat drill --local interrupted', () => {
     );
     expect(await listPostgresDatabases(drillDatabase)).toEqual([]);
     expect(await readdir(evidenceDir).catch(() => [])).toEqual([...before]);
-  });
+  }, CHILD_TEST_TIMEOUT_MS);
 });
 
 describe('lifeboat drill --local: what it refuses before running anything', () => {
