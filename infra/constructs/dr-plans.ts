@@ -19,6 +19,9 @@ import { ReviewedPolicy } from './reviewed-policy.ts';
 import { standardStateMachine, stateMachineLogGroup, stateMachineRole } from './state-machine.ts';
 import { KEY_USE_TAGS } from './vault-key.ts';
 
+/** How plan state machines log: errors only, without execution data (a task token is in an approval task's input). */
+export const PLAN_LOGGING = { level: sfn.LogLevel.ERROR, includeExecutionData: false } as const;
+
 /** A source as the DR step function knows it: identifiers only. */
 export interface DrPlanSource {
   readonly id: string;
@@ -391,6 +394,8 @@ export class DrPlans extends Construct {
       },
       role,
       logGroup,
+      // An approval task's input carries its task token: execution data never goes to the logs.
+      logging: PLAN_LOGGING,
     });
     new CfnOutput(this, `PlanOutput-${plan.name}`, {
       value: machine.stateMachineArn,

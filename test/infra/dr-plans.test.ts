@@ -41,7 +41,7 @@ describe('DR plans in the primary stack', () => {
     lifeboat = synthLifeboat(withPlan());
   });
 
-  it('deploys one state machine per plan, default plans included, logging ALL and traced, only in the primary region', () => {
+  it('deploys one state machine per plan, default plans included, logging errors without execution data (the task token) and traced, only in the primary region', () => {
     const names = Object.values(lifeboat.primary.findResources('AWS::StepFunctions::StateMachine'))
       .map((m) => m.Properties.StateMachineName as string)
       .filter((n) => n.includes('-plan-'))
@@ -50,7 +50,10 @@ describe('DR plans in the primary stack', () => {
     expect(names).toEqual(['lifeboat-plan-billing-db-default', 'lifeboat-plan-orders-restore']);
     for (const name of names) {
       const [, machine] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine', { StateMachineName: name });
-      expect(machine.Properties).toMatchObject({ StateMachineType: 'STANDARD', LoggingConfiguration: { Level: 'ALL' }, TracingConfiguration: { Enabled: true } });
+      expect(machine.Properties).toMatchObject({ StateMachineType: 'STANDARD', TracingConfiguration: { Enabled: true } });
+      // Exactly: no level that logs inputs, no execution data.
+      expect(machine.Properties.LoggingConfiguration.Level).toBe('ERROR');
+      expect(machine.Properties.LoggingConfiguration.IncludeExecutionData).toBe(false);
     }
     expect(Object.keys(lifeboat.dr.findResources('AWS::StepFunctions::StateMachine'))).toHaveLength(0);
   });
