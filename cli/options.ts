@@ -28,6 +28,8 @@ export interface CliDeps {
   readonly fetch?: typeof fetch;
   /** What `approve -` reads the link from. @default all of process.stdin */
   readonly readStdin?: () => Promise<string>;
+  /** Where `drill --local` reads the answers to approvals. @default process.stdin */
+  readonly stdin?: NodeJS.ReadableStream;
 }
 
 /**

@@ -1,8 +1,8 @@
 import { describeConnection } from '../../functions/lib/engine/connection.ts';
-import { booleanFlag, requiredFlag } from '../args.ts';
+import { booleanFlag, requiredFlag, stringFlag, type FlagValues } from '../args.ts';
 import type { Command } from '../command.ts';
 import { connectionWithPassword, PASSWORD_FILE_FLAG } from '../password.ts';
-import { ExitCode } from '../errors.ts';
+import { ExitCode, UsageError } from '../errors.ts';
 import { keyringFromFlags, openVault, resolveSourceId } from '../options.ts';
 import { createProgressDisplay } from '../progress.ts';
 
@@ -36,6 +36,11 @@ export const backup: Command = {
     },
     ...KEY_FLAGS,
     ...PASSWORD_FILE_FLAG,
+    jobs: {
+      type: 'string',
+      value: 'N',
+      description: 'PostgreSQL: dump in N parallel streams (vault format 1.1); 1 for one stream. Default: the number of CPUs.',
+    },
   },
   notes:
     'Passwords: leave it out of the URL and give --password-file FILE, or set PGPASSWORD (PostgreSQL) or\n' +
@@ -45,6 +50,7 @@ export const backup: Command = {
   maxPositionals: 0,
   async run({ flags }, { output, env, deps }) {
     const source = await connectionWithPassword('--source', requiredFlag(flags, 'source'), flags, output, env);
+    const jobs = jobsFlag(flags);
     const store = await openVault(requiredFlag(flags, 'vault'), env);
     const sourceId = resolveSourceId(flags, source.database);
     const keyring = await keyringFromFlags(flags, deps);
@@ -59,6 +65,7 @@ export const backup: Command = {
         sourceId,
         store,
         keyring,
+        ...jobs,
         ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
       });
       output.out(result.manifest.backupId);
@@ -70,3 +77,12 @@ export const backup: Command = {
     return ExitCode.ok;
   },
 };
+
+/** `--jobs N`: a whole number from 1 to 64, or absent (the engine then uses the number of CPUs). */
+export function jobsFlag(flags: FlagValues): { jobs?: number } {
+  const text = stringFlag(flags, 'jobs');
+  if (text === undefined) return {};
+  const jobs = Number(text);
+  if (!/^\d+$/.test(text) || jobs < 1 || jobs > 64) throw new UsageError(`--jobs: expected a whole number from 1 to 64, got "${text}"`);
+  return { jobs };
+}

@@ -5,7 +5,7 @@ import { connectionWithPassword, PASSWORD_FILE_FLAG } from '../password.ts';
 import { ExitCode, UsageError } from '../errors.ts';
 import { assertVaultExists, backupIdArgument, keyringFromFlags, openVault, sourceFilter } from '../options.ts';
 import { createProgressDisplay } from '../progress.ts';
-import { KEY_FLAGS } from './backup.ts';
+import { jobsFlag, KEY_FLAGS } from './backup.ts';
 import { locateBackup } from './show.ts';
 
 export const restore: Command = {
@@ -26,6 +26,11 @@ export const restore: Command = {
     target: { type: 'string', value: 'URL', description: 'The database to restore into: postgres://… or mysql://…' },
     'drop-existing': { type: 'boolean', description: "Drop what the target holds first (the target's own objects are lost)." },
     table: { type: 'string', value: 'NAME', description: 'Restore only this table, as NAME or SCHEMA.NAME (PostgreSQL backups).' },
+    jobs: {
+      type: 'string',
+      value: 'N',
+      description: 'Backups made with --jobs: load data and build indexes over N connections. Default: the number of CPUs.',
+    },
   },
   notes: 'The target password comes from --password-file, PGPASSWORD / MYSQL_PWD or the URL (with a warning), as for backup. It is never printed.',
   maxPositionals: 1,
@@ -35,6 +40,7 @@ export const restore: Command = {
     const sourceId = sourceFilter(flags);
     const target = await connectionWithPassword('--target', requiredFlag(flags, 'target'), flags, output, env);
     const table = stringFlag(flags, 'table');
+    const jobs = jobsFlag(flags);
     const keyring = await keyringFromFlags(flags, deps);
     await assertVaultExists(store);
     // Checked here rather than left to the engine so that the error names the flag to fix.
@@ -61,6 +67,7 @@ export const restore: Command = {
         target,
         dropExisting: booleanFlag(flags, 'drop-existing'),
         sourceId: manifest.sourceId,
+        ...jobs,
         ...(table === undefined ? {} : { table }),
         ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
       });
