@@ -94,7 +94,7 @@ describe('cdk-nag: AWS Solutions and NIST 800-53 rev 5 over the whole app', () =
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:eu-west-1:123456789012:execution:lifeboat-backup:*] @ */Plans/Role-billing-db-default/DefaultPolicy/Resource',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:eu-west-1:123456789012:stateMachine:lifeboat-plan-*] @ */Plans/ApprovalEndpoint/Role/DefaultPolicy/Resource',
       'AwsSolutions-SF1 @ */Plans/Plan-billing-db-default/Resource',
-      'AwsSolutions-SF1 @ */Plans/Plan-orders-db-default/Resource',
+      'AwsSolutions-SF1 @ */Plans/Plan-orders-failover/Resource',
       'AwsSolutions-SQS3 @ */Pipeline/ScheduleDeadLetters/Resource',
       'NIST.800.53.R5-APIGWCacheEnabledAndEncrypted @ */Plans/ApprovalApi/Api/DeploymentStage.approve/Resource',
       'NIST.800.53.R5-APIGWSSLEnabled @ */Plans/ApprovalApi/Api/DeploymentStage.approve/Resource',
