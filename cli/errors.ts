@@ -61,6 +61,7 @@ export const EXIT_CODE_BY_ERROR: Readonly<Record<string, ExitCode>> = {
   InvalidIdentifierError: ExitCode.usage,
   InvalidStoreKeyError: ExitCode.usage,
   KeyFileError: ExitCode.usage,
+  KeyFileTooLargeError: ExitCode.usage,
 
   VaultNotFoundError: ExitCode.notFound,
   BackupNotFoundError: ExitCode.notFound,
@@ -72,6 +73,7 @@ export const EXIT_CODE_BY_ERROR: Readonly<Record<string, ExitCode>> = {
   DecryptionFailedError: ExitCode.integrity,
   DecompressionFailedError: ExitCode.integrity,
   ManifestInvalidError: ExitCode.integrity,
+  ManifestTooLargeError: ExitCode.integrity,
 
   VerificationFailedError: ExitCode.verification,
 };

@@ -452,6 +452,15 @@ const VaultSchema = z.strictObject({
     })
     .prefault({}),
   lifecycle: LifecycleSchema.prefault({}),
+  /**
+   * The only IAM role that may bypass governance retention, change retention or Object Lock settings, delete
+   * object versions, change the vault's bucket policy, or disable, schedule deletion of or change the policy of
+   * the vault keys, in both regions. Unset: any account administrator may (README, "Security").
+   */
+  breakGlassRoleArn: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/, { error: 'must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)' })
+    .optional(),
 });
 
 const RegionsSchema = z

@@ -53,7 +53,8 @@ export class RegionStack extends Stack {
     if (props.role === 'dr' && props.primaryKeyArn === undefined) {
       throw new Error(`RegionStack ${id}: a DR stack needs primaryKeyArn to replicate the vault key`);
     }
-    this.vaultKey = new VaultKey(this, 'VaultKey', props.role === 'dr' ? { replicaOf: props.primaryKeyArn } : { copyRegions: props.backup ? [props.backup.drRegion] : [] });
+    const breakGlass = props.vault.breakGlassRoleArn === undefined ? {} : { breakGlassRoleArn: props.vault.breakGlassRoleArn };
+    this.vaultKey = new VaultKey(this, 'VaultKey', props.role === 'dr' ? { replicaOf: props.primaryKeyArn, ...breakGlass } : { copyRegions: props.backup ? [props.backup.drRegion] : [], ...breakGlass });
     this.vault = new Vault(this, 'Vault', { ...props.vault, key: this.vaultKey.key, bucketName: vaultBucketName(props.deployment, this.region) });
     this.alerts = new Alerts(this, 'Alerts', { subscribers: props.alertSubscribers });
     if (props.backup && props.backup.sources.length > 0) {

@@ -68,6 +68,10 @@ function deployedRef(logicalId: string, resources: Readonly<Record<string, CfnRe
       return deployedArn(logicalId, resources);
     case 'AWS::DynamoDB::Table':
       return namedOr(resource, 'TableName', logicalId, resources);
+    case 'AWS::ApiGateway::RestApi':
+      return 'a1b2c3d4e5';
+    case 'AWS::ApiGateway::Stage':
+      return namedOr(resource, 'StageName', logicalId, resources);
     default:
       throw new Error(`no deployed value for Ref ${logicalId} (${resource?.Type ?? 'not in the template'})`);
   }

@@ -26,6 +26,11 @@ describe('cdk-nag: AWS Solutions and NIST 800-53 rev 5 over the whole app', () =
   it('acknowledges only the reviewed findings, each with a written reason', () => {
     const acknowledged = acknowledgedFindings(report, /^lifeboat-(primary|dr)\//, '*/');
     expect([...new Set(acknowledged)].sort()).toEqual([
+      'AwsSolutions-APIG4 @ */Plans/ApprovalApi/Api/Default/approvals/{approvalId}/GET/Resource',
+      'AwsSolutions-APIG4 @ */Plans/ApprovalApi/Api/Default/approvals/{approvalId}/POST/Resource',
+      'AwsSolutions-COG4 @ */Plans/ApprovalApi/Api/Default/approvals/{approvalId}/GET/Resource',
+      'AwsSolutions-COG4 @ */Plans/ApprovalApi/Api/Default/approvals/{approvalId}/POST/Resource',
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs] @ */Plans/ApprovalApi/Api/CloudWatchRole/Resource',
       'AwsSolutions-IAM5[Resource::*] @ */Backup/Dump1/Role/DefaultPolicy/Resource',
       'AwsSolutions-IAM5[Resource::*] @ */Backup/Dump2/Role/DefaultPolicy/Resource',
       'AwsSolutions-IAM5[Resource::*] @ */Pipeline/Copy/Role/DefaultPolicy/Resource',
@@ -88,7 +93,11 @@ describe('cdk-nag: AWS Solutions and NIST 800-53 rev 5 over the whole app', () =
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:eu-west-1:123456789012:execution:lifeboat-backup:*] @ */Pipeline/StartBackup/Role/DefaultPolicy/Resource',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:eu-west-1:123456789012:execution:lifeboat-backup:*] @ */Plans/Role-billing-db-default/DefaultPolicy/Resource',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:eu-west-1:123456789012:stateMachine:lifeboat-plan-*] @ */Plans/ApprovalEndpoint/Role/DefaultPolicy/Resource',
+      'AwsSolutions-SF1 @ */Plans/Plan-billing-db-default/Resource',
+      'AwsSolutions-SF1 @ */Plans/Plan-orders-failover/Resource',
       'AwsSolutions-SQS3 @ */Pipeline/ScheduleDeadLetters/Resource',
+      'NIST.800.53.R5-APIGWCacheEnabledAndEncrypted @ */Plans/ApprovalApi/Api/DeploymentStage.approve/Resource',
+      'NIST.800.53.R5-APIGWSSLEnabled @ */Plans/ApprovalApi/Api/DeploymentStage.approve/Resource',
       'NIST.800.53.R5-DynamoDBInBackupPlan @ */Plans/Approvals/Resource',
       'NIST.800.53.R5-IAMNoInlinePolicy @ */Backup/Dump1/Role/DefaultPolicy/Resource',
       'NIST.800.53.R5-IAMNoInlinePolicy @ */Backup/Dump2/Role/DefaultPolicy/Resource',
@@ -107,8 +116,6 @@ describe('cdk-nag: AWS Solutions and NIST 800-53 rev 5 over the whole app', () =
       'NIST.800.53.R5-IAMNoInlinePolicy @ */Plans/Role-orders-failover/DefaultPolicy/Resource',
       'NIST.800.53.R5-IAMNoInlinePolicy @ */RestoreTest/StateMachineRole/DefaultPolicy/Resource',
       'NIST.800.53.R5-IAMNoInlinePolicy @ */RestoreTest/ValidateRestoreRole/DefaultPolicy/Resource',
-      'NIST.800.53.R5-LambdaFunctionPublicAccessProhibited @ */Plans/ApprovalEndpoint/Function/invoke-function',
-      'NIST.800.53.R5-LambdaFunctionPublicAccessProhibited @ */Plans/ApprovalEndpoint/Function/invoke-function-url',
       'NIST.800.53.R5-LambdaInsideVPC @ */Pipeline/Copy/Function/Resource',
       'NIST.800.53.R5-LambdaInsideVPC @ */Pipeline/Prune/Function/Resource',
       'NIST.800.53.R5-LambdaInsideVPC @ */Pipeline/ResolveSource/Function/Resource',
