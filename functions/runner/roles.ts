@@ -15,7 +15,7 @@ import { DEFAULT_MAX_COPIES_IN_FLIGHT } from '../copy/snapshotCopy.ts';
 import { DrSourceSchema } from '../dr-step/deps.ts';
 import { handleDrStepEvent } from '../dr-step/drStep.ts';
 import { PlanTopicsSchema } from '../dr-step/planTopic.ts';
-import { DumpEventSchema, DumpSourceSchema, resolveConnection } from '../dump/dump.ts';
+import { DumpEventSchema, DumpSourceSchema, resolveConnection, type DumpDeps, type DumpResult } from '../dump/dump.ts';
 import { createS3Client } from '../lib/aws/s3Client.ts';
 import { kmsKeyring } from '../lib/crypto/keyring.ts';
 import { runBackup } from '../lib/engine/backup.ts';
@@ -67,10 +67,32 @@ export const FargateDumpEventSchema = DumpEventSchema.extend({
   backupId: z.string().regex(BACKUP_ID_PATTERN, 'must be a backup id like 20261122T053327Z-k3x7q2ab').optional(),
 });
 
+/**
+ * The dump core as the Fargate task runs it: the Lambda's dump (same sources, credentials and engine),
+ * written under the backup id the state machine chose so it can read the manifest back.
+ */
+export async function fargateDump(event: unknown, deps: DumpDeps): Promise<DumpResult> {
+  const { sourceId, backupId } = parseOrConfigError(FargateDumpEventSchema, event, 'Invalid dump event');
+  const source = deps.sources.find((s) => s.id === sourceId);
+  if (!source) throw new ConfigError(`sourceId: unknown source '${sourceId}'; this task backs up ${deps.sources.map((s) => s.id).join(', ')}`);
+  const connection = await resolveConnection(source, deps);
+  const { manifest } = await runBackup({ source: connection, sourceId, store: deps.store, keyring: deps.keyring, ...(backupId ? { backupId } : {}), ...(deps.now ? { now: deps.now() } : {}) });
+  return {
+    sourceId: manifest.sourceId,
+    backupId: manifest.backupId,
+    kind: 'dump',
+    rawBytes: manifest.payload.rawBytes,
+    storedBytes: manifest.payload.storedBytes,
+    sha256: manifest.payload.sha256,
+    startedAt: manifest.startedAt,
+    completedAt: manifest.completedAt,
+  };
+}
+
 function dumpTask(env: Env, { logger, metrics }: Observers): RoleTask {
   const vars = requireEnv(['VAULT_BUCKET', 'VAULT_KEY_ARN', 'LIFEBOAT_SOURCES', 'AWS_REGION'], env);
-  const sources = parseJsonEnv('LIFEBOAT_SOURCES', vars.LIFEBOAT_SOURCES, z.array(DumpSourceSchema).min(1));
-  const deps = {
+  const deps: DumpDeps = {
+    sources: parseJsonEnv('LIFEBOAT_SOURCES', vars.LIFEBOAT_SOURCES, z.array(DumpSourceSchema).min(1)),
     secrets: new SecretsManagerClient({}),
     rds: new RDSClient({}),
     tls: databaseTls(env),
@@ -80,21 +102,7 @@ function dumpTask(env: Env, { logger, metrics }: Observers): RoleTask {
   return {
     async run(event) {
       const started = Date.now();
-      const { sourceId, backupId } = parseOrConfigError(FargateDumpEventSchema, event, 'Invalid dump event');
-      const source = sources.find((s) => s.id === sourceId);
-      if (!source) throw new ConfigError(`sourceId: unknown source '${sourceId}'; this task backs up ${sources.map((s) => s.id).join(', ')}`);
-      const connection = await resolveConnection(source, deps);
-      const { manifest } = await runBackup({ source: connection, sourceId, store: deps.store, keyring: deps.keyring, ...(backupId ? { backupId } : {}) });
-      const result = {
-        sourceId: manifest.sourceId,
-        backupId: manifest.backupId,
-        kind: 'dump' as const,
-        rawBytes: manifest.payload.rawBytes,
-        storedBytes: manifest.payload.storedBytes,
-        sha256: manifest.payload.sha256,
-        startedAt: manifest.startedAt,
-        completedAt: manifest.completedAt,
-      };
+      const result = await fargateDump(event, deps);
       metrics.addDimension('sourceId', result.sourceId);
       metrics.addMetric('BackupRawBytes', MetricUnit.Bytes, result.rawBytes);
       metrics.addMetric('BackupStoredBytes', MetricUnit.Bytes, result.storedBytes);
