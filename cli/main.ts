@@ -10,6 +10,7 @@ import { backup } from './commands/backup.ts';
 import { drill } from './commands/drill.ts';
 import { keygen } from './commands/keygen.ts';
 import { list } from './commands/list.ts';
+import { plan } from './commands/plan.ts';
 import { prune } from './commands/prune.ts';
 import { restore } from './commands/restore.ts';
 import { runCommand } from './commands/run.ts';
@@ -19,7 +20,7 @@ import { ExitCode, exitCodeFor, UsageError } from './errors.ts';
 import { type CliIo, Output } from './io.ts';
 import type { CliDeps } from './options.ts';
 
-export const COMMANDS: readonly Command[] = [keygen, backup, list, show, restore, verify, prune, runCommand, drill, approve];
+export const COMMANDS: readonly Command[] = [keygen, backup, list, show, restore, verify, prune, runCommand, drill, plan, approve];
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
