@@ -76,5 +76,7 @@ function pipelineSource(source: SourceConfig): PipelineSource & { network: DumpN
     schedule: { cron: source.schedule.cron, timeZone: source.schedule.timeZone, flexibleWindowMinutes: effectiveFlexibleWindowMinutes(source) },
     retention: source.retention,
     sqlChecks: source.sqlChecks,
+    runner: source.runner,
+    fargate: source.fargate,
   };
 }

@@ -62,7 +62,7 @@ export class RegionStack extends Stack {
       const dumpSources = sources
         .filter((s) => s.method !== 'snapshot')
         .map((s) => ({ id: s.id, engine: s.engine, database: s.database!, credentialsSecretArn: s.credentialsSecretArn, rds: s.rds, network: s.network }));
-      this.backup = new BackupFunctions(this, 'Backup', { sources: dumpSources, vault: this.vault.bucket, vaultKey: this.vaultKey.key });
+      this.backup = new BackupFunctions(this, 'Backup', { name: props.deployment, sources: dumpSources, vault: this.vault.bucket, vaultKey: this.vaultKey.key });
       this.pipeline = new BackupPipeline(this, 'Pipeline', {
         name: props.deployment,
         sources: sources.map(({ network: _network, ...source }) => source),
