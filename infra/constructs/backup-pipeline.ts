@@ -295,6 +295,12 @@ export class BackupPipeline extends Construct {
       everySource,
     );
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ListBothVaults', actions: ['s3:ListBucket'], resources: [this.props.vault.bucketArn, this.drBucketArn] }));
+    // A copy cut off by its timeout is continued, not restarted: the rerun finds the upload and its copied parts.
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ResumeDrUploads', actions: ['s3:ListBucketMultipartUploads'], resources: [this.drBucketArn] }));
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ sid: 'ResumeDrUploadParts', actions: ['s3:ListMultipartUploadParts'], resources: [`${this.drBucketArn}/backups/*`] }),
+      everySource,
+    );
     // The copies are requested from the DR region's S3, which reads the sources under the primary key.
     fn.addToRolePolicy(
       new iam.PolicyStatement({

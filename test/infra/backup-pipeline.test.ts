@@ -209,6 +209,14 @@ describe('the backup pipeline from the example config', () => {
     expect(asList(statement!.Resource)).toEqual(expect.arrayContaining([arn('eu-west-1'), arn('eu-central-1')]));
   });
 
+  it('lets the copy function resume its own DR uploads: list the DR vault's uploads and their parts under backups/', () => {
+    const [roleId] = only(lifeboat.primary, 'AWS::IAM::Role', { Description: 'Lifeboat copy function' });
+    const bySid = new Map(statementsOf(lifeboat.primary, roleId).map((s) => [s.Sid, s]));
+    const drBucket = (suffix: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::lifeboat-', { Ref: 'AWS::AccountId' }, `-eu-central-1${suffix}`]] });
+    expect(bySid.get('ResumeDrUploads')).toMatchObject({ Action: 's3:ListBucketMultipartUploads', Resource: drBucket('') });
+    expect(bySid.get('ResumeDrUploadParts')).toMatchObject({ Action: 's3:ListMultipartUploadParts', Resource: drBucket('/backups/*') });
+  });
+
   it('passes the verify function its dump sources with their SQL checks, the verification servers, their network and their credentials', () => {
     const [, verify] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: verifies a dump') });
     expect(verify.Properties.PackageType).toBe('Image');
