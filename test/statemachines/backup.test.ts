@@ -400,6 +400,21 @@ describe('backup.asl.json: retries on retryable errors only', () => {
     expect(alerts).toHaveLength(0);
   });
 
+  it('a DR copy that runs out of time (CopyInterruptedError) is invoked again until it finishes, without an alert', async () => {
+    const real = stubHandlers('dump').CopyToDr!;
+    let attempts = 0;
+    const { run, calls, alerts } = await runStubbed('dump', {
+      CopyToDr: async (input) => {
+        if (++attempts <= 5) throw Object.assign(new Error(`stopped after part ${attempts * 10} of 60; a rerun continues`), { name: 'CopyInterruptedError' });
+        return real(input);
+      },
+    });
+    expect(run.status).toBe('SUCCEEDED');
+    expect(calls.of('CopyToDr')).toHaveLength(6);
+    expect(retriesOf(run, 'CopyToDr')).toBe(5);
+    expect(alerts).toHaveLength(0);
+  });
+
   it('ChecksumMismatchError is not retried: FAILED with one alert', async () => {
     const { run, calls, alerts } = await runStubbed('dump', {
       CopyToDr: async () => {
