@@ -209,7 +209,7 @@ describe('the backup pipeline from the example config', () => {
     expect(asList(statement!.Resource)).toEqual(expect.arrayContaining([arn('eu-west-1'), arn('eu-central-1')]));
   });
 
-  it('lets the copy function resume its own DR uploads: list the DR vault's uploads and their parts under backups/', () => {
+  it("lets the copy function resume its own DR uploads: list the DR vault's uploads and their parts under backups/", () => {
     const [roleId] = only(lifeboat.primary, 'AWS::IAM::Role', { Description: 'Lifeboat copy function' });
     const bySid = new Map(statementsOf(lifeboat.primary, roleId).map((s) => [s.Sid, s]));
     const drBucket = (suffix: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::lifeboat-', { Ref: 'AWS::AccountId' }, `-eu-central-1${suffix}`]] });
