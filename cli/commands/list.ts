@@ -1,9 +1,11 @@
 import type { BackupManifest } from '../../functions/lib/vault/manifest.ts';
+import type { VaultStore } from '../../functions/lib/vault/store.ts';
 import { booleanFlag, requiredFlag } from '../args.ts';
 import type { Command } from '../command.ts';
 import { ExitCode } from '../errors.ts';
 import { formatBytes, formatTable, formatTimestamp } from '../format.ts';
 import { assertVaultExists, openVault, sourceFilter } from '../options.ts';
+import { originNote } from '../settings.ts';
 import { type BackupStatus, backupStatuses, statusKey } from '../status.ts';
 
 /** One row of `list --json`. */
@@ -25,7 +27,7 @@ export interface BackupSummary {
 export const list: Command = {
   name: 'list',
   summary: 'List the complete backups in a vault, newest first.',
-  synopsis: 'lifeboat list --vault LOCATION [--source ID] [--json]',
+  synopsis: 'lifeboat list [--vault LOCATION] [--source ID] [--json]',
   description:
     'Lists every backup that has a manifest (incomplete uploads are never listed), newest first, with its\n' +
     'sizes and verification status.',
@@ -35,10 +37,10 @@ export const list: Command = {
     json: { type: 'boolean', description: 'Print JSON: { vault, backups: [...], unreadable: [...] }.' },
   },
   maxPositionals: 0,
-  async run({ flags }, { output, env }) {
+  async run({ flags, origins }, { output, env }) {
     const store = await openVault(requiredFlag(flags, 'vault'), env);
     const sourceId = sourceFilter(flags);
-    await assertVaultExists(store);
+    await assertVaultExists(store, originNote({ origins }, 'vault'));
 
     const { listBackups } = await import('../../functions/lib/vault/catalog.ts');
     const unreadable: { sourceId: string; backupId: string; error: string; message: string }[] = [];
@@ -51,9 +53,9 @@ export const list: Command = {
     const backups = manifests.map((manifest) => summarize(manifest, statuses.get(statusKey(manifest)) ?? { state: 'unverified' }));
 
     if (booleanFlag(flags, 'json')) {
-      output.out(JSON.stringify({ vault: store.location, backups, unreadable }, null, 2));
+      output.json({ vault: store.location, backups, unreadable });
     } else {
-      output.out(backups.length === 0 ? `No backups in ${store.location}` : renderTable(backups));
+      output.out(backups.length > 0 ? renderTable(backups) : sourceId === undefined ? `No backups in ${store.location}` : await noBackupsOf(store, sourceId));
     }
     for (const problem of unreadable) {
       output.error(`lifeboat: warning: skipped ${problem.sourceId}/${problem.backupId}: ${problem.error}: ${problem.message}`);
@@ -89,4 +91,12 @@ function renderTable(backups: readonly BackupSummary[]): string {
     backup.status.state,
   ]);
   return formatTable(['ID', 'SOURCE', 'KIND', 'ENGINE', 'COMPLETED AT', 'RAW', 'STORED', 'STATUS'], rows, new Set([5, 6]));
+}
+
+/** `No backups of source nosuch in ./vault; it holds backups of orders-db, billing-db`: a typo is not an empty vault. */
+async function noBackupsOf(store: VaultStore, sourceId: string): Promise<string> {
+  const { listBackups } = await import('../../functions/lib/vault/catalog.ts');
+  const known = [...new Set((await listBackups(store, { onUnreadable: () => undefined })).map((manifest) => manifest.sourceId))].sort();
+  const holds = known.length === 0 ? 'the vault is empty' : `it holds backups of ${known.join(', ')}`;
+  return `No backups of source ${sourceId} in ${store.location}; ${holds}`;
 }

@@ -4,6 +4,8 @@ import type { Command } from '../command.ts';
 import { ExitCode, UsageError } from '../errors.ts';
 import { assertVaultExists, backupIdArgument, connectionFromFlag, keyringFromFlags, openVault, sourceFilter } from '../options.ts';
 import { createProgressDisplay } from '../progress.ts';
+import { originNote } from '../settings.ts';
+import { restoreSummary, secondsSince } from '../summary.ts';
 import { KEY_FLAGS } from './backup.ts';
 import { locateBackup } from './show.ts';
 
@@ -16,7 +18,7 @@ export const restore: Command = {
     'Reads the payload, checking its SHA-256 and size against the manifest while it streams, decrypts,\n' +
     'decompresses and feeds pg_restore / mysql. Refuses a target that already holds tables unless\n' +
     '--drop-existing is given. The target URL must use the backup\'s engine.',
-  positionals: [{ name: 'ID', description: 'The backup id, as printed by backup and list.' }],
+  positionals: [{ name: 'ID', description: 'The backup id as printed by backup and list, a unique prefix of it, or "latest".' }],
   flags: {
     vault: { type: 'string', value: 'LOCATION', description: 'The vault: a directory, or s3://BUCKET[/PREFIX].' },
     source: { type: 'string', value: 'ID', description: 'The source id, when the backup id exists under several sources.' },
@@ -27,18 +29,18 @@ export const restore: Command = {
   },
   notes: 'The target password comes from the URL or PGPASSWORD / MYSQL_PWD, as for backup. It is never printed.',
   maxPositionals: 1,
-  async run({ flags, positionals }, { output, env, deps }) {
+  async run({ flags, positionals, origins }, { output, env, deps }) {
     const backupId = backupIdArgument('restore', positionals);
     const store = await openVault(requiredFlag(flags, 'vault'), env);
     const sourceId = sourceFilter(flags);
     const target = connectionFromFlag('--target', requiredFlag(flags, 'target'), output, env);
     const table = stringFlag(flags, 'table');
     const keyring = await keyringFromFlags(flags, deps);
-    await assertVaultExists(store);
+    await assertVaultExists(store, originNote({ origins }, 'vault'));
     // Checked here rather than left to the engine so that the error names the flag to fix.
     const manifest = await locateBackup(store, backupId, sourceId);
     if (manifest.engine !== target.engine) {
-      throw new UsageError(`--target: backup ${backupId} is a ${manifest.engine} backup; give a ${manifest.engine === 'postgresql' ? 'postgres' : 'mysql'}:// URL`);
+      throw new UsageError(`--target: backup ${manifest.backupId} is a ${manifest.engine} backup; give a ${manifest.engine === 'postgresql' ? 'postgres' : 'mysql'}:// URL`);
     }
     const { runRestore, resolveTable } = await import('../../functions/lib/engine/restore.ts');
     if (table !== undefined) {
@@ -49,12 +51,14 @@ export const restore: Command = {
       }
     }
     const quiet = booleanFlag(flags, 'quiet');
-    const progress = createProgressDisplay(output, { quiet });
-    if (!quiet && output.stderrIsTTY) output.error(`Restoring ${backupId} from ${store.location} into ${describeConnection(target)}`);
+    const progress = createProgressDisplay(output, { quiet, total: manifest.payload ? { bytes: manifest.payload.rawBytes, measure: 'raw' } : undefined });
+    if (!quiet && output.stderrIsTTY) output.error(`Restoring ${manifest.sourceId}/${manifest.backupId} from ${store.location} into ${describeConnection(target)}`);
+    const started = performance.now();
+    let result: Awaited<ReturnType<typeof runRestore>>;
     try {
-      await runRestore({
+      result = await runRestore({
         store,
-        backupId,
+        backupId: manifest.backupId,
         keyring,
         target,
         dropExisting: booleanFlag(flags, 'drop-existing'),
@@ -65,6 +69,9 @@ export const restore: Command = {
     } finally {
       progress.clear();
     }
+    const summary = restoreSummary({ manifest, target, seconds: secondsSince(started), table, created: (result as { created?: boolean }).created });
+    if (booleanFlag(flags, 'json')) output.json({ ...result, target: describeConnection(target), summary });
+    output.summary(summary);
     return ExitCode.ok;
   },
 };
