@@ -15,6 +15,9 @@ import { createMariaDbDatabase, createPostgresDatabase, type MariaDbDatabase, ty
 import { type LocalS3, startLocalS3 } from '../harness/s3.ts';
 import { errorLine, lifeboat, mockedStepFunctions, S3RVER_CREDENTIALS, tempDir } from './support.ts';
 
+/** Tests that start `lifeboat` processes: each start takes seconds on a loaded 2-core machine. */
+const CHILD_PROCESS_TIMEOUT_MS = 240_000;
+
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const bin = join(repoRoot, 'cli', 'bin.js');
 
@@ -95,7 +98,7 @@ describe('a vault configured once', () => {
     expect(restored.code, restored.stderr).toBe(ExitCode.ok);
     expect(restored.stderr).toMatch(new RegExp(`^Restored ${derived}/${backup.stdout.trim()} into ${target.name} on 127\\.0\\.0\\.1:\\d+: 1 table, 100 rows, in [\\d.]+s\\n$`));
     expect(await target.query('SELECT count(*)::int AS n FROM items')).toEqual([{ n: 100 }]);
-  });
+  }, CHILD_PROCESS_TIMEOUT_MS);
 
   it('flags win over the environment, which wins over the config (and says where a value came from)', async () => {
     const config = await writeConfig(source.name);
@@ -160,7 +163,7 @@ describe('a vault configured once', () => {
     const unknown = await lifeboat(['prune', '--source', 'nosuch', '--dry-run'], { env: configEnv });
     expect(unknown.code).toBe(ExitCode.usage);
     expect(errorLine(unknown.stderr)?.message).toMatch(/^--source nosuch is not a source of .*lifeboat\.json \(its sources: shop-db, billing-db\)/);
-  });
+  }, CHILD_PROCESS_TIMEOUT_MS);
 
   it('takes latest and unique prefixes of ids; an ambiguous prefix lists the candidates', async () => {
     const prefixVault = join(dir.path, 'prefix-vault');
@@ -201,7 +204,7 @@ describe('a vault configured once', () => {
     const verified = await lifeboat(['verify', 'latest', '--source', 'shop', '--vault', prefixVault], { env });
     expect(verified.code, verified.stderr).toBe(ExitCode.ok);
     expect(verified.stderr).toMatch(/^Verified shop\/\S+: \d+ checks passed \(no restore test: give --restore-server\), in [\d.]+s\n$/);
-  });
+  }, CHILD_PROCESS_TIMEOUT_MS);
 
   it('list --source names the sources a vault holds instead of calling it empty', async () => {
     const result = await lifeboat(['list', '--source', 'nosuch'], { env });
@@ -238,7 +241,7 @@ describe('a vault configured once', () => {
       expect(() => JSON.parse(result.stdout), `${name} --json: ${result.stdout}`).not.toThrow();
       expect(typeof JSON.parse(result.stdout), name).toBe('object');
     }
-  });
+  }, CHILD_PROCESS_TIMEOUT_MS);
 
   it('a database that does not exist exits 3, PostgreSQL and MariaDB alike', async () => {
     const pg = await lifeboat(['backup', '--source', 'postgres://postgres@127.0.0.1:5432/lb_test_no_such_db'], { env });
@@ -262,7 +265,7 @@ describe('a vault configured once', () => {
     const verify = await lifeboat(['verify', 'latest', '--source', 'json'], { env, tty: true });
     expect(verify.code, verify.stderr).toBe(ExitCode.ok);
     expect(verify.stderr).toMatch(/\rverify {2}1?\d{1,2}% {2}[\d.]+ \w+ of [\d.]+ \w+ stored {2}/);
-  });
+  }, CHILD_PROCESS_TIMEOUT_MS);
 });
 
 describe('vault errors that name their cause', () => {
@@ -273,7 +276,7 @@ describe('vault errors that name their cause', () => {
       name: 'VaultAccessError',
       message: "Cannot use /proc/lifeboat-vault as a vault: it is on the proc file system, which only shows the kernel's state and holds no files",
     });
-  });
+  }, CHILD_PROCESS_TIMEOUT_MS);
 
   it('a file where the vault directory should be, or on its path, is named', async () => {
     const file = join(dir.path, 'a-file');
@@ -299,7 +302,7 @@ describe('vault errors that name their cause', () => {
     expect(result.code, result.stderr).toBe(ExitCode.failed);
     expect(errorLine(result.stderr)?.name).toBe('VaultAccessError');
     expect(errorLine(result.stderr)?.message).toMatch(new RegExp(`^Cannot read the vault directory ${locked}/vault: permission denied \\(${locked} is owned by uid 0, mode 0700; this process runs as uid 65534\\)$`));
-  });
+  }, CHILD_PROCESS_TIMEOUT_MS);
 });
 
 describe('an S3-compatible vault off AWS', () => {
@@ -338,14 +341,14 @@ describe('run and drill without AWS set up', () => {
         'lifeboat: AwsSetupError: no AWS Region to reach Step Functions: give --region, set AWS_REGION, or give --config (its primary Region)\n',
       );
     }
-  });
+  }, CHILD_PROCESS_TIMEOUT_MS);
 
   it('say in one line that credentials are missing, without the SDK\'s Node version notice', async () => {
     const result = await spawnLifeboat(['run', 'orders-db', '--region', 'eu-west-1'], bare());
     expect(result.code).toBe(ExitCode.usage);
     expect(result.stderr.split('\n').filter(Boolean)).toHaveLength(1);
     expect(errorLine(result.stderr)?.message).toMatch(/^no AWS credentials to reach Step Functions: set AWS_PROFILE .*AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/);
-  });
+  }, CHILD_PROCESS_TIMEOUT_MS);
 });
 
 describe('lifeboat completion', () => {
@@ -369,7 +372,7 @@ describe('lifeboat completion', () => {
     expect(ids[0]).toBe('latest');
     expect(ids.slice(1).every((id) => /^\d{8}T\d{6}Z-[a-z2-7]{8}$/.test(id))).toBe(true);
     expect(ids.length).toBeGreaterThan(2);
-  });
+  }, CHILD_PROCESS_TIMEOUT_MS);
 
   it('zsh defines a #compdef function with every command and its flags', async () => {
     const result = await lifeboat(['completion', 'zsh']);

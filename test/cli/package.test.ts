@@ -68,5 +68,5 @@ describe('the installed package', () => {
     const listed = await exec('lifeboat', ['list', '--json'], { cwd: work, env: { ...env, LIFEBOAT_VAULT: 'vault' } });
     expect(listed.code, listed.stderr).toBe(0);
     expect(JSON.parse(listed.stdout)).toEqual({ vault: join(work, 'vault'), backups: [], unreadable: [] });
-  });
+  }, 240_000);
 });
