@@ -11,6 +11,7 @@ import { completion } from './commands/completion.ts';
 import { drill } from './commands/drill.ts';
 import { keygen } from './commands/keygen.ts';
 import { list } from './commands/list.ts';
+import { plan } from './commands/plan.ts';
 import { prune } from './commands/prune.ts';
 import { restore } from './commands/restore.ts';
 import { runCommand } from './commands/run.ts';
@@ -21,7 +22,7 @@ import { type CliIo, Output } from './io.ts';
 import type { CliDeps } from './options.ts';
 import { applySettings, Settings } from './settings.ts';
 
-export const COMMANDS: readonly Command[] = [keygen, backup, list, show, restore, verify, prune, runCommand, drill, approve, completion];
+export const COMMANDS: readonly Command[] = [keygen, backup, list, show, restore, verify, prune, runCommand, drill, plan, approve, completion];
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }

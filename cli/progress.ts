@@ -34,7 +34,7 @@ export interface ProgressDisplay {
    * `store` with the reads of `key` counted and drawn as `phase` (for an engine call that takes no
    * `onProgress`, such as verification); `store` itself when nothing is drawn.
    */
-  trackReads(store: VaultStore, key: string, phase: string): VaultStore;
+  trackReads(store: VaultStore, key: string | readonly string[], phase: string): VaultStore;
   /** Clears a half-drawn line (after a failure, or before the summary), so the next line starts clean. */
   clear(): void;
 }
@@ -89,20 +89,23 @@ export function describeProgress(progress: ProgressReport | Progress, total?: Pr
 }
 
 /** A store whose streams of `key` count their bytes into `listener`, at most every {@link REDRAW_MS}. */
-function countingReads(store: VaultStore, key: string, phase: string, listener: (progress: ProgressReport) => void): VaultStore {
+function countingReads(store: VaultStore, key: string | readonly string[], phase: string, listener: (progress: ProgressReport) => void): VaultStore {
+  // A multi-part payload (vault format 1.1) is read as several objects, some at once: their bytes add up.
+  const keys = new Set(typeof key === 'string' ? [key] : key);
+  let started: number | undefined;
+  let bytes = 0;
+  let last = 0;
   const getStream: VaultStore['getStream'] = async (asked) => {
     const stream = await store.getStream(asked);
-    if (asked !== key) return stream;
-    const started = Date.now();
-    let bytes = 0;
-    let last = 0;
+    if (!keys.has(asked)) return stream;
+    started ??= Date.now();
     const counter = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
         bytes += chunk.length;
         const now = Date.now();
         if (now - last >= REDRAW_MS) {
           last = now;
-          listener({ phase, storedBytes: bytes, elapsedMs: now - started, done: false });
+          listener({ phase, storedBytes: bytes, elapsedMs: now - started!, done: false });
         }
         callback(null, chunk);
       },

@@ -100,7 +100,15 @@ export async function applySettings(
   };
   const fromEnv = (name: string, variable = FLAG_ENV[name]!): boolean => fill(name, env[variable] || undefined, variable);
 
-  if (declared('vault') && typed['vault'] === undefined && !fromEnv('vault')) {
+  // A deployed drill takes no vault; a local drill's is a directory, never the config's deployed bucket.
+  const drill = command.name === 'drill';
+  const localDrill = drill && typed['local'] === true;
+  if (drill && !localDrill) {
+    // Nothing to fill: the vault and key are a local drill's only.
+  } else if (localDrill) {
+    if (typed['vault'] === undefined) fromEnv('vault');
+    if (typed['key-file'] === undefined) fromEnv('key-file');
+  } else if (declared('vault') && typed['vault'] === undefined && !fromEnv('vault')) {
     const config = await settings.config();
     const vault = config === undefined ? undefined : deployedVault(config);
     if (config !== undefined && fill('vault', vault, settings.configOrigin) && !env['AWS_REGION'] && !env['AWS_DEFAULT_REGION']) {

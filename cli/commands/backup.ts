@@ -1,8 +1,8 @@
 import { describeConnection } from '../../functions/lib/engine/connection.ts';
 import type { VaultStore } from '../../functions/lib/vault/store.ts';
-import { booleanFlag, requiredFlag } from '../args.ts';
+import { booleanFlag, requiredFlag, stringFlag, type FlagValues } from '../args.ts';
 import type { Command } from '../command.ts';
-import { asDatabaseNotFound, ExitCode } from '../errors.ts';
+import { asDatabaseNotFound, ExitCode, UsageError } from '../errors.ts';
 import { connectionFromFlag, keyringFromFlags, openVault, prepareVaultForBackup, resolveBackup, resolveSourceId } from '../options.ts';
 import { createProgressDisplay } from '../progress.ts';
 import { originNote } from '../settings.ts';
@@ -40,6 +40,11 @@ export const backup: Command = {
         'else the database name made lowercase with runs of other characters as "-" (ux_pagila → ux-pagila).',
     },
     ...KEY_FLAGS,
+    jobs: {
+      type: 'string',
+      value: 'N',
+      description: 'PostgreSQL: dump in N parallel streams (vault format 1.1); 1 for one stream. Default: the number of CPUs.',
+    },
   },
   notes:
     'Passwords: put one in the URL, or leave it out and set PGPASSWORD (PostgreSQL) or MYSQL_PWD (MySQL);\n' +
@@ -49,6 +54,7 @@ export const backup: Command = {
   maxPositionals: 0,
   async run({ flags, origins }, { output, env, deps, settings }) {
     const source = connectionFromFlag('--source', requiredFlag(flags, 'source'), output, env);
+    const jobs = jobsFlag(flags);
     const store = await openVault(requiredFlag(flags, 'vault'), env);
     const { sourceId } = await resolveSourceId(flags, source, settings);
     const keyring = await keyringFromFlags(flags, deps);
@@ -70,6 +76,7 @@ export const backup: Command = {
         sourceId,
         store,
         keyring,
+        ...jobs,
         ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
       });
     } catch (error) {
@@ -95,4 +102,13 @@ async function lastBackupSize(store: VaultStore, sourceId: string): Promise<numb
     // No earlier backup (or an unreadable one): progress without a percentage.
     return undefined;
   }
+}
+
+/** `--jobs N`: a whole number from 1 to 64, or absent (the engine then uses the number of CPUs). */
+export function jobsFlag(flags: FlagValues): { jobs?: number } {
+  const text = stringFlag(flags, 'jobs');
+  if (text === undefined) return {};
+  const jobs = Number(text);
+  if (!/^\d+$/.test(text) || jobs < 1 || jobs > 64) throw new UsageError(`--jobs: expected a whole number from 1 to 64, got "${text}"`);
+  return { jobs };
 }

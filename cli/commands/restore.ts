@@ -6,7 +6,7 @@ import { assertVaultExists, backupIdArgument, connectionFromFlag, keyringFromFla
 import { createProgressDisplay } from '../progress.ts';
 import { originNote } from '../settings.ts';
 import { restoreSummary, secondsSince } from '../summary.ts';
-import { KEY_FLAGS } from './backup.ts';
+import { jobsFlag, KEY_FLAGS } from './backup.ts';
 import { locateBackup } from './show.ts';
 
 export const restore: Command = {
@@ -26,6 +26,11 @@ export const restore: Command = {
     target: { type: 'string', value: 'URL', description: 'The database to restore into: postgres://… or mysql://…' },
     'drop-existing': { type: 'boolean', description: "Drop what the target holds first (the target's own objects are lost)." },
     table: { type: 'string', value: 'NAME', description: 'Restore only this table, as NAME or SCHEMA.NAME (PostgreSQL backups).' },
+    jobs: {
+      type: 'string',
+      value: 'N',
+      description: 'Backups made with --jobs: load data and build indexes over N connections. Default: the number of CPUs.',
+    },
   },
   notes: 'The target password comes from the URL or PGPASSWORD / MYSQL_PWD, as for backup. It is never printed.',
   maxPositionals: 1,
@@ -35,6 +40,7 @@ export const restore: Command = {
     const sourceId = sourceFilter(flags);
     const target = connectionFromFlag('--target', requiredFlag(flags, 'target'), output, env);
     const table = stringFlag(flags, 'table');
+    const jobs = jobsFlag(flags);
     const keyring = await keyringFromFlags(flags, deps);
     await assertVaultExists(store, originNote({ origins }, 'vault'));
     // Checked here rather than left to the engine so that the error names the flag to fix.
@@ -63,6 +69,7 @@ export const restore: Command = {
         target,
         dropExisting: booleanFlag(flags, 'drop-existing'),
         sourceId: manifest.sourceId,
+        ...jobs,
         ...(table === undefined ? {} : { table }),
         ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
       });

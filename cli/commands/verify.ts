@@ -75,7 +75,7 @@ export const verify: Command = {
     let result: VerificationResult;
     try {
       result = await verifyBackup({
-        store: manifest.payload ? progress.trackReads(store, `${backupPrefix(manifest.sourceId, manifest.backupId)}${manifest.payload.key}`, 'verify') : store,
+        store: manifest.payload ? progress.trackReads(store, payloadKeys(manifest), 'verify') : store,
         backupId: manifest.backupId,
         keyring,
         sourceId: manifest.sourceId,
@@ -142,4 +142,11 @@ function verifySummary(result: VerificationResult, manifest: BackupManifest, sec
   const passed = result.checks.filter((check) => check.status === 'passed' || check.status === 'warning').length;
   const restored = result.restoreTarget ? ` (restore test: ${describeContent(manifest)})` : ' (no restore test: give --restore-server)';
   return `Verified ${result.sourceId}/${result.backupId}: ${plural(passed, 'check')} passed${restored}, in ${formatDuration(seconds)}`;
+}
+
+/** The store keys a verify reads the payload from: the one payload object, or each part of a multi-part one. */
+export function payloadKeys(manifest: BackupManifest): string[] {
+  const prefix = backupPrefix(manifest.sourceId, manifest.backupId);
+  if (!manifest.payload) return [];
+  return manifest.payload.parts ? manifest.payload.parts.map((part) => `${prefix}${part.key}`) : [`${prefix}${manifest.payload.key}`];
 }

@@ -70,8 +70,9 @@ async function writeConfig(database: string): Promise<string> {
   const example = JSON.parse(await readFile(join(repoRoot, 'config', 'example.lifeboat.json'), 'utf8')) as {
     sources: Record<string, unknown>[];
   };
+  const original = example.sources[0]!;
   example.sources[0] = {
-    ...example.sources[0],
+    ...original,
     id: 'shop-db',
     database,
     sqlChecks: ['SELECT count(*) = 100 FROM items'],
@@ -79,7 +80,8 @@ async function writeConfig(database: string): Promise<string> {
     schedule: { cron: '0 */4 * * ? *', timeZone: 'Europe/Lisbon' },
   };
   const file = join(dir.path, 'lifeboat.json');
-  await writeFile(file, JSON.stringify(example));
+  // The example's plans name its first source: they follow it to its new id.
+  await writeFile(file, JSON.stringify(example).replaceAll(`"${String(original['id'])}"`, '"shop-db"'));
   return file;
 }
 

@@ -69,4 +69,18 @@ describe('the installed package', () => {
     expect(listed.code, listed.stderr).toBe(0);
     expect(JSON.parse(listed.stdout)).toEqual({ vault: join(work, 'vault'), backups: [], unreadable: [] });
   }, 240_000);
+
+  it('shows the config\'s DR plans from the bundle: plan list, plan show --asl (asl-validator is a runtime dependency)', async () => {
+    const work = join(dir.path, 'plans');
+    await mkdir(work);
+    const env = { PATH: `${join(prefix, 'bin')}:${process.env['PATH']}`, LIFEBOAT_CONFIG: join(repoRoot, 'config', 'example.lifeboat.json') };
+    const listed = await exec('lifeboat', ['plan', 'list', '--json'], { cwd: work, env });
+    expect(listed.code, listed.stderr).toBe(0);
+    const plans = JSON.parse(listed.stdout) as { name: string }[] | { plans: { name: string }[] };
+    const names = (Array.isArray(plans) ? plans : plans.plans).map((plan) => plan.name);
+    expect(names.length).toBeGreaterThan(0);
+    const shown = await exec('lifeboat', ['plan', 'show', names[0]!, '--asl'], { cwd: work, env });
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(JSON.parse(shown.stdout)).toHaveProperty('States');
+  }, 240_000);
 });

@@ -29,7 +29,9 @@ import type { VaultStore } from '../vault/store.ts';
 import type { DumpManifest } from './backup.ts';
 import { type ConnectionInfo, describeConnection, redact } from './connection.ts';
 import { messageOf, type RestorePlan, type TableSelector } from './driver.ts';
+import { resolveJobs } from './jobs.ts';
 import { mysqlRestorePlan, prepareMysqlTarget, resetMysqlTarget } from './mysql.ts';
+import { runPartsRestore } from './parallelRestore.ts';
 import { postgresRestorePlan, preparePostgresTarget } from './postgres.ts';
 import { describeExit, type RunningTool, spawnTool } from './process.ts';
 import { ByteCounter, type ProgressListener, ProgressMeter } from './progress.ts';
@@ -47,6 +49,10 @@ export interface RestoreOptions {
   /** PostgreSQL only: restore just this table (`name` or `schema.name`): its definition and rows. */
   readonly table?: string;
   readonly onProgress?: ProgressListener;
+  /** Multi-part (v1.1) PostgreSQL backups: connections loading data and building indexes at once. @default the runner's vCPUs */
+  readonly jobs?: number;
+  /** Multi-part backups: the caller has just checked every part's stored bytes, so the restore does not read them twice. */
+  readonly preverified?: boolean;
 }
 
 export interface RestoreResult {
@@ -78,6 +84,15 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
   }
   const table = options.table === undefined ? undefined : resolveTable(manifest, options.table);
   assertKeyringMatches(manifest.encryption.keyring, keyring.description);
+
+  if (manifest.payload.parts) {
+    const { onProgress, preverified } = options;
+    const restored = await runPartsRestore({
+      store, manifest, keyring, target, dropExisting: options.dropExisting ?? false, jobs: resolveJobs(options.jobs),
+      ...(table ? { table } : {}), ...(onProgress ? { onProgress } : {}), ...(preverified ? { preverified } : {}),
+    });
+    return { manifest, ...restored, ...(table ? { table } : {}) };
+  }
 
   const key = `${backupPrefix(manifest.sourceId, manifest.backupId)}${manifest.payload.key}`;
   // A short or long payload fails here, before the target is touched.

@@ -39,6 +39,7 @@ import type { VaultStore } from '../vault/store.ts';
 import { DatabaseMissing, type RestoredDatabase, connectRestoredDatabase, isTruthy } from '../engine/restoredDatabase.ts';
 import { type AnomalyThresholds, checkSizeAnomaly, resolveAnomalyThresholds } from './anomaly.ts';
 import { type JudgedConsumer, type Verdict, restoreTool, structureCheck } from './consumers.ts';
+import { verifyPartsPayload } from './partsPass.ts';
 import { type PassOutcome, streamPayload } from './payloadPass.ts';
 import { type ScratchDatabase, assertServerReachable, createScratchDatabase, describeDropFailure } from './scratch.ts';
 
@@ -137,6 +138,10 @@ async function verifyPayload(
 ): Promise<Partial<RunDetails>> {
   const key = `${backupPrefix(manifest.sourceId, manifest.backupId)}${manifest.payload.key}`;
   const keyProblem = keyringProblem(manifest, keyring);
+  if (manifest.payload.parts) {
+    const inspect = (target: ConnectionInfo) => inspectRestored(target, manifest, sqlChecks, checks);
+    return verifyPartsPayload({ store, manifest, keyring, keyProblem, server, checks, inspect, hostPort });
+  }
 
   if ((await store.head(key)) === undefined) {
     checks.set('checksum', 'failed', `payload ${key} is missing from ${store.location}`, 0);
