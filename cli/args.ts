@@ -24,8 +24,22 @@ export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
 
 /** What every command accepts besides its own flags. */
 export const COMMON_FLAGS: FlagSpecs = {
-  quiet: { type: 'boolean', short: 'q', description: 'No progress output, even on a terminal.' },
+  config: {
+    type: 'string',
+    value: 'FILE',
+    description: "The deployment's Lifeboat config: vault, source ids, retention, checks, names. Default: $LIFEBOAT_CONFIG.",
+  },
+  json: { type: 'boolean', description: 'Print one JSON document on stdout instead of text.' },
+  quiet: { type: 'boolean', short: 'q', description: 'No progress and no closing summary line on stderr.' },
   help: { type: 'boolean', short: 'h', description: 'Show this help.' },
+};
+
+/** Flags a variable of the environment can give once for every command (the flag wins). */
+export const FLAG_ENV: Readonly<Record<string, string>> = {
+  vault: 'LIFEBOAT_VAULT',
+  'key-file': 'LIFEBOAT_KEY_FILE',
+  'kms-key': 'LIFEBOAT_KMS_KEY',
+  config: 'LIFEBOAT_CONFIG',
 };
 
 export type FlagValues = Record<string, string | boolean | string[] | undefined>;
@@ -33,6 +47,8 @@ export type FlagValues = Record<string, string | boolean | string[] | undefined>
 export interface ParsedCommandLine {
   readonly flags: FlagValues;
   readonly positionals: string[];
+  /** Where a flag's value came from when it was not typed: `LIFEBOAT_VAULT`, `config <file>`. */
+  readonly origins?: Readonly<Record<string, string>>;
 }
 
 /** Parses `argv` (the words after the command name) against `flags`; at most `maxPositionals` bare words. */
@@ -108,7 +124,10 @@ export function stringListFlag(flags: FlagValues, name: string): string[] {
 
 export function requiredFlag(flags: FlagValues, name: string): string {
   const value = stringFlag(flags, name);
-  if (value === undefined) throw new UsageError(`--${name} is required`);
+  if (value === undefined) {
+    const env = FLAG_ENV[name];
+    throw new UsageError(`--${name} is required${env ? ` (or set ${env} once)` : ''}`);
+  }
   return value;
 }
 
@@ -127,11 +146,13 @@ export function renderHelp(options: {
 }): string {
   const rows: [string, string][] = [];
   for (const positional of options.positionals ?? []) rows.push([positional.name, positional.description]);
-  const all: FlagSpecs = { ...options.flags, ...COMMON_FLAGS };
+  // A command's own wording of a common flag (what its --json prints) wins; the rest follow its flags.
+  const all: FlagSpecs = { ...options.flags, ...Object.fromEntries(Object.entries(COMMON_FLAGS).filter(([name]) => !(name in options.flags))) };
   for (const [name, spec] of Object.entries(all)) {
     const short = spec.short ? `-${spec.short}, ` : '    ';
     const value = spec.type === 'string' ? ` ${spec.value ?? 'VALUE'}` : '';
-    rows.push([`${short}--${name}${value}`, spec.multiple ? `${spec.description} Repeatable.` : spec.description]);
+    const env = FLAG_ENV[name] && name !== 'config' ? ` Default: $${FLAG_ENV[name]}.` : '';
+    rows.push([`${short}--${name}${value}`, `${spec.description}${spec.multiple ? ' Repeatable.' : ''}${env}`]);
   }
   const width = Math.max(...rows.map(([left]) => left.length));
   const lines = [

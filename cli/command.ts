@@ -1,11 +1,16 @@
 import type { FlagSpecs, ParsedCommandLine, PositionalSpec } from './args.ts';
 import type { Output } from './io.ts';
 import type { CliDeps } from './options.ts';
+import type { Settings } from './settings.ts';
 
 export interface CommandContext {
   readonly output: Output;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly deps: CliDeps;
+  /** What the deployment's config file says (source ids, retention, checks), read on first use. */
+  readonly settings: Settings;
+  /** Every command of the CLI (for `completion`, which describes them all). */
+  readonly commands: readonly Command[];
 }
 
 /** One `lifeboat <name>` command: its flags (which also make its help) and what it does. */

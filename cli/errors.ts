@@ -20,6 +20,38 @@ export class VaultNotFoundError extends LifeboatError {
   }
 }
 
+/** The vault path exists but cannot be used: a file where the directory should be, permission denied, a file system that holds no files. Exit 1. */
+export class VaultAccessError extends LifeboatError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'VaultAccessError';
+  }
+}
+
+/** The database named in `--source` does not exist on its server. Exit 3. */
+export class DatabaseNotFoundError extends LifeboatError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DatabaseNotFoundError';
+  }
+}
+
+/** A backup id prefix that matches several backups; the message lists them. Exit 2. */
+export class AmbiguousBackupIdError extends LifeboatError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AmbiguousBackupIdError';
+  }
+}
+
+/** No AWS Region or no AWS credentials for a command that calls AWS (`run`, `drill`, an S3 or KMS vault). Exit 2. */
+export class AwsSetupError extends LifeboatError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AwsSetupError';
+  }
+}
+
 /** A prune finished but could not read or delete everything it should have; the report lists each error. Exit 1. */
 export class PruneIncompleteError extends LifeboatError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -42,7 +74,7 @@ export const ExitCode = {
   failed: 1,
   /** Bad flags, a malformed id, URL or vault location, an unusable key file. Nothing was attempted. */
   usage: 2,
-  /** The vault, the backup id or a complete backup with that id does not exist. */
+  /** The vault, the backup id, a complete backup with that id, or the database to back up does not exist. */
   notFound: 3,
   /** The stored backup is not what its manifest says or cannot be decrypted: checksum, size, key, format. */
   integrity: 4,
@@ -62,8 +94,11 @@ export const EXIT_CODE_BY_ERROR: Readonly<Record<string, ExitCode>> = {
   InvalidStoreKeyError: ExitCode.usage,
   KeyFileError: ExitCode.usage,
   KeyFileTooLargeError: ExitCode.usage,
+  AmbiguousBackupIdError: ExitCode.usage,
+  AwsSetupError: ExitCode.usage,
 
   VaultNotFoundError: ExitCode.notFound,
+  DatabaseNotFoundError: ExitCode.notFound,
   BackupNotFoundError: ExitCode.notFound,
   ManifestMissingError: ExitCode.notFound,
   ObjectNotFoundError: ExitCode.notFound,
@@ -81,4 +116,15 @@ export const EXIT_CODE_BY_ERROR: Readonly<Record<string, ExitCode>> = {
 export function exitCodeFor(error: unknown): ExitCode {
   const name = error instanceof Error ? error.name : undefined;
   return (name !== undefined ? EXIT_CODE_BY_ERROR[name] : undefined) ?? ExitCode.failed;
+}
+
+/**
+ * The database a backup was asked to dump does not exist: PostgreSQL's 3D000, MySQL's ER_BAD_DB_ERROR,
+ * wrapped by the engine as `SourceUnreachableError`. Anything else is returned as it is.
+ */
+export function asDatabaseNotFound(error: unknown): unknown {
+  if (!(error instanceof Error) || error.name !== 'SourceUnreachableError') return error;
+  const code = (error.cause as { code?: unknown } | undefined)?.code;
+  if (code !== '3D000' && code !== 'ER_BAD_DB_ERROR') return error;
+  return new DatabaseNotFoundError(error.message, { cause: error });
 }

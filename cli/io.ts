@@ -23,6 +23,7 @@ export const PASSWORD_ENV = { postgresql: 'PGPASSWORD', mysql: 'MYSQL_PWD' } as 
 export class Output {
   readonly #io: CliIo;
   readonly #secrets = new Set<string>();
+  #quiet = false;
 
   constructor(io: CliIo) {
     this.#io = io;
@@ -31,6 +32,33 @@ export class Output {
 
   get stderrIsTTY(): boolean {
     return this.#io.stderr.isTTY === true;
+  }
+
+  /** `--quiet`: no progress, notices or summary line (errors and warnings still go to stderr). */
+  set quiet(quiet: boolean) {
+    this.#quiet = quiet;
+  }
+
+  get quiet(): boolean {
+    return this.#quiet;
+  }
+
+  /** Whether progress and notices for a person are drawn: stderr is a terminal and not `--quiet`. */
+  get interactive(): boolean {
+    return !this.#quiet && this.stderrIsTTY;
+  }
+
+  /** `--json`: the one JSON document a command prints on stdout. */
+  json(value: unknown): void {
+    this.out(JSON.stringify(value, null, 2));
+  }
+
+  /**
+   * The one line a command ends with, saying what it did (`Restored … into orders_copy: 21 tables, …`):
+   * on stderr, so stdout stays data (an id, a report, JSON); left out with `--quiet`.
+   */
+  summary(text: string): void {
+    if (!this.#quiet) this.error(text);
   }
 
   /** Remembers a password so no later stderr line can carry it (raw or percent-encoded). */

@@ -3,10 +3,11 @@
  * output streams and environment, so tests call it in-process; `bin.js` calls {@link main}.
  */
 import { readFileSync } from 'node:fs';
-import { parseCommandLine, renderHelp } from './args.ts';
+import { parseCommandLine, renderHelp, stringFlag } from './args.ts';
 import type { Command, CommandContext } from './command.ts';
 import { approve } from './commands/approve.ts';
 import { backup } from './commands/backup.ts';
+import { completion } from './commands/completion.ts';
 import { drill } from './commands/drill.ts';
 import { keygen } from './commands/keygen.ts';
 import { list } from './commands/list.ts';
@@ -19,8 +20,9 @@ import { verify } from './commands/verify.ts';
 import { ExitCode, exitCodeFor, UsageError } from './errors.ts';
 import { type CliIo, Output } from './io.ts';
 import type { CliDeps } from './options.ts';
+import { applySettings, Settings } from './settings.ts';
 
-export const COMMANDS: readonly Command[] = [keygen, backup, list, show, restore, verify, prune, runCommand, drill, plan, approve];
+export const COMMANDS: readonly Command[] = [keygen, backup, list, show, restore, verify, prune, runCommand, drill, plan, approve, completion];
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -55,8 +57,11 @@ export async function run(argv: readonly string[], io: CliIo, deps: CliDeps = {}
       output.out(commandHelp(command));
       return ExitCode.ok;
     }
-    const context: CommandContext = { output, env: io.env, deps };
-    return await command.run(commandLine, context);
+    output.quiet = commandLine.flags['quiet'] === true;
+    const settings = new Settings(io.env, stringFlag(commandLine.flags, 'config'));
+    const applied = await applySettings(command, commandLine, io.env, settings);
+    const context: CommandContext = { output, env: applied.env, deps, settings, commands: COMMANDS };
+    return await command.run(applied.commandLine, context);
   } catch (error) {
     reportError(output, error, command, io.env);
     return exitCodeFor(error);
@@ -74,6 +79,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   // Shared with the run, so stray errors are scrubbed of the passwords the run has seen.
   const output = new Output(io);
   const debug = io.env['LIFEBOAT_DEBUG'] === '1';
+  // The AWS SDK's eight-line notice that it will want Node 22 in 2027 is not this command's business.
+  if (!debug) process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   let code: number | undefined;
   let firstStray: unknown;
   let reported = false;
@@ -157,6 +164,8 @@ function generalHelp(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Run `lifeboat <command> --help` for its flags. `lifeboat --version` prints the version.',
+    'Configure once: LIFEBOAT_VAULT, LIFEBOAT_KEY_FILE or LIFEBOAT_KMS_KEY, LIFEBOAT_CONFIG (flags win over them).',
+    'A backup id may be `latest` or any unique prefix of an id.',
     'Exit codes: 0 ok, 1 operation failed, 2 usage error, 3 not found, 4 integrity failure, 5 restore test failed (docs/cli.md).',
     '',
   ].join('\n');

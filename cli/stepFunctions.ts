@@ -57,7 +57,7 @@ export async function resolveStateMachine(
     throw new UsageError(`--region ${region} differs from the Region of the state machine ARN (${arnRegion})`);
   }
   const sfn = await sfnClient(deps, region);
-  const stateMachineArn = arnRegion !== undefined ? nameOrArn : await stateMachineArnByName(sfn, nameOrArn);
+  const stateMachineArn = arnRegion !== undefined ? nameOrArn : await withAwsSetup(() => stateMachineArnByName(sfn, nameOrArn));
   if (stateMachineArn === undefined) throw new UsageError(notFound(region ?? "the AWS SDK's default Region"));
   return { sfn, stateMachineArn };
 }
@@ -65,10 +65,23 @@ export async function resolveStateMachine(
 /** Runs `start`; a state machine ARN that Step Functions does not know is a usage error naming it. */
 export async function startOn<T>(stateMachineArn: string, start: () => Promise<T>): Promise<T> {
   try {
-    return await start();
+    return await withAwsSetup(start);
   } catch (error) {
     if ((error as { name?: unknown }).name !== 'StateMachineDoesNotExist') throw error;
     throw new UsageError(`--state-machine: ${stateMachineArn} does not exist`, { cause: error });
+  }
+}
+
+/**
+ * Runs a Step Functions call; no Region or no credentials is one line saying what to set (`AwsSetupError`,
+ * exit 2) instead of the SDK's "Region is missing" or its credential-chain error.
+ */
+export async function withAwsSetup<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    const { awsSetupProblem } = await import('./awsSetup.ts');
+    throw awsSetupProblem(error, 'Step Functions') ?? error;
   }
 }
 
@@ -147,7 +160,7 @@ async function waitForExecution(sfn: Sfn, executionArn: string, pollSeconds: num
   const { DescribeExecutionCommand } = await import('@aws-sdk/client-sfn');
   const sleep = deps.sleep ?? (await import('node:timers/promises')).setTimeout;
   for (;;) {
-    const execution = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    const execution = await withAwsSetup(() => sfn.send(new DescribeExecutionCommand({ executionArn })));
     if (execution.status !== 'RUNNING') return execution;
     await sleep(pollSeconds * 1000);
   }

@@ -32,7 +32,7 @@ export class ApprovalUnreachableError extends LifeboatError {
 export const approve: Command = {
   name: 'approve',
   summary: 'Approve (or --reject) a DR plan step from its approval link, as the link\'s form would.',
-  synopsis: 'lifeboat approve LINK|- --name NAME [--reject] [--comment TEXT]',
+  synopsis: 'lifeboat approve LINK|- --name NAME [--reject] [--comment TEXT] [--json]',
   description:
     'Sends the decision to an approval link from a DR plan\'s message (https://…/approvals/<id>?exp=…&sig=…)\n' +
     'with one POST, exactly as the form on the link\'s page does, and prints the page\'s outcome in one line.\n' +
@@ -80,7 +80,8 @@ export const approve: Command = {
     const { outcomeOfPage } = await import('../../functions/approval/pages.ts');
     const outcome = printable(outcomeOfPage(page) ?? 'the endpoint answered without an approval page');
     if (status === 200) {
-      output.out(outcome);
+      if (booleanFlag(flags, 'json')) output.json({ decision, name, status, outcome });
+      else output.out(outcome);
       return ExitCode.ok;
     }
     throw new ApprovalRefusedError(`${status} ${outcome}`);

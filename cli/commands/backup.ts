@@ -1,10 +1,13 @@
 import { describeConnection } from '../../functions/lib/engine/connection.ts';
+import type { VaultStore } from '../../functions/lib/vault/store.ts';
 import { booleanFlag, requiredFlag, stringFlag, type FlagValues } from '../args.ts';
 import type { Command } from '../command.ts';
 import { connectionWithPassword, PASSWORD_FILE_FLAG } from '../password.ts';
-import { ExitCode, UsageError } from '../errors.ts';
-import { keyringFromFlags, openVault, resolveSourceId } from '../options.ts';
+import { asDatabaseNotFound, ExitCode, UsageError } from '../errors.ts';
+import { keyringFromFlags, openVault, prepareVaultForBackup, resolveBackup, resolveSourceId } from '../options.ts';
 import { createProgressDisplay } from '../progress.ts';
+import { originNote } from '../settings.ts';
+import { backupSummary, secondsSince } from '../summary.ts';
 
 export const KEY_FLAGS = {
   'key-file': { type: 'string', value: 'FILE', description: 'Local key file (from lifeboat keygen): a raw AES-256 keyring.' },
@@ -18,10 +21,11 @@ export const KEY_FLAGS = {
 export const backup: Command = {
   name: 'backup',
   summary: 'Dump a PostgreSQL or MySQL/MariaDB database into a vault; prints the backup id.',
-  synopsis: 'lifeboat backup --source URL --vault LOCATION [--source-id ID] (--key-file FILE | --kms-key ARN)',
+  synopsis: 'lifeboat backup --source URL [--vault LOCATION] [--source-id ID] [--key-file FILE | --kms-key ARN] [--json]',
   description:
     'Streams pg_dump / mysqldump through zstd and the AWS Encryption SDK into the vault, then writes the\n' +
-    'manifest. Prints only the backup id on stdout, so `id=$(lifeboat backup ...)` works.',
+    'manifest. Prints only the backup id on stdout, so `id=$(lifeboat backup ...)` works; --json prints the\n' +
+    'manifest instead. Ends with one line on stderr saying what was backed up (tables, rows, sizes, time).',
   flags: {
     source: {
       type: 'string',
@@ -32,7 +36,9 @@ export const backup: Command = {
     'source-id': {
       type: 'string',
       value: 'ID',
-      description: 'Source id in the vault (a-z, 0-9, "-"; starts with a letter). Default: derived from the database name.',
+      description:
+        'Source id in the vault (a-z, 0-9, "-"; starts with a letter). Default: the id the config gives this database, ' +
+        'else the database name made lowercase with runs of other characters as "-" (ux_pagila → ux-pagila).',
     },
     ...KEY_FLAGS,
     ...PASSWORD_FILE_FLAG,
@@ -46,21 +52,29 @@ export const backup: Command = {
     'Passwords: leave it out of the URL and give --password-file FILE, or set PGPASSWORD (PostgreSQL) or\n' +
     'MYSQL_PWD (MySQL): both keep it out of `ps` output. A password in the URL works, with a warning.\n' +
     'Passwords are never printed.\n' +
-    'S3: credentials and Region come from the AWS SDK chain; LIFEBOAT_S3_ENDPOINT points at another S3 server.',
+    'S3: credentials and Region come from the AWS SDK chain; AWS_ENDPOINT_URL points at an S3-compatible server.\n' +
+    'Progress (a terminal only) shows a percentage and ETA estimated from the last backup of the source.',
   maxPositionals: 0,
-  async run({ flags }, { output, env, deps }) {
+  async run({ flags, origins }, { output, env, deps, settings }) {
     const source = await connectionWithPassword('--source', requiredFlag(flags, 'source'), flags, output, env);
     const jobs = jobsFlag(flags);
     const store = await openVault(requiredFlag(flags, 'vault'), env);
-    const sourceId = resolveSourceId(flags, source.database);
+    const { sourceId } = await resolveSourceId(flags, source, settings);
     const keyring = await keyringFromFlags(flags, deps);
+    await prepareVaultForBackup(store, originNote({ origins }, 'vault'));
     const quiet = booleanFlag(flags, 'quiet');
-    const progress = createProgressDisplay(output, { quiet });
-    if (!quiet && output.stderrIsTTY) output.error(`Backing up ${describeConnection(source)} as ${sourceId} into ${store.location}`);
+    const previous = output.interactive ? await lastBackupSize(store, sourceId) : undefined;
+    const progress = createProgressDisplay(output, {
+      quiet,
+      total: previous === undefined ? undefined : { bytes: previous, measure: 'raw', estimated: true },
+    });
+    if (output.interactive) output.error(`Backing up ${describeConnection(source)} as ${sourceId} into ${store.location}`);
     // Loaded on use: list, show and --help start without the database drivers and the Encryption SDK.
     const { runBackup } = await import('../../functions/lib/engine/backup.ts');
+    const started = performance.now();
+    let result: Awaited<ReturnType<typeof runBackup>>;
     try {
-      const result = await runBackup({
+      result = await runBackup({
         source,
         sourceId,
         store,
@@ -68,15 +82,30 @@ export const backup: Command = {
         ...jobs,
         ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
       });
-      output.out(result.manifest.backupId);
-      // What the dump left out (e.g. MySQL events without the EVENT privilege) matters even with --quiet.
-      for (const warning of result.warnings) output.error(`lifeboat: warning: ${warning}`);
+    } catch (error) {
+      throw asDatabaseNotFound(error);
     } finally {
       progress.clear();
     }
+    if (booleanFlag(flags, 'json')) output.json({ backupId: result.manifest.backupId, sourceId, vault: store.location, manifest: result.manifest, warnings: result.warnings });
+    else output.out(result.manifest.backupId);
+    // What the dump left out (e.g. MySQL events without the EVENT privilege) matters even with --quiet.
+    for (const warning of result.warnings) output.error(`lifeboat: warning: ${warning}`);
+    output.summary(backupSummary(result.manifest, secondsSince(started)));
     return ExitCode.ok;
   },
 };
+
+/** Raw bytes of the newest complete backup of `sourceId`: what the progress of the next one is measured against. */
+async function lastBackupSize(store: VaultStore, sourceId: string): Promise<number | undefined> {
+  try {
+    const manifest = await resolveBackup(store, 'latest', sourceId);
+    return manifest.payload?.rawBytes;
+  } catch {
+    // No earlier backup (or an unreadable one): progress without a percentage.
+    return undefined;
+  }
+}
 
 /** `--jobs N`: a whole number from 1 to 64, or absent (the engine then uses the number of CPUs). */
 export function jobsFlag(flags: FlagValues): { jobs?: number } {

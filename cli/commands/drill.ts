@@ -68,7 +68,8 @@ export const drill: Command = {
     const { output, env, deps } = context;
     const plan = planArgument(positionals);
     if (booleanFlag(flags, 'local')) return runLocal(plan, flags, context);
-    const localOnly = Object.keys(LOCAL_DRILL_FLAGS).filter((name) => flags[name] !== undefined);
+    // Typed flags only: --config is every command's (it names the deployment here too), and nothing is filled from the environment.
+    const localOnly = Object.keys(LOCAL_DRILL_FLAGS).filter((name) => name !== 'config' && flags[name] !== undefined && commandLine.origins?.[name] === undefined);
     if (localOnly.length > 0) throw new UsageError(`--${localOnly[0]} is for a local drill: add --local`);
     const mode = modeFlags(flags);
     const pollSeconds = pollSecondsFlag(flags);

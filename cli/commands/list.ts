@@ -5,6 +5,7 @@ import type { Command } from '../command.ts';
 import { ExitCode, UsageError } from '../errors.ts';
 import { formatBytes, formatTable, formatTimestamp } from '../format.ts';
 import { assertVaultExists, openVault, sourceFilter } from '../options.ts';
+import { originNote } from '../settings.ts';
 import { type BackupStatus, toStatus } from '../status.ts';
 
 /** One row of `list --json`. */
@@ -26,7 +27,7 @@ export interface BackupSummary {
 export const list: Command = {
   name: 'list',
   summary: 'List the complete backups in a vault, newest first.',
-  synopsis: 'lifeboat list --vault LOCATION [--source ID] [--limit N] [--json]',
+  synopsis: 'lifeboat list [--vault LOCATION] [--source ID] [--limit N] [--json]',
   description:
     'Lists every backup that has a manifest (incomplete uploads are never listed), newest first, with its\n' +
     'sizes and verification status.',
@@ -37,18 +38,18 @@ export const list: Command = {
     json: { type: 'boolean', description: 'Print JSON: { vault, backups: [...], unreadable: [...] }.' },
   },
   maxPositionals: 0,
-  async run({ flags }, { output, env }) {
+  async run({ flags, origins }, { output, env }) {
     const store = await openVault(requiredFlag(flags, 'vault'), env);
     const sourceId = sourceFilter(flags);
     const limit = limitFlag(flags);
-    await assertVaultExists(store);
+    await assertVaultExists(store, originNote({ origins }, 'vault'));
 
     const { backups, unreadable } = await listSummaries(store, { ...(sourceId === undefined ? {} : { sourceId }), ...(limit === undefined ? {} : { limit }) });
 
     if (booleanFlag(flags, 'json')) {
-      output.out(JSON.stringify({ vault: store.location, backups, unreadable }, null, 2));
+      output.json({ vault: store.location, backups, unreadable });
     } else {
-      output.out(backups.length === 0 ? `No backups in ${store.location}` : renderTable(backups));
+      output.out(backups.length > 0 ? renderTable(backups) : sourceId === undefined ? `No backups in ${store.location}` : await noBackupsOf(store, sourceId));
     }
     for (const problem of unreadable) {
       output.error(`lifeboat: warning: skipped ${problem.sourceId}/${problem.backupId}: ${problem.error}: ${problem.message}`);
@@ -114,4 +115,12 @@ function renderTable(backups: readonly BackupSummary[]): string {
     backup.status.state,
   ]);
   return formatTable(['ID', 'SOURCE', 'KIND', 'ENGINE', 'COMPLETED AT', 'RAW', 'STORED', 'STATUS'], rows, new Set([5, 6]));
+}
+
+/** `No backups of source nosuch in ./vault; it holds backups of orders-db, billing-db`: a typo is not an empty vault. */
+async function noBackupsOf(store: VaultStore, sourceId: string): Promise<string> {
+  const { listBackups } = await import('../../functions/lib/vault/catalog.ts');
+  const known = [...new Set((await listBackups(store, { onUnreadable: () => undefined })).map((manifest) => manifest.sourceId))].sort();
+  const holds = known.length === 0 ? 'the vault is empty' : `it holds backups of ${known.join(', ')}`;
+  return `No backups of source ${sourceId} in ${store.location}; ${holds}`;
 }

@@ -47,20 +47,21 @@ const MAX_APPROVER_LENGTH = 100;
 export async function runLocalDrillCommand(
   planName: string,
   flags: FlagValues,
-  { output, env, deps }: CommandContext,
+  { output, env, deps, settings }: CommandContext,
   failed: (message: string) => Error,
 ): Promise<number> {
-  const configPath = stringFlag(flags, 'config') ?? (env['LIFEBOAT_CONFIG'] || undefined);
+  // --config / LIFEBOAT_CONFIG, --vault / LIFEBOAT_VAULT and --key-file / LIFEBOAT_KEY_FILE as every command
+  // reads them (cli/settings.ts); the vault is never the config's deployed bucket here.
+  const configPath = settings.configPath;
   if (configPath === undefined) throw new UsageError('a local drill needs the config that holds the plan: give --config FILE (or set LIFEBOAT_CONFIG)');
-  const vaultLocation = stringFlag(flags, 'vault') ?? (env['LIFEBOAT_VAULT'] || undefined);
+  const vaultLocation = stringFlag(flags, 'vault');
   if (vaultLocation === undefined) throw new UsageError('--vault is required (or set LIFEBOAT_VAULT)');
-  const keyFile = stringFlag(flags, 'key-file') ?? (env['LIFEBOAT_KEY_FILE'] || undefined);
+  const keyFile = stringFlag(flags, 'key-file');
   if (keyFile === undefined) throw new UsageError('--key-file is required (or set LIFEBOAT_KEY_FILE): a local drill decrypts with a local key');
   const approveAsName = approverFlag(stringFlag(flags, 'approve-as'));
 
-  const { loadConfig } = await import('../../infra/config/load.ts');
   const { plansWithDefaults } = await import('../../infra/config/plans.ts');
-  const config = loadConfig(configPath);
+  const config = (await settings.config())!;
   const plans = plansWithDefaults(config);
   const plan = plans.find((candidate) => candidate.name === planName);
   if (plan === undefined) {

@@ -4,6 +4,7 @@ import { booleanFlag, type FlagValues, requiredFlag, stringFlag } from '../args.
 import type { Command } from '../command.ts';
 import { ExitCode, PruneIncompleteError, UsageError } from '../errors.ts';
 import { assertVaultExists, openVault, sourceFilter } from '../options.ts';
+import { originNote } from '../settings.ts';
 
 /** The config's retention defaults (infra/config/schema.ts), so a bare `prune` does what a deployment would. */
 const DEFAULT_POLICY: RetentionPolicy = { days: 35, keepLast: 7, gfs: { daily: 7, weekly: 4, monthly: 12, yearly: 0 } };
@@ -21,12 +22,14 @@ export const prune: Command = {
   name: 'prune',
   summary: "Delete a source's backups that its retention policy no longer keeps (--dry-run to preview).",
   synopsis:
-    'lifeboat prune --vault LOCATION --source ID [--dry-run] [--keep-last N] [--days N] [--daily N] [--weekly N] [--monthly N] [--yearly N] [--time-zone TZ] [--json]',
+    'lifeboat prune --source ID [--vault LOCATION] [--dry-run] [--keep-last N] [--days N] [--daily N] [--weekly N] [--monthly N] [--yearly N] [--time-zone TZ] [--json]',
   description:
     'Plans retention for one source and deletes what no rule keeps: each backup\'s manifest first, then the\n' +
     'rest of its folder. Never deletes the newest verified backup, a backup under Object Lock or legal hold\n' +
     '(reported as protected), or one still being written; uploads that never completed are removed after\n' +
-    '24 hours. Prints what goes and why each kept backup stays (docs/retention.md). 0 turns a rule off.',
+    '24 hours. Prints what goes and why each kept backup stays (docs/retention.md). 0 turns a rule off.\n' +
+    "The policy is the source's retention and schedule time zone in the config (--config / LIFEBOAT_CONFIG);\n" +
+    'each flag given overrides its one rule; without a config the defaults below apply.',
   flags: {
     vault: { type: 'string', value: 'LOCATION', description: 'The vault: a directory, or s3://BUCKET[/PREFIX].' },
     source: { type: 'string', value: 'ID', description: 'The source whose backups to prune (required).' },
@@ -40,24 +43,28 @@ export const prune: Command = {
     'Exit codes: 0 done (protected backups are not an error), 1 some backups could not be read or deleted\n' +
     '(the report lists each; nothing is deleted while any verification status is unreadable), 2 bad flags.',
   maxPositionals: 0,
-  async run({ flags }, { output, env }) {
+  async run({ flags, origins }, { output, env, settings }) {
     const location = requiredFlag(flags, 'vault');
     const sourceId = sourceFilter(flags);
     if (sourceId === undefined) throw new UsageError('--source is required: retention runs per source');
-    const policy = policyFromFlags(flags);
-    const timeZone = stringFlag(flags, 'time-zone') ?? 'UTC';
+    const configured = await settings.source(sourceId);
+    if (configured === undefined && (await settings.config()) !== undefined) {
+      const known = (await settings.config())!.sources.map((source) => source.id).join(', ');
+      throw new UsageError(`--source ${sourceId} is not a source of ${settings.configPath} (its sources: ${known}); its retention policy is unknown`);
+    }
+    const policy = policyFromFlags(flags, configured?.retention ?? DEFAULT_POLICY);
+    const timeZone = stringFlag(flags, 'time-zone') ?? configured?.schedule.timeZone ?? 'UTC';
     const { assertTimeZone, formatRetentionReport, pruneVault, s3ObjectLockReader } = await import('../../functions/lib/retention/index.ts');
     try {
       assertTimeZone(timeZone);
     } catch (error) {
       throw new UsageError(`--time-zone: ${(error as Error).message}`, { cause: error });
     }
-
     let store: VaultStore;
     let readProtection: Parameters<typeof pruneVault>[1]['readProtection'];
     if (/^s3:\/\//i.test(location)) {
       // The same client for the store and for the Object Lock reads.
-      const [{ createS3Client }, { openStore, parseS3Location }] = await Promise.all([
+      const [{ createS3Client, s3ClientOptionsFromEnv }, { openStore, parseS3Location }] = await Promise.all([
         import('../../functions/lib/aws/s3Client.ts'),
         import('../../functions/lib/vault/openStore.ts'),
       ]);
@@ -68,14 +75,13 @@ export const prune: Command = {
       } catch (error) {
         throw new UsageError(`--vault: ${(error as Error).message}`, { cause: error });
       }
-      const endpoint = env['LIFEBOAT_S3_ENDPOINT'] || undefined;
-      const client = createS3Client(endpoint === undefined ? {} : { endpoint });
+      const client = createS3Client(s3ClientOptionsFromEnv(env));
       store = openStore(location, { client, env });
       readProtection = s3ObjectLockReader({ client, bucket, prefix });
     } else {
       store = await openVault(location, env);
     }
-    await assertVaultExists(store);
+    await assertVaultExists(store, originNote({ origins }, 'vault'));
 
     const report = await pruneVault(store, {
       sourceId,
@@ -85,7 +91,10 @@ export const prune: Command = {
       dryRun: booleanFlag(flags, 'dry-run'),
       ...(readProtection ? { readProtection } : {}),
     });
-    output.out(booleanFlag(flags, 'json') ? JSON.stringify(report, null, 2) : formatRetentionReport(report));
+    if (booleanFlag(flags, 'json')) output.json(report);
+    else output.out(formatRetentionReport(report));
+    // The report's last line (`Summary: 2 deleted, 5 kept, 0 protected, 0 errors`) says what it did.
+
     if (report.errors.length > 0) {
       throw new PruneIncompleteError(
         `${report.errors.length} error${report.errors.length === 1 ? '' : 's'} while pruning ${sourceId} (listed in the report); ` +
@@ -96,7 +105,8 @@ export const prune: Command = {
   },
 };
 
-function policyFromFlags(flags: FlagValues): RetentionPolicy {
+/** The policy: each count flag given overrides that one rule of `base` (the config's, else the defaults). */
+function policyFromFlags(flags: FlagValues, base: RetentionPolicy): RetentionPolicy {
   const count = (name: keyof typeof COUNT_FLAGS, fallback: number): number => {
     const text = stringFlag(flags, name);
     if (text === undefined) return fallback;
@@ -104,13 +114,13 @@ function policyFromFlags(flags: FlagValues): RetentionPolicy {
     return Number(text);
   };
   return {
-    keepLast: count('keep-last', DEFAULT_POLICY.keepLast),
-    days: count('days', DEFAULT_POLICY.days),
+    keepLast: count('keep-last', base.keepLast),
+    days: count('days', base.days),
     gfs: {
-      daily: count('daily', DEFAULT_POLICY.gfs.daily),
-      weekly: count('weekly', DEFAULT_POLICY.gfs.weekly),
-      monthly: count('monthly', DEFAULT_POLICY.gfs.monthly),
-      yearly: count('yearly', DEFAULT_POLICY.gfs.yearly),
+      daily: count('daily', base.gfs.daily),
+      weekly: count('weekly', base.gfs.weekly),
+      monthly: count('monthly', base.gfs.monthly),
+      yearly: count('yearly', base.gfs.yearly),
     },
   };
 }

@@ -5,6 +5,8 @@ import { connectionWithPassword, PASSWORD_FILE_FLAG } from '../password.ts';
 import { ExitCode, UsageError } from '../errors.ts';
 import { assertVaultExists, backupIdArgument, keyringFromFlags, openVault, sourceFilter } from '../options.ts';
 import { createProgressDisplay } from '../progress.ts';
+import { originNote } from '../settings.ts';
+import { restoreSummary, secondsSince } from '../summary.ts';
 import { jobsFlag, KEY_FLAGS } from './backup.ts';
 import { locateBackup } from './show.ts';
 
@@ -17,7 +19,7 @@ export const restore: Command = {
     'Reads the payload, checking its SHA-256 and size against the manifest while it streams, decrypts,\n' +
     'decompresses and feeds pg_restore / mysql. Refuses a target that already holds tables unless\n' +
     '--drop-existing is given. The target URL must use the backup\'s engine.',
-  positionals: [{ name: 'ID', description: 'The backup id, as printed by backup and list.' }],
+  positionals: [{ name: 'ID', description: 'The backup id as printed by backup and list, a unique prefix of it, or "latest".' }],
   flags: {
     vault: { type: 'string', value: 'LOCATION', description: 'The vault: a directory, or s3://BUCKET[/PREFIX].' },
     source: { type: 'string', value: 'ID', description: 'The source id, when the backup id exists under several sources.' },
@@ -34,7 +36,7 @@ export const restore: Command = {
   },
   notes: 'The target password comes from --password-file, PGPASSWORD / MYSQL_PWD or the URL (with a warning), as for backup. It is never printed.',
   maxPositionals: 1,
-  async run({ flags, positionals }, { output, env, deps }) {
+  async run({ flags, positionals, origins }, { output, env, deps }) {
     const backupId = backupIdArgument('restore', positionals);
     const store = await openVault(requiredFlag(flags, 'vault'), env);
     const sourceId = sourceFilter(flags);
@@ -42,11 +44,11 @@ export const restore: Command = {
     const table = stringFlag(flags, 'table');
     const jobs = jobsFlag(flags);
     const keyring = await keyringFromFlags(flags, deps);
-    await assertVaultExists(store);
+    await assertVaultExists(store, originNote({ origins }, 'vault'));
     // Checked here rather than left to the engine so that the error names the flag to fix.
     const manifest = await locateBackup(store, backupId, sourceId);
     if (manifest.engine !== target.engine) {
-      throw new UsageError(`--target: backup ${backupId} is a ${manifest.engine} backup; give a ${manifest.engine === 'postgresql' ? 'postgres' : 'mysql'}:// URL`);
+      throw new UsageError(`--target: backup ${manifest.backupId} is a ${manifest.engine} backup; give a ${manifest.engine === 'postgresql' ? 'postgres' : 'mysql'}:// URL`);
     }
     const { runRestore, resolveTable } = await import('../../functions/lib/engine/restore.ts');
     if (table !== undefined) {
@@ -57,12 +59,14 @@ export const restore: Command = {
       }
     }
     const quiet = booleanFlag(flags, 'quiet');
-    const progress = createProgressDisplay(output, { quiet });
-    if (!quiet && output.stderrIsTTY) output.error(`Restoring ${backupId} from ${store.location} into ${describeConnection(target)}`);
+    const progress = createProgressDisplay(output, { quiet, total: manifest.payload ? { bytes: manifest.payload.rawBytes, measure: 'raw' } : undefined });
+    if (!quiet && output.stderrIsTTY) output.error(`Restoring ${manifest.sourceId}/${manifest.backupId} from ${store.location} into ${describeConnection(target)}`);
+    const started = performance.now();
+    let result: Awaited<ReturnType<typeof runRestore>>;
     try {
-      await runRestore({
+      result = await runRestore({
         store,
-        backupId,
+        backupId: manifest.backupId,
         keyring,
         target,
         dropExisting: booleanFlag(flags, 'drop-existing'),
@@ -74,6 +78,9 @@ export const restore: Command = {
     } finally {
       progress.clear();
     }
+    const summary = restoreSummary({ manifest, target, seconds: secondsSince(started), table, created: (result as { created?: boolean }).created });
+    if (booleanFlag(flags, 'json')) output.json({ ...result, target: describeConnection(target), summary });
+    output.summary(summary);
     return ExitCode.ok;
   },
 };

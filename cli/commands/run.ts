@@ -2,6 +2,7 @@ import { assertSourceId } from '../../functions/lib/vault/layout.ts';
 import { stringFlag } from '../args.ts';
 import type { Command } from '../command.ts';
 import { BackupRunFailedError, UsageError } from '../errors.ts';
+import { originNote } from '../settings.ts';
 import { EXECUTION_FLAGS, pollSecondsFlag, reportExecution, resolveStateMachine, startOn } from '../stepFunctions.ts';
 
 const DEFAULT_STATE_MACHINE = 'lifeboat-backup';
@@ -19,7 +20,7 @@ export const runCommand: Command = {
     'state-machine': {
       type: 'string',
       value: 'NAME_OR_ARN',
-      description: `The backup state machine: an ARN, or a name looked up in the Region. Default: $LIFEBOAT_STATE_MACHINE, else ${DEFAULT_STATE_MACHINE}.`,
+      description: `The backup state machine: an ARN, or a name looked up in the Region. Default: $LIFEBOAT_STATE_MACHINE, else <name>-backup of the config, else ${DEFAULT_STATE_MACHINE}.`,
     },
     ...EXECUTION_FLAGS,
   },
@@ -29,14 +30,19 @@ export const runCommand: Command = {
     'Exit codes: 0 started (with --wait: SUCCEEDED), 1 the run ended FAILED, TIMED_OUT or ABORTED\n' +
     '(BackupRunFailedError) or Step Functions refused the start, 2 bad flags or no such state machine.',
   maxPositionals: 1,
-  async run({ flags, positionals }, { output, env, deps }) {
+  async run({ flags, positionals, origins }, { output, deps, settings }) {
     const sourceId = sourceArgument(positionals);
+    const config = await settings.config();
+    if (config !== undefined && !config.sources.some((source) => source.id === sourceId)) {
+      throw new UsageError(`SOURCE ${sourceId} is not a source of ${settings.configPath} (its sources: ${config.sources.map((s) => s.id).join(', ')})`);
+    }
     const pollSeconds = pollSecondsFlag(flags);
+    // --state-machine, else LIFEBOAT_STATE_MACHINE, else the config's deployment (settings.ts), else the default.
     const given = stringFlag(flags, 'state-machine');
-    const stateMachine = given ?? (env['LIFEBOAT_STATE_MACHINE'] || DEFAULT_STATE_MACHINE);
+    const stateMachine = given ?? DEFAULT_STATE_MACHINE;
     const { sfn, stateMachineArn } = await resolveStateMachine(stateMachine, flags, deps, (region) => {
-      const origin = given !== undefined ? '' : env['LIFEBOAT_STATE_MACHINE'] ? ' (from LIFEBOAT_STATE_MACHINE)' : ' (the default)';
-      return `--state-machine: no state machine named "${stateMachine}"${origin} in ${region}`;
+      const origin = given === undefined ? ' (the default)' : originNote({ origins }, 'state-machine');
+      return `--state-machine: no state machine named "${stateMachine}"${origin} in ${region}${originNote({ origins }, 'region')}`;
     });
 
     const { startBackup } = await import('../../functions/start-backup/start.ts');

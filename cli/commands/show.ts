@@ -4,37 +4,38 @@ import { booleanFlag, requiredFlag } from '../args.ts';
 import type { Command } from '../command.ts';
 import { ExitCode } from '../errors.ts';
 import { formatBytes, formatCount, formatDuration, formatTable, formatTimestamp } from '../format.ts';
-import { assertVaultExists, backupIdArgument, openVault, sourceFilter } from '../options.ts';
+import { assertVaultExists, backupIdArgument, openVault, resolveBackup, sourceFilter } from '../options.ts';
+import { originNote } from '../settings.ts';
 import { type BackupStatus, backupStatuses, statusKey } from '../status.ts';
 
 export const show: Command = {
   name: 'show',
   summary: "Show one backup's manifest: sizes, checksum, encryption, tables and row counts.",
-  synopsis: 'lifeboat show ID --vault LOCATION [--source ID] [--json]',
+  synopsis: 'lifeboat show ID|latest [--vault LOCATION] [--source ID] [--json]',
   description: "Prints the manifest of backup ID and its verification status; --json prints { manifest, status }.",
-  positionals: [{ name: 'ID', description: 'The backup id, as printed by backup and list.' }],
+  positionals: [{ name: 'ID', description: 'The backup id as printed by backup and list, a unique prefix of it, or "latest".' }],
   flags: {
     vault: { type: 'string', value: 'LOCATION', description: 'The vault: a directory, or s3://BUCKET[/PREFIX].' },
     source: { type: 'string', value: 'ID', description: 'The source id, when the backup id exists under several sources.' },
     json: { type: 'boolean', description: 'Print JSON instead of text.' },
   },
   maxPositionals: 1,
-  async run({ flags, positionals }, { output, env }) {
+  async run({ flags, positionals, origins }, { output, env }) {
     const backupId = backupIdArgument('show', positionals);
     const store = await openVault(requiredFlag(flags, 'vault'), env);
     const sourceId = sourceFilter(flags);
-    await assertVaultExists(store);
+    await assertVaultExists(store, originNote({ origins }, 'vault'));
     const manifest = await locateBackup(store, backupId, sourceId);
     const status = (await backupStatuses(store, [manifest])).get(statusKey(manifest)) ?? { state: 'unverified' };
-    output.out(booleanFlag(flags, 'json') ? JSON.stringify({ manifest, status }, null, 2) : renderManifest(manifest, status));
+    if (booleanFlag(flags, 'json')) output.json({ manifest, status });
+    else output.out(renderManifest(manifest, status));
     return ExitCode.ok;
   },
 };
 
-/** The manifest of `backupId`, in `sourceId` when given, else in whichever source holds it. */
-export async function locateBackup(store: VaultStore, backupId: string, sourceId: string | undefined): Promise<BackupManifest> {
-  const { findBackup, readManifest } = await import('../../functions/lib/vault/catalog.ts');
-  return sourceId === undefined ? findBackup(store, backupId) : readManifest(store, sourceId, backupId);
+/** The manifest of the backup `ref` names (`latest`, an id or a unique prefix), in `sourceId` when given. */
+export async function locateBackup(store: VaultStore, ref: string, sourceId: string | undefined): Promise<BackupManifest> {
+  return resolveBackup(store, ref, sourceId);
 }
 
 function renderManifest(manifest: BackupManifest, status: BackupStatus): string {

@@ -5,7 +5,13 @@ import type { Command } from '../command.ts';
 import { ExitCode, UsageError } from '../errors.ts';
 import { formatTable } from '../format.ts';
 import type { Output } from '../io.ts';
-import { assertVaultExists, backupIdArgument, connectionFromFlag, keyringFromFlags, openVault, sourceFilter } from '../options.ts';
+import { assertVaultExists, backupIdArgument, connectionFromFlag, keyringFromFlags, openVault, resolveBackup, sourceFilter } from '../options.ts';
+import { backupPrefix } from '../../functions/lib/vault/layout.ts';
+import type { BackupManifest } from '../../functions/lib/vault/manifest.ts';
+import { createProgressDisplay } from '../progress.ts';
+import { originNote } from '../settings.ts';
+import { describeContent, plural, secondsSince } from '../summary.ts';
+import { formatDuration } from '../format.ts';
 import { KEY_FLAGS } from './backup.ts';
 
 /** Checks whose failure means the stored backup is not what its manifest says: the integrity exit code. */
@@ -23,7 +29,7 @@ export const verify: Command = {
     "table's row count with the manifest, runs each --check, and drops the scratch database whatever\n" +
     'happened. The size is compared with the recent verified backups of the source. The result is written\n' +
     'to the vault beside the manifest; it is the status list and show report. Prints the report either way.',
-  positionals: [{ name: 'ID', description: 'The backup id, as printed by backup and list.' }],
+  positionals: [{ name: 'ID', description: 'The backup id as printed by backup and list, a unique prefix of it, or "latest".' }],
   flags: {
     vault: { type: 'string', value: 'LOCATION', description: 'The vault: a directory, or s3://BUCKET[/PREFIX].' },
     source: { type: 'string', value: 'ID', description: 'The source id, when the backup id exists under several sources.' },
@@ -46,28 +52,45 @@ export const verify: Command = {
     'Exit codes: 0 verified (warnings are printed), 4 the checksum, decrypt or structure check failed,\n' +
     '5 the restore test failed (restore, row counts or SQL checks); others as for every command.',
   maxPositionals: 1,
-  async run({ flags, positionals }, { output, env, deps }) {
-    const backupId = backupIdArgument('verify', positionals);
+  async run({ flags, positionals, origins }, { output, env, deps, settings }) {
+    const backupRef = backupIdArgument('verify', positionals);
     const store = await openVault(requiredFlag(flags, 'vault'), env);
     const sourceId = sourceFilter(flags);
     const serverUrl = stringFlag(flags, 'restore-server');
     const restoreServer = serverUrl === undefined ? undefined : restoreServerFromFlag(serverUrl, output, env);
-    const sqlChecks = stringListFlag(flags, 'check');
-    if (sqlChecks.length > 0 && !restoreServer) throw new UsageError('--check needs --restore-server: checks run in the restored database');
+    const givenChecks = stringListFlag(flags, 'check');
+    if (givenChecks.length > 0 && !restoreServer) throw new UsageError('--check needs --restore-server: checks run in the restored database');
     const keyring = await keyringFromFlags(flags, deps);
-    await assertVaultExists(store);
+    await assertVaultExists(store, originNote({ origins }, 'vault'));
+    const manifest = await resolveBackup(store, backupRef, sourceId);
+    // The config's checks for the source, unless --check gives others; they need a restore server.
+    const sqlChecks = givenChecks.length > 0 || !restoreServer ? givenChecks : ((await settings.source(manifest.sourceId))?.sqlChecks ?? []);
 
     const { verifyBackup } = await import('../../functions/lib/verify/verify.ts');
-    const result = await verifyBackup({
-      store,
-      backupId,
-      keyring,
-      ...(sourceId === undefined ? {} : { sourceId }),
-      ...(restoreServer ? { restoreServer } : {}),
-      sqlChecks,
+    const progress = createProgressDisplay(output, {
+      quiet: booleanFlag(flags, 'quiet'),
+      total: manifest.payload ? { bytes: manifest.payload.storedBytes, measure: 'stored' } : undefined,
     });
-    output.out(booleanFlag(flags, 'json') ? JSON.stringify(result, null, 2) : renderResult(result));
-    if (result.status === 'verified') return ExitCode.ok;
+    const started = performance.now();
+    let result: VerificationResult;
+    try {
+      result = await verifyBackup({
+        store: manifest.payload ? progress.trackReads(store, payloadKeys(manifest), 'verify') : store,
+        backupId: manifest.backupId,
+        keyring,
+        sourceId: manifest.sourceId,
+        ...(restoreServer ? { restoreServer } : {}),
+        sqlChecks,
+      });
+    } finally {
+      progress.clear();
+    }
+    if (booleanFlag(flags, 'json')) output.json(result);
+    else output.out(renderResult(result));
+    if (result.status === 'verified') {
+      output.summary(verifySummary(result, manifest, secondsSince(started)));
+      return ExitCode.ok;
+    }
     const first = result.checks.find((check) => check.status === 'failed');
     output.error(`lifeboat: VerificationFailedError: ${result.reason ?? 'verification failed'}`);
     return first && INTEGRITY_CHECKS.has(first.name) ? ExitCode.integrity : ExitCode.verification;
@@ -112,4 +135,18 @@ function renderResult(result: VerificationResult): string {
   }
   if (result.reason) lines.push('', `Reason: ${result.reason}`);
   return lines.join('\n');
+}
+
+/** `Verified orders-db/20261202T…: 7 checks passed (restore test: 21 tables, 46,273 rows), in 4.2s` */
+function verifySummary(result: VerificationResult, manifest: BackupManifest, seconds: number): string {
+  const passed = result.checks.filter((check) => check.status === 'passed' || check.status === 'warning').length;
+  const restored = result.restoreTarget ? ` (restore test: ${describeContent(manifest)})` : ' (no restore test: give --restore-server)';
+  return `Verified ${result.sourceId}/${result.backupId}: ${plural(passed, 'check')} passed${restored}, in ${formatDuration(seconds)}`;
+}
+
+/** The store keys a verify reads the payload from: the one payload object, or each part of a multi-part one. */
+export function payloadKeys(manifest: BackupManifest): string[] {
+  const prefix = backupPrefix(manifest.sourceId, manifest.backupId);
+  if (!manifest.payload) return [];
+  return manifest.payload.parts ? manifest.payload.parts.map((part) => `${prefix}${part.key}`) : [`${prefix}${manifest.payload.key}`];
 }

@@ -10,7 +10,7 @@ import type { KmsClientProvider } from '../../functions/lib/crypto/keyring.ts';
 import { createPostgresDatabase, type PostgresDatabase } from '../harness/databases.ts';
 import { type LocalS3, startLocalS3 } from '../harness/s3.ts';
 import { fingerprint, quotePostgres } from './compare.ts';
-import { errorLine, lifeboat, tempDir } from './support.ts';
+import { errorLine, lifeboat, S3RVER_CREDENTIALS, tempDir } from './support.ts';
 
 const KEY_ARN = 'arn:aws:kms:eu-west-2:111122223333:key/mrk-0123456789abcdef0123456789abcdef';
 const REPLICA_ARN = 'arn:aws:kms:eu-central-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef';
@@ -82,7 +82,7 @@ describe('a vault in S3', () => {
   it('round-trips backup, list, show and restore through s3://bucket/prefix', async () => {
     const bucket = await s3.createBucket();
     const vault = `s3://${bucket}/team-a/vault`;
-    const env = { LIFEBOAT_S3_ENDPOINT: s3.endpoint };
+    const env = { LIFEBOAT_S3_ENDPOINT: s3.endpoint, ...S3RVER_CREDENTIALS };
     const keyFile = join(dir.path, 's3-key.json');
     await lifeboat(['keygen', '--key-file', keyFile, '-q']);
 
@@ -90,7 +90,7 @@ describe('a vault in S3', () => {
     expect(empty).toEqual({ code: ExitCode.ok, stdout: `No backups in ${vault}\n`, stderr: '' });
 
     const backup = await lifeboat(['backup', '--source', source.url, '--vault', vault, '--key-file', keyFile, '--source-id', 'items'], { env });
-    expect(backup.stderr).toBe('');
+    expect(backup.stderr).toMatch(/^Backed up [^\n]+\n$/);
     expect(backup.code).toBe(ExitCode.ok);
     const backupId = backup.stdout.trim();
 
@@ -102,12 +102,13 @@ describe('a vault in S3', () => {
 
     const target = await freshDatabase('cli_aws_s3_restore');
     const restored = await lifeboat(['restore', backupId, '--vault', vault, '--key-file', keyFile, '--target', target.url], { env });
-    expect(restored).toEqual({ code: ExitCode.ok, stdout: '', stderr: '' });
+    expect(restored).toMatchObject({ code: ExitCode.ok, stdout: '' });
+    expect(restored.stderr).toMatch(/^Restored items\/\S+ into [^\n]+\n$/);
     expect(await fingerprint(target.query, 'items', quotePostgres)).toEqual(await fingerprint(source.query, 'items', quotePostgres));
   });
 
   it('a bucket that does not exist is not found (exit 3)', async () => {
-    const result = await lifeboat(['list', '--vault', 's3://lb-test-no-such-bucket/x'], { env: { LIFEBOAT_S3_ENDPOINT: s3.endpoint } });
+    const result = await lifeboat(['list', '--vault', 's3://lb-test-no-such-bucket/x'], { env: { LIFEBOAT_S3_ENDPOINT: s3.endpoint, ...S3RVER_CREDENTIALS } });
     expect(result.code).toBe(ExitCode.notFound);
     expect(errorLine(result.stderr)).toEqual({
       name: 'VaultNotFoundError',

@@ -79,7 +79,7 @@ describe('MariaDB round trip through the CLI', () => {
   it('keygen, then backup prints only the backup id', async () => {
     expect((await lifeboat(['keygen', '--key-file', keyFile, '-q'])).code).toBe(ExitCode.ok);
     const result = await lifeboat(['backup', '--source', source.url, '--vault', vault, '--key-file', keyFile]);
-    expect(result.stderr).toBe('');
+    expect(result.stderr).toMatch(/^Backed up \S+ \(mysql\) as [^\n]+\n$/);
     expect(result.code).toBe(ExitCode.ok);
     expect(result.stdout).toMatch(/^\d{8}T\d{6}Z-[a-z2-7]{8}\n$/);
     backupId = result.stdout.trim();
@@ -104,7 +104,8 @@ describe('MariaDB round trip through the CLI', () => {
     const target = await freshDatabase('cli_my_restore');
     const url = target.url.replace(/^mysql:/, 'mariadb:');
     const result = await lifeboat(['restore', backupId, '--vault', vault, '--key-file', keyFile, '--target', url]);
-    expect(result).toEqual({ code: ExitCode.ok, stdout: '', stderr: '' });
+    expect(result).toMatchObject({ code: ExitCode.ok, stdout: '' });
+    expect(result.stderr).toMatch(/^Restored \S+ into \S+ on [^\n]+\n$/);
     expect(await fingerprints(target)).toEqual(expected);
     const views = await target.query<{ n: number }>(
       'SELECT COUNT(*) AS n FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?',

@@ -37,6 +37,9 @@ export async function lifeboat(argv: readonly string[], options: RunOptions = {}
   return { code, stdout, stderr };
 }
 
+/** The key pair s3rver checks signatures against, given to the CLI as an S3-compatible server's credentials are. */
+export const S3RVER_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' } as const;
+
 /** A fresh temporary directory, removed by the returned function. */
 export async function tempDir(label: string): Promise<{ path: string; remove: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), `lifeboat-cli-${label}-`));

@@ -69,7 +69,7 @@ describe.each([
     ]);
 
     expect(result.code).toBe(ExitCode.ok);
-    expect(result.stderr).toBe('');
+    expect(result.stderr).toMatch(new RegExp(`^Verified ${sourceId}/${id}: \\d+ checks passed \\(restore test: \\d+ tables, [\\d,]+ rows\\), in [\\d.]+s\\n$`));
     expectNoPassword(result);
     expect(result.stdout).toMatch(new RegExp(`^Backup ${id} of ${sourceId}: verified$`, 'm'));
     for (const check of ['checksum', 'decrypt', 'structure', 'restore', 'row-counts', 'sql-checks']) {

@@ -8,6 +8,11 @@ export interface S3ClientOptions {
   readonly endpoint?: string;
   /** @default the SDK's credential chain; with an endpoint, the dummy pair s3rver accepts */
   readonly credentials?: S3ClientConfig['credentials'];
+  /**
+   * With an endpoint and no `credentials`: take them from the SDK's credential chain (an S3-compatible
+   * server off AWS, such as MinIO, checks real keys) instead of the dummy pair. @default false
+   */
+  readonly credentialChain?: boolean;
 }
 
 /** s3rver's built-in account; it verifies signatures against this pair. */
@@ -35,10 +40,37 @@ export function createS3Client(options: S3ClientOptions = {}): S3Client {
     // Local servers have no per-bucket DNS names.
     config.forcePathStyle = true;
     config.region = options.region ?? 'us-east-1';
-    config.credentials = options.credentials ?? LOCAL_ENDPOINT_CREDENTIALS;
+    if (options.credentials !== undefined) config.credentials = options.credentials;
+    else if (options.credentialChain !== true) config.credentials = LOCAL_ENDPOINT_CREDENTIALS;
   } else {
     if (options.region !== undefined) config.region = options.region;
     if (options.credentials !== undefined) config.credentials = options.credentials;
   }
   return new S3Client(config);
+}
+
+/**
+ * The S3 client options a command-line run takes from its environment, as the AWS CLI does:
+ * `AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`, else `LIFEBOAT_S3_ENDPOINT` (kept for existing setups)
+ * names an S3-compatible server (MinIO, Ceph, s3rver...), addressed path-style. Credentials always come
+ * from the normal chain: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN` of `env` first,
+ * then the SDK's profile, SSO, container and instance providers. The Region is `AWS_REGION` /
+ * `AWS_DEFAULT_REGION` of `env`, else the SDK's (with an endpoint, `us-east-1`, which such servers accept).
+ *
+ * @example
+ * const s3 = createS3Client(s3ClientOptionsFromEnv(process.env));
+ */
+export function s3ClientOptionsFromEnv(env: Readonly<Record<string, string | undefined>>): S3ClientOptions {
+  const endpoint = env['AWS_ENDPOINT_URL_S3'] || env['AWS_ENDPOINT_URL'] || env['LIFEBOAT_S3_ENDPOINT'] || undefined;
+  const region = env['AWS_REGION'] || env['AWS_DEFAULT_REGION'] || undefined;
+  const accessKeyId = env['AWS_ACCESS_KEY_ID'];
+  const secretAccessKey = env['AWS_SECRET_ACCESS_KEY'];
+  const sessionToken = env['AWS_SESSION_TOKEN'];
+  const credentials =
+    accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } : undefined;
+  return {
+    ...(endpoint === undefined ? {} : { endpoint, credentialChain: true }),
+    ...(region === undefined ? {} : { region }),
+    ...(credentials === undefined ? {} : { credentials }),
+  };
 }

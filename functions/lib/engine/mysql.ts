@@ -195,7 +195,7 @@ export async function prepareMysqlTarget(target: ConnectionInfo, options: { drop
       if (count > 0) {
         throw new TargetNotEmptyError(
           `Target database ${describeConnection(target)} is not empty (${count} user objects); ` +
-            'restore into an empty or new database, or pass dropExisting (--drop-existing) to replace it',
+            'restore into an empty or new database, or replace it with --drop-existing',
         );
       }
       return;

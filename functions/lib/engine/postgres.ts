@@ -155,7 +155,7 @@ export async function preparePostgresTarget(target: ConnectionInfo, options: { d
       if (objects > 0) {
         throw new TargetNotEmptyError(
           `Target database ${describeConnection(target)} is not empty (${objects} user objects); ` +
-            'restore into an empty or new database, or pass dropExisting (--drop-existing) to replace it',
+            'restore into an empty or new database, or replace it with --drop-existing',
         );
       }
       return;

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { createS3Client } from '../aws/s3Client.ts';
+import { createS3Client, s3ClientOptionsFromEnv } from '../aws/s3Client.ts';
 import { ConfigError } from '../errors.ts';
 import { storeKeyProblem } from './layout.ts';
 import { LocalStore } from './localStore.ts';
@@ -9,9 +9,9 @@ import { S3Store, type S3StoreOptions } from './s3Store.ts';
 import type { VaultStore } from './store.ts';
 
 export interface OpenStoreDeps {
-  /** The S3 client for `s3://` locations. @default createS3Client({ endpoint: env.LIFEBOAT_S3_ENDPOINT }) */
+  /** The S3 client for `s3://` locations. @default createS3Client(s3ClientOptionsFromEnv(env)) */
   readonly client?: S3Client;
-  /** Where LIFEBOAT_S3_ENDPOINT is read from. @default process.env */
+  /** Where the endpoint (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, LIFEBOAT_S3_ENDPOINT), Region and credentials are read from. @default process.env */
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Upload tuning and SSE-KMS for `s3://` locations. @default S3Store's defaults */
   readonly s3?: Omit<S3StoreOptions, 'client' | 'bucket' | 'prefix'>;
@@ -32,8 +32,7 @@ export function openStore(location: string, deps: OpenStoreDeps = {}): VaultStor
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(location)?.[1]?.toLowerCase();
   if (scheme === 's3') {
     const { bucket, prefix } = parseS3Location(location);
-    const endpoint = (deps.env ?? process.env).LIFEBOAT_S3_ENDPOINT || undefined;
-    const client = deps.client ?? createS3Client(endpoint === undefined ? {} : { endpoint });
+    const client = deps.client ?? createS3Client(s3ClientOptionsFromEnv(deps.env ?? process.env));
     return new S3Store({ ...deps.s3, client, bucket, prefix });
   }
   if (scheme === 'file') return new LocalStore(fileURLToPath(location));

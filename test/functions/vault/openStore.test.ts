@@ -16,7 +16,7 @@ describe('openStore', () => {
   it('opens s3:// locations on the endpoint named by LIFEBOAT_S3_ENDPOINT', async () => {
     const bucket = await s3.createBucket();
 
-    const store = openStore(`s3://${bucket}/team-a/vault/`, { env: { LIFEBOAT_S3_ENDPOINT: s3.endpoint } });
+    const store = openStore(`s3://${bucket}/team-a/vault/`, { env: { LIFEBOAT_S3_ENDPOINT: s3.endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' } });
     await store.putObject('backups/hello', 'world');
 
     expect(store).toBeInstanceOf(S3Store);
