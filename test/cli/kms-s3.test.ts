@@ -123,7 +123,8 @@ describe('--kms-key', () => {
     const deps = { kmsClient: fakeKms(calls) };
     const vault = join(dir.path, 'kms-vault');
 
-    const backup = await lifeboat(['backup', '--source', source.url, '--vault', vault, '--kms-key', KEY_ARN], { deps });
+    // One payload, one data key: a multi-part backup (--jobs > 1) asks KMS once per part.
+    const backup = await lifeboat(['backup', '--source', source.url, '--vault', vault, '--kms-key', KEY_ARN, '--jobs', '1'], { deps });
     expect(backup.code, backup.stderr).toBe(ExitCode.ok);
     const backupId = backup.stdout.trim();
     expect(calls).toEqual([{ region: 'eu-west-2', operation: 'GenerateDataKey', keyId: KEY_ARN }]);
