@@ -61,6 +61,8 @@ export const EXIT_CODE_BY_ERROR: Readonly<Record<string, ExitCode>> = {
   InvalidIdentifierError: ExitCode.usage,
   InvalidStoreKeyError: ExitCode.usage,
   KeyFileError: ExitCode.usage,
+  WrongKeyError: ExitCode.usage,
+  InvalidSqlCheckError: ExitCode.usage,
 
   VaultNotFoundError: ExitCode.notFound,
   BackupNotFoundError: ExitCode.notFound,

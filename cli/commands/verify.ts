@@ -43,6 +43,8 @@ export const verify: Command = {
   },
   notes:
     'The restore server password comes from the URL or PGPASSWORD / MYSQL_PWD; it is never printed or recorded.\n' +
+    'Only the backup\'s own faults are recorded: a wrong key (WrongKeyError), a --check that cannot run\n' +
+    '(InvalidSqlCheckError), an unreachable server or a missing client tool record nothing and exit 2 or 1.\n' +
     'Exit codes: 0 verified (warnings are printed), 4 the checksum, decrypt or structure check failed,\n' +
     '5 the restore test failed (restore, row counts or SQL checks); others as for every command.',
   maxPositionals: 1,
