@@ -17,6 +17,7 @@ import { show } from './commands/show.ts';
 import { verify } from './commands/verify.ts';
 import { ExitCode, exitCodeFor, UsageError } from './errors.ts';
 import { type CliIo, Output } from './io.ts';
+import { installSignalHandlers } from './signals.ts';
 import type { CliDeps } from './options.ts';
 
 export const COMMANDS: readonly Command[] = [keygen, backup, list, show, restore, verify, prune, runCommand, drill, approve];
@@ -87,6 +88,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     if (debug) reportError(output, error, undefined, io.env);
     if (code === ExitCode.ok) reportOnce(error);
   };
+  installSignalHandlers(output);
   process.on('uncaughtException', onStray);
   process.on('unhandledRejection', onStray);
   // A run whose promise never settles (lost to a stray error) must not end the process with 0.

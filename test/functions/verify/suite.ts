@@ -173,7 +173,7 @@ export function defineVerifySuite(engine: Engine): void {
       expect(result.sqlChecks?.map((c) => c.status)).toEqual(['passed', 'passed']);
       expect(result.restoreTarget).toEqual({
         server: `${server.host}:${server.port}`,
-        database: expect.stringMatching(new RegExp(`^lb_verify_${SOURCE.replace('-', '_')}_[0-9a-f]{8}$`)) as unknown,
+        database: expect.stringMatching(new RegExp(`^lb_verify_${SOURCE.replace('-', '_')}_20\\d{12}_[0-9a-f]{8}$`)) as unknown,
       });
       expect(await readLatestVerification(vault.store, SOURCE, manifest.backupId)).toMatchObject({ status: 'verified', result });
       expect(await vault.store.getObject(manifestKey(SOURCE, manifest.backupId))).toEqual(manifestBefore);
