@@ -88,12 +88,13 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     if (debug) reportError(output, error, undefined, io.env);
     if (code === ExitCode.ok) reportOnce(error);
   };
-  installSignalHandlers(output);
+  const signals = installSignalHandlers(output);
   process.on('uncaughtException', onStray);
   process.on('unhandledRejection', onStray);
   // A run whose promise never settles (lost to a stray error) must not end the process with 0.
   process.once('exit', () => {
-    if (code === undefined) reportOnce(firstStray ?? new Error('lifeboat stopped before the command finished'));
+    // An interrupted run exits 130/143 from its signal handler, having said what it cleaned.
+    if (code === undefined && !signals.interrupted()) reportOnce(firstStray ?? new Error('lifeboat stopped before the command finished'));
   });
 
   code = await run(argv, io, {}, output);

@@ -10,7 +10,7 @@ import type { Output } from './io.ts';
 const EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
 
 /** Installs the handlers for the life of the process (the CLI runs one command per process). */
-export function installSignalHandlers(output: Output, exit: (code: number) => never = process.exit): void {
+export function installSignalHandlers(output: Output, exit: (code: number) => never = process.exit): { interrupted(): boolean } {
   let cleaning = false;
   for (const signal of Object.keys(EXIT_CODES) as (keyof typeof EXIT_CODES)[]) {
     process.on(signal, () => {
@@ -30,4 +30,5 @@ export function installSignalHandlers(output: Output, exit: (code: number) => ne
       });
     });
   }
+  return { interrupted: () => cleaning };
 }
