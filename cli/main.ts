@@ -7,6 +7,7 @@ import { parseCommandLine, renderHelp } from './args.ts';
 import type { Command, CommandContext } from './command.ts';
 import { approve } from './commands/approve.ts';
 import { backup } from './commands/backup.ts';
+import { doctor } from './commands/doctor.ts';
 import { drill } from './commands/drill.ts';
 import { keygen } from './commands/keygen.ts';
 import { list } from './commands/list.ts';
@@ -20,7 +21,7 @@ import { type CliIo, Output } from './io.ts';
 import { installSignalHandlers } from './signals.ts';
 import type { CliDeps } from './options.ts';
 
-export const COMMANDS: readonly Command[] = [keygen, backup, list, show, restore, verify, prune, runCommand, drill, approve];
+export const COMMANDS: readonly Command[] = [keygen, backup, list, show, restore, verify, prune, doctor, runCommand, drill, approve];
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }

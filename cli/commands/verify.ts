@@ -80,14 +80,14 @@ export const verify: Command = {
  * `--restore-server`: a server URL; its database, if any, is only where the tools connect to create and
  * drop scratch databases, so without one the engine's maintenance database is used.
  */
-function restoreServerFromFlag(url: string, output: Output, env: Readonly<Record<string, string | undefined>>): ConnectionInfo {
+export function restoreServerFromFlag(url: string, output: Output, env: Readonly<Record<string, string | undefined>>, flag = '--restore-server'): ConnectionInfo {
   let withDatabase = url;
   const match = /^([a-z]+):\/\/([^/?#]*)(\/?)(\?.*)?$/i.exec(url);
   if (match) {
     const maintenance = /^postgres(ql)?$/i.test(match[1]!) ? 'postgres' : 'mysql';
     withDatabase = `${match[1]}://${match[2]}/${maintenance}${match[4] ?? ''}`;
   }
-  return connectionFromFlag('--restore-server', withDatabase, output, env);
+  return connectionFromFlag(flag, withDatabase, output, env);
 }
 
 function renderResult(result: VerificationResult): string {
