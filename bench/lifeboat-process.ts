@@ -10,9 +10,10 @@ import { parseConnectionUrl } from '../functions/lib/engine/connection.ts';
 import { payloadKey } from '../functions/lib/vault/layout.ts';
 import { LocalStore } from '../functions/lib/vault/localStore.ts';
 
+/** `jobs`: streams of a parallel PostgreSQL backup or restore (1: the single-stream pipeline). */
 export type LifeboatJob =
-  | { kind: 'backup'; sourceUrl: string; sourceId: string; vaultDir: string; keyFile: string }
-  | { kind: 'restore'; targetUrl: string; sourceId: string; backupId: string; vaultDir: string; keyFile: string };
+  | { kind: 'backup'; sourceUrl: string; sourceId: string; vaultDir: string; keyFile: string; jobs: number }
+  | { kind: 'restore'; targetUrl: string; sourceId: string; backupId: string; vaultDir: string; keyFile: string; jobs: number };
 
 export interface LifeboatJobResult {
   /** Time inside runBackup / runRestore (process start-up and module loading excluded). */
@@ -45,13 +46,18 @@ async function backup(job: Extract<LifeboatJob, { kind: 'backup' }>, measure: Me
   const keyring = await keyringFromKeyFile(job.keyFile);
   const store = new LocalStore(job.vaultDir);
   const source = parseConnectionUrl(job.sourceUrl);
-  const { manifest } = await measure(() => runBackup({ source, sourceId: job.sourceId, store, keyring }));
+  const { manifest } = await measure(() => runBackup({ source, sourceId: job.sourceId, store, keyring, jobs: job.jobs }));
   return {
     backupId: manifest.backupId,
     rawBytes: manifest.payload.rawBytes,
     storedBytes: manifest.payload.storedBytes,
-    payloadFile: path.join(job.vaultDir, ...payloadKey(job.sourceId, manifest.backupId).split('/')),
-    encryptionContext: manifest.encryption.encryptionContext,
+    // The per-stage table reads a single-stream payload; a multi-part one has no one file.
+    ...(manifest.payload.parts
+      ? {}
+      : {
+          payloadFile: path.join(job.vaultDir, ...payloadKey(job.sourceId, manifest.backupId).split('/')),
+          encryptionContext: manifest.encryption.encryptionContext,
+        }),
   };
 }
 
@@ -60,7 +66,7 @@ async function restore(job: Extract<LifeboatJob, { kind: 'restore' }>, measure: 
   const keyring = await keyringFromKeyFile(job.keyFile);
   const store = new LocalStore(job.vaultDir);
   const target = parseConnectionUrl(job.targetUrl);
-  await measure(() => runRestore({ store, sourceId: job.sourceId, backupId: job.backupId, keyring, target }));
+  await measure(() => runRestore({ store, sourceId: job.sourceId, backupId: job.backupId, keyring, target, jobs: job.jobs }));
   return {};
 }
 

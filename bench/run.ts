@@ -8,7 +8,7 @@
  * contender. Progress goes to stderr; stdout has the tables and, as its last line, one JSON object.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +41,11 @@ const PG_DUMP_FLAGS = ['--format=custom', '--compress=0', '--no-password'];
 /** pg_restore as the engine runs it (postgresRestorePlan). */
 const PG_RESTORE_FLAGS = ['--no-owner', '--no-privileges', '--single-transaction', '--exit-on-error', '--no-password'];
 const GZIP_LEVEL = 6;
+/** The parallel contenders' streams: the development machine's cores. */
+const PARALLEL_JOBS = 2;
+/** pg_restore -j of a directory dump: the engine's flags less --single-transaction, which -j cannot use. */
+const PG_RESTORE_PARALLEL_FLAGS = ['--no-owner', '--no-privileges', '--exit-on-error', '--no-password', `--jobs=${PARALLEL_JOBS}`];
+const GIB = 1024 ** 3;
 /** How long, in all, the bench may wait for a quiet machine; after that it measures regardless. */
 const QUIET_BUDGET_SECONDS = 90;
 
@@ -165,10 +170,16 @@ interface Results {
   rawBytes: number;
   raw: Series<CommandRun>;
   gzip: Series<CommandRun>;
+  /** pg_dump -Fc -Z0 | zstd -1 | sha256sum: the C tools doing what a Lifeboat backup does, bar encryption and the store. */
+  zstdCli: Series<CommandRun>;
   lifeboat: Series<LifeboatRun>;
+  lifeboatJobs: Series<LifeboatRun>;
+  pgDumpJobs: Series<CommandRun>;
   lifeboatSmall: Series<LifeboatRun>;
   pgRestore: Series<CommandRun>;
   lifeboatRestore: Series<LifeboatRun>;
+  pgRestoreJobs: Series<CommandRun>;
+  lifeboatRestoreJobs: Series<LifeboatRun>;
   stages: StageResult[];
   rowCountSeconds: number;
 }
@@ -176,9 +187,9 @@ interface Results {
 async function bench(options: BenchOptions): Promise<Results> {
   const server = serverSettings();
   const env = libpqEnv(server);
-  for (const tool of ['pg_dump', 'pg_restore', 'gzip']) {
+  for (const tool of ['pg_dump', 'pg_restore', 'gzip', 'zstd', 'sha256sum']) {
     await runTimed('bash', ['-c', `command -v ${tool}`]).catch(() => {
-      throw new Error(`${tool} is not installed (the bench needs pg_dump, pg_restore, gzip and bash)`);
+      throw new Error(`${tool} is not installed (the bench needs pg_dump, pg_restore, gzip, zstd, sha256sum and bash; apt-get install zstd)`);
     });
   }
 
@@ -212,12 +223,23 @@ async function bench(options: BenchOptions): Promise<Results> {
     log(`pg_dump ${large.name} → ${dumpFile}`);
     await runTimed('pg_dump', [...PG_DUMP_FLAGS, `--file=${dumpFile}`, large.name], { env });
     const rawBytes = (await stat(dumpFile)).size;
+    // pg_restore -j's input: an uncompressed directory dump (made once, not timed).
+    const dirDump = path.join(work, 'raw.dir');
+    if (options.restore) {
+      log(`pg_dump -Fd -Z0 -j ${PARALLEL_JOBS} ${large.name} → ${dirDump}`);
+      await runTimed('pg_dump', ['--format=directory', '--compress=0', `--jobs=${PARALLEL_JOBS}`, '--no-password', `--file=${dirDump}`, large.name], { env });
+    }
 
     const raw = series<CommandRun>();
     const gzip = series<CommandRun>();
     const lifeboat = series<LifeboatRun>();
+    const zstdCli = series<CommandRun>();
+    const lifeboatJobs = series<LifeboatRun>();
+    const pgDumpJobs = series<CommandRun>();
     const gzipFile = path.join(work, 'dump.gz');
+    const jobsDir = path.join(work, 'jobs.dir');
     let kept: { vaultDir: string; run: LifeboatRun } | undefined;
+    let keptJobs: { vaultDir: string; run: LifeboatRun } | undefined;
     for (let run = 1; run <= options.runs; run += 1) {
       const of = `run ${run}/${options.runs}`;
       log(`${of}: pg_dump → /dev/null`);
@@ -245,11 +267,37 @@ async function bench(options: BenchOptions): Promise<Results> {
       await settle();
       const vaultDir = path.join(work, `vault-${run}`);
       const sourceUrl = databaseUrl(server, large.name);
-      const result = await runLifeboat([large.name], { kind: 'backup', sourceUrl, sourceId: 'bench', vaultDir, keyFile });
+      const result = await runLifeboat([large.name], { kind: 'backup', sourceUrl, sourceId: 'bench', vaultDir, keyFile, jobs: 1 });
       lifeboat.runs.push(result);
       // One vault is kept for the restores and the restore-side stages; the others only cost disk.
       if (kept) await rm(kept.vaultDir, { recursive: true, force: true });
       kept = { vaultDir, run: result };
+
+      log(`${of}: pg_dump -Fc -Z0 | zstd -1 | sha256sum`);
+      await settle();
+      zstdCli.runs.push(
+        await timeCommand(
+          [large.name],
+          'bash',
+          ['-c', 'set -o pipefail; pg_dump "$@" | zstd -1 -q -c | sha256sum > /dev/null', 'pg_dump', ...PG_DUMP_FLAGS, large.name],
+          { env },
+        ),
+      );
+
+      log(`${of}: Lifeboat backup --jobs ${PARALLEL_JOBS} → LocalStore`);
+      await settle();
+      const jobsVault = path.join(work, `vault-jobs-${run}`);
+      const jobsResult = await runLifeboat([large.name], { kind: 'backup', sourceUrl, sourceId: 'bench', vaultDir: jobsVault, keyFile, jobs: PARALLEL_JOBS });
+      lifeboatJobs.runs.push(jobsResult);
+      if (keptJobs) await rm(keptJobs.vaultDir, { recursive: true, force: true });
+      keptJobs = { vaultDir: jobsVault, run: jobsResult };
+
+      log(`${of}: pg_dump -Fd -j ${PARALLEL_JOBS} (default compression) → directory`);
+      await rm(jobsDir, { recursive: true, force: true });
+      await settle();
+      const directory = await timeCommand([large.name], 'pg_dump', ['--format=directory', `--jobs=${PARALLEL_JOBS}`, '--no-password', `--file=${jobsDir}`, large.name], { env });
+      pgDumpJobs.runs.push({ ...directory, outBytes: await directoryBytes(jobsDir) });
+      await rm(jobsDir, { recursive: true, force: true });
     }
 
     const lifeboatSmall = series<LifeboatRun>();
@@ -258,12 +306,14 @@ async function bench(options: BenchOptions): Promise<Results> {
       await settle();
       const vaultDir = path.join(work, `vault-small-${run}`);
       const sourceUrl = databaseUrl(server, small.name);
-      lifeboatSmall.runs.push(await runLifeboat([small.name], { kind: 'backup', sourceUrl, sourceId: 'bench-small', vaultDir, keyFile }));
+      lifeboatSmall.runs.push(await runLifeboat([small.name], { kind: 'backup', sourceUrl, sourceId: 'bench-small', vaultDir, keyFile, jobs: 1 }));
       await rm(vaultDir, { recursive: true, force: true });
     }
 
     const pgRestore = series<CommandRun>();
     const lifeboatRestore = series<LifeboatRun>();
+    const pgRestoreJobs = series<CommandRun>();
+    const lifeboatRestoreJobs = series<LifeboatRun>();
     const backupId = kept?.run.backupId;
     if (options.restore && kept && backupId) {
       for (let run = 1; run <= options.runs; run += 1) {
@@ -282,10 +332,36 @@ async function bench(options: BenchOptions): Promise<Results> {
         await settle();
         const targetUrl = databaseUrl(server, lifeboatTarget);
         lifeboatRestore.runs.push(
-          await runLifeboat([lifeboatTarget], { kind: 'restore', targetUrl, sourceId: 'bench', backupId, vaultDir: kept.vaultDir, keyFile }),
+          await runLifeboat([lifeboatTarget], { kind: 'restore', targetUrl, sourceId: 'bench', backupId, vaultDir: kept.vaultDir, keyFile, jobs: 1 }),
         );
         await assertRestored(server, lifeboatTarget, large, 'Lifeboat');
         await dropDatabase(server, lifeboatTarget);
+
+        log(`run ${run}/${options.runs}: pg_restore -j ${PARALLEL_JOBS} ${path.basename(dirDump)} → ${pgTarget}`);
+        await createDatabase(server, pgTarget);
+        await settle();
+        pgRestoreJobs.runs.push(await timeCommand([pgTarget], 'pg_restore', [...PG_RESTORE_PARALLEL_FLAGS, `--dbname=${pgTarget}`, dirDump], { env }));
+        await assertRestored(server, pgTarget, large, `pg_restore -j ${PARALLEL_JOBS}`);
+        await dropDatabase(server, pgTarget);
+
+        if (keptJobs?.run.backupId) {
+          log(`run ${run}/${options.runs}: Lifeboat restore --jobs ${PARALLEL_JOBS} → ${lifeboatTarget}`);
+          await createDatabase(server, lifeboatTarget);
+          await settle();
+          lifeboatRestoreJobs.runs.push(
+            await runLifeboat([lifeboatTarget], {
+              kind: 'restore',
+              targetUrl,
+              sourceId: 'bench',
+              backupId: keptJobs.run.backupId,
+              vaultDir: keptJobs.vaultDir,
+              keyFile,
+              jobs: PARALLEL_JOBS,
+            }),
+          );
+          await assertRestored(server, lifeboatTarget, large, `Lifeboat --jobs ${PARALLEL_JOBS}`);
+          await dropDatabase(server, lifeboatTarget);
+        }
       }
     }
 
@@ -309,12 +385,27 @@ async function bench(options: BenchOptions): Promise<Results> {
     await rowCounts(server, large.name, Object.keys(large.rows));
     const rowCountSeconds = Number(process.hrtime.bigint() - started) / 1e9;
 
-    return { large, small, rawBytes, raw, gzip, lifeboat, lifeboatSmall, pgRestore, lifeboatRestore, stages, rowCountSeconds };
+    return {
+      large, small, rawBytes, raw, gzip, zstdCli, lifeboat, lifeboatJobs, pgDumpJobs, lifeboatSmall,
+      pgRestore, lifeboatRestore, pgRestoreJobs, lifeboatRestoreJobs, stages, rowCountSeconds,
+    };
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await cleanup();
   }
+}
+
+/** Bytes of every file in a directory (a directory-format dump). */
+async function directoryBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir)) total += (await stat(path.join(dir, name))).size;
+  return total;
+}
+
+/** Client-side CPU seconds of a Lifeboat run per GiB of uncompressed dump: its Node process and its pg_dump children, not the server. */
+function clientCpuPerGib(run: Timed, rawBytes: number): number {
+  return cpuOf(run, 'node', 'pg_dump') / (rawBytes / GIB);
 }
 
 /** CPU seconds of one kind of process in a run (0 when it did not take part). */
@@ -351,7 +442,8 @@ function report(options: BenchOptions, r: Results): string[] {
   );
   const backupRow = (name: string, s: Series, outBytes: number): string[] => {
     const best = s.best();
-    return [name, secs(best.seconds), runsOf(s), rate(r.rawBytes / best.seconds), mib(outBytes), (outBytes / r.rawBytes).toFixed(3), (rawBest.seconds / best.seconds).toFixed(3), otherLoad(best).toFixed(2)];
+    const out = Number.isNaN(outBytes) ? ['', ''] : [mib(outBytes), (outBytes / r.rawBytes).toFixed(3)];
+    return [name, secs(best.seconds), runsOf(s), rate(r.rawBytes / best.seconds), ...out, (rawBest.seconds / best.seconds).toFixed(3), otherLoad(best).toFixed(2)];
   };
   out.push(
     table(
@@ -360,6 +452,9 @@ function report(options: BenchOptions, r: Results): string[] {
         backupRow('raw: pg_dump -Fc -Z0 > /dev/null', r.raw, r.rawBytes),
         backupRow(`pg_dump -Fc -Z0 | gzip -${GZIP_LEVEL} > file`, r.gzip, gzipBytes),
         backupRow('Lifeboat runBackup → LocalStore', r.lifeboat, storedBytes),
+        backupRow('pg_dump -Fc -Z0 | zstd -1 | sha256sum', r.zstdCli, Number.NaN),
+        backupRow(`Lifeboat runBackup --jobs ${PARALLEL_JOBS}`, r.lifeboatJobs, r.lifeboatJobs.best().storedBytes ?? Number.NaN),
+        backupRow(`pg_dump -Fd -j ${PARALLEL_JOBS} (gzip default) → dir`, r.pgDumpJobs, r.pgDumpJobs.best().outBytes ?? Number.NaN),
       ],
     ),
   );
@@ -375,9 +470,15 @@ function report(options: BenchOptions, r: Results): string[] {
         [
           ['pg_restore FILE', secs(pgBest.seconds), runsOf(r.pgRestore), rate(r.rawBytes / pgBest.seconds), '1.000', otherLoad(pgBest).toFixed(2)],
           ['Lifeboat runRestore', secs(lbBest2.seconds), runsOf(r.lifeboatRestore), rate(r.rawBytes / lbBest2.seconds), (lbBest2.seconds / pgBest.seconds).toFixed(3), otherLoad(lbBest2).toFixed(2)],
+          ...(r.pgRestoreJobs.runs.length > 0
+            ? [[`pg_restore -j ${PARALLEL_JOBS} DIR (uncompressed)`, secs(r.pgRestoreJobs.best().seconds), runsOf(r.pgRestoreJobs), rate(r.rawBytes / r.pgRestoreJobs.best().seconds), (r.pgRestoreJobs.best().seconds / pgBest.seconds).toFixed(3), otherLoad(r.pgRestoreJobs.best()).toFixed(2)]]
+            : []),
+          ...(r.lifeboatRestoreJobs.runs.length > 0
+            ? [[`Lifeboat runRestore --jobs ${PARALLEL_JOBS}`, secs(r.lifeboatRestoreJobs.best().seconds), runsOf(r.lifeboatRestoreJobs), rate(r.rawBytes / r.lifeboatRestoreJobs.best().seconds), (r.lifeboatRestoreJobs.best().seconds / pgBest.seconds).toFixed(3), otherLoad(r.lifeboatRestoreJobs.best()).toFixed(2)]]
+            : []),
         ],
       ),
-      `  pg_restore flags (both): ${PG_RESTORE_FLAGS.join(' ')}`,
+      `  pg_restore flags (single-stream): ${PG_RESTORE_FLAGS.join(' ')}; with -j: ${PG_RESTORE_PARALLEL_FLAGS.join(' ')}`,
     );
   }
 
@@ -387,7 +488,7 @@ function report(options: BenchOptions, r: Results): string[] {
     secs(run.seconds),
     secs(cpuOf(run, 'postgres backend')),
     secs(cpuOf(run, 'pg_dump', 'pg_restore')),
-    run.cpu.gzip === undefined ? '' : secs(run.cpu.gzip),
+    run.cpu.gzip === undefined && run.cpu.zstd === undefined ? '' : secs(cpuOf(run, 'gzip', 'zstd', 'sha256sum')),
     run.cpu.node === undefined ? '' : secs(run.cpu.node),
     secs(cpuTotal(run)),
     secs(cpuTotal(run) / 2),
@@ -395,15 +496,22 @@ function report(options: BenchOptions, r: Results): string[] {
   out.push(
     '',
     table(
-      ['CPU seconds (best runs)', 'wall s', 'backends', 'pg tool', 'gzip', 'node', 'total', 'total / 2 cores'],
+      ['CPU seconds (best runs)', 'wall s', 'backends', 'pg tool', 'gzip/zstd', 'node', 'total', 'total / 2 cores'],
       [
         cpuRow('raw pg_dump', rawBest),
         cpuRow(`pg_dump | gzip -${GZIP_LEVEL}`, gzipBest),
         cpuRow('Lifeboat backup', lbBest),
+        cpuRow('pg_dump | zstd -1 | sha256sum', r.zstdCli.best()),
+        cpuRow(`Lifeboat backup --jobs ${PARALLEL_JOBS}`, r.lifeboatJobs.best()),
+        cpuRow(`pg_dump -Fd -j ${PARALLEL_JOBS}`, r.pgDumpJobs.best()),
         ...(haveRestore ? [cpuRow('pg_restore', r.pgRestore.best()), cpuRow('Lifeboat restore', r.lifeboatRestore.best())] : []),
+        ...(r.pgRestoreJobs.runs.length > 0 ? [cpuRow(`pg_restore -j ${PARALLEL_JOBS}`, r.pgRestoreJobs.best())] : []),
+        ...(r.lifeboatRestoreJobs.runs.length > 0 ? [cpuRow(`Lifeboat restore --jobs ${PARALLEL_JOBS}`, r.lifeboatRestoreJobs.best())] : []),
       ],
     ),
     '  backends: PostgreSQL server processes serving the run; node: CPU inside runBackup/runRestore (all threads)',
+    `  client CPU s per GiB of dump (Lifeboat's node + its pg_dumps): --jobs 1 ${secs(clientCpuPerGib(lbBest, r.rawBytes))}, ` +
+      `--jobs ${PARALLEL_JOBS} ${secs(clientCpuPerGib(r.lifeboatJobs.best(), r.rawBytes))}`,
   );
 
   const rssOf = (s: Series<LifeboatRun>): number => Math.max(...s.runs.map((run) => run.maxRssBytes));
@@ -418,6 +526,7 @@ function report(options: BenchOptions, r: Results): string[] {
       [
         memoryRow(r.small, r.lifeboatSmall),
         memoryRow(r.large, r.lifeboat),
+        [`${r.large.name} --jobs ${PARALLEL_JOBS}`, mib(r.large.bytes), mib(r.lifeboatJobs.best().rawBytes ?? 0), secs(r.lifeboatJobs.best().seconds), mib(rssOf(r.lifeboatJobs)), mib(r.lifeboatJobs.best().startRssBytes)],
         ...(haveRestore ? [[`${r.large.name} restore`, '', '', secs(r.lifeboatRestore.best().seconds), mib(rssOf(r.lifeboatRestore)), mib(r.lifeboatRestore.best().startRssBytes)]] : []),
       ],
     ),
@@ -456,6 +565,15 @@ function report(options: BenchOptions, r: Results): string[] {
     rss_mb_small: round(rssOf(r.lifeboatSmall) / 1024 ** 2, 1),
     rss_mb_large: round(rssOf(r.lifeboat) / 1024 ** 2, 1),
     restore_ratio: haveRestore ? round(r.lifeboatRestore.best().seconds / r.pgRestore.best().seconds, 3) : null,
+    ratio_zstd_cli: round(r.zstdCli.best().seconds / lbBest.seconds, 3),
+    ratio_pg_dump_j2: round(r.pgDumpJobs.best().seconds / r.lifeboatJobs.best().seconds, 3),
+    restore_ratio_jobs2:
+      r.lifeboatRestoreJobs.runs.length > 0 && r.pgRestoreJobs.runs.length > 0
+        ? round(r.lifeboatRestoreJobs.best().seconds / r.pgRestoreJobs.best().seconds, 3)
+        : null,
+    cpu_s_per_gib_jobs1: round(clientCpuPerGib(lbBest, r.rawBytes), 2),
+    cpu_s_per_gib_jobs2: round(clientCpuPerGib(r.lifeboatJobs.best(), r.rawBytes), 2),
+    rss_mb_jobs2: round(rssOf(r.lifeboatJobs) / 1024 ** 2, 1),
   };
   out.push('', JSON.stringify(json));
   return out;

@@ -11,6 +11,7 @@ import { doctor } from './commands/doctor.ts';
 import { drill } from './commands/drill.ts';
 import { keygen } from './commands/keygen.ts';
 import { list } from './commands/list.ts';
+import { plan } from './commands/plan.ts';
 import { prune } from './commands/prune.ts';
 import { restore } from './commands/restore.ts';
 import { runCommand } from './commands/run.ts';
@@ -21,7 +22,7 @@ import { type CliIo, Output } from './io.ts';
 import { installSignalHandlers } from './signals.ts';
 import type { CliDeps } from './options.ts';
 
-export const COMMANDS: readonly Command[] = [keygen, backup, list, show, restore, verify, prune, doctor, runCommand, drill, approve];
+export const COMMANDS: readonly Command[] = [keygen, backup, list, show, restore, verify, prune, doctor, runCommand, drill, plan, approve];
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }

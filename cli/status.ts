@@ -49,7 +49,8 @@ export function statusKey(backup: { readonly sourceId: string; readonly backupId
   return `${backup.sourceId}/${backup.backupId}`;
 }
 
-function toStatus(latest: LatestVerification): BackupStatus {
+/** A newest verification result (or its absence, or why it could not be read) as `list` and `show` report it. */
+export function toStatus(latest: LatestVerification): BackupStatus {
   const verification = latest.key === undefined ? {} : { verification: latest.key };
   if (latest.problem !== undefined) return { state: 'unverified', ...verification, reason: latest.problem };
   const result = latest.result;

@@ -1,7 +1,7 @@
 import { describeConnection } from '../../functions/lib/engine/connection.ts';
-import { booleanFlag, requiredFlag } from '../args.ts';
+import { booleanFlag, requiredFlag, stringFlag, type FlagValues } from '../args.ts';
 import type { Command } from '../command.ts';
-import { ExitCode } from '../errors.ts';
+import { ExitCode, UsageError } from '../errors.ts';
 import { connectionFromFlag, keyringFromFlags, openVault, resolveSourceId } from '../options.ts';
 import { createProgressDisplay } from '../progress.ts';
 
@@ -34,6 +34,11 @@ export const backup: Command = {
       description: 'Source id in the vault (a-z, 0-9, "-"; starts with a letter). Default: derived from the database name.',
     },
     ...KEY_FLAGS,
+    jobs: {
+      type: 'string',
+      value: 'N',
+      description: 'PostgreSQL: dump in N parallel streams (vault format 1.1); 1 for one stream. Default: the number of CPUs.',
+    },
   },
   notes:
     'Passwords: put one in the URL, or leave it out and set PGPASSWORD (PostgreSQL) or MYSQL_PWD (MySQL);\n' +
@@ -42,6 +47,7 @@ export const backup: Command = {
   maxPositionals: 0,
   async run({ flags }, { output, env, deps }) {
     const source = connectionFromFlag('--source', requiredFlag(flags, 'source'), output, env);
+    const jobs = jobsFlag(flags);
     const store = await openVault(requiredFlag(flags, 'vault'), env);
     const sourceId = resolveSourceId(flags, source.database);
     const keyring = await keyringFromFlags(flags, deps);
@@ -56,6 +62,7 @@ export const backup: Command = {
         sourceId,
         store,
         keyring,
+        ...jobs,
         ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
       });
       output.out(result.manifest.backupId);
@@ -67,3 +74,12 @@ export const backup: Command = {
     return ExitCode.ok;
   },
 };
+
+/** `--jobs N`: a whole number from 1 to 64, or absent (the engine then uses the number of CPUs). */
+export function jobsFlag(flags: FlagValues): { jobs?: number } {
+  const text = stringFlag(flags, 'jobs');
+  if (text === undefined) return {};
+  const jobs = Number(text);
+  if (!/^\d+$/.test(text) || jobs < 1 || jobs > 64) throw new UsageError(`--jobs: expected a whole number from 1 to 64, got "${text}"`);
+  return { jobs };
+}

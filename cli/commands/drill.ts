@@ -1,9 +1,10 @@
 import { LifeboatError } from '../../functions/lib/errors.ts';
 import { compactUtc, evidenceKey, PLAN_NAME_PATTERN, randomBase32 } from '../../functions/lib/vault/layout.ts';
 import { booleanFlag, type FlagValues, stringFlag } from '../args.ts';
-import type { Command } from '../command.ts';
+import type { Command, CommandContext } from '../command.ts';
 import { UsageError } from '../errors.ts';
 import { EXECUTION_FLAGS, pollSecondsFlag, reportExecution, resolveStateMachine, startOn } from '../stepFunctions.ts';
+import { LOCAL_DRILL_FLAGS, runLocalDrillCommand } from './localDrill.ts';
 
 const DEFAULT_DEPLOYMENT = 'lifeboat';
 
@@ -21,12 +22,20 @@ export const drill: Command = {
   name: 'drill',
   summary: "Start a DR plan's state machine as a drill (or --real --yes for real); --wait for its outcome.",
   synopsis:
-    'lifeboat drill PLAN [--deployment NAME | --state-machine NAME_OR_ARN] [--real --yes] [--region REGION] [--wait [--poll-seconds N]] [--json]',
+    'lifeboat drill PLAN [--deployment NAME | --state-machine NAME_OR_ARN] [--real --yes] [--region REGION] [--wait [--poll-seconds N]] [--json]\n' +
+    '       lifeboat drill PLAN --local --config FILE --vault DIR --key-file FILE [--pg-server URL] [--mysql-server URL] [--approve-as NAME] [--json]',
   description:
     'Starts one execution of the DR plan\'s state machine, <deployment>-plan-<PLAN>, with input {"mode":"drill"}\n' +
     '(restores go to drill targets that are cleaned up, promotions are skipped), named\n' +
     '<PLAN>-<yyyymmdd>T<hhmmss>Z-drill-<4 random base32>. --real --yes starts it with {"mode":"real"} instead.\n' +
-    'Prints the execution ARN; with --wait, polls the execution until it stops and prints its final status.',
+    'Prints the execution ARN; with --wait, polls the execution until it stops and prints its final status.\n' +
+    '\n' +
+    'With --local, rehearses the plan on this machine instead, without AWS: the plan compiled as it is deployed,\n' +
+    'run by the local state-machine interpreter with the real DR step executor. restore-dump (into\n' +
+    '<database>_drill_<suffix> on the --pg-server / --mysql-server, default the config\'s verification servers),\n' +
+    'validate, notify (printed here), approvals (asked here, or --approve-as), clean-up and the evidence (written\n' +
+    'to the vault, as a deployed drill writes it) are real; the steps that need AWS (restore-snapshot,\n' +
+    'restore-point-in-time, promote-replica, backup-now) are skipped and say what they would do.',
   positionals: [{ name: 'PLAN', description: 'The plan name, as the config names it.' }],
   flags: {
     deployment: {
@@ -42,6 +51,7 @@ export const drill: Command = {
     real: { type: 'boolean', description: "Run the plan for real: restores into the plan's production targets, promotes replicas. Needs --yes." },
     yes: { type: 'boolean', description: 'Confirm --real.' },
     ...EXECUTION_FLAGS,
+    ...LOCAL_DRILL_FLAGS,
   },
   notes:
     'Approval steps mail the plan\'s contacts a signed link; answer it with lifeboat approve LINK --name NAME\n' +
@@ -50,10 +60,16 @@ export const drill: Command = {
     'for a name, states:DescribeExecution for --wait.\n' +
     'Exit codes: 0 started (with --wait: SUCCEEDED), 1 the execution ended FAILED, TIMED_OUT or ABORTED\n' +
     '(PlanRunFailedError) or Step Functions refused the start, 2 bad flags, --real without --yes, or no such\n' +
-    'state machine.',
+    'state machine. With --local: 0 the plan passed, 1 it failed (PlanRunFailedError; the evidence says why) or\n' +
+    'the drill could not finish (DrillInterruptedError and the like), 2 bad flags, config or plan name.',
   maxPositionals: 1,
-  async run({ flags, positionals }, { output, env, deps }) {
+  async run(commandLine, context) {
+    const { flags, positionals } = commandLine;
+    const { output, env, deps } = context;
     const plan = planArgument(positionals);
+    if (booleanFlag(flags, 'local')) return runLocal(plan, flags, context);
+    const localOnly = Object.keys(LOCAL_DRILL_FLAGS).filter((name) => flags[name] !== undefined);
+    if (localOnly.length > 0) throw new UsageError(`--${localOnly[0]} is for a local drill: add --local`);
     const mode = modeFlags(flags);
     const pollSeconds = pollSecondsFlag(flags);
     const given = stringFlag(flags, 'state-machine');
@@ -118,4 +134,12 @@ function modeFlags(flags: FlagValues): PlanMode {
   }
   if (yes && !real) throw new UsageError('--yes confirms --real; a drill needs no confirmation');
   return real ? 'real' : 'drill';
+}
+
+/** `drill PLAN --local`: the flags of a deployed drill are refused, the plan's outcome is the exit code. */
+async function runLocal(plan: string, flags: FlagValues, context: CommandContext): Promise<number> {
+  for (const name of ['deployment', 'state-machine', 'region', 'wait', 'poll-seconds', 'real', 'yes']) {
+    if (flags[name] !== undefined) throw new UsageError(`--${name} is for a deployed drill; a local drill (--local) runs here, always as a drill`);
+  }
+  return runLocalDrillCommand(plan, flags, context, (message) => new PlanRunFailedError(message));
 }

@@ -5,7 +5,7 @@ import { ExitCode, UsageError } from '../errors.ts';
 import type { Output } from '../io.ts';
 import { assertVaultExists, backupIdArgument, connectionFromFlag, keyringFromFlags, openVault, sourceFilter } from '../options.ts';
 import { createProgressDisplay } from '../progress.ts';
-import { KEY_FLAGS } from './backup.ts';
+import { jobsFlag, KEY_FLAGS } from './backup.ts';
 import { locateBackup } from './show.ts';
 
 export const restore: Command = {
@@ -34,6 +34,11 @@ export const restore: Command = {
     yes: { type: 'boolean', description: 'Confirm --drop-existing without asking.' },
     table: { type: 'string', value: 'NAME', description: 'Restore only this table, as NAME or SCHEMA.NAME.' },
     'replace-table': { type: 'boolean', description: 'With --table: replace that table in an existing target (only that table).' },
+    jobs: {
+      type: 'string',
+      value: 'N',
+      description: 'Backups made with --jobs: load data and build indexes over N connections. Default: the number of CPUs.',
+    },
   },
   notes: 'The target password comes from the URL or PGPASSWORD / MYSQL_PWD, as for backup. It is never printed.',
   maxPositionals: 1,
@@ -47,6 +52,7 @@ export const restore: Command = {
     const dropExisting = booleanFlag(flags, 'drop-existing');
     if (replaceTable && table === undefined) throw new UsageError('--replace-table needs --table: it replaces that one table');
     if (replaceTable && dropExisting) throw new UsageError('give either --replace-table (that table alone) or --drop-existing (the whole database), not both');
+    const jobs = jobsFlag(flags);
     const keyring = await keyringFromFlags(flags, deps);
     await assertVaultExists(store);
     // Checked here rather than left to the engine so that the error names the flag to fix.
@@ -90,6 +96,7 @@ export const restore: Command = {
         target,
         dropExisting,
         sourceId: manifest.sourceId,
+        ...jobs,
         ...(table === undefined ? {} : { table, replaceTable }),
         ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
       });

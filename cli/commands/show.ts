@@ -67,10 +67,11 @@ function renderManifest(manifest: BackupManifest, status: BackupStatus): string 
   const { payload, compression, encryption, snapshot } = manifest;
   if (payload) {
     const ratio = payload.rawBytes === 0 ? '' : `, ${((payload.storedBytes / payload.rawBytes) * 100).toFixed(1)}% of raw`;
+    const parts = payload.parts;
     fields.push(
-      ['Payload', `${payload.key} (${payload.format})`],
+      ['Payload', parts ? `${parts.length} parts (${payload.format}): ${parts.map((p) => p.key).join(', ')}` : `${payload.key} (${payload.format})`],
       ['Size', `${formatBytes(payload.rawBytes)} raw, ${formatBytes(payload.storedBytes)} stored${ratio}`],
-      ['SHA-256', payload.sha256],
+      [parts ? 'SHA-256 (parts list)' : 'SHA-256', payload.sha256],
     );
   }
   if (compression) fields.push(['Compression', `${compression.codec} level ${compression.level}`]);

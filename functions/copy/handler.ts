@@ -5,6 +5,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
 import { createS3Client } from '../lib/aws/s3Client.ts';
 import { requireEnv } from '../lib/env.ts';
 import { ConfigError } from '../lib/errors.ts';
@@ -29,8 +30,10 @@ const deps = {
   maxCopiesInFlight,
 };
 
-async function copy(event: unknown): Promise<CopyResult> {
-  const result = await handleCopyEvent(event, deps);
+async function copy(event: unknown, context?: Partial<Pick<Context, 'getRemainingTimeInMillis'>>): Promise<CopyResult> {
+  // Lambda's clock is the only Lambda-specific input: the core stops in time and a rerun (or Fargate) resumes.
+  const remaining = context?.getRemainingTimeInMillis?.bind(context);
+  const result = await handleCopyEvent(event, remaining ? { ...deps, remainingTimeMs: remaining } : deps);
   metrics.addDimension('sourceId', result.sourceId);
   if ('replicationLagSeconds' in result) {
     if (!result.alreadyCopied) {
@@ -44,6 +47,10 @@ async function copy(event: unknown): Promise<CopyResult> {
       alreadyCopied: result.alreadyCopied,
       replicationLagSeconds: result.replicationLagSeconds,
       verificationsCopied: result.verificationsCopied,
+      ...(result.kind === 'dump'
+        ? { partsCopied: result.partsCopied, partsResumed: result.partsResumed, payloadObjectsReused: result.payloadObjectsReused }
+        : {}),
+      ...(result.warnings === undefined ? {} : { warnings: result.warnings }),
     });
   } else {
     if (result.copiesInFlight !== undefined) metrics.addMetric('SnapshotCopiesInFlight', MetricUnit.Count, result.copiesInFlight);

@@ -1,12 +1,12 @@
 /**
  * Copies one backup from the primary vault to the DR vault, server-side, under the DR bucket's KMS key:
- * the payload first (CopyObject, or a multipart copy above 5 GiB), then a streamed SHA-256 of the DR copy
- * compared with the manifest, and only then the manifest (its presence in the DR vault is what records the
+ * the payload first (CopyObject, or a parallel, resumable multipart copy above 5 GiB), then a SHA-256 of the
+ * DR copy from concurrent ranged GETs, compared with the manifest, and only then the manifest (its presence in the DR vault is what records the
  * copy), then the verification results. A snapshot backup's manifest is rewritten to point at the DR copy
- * of the snapshot instead. Contracts: docs/pipeline-functions.md.
+ * of the snapshot instead. Nothing here is Lambda-specific: the same core runs in a Fargate task, and a
+ * remaining-time budget is optional. Contracts: docs/pipeline-functions.md.
  */
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -14,7 +14,9 @@ import {
   CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   PutObjectCommand,
   UploadPartCopyCommand,
   type CompletedPart,
@@ -39,6 +41,7 @@ import {
   StoreWriteFailedError,
 } from '../lib/errors.ts';
 import { VERIFICATIONS_DIR, backupPrefix, manifestKey } from '../lib/vault/layout.ts';
+import { sha256OfRanges } from './rangedHash.ts';
 import { parseManifest, payloadObjects, serializeManifest, type BackupManifest, type PayloadObject } from '../lib/vault/manifest.ts';
 
 const MiB = 1024 * 1024;
@@ -48,6 +51,21 @@ export const MAX_SINGLE_COPY_BYTES = 5 * GiB;
 const MIN_PART_BYTES = 5 * MiB;
 const MAX_PART_BYTES = 5 * GiB;
 const MAX_PARTS = 10_000;
+/** Time kept in hand when a remaining-time budget is given: parts in flight finish, nothing new starts. */
+export const DEFAULT_STOP_MARGIN_MS = 120_000;
+
+/**
+ * A copy stopped on purpose because its runner's time is nearly up (only when `remainingTimeMs` is given).
+ * Nothing is aborted: the multipart upload and its copied parts stay, and a rerun for the same backup, on
+ * this runner or on Fargate, continues it. Retryable.
+ */
+export class CopyInterruptedError extends LifeboatError {
+  override readonly retryable = true;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CopyInterruptedError';
+  }
+}
 
 export type S3Sender = Pick<S3Client, 'send'>;
 
@@ -63,8 +81,21 @@ export interface VaultCopyDeps {
   readonly multipartThresholdBytes?: number;
   /** Part size of a multipart copy, grown if needed to stay within 10,000 parts. @default 512 MiB */
   readonly partSizeBytes?: number;
-  /** UploadPartCopy requests in flight at once. @default 4 */
+  /** UploadPartCopy requests in flight at once. @default 8 */
   readonly partConcurrency?: number;
+  /** Ranged GETs in flight while re-hashing the DR copy; memory is about `(hashConcurrency + 1) × hashRangeBytes`. @default 4 */
+  readonly hashConcurrency?: number;
+  /** Bytes per ranged GET of the re-hash. @default 16 MiB */
+  readonly hashRangeBytes?: number;
+  /**
+   * Milliseconds the runner has left (a Lambda's `context.getRemainingTimeInMillis`). When given, no new part
+   * copy or ranged GET starts once less than `stopMarginMs` is left, and the copy fails with
+   * `CopyInterruptedError`, leaving its multipart upload for a rerun to resume.
+   * @default undefined: no limit (a Fargate task runs to the end)
+   */
+  readonly remainingTimeMs?: () => number;
+  /** @default 120 s */
+  readonly stopMarginMs?: number;
 }
 
 export interface CopyBackupResult {
@@ -79,6 +110,16 @@ export interface CopyBackupResult {
   readonly sha256?: string;
   /** Dumps: whether the payload went as a multipart copy. */
   readonly multipart?: boolean;
+  /** Dumps: UploadPartCopy requests this run made (0 without a multipart copy). */
+  readonly partsCopied?: number;
+  /** Dumps: parts an earlier, interrupted run had copied, taken over from its multipart upload instead of copied again. */
+  readonly partsResumed?: number;
+  /** Dumps: payload objects the DR vault already held whole (an earlier run copied them), proven by their hash and not copied again. */
+  readonly payloadObjectsReused?: number;
+  /** Dumps: other unfinished multipart uploads of the same payload key, aborted (debris of earlier runs). */
+  readonly staleUploadsAborted?: number;
+  /** What the copy could not do but worked around, e.g. looking for an upload to resume without the permission to. */
+  readonly warnings?: readonly string[];
   /** Snapshots: the DR copy the DR manifest points at. */
   readonly snapshotArn?: string;
   readonly verificationsCopied: number;
@@ -122,21 +163,38 @@ async function copyDumpBackup(manifest: BackupManifest, source: StoredObject, de
     return { ...base, verificationsCopied, alreadyCopied: true, ...lag(manifest, existing.lastModified ?? now(deps)) };
   }
 
-  let multipart = false;
-  for (const object of payloadObjects(manifest)) multipart = (await copyPayloadObject(manifest, object, deps)) || multipart;
+  const totals = { multipart: false, partsCopied: 0, partsResumed: 0, payloadObjectsReused: 0, staleUploadsAborted: 0 };
+  const warnings: string[] = [];
+  for (const object of payloadObjects(manifest)) {
+    const stats = await copyPayloadObject(manifest, object, deps, warnings);
+    totals.multipart ||= stats.multipart;
+    totals.partsCopied += stats.partsCopied;
+    totals.partsResumed += stats.partsResumed;
+    totals.payloadObjectsReused += stats.reused ? 1 : 0;
+    totals.staleUploadsAborted += stats.staleUploadsAborted;
+  }
 
   // Last: the manifest makes the DR copy a backup. Only the manifest read above, byte for byte.
   await wrapWrite(key, deps, () => serverSideCopy(key, source.etag, deps));
   const copiedAt = now(deps);
   const verificationsCopied = await copyVerifications(manifest, deps);
-  return { ...base, multipart, verificationsCopied, alreadyCopied: false, ...lag(manifest, copiedAt) };
+  return { ...base, ...totals, ...(warnings.length === 0 ? {} : { warnings }), verificationsCopied, alreadyCopied: false, ...lag(manifest, copiedAt) };
+}
+
+interface PayloadCopyStats {
+  readonly multipart: boolean;
+  readonly reused: boolean;
+  readonly partsCopied: number;
+  readonly partsResumed: number;
+  readonly staleUploadsAborted: number;
 }
 
 /**
  * Copies one stored payload object to the DR vault and proves the copy, from the DR object itself, against the
- * hash taken when the backup was made. Returns whether it took a multipart copy.
+ * hash taken when the backup was made. A DR object already there with the right size (an earlier run copied it
+ * and then ran out of time) is hashed first and, if it proves, not copied again.
  */
-async function copyPayloadObject(manifest: BackupManifest, payload: PayloadObject, deps: VaultCopyDeps): Promise<boolean> {
+async function copyPayloadObject(manifest: BackupManifest, payload: PayloadObject, deps: VaultCopyDeps, warnings: string[]): Promise<PayloadCopyStats> {
   const { sourceId, backupId } = manifest;
   const payloadKey = `${backupPrefix(sourceId, backupId)}${payload.key}`;
   const head = await headObject(deps.primary, payloadKey);
@@ -145,23 +203,49 @@ async function copyPayloadObject(manifest: BackupManifest, payload: PayloadObjec
     throw new SizeMismatchError(`Payload ${payloadKey} in s3://${deps.primary.bucket} holds ${head.bytes} bytes, its manifest says ${payload.storedBytes}; not copied`);
   }
 
-  const multipart = head.bytes > (deps.multipartThresholdBytes ?? MAX_SINGLE_COPY_BYTES);
-  await wrapWrite(payloadKey, deps, () =>
-    multipart ? multipartCopy(payloadKey, head, deps) : serverSideCopy(payloadKey, head.etag, deps),
-  );
+  const present = await headObject(deps.dr, payloadKey);
+  if (present && present.bytes === payload.storedBytes) {
+    const proof = await hashDrCopy(payloadKey, present, deps);
+    if (proof.sha256 === payload.sha256) return { multipart: false, reused: true, partsCopied: 0, partsResumed: 0, staleUploadsAborted: 0 };
+  }
 
-  const copy = await hashObject(deps.dr, payloadKey);
-  if (copy.bytes !== payload.storedBytes) {
+  const multipart = head.bytes > (deps.multipartThresholdBytes ?? MAX_SINGLE_COPY_BYTES);
+  const parts = multipart
+    ? await wrapWrite(payloadKey, deps, () => multipartCopy(payloadKey, head, deps, warnings))
+    : await wrapWrite(payloadKey, deps, () => serverSideCopy(payloadKey, head.etag, deps)).then(() => ({ copied: 0, resumed: 0, staleAborted: 0 }));
+
+  const copy = await headObject(deps.dr, payloadKey);
+  if (!copy || copy.bytes !== payload.storedBytes) {
     throw new SizeMismatchError(
-      `The DR copy of ${payloadKey} in s3://${deps.dr.bucket} holds ${copy.bytes} bytes, the manifest says ${payload.storedBytes}; the manifest was not copied`,
+      `The DR copy of ${payloadKey} in s3://${deps.dr.bucket} holds ${copy?.bytes ?? 0} bytes, the manifest says ${payload.storedBytes}; the manifest was not copied`,
     );
   }
-  if (copy.sha256 !== payload.sha256) {
+  const { sha256 } = await hashDrCopy(payloadKey, copy, deps);
+  if (sha256 !== payload.sha256) {
     throw new ChecksumMismatchError(
-      `The DR copy of ${payloadKey} in s3://${deps.dr.bucket} has SHA-256 ${copy.sha256}, the manifest records ${payload.sha256}; the manifest was not copied`,
+      `The DR copy of ${payloadKey} in s3://${deps.dr.bucket} has SHA-256 ${sha256}, the manifest records ${payload.sha256}; the manifest was not copied`,
     );
   }
-  return multipart;
+  return { multipart, reused: false, partsCopied: parts.copied, partsResumed: parts.resumed, staleUploadsAborted: parts.staleAborted };
+}
+
+/** SHA-256 of the DR object, from concurrent ranged GETs of that one version (`If-Match` its ETag). */
+function hashDrCopy(key: string, head: ObjectHead, deps: VaultCopyDeps): Promise<{ bytes: number; sha256: string }> {
+  return sha256OfRanges(deps.dr.client, deps.dr.bucket, key, head.bytes, {
+    rangeBytes: deps.hashRangeBytes ?? 16 * MiB,
+    concurrency: deps.hashConcurrency ?? 4,
+    ...(head.etag === undefined ? {} : { etag: head.etag }),
+    shouldStop: () => outOfTime(deps),
+    onStop: (hashed) =>
+      new CopyInterruptedError(
+        `Stopped re-hashing the DR copy of ${key} after ${hashed} of ${head.bytes} bytes: the runner's time is nearly up. ` +
+          'The copy is complete; a rerun proves it by its hash without copying it again.',
+      ),
+  });
+}
+
+function outOfTime(deps: VaultCopyDeps): boolean {
+  return deps.remainingTimeMs !== undefined && deps.remainingTimeMs() < (deps.stopMarginMs ?? DEFAULT_STOP_MARGIN_MS);
 }
 
 /**
@@ -250,26 +334,58 @@ function serverSideCopy(key: string, etag: string | undefined, deps: VaultCopyDe
   );
 }
 
-/** CreateMultipartUpload ▸ UploadPartCopy over byte ranges ▸ Complete; any failure aborts the upload. */
-async function multipartCopy(key: string, head: ObjectHead, deps: VaultCopyDeps): Promise<void> {
+interface UploadState {
+  readonly uploadId: string;
+  /** Parts already in the upload whose size fits this copy's plan, by part number. */
+  readonly done: Map<number, string>;
+}
+
+/**
+ * CreateMultipartUpload ▸ UploadPartCopy over byte ranges, `partConcurrency` at a time ▸ Complete with the
+ * parts in order. An unfinished upload of the same key (a run that timed out) is continued instead: its parts
+ * of the right size are kept (ListParts) and only the rest copied. Any failure aborts the upload; a stop for
+ * lack of time (`remainingTimeMs`) leaves it for the rerun and throws `CopyInterruptedError`.
+ */
+async function multipartCopy(
+  key: string,
+  head: ObjectHead,
+  deps: VaultCopyDeps,
+  warnings: string[],
+): Promise<{ copied: number; resumed: number; staleAborted: number }> {
   const ranges = partRanges(head.bytes, deps.partSizeBytes ?? 512 * MiB);
-  const created = await deps.dr.client.send(
-    new CreateMultipartUploadCommand({
-      Bucket: deps.dr.bucket,
-      Key: key,
-      ...(head.contentType === undefined ? {} : { ContentType: head.contentType }),
-      ...drEncryption(deps),
-    }),
-  );
-  const uploadId = created.UploadId;
-  if (!uploadId) throw new StoreWriteFailedError(`CreateMultipartUpload for ${key} in s3://${deps.dr.bucket} returned no UploadId`);
+  const { resume, staleAborted } = await findResumableUpload(key, ranges, deps).catch((error: unknown) => {
+    // A role without s3:ListBucketMultipartUploads / s3:ListMultipartUploadParts can still copy, from the start.
+    if ((error as { name?: unknown }).name !== 'AccessDenied') throw error;
+    warnings.push(`could not look for an unfinished upload of ${key} to continue (${describe(error)}); copied from the start`);
+    return { resume: undefined, staleAborted: 0 };
+  });
+  let uploadId = resume?.uploadId;
+  if (!uploadId) {
+    const created = await deps.dr.client.send(
+      new CreateMultipartUploadCommand({
+        Bucket: deps.dr.bucket,
+        Key: key,
+        ...(head.contentType === undefined ? {} : { ContentType: head.contentType }),
+        ...drEncryption(deps),
+      }),
+    );
+    uploadId = created.UploadId;
+    if (!uploadId) throw new StoreWriteFailedError(`CreateMultipartUpload for ${key} in s3://${deps.dr.bucket} returned no UploadId`);
+  }
+  const parts: CompletedPart[] = ranges.map((_, index) => ({ PartNumber: index + 1, ETag: resume?.done.get(index + 1) }));
+  const todo = parts.filter((part) => part.ETag === undefined).map((part) => part.PartNumber! - 1);
+  let copied = 0;
   try {
-    const parts: CompletedPart[] = new Array(ranges.length);
     let next = 0;
     let failed = false;
+    let stopped = false;
     const worker = async () => {
-      while (!failed && next < ranges.length) {
-        const index = next++;
+      while (!failed && !stopped && next < todo.length) {
+        if (outOfTime(deps)) {
+          stopped = true;
+          break;
+        }
+        const index = todo[next++]!;
         const range = ranges[index]!;
         try {
           const out = await deps.dr.client.send(
@@ -286,20 +402,29 @@ async function multipartCopy(key: string, head: ObjectHead, deps: VaultCopyDeps)
           const etag = out.CopyPartResult?.ETag;
           if (!etag) throw new StoreWriteFailedError(`UploadPartCopy of part ${index + 1} of ${key} returned no ETag`);
           parts[index] = { ETag: etag, PartNumber: index + 1 };
+          copied += 1;
         } catch (error) {
           failed = true;
           throw error;
         }
       }
     };
-    const concurrency = Math.max(1, Math.min(deps.partConcurrency ?? 4, ranges.length));
+    const concurrency = Math.max(1, Math.min(deps.partConcurrency ?? 8, todo.length));
     const results = await Promise.allSettled(Array.from({ length: concurrency }, worker));
     const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (rejected) throw rejected.reason;
+    if (stopped) {
+      const done = parts.filter((part) => part.ETag !== undefined).length;
+      throw new CopyInterruptedError(
+        `Stopped the multipart copy of ${key} to s3://${deps.dr.bucket} at ${done} of ${parts.length} parts: the runner's time is nearly up. ` +
+          `Upload ${uploadId} is left in place; a rerun continues it.`,
+      );
+    }
     await deps.dr.client.send(
       new CompleteMultipartUploadCommand({ Bucket: deps.dr.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
     );
   } catch (error) {
+    if (error instanceof CopyInterruptedError) throw error;
     try {
       await deps.dr.client.send(new AbortMultipartUploadCommand({ Bucket: deps.dr.bucket, Key: key, UploadId: uploadId }));
     } catch (abortError) {
@@ -311,6 +436,63 @@ async function multipartCopy(key: string, head: ObjectHead, deps: VaultCopyDeps)
     }
     throw error;
   }
+  return { copied, resumed: ranges.length - todo.length, staleAborted };
+}
+
+/**
+ * The unfinished multipart upload of `key` with the most parts this copy can keep (a part is kept when its
+ * size is exactly its planned range's; the hash of the whole copy proves the bytes afterwards). Any other
+ * unfinished upload of the key is aborted: only this function writes payload keys in the DR vault.
+ */
+async function findResumableUpload(
+  key: string,
+  ranges: readonly { start: number; end: number }[],
+  deps: VaultCopyDeps,
+): Promise<{ resume: UploadState | undefined; staleAborted: number }> {
+  const uploads: { uploadId: string; initiated: number }[] = [];
+  let keyMarker: string | undefined;
+  let uploadIdMarker: string | undefined;
+  do {
+    const page = await deps.dr.client.send(
+      new ListMultipartUploadsCommand({ Bucket: deps.dr.bucket, Prefix: key, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+    );
+    for (const upload of page.Uploads ?? []) {
+      if (upload.Key === key && upload.UploadId) uploads.push({ uploadId: upload.UploadId, initiated: upload.Initiated?.getTime() ?? 0 });
+    }
+    [keyMarker, uploadIdMarker] = page.IsTruncated ? [page.NextKeyMarker, page.NextUploadIdMarker] : [undefined, undefined];
+  } while (keyMarker !== undefined || uploadIdMarker !== undefined);
+  if (uploads.length === 0) return { resume: undefined, staleAborted: 0 };
+
+  let best: UploadState | undefined;
+  let bestInitiated = -1;
+  for (const upload of uploads) {
+    const done = new Map<number, string>();
+    let marker: string | undefined;
+    do {
+      const page = await deps.dr.client.send(
+        new ListPartsCommand({ Bucket: deps.dr.bucket, Key: key, UploadId: upload.uploadId, PartNumberMarker: marker }),
+      );
+      for (const part of page.Parts ?? []) {
+        const range = part.PartNumber === undefined ? undefined : ranges[part.PartNumber - 1];
+        if (range && part.ETag && part.Size === range.end - range.start + 1) done.set(part.PartNumber!, part.ETag);
+      }
+      marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+    } while (marker !== undefined);
+    if (!best || done.size > best.done.size || (done.size === best.done.size && upload.initiated > bestInitiated)) {
+      best = { uploadId: upload.uploadId, done };
+      bestInitiated = upload.initiated;
+    }
+  }
+  let staleAborted = 0;
+  for (const upload of uploads) {
+    if (upload.uploadId === best!.uploadId) continue;
+    // Best effort: the bucket's AbortIncompleteMultipartUpload lifecycle rule removes whatever this misses.
+    const aborted = await deps.dr.client
+      .send(new AbortMultipartUploadCommand({ Bucket: deps.dr.bucket, Key: key, UploadId: upload.uploadId }))
+      .then(() => true, () => false);
+    if (aborted) staleAborted += 1;
+  }
+  return { resume: best, staleAborted };
 }
 
 /** Inclusive byte ranges of at least `partSize` bytes (the last may be smaller), never more than 10,000. */
@@ -356,22 +538,6 @@ async function headObject(vault: { client: S3Sender; bucket: string }, key: stri
     if (isNotFound(error)) return undefined;
     throw error;
   }
-}
-
-/** SHA-256 and size of an object, streamed: memory stays at one chunk however large the payload. */
-async function hashObject(vault: { client: S3Sender; bucket: string }, key: string): Promise<{ bytes: number; sha256: string }> {
-  const out = await vault.client.send(new GetObjectCommand({ Bucket: vault.bucket, Key: key }));
-  const body = out.Body as Readable | undefined;
-  if (!body || typeof (body as AsyncIterable<unknown>)[Symbol.asyncIterator] !== 'function') {
-    throw new TypeError(`GetObject ${key} returned no stream`);
-  }
-  const hash = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of body as AsyncIterable<Uint8Array>) {
-    hash.update(chunk);
-    bytes += chunk.byteLength;
-  }
-  return { bytes, sha256: hash.digest('hex') };
 }
 
 async function listKeys(vault: { client: S3Sender; bucket: string }, prefix: string): Promise<string[]> {

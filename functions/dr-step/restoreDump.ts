@@ -7,6 +7,7 @@
 import { readDatabaseSecret } from '../lib/aws/databaseSecret.ts';
 import type { DumpManifest } from '../lib/engine/backup.ts';
 import type { ConnectionInfo, Engine } from '../lib/engine/connection.ts';
+import { resolveJobs } from '../lib/engine/jobs.ts';
 import { asDumpManifest, runRestore } from '../lib/engine/restore.ts';
 import { ConfigError, NoRecoveryPointError } from '../lib/errors.ts';
 import { listBackups } from '../lib/vault/catalog.ts';
@@ -73,6 +74,8 @@ export async function runRestoreDumpStep(event: RunStepEvent, parameters: Restor
     // The drill database's name is this execution's: anything in it is an earlier attempt of this very step.
     // A real target is never dropped: the engine refuses one that is not empty.
     dropExisting: drill,
+    // A multi-part backup loads its data and builds its indexes over one connection per vCPU of the runner.
+    jobs: resolveJobs(undefined),
   });
 
   return succeededRecord(

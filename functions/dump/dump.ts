@@ -39,6 +39,8 @@ export interface DumpDeps {
    * @default 'require'
    */
   readonly tls?: 'require' | 'disable';
+  /** PostgreSQL: parallel dump streams. @default the runner's vCPUs */
+  readonly jobs?: number;
 }
 
 export interface DumpResult {
@@ -60,7 +62,7 @@ export async function dumpSource(event: unknown, deps: DumpDeps): Promise<DumpRe
     throw new ConfigError(`sourceId: unknown source '${sourceId}'; this function backs up ${deps.sources.map((s) => s.id).join(', ')}`);
   }
   const connection = await resolveConnection(source, deps);
-  const result = await runBackup({ source: connection, sourceId: source.id, store: deps.store, keyring: deps.keyring, ...(deps.now ? { now: deps.now() } : {}) });
+  const result = await runBackup({ source: connection, sourceId: source.id, store: deps.store, keyring: deps.keyring, ...(deps.now ? { now: deps.now() } : {}), ...(deps.jobs ? { jobs: deps.jobs } : {}) });
   const { manifest } = result;
   return {
     sourceId: manifest.sourceId,

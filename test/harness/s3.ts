@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../functions/lib/aws/s3Client.ts';
+import { installMultipartCopy } from './s3MultipartCopy.ts';
 
 /** The part of s3rver's API the harness uses (the package ships no type declarations). */
 interface S3rverInstance {
@@ -50,6 +51,8 @@ export async function startLocalS3(): Promise<LocalS3> {
   assertLegacyOpenSslProvider();
   const directory = await mkdtemp(join(tmpdir(), 'lifeboat-s3rver-'));
   const server = new S3rver({ address: '127.0.0.1', port: 0, directory, silent: true });
+  // UploadPartCopy, ListParts, ListMultipartUploads, AbortMultipartUpload: the DR copy's operations s3rver lacks.
+  installMultipartCopy(server as unknown as Parameters<typeof installMultipartCopy>[0]);
   let address: AddressInfo;
   try {
     address = await server.run();

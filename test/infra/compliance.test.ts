@@ -2,7 +2,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { describe, expect, it } from 'vitest';
 import { buildLifeboat } from '../../infra/lifeboat.ts';
-import { acknowledgedFindings, exampleConfig, synthNagReport, testApp, type NagReport } from './support.ts';
+import { acknowledgedFindings, exampleConfig, snapshotPlanConfig, synthNagReport, testApp, type NagReport } from './support.ts';
 
 function synthReport(): NagReport {
   const app = testApp({ compliance: true });
@@ -39,7 +39,7 @@ describe('cdk-nag: AWS Solutions and NIST 800-53 rev 5 over the whole app', () =
       'AwsSolutions-IAM5[Resource::*] @ */Plans/DrStepRole/DefaultPolicy/Resource',
       'AwsSolutions-IAM5[Resource::*] @ */Plans/RequestApproval/Role/DefaultPolicy/Resource',
       'AwsSolutions-IAM5[Resource::*] @ */Plans/Role-billing-db-default/DefaultPolicy/Resource',
-      'AwsSolutions-IAM5[Resource::*] @ */Plans/Role-orders-db-default/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::*] @ */Plans/Role-orders-failover/DefaultPolicy/Resource',
       'AwsSolutions-IAM5[Resource::*] @ */RestoreTest/StateMachineRole/DefaultPolicy/Resource',
       'AwsSolutions-IAM5[Resource::*] @ */RestoreTest/ValidateRestoreRole/DefaultPolicy/Resource',
       'AwsSolutions-IAM5[Resource::<PipelineStartBackupFunction23871E82.Arn>:*] @ */Pipeline/SchedulerRole/DefaultPolicy/Resource',
@@ -87,7 +87,6 @@ describe('cdk-nag: AWS Solutions and NIST 800-53 rev 5 over the whole app', () =
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::lifeboat-<AWS::AccountId>-eu-central-1/backups/*] @ */Plans/DrStepRole/DefaultPolicy/Resource',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:eu-west-1:123456789012:execution:lifeboat-backup:*] @ */Pipeline/StartBackup/Role/DefaultPolicy/Resource',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:eu-west-1:123456789012:execution:lifeboat-backup:*] @ */Plans/Role-billing-db-default/DefaultPolicy/Resource',
-      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:eu-west-1:123456789012:execution:lifeboat-backup:*] @ */Plans/Role-orders-db-default/DefaultPolicy/Resource',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:eu-west-1:123456789012:stateMachine:lifeboat-plan-*] @ */Plans/ApprovalEndpoint/Role/DefaultPolicy/Resource',
       'AwsSolutions-SQS3 @ */Pipeline/ScheduleDeadLetters/Resource',
       'NIST.800.53.R5-DynamoDBInBackupPlan @ */Plans/Approvals/Resource',
@@ -105,7 +104,7 @@ describe('cdk-nag: AWS Solutions and NIST 800-53 rev 5 over the whole app', () =
       'NIST.800.53.R5-IAMNoInlinePolicy @ */Plans/DrStepRole/DefaultPolicy/Resource',
       'NIST.800.53.R5-IAMNoInlinePolicy @ */Plans/RequestApproval/Role/DefaultPolicy/Resource',
       'NIST.800.53.R5-IAMNoInlinePolicy @ */Plans/Role-billing-db-default/DefaultPolicy/Resource',
-      'NIST.800.53.R5-IAMNoInlinePolicy @ */Plans/Role-orders-db-default/DefaultPolicy/Resource',
+      'NIST.800.53.R5-IAMNoInlinePolicy @ */Plans/Role-orders-failover/DefaultPolicy/Resource',
       'NIST.800.53.R5-IAMNoInlinePolicy @ */RestoreTest/StateMachineRole/DefaultPolicy/Resource',
       'NIST.800.53.R5-IAMNoInlinePolicy @ */RestoreTest/ValidateRestoreRole/DefaultPolicy/Resource',
       'NIST.800.53.R5-LambdaFunctionPublicAccessProhibited @ */Plans/ApprovalEndpoint/Function/invoke-function',
@@ -142,4 +141,27 @@ describe('cdk-nag: AWS Solutions and NIST 800-53 rev 5 over the whole app', () =
     expect(message).toMatch(/lifeboat-primary\/CarelessBucket\/Resource[\s\S]*?'AwsSolutions::AwsSolutions-S10'/);
     expect(message).not.toMatch(/lifeboat-(primary|dr)\/Vault/);
   });
+
+  it('keeps the acknowledgements of the statements CDK moves into an overflow policy (a plan with a restore-snapshot step)', () => {
+    const app = testApp({ compliance: true });
+    const { primary } = buildLifeboat(app, snapshotPlanConfig());
+    const report = synthNagReport(app);
+
+    const overflow = primary.node.findAll().filter((c) => /\/Plans\/DrStepRole\/OverflowPolicy\d+$/.test(c.node.path));
+    expect(overflow.length, 'the DR step role is large enough for CDK to split its policy').toBeGreaterThan(0);
+    for (const plugin of report.pluginReports) expect({ plugin: plugin.pluginName, violations: plugin.violations }).toEqual({ plugin: plugin.pluginName, violations: [] });
+    const onOverflow = acknowledgedFindings(report, /^lifeboat-primary\//).filter((finding) => /@ Plans\/DrStepRole\/OverflowPolicy\d+\//.test(finding));
+    // The RDS describe statement moved: its wildcard snapshot, instance and cluster resources, in both regions, keep their reasons.
+    expect(onOverflow).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:rds:eu-west-1:123456789012:db:\*\] @ Plans\/DrStepRole\/OverflowPolicy\d+\/Resource$/),
+        expect.stringMatching(/^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:rds:eu-central-1:123456789012:cluster-snapshot:\*\] @ Plans\/DrStepRole\/OverflowPolicy\d+\/Resource$/),
+      ]),
+    );
+    // Only what the moved statements name follows: never the inline-policy acknowledgement.
+    expect(onOverflow.filter((finding) => !finding.startsWith('AwsSolutions-IAM5[Resource::'))).toEqual([]);
+    const reasons = report.pluginReports.flatMap((p) => p.suppressedViolations).filter((v) => v.violatingConstructs.some((c) => c.constructPath.includes('/OverflowPolicy')));
+    for (const violation of reasons) expect(violation.reason.length).toBeGreaterThan(60);
+  });
 });
+

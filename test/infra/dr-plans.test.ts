@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { compilePlan, PLAN_SUBSTITUTIONS } from '../../infra/plans/compile.ts';
 import { plansWithDefaults } from '../../infra/config/index.ts';
 import { ordersRestorePlan } from '../fixtures/plans.ts';
-import { exampleConfig, synthLifeboat, type SynthesizedLifeboat } from './support.ts';
+import { exampleConfig, synthLifeboat, type SynthesizedLifeboat, SYNTH_TIMEOUT_MS } from './support.ts';
 
 type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: string[] };
 
@@ -39,7 +39,7 @@ describe('DR plans in the primary stack', () => {
   let lifeboat: SynthesizedLifeboat;
   beforeAll(() => {
     lifeboat = synthLifeboat(withPlan());
-  });
+  }, SYNTH_TIMEOUT_MS);
 
   it('deploys one state machine per plan, default plans included, logging ALL and traced, only in the primary region', () => {
     const names = Object.values(lifeboat.primary.findResources('AWS::StepFunctions::StateMachine'))

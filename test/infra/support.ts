@@ -24,6 +24,30 @@ export function exampleConfig(change: (raw: Record<string, any>) => void = () =>
 }
 
 /**
+ * The example config with one plan restoring orders-db's snapshot into the DR region: enough statements on
+ * the DR step role for CDK to move some into an overflow managed policy.
+ */
+export function snapshotPlanConfig(): LifeboatConfig {
+  return exampleConfig((raw) => {
+    raw.plans = [
+      {
+        name: 'orders-standby',
+        priority: 'high',
+        objectives: { rtoMinutes: 120, rpoMinutes: 1440 },
+        contacts: [{ name: 'Ana Lima', email: 'ana@example.com' }],
+        steps: [
+          {
+            id: 'restore',
+            kind: 'restore-snapshot',
+            parameters: { source: 'orders-db', region: 'dr', targetIdentifier: 'orders-standby', subnetGroupName: 'dr-private', securityGroupIds: ['sg-0a1b2c3d4e5f60009'] },
+          },
+        ],
+      },
+    ];
+  });
+}
+
+/**
  * A unit-test app: CloudFormation schema validation and esbuild bundling off for speed (one full synth,
  * bundles included, runs in CI on its own; the bundles themselves are load-tested in test/functions).
  */
@@ -33,6 +57,9 @@ export function testApp(options: { compliance?: boolean } = {}): App {
   return app;
 }
 
+/** For a hook that synthesizes the whole app with cdk-nag: well under a minute alone, longer on a busy machine. */
+export const SYNTH_TIMEOUT_MS = 180_000;
+
 export interface SynthesizedLifeboat {
   readonly app: App;
   readonly stacks: LifeboatStacks;
@@ -40,8 +67,12 @@ export interface SynthesizedLifeboat {
   readonly dr: Template;
 }
 
+/**
+ * The app built from `config` in a {@link testApp} WITH the compliance checks: its first template synthesizes it,
+ * and any cdk-nag finding nobody acknowledged fails that synth, so every config a test builds is checked.
+ */
 export function synthLifeboat(config: LifeboatConfig = exampleConfig()): SynthesizedLifeboat {
-  const app = testApp();
+  const app = testApp({ compliance: true });
   const stacks = buildLifeboat(app, config);
   return { app, stacks, primary: Template.fromStack(stacks.primary), dr: Template.fromStack(stacks.dr) };
 }

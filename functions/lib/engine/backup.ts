@@ -16,11 +16,13 @@ import type { BackupKeyring } from '../crypto/keyring.ts';
 import { DumpFailedError, LifeboatError, StoreWriteFailedError } from '../errors.ts';
 import { writeManifest } from '../vault/catalog.ts';
 import { assertSourceId, newBackupId, parseBackupId, PAYLOAD_NAME, payloadKey } from '../vault/layout.ts';
-import { type BackupManifest, MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type ManifestPayload } from '../vault/manifest.ts';
+import { type DumpManifest, MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION } from '../vault/manifest.ts';
 import type { VaultStore } from '../vault/store.ts';
 import { type ConnectionInfo, describeConnection, redact } from './connection.ts';
 import { messageOf } from './driver.ts';
+import { resolveJobs } from './jobs.ts';
 import { prepareMysqlDump } from './mysql.ts';
+import { runParallelBackup } from './parallelBackup.ts';
 import { preparePostgresDump } from './postgres.ts';
 import { describeExit, type RunningTool, spawnTool } from './process.ts';
 import { ByteCounter, HashingCounter, type ProgressListener, ProgressMeter } from './progress.ts';
@@ -40,15 +42,14 @@ export interface BackupOptions {
   readonly onProgress?: ProgressListener;
   /** @default 1 (see codec/zstd.ts for why) */
   readonly compressionLevel?: number;
+  /**
+   * PostgreSQL: data streams of a parallel dump (vault format v1.1, see parallelBackup.ts); 1 is the
+   * single-stream v1.0 payload. MySQL is always single-stream. @default the runner's vCPUs (`os.availableParallelism()`)
+   */
+  readonly jobs?: number;
 }
 
-/** A dump manifest: the parts that are optional for snapshots are always present. */
-export type DumpManifest = BackupManifest & {
-  kind: 'dump';
-  payload: ManifestPayload;
-  compression: NonNullable<BackupManifest['compression']>;
-  encryption: NonNullable<BackupManifest['encryption']>;
-};
+export type { DumpManifest };
 
 export interface BackupResult {
   readonly manifest: DumpManifest;
@@ -71,6 +72,11 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const key = payloadKey(sourceId, backupId);
   const level = options.compressionLevel ?? DEFAULT_ZSTD_LEVEL;
   const encryptionContext = backupEncryptionContext(sourceId, backupId);
+  const jobs = resolveJobs(options.jobs);
+  if (source.engine === 'postgresql' && jobs > 1) {
+    const { onProgress } = options;
+    return runParallelBackup({ source, sourceId, store, keyring, backupId, startedAt, clockStart, compressionLevel: level, jobs, ...(onProgress ? { onProgress } : {}) });
+  }
 
   const plan = await (source.engine === 'postgresql' ? preparePostgresDump(source) : prepareMysqlDump(source));
   let tool: RunningTool<'ignore', 'pipe'> | undefined;

@@ -58,13 +58,71 @@ async function clientFlavour(tool: 'mysqldump' | 'mysql'): Promise<{ flavour: Cl
   return { flavour: /mariadb/i.test(versionLine) ? 'mariadb' : 'mysql', versionLine };
 }
 
-/** `mysqldump  Ver 10.19 Distrib 10.11.19-MariaDB, for …` → `10.11.19-MariaDB`; MySQL's `Ver 8.0.36 for …` → `8.0.36`. */
+/**
+ * The client's own version from its `--version` line: `mysqldump  Ver 10.19 Distrib 10.11.19-MariaDB, for …` →
+ * `10.11.19-MariaDB`; MariaDB 11's `mariadb-dump from 11.4.2-MariaDB, client 10.19 …` → `11.4.2-MariaDB`; MySQL 8's
+ * `mysqldump  Ver 8.4.3 for Linux …` → `8.4.3`; MySQL 5.7's `Ver 10.13 Distrib 5.7.44, …` → `5.7.44`.
+ */
 export function parseMysqldumpVersion(line: string): string {
-  return /Distrib\s+([^\s,]+)/.exec(line)?.[1] ?? /Ver\s+([^\s,]+)/.exec(line)?.[1] ?? line;
+  return /Distrib\s+([^\s,]+)/.exec(line)?.[1] ?? /\bfrom\s+(\d[^\s,]*)/.exec(line)?.[1] ?? /Ver\s+([^\s,]+)/.exec(line)?.[1] ?? line;
+}
+
+/** Which mysqldump the image (or the machine) has, from its `--version` line. */
+export interface MysqldumpClient {
+  readonly flavour: ClientFlavour;
+  /** e.g. `8.4.3`, `10.11.19-MariaDB` */
+  readonly version: string;
+  readonly major: number;
+  readonly minor: number;
+}
+
+export function mysqldumpClient(versionLine: string): MysqldumpClient {
+  const version = parseMysqldumpVersion(versionLine);
+  const [major = 0, minor = 0] = (/^(\d+)\.(\d+)/.exec(version)?.slice(1) ?? []).map(Number);
+  return { flavour: /mariadb/i.test(versionLine) ? 'mariadb' : 'mysql', version, major, minor };
+}
+
+/**
+ * The flags that depend on which mysqldump runs against which server (the rest are the same for all), and
+ * what a user must know about a pairing that cannot dump faithfully.
+ *
+ * MySQL's mysqldump (the image's: MySQL 8.4):
+ * - `--set-gtid-purged=OFF`: without it a dump of a server with GTIDs (RDS MySQL and Aurora MySQL 3 with
+ *   `gtid_mode=ON`) starts with `SET @@GLOBAL.GTID_PURGED`, which fails on a restore into any server that has
+ *   executed transactions (every RDS instance), and makes mysqldump take `FLUSH TABLES WITH READ LOCK`, which
+ *   RDS's admin user may not.
+ * - `--column-statistics=0` (8.0 clients on): no `ANALYZE TABLE … UPDATE HISTOGRAM` statements; they are
+ *   optimizer statistics, not data, and reading them queries `information_schema.COLUMN_STATISTICS`, which
+ *   MariaDB and MySQL 5.7 servers lack (the dump then fails outright).
+ * MariaDB's mysqldump knows neither option (it refuses unknown options), and against a MySQL 8 server it
+ * has known gaps: no `caching_sha2_password` login (MySQL 8.4's default), invisible columns dumped as
+ * visible, no knowledge of the 8.0 data dictionary; a warning says so.
+ */
+export function mysqldumpFlavourArgs(client: MysqldumpClient, serverVersion: string): { args: string[]; warnings: string[] } {
+  const serverIsMariadb = /mariadb/i.test(serverVersion);
+  const serverMajor = Number(/^(\d+)\./.exec(serverVersion)?.[1] ?? 0);
+  if (client.flavour === 'mysql') {
+    const args = ['--set-gtid-purged=OFF'];
+    if (client.major >= 8) args.push('--column-statistics=0');
+    const warnings =
+      client.major >= 8 || serverIsMariadb || serverMajor < 8
+        ? []
+        : [`mysqldump ${client.version} is older than the MySQL ${serverVersion} server it dumps; use a MySQL 8.0 or newer client`];
+    return { args, warnings };
+  }
+  const warnings =
+    !serverIsMariadb && serverMajor >= 8
+      ? [
+          `MariaDB's mysqldump ${client.version} does not dump MySQL ${serverVersion} faithfully (invisible columns, ` +
+            'caching_sha2_password logins, the 8.0 data dictionary); the tools image carries MySQL 8.4\'s client for this',
+        ]
+      : [];
+  return { args: [], warnings };
 }
 
 export async function prepareMysqlDump(source: ConnectionInfo): Promise<DumpPlan> {
   const [{ flavour, versionLine }, connection] = await Promise.all([clientFlavour('mysqldump'), connectMysql(source)]);
+  const client = mysqldumpClient(versionLine);
   const warnings: string[] = [];
   let serverVersion: string;
   let withEvents = true;
@@ -81,7 +139,8 @@ export async function prepareMysqlDump(source: ConnectionInfo): Promise<DumpPlan
   } finally {
     await connection.end().catch(() => {});
   }
-  const serverIsMariadb = /mariadb/i.test(serverVersion);
+  const byFlavour = mysqldumpFlavourArgs(client, serverVersion);
+  warnings.push(...byFlavour.warnings);
   const args = [
     ...connectionArgs(source, flavour),
     '--single-transaction',
@@ -95,9 +154,7 @@ export async function prepareMysqlDump(source: ConnectionInfo): Promise<DumpPlan
     // --single-transaction already gives consistency; LOCK TABLES would only block writers.
     '--skip-lock-tables',
     '--default-character-set=utf8mb4',
-    // MySQL's mysqldump: no SET @@GLOBAL.GTID_PURGED (it breaks restores into servers with GTIDs, RDS
-    // included), and no column statistics, which MariaDB servers do not have.
-    ...(flavour === 'mysql' ? ['--set-gtid-purged=OFF', ...(serverIsMariadb ? ['--column-statistics=0'] : [])] : []),
+    ...byFlavour.args,
     source.database,
   ];
   const counter = new MysqlRowCounter();
@@ -107,7 +164,7 @@ export async function prepareMysqlDump(source: ConnectionInfo): Promise<DumpPlan
     env: mysqlEnv(source),
     payloadFormat: 'mysqldump-sql',
     toolName: 'mysqldump',
-    toolVersion: parseMysqldumpVersion(versionLine),
+    toolVersion: client.version,
     serverVersion,
     warnings,
     inspector: counter,

@@ -42,7 +42,9 @@ import type { DumpManifest } from './backup.ts';
 import { type ConnectionInfo, describeConnection, redact } from './connection.ts';
 import { messageOf, type RestorePlan, type TableSelector } from './driver.ts';
 import { onInterrupt } from './interrupt.ts';
+import { resolveJobs } from './jobs.ts';
 import { connectMysql, mysqlRestorePlan, prepareMysqlTarget, resetMysqlTarget } from './mysql.ts';
+import { runPartsRestore } from './parallelRestore.ts';
 import { connectPostgres, postgresRestorePlan, preparePostgresTarget } from './postgres.ts';
 import { describeExit, type RunningTool, spawnTool } from './process.ts';
 import { MysqlTableFilter, type PostgresTargetFacts, parseArchiveEntries, postgresTableList, qualified } from './tableFilter.ts';
@@ -67,6 +69,10 @@ export interface RestoreOptions {
   /** With `table`: replace the table the target already has (that table alone). @default false */
   readonly replaceTable?: boolean;
   readonly onProgress?: ProgressListener;
+  /** Multi-part (v1.1) PostgreSQL backups: connections loading data and building indexes at once. @default the runner's vCPUs */
+  readonly jobs?: number;
+  /** Multi-part backups: the caller has just checked every part's stored bytes, so the restore does not read them twice. */
+  readonly preverified?: boolean;
 }
 
 export interface RestoreResult {
@@ -103,6 +109,22 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
   const table = options.table === undefined ? undefined : resolveTable(manifest, options.table);
   if (options.replaceTable && !table) throw new ConfigError('replaceTable needs a table to replace');
   assertKeyringMatches(manifest.encryption.keyring, keyring.description);
+
+  if (manifest.payload.parts) {
+    // The parts path restores one table with pg_restore --table into a new or empty database; the
+    // dependency-aware selection and --replace-table (tableFilter.ts) read a single archive.
+    if (options.replaceTable) {
+      throw new ConfigError(
+        `Backup ${manifest.backupId} is a multi-part backup: replaceTable (--replace-table) is not supported for it yet; restore the table into a new database`,
+      );
+    }
+    const { onProgress, preverified } = options;
+    const restored = await runPartsRestore({
+      store, manifest, keyring, target, dropExisting: options.dropExisting ?? false, jobs: resolveJobs(options.jobs),
+      ...(table ? { table } : {}), ...(onProgress ? { onProgress } : {}), ...(preverified ? { preverified } : {}),
+    });
+    return { manifest, ...restored, ...(table ? { table } : {}), warnings: [] };
+  }
 
   const key = `${backupPrefix(manifest.sourceId, manifest.backupId)}${manifest.payload.key}`;
   // A short or long payload fails here, before the target is touched.

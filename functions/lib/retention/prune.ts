@@ -6,7 +6,16 @@
  * and reports; one failed delete never stops the others.
  */
 import { assertSourceId, backupPrefix, manifestKey } from '../vault/layout.ts';
-import { listBackups, listIncomplete, type IncompleteBackup } from '../vault/catalog.ts';
+import {
+  READ_CONCURRENCY,
+  incompleteOf,
+  latestVerificationOf,
+  mapConcurrent,
+  readManifests,
+  scanBackupFolders,
+  type BackupFolder,
+  type IncompleteBackup,
+} from '../vault/catalog.ts';
 import type { VaultStore } from '../vault/store.ts';
 import { assertTimeZone } from './calendar.ts';
 import { isObjectLockRefusal, type ReadProtection } from './objectLock.ts';
@@ -20,13 +29,10 @@ import {
   type VerificationStatus,
 } from './plan.ts';
 import { describeError, type RetentionReport, type RetentionReportEntry, type RetentionReportError } from './report.ts';
-import { readLatestVerification, type VerificationState } from './verification.ts';
+import type { VerificationState } from './verification.ts';
 
 /** How long a backup folder without a manifest may still be an upload in progress. */
 export const DEFAULT_INCOMPLETE_GRACE_MS = 24 * 60 * 60 * 1000;
-
-/** Vault reads in flight at once; bounded so a large vault does not open hundreds of requests. */
-const READ_CONCURRENCY = 8;
 
 export interface PruneVaultOptions {
   readonly sourceId: string;
@@ -41,7 +47,10 @@ export interface PruneVaultOptions {
    * deleted; a younger one may still be being written and is left alone. @default 24 hours
    */
   readonly incompleteGraceMs?: number;
-  /** A backup's verification status. @default the newest result under its `verifications/` (`readLatestVerification`) */
+  /**
+   * A backup's verification status. @default the newest result under its `verifications/`, found in the one
+   * listing prune makes of the source (no listing per backup; no read for a backup without results)
+   */
   readonly readVerification?: (backup: { readonly sourceId: string; readonly backupId: string }) => Promise<VerificationState>;
   /**
    * What protects a backup from deletion; asked only about backups about to be deleted.
@@ -64,18 +73,23 @@ export async function pruneVault(store: VaultStore, options: PruneVaultOptions):
     errors.push({ id, step, ...describeError(error) });
   };
 
-  const manifests = await listBackups(store, {
-    sourceId,
-    // Never deleted (it might be the backup a recovery needs) but reported: a newer Lifeboat or a damaged object.
-    onUnreadable: (error, backup) => failure('read-manifest', error, backup.backupId),
-  });
-  const incomplete = await listIncomplete(store, { sourceId });
+  // One paged listing of the source serves everything below: manifests, incomplete folders, the newest
+  // verification result of each backup, and the keys protection is asked about.
+  const folders = await scanBackupFolders(store, { sourceId });
+  const folderOf = new Map(folders.map((folder) => [folder.backupId, folder]));
+  const manifests = (
+    await readManifests(store, folders.filter((folder) => folder.hasManifest), {
+      // Never deleted (it might be the backup a recovery needs) but reported: a newer Lifeboat or a damaged object.
+      onUnreadable: (error, backup) => failure('read-manifest', error, backup.backupId),
+    })
+  ).map((entry) => entry.manifest);
+  const incomplete = incompleteOf(folders);
   const stale = incomplete.filter((b) => now.getTime() - b.startedAt.getTime() > graceMs);
   const fresh = incomplete.filter((b) => !stale.includes(b));
 
   // A plan from a guessed status could delete the backup a recovery needs: unknown status → no deletions.
   const readVerification =
-    options.readVerification ?? ((backup) => readLatestVerification(store, backup.sourceId, backup.backupId));
+    options.readVerification ?? ((backup) => latestVerificationOf(store, folderOf.get(backup.backupId) as BackupFolder));
   const statuses = await mapBounded(manifests, (manifest) => readStatus(readVerification, manifest));
   statuses.forEach((s) => s.error && errors.push(s.error));
   const unknownStatuses = statuses.filter((s) => s.error).length;
@@ -94,7 +108,7 @@ export async function pruneVault(store: VaultStore, options: PruneVaultOptions):
     const asking = [...firstPlan.filter((d) => d.action === 'delete').map((d) => d.id), ...stale.map((b) => b.backupId)];
     const answers = await mapBounded(asking, async (backupId) => {
       try {
-        const keys = await listKeys(store, backupPrefix(sourceId, backupId));
+        const keys = [...(folderOf.get(backupId)?.keys ?? [])];
         return { backupId, protection: await readProtection({ sourceId, backupId, keys }) };
       } catch (error) {
         return { backupId, error };
@@ -274,12 +288,8 @@ async function listKeys(store: VaultStore, prefix: string): Promise<string[]> {
   return keys;
 }
 
-async function mapBounded<T, R>(items: readonly T[], map: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = [];
-  for (let start = 0; start < items.length; start += READ_CONCURRENCY) {
-    results.push(...(await Promise.all(items.slice(start, start + READ_CONCURRENCY).map(map))));
-  }
-  return results;
+function mapBounded<T, R>(items: readonly T[], map: (item: T) => Promise<R>): Promise<R[]> {
+  return mapConcurrent(items, READ_CONCURRENCY, map);
 }
 
 function newestFirst(a: RetentionReportEntry, b: RetentionReportEntry): number {

@@ -13,6 +13,7 @@
  * one read per backup. An unreadable newest result comes back with a `problem`, and retention then
  * deletes nothing for the source.
  */
+import { type BackupFolder, latestVerificationOf, scanBackupFolders } from '../vault/catalog.ts';
 import { VERIFICATIONS_DIR, backupPrefix } from '../vault/layout.ts';
 import type { VaultStore } from '../vault/store.ts';
 import {
@@ -29,14 +30,48 @@ export type VerificationState = LatestVerification;
 export async function readLatestVerification(store: VaultStore, sourceId: string, backupId: string): Promise<VerificationState> {
   const newest = await readNewestRecord(store, sourceId, backupId);
   if (newest.status !== 'failed' || newest.result === undefined) return newest;
-
   const prefix = `${backupPrefix(sourceId, backupId)}${VERIFICATIONS_DIR}/`;
   const keys: string[] = [];
-  for await (const key of store.list(prefix)) if (isVerificationName(key.slice(prefix.length))) keys.push(key);
+  for await (const key of store.list(prefix)) keys.push(key);
+  return rankRecords(store, { sourceId, backupId }, newest, keys);
+}
+
+/**
+ * `readLatestVerification` for many backups of a vault: the first question about a source lists that source
+ * once, and every answer comes from that listing (one read per backup that has a result, none for one that
+ * has not; older records only when the newest is a failure), instead of one listing per backup. For callers
+ * asking about every backup of a source, such as snapshot retention.
+ */
+export function latestVerificationReader(
+  store: VaultStore,
+): (backup: { readonly sourceId: string; readonly backupId: string }) => Promise<VerificationState> {
+  const scans = new Map<string, Promise<Map<string, BackupFolder>>>();
+  return async ({ sourceId, backupId }) => {
+    let scan = scans.get(sourceId);
+    if (!scan) {
+      scan = scanBackupFolders(store, { sourceId }).then((folders) => new Map(folders.map((f) => [f.backupId, f])));
+      scans.set(sourceId, scan);
+    }
+    const folder = (await scan).get(backupId);
+    if (!folder) return { status: 'unverified' };
+    const newest = await latestVerificationOf(store, folder);
+    if (newest.status !== 'failed' || newest.result === undefined) return newest;
+    return rankRecords(store, folder, newest, folder.keys);
+  };
+}
+
+/** The newest is a readable failure: weigh it against the other records under `keys` (see the module comment). */
+async function rankRecords(
+  store: VaultStore,
+  ids: { readonly sourceId: string; readonly backupId: string },
+  newest: VerificationState,
+  keys: readonly string[],
+): Promise<VerificationState> {
+  const prefix = `${backupPrefix(ids.sourceId, ids.backupId)}${VERIFICATIONS_DIR}/`;
   const records: VerificationState[] = [newest];
   for (const key of keys) {
-    if (key === newest.key) continue;
-    const record = await readVerification(store, key, { sourceId, backupId });
+    if (key === newest.key || !key.startsWith(prefix) || !isVerificationName(key.slice(prefix.length))) continue;
+    const record = await readVerification(store, key, ids);
     // An older record that cannot be read changes nothing: the newest one was readable.
     if (record.result !== undefined) records.push(record);
   }

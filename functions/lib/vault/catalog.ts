@@ -12,6 +12,7 @@ import {
 } from '../errors.ts';
 import {
   MANIFEST_NAME,
+  VERIFICATIONS_DIR,
   backupPrefix,
   manifestKey,
   parseBackupId,
@@ -20,6 +21,7 @@ import {
 } from './layout.ts';
 import { parseManifest, payloadObjects, serializeManifest, type BackupManifest } from './manifest.ts';
 import type { VaultStore } from './store.ts';
+import { isVerificationName, readVerification, type LatestVerification } from './verification.ts';
 
 /** A backup folder without a manifest: what retention may clean up once it is old enough. */
 export interface IncompleteBackup {
@@ -42,45 +44,116 @@ export interface ListBackupsOptions extends ListOptions {
    * skipped. @default undefined: the first unreadable manifest fails the whole listing
    */
   readonly onUnreadable?: (error: Error, backup: { sourceId: string; backupId: string }) => void;
+  /**
+   * Only the newest `limit` backups: ids start with their start time, so the listing alone orders them and
+   * only these manifests are read. @default every backup
+   */
+  readonly limit?: number;
 }
 
-/** Manifests read in parallel while listing; bounded so a large vault does not open hundreds of requests. */
-const READ_CONCURRENCY = 8;
+/** A backup folder as one listing of the vault shows it: no object read. */
+export interface BackupFolder {
+  readonly sourceId: string;
+  readonly backupId: string;
+  readonly hasManifest: boolean;
+  /** Every key in the folder, in lexicographic order. */
+  readonly keys: readonly string[];
+  /** The newest verification result's key (names are UTC timestamps, so the last listed). */
+  readonly latestVerificationKey?: string;
+}
 
-/** Manifests of every complete backup, newest first. */
+/** Every backup folder of the vault (or of one source), newest first, from one paged listing. */
+export async function scanBackupFolders(store: VaultStore, options: ListOptions = {}): Promise<BackupFolder[]> {
+  return [...(await scanFolders(store, options.sourceId)).values()].sort(newestFirst);
+}
+
+/**
+ * Manifests and reads of a vault at scale run this many at once: enough to hide a store's latency (S3
+ * answers a GET in tens of milliseconds), bounded so a vault of thousands of backups does not open
+ * thousands of requests (the SDK's socket pool is 50).
+ */
+export const READ_CONCURRENCY = 32;
+
+/** Manifests of every complete backup, newest first: one paged listing, then the manifests read `READ_CONCURRENCY` at a time. */
 export async function listBackups(store: VaultStore, options: ListBackupsOptions = {}): Promise<BackupManifest[]> {
-  const folders = [...(await scanFolders(store, options.sourceId)).values()].filter((folder) => folder.hasManifest);
-  const manifests: BackupManifest[] = [];
-  for (let start = 0; start < folders.length; start += READ_CONCURRENCY) {
-    const batch = folders.slice(start, start + READ_CONCURRENCY);
-    const results = await Promise.allSettled(batch.map((f) => readManifest(store, f.sourceId, f.backupId)));
+  const folders = (await scanBackupFolders(store, options)).filter((folder) => folder.hasManifest);
+  return (await readManifests(store, folders, options)).map((entry) => entry.manifest);
+}
+
+/**
+ * The manifests of `folders` (complete ones, newest first), read `READ_CONCURRENCY` at a time, each with its
+ * folder. With `limit`, reading stops once that many manifests were read.
+ */
+export async function readManifests(
+  store: VaultStore,
+  folders: readonly BackupFolder[],
+  options: Pick<ListBackupsOptions, 'onUnreadable' | 'limit'> = {},
+): Promise<{ manifest: BackupManifest; folder: BackupFolder }[]> {
+  const limit = options.limit ?? Number.POSITIVE_INFINITY;
+  if (!(limit >= 0)) throw new RangeError(`limit must be a number >= 0, got ${options.limit}`);
+  const read: { manifest: BackupManifest; folder: BackupFolder }[] = [];
+  // Chunks of the pool's size keep `limit` cheap: at most one chunk is read beyond it.
+  const chunk = Number.isFinite(limit) ? Math.min(READ_CONCURRENCY, Math.max(1, limit)) : folders.length;
+  for (let start = 0; start < folders.length && read.length < limit; start += chunk) {
+    const batch = folders.slice(start, start + chunk);
+    const results = await mapConcurrent(batch, READ_CONCURRENCY, (f) => readManifest(store, f.sourceId, f.backupId).then(
+      (manifest) => ({ ok: true as const, manifest }),
+      (error: unknown) => ({ ok: false as const, error }),
+    ));
     results.forEach((result, index) => {
-      if (result.status === 'fulfilled') {
-        manifests.push(result.value);
+      const folder = batch[index]!;
+      if (result.ok) {
+        if (read.length < limit) read.push({ manifest: result.manifest, folder });
         return;
       }
-      const folder = batch[index]!;
-      const unreadable = result.reason instanceof Error ? result.reason : new Error(String(result.reason));
+      const unreadable = result.error instanceof Error ? result.error : new Error(String(result.error));
       if (!options.onUnreadable) throw unreadable;
       options.onUnreadable(unreadable, { sourceId: folder.sourceId, backupId: folder.backupId });
     });
   }
-  return manifests.sort((a, b) => newestFirst(a, b));
+  return read.sort((a, b) => newestFirst(a.manifest, b.manifest));
+}
+
+/**
+ * The newest verification result of a folder from a listing: no listing of its own, and no read at all
+ * for a backup that has none (it is `unverified`).
+ */
+export async function latestVerificationOf(store: VaultStore, folder: BackupFolder): Promise<LatestVerification> {
+  if (folder.latestVerificationKey === undefined) return { status: 'unverified' };
+  return readVerification(store, folder.latestVerificationKey, folder);
+}
+
+/** `map` over `items` with at most `concurrency` calls pending; results in input order; the first rejection rejects. */
+export async function mapConcurrent<T, R>(items: readonly T[], concurrency: number, map: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const index = next++;
+      try {
+        results[index] = await map(items[index]!);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
+  return results;
 }
 
 /** Backup folders that hold objects but no manifest, newest first. */
 export async function listIncomplete(store: VaultStore, options: ListOptions = {}): Promise<IncompleteBackup[]> {
-  const incomplete: IncompleteBackup[] = [];
-  for (const folder of (await scanFolders(store, options.sourceId)).values()) {
-    if (folder.hasManifest) continue;
-    incomplete.push({
-      sourceId: folder.sourceId,
-      backupId: folder.backupId,
-      startedAt: parseBackupId(folder.backupId).time,
-      keys: folder.keys,
-    });
-  }
-  return incomplete.sort((a, b) => newestFirst(a, b));
+  return incompleteOf(await scanBackupFolders(store, options));
+}
+
+/** The folders of a listing that have no manifest, as incomplete backups, newest first. */
+export function incompleteOf(folders: readonly BackupFolder[]): IncompleteBackup[] {
+  return folders
+    .filter((folder) => !folder.hasManifest)
+    .map((folder) => ({ sourceId: folder.sourceId, backupId: folder.backupId, startedAt: parseBackupId(folder.backupId).time, keys: [...folder.keys] }))
+    .sort((a, b) => newestFirst(a, b));
 }
 
 /**
@@ -160,6 +233,7 @@ interface Folder {
   backupId: string;
   hasManifest: boolean;
   keys: string[];
+  latestVerificationKey?: string;
 }
 
 /** Groups every key under `backups/` (or one source) by backup folder; keys outside the layout are ignored. */
@@ -176,6 +250,10 @@ async function scanFolders(store: VaultStore, sourceId: string | undefined): Pro
     }
     folder.keys.push(key);
     if (parsed.name === MANIFEST_NAME) folder.hasManifest = true;
+    // Listed in lexicographic order and named by UTC timestamp: the last one seen is the newest.
+    else if (parsed.name.startsWith(`${VERIFICATIONS_DIR}/`) && isVerificationName(parsed.name.slice(VERIFICATIONS_DIR.length + 1))) {
+      folder.latestVerificationKey = key;
+    }
   }
   return folders;
 }

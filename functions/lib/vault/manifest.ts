@@ -1,24 +1,34 @@
 /**
  * The backup manifest, vault format v1: the self-description written last beside each payload.
  * Everything needed to restore and verify a backup is here; key material never is.
+ *
+ * v1.1 adds the multi-part payload of a parallel PostgreSQL dump (`payload.format` `pg_dump-custom-parts`,
+ * `payload.parts`); a single-stream payload is still written as v1.0, so older 1.x readers read it.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ManifestInvalidError, UnsupportedFormatVersionError } from '../errors.ts';
 import { BACKUP_ID_PATTERN, SOURCE_ID_PATTERN, isBackupId } from './layout.ts';
 
 export const MANIFEST_FORMAT = 'lifeboat-backup';
-/** The version this code writes. */
+/** The version this code writes for a single-stream payload (and for snapshots). */
 export const MANIFEST_FORMAT_VERSION = '1.0';
+/** The version this code writes for a multi-part payload (`payload.parts`). */
+export const MULTI_PART_FORMAT_VERSION = '1.1';
 /** Readers accept every minor version of this major and refuse any other major. */
 export const SUPPORTED_MAJOR_VERSION = 1;
 
 const VERSION_PATTERN = /^(\d+)\.(\d+)$/;
 
-/** Engine → the dump tool and payload format that go with it. */
+/** Engine → the dump tool and the payload formats that go with it. */
 export const ENGINE_DUMP = {
-  postgresql: { tool: 'pg_dump', payloadFormat: 'pg_dump-custom' },
-  mysql: { tool: 'mysqldump', payloadFormat: 'mysqldump-sql' },
+  postgresql: { tool: 'pg_dump', payloadFormats: ['pg_dump-custom', 'pg_dump-custom-parts'] },
+  mysql: { tool: 'mysqldump', payloadFormats: ['mysqldump-sql'] },
 } as const;
+
+/** A multi-part payload's sections, in restore order: schema, table data, then indexes, constraints and triggers. */
+export const PART_SECTIONS = ['pre-data', 'data', 'post-data'] as const;
+export type PartSection = (typeof PART_SECTIONS)[number];
 
 type ObjectFactory = typeof z.object;
 
@@ -46,15 +56,30 @@ function defineManifestSchema(object: ObjectFactory) {
     dump: object({ name: z.enum(['pg_dump', 'mysqldump']), version: nonEmpty }).optional(),
   });
 
-  const payload = object({
-    key: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a file name relative to the backup folder').refine(
-      (key) => key !== '.' && key !== '..',
-      'must be a file name relative to the backup folder',
-    ),
-    format: z.enum(['pg_dump-custom', 'mysqldump-sql']),
+  const objectName = z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, 'must be a file name relative to the backup folder')
+    .refine((key) => key !== '.' && key !== '..' && key !== 'manifest.json', 'must be a file name relative to the backup folder');
+  const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters (SHA-256 of the stored bytes)');
+
+  // One stored object of a multi-part payload: a pg_dump custom archive of one section (v1.1).
+  const part = object({
+    key: objectName,
+    section: z.enum(PART_SECTIONS),
     rawBytes: count,
     storedBytes: count,
-    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters (SHA-256 of the stored bytes)'),
+    sha256,
+    /** Data parts: the tables whose rows this part holds. */
+    tables: z.array(object({ schema: z.string(), name: nonEmpty })).optional(),
+  });
+
+  const payload = object({
+    key: objectName,
+    format: z.enum(['pg_dump-custom', 'pg_dump-custom-parts', 'mysqldump-sql']),
+    rawBytes: count,
+    storedBytes: count,
+    sha256,
+    parts: z.array(part).optional(),
   });
 
   const compression = object({ codec: z.literal('zstd'), level: z.int() });
@@ -113,10 +138,61 @@ function defineManifestSchema(object: ObjectFactory) {
     if (manifest.tools.dump && manifest.tools.dump.name !== expected.tool) {
       problem(['tools', 'dump', 'name'], `must be "${expected.tool}" for engine "${manifest.engine}"`);
     }
-    if (manifest.payload && manifest.payload.format !== expected.payloadFormat) {
-      problem(['payload', 'format'], `must be "${expected.payloadFormat}" for engine "${manifest.engine}"`);
+    if (manifest.payload && !(expected.payloadFormats as readonly string[]).includes(manifest.payload.format)) {
+      problem(['payload', 'format'], `must be ${expected.payloadFormats.map((f) => `"${f}"`).join(' or ')} for engine "${manifest.engine}"`);
     }
+    if (manifest.payload) checkParts(manifest.payload, manifest.formatVersion, problem);
   });
+}
+
+type PayloadShape = {
+  key: string;
+  format: string;
+  rawBytes: number;
+  storedBytes: number;
+  sha256: string;
+  parts?: { key: string; section: PartSection; rawBytes: number; storedBytes: number; sha256: string }[] | undefined;
+};
+
+/** A multi-part payload is whole: one schema part, at least one data part, one post-data part, totals and digest that add up. */
+function checkParts(payload: PayloadShape, formatVersion: string, problem: (path: (string | number)[], message: string) => void): void {
+  const multi = payload.format === 'pg_dump-custom-parts';
+  if (!multi) {
+    if (payload.parts !== undefined) problem(['payload', 'parts'], `is only allowed with format "pg_dump-custom-parts"`);
+    return;
+  }
+  const minor = Number(VERSION_PATTERN.exec(formatVersion)?.[2] ?? 0);
+  if (minor < 1) problem(['formatVersion'], 'must be 1.1 or later for a multi-part payload');
+  const parts = payload.parts;
+  if (!parts) {
+    problem(['payload', 'parts'], 'is required for format "pg_dump-custom-parts"');
+    return;
+  }
+  const count = (section: PartSection) => parts.filter((p) => p.section === section).length;
+  if (count('pre-data') !== 1) problem(['payload', 'parts'], 'must hold exactly one "pre-data" part');
+  if (count('data') < 1) problem(['payload', 'parts'], 'must hold at least one "data" part');
+  if (count('post-data') !== 1) problem(['payload', 'parts'], 'must hold exactly one "post-data" part');
+  const keys = new Set<string>();
+  parts.forEach((p, index) => {
+    if (keys.has(p.key)) problem(['payload', 'parts', index, 'key'], 'must be unique');
+    keys.add(p.key);
+  });
+  if (parts.reduce((sum, p) => sum + p.rawBytes, 0) !== payload.rawBytes) problem(['payload', 'rawBytes'], 'must be the sum of the parts\' rawBytes');
+  if (parts.reduce((sum, p) => sum + p.storedBytes, 0) !== payload.storedBytes) {
+    problem(['payload', 'storedBytes'], 'must be the sum of the parts\' storedBytes');
+  }
+  if (payloadPartsDigest(parts) !== payload.sha256) problem(['payload', 'sha256'], 'must be the digest of the parts list (see payloadPartsDigest)');
+}
+
+/**
+ * `payload.sha256` of a multi-part payload: SHA-256 of one line `<key> <storedBytes> <sha256>\n` per part,
+ * in manifest order. It names the payload as a whole (the dump function reports it) and binds the list of
+ * parts; each part's own `sha256` covers its stored bytes.
+ */
+export function payloadPartsDigest(parts: readonly { key: string; storedBytes: number; sha256: string }[]): string {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(`${part.key} ${part.storedBytes} ${part.sha256}\n`);
+  return hash.digest('hex');
 }
 
 const writerSchema = defineManifestSchema(z.object);
@@ -148,35 +224,55 @@ export type ManifestEncryption = NonNullable<BackupManifest['encryption']>;
 export type ManifestKeyring = ManifestEncryption['keyring'];
 export type ManifestPayload = NonNullable<BackupManifest['payload']>;
 export type ManifestTable = BackupManifest['content']['tables'][number];
+export type ManifestPart = NonNullable<ManifestPayload['parts']>[number];
 export type BackupKind = BackupManifest['kind'];
 export type DatabaseEngine = BackupManifest['engine'];
 
+/** A dump manifest: the parts that are optional for snapshots are always present. */
+export type DumpManifest = BackupManifest & {
+  kind: 'dump';
+  payload: ManifestPayload;
+  compression: NonNullable<BackupManifest['compression']>;
+  encryption: NonNullable<BackupManifest['encryption']>;
+};
+
 /** One stored object of a dump's payload, as every reader that moves or checks stored bytes sees it. */
 export interface PayloadObject {
-  /** Relative to the backup folder, e.g. `payload`. */
+  /** Relative to the backup folder, e.g. `payload` or `payload.data-2`. */
   readonly key: string;
   readonly storedBytes: number;
   /** SHA-256 (lowercase hex) of the stored bytes. */
   readonly sha256: string;
+  /** Bytes after decryption and decompression. */
+  readonly rawBytes: number;
+  /** Multi-part payloads: which section of the dump the object holds. */
+  readonly section?: PartSection;
 }
 
 /**
- * Every object a dump's payload is stored in, in the order it was written; none for a snapshot. Readers that
- * copy, hash, prune or check stored bytes go through this, so a payload stored in several objects is handled
- * by each of them in one place.
+ * Every object a dump's payload is stored in, in manifest order (for parts: schema, data parts, post-data);
+ * none for a snapshot. Readers that copy, hash, prune or check stored bytes go through this, so a payload
+ * stored in several objects is handled by each of them in one place.
  */
 export function payloadObjects(manifest: BackupManifest): PayloadObject[] {
   if (!manifest.payload) return [];
-  const { key, storedBytes, sha256 } = manifest.payload;
-  return [{ key, storedBytes, sha256 }];
+  const { key, storedBytes, sha256, rawBytes, parts } = manifest.payload;
+  if (parts) return parts.map((p) => ({ key: p.key, storedBytes: p.storedBytes, sha256: p.sha256, rawBytes: p.rawBytes, section: p.section }));
+  return [{ key, storedBytes, sha256, rawBytes }];
 }
 
-/** `manifest.json` bytes for a v1.0 manifest; throws `ManifestInvalidError` naming each bad field. */
+/** The version a manifest must carry: 1.1 for a multi-part payload, 1.0 otherwise. */
+export function formatVersionFor(manifest: Pick<BackupManifest, 'payload'>): string {
+  return manifest.payload?.parts ? MULTI_PART_FORMAT_VERSION : MANIFEST_FORMAT_VERSION;
+}
+
+/** `manifest.json` bytes for a v1.0 (or, with parts, v1.1) manifest; throws `ManifestInvalidError` naming each bad field. */
 export function serializeManifest(manifest: BackupManifest): string {
   const label = `for backup ${String(manifest.sourceId)}/${String(manifest.backupId)}`;
-  if (manifest.formatVersion !== MANIFEST_FORMAT_VERSION) {
+  const expected = formatVersionFor(manifest);
+  if (manifest.formatVersion !== expected) {
     throw new ManifestInvalidError(
-      `Manifest ${label} is invalid: formatVersion: this code writes "${MANIFEST_FORMAT_VERSION}", got "${String(manifest.formatVersion)}"`,
+      `Manifest ${label} is invalid: formatVersion: this code writes "${expected}" for this payload, got "${String(manifest.formatVersion)}"`,
     );
   }
   const result = writerSchema.safeParse(manifest);

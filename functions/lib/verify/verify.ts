@@ -41,7 +41,10 @@ import type { VaultStore } from '../vault/store.ts';
 import { DatabaseMissing, type RestoredDatabase, connectRestoredDatabase, isTruthy } from '../engine/restoredDatabase.ts';
 import { type AnomalyThresholds, checkSizeAnomaly, resolveAnomalyThresholds } from './anomaly.ts';
 import { type JudgedConsumer, type Verdict, restoreTool, structureCheck } from './consumers.ts';
-import { type PassOutcome, streamPayload } from './payloadPass.ts';
+import { verifyPartsPayload } from './partsPass.ts';
+import { type PassOutcome, isUnwrapFailure, streamPayload } from './payloadPass.ts';
+
+export { isUnwrapFailure } from './payloadPass.ts';
 import { type ScratchDatabase, assertServerReachable, createScratchDatabase, describeDropFailure } from './scratch.ts';
 
 export interface VerifyOptions {
@@ -145,6 +148,11 @@ async function verifyPayload(
   checks: Checks,
 ): Promise<Partial<RunDetails>> {
   const key = `${backupPrefix(manifest.sourceId, manifest.backupId)}${manifest.payload.key}`;
+  if (manifest.payload.parts) {
+    const inspect = (target: ConnectionInfo) => inspectRestored(target, manifest, sqlChecks, checks);
+    // A key the manifest does not name was refused (WrongKeyError) before any byte was read.
+    return verifyPartsPayload({ store, manifest, keyring, keyProblem: undefined, server, checks, inspect, hostPort });
+  }
 
   if ((await store.head(key)) === undefined) {
     checks.set('checksum', 'failed', `payload ${key} is missing from ${store.location}`, 0);
@@ -329,19 +337,6 @@ function decryptCheck(pass: PassOutcome, manifest: DumpManifest): CheckArgs {
 
 function fromVerdict(verdict: Verdict): CheckArgs {
   return verdict.ok ? ['passed', undefined, verdict.ms] : ['failed', verdict.reason ?? 'failed', verdict.ms];
-}
-
-/**
- * The Encryption SDK's words for "no keyring key unwrapped the data key" (raw AES: the name fits, the
- * material does not; KMS: the key refused or denied). A frame failing authentication after the key
- * unwrapped reads differently, and is damage to the payload.
- */
-export function isUnwrapFailure(error: unknown): boolean {
-  let current = error;
-  for (let depth = 0; current instanceof Error && depth < 5; depth++, current = current.cause) {
-    if (/unencryptedDataKey has not been set|Unable to decrypt data key/.test(current.message)) return true;
-  }
-  return false;
 }
 
 function tlsFor(target: ConnectionInfo): 'verify' | 'disable' {

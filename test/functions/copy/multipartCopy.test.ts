@@ -1,27 +1,24 @@
-// The multipart-copy path (payloads above CopyObject's 5 GiB) against a mocked S3 client: s3rver does not
-// implement UploadPartCopy (see vaultCopy.test.ts). The threshold and part size are lowered so a 12 MiB
-// payload takes the same path a 12 GiB one does.
-import 'aws-sdk-client-mock-vitest/extend';
-import { createHash } from 'node:crypto';
+// The multipart path (payloads above CopyObject's 5 GiB) against s3rver, taught UploadPartCopy, ListParts,
+// ListMultipartUploads and AbortMultipartUpload by the harness (test/harness/s3MultipartCopy.ts). The
+// threshold and part size are lowered so a 32 MiB payload takes the path a 500 GiB one does, in 7 parts.
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { RDSClient } from '@aws-sdk/client-rds';
 import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CopyObjectCommand,
   CreateMultipartUploadCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  S3Client,
+  ListMultipartUploadsCommand,
+  PutObjectCommand,
   UploadPartCopyCommand,
+  type S3Client,
 } from '@aws-sdk/client-s3';
-import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
-import { copyBackup, partRanges, type VaultCopyDeps } from '../../../functions/copy/vaultCopy.ts';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createS3Client } from '../../../functions/lib/aws/s3Client.ts';
+import { CopyInterruptedError, copyBackup, partRanges, type VaultCopyDeps } from '../../../functions/copy/vaultCopy.ts';
 import { ChecksumMismatchError, StoreWriteFailedError } from '../../../functions/lib/errors.ts';
+import { listBackups, writeManifest } from '../../../functions/lib/vault/catalog.ts';
 import { manifestKey, payloadKey } from '../../../functions/lib/vault/layout.ts';
-import { serializeManifest } from '../../../functions/lib/vault/manifest.ts';
+import { S3Store } from '../../../functions/lib/vault/s3Store.ts';
+import { startLocalS3, type LocalS3 } from '../../harness/s3.ts';
 import { sampleManifest } from '../vault/fixtures.ts';
 
 const MiB = 1024 * 1024;
@@ -30,139 +27,277 @@ const BACKUP = '20261122T053327Z-k3x7q2ab';
 const PAYLOAD_KEY = payloadKey('orders-db', BACKUP);
 const MANIFEST_KEY = manifestKey('orders-db', BACKUP);
 const DR_KEY = 'arn:aws:kms:eu-central-1:111122223333:key/mrk-1234abcd';
-const PAYLOAD_ETAG = '"9b2cf535f27731c974343645a3985328-3"';
-const MANIFEST_ETAG = '"c4ca4238a0b923820dcc509a6f75849b"';
+/** 6 parts of 5 MiB and a last one of 2 MiB + 1. */
+const PAYLOAD_BYTES = 32 * MiB + 1;
+const PARTS = 7;
 
-// 12 MiB + 1 byte: two full 5 MiB parts and a last part of 2 MiB + 1.
-const payload = Buffer.alloc(12 * MiB + 1, 7);
-const manifest = sampleManifest({
-  backupId: BACKUP,
-  payload: { ...sampleManifest().payload!, storedBytes: payload.length, sha256: createHash('sha256').update(payload).digest('hex') },
-});
-const manifestBytes = Buffer.from(serializeManifest(manifest));
-
-/** A GetObject body as the SDK returns it in Node: a stream that can also be read whole. */
-function body(bytes: Buffer) {
-  return Object.assign(Readable.from([bytes]), { transformToByteArray: async () => new Uint8Array(bytes) }) as never;
+interface Sent {
+  name: string;
+  input: Record<string, unknown>;
 }
-const notFound = () => Object.assign(new Error('not found'), { name: 'NoSuchKey' });
 
-const primaryClient = new S3Client({ region: 'eu-west-1' });
-const drClient = new S3Client({ region: 'eu-central-1' });
-const primary = mockClient(primaryClient);
-const dr = mockClient(drClient);
+/** Records commands and counts requests in flight per command (entered, not yet answered). */
+function instrument(
+  client: S3Client,
+  options: { failPart?: number; deny?: string; afterSend?: (name: string, input: Record<string, unknown>) => Promise<void> } = {},
+) {
+  const sent: Sent[] = [];
+  const inFlight = new Map<string, number>();
+  const maxInFlight = new Map<string, number>();
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const name = (context.commandName ?? '?').replace(/Command$/, '');
+      const input = args.input as Record<string, unknown>;
+      sent.push({ name, input });
+      inFlight.set(name, (inFlight.get(name) ?? 0) + 1);
+      maxInFlight.set(name, Math.max(maxInFlight.get(name) ?? 0, inFlight.get(name)!));
+      try {
+        if (name === options.deny) throw Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $fault: 'client' });
+        if (name === 'UploadPartCopy' && input.PartNumber === options.failPart) {
+          throw Object.assign(new Error('We encountered an internal error. Please try again.'), { name: 'InternalError', $fault: 'server' });
+        }
+        const result = await next(args);
+        await options.afterSend?.(name, input);
+        return result;
+      } finally {
+        inFlight.set(name, inFlight.get(name)! - 1);
+      }
+    },
+    { step: 'initialize', name: 'instrument' },
+  );
+  return { sent, maxInFlight, names: () => sent.map((c) => c.name) };
+}
 
-const deps: VaultCopyDeps = {
-  primary: { client: primaryClient, bucket: 'vault-primary' },
-  dr: { client: drClient, bucket: 'vault-dr', region: 'eu-central-1', kmsKeyId: DR_KEY },
-  drRds: new RDSClient({ region: 'eu-central-1' }),
-  now: () => new Date('2026-11-22T06:00:00.000Z'),
-  multipartThresholdBytes: 8 * MiB,
-  partSizeBytes: 5 * MiB,
-  partConcurrency: 2,
-};
+let s3: LocalS3;
+let primaryBucket: string;
+let drBucket: string;
+let primaryStore: S3Store;
+let drStore: S3Store;
+const clients: S3Client[] = [];
+let payload: Buffer;
 
-beforeEach(() => {
-  primary.reset();
-  dr.reset();
-  primary.on(GetObjectCommand, { Key: MANIFEST_KEY }).resolves({ Body: body(manifestBytes), ETag: MANIFEST_ETAG });
-  primary.on(HeadObjectCommand, { Key: PAYLOAD_KEY }).resolves({ ContentLength: payload.length, ETag: PAYLOAD_ETAG, ContentType: 'application/octet-stream' });
-  primary.on(ListObjectsV2Command).resolves({ Contents: [] });
-  dr.on(GetObjectCommand, { Key: MANIFEST_KEY }).rejects(notFound());
-  dr.on(GetObjectCommand, { Key: PAYLOAD_KEY }).callsFake(() => ({ Body: body(payload) }));
-  dr.on(ListObjectsV2Command).resolves({ Contents: [] });
-  dr.on(CreateMultipartUploadCommand).resolves({ UploadId: 'upload-1' });
-  dr.on(UploadPartCopyCommand).callsFake((input: { PartNumber: number }) => ({ CopyPartResult: { ETag: `"part-${input.PartNumber}"` } }));
-  dr.on(CompleteMultipartUploadCommand).resolves({});
-  dr.on(CopyObjectCommand).resolves({});
-  dr.on(AbortMultipartUploadCommand).resolves({});
+beforeAll(async () => {
+  s3 = await startLocalS3();
+  payload = randomBytes(PAYLOAD_BYTES);
+});
+afterAll(async () => {
+  for (const client of clients) client.destroy();
+  await s3?.stop();
+});
+beforeEach(async () => {
+  primaryBucket = await s3.createBucket();
+  drBucket = await s3.createBucket();
+  primaryStore = new S3Store({ client: s3.client, bucket: primaryBucket, partSize: 8 * MiB });
+  drStore = new S3Store({ client: s3.client, bucket: drBucket });
+  await primaryStore.putStream(PAYLOAD_KEY, Readable.from([payload]));
+  await writeManifest(
+    primaryStore,
+    sampleManifest({ backupId: BACKUP, payload: { ...sampleManifest().payload!, storedBytes: payload.length, sha256: sha256(payload) } }),
+  );
 });
 
-const copySource = `vault-primary/${PAYLOAD_KEY}`;
+function sha256(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function deps(options: Parameters<typeof instrument>[1] = {}, overrides: Partial<VaultCopyDeps> = {}) {
+  const primaryClient = createS3Client({ endpoint: s3.endpoint });
+  const drClient = createS3Client({ endpoint: s3.endpoint });
+  clients.push(primaryClient, drClient);
+  const dr = instrument(drClient, options);
+  const copyDeps: VaultCopyDeps = {
+    primary: { client: primaryClient, bucket: primaryBucket },
+    dr: { client: drClient, bucket: drBucket, region: 'eu-central-1', kmsKeyId: DR_KEY },
+    drRds: new RDSClient({ region: 'eu-central-1' }),
+    now: () => new Date('2026-11-22T06:00:00.000Z'),
+    multipartThresholdBytes: 8 * MiB,
+    partSizeBytes: 5 * MiB,
+    partConcurrency: 3,
+    hashConcurrency: 3,
+    hashRangeBytes: 4 * MiB,
+    ...overrides,
+  };
+  return { copyDeps, dr, drClient };
+}
+
+const copySource = () => `${primaryBucket}/${PAYLOAD_KEY}`;
+const range = (part: number) => `bytes=${(part - 1) * 5 * MiB}-${Math.min(part * 5 * MiB, PAYLOAD_BYTES) - 1}`;
+const partsOf = (sent: Sent[]) => sent.filter((c) => c.name === 'UploadPartCopy').map((c) => c.input.PartNumber as number).sort((a, b) => a - b);
+const openUploads = async (client: S3Client) => (await client.send(new ListMultipartUploadsCommand({ Bucket: drBucket }))).Uploads ?? [];
 
 describe('a payload above the single-copy limit', () => {
-  it('is copied in byte ranges under the DR key, completed in part order, hashed, and only then is the manifest copied', async () => {
-    const result = await copyBackup({ sourceId: 'orders-db', backupId: BACKUP }, deps);
+  it('is copied in 7 parts, 3 in flight at most, completed in order, re-hashed from 3 concurrent ranged GETs, then the manifest', async () => {
+    const { copyDeps, dr, drClient } = deps();
 
-    expect(result).toMatchObject({ multipart: true, payloadBytes: payload.length, alreadyCopied: false });
-    expect(dr).toHaveReceivedCommandWith(CreateMultipartUploadCommand, {
-      Bucket: 'vault-dr',
-      Key: PAYLOAD_KEY,
-      ContentType: 'application/octet-stream',
-      ServerSideEncryption: 'aws:kms',
-      SSEKMSKeyId: DR_KEY,
-      BucketKeyEnabled: true,
-    });
-    const parts = dr.commandCalls(UploadPartCopyCommand).map((call) => call.args[0].input);
-    expect(parts.sort((a, b) => a.PartNumber! - b.PartNumber!)).toEqual([
-      { Bucket: 'vault-dr', Key: PAYLOAD_KEY, UploadId: 'upload-1', PartNumber: 1, CopySource: copySource, CopySourceIfMatch: PAYLOAD_ETAG, CopySourceRange: 'bytes=0-5242879' },
-      { Bucket: 'vault-dr', Key: PAYLOAD_KEY, UploadId: 'upload-1', PartNumber: 2, CopySource: copySource, CopySourceIfMatch: PAYLOAD_ETAG, CopySourceRange: 'bytes=5242880-10485759' },
-      { Bucket: 'vault-dr', Key: PAYLOAD_KEY, UploadId: 'upload-1', PartNumber: 3, CopySource: copySource, CopySourceIfMatch: PAYLOAD_ETAG, CopySourceRange: 'bytes=10485760-12582912' },
-    ]);
-    expect(dr).toHaveReceivedCommandWith(CompleteMultipartUploadCommand, {
-      Bucket: 'vault-dr',
-      Key: PAYLOAD_KEY,
-      UploadId: 'upload-1',
-      MultipartUpload: { Parts: [{ ETag: '"part-1"', PartNumber: 1 }, { ETag: '"part-2"', PartNumber: 2 }, { ETag: '"part-3"', PartNumber: 3 }] },
-    });
-    expect(dr).toHaveReceivedCommandTimes(AbortMultipartUploadCommand, 0);
-    expect(dr).toHaveReceivedCommandTimes(CopyObjectCommand, 1);
-    expect(dr).toHaveReceivedCommandWith(CopyObjectCommand, {
-      Bucket: 'vault-dr',
-      Key: MANIFEST_KEY,
-      CopySource: `vault-primary/${MANIFEST_KEY}`,
-      CopySourceIfMatch: MANIFEST_ETAG,
-      ServerSideEncryption: 'aws:kms',
-      SSEKMSKeyId: DR_KEY,
-      BucketKeyEnabled: true,
-    });
-    const order = dr.calls().map((call) => (call.args[0] as { constructor: { name: string }; input: { Key?: string } }))
-      .filter((command) => command.constructor.name !== 'ListObjectsV2Command')
-      .map((command) => `${command.constructor.name.replace('Command', '')} ${command.input.Key === MANIFEST_KEY ? 'manifest' : 'payload'}`);
-    expect(order).toEqual(expect.arrayContaining(['CompleteMultipartUpload payload', 'GetObject payload', 'CopyObject manifest']));
-    expect(order.indexOf('CompleteMultipartUpload payload')).toBeLessThan(order.lastIndexOf('GetObject payload'));
-    expect(order.lastIndexOf('GetObject payload')).toBeLessThan(order.indexOf('CopyObject manifest'));
+    const result = await copyBackup({ sourceId: 'orders-db', backupId: BACKUP }, copyDeps);
+
+    expect(result).toMatchObject({ multipart: true, payloadBytes: PAYLOAD_BYTES, partsCopied: PARTS, partsResumed: 0, payloadObjectsReused: 0, alreadyCopied: false });
+    expect((await drStore.getObject(PAYLOAD_KEY)).equals(payload)).toBe(true);
+    expect((await listBackups(drStore)).map((m) => m.backupId)).toEqual([BACKUP]);
+    expect(dr.maxInFlight.get('UploadPartCopy')).toBe(3);
+    expect(dr.maxInFlight.get('GetObject')).toBe(3);
+
+    const create = dr.sent.find((c) => c.name === 'CreateMultipartUpload')!;
+    expect(create.input).toMatchObject({ Bucket: drBucket, Key: PAYLOAD_KEY, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: DR_KEY, BucketKeyEnabled: true });
+    const uploadId = dr.sent.find((c) => c.name === 'UploadPartCopy')!.input.UploadId;
+    const copies = dr.sent.filter((c) => c.name === 'UploadPartCopy').map((c) => c.input).sort((a, b) => (a.PartNumber as number) - (b.PartNumber as number));
+    expect(copies).toEqual(
+      Array.from({ length: PARTS }, (_, i) => ({
+        Bucket: drBucket,
+        Key: PAYLOAD_KEY,
+        UploadId: uploadId,
+        PartNumber: i + 1,
+        CopySource: copySource(),
+        CopySourceIfMatch: expect.stringMatching(/^"[0-9a-f]{32}(-\d+)?"$/),
+        CopySourceRange: range(i + 1),
+      })),
+    );
+    const complete = dr.sent.find((c) => c.name === 'CompleteMultipartUpload')!;
+    expect((complete.input.MultipartUpload as { Parts: { PartNumber: number }[] }).Parts.map((p) => p.PartNumber)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    // The re-hash: 9 ranges of 4 MiB (the last 1 byte), every one asked for, of the completed object.
+    const ranges = dr.sent.filter((c) => c.name === 'GetObject' && c.input.Key === PAYLOAD_KEY).map((c) => c.input.Range);
+    expect(ranges).toEqual(Array.from({ length: 9 }, (_, i) => `bytes=${i * 4 * MiB}-${Math.min((i + 1) * 4 * MiB, PAYLOAD_BYTES) - 1}`));
+    const order = dr.names();
+    expect(order.indexOf('CompleteMultipartUpload')).toBeLessThan(order.findIndex((n, i) => n === 'GetObject' && dr.sent[i]!.input.Range !== undefined));
+    expect(order.lastIndexOf('GetObject')).toBeLessThan(order.findIndex((n, i) => n === 'CopyObject' && dr.sent[i]!.input.Key === MANIFEST_KEY));
+    expect(await openUploads(drClient)).toEqual([]);
   });
 
-  it('aborts the upload when a part fails, sends no Complete and no manifest, and fails with StoreWriteFailedError', async () => {
-    dr.on(UploadPartCopyCommand, { PartNumber: 2 }).rejects(Object.assign(new Error('We encountered an internal error'), { name: 'InternalError' }));
+  it('aborts the upload when a part fails mid-way: no Complete, no manifest, no upload left, StoreWriteFailedError', async () => {
+    const { copyDeps, dr, drClient } = deps({ failPart: 4 });
 
-    const error = await copyBackup({ sourceId: 'orders-db', backupId: BACKUP }, deps).catch((e: unknown) => e);
+    const error = await copyBackup({ sourceId: 'orders-db', backupId: BACKUP }, copyDeps).catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(StoreWriteFailedError);
     expect((error as Error).message).toContain('InternalError');
-    expect(dr).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { Bucket: 'vault-dr', Key: PAYLOAD_KEY, UploadId: 'upload-1' });
-    expect(dr).toHaveReceivedCommandTimes(CompleteMultipartUploadCommand, 0);
-    expect(dr).toHaveReceivedCommandTimes(CopyObjectCommand, 0);
+    const uploadId = dr.sent.find((c) => c.name === 'UploadPartCopy')!.input.UploadId;
+    expect(dr.sent.filter((c) => c.name === 'AbortMultipartUpload').map((c) => c.input)).toEqual([{ Bucket: drBucket, Key: PAYLOAD_KEY, UploadId: uploadId }]);
+    expect(dr.names()).not.toContain('CompleteMultipartUpload');
+    // Workers stop taking parts after the failure: never all 7 asked for.
+    expect(partsOf(dr.sent).length).toBeLessThan(PARTS);
+    expect(await openUploads(drClient)).toEqual([]);
+    expect(await listBackups(drStore)).toEqual([]);
   });
 
-  it('says so when the abort fails too, so the lifecycle rule is known to be the one cleaning up', async () => {
-    dr.on(UploadPartCopyCommand, { PartNumber: 3 }).rejects(Object.assign(new Error('PreconditionFailed'), { name: 'PreconditionFailed' }));
-    dr.on(AbortMultipartUploadCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDenied' }));
+  it('stops in time when given a remaining-time budget, leaves the upload, and a rerun copies only the missing parts', async () => {
+    let partsDone = 0;
+    const first = deps(
+      { afterSend: async (name) => void (name === 'UploadPartCopy' && (partsDone += 1)) },
+      // Plenty of time until 3 parts are in; then less than the margin.
+      { partConcurrency: 1, remainingTimeMs: () => (partsDone >= 3 ? 60_000 : 600_000) },
+    );
+    const error = await copyBackup({ sourceId: 'orders-db', backupId: BACKUP }, first.copyDeps).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CopyInterruptedError);
+    expect((error as Error).name).toBe('CopyInterruptedError');
+    expect((error as Error).message).toMatch(/at 3 of 7 parts.*a rerun continues it/);
+    expect(first.dr.names()).not.toContain('AbortMultipartUpload');
+    const [upload] = await openUploads(first.drClient);
+    expect(upload).toMatchObject({ Key: PAYLOAD_KEY });
 
-    const error = await copyBackup({ sourceId: 'orders-db', backupId: BACKUP }, deps).catch((e: unknown) => e);
+    // The rerun, as on Fargate: no budget.
+    const second = deps();
+    const result = await copyBackup({ sourceId: 'orders-db', backupId: BACKUP }, second.copyDeps);
 
-    expect(error).toBeInstanceOf(StoreWriteFailedError);
-    expect((error as Error).message).toMatch(/PreconditionFailed.*aborting it also failed \(AccessDenied: denied\).*AbortIncompleteMultipartUpload/s);
-    expect(dr).toHaveReceivedCommandTimes(CopyObjectCommand, 0);
+    expect(result).toMatchObject({ multipart: true, partsCopied: 4, partsResumed: 3, staleUploadsAborted: 0 });
+    const payloadCommands = second.dr.sent.filter((c) => c.input.Key === PAYLOAD_KEY || c.name === 'ListMultipartUploads');
+    expect(payloadCommands.slice(0, 3).map((c) => [c.name, c.input])).toEqual([
+      ['HeadObject', { Bucket: drBucket, Key: PAYLOAD_KEY }],
+      ['ListMultipartUploads', { Bucket: drBucket, Prefix: PAYLOAD_KEY }],
+      ['ListParts', { Bucket: drBucket, Key: PAYLOAD_KEY, UploadId: upload!.UploadId }],
+    ]);
+    expect(second.dr.names()).not.toContain('CreateMultipartUpload');
+    expect(partsOf(second.dr.sent)).toEqual([4, 5, 6, 7]);
+    expect(second.dr.sent.filter((c) => c.name === 'UploadPartCopy').every((c) => c.input.UploadId === upload!.UploadId)).toBe(true);
+    const complete = second.dr.sent.find((c) => c.name === 'CompleteMultipartUpload')!;
+    expect(complete.input.UploadId).toBe(upload!.UploadId);
+    expect((complete.input.MultipartUpload as { Parts: { PartNumber: number }[] }).Parts.map((p) => p.PartNumber)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect((await drStore.getObject(PAYLOAD_KEY)).equals(payload)).toBe(true);
+    expect((await listBackups(drStore)).map((m) => m.backupId)).toEqual([BACKUP]);
   });
 
-  it('does not copy the manifest when the completed copy hashes differently', async () => {
-    const other = Buffer.from(payload);
-    other[other.length - 1] = 8;
-    dr.on(GetObjectCommand, { Key: PAYLOAD_KEY }).callsFake(() => ({ Body: body(other) }));
+  it('after a killed run, keeps the parts of the right size, re-copies a part of the wrong size, and aborts a second stale upload', async () => {
+    // What two killed runs left: an empty upload, and one with parts 1, 2 (5 MiB each) and 3 (a different size).
+    const raw = createS3Client({ endpoint: s3.endpoint });
+    clients.push(raw);
+    const stale = await raw.send(new CreateMultipartUploadCommand({ Bucket: drBucket, Key: PAYLOAD_KEY }));
+    const killed = await raw.send(new CreateMultipartUploadCommand({ Bucket: drBucket, Key: PAYLOAD_KEY }));
+    for (const [part, copyRange] of [[1, range(1)], [2, range(2)], [3, 'bytes=0-1048575']] as const) {
+      await raw.send(new UploadPartCopyCommand({ Bucket: drBucket, Key: PAYLOAD_KEY, UploadId: killed.UploadId, PartNumber: part, CopySource: copySource(), CopySourceRange: copyRange }));
+    }
+    const { copyDeps, dr, drClient } = deps();
 
-    await expect(copyBackup({ sourceId: 'orders-db', backupId: BACKUP }, deps)).rejects.toBeInstanceOf(ChecksumMismatchError);
-    expect(dr).toHaveReceivedCommandTimes(CompleteMultipartUploadCommand, 1);
-    expect(dr).toHaveReceivedCommandTimes(CopyObjectCommand, 0);
+    const result = await copyBackup({ sourceId: 'orders-db', backupId: BACKUP }, copyDeps);
+
+    expect(result).toMatchObject({ partsResumed: 2, partsCopied: 5, staleUploadsAborted: 1 });
+    expect(dr.sent.filter((c) => c.name === 'ListParts').map((c) => c.input.UploadId).sort()).toEqual([stale.UploadId, killed.UploadId].sort());
+    expect(dr.sent.filter((c) => c.name === 'AbortMultipartUpload').map((c) => c.input)).toEqual([{ Bucket: drBucket, Key: PAYLOAD_KEY, UploadId: stale.UploadId }]);
+    expect(partsOf(dr.sent)).toEqual([3, 4, 5, 6, 7]);
+    expect((await drStore.getObject(PAYLOAD_KEY)).equals(payload)).toBe(true);
+    expect(await openUploads(drClient)).toEqual([]);
+  });
+
+  it('refuses the manifest when the completed copy hashes differently; a rerun copies again and succeeds', async () => {
+    const writer = createS3Client({ endpoint: s3.endpoint });
+    clients.push(writer);
+    const damaged = Buffer.from(payload);
+    damaged[damaged.length - 2] = damaged[damaged.length - 2]! ^ 1;
+    let damage = true;
+    const first = deps({
+      afterSend: async (name) => {
+        if (name !== 'CompleteMultipartUpload' || !damage) return;
+        damage = false;
+        await writer.send(new PutObjectCommand({ Bucket: drBucket, Key: PAYLOAD_KEY, Body: damaged, ContentLength: damaged.length }));
+      },
+    });
+
+    await expect(copyBackup({ sourceId: 'orders-db', backupId: BACKUP }, first.copyDeps)).rejects.toBeInstanceOf(ChecksumMismatchError);
+    expect(first.dr.names()).not.toContain('CopyObject');
+    expect(await listBackups(drStore)).toEqual([]);
+
+    // The damaged object is there with the right size: hashed, found wrong, and copied again.
+    const second = deps();
+    await expect(copyBackup({ sourceId: 'orders-db', backupId: BACKUP }, second.copyDeps)).resolves.toMatchObject({ payloadObjectsReused: 0, partsCopied: PARTS });
+    expect((await drStore.getObject(PAYLOAD_KEY)).equals(payload)).toBe(true);
+    expect((await listBackups(drStore)).map((m) => m.backupId)).toEqual([BACKUP]);
+  });
+
+  it('a run whose time runs out while re-hashing leaves a complete copy that the rerun proves by hash and does not copy again', async () => {
+    let completed = false;
+    const first = deps(
+      { afterSend: async (name) => void (name === 'CompleteMultipartUpload' && (completed = true)) },
+      { remainingTimeMs: () => (completed ? 1_000 : 600_000) },
+    );
+    const error = await copyBackup({ sourceId: 'orders-db', backupId: BACKUP }, first.copyDeps).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CopyInterruptedError);
+    expect((error as Error).message).toMatch(/re-hashing the DR copy/);
+    expect(await listBackups(drStore)).toEqual([]);
+
+    const second = deps();
+    const result = await copyBackup({ sourceId: 'orders-db', backupId: BACKUP }, second.copyDeps);
+
+    expect(result).toMatchObject({ payloadObjectsReused: 1, partsCopied: 0, multipart: false });
+    expect(second.dr.names().filter((n) => ['CreateMultipartUpload', 'UploadPartCopy', 'ListMultipartUploads'].includes(n))).toEqual([]);
+    expect(second.dr.sent.filter((c) => c.name === 'CopyObject').map((c) => c.input.Key)).toEqual([MANIFEST_KEY]);
+    expect((await listBackups(drStore)).map((m) => m.backupId)).toEqual([BACKUP]);
+  });
+
+  it('without permission to list uploads, copies from the start and says so', async () => {
+    const { copyDeps, dr } = deps({ deny: 'ListMultipartUploads' });
+
+    const result = await copyBackup({ sourceId: 'orders-db', backupId: BACKUP }, copyDeps);
+
+    expect(result).toMatchObject({ partsCopied: PARTS, partsResumed: 0 });
+    expect(result.warnings).toEqual([expect.stringMatching(/could not look for an unfinished upload .*AccessDenied.*copied from the start/)]);
+    expect(dr.names()).toContain('CreateMultipartUpload');
+    expect((await listBackups(drStore)).map((m) => m.backupId)).toEqual([BACKUP]);
   });
 
   it('a payload at the threshold goes as one CopyObject', async () => {
-    const atThreshold = { ...deps, multipartThresholdBytes: payload.length };
+    const { copyDeps, dr } = deps({}, { multipartThresholdBytes: PAYLOAD_BYTES });
 
-    await expect(copyBackup({ sourceId: 'orders-db', backupId: BACKUP }, atThreshold)).resolves.toMatchObject({ multipart: false });
-    expect(dr).toHaveReceivedCommandTimes(CreateMultipartUploadCommand, 0);
-    expect(dr).toHaveReceivedCommandWith(CopyObjectCommand, { Key: PAYLOAD_KEY, CopySource: copySource, CopySourceIfMatch: PAYLOAD_ETAG, SSEKMSKeyId: DR_KEY });
+    await expect(copyBackup({ sourceId: 'orders-db', backupId: BACKUP }, copyDeps)).resolves.toMatchObject({ multipart: false, partsCopied: 0 });
+    expect(dr.names()).not.toContain('CreateMultipartUpload');
+    expect(dr.sent.find((c) => c.name === 'CopyObject' && c.input.Key === PAYLOAD_KEY)?.input).toMatchObject({ CopySource: copySource(), SSEKMSKeyId: DR_KEY });
   });
 });
 

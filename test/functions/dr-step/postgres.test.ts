@@ -85,7 +85,7 @@ describe('restore-dump, validate and clean-up on the real PostgreSQL server', ()
       now: () => NOW,
       tls: 'disable', // the local server has no TLS; in AWS the default is 'require'
     };
-  });
+  }, 240_000); // five parallel backups (one process per part) and three verifications with restores
   afterAll(async () => {
     for (const name of await listPostgresDatabases(TARGET_DATABASE)) await dropPostgres(name);
     await source?.drop();

@@ -44,11 +44,13 @@ afterAll(async () => {
 describe('PostgreSQL backup and restore', () => {
   it('round-trips every table, row and byte, with views, functions, triggers and sequences', async () => {
     const progress: number[] = [];
+    // One stream: the v1.0 payload (parallel.test.ts has the multi-part one).
     const { manifest } = await runBackup({
       source: connectionOf(source),
       sourceId: 'pg-varied',
       store: vault.store,
       keyring,
+      jobs: 1,
       onProgress: (p) => progress.push(p.rawBytes),
     });
 
@@ -203,10 +205,12 @@ describe('PostgreSQL backup and restore', () => {
       sourceId: 'pg-password',
       store: wrapStore(vault.store, {
         putStream: async (key, body) => {
-          const [pid] = await childPids('pg_dump');
-          if (pid !== undefined) {
-            argv = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-            environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
+          // A parallel backup runs several pg_dumps; one that has already exited has no /proc entry left.
+          for (const pid of argv === '' ? await childPids('pg_dump') : []) {
+            const [cmdline, env] = await Promise.all([readFile(`/proc/${pid}/cmdline`, 'utf8'), readFile(`/proc/${pid}/environ`, 'utf8')]).catch(() => ['', '']);
+            if (cmdline === '' || env === '') continue;
+            [argv, environ] = [cmdline, env];
+            break;
           }
           return vault.store.putStream(key, body);
         },

@@ -2,9 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { ManifestInvalidError, UnsupportedFormatVersionError } from '../../../functions/lib/errors.ts';
 import {
   MANIFEST_FORMAT_VERSION,
+  MULTI_PART_FORMAT_VERSION,
   parseManifest,
+  payloadObjects,
+  payloadPartsDigest,
   serializeManifest,
   type BackupManifest,
+  type ManifestPart,
 } from '../../../functions/lib/vault/manifest.ts';
 import { sampleManifest } from './fixtures.ts';
 
@@ -111,14 +115,14 @@ describe('manifest', () => {
       const document = sampleDocument();
       document.formatVersion = '1.7';
       document.retention = { legalHold: true };
-      document.payload.parts = 3;
+      document.payload.chunking = 3;
       document.content.tables[0].sizeBytes = 1024;
 
       const manifest = parseDocument(document);
 
       expect(manifest.formatVersion).toBe('1.7');
       expect(manifest.payload?.sha256).toBe(sampleManifest().payload?.sha256);
-      expect(manifest).toMatchObject({ retention: { legalHold: true }, payload: { parts: 3 } });
+      expect(manifest).toMatchObject({ retention: { legalHold: true }, payload: { chunking: 3 } });
       expect(manifest.content.tables[0]).toMatchObject({ sizeBytes: 1024 });
     });
 
@@ -238,6 +242,71 @@ describe('manifest', () => {
       document.encryption.keyring = { type: 'plaintext', key: 'c2VjcmV0' };
 
       expect(() => parseDocument(document)).toThrow(/encryption\.keyring\.type:/);
+    });
+  });
+
+  describe('v1.1: multi-part payloads', () => {
+    const sha = (c: string) => c.repeat(64);
+    const parts: ManifestPart[] = [
+      { key: 'payload.pre-data', section: 'pre-data', rawBytes: 10, storedBytes: 5, sha256: sha('a') },
+      { key: 'payload.data-1', section: 'data', rawBytes: 1000, storedBytes: 300, sha256: sha('b'), tables: [{ schema: 'public', name: 'orders' }] },
+      { key: 'payload.data-2', section: 'data', rawBytes: 500, storedBytes: 200, sha256: sha('c'), tables: [{ schema: 'public', name: 'customers' }] },
+      { key: 'payload.post-data', section: 'post-data', rawBytes: 20, storedBytes: 8, sha256: sha('d') },
+    ];
+    const multiPart = (overrides: Partial<NonNullable<BackupManifest['payload']>> = {}, version = MULTI_PART_FORMAT_VERSION): BackupManifest =>
+      sampleManifest({
+        formatVersion: version,
+        payload: { key: 'payload', format: 'pg_dump-custom-parts', rawBytes: 1530, storedBytes: 513, sha256: payloadPartsDigest(parts), parts, ...overrides },
+      });
+
+    it('round-trips as 1.1, and payloadObjects lists every part in restore order', () => {
+      const manifest = multiPart();
+
+      expect(parseManifest(serializeManifest(manifest), KEY)).toEqual(manifest);
+      expect(payloadObjects(manifest)).toEqual(parts.map(({ key, storedBytes, sha256, rawBytes, section }) => ({ key, storedBytes, sha256, rawBytes, section })));
+      expect(payloadObjects(sampleManifest())).toEqual([{ key: 'payload', storedBytes: 18_874_368, sha256: sampleManifest().payload!.sha256, rawBytes: 73_400_320 }]);
+    });
+
+    it('binds the list of parts in payload.sha256', () => {
+      const swapped = [parts[0]!, parts[2]!, parts[1]!, parts[3]!];
+      expect(payloadPartsDigest(swapped)).not.toBe(payloadPartsDigest(parts));
+      expect(() => parseDocument({ ...JSON.parse(serializeManifest(multiPart())), payload: { ...multiPart().payload, parts: swapped } })).toThrow(
+        /payload\.sha256: must be the digest of the parts list/,
+      );
+    });
+
+    it('writes 1.1 only for parts, and 1.0 otherwise', () => {
+      expect(() => serializeManifest(multiPart({}, '1.0'))).toThrow(/this code writes "1\.1"/);
+      expect(() => parseDocument({ ...JSON.parse(serializeManifest(multiPart())), formatVersion: '1.0' })).toThrow(/formatVersion: must be 1\.1 or later/);
+      expect(() => serializeManifest(sampleManifest({ formatVersion: '1.1' }))).toThrow(/this code writes "1\.0"/);
+    });
+
+    it('refuses a multi-part payload that is not whole, naming each problem', () => {
+      const onlyData = parts.filter((p) => p.section === 'data');
+      const failure = failureOf(() =>
+        serializeManifest(multiPart({ parts: onlyData, rawBytes: 1, storedBytes: 1, sha256: payloadPartsDigest(onlyData) })),
+      );
+      expect(failure).toBeInstanceOf(ManifestInvalidError);
+      expect(failure.message).toContain('payload.parts: must hold exactly one "pre-data" part');
+      expect(failure.message).toContain('payload.parts: must hold exactly one "post-data" part');
+      expect(failure.message).toContain("payload.rawBytes: must be the sum of the parts' rawBytes");
+      expect(failure.message).toContain("payload.storedBytes: must be the sum of the parts' storedBytes");
+
+      const duplicate = [...parts.slice(0, 3), { ...parts[3]!, key: 'payload.data-1' }];
+      expect(() => serializeManifest(multiPart({ parts: duplicate, sha256: payloadPartsDigest(duplicate) }))).toThrow(/payload\.parts\[3\]\.key: must be unique/);
+      const { parts: _parts, ...withoutParts } = multiPart().payload!;
+      expect(() => parseDocument({ ...JSON.parse(serializeManifest(multiPart())), payload: withoutParts })).toThrow(
+        /payload\.parts: is required for format "pg_dump-custom-parts"/,
+      );
+      expect(() => serializeManifest(sampleManifest({ formatVersion: '1.1', payload: { ...multiPart().payload!, format: 'pg_dump-custom' } }))).toThrow(
+        /payload\.parts: is only allowed with format "pg_dump-custom-parts"/,
+      );
+      expect(() => serializeManifest(multiPart({ parts: [{ ...parts[0]!, key: 'manifest.json' }, ...parts.slice(1)] }))).toThrow(/payload\.parts\[0\]\.key/);
+    });
+
+    it('is refused for MySQL', () => {
+      const manifest = { ...multiPart(), engine: 'mysql', tools: { lifeboat: '0.1.0', dump: { name: 'mysqldump', version: '8.0' } } } as BackupManifest;
+      expect(() => serializeManifest(manifest)).toThrow(/payload\.format: must be "mysqldump-sql" for engine "mysql"/);
     });
   });
 });
