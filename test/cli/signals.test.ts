@@ -104,7 +104,7 @@ describe('an interrupted lifeboat leaves nothing behind and says what it cleaned
   ] as const)('backup, %s while the payload is being written: pg_dump stopped, the temporary payload removed', async (signal, code) => {
     const before = await files(vault);
     const result = await interrupt(
-      ['backup', '--source', source.url, '--source-id', SOURCE, '--vault', vault, '--key-file', keyFile, '-q'],
+      ['backup', '--source', source.url, '--source-id', SOURCE, '--vault', vault, '--key-file', keyFile, '--jobs', '1', '-q'],
       async () => (await tempPayloads(vault)).length > 0,
       signal,
     );

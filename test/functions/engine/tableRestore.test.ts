@@ -28,7 +28,7 @@ describe('single-table restore, PostgreSQL (Pagila-like)', () => {
     source = await createPostgresDatabase('table_src');
     await loadPostgresFixture(source, 'pagila-like.sql');
     vault = await tempVault();
-    manifest = (await runBackup({ source: connectionOf(source), sourceId: 'pagila', store: vault.store, keyring })).manifest;
+    manifest = (await runBackup({ source: connectionOf(source), sourceId: 'pagila', store: vault.store, keyring, jobs: 1 })).manifest;
     // An existing database: the tables the foreign keys point at, and one of its own that must survive.
     target = await createPostgresDatabase('table_dst');
     await target.query('CREATE TABLE language (language_id serial PRIMARY KEY, name text NOT NULL)');
@@ -130,7 +130,7 @@ describe('single-table restore, MariaDB (Chinook-like)', () => {
     source = await createMariaDbDatabase('table_src');
     await loadMysqlFixture(source, 'chinook-like.sql');
     vault = await tempVault();
-    manifest = (await runBackup({ source: connectionOf(source), sourceId: 'chinook', store: vault.store, keyring })).manifest;
+    manifest = (await runBackup({ source: connectionOf(source), sourceId: 'chinook', store: vault.store, keyring, jobs: 1 })).manifest;
     target = await createMariaDbDatabase('table_dst');
     await target.query('CREATE TABLE notes (id int PRIMARY KEY, body text)');
     await target.query(`INSERT INTO notes VALUES (1, 'keep me')`);
