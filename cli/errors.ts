@@ -63,6 +63,7 @@ export const EXIT_CODE_BY_ERROR: Readonly<Record<string, ExitCode>> = {
   KeyFileError: ExitCode.usage,
   WrongKeyError: ExitCode.usage,
   InvalidSqlCheckError: ExitCode.usage,
+  KeyFileTooLargeError: ExitCode.usage,
 
   VaultNotFoundError: ExitCode.notFound,
   BackupNotFoundError: ExitCode.notFound,
@@ -74,6 +75,7 @@ export const EXIT_CODE_BY_ERROR: Readonly<Record<string, ExitCode>> = {
   DecryptionFailedError: ExitCode.integrity,
   DecompressionFailedError: ExitCode.integrity,
   ManifestInvalidError: ExitCode.integrity,
+  ManifestTooLargeError: ExitCode.integrity,
 
   VerificationFailedError: ExitCode.verification,
 };

@@ -26,6 +26,8 @@ export interface CliDeps {
   readonly sleep?: (milliseconds: number) => Promise<void>;
   /** How `approve` sends the decision to the approval link. @default globalThis.fetch */
   readonly fetch?: typeof fetch;
+  /** What `approve -` reads the link from. @default all of process.stdin */
+  readonly readStdin?: () => Promise<string>;
   /** Where `drill --local` reads the answers to approvals. @default process.stdin */
   readonly stdin?: NodeJS.ReadableStream;
 }

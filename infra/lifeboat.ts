@@ -19,6 +19,7 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
     glacierInstantRetrievalAfterDays: config.vault.lifecycle.glacierInstantRetrievalAfterDays,
     deepArchiveAfterDays: config.vault.lifecycle.deepArchiveAfterDays,
     noncurrentVersionExpiryDays: config.vault.lifecycle.noncurrentVersionExpiryDays,
+    ...(config.vault.breakGlassRoleArn === undefined ? {} : { breakGlassRoleArn: config.vault.breakGlassRoleArn }),
   };
   const alertSubscribers: AlertSubscriber[] = [
     ...config.alerts.emails.map((e) => ({ protocol: 'email' as const, endpoint: e.address, minSeverity: e.minSeverity })),
@@ -75,5 +76,7 @@ function pipelineSource(source: SourceConfig): PipelineSource & { network: DumpN
     schedule: { cron: source.schedule.cron, timeZone: source.schedule.timeZone, flexibleWindowMinutes: effectiveFlexibleWindowMinutes(source) },
     retention: source.retention,
     sqlChecks: source.sqlChecks,
+    runner: source.runner,
+    fargate: source.fargate,
   };
 }

@@ -1,12 +1,16 @@
+import { checkApproverName, MAX_APPROVER_LENGTH } from '../../functions/approval/approver.ts';
 import { LifeboatError } from '../../functions/lib/errors.ts';
 import { booleanFlag, requiredFlag, stringFlag } from '../args.ts';
 import type { Command } from '../command.ts';
 import { ExitCode, UsageError } from '../errors.ts';
 
-const MAX_NAME_LENGTH = 100;
+const MAX_NAME_LENGTH = MAX_APPROVER_LENGTH;
 const MAX_COMMENT_LENGTH = 1_000;
 const TIMEOUT_MILLISECONDS = 30_000;
-const APPROVAL_PATH = /^\/approvals\/[A-Za-z0-9_-]{22,64}$/;
+/** `/approvals/<id>`, below the API stage when there is one (`/approve/approvals/<id>`). */
+const APPROVAL_PATH = /^(?:\/[A-Za-z0-9_-]{1,128})?\/approvals\/[A-Za-z0-9_-]{22,64}$/;
+/** More than any link: a stdin that is not one link is refused, not read on. */
+const MAX_STDIN_BYTES = 4_096;
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** The approval endpoint answered, but did not decide: forged or expired link, already decided, not found. Exit 1. */
@@ -28,12 +32,14 @@ export class ApprovalUnreachableError extends LifeboatError {
 export const approve: Command = {
   name: 'approve',
   summary: 'Approve (or --reject) a DR plan step from its approval link, as the link\'s form would.',
-  synopsis: 'lifeboat approve LINK --name NAME [--reject] [--comment TEXT]',
+  synopsis: 'lifeboat approve LINK|- --name NAME [--reject] [--comment TEXT]',
   description:
     'Sends the decision to an approval link from a DR plan\'s message (https://…/approvals/<id>?exp=…&sig=…)\n' +
     'with one POST, exactly as the form on the link\'s page does, and prints the page\'s outcome in one line.\n' +
-    'Without --reject the step is approved. The first decision counts; the link is the only credential.',
-  positionals: [{ name: 'LINK', description: 'The approval link as it was sent (quote it: it holds & characters).' }],
+    'Without --reject the step is approved. The first decision counts; the link is the only credential:\n' +
+    'give it as - to read it from stdin (`lifeboat approve - --name NAME < link.txt`), so it stays out of the\n' +
+    'shell history and the process list.',
+  positionals: [{ name: 'LINK', description: 'The approval link as it was sent (quote it: it holds & characters), or - to read it from stdin.' }],
   flags: {
     name: { type: 'string', value: 'NAME', description: `Who decides, recorded in the execution and its evidence (required, 1-${MAX_NAME_LENGTH} characters).` },
     reject: { type: 'boolean', description: 'Reject the step: the plan stops with ApprovalRejectedError.' },
@@ -45,7 +51,7 @@ export const approve: Command = {
     '410 expired, 502 not delivered) or could not be reached (ApprovalUnreachableError), 2 bad flags or link.',
   maxPositionals: 1,
   async run({ flags, positionals }, { output, deps }) {
-    const link = linkArgument(positionals[0]);
+    const link = linkArgument(positionals[0] === '-' ? await linkFromStdin(deps.readStdin ?? readProcessStdin) : positionals[0]);
     const name = nameFlag(requiredFlag(flags, 'name'));
     const comment = (stringFlag(flags, 'comment') ?? '').trim();
     if ([...comment].length > MAX_COMMENT_LENGTH) throw new UsageError(`--comment must be at most ${MAX_COMMENT_LENGTH} characters`);
@@ -99,13 +105,34 @@ function linkArgument(text: string | undefined): URL {
   return url;
 }
 
-function nameFlag(value: string): string {
-  const name = value.trim();
-  // eslint-disable-next-line no-control-regex
-  if (name === '' || [...name].length > MAX_NAME_LENGTH || /[\u0000-\u001f\u007f]/.test(name)) {
-    throw new UsageError(`--name must be one line of 1 to ${MAX_NAME_LENGTH} characters`);
+/** The one link on stdin (surrounding blank space and a trailing newline are fine). */
+async function linkFromStdin(read: () => Promise<string>): Promise<string> {
+  const text = (await read()).trim();
+  if (text === '') throw new UsageError('LINK is -, but stdin held no link: give the approval link on stdin');
+  if (/\s/.test(text)) throw new UsageError('LINK is -, but stdin held more than one line or word: give the approval link alone');
+  return text;
+}
+
+async function readProcessStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin) {
+    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+    size += buffer.length;
+    if (size > MAX_STDIN_BYTES) throw new UsageError(`LINK is -, but stdin holds more than ${MAX_STDIN_BYTES} bytes: give the approval link alone`);
+    chunks.push(buffer);
   }
-  return name;
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The endpoint's rule for names (printable, no bidi or zero-width characters), checked before anything is sent. */
+function nameFlag(value: string): string {
+  const checked = checkApproverName(value);
+  if ('problem' in checked) {
+    const why = checked.problem.replace(/^Your name must be /, '').replace(/\.$/, '');
+    throw new UsageError(value.trim() === '' || [...value.trim()].length > MAX_NAME_LENGTH ? `--name must be one line of 1 to ${MAX_NAME_LENGTH} characters` : `--name must be ${why}`);
+  }
+  return checked.name;
 }
 
 /** fetch's own errors say only "fetch failed"; the reason (DNS, refused, TLS) is in the cause. */

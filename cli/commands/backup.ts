@@ -1,8 +1,9 @@
 import { describeConnection } from '../../functions/lib/engine/connection.ts';
 import { booleanFlag, requiredFlag, stringFlag, type FlagValues } from '../args.ts';
 import type { Command } from '../command.ts';
+import { connectionWithPassword, PASSWORD_FILE_FLAG } from '../password.ts';
 import { ExitCode, UsageError } from '../errors.ts';
-import { connectionFromFlag, keyringFromFlags, openVault, resolveSourceId } from '../options.ts';
+import { keyringFromFlags, openVault, resolveSourceId } from '../options.ts';
 import { createProgressDisplay } from '../progress.ts';
 
 export const KEY_FLAGS = {
@@ -34,6 +35,7 @@ export const backup: Command = {
       description: 'Source id in the vault (a-z, 0-9, "-"; starts with a letter). Default: derived from the database name.',
     },
     ...KEY_FLAGS,
+    ...PASSWORD_FILE_FLAG,
     jobs: {
       type: 'string',
       value: 'N',
@@ -41,12 +43,13 @@ export const backup: Command = {
     },
   },
   notes:
-    'Passwords: put one in the URL, or leave it out and set PGPASSWORD (PostgreSQL) or MYSQL_PWD (MySQL);\n' +
-    'the environment keeps it out of `ps` output. Passwords are never printed.\n' +
+    'Passwords: leave it out of the URL and give --password-file FILE, or set PGPASSWORD (PostgreSQL) or\n' +
+    'MYSQL_PWD (MySQL): both keep it out of `ps` output. A password in the URL works, with a warning.\n' +
+    'Passwords are never printed.\n' +
     'S3: credentials and Region come from the AWS SDK chain; LIFEBOAT_S3_ENDPOINT points at another S3 server.',
   maxPositionals: 0,
   async run({ flags }, { output, env, deps }) {
-    const source = connectionFromFlag('--source', requiredFlag(flags, 'source'), output, env);
+    const source = await connectionWithPassword('--source', requiredFlag(flags, 'source'), flags, output, env);
     const jobs = jobsFlag(flags);
     const store = await openVault(requiredFlag(flags, 'vault'), env);
     const sourceId = resolveSourceId(flags, source.database);

@@ -1,9 +1,10 @@
 import { describeConnection } from '../../functions/lib/engine/connection.ts';
 import { booleanFlag, requiredFlag, stringFlag } from '../args.ts';
 import type { Command } from '../command.ts';
+import { connectionWithPassword, PASSWORD_FILE_FLAG } from '../password.ts';
 import { ExitCode, UsageError } from '../errors.ts';
 import type { Output } from '../io.ts';
-import { assertVaultExists, backupIdArgument, connectionFromFlag, keyringFromFlags, openVault, sourceFilter } from '../options.ts';
+import { assertVaultExists, backupIdArgument, keyringFromFlags, openVault, sourceFilter } from '../options.ts';
 import { createProgressDisplay } from '../progress.ts';
 import { jobsFlag, KEY_FLAGS } from './backup.ts';
 import { locateBackup } from './show.ts';
@@ -26,6 +27,7 @@ export const restore: Command = {
     vault: { type: 'string', value: 'LOCATION', description: 'The vault: a directory, or s3://BUCKET[/PREFIX].' },
     source: { type: 'string', value: 'ID', description: 'The source id, when the backup id exists under several sources.' },
     ...KEY_FLAGS,
+    ...PASSWORD_FILE_FLAG,
     target: { type: 'string', value: 'URL', description: 'The database to restore into: postgres://… or mysql://…' },
     'drop-existing': {
       type: 'boolean',
@@ -40,13 +42,13 @@ export const restore: Command = {
       description: 'Backups made with --jobs: load data and build indexes over N connections. Default: the number of CPUs.',
     },
   },
-  notes: 'The target password comes from the URL or PGPASSWORD / MYSQL_PWD, as for backup. It is never printed.',
+  notes: 'The target password comes from --password-file, PGPASSWORD / MYSQL_PWD or the URL (with a warning), as for backup. It is never printed.',
   maxPositionals: 1,
   async run({ flags, positionals }, { output, env, deps }) {
     const backupId = backupIdArgument('restore', positionals);
     const store = await openVault(requiredFlag(flags, 'vault'), env);
     const sourceId = sourceFilter(flags);
-    const target = connectionFromFlag('--target', requiredFlag(flags, 'target'), output, env);
+    const target = await connectionWithPassword('--target', requiredFlag(flags, 'target'), flags, output, env);
     const table = stringFlag(flags, 'table');
     const replaceTable = booleanFlag(flags, 'replace-table');
     const dropExisting = booleanFlag(flags, 'drop-existing');

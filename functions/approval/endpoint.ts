@@ -1,27 +1,35 @@
 /**
- * The approval endpoint's core, behind a Lambda function URL (payload format 2.0). A GET of a signed link
- * shows the request and a form and never decides; a POST of that form decides once, then hands the
- * decision to the waiting plan with `SendTaskSuccess`. The link is checked (signature, then expiry) before
- * the store is read. Every answer is a plain page, also for a bad request: this function never throws.
+ * The approval endpoint's core, behind an API Gateway REST API (Lambda proxy integration, payload 1.0) with a
+ * per-client WAF rate limit in front (docs/dr-plans.md, "The approval endpoint under a flood"); it also reads
+ * function URL events (payload 2.0), as local runs and tests send them. A GET of a signed link shows the
+ * request and a form and never decides; a POST of that form decides once, then hands the decision to the
+ * waiting plan with `SendTaskSuccess`. Every answer is a plain page, also for a bad request: this function
+ * never throws.
+ *
+ * Checks run cheapest first, so a flood of forged links costs no KMS call: method, path and the link's shape
+ * (nothing read), the body's size, then `exp` against the clock, then the record (one DynamoDB read: an unknown
+ * id ends here), then `exp` against the record's own expiry, and only then the signature (KMS `VerifyMac`).
+ * Nothing of the record is shown before the signature is verified.
  *
  * | case | status |
  * | --- | --- |
  * | GET, pending | 200 (the request and the form) |
  * | POST, pending, valid form | 200 (decided and delivered) |
- * | POST, invalid form | 400 (the form again, with why) |
- * | missing or forged signature, or `exp` | 403 |
+ * | POST, invalid form | 400 (the form again, with why, echoing at most the allowed lengths) |
+ * | missing, malformed or forged signature or `exp` | 403 |
  * | unknown id, or another path | 404 |
  * | another method | 405 |
  * | already decided (replay) | 409 |
  * | expired (the link, or the plan no longer waits) | 410 |
+ * | a body over {@link MAX_FORM_BYTES} | 413 |
  * | the store or KMS failed | 500 |
  * | Step Functions did not take the decision (the request is reopened) | 502 |
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
-import { approvalIdFromPath, approvalPath, checkLink } from './link.ts';
+import { checkApproverName, MAX_APPROVER_LENGTH } from './approver.ts';
+import { approvalFormAction, approvalIdFromPath, readLinkQuery, signedMessage } from './link.ts';
 import {
-  MAX_APPROVER_LENGTH,
   MAX_COMMENT_LENGTH,
   alreadyDecidedPage,
   decidedPage,
@@ -31,22 +39,37 @@ import {
   notDeliveredPage,
   notFoundPage,
   requestPage,
+  tooLargePage,
   unavailablePage,
   type FormState,
 } from './pages.ts';
 import type { ApprovalSigner } from './signer.ts';
 import type { ApprovalDecision, ApprovalStore } from './store.ts';
 
-/** The parts of a function URL event (payload format 2.0) the endpoint reads; anything may be missing. */
+/**
+ * The parts of an API Gateway REST proxy event (payload 1.0: `httpMethod`, `path`, `multiValueQueryStringParameters`)
+ * or a function URL event (payload 2.0: `requestContext.http.method`, `rawPath`, `rawQueryString`) the endpoint
+ * reads; anything may be missing.
+ */
 export interface ApprovalHttpRequest {
+  readonly httpMethod?: string;
+  readonly path?: string;
+  readonly multiValueQueryStringParameters?: Readonly<Record<string, readonly string[] | undefined>> | null;
   readonly rawPath?: string;
   readonly rawQueryString?: string;
-  readonly queryStringParameters?: Readonly<Record<string, string | undefined>>;
-  readonly headers?: Readonly<Record<string, string | undefined>>;
-  readonly body?: string;
+  readonly queryStringParameters?: Readonly<Record<string, string | undefined>> | null;
+  readonly headers?: Readonly<Record<string, string | undefined>> | null;
+  readonly body?: string | null;
   readonly isBase64Encoded?: boolean;
   readonly requestContext?: { readonly http?: { readonly method?: string } };
 }
+
+/**
+ * The largest form body read: a name of {@link MAX_APPROVER_LENGTH} and a comment of {@link MAX_COMMENT_LENGTH}
+ * characters, every one percent-encoded from 4 UTF-8 bytes (12 bytes each), fit with room to spare. Anything
+ * bigger is refused unread, so no page ever grows with what was sent.
+ */
+export const MAX_FORM_BYTES = 16 * 1024;
 
 export interface ApprovalHttpResponse {
   readonly statusCode: number;
@@ -85,24 +108,34 @@ export async function handleApprovalRequest(request: ApprovalHttpRequest, deps: 
 }
 
 async function answer(request: ApprovalHttpRequest, deps: ApprovalEndpointDeps): Promise<ApprovalHttpResponse> {
-  const method = typeof request.requestContext?.http?.method === 'string' ? request.requestContext.http.method.toUpperCase() : '';
+  const method = methodOf(request);
   if (method !== 'GET' && method !== 'POST') return page(405, methodNotAllowedPage(method), { allow: 'GET, POST' });
 
-  const approvalId = approvalIdFromPath(typeof request.rawPath === 'string' ? request.rawPath : '');
+  const approvalId = approvalIdFromPath(pathOf(request));
   if (approvalId === undefined) return page(404, notFoundPage());
+  const link = readLinkQuery(queryOf(request));
+  if (link === undefined) {
+    deps.logger?.warn('approval link refused: malformed', { approvalId, method });
+    return page(403, forgedPage());
+  }
+  if (method === 'POST' && bodyBytes(request) > MAX_FORM_BYTES) return page(413, tooLargePage());
 
   const now = (deps.now ?? (() => new Date()))();
-  const link = await checkLink(approvalId, queryOf(request), deps.signer, now);
-  if (!link.valid) {
-    deps.logger?.warn(`approval link refused: ${link.reason}`, { approvalId, method });
-    return link.reason === 'forged' ? page(403, forgedPage()) : page(410, expiredPage(link.exp));
-  }
-
+  const nowSeconds = Math.floor(now.getTime() / 1000);
+  // Unsigned yet: the page says when the link stopped working, and nothing of the record.
+  if (nowSeconds >= link.exp) return page(410, expiredPage(link.exp));
   const record = await deps.store.get(approvalId);
   if (record === undefined) return page(404, notFoundPage());
+  // A link is signed for its record's own expiry: any other exp is forged, and costs no KMS call.
+  const signed = record.expiresAt === link.exp && (await deps.signer.verify(signedMessage(approvalId, link.exp), link.sig));
+  if (!signed) {
+    deps.logger?.warn('approval link refused: forged', { approvalId, method });
+    return page(403, forgedPage());
+  }
+
   if (record.state === 'decided') return page(409, alreadyDecidedPage(record, record.decision));
-  if (record.expiresAt <= Math.floor(now.getTime() / 1000)) return page(410, expiredPage(record.expiresAt, record));
-  const action = approvalPath(approvalId, link.exp, link.sig);
+  if (record.expiresAt <= nowSeconds) return page(410, expiredPage(record.expiresAt, record));
+  const action = approvalFormAction(approvalId, link.exp, link.sig);
   if (method === 'GET') return page(200, requestPage(record, action));
 
   const submitted = readForm(request);
@@ -141,6 +174,22 @@ async function answer(request: ApprovalHttpRequest, deps: ApprovalEndpointDeps):
   return page(200, decidedPage(record, decision));
 }
 
+function methodOf(request: ApprovalHttpRequest): string {
+  const method = request.requestContext?.http?.method ?? request.httpMethod;
+  return typeof method === 'string' ? method.toUpperCase() : '';
+}
+
+function pathOf(request: ApprovalHttpRequest): string {
+  const path = request.rawPath ?? request.path;
+  return typeof path === 'string' ? path : '';
+}
+
+/** The body's size as sent: base64 counts as the bytes it decodes to. */
+function bodyBytes(request: ApprovalHttpRequest): number {
+  if (typeof request.body !== 'string') return 0;
+  return request.isBase64Encoded === true ? Math.floor((request.body.length * 3) / 4) : Buffer.byteLength(request.body, 'utf8');
+}
+
 /** Back to pending after a decision that did not reach the plan; a failure here is logged, the page says the rest. */
 async function reopenQuietly(approvalId: string, deps: ApprovalEndpointDeps): Promise<void> {
   try {
@@ -162,6 +211,14 @@ function page(statusCode: number, body: string, extraHeaders: Readonly<Record<st
 
 /** `exp` and `sig` of the link, each only when given exactly once. */
 function queryOf(request: ApprovalHttpRequest): { exp: string | undefined; sig: string | undefined } {
+  const multi = request.multiValueQueryStringParameters;
+  if (multi !== undefined && multi !== null) {
+    const one = (name: string) => {
+      const values = multi[name];
+      return values !== undefined && values.length === 1 ? values[0] : undefined;
+    };
+    return { exp: one('exp'), sig: one('sig') };
+  }
   if (typeof request.rawQueryString === 'string') {
     const params = new URLSearchParams(request.rawQueryString);
     const one = (name: string) => {
@@ -172,11 +229,9 @@ function queryOf(request: ApprovalHttpRequest): { exp: string | undefined; sig: 
   }
   // Function URLs join repeated parameters with commas; neither value ever holds one.
   const parameters = request.queryStringParameters ?? {};
+  // A REST event without query parameters has null for both maps.
   return { exp: parameters['exp'], sig: parameters['sig'] };
 }
-
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** The form-encoded `decision`, `name` and `comment`, checked; or why they cannot decide anything. */
 function readForm(request: ApprovalHttpRequest): Omit<ApprovalDecision, 'decidedAt'> | (FormState & { error: string }) {
@@ -187,14 +242,18 @@ function readForm(request: ApprovalHttpRequest): Omit<ApprovalDecision, 'decided
     const values = form.getAll(name);
     return values.length === 1 ? values[0]! : undefined;
   };
-  const name = (one('name') ?? '').trim();
+  const rawName = one('name') ?? '';
   const comment = (one('comment') ?? '').replace(/\r\n?/g, '\n').trim();
-  const state = { name, comment };
+  // What the 400 page shows again: never more than the form allows, so the page stays small.
+  const state = { name: firstCharacters(rawName.trim(), MAX_APPROVER_LENGTH), comment: firstCharacters(comment, MAX_COMMENT_LENGTH) };
   const decision = one('decision');
   if (decision !== 'approve' && decision !== 'reject') return { ...state, error: 'Choose Approve or Reject.' };
-  if (name === '') return { ...state, error: 'Your name is required.' };
-  if ([...name].length > MAX_APPROVER_LENGTH) return { ...state, error: `Your name must be at most ${MAX_APPROVER_LENGTH} characters.` };
-  if (CONTROL.test(name)) return { ...state, error: 'Your name must be one line of text.' };
+  const name = checkApproverName(rawName);
+  if ('problem' in name) return { ...state, error: name.problem };
   if ([...comment].length > MAX_COMMENT_LENGTH) return { ...state, error: `The comment must be at most ${MAX_COMMENT_LENGTH} characters.` };
-  return { approved: decision === 'approve', approver: name, comment };
+  return { approved: decision === 'approve', approver: name.name, comment };
+}
+
+function firstCharacters(text: string, count: number): string {
+  return [...text].slice(0, count).join('');
 }

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../lib/errors.ts';
-import type { ApprovalSigner } from './signer.ts';
+import { isCanonicalSignature, type ApprovalSigner } from './signer.ts';
 
 /** An approval id: random base64url. Ours are 24 characters (144 bits); anything from 22 (128 bits) is read. */
 export const APPROVAL_ID_PATTERN = /^[A-Za-z0-9_-]{22,64}$/;
@@ -23,14 +23,26 @@ export function signedMessage(approvalId: string, exp: number): string {
   return `${approvalId}.${exp}`;
 }
 
-/** The path and query of an approval link, which is also where its form posts. */
+/** The path and query of an approval link below its base URL. */
 export function approvalPath(approvalId: string, exp: number, sig: string): string {
   return `/approvals/${approvalId}?${new URLSearchParams({ exp: String(exp), sig }).toString()}`;
 }
 
 /**
- * The function URL (or whatever serves the endpoint at its root) as links are built from it, without the
- * trailing slash: `https://abc.lambda-url.eu-west-1.on.aws/` → `https://abc.lambda-url.eu-west-1.on.aws`.
+ * Where the page's form posts: the link itself, relative to the page (`<id>?exp=…&sig=…`), so it stays right
+ * below any base path (the API stage, `https://HOST/<stage>/approvals/<id>`).
+ */
+export function approvalFormAction(approvalId: string, exp: number, sig: string): string {
+  return approvalPath(approvalId, exp, sig).slice('/approvals/'.length);
+}
+
+/** One path segment an API stage may have as its name. */
+const BASE_PATH = /^\/[A-Za-z0-9_-]{1,128}\/?$/;
+
+/**
+ * The endpoint's base URL as links are built from it, without the trailing slash: its origin, or its origin
+ * and the one-segment base path of an API stage: `https://abc.execute-api.eu-west-1.amazonaws.com/approve/`
+ * → `https://abc.execute-api.eu-west-1.amazonaws.com/approve`.
  */
 export function parseBaseUrl(text: string, variable = 'APPROVAL_BASE_URL'): string {
   let url: URL;
@@ -39,11 +51,12 @@ export function parseBaseUrl(text: string, variable = 'APPROVAL_BASE_URL'): stri
   } catch {
     throw new ConfigError(`${variable}: "${text}" is not a URL`);
   }
-  if (url.protocol !== 'https:') throw new ConfigError(`${variable}: must be an https URL (the approval endpoint's function URL)`);
-  if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
-    throw new ConfigError(`${variable}: must be the endpoint's origin alone (https://HOST), without a path, query or credentials`);
+  if (url.protocol !== 'https:') throw new ConfigError(`${variable}: must be an https URL (the approval endpoint's URL)`);
+  const path = url.pathname === '/' || url.pathname === '' ? '' : url.pathname;
+  if ((path !== '' && !BASE_PATH.test(path)) || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw new ConfigError(`${variable}: must be the endpoint's origin alone (https://HOST) or with its API stage (https://HOST/STAGE), without a query or credentials`);
   }
-  return url.origin;
+  return `${url.origin}${path.replace(/\/$/, '')}`;
 }
 
 /** The signed link for `approvalId`, valid until `exp` (unix seconds). */
@@ -56,6 +69,13 @@ export async function approvalLink(baseUrl: string, approvalId: string, exp: num
 export function approvalIdFromPath(rawPath: string): string | undefined {
   const id = APPROVAL_PATH.exec(rawPath)?.[1];
   return id !== undefined && APPROVAL_ID_PATTERN.test(id) ? id : undefined;
+}
+
+/** A link's `exp` and `sig` when both have the one shape the signer gives them; nothing is computed or read. */
+export function readLinkQuery(query: { readonly exp: string | undefined; readonly sig: string | undefined }): { readonly exp: number; readonly sig: string } | undefined {
+  const { exp, sig } = query;
+  if (exp === undefined || sig === undefined || !EXP_PATTERN.test(exp) || !isCanonicalSignature(sig)) return undefined;
+  return { exp: Number(exp), sig };
 }
 
 export type LinkCheck =
@@ -72,9 +92,9 @@ export async function checkLink(
   signer: ApprovalSigner,
   now: Date,
 ): Promise<LinkCheck> {
-  const { exp: expText, sig } = query;
-  if (expText === undefined || sig === undefined || !EXP_PATTERN.test(expText)) return { valid: false, reason: 'forged' };
-  const exp = Number(expText);
+  const shaped = readLinkQuery(query);
+  if (shaped === undefined) return { valid: false, reason: 'forged' };
+  const { exp, sig } = shaped;
   if (!(await signer.verify(signedMessage(approvalId, exp), sig))) return { valid: false, reason: 'forged' };
   if (Math.floor(now.getTime() / 1000) >= exp) return { valid: false, reason: 'expired', exp };
   return { valid: true, approvalId, exp, sig };

@@ -4,9 +4,10 @@
  * {@link outcomeOfPage} reads those two back, so `lifeboat approve` prints the same words a browser shows.
  */
 import { defaultQuestion, executionConsoleUrl, humanTime } from './format.ts';
+import { MAX_APPROVER_LENGTH } from './approver.ts';
 import type { ApprovalDecision, ApprovalRecord } from './store.ts';
 
-export const MAX_APPROVER_LENGTH = 100;
+export { MAX_APPROVER_LENGTH };
 export const MAX_COMMENT_LENGTH = 1_000;
 
 export function escapeHtml(text: string): string {
@@ -163,6 +164,14 @@ export function notFoundPage(): string {
   return renderPage({
     title: 'No such approval request',
     outcome: 'There is no approval request here: it was never made, or it expired and was removed. Nothing was decided.',
+  });
+}
+
+/** 413: a body larger than any form can send; it was not read. */
+export function tooLargePage(): string {
+  return renderPage({
+    title: 'Request too large',
+    outcome: `The form sent was larger than the approval form allows, so it was not read. Nothing was decided. Keep the comment to ${MAX_COMMENT_LENGTH} characters and send it again.`,
   });
 }
 

@@ -41,6 +41,8 @@ export class InvalidSqlCheckError extends named('InvalidSqlCheckError') {}
 export class DecompressionFailedError extends named('DecompressionFailedError') {}
 export class ManifestMissingError extends named('ManifestMissingError') {}
 export class ManifestInvalidError extends named('ManifestInvalidError') {}
+/** A manifest larger than any backup's manifest can be (MAX_MANIFEST_BYTES): refused before it is read whole. */
+export class ManifestTooLargeError extends named('ManifestTooLargeError') {}
 export class UnsupportedFormatVersionError extends named('UnsupportedFormatVersionError') {}
 export class BackupNotFoundError extends named('BackupNotFoundError') {}
 export class TargetNotEmptyError extends named('TargetNotEmptyError') {}
@@ -51,6 +53,13 @@ export class InvalidIdentifierError extends named('InvalidIdentifierError') {}
 export class InvalidStoreKeyError extends named('InvalidStoreKeyError') {}
 /** A local key file is missing, malformed, or readable by anyone but its owner. */
 export class KeyFileError extends named('KeyFileError') {}
+/** A key file larger than any key file (MAX_KEY_FILE_BYTES): refused before it is read whole. */
+export class KeyFileTooLargeError extends KeyFileError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'KeyFileTooLargeError';
+  }
+}
 /** The payload could not be encrypted (the keyring could not make or wrap a data key). */
 export class EncryptionFailedError extends named('EncryptionFailedError') {}
 /** The restored (temporary) database cannot be reached: network, DNS, TLS or a lost connection. Retry may succeed. */

@@ -1,19 +1,28 @@
-// The resolve-source Lambda: a thin middy wrapper over resolveSource(). The routes are read once per container.
+// The resolve-source Lambda: a thin middy wrapper over resolveSource() and dumpResult(). The routes are read once per container.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
+import { createS3Client } from '../lib/aws/s3Client.ts';
 import { requireEnv } from '../lib/env.ts';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 import { parseJsonEnv } from '../lib/validation.ts';
-import { SourceRoutesSchema, resolveSource, type ResolvedSource } from './resolve.ts';
+import { S3Store } from '../lib/vault/s3Store.ts';
+import { SourceRoutesSchema, dumpResult, resolveSource } from './resolve.ts';
 
-const env = requireEnv(['LIFEBOAT_ROUTES']);
+const env = requireEnv(['LIFEBOAT_ROUTES', 'VAULT_BUCKET']);
 const routes = parseJsonEnv('LIFEBOAT_ROUTES', env.LIFEBOAT_ROUTES, SourceRoutesSchema);
 const logger = new Logger();
+// Reads only: the listing of a source's backups and manifests (for runner auto and a Fargate dump's result).
+const store = new S3Store({ client: createS3Client(), bucket: env.VAULT_BUCKET });
 
-async function resolve(event: unknown): Promise<ResolvedSource> {
-  const source = resolveSource(event, routes);
-  logger.info('source resolved', { ...source });
+async function resolve(event: unknown) {
+  if ((event as { action?: unknown } | null)?.action === 'dump-result') {
+    const result = await dumpResult(event, store);
+    logger.info('Fargate dump read back', { ...result });
+    return result;
+  }
+  const source = await resolveSource(event, routes, { store });
+  logger.info('source resolved', { sourceId: source.sourceId, method: source.method, runner: source.runner, runnerReason: source.runnerReason });
   return source;
 }
 

@@ -14,6 +14,7 @@
  *   ]
  * }
  */
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { isRestoreKind, STEP_KINDS, type StepKind } from '../../functions/lib/plans/kinds.ts';
 // Types only: schema.ts imports this module, so a value import back would be a cycle.
@@ -97,10 +98,24 @@ const ClusterArn = z.string().regex(/^arn:aws[a-z-]*:rds:[a-z]{2}(-gov)?-[a-z]+-
 
 export { RESTORE_KINDS, STEP_KINDS, type StepKind } from '../../functions/lib/plans/kinds.ts';
 
+/**
+ * How long one run of the backup state machine can take, in minutes: its own `TimeoutSeconds`, the bound
+ * that covers the snapshot wait (6 h of polls), a dump and its verification on Fargate, and the DR copy (24 h
+ * of polls). A plan's `backup-now` step waits this long by default, so the step times out only when the
+ * backup itself would.
+ */
+export const BACKUP_STATE_MACHINE_TIMEOUT_MINUTES = backupStateMachineTimeoutMinutes();
+
+function backupStateMachineTimeoutMinutes(): number {
+  const asl = JSON.parse(readFileSync(new URL('../../statemachines/backup.asl.json', import.meta.url), 'utf8')) as { TimeoutSeconds?: unknown };
+  if (typeof asl.TimeoutSeconds !== 'number' || asl.TimeoutSeconds % 60 !== 0) throw new Error('statemachines/backup.asl.json needs a TimeoutSeconds of whole minutes');
+  return asl.TimeoutSeconds / 60;
+}
+
 /** Default `timeoutMinutes` per kind (docs/dr-plans.md). `wait` is its minutes + 1; `approval` has its own in its parameters. */
 export const DEFAULT_TIMEOUT_MINUTES = {
   notify: 5,
-  'backup-now': 60,
+  'backup-now': BACKUP_STATE_MACHINE_TIMEOUT_MINUTES,
   'restore-dump': 120,
   'restore-snapshot': 180,
   'restore-point-in-time': 180,

@@ -297,6 +297,52 @@ const ObjectivesSchema = z.strictObject({
   rtoMinutes: count(1),
 });
 
+// ---------------------------------------------------------------------------------------------
+// Runners: Lambda, or an ECS Fargate task when a job outgrows Lambda's 15 minutes
+
+export const RUNNERS = ['auto', 'lambda', 'fargate'] as const;
+export type Runner = (typeof RUNNERS)[number];
+
+/** Fargate's CPU units and, for each, the memory (MiB) it allows: min, max and step. */
+const FARGATE_SIZES: Readonly<Record<number, readonly [number, number, number]>> = {
+  256: [512, 2048, 512],
+  512: [1024, 4096, 1024],
+  1024: [2048, 8192, 1024],
+  2048: [4096, 16384, 1024],
+  4096: [8192, 30720, 1024],
+  8192: [16384, 61440, 4096],
+  16384: [32768, 122880, 8192],
+};
+
+/** The memory sizes Fargate allows with `cpu` units, or undefined for a CPU value it does not offer. */
+export function fargateMemoryChoices(cpu: number): number[] | undefined {
+  const size = FARGATE_SIZES[cpu];
+  if (!size) return undefined;
+  const [min, max, step] = size;
+  return Array.from({ length: (max - min) / step + 1 }, (_, i) => min + i * step);
+}
+
+const FargateSchema = z
+  .strictObject({
+    /** CPU units of the task (1024 = 1 vCPU): 256, 512, 1024, 2048, 4096, 8192 or 16384. */
+    cpu: z.int().default(4096),
+    /** Memory of the task in MiB, one Fargate allows with `cpu`. */
+    memoryMiB: z.int().default(8192),
+    /** `auto` moves a source to Fargate once its last completed backup took longer than this (Lambda stops at 15). */
+    autoAfterMinutes: z.int().min(1).max(14, { error: 'must be at most 14: Lambda stops at 15 minutes' }).default(10),
+    /** ... or once its last completed backup's raw (uncompressed) size passed this many GiB. */
+    autoAboveRawGiB: z.number().positive({ error: 'must be a positive number of GiB' }).default(40),
+  })
+  .superRefine((fargate, ctx) => {
+    const choices = fargateMemoryChoices(fargate.cpu);
+    if (!choices) {
+      ctx.addIssue({ code: 'custom', path: ['cpu'], message: `Fargate offers 256, 512, 1024, 2048, 4096, 8192 or 16384 CPU units, not ${fargate.cpu}` });
+    } else if (!choices.includes(fargate.memoryMiB)) {
+      const [min, max, step] = FARGATE_SIZES[fargate.cpu]!;
+      ctx.addIssue({ code: 'custom', path: ['memoryMiB'], message: `${fargate.memoryMiB} MiB is not offered with ${fargate.cpu} CPU units: Fargate allows ${min}-${max} MiB in steps of ${step}` });
+    }
+  });
+
 const commonSourceShape = {
   /** Stable id used in vault keys, metrics and alerts. */
   id: z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, {
@@ -313,6 +359,14 @@ const commonSourceShape = {
   network: NetworkSchema,
   schedule: ScheduleSchema,
   backup: z.strictObject({ method: z.enum(BACKUP_METHODS).default('dump') }).prefault({}),
+  /**
+   * Where this source's dumps and their verification run: `lambda`, `fargate`, or `auto` (Fargate once the
+   * last completed backup took longer than `fargate.autoAfterMinutes` or was larger than `fargate.autoAboveRawGiB`,
+   * or a dump was cut off; see docs/backup-state-machine.md).
+   */
+  runner: z.enum(RUNNERS, { error: `must be one of ${RUNNERS.join(', ')}` }).default('auto'),
+  /** The Fargate task's size and the thresholds of `runner: auto`. */
+  fargate: FargateSchema.prefault({}),
   retention: RetentionSchema.prefault({}),
   objectives: ObjectivesSchema,
   /** SQL run in the test restore of every dump; each passes when it returns a row whose first column is true. */
@@ -452,6 +506,15 @@ const VaultSchema = z.strictObject({
     })
     .prefault({}),
   lifecycle: LifecycleSchema.prefault({}),
+  /**
+   * The only IAM role that may bypass governance retention, change retention or Object Lock settings, delete
+   * object versions, change the vault's bucket policy, or disable, schedule deletion of or change the policy of
+   * the vault keys, in both regions. Unset: any account administrator may (README, "Security").
+   */
+  breakGlassRoleArn: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/, { error: 'must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)' })
+    .optional(),
 });
 
 const RegionsSchema = z

@@ -5,6 +5,8 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { DumpFunction, type DumpNetwork, type DumpSource } from './dump-function.ts';
+import { FargateRunner, type RunnerTask } from './fargate-runner.ts';
+import { KEY_USE_TAGS } from './vault-key.ts';
 
 export interface BackupFunctionsProps {
   readonly sources: readonly (DumpSource & { readonly network: DumpNetwork })[];
@@ -12,6 +14,8 @@ export interface BackupFunctionsProps {
   readonly vaultKey: kms.IKey;
   /** @default 14 days */
   readonly deadLetterRetention?: Duration;
+  /** The deployment's name, for the runner's cluster and task families. @default 'lifeboat' */
+  readonly name?: string;
 }
 
 /** Sources that share VPC, subnets and security groups share one dump function. */
@@ -39,6 +43,10 @@ export class BackupFunctions extends Construct {
   readonly dumpFunctions: readonly DumpFunction[];
   /** The dump function that serves each source id. */
   readonly dumpFunctionFor: ReadonlyMap<string, DumpFunction>;
+  /** The Fargate runner: its cluster, and the task definitions of the dumps (and of verify, added by the pipeline). */
+  readonly runner: FargateRunner;
+  /** The dump task (same network group, same grants as its dump function) for each source id. */
+  readonly dumpTaskFor: ReadonlyMap<string, RunnerTask>;
 
   constructor(scope: Construct, id: string, props: BackupFunctionsProps) {
     super(scope, id);
@@ -89,5 +97,21 @@ export class BackupFunctions extends Construct {
     });
     this.dumpFunctions = dumpFunctions;
     this.dumpFunctionFor = byId;
+
+    this.runner = new FargateRunner(this, 'Runner', { name: props.name ?? 'lifeboat', logKey: this.operationsKey });
+    const tasks = new Map<string, RunnerTask>();
+    dumpFunctions.forEach((fn, i) => {
+      const task = this.runner.addTask(`Dump${i + 1}`, {
+        role: 'dump',
+        image: 'dump',
+        description: `dumps of ${fn.sources.map((s) => s.id).join(', ')} that outgrow Lambda`,
+        environment: fn.environment,
+        statements: fn.grants,
+        // Like its Lambda: the key policy lets it encrypt, never decrypt.
+        tags: { [KEY_USE_TAGS.encrypt]: 'true' },
+      });
+      for (const source of fn.sources) tasks.set(source.id, task);
+    });
+    this.dumpTaskFor = tasks;
   }
 }

@@ -13,7 +13,8 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { retentionPolicyTag } from '../../functions/lib/aws/rdsSnapshot.ts';
 import type { BackupFunctions } from './backup-functions.ts';
-import { attachToVpcStatement, lambdaNetwork, toolsImageCode, type DumpNetwork } from './dump-function.ts';
+import { attachToVpcStatement, lambdaNetwork, toolsImageCode, type DumpNetwork, type GrantedStatement } from './dump-function.ts';
+import { DEFAULT_TASK_CPU, DEFAULT_TASK_MEMORY_MIB, type RunnerTask } from './fargate-runner.ts';
 import { PipelineFunction, repoRoot } from './pipeline-function.ts';
 import { nagResourceName, ReviewedPolicy } from './reviewed-policy.ts';
 import { standardStateMachine, stateMachineLogGroup, stateMachineRole } from './state-machine.ts';
@@ -32,6 +33,10 @@ export interface PipelineSource {
   readonly schedule: { readonly cron: string; readonly timeZone: string; readonly flexibleWindowMinutes: number };
   readonly retention: { readonly days: number; readonly keepLast: number; readonly gfs: { readonly daily: number; readonly weekly: number; readonly monthly: number; readonly yearly: number } };
   readonly sqlChecks: readonly string[];
+  /** Where its dumps run: `auto` moves it to Fargate once it outgrows Lambda. @default 'auto' */
+  readonly runner?: 'auto' | 'lambda' | 'fargate';
+  /** The Fargate task's size and the thresholds of `auto`. @default 4096 CPU units, 8192 MiB, 10 minutes, 40 GiB */
+  readonly fargate?: { readonly cpu: number; readonly memoryMiB: number; readonly autoAfterMinutes: number; readonly autoAboveRawGiB: number };
 }
 
 export interface VerificationServer {
@@ -77,6 +82,8 @@ export class BackupPipeline extends Construct {
   readonly prune: PipelineFunction;
   readonly startBackup: PipelineFunction;
   readonly verify: lambda.DockerImageFunction;
+  /** The verify Fargate task: verification of a backup taken on Fargate runs there too. */
+  readonly verifyTask: RunnerTask;
   readonly scheduleGroup: scheduler.ScheduleGroup;
   readonly schedules: ReadonlyMap<string, scheduler.Schedule>;
   readonly scheduleDeadLetters: sqs.Queue;
@@ -90,11 +97,12 @@ export class BackupPipeline extends Construct {
     this.props = props;
     this.stack = Stack.of(this);
 
+    this.verify = this.buildVerify();
+    this.verifyTask = this.buildVerifyTask();
     this.resolveSource = this.buildResolveSource();
     this.snapshot = this.buildSnapshot();
     this.copy = this.buildCopy();
     this.prune = this.buildPrune();
-    this.verify = this.buildVerify();
     this.stateMachine = this.buildStateMachine();
     this.startBackup = this.buildStartBackup();
 
@@ -163,18 +171,50 @@ export class BackupPipeline extends Construct {
   // Functions
 
   private buildResolveSource(): PipelineFunction {
-    const routes = this.props.sources.map((s) =>
-      s.method === 'snapshot' ? { id: s.id, method: s.method } : { id: s.id, method: s.method, dumpFunctionArn: this.props.functions.dumpFunctionFor.get(s.id)!.function.functionArn },
-    );
-    // It reads nothing but its environment: no statements beyond its logs.
-    return this.pipelineFunction('ResolveSource', 'resolve-source', {
-      description: 'Lifeboat: how a source is backed up (dump, snapshot or both) and which dump function serves it',
-      environment: { LIFEBOAT_ROUTES: this.stack.toJsonString(routes) },
-      keyUse: [],
-      timeout: Duration.seconds(10),
-      memorySize: 256,
-      outsideVpcReason: 'It answers from its environment and calls no service at all; a VPC would add nothing but cold-start time.',
+    const { functions, verification } = this.props;
+    const routes = this.props.sources.map((s) => {
+      if (s.method === 'snapshot') return { id: s.id, method: s.method };
+      const dump = functions.dumpFunctionFor.get(s.id)!;
+      const task = functions.dumpTaskFor.get(s.id)!;
+      const fargate = s.fargate ?? { cpu: DEFAULT_TASK_CPU, memoryMiB: DEFAULT_TASK_MEMORY_MIB, autoAfterMinutes: 10, autoAboveRawGiB: 40 };
+      // Verification runs where the verification servers are; without them, in the source's own network.
+      const verifyNetwork = verification?.network ?? dump.network;
+      return {
+        id: s.id,
+        method: s.method,
+        dumpFunctionArn: dump.function.functionArn,
+        runner: s.runner ?? 'auto',
+        fargate: {
+          cluster: functions.runner.clusterArn,
+          dumpTaskDefinition: task.taskDefinition.taskDefinitionArn,
+          verifyTaskDefinition: this.verifyTask.taskDefinition.taskDefinitionArn,
+          subnets: dump.network.subnetIds,
+          securityGroups: dump.network.securityGroupIds,
+          verifySubnets: verifyNetwork.subnetIds,
+          verifySecurityGroups: verifyNetwork.securityGroupIds,
+          ...fargate,
+        },
+      };
     });
+    const fn = this.pipelineFunction('ResolveSource', 'resolve-source', {
+      description: 'Lifeboat: how a source is backed up (dump, snapshot or both), which dump function serves it, and whether its dump runs on Lambda or Fargate',
+      environment: { LIFEBOAT_ROUTES: this.stack.toJsonString(routes), VAULT_BUCKET: this.props.vault.bucketName },
+      // Reads manifests, which S3 decrypts under the vault key for roles the key policy admits (writers, through S3 only).
+      keyUse: ['encrypt'],
+      timeout: Duration.seconds(30),
+      memorySize: 256,
+      outsideVpcReason: 'It reads its environment and lists manifests through the S3 API; a VPC would need an S3 endpoint and add nothing.',
+    });
+    const manifests = this.dumpSources.map((s) => this.props.vault.arnForObjects(`backups/${s.id}/*/manifest.json`));
+    if (manifests.length > 0) {
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({ sid: 'ReadDumpManifests', actions: ['s3:GetObject'], resources: manifests }),
+        'Only manifests (`<backup id>/manifest.json`) under a dump source\'s own prefix: the wildcard is the backup id.',
+      );
+      fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ListBackups', actions: ['s3:ListBucket'], resources: [this.props.vault.bucketArn], conditions: { StringLike: { 's3:prefix': this.dumpSources.map((s) => `backups/${s.id}/*`) } } }));
+      fn.addToRolePolicy(BackupPipeline.decryptThroughS3('ReadManifests', this.props.vaultKey.keyArn, this.stack.region));
+    }
+    return fn;
   }
 
   private buildSnapshot(): PipelineFunction {
@@ -255,6 +295,12 @@ export class BackupPipeline extends Construct {
       everySource,
     );
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ListBothVaults', actions: ['s3:ListBucket'], resources: [this.props.vault.bucketArn, this.drBucketArn] }));
+    // A copy cut off by its timeout is continued, not restarted: the rerun finds the upload and its copied parts.
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ResumeDrUploads', actions: ['s3:ListBucketMultipartUploads'], resources: [this.drBucketArn] }));
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ sid: 'ResumeDrUploadParts', actions: ['s3:ListMultipartUploadParts'], resources: [`${this.drBucketArn}/backups/*`] }),
+      everySource,
+    );
     // The copies are requested from the DR region's S3, which reads the sources under the primary key.
     fn.addToRolePolicy(
       new iam.PolicyStatement({
@@ -372,6 +418,13 @@ export class BackupPipeline extends Construct {
     const servers = Object.fromEntries(
       Object.entries(verification?.servers ?? {}).map(([engine, server]) => [engine, { host: server.host, port: server.port, secretArn: server.credentialsSecretArn }]),
     );
+    this.verifyEnvironment = {
+      VAULT_BUCKET: this.props.vault.bucketName,
+      VAULT_KEY_ARN: this.props.vaultKey.keyArn,
+      ALERT_TOPIC_ARN: this.props.alerts.topic.topicArn,
+      LIFEBOAT_SOURCES: JSON.stringify(sources),
+      VERIFY_SERVERS: JSON.stringify(servers),
+    };
     const fn = new lambda.DockerImageFunction(this, 'Verify', {
       description: 'Lifeboat: verifies a dump (hash, decrypt, structure, test restore into a scratch database, counts, SQL checks)',
       code: toolsImageCode('verify'),
@@ -385,25 +438,29 @@ export class BackupPipeline extends Construct {
       deadLetterQueue: functions.deadLetterQueue,
       tracing: lambda.Tracing.ACTIVE,
       environment: {
-        VAULT_BUCKET: this.props.vault.bucketName,
-        VAULT_KEY_ARN: this.props.vaultKey.keyArn,
-        ALERT_TOPIC_ARN: this.props.alerts.topic.topicArn,
-        LIFEBOAT_SOURCES: JSON.stringify(sources),
-        VERIFY_SERVERS: JSON.stringify(servers),
+        ...this.verifyEnvironment,
         POWERTOOLS_SERVICE_NAME: 'lifeboat-verify',
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       },
     });
     logGroup.grantWrite(role);
     functions.deadLetterQueue.encryptionMasterKey?.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
-    const policy = new ReviewedPolicy(role, "The verify function's own statements, scoped to the dump sources' prefixes, the vault key, the alert topic and the verification servers' secrets.");
+    const reviewed = new ReviewedPolicy(role, "The verify function's own statements, scoped to the dump sources' prefixes, the vault key, the alert topic and the verification servers' secrets.");
+    // Every statement but the Lambda plumbing is recorded for the verify task's role, which gets exactly these.
+    const policy = {
+      add: (statement: iam.PolicyStatement, wildcardReason?: string) => {
+        reviewed.add(statement, wildcardReason);
+        this.verifyGrants.push({ statement, wildcardReason });
+      },
+      acknowledge: (names: readonly string[], reason: string) => reviewed.acknowledge(names, reason),
+    };
     policy.acknowledge(
       ['*'],
       verification
         ? 'Resource "*" only where the actions support no narrower resource: Lambda attaching the function to the verification VPC (network interfaces) and X-Ray trace upload.'
         : 'The one statement with Resource "*" is X-Ray trace upload (added by active tracing): its actions support no narrower resource.',
     );
-    if (verification) policy.add(attachToVpcStatement('AttachToVerificationVpc'), 'Lambda manages the function\'s network interfaces in the verification VPC; these actions take no narrower resource.');
+    if (verification) reviewed.add(attachToVpcStatement('AttachToVerificationVpc'), 'Lambda manages the function\'s network interfaces in the verification VPC; these actions take no narrower resource.');
     const prefixes = this.dumpSources.map((s) => `backups/${s.id}/*`);
     if (prefixes.length > 0) {
       policy.add(
@@ -438,6 +495,21 @@ export class BackupPipeline extends Construct {
 
   /** The verify function's role (a DockerImageFunction, so not a PipelineFunction). */
   verifyRole!: iam.Role;
+  /** The verify role's own statements (no Lambda plumbing): the verify task's role gets exactly these. */
+  private readonly verifyGrants: GrantedStatement[] = [];
+  private verifyEnvironment: Record<string, string> = {};
+
+  private buildVerifyTask(): RunnerTask {
+    return this.props.functions.runner.addTask('Verify', {
+      role: 'verify',
+      image: 'verify',
+      description: 'verification of backups taken on Fargate',
+      environment: this.verifyEnvironment,
+      statements: this.verifyGrants,
+      // Like its Lambda: it decrypts backups and writes verification results under SSE-KMS.
+      tags: Object.fromEntries(Object.values(KEY_USE_TAGS).map((tag) => [tag, 'true'])),
+    });
+  }
 
   // -------------------------------------------------------------------------------------------
   // The state machine
@@ -453,6 +525,7 @@ export class BackupPipeline extends Construct {
     policy.add(new iam.PolicyStatement({ sid: 'InvokeBackupFunctions', actions: ['lambda:InvokeFunction'], resources: invoked.map((f) => f.functionArn) }));
     policy.add(new iam.PolicyStatement({ sid: 'PublishAlerts', actions: ['sns:Publish'], resources: [alerts.topic.topicArn] }));
     policy.add(new iam.PolicyStatement({ sid: 'EncryptAlerts', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [alerts.key.keyArn] }));
+    this.grantRunTaskSync(policy, [...functions.dumpTaskFor.values(), this.verifyTask]);
     policy.acknowledge(
       ['*'],
       'Resource "*" only where the action takes no narrower resource: cloudwatch:PutMetricData (limited to the Lifeboat namespace by condition), and the log delivery and X-Ray statements CDK adds for logging and tracing.',
@@ -481,6 +554,48 @@ export class BackupPipeline extends Construct {
       role,
       logGroup,
     });
+  }
+
+  /**
+   * What `ecs:runTask.sync` needs: RunTask of exactly these task definitions in the runner's cluster, PassRole
+   * of exactly their task roles and the execution role (to ECS only), StopTask and DescribeTasks of the
+   * cluster's tasks (Step Functions stops a task at the state's timeout), and the managed EventBridge rule
+   * through which Step Functions learns that a task stopped.
+   */
+  private grantRunTaskSync(policy: ReviewedPolicy, tasks: readonly RunnerTask[]): void {
+    const { runner } = this.props.functions;
+    const unique = [...new Set(tasks)];
+    policy.add(
+      new iam.PolicyStatement({
+        sid: 'RunFargateTasks',
+        actions: ['ecs:RunTask'],
+        resources: unique.map((t) => t.taskDefinition.taskDefinitionArn),
+        conditions: { ArnEquals: { 'ecs:cluster': runner.clusterArn } },
+      }),
+    );
+    policy.add(
+      new iam.PolicyStatement({
+        sid: 'PassFargateTaskRoles',
+        actions: ['iam:PassRole'],
+        resources: [...unique.map((t) => t.taskRole.roleArn), runner.executionRole.roleArn],
+        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+      }),
+    );
+    policy.add(
+      new iam.PolicyStatement({
+        sid: 'WatchFargateTasks',
+        actions: ['ecs:StopTask', 'ecs:DescribeTasks'],
+        resources: [this.stack.formatArn({ service: 'ecs', resource: 'task', resourceName: `${this.props.name}-runner/*`, arnFormat: ArnFormat.SLASH_RESOURCE_NAME })],
+      }),
+      'Tasks of the runner\'s own cluster: the wildcard is the task id, new for every task.',
+    );
+    policy.add(
+      new iam.PolicyStatement({
+        sid: 'ManagedRuleForTaskEvents',
+        actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+        resources: [this.stack.formatArn({ service: 'events', resource: 'rule', resourceName: 'StepFunctionsGetEventsForECSTaskRule' })],
+      }),
+    );
   }
 
   // -------------------------------------------------------------------------------------------

@@ -13,11 +13,16 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { planStateMachineName, restoreSubnetGroupName, type PlanConfig } from '../config/plans.ts';
 import { compilePlan } from '../plans/compile.ts';
+import { APPROVAL_LIMITS } from '../../functions/approval/limits.ts';
+import { ApprovalApi } from './approval-endpoint.ts';
 import { attachToVpcStatement, lambdaNetwork, toolsImageCode, type DumpNetwork } from './dump-function.ts';
 import { PipelineFunction } from './pipeline-function.ts';
 import { ReviewedPolicy } from './reviewed-policy.ts';
 import { standardStateMachine, stateMachineLogGroup, stateMachineRole } from './state-machine.ts';
 import { KEY_USE_TAGS } from './vault-key.ts';
+
+/** How plan state machines log: errors only, without execution data (a task token is in an approval task's input). */
+export const PLAN_LOGGING = { level: sfn.LogLevel.ERROR, includeExecutionData: false } as const;
 
 /** A source as the DR step function knows it: identifiers only. */
 export interface DrPlanSource {
@@ -56,7 +61,8 @@ export interface DrPlansProps {
  * Disaster-recovery plans (docs/dr-plans.md): one state machine per plan, compiled from the config, with a
  * contacts topic each; the DR step function that restores, validates, cleans up after drills and writes the
  * evidence; and the approval flow: a request function that stores the task token and mails a signed link,
- * and a public endpoint (a Lambda function URL) that shows the request on GET and decides once on POST.
+ * and a public endpoint (a regional REST API behind a WAF rate limit per client, see ApprovalApi) that shows
+ * the request on GET and decides once on POST.
  *
  * @example
  * new DrPlans(this, 'Plans', { name: 'lifeboat', plans: plansWithDefaults(config), ... });
@@ -67,7 +73,7 @@ export class DrPlans extends Construct {
   readonly drStep: lambda.DockerImageFunction;
   readonly requestApproval: PipelineFunction;
   readonly approvalEndpoint: PipelineFunction;
-  readonly approvalUrl: lambda.FunctionUrl;
+  readonly approvalApi: ApprovalApi;
   readonly approvals: dynamodb.Table;
   readonly approvalKey: kms.Key;
 
@@ -103,19 +109,14 @@ export class DrPlans extends Construct {
     });
 
     this.approvalEndpoint = this.buildApprovalEndpoint();
-    this.approvalUrl = this.approvalEndpoint.function.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
-    const publicLinks =
-      'The approval page is public on purpose: approvers open it from an email without AWS credentials. The link carries an expiring HMAC signature (KMS) of its approval id, checked before anything is read; a GET never decides and a decision is accepted once.';
-    for (const permission of ['invoke-function-url', 'invoke-function']) {
-      const child = this.approvalEndpoint.function.node.tryFindChild(permission);
-      if (child) Validations.of(child).acknowledge({ id: 'NIST.800.53.R5::NIST.800.53.R5-LambdaFunctionPublicAccessProhibited', reason: publicLinks });
-    }
+    // Only API Gateway invokes it, behind WAF: no function URL, which nothing could rate-limit per client.
+    this.approvalApi = new ApprovalApi(this, 'ApprovalApi', { name: props.name, handler: this.approvalEndpoint.function, logKey: props.operationsKey });
     this.requestApproval = this.buildRequestApproval(planTopicsJson);
     this.drStep = this.buildDrStep(planTopicsJson);
     this.createDefaultSubnetGroups();
     this.stateMachines = new Map(props.plans.map((plan) => [plan.name, this.planStateMachine(plan)]));
 
-    new CfnOutput(this, 'ApprovalEndpointUrl', { value: this.approvalUrl.url, description: 'Lifeboat approval links start with this URL' });
+    new CfnOutput(this, 'ApprovalEndpointUrl', { value: this.approvalApi.url, description: 'Lifeboat approval links start with this URL' });
   }
 
   /**
@@ -165,7 +166,7 @@ export class DrPlans extends Construct {
     return this.stack.formatArn({ service: 'states', resource: 'stateMachine', resourceName: `${this.props.name}-plan-*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
   }
 
-  private pipelineFunction(id: string, entryFile: string, serviceName: string, props: { description: string; environment: Record<string, string>; timeout?: Duration; outsideVpcReason: string }): PipelineFunction {
+  private pipelineFunction(id: string, entryFile: string, serviceName: string, props: { description: string; environment: Record<string, string>; timeout?: Duration; reservedConcurrentExecutions?: number; outsideVpcReason: string }): PipelineFunction {
     return new PipelineFunction(this, id, {
       handler: 'approval',
       entryFile,
@@ -183,7 +184,9 @@ export class DrPlans extends Construct {
       description: 'Lifeboat: the approval page (GET shows, POST decides once) behind the signed links',
       environment: { APPROVAL_TABLE: this.approvals.tableName, APPROVAL_KEY_ID: this.approvalKey.keyArn },
       timeout: Duration.seconds(15),
-      outsideVpcReason: 'A public function URL that calls DynamoDB, KMS and Step Functions only; a VPC would need endpoints for all three and add nothing.',
+      // More than the API stage lets through: a flood meets the stage's 429 and WAF, never a throttled function.
+      reservedConcurrentExecutions: APPROVAL_LIMITS.reservedConcurrency,
+      outsideVpcReason: 'The public approval endpoint calls DynamoDB, KMS and Step Functions only; a VPC would need endpoints for all three and add nothing.',
     });
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadAndDecideApprovals', actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], resources: [this.approvals.tableArn] }));
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'TableEncryption', actions: ['kms:Decrypt'], resources: [this.props.operationsKey.keyArn], conditions: this.viaDynamoDb }));
@@ -198,7 +201,7 @@ export class DrPlans extends Construct {
   private buildRequestApproval(planTopics: string): PipelineFunction {
     const fn = this.pipelineFunction('RequestApproval', 'request-handler.ts', 'lifeboat-approval-request', {
       description: 'Lifeboat: stores an approval task token and mails the contacts a signed, expiring link',
-      environment: { APPROVAL_TABLE: this.approvals.tableName, APPROVAL_KEY_ID: this.approvalKey.keyArn, APPROVAL_BASE_URL: this.approvalUrl.url, PLAN_TOPICS: planTopics },
+      environment: { APPROVAL_TABLE: this.approvals.tableName, APPROVAL_KEY_ID: this.approvalKey.keyArn, APPROVAL_BASE_URL: this.approvalApi.url, PLAN_TOPICS: planTopics },
       timeout: Duration.seconds(30),
       outsideVpcReason: 'It calls DynamoDB, KMS and SNS only; a VPC would need endpoints for all three and add nothing.',
     });
@@ -391,6 +394,12 @@ export class DrPlans extends Construct {
       },
       role,
       logGroup,
+      // An approval task's input carries its task token: execution data never goes to the logs.
+      logging: PLAN_LOGGING,
+    });
+    Validations.of(machine).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-SF1',
+      reason: "A plan's approval task carries its task token in its input, and ALL-event logs would hold it: plans log errors only, without execution data; the execution history and each step's evidence record what ran.",
     });
     new CfnOutput(this, `PlanOutput-${plan.name}`, {
       value: machine.stateMachineArn,

@@ -47,6 +47,12 @@ export interface DumpFunctionProps {
   readonly logKey: kms.IKey;
 }
 
+/** A statement of a Lambda role's own, with the reason for its wildcard resource when it has one: its Fargate task role gets the same. */
+export interface GrantedStatement {
+  readonly statement: iam.PolicyStatement;
+  readonly wildcardReason?: string;
+}
+
 /** Lambda only needs subnet ids; a placeholder route table keeps CDK from warning about one it never reads. */
 const NO_ROUTE_TABLE = 'unused-by-lambda';
 
@@ -58,9 +64,12 @@ export function toolsImageCode(handler: 'dump' | 'verify' | 'dr-step'): lambda.D
   return lambda.DockerImageCode.fromImageAsset(repoRoot, {
     file: 'functions/dump/Dockerfile',
     buildArgs: { HANDLER: handler },
-    exclude: ['node_modules', 'cdk.out', '.git', '.scratch', 'test', 'bench', '**/*.md'],
+    exclude: TOOLS_IMAGE_EXCLUDES,
   });
 }
+
+/** What the tools image's build context leaves out (the Lambda and the Fargate task build the same image). */
+export const TOOLS_IMAGE_EXCLUDES = ['node_modules', 'cdk.out', '.git', '.scratch', 'test', 'bench', '**/*.md'];
 
 /**
  * The dump function: streams `pg_dump` / `mysqldump` through zstd and the Encryption SDK into the vault.
@@ -74,10 +83,24 @@ export class DumpFunction extends Construct {
   readonly function: lambda.DockerImageFunction;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
+  /** The role's own statements (sources, vault, key), without the Lambda plumbing: what its Fargate task role gets too. */
+  readonly grants: GrantedStatement[] = [];
+  /** What the function is told (identifiers only): its Fargate task gets the same. */
+  readonly environment: Readonly<Record<string, string>>;
+  readonly sources: readonly DumpSource[];
+  readonly network: DumpNetwork;
 
   constructor(scope: Construct, id: string, props: DumpFunctionProps) {
     super(scope, id);
     validateDumpProps(id, props);
+    this.sources = props.sources;
+    this.network = props.network;
+    this.environment = {
+      VAULT_BUCKET: props.vault.bucketName,
+      VAULT_KEY_ARN: props.vaultKey.keyArn,
+      // Identifiers only (ids, secret ARNs, database names): never credentials.
+      LIFEBOAT_SOURCES: JSON.stringify(props.sources),
+    };
 
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -106,10 +129,7 @@ export class DumpFunction extends Construct {
       deadLetterQueue: props.deadLetterQueue,
       tracing: lambda.Tracing.ACTIVE,
       environment: {
-        VAULT_BUCKET: props.vault.bucketName,
-        VAULT_KEY_ARN: props.vaultKey.keyArn,
-        // Identifiers only (ids, secret ARNs, database names): never credentials.
-        LIFEBOAT_SOURCES: JSON.stringify(props.sources),
+        ...this.environment,
         POWERTOOLS_SERVICE_NAME: 'lifeboat-dump',
         POWERTOOLS_METRICS_NAMESPACE: 'Lifeboat',
       },
@@ -123,9 +143,15 @@ export class DumpFunction extends Construct {
     this.acknowledgeFindings(props);
   }
 
+  /** A statement of the role's own (not Lambda plumbing), recorded for the Fargate task role. */
+  private grant(statement: iam.PolicyStatement): void {
+    this.role.addToPolicy(statement);
+    this.grants.push({ statement, wildcardReason: statement.sid === 'WriteOwnSourcePrefixes' ? 'Backups of these sources are new objects under their own prefixes in the vault; the wildcard is the object name within a prefix and nothing wider.' : undefined });
+  }
+
   private grantSourceAccess(sources: readonly DumpSource[]): void {
     const stack = Stack.of(this);
-    this.role.addToPolicy(
+    this.grant(
       new iam.PolicyStatement({
         sid: 'ReadSourceCredentials',
         actions: ['secretsmanager:GetSecretValue'],
@@ -135,7 +161,7 @@ export class DumpFunction extends Construct {
     const instances = sources.filter((s) => s.rds.type === 'instance');
     const clusters = sources.filter((s) => s.rds.type === 'cluster');
     if (instances.length > 0) {
-      this.role.addToPolicy(
+      this.grant(
         new iam.PolicyStatement({
           sid: 'DescribeSourceInstances',
           actions: ['rds:DescribeDBInstances'],
@@ -144,7 +170,7 @@ export class DumpFunction extends Construct {
       );
     }
     if (clusters.length > 0) {
-      this.role.addToPolicy(
+      this.grant(
         new iam.PolicyStatement({
           sid: 'DescribeSourceClusters',
           actions: ['rds:DescribeDBClusters'],
@@ -156,7 +182,7 @@ export class DumpFunction extends Construct {
 
   private grantVaultWrites(props: DumpFunctionProps): void {
     const prefixes = props.sources.map((s) => `backups/${s.id}/*`);
-    this.role.addToPolicy(
+    this.grant(
       new iam.PolicyStatement({
         sid: 'WriteOwnSourcePrefixes',
         // GetObject: the manifest is written only after a HeadObject of the payload; DeleteObject: a failed
@@ -166,15 +192,15 @@ export class DumpFunction extends Construct {
       }),
     );
     // Without ListBucket a missing object is a 403, not the 404 the store expects.
-    this.role.addToPolicy(new iam.PolicyStatement({ sid: 'ListVault', actions: ['s3:ListBucket'], resources: [props.vault.bucketArn] }));
-    this.role.addToPolicy(
+    this.grant(new iam.PolicyStatement({ sid: 'ListVault', actions: ['s3:ListBucket'], resources: [props.vault.bucketArn] }));
+    this.grant(
       new iam.PolicyStatement({
         sid: 'GenerateBackupDataKeys',
         actions: ['kms:GenerateDataKey'],
         resources: [props.vaultKey.keyArn],
       }),
     );
-    this.role.addToPolicy(
+    this.grant(
       new iam.PolicyStatement({
         sid: 'CompleteSseKmsMultipartUploads',
         actions: ['kms:Decrypt'],

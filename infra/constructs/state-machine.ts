@@ -1,7 +1,7 @@
 /**
  * What every Lifeboat state machine has (backup pipeline, restore test, DR plans): its own role that only
- * Step Functions on behalf of this account may assume, and a Standard workflow that logs every event with
- * its execution data to an encrypted, retained log group and is traced with X-Ray. The caller adds the
+ * Step Functions on behalf of this account may assume, and a Standard workflow that logs to an encrypted,
+ * retained log group (every event with its execution data, unless the machine asks for less) and is traced with X-Ray. The caller adds the
  * role's statements between `stateMachineRole` and `standardStateMachine`.
  *
  * @example
@@ -47,9 +47,15 @@ export interface StandardStateMachineProps {
   readonly definitionSubstitutions: Record<string, string>;
   readonly role: iam.IRole;
   readonly logGroup: logs.ILogGroup;
+  /**
+   * What the state machine logs. A machine whose states carry a secret (the DR plans: an approval's task
+   * token is in the task's input) logs ERROR events without execution data.
+   * @default { level: sfn.LogLevel.ALL, includeExecutionData: true }
+   */
+  readonly logging?: { readonly level: sfn.LogLevel; readonly includeExecutionData: boolean };
 }
 
-/** A Standard state machine logging ALL events with execution data to `logGroup`, traced with X-Ray. No timeout. */
+/** A Standard state machine logging to `logGroup` (ALL events with execution data unless `logging` says less), traced with X-Ray. No timeout. */
 export function standardStateMachine(scope: Construct, id: string, props: StandardStateMachineProps): sfn.StateMachine {
   return new sfn.StateMachine(scope, id, {
     stateMachineName: props.stateMachineName,
@@ -57,7 +63,7 @@ export function standardStateMachine(scope: Construct, id: string, props: Standa
     definitionBody: props.definitionBody,
     definitionSubstitutions: props.definitionSubstitutions,
     role: props.role,
-    logs: { destination: props.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+    logs: { destination: props.logGroup, ...(props.logging ?? { level: sfn.LogLevel.ALL, includeExecutionData: true }) },
     tracingEnabled: true,
   });
 }

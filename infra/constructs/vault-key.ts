@@ -35,6 +35,9 @@ export const KEY_ADMIN_ACTIONS = [
   'kms:UpdatePrimaryRegion',
 ];
 
+/** What only the break-glass role may do to a vault key: make it unusable, or rewrite who may use it. */
+export const KEY_DESTRUCTIVE_ACTIONS = ['kms:DisableKey', 'kms:ScheduleKeyDeletion', 'kms:PutKeyPolicy'];
+
 export const KEY_ENCRYPT_ACTIONS = ['kms:GenerateDataKey', 'kms:Encrypt', 'kms:DescribeKey'];
 export const KEY_DECRYPT_ACTIONS = ['kms:Decrypt', 'kms:DescribeKey'];
 
@@ -43,7 +46,7 @@ export const KEY_DECRYPT_ACTIONS = ['kms:Decrypt', 'kms:DescribeKey'];
  * decrypt, but only through S3 and only S3's own data keys: S3 needs that to assemble a multipart upload
  * under SSE-KMS, and it cannot open a backup's Encryption SDK data key.
  */
-export function vaultKeyPolicy(account: string, region: string, copyRegions: readonly string[] = []): iam.PolicyDocument {
+export function vaultKeyPolicy(account: string, region: string, copyRegions: readonly string[] = [], breakGlassRoleArn?: string): iam.PolicyDocument {
   // A server-side copy sent to another region's S3 reads the source under this key: which S3 endpoint KMS
   // then reports is not documented, so S3 in the regions backups are copied to is admitted too.
   const viaS3 = [region, ...copyRegions].map((r) => `s3.${r}.amazonaws.com`);
@@ -90,7 +93,23 @@ export function vaultKeyPolicy(account: string, region: string, copyRegions: rea
           StringLike: { 'kms:ViaService': viaS3.length === 1 ? viaS3[0]! : viaS3, 'kms:EncryptionContext:aws:s3:arn': 'arn:*:s3:::*' },
         },
       }),
+      ...(breakGlassRoleArn === undefined ? [] : [breakGlassKeyStatement(breakGlassRoleArn)]),
     ],
+  });
+}
+
+/**
+ * Nobody but the break-glass role may disable the key, schedule its deletion or replace its policy: one
+ * compromised administrator cannot make every backup unreadable. A Deny wins over any IAM Allow.
+ */
+export function breakGlassKeyStatement(breakGlassRoleArn: string): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: 'OnlyBreakGlassMayDestroyKey',
+    effect: iam.Effect.DENY,
+    principals: [new iam.AnyPrincipal()],
+    actions: KEY_DESTRUCTIVE_ACTIONS,
+    resources: ['*'],
+    conditions: { ArnNotEquals: { 'aws:PrincipalArn': breakGlassRoleArn } },
   });
 }
 
@@ -112,6 +131,12 @@ export interface VaultKeyProps {
   readonly pendingWindowInDays?: number;
   /** @default 'Lifeboat vault key' */
   readonly description?: string;
+  /**
+   * The only role that may disable the key, schedule its deletion or change its policy (the config's
+   * `vault.breakGlassRoleArn`). Deploy changes to the key with it as the CloudFormation role.
+   * @default - no such restriction: any account administrator may
+   */
+  readonly breakGlassRoleArn?: string;
 }
 
 /**
@@ -135,7 +160,7 @@ export class VaultKey extends Construct {
     if (!Number.isInteger(pendingWindowInDays) || pendingWindowInDays < 7 || pendingWindowInDays > 30) {
       throw new Error(`VaultKey ${id}: pendingWindowInDays must be a whole number from 7 to 30, got ${pendingWindowInDays}`);
     }
-    const keyPolicy = vaultKeyPolicy(account, region, props.copyRegions);
+    const keyPolicy = vaultKeyPolicy(account, region, props.copyRegions, props.breakGlassRoleArn);
     this.isReplica = props.replicaOf !== undefined;
 
     if (props.replicaOf === undefined) {

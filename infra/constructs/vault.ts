@@ -1,4 +1,5 @@
 import { Aws, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
@@ -22,7 +23,25 @@ export interface VaultProps {
   readonly noncurrentVersionExpiryDays?: number;
   /** Days server access logs are kept. @default 365 */
   readonly accessLogRetentionDays?: number;
+  /**
+   * The only role that may bypass governance retention, change retention, legal holds or the Object Lock
+   * configuration, delete object versions, or change or delete the bucket policy (the config's
+   * `vault.breakGlassRoleArn`). Deploy changes to the bucket policy with it as the CloudFormation role.
+   * @default - no such restriction: any account administrator may
+   */
+  readonly breakGlassRoleArn?: string;
 }
+
+/** What only the break-glass role may do to the vault: everything that unlocks, shortens or erases what Object Lock keeps. */
+export const VAULT_GUARDED_ACTIONS = [
+  's3:BypassGovernanceRetention',
+  's3:PutObjectRetention',
+  's3:PutObjectLegalHold',
+  's3:PutBucketObjectLockConfiguration',
+  's3:DeleteObjectVersion',
+  's3:PutBucketPolicy',
+  's3:DeleteBucketPolicy',
+];
 
 /**
  * The vault bucket's name in a region: `<deployment>-<account>-<region>` (at most 59 characters). Both regions'
@@ -113,6 +132,19 @@ export class Vault extends Construct {
       ],
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    if (props.breakGlassRoleArn !== undefined) {
+      // A Deny in the bucket policy wins over any IAM Allow, an administrator's `s3:*` included.
+      this.bucket.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'OnlyBreakGlassMayUnlock',
+          effect: iam.Effect.DENY,
+          principals: [new iam.AnyPrincipal()],
+          actions: VAULT_GUARDED_ACTIONS,
+          resources: [this.bucket.bucketArn, this.bucket.arnForObjects('*')],
+          conditions: { ArnNotEquals: { 'aws:PrincipalArn': props.breakGlassRoleArn } },
+        }),
+      );
+    }
     Validations.of(this.bucket).acknowledge({
       id: 'NIST.800.53.R5::NIST.800.53.R5-S3BucketReplicationEnabled',
       reason:

@@ -53,7 +53,8 @@ export class RegionStack extends Stack {
     if (props.role === 'dr' && props.primaryKeyArn === undefined) {
       throw new Error(`RegionStack ${id}: a DR stack needs primaryKeyArn to replicate the vault key`);
     }
-    this.vaultKey = new VaultKey(this, 'VaultKey', props.role === 'dr' ? { replicaOf: props.primaryKeyArn } : { copyRegions: props.backup ? [props.backup.drRegion] : [] });
+    const breakGlass = props.vault.breakGlassRoleArn === undefined ? {} : { breakGlassRoleArn: props.vault.breakGlassRoleArn };
+    this.vaultKey = new VaultKey(this, 'VaultKey', props.role === 'dr' ? { replicaOf: props.primaryKeyArn, ...breakGlass } : { copyRegions: props.backup ? [props.backup.drRegion] : [], ...breakGlass });
     this.vault = new Vault(this, 'Vault', { ...props.vault, key: this.vaultKey.key, bucketName: vaultBucketName(props.deployment, this.region) });
     this.alerts = new Alerts(this, 'Alerts', { subscribers: props.alertSubscribers });
     if (props.backup && props.backup.sources.length > 0) {
@@ -61,7 +62,7 @@ export class RegionStack extends Stack {
       const dumpSources = sources
         .filter((s) => s.method !== 'snapshot')
         .map((s) => ({ id: s.id, engine: s.engine, database: s.database!, credentialsSecretArn: s.credentialsSecretArn, rds: s.rds, network: s.network }));
-      this.backup = new BackupFunctions(this, 'Backup', { sources: dumpSources, vault: this.vault.bucket, vaultKey: this.vaultKey.key });
+      this.backup = new BackupFunctions(this, 'Backup', { name: props.deployment, sources: dumpSources, vault: this.vault.bucket, vaultKey: this.vaultKey.key });
       this.pipeline = new BackupPipeline(this, 'Pipeline', {
         name: props.deployment,
         sources: sources.map(({ network: _network, ...source }) => source),

@@ -142,11 +142,42 @@ describe('lifeboat approve', () => {
     ['a --name over 100 characters', ['LINK', '--name', 'n'.repeat(101)], /--name must be one line of 1 to 100 characters/],
     ['a --comment over 1000 characters', ['LINK', '--name', 'Ana', '--comment', 'c'.repeat(1001)], /--comment must be at most 1000 characters/],
     ['two links', ['LINK', 'LINK', '--name', 'Ana'], /unexpected argument/],
+    ['a --name with a right-to-left override', ['LINK', '--name', 'Ana\u202eamiL'], /--name must be printable text, without invisible or direction-changing characters \(it holds U\+202E\)/],
+    ['a --name with a zero-width space', ['LINK', '--name', 'Ana\u200bLima'], /it holds U\+200B/],
+    ['a --name on two lines', ['LINK', '--name', 'Ana\nLima'], /--name must be one line of text/],
   ])('%s: usage error, exit 2, nothing sent', async (_label, argv, expected) => {
     const result = await approve(argv.map((arg) => (arg === 'LINK' ? link : arg)));
 
     expect(result.code).toBe(ExitCode.usage);
     expect(errorLine(result.stderr)).toMatchObject({ name: 'UsageError', message: expect.stringMatching(expected) });
     expect(endpoint.requests).toHaveLength(0);
+  });
+
+  it('reads the link from stdin when given as -, so it is in neither the shell history nor the process list', async () => {
+    const result = await lifeboat(['approve', '-', '--name', 'Ana Lima'], { deps: { fetch: endpoint, readStdin: async () => `  ${link}\n` } });
+
+    expect(result.code).toBe(ExitCode.ok);
+    expect(result.stdout).toMatch(/^Approved: Ana Lima approved step go of orders-restore/);
+    expect(endpoint.requests.map((r) => r.url)).toEqual([link]);
+  });
+
+  it.each([
+    ['nothing', ''],
+    ['two links', `${'x'} ${'y'}`],
+  ])('- with %s on stdin: usage error, nothing sent', async (_label, text) => {
+    const result = await lifeboat(['approve', '-', '--name', 'Ana'], { deps: { fetch: endpoint, readStdin: async () => text } });
+
+    expect(result.code).toBe(ExitCode.usage);
+    expect(errorLine(result.stderr)).toMatchObject({ name: 'UsageError', message: expect.stringMatching(/^LINK is -, but stdin held/) });
+    expect(endpoint.requests).toHaveLength(0);
+  });
+
+  it('takes a link below an API stage (https://HOST/STAGE/approvals/<id>), as the deployed endpoint sends them', async () => {
+    const staged = await approvalLink('https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/approve', ID, EXP, signer);
+
+    const result = await approve([staged, '--name', 'Ana Lima']);
+
+    expect(result.code).toBe(ExitCode.ok);
+    expect(endpoint.requests.map((r) => new URL(r.url).pathname)).toEqual([`/approve/approvals/${ID}`]);
   });
 });

@@ -218,7 +218,9 @@ describe('PostgreSQL failures through the CLI', () => {
       expectNoPassword(failed);
     }
     const line = await lifeboat(['backup', '--source', unreachable, '--vault', vault, '--key-file', keyFile]);
-    expect(errorLine(line.stderr)?.name).toBe('SourceUnreachableError');
+    // A URL password works, with a warning (without the password) before the error line.
+    expect(line.stderr).toMatch(/^lifeboat: warning: the password in --source is visible to other users in the process list/);
+    expect(errorLine(line.stderr.replace(/^lifeboat: warning: .*\n/, ''))?.name).toBe('SourceUnreachableError');
   });
 
   it('a password from PGPASSWORD is never printed', async () => {

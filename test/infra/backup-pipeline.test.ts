@@ -78,6 +78,21 @@ describe('the backup pipeline from the example config', () => {
         for (const action of ['kms:GenerateDataKey', 'kms:Decrypt']) expected.add(`${action} ${JSON.stringify({ 'Fn::GetAtt': [topicKey, 'Arn'] })}`);
       } else if (resource === 'arn:aws:states:::aws-sdk:cloudwatch:putMetricData') {
         expected.add('cloudwatch:PutMetricData "*"');
+      } else if (resource === 'arn:aws:states:::ecs:runTask.sync') {
+        // RunTask of exactly the runner's task definitions (dumps and verify), PassRole of exactly their roles and
+        // the execution role, stopping and describing the runner cluster's tasks, and the managed events rule.
+        expect(state.Parameters).toMatchObject({ 'Cluster.$': '$.source.fargate.cluster', LaunchType: 'FARGATE', NetworkConfiguration: { AwsvpcConfiguration: { AssignPublicIp: 'DISABLED' } } });
+        const taskDefinitions = lifeboat.primary.findResources('AWS::ECS::TaskDefinition');
+        expect(Object.keys(taskDefinitions)).toHaveLength(3);
+        for (const [id, definition] of Object.entries(taskDefinitions)) {
+          expected.add(`ecs:RunTask ${JSON.stringify({ Ref: id })}`);
+          expected.add(`iam:PassRole ${JSON.stringify(definition.Properties.TaskRoleArn)}`);
+          expected.add(`iam:PassRole ${JSON.stringify(definition.Properties.ExecutionRoleArn)}`);
+        }
+        const ecsTasks = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ecs:eu-west-1:123456789012:task/lifeboat-runner/*']] };
+        for (const action of ['ecs:StopTask', 'ecs:DescribeTasks']) expected.add(`${action} ${JSON.stringify(ecsTasks)}`);
+        const rule = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':events:eu-west-1:123456789012:rule/StepFunctionsGetEventsForECSTaskRule']] };
+        for (const action of ['events:PutTargets', 'events:PutRule', 'events:DescribeRule']) expected.add(`${action} ${JSON.stringify(rule)}`);
       } else {
         throw new Error(`a Task calls ${resource}: add what it needs to this test and to the role`);
       }
@@ -91,6 +106,8 @@ describe('the backup pipeline from the example config', () => {
       if (actions.every((a) => a.startsWith('logs:') || a.startsWith('xray:'))) continue;
       for (const action of actions) for (const resource of asList(statement.Resource)) granted.add(`${action} ${JSON.stringify(resource)}`);
       if (actions.includes('cloudwatch:PutMetricData')) expect(statement.Condition).toEqual({ StringEquals: { 'cloudwatch:namespace': 'Lifeboat' } });
+      if (actions.includes('ecs:RunTask')) expect(statement.Condition).toEqual({ ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [expect.stringMatching(/RunnerCluster/), 'Arn'] } } });
+      if (actions.includes('iam:PassRole')) expect(statement.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
     }
     expect([...granted].sort()).toEqual([...expected].sort());
   });
@@ -178,8 +195,9 @@ describe('the backup pipeline from the example config', () => {
       return (role.Properties.Tags ?? []).filter((t: { Key: string }) => t.Key.startsWith('lifeboat:key-use')).map((t: { Key: string }) => t.Key).sort();
     };
     expect(tagsOf('Lifeboat verify function')).toEqual(['lifeboat:key-use-decrypt', 'lifeboat:key-use-encrypt']);
-    for (const name of ['snapshot', 'copy', 'prune']) expect(tagsOf(`Lifeboat ${name} function`)).toEqual(['lifeboat:key-use-encrypt']);
-    for (const name of ['resolve-source', 'start-backup']) expect(tagsOf(`Lifeboat ${name} function`)).toEqual([]);
+    // resolve-source reads manifests, which S3 decrypts only for writers (the key policy's WritersDecryptOnlyThroughS3).
+    for (const name of ['snapshot', 'copy', 'prune', 'resolve-source']) expect(tagsOf(`Lifeboat ${name} function`)).toEqual(['lifeboat:key-use-encrypt']);
+    for (const name of ['start-backup']) expect(tagsOf(`Lifeboat ${name} function`)).toEqual([]);
   });
 
   it('lets the prune function delete only Lifeboat-tagged snapshots, in both regions', () => {
@@ -189,6 +207,14 @@ describe('the backup pipeline from the example config', () => {
     const arn = (region: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:rds:${region}:123456789012:snapshot:lifeboat-*`]] });
     expect(asList(statement!.Resource)).toHaveLength(2);
     expect(asList(statement!.Resource)).toEqual(expect.arrayContaining([arn('eu-west-1'), arn('eu-central-1')]));
+  });
+
+  it("lets the copy function resume its own DR uploads: list the DR vault's uploads and their parts under backups/", () => {
+    const [roleId] = only(lifeboat.primary, 'AWS::IAM::Role', { Description: 'Lifeboat copy function' });
+    const bySid = new Map(statementsOf(lifeboat.primary, roleId).map((s) => [s.Sid, s]));
+    const drBucket = (suffix: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::lifeboat-', { Ref: 'AWS::AccountId' }, `-eu-central-1${suffix}`]] });
+    expect(bySid.get('ResumeDrUploads')).toMatchObject({ Action: 's3:ListBucketMultipartUploads', Resource: drBucket('') });
+    expect(bySid.get('ResumeDrUploadParts')).toMatchObject({ Action: 's3:ListMultipartUploadParts', Resource: drBucket('/backups/*') });
   });
 
   it('passes the verify function its dump sources with their SQL checks, the verification servers, their network and their credentials', () => {

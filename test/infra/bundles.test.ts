@@ -46,6 +46,7 @@ function deployedValue(value: unknown, resources: Readonly<Record<string, CfnRes
   if ('Ref' in intrinsic) return deployedRef(intrinsic.Ref as string, resources);
   if ('Fn::GetAtt' in intrinsic) {
     const [logicalId, attribute] = intrinsic['Fn::GetAtt'] as [string, string];
+    if (attribute === 'Arn' && resources[logicalId]?.Type === 'AWS::ECS::Cluster') return `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/${namedOr(resources[logicalId]!, 'ClusterName', logicalId, resources)}`;
     if (attribute === 'Arn') return deployedArn(logicalId, resources);
     if (attribute === 'FunctionUrl' && resources[logicalId]?.Type === 'AWS::Lambda::Url') return `https://${logicalId.toLowerCase()}.lambda-url.${REGION}.on.aws/`;
   }
@@ -66,8 +67,14 @@ function deployedRef(logicalId: string, resources: Readonly<Record<string, CfnRe
     case 'AWS::StepFunctions::StateMachine':
     case 'AWS::SNS::Topic':
       return deployedArn(logicalId, resources);
+    case 'AWS::ECS::TaskDefinition':
+      return `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/${namedOr(resource, 'Family', logicalId, resources)}:1`;
     case 'AWS::DynamoDB::Table':
       return namedOr(resource, 'TableName', logicalId, resources);
+    case 'AWS::ApiGateway::RestApi':
+      return 'a1b2c3d4e5';
+    case 'AWS::ApiGateway::Stage':
+      return namedOr(resource, 'StageName', logicalId, resources);
     default:
       throw new Error(`no deployed value for Ref ${logicalId} (${resource?.Type ?? 'not in the template'})`);
   }

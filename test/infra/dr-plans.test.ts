@@ -2,6 +2,7 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compilePlan, PLAN_SUBSTITUTIONS } from '../../infra/plans/compile.ts';
 import { plansWithDefaults } from '../../infra/config/index.ts';
+import { APPROVAL_LIMITS } from '../../functions/approval/limits.ts';
 import { ordersRestorePlan } from '../fixtures/plans.ts';
 import { exampleConfig, synthLifeboat, type SynthesizedLifeboat, SYNTH_TIMEOUT_MS } from './support.ts';
 
@@ -41,7 +42,7 @@ describe('DR plans in the primary stack', () => {
     lifeboat = synthLifeboat(withPlan());
   }, SYNTH_TIMEOUT_MS);
 
-  it('deploys one state machine per plan, default plans included, logging ALL and traced, only in the primary region', () => {
+  it('deploys one state machine per plan, default plans included, logging errors without execution data (the task token) and traced, only in the primary region', () => {
     const names = Object.values(lifeboat.primary.findResources('AWS::StepFunctions::StateMachine'))
       .map((m) => m.Properties.StateMachineName as string)
       .filter((n) => n.includes('-plan-'))
@@ -50,7 +51,10 @@ describe('DR plans in the primary stack', () => {
     expect(names).toEqual(['lifeboat-plan-billing-db-default', 'lifeboat-plan-orders-restore']);
     for (const name of names) {
       const [, machine] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine', { StateMachineName: name });
-      expect(machine.Properties).toMatchObject({ StateMachineType: 'STANDARD', LoggingConfiguration: { Level: 'ALL' }, TracingConfiguration: { Enabled: true } });
+      expect(machine.Properties).toMatchObject({ StateMachineType: 'STANDARD', TracingConfiguration: { Enabled: true } });
+      // Exactly: no level that logs inputs, no execution data.
+      expect(machine.Properties.LoggingConfiguration.Level).toBe('ERROR');
+      expect(machine.Properties.LoggingConfiguration.IncludeExecutionData).toBe(false);
     }
     expect(Object.keys(lifeboat.dr.findResources('AWS::StepFunctions::StateMachine'))).toHaveLength(0);
   });
@@ -85,12 +89,32 @@ describe('DR plans in the primary stack', () => {
     expect(ours[1]).toMatchObject({ Action: 'states:StartExecution', Resource: { Ref: backupId } });
   });
 
-  it('serves approvals from a public function URL that verifies signatures, and decides only on plan state machines by name', () => {
+  it('serves approvals only through a regional REST API (GET and POST of /approvals/{approvalId}, exp and sig required), no function URL', () => {
     const [endpointId, endpoint] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: the approval page') });
-    const [urlId, url] = only(lifeboat.primary, 'AWS::Lambda::Url', {});
-    expect(url.Properties).toMatchObject({ AuthType: 'NONE', TargetFunctionArn: { 'Fn::GetAtt': [endpointId, 'Arn'] } });
+    expect(Object.keys(lifeboat.primary.findResources('AWS::Lambda::Url'))).toHaveLength(0);
+    const [apiId, api] = only(lifeboat.primary, 'AWS::ApiGateway::RestApi', {});
+    expect(api.Properties).toMatchObject({ Name: 'lifeboat-approvals', EndpointConfiguration: { Types: ['REGIONAL'] } });
+    const methods = Object.values(lifeboat.primary.findResources('AWS::ApiGateway::Method'));
+    expect(methods.map((m) => m.Properties.HttpMethod).sort()).toEqual(['GET', 'POST']);
+    for (const method of methods) {
+      expect(method.Properties).toMatchObject({
+        AuthorizationType: 'NONE',
+        RequestParameters: { 'method.request.querystring.exp': true, 'method.request.querystring.sig': true, 'method.request.path.approvalId': true },
+        Integration: { Type: 'AWS_PROXY', IntegrationHttpMethod: 'POST' },
+      });
+    }
+    const [, resource] = only(lifeboat.primary, 'AWS::ApiGateway::Resource', { PathPart: '{approvalId}' });
+    expect(resource.Properties.ParentId.Ref).toMatch(/ApprovalApiapprovals/);
+    // Only API Gateway may invoke the endpoint, and only through this API's methods.
+    const permissions = Object.values(lifeboat.primary.findResources('AWS::Lambda::Permission', { Properties: { FunctionName: { 'Fn::GetAtt': [endpointId, 'Arn'] } } }));
+    expect(permissions.length).toBeGreaterThan(0);
+    for (const permission of permissions) {
+      expect(permission.Properties.Principal).toBe('apigateway.amazonaws.com');
+      expect(JSON.stringify(permission.Properties.SourceArn)).toContain(apiId);
+    }
     const [, request] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: stores an approval task token') });
-    expect(request.Properties.Environment.Variables.APPROVAL_BASE_URL).toEqual({ 'Fn::GetAtt': [urlId, 'FunctionUrl'] });
+    expect(JSON.stringify(request.Properties.Environment.Variables.APPROVAL_BASE_URL)).toContain(apiId);
+    expect(endpoint.Properties.ReservedConcurrentExecutions).toBe(APPROVAL_LIMITS.reservedConcurrency);
     // The endpoint knows no base URL and names the plans by pattern: no cycle through the request function.
     expect(endpoint.Properties.Environment.Variables.APPROVAL_BASE_URL).toBeUndefined();
     const roleId = endpoint.Properties.Role['Fn::GetAtt'][0] as string;
@@ -102,6 +126,42 @@ describe('DR plans in the primary stack', () => {
     const [keyId, key] = only(lifeboat.primary, 'AWS::KMS::Key', { KeySpec: 'HMAC_256' });
     expect(key.Properties.KeyUsage).toBe('GENERATE_VERIFY_MAC');
     expect(verify).toMatchObject({ Action: 'kms:VerifyMac', Resource: { 'Fn::GetAtt': [keyId, 'Arn'] } });
+  });
+
+  it('puts the API behind a regional WAF web ACL: a rate limit per client first, approval-link paths only, IP reputation; stage throttling; logs without the query', () => {
+    const [aclId, acl] = only(lifeboat.primary, 'AWS::WAFv2::WebACL', {});
+    expect(acl.Properties).toMatchObject({ Scope: 'REGIONAL', DefaultAction: { Allow: {} } });
+    const rules = acl.Properties.Rules as { Name: string; Priority: number; Statement: unknown; Action?: unknown; OverrideAction?: unknown }[];
+    expect(rules.map((r) => [r.Priority, r.Name])).toEqual([[0, 'RequestsPerClient'], [1, 'ApprovalLinksOnly'], [2, 'IpReputation']]);
+    expect(rules[0]).toMatchObject({
+      Statement: { RateBasedStatement: { AggregateKeyType: 'IP', Limit: APPROVAL_LIMITS.requestsPerClient, EvaluationWindowSec: APPROVAL_LIMITS.windowSeconds } },
+      Action: { Block: { CustomResponse: { ResponseCode: 429 } } },
+    });
+    expect(rules[1]!.Statement).toEqual({
+      NotStatement: { Statement: { RegexMatchStatement: { RegexString: '^/approve/approvals/[A-Za-z0-9_-]{22,64}$', FieldToMatch: { UriPath: {} }, TextTransformations: [{ Priority: 0, Type: 'NONE' }] } } },
+    });
+    expect(rules[2]!.Statement).toEqual({ ManagedRuleGroupStatement: { VendorName: 'AWS', Name: 'AWSManagedRulesAmazonIpReputationList' } });
+    const [stageId, stage] = only(lifeboat.primary, 'AWS::ApiGateway::Stage', { StageName: 'approve' });
+    const [, association] = only(lifeboat.primary, 'AWS::WAFv2::WebACLAssociation', {});
+    expect(association.Properties.WebACLArn).toEqual({ 'Fn::GetAtt': [aclId, 'Arn'] });
+    expect(JSON.stringify(association.Properties.ResourceArn)).toContain(stageId);
+    expect(stage.Properties.MethodSettings).toEqual([
+      {
+        DataTraceEnabled: false,
+        HttpMethod: '*',
+        LoggingLevel: 'ERROR',
+        MetricsEnabled: true,
+        ResourcePath: '/*',
+        ThrottlingBurstLimit: APPROVAL_LIMITS.stageBurstLimit,
+        ThrottlingRateLimit: APPROVAL_LIMITS.stageRateLimit,
+      },
+    ]);
+    expect(stage.Properties.TracingEnabled).toBe(true);
+    const accessLogFormat = JSON.parse(stage.Properties.AccessLogSetting.Format);
+    expect(Object.values(accessLogFormat)).not.toContain('$context.requestOverride.querystring');
+    expect(JSON.stringify(accessLogFormat)).not.toMatch(/querystring|queryString/i);
+    const [, logging] = only(lifeboat.primary, 'AWS::WAFv2::LoggingConfiguration', {});
+    expect(logging.Properties.RedactedFields).toEqual([{ QueryString: {} }]);
   });
 
   it('keeps pending approvals in a table keyed by approval id, expiring with their step', () => {

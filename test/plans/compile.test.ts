@@ -3,6 +3,7 @@
  * interpreter through test/harness with recording stubs behind every Task (the step executor, the approval
  * request, the backup state machine). The real handlers are tested on their own and together later.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   AlertPublishFailedError,
@@ -573,5 +574,50 @@ describe('a compiled plan, run locally', () => {
     expect(topLevel(DIAMOND, defaulted)).toEqual(['CheckInput', 'DefaultMode', 'Initialize', 'RunPlan', 'Finish', 'RecordEvidence', 'Passed?', 'PlanPassed']);
     expect(refused).toMatchObject({ status: 'FAILED', error: PLAN_ERRORS.invalidInput });
     expect(recorded.calls).toEqual([]);
+  });
+});
+
+describe('backup-now and wait steps: timeouts in seconds, and their approval gates run', () => {
+  const stateNamed = (definition: AslDefinition, name: string) => [...statesOf(definition)].find(([n]) => n === name)?.[1];
+
+  it('gives backup-now, by default, the backup state machine\'s own bound: 172800 seconds (48 h), over its 6 h snapshot wait and 24 h copy poll', () => {
+    const backupAsl = JSON.parse(readFileSync(new URL('../../statemachines/backup.asl.json', import.meta.url), 'utf8')) as { TimeoutSeconds: number };
+    const definition = definitionOf(plan('bn-default', [{ id: 'backup', kind: 'backup-now', parameters: { source: 'orders-db' } }]));
+    expect(stateNamed(definition, 'Backupbackup')).toMatchObject({ Type: 'Task', Resource: 'arn:aws:states:::states:startExecution.sync:2', TimeoutSeconds: 172_800 });
+    expect(backupAsl.TimeoutSeconds).toBe(172_800);
+  });
+
+  it('turns a configured timeout of minutes into seconds (90 minutes is 5400 s), for backup-now and wait alike', () => {
+    const definition = definitionOf(
+      plan('bn-set', [
+        { id: 'backup', kind: 'backup-now', timeoutMinutes: 90, parameters: { source: 'orders-db' } },
+        { id: 'settle', kind: 'wait', dependsOn: ['backup'], parameters: { minutes: 7 } },
+      ]),
+    );
+    expect(stateNamed(definition, 'Backupbackup')).toMatchObject({ TimeoutSeconds: 5_400 });
+    expect(stateNamed(definition, 'Waitsettle')).toEqual({ Type: 'Wait', Seconds: 420, Next: 'Donesettle' });
+  });
+
+  const gated = plan('gated', [
+    { id: 'backup', kind: 'backup-now', approval: { question: 'Take a fresh backup first?' }, parameters: { source: 'orders-db' } },
+    { id: 'settle', kind: 'wait', dependsOn: ['backup'], approval: { question: 'Wait for the replicas?' }, parameters: { minutes: 1 } },
+  ]);
+
+  it('runs an approval-gated backup-now and wait: each asks first, then runs', async () => {
+    const { run: result, stubs: recorded } = await run(gated, { mode: 'drill' });
+    expect(result.error ? `${result.error}: ${result.cause}` : result.status).toBe('SUCCEEDED');
+    const order = recorded.calls.filter((c) => c.to !== 'dr-step').map((c) => (c.to === 'approval' ? `ask:${c.input.stepId}` : `run:${c.to}`));
+    expect(order).toEqual(['ask:backup', 'run:backup', 'ask:settle']);
+    // The wait ran after its approval: its entered states, in order.
+    const waited = result.visitedStates.filter((s) => s.endsWith('settle'));
+    expect(waited.indexOf('Waitsettle')).toBeGreaterThan(waited.indexOf('Approvesettle'));
+    expect(evidenceOf(recorded).levels.L1.backup).toMatchObject({ stepId: 'backup', status: 'succeeded', approval: { approved: true } });
+  });
+
+  it('never starts the backup when its approval is refused', async () => {
+    const { run: result, stubs: recorded } = await run(gated, { mode: 'drill' }, { decide: async () => ({ approved: false, approver: 'Ben Okafor', comment: 'not now', decidedAt: '2026-11-22T05:35:00.000Z' }) });
+    expect(result.status).toBe('FAILED');
+    expect(recorded.calls.filter((c) => c.to === 'backup')).toEqual([]);
+    expect(result.visitedStates).not.toContain('Waitsettle');
   });
 });

@@ -141,6 +141,16 @@ const copyBackupResult = (backupId: string, kind: 'dump' | 'snapshot') => ({
   replicationLagSeconds: 120,
 });
 
+/** The Fargate states, never reached by a source DescribeSource keeps on Lambda (test/statemachines/backup-fargate.test.ts runs them). */
+const notOnFargate: Record<string, TaskHandler> = Object.fromEntries(
+  ['DumpOnFargate', 'ReadFargateDump', 'VerifyOnFargate'].map((state) => [
+    state,
+    async () => {
+      throw new Error(`${state} reached for a source on Lambda`);
+    },
+  ]),
+);
+
 /** Every Task state bound to a stub that succeeds; snapshot and copy describes report "available" on the 3rd poll. */
 function stubHandlers(method: 'dump' | 'snapshot' | 'both'): Record<string, TaskHandler> {
   let snapshotPolls = 0;
@@ -168,6 +178,7 @@ function stubHandlers(method: 'dump' | 'snapshot' | 'both'): Record<string, Task
     ApplyRetention: async () => ({ sourceId: SOURCE, dryRun: false, kept: 3, deleted: 1, protected: 0, errors: [], reports: [] }),
     RecordSuccess: async () => ({}),
     PublishAlert: async () => ({ MessageId: 'm-1' }),
+    ...notOnFargate,
   };
 }
 
@@ -389,6 +400,21 @@ describe('backup.asl.json: retries on retryable errors only', () => {
     expect(alerts).toHaveLength(0);
   });
 
+  it('a DR copy that runs out of time (CopyInterruptedError) is invoked again until it finishes, without an alert', async () => {
+    const real = stubHandlers('dump').CopyToDr!;
+    let attempts = 0;
+    const { run, calls, alerts } = await runStubbed('dump', {
+      CopyToDr: async (input) => {
+        if (++attempts <= 5) throw Object.assign(new Error(`stopped after part ${attempts * 10} of 60; a rerun continues`), { name: 'CopyInterruptedError' });
+        return real(input);
+      },
+    });
+    expect(run.status).toBe('SUCCEEDED');
+    expect(calls.of('CopyToDr')).toHaveLength(6);
+    expect(retriesOf(run, 'CopyToDr')).toBe(5);
+    expect(alerts).toHaveLength(0);
+  });
+
   it('ChecksumMismatchError is not retried: FAILED with one alert', async () => {
     const { run, calls, alerts } = await runStubbed('dump', {
       CopyToDr: async () => {
@@ -507,6 +533,7 @@ describe('backup.asl.json end to end: a dump source with the real dump, verify, 
         published.push(input);
         return { MessageId: 'm-1' };
       },
+      ...notOnFargate,
     };
   });
   afterAll(async () => {
@@ -531,7 +558,7 @@ describe('backup.asl.json end to end: a dump source with the real dump, verify, 
     const run = await runStateMachine(definition, { sourceId: SOURCE, trigger: 'schedule' }, { handlers, context: CONTEXT });
     expect(run.error ? `${run.error}: ${run.cause}` : run.status).toBe('SUCCEEDED');
     expect(run.visitedStates).toEqual([
-      'CheckInput', 'Initialize', 'DescribeSource', 'RouteByMethod', 'Dump', 'AlsoSnapshot?', 'Verify', 'Verified?', 'CopyToDr', 'SnapshotToCopy?', 'ApplyRetention', 'RecordSuccess', 'Succeeded',
+      'CheckInput', 'Initialize', 'DescribeSource', 'RouteByMethod', 'DumpWhere?', 'Dump', 'AlsoSnapshot?', 'VerifyWhere?', 'Verify', 'Verified?', 'CopyToDr', 'SnapshotToCopy?', 'ApplyRetention', 'RecordSuccess', 'Succeeded',
     ]);
     const output = run.output as { backup: { backupId: string; sha256: string; storedBytes: number }; verification: { status: string }; drCopy: { sha256: string; payloadBytes: number; replicationLagSeconds: number } };
     const { backupId, sha256, storedBytes } = output.backup;

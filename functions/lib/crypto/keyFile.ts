@@ -8,9 +8,9 @@
  * ```
  */
 import { randomBytes } from 'node:crypto';
-import { open, readFile, stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { z } from 'zod';
-import { KeyFileError } from '../errors.ts';
+import { KeyFileError, KeyFileTooLargeError } from '../errors.ts';
 
 export const KEY_FILE_FORMAT = 'lifeboat-key';
 export const KEY_FILE_VERSION = 1;
@@ -76,6 +76,26 @@ export async function generateKeyFile(path: string, options: { now?: Date } = {}
   return key;
 }
 
+/** A key file is a few hundred bytes of JSON: anything over this is refused before it is read. */
+export const MAX_KEY_FILE_BYTES = 64 * 1024;
+
+/** The file's text, reading at most `limit` bytes; `undefined` if it holds more (it grew after `stat`). */
+async function readAtMost(path: string, limit: number): Promise<string | undefined> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(limit + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    return length > limit ? undefined : buffer.subarray(0, length).toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * Reads and validates a key file. Errors (all `KeyFileError`) name the path and the problem, never the
  * key: missing, not a regular file, readable or writable by group/others (like ssh with private keys:
@@ -98,9 +118,15 @@ export async function loadKeyFile(path: string): Promise<LocalKey> {
     );
   }
 
+  if (info.size > MAX_KEY_FILE_BYTES) {
+    throw new KeyFileTooLargeError(`Key file ${path} is ${info.size} bytes; a key file is at most ${MAX_KEY_FILE_BYTES} bytes, so this is not one (nothing was read)`);
+  }
+
   let document: unknown;
+  const text = await readAtMost(path, MAX_KEY_FILE_BYTES);
+  if (text === undefined) throw new KeyFileTooLargeError(`Key file ${path} grew past ${MAX_KEY_FILE_BYTES} bytes while being read; a key file is never that large`);
   try {
-    document = JSON.parse(await readFile(path, 'utf8'));
+    document = JSON.parse(text);
   } catch {
     // The parser's message (and so any cause) may quote file content, i.e. the key: keep both out.
     throw new KeyFileError(`Key file ${path} is not valid JSON`);

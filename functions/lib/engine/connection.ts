@@ -34,6 +34,7 @@ const DEFAULT_USER: Record<Engine, string> = { postgresql: 'postgres', mysql: 'r
  * its password replaced by `***`.
  */
 export function parseConnectionUrl(url: string): ConnectionInfo {
+  assertCredentialsEncoded(url);
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -69,6 +70,21 @@ export function parseConnectionUrl(url: string): ConnectionInfo {
   };
 }
 
+/**
+ * A `/`, `?` or `#` before the last `@` would end the authority early: the parser would take part of the
+ * password for the host, port, path or query. Refused with the password redacted, before parsing.
+ */
+function assertCredentialsEncoded(url: string): void {
+  const rest = /^[a-z][a-z0-9+.-]*:\/\/(.*)$/is.exec(url)?.[1];
+  if (rest === undefined) return;
+  const credentials = rest.slice(0, Math.max(rest.lastIndexOf('@'), 0));
+  if (credentials.includes(':') && /[/?#]/.test(credentials)) {
+    throw new ConfigError(
+      `Connection URL ${redactUrl(url)} has an unencoded "/", "?" or "#" in its user or password (or an "@" after its host): percent-encode them, or give the password in PGPASSWORD / MYSQL_PWD or --password-file instead`,
+    );
+  }
+}
+
 function decode(value: string, field: string, url: string): string {
   try {
     return decodeURIComponent(value);
@@ -89,9 +105,40 @@ export function withDatabase(info: ConnectionInfo, database: string): Connection
   return { ...info, database };
 }
 
-/** A URL (or URL-ish string) with any password replaced by `***`. */
+const SCHEME_PREFIX = /[a-z][a-z0-9+.-]*:\/\//gi;
+
+/**
+ * `url` with the password of its credentials replaced by `***`, whatever characters the password holds.
+ * An unencoded `/`, `?` or `#` in a password makes a URL parser end the authority early, so the
+ * credentials are taken to run from after `scheme://` to the last `@` (as WHATWG URL parsing does with
+ * `@`): a password is never split at a character a parser would treat as a delimiter. Over-redacting a
+ * path holding `@` is the safe failure.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*):[^@/?#]*@/i, '$1:***@');
+  return redactCredentials(url, false);
+}
+
+/** Every `scheme://user:password@` in `text` (up to whitespace) with its password replaced by `***`. */
+function redactCredentials(text: string, stopAtWhitespace: boolean): string {
+  let out = '';
+  let from = 0;
+  for (const match of text.matchAll(SCHEME_PREFIX)) {
+    const start = match.index + match[0].length;
+    if (start < from) continue;
+    const end = stopAtWhitespace ? nextWhitespace(text, start) : text.length;
+    const rest = text.slice(start, end);
+    const at = rest.lastIndexOf('@');
+    const colon = at < 0 ? -1 : rest.slice(0, at).indexOf(':');
+    if (colon < 0) continue;
+    out += `${text.slice(from, start)}${rest.slice(0, colon)}:***`;
+    from = start + at;
+  }
+  return out + text.slice(from);
+}
+
+function nextWhitespace(text: string, from: number): number {
+  const index = text.slice(from).search(/\s/);
+  return index < 0 ? text.length : from + index;
 }
 
 /**
@@ -99,11 +146,12 @@ export function redactUrl(url: string): string {
  * `scheme://user:password@` credentials replaced by `***`. For tool output and errors from drivers.
  */
 export function redact(text: string, ...infos: (ConnectionInfo | undefined)[]): string {
-  let out = text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):[^@/?#\s]*@/gi, '$1:***@');
+  let out = text;
   for (const info of infos) {
     const password = info?.password;
     if (!password) continue;
-    for (const form of new Set([password, encodeURIComponent(password)])) out = out.split(form).join('***');
+    // Longest first: the encoded form of a password can contain the raw one.
+    for (const form of [...new Set([password, encodeURIComponent(password)])].sort((a, b) => b.length - a.length)) out = out.split(form).join('***');
   }
-  return out;
+  return redactCredentials(out, true);
 }

@@ -7,6 +7,7 @@ import {
   BackupNotFoundError,
   ManifestInvalidError,
   ManifestMissingError,
+  ManifestTooLargeError,
   ObjectNotFoundError,
   SizeMismatchError,
 } from '../errors.ts';
@@ -165,7 +166,7 @@ export async function readManifest(store: VaultStore, sourceId: string, backupId
   const key = manifestKey(sourceId, backupId);
   let bytes: Buffer;
   try {
-    bytes = await store.getObject(key);
+    bytes = await readManifestBytes(store, key);
   } catch (error) {
     if (!(error instanceof ObjectNotFoundError)) throw error;
     if (await hasAnyKey(store, backupPrefix(sourceId, backupId))) {
@@ -185,6 +186,34 @@ export async function readManifest(store: VaultStore, sourceId: string, backupId
     );
   }
   return manifest;
+}
+
+/**
+ * The largest manifest read. A manifest is a few kilobytes (its table list grows it: 16 MiB holds
+ * hundreds of thousands of tables); anything larger was not written by a backup.
+ */
+export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+
+/** A manifest's bytes, streamed and refused with `ManifestTooLargeError` as soon as they pass the cap: never read whole. */
+async function readManifestBytes(store: VaultStore, key: string): Promise<Buffer> {
+  const stream = await store.getStream(key);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of stream) {
+      const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+      size += buffer.length;
+      if (size > MAX_MANIFEST_BYTES) {
+        throw new ManifestTooLargeError(
+          `Manifest ${key} in ${store.location} is larger than ${MAX_MANIFEST_BYTES} bytes (16 MiB): no backup writes one that large, so it was not read or parsed`,
+        );
+      }
+      chunks.push(buffer);
+    }
+  } finally {
+    stream.destroy();
+  }
+  return Buffer.concat(chunks, size);
 }
 
 /** The manifest of `backupId` in whichever source holds it (found by listing the vault). */

@@ -4,10 +4,11 @@ import 'aws-sdk-client-mock-vitest/extend';
 import { SFNClient, SendTaskSuccessCommand, TaskDoesNotExist, TaskTimedOut } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { handleApprovalRequest, PAGE_HEADERS, type ApprovalEndpointDeps } from '../../../functions/approval/endpoint.ts';
+import { handleApprovalRequest, MAX_FORM_BYTES, PAGE_HEADERS, type ApprovalEndpointDeps } from '../../../functions/approval/endpoint.ts';
+import { outcomeOfPage } from '../../../functions/approval/pages.ts';
 import { approvalLink } from '../../../functions/approval/link.ts';
 import { memoryApprovalStore, type ApprovalStore, type PendingApproval } from '../../../functions/approval/store.ts';
-import { answerApproval, functionUrlRequest, openApproval, testSigner } from './support.ts';
+import { answerApproval, functionUrlRequest, openApproval, restApiRequest, testSigner } from './support.ts';
 
 const BASE = 'https://abcdefghij0123456789klmnop.lambda-url.eu-west-1.on.aws';
 const ID = 'q7Jm2kT9xYw0bVnA4sLp8rCe';
@@ -62,6 +63,13 @@ const withQuery = (to: string, change: (query: URLSearchParams) => void) => {
   return url.toString();
 };
 
+/** `deps` with a signer that counts its `verify` calls (each is a KMS VerifyMac in AWS). */
+function countVerifies(): { deps: ApprovalEndpointDeps; count: () => number } {
+  let calls = 0;
+  const counting = { sign: signer.sign, verify: (message: string, signature: string) => ((calls += 1), signer.verify(message, signature)) };
+  return { deps: { ...deps, signer: counting }, count: () => calls };
+}
+
 beforeEach(async () => {
   sfn.reset();
   sfn.on(SendTaskSuccessCommand).resolves({});
@@ -87,7 +95,8 @@ describe('GET', () => {
       '<tr><th scope="row">Mode</th><td>real (not a drill)</td></tr>',
       `>${EXECUTION}</a></td></tr>`,
       '<tr><th scope="row">Link expires</th><td>2026-11-30 09:20:00 UTC</td></tr>',
-      `<form method="post" action="${new URL(link).pathname}${new URL(link).search.replace(/&/g, '&amp;')}">`,
+      // Relative to the page, so it stays right below an API stage's base path.
+      `<form method="post" action="${ID}${new URL(link).search.replace(/&/g, '&amp;')}">`,
       '<input id="name" name="name" required maxlength="100" autocomplete="name" value="">',
       '<button type="submit" name="decision" value="approve">Approve</button>',
       '<button type="submit" name="decision" value="reject">Reject</button>',
@@ -247,16 +256,17 @@ describe('POST', () => {
 
 describe('refusals: nothing decided, nothing read before the link checks', () => {
   it.each([
-    ['one flipped character', (q: URLSearchParams) => q.set('sig', `${q.get('sig')!.slice(0, 7)}${q.get('sig')![7] === 'Q' ? 'R' : 'Q'}${q.get('sig')!.slice(8)}`)],
-    ['a changed exp', (q: URLSearchParams) => q.set('exp', String(EXP + 86_400))],
     ['no sig', (q: URLSearchParams) => q.delete('sig')],
     ['no exp', (q: URLSearchParams) => q.delete('exp')],
     ['a second sig', (q: URLSearchParams) => q.append('sig', q.get('sig')!)],
-  ])('%s: 403 for GET and POST', async (_label, change) => {
+    ['a sig one character short', (q: URLSearchParams) => q.set('sig', q.get('sig')!.slice(1))],
+    ['an exp with a leading zero', (q: URLSearchParams) => q.set('exp', `0${q.get('exp')}`)],
+  ])('%s: 403 for GET and POST without reading the store or calling KMS', async (_label, change) => {
     const forged = withQuery(link, change);
+    const verified = countVerifies();
 
-    const opened = await openApproval(forged, deps);
-    const answered = await answerApproval(forged, { decision: 'approve', name: 'Mallory' }, deps);
+    const opened = await openApproval(forged, verified.deps);
+    const answered = await answerApproval(forged, { decision: 'approve', name: 'Mallory' }, verified.deps);
 
     for (const response of [opened, answered]) {
       expect(response.statusCode).toBe(403);
@@ -264,6 +274,29 @@ describe('refusals: nothing decided, nothing read before the link checks', () =>
       expect(response.outcome).toMatch(/^Link not valid: This link is not valid: its signature is missing or does not match/);
     }
     expect(storeCalls).toEqual([]);
+    expect(verified.count()).toBe(0);
+    expect(sfn.calls()).toHaveLength(0);
+    expect(memory.records.get(ID)).toEqual(PENDING);
+  });
+
+  it.each([
+    ['one flipped character', (q: URLSearchParams) => q.set('sig', `${q.get('sig')!.slice(0, 7)}${q.get('sig')![7] === 'Q' ? 'R' : 'Q'}${q.get('sig')!.slice(8)}`), 1],
+    // The record says when its link expires: another exp is forged without asking KMS.
+    ['a changed exp', (q: URLSearchParams) => q.set('exp', String(EXP + 86_400)), 0],
+  ])('%s: 403 for GET and POST after one store read each, nothing of the record shown', async (_label, change, kmsCallsEach) => {
+    const forged = withQuery(link, change);
+    const verified = countVerifies();
+
+    const opened = await openApproval(forged, verified.deps);
+    const answered = await answerApproval(forged, { decision: 'approve', name: 'Mallory' }, verified.deps);
+
+    for (const response of [opened, answered]) {
+      expect(response.statusCode).toBe(403);
+      expect(response.outcome).toMatch(/^Link not valid: /);
+      expect(response.body).not.toContain('orders-restore');
+    }
+    expect(storeCalls).toEqual(['get', 'get']);
+    expect(verified.count()).toBe(2 * kmsCallsEach);
     expect(sfn.calls()).toHaveLength(0);
     expect(memory.records.get(ID)).toEqual(PENDING);
   });
@@ -275,15 +308,28 @@ describe('refusals: nothing decided, nothing read before the link checks', () =>
     const response = await answerApproval(forged, { decision: 'approve', name: 'Mallory' }, deps);
 
     expect(response.statusCode).toBe(403);
-    expect(storeCalls).toEqual([]);
+    expect(storeCalls).toEqual(['get']);
     expect(sfn.calls()).toHaveLength(0);
   });
 
-  it('expired: 410 from exp on, for GET and POST, without reading the store', async () => {
-    now = new Date(EXP * 1000);
+  it('a well-formed link to an unknown id: 404 after one store read, without calling KMS', async () => {
+    const verified = countVerifies();
+    const unknown = withQuery(link.replace(ID, 'Zz9Jm2kT9xYw0bVnA4sLp8rC'), () => {});
 
-    const opened = await openApproval(link, deps);
-    const answered = await answerApproval(link, { decision: 'approve', name: 'Ana Lima' }, deps);
+    const response = await answerApproval(unknown, { decision: 'approve', name: 'Mallory' }, verified.deps);
+
+    expect(response.statusCode).toBe(404);
+    expect(storeCalls).toEqual(['get']);
+    expect(verified.count()).toBe(0);
+  });
+
+  it('expired: 410 from exp on, for GET and POST, without reading the store or calling KMS', async () => {
+    now = new Date(EXP * 1000);
+    const verified = countVerifies();
+
+    const opened = await openApproval(link, verified.deps);
+    const answered = await answerApproval(link, { decision: 'approve', name: 'Ana Lima' }, verified.deps);
+    expect(verified.count()).toBe(0);
 
     for (const response of [opened, answered]) {
       expect(response.statusCode).toBe(410);
@@ -366,5 +412,78 @@ describe('HTML escaping', () => {
     }
     // The plan receives the text as it was typed: escaping is for the page only.
     expect(sendTaskSuccessInputs()[0]!.output).toBe(JSON.stringify({ approved: true, approver: '<b>Ana</b>', comment: "<script>alert('c')</script>", decidedAt: NOW.toISOString() }));
+  });
+});
+
+describe('approver names: printable text only', () => {
+  it.each([
+    ['a right-to-left override', 'Ana\u202eamiL', 'U+202E'],
+    ['a left-to-right isolate', '\u2066Ana Lima', 'U+2066'],
+    ['a zero-width space', 'Ana\u200bLima', 'U+200B'],
+    ['a zero-width joiner', 'Ana\u200dLima', 'U+200D'],
+    ['a byte-order mark inside', 'An\ufeffa', 'U+FEFF'],
+    ['an Arabic letter mark', 'Ana\u061c', 'U+061C'],
+    ['a private-use character', 'Ana \ue000', 'U+E000'],
+  ])('%s: 400, nothing decided', async (_label, name, codePoint) => {
+    const response = await answerApproval(link, { decision: 'approve', name }, deps);
+
+    expect(response.statusCode).toBe(400);
+    expect(response.body).toContain(`Your name must be printable text, without invisible or direction-changing characters (it holds ${codePoint}).`);
+    expect(sfn.calls()).toHaveLength(0);
+    expect(memory.records.get(ID)).toEqual(PENDING);
+  });
+
+  it.each([['a line separator', 'Ana\u2028Lima'], ['a C1 control', 'Ana\u0085Lima'], ['a tab', 'Ana\tLima']])('%s: 400 "one line of text"', async (_label, name) => {
+    const response = await answerApproval(link, { decision: 'approve', name }, deps);
+
+    expect(response.statusCode).toBe(400);
+    expect(response.body).toContain('Your name must be one line of text.');
+  });
+
+  it('takes names in any script, with accents and spaces, stored in NFC', async () => {
+    const response = await answerApproval(link, { decision: 'approve', name: 'Jose\u0301 Nu\u0301n\u0303ez 李雷 Ōsaka' }, deps);
+
+    expect(response.statusCode).toBe(200);
+    expect(memory.records.get(ID)).toMatchObject({ decision: { approver: 'José Núñez 李雷 Ōsaka' } });
+  });
+});
+
+describe('responses are bounded whatever is sent', () => {
+  it('a 6 MB comment is refused unread with a 413 page of a few kilobytes, nothing read or decided', async () => {
+    const body = form({ decision: 'approve', name: 'Ana', comment: 'c'.repeat(6 * 1024 * 1024) });
+
+    const response = await handleApprovalRequest(functionUrlRequest(link, { method: 'POST', body }), deps);
+
+    expect(response.statusCode).toBe(413);
+    expect(response.body.length).toBeLessThan(4_096);
+    expect(outcomeOfPage(response.body)).toMatch(/^Request too large: .*Nothing was decided/);
+    expect(storeCalls).toEqual([]);
+    expect(sfn.calls()).toHaveLength(0);
+  });
+
+  it('a form just under the body limit with a too-long comment and name: the 400 page echoes at most the allowed lengths', async () => {
+    const body = form({ decision: 'approve', name: '&'.repeat(1_000), comment: '<'.repeat(3_000) });
+    expect(Buffer.byteLength(body)).toBeLessThanOrEqual(MAX_FORM_BYTES);
+
+    const response = await handleApprovalRequest(functionUrlRequest(link, { method: 'POST', body }), deps);
+
+    expect(response.statusCode).toBe(400);
+    expect(response.body).toContain(`value="${'&amp;'.repeat(100)}"`);
+    expect(response.body).toContain(`>${'&lt;'.repeat(1_000)}</textarea>`);
+    expect(response.body.length).toBeLessThan(16_384);
+  });
+
+  it('a base64 body over the limit is refused the same way', async () => {
+    const body = form({ decision: 'approve', name: 'Ana', comment: 'c'.repeat(20_000) });
+
+    const response = await handleApprovalRequest(functionUrlRequest(link, { method: 'POST', body, base64: true }), deps);
+
+    expect(response.statusCode).toBe(413);
+  });
+
+  it('the deployed event (REST proxy) reads the same: repeated sig refused, a valid GET shows the form', async () => {
+    const twice = restApiRequest(withQuery(link, (q) => q.append('sig', q.get('sig')!)));
+    expect((await handleApprovalRequest(twice, deps)).statusCode).toBe(403);
+    expect((await handleApprovalRequest(restApiRequest(link.replace(BASE, `${BASE}/approve`)), deps)).statusCode).toBe(200);
   });
 });

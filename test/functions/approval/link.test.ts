@@ -83,10 +83,17 @@ describe('parseBaseUrl', () => {
     expect(parseBaseUrl(BASE)).toBe(BASE);
   });
 
+  it('takes an API stage URL (origin and one path segment), without its trailing slash', () => {
+    const stage = 'https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/approve';
+    expect(parseBaseUrl(`${stage}/`)).toBe(stage);
+    expect(parseBaseUrl(stage)).toBe(stage);
+  });
+
   it.each([
     ['not a URL', 'lambda-url', /is not a URL/],
     ['http', 'http://example.com', /must be an https URL/],
-    ['a path', `${BASE}/approvals`, /origin alone/],
+    ['a path of two segments', `${BASE}/approvals/x`, /origin alone/],
+    ['a path with a dot segment', `${BASE}/a.b`, /origin alone/],
     ['a query', `${BASE}/?a=1`, /origin alone/],
     ['credentials', 'https://user:pw@example.com', /origin alone/],
   ])('refuses %s, naming the variable', (_label, value, expected) => {

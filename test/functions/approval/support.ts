@@ -1,6 +1,7 @@
 /**
  * Driving approvals in tests the way people do: find the link in the published message, then open or
- * answer it through the real endpoint logic ({@link handleApprovalRequest}) as a function URL would call it.
+ * answer it through the real endpoint logic ({@link handleApprovalRequest}) as API Gateway calls it (a REST
+ * proxy event), or as a function URL would (local runs).
  * Plan tests use {@link answerApproval} with the same store, signer and SFN client the request task used.
  */
 import {
@@ -50,6 +51,30 @@ export function functionUrlRequest(
   };
 }
 
+/**
+ * The API Gateway REST proxy event (payload 1.0) for a request to `link`, as the deployed endpoint receives it:
+ * `path` is the resource path (`/approvals/<id>`) without the stage; `sourceIp` is the client's address.
+ */
+export function restApiRequest(
+  link: string,
+  options: { readonly method?: string; readonly body?: string; readonly headers?: Record<string, string>; readonly sourceIp?: string } = {},
+): ApprovalHttpRequest & { readonly requestContext: { readonly identity: { readonly sourceIp: string }; readonly stage: string } } {
+  const url = new URL(link);
+  const path = /\/approvals\/.*$/.exec(url.pathname)?.[0] ?? url.pathname;
+  const query = url.searchParams;
+  const keys = [...new Set(query.keys())];
+  return {
+    httpMethod: options.method ?? 'GET',
+    path,
+    queryStringParameters: keys.length === 0 ? null : Object.fromEntries(keys.map((key) => [key, query.getAll(key).at(-1)!])),
+    multiValueQueryStringParameters: keys.length === 0 ? null : Object.fromEntries(keys.map((key) => [key, query.getAll(key)])),
+    headers: { host: url.host, ...(options.body === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }), ...options.headers },
+    body: options.body ?? null,
+    isBase64Encoded: false,
+    requestContext: { identity: { sourceIp: options.sourceIp ?? '198.51.100.7' }, stage: url.pathname.split('/')[1] === 'approvals' ? '$default' : url.pathname.split('/')[1]! },
+  };
+}
+
 export interface ApprovalAnswer {
   readonly decision: 'approve' | 'reject';
   /** @default 'Test Approver' */
@@ -63,7 +88,7 @@ export type AnsweredPage = ApprovalHttpResponse & {
   readonly outcome: string | undefined;
 };
 
-/** Answers the approval at `link` as its form does: one POST through the real endpoint logic. */
+/** Answers the approval at `link` as its form does: one POST through the real endpoint logic, as API Gateway sends it. */
 export async function answerApproval(
   link: string,
   decision: 'approve' | 'reject' | ApprovalAnswer,
@@ -71,18 +96,18 @@ export async function answerApproval(
 ): Promise<AnsweredPage> {
   const answer = typeof decision === 'string' ? { decision } : decision;
   const body = new URLSearchParams({ decision: answer.decision, name: answer.name ?? 'Test Approver', comment: answer.comment ?? '' }).toString();
-  const response = await handleApprovalRequest(functionUrlRequest(link, { method: 'POST', body }), deps);
+  const response = await handleApprovalRequest(restApiRequest(link, { method: 'POST', body }), deps);
   return { ...response, outcome: outcomeOfPage(response.body) };
 }
 
-/** Opens the approval at `link` as a browser does: one GET through the real endpoint logic. */
+/** Opens the approval at `link` as a browser does: one GET through the real endpoint logic, as API Gateway sends it. */
 export async function openApproval(link: string, deps: ApprovalEndpointDeps): Promise<AnsweredPage> {
-  const response = await handleApprovalRequest(functionUrlRequest(link), deps);
+  const response = await handleApprovalRequest(restApiRequest(link), deps);
   return { ...response, outcome: outcomeOfPage(response.body) };
 }
 
 /**
- * A `fetch` that serves every request from the real endpoint logic, as a function URL would: for CLI tests.
+ * A `fetch` that serves every request from the real endpoint logic, as API Gateway would: for CLI tests.
  * Records each request it was given.
  */
 export function endpointFetch(deps: ApprovalEndpointDeps): typeof fetch & { readonly requests: Request[] } {
@@ -92,7 +117,7 @@ export function endpointFetch(deps: ApprovalEndpointDeps): typeof fetch & { read
     requests.push(request.clone());
     const body = request.method === 'GET' || request.method === 'HEAD' ? undefined : await request.text();
     const headers = Object.fromEntries(request.headers.entries());
-    const event = functionUrlRequest(request.url, { method: request.method, headers, ...(body === undefined ? {} : { body }) });
+    const event = restApiRequest(request.url, { method: request.method, headers, ...(body === undefined ? {} : { body }) });
     const response = await handleApprovalRequest(event, deps);
     return new Response(response.body, { status: response.statusCode, headers: response.headers });
   };

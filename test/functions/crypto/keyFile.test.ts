@@ -2,7 +2,7 @@ import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateKeyFile, loadKeyFile } from '../../../functions/lib/crypto/keyFile.ts';
+import { generateKeyFile, loadKeyFile, MAX_KEY_FILE_BYTES } from '../../../functions/lib/crypto/keyFile.ts';
 import { KeyFileError } from '../../../functions/lib/errors.ts';
 
 let dir: string;
@@ -92,5 +92,29 @@ describe('local key files', () => {
       expect(`${error.message} ${String(error.cause)}`).not.toContain(secret);
       await rm(file);
     }
+  });
+});
+
+describe('key file size cap', () => {
+  it('refuses a key file over MAX_KEY_FILE_BYTES with KeyFileTooLargeError, before reading it', async () => {
+    const file = path.join(dir, 'huge.key');
+    // Valid JSON around a 200 MB-like padding would be parsed whole without a cap; 1 MiB is enough to cross it.
+    await writeFile(file, `{"pad":"${'x'.repeat(1024 * 1024)}"}`, { mode: 0o600 });
+
+    const error = await failure(loadKeyFile(file));
+
+    expect(error).toBeInstanceOf(KeyFileError);
+    expect(error.name).toBe('KeyFileTooLargeError');
+    expect(error.message).toBe(`Key file ${file} is ${1024 * 1024 + 10} bytes; a key file is at most ${MAX_KEY_FILE_BYTES} bytes, so this is not one (nothing was read)`);
+  });
+
+  it('still loads a key file padded up to the cap', async () => {
+    const file = path.join(dir, 'padded.key');
+    await generateKeyFile(file);
+    const text = await readFile(file, 'utf8');
+    await writeFile(file, text.trimEnd() + ' '.repeat(MAX_KEY_FILE_BYTES - Buffer.byteLength(text.trimEnd())), { mode: 0o600 });
+    expect((await stat(file)).size).toBe(MAX_KEY_FILE_BYTES);
+
+    await expect(loadKeyFile(file)).resolves.toMatchObject({ keyNamespace: 'lifeboat' });
   });
 });

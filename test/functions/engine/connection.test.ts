@@ -55,3 +55,45 @@ describe('connection URLs', () => {
     expect(redact('seen a/b@c and a%2Fb%40c', encoded)).toBe('seen *** and ***');
   });
 });
+
+describe('passwords holding URL delimiters (an unencoded "/", "#" or "?")', () => {
+  const PASSWORD = 'pa/ss#wo?rd';
+  const urls = [
+    `postgres://app:${PASSWORD}@db.example.com:5432/orders`,
+    `mysql://root:${PASSWORD}@db.example.com/shop`,
+    `postgres://app:1/${PASSWORD}@db/orders`,
+    `postgres://app:123?${PASSWORD}@db/orders?sslmode=require`,
+    `mariadb://u:#${PASSWORD}@[::1]:3307/db`,
+  ];
+
+  it.each(urls)('%s: refused with a ConfigError that shows no part of the password', (url) => {
+    let error: unknown;
+    try {
+      parseConnectionUrl(url);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    expect(message).toContain(':***@');
+    expect(message).toMatch(/unencoded "\/", "\?" or "#"/);
+    for (const part of ['pa/ss', 'ss#wo', 'wo?rd', PASSWORD]) expect(message).not.toContain(part);
+  });
+
+  it.each(urls)('%s: redactUrl and redact leave none of it', (url) => {
+    for (const text of [redactUrl(url), redact(`pg_dump: error: connection to ${url} failed`)]) {
+      expect(text).toContain(':***@');
+      for (const part of ['pa/ss', 'ss#wo', 'wo?rd']) expect(text).not.toContain(part);
+    }
+  });
+
+  it('redact still scrubs a given connection’s password wherever it appears, and keeps the text around a URL', () => {
+    const info = parseConnectionUrl(`postgres://app:${encodeURIComponent(PASSWORD)}@db/orders`);
+    expect(info.password).toBe(PASSWORD);
+    expect(redact(`password ${PASSWORD} and ${encodeURIComponent(PASSWORD)} in postgres://app:${PASSWORD}@db/orders then more`, info)).toBe(
+      'password *** and *** in postgres://app:***@db/orders then more',
+    );
+    expect(redactUrl('postgres://db.example.com/orders')).toBe('postgres://db.example.com/orders');
+    expect(redactUrl('postgres://app@db/orders')).toBe('postgres://app@db/orders');
+  });
+});

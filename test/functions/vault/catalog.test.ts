@@ -7,6 +7,7 @@ import {
   InvalidIdentifierError,
   ManifestInvalidError,
   ManifestMissingError,
+  ManifestTooLargeError,
   ObjectNotFoundError,
   SizeMismatchError,
   UnsupportedFormatVersionError,
@@ -15,6 +16,7 @@ import {
   findBackup,
   listBackups,
   listIncomplete,
+  MAX_MANIFEST_BYTES,
   readManifest,
   writeManifest,
 } from '../../../functions/lib/vault/catalog.ts';
@@ -187,5 +189,52 @@ describe('writeManifest', () => {
 
   it('refuses an invalid manifest', async () => {
     await expect(writeManifest(store, sampleManifest({ sourceId: 'Not Valid' }))).rejects.toBeInstanceOf(ManifestInvalidError);
+  });
+});
+
+describe('manifest size cap', () => {
+  let root: string;
+  beforeEach(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'lifeboat-cap-'));
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('refuses a manifest over 16 MiB with ManifestTooLargeError after reading just past the cap, never the whole object', async () => {
+    const local = new LocalStore(root);
+    const backupId = '20261122T053327Z-k3x7q2ab';
+    const key = manifestKey('orders-db', backupId);
+    // 64 MiB: what a writer could drop to make every `list` read and parse it.
+    await local.putObject(key, Buffer.alloc(64 * 1024 * 1024, 0x20));
+    let streamed = 0;
+    let readWhole = false;
+    const watched: VaultStore = Object.assign(Object.create(local) as VaultStore, {
+      getObject: async (k: string) => {
+        readWhole = true;
+        return local.getObject(k);
+      },
+      getStream: async (k: string) => {
+        const stream = await local.getStream(k);
+        stream.on('data', (chunk: Buffer) => (streamed += chunk.length));
+        return stream;
+      },
+    });
+
+    const error = await readManifest(watched, 'orders-db', backupId).catch((e: unknown) => e as Error);
+
+    expect(error).toBeInstanceOf(ManifestTooLargeError);
+    expect((error as Error).message).toBe(
+      `Manifest ${key} in ${local.location} is larger than ${MAX_MANIFEST_BYTES} bytes (16 MiB): no backup writes one that large, so it was not read or parsed`,
+    );
+    expect(readWhole).toBe(false);
+    expect(streamed).toBeLessThan(MAX_MANIFEST_BYTES + 2 * 1024 * 1024);
+  });
+
+  it('reads a manifest of ordinary size as before', async () => {
+    const local = new LocalStore(root);
+    const manifest = await completeBackup(local, 'orders-db', '20261122T053327Z-k3x7q2ab');
+
+    await expect(readManifest(local, 'orders-db', '20261122T053327Z-k3x7q2ab')).resolves.toEqual(manifest);
   });
 });

@@ -448,3 +448,44 @@ describe('schedule intervals', () => {
     ]);
   });
 });
+
+describe('runner and fargate per source', () => {
+  it('default to auto on a 4 vCPU, 8 GiB task moved after 10 minutes or 40 GiB', () => {
+    const config = parseConfig(example(), 'test.json');
+    expect(config.sources[0]).toMatchObject({ runner: 'auto', fargate: { cpu: 4096, memoryMiB: 8192, autoAfterMinutes: 10, autoAboveRawGiB: 40 } });
+  });
+
+  it('take lambda, fargate and any size Fargate offers', () => {
+    const config = example();
+    config.sources[0].runner = 'fargate';
+    config.sources[0].fargate = { cpu: 16384, memoryMiB: 122880 };
+    config.sources[1].runner = 'lambda';
+    const parsed = parseConfig(config, 'test.json');
+    expect(parsed.sources[0]).toMatchObject({ runner: 'fargate', fargate: { cpu: 16384, memoryMiB: 122880 } });
+    expect(parsed.sources[1]!.runner).toBe('lambda');
+  });
+
+  it('reject an unknown runner, naming the choices', () => {
+    const config = example();
+    config.sources[1].runner = 'ec2';
+    expect(problemsOf(config)).toEqual(['sources[1].runner: must be one of auto, lambda, fargate']);
+  });
+
+  it('reject a CPU Fargate does not offer, and memory it does not offer with that CPU, naming the field', () => {
+    const badCpu = example();
+    badCpu.sources[0].fargate = { cpu: 3000 };
+    expect(problemsOf(badCpu)).toEqual(['sources[0].fargate.cpu: Fargate offers 256, 512, 1024, 2048, 4096, 8192 or 16384 CPU units, not 3000']);
+    const badMemory = example();
+    badMemory.sources[0].fargate = { cpu: 1024, memoryMiB: 16384 };
+    expect(problemsOf(badMemory)).toEqual(['sources[0].fargate.memoryMiB: 16384 MiB is not offered with 1024 CPU units: Fargate allows 2048-8192 MiB in steps of 1024']);
+  });
+
+  it('reject an auto threshold Lambda could never reach', () => {
+    const config = example();
+    config.sources[0].fargate = { autoAfterMinutes: 15, autoAboveRawGiB: 0 };
+    expect(problemsOf(config)).toEqual([
+      'sources[0].fargate.autoAfterMinutes: must be at most 14: Lambda stops at 15 minutes',
+      'sources[0].fargate.autoAboveRawGiB: must be a positive number of GiB',
+    ]);
+  });
+});

@@ -75,7 +75,7 @@ describe('plans in the config', () => {
     const [plan] = parseConfig(config([ordersRestore()])).plans;
 
     expect(plan!.steps.map((step) => [step.id, step.dependsOn, step.timeoutMinutes])).toEqual([
-      ['backup', [], 60],
+      ['backup', [], 2880], // the backup state machine's own 48 h bound
       ['go', ['backup'], 60],
       ['restore', ['go'], 120],
       ['check', ['restore'], 30],
@@ -313,7 +313,7 @@ describe('default plans', () => {
         { name: 'dba@example.com', email: 'dba@example.com' },
       ],
       steps: [
-        { id: 'backup', kind: 'backup-now', dependsOn: [], timeoutMinutes: 60, parameters: { source: 'orders-db' } },
+        { id: 'backup', kind: 'backup-now', dependsOn: [], timeoutMinutes: 2880, parameters: { source: 'orders-db' } },
         {
           id: 'restore',
           kind: 'restore-dump',

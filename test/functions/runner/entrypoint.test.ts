@@ -1,0 +1,258 @@
+/**
+ * The Fargate runner's entrypoint as ECS starts it: the bundle the tools image builds (functions/dump/Dockerfile,
+ * `runner.mjs`) run as a child process with exactly the environment its task definition gives (read from the
+ * synthesized template), plus only what the platform and the test's stand-ins for AWS add: the region, credentials,
+ * the event the state machine puts in the container overrides, the endpoints of local servers for S3 (s3rver), KMS
+ * and Secrets Manager (small fakes that record each call), and TLS off (the local databases have none). The real
+ * dump and verify cores run against the local PostgreSQL.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFile, mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Template } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readManifest } from '../../../functions/lib/vault/catalog.ts';
+import { newBackupId } from '../../../functions/lib/vault/layout.ts';
+import { S3Store } from '../../../functions/lib/vault/s3Store.ts';
+import { readLatestVerification } from '../../../functions/lib/vault/verification.ts';
+import { buildLifeboat } from '../../../infra/lifeboat.ts';
+import { createPostgresDatabase, postgresSettings, startLocalS3, type LocalS3, type PostgresDatabase } from '../../harness/index.ts';
+import { exampleConfig, testApp } from '../../infra/support.ts';
+
+const run = promisify(execFile);
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const ACCOUNT = '123456789012';
+const REGION = 'eu-west-1';
+
+/** Bundles functions/runner/main.ts exactly as the Dockerfile's runner step does. */
+async function bundleRunner(outdir: string): Promise<string> {
+  const dockerfile = await readFile(join(repoRoot, 'functions/dump/Dockerfile'), 'utf8');
+  const command = /RUN (npx esbuild functions\/runner\/main\.ts[\s\S]*?--outfile=\S+)/.exec(dockerfile)?.[1];
+  if (!command) throw new Error('functions/dump/Dockerfile has no esbuild step for the runner');
+  const args = command
+    .replace(/\\\n\s*/g, ' ')
+    .replace(/--outfile=\S+/, `--outfile=${join(outdir, 'runner.mjs')}`)
+    .split(/\s+(?=--)|\s+(?=functions\/)/)
+    .flatMap((part) => (part.startsWith('npx esbuild') ? ['esbuild'] : [part.replace(/^--banner:js="(.*)"$/, '--banner:js=$1')]));
+  await run('npx', args, { cwd: repoRoot });
+  return join(outdir, 'runner.mjs');
+}
+
+/** Renders the intrinsics a task definition's environment holds into their deployed values. */
+function deployed(value: unknown, resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>): string {
+  if (typeof value === 'string') return value;
+  const intrinsic = value as Record<string, unknown>;
+  if ('Fn::Join' in intrinsic) {
+    const [separator, parts] = intrinsic['Fn::Join'] as [string, unknown[]];
+    return parts.map((p) => deployed(p, resources)).join(separator);
+  }
+  if ('Ref' in intrinsic) {
+    const ref = intrinsic.Ref as string;
+    const pseudo: Record<string, string> = { 'AWS::AccountId': ACCOUNT, 'AWS::Partition': 'aws', 'AWS::Region': REGION };
+    if (ref in pseudo) return pseudo[ref]!;
+    const resource = resources[ref];
+    if (resource?.Type === 'AWS::S3::Bucket') return deployed(resource.Properties!.BucketName, resources);
+    if (resource?.Type === 'AWS::SNS::Topic') return `arn:aws:sns:${REGION}:${ACCOUNT}:${ref}`;
+  }
+  if ('Fn::GetAtt' in intrinsic) {
+    const [id, attribute] = intrinsic['Fn::GetAtt'] as [string, string];
+    if (resources[id]?.Type === 'AWS::KMS::Key' && attribute === 'Arn') return `arn:aws:kms:${REGION}:${ACCOUNT}:key/mrk-0123456789abcdef0123456789abcdef`;
+  }
+  throw new Error(`no deployed value for ${JSON.stringify(value)}`);
+}
+
+interface AwsCall {
+  readonly target: string;
+  readonly body: Record<string, unknown>;
+}
+
+/**
+ * A stand-in for the two JSON-protocol AWS APIs the cores call with no local counterpart: KMS (GenerateDataKey,
+ * Decrypt: data keys "wrapped" by a table kept here) and Secrets Manager (GetSecretValue of one secret).
+ */
+async function startFakeAws(secrets: Record<string, string>): Promise<{ endpoint: string; calls: AwsCall[]; server: Server }> {
+  const calls: AwsCall[] = [];
+  const wrapped = new Map<string, { plaintext: string; keyId: string; context: unknown }>();
+  const server = createServer((request, response) => {
+    let text = '';
+    request.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    request.on('end', () => {
+      const target = String(request.headers['x-amz-target']);
+      const body = JSON.parse(text || '{}') as Record<string, unknown>;
+      calls.push({ target, body });
+      const reply = (status: number, payload: unknown) => {
+        response.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
+        response.end(JSON.stringify(payload));
+      };
+      if (target === 'TrentService.GenerateDataKey') {
+        const plaintext = randomBytes(Number(body.NumberOfBytes ?? 32)).toString('base64');
+        const blob = randomBytes(48).toString('base64');
+        wrapped.set(blob, { plaintext, keyId: String(body.KeyId), context: body.EncryptionContext });
+        return reply(200, { KeyId: body.KeyId, Plaintext: plaintext, CiphertextBlob: blob });
+      }
+      if (target === 'TrentService.Decrypt') {
+        const entry = wrapped.get(String(body.CiphertextBlob));
+        const canonical = (context: unknown) => JSON.stringify(Object.entries((context ?? {}) as Record<string, string>).sort());
+        if (!entry || canonical(entry.context) !== canonical(body.EncryptionContext)) return reply(400, { __type: 'InvalidCiphertextException', message: 'not a data key of this key' });
+        return reply(200, { KeyId: entry.keyId, Plaintext: entry.plaintext });
+      }
+      if (target === 'secretsmanager.GetSecretValue' && secrets[String(body.SecretId)]) {
+        return reply(200, { ARN: body.SecretId, Name: 'test', SecretString: secrets[String(body.SecretId)] });
+      }
+      return reply(400, { __type: 'UnknownOperationException', message: `${target} is not served here` });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls, server };
+}
+
+describe('the Fargate runner entrypoint, as its task definitions start it', () => {
+  let outdir: string;
+  let runner: string;
+  let s3: LocalS3;
+  let db: PostgresDatabase;
+  let aws: Awaited<ReturnType<typeof startFakeAws>>;
+  const taskEnv = new Map<string, Record<string, string>>();
+  let store: S3Store;
+
+  beforeAll(async () => {
+    outdir = await mkdtemp(join(repoRoot, '.vitest-tmp-runner-'));
+    runner = await bundleRunner(outdir);
+    s3 = await startLocalS3();
+    db = await createPostgresDatabase('runner');
+    await db.query('CREATE TABLE orders (id serial PRIMARY KEY, note text)');
+    await db.query("INSERT INTO orders (note) SELECT 'order ' || g FROM generate_series(1, 300) g");
+
+    // The example deployment, its orders-db source and PostgreSQL verification server pointed at the local server.
+    const config = exampleConfig((raw) => {
+      raw.sources[0].database = db.name;
+      raw.verification.servers.postgresql.host = postgresSettings().host;
+      raw.verification.servers.postgresql.port = postgresSettings().port;
+    });
+    const app = testApp();
+    const stacks = buildLifeboat(app, config);
+    const template = Template.fromStack(stacks.primary).toJSON() as { Resources: Record<string, { Type: string; Properties: Record<string, any> }> };
+    for (const resource of Object.values(template.Resources)) {
+      if (resource.Type !== 'AWS::ECS::TaskDefinition') continue;
+      const [container] = resource.Properties.ContainerDefinitions as { Environment: { Name: string; Value: unknown }[] }[];
+      const env = Object.fromEntries(container!.Environment.map((e) => [e.Name, deployed(e.Value, template.Resources)]));
+      taskEnv.set(resource.Properties.Family as string, env);
+    }
+    const dumpEnv = [...taskEnv.values()].find((e) => e.LIFEBOAT_RUNNER_ROLE === 'dump' && e.LIFEBOAT_SOURCES!.includes('"orders-db"'))!;
+    await s3.createBucket(dumpEnv.VAULT_BUCKET);
+    store = new S3Store({ client: s3.client, bucket: dumpEnv.VAULT_BUCKET! });
+
+    const local = postgresSettings();
+    const login = JSON.stringify({ username: local.user, password: local.password ?? 'unused-locally', host: local.host, port: local.port });
+    const sourceSecret = (JSON.parse(dumpEnv.LIFEBOAT_SOURCES!) as { id: string; credentialsSecretArn: string }[]).find((s) => s.id === 'orders-db')!.credentialsSecretArn;
+    const verifyEnv = taskEnv.get('lifeboat-verify')!;
+    const serverSecret = (JSON.parse(verifyEnv.VERIFY_SERVERS!) as { postgresql: { secretArn: string } }).postgresql.secretArn;
+    aws = await startFakeAws({ [sourceSecret]: login, [serverSecret]: login });
+  }, 180_000);
+
+  afterAll(async () => {
+    aws?.server.close();
+    await db?.drop();
+    await s3?.stop();
+    if (outdir) await rm(outdir, { recursive: true, force: true });
+  });
+
+  /** Runs the entrypoint with the task definition's environment and the platform's and test's additions only. */
+  async function startTask(family: string, event: unknown, change: (env: Record<string, string>) => void = () => {}) {
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '',
+      ...taskEnv.get(family)!,
+      // What Fargate adds to every container, and the state machine's container override.
+      AWS_REGION: REGION,
+      AWS_ACCESS_KEY_ID: 'AKIDLOCALTEST',
+      AWS_SECRET_ACCESS_KEY: 'local-test-secret',
+      LIFEBOAT_TASK_EVENT: JSON.stringify(event),
+      // The local stand-ins for AWS, and the local servers' lack of TLS.
+      LIFEBOAT_S3_ENDPOINT: s3.endpoint,
+      AWS_ENDPOINT_URL_KMS: aws.endpoint,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: aws.endpoint,
+      LIFEBOAT_DATABASE_TLS: 'disable',
+    };
+    change(env);
+    const result = await run(process.execPath, [runner], { cwd: repoRoot, env, timeout: 120_000 }).then(
+      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+      (failure: { code: number; stdout: string; stderr: string }) => ({ code: failure.code, stdout: failure.stdout, stderr: failure.stderr }),
+    );
+    const lines = `${result.stdout}\n${result.stderr}`.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>);
+    return { ...result, lines };
+  }
+
+  it('sets no local switch in any task definition, and gives each its role', () => {
+    expect([...taskEnv.keys()].sort()).toEqual(['lifeboat-dump1', 'lifeboat-dump2', 'lifeboat-verify']);
+    for (const env of taskEnv.values()) {
+      expect(Object.keys(env)).not.toEqual(expect.arrayContaining(['LIFEBOAT_S3_ENDPOINT']));
+      expect(Object.keys(env)).not.toContain('LIFEBOAT_DATABASE_TLS');
+      expect(['dump', 'verify']).toContain(env.LIFEBOAT_RUNNER_ROLE);
+    }
+  });
+
+  it('dumps under the backup id it is given, exits 0, and logs and measures like the Lambda', async () => {
+    const backupId = newBackupId();
+    const task = await startTask('lifeboat-dump1', { sourceId: 'orders-db', trigger: 'schedule', backupId });
+
+    expect(task.stderr).not.toMatch(/Error/);
+    expect(task.code).toBe(0);
+    const manifest = await readManifest(store, 'orders-db', backupId);
+    expect(manifest).toMatchObject({ kind: 'dump', engine: 'postgresql', source: { database: db.name } });
+    expect(manifest.content?.tables).toEqual([expect.objectContaining({ name: 'orders', rows: 300 })]);
+    // Powertools' structured lines: the same service and message as the Lambda, and the EMF metrics with the runner dimension.
+    expect(task.lines.find((l) => l.message === 'backup stored')).toMatchObject({ level: 'INFO', service: 'lifeboat-dump', sourceId: 'orders-db', backupId });
+    expect(task.lines.find((l) => l.message === 'task succeeded')).toMatchObject({ role: 'dump', result: { backupId, kind: 'dump' } });
+    const emf = task.lines.find((l) => l._aws !== undefined)!;
+    expect(emf._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'Lifeboat', Dimensions: [expect.arrayContaining(['service', 'runner', 'sourceId'])] });
+    expect(emf).toMatchObject({ runner: 'fargate', sourceId: 'orders-db', BackupRawBytes: manifest.payload!.rawBytes, BackupStoredBytes: manifest.payload!.storedBytes });
+    // KMS was asked for one data key of the vault key, bound to this backup.
+    const keys = aws.calls.filter((c) => c.target === 'TrentService.GenerateDataKey');
+    expect(keys.at(-1)!.body).toMatchObject({ KeyId: taskEnv.get('lifeboat-dump1')!.VAULT_KEY_ARN, EncryptionContext: expect.objectContaining({ 'lifeboat:source': 'orders-db', 'lifeboat:backup': backupId }) });
+
+    // The verify task restores it into the verification server and records the verdict.
+    const verify = await startTask('lifeboat-verify', { sourceId: 'orders-db', backupId });
+    expect(verify.stderr).not.toMatch(/Error/);
+    expect(verify.code).toBe(0);
+    const verdict = await readLatestVerification(store, 'orders-db', backupId);
+    expect(verdict.status).toBe('verified');
+    expect(verdict.result?.checks.find((c) => c.name === 'row-counts')?.status).toBe('passed');
+    expect(verify.lines.find((l) => l.message === 'backup verified')).toMatchObject({ service: 'lifeboat-verify', sourceId: 'orders-db', backupId });
+    expect(aws.calls.filter((c) => c.target === 'TrentService.Decrypt').length).toBeGreaterThan(0);
+  }, 180_000);
+
+  it('takes the event as its first argument too', async () => {
+    const backupId = newBackupId();
+    const env = { ...taskEnv.get('lifeboat-dump1')! };
+    const task = await startTask('lifeboat-dump1', 'ignored', (e) => {
+      delete e.LIFEBOAT_TASK_EVENT;
+      Object.assign(e, env);
+    });
+    expect(task.code).toBe(2);
+    expect(task.lines.find((l) => l.message === 'task failed')).toMatchObject({ errorName: 'ConfigError', reason: 'No event: give it as the first argument or in LIFEBOAT_TASK_EVENT (JSON)' });
+    const withArgument = await run(process.execPath, [runner, JSON.stringify({ sourceId: 'orders-db', backupId })], {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH ?? '', ...env, AWS_REGION: REGION, AWS_ACCESS_KEY_ID: 'AKIDLOCALTEST', AWS_SECRET_ACCESS_KEY: 'x', LIFEBOAT_S3_ENDPOINT: s3.endpoint, AWS_ENDPOINT_URL_KMS: aws.endpoint, AWS_ENDPOINT_URL_SECRETS_MANAGER: aws.endpoint, LIFEBOAT_DATABASE_TLS: 'disable' },
+    });
+    expect(withArgument.stderr).not.toMatch(/Error/);
+    await expect(readManifest(store, 'orders-db', backupId)).resolves.toMatchObject({ backupId });
+  }, 180_000);
+
+  it('exits non-zero with the error named in its log: 1 for a failed dump, 2 for a bad event, and never a password', async () => {
+    const unreachable = await startTask('lifeboat-dump1', { sourceId: 'orders-db', backupId: newBackupId() }, (env) => {
+      env.AWS_ENDPOINT_URL_SECRETS_MANAGER = 'http://127.0.0.1:9';
+    });
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.lines.find((l) => l.message === 'task failed')).toMatchObject({ level: 'ERROR', role: 'dump' });
+
+    const unknown = await startTask('lifeboat-dump1', { sourceId: 'billing-db' });
+    expect(unknown.code).toBe(2);
+    expect(unknown.lines.find((l) => l.message === 'task failed')).toMatchObject({ errorName: 'ConfigError', reason: "sourceId: unknown source 'billing-db'; this task backs up orders-db" });
+    expect(unknown.stdout + unknown.stderr).not.toContain('local-test-secret');
+  }, 180_000);
+});
