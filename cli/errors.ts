@@ -93,6 +93,8 @@ export const EXIT_CODE_BY_ERROR: Readonly<Record<string, ExitCode>> = {
   InvalidIdentifierError: ExitCode.usage,
   InvalidStoreKeyError: ExitCode.usage,
   KeyFileError: ExitCode.usage,
+  WrongKeyError: ExitCode.usage,
+  InvalidSqlCheckError: ExitCode.usage,
   KeyFileTooLargeError: ExitCode.usage,
   AmbiguousBackupIdError: ExitCode.usage,
   AwsSetupError: ExitCode.usage,

@@ -8,6 +8,7 @@ import type { Command, CommandContext } from './command.ts';
 import { approve } from './commands/approve.ts';
 import { backup } from './commands/backup.ts';
 import { completion } from './commands/completion.ts';
+import { doctor } from './commands/doctor.ts';
 import { drill } from './commands/drill.ts';
 import { keygen } from './commands/keygen.ts';
 import { list } from './commands/list.ts';
@@ -19,10 +20,11 @@ import { show } from './commands/show.ts';
 import { verify } from './commands/verify.ts';
 import { ExitCode, exitCodeFor, UsageError } from './errors.ts';
 import { type CliIo, Output } from './io.ts';
+import { installSignalHandlers } from './signals.ts';
 import type { CliDeps } from './options.ts';
 import { applySettings, Settings } from './settings.ts';
 
-export const COMMANDS: readonly Command[] = [keygen, backup, list, show, restore, verify, prune, runCommand, drill, plan, approve, completion];
+export const COMMANDS: readonly Command[] = [keygen, backup, list, show, restore, verify, prune, doctor, runCommand, drill, plan, approve, completion];
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -95,11 +97,13 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     if (debug) reportError(output, error, undefined, io.env);
     if (code === ExitCode.ok) reportOnce(error);
   };
+  const signals = installSignalHandlers(output);
   process.on('uncaughtException', onStray);
   process.on('unhandledRejection', onStray);
   // A run whose promise never settles (lost to a stray error) must not end the process with 0.
   process.once('exit', () => {
-    if (code === undefined) reportOnce(firstStray ?? new Error('lifeboat stopped before the command finished'));
+    // An interrupted run exits 130/143 from its signal handler, having said what it cleaned.
+    if (code === undefined && !signals.interrupted()) reportOnce(firstStray ?? new Error('lifeboat stopped before the command finished'));
   });
 
   code = await run(argv, io, {}, output);

@@ -3,6 +3,7 @@ import { booleanFlag, requiredFlag, stringFlag } from '../args.ts';
 import type { Command } from '../command.ts';
 import { connectionWithPassword, PASSWORD_FILE_FLAG } from '../password.ts';
 import { ExitCode, UsageError } from '../errors.ts';
+import type { Output } from '../io.ts';
 import { assertVaultExists, backupIdArgument, keyringFromFlags, openVault, sourceFilter } from '../options.ts';
 import { createProgressDisplay } from '../progress.ts';
 import { originNote } from '../settings.ts';
@@ -12,13 +13,17 @@ import { locateBackup } from './show.ts';
 
 export const restore: Command = {
   name: 'restore',
-  summary: 'Restore a backup into a database (all of it, or one PostgreSQL table).',
+  summary: 'Restore a backup into a database (all of it, or one table).',
   synopsis:
-    'lifeboat restore ID --vault LOCATION (--key-file FILE | --kms-key ARN) --target URL [--drop-existing] [--table NAME]',
+    'lifeboat restore ID --vault LOCATION (--key-file FILE | --kms-key ARN) --target URL [--table NAME [--replace-table]] [--drop-existing [--yes]]',
   description:
     'Reads the payload, checking its SHA-256 and size against the manifest while it streams, decrypts,\n' +
     'decompresses and feeds pg_restore / mysql. Refuses a target that already holds tables unless\n' +
-    '--drop-existing is given. The target URL must use the backup\'s engine.',
+    '--drop-existing is given. The target URL must use the backup\'s engine.\n' +
+    'With --table, restores that table with its sequences, defaults, indexes, constraints, triggers (and\n' +
+    'partitions) into a new database, or an existing one that lacks it; --replace-table replaces the table\n' +
+    'the target has, leaving every other object alone. A database this run created is dropped again if the\n' +
+    'restore fails or is interrupted.',
   positionals: [{ name: 'ID', description: 'The backup id as printed by backup and list, a unique prefix of it, or "latest".' }],
   flags: {
     vault: { type: 'string', value: 'LOCATION', description: 'The vault: a directory, or s3://BUCKET[/PREFIX].' },
@@ -26,8 +31,13 @@ export const restore: Command = {
     ...KEY_FLAGS,
     ...PASSWORD_FILE_FLAG,
     target: { type: 'string', value: 'URL', description: 'The database to restore into: postgres://… or mysql://…' },
-    'drop-existing': { type: 'boolean', description: "Drop what the target holds first (the target's own objects are lost)." },
-    table: { type: 'string', value: 'NAME', description: 'Restore only this table, as NAME or SCHEMA.NAME (PostgreSQL backups).' },
+    'drop-existing': {
+      type: 'boolean',
+      description: "Drop the whole target database first (every object in it is lost); asks on a terminal, needs --yes otherwise.",
+    },
+    yes: { type: 'boolean', description: 'Confirm --drop-existing without asking.' },
+    table: { type: 'string', value: 'NAME', description: 'Restore only this table, as NAME or SCHEMA.NAME.' },
+    'replace-table': { type: 'boolean', description: 'With --table: replace that table in an existing target (only that table).' },
     jobs: {
       type: 'string',
       value: 'N',
@@ -42,6 +52,10 @@ export const restore: Command = {
     const sourceId = sourceFilter(flags);
     const target = await connectionWithPassword('--target', requiredFlag(flags, 'target'), flags, output, env);
     const table = stringFlag(flags, 'table');
+    const replaceTable = booleanFlag(flags, 'replace-table');
+    const dropExisting = booleanFlag(flags, 'drop-existing');
+    if (replaceTable && table === undefined) throw new UsageError('--replace-table needs --table: it replaces that one table');
+    if (replaceTable && dropExisting) throw new UsageError('give either --replace-table (that table alone) or --drop-existing (the whole database), not both');
     const jobs = jobsFlag(flags);
     const keyring = await keyringFromFlags(flags, deps);
     await assertVaultExists(store, originNote({ origins }, 'vault'));
@@ -50,12 +64,28 @@ export const restore: Command = {
     if (manifest.engine !== target.engine) {
       throw new UsageError(`--target: backup ${manifest.backupId} is a ${manifest.engine} backup; give a ${manifest.engine === 'postgresql' ? 'postgres' : 'mysql'}:// URL`);
     }
-    const { runRestore, resolveTable } = await import('../../functions/lib/engine/restore.ts');
+    const { runRestore, resolveTable, targetContents } = await import('../../functions/lib/engine/restore.ts');
     if (table !== undefined) {
       try {
         resolveTable(manifest, table);
       } catch (error) {
         throw new UsageError(`--table: ${(error as Error).message}`, { cause: error });
+      }
+    }
+    if (dropExisting) {
+      const contents = await targetContents(target);
+      if (contents !== undefined) {
+        const what = `database ${describeConnection(target)} with ${describeObjects(contents)}`;
+        if (!booleanFlag(flags, 'yes')) {
+          if (!(output.stderrIsTTY && process.stdin.isTTY)) {
+            throw new UsageError(`--drop-existing drops ${what}; confirm with --yes`);
+          }
+          if (!(await confirm(output, `Drop ${what}? Type the database name (${target.database}) to confirm: `, target.database))) {
+            output.error('lifeboat: nothing was dropped or restored');
+            return ExitCode.usage;
+          }
+        }
+        output.error(`Dropping ${what}`);
       }
     }
     const quiet = booleanFlag(flags, 'quiet');
@@ -69,18 +99,37 @@ export const restore: Command = {
         backupId: manifest.backupId,
         keyring,
         target,
-        dropExisting: booleanFlag(flags, 'drop-existing'),
+        dropExisting,
         sourceId: manifest.sourceId,
         ...jobs,
-        ...(table === undefined ? {} : { table }),
+        ...(table === undefined ? {} : { table, replaceTable }),
         ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
       });
     } finally {
       progress.clear();
     }
-    const summary = restoreSummary({ manifest, target, seconds: secondsSince(started), table, created: (result as { created?: boolean }).created });
+    for (const warning of result.warnings) output.error(`lifeboat: warning: ${warning}`);
+    const summary = restoreSummary({ manifest, target, seconds: secondsSince(started), table, created: result.createdDatabase });
     if (booleanFlag(flags, 'json')) output.json({ ...result, target: describeConnection(target), summary });
     output.summary(summary);
     return ExitCode.ok;
   },
 };
+
+/** `3 objects: public.actor, public.film, public.payment` (at most ten named). */
+function describeObjects(names: readonly string[]): string {
+  if (names.length === 0) return 'no objects';
+  const shown = names.slice(0, 10).join(', ');
+  return `${names.length} object${names.length === 1 ? '' : 's'}: ${shown}${names.length > 10 ? ', …' : ''}`;
+}
+
+/** Asks on the terminal; true only when the answer is exactly `expected`. */
+async function confirm(output: Output, question: string, expected: string): Promise<boolean> {
+  const { createInterface } = await import('node:readline/promises');
+  const prompt = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return (await prompt.question(output.scrub(question))).trim() === expected;
+  } finally {
+    prompt.close();
+  }
+}

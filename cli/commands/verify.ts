@@ -49,6 +49,8 @@ export const verify: Command = {
   },
   notes:
     'The restore server password comes from the URL or PGPASSWORD / MYSQL_PWD; it is never printed or recorded.\n' +
+    'Only the backup\'s own faults are recorded: a wrong key (WrongKeyError), a --check that cannot run\n' +
+    '(InvalidSqlCheckError), an unreachable server or a missing client tool record nothing and exit 2 or 1.\n' +
     'Exit codes: 0 verified (warnings are printed), 4 the checksum, decrypt or structure check failed,\n' +
     '5 the restore test failed (restore, row counts or SQL checks); others as for every command.',
   maxPositionals: 1,
@@ -101,14 +103,14 @@ export const verify: Command = {
  * `--restore-server`: a server URL; its database, if any, is only where the tools connect to create and
  * drop scratch databases, so without one the engine's maintenance database is used.
  */
-function restoreServerFromFlag(url: string, output: Output, env: Readonly<Record<string, string | undefined>>): ConnectionInfo {
+export function restoreServerFromFlag(url: string, output: Output, env: Readonly<Record<string, string | undefined>>, flag = '--restore-server'): ConnectionInfo {
   let withDatabase = url;
   const match = /^([a-z]+):\/\/([^/?#]*)(\/?)(\?.*)?$/i.exec(url);
   if (match) {
     const maintenance = /^postgres(ql)?$/i.test(match[1]!) ? 'postgres' : 'mysql';
     withDatabase = `${match[1]}://${match[2]}/${maintenance}${match[4] ?? ''}`;
   }
-  return connectionFromFlag('--restore-server', withDatabase, output, env);
+  return connectionFromFlag(flag, withDatabase, output, env);
 }
 
 function renderResult(result: VerificationResult): string {

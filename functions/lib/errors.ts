@@ -31,6 +31,13 @@ export class RestoreFailedError extends named('RestoreFailedError') {}
 export class ChecksumMismatchError extends named('ChecksumMismatchError') {}
 export class SizeMismatchError extends named('SizeMismatchError') {}
 export class DecryptionFailedError extends named('DecryptionFailedError') {}
+/**
+ * The key given is not the backup's: the manifest names another key, or the keyring cannot unwrap the
+ * data key of a payload whose stored bytes are intact. An operator's error, never a verdict on the backup.
+ */
+export class WrongKeyError extends named('WrongKeyError') {}
+/** A SQL check could not run (a syntax error, an unknown table or column): the check is wrong, not the backup. */
+export class InvalidSqlCheckError extends named('InvalidSqlCheckError') {}
 export class DecompressionFailedError extends named('DecompressionFailedError') {}
 export class ManifestMissingError extends named('ManifestMissingError') {}
 export class ManifestInvalidError extends named('ManifestInvalidError') {}

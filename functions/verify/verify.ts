@@ -10,7 +10,7 @@ import { BACKUP_ID_PATTERN } from '../lib/vault/layout.ts';
 import { parseOrConfigError } from '../lib/validation.ts';
 import type { VaultStore } from '../lib/vault/store.ts';
 import type { CheckName, CheckStatus, VerificationResult } from '../lib/vault/verification.ts';
-import { verifyBackup } from '../lib/verify/index.ts';
+import { sweepStaleScratch, verifyBackup } from '../lib/verify/index.ts';
 import { DumpSourceSchema } from '../dump/dump.ts';
 
 /**
@@ -68,7 +68,15 @@ export interface VerifyDeps {
    * @default 'require'
    */
   readonly tls?: 'require' | 'disable';
+  /**
+   * A scratch database older than this with no session connected was left by a run that was killed
+   * (a timeout ends a Lambda before its `finally`), and the next verification drops it.
+   * @default 30 minutes (twice the longest Lambda timeout)
+   */
+  readonly staleScratchAfterMs?: number;
 }
+
+export const DEFAULT_STALE_SCRATCH_MS = 30 * 60 * 1000;
 
 /** What the state machine gets back from a backup that verified (a failure throws instead). */
 export interface VerifyOutput {
@@ -80,6 +88,8 @@ export interface VerifyOutput {
   readonly warnings: readonly string[];
   /** Whether a WARNING alert was published (a size anomaly). */
   readonly alerted: boolean;
+  /** Scratch databases of killed earlier runs dropped before this one (see `staleScratchAfterMs`). */
+  readonly sweptScratch: readonly string[];
 }
 
 /**
@@ -96,6 +106,12 @@ export async function verifySourceBackup(event: unknown, deps: VerifyDeps): Prom
     throw new ConfigError(`sourceId: unknown source '${sourceId}'; this function verifies ${deps.sources.map((s) => s.id).join(', ')}`);
   }
   const restoreServer = await resolveVerifyServer(source, deps);
+  const sweptScratch = restoreServer
+    ? await sweepStaleScratch(restoreServer, {
+        olderThanMs: deps.staleScratchAfterMs ?? DEFAULT_STALE_SCRATCH_MS,
+        ...(deps.now ? { now: deps.now() } : {}),
+      })
+    : [];
   const result = await verifyBackup({
     store: deps.store,
     sourceId,
@@ -118,7 +134,7 @@ export async function verifySourceBackup(event: unknown, deps: VerifyDeps): Prom
   if (anomaly) {
     await publishAlert(deps.sns, deps.alertTopicArn, { ...alertBase, severity: 'WARNING', errorName: SIZE_ANOMALY, reason: anomaly.reason ?? 'size anomaly' });
   }
-  return summarize(result, anomaly !== undefined);
+  return { ...summarize(result, anomaly !== undefined), sweptScratch };
 }
 
 /** The engine's verification server with credentials from Secrets Manager, or undefined when none is configured. */
@@ -139,7 +155,7 @@ async function resolveVerifyServer(source: VerifySource, deps: Pick<VerifyDeps, 
   };
 }
 
-function summarize(result: VerificationResult, alerted: boolean): VerifyOutput {
+function summarize(result: VerificationResult, alerted: boolean): Omit<VerifyOutput, 'sweptScratch'> {
   return {
     sourceId: result.sourceId,
     backupId: result.backupId,

@@ -114,11 +114,16 @@ describe('MariaDB round trip through the CLI', () => {
     expect(Number(views[0]!.n)).toBe(1);
   });
 
-  it('--table is refused for a MySQL backup, naming the flag', async () => {
+  it('--table restores one table of a MySQL backup alone, and a table the backup lacks is a usage error naming the flag', async () => {
     const target = await freshDatabase('cli_my_table');
     const result = await lifeboat(['restore', backupId, '--vault', vault, '--key-file', keyFile, '--target', target.url, '--table', 'orders']);
-    expect(result.code).toBe(ExitCode.usage);
-    expect(errorLine(result.stderr)?.message).toMatch(/^--table: .*PostgreSQL backups only/);
+    expect(result.code, result.stderr).toBe(ExitCode.ok);
+    const tables = await target.query<{ n: string }>('SELECT TABLE_NAME AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()');
+    expect(tables.map((t) => t.n)).toEqual(['orders']);
+
+    const missing = await lifeboat(['restore', backupId, '--vault', vault, '--key-file', keyFile, '--target', target.url, '--table', 'nosuch']);
+    expect(missing.code).toBe(ExitCode.usage);
+    expect(errorLine(missing.stderr)?.message).toMatch(/^--table: .*no table "nosuch"/);
   });
 });
 

@@ -151,8 +151,15 @@ describe('PostgreSQL round trip through the CLI', () => {
     expect(errorLine(refused.stderr)?.name).toBe('TargetNotEmptyError');
     expect((await withClient(target, (client) => client.query('SELECT keep FROM customers'))).rows).toEqual([{ keep: 'precious' }]);
 
-    const dropped = await lifeboat(['restore', backupId, '--vault', vault, '--key-file', keyFile, '--target', target.url, '--drop-existing']);
+    // Not on a terminal: it says what it would drop and wants --yes.
+    const unconfirmed = await lifeboat(['restore', backupId, '--vault', vault, '--key-file', keyFile, '--target', target.url, '--drop-existing']);
+    expect(unconfirmed.code).toBe(ExitCode.usage);
+    expect(errorLine(unconfirmed.stderr)?.message).toMatch(/^--drop-existing drops database \S+ with 1 object: public\.customers; confirm with --yes/);
+    expect((await withClient(target, (client) => client.query('SELECT keep FROM customers'))).rows).toEqual([{ keep: 'precious' }]);
+
+    const dropped = await lifeboat(['restore', backupId, '--vault', vault, '--key-file', keyFile, '--target', target.url, '--drop-existing', '--yes']);
     expect(dropped.code, dropped.stderr).toBe(ExitCode.ok);
+    expect(dropped.stderr).toMatch(/^Dropping database \S+ with 1 object: public\.customers$/m);
     expect(await fingerprints(target)).toEqual(expected);
   });
 

@@ -1,6 +1,7 @@
 /** `lifeboat verify` end to end on the real PostgreSQL and MariaDB: reports, exit codes, recorded status, no scratch left. */
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../cli/errors.ts';
 import { manifestKey, payloadKey } from '../../functions/lib/vault/layout.ts';
@@ -146,6 +147,44 @@ describe.each([
     expect(errorLine(usage.stderr)?.message).toMatch(/^--check needs --restore-server/);
   });
 
+  it('records nothing for a wrong key or a mistyped --check (exit 2, vault byte-for-byte untouched), so prune --keep-last 1 keeps the verified backup', async () => {
+    const verified = await backup();
+    const passed = await lifeboat(['verify', verified, '--vault', vault, '--key-file', keyFile, '--restore-server', server]);
+    expect(passed.code).toBe(ExitCode.ok);
+    const newer = await backup();
+    const before = await vaultFiles(vault);
+
+    // Same key name, other key material: only the Encryption SDK can tell, when the data key does not unwrap.
+    const impostor = join(dir.path, 'impostor-key.json');
+    const document = JSON.parse(await readFile(keyFile, 'utf8')) as Record<string, string>;
+    await writeFile(impostor, JSON.stringify({ ...document, key: randomBytes(32).toString('base64') }), { mode: 0o600 });
+    const wrongKey = await lifeboat(['verify', verified, '--vault', vault, '--key-file', impostor, '--restore-server', server]);
+    expect(wrongKey.code).toBe(ExitCode.usage);
+    expect(wrongKey.stdout).toBe('');
+    expect(errorLine(wrongKey.stderr)).toMatchObject({ name: 'WrongKeyError', message: expect.stringMatching(/cannot unwrap the data key .* nothing was recorded$/) });
+
+    // A key the manifest does not name at all.
+    const otherKey = join(dir.path, 'other-verify-key.json');
+    expect((await lifeboat(['keygen', '--key-file', otherKey, '-q'])).code).toBe(ExitCode.ok);
+    const otherName = await lifeboat(['verify', verified, '--vault', vault, '--key-file', otherKey]);
+    expect(otherName.code).toBe(ExitCode.usage);
+    expect(errorLine(otherName.stderr)?.name).toBe('WrongKeyError');
+
+    const badCheck = await lifeboat(['verify', verified, '--vault', vault, '--key-file', keyFile, '--restore-server', server, '--check', 'SELEC count(*) FROM orders']);
+    expect(badCheck.code).toBe(ExitCode.usage);
+    expect(errorLine(badCheck.stderr)).toMatchObject({ name: 'InvalidSqlCheckError', message: expect.stringMatching(/^SQL check 1 \(SELEC count\(\*\) FROM orders\) cannot run: /) });
+    expectNoPassword(badCheck);
+
+    expect(await vaultFiles(vault)).toEqual(before);
+    const shown = await lifeboat(['show', verified, '--vault', vault, '--json']);
+    expect(shown.stdout).toContain('"verified"');
+
+    const pruned = await lifeboat(['prune', '--vault', vault, '--source', sourceId, '--keep-last', '1', '--days', '0', '--daily', '0', '--weekly', '0', '--monthly', '0']);
+    expect(pruned.code, pruned.stderr).toBe(ExitCode.ok);
+    expect(await store.head(manifestKey(sourceId, verified))).toBeDefined();
+    expect(await store.head(manifestKey(sourceId, newer))).toBeDefined();
+  });
+
   it('refuses a restore server of the other engine before reading anything (exit 2)', async () => {
     const id = await backup();
     const other = engine === 'postgresql' ? 'mysql://root@127.0.0.1:3306' : 'postgres://postgres@127.0.0.1:5432';
@@ -157,3 +196,14 @@ describe.each([
     });
   });
 });
+
+/** Every file under the vault with the SHA-256 of its bytes: equal listings mean nothing was written, renamed or removed. */
+async function vaultFiles(root: string): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const file = join(entry.parentPath, entry.name);
+    files[relative(root, file)] = createHash('sha256').update(await readFile(file)).digest('hex');
+  }
+  return files;
+}

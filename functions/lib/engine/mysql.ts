@@ -175,7 +175,7 @@ export async function prepareMysqlDump(source: ConnectionInfo): Promise<DumpPlan
 }
 
 /** Same contract as the PostgreSQL one: an empty database named `target.database`, created if missing. */
-export async function prepareMysqlTarget(target: ConnectionInfo, options: { dropExisting: boolean }): Promise<void> {
+export async function prepareMysqlTarget(target: ConnectionInfo, options: { dropExisting: boolean }): Promise<{ created: boolean }> {
   const connection = await connectMysql(target, null);
   try {
     const name = mysql.escapeId(target.database);
@@ -198,9 +198,10 @@ export async function prepareMysqlTarget(target: ConnectionInfo, options: { drop
             'restore into an empty or new database, or replace it with --drop-existing',
         );
       }
-      return;
+      return { created: false };
     }
     await connection.query(`CREATE DATABASE ${name} CHARACTER SET utf8mb4`);
+    return { created: true };
   } catch (error) {
     if (error instanceof TargetNotEmptyError) throw error;
     throw new RestoreFailedError(`Cannot prepare target ${describeConnection(target)}: ${redact(messageOf(error), target)}`, {

@@ -29,6 +29,7 @@ import type { VaultStore } from '../vault/store.ts';
 import { type ConnectionInfo, describeConnection, redact } from './connection.ts';
 import { messageOf } from './driver.ts';
 import { type PartDump, preparePostgresParallelDump } from './postgresParallel.ts';
+import { onInterrupt } from './interrupt.ts';
 import { describeExit, type RunningTool, spawnTool } from './process.ts';
 import { ByteCounter, HashingCounter, type ProgressListener, ProgressMeter } from './progress.ts';
 import { ExitGate } from './streams.ts';
@@ -98,6 +99,10 @@ export async function runParallelBackup(options: ParallelBackupOptions): Promise
     };
   };
 
+  // An interrupted run removes the parts stored so far (the stores undo their own unfinished uploads; spawnTool's children are stopped).
+  const releaseParts = onInterrupt('removed', `parts of unfinished backup ${prefix}`, () =>
+    Promise.all(plan.parts.map((part) => store.delete(`${prefix}${part.key}`).catch(() => {}))),
+  );
   try {
     // Every pg_dump starts now, while the snapshot is certainly open; the parts run side by side.
     const settled = await Promise.allSettled(plan.parts.map(dumpPart));
@@ -139,6 +144,7 @@ export async function runParallelBackup(options: ParallelBackupOptions): Promise
       content: { tables },
     };
     await writeManifest(store, manifest);
+    releaseParts();
     return { manifest, warnings: [] };
   } catch (error) {
     killAll();
@@ -146,6 +152,7 @@ export async function runParallelBackup(options: ParallelBackupOptions): Promise
     await plan.close();
     // A store removes a failed upload itself; this also covers parts stored before another part failed.
     await Promise.all(plan.parts.map((part) => store.delete(`${prefix}${part.key}`).catch(() => {})));
+    releaseParts();
     throw error;
   }
 }

@@ -32,7 +32,8 @@ import type { VaultStore } from '../vault/store.ts';
 import { type ConnectionInfo, describeConnection, redact } from './connection.ts';
 import { messageOf, type TableSelector } from './driver.ts';
 import { postgresRestorePlan, postgresEnv, preparePostgresTarget } from './postgres.ts';
-import { dropPostgresDatabase, postDataRestoreArgs, postgresDatabaseExists } from './postgresParallel.ts';
+import { onInterrupt } from './interrupt.ts';
+import { dropPostgresDatabase, postDataRestoreArgs } from './postgresParallel.ts';
 import { describeExit, type RunningTool, spawnTool } from './process.ts';
 import { ByteCounter, type ProgressListener, ProgressMeter } from './progress.ts';
 import { HoldBackLast } from './streams.ts';
@@ -57,6 +58,8 @@ export interface PartsRestoreResult {
   readonly rawBytes: number;
   /** Stored bytes read while restoring (the check pass of step 1 not counted). */
   readonly storedBytes: number;
+  /** This run created the target database (it did not exist, or `dropExisting` replaced it). */
+  readonly createdDatabase: boolean;
 }
 
 /** Fails like `runRestore`: `ChecksumMismatchError`, `DecryptionFailedError`, `DecompressionFailedError`, `RestoreFailedError`, `TargetNotEmptyError`. */
@@ -92,8 +95,11 @@ export async function runPartsRestore(options: PartsRestoreOptions): Promise<Par
     });
   }
 
-  const created = options.dropExisting || !(await postgresDatabaseExists(target));
-  await preparePostgresTarget(target, { dropExisting: options.dropExisting });
+  const { created } = await preparePostgresTarget(target, { dropExisting: options.dropExisting });
+  // An interrupted run drops the database it created, as runRestore does (cli/signals.ts runs it).
+  const releaseDrop = created
+    ? onInterrupt('dropped', `half-restored database ${describeConnection(target)} (created by this run)`, () => dropPostgresDatabase(target))
+    : () => {};
 
   const running = new Set<RunningTool<'pipe', 'ignore'>>();
   const counters: { raw: ByteCounter; stored: PartVerifier }[] = [];
@@ -108,6 +114,8 @@ export async function runPartsRestore(options: PartsRestoreOptions): Promise<Par
     for (const tool of running) tool.kill();
   };
   let spool: string | undefined;
+  let releaseSpool = () => {};
+  let spooling: Promise<{ dir: string; release: () => void } | undefined> = Promise.resolve(undefined);
 
   /** One streamed part into its own pg_restore; see the module comment. */
   const restorePart = async (part: ManifestPart): Promise<void> => {
@@ -141,7 +149,7 @@ export async function runPartsRestore(options: PartsRestoreOptions): Promise<Par
 
   try {
     // The post-data archive is decrypted (and checked) while the schema loads.
-    const spooling = table ? Promise.resolve(undefined) : spoolPart(store, label(postDataPart), postDataPart, keyring, context);
+    spooling = table ? Promise.resolve(undefined) : spoolPart(store, label(postDataPart), postDataPart, keyring, context);
     spooling.catch(() => {});
     await restorePart(schemaPart);
     await forEachBounded(dataParts, options.jobs, async (part) => {
@@ -152,7 +160,8 @@ export async function runPartsRestore(options: PartsRestoreOptions): Promise<Par
         throw error;
       }
     });
-    spool = await spooling;
+    const spooled = await spooling;
+    if (spooled) ({ dir: spool, release: releaseSpool } = spooled);
     if (spool) {
       const args = postDataRestoreArgs(target, options.jobs, path.join(spool, 'post-data.dump'));
       const tool = spawnTool('pg_restore', args, { env: postgresEnv(target), stdin: 'ignore', stdout: 'ignore' });
@@ -160,7 +169,9 @@ export async function runPartsRestore(options: PartsRestoreOptions): Promise<Par
       if (exit.code !== 0) throw toolFailed('building indexes and constraints (post-data)', describeExit('pg_restore', exit), tool.stderrTail(), undefined);
     }
     meter.finish();
+    releaseDrop();
     return {
+      createdDatabase: created,
       rawBytes: counters.reduce((sum, c) => sum + c.raw.bytes, 0) + (spool ? postDataPart.rawBytes : 0),
       storedBytes: counters.reduce((sum, c) => sum + c.stored.bytes, 0) + (spool ? postDataPart.storedBytes : 0),
     };
@@ -176,10 +187,15 @@ export async function runPartsRestore(options: PartsRestoreOptions): Promise<Par
     } else {
       cleanup = `the database ${target.database} existed before this restore and now holds a partial restore: drop it, or restore again with dropExisting (--drop-existing)`;
     }
+    releaseDrop();
     if (error instanceof Error) error.message = `${error.message} (${cleanup})`;
     throw error;
   } finally {
+    // A failure before the spool was taken still waits for it, so its directory goes too.
+    const orphan = spool === undefined ? await spooling.catch(() => undefined) : undefined;
+    if (orphan) ({ dir: spool, release: releaseSpool } = orphan);
     if (spool) await rm(spool, { recursive: true, force: true });
+    releaseSpool();
   }
 }
 
@@ -193,8 +209,10 @@ async function spoolPart(
   part: ManifestPart,
   keyring: BackupKeyring,
   context: Record<string, string>,
-): Promise<string> {
+): Promise<{ dir: string; release: () => void }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'lifeboat-post-data-'));
+  // Holds decrypted index and constraint definitions: never left behind by an interrupted run.
+  const release = onInterrupt('removed', `temporary post-data archive ${dir}`, () => rm(dir, { recursive: true, force: true }));
   try {
     await pipeline(
       await store.getStream(key),
@@ -203,9 +221,10 @@ async function spoolPart(
       createDecompressStream(),
       createWriteStream(path.join(dir, 'post-data.dump'), { mode: 0o600 }),
     );
-    return dir;
+    return { dir, release };
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
+    release();
     throw error;
   }
 }

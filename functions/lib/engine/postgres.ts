@@ -142,7 +142,7 @@ async function countRows(client: pg.Client, tables: UserTable[]): Promise<Manife
  * Makes `target` an empty database: created if missing; refused with `TargetNotEmptyError` if it holds
  * any user table, view, sequence or function, unless `dropExisting`, which drops and recreates it.
  */
-export async function preparePostgresTarget(target: ConnectionInfo, options: { dropExisting: boolean }): Promise<void> {
+export async function preparePostgresTarget(target: ConnectionInfo, options: { dropExisting: boolean }): Promise<{ created: boolean }> {
   const admin = await connectPostgres(withDatabase(target, MAINTENANCE_DATABASE));
   try {
     const name = admin.escapeIdentifier(target.database);
@@ -158,9 +158,10 @@ export async function preparePostgresTarget(target: ConnectionInfo, options: { d
             'restore into an empty or new database, or replace it with --drop-existing',
         );
       }
-      return;
+      return { created: false };
     }
     await admin.query(`CREATE DATABASE ${name}`);
+    return { created: true };
   } catch (error) {
     if (error instanceof TargetNotEmptyError || error instanceof SourceUnreachableError) throw error;
     throw new RestoreFailedError(`Cannot prepare target ${describeConnection(target)}: ${redact(messageOf(error), target)}`, {

@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, type ChildProcessByStdio, execFile, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
+import { trackChildTool } from './interrupt.ts';
 
 /** Bytes of stderr kept for error messages: the end is where tools say what went wrong. */
 const STDERR_TAIL_BYTES = 4096;
@@ -39,6 +40,8 @@ export function spawnTool<Stdin extends 'pipe' | 'ignore', Stdout extends 'pipe'
     env: { ...baseEnv(), ...options.env },
     stdio: [options.stdin, options.stdout, 'pipe'],
   }) as ChildProcess as RunningTool<Stdin, Stdout>['child'];
+  // An interrupted CLI stops it before undoing what it wrote.
+  trackChildTool(child, command);
   let tail = Buffer.alloc(0);
   child.stderr.on('data', (chunk: Buffer) => {
     tail = Buffer.concat([tail, chunk]);

@@ -1,15 +1,25 @@
 /**
  * Restores a backup from a vault into a database:
  *
- *   store.getStream ─▶ SHA-256 + size check ─▶ Encryption SDK decrypt ─▶ zstd ─▶ raw byte count ─▶ hold back last chunk ─▶ pg_restore / mysql
+ *   store.getStream ─▶ SHA-256 + size check ─▶ Encryption SDK decrypt ─▶ zstd ─▶ raw byte count ─▶ (table filter) ─▶ hold back last chunk ─▶ pg_restore / mysql
  *
  * Every check finishes before the restore tool gets the last bytes, so a payload that fails one never
- * completes a restore. PostgreSQL restores in one transaction (a failure leaves the target as empty as
- * it was); MySQL cannot, so after a failure the target database is emptied again.
+ * completes a restore. PostgreSQL restores in one transaction (a failure leaves the target as it was);
+ * MySQL cannot, so after a failure the target database is emptied again. A database this run created is
+ * dropped again on failure, and on SIGINT/SIGTERM through the interrupt registry.
+ *
+ * One table (`table`): into a new database, or an existing one that lacks it, or with `replaceTable` in
+ * place of the one there (that table alone). PostgreSQL selects the table's objects from the archive's
+ * table of contents (tableFilter.ts) and restores them with `pg_restore -L` in one transaction; MySQL
+ * filters the dump down to the table's statements.
  */
 import { type Readable, Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import mysql from 'mysql2/promise';
 import { createDecompressStream } from '../codec/zstd.ts';
 import { backupEncryptionContext, createDecryptStream } from '../crypto/envelope.ts';
 import type { BackupKeyring, KeyringDescription } from '../crypto/keyring.ts';
@@ -21,7 +31,9 @@ import {
   LifeboatError,
   ManifestInvalidError,
   RestoreFailedError,
+  TargetNotEmptyError,
 } from '../errors.ts';
+import { dropDatabase } from '../verify/scratch.ts';
 import { findBackup, readManifest } from '../vault/catalog.ts';
 import { backupPrefix } from '../vault/layout.ts';
 import type { BackupManifest, ManifestKeyring } from '../vault/manifest.ts';
@@ -29,11 +41,13 @@ import type { VaultStore } from '../vault/store.ts';
 import type { DumpManifest } from './backup.ts';
 import { type ConnectionInfo, describeConnection, redact } from './connection.ts';
 import { messageOf, type RestorePlan, type TableSelector } from './driver.ts';
+import { onInterrupt } from './interrupt.ts';
 import { resolveJobs } from './jobs.ts';
-import { mysqlRestorePlan, prepareMysqlTarget, resetMysqlTarget } from './mysql.ts';
+import { connectMysql, mysqlRestorePlan, prepareMysqlTarget, resetMysqlTarget } from './mysql.ts';
 import { runPartsRestore } from './parallelRestore.ts';
-import { postgresRestorePlan, preparePostgresTarget } from './postgres.ts';
+import { connectPostgres, postgresRestorePlan, preparePostgresTarget } from './postgres.ts';
 import { describeExit, type RunningTool, spawnTool } from './process.ts';
+import { MysqlTableFilter, type PostgresTargetFacts, parseArchiveEntries, postgresTableList, qualified } from './tableFilter.ts';
 import { ByteCounter, type ProgressListener, ProgressMeter } from './progress.ts';
 import { HoldBackLast } from './streams.ts';
 
@@ -46,8 +60,14 @@ export interface RestoreOptions {
   readonly target: ConnectionInfo;
   /** Drop and recreate a target database that is not empty. @default false: a non-empty target is refused */
   readonly dropExisting?: boolean;
-  /** PostgreSQL only: restore just this table (`name` or `schema.name`): its definition and rows. */
+  /**
+   * Restore just this table (`name`, or `schema.name` for PostgreSQL) with its sequences, defaults,
+   * indexes, constraints and triggers (PostgreSQL: and partitions). An existing target may hold other
+   * objects, but not this table unless `replaceTable`.
+   */
   readonly table?: string;
+  /** With `table`: replace the table the target already has (that table alone). @default false */
+  readonly replaceTable?: boolean;
   readonly onProgress?: ProgressListener;
   /** Multi-part (v1.1) PostgreSQL backups: connections loading data and building indexes at once. @default the runner's vCPUs */
   readonly jobs?: number;
@@ -61,6 +81,10 @@ export interface RestoreResult {
   readonly rawBytes: number;
   readonly storedBytes: number;
   readonly table?: TableSelector;
+  /** Whether this run created the target database (it did not exist, or `dropExisting` replaced it). */
+  readonly createdDatabase: boolean;
+  /** What a single-table restore left out and why (a foreign key to a table the target lacks). */
+  readonly warnings: readonly string[];
 }
 
 /**
@@ -83,15 +107,23 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
     );
   }
   const table = options.table === undefined ? undefined : resolveTable(manifest, options.table);
+  if (options.replaceTable && !table) throw new ConfigError('replaceTable needs a table to replace');
   assertKeyringMatches(manifest.encryption.keyring, keyring.description);
 
   if (manifest.payload.parts) {
+    // The parts path restores one table with pg_restore --table into a new or empty database; the
+    // dependency-aware selection and --replace-table (tableFilter.ts) read a single archive.
+    if (options.replaceTable) {
+      throw new ConfigError(
+        `Backup ${manifest.backupId} is a multi-part backup: replaceTable (--replace-table) is not supported for it yet; restore the table into a new database`,
+      );
+    }
     const { onProgress, preverified } = options;
     const restored = await runPartsRestore({
       store, manifest, keyring, target, dropExisting: options.dropExisting ?? false, jobs: resolveJobs(options.jobs),
       ...(table ? { table } : {}), ...(onProgress ? { onProgress } : {}), ...(preverified ? { preverified } : {}),
     });
-    return { manifest, ...restored, ...(table ? { table } : {}) };
+    return { manifest, ...restored, ...(table ? { table } : {}), warnings: [] };
   }
 
   const key = `${backupPrefix(manifest.sourceId, manifest.backupId)}${manifest.payload.key}`;
@@ -107,16 +139,42 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
   }
 
   const dropExisting = options.dropExisting ?? false;
-  if (target.engine === 'postgresql') await preparePostgresTarget(target, { dropExisting });
-  else await prepareMysqlTarget(target, { dropExisting });
+  const replaceTable = options.replaceTable ?? false;
+  const tableState = table && !dropExisting ? await tableInTarget(target, table) : 'no-database';
+  if (tableState === 'present' && !replaceTable) {
+    throw new TargetNotEmptyError(
+      `Table ${describeTable(target, table!)} already exists in ${describeConnection(target)}; ` +
+        'replace that table alone with replaceTable (--replace-table), or restore into a new database',
+    );
+  }
+  const { created } =
+    table && tableState !== 'no-database'
+      ? { created: false } // an existing database that may hold other objects: only the table is touched
+      : target.engine === 'postgresql'
+        ? await preparePostgresTarget(target, { dropExisting })
+        : await prepareMysqlTarget(target, { dropExisting });
+  // What undoes a half-done restore: drop what this run created; MySQL cannot roll back, so empty or remove what it wrote.
+  const undo = undoFor(target, created, table, tableState);
+  const releaseUndo = undo ? onInterrupt(undo.action, undo.object, undo.run) : () => {};
 
   let tool: RunningTool<'pipe', 'ignore'> | undefined;
+  let listDir: string | undefined;
+  let warnings: readonly string[] = [];
   try {
-    // pg_restore -t may stop reading (and commit) before the end of the payload, so the end-of-stream
+    // The restore tool may stop reading (and commit) before the end of the payload, so the end-of-stream
     // checks below would come too late: check the stored bytes first, in a pass of their own.
     if (table) await verifyStoredPayload(store, key, manifest);
-    const plan: RestorePlan =
-      target.engine === 'postgresql' ? await postgresRestorePlan(target, table) : await mysqlRestorePlan(target);
+    let plan: RestorePlan =
+      target.engine === 'postgresql' ? await postgresRestorePlan(target, undefined) : await mysqlRestorePlan(target);
+    let filter: MysqlTableFilter | undefined;
+    if (table && target.engine === 'postgresql') {
+      const selection = await postgresTableSelection(store, key, manifest, keyring, target, table, replaceTable);
+      listDir = selection.dir;
+      warnings = selection.warnings;
+      plan = { ...plan, args: [...plan.args, `--use-list=${selection.listFile}`, ...(replaceTable ? ['--clean', '--if-exists'] : [])] };
+    } else if (table) {
+      filter = new MysqlTableFilter(table.name);
+    }
     tool = spawnTool(plan.command, plan.args, { env: plan.env, stdin: 'pipe', stdout: 'ignore' });
     const running = tool;
     const verifier = new PayloadVerifier(key, manifest.payload.sha256, manifest.payload.storedBytes);
@@ -128,6 +186,7 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
       createDecryptStream(keyring, backupEncryptionContext(manifest.sourceId, manifest.backupId)),
       createDecompressStream(),
       raw,
+      ...(filter ? [filter] : []),
       new HoldBackLast(),
       running.child.stdin,
     ];
@@ -146,13 +205,162 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
         ...(failure === undefined ? [] : [{ cause: failure }]),
       );
     }
+    if (filter && !filter.sawTable) {
+      throw new RestoreFailedError(`Backup ${manifest.backupId} holds no statements for table ${table!.name}: nothing was restored`);
+    }
     meter.finish();
-    return { manifest, rawBytes: raw.bytes, storedBytes: verifier.bytes, ...(table ? { table } : {}) };
+    releaseUndo();
+    return { manifest, rawBytes: raw.bytes, storedBytes: verifier.bytes, ...(table ? { table } : {}), createdDatabase: created, warnings };
   } catch (error) {
     tool?.kill();
     await tool?.exited;
-    if (target.engine === 'mysql') await resetMysqlTarget(target).catch(() => {});
+    await undo?.run().catch(() => {});
+    releaseUndo();
     throw error;
+  } finally {
+    if (listDir) await rm(listDir, { recursive: true, force: true });
+  }
+}
+
+type TableState = 'no-database' | 'absent' | 'present';
+
+/** Whether the target database exists, and whether it already has `table`. */
+async function tableInTarget(target: ConnectionInfo, table: TableSelector): Promise<TableState> {
+  if (target.engine === 'postgresql') {
+    const admin = await connectPostgres({ ...target, database: 'postgres' });
+    try {
+      const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [target.database]);
+      if (exists.rowCount === 0) return 'no-database';
+    } finally {
+      await admin.end().catch(() => {});
+    }
+    const client = await connectPostgres(target);
+    try {
+      const found = await client.query('SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2', [
+        table.schema,
+        table.name,
+      ]);
+      return found.rowCount === 0 ? 'absent' : 'present';
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+  const connection = await connectMysql(target, null);
+  try {
+    const [schemas] = await connection.query<mysql.RowDataPacket[]>('SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [target.database]);
+    if (schemas.length === 0) return 'no-database';
+    const [tables] = await connection.query<mysql.RowDataPacket[]>('SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [
+      target.database,
+      table.name,
+    ]);
+    return tables.length === 0 ? 'absent' : 'present';
+  } finally {
+    await connection.end().catch(() => {});
+  }
+}
+
+function describeTable(target: ConnectionInfo, table: TableSelector): string {
+  return target.engine === 'postgresql' ? `${table.schema}.${table.name}` : table.name;
+}
+
+/** How to undo a restore that did not finish, or undefined when the tool's transaction does (PostgreSQL into an existing database). */
+function undoFor(
+  target: ConnectionInfo,
+  created: boolean,
+  table: TableSelector | undefined,
+  tableState: TableState,
+): { action: string; object: string; run: () => Promise<void> } | undefined {
+  if (created) {
+    return { action: 'dropped', object: `half-restored database ${describeConnection(target)} (created by this run)`, run: () => dropDatabase(target) };
+  }
+  if (target.engine !== 'mysql') return undefined;
+  if (!table) {
+    return { action: 'emptied', object: `half-restored database ${describeConnection(target)} (it was empty before)`, run: () => resetMysqlTarget(target) };
+  }
+  if (tableState === 'absent') {
+    return {
+      action: 'dropped',
+      object: `half-restored table ${table.name} in ${describeConnection(target)}`,
+      run: async () => {
+        const connection = await connectMysql(target);
+        try {
+          await connection.query(`DROP TABLE IF EXISTS ${mysql.escapeId(table.name)}`);
+        } finally {
+          await connection.end().catch(() => {});
+        }
+      },
+    };
+  }
+  // --replace-table on MySQL: the old table is gone once its DROP ran; nothing brings it back.
+  return undefined;
+}
+
+/**
+ * The `pg_restore -L` list for one table, written to a private temporary directory (removed by the
+ * caller): the archive's table of contents and schema are read from the payload's head (the tools stop
+ * reading once they have them), and the target's current contents decide which dependencies come along.
+ */
+async function postgresTableSelection(
+  store: VaultStore,
+  key: string,
+  manifest: DumpManifest,
+  keyring: BackupKeyring,
+  target: ConnectionInfo,
+  table: TableSelector,
+  replace: boolean,
+): Promise<{ dir: string; listFile: string; warnings: readonly string[] }> {
+  const toc = await readArchive(store, key, manifest, keyring, ['--list']);
+  const schemaSql = await readArchive(store, key, manifest, keyring, ['--schema-only', '--no-owner', '--no-privileges', '--file=-']);
+  const facts = await postgresFacts(target, table.schema);
+  const selection = postgresTableList(toc, parseArchiveEntries(schemaSql), table, facts, { replace });
+  if (!selection.lines.some((line) => / TABLE (DATA )?\S+ /.test(line))) {
+    throw new ConfigError(`Backup ${manifest.backupId} has no table "${table.schema}.${table.name}" in its archive's table of contents`);
+  }
+  const dir = await mkdtemp(path.join(tmpdir(), 'lifeboat-table-'));
+  const listFile = path.join(dir, 'restore.list');
+  await writeFile(listFile, `${selection.lines.join('\n')}\n`, { mode: 0o600 });
+  return { dir, listFile, warnings: selection.warnings };
+}
+
+/** What `pg_restore ARGS` prints from the archive read from stdin (it stops reading when done). */
+async function readArchive(store: VaultStore, key: string, manifest: DumpManifest, keyring: BackupKeyring, args: string[]): Promise<string> {
+  const tool = spawnTool('pg_restore', args, { env: {}, stdin: 'pipe', stdout: 'pipe' });
+  const chunks: Buffer[] = [];
+  tool.child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+  tool.child.stdin.on('error', () => {});
+  const source = await store.getStream(key);
+  const failure = await pumpIntoTool(
+    [source, createDecryptStream(keyring, backupEncryptionContext(manifest.sourceId, manifest.backupId)), createDecompressStream(), tool.child.stdin],
+    () => tool.kill(),
+  );
+  source.destroy();
+  const exit = await tool.exited;
+  if (failure instanceof LifeboatError) throw failure;
+  if (exit.code !== 0) {
+    throw new RestoreFailedError(`Reading the archive of backup ${manifest.backupId} failed: ${describeExit('pg_restore', exit)}: ${tool.stderrTail()}`);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The target's tables, types and functions, qualified as pg_dump writes them; empty for a new database. Creates `schema` if missing. */
+async function postgresFacts(target: ConnectionInfo, schema: string): Promise<PostgresTargetFacts> {
+  const client = await connectPostgres(target);
+  try {
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${client.escapeIdentifier(schema)}`);
+    const user = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'`;
+    const tables = await client.query<{ s: string; n: string }>(
+      `SELECT n.nspname AS s, c.relname AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'f') AND ${user}`,
+    );
+    const types = await client.query<{ s: string; n: string }>(
+      `SELECT n.nspname AS s, t.typname AS n FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.typtype IN ('e', 'd', 'c', 'r') AND ${user}`,
+    );
+    const functions = await client.query<{ s: string; n: string }>(
+      `SELECT DISTINCT n.nspname AS s, p.proname AS n FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE ${user}`,
+    );
+    const names = (rows: { s: string; n: string }[]) => new Set(rows.map((row) => qualified(row.s, row.n)));
+    return { tables: names(tables.rows), types: names(types.rows), functions: names(functions.rows) };
+  } finally {
+    await client.end().catch(() => {});
   }
 }
 
@@ -269,15 +477,16 @@ export function asDumpManifest(manifest: BackupManifest): DumpManifest {
   return manifest as DumpManifest;
 }
 
-/** `orders` or `sales.orders`, checked against the tables the manifest lists. */
+/** `orders` or `sales.orders` (MySQL: `orders` or `shop.orders`), checked against the tables the manifest lists. */
 export function resolveTable(manifest: BackupManifest, spec: string): TableSelector {
-  if (manifest.engine !== 'postgresql') {
-    throw new ConfigError('Restoring a single table is supported for PostgreSQL backups only');
-  }
   const dot = spec.indexOf('.');
   const schema = dot === -1 ? undefined : spec.slice(0, dot);
   const name = dot === -1 ? spec : spec.slice(dot + 1);
   const matches = manifest.content.tables.filter((t) => t.name === name && (schema === undefined || t.schema === schema));
+  // A partitioned table holds no rows itself, so the manifest lists only its partitions: the archive's table of contents decides.
+  if (matches.length === 0 && manifest.engine === 'postgresql' && manifest.content.tables.some((t) => t.name.startsWith(`${name}_`))) {
+    return { schema: schema ?? 'public', name };
+  }
   if (matches.length === 0) {
     throw new ConfigError(`Backup ${manifest.backupId} has no table "${spec}"`);
   }
@@ -306,5 +515,45 @@ export function assertKeyringMatches(recorded: ManifestKeyring, given: KeyringDe
     const keyId = (arn: string) => arn.slice(arn.lastIndexOf('/') + 1);
     const recordedIds = new Set(recorded.keyIds.map(keyId));
     if (!given.keyIds.some((arn) => recordedIds.has(keyId(arn)))) mismatch();
+  }
+}
+
+/**
+ * What `dropExisting` would destroy in `target`: its user tables, views and sequences (PostgreSQL) or
+ * tables, views and routines (MySQL), qualified; `undefined` when the database does not exist.
+ */
+export async function targetContents(target: ConnectionInfo): Promise<string[] | undefined> {
+  if (target.engine === 'postgresql') {
+    const admin = await connectPostgres({ ...target, database: 'postgres' });
+    try {
+      const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [target.database]);
+      if (exists.rowCount === 0) return undefined;
+    } finally {
+      await admin.end().catch(() => {});
+    }
+    const client = await connectPostgres(target);
+    try {
+      const result = await client.query<{ s: string; n: string }>(`
+        SELECT n.nspname AS s, c.relname AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND NOT c.relispartition
+           AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+         ORDER BY 1, 2`);
+      return result.rows.map((row) => `${row.s}.${row.n}`);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+  const connection = await connectMysql(target, null);
+  try {
+    const [schemas] = await connection.query<mysql.RowDataPacket[]>('SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [target.database]);
+    if (schemas.length === 0) return undefined;
+    const [rows] = await connection.query<mysql.RowDataPacket[]>(
+      `SELECT TABLE_NAME AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?
+       UNION ALL SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? ORDER BY 1`,
+      [target.database, target.database],
+    );
+    return rows.map((row) => String(row.n));
+  } finally {
+    await connection.end().catch(() => {});
   }
 }

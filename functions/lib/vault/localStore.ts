@@ -3,12 +3,23 @@ import type { Dirent } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { onInterrupt } from '../engine/interrupt.ts';
 import { InvalidStoreKeyError, LifeboatError, ObjectNotFoundError, StoreWriteFailedError } from '../errors.ts';
 import { assertStoreKey, assertStorePrefix } from './layout.ts';
 import type { VaultStore } from './store.ts';
 
 /** `<final>.tmp-<16 hex>`: written, fsynced, then renamed over `<final>`. Never listed. */
 const TEMP_SUFFIX = /\.tmp-[0-9a-f]{16}$/;
+
+/** A temporary file left in the vault by a write that never finished (a killed process): `lifeboat doctor` finds these. */
+export interface TemporaryFile {
+  /** Absolute path. */
+  readonly file: string;
+  /** Relative to the vault root, `/`-separated. */
+  readonly relative: string;
+  readonly bytes: number;
+  readonly modifiedAt: Date;
+}
 
 /** A vault in a local directory. Writes are atomic (temp file in the same directory, fsync, rename). */
 export class LocalStore implements VaultStore {
@@ -88,6 +99,33 @@ export class LocalStore implements VaultStore {
     }
   }
 
+  /** Every temporary file under the root, in no particular order: writes in flight, or left by a process that died. */
+  async *temporaryFiles(): AsyncGenerator<TemporaryFile> {
+    let entries: Dirent[];
+    try {
+      entries = await readdir(this.#root, { recursive: true, withFileTypes: true });
+    } catch (error) {
+      if (isMissing(error)) return;
+      throw error;
+    }
+    for (const entry of entries) {
+      if (!entry.isFile() || !TEMP_SUFFIX.test(entry.name)) continue;
+      const file = path.join(entry.parentPath, entry.name);
+      const info = await stat(file).catch(() => undefined);
+      if (!info) continue; // finished (renamed) or removed meanwhile
+      yield { file, relative: path.relative(this.#root, file).split(path.sep).join('/'), bytes: info.size, modifiedAt: info.mtime };
+    }
+  }
+
+  /** Removes one temporary file found by {@link temporaryFiles}; anything else is refused. */
+  async removeTemporaryFile(file: string): Promise<void> {
+    const inside = path.relative(this.#root, path.resolve(file));
+    if (inside === '' || inside.startsWith('..') || path.isAbsolute(inside) || !TEMP_SUFFIX.test(file)) {
+      throw new InvalidStoreKeyError(`${file} is not a temporary file of the vault ${this.#root}`);
+    }
+    await rm(path.resolve(file), { force: true });
+  }
+
   /** Keys in lexicographic order: a directory `d` sorts as `d/`, which is where its keys fall among its siblings. */
   async *#walk(relativeDir: string, prefix: string): AsyncGenerator<string> {
     let entries: Dirent[];
@@ -130,6 +168,8 @@ export class LocalStore implements VaultStore {
     }
     const temp = `${final}.tmp-${randomBytes(8).toString('hex')}`;
     let file: FileHandle | undefined;
+    // A process killed mid-write cannot run the catch below; the CLI's signal handler removes the file instead.
+    const release = onInterrupt('removed', `temporary file ${temp}`, () => rm(temp, { force: true }));
     try {
       await mkdir(path.dirname(final), { recursive: true });
       file = await open(temp, 'wx');
@@ -142,13 +182,19 @@ export class LocalStore implements VaultStore {
       await syncDirectory(path.dirname(final));
       return { bytes: size };
     } catch (error) {
-      body?.destroy();
+      const failure =
+        error instanceof LifeboatError
+          ? error
+          : new StoreWriteFailedError(`Writing ${key} to ${this.location} failed: ${await describeWriteError(error, this.#root)}`, {
+              cause: error,
+            });
+      // The body's producer must see this error, not a bare "Premature close" that hides the cause.
+      body?.destroy(failure);
       await file?.close().catch(() => undefined);
       await rm(temp, { force: true }).catch(() => undefined);
-      if (error instanceof LifeboatError) throw error;
-      throw new StoreWriteFailedError(`Writing ${key} to ${this.location} failed: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw failure;
+    } finally {
+      release();
     }
   }
 
@@ -178,6 +224,47 @@ export class LocalStore implements VaultStore {
 function isMissing(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/**
+ * The real cause of a failed write, in words an operator acts on: which path is not writable, or which
+ * path is a file where the vault needs a directory. Falls back to the system's message.
+ */
+async function describeWriteError(error: unknown, root: string): Promise<string> {
+  const { code, path: at, message } = (error ?? {}) as NodeJS.ErrnoException;
+  switch (code) {
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied on ${at ?? root} (${code}): the vault directory must be writable by this user`;
+    case 'ENOTDIR':
+    case 'EEXIST': {
+      const file = await firstNonDirectory(at ?? root, root);
+      return file === undefined
+        ? `${message} (${code})`
+        : `${file} is a file, not a directory (${code}): the vault ${file === root ? '' : 'path '}must be a directory`;
+    }
+    case 'EROFS':
+      return `the file system holding ${at ?? root} is read-only (EROFS)`;
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return `no space left for ${at ?? root} (${code})`;
+    default:
+      return message ?? String(error);
+  }
+}
+
+/** The first path from `root`'s parent down to `target` that exists and is not a directory. */
+async function firstNonDirectory(target: string, root: string): Promise<string | undefined> {
+  const chain: string[] = [];
+  for (let current = path.resolve(target); ; current = path.dirname(current)) {
+    chain.unshift(current);
+    if (current === path.dirname(current) || current === path.dirname(root)) break;
+  }
+  for (const candidate of chain) {
+    const info = await stat(candidate).catch(() => undefined);
+    if (info && !info.isDirectory()) return candidate;
+  }
+  return undefined;
 }
 
 /** Makes the rename itself durable: without it a crash can lose the directory entry. */

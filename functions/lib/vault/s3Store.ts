@@ -10,6 +10,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { onInterrupt } from '../engine/interrupt.ts';
 import { LifeboatError, ObjectNotFoundError, StoreWriteFailedError } from '../errors.ts';
 import { assertStoreKey, assertStorePrefix } from './layout.ts';
 import type { VaultStore } from './store.ts';
@@ -116,6 +117,8 @@ export class S3Store implements VaultStore {
       // On any failure Upload sends AbortMultipartUpload before rejecting: no parts are left to bill.
       leavePartsOnError: false,
     });
+    // A process interrupted mid-upload aborts it, so no parts are left to bill.
+    const release = onInterrupt('aborted', `multipart upload of s3://${this.#bucket}/${objectKey}`, () => upload.abort());
     try {
       await upload.done();
       return { bytes };
@@ -123,6 +126,8 @@ export class S3Store implements VaultStore {
       body.destroy();
       if (sourceError === undefined) throw this.#writeFailed(key, error);
       throw this.#writeFailed(key, sourceError, error === sourceError ? undefined : error);
+    } finally {
+      release();
     }
   }
 

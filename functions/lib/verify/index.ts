@@ -8,4 +8,4 @@ export {
   type AnomalyOutcome,
   type AnomalyThresholds,
 } from './anomaly.ts';
-export { SCRATCH_PREFIX, scratchDatabaseName } from './scratch.ts';
+export { SCRATCH_PREFIX, listScratchDatabases, scratchCreatedAt, scratchDatabaseName, sweepStaleScratch, type ScratchFound } from './scratch.ts';

@@ -13,13 +13,13 @@ import { type ConnectionInfo, redact } from '../engine/connection.ts';
 import { messageOf } from '../engine/driver.ts';
 import { resolveJobs } from '../engine/jobs.ts';
 import { runPartsRestore } from '../engine/parallelRestore.ts';
-import { LifeboatError, RestoreTargetUnreachableError, SourceUnreachableError } from '../errors.ts';
+import { LifeboatError, RestoreTargetUnreachableError, SourceUnreachableError, WrongKeyError } from '../errors.ts';
 import { backupPrefix } from '../vault/layout.ts';
 import type { DumpManifest, ManifestPart } from '../vault/manifest.ts';
 import type { VaultStore } from '../vault/store.ts';
 import type { CheckName, VerificationCheck } from '../vault/verification.ts';
 import { structureCheck } from './consumers.ts';
-import { type PassOutcome, streamPayload } from './payloadPass.ts';
+import { type PassOutcome, isUnwrapFailure, streamPayload } from './payloadPass.ts';
 import { type ScratchDatabase, assertServerReachable, createScratchDatabase, describeDropFailure } from './scratch.ts';
 
 /** What verify.ts's check list offers this pass. */
@@ -104,6 +104,15 @@ export async function verifyPartsPayload<D extends object>(input: PartsPassInput
     return [];
   });
   checks.set('checksum', checksumFailures.length === 0 ? 'passed' : 'failed', checksumFailures.join('; ') || undefined, storedMs);
+  // Intact stored bytes whose data key will not unwrap: the key is wrong, not the backup; nothing is recorded.
+  const unwrapped = outcomes.find(({ pass }) => isUnwrapFailure(pass?.opened?.error));
+  if (checksumFailures.length === 0 && unwrapped) {
+    throw new WrongKeyError(
+      `The key given cannot unwrap the data key of backup ${manifest.backupId}, whose stored bytes match its manifest: ` +
+        `it is not the key the backup was encrypted with (or it may not be used to decrypt); nothing was recorded`,
+      { cause: unwrapped.pass?.opened?.error },
+    );
+  }
 
   if (keyProblem) {
     checks.set('decrypt', 'failed', keyProblem, 0);

@@ -1,13 +1,16 @@
 /**
- * Scratch databases for the restore test: `lb_verify_<source>_<random>` on the verification server,
- * created empty before the restore and dropped afterwards whatever happened. The name is unique per
- * run, so concurrent verifications of the same source never meet, and leftovers are easy to spot.
+ * Scratch databases for the restore test: `lb_verify_<source>_<UTC yyyymmddhhmmss>_<random>` on the
+ * verification server, created empty before the restore and dropped afterwards whatever happened (on
+ * SIGINT/SIGTERM too, through the interrupt registry). The name is unique per run, so concurrent
+ * verifications of the same source never meet; its creation time lets {@link sweepStaleScratch} tell a
+ * leftover of a run that was killed (a Lambda timeout) from one still in use.
  */
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { type ConnectionInfo, describeConnection, redact, withDatabase } from '../engine/connection.ts';
 import { messageOf } from '../engine/driver.ts';
 import { connectMysql, prepareMysqlTarget } from '../engine/mysql.ts';
+import { onInterrupt } from '../engine/interrupt.ts';
 import { connectPostgres, preparePostgresTarget } from '../engine/postgres.ts';
 
 export const SCRATCH_PREFIX = 'lb_verify_';
@@ -20,9 +23,22 @@ export interface ScratchDatabase {
   drop(): Promise<void>;
 }
 
-/** `lb_verify_orders_db_3f9a1c2e`: fits both engines' 63/64-character identifier limits for any source id. */
-export function scratchDatabaseName(sourceId: string): string {
-  return `${SCRATCH_PREFIX}${sourceId.replace(/[^a-z0-9]/g, '_')}_${randomBytes(4).toString('hex')}`;
+/** Longest source part of a scratch name, so the whole fits PostgreSQL's 63-byte identifiers (MySQL: 64). */
+const MAX_SOURCE_PART = 28;
+
+/** `lb_verify_orders_db_20261202115959_3f9a1c2e`: at most 61 characters for any source id. */
+export function scratchDatabaseName(sourceId: string, now: Date = new Date()): string {
+  const stamp = now.toISOString().replace(/\D/g, '').slice(0, 14);
+  return `${SCRATCH_PREFIX}${sourceId.replace(/[^a-z0-9]/g, '_').slice(0, MAX_SOURCE_PART)}_${stamp}_${randomBytes(4).toString('hex')}`;
+}
+
+/** When a scratch database was created, from its name; undefined for a name this code did not make (never swept). */
+export function scratchCreatedAt(name: string): Date | undefined {
+  const match = /^lb_verify_[a-z0-9_]*_(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})_[0-9a-f]{8}$/.exec(name);
+  if (!match) return undefined;
+  const [, y, mo, d, h, mi, sec] = match;
+  const at = new Date(`${y}-${mo}-${d}T${h}:${mi}:${sec}Z`);
+  return Number.isNaN(at.getTime()) ? undefined : at;
 }
 
 /**
@@ -33,6 +49,7 @@ export function scratchDatabaseName(sourceId: string): string {
 export async function createScratchDatabase(server: ConnectionInfo, sourceId: string): Promise<ScratchDatabase> {
   const target = withDatabase(server, scratchDatabaseName(sourceId));
   let dropped = false;
+  let release = () => {};
   const scratch: ScratchDatabase = {
     target,
     async drop() {
@@ -44,8 +61,10 @@ export async function createScratchDatabase(server: ConnectionInfo, sourceId: st
         await dropDatabase(target);
       }
       dropped = true;
+      release();
     },
   };
+  release = onInterrupt('dropped', `scratch database ${describeConnection(target)}`, () => scratch.drop());
   try {
     if (server.engine === 'postgresql') await preparePostgresTarget(target, { dropExisting: false });
     else await prepareMysqlTarget(target, { dropExisting: false });
@@ -100,4 +119,75 @@ export async function assertServerReachable(server: ConnectionInfo): Promise<voi
     const connection = await connectMysql(server, null);
     await connection.end().catch(() => {});
   }
+}
+
+/** A scratch database found on a server, with what the sweeper made of it. */
+export interface ScratchFound {
+  readonly database: string;
+  /** From the name; absent for names without a timestamp (made by an older Lifeboat: never dropped automatically). */
+  readonly createdAt?: Date;
+  /** Sessions connected to it now: a restore test still running. */
+  readonly sessions: number;
+}
+
+/** Every `lb_verify_*` database on `server`, with its age and connected sessions. */
+export async function listScratchDatabases(server: ConnectionInfo): Promise<ScratchFound[]> {
+  return listDatabases(server, (name) => name.startsWith(SCRATCH_PREFIX)).then((found) =>
+    found.map((db) => {
+      const createdAt = scratchCreatedAt(db.database);
+      return { ...db, ...(createdAt ? { createdAt } : {}) };
+    }),
+  );
+}
+
+/** Databases on `server` whose names `match`, with the number of sessions connected to each. */
+export async function listDatabases(server: ConnectionInfo, match: (name: string) => boolean): Promise<{ database: string; sessions: number }[]> {
+  if (server.engine === 'postgresql') {
+    const admin = await connectPostgres(withDatabase(server, POSTGRES_MAINTENANCE_DATABASE));
+    try {
+      const result = await admin.query<{ name: string; sessions: string }>(
+        `SELECT d.datname AS name, (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname) AS sessions
+           FROM pg_database d WHERE NOT d.datistemplate ORDER BY 1`,
+      );
+      return result.rows.filter((row) => match(row.name)).map((row) => ({ database: row.name, sessions: Number(row.sessions) }));
+    } finally {
+      await admin.end().catch(() => {});
+    }
+  }
+  const admin = await connectMysql(server, null);
+  try {
+    const [rows] = await admin.query<mysql.RowDataPacket[]>(
+      `SELECT s.SCHEMA_NAME AS name, (SELECT COUNT(*) FROM information_schema.PROCESSLIST p WHERE p.DB = s.SCHEMA_NAME) AS sessions
+         FROM information_schema.SCHEMATA s ORDER BY 1`,
+    );
+    return rows.filter((row) => match(String(row.name))).map((row) => ({ database: String(row.name), sessions: Number(row.sessions) }));
+  } finally {
+    await admin.end().catch(() => {});
+  }
+}
+
+export interface SweepOptions {
+  /** A scratch database younger than this may belong to a verification still running. */
+  readonly olderThanMs: number;
+  /** @default the system clock */
+  readonly now?: Date;
+}
+
+/**
+ * Drops the scratch databases a killed verification left on `server` (a Lambda that timed out never
+ * reaches its `finally`): those created more than `olderThanMs` ago with no session connected. Younger
+ * ones, ones in use and names without a timestamp are left alone. Returns the names dropped.
+ */
+export async function sweepStaleScratch(server: ConnectionInfo, options: SweepOptions): Promise<string[]> {
+  const now = (options.now ?? new Date()).getTime();
+  const stale = (await listScratchDatabases(server)).filter(
+    (db) => db.createdAt !== undefined && now - db.createdAt.getTime() > options.olderThanMs && db.sessions === 0,
+  );
+  const dropped: string[] = [];
+  for (const db of stale) {
+    // One that cannot be dropped now is tried again by the next run; it must not stop this verification.
+    const gone = await dropDatabase(withDatabase(server, db.database)).then(() => true, () => false);
+    if (gone) dropped.push(db.database);
+  }
+  return dropped;
 }

@@ -11,8 +11,10 @@
  *   size-anomaly  the raw size is within [minRatio, maxRatio] of the median of recent verified backups
  *
  * The first five run in one streamed pass over the payload. The scratch database is always dropped.
- * A check that fails is a result, not an exception; only failures that say nothing about the backup
- * (the vault or the verification server cannot be reached) throw, and then nothing is recorded.
+ * A check that fails is a result, not an exception. Only the backup's own faults are verdicts: what
+ * comes from the operator's input or surroundings throws and records nothing — a key that is not the
+ * backup's (the manifest names another, or the data key does not unwrap from intact stored bytes), a
+ * SQL check that cannot run, an unreachable vault or verification server, a missing client tool.
  */
 import { performance } from 'node:perf_hooks';
 import { backupEncryptionContext } from '../crypto/envelope.ts';
@@ -21,7 +23,7 @@ import type { DumpManifest } from '../engine/backup.ts';
 import { type ConnectionInfo, redact } from '../engine/connection.ts';
 import { messageOf } from '../engine/driver.ts';
 import { asDumpManifest, assertKeyringMatches } from '../engine/restore.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, InvalidSqlCheckError, WrongKeyError } from '../errors.ts';
 import { findBackup, readManifest } from '../vault/catalog.ts';
 import { backupPrefix } from '../vault/layout.ts';
 import {
@@ -40,7 +42,9 @@ import { DatabaseMissing, type RestoredDatabase, connectRestoredDatabase, isTrut
 import { type AnomalyThresholds, checkSizeAnomaly, resolveAnomalyThresholds } from './anomaly.ts';
 import { type JudgedConsumer, type Verdict, restoreTool, structureCheck } from './consumers.ts';
 import { verifyPartsPayload } from './partsPass.ts';
-import { type PassOutcome, streamPayload } from './payloadPass.ts';
+import { type PassOutcome, isUnwrapFailure, streamPayload } from './payloadPass.ts';
+
+export { isUnwrapFailure } from './payloadPass.ts';
 import { type ScratchDatabase, assertServerReachable, createScratchDatabase, describeDropFailure } from './scratch.ts';
 
 export interface VerifyOptions {
@@ -71,7 +75,8 @@ const STATEMENT_TIMEOUT_MS = 300_000;
  * Runs every check, writes the result with `writeVerification` (the manifest is never touched), and
  * returns it. Throws for what is not a verdict on the backup: `BackupNotFoundError`,
  * `ManifestMissingError`, `ManifestInvalidError`, `ConfigError` (a snapshot backup, bad thresholds,
- * a restore server of the other engine), store read failures, and the verification server being
+ * a restore server of the other engine), `WrongKeyError`, `InvalidSqlCheckError`, store read failures,
+ * a client tool that cannot start (`RestoreFailedError`), and the verification server being
  * unreachable (`SourceUnreachableError`, `RestoreTargetUnreachableError`, ...).
  */
 export async function verifyBackup(options: VerifyOptions): Promise<VerificationResult> {
@@ -95,6 +100,12 @@ export async function verifyBackup(options: VerifyOptions): Promise<Verification
   const server = options.restoreServer;
   if (server && server.engine !== manifest.engine) {
     throw new ConfigError(`Backup ${manifest.backupId} is a ${manifest.engine} backup; the restore server given is ${server.engine}`);
+  }
+  // The manifest names another key: nothing can be judged with this one.
+  try {
+    assertKeyringMatches(manifest.encryption.keyring, options.keyring.description);
+  } catch (error) {
+    throw new WrongKeyError(`${messageOf(error)}: nothing was verified or recorded; give the key the backup was made with`, { cause: error });
   }
 
   const checks = new Checks(server);
@@ -137,10 +148,10 @@ async function verifyPayload(
   checks: Checks,
 ): Promise<Partial<RunDetails>> {
   const key = `${backupPrefix(manifest.sourceId, manifest.backupId)}${manifest.payload.key}`;
-  const keyProblem = keyringProblem(manifest, keyring);
   if (manifest.payload.parts) {
     const inspect = (target: ConnectionInfo) => inspectRestored(target, manifest, sqlChecks, checks);
-    return verifyPartsPayload({ store, manifest, keyring, keyProblem, server, checks, inspect, hostPort });
+    // A key the manifest does not name was refused (WrongKeyError) before any byte was read.
+    return verifyPartsPayload({ store, manifest, keyring, keyProblem: undefined, server, checks, inspect, hostPort });
   }
 
   if ((await store.head(key)) === undefined) {
@@ -156,26 +167,32 @@ async function verifyPayload(
   try {
     let structure: JudgedConsumer | undefined;
     let restore: JudgedConsumer | undefined;
-    if (!keyProblem) {
-      structure = structureCheck(manifest.engine, since);
-      consumers.push(structure);
-      if (server) {
-        scratch = await createScratchDatabase(server, manifest.sourceId);
-        details = { restoreTarget: { server: hostPort(server), database: scratch.target.database } };
-        restore = await restoreTool(scratch.target, since);
-        consumers.push(restore);
-      }
+    structure = structureCheck(manifest.engine, since);
+    consumers.push(structure);
+    if (server) {
+      scratch = await createScratchDatabase(server, manifest.sourceId);
+      details = { restoreTarget: { server: hostPort(server), database: scratch.target.database } };
+      restore = await restoreTool(scratch.target, since);
+      consumers.push(restore);
     }
     const pass = await streamPayload({
       source: await store.getStream(key),
-      ...(keyProblem ? {} : { decrypt: { keyring, encryptionContext: backupEncryptionContext(manifest.sourceId, manifest.backupId) } }),
+      decrypt: { keyring, encryptionContext: backupEncryptionContext(manifest.sourceId, manifest.backupId) },
       consumers,
     });
     const verdicts = await Promise.all(consumers.map((consumer) => consumer.verdict()));
     const [structureVerdict, restoreVerdict] = verdicts;
 
     checks.set('checksum', ...checksumCheck(pass, manifest, key));
-    checks.set('decrypt', ...decryptCheck(pass, manifest, keyProblem));
+    // Intact stored bytes whose data key will not unwrap: the key is wrong, not the backup.
+    if (checks.passed('checksum') && isUnwrapFailure(pass.opened?.error)) {
+      throw new WrongKeyError(
+        `The key given cannot unwrap the data key of backup ${manifest.backupId}, whose stored bytes match its manifest: ` +
+          `it is not the key the backup was encrypted with (or it may not be used to decrypt); nothing was recorded`,
+        { cause: pass.opened?.error },
+      );
+    }
+    checks.set('decrypt', ...decryptCheck(pass, manifest));
     const opened = checks.passed('decrypt');
     if (!opened || !structureVerdict) checks.set('structure', 'skipped', 'not checked: the payload did not decrypt and decompress', 0);
     else checks.set('structure', ...fromVerdict(structureVerdict));
@@ -281,7 +298,10 @@ async function runSqlCheck(db: RestoredDatabase, sql: string, index: number, tar
   try {
     values = await db.firstColumn(sql);
   } catch (error) {
-    return failed(`${label} failed: ${messageOf(error)}`);
+    // A check that cannot run is the operator's to fix; the restored database says nothing by it.
+    throw new InvalidSqlCheckError(`SQL ${label} cannot run: ${oneLine(redact(messageOf(error), target))}; nothing was recorded`, {
+      cause: error,
+    });
   }
   if (values.length === 0) return failed(`${label} returned no rows`);
   if (!values.some(isTruthy)) return failed(`${label} returned ${values.length} row(s) and no first column is true`);
@@ -300,16 +320,13 @@ function checksumCheck(pass: PassOutcome, manifest: DumpManifest, key: string): 
   return ['passed', undefined, pass.storedMs];
 }
 
-function decryptCheck(pass: PassOutcome, manifest: DumpManifest, keyProblem: string | undefined): CheckArgs {
-  if (keyProblem) return ['failed', keyProblem, 0];
+function decryptCheck(pass: PassOutcome, manifest: DumpManifest): CheckArgs {
   const opened = pass.opened;
   if (!opened) return ['failed', 'the payload was not decrypted', 0];
   if (opened.error !== undefined) {
     const message = messageOf(opened.error);
-    // The SDK's words for "no keyring key unwrapped the data key": the key has the right name, not the right material.
-    if (/unencryptedDataKey has not been set/.test(message)) {
-      return ['failed', `the key given cannot unwrap this backup's data key: it is not the key the backup was encrypted with (${message})`, opened.ms];
-    }
+    // Only reached with damaged stored bytes (an intact payload whose key will not unwrap throws instead).
+    if (isUnwrapFailure(opened.error)) return ['failed', `the data key does not unwrap from the damaged payload (${message})`, opened.ms];
     return ['failed', message, opened.ms];
   }
   if (opened.rawBytes !== manifest.payload.rawBytes) {
@@ -320,16 +337,6 @@ function decryptCheck(pass: PassOutcome, manifest: DumpManifest, keyProblem: str
 
 function fromVerdict(verdict: Verdict): CheckArgs {
   return verdict.ok ? ['passed', undefined, verdict.ms] : ['failed', verdict.reason ?? 'failed', verdict.ms];
-}
-
-/** The keyring's mismatch with the manifest, found before any byte is read; undefined when it may fit. */
-function keyringProblem(manifest: DumpManifest, keyring: BackupKeyring): string | undefined {
-  try {
-    assertKeyringMatches(manifest.encryption.keyring, keyring.description);
-    return undefined;
-  } catch (error) {
-    return messageOf(error);
-  }
 }
 
 function tlsFor(target: ConnectionInfo): 'verify' | 'disable' {

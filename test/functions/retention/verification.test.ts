@@ -47,6 +47,59 @@ describe('readLatestVerification', () => {
     expect((await readLatestVerification(store, SOURCE, BACKUP)).status).toBe('verified');
   });
 
+  it('ranks a pass completed at the same moment as a failure above it, whichever record name sorts last', async () => {
+    const pass = result('2026-11-20T02:00:00.000Z', 'verified');
+    const failure = result('2026-11-20T02:00:00.000Z', 'failed', 'row count differs');
+    // Written in the same millisecond, the second record is named a millisecond later.
+    await write('2026-11-20T02:00:00.000Z', JSON.stringify(pass));
+    await write('2026-11-20T02:00:00.001Z', JSON.stringify(failure));
+    expect(await readLatestVerification(store, SOURCE, BACKUP)).toEqual({
+      status: 'verified',
+      key: verificationKey(SOURCE, BACKUP, new Date('2026-11-20T02:00:00.000Z')),
+      result: pass,
+    });
+  });
+
+  it("does not take an earlier Lifeboat's failure for the operator's input (wrong key, a check that could not run) as a verdict", async () => {
+    const at = (iso: string, status: 'verified' | 'failed') => sampleVerification({ sourceId: SOURCE, backupId: BACKUP, status, at: new Date(iso) });
+    await write('2026-11-20T02:00:00.000Z', JSON.stringify(at('2026-11-20T02:00:00.000Z', 'verified')));
+    const wrongKey = {
+      ...at('2026-11-20T03:00:00.000Z', 'failed'),
+      checks: [
+        { name: 'checksum', status: 'passed', durationMs: 5 },
+        { name: 'decrypt', status: 'failed', reason: "the key given cannot unwrap this backup's data key: it is not the key the backup was encrypted with (Decryption failed: unencryptedDataKey has not been set)", durationMs: 5 },
+      ],
+      reason: "decrypt: the key given cannot unwrap this backup's data key",
+    };
+    await write('2026-11-20T03:00:00.000Z', JSON.stringify(wrongKey));
+    const erroredCheck = {
+      ...at('2026-11-20T04:00:00.000Z', 'failed'),
+      checks: [
+        { name: 'checksum', status: 'passed', durationMs: 5 },
+        { name: 'decrypt', status: 'passed', durationMs: 5 },
+        { name: 'sql-checks', status: 'failed', reason: 'check 1 (SELEC 1) failed: syntax error at or near "SELEC"', durationMs: 5 },
+      ],
+      sqlChecks: [{ sql: 'SELEC 1', status: 'failed', reason: 'check 1 (SELEC 1) failed: syntax error at or near "SELEC"' }],
+      reason: 'sql-checks: check 1 (SELEC 1) failed: syntax error at or near "SELEC"',
+    };
+    await write('2026-11-20T04:00:00.000Z', JSON.stringify(erroredCheck));
+    expect(await readLatestVerification(store, SOURCE, BACKUP)).toMatchObject({
+      status: 'verified',
+      key: verificationKey(SOURCE, BACKUP, new Date('2026-11-20T02:00:00.000Z')),
+    });
+
+    // A check that ran and returned false is the backup's verdict.
+    const falseCheck = {
+      ...erroredCheck,
+      completedAt: '2026-11-20T05:00:00.000Z',
+      checks: [...erroredCheck.checks.slice(0, 2), { name: 'sql-checks', status: 'failed', reason: 'check 1 (SELECT false) returned 1 row(s) and no first column is true', durationMs: 5 }],
+      sqlChecks: [{ sql: 'SELECT false', status: 'failed', reason: 'check 1 (SELECT false) returned 1 row(s) and no first column is true' }],
+      reason: 'sql-checks: check 1 (SELECT false) returned 1 row(s) and no first column is true',
+    };
+    await write('2026-11-20T05:00:00.000Z', JSON.stringify(falseCheck));
+    expect((await readLatestVerification(store, SOURCE, BACKUP)).status).toBe('failed');
+  });
+
   it('reports an unknown status or an unreadable record as a problem, never as a silent unverified', async () => {
     await write('2026-11-20T02:00:00Z', JSON.stringify({ ...result('2026-11-20T02:00:00Z', 'verified'), status: 'in-progress' }));
     expect(await readLatestVerification(store, SOURCE, BACKUP)).toEqual({

@@ -2,7 +2,8 @@ import { mkdtemp, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { InvalidStoreKeyError, ObjectNotFoundError } from '../../../functions/lib/errors.ts';
+import { PassThrough } from 'node:stream';
+import { InvalidStoreKeyError, ObjectNotFoundError, StoreWriteFailedError } from '../../../functions/lib/errors.ts';
 import { LocalStore } from '../../../functions/lib/vault/localStore.ts';
 import { collect, describeStoreContract } from './storeContract.ts';
 
@@ -66,5 +67,50 @@ describe('LocalStore', () => {
     await expect(store.putObject(`../${path.basename(outside)}/x`, 'x')).rejects.toBeInstanceOf(InvalidStoreKeyError);
 
     await expect(readdir(outside)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
+
+describe('LocalStore write errors name the real cause, and the body sees it', () => {
+  it('a file where the vault directory should be: ENOTDIR/EEXIST naming that file, never "Premature close"', async () => {
+    const root = await freshRoot();
+    const blocker = path.join(root, 'vault');
+    await writeFile(blocker, 'not a directory');
+    const store = new LocalStore(blocker);
+    const body = new PassThrough();
+    const seenByProducer = new Promise<Error>((resolve) => body.once('error', resolve));
+    body.write('payload bytes');
+
+    const failure = store.putStream('backups/src/20261122T010000Z-aaaaaaaa/payload', body).then(() => expect.fail('the write should fail'), (e: unknown) => e as Error);
+
+    const error = await failure;
+    expect(error).toBeInstanceOf(StoreWriteFailedError);
+    expect(error.message).toMatch(new RegExp(`^Writing backups/src/20261122T010000Z-aaaaaaaa/payload to ${blocker} failed: ${blocker} is a file, not a directory \\((ENOTDIR|EEXIST)\\): the vault must be a directory$`));
+    expect(await seenByProducer).toBe(error);
+  });
+
+  it('a file inside the vault where a backup folder should be: names that path', async () => {
+    const root = await freshRoot();
+    await mkdir(path.join(root, 'backups'), { recursive: true });
+    await writeFile(path.join(root, 'backups', 'src'), 'in the way');
+    const error = await new LocalStore(root).putObject('backups/src/20261122T010000Z-aaaaaaaa/manifest.json', '{}').then(() => undefined, (e: unknown) => e as Error);
+    expect(error?.message).toMatch(new RegExp(`: ${path.join(root, 'backups', 'src')} is a file, not a directory \\((ENOTDIR|EEXIST)\\): the vault path must be a directory$`));
+  });
+
+  it('finds temporary files a killed write left, and removes only those', async () => {
+    const root = await freshRoot();
+    const store = new LocalStore(root);
+    await store.putObject('backups/src/20261122T010000Z-aaaaaaaa/payload', 'whole');
+    const leftover = path.join(root, 'backups', 'src', '20261122T010000Z-aaaaaaaa', 'payload.tmp-0123456789abcdef');
+    await writeFile(leftover, 'partial');
+
+    const found = [];
+    for await (const file of store.temporaryFiles()) found.push(file);
+    expect(found).toEqual([
+      { file: leftover, relative: 'backups/src/20261122T010000Z-aaaaaaaa/payload.tmp-0123456789abcdef', bytes: 7, modifiedAt: expect.any(Date) as unknown },
+    ]);
+    await expect(store.removeTemporaryFile(path.join(root, 'backups', 'src', '20261122T010000Z-aaaaaaaa', 'payload'))).rejects.toThrow(InvalidStoreKeyError);
+    await store.removeTemporaryFile(leftover);
+    expect(await tempFilesUnder(root)).toEqual([]);
+    expect(await collect(store.list('backups/'))).toEqual(['backups/src/20261122T010000Z-aaaaaaaa/payload']);
   });
 });

@@ -8,6 +8,7 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type DumpManifest, runBackup } from '../../../functions/lib/engine/backup.ts';
+import { connectPostgres } from '../../../functions/lib/engine/postgres.ts';
 import { AlertPublishFailedError, ConfigError, VerificationFailedError } from '../../../functions/lib/errors.ts';
 import { manifestKey } from '../../../functions/lib/vault/layout.ts';
 import { serializeManifest } from '../../../functions/lib/vault/manifest.ts';
@@ -112,12 +113,31 @@ describe('verifySourceBackup: the verify function core', () => {
       },
       warnings: [],
       alerted: false,
+      sweptScratch: [],
     });
     expect(secrets).toHaveReceivedCommandWith(GetSecretValueCommand, { SecretId: SERVER_SECRET });
     expect(sns).not.toHaveReceivedCommand(PublishCommand);
     const recorded = await readLatestVerification(deps.store, SOURCE, manifest.backupId);
     expect(recorded.status).toBe('verified');
     expect(JSON.stringify(recorded.result)).not.toContain(SERVER_PASSWORD);
+  });
+
+  it("sweeps a scratch database a killed run left (older than the grace, no session), and leaves a young one alone", async () => {
+    const manifest = await backup();
+    const stale = 'lb_verify_fn_orders_20261122050000_0badc0de';
+    const young = 'lb_verify_fn_orders_20261122065500_0fedcba9';
+    const admin = await connectPostgres({ ...connectionOf(db), database: 'postgres' });
+    try {
+      for (const name of [stale, young]) await admin.query(`CREATE DATABASE ${name}`);
+      const output = await verifySourceBackup({ sourceId: SOURCE, backupId: manifest.backupId }, deps);
+
+      expect(output.sweptScratch).toEqual([stale]);
+      const left = await admin.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname IN ($1, $2)`, [stale, young]);
+      expect(left.rows.map((row) => row.datname)).toEqual([young]);
+    } finally {
+      for (const name of [stale, young]) await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+      await admin.end();
+    }
   });
 
   it('publishes the ERROR alert for a failed verification, then throws VerificationFailedError for the Catch', async () => {

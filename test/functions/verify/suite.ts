@@ -14,7 +14,7 @@ import { type BackupKeyring, rawAesKeyring } from '../../../functions/lib/crypto
 import { type DumpManifest, runBackup } from '../../../functions/lib/engine/backup.ts';
 import { type ConnectionInfo, parseConnectionUrl } from '../../../functions/lib/engine/connection.ts';
 import { HashingCounter } from '../../../functions/lib/engine/progress.ts';
-import { RestoreFailedError, SourceUnreachableError, StoreWriteFailedError } from '../../../functions/lib/errors.ts';
+import { InvalidSqlCheckError, RestoreFailedError, SourceUnreachableError, StoreWriteFailedError, WrongKeyError } from '../../../functions/lib/errors.ts';
 import { writeManifest } from '../../../functions/lib/vault/catalog.ts';
 import { manifestKey, newBackupId, payloadKey } from '../../../functions/lib/vault/layout.ts';
 import { serializeManifest } from '../../../functions/lib/vault/manifest.ts';
@@ -174,7 +174,7 @@ export function defineVerifySuite(engine: Engine): void {
       expect(result.sqlChecks?.map((c) => c.status)).toEqual(['passed', 'passed']);
       expect(result.restoreTarget).toEqual({
         server: `${server.host}:${server.port}`,
-        database: expect.stringMatching(new RegExp(`^lb_verify_${SOURCE.replace('-', '_')}_[0-9a-f]{8}$`)) as unknown,
+        database: expect.stringMatching(new RegExp(`^lb_verify_${SOURCE.replace('-', '_')}_20\\d{12}_[0-9a-f]{8}$`)) as unknown,
       });
       expect(await readLatestVerification(vault.store, SOURCE, manifest.backupId)).toMatchObject({ status: 'verified', result });
       expect(await vault.store.getObject(manifestKey(SOURCE, manifest.backupId))).toEqual(manifestBefore);
@@ -231,28 +231,41 @@ export function defineVerifySuite(engine: Engine): void {
       expect(rehashed.reason).toBe(`decrypt: ${reasonOf(rehashed, 'decrypt')}`);
     });
 
-    it('catches a wrong key: the same key name with other key material fails decryption, after a full checksum', async () => {
+    it('throws WrongKeyError and records nothing when the key has the right name but not the material (the data key does not unwrap)', async () => {
       const manifest = await backup();
       const description = keyring.description;
       if (description.type !== 'raw-aes') throw new Error('the suite uses a raw AES key');
       const impostor = rawAesKeyring(testKey(description.keyName));
 
-      const result = await verify(manifest, { keyring: impostor });
+      const failure = verify(manifest, { keyring: impostor });
 
-      expect(result.status).toBe('failed');
-      expect(statuses(result)).toMatchObject({ checksum: 'passed', decrypt: 'failed', structure: 'skipped', restore: 'skipped' });
-      expect(reasonOf(result, 'decrypt')).toMatch(/^the key given cannot unwrap this backup's data key: it is not the key the backup was encrypted with \(Decryption failed: /);
+      await expect(failure).rejects.toThrow(WrongKeyError);
+      await expect(failure).rejects.toThrow(/cannot unwrap the data key of backup \S+, whose stored bytes match its manifest/);
+      expect(await readLatestVerification(vault.store, SOURCE, manifest.backupId)).toEqual({ status: 'unverified' });
     });
 
-    it('refuses a key the manifest does not name before reading, and still checks the stored bytes', async () => {
+    it('still records a failure when a damaged header keeps the data key from unwrapping (the checksum says the bytes changed)', async () => {
+      const manifest = await backup();
+      const bytes = await readFile(payloadFile(manifest));
+      // Inside the header's encrypted data key: the key is right, the stored bytes are not.
+      bytes[120] = bytes[120]! ^ 0xff;
+      await writeFile(payloadFile(manifest), bytes);
+
+      const result = await verify(manifest);
+
+      expect(result.status).toBe('failed');
+      expect(statuses(result)).toMatchObject({ checksum: 'failed', decrypt: 'failed', restore: 'skipped' });
+    });
+
+    it('throws WrongKeyError before reading when the manifest names another key, and records nothing', async () => {
       const manifest = await backup();
       const other = testKeyring('some-other-key');
 
-      const result = await verify(manifest, { keyring: other });
+      const failure = verify(manifest, { keyring: other });
 
-      expect(statuses(result)).toMatchObject({ checksum: 'passed', decrypt: 'failed', restore: 'skipped' });
-      expect(reasonOf(result, 'decrypt')).toMatch(/^The backup was encrypted with local key lifeboat\/k-\w+; the key given is local key lifeboat\/some-other-key$/);
-      expect(result.restoreTarget).toBeUndefined();
+      await expect(failure).rejects.toThrow(WrongKeyError);
+      await expect(failure).rejects.toThrow(/^The backup was encrypted with local key lifeboat\/k-\w+; the key given is local key lifeboat\/some-other-key: nothing was verified or recorded/);
+      expect(await readLatestVerification(vault.store, SOURCE, manifest.backupId)).toEqual({ status: 'unverified' });
     });
 
     it('catches a table missing after the restore, naming it and its recorded rows', async () => {
@@ -296,19 +309,25 @@ export function defineVerifySuite(engine: Engine): void {
       expect(reasonOf(result, 'row-counts')).toBe(`table ${orders} has ${ORDERS} rows after the restore; the manifest estimated 100`);
     });
 
-    it('fails a SQL check that returns nothing true, and one that errors, naming each', async () => {
+    it('fails a SQL check that returns nothing true, naming it', async () => {
       const manifest = await backup();
 
-      const result = await verify(manifest, {
-        sqlChecks: ['SELECT count(*) > 1000 FROM orders', 'SELECT total FROM no_such_table', 'SELECT count(*) FROM customers'],
-      });
+      const result = await verify(manifest, { sqlChecks: ['SELECT count(*) > 1000 FROM orders', 'SELECT count(*) FROM customers'] });
 
       expect(result.status).toBe('failed');
       expect(statuses(result)).toMatchObject({ restore: 'passed', 'row-counts': 'passed', 'sql-checks': 'failed' });
-      expect(result.sqlChecks?.map((c) => c.status)).toEqual(['failed', 'failed', 'passed']);
-      expect(reasonOf(result, 'sql-checks')).toMatch(
-        /^check 1 \(SELECT count\(\*\) > 1000 FROM orders\) returned 1 row\(s\) and no first column is true; check 2 \(SELECT total FROM no_such_table\) failed: .*no_such_table/,
-      );
+      expect(result.sqlChecks?.map((c) => c.status)).toEqual(['failed', 'passed']);
+      expect(reasonOf(result, 'sql-checks')).toBe('check 1 (SELECT count(*) > 1000 FROM orders) returned 1 row(s) and no first column is true');
+    });
+
+    it('throws InvalidSqlCheckError for a check that cannot run (mistyped), records nothing and drops the scratch database', async () => {
+      const manifest = await backup();
+
+      const failure = verify(manifest, { sqlChecks: ['SELECT count(*) > 0 FROM orders', 'SELECT total FROM no_such_table'] });
+
+      await expect(failure).rejects.toThrow(InvalidSqlCheckError);
+      await expect(failure).rejects.toThrow(/^SQL check 2 \(SELECT total FROM no_such_table\) cannot run: .*no_such_table.*; nothing was recorded$/);
+      expect(await readLatestVerification(vault.store, SOURCE, manifest.backupId)).toEqual({ status: 'unverified' });
     });
 
     it('fails a dump that reads but does not restore, and still drops the scratch database', async () => {
