@@ -161,7 +161,7 @@ describe('MariaDB failures through the CLI', () => {
   it('an unreachable server fails with exit 1 and no password', async () => {
     const unreachable = source.url.replace('://root@', `://root:${ENCODED_PASSWORD}@`).replace(/:\d+\//, ':1/');
     const result = await lifeboat(['backup', '--source', unreachable, '--vault', vault, '--key-file', keyFile]);
-    expect(result.code).toBe(ExitCode.failed);
+    expect(result.code, result.stderr).toBe(ExitCode.failed);
     expect(errorLine(result.stderr)?.name).toBe('SourceUnreachableError');
     expectNoPassword(result);
   });

@@ -48,7 +48,8 @@ export async function tempDir(label: string): Promise<{ path: string; remove: ()
 
 /** The one error line the CLI prints: `lifeboat: <Name>: <message>`. */
 export function errorLine(stderr: string): { name: string; message: string } | undefined {
-  const lines = stderr.split('\n').filter((line) => line !== '');
+  // Warnings (e.g. a password given in a URL) are lines of their own; the error is still exactly one line.
+  const lines = stderr.split('\n').filter((line) => line !== '' && !line.startsWith('lifeboat: warning: '));
   if (lines.length !== 1) return undefined;
   const match = /^lifeboat: (\w+): (.+)$/.exec(lines[0]!);
   return match ? { name: match[1]!, message: match[2]! } : undefined;

@@ -3,7 +3,8 @@
  * that keep every row, index, constraint, sequence and trigger; exact counts under a concurrent writer;
  * a stream killed mid-way; a damaged part; and a v1.0 backup made before parts existed.
  */
-import { readFile, open } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -266,7 +267,13 @@ describe('parallel PostgreSQL backup and restore', () => {
 
   it('restores a v1.0 backup written before multi-part payloads existed, with its own key', async () => {
     const store = new LocalStore(path.join(FIXTURE_VAULT, 'vault'));
-    const fixtureKeyring = await keyringFromKeyFile(path.join(FIXTURE_VAULT, 'fixture.key'));
+    // git checks files out 0644; a key file must be private to its owner, so the test uses a private copy.
+    const keyDir = await mkdtemp(path.join(tmpdir(), 'lb-v1-key-'));
+    const keyFile = path.join(keyDir, 'fixture.key');
+    await copyFile(path.join(FIXTURE_VAULT, 'fixture.key'), keyFile);
+    await chmod(keyFile, 0o600);
+    const fixtureKeyring = await keyringFromKeyFile(keyFile);
+    await rm(keyDir, { recursive: true, force: true });
     const [manifest] = await listBackups(store);
     expect(manifest).toMatchObject({ formatVersion: '1.0', payload: { key: 'payload', format: 'pg_dump-custom' } });
     expect(manifest!.payload!.parts).toBeUndefined();
