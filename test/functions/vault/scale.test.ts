@@ -26,23 +26,25 @@ interface Counted {
 function counting(store: VaultStore): { store: VaultStore; calls: Counted; reset(): void } {
   const calls: Counted = { list: [], getObject: [], head: [], delete: [], maxReads: 0 };
   let reading = 0;
+  const read = async <T,>(key: string, get: () => Promise<T>): Promise<T> => {
+    calls.getObject.push(key);
+    reading += 1;
+    calls.maxReads = Math.max(calls.maxReads, reading);
+    try {
+      // A store's latency, so reads overlap as they do against S3.
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      return await get();
+    } finally {
+      reading -= 1;
+    }
+  };
   const wrapped: VaultStore = {
     location: store.location,
     putStream: (key, body) => store.putStream(key, body),
     putObject: (key, data) => store.putObject(key, data),
-    getStream: (key) => store.getStream(key),
-    getObject: async (key) => {
-      calls.getObject.push(key);
-      reading += 1;
-      calls.maxReads = Math.max(calls.maxReads, reading);
-      try {
-        // A store's latency, so reads overlap as they do against S3.
-        await new Promise((resolve) => setTimeout(resolve, 1));
-        return await store.getObject(key);
-      } finally {
-        reading -= 1;
-      }
-    },
+    // Manifests are read as capped streams, other small objects whole: both are one GET, counted alike.
+    getStream: (key) => read(key, () => store.getStream(key)),
+    getObject: (key) => read(key, () => store.getObject(key)),
     head: (key) => (calls.head.push(key), store.head(key)),
     list: (prefix) => (calls.list.push(prefix), store.list(prefix)),
     delete: (key) => (calls.delete.push(key), store.delete(key)),
