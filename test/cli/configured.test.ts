@@ -98,7 +98,7 @@ describe('a vault configured once', () => {
     const target = await freshTarget('cli_cfg_restore');
     const restored = await lifeboat(['restore', 'latest', '--target', target.url], { env });
     expect(restored.code, restored.stderr).toBe(ExitCode.ok);
-    expect(restored.stderr).toMatch(new RegExp(`^Restored ${derived}/${backup.stdout.trim()} into ${target.name} on 127\\.0\\.0\\.1:\\d+: 1 table, 100 rows, in [\\d.]+s\\n$`));
+    expect(restored.stderr).toMatch(new RegExp(`^Restored ${derived}/${backup.stdout.trim()} into ${target.name} on 127\\.0\\.0\\.1:\\d+ \\(existing database\\): 1 table, 100 rows, in [\\d.]+s\\n$`));
     expect(await target.query('SELECT count(*)::int AS n FROM items')).toEqual([{ n: 100 }]);
   }, CHILD_PROCESS_TIMEOUT_MS);
 

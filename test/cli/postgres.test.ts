@@ -133,7 +133,7 @@ describe('PostgreSQL round trip through the CLI', () => {
   it('restore into a fresh database gives back the same data', async () => {
     const target = await freshDatabase('cli_pg_restore');
     const result = await lifeboat(['restore', backupId, '--vault', vault, '--key-file', keyFile, '--target', target.url]);
-    expect(result.stderr).toMatch(new RegExp(`^Restored \\S+/${backupId} into ${target.name} on 127\\.0\\.0\\.1:\\d+: 2 tables, 3,500 rows, in [\\d.]+s\\n$`));
+    expect(result.stderr).toMatch(new RegExp(`^Restored \\S+/${backupId} into ${target.name} on 127\\.0\\.0\\.1:\\d+ \\(existing database\\): 2 tables, 3,500 rows, in [\\d.]+s\\n$`));
     expect(result).toMatchObject({ code: ExitCode.ok, stdout: '' });
     expect(await fingerprints(target)).toEqual(expected);
     const views = await target.query<{ n: string }>("SELECT count(*) AS n FROM information_schema.views WHERE table_name = 'big_orders'");

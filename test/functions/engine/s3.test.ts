@@ -53,7 +53,7 @@ describe('engine with an S3 vault', () => {
     const source = await createPostgresDatabase('engine-s3');
     scratch.push(source);
     await loadPostgresFixture(source);
-    const { manifest } = await runBackup({ source: connectionOf(source), sourceId: 'pg-s3', store, keyring });
+    const { manifest } = await runBackup({ source: connectionOf(source), sourceId: 'pg-s3', store, keyring, jobs: 1 });
     expect(manifest.payload.storedBytes).toBeGreaterThan(5 * 1024 * 1024);
     expect((await store.head(`backups/pg-s3/${manifest.backupId}/payload`))?.bytes).toBe(manifest.payload.storedBytes);
 
@@ -96,7 +96,7 @@ describe('engine with an S3 vault', () => {
       },
     });
     const failing = wrapStore(store, { putStream: (k, body) => store.putStream(k, through(body, killer)) });
-    await expect(runBackup({ source: connectionOf(source), sourceId: 'pg-s3-killed', store: failing, keyring })).rejects.toThrow(
+    await expect(runBackup({ source: connectionOf(source), sourceId: 'pg-s3-killed', store: failing, keyring, jobs: 1 })).rejects.toThrow(
       DumpFailedError,
     );
     expect(killed).toBe(true);
