@@ -457,6 +457,8 @@ describe('backup.asl.json end to end: a dump source with the real dump, verify, 
   let handlers: Record<string, TaskHandler>;
   let metrics: unknown[];
   let published: unknown[];
+  /** The one key of this suite: the backups are made and verified with it. */
+  let keyring: ReturnType<typeof testKeyring>;
 
   beforeAll(async () => {
     s3 = await startLocalS3();
@@ -467,7 +469,7 @@ describe('backup.asl.json end to end: a dump source with the real dump, verify, 
     const drBucket = await s3.createBucket();
     primaryStore = new S3Store({ client: s3.client, bucket: primaryBucket });
     drStore = new S3Store({ client: s3.client, bucket: drBucket });
-    const keyring = testKeyring();
+    keyring = testKeyring();
     const source: DumpSource = { id: SOURCE, engine: 'postgresql', database: db.name, credentialsSecretArn: SOURCE_SECRET, rds: { type: 'instance', identifier: 'orders-prod' } };
     const local = postgresSettings();
 
@@ -597,13 +599,13 @@ describe('backup.asl.json end to end: a dump source with the real dump, verify, 
         sns: new SNSClient({ region: REGION }),
         alertTopicArn: SUBSTITUTIONS.AlertTopicArn,
         store: primaryStore,
-        keyring: testKeyring(),
+        keyring,
         tls: 'disable',
       });
     const before = (await listBackups(drStore, { sourceId: SOURCE })).length;
     const run = await runStateMachine(definition, { sourceId: SOURCE, trigger: 'manual' }, { handlers: failing, context: CONTEXT });
     expect(run.status).toBe('FAILED');
-    expect(run.visitedStates.at(-1)).toBe('VerificationFailed');
+    expect(run.visitedStates.at(-1), `${run.error}: ${run.cause}`).toBe('VerificationFailed');
     expect(published).toEqual([]);
     expect((await listBackups(drStore, { sourceId: SOURCE })).length).toBe(before);
     expect(metrics).toEqual([]);
