@@ -14,8 +14,8 @@
  *   ]
  * }
  */
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import backupStateMachine from '../../statemachines/backup.asl.json' with { type: 'json' };
 import { isRestoreKind, STEP_KINDS, type StepKind } from '../../functions/lib/plans/kinds.ts';
 // Types only: schema.ts imports this module, so a value import back would be a cycle.
 import type { AlertsConfig, SourceConfig, VerificationConfig } from './schema.ts';
@@ -107,7 +107,8 @@ export { RESTORE_KINDS, STEP_KINDS, type StepKind } from '../../functions/lib/pl
 export const BACKUP_STATE_MACHINE_TIMEOUT_MINUTES = backupStateMachineTimeoutMinutes();
 
 function backupStateMachineTimeoutMinutes(): number {
-  const asl = JSON.parse(readFileSync(new URL('../../statemachines/backup.asl.json', import.meta.url), 'utf8')) as { TimeoutSeconds?: unknown };
+  // Imported, not read from a path: the CLI's bundle (dist/cli.mjs) carries it inlined.
+  const asl = backupStateMachine as { TimeoutSeconds?: unknown };
   if (typeof asl.TimeoutSeconds !== 'number' || asl.TimeoutSeconds % 60 !== 0) throw new Error('statemachines/backup.asl.json needs a TimeoutSeconds of whole minutes');
   return asl.TimeoutSeconds / 60;
 }

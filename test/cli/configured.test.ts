@@ -266,7 +266,7 @@ describe('a vault configured once', () => {
     expect(backup.stderr).toMatch(/\rbackup {2}~\d{1,3}% {2}[\d.]+ \w+ of ~[\d.]+ \w+ raw {2}[\d.]+ \w+\/s {2}(ETA ~\S+|ETA \?|done) {2}elapsed [\d.]+s\x1b\[K/);
     const verify = await lifeboat(['verify', 'latest', '--source', 'json'], { env, tty: true });
     expect(verify.code, verify.stderr).toBe(ExitCode.ok);
-    expect(verify.stderr).toMatch(/\rverify {2}1?\d{1,2}% {2}[\d.]+ \w+ of [\d.]+ \w+ stored {2}/);
+    expect(verify.stderr).toMatch(/(?:^|\r)verify {2}1?\d{1,2}% {2}[\d.]+ \w+ of [\d.]+ \w+ stored {2}/);
   }, CHILD_PROCESS_TIMEOUT_MS);
 });
 
