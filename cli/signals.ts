@@ -14,6 +14,8 @@ export function installSignalHandlers(output: Output, exit: (code: number) => ne
   let cleaning = false;
   for (const signal of Object.keys(EXIT_CODES) as (keyof typeof EXIT_CODES)[]) {
     process.on(signal, () => {
+      // A command that stops and cleans up on its own (drill --local) has its own listener: it decides.
+      if (process.listenerCount(signal) > 1 && !cleaning) return;
       const code = EXIT_CODES[signal];
       if (cleaning) {
         output.error(`lifeboat: ${signal} again: exiting before the cleanup finished; run lifeboat doctor to find what is left`);
