@@ -36,7 +36,7 @@ import { onInterrupt } from './interrupt.ts';
 import { dropPostgresDatabase, postDataRestoreArgs } from './postgresParallel.ts';
 import { describeExit, type RunningTool, spawnTool } from './process.ts';
 import { ByteCounter, type ProgressListener, ProgressMeter } from './progress.ts';
-import { HoldBackLast } from './streams.ts';
+import { discard, HoldBackLast, isToolGone, pumpIntoTool } from './streams.ts';
 
 export interface PartsRestoreOptions {
   readonly store: VaultStore;
@@ -247,32 +247,6 @@ async function forEachBounded<T>(items: readonly T[], limit: number, work: (item
   if (firstError) throw firstError.error;
 }
 
-/** Runs the stages; returns the first error (killing the tool at once unless the tool itself went away). As in restore.ts. */
-async function pumpIntoTool(stages: (Readable | Transform | Writable)[], killTool: () => void): Promise<unknown> {
-  const stdin = stages.at(-1) as Writable;
-  let first: unknown;
-  const onError = (error: unknown, stage?: unknown) => {
-    if (first !== undefined) return;
-    first = error;
-    if (stage !== stdin && !isToolGone(error)) killTool();
-  };
-  for (const stage of stages) stage.on('error', (error) => onError(error, stage));
-  try {
-    await pipeline(stages);
-  } catch (error) {
-    onError(error);
-  }
-  return first;
-}
-
-function isToolGone(error: unknown): boolean {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED' || code === 'ECONNRESET';
-}
-
-function discard(): Writable {
-  return new Writable({ write: (_chunk, _encoding, callback) => callback() });
-}
 
 /** Hashes and counts one part's stored bytes; at the end (or as soon as there are too many) compares with the manifest. */
 class PartVerifier extends Transform {

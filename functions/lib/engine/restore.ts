@@ -49,7 +49,7 @@ import { connectPostgres, postgresRestorePlan, preparePostgresTarget } from './p
 import { describeExit, type RunningTool, spawnTool } from './process.ts';
 import { MysqlTableFilter, type PostgresTargetFacts, parseArchiveEntries, postgresTableList, qualified } from './tableFilter.ts';
 import { ByteCounter, type ProgressListener, ProgressMeter } from './progress.ts';
-import { HoldBackLast } from './streams.ts';
+import { HoldBackLast, isToolGone, pumpIntoTool } from './streams.ts';
 
 export interface RestoreOptions {
   readonly store: VaultStore;
@@ -364,35 +364,6 @@ async function postgresFacts(target: ConnectionInfo, schema: string): Promise<Po
   }
 }
 
-/**
- * Runs the stages and returns the first error (not whichever stage noticed last), or undefined.
- * When one of our stages fails, the tool is killed at once, before pipeline teardown closes its stdin:
- * a tool that saw a clean end of input might take a partial stream for a whole one. When the tool
- * stops reading by itself (it failed, or needs no more input), writing to it fails with EPIPE; it is
- * left to exit on its own and its exit status decides.
- */
-async function pumpIntoTool(stages: (Readable | Transform | Writable)[], killTool: () => void): Promise<unknown> {
-  const stdin = stages.at(-1) as Writable;
-  let first: unknown;
-  const onError = (error: unknown, stage?: unknown) => {
-    if (first !== undefined) return;
-    first = error;
-    if (stage !== stdin && !isToolGone(error)) killTool();
-  };
-  // Registered before pipeline() registers its own, so these run first.
-  for (const stage of stages) stage.on('error', (error) => onError(error, stage));
-  try {
-    await pipeline(stages);
-  } catch (error) {
-    onError(error);
-  }
-  return first;
-}
-
-function isToolGone(error: unknown): boolean {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED' || code === 'ECONNRESET';
-}
 
 /** Reads the stored payload once, hashing it: for restores whose tool may stop reading before the end. */
 async function verifyStoredPayload(store: VaultStore, key: string, manifest: DumpManifest): Promise<void> {

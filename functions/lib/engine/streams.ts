@@ -1,5 +1,6 @@
 /** Stream stages that tie the payload pipelines to the dump and restore processes. */
-import { Transform, type TransformCallback } from 'node:stream';
+import { type Readable, Transform, type TransformCallback, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { RunningTool, ToolExit } from './process.ts';
 
 /**
@@ -45,4 +46,39 @@ export class HoldBackLast extends Transform {
   override _flush(callback: TransformCallback): void {
     callback(null, this.#held);
   }
+}
+
+/**
+ * Runs the stages and returns the first error (not whichever stage noticed last), or undefined.
+ * When one of our stages fails, the tool is killed at once, before pipeline teardown closes its stdin:
+ * a tool that saw a clean end of input might take a partial stream for a whole one. When the tool
+ * stops reading by itself (it failed, or needs no more input), writing to it fails with EPIPE; it is
+ * left to exit on its own and its exit status decides.
+ */
+export async function pumpIntoTool(stages: (Readable | Transform | Writable)[], killTool: () => void): Promise<unknown> {
+  const stdin = stages.at(-1) as Writable;
+  let first: unknown;
+  const onError = (error: unknown, stage?: unknown) => {
+    if (first !== undefined) return;
+    first = error;
+    if (stage !== stdin && !isToolGone(error)) killTool();
+  };
+  // Registered before pipeline() registers its own, so these run first.
+  for (const stage of stages) stage.on('error', (error) => onError(error, stage));
+  try {
+    await pipeline(stages);
+  } catch (error) {
+    onError(error);
+  }
+  return first;
+}
+
+export function isToolGone(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED' || code === 'ECONNRESET';
+}
+
+/** A sink that drops what it is given: for a pass that only hashes. */
+export function discard(): Writable {
+  return new Writable({ write: (_chunk, _encoding, callback) => callback() });
 }
