@@ -9,7 +9,7 @@ import middy from '@middy/core';
 import { requireEnv } from '../lib/env.ts';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 import { handleApprovalRequest, type ApprovalHttpRequest, type ApprovalHttpResponse } from './endpoint.ts';
-import { kmsHmacSigner } from './signer.ts';
+import { kmsHmacSigner } from '../lib/crypto/mac.ts';
 import { dynamoApprovalStore } from './store.ts';
 
 const env = requireEnv(['APPROVAL_TABLE', 'APPROVAL_KEY_ID']);

@@ -43,7 +43,7 @@ import {
   unavailablePage,
   type FormState,
 } from './pages.ts';
-import type { ApprovalSigner } from './signer.ts';
+import type { MacSigner } from '../lib/crypto/mac.ts';
 import type { ApprovalDecision, ApprovalStore } from './store.ts';
 
 /**
@@ -79,7 +79,7 @@ export interface ApprovalHttpResponse {
 
 export interface ApprovalEndpointDeps {
   readonly store: ApprovalStore;
-  readonly signer: ApprovalSigner;
+  readonly signer: MacSigner;
   readonly sfn: Pick<SFNClient, 'send'>;
   /** @default () => new Date() */
   readonly now?: () => Date;

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../lib/errors.ts';
-import { isCanonicalSignature, type ApprovalSigner } from './signer.ts';
+import { isCanonicalSignature, type MacSigner } from '../lib/crypto/mac.ts';
 
 /** An approval id: random base64url. Ours are 24 characters (144 bits); anything from 22 (128 bits) is read. */
 export const APPROVAL_ID_PATTERN = /^[A-Za-z0-9_-]{22,64}$/;
@@ -60,7 +60,7 @@ export function parseBaseUrl(text: string, variable = 'APPROVAL_BASE_URL'): stri
 }
 
 /** The signed link for `approvalId`, valid until `exp` (unix seconds). */
-export async function approvalLink(baseUrl: string, approvalId: string, exp: number, signer: ApprovalSigner): Promise<string> {
+export async function approvalLink(baseUrl: string, approvalId: string, exp: number, signer: MacSigner): Promise<string> {
   const sig = await signer.sign(signedMessage(approvalId, exp));
   return `${baseUrl}${approvalPath(approvalId, exp, sig)}`;
 }
@@ -89,7 +89,7 @@ export type LinkCheck =
 export async function checkLink(
   approvalId: string,
   query: { readonly exp: string | undefined; readonly sig: string | undefined },
-  signer: ApprovalSigner,
+  signer: MacSigner,
   now: Date,
 ): Promise<LinkCheck> {
   const shaped = readLinkQuery(query);

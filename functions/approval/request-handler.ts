@@ -11,7 +11,7 @@ import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 import { parseJsonEnv } from '../lib/validation.ts';
 import { parseBaseUrl } from './link.ts';
 import { PlanTopicsSchema, requestApproval, type ApprovalRequested } from './request.ts';
-import { kmsHmacSigner } from './signer.ts';
+import { kmsHmacSigner } from '../lib/crypto/mac.ts';
 import { dynamoApprovalStore } from './store.ts';
 
 const env = requireEnv(['APPROVAL_TABLE', 'APPROVAL_KEY_ID', 'APPROVAL_BASE_URL', 'PLAN_TOPICS']);

@@ -12,7 +12,7 @@ import { parseOrConfigError } from '../lib/validation.ts';
 import { ApprovalNotSentError } from './errors.ts';
 import { defaultQuestion, executionConsoleUrl, humanTime } from './format.ts';
 import { approvalLink, newApprovalId } from './link.ts';
-import type { ApprovalSigner } from './signer.ts';
+import type { MacSigner } from '../lib/crypto/mac.ts';
 import type { ApprovalStore, PendingApproval } from './store.ts';
 
 const NAME = /^[a-z][a-z0-9-]{0,39}$/;
@@ -45,7 +45,7 @@ import type { PlanTopics } from '../lib/alerts/planTopics.ts';
 
 export interface RequestApprovalDeps {
   readonly store: ApprovalStore;
-  readonly signer: ApprovalSigner;
+  readonly signer: MacSigner;
   readonly sns: Pick<SNSClient, 'send'>;
   readonly topics: Readonly<PlanTopics>;
   /** The endpoint's origin, without a trailing slash (see `parseBaseUrl`). */

@@ -6,6 +6,7 @@ import { BackupPipeline, type BackupPipelineProps, type PipelineSource } from '.
 import type { DumpNetwork } from '../constructs/dump-function.ts';
 import type { PlanConfig } from '../config/plans.ts';
 import { DrPlans } from '../constructs/dr-plans.ts';
+import { EvidenceKey } from '../constructs/evidence-key.ts';
 import { RestoreTest, type RestoreTestNetwork } from '../constructs/restore-test.ts';
 import { Vault, vaultBucketName, type VaultProps } from '../constructs/vault.ts';
 import { VaultKey } from '../constructs/vault-key.ts';
@@ -43,6 +44,8 @@ export class RegionStack extends Stack {
   readonly vaultKey: VaultKey;
   readonly vault: Vault;
   readonly alerts: Alerts;
+  /** Authenticates evidence (verification results, audit events, reports); where backups are made. */
+  readonly evidenceKey?: EvidenceKey;
   readonly backup?: BackupFunctions;
   readonly pipeline?: BackupPipeline;
   readonly restoreTest?: RestoreTest;
@@ -59,6 +62,7 @@ export class RegionStack extends Stack {
     this.alerts = new Alerts(this, 'Alerts', { subscribers: props.alertSubscribers });
     if (props.backup && props.backup.sources.length > 0) {
       const { sources, drRegion } = props.backup;
+      this.evidenceKey = new EvidenceKey(this, 'EvidenceKey', { deployment: props.deployment });
       const dumpSources = sources
         .filter((s) => s.method !== 'snapshot')
         .map((s) => ({ id: s.id, engine: s.engine, database: s.database!, credentialsSecretArn: s.credentialsSecretArn, rds: s.rds, network: s.network }));

@@ -1,7 +1,7 @@
 // Approval links: built, signed and read back with the local signer; every change to a link makes it forged.
 import { describe, expect, it } from 'vitest';
 import { approvalIdFromPath, approvalLink, checkLink, newApprovalId, parseBaseUrl, signedMessage } from '../../../functions/approval/link.ts';
-import { localHmacSigner } from '../../../functions/approval/signer.ts';
+import { localHmacSigner } from '../../../functions/lib/crypto/mac.ts';
 import { testSigner } from './support.ts';
 
 const BASE = 'https://abcdefghij0123456789klmnop.lambda-url.eu-west-1.on.aws';

@@ -11,7 +11,7 @@ import {
   type ApprovalHttpResponse,
 } from '../../../functions/approval/endpoint.ts';
 import { outcomeOfPage } from '../../../functions/approval/pages.ts';
-import { localHmacSigner } from '../../../functions/approval/signer.ts';
+import { localHmacSigner } from '../../../functions/lib/crypto/mac.ts';
 
 /** A fixed 32-byte signing key: links in tests are reproducible. */
 export const TEST_SIGNING_KEY = Buffer.from('6c696665626f61742d617070726f76616c2d746573742d6b65792d3332627974', 'hex');

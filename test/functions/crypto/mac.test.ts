@@ -1,11 +1,12 @@
-// Link signatures: the local HMAC signer, and the KMS one against a mocked KMS with the exact requests.
+// HMAC signatures (approval links, evidence): the local HMAC signer, and the KMS one against a mocked KMS with the exact requests.
 import 'aws-sdk-client-mock-vitest/extend';
 import { createHmac } from 'node:crypto';
 import { GenerateMacCommand, KMSClient, KMSInvalidMacException, NotFoundException, VerifyMacCommand } from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { isCanonicalSignature, kmsHmacSigner, localHmacSigner } from '../../../functions/approval/signer.ts';
-import { TEST_SIGNING_KEY } from './support.ts';
+import { isCanonicalSignature, kmsHmacSigner, localHmacSigner } from '../../../functions/lib/crypto/mac.ts';
+// 32 bytes of test key material.
+const TEST_SIGNING_KEY = Buffer.from('6c696665626f61742d617070726f76616c2d746573742d6b65792d3332627974', 'hex');
 
 const KEY_ID = 'arn:aws:kms:eu-west-1:111122223333:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0';
 const MESSAGE = 'q7Jm2kT9xYw0bVnA4sLp8rCe.1796030400';
@@ -37,7 +38,7 @@ describe('localHmacSigner', () => {
   });
 
   it('refuses a key that is not 32 bytes', () => {
-    expect(() => localHmacSigner(Buffer.alloc(16))).toThrow('An approval signing key must be 32 bytes, not 16');
+    expect(() => localHmacSigner(Buffer.alloc(16))).toThrow('An HMAC signing key must be 32 bytes, not 16');
   });
 });
 

@@ -1,13 +1,14 @@
 /**
- * Signing approval links: an HMAC-SHA256 of `<approvalId>.<exp>`, base64url without padding. In AWS the key
- * is a KMS HMAC key that never leaves KMS (`GenerateMac`/`VerifyMac`); in tests and local runs it is a
+ * HMAC-SHA256 message authentication, base64url without padding: approval links (`<approvalId>.<exp>`) and
+ * evidence (verification results, audit events, reports) are signed with it, each with its own key. In AWS the
+ * key is a KMS HMAC key that never leaves KMS (`GenerateMac`/`VerifyMac`); in tests and local runs it is a
  * 32-byte key in memory. Both give the same 43-character signatures for the same key bytes.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { GenerateMacCommand, type KMSClient, VerifyMacCommand } from '@aws-sdk/client-kms';
-import { ConfigError } from '../lib/errors.ts';
+import { ConfigError } from '../errors.ts';
 
-export interface ApprovalSigner {
+export interface MacSigner {
   /** The base64url (unpadded) HMAC-SHA256 of `message`. */
   sign(message: string): Promise<string>;
   /** Whether `signature` is exactly the base64url HMAC of `message`: false for any other text, never a throw for a bad signature. */
@@ -27,7 +28,7 @@ export function isCanonicalSignature(signature: string): boolean {
 }
 
 /** A KMS HMAC key (`HMAC_256` key spec): KMS computes and checks every MAC, so the key is never in Lambda. */
-export function kmsHmacSigner(kms: Pick<KMSClient, 'send'>, keyId: string): ApprovalSigner {
+export function kmsHmacSigner(kms: Pick<KMSClient, 'send'>, keyId: string): MacSigner {
   return {
     async sign(message) {
       const output = await kms.send(new GenerateMacCommand({ KeyId: keyId, Message: Buffer.from(message, 'utf8'), MacAlgorithm: 'HMAC_SHA_256' }));
@@ -56,8 +57,8 @@ export function kmsHmacSigner(kms: Pick<KMSClient, 'send'>, keyId: string): Appr
 }
 
 /** A local 32-byte key (tests, local runs): node:crypto HMAC, compared in constant time. */
-export function localHmacSigner(key: Buffer): ApprovalSigner {
-  if (key.length !== 32) throw new ConfigError(`An approval signing key must be 32 bytes, not ${key.length}`);
+export function localHmacSigner(key: Buffer): MacSigner {
+  if (key.length !== 32) throw new ConfigError(`An HMAC signing key must be 32 bytes, not ${key.length}`);
   const secret = Buffer.from(key);
   const mac = (message: string) => createHmac('sha256', secret).update(message, 'utf8').digest();
   return {
