@@ -30,13 +30,13 @@ import { backupPrefix } from '../vault/layout.ts';
 import type { DumpManifest, ManifestPart } from '../vault/manifest.ts';
 import type { VaultStore } from '../vault/store.ts';
 import { type ConnectionInfo, describeConnection, redact } from './connection.ts';
-import { messageOf, type TableSelector } from './driver.ts';
+import { messageOf } from './driver.ts';
 import { postgresRestorePlan, postgresEnv, preparePostgresTarget } from './postgres.ts';
 import { onInterrupt } from './interrupt.ts';
 import { dropPostgresDatabase, postDataRestoreArgs } from './postgresParallel.ts';
 import { describeExit, type RunningTool, spawnTool } from './process.ts';
 import { ByteCounter, type ProgressListener, ProgressMeter } from './progress.ts';
-import { discard, HoldBackLast, isToolGone, pumpIntoTool } from './streams.ts';
+import { discard, HoldBackLast, pumpIntoTool } from './streams.ts';
 
 export interface PartsRestoreOptions {
   readonly store: VaultStore;
@@ -44,8 +44,6 @@ export interface PartsRestoreOptions {
   readonly keyring: BackupKeyring;
   readonly target: ConnectionInfo;
   readonly dropExisting: boolean;
-  /** Restore just this table: its definition (schema part) and its rows (the data part holding it). */
-  readonly table?: TableSelector;
   /** Connections used at once for the data parts and for the post-data build. */
   readonly jobs: number;
   readonly onProgress?: ProgressListener;
@@ -64,7 +62,7 @@ export interface PartsRestoreResult {
 
 /** Fails like `runRestore`: `ChecksumMismatchError`, `DecryptionFailedError`, `DecompressionFailedError`, `RestoreFailedError`, `TargetNotEmptyError`. */
 export async function runPartsRestore(options: PartsRestoreOptions): Promise<PartsRestoreResult> {
-  const { store, manifest, keyring, target, table } = options;
+  const { store, manifest, keyring, target } = options;
   const parts = manifest.payload.parts;
   if (!parts) throw new ConfigError(`Backup ${manifest.backupId} is not a multi-part backup`);
   const prefix = backupPrefix(manifest.sourceId, manifest.backupId);
@@ -73,13 +71,8 @@ export async function runPartsRestore(options: PartsRestoreOptions): Promise<Par
 
   const schemaPart = parts.find((p) => p.section === 'pre-data')!;
   const postDataPart = parts.find((p) => p.section === 'post-data')!;
-  let dataParts = parts.filter((p) => p.section === 'data');
-  if (table) {
-    const holder = dataParts.find((p) => p.tables?.some((t) => t.schema === table.schema && t.name === table.name));
-    if (!holder) throw new ConfigError(`Backup ${manifest.backupId} lists no data part holding table ${table.schema}.${table.name}`);
-    dataParts = [holder];
-  }
-  const needed = [schemaPart, ...dataParts, ...(table ? [] : [postDataPart])];
+  const dataParts = parts.filter((p) => p.section === 'data');
+  const needed = [schemaPart, ...dataParts, postDataPart];
 
   // Step 1: nothing is touched until every part needed is whole.
   for (const part of needed) {
@@ -120,7 +113,7 @@ export async function runPartsRestore(options: PartsRestoreOptions): Promise<Par
   /** One streamed part into its own pg_restore; see the module comment. */
   const restorePart = async (part: ManifestPart): Promise<void> => {
     if (failed) return;
-    const plan = await postgresRestorePlan(target, table);
+    const plan = await postgresRestorePlan(target, undefined);
     const tool = spawnTool(plan.command, plan.args, { env: plan.env, stdin: 'pipe', stdout: 'ignore' });
     running.add(tool);
     try {
@@ -131,9 +124,7 @@ export async function runPartsRestore(options: PartsRestoreOptions): Promise<Par
       const failure = await pumpIntoTool(stages, () => tool.kill());
       const exit = await tool.exited;
       if (failure instanceof LifeboatError) throw failure;
-      // pg_restore --table stops reading once it has its table; the part was checked whole in step 1.
-      const stoppedEarlyByDesign = table !== undefined && exit.code === 0 && isToolGone(failure);
-      if ((failure !== undefined && !stoppedEarlyByDesign) || exit.code !== 0) {
+      if (failure !== undefined || exit.code !== 0) {
         throw toolFailed(`its part ${part.key}`, describeExit(plan.command, exit), tool.stderrTail(), failure);
       }
     } finally {
@@ -149,7 +140,7 @@ export async function runPartsRestore(options: PartsRestoreOptions): Promise<Par
 
   try {
     // The post-data archive is decrypted (and checked) while the schema loads.
-    spooling = table ? Promise.resolve(undefined) : spoolPart(store, label(postDataPart), postDataPart, keyring, context);
+    spooling = spoolPart(store, label(postDataPart), postDataPart, keyring, context);
     spooling.catch(() => {});
     await restorePart(schemaPart);
     await forEachBounded(dataParts, options.jobs, async (part) => {
@@ -230,7 +221,7 @@ async function spoolPart(
 }
 
 /** Runs `work` over `items`, at most `limit` at a time; the first failure stops new work and is thrown once all running work settled. */
-async function forEachBounded<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+export async function forEachBounded<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   let firstError: { error: unknown } | undefined;
   const worker = async () => {
@@ -249,7 +240,7 @@ async function forEachBounded<T>(items: readonly T[], limit: number, work: (item
 
 
 /** Hashes and counts one part's stored bytes; at the end (or as soon as there are too many) compares with the manifest. */
-class PartVerifier extends Transform {
+export class PartVerifier extends Transform {
   bytes = 0;
   readonly #hash = createHash('sha256');
 

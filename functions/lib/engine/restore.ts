@@ -47,7 +47,9 @@ import { connectMysql, mysqlRestorePlan, prepareMysqlTarget, resetMysqlTarget } 
 import { runPartsRestore } from './parallelRestore.ts';
 import { connectPostgres, postgresRestorePlan, preparePostgresTarget } from './postgres.ts';
 import { describeExit, type RunningTool, spawnTool } from './process.ts';
-import { MysqlTableFilter, type PostgresTargetFacts, parseArchiveEntries, postgresTableList, qualified } from './tableFilter.ts';
+import { MysqlTableFilter, parseArchiveEntries, postgresTableList } from './tableFilter.ts';
+import { postgresFacts, readSchemaSql, readTableOfContents } from './tableSelection.ts';
+import { restoreTableFromParts } from './partsTableRestore.ts';
 import { ByteCounter, type ProgressListener, ProgressMeter } from './progress.ts';
 import { HoldBackLast, isToolGone, pumpIntoTool } from './streams.ts';
 
@@ -110,32 +112,27 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
   if (options.replaceTable && !table) throw new ConfigError('replaceTable needs a table to replace');
   assertKeyringMatches(manifest.encryption.keyring, keyring.description);
 
-  if (manifest.payload.parts) {
-    // The parts path restores one table with pg_restore --table into a new or empty database; the
-    // dependency-aware selection and --replace-table (tableFilter.ts) read a single archive.
-    if (options.replaceTable) {
-      throw new ConfigError(
-        `Backup ${manifest.backupId} is a multi-part backup: replaceTable (--replace-table) is not supported for it yet; restore the table into a new database`,
-      );
-    }
+  if (manifest.payload.parts && !table) {
     const { onProgress, preverified } = options;
     const restored = await runPartsRestore({
       store, manifest, keyring, target, dropExisting: options.dropExisting ?? false, jobs: resolveJobs(options.jobs),
-      ...(table ? { table } : {}), ...(onProgress ? { onProgress } : {}), ...(preverified ? { preverified } : {}),
+      ...(onProgress ? { onProgress } : {}), ...(preverified ? { preverified } : {}),
     });
-    return { manifest, ...restored, ...(table ? { table } : {}), warnings: [] };
+    return { manifest, ...restored, warnings: [] };
   }
 
   const key = `${backupPrefix(manifest.sourceId, manifest.backupId)}${manifest.payload.key}`;
-  // A short or long payload fails here, before the target is touched.
-  const head = await store.head(key);
-  if (!head) {
-    throw new ChecksumMismatchError(`Payload ${key} of backup ${manifest.backupId} is missing from ${store.location}`);
-  }
-  if (head.bytes !== manifest.payload.storedBytes) {
-    throw new ChecksumMismatchError(
-      `Payload ${key} holds ${head.bytes} bytes; its manifest says ${manifest.payload.storedBytes} (truncated or altered)`,
-    );
+  if (!manifest.payload.parts) {
+    // A short or long payload fails here, before the target is touched.
+    const head = await store.head(key);
+    if (!head) {
+      throw new ChecksumMismatchError(`Payload ${key} of backup ${manifest.backupId} is missing from ${store.location}`);
+    }
+    if (head.bytes !== manifest.payload.storedBytes) {
+      throw new ChecksumMismatchError(
+        `Payload ${key} holds ${head.bytes} bytes; its manifest says ${manifest.payload.storedBytes} (truncated or altered)`,
+      );
+    }
   }
 
   const dropExisting = options.dropExisting ?? false;
@@ -161,6 +158,13 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
   let listDir: string | undefined;
   let warnings: readonly string[] = [];
   try {
+    if (manifest.payload.parts && table) {
+      // One table of a multi-part backup: selected across its schema, data and post-data parts.
+      const { onProgress } = options;
+      const restored = await restoreTableFromParts({ store, manifest, keyring, target, table, replace: replaceTable, ...(onProgress ? { onProgress } : {}) });
+      releaseUndo();
+      return { manifest, ...restored, table, createdDatabase: created };
+    }
     // The restore tool may stop reading (and commit) before the end of the payload, so the end-of-stream
     // checks below would come too late: check the stored bytes first, in a pass of their own.
     if (table) await verifyStoredPayload(store, key, manifest);
@@ -309,8 +313,8 @@ async function postgresTableSelection(
   table: TableSelector,
   replace: boolean,
 ): Promise<{ dir: string; listFile: string; warnings: readonly string[] }> {
-  const toc = await readArchive(store, key, manifest, keyring, ['--list']);
-  const schemaSql = await readArchive(store, key, manifest, keyring, ['--schema-only', '--no-owner', '--no-privileges', '--file=-']);
+  const toc = await readTableOfContents(store, key, manifest, keyring);
+  const schemaSql = await readSchemaSql(store, key, manifest, keyring);
   const facts = await postgresFacts(target, table.schema);
   const selection = postgresTableList(toc, parseArchiveEntries(schemaSql), table, facts, { replace });
   if (!selection.lines.some((line) => / TABLE (DATA )?\S+ /.test(line))) {
@@ -321,49 +325,6 @@ async function postgresTableSelection(
   await writeFile(listFile, `${selection.lines.join('\n')}\n`, { mode: 0o600 });
   return { dir, listFile, warnings: selection.warnings };
 }
-
-/** What `pg_restore ARGS` prints from the archive read from stdin (it stops reading when done). */
-async function readArchive(store: VaultStore, key: string, manifest: DumpManifest, keyring: BackupKeyring, args: string[]): Promise<string> {
-  const tool = spawnTool('pg_restore', args, { env: {}, stdin: 'pipe', stdout: 'pipe' });
-  const chunks: Buffer[] = [];
-  tool.child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
-  tool.child.stdin.on('error', () => {});
-  const source = await store.getStream(key);
-  const failure = await pumpIntoTool(
-    [source, createDecryptStream(keyring, backupEncryptionContext(manifest.sourceId, manifest.backupId)), createDecompressStream(), tool.child.stdin],
-    () => tool.kill(),
-  );
-  source.destroy();
-  const exit = await tool.exited;
-  if (failure instanceof LifeboatError) throw failure;
-  if (exit.code !== 0) {
-    throw new RestoreFailedError(`Reading the archive of backup ${manifest.backupId} failed: ${describeExit('pg_restore', exit)}: ${tool.stderrTail()}`);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/** The target's tables, types and functions, qualified as pg_dump writes them; empty for a new database. Creates `schema` if missing. */
-async function postgresFacts(target: ConnectionInfo, schema: string): Promise<PostgresTargetFacts> {
-  const client = await connectPostgres(target);
-  try {
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${client.escapeIdentifier(schema)}`);
-    const user = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'`;
-    const tables = await client.query<{ s: string; n: string }>(
-      `SELECT n.nspname AS s, c.relname AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'f') AND ${user}`,
-    );
-    const types = await client.query<{ s: string; n: string }>(
-      `SELECT n.nspname AS s, t.typname AS n FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.typtype IN ('e', 'd', 'c', 'r') AND ${user}`,
-    );
-    const functions = await client.query<{ s: string; n: string }>(
-      `SELECT DISTINCT n.nspname AS s, p.proname AS n FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE ${user}`,
-    );
-    const names = (rows: { s: string; n: string }[]) => new Set(rows.map((row) => qualified(row.s, row.n)));
-    return { tables: names(tables.rows), types: names(types.rows), functions: names(functions.rows) };
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
 
 /** Reads the stored payload once, hashing it: for restores whose tool may stop reading before the end. */
 async function verifyStoredPayload(store: VaultStore, key: string, manifest: DumpManifest): Promise<void> {

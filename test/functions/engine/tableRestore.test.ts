@@ -18,19 +18,21 @@ import { connectionOf, loadMysqlFixture, loadPostgresFixture, tempVault, testKey
 
 const keyring = testKeyring();
 
-describe('single-table restore, PostgreSQL (Pagila-like)', () => {
+// jobs 1 writes one archive; jobs 2 a multi-part backup (v1.1) whose table is spread over schema, data and post-data parts.
+describe.each([1, 2])('single-table restore, PostgreSQL (Pagila-like), backed up with %i job(s)', (jobs) => {
   let source: PostgresDatabase;
   let target: PostgresDatabase;
   let vault: Awaited<ReturnType<typeof tempVault>>;
   let manifest: DumpManifest;
 
   beforeAll(async () => {
-    source = await createPostgresDatabase('table_src');
+    source = await createPostgresDatabase(`table_src_${jobs}`);
     await loadPostgresFixture(source, 'pagila-like.sql');
     vault = await tempVault();
-    manifest = (await runBackup({ source: connectionOf(source), sourceId: 'pagila', store: vault.store, keyring, jobs: 1 })).manifest;
+    manifest = (await runBackup({ source: connectionOf(source), sourceId: 'pagila', store: vault.store, keyring, jobs })).manifest;
+    expect(manifest.payload.parts === undefined).toBe(jobs === 1);
     // An existing database: the tables the foreign keys point at, and one of its own that must survive.
-    target = await createPostgresDatabase('table_dst');
+    target = await createPostgresDatabase(`table_dst_${jobs}`);
     await target.query('CREATE TABLE language (language_id serial PRIMARY KEY, name text NOT NULL)');
     await target.query(`INSERT INTO language (name) VALUES ('English'), ('Italian'), ('Japanese')`);
     await target.query('CREATE TABLE customer (customer_id serial PRIMARY KEY, name text NOT NULL)');
