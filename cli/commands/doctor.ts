@@ -9,7 +9,7 @@ const DEFAULT_GRACE_HOURS = 24;
 
 /** One thing found: what it is, where, and what `--repair` did about it. */
 interface Finding {
-  readonly kind: 'temporary-file' | 'payload-without-manifest' | 'manifest-without-payload' | 'leftover-database';
+  readonly kind: 'temporary-file' | 'incomplete-upload' | 'payload-without-manifest' | 'manifest-without-payload' | 'leftover-database';
   readonly what: string;
   /** Older than the grace period: safe to remove (nothing still writing it). */
   readonly stale: boolean;
@@ -22,7 +22,8 @@ export const doctor: Command = {
   summary: 'Find (and with --repair remove) what interrupted runs left in a vault, and leftover databases on a server.',
   synopsis: 'lifeboat doctor --vault LOCATION [--repair] [--grace-hours N] [--server URL ...] [--json]',
   description:
-    'Looks for temporary payload files a killed backup left (payload.tmp-*, directory vaults), backup folders\n' +
+    'Looks for temporary payload files a killed backup left (payload.tmp-*, directory vaults), multipart uploads\n' +
+    'it left unfinished (S3 vaults: stored and billed, never listed; --repair aborts them), backup folders\n' +
     'with a payload but no manifest (never restorable, never listed), and manifests whose payload is missing.\n' +
     'Only what is older than the grace period counts as stale: a backup may be writing the rest. With\n' +
     '--repair the stale ones are removed. With --server it lists scratch (lb_verify_*) and drill (*_drill_*)\n' +
@@ -53,6 +54,19 @@ export const doctor: Command = {
         const finding: Finding = { kind: 'temporary-file', what: `${temp.relative} (${temp.bytes} bytes, ${temp.modifiedAt.toISOString()})`, stale: temp.modifiedAt.getTime() < cutoff };
         findings.push(finding);
         if (repair && finding.stale) await attempt(finding, () => store.removeTemporaryFile(temp.file));
+      }
+    }
+
+    const { S3Store } = await import('../../functions/lib/vault/s3Store.ts');
+    if (store instanceof S3Store) {
+      for await (const upload of store.incompleteUploads()) {
+        const finding: Finding = {
+          kind: 'incomplete-upload',
+          what: `${upload.key} (multipart upload ${upload.uploadId.slice(0, 16)}…, started ${upload.initiatedAt.toISOString()})`,
+          stale: upload.initiatedAt.getTime() < cutoff,
+        };
+        findings.push(finding);
+        if (repair && finding.stale) await attempt(finding, () => store.abortUpload(upload));
       }
     }
 

@@ -85,9 +85,9 @@ describe('cli/bin.js', () => {
       await writeFile(impostor, JSON.stringify({ ...document, key: randomBytes(32).toString('base64') }), { mode: 0o600 });
 
       const result = await spawnLifeboat(['restore', backup.stdout.trim(), '--vault', vault, '--key-file', impostor, '--target', target.url]);
-      expect(result.code).toBe(ExitCode.integrity);
+      expect(result.code).toBe(ExitCode.usage);
       expect(result.stdout).toBe('');
-      expect(errorLine(result.stderr)?.name, result.stderr).toBe('DecryptionFailedError');
+      expect(errorLine(result.stderr)?.name, result.stderr).toBe('WrongKeyError');
     });
   });
 });

@@ -1,6 +1,7 @@
-/** `lifeboat doctor`: finds what interrupted runs left in a directory vault and on a server, and removes only the stale vault debris with --repair. */
+/** `lifeboat doctor`: finds what interrupted runs left in a directory or S3 vault and on a server, and removes only the stale vault debris with --repair. */
 import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../cli/errors.ts';
 import { LocalStore } from '../../functions/lib/vault/localStore.ts';
@@ -8,7 +9,8 @@ import { manifestKey, payloadKey } from '../../functions/lib/vault/layout.ts';
 import { serializeManifest } from '../../functions/lib/vault/manifest.ts';
 import { createPostgresDatabase, type PostgresDatabase, postgresSettings } from '../harness/databases.ts';
 import { sampleManifest } from '../functions/vault/fixtures.ts';
-import { lifeboat, tempDir } from './support.ts';
+import { lifeboat, S3RVER_CREDENTIALS, tempDir } from './support.ts';
+import { type LocalS3, startLocalS3 } from '../harness/s3.ts';
 
 describe('lifeboat doctor', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -64,5 +66,55 @@ describe('lifeboat doctor', () => {
     expect(after.stdout).toMatch(/^temporary-file {2}\S+payload\.tmp-00000000000000bb .* \[recent, left alone\]$/m);
     expect(await store.head(manifestKey('orders-db', GOOD))).toBeDefined();
     expect(await store.head(payloadKey('orders-db', GOOD))).toBeDefined();
+  });
+});
+
+describe('lifeboat doctor on an S3 vault', () => {
+  let s3: LocalS3;
+  let bucket: string;
+  const env = () => ({ LIFEBOAT_S3_ENDPOINT: s3.endpoint, ...S3RVER_CREDENTIALS });
+
+  beforeAll(async () => {
+    s3 = await startLocalS3();
+    bucket = await s3.createBucket();
+  });
+  afterAll(async () => {
+    await s3?.stop();
+  });
+
+  /** Starts a multipart upload under the vault prefix and stores one part, as a killed backup leaves it. */
+  async function startUpload(key: string): Promise<string> {
+    const { UploadId } = await s3.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: `vault/${key}` }));
+    await s3.client.send(new UploadPartCommand({ Bucket: bucket, Key: `vault/${key}`, UploadId, PartNumber: 1, Body: Buffer.alloc(1024, 1) }));
+    return UploadId!;
+  }
+  const uploadsLeft = async () =>
+    ((await s3.client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: 'vault/' }))).Uploads ?? []).map((u) => u.Key).sort();
+
+  it('lists multipart uploads a killed run left unfinished, and --repair aborts only the stale ones', async () => {
+    await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: 'vault/backups/orders-db/README', Body: 'a vault' }));
+    const staleId = await startUpload('backups/orders-db/20200101T000000Z-aaaaaaaa/payload');
+    await startUpload('backups/orders-db/20261201T000000Z-bbbbbbbb/payload');
+    // The local S3 server dates an upload by its folder's key file: make the first one old.
+    const keyFile = join(s3.directory, bucket, '.uploads', staleId, 'key');
+    await utimes(keyFile, new Date('2020-01-01'), new Date('2020-01-01')).catch(async () => {
+      // Layout differs between s3rver versions: find the upload's key file wherever it is.
+      const { readdir } = await import('node:fs/promises');
+      const entries = await readdir(s3.directory, { recursive: true });
+      const found = entries.find((entry) => entry.endsWith(join(staleId, 'key')));
+      if (!found) throw new Error(`no key file for upload ${staleId} under ${s3.directory}`);
+      await utimes(join(s3.directory, found), new Date('2020-01-01'), new Date('2020-01-01'));
+    });
+
+    const found = await lifeboat(['doctor', '--vault', `s3://${bucket}/vault`], { env: env() });
+    expect(found.code, found.stderr).toBe(ExitCode.failed);
+    expect(found.stdout).toMatch(/^incomplete-upload {2}backups\/orders-db\/20200101T000000Z-aaaaaaaa\/payload \(multipart upload \S+…, started 2020-01-01T00:00:00\.000Z\) {2}\[stale\]$/m);
+    expect(found.stdout).toMatch(/^incomplete-upload {2}backups\/orders-db\/20261201T000000Z-bbbbbbbb\/payload .* \[recent, left alone\]$/m);
+    expect(found.stderr).toMatch(/^lifeboat: 1 stale finding\(s\) in the vault; run again with --repair to remove them$/m);
+
+    const repaired = await lifeboat(['doctor', '--vault', `s3://${bucket}/vault`, '--repair'], { env: env() });
+    expect(repaired.code, repaired.stderr).toBe(ExitCode.ok);
+    expect(repaired.stdout).toMatch(/^incomplete-upload {2}backups\/orders-db\/20200101T000000Z-aaaaaaaa\/payload .* \[removed\]$/m);
+    expect(await uploadsLeft()).toEqual(['vault/backups/orders-db/20261201T000000Z-bbbbbbbb/payload']);
   });
 });

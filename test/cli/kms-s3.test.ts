@@ -143,11 +143,11 @@ describe('--kms-key', () => {
     const otherKey = 'arn:aws:kms:eu-west-2:111122223333:key/mrk-ffffffffffffffffffffffffffffffff';
     const untouched = await freshDatabase('cli_aws_kms_wrong');
     const wrong = await lifeboat(['restore', backupId, '--vault', vault, '--kms-key', otherKey, '--target', untouched.url], { deps });
-    expect(wrong.code).toBe(ExitCode.integrity);
-    expect(errorLine(wrong.stderr)?.name).toBe('DecryptionFailedError');
+    expect(wrong.code).toBe(ExitCode.usage);
+    expect(errorLine(wrong.stderr)?.name).toBe('WrongKeyError');
   });
 
-  it('KMS refusing to decrypt is an integrity failure reported in one line', async () => {
+  it('KMS refusing to decrypt is the operator\'s error (the key may not be used), reported in one line', async () => {
     const vault = join(dir.path, 'kms-vault');
     const { stdout } = await lifeboat(['list', '--vault', vault, '--json']);
     const backupId = (JSON.parse(stdout) as { backups: { backupId: string }[] }).backups[0]!.backupId;
@@ -158,8 +158,8 @@ describe('--kms-key', () => {
       }) as unknown as ReturnType<KmsClientProvider>;
     const target = await freshDatabase('cli_aws_kms_denied');
     const refused = await lifeboat(['restore', backupId, '--vault', vault, '--kms-key', KEY_ARN, '--target', target.url], { deps: { kmsClient: denied } });
-    expect(refused.code).toBe(ExitCode.integrity);
-    expect(errorLine(refused.stderr)?.name).toBe('DecryptionFailedError');
+    expect(refused.code).toBe(ExitCode.usage);
+    expect(errorLine(refused.stderr)?.name).toBe('WrongKeyError');
     expect(refused.stderr).toContain('kms:Decrypt');
     expect(refused.stderr).not.toMatch(/\bat \S+ \(/);
   });

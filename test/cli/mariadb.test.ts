@@ -128,13 +128,13 @@ describe('MariaDB round trip through the CLI', () => {
 });
 
 describe('MariaDB failures through the CLI', () => {
-  it('a wrong key is an integrity failure (exit 4)', async () => {
+  it('a wrong key is the operator\'s error (exit 2), not a fault of the backup', async () => {
     const otherKey = join(dir.path, 'other-key.json');
     await lifeboat(['keygen', '--key-file', otherKey, '-q']);
     const target = await freshDatabase('cli_my_wrongkey');
     const result = await lifeboat(['restore', backupId, '--vault', vault, '--key-file', otherKey, '--target', target.url]);
-    expect(result.code).toBe(ExitCode.integrity);
-    expect(errorLine(result.stderr)?.name).toBe('DecryptionFailedError');
+    expect(result.code).toBe(ExitCode.usage);
+    expect(errorLine(result.stderr)?.name).toBe('WrongKeyError');
   });
 
   it('a password in the URL is refused by the server and never printed', async () => {

@@ -176,14 +176,14 @@ describe('PostgreSQL round trip through the CLI', () => {
 });
 
 describe('PostgreSQL failures through the CLI', () => {
-  it('a wrong key is an integrity failure (exit 4)', async () => {
+  it('a wrong key is the operator\'s error (exit 2), not a fault of the backup', async () => {
     const otherKey = join(dir.path, 'other-key.json');
     expect((await lifeboat(['keygen', '--key-file', otherKey, '-q'])).code).toBe(ExitCode.ok);
     const target = await freshDatabase('cli_pg_wrongkey');
     const result = await lifeboat(['restore', backupId, '--vault', vault, '--key-file', otherKey, '--target', target.url]);
-    expect(result.code).toBe(ExitCode.integrity);
+    expect(result.code).toBe(ExitCode.usage);
     expect(result.stdout).toBe('');
-    expect(errorLine(result.stderr)?.name).toBe('DecryptionFailedError');
+    expect(errorLine(result.stderr)?.name).toBe('WrongKeyError');
   });
 
   it('a table the backup lacks, or a target of the other engine, is a usage error naming the flag', async () => {

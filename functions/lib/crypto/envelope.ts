@@ -13,7 +13,7 @@ import {
   type EncryptionContext,
   type MessageHeader,
 } from '@aws-crypto/client-node';
-import { DecryptionFailedError, EncryptionFailedError, LifeboatError } from '../errors.ts';
+import { DecryptionFailedError, EncryptionFailedError, LifeboatError, WrongKeyError } from '../errors.ts';
 import type { BackupKeyring, KeyringDescription } from './keyring.ts';
 
 const { encryptStream, decryptStream } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
@@ -169,4 +169,40 @@ class ForwardingDuplex extends Duplex {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The Encryption SDK's words for "no keyring key unwrapped the data key" (raw AES: the name fits, the
+ * material does not; KMS: the key refused or denied). A frame failing authentication after the key
+ * unwrapped reads differently, and is damage to the payload.
+ */
+export function isUnwrapFailure(error: unknown): boolean {
+  let current = error;
+  for (let depth = 0; current instanceof Error && depth < 5; depth++, current = current.cause) {
+    if (/unencryptedDataKey has not been set|Unable to decrypt data key/.test(current.message)) return true;
+  }
+  return false;
+}
+
+/**
+ * The key given cannot unwrap the data key of a backup whose stored bytes match its manifest: an operator's
+ * error (exit 2), never a fault of the backup. `consequence` says what was not done (`nothing was restored`).
+ */
+export function wrongKeyError(backupId: string, cause: unknown, consequence: string): WrongKeyError {
+  return new WrongKeyError(
+    `The key given cannot unwrap the data key of backup ${backupId}, whose stored bytes match its manifest: ` +
+      `it is not the key the backup was encrypted with (or it may not be used to decrypt${kmsRefusal(cause)}); ${consequence}`,
+    { cause },
+  );
+}
+
+/** What KMS said when it refused (`: AccessDeniedException: … kms:Decrypt …`), found along the cause chain; empty when it was not KMS. */
+function kmsRefusal(error: unknown): string {
+  let current = error;
+  for (let depth = 0; current instanceof Error && depth < 6; depth++, current = current.cause) {
+    if (/Exception$/.test(current.name)) return `: KMS answered ${current.name}: ${current.message}`;
+    const said = /\b(\w+Exception)\b:?\s*(.*)$/s.exec(current.message);
+    if (said) return `: KMS answered ${said[1]}: ${said[2]!.trim()}`;
+  }
+  return '';
 }

@@ -23,9 +23,9 @@ import path from 'node:path';
 import { type Readable, Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDecompressStream } from '../codec/zstd.ts';
-import { backupEncryptionContext, createDecryptStream } from '../crypto/envelope.ts';
+import { backupEncryptionContext, createDecryptStream, isUnwrapFailure, wrongKeyError } from '../crypto/envelope.ts';
 import type { BackupKeyring } from '../crypto/keyring.ts';
-import { ChecksumMismatchError, ConfigError, LifeboatError, RestoreFailedError } from '../errors.ts';
+import { ChecksumMismatchError, ConfigError, DecryptionFailedError, LifeboatError, RestoreFailedError } from '../errors.ts';
 import { backupPrefix } from '../vault/layout.ts';
 import type { DumpManifest, ManifestPart } from '../vault/manifest.ts';
 import type { VaultStore } from '../vault/store.ts';
@@ -166,9 +166,11 @@ export async function runPartsRestore(options: PartsRestoreOptions): Promise<Par
       rawBytes: counters.reduce((sum, c) => sum + c.raw.bytes, 0) + (spool ? postDataPart.rawBytes : 0),
       storedBytes: counters.reduce((sum, c) => sum + c.stored.bytes, 0) + (spool ? postDataPart.storedBytes : 0),
     };
-  } catch (error) {
+  } catch (caught) {
     failAll();
     await Promise.all([...running].map((tool) => tool.exited));
+    // Every part's stored bytes were checked (step 1, or the caller's pass): a data key that will not unwrap is the wrong key.
+    const error = caught instanceof DecryptionFailedError && isUnwrapFailure(caught) ? wrongKeyError(manifest.backupId, caught, 'nothing was restored') : caught;
     let cleanup: string;
     if (created) {
       cleanup = await dropPostgresDatabase(target).then(

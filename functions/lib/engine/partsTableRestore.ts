@@ -18,9 +18,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import { createDecompressStream } from '../codec/zstd.ts';
-import { backupEncryptionContext, createDecryptStream } from '../crypto/envelope.ts';
+import { backupEncryptionContext, createDecryptStream, isUnwrapFailure, wrongKeyError } from '../crypto/envelope.ts';
 import type { BackupKeyring } from '../crypto/keyring.ts';
-import { ChecksumMismatchError, ConfigError, LifeboatError, RestoreFailedError } from '../errors.ts';
+import { ChecksumMismatchError, ConfigError, DecryptionFailedError, LifeboatError, RestoreFailedError } from '../errors.ts';
 import { backupPrefix } from '../vault/layout.ts';
 import type { DumpManifest, ManifestPart } from '../vault/manifest.ts';
 import type { VaultStore } from '../vault/store.ts';
@@ -180,6 +180,8 @@ export async function restoreTableFromParts(options: PartsTableRestoreOptions): 
     // Killed before its input ended, psql commits nothing.
     psql.kill();
     await Promise.all([psql.exited, ...[...running].map((tool) => tool.exited)]);
+    // The parts were checked whole in step 2: a data key that will not unwrap is the wrong key.
+    if (error instanceof DecryptionFailedError && isUnwrapFailure(error)) throw wrongKeyError(manifest.backupId, error, 'nothing was restored');
     throw error;
   } finally {
     await rm(dir, { recursive: true, force: true });

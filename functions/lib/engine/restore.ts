@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { createDecompressStream } from '../codec/zstd.ts';
-import { backupEncryptionContext, createDecryptStream } from '../crypto/envelope.ts';
+import { backupEncryptionContext, createDecryptStream, isUnwrapFailure, wrongKeyError } from '../crypto/envelope.ts';
 import type { BackupKeyring, KeyringDescription } from '../crypto/keyring.ts';
 import {
   ChecksumMismatchError,
@@ -32,6 +32,7 @@ import {
   ManifestInvalidError,
   RestoreFailedError,
   TargetNotEmptyError,
+  WrongKeyError,
 } from '../errors.ts';
 import { dropDatabase } from '../verify/scratch.ts';
 import { findBackup, readManifest } from '../vault/catalog.ts';
@@ -352,6 +353,8 @@ async function diagnose(failure: LifeboatError, store: VaultStore, key: string, 
         { cause: failure },
       );
     }
+    // Intact stored bytes whose data key will not unwrap: the key is wrong, not the backup (as verify says).
+    if (isUnwrapFailure(failure)) return wrongKeyError(manifest.backupId, failure, 'nothing was restored');
   } catch {
     // Could not re-read: report what we know.
   }
@@ -436,7 +439,7 @@ export function assertKeyringMatches(recorded: ManifestKeyring, given: KeyringDe
   const describe = (k: ManifestKeyring | KeyringDescription) =>
     k.type === 'raw-aes' ? `local key ${k.keyNamespace}/${k.keyName}` : `KMS key ${k.keyIds.join(', ')}`;
   const mismatch = (): never => {
-    throw new DecryptionFailedError(`The backup was encrypted with ${describe(recorded)}; the key given is ${describe(given)}`);
+    throw new WrongKeyError(`The backup was encrypted with ${describe(recorded)}; the key given is ${describe(given)}`);
   };
   if (recorded.type !== given.type) mismatch();
   if (recorded.type === 'raw-aes' && given.type === 'raw-aes') {

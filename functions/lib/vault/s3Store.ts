@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   type PutObjectCommandInput,
@@ -38,6 +40,14 @@ export interface S3StoreOptions {
 }
 
 /** A vault in an S3 bucket under an optional prefix. Objects appear only when fully written (single PUT or completed multipart upload). */
+/** A multipart upload started under the vault and never completed or aborted. */
+export interface IncompleteUpload {
+  /** The object it would have created, relative to the vault. */
+  readonly key: string;
+  readonly uploadId: string;
+  readonly initiatedAt: Date;
+}
+
 export class S3Store implements VaultStore {
   readonly location: string;
   readonly #client: S3Client;
@@ -205,6 +215,32 @@ export class S3Store implements VaultStore {
 
   async delete(key: string): Promise<void> {
     await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#keyOf(key) }));
+  }
+
+  /**
+   * Multipart uploads under the vault's prefix that were started and never completed or aborted (a killed
+   * backup or copy): their parts are stored and billed, but invisible to listing. Keys relative to the vault.
+   */
+  async *incompleteUploads(): AsyncGenerator<IncompleteUpload> {
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      const page = await this.#client.send(
+        new ListMultipartUploadsCommand({ Bucket: this.#bucket, Prefix: this.#prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+      );
+      for (const upload of page.Uploads ?? []) {
+        if (upload.Key === undefined || upload.UploadId === undefined) continue;
+        yield { key: upload.Key.slice(this.#prefix.length), uploadId: upload.UploadId, initiatedAt: upload.Initiated ?? new Date(0) };
+      }
+      const more = page.IsTruncated === true;
+      keyMarker = more ? page.NextKeyMarker : undefined;
+      uploadIdMarker = more ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker !== undefined);
+  }
+
+  /** Aborts one upload found by {@link incompleteUploads}: S3 removes its stored parts. */
+  async abortUpload(upload: Pick<IncompleteUpload, 'key' | 'uploadId'>): Promise<void> {
+    await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: this.#keyOf(upload.key), UploadId: upload.uploadId }));
   }
 
   #keyOf(key: string): string {

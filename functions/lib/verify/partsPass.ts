@@ -19,7 +19,8 @@ import type { DumpManifest, ManifestPart } from '../vault/manifest.ts';
 import type { VaultStore } from '../vault/store.ts';
 import type { CheckName, VerificationCheck } from '../vault/verification.ts';
 import { structureCheck } from './consumers.ts';
-import { type PassOutcome, isUnwrapFailure, streamPayload } from './payloadPass.ts';
+import { isUnwrapFailure, wrongKeyError } from '../crypto/envelope.ts';
+import { type PassOutcome, streamPayload } from './payloadPass.ts';
 import { type ScratchDatabase, assertServerReachable, createScratchDatabase, describeDropFailure } from './scratch.ts';
 
 /** What verify.ts's check list offers this pass. */
@@ -107,11 +108,7 @@ export async function verifyPartsPayload<D extends object>(input: PartsPassInput
   // Intact stored bytes whose data key will not unwrap: the key is wrong, not the backup; nothing is recorded.
   const unwrapped = outcomes.find(({ pass }) => isUnwrapFailure(pass?.opened?.error));
   if (checksumFailures.length === 0 && unwrapped) {
-    throw new WrongKeyError(
-      `The key given cannot unwrap the data key of backup ${manifest.backupId}, whose stored bytes match its manifest: ` +
-        `it is not the key the backup was encrypted with (or it may not be used to decrypt); nothing was recorded`,
-      { cause: unwrapped.pass?.opened?.error },
-    );
+    throw wrongKeyError(manifest.backupId, unwrapped.pass?.opened?.error, 'nothing was recorded');
   }
 
   if (keyProblem) {

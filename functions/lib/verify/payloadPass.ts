@@ -169,15 +169,3 @@ class FanOut extends Writable {
   }
 }
 
-/**
- * The Encryption SDK's words for "no keyring key unwrapped the data key" (raw AES: the name fits, the
- * material does not; KMS: the key refused or denied). A frame failing authentication after the key
- * unwrapped reads differently, and is damage to the payload.
- */
-export function isUnwrapFailure(error: unknown): boolean {
-  let current = error;
-  for (let depth = 0; current instanceof Error && depth < 5; depth++, current = current.cause) {
-    if (/unencryptedDataKey has not been set|Unable to decrypt data key/.test(current.message)) return true;
-  }
-  return false;
-}

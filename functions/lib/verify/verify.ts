@@ -42,9 +42,9 @@ import { DatabaseMissing, type RestoredDatabase, connectRestoredDatabase, isTrut
 import { type AnomalyThresholds, checkSizeAnomaly, resolveAnomalyThresholds } from './anomaly.ts';
 import { type JudgedConsumer, type Verdict, restoreTool, structureCheck } from './consumers.ts';
 import { verifyPartsPayload } from './partsPass.ts';
-import { type PassOutcome, isUnwrapFailure, streamPayload } from './payloadPass.ts';
+import { isUnwrapFailure, wrongKeyError } from '../crypto/envelope.ts';
+import { type PassOutcome, streamPayload } from './payloadPass.ts';
 
-export { isUnwrapFailure } from './payloadPass.ts';
 import { type ScratchDatabase, assertServerReachable, createScratchDatabase, describeDropFailure } from './scratch.ts';
 
 export interface VerifyOptions {
@@ -186,11 +186,7 @@ async function verifyPayload(
     checks.set('checksum', ...checksumCheck(pass, manifest, key));
     // Intact stored bytes whose data key will not unwrap: the key is wrong, not the backup.
     if (checks.passed('checksum') && isUnwrapFailure(pass.opened?.error)) {
-      throw new WrongKeyError(
-        `The key given cannot unwrap the data key of backup ${manifest.backupId}, whose stored bytes match its manifest: ` +
-          `it is not the key the backup was encrypted with (or it may not be used to decrypt); nothing was recorded`,
-        { cause: pass.opened?.error },
-      );
+      throw wrongKeyError(manifest.backupId, pass.opened?.error, 'nothing was recorded');
     }
     checks.set('decrypt', ...decryptCheck(pass, manifest));
     const opened = checks.passed('decrypt');

@@ -18,6 +18,7 @@ import {
   DumpFailedError,
   ManifestMissingError,
   StoreWriteFailedError,
+  WrongKeyError,
 } from '../../../functions/lib/errors.ts';
 import { listBackups, listIncomplete } from '../../../functions/lib/vault/catalog.ts';
 import { manifestKey, payloadKey } from '../../../functions/lib/vault/layout.ts';
@@ -149,19 +150,19 @@ describe('faults', () => {
     await expectGoodBackupIntact();
   });
 
-  it('a wrong key is a DecryptionFailedError, whether its name differs or only its bytes', async () => {
+  it('a wrong key is a WrongKeyError (the operator\'s, not the backup\'s), whether its name differs or only its bytes', async () => {
     const target = await pgScratch();
     const restoreWith = (k: typeof keyring) =>
       runRestore({ store: vault.store, sourceId: SOURCE_ID, backupId: good.backupId, keyring: k, target: connectionOf(target) });
 
     const otherName = await restoreWith(testKeyring()).then(() => expect.fail('restore should fail'), (e: unknown) => e as Error);
-    expect(otherName).toBeInstanceOf(DecryptionFailedError);
+    expect(otherName).toBeInstanceOf(WrongKeyError);
     expect(otherName.message).toContain(`lifeboat/${key.keyName}`);
 
     const sameNameOtherBytes = rawAesKeyring(testKey(key.keyName));
     const error = await restoreWith(sameNameOtherBytes).then(() => expect.fail('restore should fail'), (e: unknown) => e as Error);
-    expect(error).toBeInstanceOf(DecryptionFailedError);
-    expect(error.cause).toBeInstanceOf(Error);
+    expect(error).toBeInstanceOf(WrongKeyError);
+    expect(error.cause).toBeInstanceOf(DecryptionFailedError);
     expect(await userTableCount(target)).toBe(0);
     await expectGoodBackupIntact();
   });
@@ -267,10 +268,12 @@ describe('faults', () => {
     // Just before the damaged frame is read, wait until the mysql client has created tables.
     let midRestore: string[] = [];
     let reads = 0;
+    const payload = payloadKey('faulty-mysql', manifest.backupId);
     const store = wrapStore(vault.store, {
+      // The payload's first read (the manifest is read through getStream too, for its size cap).
       getStream: async (k) => {
         const body = await vault.store.getStream(k);
-        if (reads++ > 0) return body;
+        if (k !== payload || reads++ > 0) return body;
         let seen = 0;
         return through(
           body,
@@ -298,9 +301,8 @@ describe('faults', () => {
       target: connectionOf(target),
     }).then(() => expect.fail('restore should fail'), (e: unknown) => e as Error);
     expect(error).toBeInstanceOf(ChecksumMismatchError);
-    // Since single-table restore and interrupt clean-up landed, no table is seen mid-restore here any more
-    // (open question in the session note: find out why, and restore the precondition that statements ran).
-    expect(midRestore).toEqual([]);
+    // Statements had run: tables existed mid-restore, and are gone again.
+    expect(midRestore.length).toBeGreaterThan(0);
     expect(await tablesIn()).toEqual([]);
     expect(await mysqlFingerprint(connectionOf(target))).toEqual({});
   });
