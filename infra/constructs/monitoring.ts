@@ -264,14 +264,15 @@ export class Monitoring extends Construct {
     return alarm;
   }
 
-  private freshnessMetric(name: string, dimensions: Record<string, string>, label: string): cloudwatch.Metric {
-    return new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: name, dimensionsMap: dimensions, statistic: 'Maximum', period: Duration.minutes(freshnessPeriodMinutes(this.everyMinutes)), label });
+  /** A freshness metric; `label` only on the dashboard (a labelled metric makes an alarm a metric-math alarm). */
+  private freshnessMetric(name: string, dimensions: Record<string, string>, label?: string): cloudwatch.Metric {
+    return new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: name, dimensionsMap: dimensions, statistic: 'Maximum', period: Duration.minutes(freshnessPeriodMinutes(this.everyMinutes)), ...(label ? { label } : {}) });
   }
 
   private sourceFreshnessAlarms(source: MonitoredSource): { rpo: cloudwatch.Alarm; copyLag: cloudwatch.Alarm } {
     const dimensions = { sourceId: source.id };
     const rpo = this.alarm(`rpo-${source.id}`, {
-      metric: this.freshnessMetric(FRESHNESS_METRICS.minutesSinceLastVerified, dimensions, 'minutes since last verified backup'),
+      metric: this.freshnessMetric(FRESHNESS_METRICS.minutesSinceLastVerified, dimensions),
       threshold: source.rpoMinutes,
       missing: cloudwatch.TreatMissingData.BREACHING,
       text: {
@@ -287,7 +288,7 @@ export class Monitoring extends Construct {
       },
     });
     const copyLag = this.alarm(`copy-lag-${source.id}`, {
-      metric: this.freshnessMetric(FRESHNESS_METRICS.drCopyLag, dimensions, 'DR copy lag (minutes)'),
+      metric: this.freshnessMetric(FRESHNESS_METRICS.drCopyLag, dimensions),
       threshold: source.rpoMinutes,
       missing: cloudwatch.TreatMissingData.BREACHING,
       text: {
@@ -306,7 +307,7 @@ export class Monitoring extends Construct {
 
   private drillAlarm(plan: MonitoredPlan, everyDays: number): cloudwatch.Alarm {
     return this.alarm(`drill-${plan.name}`, {
-      metric: this.freshnessMetric(FRESHNESS_METRICS.daysSinceLastDrill, { plan: plan.name }, 'days since last passed drill'),
+      metric: this.freshnessMetric(FRESHNESS_METRICS.daysSinceLastDrill, { plan: plan.name }),
       threshold: everyDays,
       missing: cloudwatch.TreatMissingData.BREACHING,
       text: {
