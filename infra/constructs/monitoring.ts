@@ -60,7 +60,7 @@ export interface MonitoringProps {
   /** Errors and throttles of each raise an alarm (the monitoring functions are added). @default - none */
   readonly functions?: readonly { readonly label: string; readonly function: lambda.IFunction }[];
   /** The approval endpoint: any 5xx raises an alarm. @default - none */
-  readonly approvalApi?: apigw.IRestApi;
+  readonly approvalApi?: apigw.RestApi;
   /** Shown in the runbook steps of the alarms (`lifeboat status --vault <vault>`). @default the vault bucket as s3:// */
   readonly vaultLocation?: string;
 }
