@@ -12,13 +12,16 @@
  * A source that has none of these has `null`: a never-protected source is outside its RPO, never inside it.
  */
 import { BackupNotFoundError, ManifestInvalidError, ManifestMissingError, ManifestTooLargeError, UnsupportedFormatVersionError } from '../errors.ts';
-import { parseBackupId } from '../vault/layout.ts';
 import { latestVerificationOf, readManifest, scanBackupFolders, type BackupFolder } from '../vault/catalog.ts';
 import type { BackupManifest } from '../vault/manifest.ts';
 import type { VaultStore } from '../vault/store.ts';
 
 const MS_PER_MINUTE = 60_000;
-/** At most this many backups of a source are read looking for a verified one: the alarm needs the newest only. */
+/**
+ * At most this many newest backups of a source are read looking for a verified one: a source whose last 50
+ * backups are all unverified is reported as having no verified backup (and its RPO alarm fires), which it
+ * deserves, rather than reading its whole history every few minutes.
+ */
 export const MAX_BACKUPS_READ_PER_SOURCE = 50;
 
 export interface FreshnessSource {
@@ -131,7 +134,7 @@ async function primaryState(
   for (const folder of folders.slice(0, MAX_BACKUPS_READ_PER_SOURCE)) {
     const manifest = await manifestOf(deps.primary, folder, problems);
     if (!manifest) continue;
-    const state = await stateOf(deps, manifest, folder, 'primary', problems);
+    const state = await stateOf(deps, manifest, folder, problems);
     if (!lastBackup) {
       const sizeBytes = manifest.payload?.storedBytes;
       lastBackup = { ...pointOf(manifest), state, ...(sizeBytes === undefined ? {} : { sizeBytes }) };
@@ -141,10 +144,11 @@ async function primaryState(
   return lastBackup ? { lastBackup } : {};
 }
 
-async function stateOf(deps: Pick<FreshnessDeps, 'snapshots'> & { primary: VaultStore }, manifest: BackupManifest, folder: BackupFolder, where: 'primary' | 'dr', problems: string[]): Promise<LastBackupState> {
+/** A primary backup's state: a dump's newest verification result, or whether RDS still has its snapshot. */
+async function stateOf(deps: FreshnessDeps, manifest: BackupManifest, folder: BackupFolder, problems: string[]): Promise<LastBackupState> {
   if (manifest.kind === 'snapshot') {
     if (!deps.snapshots || !manifest.snapshot) return 'unverified';
-    return deps.snapshots(manifest.snapshot, where);
+    return deps.snapshots(manifest.snapshot, 'primary');
   }
   const latest = await latestVerificationOf(deps.primary, folder);
   if (latest.problem) problems.push(`${deps.primary.location}: ${latest.problem}`);
@@ -165,9 +169,4 @@ async function newestPresent(store: VaultStore, folders: readonly BackupFolder[]
 /** Whole minutes from `iso` to `now`, never negative (a clock a little behind the writer's is not a future backup). */
 export function minutesBetween(iso: string, now: Date): number {
   return Math.max(0, Math.floor((now.getTime() - Date.parse(iso)) / MS_PER_MINUTE));
-}
-
-/** The start time a backup id encodes, as ISO 8601. */
-export function backupStart(backupId: string): string {
-  return parseBackupId(backupId).time.toISOString();
 }
