@@ -34,6 +34,11 @@ export class Output {
     return this.#io.stderr.isTTY === true;
   }
 
+  /** Whether stdout is a terminal and colour is not turned off (`NO_COLOR`): tables may then be coloured. */
+  get colour(): boolean {
+    return this.#io.stdout.isTTY === true && !this.#io.env['NO_COLOR'];
+  }
+
   /** `--quiet`: no progress, notices or summary line (errors and warnings still go to stderr). */
   set quiet(quiet: boolean) {
     this.#quiet = quiet;

@@ -17,6 +17,7 @@ import { prune } from './commands/prune.ts';
 import { restore } from './commands/restore.ts';
 import { runCommand } from './commands/run.ts';
 import { show } from './commands/show.ts';
+import { status } from './commands/status.ts';
 import { verify } from './commands/verify.ts';
 import { ExitCode, exitCodeFor, UsageError } from './errors.ts';
 import { type CliIo, Output } from './io.ts';
@@ -24,7 +25,7 @@ import { installSignalHandlers } from './signals.ts';
 import type { CliDeps } from './options.ts';
 import { applySettings, Settings } from './settings.ts';
 
-export const COMMANDS: readonly Command[] = [keygen, backup, list, show, restore, verify, prune, doctor, runCommand, drill, plan, approve, completion];
+export const COMMANDS: readonly Command[] = [keygen, backup, list, show, status, restore, verify, prune, doctor, runCommand, drill, plan, approve, completion];
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }

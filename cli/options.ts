@@ -32,6 +32,8 @@ export interface CliDeps {
   readonly readStdin?: () => Promise<string>;
   /** Where `drill --local` reads the answers to approvals. @default process.stdin */
   readonly stdin?: NodeJS.ReadableStream;
+  /** What `status` measures ages against. @default () => new Date() */
+  readonly now?: () => Date;
 }
 
 /**

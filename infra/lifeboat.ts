@@ -3,6 +3,7 @@ import { effectiveFlexibleWindowMinutes, plansWithDefaults, type LifeboatConfig,
 import type { PipelineSource } from './constructs/backup-pipeline.ts';
 import type { DumpNetwork } from './constructs/dump-function.ts';
 import type { AlertSubscriber } from './constructs/alerts.ts';
+import type { MonitoringConfigProps } from './constructs/monitoring.ts';
 import { RegionStack } from './stacks/region-stack.ts';
 
 export interface LifeboatStacks {
@@ -41,6 +42,7 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
       verification: config.verification,
       snapshotRestoreTest: config.snapshotRestoreTest,
       plans: plansWithDefaults(config),
+      monitoring: monitoringOf(config),
     },
     tags,
   });
@@ -78,5 +80,18 @@ function pipelineSource(source: SourceConfig): PipelineSource & { network: DumpN
     sqlChecks: source.sqlChecks,
     runner: source.runner,
     fargate: source.fargate,
+  };
+}
+
+/** What monitoring watches: each source's RPO (and snapshot kind), each plan's objectives and drill interval. */
+function monitoringOf(config: LifeboatConfig): MonitoringConfigProps {
+  return {
+    sources: config.sources.map((s) => ({
+      id: s.id,
+      rpoMinutes: s.objectives.rpoMinutes,
+      ...(s.backup.method === 'dump' ? {} : { snapshotType: 'instanceIdentifier' in s ? ('instance' as const) : ('cluster' as const) }),
+    })),
+    plans: plansWithDefaults(config).map((p) => ({ name: p.name, objectives: p.objectives, ...(p.drill ? { drillEveryDays: p.drill.everyDays } : {}) })),
+    freshnessEveryMinutes: config.monitoring.freshnessEveryMinutes,
   };
 }

@@ -269,6 +269,8 @@ export const PlanSchema = z.strictObject({
     .array(z.strictObject({ name: text, email: z.email({ error: 'must be an email address' }) }))
     .min(1, { error: 'must list at least one contact' }),
   steps: z.array(PlanStepSchema).min(1, { error: 'must list at least one step' }),
+  /** An alarm fires when the plan's last passed drill (or real run) is older than `everyDays`. @default - no drill alarm */
+  drill: z.strictObject({ everyDays: z.int().min(1, { error: 'must be a whole number of days from 1 to 366' }).max(366, { error: 'must be a whole number of days from 1 to 366' }) }).optional(),
 });
 
 /** A parsed plan, every default filled in. */

@@ -574,6 +574,14 @@ const SnapshotRestoreTestSchema = z.strictObject({
 });
 
 // ---------------------------------------------------------------------------------------------
+// Monitoring: freshness metrics, alarms and the dashboard (docs/monitoring.md)
+
+const MonitoringSchema = z.strictObject({
+  /** How often the freshness function measures every source's backup age and DR copy lag. */
+  freshnessEveryMinutes: z.int().min(1, { error: 'must be a whole number of minutes from 1 to 60' }).max(60, { error: 'must be a whole number of minutes from 1 to 60' }).default(5),
+});
+
+// ---------------------------------------------------------------------------------------------
 // The whole file
 
 /**
@@ -602,6 +610,8 @@ export const ConfigSectionsSchema = z.strictObject({
   /** Deploys the snapshot restore test (temporary private databases restored from Lifeboat's snapshots). */
   snapshotRestoreTest: SnapshotRestoreTestSchema.optional(),
   alerts: AlertsSchema.prefault({}),
+  /** Freshness metrics, alarms and the dashboard. */
+  monitoring: MonitoringSchema.prefault({}),
 });
 
 export type SourceConfig = z.output<typeof SourceSchema>;
@@ -616,6 +626,7 @@ export type RegionsConfig = z.output<typeof RegionsSchema>;
 export type AlertsConfig = z.output<typeof AlertsSchema>;
 export type VerificationConfig = z.output<typeof VerificationSchema>;
 export type SnapshotRestoreTestConfig = z.output<typeof SnapshotRestoreTestSchema>;
+export type MonitoringConfig = z.output<typeof MonitoringSchema>;
 export type EmailAlertConfig = AlertsConfig['emails'][number];
 export type WebhookAlertConfig = AlertsConfig['webhooks'][number];
 export type ObjectLockMode = VaultConfig['objectLock']['mode'];

@@ -7,6 +7,7 @@ import type { DumpNetwork } from '../constructs/dump-function.ts';
 import type { PlanConfig } from '../config/plans.ts';
 import { DrPlans } from '../constructs/dr-plans.ts';
 import { EvidenceKey } from '../constructs/evidence-key.ts';
+import { Monitoring, type MonitoringConfigProps } from '../constructs/monitoring.ts';
 import { RestoreTest, type RestoreTestNetwork } from '../constructs/restore-test.ts';
 import { Vault, vaultBucketName, type VaultProps } from '../constructs/vault.ts';
 import { VaultKey } from '../constructs/vault-key.ts';
@@ -21,6 +22,8 @@ export interface RegionBackupProps {
   readonly snapshotRestoreTest?: { readonly network: RestoreTestNetwork; readonly instanceClass: string; readonly auroraInstanceClass: string };
   /** DR plans, default plans included, each deployed as its own state machine. @default - none */
   readonly plans?: readonly PlanConfig[];
+  /** Freshness metrics, alarms and the dashboard. @default - not deployed */
+  readonly monitoring?: MonitoringConfigProps;
 }
 
 export interface RegionStackProps extends StackProps {
@@ -50,6 +53,7 @@ export class RegionStack extends Stack {
   readonly pipeline?: BackupPipeline;
   readonly restoreTest?: RestoreTest;
   readonly plans?: DrPlans;
+  readonly monitoring?: Monitoring;
 
   constructor(scope: Construct, id: string, props: RegionStackProps) {
     super(scope, id, props);
@@ -111,6 +115,44 @@ export class RegionStack extends Stack {
           deadLetterQueue: this.backup.deadLetterQueue,
         });
       }
+      if (props.backup.monitoring) this.monitoring = this.buildMonitoring(props.deployment, props.backup.monitoring, drRegion);
     }
+  }
+
+  /** Monitoring watches everything the stack made: every state machine, dead-letter queue and function. */
+  private buildMonitoring(deployment: string, config: MonitoringConfigProps, drRegion: string): Monitoring {
+    const pipeline = this.pipeline!;
+    const backup = this.backup!;
+    const stateMachines = [
+      { label: 'backup', stateMachine: pipeline.stateMachine },
+      ...[...(this.plans?.stateMachines ?? [])].map(([plan, stateMachine]) => ({ label: `plan-${plan}`, stateMachine })),
+      ...(this.restoreTest ? [{ label: 'snapshot-restore-test', stateMachine: this.restoreTest.stateMachine }] : []),
+    ];
+    const functions = [
+      { label: 'resolve-source', function: pipeline.resolveSource.function },
+      { label: 'snapshot', function: pipeline.snapshot.function },
+      { label: 'verify', function: pipeline.verify },
+      { label: 'copy', function: pipeline.copy.function },
+      { label: 'prune', function: pipeline.prune.function },
+      { label: 'start-backup', function: pipeline.startBackup.function },
+      ...backup.dumpFunctions.map((d, i) => ({ label: `dump-${i + 1}`, function: d.function })),
+      ...(this.plans ? [{ label: 'dr-step', function: this.plans.drStep }, { label: 'request-approval', function: this.plans.requestApproval.function }, { label: 'approval-endpoint', function: this.plans.approvalEndpoint.function }] : []),
+      ...(this.restoreTest ? [{ label: 'validate-restore', function: this.restoreTest.validateRestore }] : []),
+    ];
+    return new Monitoring(this, 'Monitoring', {
+      name: deployment,
+      ...config,
+      vault: this.vault.bucket,
+      vaultKey: this.vaultKey.key,
+      dr: { ...pipeline.drVault, region: drRegion },
+      alerts: { topic: this.alerts.topic, key: this.alerts.key },
+      operationsKey: backup.operationsKey,
+      deadLetterQueue: backup.deadLetterQueue,
+      scheduleDeadLetterQueue: pipeline.scheduleDeadLetters,
+      stateMachines,
+      deadLetterQueues: [{ label: 'schedule', queue: pipeline.scheduleDeadLetters }, { label: 'functions', queue: backup.deadLetterQueue }],
+      functions,
+      ...(this.plans ? { approvalApi: this.plans.approvalApi.api } : {}),
+    });
   }
 }

@@ -19,6 +19,8 @@ export interface RunOptions {
   readonly env?: Record<string, string | undefined>;
   /** Whether stderr claims to be a terminal. @default false */
   readonly tty?: boolean;
+  /** Whether stdout claims to be a terminal. @default false */
+  readonly stdoutTty?: boolean;
   readonly deps?: CliDeps;
 }
 
@@ -28,7 +30,7 @@ export async function lifeboat(argv: readonly string[], options: RunOptions = {}
   const code = await run(
     argv,
     {
-      stdout: { write: (text: string) => (stdout += text), isTTY: false },
+      stdout: { write: (text: string) => (stdout += text), isTTY: options.stdoutTty ?? false },
       stderr: { write: (text: string) => (stderr += text), isTTY: options.tty ?? false },
       env: { PATH: process.env['PATH'], ...options.env },
     },

@@ -117,7 +117,8 @@ describe('the backup pipeline from the example config', () => {
     expect(group.Properties.Name).toBe('lifeboat-backups');
     const [startId] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: starts one backup execution') });
     const [dlqId] = Object.entries(lifeboat.primary.findResources('AWS::SQS::Queue')).find(([id]) => id.includes('ScheduleDeadLetters'))!;
-    const schedules = lifeboat.primary.findResources('AWS::Scheduler::Schedule');
+    // The group's schedules: the freshness schedule (docs/monitoring.md) is outside it.
+    const schedules = lifeboat.primary.findResources('AWS::Scheduler::Schedule', { Properties: { GroupName: 'lifeboat-backups' } });
     expect(Object.keys(schedules)).toHaveLength(2);
     const byName = Object.fromEntries(Object.values(schedules).map((s) => [s.Properties.Name, s.Properties]));
     const expectSchedule = (sourceId: string, cron: string, timeZone: string, window: { Mode: string; MaximumWindowInMinutes?: number }) => {
@@ -243,9 +244,10 @@ describe('the backup pipeline from the example config', () => {
 describe('the backup pipeline as sources change', () => {
   // DR plans are counted apart: a source without a plan of its own gets a default plan, a state machine of
   // its own by design (test/infra/dr-plans.test.ts); the backup pipeline is what must not grow per source.
-  const outsidePlans = (template: Template) => Object.keys(template.toJSON().Resources).filter((id) => !id.startsWith('Plans'));
+  // Monitoring too: a source's alarms and dashboard row are its own by design (test/infra/monitoring.test.ts).
+  const outsidePlans = (template: Template) => Object.keys(template.toJSON().Resources).filter((id) => !id.startsWith('Plans') && !id.startsWith('Monitoring'));
   const totalResources = (lifeboat: SynthesizedLifeboat) => outsidePlans(lifeboat.primary).length + outsidePlans(lifeboat.dr).length;
-  const countOf = (lifeboat: SynthesizedLifeboat, type: string) => Object.keys(lifeboat.primary.findResources(type)).filter((id) => !id.startsWith('Plans')).length;
+  const countOf = (lifeboat: SynthesizedLifeboat, type: string) => Object.keys(lifeboat.primary.findResources(type)).filter((id) => !id.startsWith('Plans') && !id.startsWith('Monitoring')).length;
 
   it.each([
     ['a dump source in a network a dump function already serves', { kind: 'rds-postgres', id: 'users-db', instanceIdentifier: 'users-prod', database: 'users', method: 'dump' }],
@@ -304,7 +306,7 @@ describe('the backup pipeline as sources change', () => {
       }),
     );
     only(lifeboat.primary, 'AWS::StepFunctions::StateMachine', { StateMachineName: 'lifeboat-backup' });
-    lifeboat.primary.resourceCountIs('AWS::Scheduler::Schedule', 2);
+    expect(Object.keys(lifeboat.primary.findResources('AWS::Scheduler::Schedule', { Properties: { GroupName: 'lifeboat-backups' } }))).toHaveLength(2);
     const [, resolve] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: how a source is backed up') });
     expect(JSON.parse(resolve.Properties.Environment.Variables.LIFEBOAT_ROUTES)).toEqual([
       { id: 'orders-db', method: 'snapshot' },

@@ -295,8 +295,11 @@ describe('config choices reach the templates', () => {
         delete raw.plans;
       }),
     );
-    primary.resourceCountIs('AWS::SNS::Topic', 1);
-    primary.resourceCountIs('AWS::SNS::Subscription', 0);
+    // The alert topic, and the monitoring alarm topic whose one subscription is the function that forwards alarms to it.
+    primary.resourceCountIs('AWS::SNS::Topic', 2);
+    const subscriptions = Object.values(primary.findResources('AWS::SNS::Subscription'));
+    expect(subscriptions.filter((s) => JSON.stringify(s.Properties.TopicArn).includes('AlertsTopic'))).toEqual([]);
+    expect(subscriptions.map((s) => s.Properties.Protocol)).toEqual(['lambda']);
   });
 });
 

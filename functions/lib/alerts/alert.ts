@@ -36,6 +36,8 @@ const AlertSchema = z.object({
   nextSteps: z.array(z.string().min(1)).min(1).optional(),
   /** When it happened. @default now */
   at: z.date().optional(),
+  /** What the subject and first line say happened. @default from the error name and step */
+  headline: z.string().min(1).optional(),
 });
 export type Alert = z.input<typeof AlertSchema>;
 
@@ -54,7 +56,7 @@ export function formatAlert(alert: Alert): FormattedAlert {
   const a = parsed.data;
   const clean = (text: string) => scrubSecrets(text);
   const sourceId = clean(a.sourceId);
-  const headline = headlineFor(a.errorName, clean(a.step));
+  const headline = a.headline === undefined ? headlineFor(a.errorName, clean(a.step)) : clean(a.headline);
   const reason = abbreviate(clean(a.reason).trim(), MAX_REASON_LENGTH);
   const steps = (a.nextSteps ?? defaultNextSteps(a.errorName, sourceId, a.backupId)).map(clean);
 

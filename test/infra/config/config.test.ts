@@ -489,3 +489,23 @@ describe('runner and fargate per source', () => {
     ]);
   });
 });
+
+describe('monitoring and drill intervals', () => {
+  it('measure freshness every 5 minutes unless told otherwise, and read the drill interval of a plan', () => {
+    const config = parseConfig(example());
+    expect(config.monitoring).toEqual({ freshnessEveryMinutes: 5 });
+    expect(config.plans[0]!.drill).toEqual({ everyDays: 90 });
+    expect(parseConfig({ ...example(), monitoring: { freshnessEveryMinutes: 15 } }).monitoring.freshnessEveryMinutes).toBe(15);
+  });
+
+  it('reject a freshness interval outside 1-60 minutes and a drill interval that is not a whole number of days, naming the field', () => {
+    const config = example();
+    config.monitoring = { freshnessEveryMinutes: 0 };
+    config.plans[0].drill = { everyDays: 0.5 };
+    expect(problemsOf(config)).toEqual([
+      'monitoring.freshnessEveryMinutes: must be a whole number of minutes from 1 to 60',
+      expect.stringMatching(/^plans\[0\]\.drill\.everyDays: /),
+    ]);
+    expect(problemsOf({ ...example(), monitoring: { every: 5 } })).toEqual(['monitoring.every: unknown key']);
+  });
+});

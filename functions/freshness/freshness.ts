@@ -1,0 +1,45 @@
+/**
+ * The freshness function's core: reads both vaults (and RDS, for snapshots) and publishes per source the
+ * minutes since its last completed, last verified and last DR-copied backup, per plan the days since its last
+ * passed drill, and the fleet totals (functions/lib/monitoring/metrics.ts). Runs every few minutes from an
+ * EventBridge Scheduler schedule; the alarms on these metrics live in infra/constructs/monitoring.ts.
+ */
+import { z } from 'zod';
+import { planDrills, type PlanDrill } from '../lib/monitoring/drills.ts';
+import { sourceFreshness, type FreshnessDeps, type SourceFreshness } from '../lib/monitoring/freshness.ts';
+import { freshnessData, type MetricDatum } from '../lib/monitoring/metrics.ts';
+import { parseOrConfigError } from '../lib/validation.ts';
+
+/** `LIFEBOAT_MONITORED`: what the function watches, from the config. */
+export const MonitoredSchema = z.strictObject({
+  sources: z.array(z.strictObject({ id: z.string().min(1), rpoMinutes: z.int().positive() })).min(1),
+  plans: z.array(z.string().min(1)).default([]),
+});
+export type Monitored = z.output<typeof MonitoredSchema>;
+
+export interface FreshnessFunctionDeps extends FreshnessDeps {
+  readonly monitored: Monitored;
+  /** Sends the data to CloudWatch (EMF through Powertools in the handler; recorded in tests). */
+  readonly publish: (data: readonly MetricDatum[], at: Date) => void;
+}
+
+export interface FreshnessSummary {
+  readonly at: string;
+  readonly sources: readonly SourceFreshness[];
+  readonly plans: readonly PlanDrill[];
+  readonly published: number;
+}
+
+/** The scheduler's event carries nothing the function needs; anything else is refused by name. */
+const EventSchema = z.object({}).loose();
+
+export async function publishFreshness(event: unknown, deps: FreshnessFunctionDeps): Promise<FreshnessSummary> {
+  parseOrConfigError(EventSchema, event ?? {}, 'freshness event');
+  const at = deps.now();
+  const clock = () => at;
+  const sources = await sourceFreshness(deps.monitored.sources, { ...deps, now: clock });
+  const plans = await planDrills(deps.primary, deps.monitored.plans, at);
+  const data = freshnessData(sources, plans);
+  deps.publish(data, at);
+  return { at: at.toISOString(), sources, plans, published: data.length };
+}
