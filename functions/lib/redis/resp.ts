@@ -52,7 +52,7 @@ const NEED_MORE = Symbol('need more');
  * reply the buffered bytes hold.
  */
 export class RespParser {
-  #buffer = Buffer.alloc(0);
+  #buffer: Buffer = Buffer.alloc(0);
   #offset = 0;
 
   push(chunk: Buffer): RespReply[] {

@@ -59,7 +59,7 @@ export async function verifyRedisBackup(options: RedisVerifyOptions): Promise<Ve
   const key = `${backupPrefix(manifest.sourceId, manifest.backupId)}${manifest.payload.key}`;
   const checks = new Map<CheckName, VerificationCheck>();
   const set = (name: CheckName, status: CheckStatus, reason: string | undefined, since: number) =>
-    checks.set(name, { name, status, ...(reason === undefined ? {} : { reason: oneLine(reason) }), durationMs: Math.max(0, performance.now() - since) });
+    checks.set(name, { name, status, ...(reason === undefined ? {} : { reason: oneLine(reason) }), durationMs: Math.max(0, Math.round(performance.now() - since)) });
   const skipFrom = (names: CheckName[], reason: string) => names.forEach((name) => checks.has(name) || set(name, 'skipped', reason, performance.now()));
 
   await checkPayload(options, manifest, key, set, skipFrom);

@@ -140,7 +140,7 @@ describe('a Redis backup in the vault', () => {
     const manifest = await backup();
     const file = path.join(vault.root, payloadKey(SOURCE, manifest.backupId));
     const bytes = await readFile(file);
-    bytes[bytes.length >> 1] ^= 0x01;
+    bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0x01;
     await writeFile(file, bytes);
     const result = await verifyRedisBackup({ store: vault.store, manifest, keyring });
     expect(result.status).toBe('failed');
