@@ -24,6 +24,14 @@ export type KeysRecord =
   | { readonly type: 'key'; readonly key: Buffer; readonly expireAtMs: number; readonly value: Buffer }
   | { readonly type: 'end'; readonly keys: number };
 
+/**
+ * The RDB version a DUMP value was written with: its footer is the RDB version (2 bytes, little-endian)
+ * then a CRC64 (8 bytes). A server refuses to RESTORE a value of a newer RDB version than its own.
+ */
+export function dumpRdbVersion(value: Buffer): number | undefined {
+  return value.length >= 10 ? value.readUInt16LE(value.length - 10) : undefined;
+}
+
 /** A payload that is not a whole `redis-keys` stream. */
 export class KeysFormatError extends LifeboatError {
   constructor(message: string) {

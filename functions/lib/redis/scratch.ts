@@ -23,13 +23,15 @@ export interface ScratchServerOptions {
   readonly rdbFile?: string;
   /** @default 16, or more when a backup uses higher database numbers */
   readonly databases?: number;
-  /** @default `redis-server` on the PATH (the tools image installs Debian's) */
+  /** @default LIFEBOAT_REDIS_SERVER, else `redis-server` on the PATH */
   readonly command?: string;
   /** How long loading may take before giving up. @default 10 minutes */
   readonly startTimeoutMs?: number;
 }
 
 export const RDB_NAME = 'dump.rdb';
+/** The server the scratch instances run: LIFEBOAT_REDIS_SERVER (e.g. a valkey-server), else redis-server on the PATH. */
+const DEFAULT_COMMAND = process.env['LIFEBOAT_REDIS_SERVER'] || 'redis-server';
 
 /** A running scratch server; `stop()` always, in a `finally`. */
 export class ScratchRedis {
@@ -85,7 +87,7 @@ export class ScratchRedis {
       '--databases', String(Math.max(16, options.databases ?? 16)),
       '--protected-mode', 'yes',
     ];
-    const child = spawn(options.command ?? 'redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(options.command ?? DEFAULT_COMMAND, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const server = new ScratchRedis(dir, child);
     try {
       await server.#waitReady(options.startTimeoutMs ?? 600_000);
@@ -106,6 +108,26 @@ export class ScratchRedis {
     const client = await this.connect();
     try {
       return await readKeyspace(client);
+    } finally {
+      client.close();
+    }
+  }
+
+  /**
+   * The newest RDB version this server reads: the version of a value it DUMPs itself. Newer values (from
+   * a newer Redis or Valkey) would be refused by RESTORE, which says so only as "version or checksum are wrong".
+   */
+  async rdbVersion(): Promise<{ rdbVersion: number; serverVersion: string }> {
+    const client = await this.connect();
+    try {
+      const probe = 'lifeboat:rdb-version-probe';
+      await client.call('SET', probe, '1');
+      const value = await client.call('DUMP', probe);
+      await client.call('DEL', probe);
+      const info = replyText(await client.call('INFO', 'server'));
+      const serverVersion = /^redis_version:(.+)$/m.exec(info)?.[1]?.trim() ?? 'unknown';
+      if (!Buffer.isBuffer(value) || value.length < 10) throw new ScratchServerError('The scratch redis-server returned no DUMP value for its probe key');
+      return { rdbVersion: value.readUInt16LE(value.length - 10), serverVersion };
     } finally {
       client.close();
     }

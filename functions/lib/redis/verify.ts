@@ -26,10 +26,10 @@ import {
   type VerificationCheck,
   type VerificationResult,
 } from '../vault/verification.ts';
-import { KeysFormatError, readKeysRecords, type KeysRecord } from './keysFormat.ts';
+import { dumpRdbVersion, KeysFormatError, readKeysRecords, type KeysRecord } from './keysFormat.ts';
 import { compareKeyCounts, restoreKeyspace } from './logical.ts';
 import { RedisReplyError } from './resp.ts';
-import { ScratchRedis } from './scratch.ts';
+import { ScratchRedis, ScratchServerError } from './scratch.ts';
 import { asRedisManifest } from './vault.ts';
 
 export interface RedisVerifyOptions {
@@ -129,9 +129,10 @@ async function checkPayload(
   const stage = { opened: false, parsed: false };
   const perDb = new Map<number, number>();
   try {
+    const readable = await scratch.rdbVersion();
     const client = await scratch.connect();
     try {
-      const open = () => plainRecords(options, manifest, key, stage, perDb);
+      const open = () => tooNewGuard(plainRecords(options, manifest, key, stage, perDb), readable);
       // The scratch server is empty: replace spares a second read of the payload to look for existing keys.
       await restoreKeyspace(open, client, { ttl: 'none', replace: true });
     } finally {
@@ -177,6 +178,25 @@ async function checkPayload(
     throw error;
   } finally {
     await scratch.stop();
+  }
+}
+
+/**
+ * A value of a newer RDB version than the scratch server reads is not a fault of the backup: the
+ * verification stops with a `ScratchServerError` naming the versions, and nothing is recorded.
+ */
+async function* tooNewGuard(records: AsyncIterable<KeysRecord>, scratch: { rdbVersion: number; serverVersion: string }): AsyncGenerator<KeysRecord> {
+  for await (const record of records) {
+    if (record.type === 'key') {
+      const version = dumpRdbVersion(record.value);
+      if (version !== undefined && version > scratch.rdbVersion) {
+        throw new ScratchServerError(
+          `This backup holds values of RDB version ${version}; the scratch redis-server (${scratch.serverVersion}) reads up to ${scratch.rdbVersion}. ` +
+            'Verify it with a newer redis-server or valkey-server on the PATH (LIFEBOAT_REDIS_SERVER names another); nothing was recorded',
+        );
+      }
+    }
+    yield record;
   }
 }
 

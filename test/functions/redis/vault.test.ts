@@ -171,6 +171,20 @@ describe('a Redis backup in the vault', () => {
     expect(result.checks.find((c) => c.name === 'row-counts')?.status).toBe('skipped');
   });
 
+  it('stops without a verdict when the backup holds values newer than the scratch server reads', async () => {
+    const manifest = await backup();
+    // RDB version 99 in one value's footer: what a Valkey or Redis newer than this machine's writes.
+    const [first, ...rest] = await dumpsOf(0);
+    const newer = Buffer.from(first!);
+    newer.writeUInt16LE(99, newer.length - 10);
+    const { storedBytes, sha256 } = await writePayload(manifest.backupId, [KEYS_MAGIC, encodeSelect(0), newer, ...rest, encodeSelect(3), ...(await dumpsOf(3))]);
+    const forged = { ...manifest, payload: { ...manifest.payload, storedBytes, sha256 } };
+    await expect(verifyRedisBackup({ store: vault.store, manifest: forged, keyring })).rejects.toThrow(
+      /^This backup holds values of RDB version 99; the scratch redis-server \(7\.\d+\.\d+\) reads up to \d+\. Verify it with a newer redis-server/,
+    );
+    expect((await readLatestVerification(vault.store, SOURCE, manifest.backupId)).status).toBe('unverified');
+  });
+
   it('refuses to judge with another key: WrongKeyError, nothing recorded', async () => {
     const manifest = await backup();
     await expect(verifyRedisBackup({ store: vault.store, manifest, keyring: testKeyring('other-key') })).rejects.toThrow(WrongKeyError);
