@@ -6,6 +6,7 @@ import { encodeEnd, encodeKey, encodeSelect, KEYS_MAGIC } from '../../../functio
 import { readKeyspace } from '../../../functions/lib/redis/resp.ts';
 import { keyspaceOfRdb } from '../../../functions/lib/redis/scratch.ts';
 import { verifyRedisBackup } from '../../../functions/lib/redis/verify.ts';
+import { verifyBackup } from '../../../functions/lib/verify/verify.ts';
 import { restoreRedisBackup, restoreRedisBackupToRdb, runRedisBackup } from '../../../functions/lib/redis/vault.ts';
 import { readManifest } from '../../../functions/lib/vault/catalog.ts';
 import { payloadKey } from '../../../functions/lib/vault/layout.ts';
@@ -134,6 +135,16 @@ describe('a Redis backup in the vault', () => {
     ]);
     const latest = await readLatestVerification(vault.store, SOURCE, manifest.backupId);
     expect(latest).toMatchObject({ status: 'verified' });
+  });
+
+  it('is what verifyBackup (the verify function\'s core) runs for a Redis backup; a restore server or SQL checks are refused', async () => {
+    const manifest = await backup();
+    const result = await verifyBackup({ store: vault.store, backupId: manifest.backupId, keyring });
+    expect(result).toMatchObject({ status: 'verified', sourceId: SOURCE, backupId: manifest.backupId });
+    expect(result.checks.find((c) => c.name === 'row-counts')?.status).toBe('passed');
+    await expect(verifyBackup({ store: vault.store, backupId: manifest.backupId, keyring, sqlChecks: ['SELECT true'] })).rejects.toThrow(
+      `Backup ${SOURCE}/${manifest.backupId} is a Redis backup: it is verified in a scratch redis-server, without a restore server or SQL checks`,
+    );
   });
 
   it('fails the checksum of a payload whose stored bytes changed, naming the payload', async () => {
