@@ -54,6 +54,12 @@ describe('lifeboat with a redis:// source', () => {
     const listed = await lifeboat(['list', '--vault', vault]);
     expect(listed.code).toBe(0);
     expect(listed.stdout).toContain(id);
+    const shown = await lifeboat(['show', id, '--vault', vault]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/^Kind\s+dump \(redis\)$/m);
+    expect(shown.stdout).toMatch(/^Payload\s+payload \(redis-keys\)$/m);
+    expect(shown.stdout).toContain('Keyspace: 1,212 keys in 2 databases');
+    expect(shown.stdout).toMatch(/^db3\s+1,202\s+1\s+1,202$/m);
 
     const verified = await lifeboat(['verify', id, '--vault', vault, '--key-file', keyFile]);
     expect(verified.code).toBe(ExitCode.ok);
