@@ -8,6 +8,7 @@ import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { onInterrupt, trackChildTool } from '../engine/interrupt.ts';
 import { LifeboatError } from '../errors.ts';
 import { RedisClient, RedisReplyError, readKeyspace, replyText, type KeyspaceEntry } from './resp.ts';
 
@@ -41,11 +42,15 @@ export class ScratchRedis {
   readonly #exited: Promise<void>;
   #stderr = '';
   #exitCode: number | null | undefined;
+  /** An interrupted CLI run (Ctrl-C) stops the server and removes its directory; released by stop(). */
+  readonly #releaseInterrupt: () => void;
 
   private constructor(dir: string, child: ChildProcess) {
     this.dir = dir;
     this.socketPath = join(dir, 'redis.sock');
     this.#child = child;
+    trackChildTool(child, 'redis-server');
+    this.#releaseInterrupt = onInterrupt('removed', `scratch redis-server directory ${dir}`, () => rm(dir, { recursive: true, force: true }));
     child.stdout?.on('data', (chunk: Buffer) => (this.#stderr = (this.#stderr + chunk.toString()).slice(-4000)));
     child.stderr?.on('data', (chunk: Buffer) => (this.#stderr = (this.#stderr + chunk.toString()).slice(-4000)));
     this.#exited = new Promise((resolve) => {
@@ -145,6 +150,7 @@ export class ScratchRedis {
   }
 
   async stop(): Promise<void> {
+    this.#releaseInterrupt();
     if (this.#exitCode === undefined) {
       this.#child.kill('SIGKILL');
       await this.#exited;

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigError, DumpFailedError, TargetNotEmptyError, WrongKeyError } from '../../../functions/lib/errors.ts';
+import { ConfigError, DumpFailedError, StoreWriteFailedError, TargetNotEmptyError, WrongKeyError } from '../../../functions/lib/errors.ts';
 import { encodeEnd, encodeKey, encodeSelect, KEYS_MAGIC } from '../../../functions/lib/redis/keysFormat.ts';
 import { readKeyspace } from '../../../functions/lib/redis/resp.ts';
 import { keyspaceOfRdb } from '../../../functions/lib/redis/scratch.ts';
@@ -15,7 +15,7 @@ import { readLatestVerification } from '../../../functions/lib/vault/verificatio
 import { createCompressStream } from '../../../functions/lib/codec/zstd.ts';
 import { backupEncryptionContext, createEncryptStream } from '../../../functions/lib/crypto/envelope.ts';
 import { Readable } from 'node:stream';
-import { tempVault, testKeyring } from '../engine/helpers.ts';
+import { failAfter, tempVault, testKeyring, through, wrapStore } from '../engine/helpers.ts';
 import { startTestRedis, type TestRedis } from '../../harness/redis.ts';
 import { describeDatabase, seedKeyspace } from './fixture.ts';
 
@@ -202,6 +202,17 @@ describe('a Redis backup in the vault', () => {
     const listed: string[] = [];
     for await (const key of vault.store.list('backups/')) listed.push(key);
     expect(listed.some((k) => k.includes('/verifications/'))).toBe(false);
+  });
+
+  it('fails with StoreWriteFailedError when the vault fails mid-payload, leaving neither payload nor manifest', async () => {
+    const broken = wrapStore(vault.store, {
+      putStream: (key, body) => vault.store.putStream(key, through(body, failAfter(4096, new Error('disk full')))),
+    });
+    const attempt = runRedisBackup({ endpoint: sourceEndpoint(), sourceId: SOURCE, store: broken, keyring, batchSize: 50 });
+    await expect(attempt).rejects.toSatisfy((e: unknown) => e instanceof StoreWriteFailedError && /disk full/.test((e as Error).message));
+    const listed: string[] = [];
+    for await (const key of vault.store.list('')) listed.push(key);
+    expect(listed.filter((k) => k.startsWith('backups/'))).toEqual([]);
   });
 
   it('fails a backup of a server it cannot log into, leaving nothing in the vault', async () => {
