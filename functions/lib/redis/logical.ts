@@ -9,7 +9,7 @@
  * Each batch of keys is read in one MULTI/EXEC (a value and its TTL agree), and SCAN returns every key
  * that exists for the whole scan; a key written or deleted meanwhile may or may not be in the backup.
  */
-import { RestoreFailedError, TargetNotEmptyError } from '../errors.ts';
+import { LifeboatError, RestoreFailedError, TargetNotEmptyError } from '../errors.ts';
 import { encodeEnd, encodeKey, encodeSelect, KEYS_MAGIC, type KeysRecord } from './keysFormat.ts';
 import { RedisClient, RedisReplyError, readKeyspace, replyText, type KeyspaceEntry, type RespReply } from './resp.ts';
 
@@ -170,43 +170,60 @@ export async function restoreKeyspace(open: OpenKeysRecords, client: RedisClient
 
   const counts = new Map<number, { db: number; keys: number; expiredSkipped: number }>();
   let db = 0;
+  let written = 0;
   let batch: { key: Buffer; args: (string | number | Buffer)[] }[] = [];
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
     const replies = await client.pipeline(batch.map((b) => b.args));
+    written += replies.filter((reply) => !(reply instanceof RedisReplyError)).length;
     replies.forEach((reply, i) => failOnError(reply, batch[i]!.key, db));
     batch = [];
   };
-  for await (const record of open()) {
-    if (record.type === 'select') {
-      await flush();
-      db = record.db;
-      await client.call('SELECT', db);
-      if (!counts.has(db)) counts.set(db, { db, keys: 0, expiredSkipped: 0 });
-    } else if (record.type === 'key') {
-      const count = counts.get(db) ?? { db, keys: 0, expiredSkipped: 0 };
-      counts.set(db, count);
-      if (ttl === 'keep' && record.expireAtMs >= 0 && record.expireAtMs <= now()) {
-        count.expiredSkipped += 1;
-        continue;
-      }
-      const args: (string | number | Buffer)[] =
-        ttl === 'keep' && record.expireAtMs >= 0
-          ? ['RESTORE', record.key, record.expireAtMs, record.value, 'ABSTTL']
-          : ['RESTORE', record.key, 0, record.value];
-      if (options.replace) args.push('REPLACE');
-      batch.push({ key: record.key, args });
-      count.keys += 1;
-      if (batch.length >= batchSize) await flush();
-    }
+  try {
+    await restoreRecords();
+  } catch (error) {
+    // The target held none of the backup's keys before (checked above): what is there now is the backup's own.
+    if (written === 0 || options.replace || !(error instanceof Error)) throw error;
+    const Named = error instanceof LifeboatError ? (error.constructor as new (message: string, options?: { cause?: unknown }) => Error) : RestoreFailedError;
+    throw new Named(
+      `${error.message}. ${written} key${written === 1 ? ' was' : 's were'} already restored into the target (it held none of them before): ` +
+        'rerun with --overwrite to finish, or delete them',
+      { cause: error },
+    );
   }
-  await flush();
   const databases = [...counts.values()].sort((a, b) => a.db - b.db);
   return {
     databases,
     keys: databases.reduce((sum, d) => sum + d.keys, 0),
     expiredSkipped: databases.reduce((sum, d) => sum + d.expiredSkipped, 0),
   };
+
+  async function restoreRecords(): Promise<void> {
+    for await (const record of open()) {
+      if (record.type === 'select') {
+        await flush();
+        db = record.db;
+        await client.call('SELECT', db);
+        if (!counts.has(db)) counts.set(db, { db, keys: 0, expiredSkipped: 0 });
+      } else if (record.type === 'key') {
+        const count = counts.get(db) ?? { db, keys: 0, expiredSkipped: 0 };
+        counts.set(db, count);
+        if (ttl === 'keep' && record.expireAtMs >= 0 && record.expireAtMs <= now()) {
+          count.expiredSkipped += 1;
+          continue;
+        }
+        const args: (string | number | Buffer)[] =
+          ttl === 'keep' && record.expireAtMs >= 0
+            ? ['RESTORE', record.key, record.expireAtMs, record.value, 'ABSTTL']
+            : ['RESTORE', record.key, 0, record.value];
+        if (options.replace) args.push('REPLACE');
+        batch.push({ key: record.key, args });
+        count.keys += 1;
+        if (batch.length >= batchSize) await flush();
+      }
+    }
+    await flush();
+  }
 }
 
 async function refuseExisting(open: OpenKeysRecords, client: RedisClient, batchSize: number): Promise<void> {

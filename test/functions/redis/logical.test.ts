@@ -128,6 +128,26 @@ describe('a SCAN + DUMP backup restored with RESTORE into another redis-server',
     );
   });
 
+  it('says how many keys a failed restore already wrote, and that --overwrite finishes it', async () => {
+    for (const key of ['a', 'b', 'c']) await src.call('SET', key, key);
+    const { bytes } = await takeDump(src);
+    const records: KeysRecord[] = [];
+    for await (const r of readKeysRecords(Readable.from([bytes]))) records.push(r);
+    let seen = 0;
+    const damaged = records.map((r) => (r.type === 'key' && ++seen === 3 ? { ...r, value: Buffer.from(r.value.map((b, i) => (i === 2 ? b ^ 0xff : b))) } : r));
+    async function* open() {
+      yield* damaged;
+    }
+    const failed = restoreKeyspace(open, dst, { batchSize: 1 });
+    await expect(failed).rejects.toBeInstanceOf(RestoreFailedError);
+    await expect(restoreKeyspace(open, dst, { batchSize: 1 })).rejects.toThrow(TargetNotEmptyError);
+    await dst.call('FLUSHALL');
+    await expect(restoreKeyspace(open, dst, { batchSize: 1 })).rejects.toThrow(
+      /^RESTORE of key db0:\w failed: ERR DUMP payload version or checksum are wrong\. 2 keys were already restored into the target \(it held none of them before\): rerun with --overwrite to finish, or delete them$/,
+    );
+    expect(await dst.call('DBSIZE')).toBe(2);
+  });
+
   it('backs up an empty server as a payload with no keys', async () => {
     const { bytes, summary } = await takeDump(src);
     expect(summary).toMatchObject({ databases: [], keys: 0 });
