@@ -39,7 +39,7 @@ export async function connectionWithPassword(flag: string, url: string, flags: F
   return { ...info, password };
 }
 
-async function readPasswordFile(path: string): Promise<string> {
+export async function readPasswordFile(path: string): Promise<string> {
   let text: string;
   try {
     const handle = await open(path, 'r');

@@ -7,6 +7,8 @@ import { formatBytes, formatCount, formatDuration } from './format.ts';
 
 /** `3 tables, 1,204 rows` from a manifest's content facts (`~` when a count is estimated). */
 export function describeContent(manifest: Pick<BackupManifest, 'content'>): string {
+  const keyspace = manifest.content.keyspace;
+  if (keyspace) return `${plural(keyspace.reduce((sum, db) => sum + db.keys, 0), 'key')} in ${plural(keyspace.length, 'database')}`;
   const tables = manifest.content.tables;
   const rows = tables.reduce((sum, table) => sum + table.rows, 0);
   const estimated = tables.some((table) => !table.rowsExact) ? '~' : '';

@@ -8,6 +8,7 @@ import { keyringFromFlags, openVault, prepareVaultForBackup, resolveBackup, reso
 import { createProgressDisplay } from '../progress.ts';
 import { originNote } from '../settings.ts';
 import { backupSummary, secondsSince } from '../summary.ts';
+import { backupRedis, isRedisUrl, REDIS_PASSWORD_ENV, redisEndpointFromFlag, redisSourceId } from '../redis.ts';
 
 export const KEY_FLAGS = {
   'key-file': { type: 'string', value: 'FILE', description: 'Local key file (from lifeboat keygen): a raw AES-256 keyring.' },
@@ -20,7 +21,7 @@ export const KEY_FLAGS = {
 
 export const backup: Command = {
   name: 'backup',
-  summary: 'Dump a PostgreSQL or MySQL/MariaDB database into a vault; prints the backup id.',
+  summary: 'Dump a PostgreSQL or MySQL/MariaDB database, or a Redis server, into a vault; prints the backup id.',
   synopsis: 'lifeboat backup --source URL [--vault LOCATION] [--source-id ID] [--key-file FILE | --kms-key ARN] [--json]',
   description:
     'Streams pg_dump / mysqldump through zstd and the AWS Encryption SDK into the vault, then writes the\n' +
@@ -30,7 +31,7 @@ export const backup: Command = {
     source: {
       type: 'string',
       value: 'URL',
-      description: 'postgres://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/DB (postgresql:// and mariadb:// too).',
+      description: 'postgres://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/DB (postgresql:// and mariadb:// too), or redis://[USER@]HOST:PORT (rediss:// for TLS).',
     },
     vault: { type: 'string', value: 'LOCATION', description: 'The vault: a directory (created if absent), or s3://BUCKET[/PREFIX].' },
     'source-id': {
@@ -50,12 +51,21 @@ export const backup: Command = {
   },
   notes:
     'Passwords: leave it out of the URL and give --password-file FILE, or set PGPASSWORD (PostgreSQL) or\n' +
-    'MYSQL_PWD (MySQL): both keep it out of `ps` output. A password in the URL works, with a warning.\n' +
+    `MYSQL_PWD (MySQL) or ${REDIS_PASSWORD_ENV} (Redis): all keep it out of \`ps\` output. A password in the URL works, with a warning.\n` +
+    'Redis: every database is read with SCAN + DUMP (README, "Redis"); --source-id is required.\n' +
     'Passwords are never printed.\n' +
     'S3: credentials and Region come from the AWS SDK chain; AWS_ENDPOINT_URL points at an S3-compatible server.\n' +
     'Progress (a terminal only) shows a percentage and ETA estimated from the last backup of the source.',
   maxPositionals: 0,
   async run({ flags, origins }, { output, env, deps, settings }) {
+    if (isRedisUrl(requiredFlag(flags, 'source'))) {
+      const endpoint = await redisEndpointFromFlag('--source', requiredFlag(flags, 'source'), flags, output, env);
+      const redisStore = await openVault(requiredFlag(flags, 'vault'), env);
+      const sourceId = redisSourceId(flags);
+      const redisKeyring = await keyringFromFlags(flags, deps);
+      await prepareVaultForBackup(redisStore, originNote({ origins }, 'vault'));
+      return backupRedis({ endpoint, sourceId, store: redisStore, keyring: redisKeyring, flags }, output);
+    }
     const source = await connectionWithPassword('--source', requiredFlag(flags, 'source'), flags, output, env);
     const jobs = jobsFlag(flags);
     const store = await openVault(requiredFlag(flags, 'vault'), env);

@@ -10,6 +10,7 @@ import { originNote } from '../settings.ts';
 import { restoreSummary, secondsSince } from '../summary.ts';
 import { jobsFlag, KEY_FLAGS } from './backup.ts';
 import { locateBackup } from './show.ts';
+import { isRedisUrl, redisEndpointFromFlag, redisRestoreFlagProblem, restoreRedis } from '../redis.ts';
 
 export const restore: Command = {
   name: 'restore',
@@ -30,7 +31,9 @@ export const restore: Command = {
     source: { type: 'string', value: 'ID', description: 'The source id, when the backup id exists under several sources.' },
     ...KEY_FLAGS,
     ...PASSWORD_FILE_FLAG,
-    target: { type: 'string', value: 'URL', description: 'The database to restore into: postgres://… or mysql://…' },
+    target: { type: 'string', value: 'URL', description: 'The database to restore into: postgres://… or mysql://… (a Redis backup: redis://HOST:PORT).' },
+    rdb: { type: 'string', value: 'FILE', description: 'A Redis backup: write it as an RDB file instead of into a server (needs redis-server).' },
+    overwrite: { type: 'boolean', description: 'A Redis backup: replace keys the target already holds (or the --rdb file).' },
     'drop-existing': {
       type: 'boolean',
       description: "Drop the whole target database first (every object in it is lost); asks on a terminal, needs --yes otherwise.",
@@ -50,6 +53,17 @@ export const restore: Command = {
     const backupId = backupIdArgument('restore', positionals);
     const store = await openVault(requiredFlag(flags, 'vault'), env);
     const sourceId = sourceFilter(flags);
+    const targetUrl = stringFlag(flags, 'target');
+    if (stringFlag(flags, 'rdb') !== undefined || (targetUrl !== undefined && isRedisUrl(targetUrl))) {
+      const redisKeyring = await keyringFromFlags(flags, deps);
+      await assertVaultExists(store, originNote({ origins }, 'vault'));
+      const found = await locateBackup(store, backupId, sourceId);
+      const problem = redisRestoreFlagProblem(found, flags, targetUrl);
+      if (problem) throw new UsageError(problem);
+      const rdbFile = stringFlag(flags, 'rdb');
+      const redisTarget = targetUrl === undefined ? undefined : await redisEndpointFromFlag('--target', targetUrl, flags, output, env);
+      return restoreRedis({ manifest: found, store, keyring: redisKeyring, flags, ...(redisTarget ? { target: redisTarget } : {}), ...(rdbFile ? { rdbFile } : {}) }, output);
+    }
     const target = await connectionWithPassword('--target', requiredFlag(flags, 'target'), flags, output, env);
     const table = stringFlag(flags, 'table');
     const replaceTable = booleanFlag(flags, 'replace-table');
@@ -61,6 +75,8 @@ export const restore: Command = {
     await assertVaultExists(store, originNote({ origins }, 'vault'));
     // Checked here rather than left to the engine so that the error names the flag to fix.
     const manifest = await locateBackup(store, backupId, sourceId);
+    const redisProblem = redisRestoreFlagProblem(manifest, flags, targetUrl);
+    if (redisProblem) throw new UsageError(redisProblem);
     if (manifest.engine !== target.engine) {
       throw new UsageError(`--target: backup ${manifest.backupId} is a ${manifest.engine} backup; give a ${manifest.engine === 'postgresql' ? 'postgres' : 'mysql'}:// URL`);
     }

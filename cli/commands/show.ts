@@ -92,6 +92,14 @@ function renderManifest(manifest: BackupManifest, status: BackupStatus): string 
   const width = Math.max(...fields.map(([label]) => label.length));
   const lines = fields.map(([label, value]) => `${label.padEnd(width)}  ${value}`);
 
+  const keyspace = manifest.content.keyspace;
+  if (keyspace) {
+    // A Redis backup: keys per database, beside what INFO keyspace reported when the backup began.
+    lines.push('', `Keyspace: ${formatCount(keyspace.reduce((sum, db) => sum + db.keys, 0))} keys in ${formatCount(keyspace.length)} databases`);
+    const rows = keyspace.map((db) => [`db${db.db}`, formatCount(db.keys), formatCount(db.expiring), formatCount(db.reportedKeys)]);
+    if (rows.length > 0) lines.push(formatTable(['DATABASE', 'KEYS', 'EXPIRING', 'REPORTED AT START'], rows, new Set([1, 2, 3])));
+    return lines.join('\n');
+  }
   const tables = manifest.content.tables;
   const totalRows = tables.reduce((sum, table) => sum + table.rows, 0);
   lines.push('', `Tables: ${formatCount(tables.length)}, ${formatCount(totalRows)} rows`);

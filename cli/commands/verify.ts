@@ -65,6 +65,16 @@ export const verify: Command = {
     const keyring = await keyringFromFlags(flags, deps);
     await assertVaultExists(store, originNote({ origins }, 'vault'));
     const manifest = await resolveBackup(store, backupRef, sourceId);
+    if (manifest.engine === 'redis') {
+      // Restored into a scratch redis-server on this machine: --restore-server and --check do not apply.
+      if (restoreServer || givenChecks.length > 0) throw new UsageError('a Redis backup is verified in a scratch redis-server on this machine: leave out --restore-server and --check');
+      const { verifyRedisBackup } = await import('../../functions/lib/redis/verify.ts');
+      const started = performance.now();
+      const result = await verifyRedisBackup({ store, manifest, keyring });
+      if (booleanFlag(flags, 'json')) output.json(result);
+      else output.out(renderResult(result));
+      return verdictExit(result, manifest, started, output);
+    }
     // The config's checks for the source, unless --check gives others; they need a restore server.
     const sqlChecks = givenChecks.length > 0 || !restoreServer ? givenChecks : ((await settings.source(manifest.sourceId))?.sqlChecks ?? []);
 
@@ -89,15 +99,20 @@ export const verify: Command = {
     }
     if (booleanFlag(flags, 'json')) output.json(result);
     else output.out(renderResult(result));
-    if (result.status === 'verified') {
-      output.summary(verifySummary(result, manifest, secondsSince(started)));
-      return ExitCode.ok;
-    }
-    const first = result.checks.find((check) => check.status === 'failed');
-    output.error(`lifeboat: VerificationFailedError: ${result.reason ?? 'verification failed'}`);
-    return first && INTEGRITY_CHECKS.has(first.name) ? ExitCode.integrity : ExitCode.verification;
+    return verdictExit(result, manifest, started, output);
   },
 };
+
+/** The summary or the failure line, and the exit code of a verification result. */
+function verdictExit(result: VerificationResult, manifest: BackupManifest, started: number, output: Output): number {
+  if (result.status === 'verified') {
+    output.summary(verifySummary(result, manifest, secondsSince(started)));
+    return ExitCode.ok;
+  }
+  const first = result.checks.find((check) => check.status === 'failed');
+  output.error(`lifeboat: VerificationFailedError: ${result.reason ?? 'verification failed'}`);
+  return first && INTEGRITY_CHECKS.has(first.name) ? ExitCode.integrity : ExitCode.verification;
+}
 
 /**
  * `--restore-server`: a server URL; its database, if any, is only where the tools connect to create and
@@ -142,7 +157,13 @@ function renderResult(result: VerificationResult): string {
 /** `Verified orders-db/20261202T…: 7 checks passed (restore test: 21 tables, 46,273 rows), in 4.2s` */
 function verifySummary(result: VerificationResult, manifest: BackupManifest, seconds: number): string {
   const passed = result.checks.filter((check) => check.status === 'passed' || check.status === 'warning').length;
-  const restored = result.restoreTarget ? ` (restore test: ${describeContent(manifest)})` : ' (no restore test: give --restore-server)';
+  const keys = manifest.content.keyspace?.reduce((sum, db) => sum + db.keys, 0);
+  const restored =
+    keys !== undefined
+      ? ` (restore test in a scratch redis-server: ${plural(keys, 'key')})`
+      : result.restoreTarget
+        ? ` (restore test: ${describeContent(manifest)})`
+        : ' (no restore test: give --restore-server)';
   return `Verified ${result.sourceId}/${result.backupId}: ${plural(passed, 'check')} passed${restored}, in ${formatDuration(seconds)}`;
 }
 

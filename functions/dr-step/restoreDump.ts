@@ -31,7 +31,11 @@ export function drillDatabaseSuffix(suffix: string): string {
 export async function runRestoreDumpStep(event: RunStepEvent, parameters: RestoreDumpParameters, deps: DrStepDeps): Promise<StepRecord> {
   const startedAt = now(deps);
   const region = regionResources(deps, parameters.region);
-  const manifest = await latestVerifiedDump(region, parameters.source, parameters.region, parameters.pointInTime);
+  const found = await latestVerifiedDump(region, parameters.source, parameters.region, parameters.pointInTime);
+  if (found.engine === 'redis') {
+    throw new ConfigError(`Step '${event.stepId}': ${found.sourceId} is a Redis source; restore it with lifeboat restore --target redis://… (README, "Redis")`);
+  }
+  const manifest = { ...found, engine: found.engine };
   const drill = event.mode === 'drill';
 
   let connection: ConnectionInfo;

@@ -4,6 +4,9 @@
  *
  * v1.1 adds the multi-part payload of a parallel PostgreSQL dump (`payload.format` `pg_dump-custom-parts`,
  * `payload.parts`); a single-stream payload is still written as v1.0, so older 1.x readers read it.
+ *
+ * v1.2 adds Redis: engine `redis`, payload format `redis-keys` (functions/lib/redis/keysFormat.ts), the dump
+ * tool `lifeboat-redis` and `content.keyspace` (keys per database). Only Redis backups are written as v1.2.
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
@@ -15,6 +18,8 @@ export const MANIFEST_FORMAT = 'lifeboat-backup';
 export const MANIFEST_FORMAT_VERSION = '1.0';
 /** The version this code writes for a multi-part payload (`payload.parts`). */
 export const MULTI_PART_FORMAT_VERSION = '1.1';
+/** The version this code writes for a Redis backup (engine `redis`). */
+export const REDIS_FORMAT_VERSION = '1.2';
 /** Readers accept every minor version of this major and refuse any other major. */
 export const SUPPORTED_MAJOR_VERSION = 1;
 
@@ -24,6 +29,7 @@ const VERSION_PATTERN = /^(\d+)\.(\d+)$/;
 export const ENGINE_DUMP = {
   postgresql: { tool: 'pg_dump', payloadFormats: ['pg_dump-custom', 'pg_dump-custom-parts'] },
   mysql: { tool: 'mysqldump', payloadFormats: ['mysqldump-sql'] },
+  redis: { tool: 'lifeboat-redis', payloadFormats: ['redis-keys'] },
 } as const;
 
 /** A multi-part payload's sections, in restore order: schema, table data, then indexes, constraints and triggers. */
@@ -53,7 +59,7 @@ function defineManifestSchema(object: ObjectFactory) {
 
   const tools = object({
     lifeboat: nonEmpty,
-    dump: object({ name: z.enum(['pg_dump', 'mysqldump']), version: nonEmpty }).optional(),
+    dump: object({ name: z.enum(['pg_dump', 'mysqldump', 'lifeboat-redis']), version: nonEmpty }).optional(),
   });
 
   const objectName = z
@@ -75,7 +81,7 @@ function defineManifestSchema(object: ObjectFactory) {
 
   const payload = object({
     key: objectName,
-    format: z.enum(['pg_dump-custom', 'pg_dump-custom-parts', 'mysqldump-sql']),
+    format: z.enum(['pg_dump-custom', 'pg_dump-custom-parts', 'mysqldump-sql', 'redis-keys']),
     rawBytes: count,
     storedBytes: count,
     sha256,
@@ -101,13 +107,16 @@ function defineManifestSchema(object: ObjectFactory) {
 
   const snapshot = object({ arn: nonEmpty, identifier: nonEmpty, region: nonEmpty });
 
+  // Redis (v1.2): keys per database in the payload; `reportedKeys` is what INFO keyspace said when the backup began.
+  const keyspaceEntry = object({ db: count, keys: count, expiring: count, reportedKeys: count });
+
   return object({
     format: z.literal(MANIFEST_FORMAT),
     formatVersion: z.string().regex(VERSION_PATTERN, 'must be "MAJOR.MINOR"'),
     backupId: z.string().regex(BACKUP_ID_PATTERN, 'must be a backup id like 20261122T053327Z-k3x7q2ab'),
     sourceId: z.string().regex(SOURCE_ID_PATTERN, 'must be a source id (a-z, 0-9, "-", starting with a letter)'),
     kind: z.enum(['dump', 'snapshot']),
-    engine: z.enum(['postgresql', 'mysql']),
+    engine: z.enum(['postgresql', 'mysql', 'redis']),
     startedAt: timestamp,
     completedAt: timestamp,
     source,
@@ -115,7 +124,7 @@ function defineManifestSchema(object: ObjectFactory) {
     payload: payload.optional(),
     compression: compression.optional(),
     encryption: encryption.optional(),
-    content: object({ tables: z.array(table) }),
+    content: object({ tables: z.array(table), keyspace: z.array(keyspaceEntry).optional() }),
     snapshot: snapshot.optional(),
   }).superRefine((manifest, ctx) => {
     const problem = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
@@ -142,6 +151,12 @@ function defineManifestSchema(object: ObjectFactory) {
       problem(['payload', 'format'], `must be ${expected.payloadFormats.map((f) => `"${f}"`).join(' or ')} for engine "${manifest.engine}"`);
     }
     if (manifest.payload) checkParts(manifest.payload, manifest.formatVersion, problem);
+    if (manifest.engine === 'redis' && Number(VERSION_PATTERN.exec(manifest.formatVersion)?.[2] ?? 0) < 2) {
+      problem(['formatVersion'], 'must be 1.2 or later for engine "redis"');
+    }
+    if ((manifest.engine === 'redis') !== (manifest.content.keyspace !== undefined)) {
+      problem(['content', 'keyspace'], manifest.engine === 'redis' ? 'is required for engine "redis"' : 'is only allowed for engine "redis"');
+    }
   });
 }
 
@@ -261,8 +276,9 @@ export function payloadObjects(manifest: BackupManifest): PayloadObject[] {
   return [{ key, storedBytes, sha256, rawBytes }];
 }
 
-/** The version a manifest must carry: 1.1 for a multi-part payload, 1.0 otherwise. */
-export function formatVersionFor(manifest: Pick<BackupManifest, 'payload'>): string {
+/** The version a manifest must carry: 1.2 for Redis, 1.1 for a multi-part payload, 1.0 otherwise. */
+export function formatVersionFor(manifest: Pick<BackupManifest, 'payload'> & Partial<Pick<BackupManifest, 'engine'>>): string {
+  if (manifest.engine === 'redis') return REDIS_FORMAT_VERSION;
   return manifest.payload?.parts ? MULTI_PART_FORMAT_VERSION : MANIFEST_FORMAT_VERSION;
 }
 

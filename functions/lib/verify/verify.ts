@@ -39,6 +39,7 @@ import {
 } from '../vault/verification.ts';
 import type { VaultStore } from '../vault/store.ts';
 import { DatabaseMissing, type RestoredDatabase, connectRestoredDatabase, isTruthy } from '../engine/restoredDatabase.ts';
+import { verifyRedisBackup } from '../redis/verify.ts';
 import { type AnomalyThresholds, checkSizeAnomaly, resolveAnomalyThresholds } from './anomaly.ts';
 import { type JudgedConsumer, type Verdict, restoreTool, structureCheck } from './consumers.ts';
 import { verifyPartsPayload } from './partsPass.ts';
@@ -91,6 +92,13 @@ export async function verifyBackup(options: VerifyOptions): Promise<Verification
     options.sourceId === undefined
       ? await findBackup(options.store, options.backupId)
       : await readManifest(options.store, options.sourceId, options.backupId);
+  if (found.engine === 'redis') {
+    // Verified in a scratch redis-server (functions/lib/redis/verify.ts); there is no SQL to run or server to name.
+    if (options.restoreServer || sqlChecks.length > 0) {
+      throw new ConfigError(`Backup ${found.sourceId}/${found.backupId} is a Redis backup: it is verified in a scratch redis-server, without a restore server or SQL checks`);
+    }
+    return verifyRedisBackup({ store: options.store, manifest: found, keyring: options.keyring, now: clock, ...(options.anomaly ? { anomaly: options.anomaly } : {}) });
+  }
   if (found.kind !== 'dump') {
     throw new ConfigError(
       `Backup ${found.sourceId}/${found.backupId} is an RDS snapshot: it is verified by the snapshot restore test state machine, not from the vault`,
