@@ -8,12 +8,11 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { BackupKeyring } from '../crypto/keyring.ts';
-import { backupEncryptionContext, createDecryptStream } from '../crypto/envelope.ts';
+import { backupEncryptionContext, createDecryptStream, isUnwrapFailure } from '../crypto/envelope.ts';
 import { createDecompressStream } from '../codec/zstd.ts';
 import { LifeboatError, WrongKeyError } from '../errors.ts';
 import { assertKeyringMatches } from '../engine/restore.ts';
 import { checkSizeAnomaly, resolveAnomalyThresholds, type AnomalyThresholds } from '../verify/anomaly.ts';
-import { isUnwrapFailure } from '../verify/payloadPass.ts';
 import { backupPrefix } from '../vault/layout.ts';
 import type { BackupManifest } from '../vault/manifest.ts';
 import type { VaultStore } from '../vault/store.ts';
