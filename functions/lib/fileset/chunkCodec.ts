@@ -25,7 +25,8 @@ function addon(): ZstdNapiSimple {
   return napi;
 }
 
-export const CHUNK_ZSTD_LEVEL = 3;
+/** Level 1, as for dumps: fast enough to stay off the critical path. */
+export const CHUNK_ZSTD_LEVEL = 1;
 
 export function compressChunk(data: Uint8Array, level = CHUNK_ZSTD_LEVEL): Buffer {
   if (builtIn) {
