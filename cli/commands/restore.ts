@@ -10,6 +10,7 @@ import { originNote } from '../settings.ts';
 import { restoreSummary, secondsSince } from '../summary.ts';
 import { jobsFlag, KEY_FLAGS } from './backup.ts';
 import { locateBackup } from './show.ts';
+import { fileSetRestoreCommand, isFileSetLocation } from '../fileSets.ts';
 
 export const restore: Command = {
   name: 'restore',
@@ -23,14 +24,19 @@ export const restore: Command = {
     'With --table, restores that table with its sequences, defaults, indexes, constraints, triggers (and\n' +
     'partitions) into a new database, or an existing one that lacks it; --replace-table replaces the table\n' +
     'the target has, leaving every other object alone. A database this run created is dropped again if the\n' +
-    'restore fails or is interrupted.',
+    'restore fails or is interrupted.\n' +
+    'A file-set snapshot restores into --target file:///DIR or s3://BUCKET/PREFIX: every file, those under\n' +
+    '--path PREFIX/ or the one file --path names, as it was at that snapshot; existing files are never\n' +
+    'replaced unless --overwrite is given.',
   positionals: [{ name: 'ID', description: 'The backup id as printed by backup and list, a unique prefix of it, or "latest".' }],
   flags: {
     vault: { type: 'string', value: 'LOCATION', description: 'The vault: a directory, or s3://BUCKET[/PREFIX].' },
     source: { type: 'string', value: 'ID', description: 'The source id, when the backup id exists under several sources.' },
     ...KEY_FLAGS,
     ...PASSWORD_FILE_FLAG,
-    target: { type: 'string', value: 'URL', description: 'The database to restore into: postgres://… or mysql://…' },
+    target: { type: 'string', value: 'URL', description: 'The database to restore into: postgres://… or mysql://…; for a file set file:///DIR or s3://BUCKET/PREFIX.' },
+    path: { type: 'string', value: 'PATH', description: 'File sets: restore only this file, or (ending in /) everything under this prefix.' },
+    overwrite: { type: 'boolean', description: 'File sets: replace files that already exist at the target.' },
     'drop-existing': {
       type: 'boolean',
       description: "Drop the whole target database first (every object in it is lost); asks on a terminal, needs --yes otherwise.",
@@ -50,6 +56,13 @@ export const restore: Command = {
     const backupId = backupIdArgument('restore', positionals);
     const store = await openVault(requiredFlag(flags, 'vault'), env);
     const sourceId = sourceFilter(flags);
+    const targetUrl = requiredFlag(flags, 'target');
+    if (isFileSetLocation(targetUrl)) {
+      const keyring = await keyringFromFlags(flags, deps);
+      await assertVaultExists(store, originNote({ origins }, 'vault'));
+      return fileSetRestoreCommand({ ref: backupId, target: targetUrl, store, keyring, sourceId, flags, output, env });
+    }
+    if (stringFlag(flags, 'path') !== undefined || booleanFlag(flags, 'overwrite')) throw new UsageError('--path and --overwrite are for file sets (a file:// or s3:// --target)');
     const target = await connectionWithPassword('--target', requiredFlag(flags, 'target'), flags, output, env);
     const table = stringFlag(flags, 'table');
     const replaceTable = booleanFlag(flags, 'replace-table');
