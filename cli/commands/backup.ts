@@ -70,7 +70,10 @@ export const backup: Command = {
       await prepareVaultForBackup(store, originNote({ origins }, 'vault'));
       return fileSetBackupCommand({ url: sourceUrl, store, keyring, sourceId, flags, output, env });
     }
-    if (positionals[0] !== undefined) throw new UsageError(`"${positionals[0]}" is not a file set (file:///DIR or s3://BUCKET/PREFIX); a database is given with --source URL`);
+    if (positionals[0] !== undefined) {
+      const shown = positionals[0].length > 60 ? `${positionals[0].slice(0, 57)}...` : positionals[0];
+      throw new UsageError(`unexpected argument "${shown}" for "lifeboat backup": only a file set (file:///DIR or s3://BUCKET/PREFIX) is an argument; give a database as --source URL`);
+    }
     const source = await connectionWithPassword('--source', requiredFlag(flags, 'source'), flags, output, env);
     const jobs = jobsFlag(flags);
     const store = await openVault(requiredFlag(flags, 'vault'), env);
