@@ -63,6 +63,23 @@ describe('lifeboat with file sets', { timeout: 240_000 }, () => {
     expect(verified.stdout).toMatch(/^File set uploads\/\S+: verified \(1 of 1 pack read, 2 chunks checked\)$/m);
   });
 
+  it('prune keeps the newest snapshot and every pack it refers to, and needs the key', async () => {
+    const noKey = await lifeboat(['prune', '--vault', vault, '--source', 'uploads', '--keep-last', '1']);
+    expect(noKey.code).toBe(ExitCode.usage);
+    expect(errorLine(noKey.stderr)?.message).toMatch(/uploads is a file set: .*--key-file/);
+
+    const dry = await lifeboat(['prune', ...key(), '--source', 'uploads', '--keep-last', '1', '--days', '0', '--daily', '0', '--weekly', '0', '--monthly', '0', '--dry-run', '--json']);
+    expect(dry.code, dry.stderr).toBe(ExitCode.ok);
+    const report = JSON.parse(dry.stdout) as { deletedSnapshots: string[]; keptSnapshots: { backupId: string }[]; deletedPacks: string[]; dryRun: boolean };
+    expect(report.dryRun).toBe(true);
+    expect(report.deletedSnapshots).toHaveLength(1);
+    expect(report.keptSnapshots).toHaveLength(1);
+    // The old a/one.txt shared its pack with two.bin, which the kept snapshot still needs.
+    expect(report.deletedPacks).toEqual([]);
+    const listed = JSON.parse((await lifeboat(['list', '--vault', vault, '--json'])).stdout) as { fileSets: unknown[] };
+    expect(listed.fileSets).toHaveLength(2);
+  });
+
   it('verify names a corrupted pack and exits with the integrity code; a bad percentage is a usage error', async () => {
     const store = new LocalStore(vault);
     let pack = '';
