@@ -5,6 +5,7 @@
  * its packs are under its own backup id and pruned once older than any run could take.
  */
 import { createHash, createHmac } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { describeEncryption } from '../crypto/envelope.ts';
 import type { BackupKeyring } from '../crypto/keyring.ts';
 import { LIFEBOAT_VERSION } from '../engine/version.ts';
@@ -28,7 +29,18 @@ import {
 } from './format.ts';
 import { DEFAULT_PACK_BYTES, PackWriter } from './packs.ts';
 import { loadOrCreateChunkIdKey, putSealedLines } from './sealed.ts';
-import type { FileSource, SourceEntry } from './sources.ts';
+import type { FileSource, OpenedEntry, SourceEntry } from './sources.ts';
+
+/** Files up to 1 MiB are read ahead, at most 16 at a time: at most 16 MiB held beyond the pack buffer. */
+const READ_AHEAD_FILES = 16;
+const READ_AHEAD_MAX_FILE_BYTES = 1024 * 1024;
+
+/** A small file's whole content (at most READ_AHEAD_MAX_FILE_BYTES as listed; a file that grew is read as it is). */
+async function bufferBody(opened: OpenedEntry): Promise<OpenedEntry> {
+  const parts: Buffer[] = [];
+  for await (const data of opened.body as AsyncIterable<Buffer>) parts.push(data);
+  return { ...opened, body: Readable.from(parts) };
+}
 
 export interface FileSetBackupOptions {
   readonly store: VaultStore;
@@ -58,7 +70,7 @@ export async function runFileSetBackup(options: FileSetBackupOptions): Promise<F
   const packBytes = options.packBytes ?? DEFAULT_PACK_BYTES;
 
   const chunkIdKey = await loadOrCreateChunkIdKey(store, keyring, sourceId);
-  const gear = gearTable(chunkIdKey);
+  const chunker = new Chunker(gearTable(chunkIdKey), chunking);
 
   // The parent: the newest complete snapshot. Its index is what this run dedupes against; its file list
   // says which files are unchanged.
@@ -107,11 +119,14 @@ export async function runFileSetBackup(options: FileSetBackupOptions): Promise<F
     return id;
   };
 
-  const readEntry = async (entry: SourceEntry): Promise<FileRecord> => {
-    const opened = await source.open(entry).catch((cause: Error) => {
+  const openEntry = (entry: SourceEntry): Promise<OpenedEntry> =>
+    source.open(entry).catch((cause: Error) => {
       throw new SourceUnreachableError(`Cannot read ${entry.path}: ${cause.name}: ${cause.message}`, { cause });
     });
-    const chunker = new Chunker(gear, chunking);
+
+  const readEntry = async (entry: SourceEntry, prefetched?: Promise<OpenedEntry>): Promise<FileRecord> => {
+    const opened = await (prefetched ?? openEntry(entry));
+    chunker.reset();
     const hash = createHash('sha256');
     const chunks: string[] = [];
     let size = 0;
@@ -136,21 +151,39 @@ export async function runFileSetBackup(options: FileSetBackupOptions): Promise<F
     };
   };
 
+  // Small files are read ahead, several at once (a bounded window), and chunked in listing order: one file
+  // at a time would wait on every open and read (a GetObject round trip on S3) in turn.
+  const queue: { entry: SourceEntry; reuse?: FileRecord; prefetched?: Promise<OpenedEntry> }[] = [];
+  const settle = async (item: (typeof queue)[number]) => {
+    let record: FileRecord;
+    if (item.reuse) {
+      record = item.reuse;
+      filesReused++;
+    } else {
+      record = await readEntry(item.entry, item.prefetched);
+      filesRead++;
+    }
+    for (const id of record.chunks) referenced.add(id);
+    bytes += record.size;
+    files.push(record);
+  };
   try {
     for await (const entry of source.list((path, why) => skipped.push({ path, why }))) {
       const previous = parentFiles.get(entry.path);
-      let record: FileRecord;
       if (previous && unchanged(previous, entry) && previous.chunks.every((id) => known.has(id))) {
-        record = { ...previous, ...(entry.mode !== undefined ? { mode: entry.mode } : {}) };
-        filesReused++;
+        queue.push({ entry, reuse: { ...previous, ...(entry.mode !== undefined ? { mode: entry.mode } : {}) } });
+      } else if (entry.size <= READ_AHEAD_MAX_FILE_BYTES) {
+        const prefetched = openEntry(entry).then(bufferBody);
+        prefetched.catch(() => undefined); // handled when its turn comes; not an unhandled rejection meanwhile
+        queue.push({ entry, prefetched });
       } else {
-        record = await readEntry(entry);
-        filesRead++;
+        queue.push({ entry });
       }
-      for (const id of record.chunks) referenced.add(id);
-      bytes += record.size;
-      files.push(record);
+      while (queue.length > READ_AHEAD_FILES || (queue.length > 0 && queue.at(-1)!.prefetched === undefined && queue.at(-1)!.reuse === undefined)) {
+        await settle(queue.shift()!);
+      }
     }
+    while (queue.length > 0) await settle(queue.shift()!);
     await closePack();
   } catch (error) {
     await writer?.abort();

@@ -77,6 +77,13 @@ export class Chunker {
     return chunks;
   }
 
+  /** Forgets any data held, for the next file; the buffer is kept (one 4 MiB allocation per backup, not per file). */
+  reset(): void {
+    this.#length = 0;
+    this.#scanned = 0;
+    this.#hash = 0;
+  }
+
   /** The last chunk (whatever is left, shorter than a cut would make), or none for an empty remainder. */
   finish(): Buffer[] {
     if (this.#length === 0) return [];
