@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawAesKeyring } from '../../../functions/lib/crypto/keyring.ts';
-import { TargetNotEmptyError } from '../../../functions/lib/errors.ts';
+import { SourceUnreachableError, TargetNotEmptyError } from '../../../functions/lib/errors.ts';
 import {
   directorySource,
   directoryTarget,
@@ -210,9 +210,22 @@ describe('file sets in a directory vault', { timeout: 240_000 }, () => {
     for (const name of original.keys()) expect(digest(await readFile(path.join(again, name))), name).toBe(digest(await readFile(path.join(tree, name))));
   });
 
+  it('a file that cannot be read fails the backup with its name, and nothing new is listed', async () => {
+    const before = (await listFileSetSnapshots(store, SOURCE)).map((m) => m.backupId);
+    const real = directorySource(tree);
+    const source = { ...real, open: (entry: Parameters<typeof real.open>[0]) => (entry.path === 'docs/d3/file-3.bin' ? Promise.reject(new Error('EACCES')) : real.open(entry)) };
+    // Every file is read: a new mtime on all of them.
+    for (const name of original.keys()) await utimes(path.join(tree, name), new Date(), new Date(Date.now() + 60_000));
+    const failed = runFileSetBackup({ store, keyring, sourceId: SOURCE, source, packBytes: PACK_BYTES });
+    await expect(failed).rejects.toBeInstanceOf(SourceUnreachableError);
+    await expect(failed).rejects.toThrow('Cannot read docs/d3/file-3.bin: Error: EACCES');
+    expect((await listFileSetSnapshots(store, SOURCE)).map((m) => m.backupId)).toEqual(before);
+  });
+
   it('a changed mtime alone rereads the file but stores nothing new', async () => {
+    await backup();
     const file = path.join(tree, 'docs/d0/file-0.bin');
-    await utimes(file, new Date(), new Date(Date.now() + 5000));
+    await utimes(file, new Date(), new Date(Date.now() + 120_000));
     const result = await backup();
     expect(result.manifest.totals).toMatchObject({ filesRead: 1, newPacks: 0, newStoredBytes: 0 });
   });
