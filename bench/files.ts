@@ -165,6 +165,8 @@ async function main(): Promise<void> {
         changed_bytes: changedBytes,
         restic: resticVersion,
         lifeboat_cli_startup_s: round(startup, 2),
+        // Peak RSS of this process (the bench and Lifeboat's engine; restic runs as a child and is not counted).
+        lifeboat_max_rss_mb: round(process.resourceUsage().maxRSS / 1024, 1),
         lifeboat_first_s: round(first['lifeboatSeconds']!, 2),
         lifeboat_unchanged_s: round(unchanged['lifeboatSeconds']!, 2),
         lifeboat_changed_s: round(one['lifeboatSeconds']!, 2),
