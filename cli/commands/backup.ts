@@ -9,6 +9,8 @@ import { createProgressDisplay } from '../progress.ts';
 import { originNote } from '../settings.ts';
 import { backupSummary, secondsSince } from '../summary.ts';
 import { backupRedis, isRedisUrl, REDIS_PASSWORD_ENV, redisEndpointFromFlag, redisSourceId } from '../redis.ts';
+import { fileSetBackupCommand, isFileSetLocation } from '../fileSets.ts';
+import { assertSourceId } from '../../functions/lib/vault/layout.ts';
 
 export const KEY_FLAGS = {
   'key-file': { type: 'string', value: 'FILE', description: 'Local key file (from lifeboat keygen): a raw AES-256 keyring.' },
@@ -21,12 +23,15 @@ export const KEY_FLAGS = {
 
 export const backup: Command = {
   name: 'backup',
-  summary: 'Dump a PostgreSQL or MySQL/MariaDB database, or a Redis server, into a vault; prints the backup id.',
-  synopsis: 'lifeboat backup --source URL [--vault LOCATION] [--source-id ID] [--key-file FILE | --kms-key ARN] [--json]',
+  summary: 'Back up a PostgreSQL or MySQL/MariaDB database, a Redis server, or a file set (directory or S3 prefix) into a vault; prints the backup id.',
+  synopsis: 'lifeboat backup (--source URL | file:///DIR | s3://BUCKET/PREFIX) [--vault LOCATION] [--source-id ID] [--key-file FILE | --kms-key ARN] [--json]',
   description:
     'Streams pg_dump / mysqldump through zstd and the AWS Encryption SDK into the vault, then writes the\n' +
     'manifest. Prints only the backup id on stdout, so `id=$(lifeboat backup ...)` works; --json prints the\n' +
-    'manifest instead. Ends with one line on stderr saying what was backed up (tables, rows, sizes, time).',
+    'manifest instead. Ends with one line on stderr saying what was backed up (tables, rows, sizes, time).\n' +
+    'A file:///DIR or s3://BUCKET/PREFIX source makes a file-set snapshot instead: content-defined chunks,\n' +
+    'deduplicated and packed, reading only files whose size and mtime (ETag) changed (docs/vault-format.md).',
+  positionals: [{ name: 'SOURCE', description: 'A file set to back up: file:///DIR or s3://BUCKET[/PREFIX] (or give --source).' }],
   flags: {
     source: {
       type: 'string',
@@ -56,8 +61,21 @@ export const backup: Command = {
     'Passwords are never printed.\n' +
     'S3: credentials and Region come from the AWS SDK chain; AWS_ENDPOINT_URL points at an S3-compatible server.\n' +
     'Progress (a terminal only) shows a percentage and ETA estimated from the last backup of the source.',
-  maxPositionals: 0,
-  async run({ flags, origins }, { output, env, deps, settings }) {
+  maxPositionals: 1,
+  async run({ flags, positionals, origins }, { output, env, deps, settings }) {
+    if (positionals[0] !== undefined && stringFlag(flags, 'source') !== undefined) throw new UsageError('give the source once: as --source URL or as the argument');
+    const sourceUrl = positionals[0] ?? stringFlag(flags, 'source');
+    if (sourceUrl !== undefined && isFileSetLocation(sourceUrl)) {
+      const store = await openVault(requiredFlag(flags, 'vault'), env);
+      const keyring = await keyringFromFlags(flags, deps);
+      const sourceId = fileSetSourceIdFlag(flags);
+      await prepareVaultForBackup(store, originNote({ origins }, 'vault'));
+      return fileSetBackupCommand({ url: sourceUrl, store, keyring, sourceId, flags, output, env });
+    }
+    if (positionals[0] !== undefined) {
+      const shown = positionals[0].length > 60 ? `${positionals[0].slice(0, 57)}...` : positionals[0];
+      throw new UsageError(`unexpected argument "${shown}" for "lifeboat backup": only a file set (file:///DIR or s3://BUCKET/PREFIX) is an argument; give a database as --source URL`);
+    }
     if (isRedisUrl(requiredFlag(flags, 'source'))) {
       const endpoint = await redisEndpointFromFlag('--source', requiredFlag(flags, 'source'), flags, output, env);
       const redisStore = await openVault(requiredFlag(flags, 'vault'), env);
@@ -124,4 +142,16 @@ export function jobsFlag(flags: FlagValues): { jobs?: number } {
   const jobs = Number(text);
   if (!/^\d+$/.test(text) || jobs < 1 || jobs > 64) throw new UsageError(`--jobs: expected a whole number from 1 to 64, got "${text}"`);
   return { jobs };
+}
+
+/** `--source-id` for a file set: checked here; absent, the directory's or bucket's name is used. */
+function fileSetSourceIdFlag(flags: FlagValues): string | undefined {
+  const given = stringFlag(flags, 'source-id');
+  if (given === undefined) return undefined;
+  try {
+    assertSourceId(given);
+  } catch (error) {
+    throw new UsageError(`--source-id: ${(error as Error).message}`, { cause: error });
+  }
+  return given;
 }

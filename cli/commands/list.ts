@@ -7,6 +7,7 @@ import { formatBytes, formatTable, formatTimestamp } from '../format.ts';
 import { assertVaultExists, openVault, sourceFilter } from '../options.ts';
 import { originNote } from '../settings.ts';
 import { type BackupStatus, toStatus } from '../status.ts';
+import { fileSetSummaries, renderFileSets } from '../fileSets.ts';
 
 /** One row of `list --json`. */
 export interface BackupSummary {
@@ -30,7 +31,7 @@ export const list: Command = {
   synopsis: 'lifeboat list [--vault LOCATION] [--source ID] [--limit N] [--json]',
   description:
     'Lists every backup that has a manifest (incomplete uploads are never listed), newest first, with its\n' +
-    'sizes and verification status.',
+    'sizes and verification status, then the file-set snapshots (files, size, stored and new bytes).',
   flags: {
     vault: { type: 'string', value: 'LOCATION', description: 'The vault: a directory, or s3://BUCKET[/PREFIX].' },
     source: { type: 'string', value: 'ID', description: 'Only backups of this source id.' },
@@ -46,8 +47,13 @@ export const list: Command = {
 
     const { backups, unreadable } = await listSummaries(store, { ...(sourceId === undefined ? {} : { sourceId }), ...(limit === undefined ? {} : { limit }) });
 
+    const fileSets = await fileSetSummaries(store, sourceId);
+    const shownSets = limit === undefined ? fileSets : fileSets.slice(0, limit);
     if (booleanFlag(flags, 'json')) {
-      output.json({ vault: store.location, backups, unreadable });
+      // `fileSets` only when the vault has any, so the output of a database-only vault is as before.
+      output.json({ vault: store.location, backups, unreadable, ...(fileSets.length > 0 ? { fileSets: shownSets } : {}) });
+    } else if (fileSets.length > 0) {
+      output.out([...(backups.length > 0 ? [renderTable(backups), ''] : []), renderFileSets(shownSets)].join('\n'));
     } else {
       output.out(backups.length > 0 ? renderTable(backups) : sourceId === undefined ? `No backups in ${store.location}` : await noBackupsOf(store, sourceId));
     }

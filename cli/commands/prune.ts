@@ -1,10 +1,11 @@
 import type { RetentionPolicy } from '../../functions/lib/retention/plan.ts';
 import type { VaultStore } from '../../functions/lib/vault/store.ts';
 import { booleanFlag, type FlagValues, requiredFlag, stringFlag } from '../args.ts';
-import type { Command } from '../command.ts';
+import type { Command, CommandContext } from '../command.ts';
 import { ExitCode, PruneIncompleteError, UsageError } from '../errors.ts';
-import { assertVaultExists, openVault, sourceFilter } from '../options.ts';
+import { assertVaultExists, keyringFromFlags, openVault, sourceFilter } from '../options.ts';
 import { originNote } from '../settings.ts';
+import { KEY_FLAGS } from './backup.ts';
 
 /** The config's retention defaults (infra/config/schema.ts), so a bare `prune` does what a deployment would. */
 const DEFAULT_POLICY: RetentionPolicy = { days: 35, keepLast: 7, gfs: { daily: 7, weekly: 4, monthly: 12, yearly: 0 } };
@@ -37,13 +38,17 @@ export const prune: Command = {
     ...COUNT_FLAGS,
     'time-zone': { type: 'string', value: 'TZ', description: 'IANA time zone of the daily/weekly/monthly/yearly periods (default UTC).' },
     json: { type: 'boolean', description: 'Print the report as JSON.' },
+    ...KEY_FLAGS,
   },
   notes:
     'On an S3 vault, Object Lock retention and legal hold are read before anything is deleted.\n' +
     'Exit codes: 0 done (protected backups are not an error), 1 some backups could not be read or deleted\n' +
-    '(the report lists each; nothing is deleted while any verification status is unreadable), 2 bad flags.',
+    '(the report lists each; nothing is deleted while any verification status is unreadable), 2 bad flags.\n' +
+    'A file-set source (lifeboat backup file:///…) is pruned by snapshot: the policy picks the snapshots, the\n' +
+    'newest is always kept, and packs no kept snapshot refers to are deleted; its index is encrypted, so this\n' +
+    'needs --key-file or --kms-key.',
   maxPositionals: 0,
-  async run({ flags, origins }, { output, env, settings }) {
+  async run({ flags, origins }, { output, env, settings, deps }) {
     const location = requiredFlag(flags, 'vault');
     const sourceId = sourceFilter(flags);
     if (sourceId === undefined) throw new UsageError('--source is required: retention runs per source');
@@ -82,6 +87,10 @@ export const prune: Command = {
       store = await openVault(location, env);
     }
     await assertVaultExists(store, originNote({ origins }, 'vault'));
+    const { listFileSetSources } = await import('../../functions/lib/fileset/catalog.ts');
+    if ((await listFileSetSources(store)).includes(sourceId)) {
+      return pruneFileSetCommand({ store, sourceId, policy, timeZone, flags, output, deps });
+    }
 
     const report = await pruneVault(store, {
       sourceId,
@@ -123,4 +132,36 @@ function policyFromFlags(flags: FlagValues, base: RetentionPolicy): RetentionPol
       yearly: count('yearly', base.gfs.yearly),
     },
   };
+}
+
+/** `prune --source ID` of a file set: snapshots by policy, then the packs no kept snapshot refers to. */
+async function pruneFileSetCommand(options: {
+  store: VaultStore; sourceId: string; policy: RetentionPolicy; timeZone: string; flags: FlagValues; output: CommandContext['output']; deps: CommandContext['deps'];
+}): Promise<number> {
+  const { store, sourceId, policy, timeZone, flags, output } = options;
+  if (stringFlag(flags, 'key-file') === undefined && stringFlag(flags, 'kms-key') === undefined) {
+    throw new UsageError(`${sourceId} is a file set: pruning reads its encrypted index; give --key-file or --kms-key`);
+  }
+  const keyring = await keyringFromFlags(flags, options.deps);
+  const { pruneFileSet } = await import('../../functions/lib/fileset/prune.ts');
+  const dryRun = booleanFlag(flags, 'dry-run');
+  const report = await pruneFileSet({ store, keyring, sourceId, policy, timeZone, dryRun });
+  if (booleanFlag(flags, 'json')) {
+    output.json(report);
+    return ExitCode.ok;
+  }
+  const would = dryRun ? 'would delete' : 'deleted';
+  output.out(
+    [
+      `Retention of file set ${sourceId} in ${store.location}${dryRun ? ' (dry run: nothing was deleted)' : ''}`,
+      `Kept (${report.keptSnapshots.length}):`,
+      ...report.keptSnapshots.map((s) => `  ${s.backupId}  ${s.reasons.join(', ')}`),
+      `Snapshots ${would} (${report.deletedSnapshots.length}):`,
+      ...report.deletedSnapshots.map((id) => `  ${id}`),
+      `Summary: ${report.deletedSnapshots.length} snapshots and ${report.deletedPacks.length} packs ${would}, ` +
+        `${report.keptPacks} packs kept, ${report.inProgressPacks} packs of a backup that may be running left alone, ` +
+        `${report.deletedIncomplete.length} incomplete snapshots ${would}`,
+    ].join('\n'),
+  );
+  return ExitCode.ok;
 }

@@ -11,6 +11,7 @@ import { restoreSummary, secondsSince } from '../summary.ts';
 import { jobsFlag, KEY_FLAGS } from './backup.ts';
 import { locateBackup } from './show.ts';
 import { isRedisUrl, redisEndpointFromFlag, redisRestoreFlagProblem, restoreRedis } from '../redis.ts';
+import { fileSetRestoreCommand, isFileSetLocation } from '../fileSets.ts';
 
 export const restore: Command = {
   name: 'restore',
@@ -24,16 +25,20 @@ export const restore: Command = {
     'With --table, restores that table with its sequences, defaults, indexes, constraints, triggers (and\n' +
     'partitions) into a new database, or an existing one that lacks it; --replace-table replaces the table\n' +
     'the target has, leaving every other object alone. A database this run created is dropped again if the\n' +
-    'restore fails or is interrupted.',
+    'restore fails or is interrupted.\n' +
+    'A file-set snapshot restores into --target file:///DIR or s3://BUCKET/PREFIX: every file, those under\n' +
+    '--path PREFIX/ or the one file --path names, as it was at that snapshot; existing files are never\n' +
+    'replaced unless --overwrite is given.',
   positionals: [{ name: 'ID', description: 'The backup id as printed by backup and list, a unique prefix of it, or "latest".' }],
   flags: {
     vault: { type: 'string', value: 'LOCATION', description: 'The vault: a directory, or s3://BUCKET[/PREFIX].' },
     source: { type: 'string', value: 'ID', description: 'The source id, when the backup id exists under several sources.' },
     ...KEY_FLAGS,
     ...PASSWORD_FILE_FLAG,
-    target: { type: 'string', value: 'URL', description: 'The database to restore into: postgres://… or mysql://… (a Redis backup: redis://HOST:PORT).' },
+    target: { type: 'string', value: 'URL', description: 'Where to restore: postgres://… or mysql://…; a Redis backup: redis://HOST:PORT; a file set: file:///DIR or s3://BUCKET/PREFIX.' },
     rdb: { type: 'string', value: 'FILE', description: 'A Redis backup: write it as an RDB file instead of into a server (needs redis-server).' },
-    overwrite: { type: 'boolean', description: 'A Redis backup: replace keys the target already holds (or the --rdb file).' },
+    path: { type: 'string', value: 'PATH', description: 'File sets: restore only this file, or (ending in /) everything under this prefix.' },
+    overwrite: { type: 'boolean', description: 'Replace what the target already holds: files of a file set, keys of a Redis backup (or the --rdb file).' },
     'drop-existing': {
       type: 'boolean',
       description: "Drop the whole target database first (every object in it is lost); asks on a terminal, needs --yes otherwise.",
@@ -64,6 +69,12 @@ export const restore: Command = {
       const redisTarget = targetUrl === undefined ? undefined : await redisEndpointFromFlag('--target', targetUrl, flags, output, env);
       return restoreRedis({ manifest: found, store, keyring: redisKeyring, flags, ...(redisTarget ? { target: redisTarget } : {}), ...(rdbFile ? { rdbFile } : {}) }, output);
     }
+    if (targetUrl !== undefined && isFileSetLocation(targetUrl)) {
+      const keyring = await keyringFromFlags(flags, deps);
+      await assertVaultExists(store, originNote({ origins }, 'vault'));
+      return fileSetRestoreCommand({ ref: backupId, target: targetUrl, store, keyring, sourceId, flags, output, env });
+    }
+    if (stringFlag(flags, 'path') !== undefined) throw new UsageError('--path is for file sets (a file:// or s3:// --target)');
     const target = await connectionWithPassword('--target', requiredFlag(flags, 'target'), flags, output, env);
     const table = stringFlag(flags, 'table');
     const replaceTable = booleanFlag(flags, 'replace-table');

@@ -13,6 +13,7 @@ import { originNote } from '../settings.ts';
 import { describeContent, plural, secondsSince } from '../summary.ts';
 import { formatDuration } from '../format.ts';
 import { KEY_FLAGS } from './backup.ts';
+import { fileSetVerifyCommand, findFileSetSnapshot } from '../fileSets.ts';
 
 /** Checks whose failure means the stored backup is not what its manifest says: the integrity exit code. */
 const INTEGRITY_CHECKS: ReadonlySet<string> = new Set(['checksum', 'decrypt', 'structure']);
@@ -46,6 +47,11 @@ export const verify: Command = {
       description: 'A statement run in the restored database; it passes if a row\'s first column is true (needs --restore-server).',
     },
     json: { type: 'boolean', description: 'Print the verification result as JSON (the object written to the vault).' },
+    'read-data-subset': {
+      type: 'string',
+      value: 'N%',
+      description: 'File sets: read this share of the packs in full (every chunk decrypted and its hash checked); default 100%.',
+    },
   },
   notes:
     'The restore server password comes from the URL or PGPASSWORD / MYSQL_PWD; it is never printed or recorded.\n' +
@@ -64,6 +70,9 @@ export const verify: Command = {
     if (givenChecks.length > 0 && !restoreServer) throw new UsageError('--check needs --restore-server: checks run in the restored database');
     const keyring = await keyringFromFlags(flags, deps);
     await assertVaultExists(store, originNote({ origins }, 'vault'));
+    const fileSet = await findFileSetSnapshot(store, backupRef, sourceId);
+    if (fileSet) return fileSetVerifyCommand({ manifest: fileSet, store, keyring, flags, output });
+    if (stringFlag(flags, 'read-data-subset') !== undefined) throw new UsageError('--read-data-subset is for file-set snapshots');
     const manifest = await resolveBackup(store, backupRef, sourceId);
     if (manifest.engine === 'redis') {
       // Restored into a scratch redis-server on this machine: --restore-server and --check do not apply.
