@@ -32,6 +32,8 @@ export interface CliDeps {
   readonly readStdin?: () => Promise<string>;
   /** Where `drill --local` reads the answers to approvals. @default process.stdin */
   readonly stdin?: NodeJS.ReadableStream;
+  /** The AWS clients of configuration backups for one Region. @default the SDK clients (cli/configCommands.ts) */
+  readonly configClients?: import('./configCommands.ts').ConfigClientsProvider;
 }
 
 /**

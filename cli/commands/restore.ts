@@ -10,6 +10,7 @@ import { originNote } from '../settings.ts';
 import { restoreSummary, secondsSince } from '../summary.ts';
 import { jobsFlag, KEY_FLAGS } from './backup.ts';
 import { locateBackup } from './show.ts';
+import { CONFIG_RESTORE_FLAGS, findConfigBackup, restoreConfig } from '../configCommands.ts';
 
 export const restore: Command = {
   name: 'restore',
@@ -43,6 +44,7 @@ export const restore: Command = {
       value: 'N',
       description: 'Backups made with --jobs: load data and build indexes over N connections. Default: the number of CPUs.',
     },
+    ...CONFIG_RESTORE_FLAGS,
   },
   notes: 'The target password comes from --password-file, PGPASSWORD / MYSQL_PWD or the URL (with a warning), as for backup. It is never printed.',
   maxPositionals: 1,
@@ -50,6 +52,14 @@ export const restore: Command = {
     const backupId = backupIdArgument('restore', positionals);
     const store = await openVault(requiredFlag(flags, 'vault'), env);
     const sourceId = sourceFilter(flags);
+    const configBackup = await findConfigBackup(store, backupId, sourceId);
+    if (configBackup) {
+      const keyring = await keyringFromFlags(flags, deps);
+      return restoreConfig({ manifest: configBackup, store, keyring, flags, env, output, clients: deps.configClients });
+    }
+    for (const flag of Object.keys(CONFIG_RESTORE_FLAGS)) {
+      if (flags[flag] !== undefined) throw new UsageError(`--${flag} is for configuration backups; ${backupId} is a database backup`);
+    }
     const target = await connectionWithPassword('--target', requiredFlag(flags, 'target'), flags, output, env);
     const table = stringFlag(flags, 'table');
     const replaceTable = booleanFlag(flags, 'replace-table');

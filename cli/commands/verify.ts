@@ -13,6 +13,7 @@ import { originNote } from '../settings.ts';
 import { describeContent, plural, secondsSince } from '../summary.ts';
 import { formatDuration } from '../format.ts';
 import { KEY_FLAGS } from './backup.ts';
+import { findConfigBackup, verifyConfig } from '../configCommands.ts';
 
 /** Checks whose failure means the stored backup is not what its manifest says: the integrity exit code. */
 const INTEGRITY_CHECKS: ReadonlySet<string> = new Set(['checksum', 'decrypt', 'structure']);
@@ -64,6 +65,8 @@ export const verify: Command = {
     if (givenChecks.length > 0 && !restoreServer) throw new UsageError('--check needs --restore-server: checks run in the restored database');
     const keyring = await keyringFromFlags(flags, deps);
     await assertVaultExists(store, originNote({ origins }, 'vault'));
+    const configBackup = await findConfigBackup(store, backupRef, sourceId);
+    if (configBackup) return verifyConfig({ manifest: configBackup, store, keyring, flags, output });
     const manifest = await resolveBackup(store, backupRef, sourceId);
     // The config's checks for the source, unless --check gives others; they need a restore server.
     const sqlChecks = givenChecks.length > 0 || !restoreServer ? givenChecks : ((await settings.source(manifest.sourceId))?.sqlChecks ?? []);

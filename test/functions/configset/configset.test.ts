@@ -145,7 +145,7 @@ describe('configuration backups', () => {
 
     const key = payloadKey(SOURCE, manifest.backupId);
     const stored = Buffer.from(await store.getObject(key));
-    stored[stored.length - 40] ^= 0xff;
+    stored.writeUInt8(stored.readUInt8(stored.length - 40) ^ 0xff, stored.length - 40);
     await writeFile(path.join(vault.root, key), stored);
     await expect(verifyConfigBackup(store, manifest, keyring)).rejects.toThrow(/Decryption failed|SHA-256/);
   });
@@ -253,7 +253,7 @@ describe('configuration backups', () => {
     it('restores nothing from a damaged payload', async () => {
       const key = payloadKey(SOURCE, manifest.backupId);
       const stored = Buffer.from(await store.getObject(key));
-      stored[stored.length - 40] ^= 0xff;
+      stored.writeUInt8(stored.readUInt8(stored.length - 40) ^ 0xff, stored.length - 40);
       await writeFile(path.join(vault.root, key), stored);
 
       await expect(restore()).rejects.toThrow();
