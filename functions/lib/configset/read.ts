@@ -59,17 +59,25 @@ export async function* readConfigItems(store: VaultStore, manifest: ConfigManife
     return { item, entry };
   };
 
-  for await (const chunk of plain) {
-    rest += decoder.decode(chunk as Buffer, { stream: true });
-    let newline = rest.indexOf('\n');
-    while (newline >= 0) {
-      const found = take(rest.slice(0, newline));
-      rest = rest.slice(newline + 1);
-      if (found) yield found;
-      newline = rest.indexOf('\n');
+  try {
+    for await (const chunk of plain) {
+      rest += decoder.decode(chunk as Buffer, { stream: true });
+      let newline = rest.indexOf('\n');
+      while (newline >= 0) {
+        const found = take(rest.slice(0, newline));
+        rest = rest.slice(newline + 1);
+        if (found) yield found;
+        newline = rest.indexOf('\n');
+      }
+    }
+    await pumped;
+  } finally {
+    // A reader that stops early (or a mismatch) must not leave the object open.
+    if (!plain.readableEnded) {
+      body.destroy();
+      plain.destroy();
     }
   }
-  await pumped;
   rest += decoder.decode();
   if (rest !== '') throw new ConfigPayloadMismatchError(`Backup ${label}: the payload ends in the middle of a line`);
   if (stored.bytes !== manifest.payload.storedBytes) throw new SizeMismatchError(`Backup ${label}: ${key} holds ${stored.bytes} bytes, the manifest says ${manifest.payload.storedBytes}`);

@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   ConfigPayloadMismatchError,
   ConfigReadFailedError,
+  ConfigRestoreFailedError,
   parseConfigManifest,
   readConfigManifest,
   restoreConfigBackup,
@@ -277,5 +278,29 @@ describe('configuration backups', () => {
       'Manifest m.json is a dump backup, not a configuration backup (kind "config")',
     );
     expect(() => parseConfigManifest(JSON.stringify({ format: 'lifeboat-backup', formatVersion: '2.0', kind: 'config' }), 'm.json')).toThrow(/format version 2.0/);
+  });
+});
+
+describe('configuration restore failures', () => {
+  it('names the item that failed and every item written before it', async () => {
+    const vault = await tempVault();
+    const keyring = testKeyring();
+    const ssm = new FakeSsm().put('/a/one', 'String', '1').put('/a/two', 'SecureString', 'two-secret').put('/a/three', 'String', '3');
+    try {
+      const manifest = await runConfigBackup({ sourceId: 'cfg', selection: { ssmPaths: ['/a/'], secretPrefixes: [], secretTags: [], stacks: [] }, region: REGION, clients: { ssm }, store: vault.store, keyring });
+      const target = new FakeSsm();
+      const put = target.putParameter.bind(target);
+      target.putParameter = async (input) => {
+        if (input.Name === '/a/three') throw Object.assign(new Error('User is not authorized to perform: ssm:PutParameter'), { name: 'AccessDeniedException' });
+        return put(input);
+      };
+      const failed = restoreConfigBackup({ store: vault.store, manifest, keyring, targets: { ssm: target } });
+      await expect(failed).rejects.toThrow(
+        new ConfigRestoreFailedError('Restoring ssm-parameter /a/three failed: AccessDeniedException: User is not authorized to perform: ssm:PutParameter; already written: ssm-parameter /a/one'),
+      );
+      await expect(failed).rejects.not.toThrow(/two-secret/);
+    } finally {
+      await vault.remove();
+    }
   });
 });
