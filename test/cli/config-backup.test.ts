@@ -84,6 +84,11 @@ describe('lifeboat backup / restore / verify of configuration', () => {
     expect(target.ssm.callsNamed('PutParameter')).toContainEqual({ Name: '/shop/prod/db-password', Value: PASSWORD, Type: 'SecureString', Overwrite: false, DataType: 'text', KeyId: 'alias/shop' });
     expect(target.secrets.stages('shop/prod/stripe')).toEqual({ AWSCURRENT: 'sk_live_cli_123' });
     expect(await readFile(join(stacks, 'shop-prod.template'), 'utf8')).toBe('{"Resources":{}}');
+    // list and show do not read configuration manifests yet: they say so, and nothing is lost.
+    const listed = await lifeboat(['list', '--vault', vault]);
+    expect(listed.stderr).toContain(`lifeboat: warning: skipped shop-config/${backupId}: ManifestInvalidError: Manifest backups/shop-config/${backupId}/manifest.json is a configuration backup (kind "config"): lifeboat restore and verify read it; this command does not yet`);
+    const shown = await lifeboat(['show', backupId, '--vault', vault]);
+    expect(errorLine(shown.stderr)?.message).toContain('is a configuration backup (kind "config")');
     for (const output of [backup, verified, dry, restored]) expect(output.stdout + output.stderr).not.toContain(PASSWORD);
   });
 
