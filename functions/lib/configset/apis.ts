@@ -30,6 +30,8 @@ export interface PutParameterInput {
   readonly DataType?: string;
   /** SecureString only: the target's KMS key; absent means the account's `alias/aws/ssm`. */
   readonly KeyId?: string;
+  /** `Advanced` for a value over 4 KB, which the Standard tier refuses. */
+  readonly Tier?: 'Standard' | 'Advanced';
 }
 
 /** SSM Parameter Store, as the backup (read) and the restore (read the target, write) use it. */

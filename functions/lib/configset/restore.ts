@@ -138,6 +138,9 @@ async function write(item: ConfigItem, replace: boolean, options: ConfigRestoreO
 
 // SSM -----------------------------------------------------------------------------------------
 
+/** The largest value the Standard tier stores (4 KB); up to 8 KB needs the Advanced tier. */
+const STANDARD_TIER_MAX_BYTES = 4096;
+
 async function compareParameter(item: ParameterItem, ssm: SsmApi): Promise<ItemStatus> {
   const current = await ssm.getParameter({ Name: item.name, WithDecryption: true });
   if (!current) return 'added';
@@ -152,6 +155,8 @@ async function writeParameter(item: ParameterItem, replace: boolean, ssm: SsmApi
     Overwrite: replace,
     ...(item.dataType ? { DataType: item.dataType } : {}),
     ...(item.type === 'SecureString' && kmsKeyId ? { KeyId: kmsKeyId } : {}),
+    // The tier is not returned by GetParametersByPath; a value only the Advanced tier holds says it was Advanced.
+    ...(Buffer.byteLength(item.value, 'utf8') > STANDARD_TIER_MAX_BYTES ? { Tier: 'Advanced' as const } : {}),
   });
 }
 

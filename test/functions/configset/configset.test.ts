@@ -53,6 +53,7 @@ describe('configuration backups', () => {
     // Twelve more: more than one page of GetParametersByPath (MaxResults 10).
     for (let i = 0; i < 12; i += 1) ssm.put(`/orders/prod/feature/f${String(i).padStart(2, '0')}`, i % 3 === 0 ? 'StringList' : 'String', `v${i},x`);
     ssm.put('/orders/staging/db/host', 'String', 'not selected');
+    ssm.put('/orders/prod/db/ca-bundle', 'String', 'c'.repeat(6000));
     secrets = new FakeSecretsManager();
     apiKeyArn = secrets.add('orders/prod/api-key', [
       { value: 'deprecated-no-label', stages: [] },
@@ -94,7 +95,7 @@ describe('configuration backups', () => {
       { name: 'GetTemplate', input: { StackName: 'orders-prod', TemplateStage: 'Original' } },
     ]);
 
-    expect(manifest.content.counts).toEqual({ ssmParameters: 14, secureStrings: 1, secrets: 3, secretVersions: 4, stacks: 1 });
+    expect(manifest.content.counts).toEqual({ ssmParameters: 15, secureStrings: 1, secrets: 3, secretVersions: 4, stacks: 1 });
     expect(manifest.content.items.find((i) => i.name === '/orders/prod/db/password')).toMatchObject({ type: 'ssm-parameter', parameterType: 'SecureString', version: 2 });
     const apiKeyEntry = manifest.content.items.find((i) => i.name === 'orders/prod/api-key');
     expect(apiKeyEntry?.type === 'secret' && apiKeyEntry.versions.map((v) => v.stages)).toEqual([['AWSCURRENT', 'release-42'], ['AWSPREVIOUS']]);
@@ -130,19 +131,19 @@ describe('configuration backups', () => {
       expect(printed.join('\n')).not.toContain(clear);
     }
     expect(everything.includes(Buffer.from(BINARY))).toBe(false);
-    expect(await verifyConfigBackup(store, manifest, keyring)).toMatchObject({ items: 18 });
+    expect(await verifyConfigBackup(store, manifest, keyring)).toMatchObject({ items: 19 });
   });
 
   it('verifies every item hash and the count, and names what does not match', async () => {
     const manifest = await backUp();
-    expect(await verifyConfigBackup(store, manifest, keyring)).toEqual({ sourceId: SOURCE, backupId: manifest.backupId, items: 18, counts: manifest.content.counts, storedBytes: manifest.payload.storedBytes });
+    expect(await verifyConfigBackup(store, manifest, keyring)).toEqual({ sourceId: SOURCE, backupId: manifest.backupId, items: 19, counts: manifest.content.counts, storedBytes: manifest.payload.storedBytes });
 
     const items = manifest.content.items.map((item) => (item.name === '/orders/prod/db/password' ? { ...item, sha256: '0'.repeat(64) } : item));
     await expect(verifyConfigBackup(store, { ...manifest, content: { ...manifest.content, items } }, keyring)).rejects.toThrow(
       new ConfigPayloadMismatchError(`Backup ${SOURCE}/${manifest.backupId}: ssm-parameter /orders/prod/db/password does not match its hash in the manifest`),
     );
     const fewer = manifest.content.items.slice(0, -1);
-    await expect(verifyConfigBackup(store, { ...manifest, content: { ...manifest.content, items: fewer } }, keyring)).rejects.toThrow(/holds more items than the manifest's 17/);
+    await expect(verifyConfigBackup(store, { ...manifest, content: { ...manifest.content, items: fewer } }, keyring)).rejects.toThrow(/holds more items than the manifest's 18/);
 
     const key = payloadKey(SOURCE, manifest.backupId);
     const stored = Buffer.from(await store.getObject(key));
@@ -158,7 +159,7 @@ describe('configuration backups', () => {
     try {
       const result = await restoreConfigBackup({ store, manifest, keyring, targets: { ssm: target, secrets: targetSecrets.client }, dryRun: true });
       expect(result.dryRun).toBe(true);
-      expect(result.items).toHaveLength(18);
+      expect(result.items).toHaveLength(19);
       expect(result.items.filter((i) => i.type !== 'stack').every((i) => i.status === 'added' && i.action === 'write')).toBe(true);
       expect(result.items.find((i) => i.type === 'stack')).toEqual({ type: 'stack', name: 'orders-prod', status: 'not-restored', action: 'skipped', note: 'stacks are written to a directory: none was given' });
       expect(target.callsNamed('PutParameter')).toEqual([]);
@@ -200,7 +201,8 @@ describe('configuration backups', () => {
       expect(target.callsNamed('PutParameter')).toContainEqual({ Name: '/orders/prod/db/host', Value: 'orders.cluster-abc.eu-west-1.rds.amazonaws.com', Type: 'String', Overwrite: false, DataType: 'text' });
       expect(target.parameters.get('/orders/prod/db/password')).toMatchObject({ type: 'SecureString', keyId: KEY });
       expect(target.parameters.get('/orders/prod/feature/f00')).toMatchObject({ type: 'StringList', value: 'v0,x' });
-      expect(target.parameters.size).toBe(14);
+      expect(target.callsNamed('PutParameter')).toContainEqual({ Name: '/orders/prod/db/ca-bundle', Value: 'c'.repeat(6000), Type: 'String', Overwrite: false, DataType: 'text', Tier: 'Advanced' });
+      expect(target.parameters.size).toBe(15);
 
       expect(targetSecrets.mock).toReceiveCommandWith(CreateSecretCommand, { Name: 'orders/prod/api-key', KmsKeyId: KEY, SecretString: API_KEY });
       expect(targetSecrets.mock).toReceiveCommandWith(UpdateSecretVersionStageCommand, { SecretId: 'orders/prod/api-key', VersionStage: 'release-42' });
