@@ -53,7 +53,9 @@ function need<T>(client: T | undefined, what: string): T {
 /** GetParametersByPath per path (Recursive, WithDecryption), paged; a parameter under two paths is kept once. */
 export async function* collectParameters(paths: readonly string[], ssm: SsmApi): AsyncGenerator<ParameterItem> {
   const seen = new Set<string>();
-  for (const path of paths) {
+  for (const given of paths) {
+    // `/orders/prod/` and `/orders/prod` name the same hierarchy; SSM's own form has no trailing slash.
+    const path = given.length > 1 ? given.replace(/\/+$/, '') : given;
     let nextToken: string | undefined;
     do {
       let page;

@@ -231,6 +231,8 @@ export function stackFiles(item: StackItem): { template: string; stack: string }
 }
 
 function stackPaths(item: StackItem, directory: string): { template: string; stack: string } {
+  // CloudFormation's own rule for stack names; it also keeps the files inside `directory`.
+  if (!/^[A-Za-z][-A-Za-z0-9]{0,127}$/.test(item.name)) throw new ConfigError(`"${item.name}" is not a CloudFormation stack name; not written`);
   return { template: path.join(directory, `${item.name}.template`), stack: path.join(directory, `${item.name}.stack.json`) };
 }
 

@@ -77,9 +77,9 @@ describe('configuration backups', () => {
     const manifest = await backUp();
 
     expect(ssm.callsNamed('GetParametersByPath')).toEqual([
-      { Path: '/orders/prod/', Recursive: true, WithDecryption: true, MaxResults: 10 },
-      { Path: '/orders/prod/', Recursive: true, WithDecryption: true, MaxResults: 10, NextToken: '10' },
-      { Path: '/orders/prod/db/', Recursive: true, WithDecryption: true, MaxResults: 10 },
+      { Path: '/orders/prod', Recursive: true, WithDecryption: true, MaxResults: 10 },
+      { Path: '/orders/prod', Recursive: true, WithDecryption: true, MaxResults: 10, NextToken: '10' },
+      { Path: '/orders/prod/db', Recursive: true, WithDecryption: true, MaxResults: 10 },
     ]);
     expect(secrets.mock).toReceiveCommandTimes(ListSecretsCommand, 2);
     expect(secrets.mock).toReceiveCommandWith(ListSecretsCommand, { Filters: [{ Key: 'name', Values: ['orders/prod/'] }], MaxResults: 100 });
