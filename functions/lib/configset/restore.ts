@@ -169,19 +169,23 @@ async function compareSecret(item: SecretItem, client: SecretsManagerClient): Pr
     if (error instanceof ResourceNotFoundException || (error as Error).name === 'ResourceNotFoundException') return 'added';
     throw error;
   }
-  for (const version of item.versions) {
-    for (const stage of version.stages) {
-      let current;
-      try {
-        current = await client.send(new GetSecretValueCommand({ SecretId: item.name, VersionStage: stage }));
-      } catch (error) {
-        if ((error as Error).name === 'ResourceNotFoundException') return 'changed';
-        throw error;
-      }
-      if (!sameValue(version, current.SecretString, current.SecretBinary)) return 'changed';
-    }
-  }
+  for (const version of item.versions) if (!(await versionInPlace(item.name, version, client))) return 'changed';
   return 'unchanged';
+}
+
+/** Whether every label of `version` is on a version of the target holding the same value. */
+async function versionInPlace(secretId: string, version: SecretVersion, client: SecretsManagerClient): Promise<boolean> {
+  for (const stage of version.stages) {
+    let current;
+    try {
+      current = await client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }));
+    } catch (error) {
+      if ((error as Error).name === 'ResourceNotFoundException') return false;
+      throw error;
+    }
+    if (!sameValue(version, current.SecretString, current.SecretBinary)) return false;
+  }
+  return true;
 }
 
 function sameValue(version: SecretVersion, secretString: string | undefined, secretBinary: Uint8Array | undefined): boolean {
@@ -212,9 +216,16 @@ async function createSecret(item: SecretItem, client: SecretsManagerClient, kmsK
   for (const version of older) await client.send(new PutSecretValueCommand({ SecretId: item.name, ...secretValue(version), VersionStages: [...version.stages] }));
 }
 
-/** New versions in an existing secret: the current one first (its labels move onto it), then the older ones. */
+/**
+ * New versions in an existing secret for the versions whose labels the target has elsewhere: the current
+ * one first (its labels move onto it, and the service moves AWSPREVIOUS), then the older ones, each checked
+ * after the writes before it.
+ */
 async function writeSecretVersions(item: SecretItem, client: SecretsManagerClient): Promise<void> {
-  for (const version of item.versions) await client.send(new PutSecretValueCommand({ SecretId: item.name, ...secretValue(version), VersionStages: [...version.stages] }));
+  for (const version of item.versions) {
+    if (await versionInPlace(item.name, version, client)) continue;
+    await client.send(new PutSecretValueCommand({ SecretId: item.name, ...secretValue(version), VersionStages: [...version.stages] }));
+  }
 }
 
 // CloudFormation: files ------------------------------------------------------------------------

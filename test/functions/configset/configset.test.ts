@@ -253,6 +253,24 @@ describe('configuration backups', () => {
       expect(await readFile(path.join(directory, 'orders-prod.template'), 'utf8')).toBe(TEMPLATE);
     });
 
+    it('with overwrite, adds a secret version only where the target holds its labels with other values', async () => {
+      await restore();
+      // Only the custom label moved: AWSCURRENT and AWSPREVIOUS are still as backed up.
+      const secret = targetSecrets.secrets.get('orders/prod/api-key')!;
+      const other = await targetSecrets.client.send(new PutSecretValueCommand({ SecretId: 'orders/prod/api-key', SecretString: 'release-43', VersionStages: ['release-42'] }));
+      expect(secret.versions.get(other.VersionId!)?.stages).toEqual(['release-42']);
+      const before = targetSecrets.mock.commandCalls(PutSecretValueCommand).length;
+
+      await restore({ overwrite: true });
+      const puts = targetSecrets.mock.commandCalls(PutSecretValueCommand).slice(before).map((call) => call.args[0].input);
+      // The current version is written again for its label; that moves AWSPREVIOUS, so the older one follows.
+      expect(puts).toEqual([
+        { SecretId: 'orders/prod/api-key', SecretString: API_KEY, VersionStages: ['AWSCURRENT', 'release-42'] },
+        { SecretId: 'orders/prod/api-key', SecretString: API_KEY_OLD, VersionStages: ['AWSPREVIOUS'] },
+      ]);
+      expect(targetSecrets.stages('orders/prod/api-key')).toEqual({ AWSCURRENT: API_KEY, 'release-42': API_KEY, AWSPREVIOUS: API_KEY_OLD });
+    });
+
     it('restores nothing from a damaged payload', async () => {
       const key = payloadKey(SOURCE, manifest.backupId);
       const stored = Buffer.from(await store.getObject(key));
