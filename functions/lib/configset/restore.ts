@@ -169,7 +169,7 @@ async function compareSecret(item: SecretItem, client: SecretsManagerClient): Pr
     if (error instanceof ResourceNotFoundException || (error as Error).name === 'ResourceNotFoundException') return 'added';
     throw error;
   }
-  for (const version of item.versions) if (!(await versionInPlace(item.name, version, client))) return 'changed';
+  for (const version of restorableVersions(item)) if (!(await versionInPlace(item.name, version, client))) return 'changed';
   return 'unchanged';
 }
 
@@ -188,6 +188,16 @@ async function versionInPlace(secretId: string, version: SecretVersion, client: 
   return true;
 }
 
+/**
+ * The versions a restore writes, with their labels, AWSPENDING left out: it marks a rotation that was in
+ * flight when the backup was taken, and the target's rotation would otherwise pick that value up.
+ */
+export function restorableVersions(item: SecretItem): SecretVersion[] {
+  return item.versions
+    .map((version) => ({ ...version, stages: version.stages.filter((stage) => stage !== 'AWSPENDING') }))
+    .filter((version) => version.stages.length > 0);
+}
+
 function sameValue(version: SecretVersion, secretString: string | undefined, secretBinary: Uint8Array | undefined): boolean {
   if (version.secretString !== undefined) return secretString === version.secretString;
   return secretBinary !== undefined && Buffer.from(secretBinary).toString('base64') === version.secretBinary;
@@ -199,7 +209,7 @@ function secretValue(version: SecretVersion): { SecretString: string } | { Secre
 
 /** CreateSecret with the AWSCURRENT version, then the other labels on it, then every older version with its labels. */
 async function createSecret(item: SecretItem, client: SecretsManagerClient, kmsKeyId: string | undefined): Promise<void> {
-  const [current, ...older] = item.versions;
+  const [current, ...older] = restorableVersions(item);
   if (!current) throw new ConfigError(`Secret ${item.name} has no labelled version to restore`);
   const created = await client.send(
     new CreateSecretCommand({
@@ -222,7 +232,7 @@ async function createSecret(item: SecretItem, client: SecretsManagerClient, kmsK
  * after the writes before it.
  */
 async function writeSecretVersions(item: SecretItem, client: SecretsManagerClient): Promise<void> {
-  for (const version of item.versions) {
+  for (const version of restorableVersions(item)) {
     if (await versionInPlace(item.name, version, client)) continue;
     await client.send(new PutSecretValueCommand({ SecretId: item.name, ...secretValue(version), VersionStages: [...version.stages] }));
   }
