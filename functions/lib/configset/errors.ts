@@ -25,8 +25,12 @@ export class ConfigPayloadMismatchError extends LifeboatError {
   }
 }
 
-/** An SDK error's name and message, never its request (which may hold a value being written). */
+/**
+ * An SDK error's name and message, never its request (which may hold a value being written). AWS
+ * validation messages quote the offending input (`Value 'hunter2' at 'value' failed to satisfy
+ * constraint`), so a quoted value is replaced before the message goes anywhere.
+ */
 export function describeAwsError(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return text.replace(/Value '[\s\S]*?' at '/g, "Value (not shown) at '").replace(/Value \[[\s\S]*?\] at '/g, "Value (not shown) at '");
 }

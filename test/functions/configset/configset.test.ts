@@ -9,6 +9,7 @@ import {
   ConfigPayloadMismatchError,
   ConfigReadFailedError,
   ConfigRestoreFailedError,
+  describeAwsError,
   parseConfigManifest,
   readConfigManifest,
   restoreConfigBackup,
@@ -324,5 +325,14 @@ describe('configuration restore failures', () => {
     } finally {
       await vault.remove();
     }
+  });
+});
+
+describe('describeAwsError', () => {
+  it('keeps the error name and message but never a value AWS quotes back', () => {
+    const error = Object.assign(new Error("1 validation error detected: Value 'hunter2-it's-long' at 'value' failed to satisfy constraint: Member must have length less than or equal to 4096"), { name: 'ValidationException' });
+    expect(describeAwsError(error)).toBe("ValidationException: 1 validation error detected: Value (not shown) at 'value' failed to satisfy constraint: Member must have length less than or equal to 4096");
+    const list = Object.assign(new Error("Value [a, b] at 'tags' failed to satisfy constraint"), { name: 'ValidationException' });
+    expect(describeAwsError(list)).toBe("ValidationException: Value (not shown) at 'tags' failed to satisfy constraint");
   });
 });
