@@ -83,12 +83,17 @@ export async function restoreConfigBackup(options: ConfigRestoreOptions): Promis
   const noEchoParameters: { stack: string; parameter: string }[] = [];
   for await (const { item } of readConfigItems(store, manifest, keyring)) {
     if (item.record === 'stack') for (const p of item.parameters) if (p.noEcho) noEchoParameters.push({ stack: item.name, parameter: p.key });
-    const status = await compare(item, options);
+    let status: ItemStatus;
+    try {
+      status = await compare(item, options);
+    } catch (error) {
+      throw new ConfigRestoreFailedError(`Reading ${item.record} ${item.name} in the target failed: ${describeAwsError(error)}`, { cause: error });
+    }
     let action: ItemAction;
     let note: string | undefined;
     if (status === 'not-restored') {
       action = 'skipped';
-      note = 'stacks are written to a directory: none was given';
+      note = item.record === 'stack' ? 'stacks are written to a directory: none was given' : 'its only version was AWSPENDING (a rotation in flight), which is not restored';
     } else if (status === 'unchanged') {
       action = 'none';
     } else if (status === 'changed' && !overwrite) {
@@ -119,7 +124,7 @@ async function compare(item: ConfigItem, options: ConfigRestoreOptions): Promise
     case 'ssm-parameter':
       return compareParameter(item, options.targets.ssm!);
     case 'secret':
-      return compareSecret(item, options.targets.secrets!);
+      return restorableVersions(item).length === 0 ? 'not-restored' : compareSecret(item, options.targets.secrets!);
     case 'stack':
       return options.targets.stacksDirectory === undefined ? 'not-restored' : compareStackFiles(item, options.targets.stacksDirectory);
   }

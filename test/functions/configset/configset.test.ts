@@ -3,7 +3,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CreateSecretCommand, GetSecretValueCommand, ListSecretsCommand, PutSecretValueCommand, UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
+import { CreateSecretCommand, DescribeSecretCommand, GetSecretValueCommand, ListSecretsCommand, PutSecretValueCommand, UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   ConfigPayloadMismatchError,
@@ -323,6 +323,35 @@ describe('configuration restore failures', () => {
       );
       await expect(failed).rejects.not.toThrow(/two-secret/);
     } finally {
+      await vault.remove();
+    }
+  });
+});
+
+describe('configuration restore of secrets', () => {
+  it('skips a secret whose only version was pending, and names a target it cannot read', async () => {
+    const vault = await tempVault();
+    const keyring = testKeyring();
+    const secrets = new FakeSecretsManager();
+    secrets.add('app/pending-only', [{ value: 'in-flight', stages: ['AWSPENDING'] }]);
+    secrets.add('app/db', [{ value: 'db-secret-value', stages: ['AWSCURRENT'] }]);
+    const target = new FakeSecretsManager();
+    try {
+      const manifest = await runConfigBackup({ sourceId: 'cfg', selection: { ssmPaths: [], secretPrefixes: ['app/'], secretTags: [], stacks: [] }, region: REGION, clients: { secrets: secrets.client }, store: vault.store, keyring });
+      const result = await restoreConfigBackup({ store: vault.store, manifest, keyring, targets: { secrets: target.client } });
+      expect(result.items).toEqual([
+        { type: 'secret', name: 'app/db', status: 'added', action: 'write' },
+        { type: 'secret', name: 'app/pending-only', status: 'not-restored', action: 'skipped', note: 'its only version was AWSPENDING (a rotation in flight), which is not restored' },
+      ]);
+      expect(target.secrets.has('app/pending-only')).toBe(false);
+
+      target.mock.on(DescribeSecretCommand).rejects(Object.assign(new Error('User is not authorized to perform: secretsmanager:DescribeSecret'), { name: 'AccessDeniedException' }));
+      await expect(restoreConfigBackup({ store: vault.store, manifest, keyring, targets: { secrets: target.client }, dryRun: true })).rejects.toThrow(
+        new ConfigRestoreFailedError('Reading secret app/db in the target failed: AccessDeniedException: User is not authorized to perform: secretsmanager:DescribeSecret'),
+      );
+    } finally {
+      secrets.mock.restore();
+      target.mock.restore();
       await vault.remove();
     }
   });
