@@ -62,14 +62,14 @@ function regionOf(flags: FlagValues, env: CliEnv): string {
   return region;
 }
 
-/** The SDK clients, loaded on use; SSM and CloudFormation need their packages (a ConfigError names a missing one). */
+/** The SDK clients of the services `needs` names, in `region`. */
 export const defaultConfigClients: ConfigClientsProvider = async (region, needs) => {
   const { ssmApi, cloudFormationApi } = await import('../functions/lib/configset/aws.ts');
   const { SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
   return {
-    ...(needs.ssm ? { ssm: await ssmApi(region) } : {}),
+    ...(needs.ssm ? { ssm: ssmApi(region) } : {}),
     ...(needs.secrets ? { secrets: new SecretsManagerClient({ region }) } : {}),
-    ...(needs.cloudFormation ? { cloudFormation: await cloudFormationApi(region) } : {}),
+    ...(needs.cloudFormation ? { cloudFormation: cloudFormationApi(region) } : {}),
   };
 };
 
