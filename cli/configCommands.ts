@@ -8,7 +8,7 @@ import { MANIFEST_NAME, parseBackupKey, sourcePrefix } from '../functions/lib/va
 import type { VaultStore } from '../functions/lib/vault/store.ts';
 import { booleanFlag, stringFlag, stringListFlag, type FlagValues } from './args.ts';
 import { ExitCode, UsageError } from './errors.ts';
-import { formatTable } from './format.ts';
+import { formatBytes, formatDuration, formatTable, formatTimestamp } from './format.ts';
 import type { Output } from './io.ts';
 
 type CliEnv = Readonly<Record<string, string | undefined>>;
@@ -190,4 +190,56 @@ export async function verifyConfig(options: { manifest: ConfigManifest; store: V
   if (booleanFlag(options.flags, 'json')) options.output.json({ status: 'verified', ...result });
   else options.output.out(`verified ${result.sourceId}/${result.backupId}: ${result.items} items, every hash matches (${describeCounts(options.manifest)})`);
   return ExitCode.ok;
+}
+
+/** `lifeboat show` of a configuration backup: what it holds, by name, version and stage; never a value. */
+export function renderConfigManifest(manifest: ConfigManifest, status: { readonly state: string; readonly reason?: string }): string {
+  const { selection } = manifest.source;
+  const { payload, compression, encryption } = manifest;
+  const seconds = (Date.parse(manifest.completedAt) - Date.parse(manifest.startedAt)) / 1000;
+  const keyring = encryption.keyring.type === 'kms' ? `KMS ${encryption.keyring.keyIds.join(', ')}` : `local key ${encryption.keyring.keyNamespace}/${encryption.keyring.keyName}`;
+  const selected = [
+    ...selection.ssmPaths.map((p) => `ssm path ${p}`),
+    ...selection.secretPrefixes.map((p) => `secret prefix ${p}`),
+    ...selection.secretTags.map((t) => `secret tag ${t.key}${t.value === undefined ? '' : `=${t.value}`}`),
+    ...selection.stacks.map((s) => `stack ${s}`),
+  ];
+  const fields: [string, string][] = [
+    ['Backup', manifest.backupId],
+    ['Source', manifest.sourceId],
+    ['Kind', 'config'],
+    ['Region', manifest.source.region],
+    ['Selection', selected.join(', ')],
+    ['Status', status.reason ? `${status.state} (${status.reason})` : status.state],
+    ['Started', formatTimestamp(manifest.startedAt)],
+    ['Completed', `${formatTimestamp(manifest.completedAt)} (took ${formatDuration(seconds)})`],
+    ['Tools', `lifeboat ${manifest.tools.lifeboat}`],
+    ['Payload', `${payload.key} (${payload.format})`],
+    ['Size', `${formatBytes(payload.rawBytes)} raw, ${formatBytes(payload.storedBytes)} stored`],
+    ['SHA-256', payload.sha256],
+    ['Compression', `${compression.codec} level ${compression.level}`],
+    ['Encryption', `${encryption.scheme}, ${encryption.algorithmSuite}, ${formatBytes(encryption.frameLength)} frames`],
+    ['Key', keyring],
+  ];
+  const width = Math.max(...fields.map(([label]) => label.length));
+  const lines = fields.map(([label, value]) => `${label.padEnd(width)}  ${value}`);
+  lines.push('', `Items: ${describeCounts(manifest)}`);
+  if (manifest.content.items.length > 0) {
+    const rows = manifest.content.items.map((item) => {
+      switch (item.type) {
+        case 'ssm-parameter':
+          return [item.type, item.name, `${item.parameterType} version ${item.version}`];
+        case 'secret':
+          return [item.type, item.name, item.versions.map((v) => `${v.versionId} (${v.stages.join(', ')})`).join('; ')];
+        case 'stack':
+          return [
+            item.type,
+            item.name,
+            item.parameters.length === 0 ? 'no parameters' : `parameters ${item.parameters.map((p) => (item.noEchoParameters.includes(p) ? `${p} (NoEcho)` : p)).join(', ')}`,
+          ];
+      }
+    });
+    lines.push(formatTable(['TYPE', 'NAME', 'VERSIONS'], rows));
+  }
+  return lines.join('\n');
 }

@@ -2,7 +2,7 @@ import 'aws-sdk-client-mock-vitest/extend';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CreateSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ConfigClientsProvider } from '../../cli/configCommands.ts';
 import { FakeCloudFormation, FakeSecretsManager, FakeSsm } from '../functions/configset/fakes.ts';
 import { errorLine, lifeboat, tempDir } from './support.ts';
@@ -39,6 +39,7 @@ describe('lifeboat backup / restore / verify of configuration', () => {
     target = { ssm: new FakeSsm(), secrets: new FakeSecretsManager() };
   });
   afterEach(async () => {
+    vi.useRealTimers();
     source.secrets.mock.restore();
     target.secrets.mock.restore();
     await dir.remove();
@@ -84,12 +85,70 @@ describe('lifeboat backup / restore / verify of configuration', () => {
     expect(target.ssm.callsNamed('PutParameter')).toContainEqual({ Name: '/shop/prod/db-password', Value: PASSWORD, Type: 'SecureString', Overwrite: false, DataType: 'text', KeyId: 'alias/shop' });
     expect(target.secrets.stages('shop/prod/stripe')).toEqual({ AWSCURRENT: 'sk_live_cli_123' });
     expect(await readFile(join(stacks, 'shop-prod.template'), 'utf8')).toBe('{"Resources":{}}');
-    // list and show do not read configuration manifests yet: they say so, and nothing is lost.
-    const listed = await lifeboat(['list', '--vault', vault]);
-    expect(listed.stderr).toContain(`lifeboat: warning: skipped shop-config/${backupId}: ManifestInvalidError: Manifest backups/shop-config/${backupId}/manifest.json is a configuration backup (kind "config"): lifeboat restore and verify read it; this command does not yet`);
-    const shown = await lifeboat(['show', backupId, '--vault', vault]);
-    expect(errorLine(shown.stderr)?.message).toContain('is a configuration backup (kind "config")');
     for (const output of [backup, verified, dry, restored]) expect(output.stdout + output.stderr).not.toContain(PASSWORD);
+  });
+
+  it('lists and shows a configuration backup: kind, item counts, sizes and the item list, never a value', async () => {
+    // Backup ids have one-second resolution: the two backups are an hour apart on a frozen clock.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-12-01T03:00:00Z'));
+    const first = (await backUp()).stdout.trim();
+    source.ssm.put('/shop/prod/db-password', 'SecureString', 'rotated-cli-value-77', 2);
+    vi.setSystemTime(new Date('2026-12-01T04:00:00Z'));
+    const second = (await backUp()).stdout.trim();
+    vi.useRealTimers();
+    expect(first).toMatch(/^20261201T030000Z-/);
+    expect(second).toMatch(/^20261201T040000Z-/);
+
+    const listed = await lifeboat(['list', '--vault', vault]);
+    expect(listed.code).toBe(0);
+    expect(listed.stderr).toBe('');
+    const lines = listed.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^ID\s+SOURCE\s+KIND\s+ENGINE\s+COMPLETED AT\s+RAW\s+STORED\s+STATUS$/);
+    expect(lines.slice(1).map((line) => line.split(/\s{2,}/)[0])).toEqual([second, first]);
+    expect(lines[1]).toMatch(new RegExp(`^${second}\\s+shop-config\\s+config\\s+2 parameters, 1 secret, 1 stack\\s+2026-12-01 04:00:00Z\\s+[\\d.]+ K?i?B\\s+[\\d.]+ K?i?B\\s+unverified$`));
+
+    const json = await lifeboat(['list', '--vault', vault, '--json']);
+    const { backups, unreadable } = JSON.parse(json.stdout) as { backups: Record<string, unknown>[]; unreadable: unknown[] };
+    expect(unreadable).toEqual([]);
+    expect(backups[0]).toMatchObject({
+      backupId: second,
+      sourceId: 'shop-config',
+      kind: 'config',
+      engine: null,
+      database: 'eu-west-1',
+      items: { ssmParameters: 2, secureStrings: 1, secrets: 1, secretVersions: 1, stacks: 1 },
+      status: { state: 'unverified' },
+    });
+    expect(backups[0]!['rawBytes']).toBeGreaterThan(0);
+    expect(backups[0]!['storedBytes']).toBeGreaterThan(0);
+
+    const limited = await lifeboat(['list', '--vault', vault, '--limit', '1', '--json']);
+    expect((JSON.parse(limited.stdout) as { backups: { backupId: string }[] }).backups.map((b) => b.backupId)).toEqual([second]);
+
+    const shown = await lifeboat(['show', first, '--vault', vault]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/^Kind\s+config$/m);
+    expect(shown.stdout).toMatch(/^Region\s+eu-west-1$/m);
+    expect(shown.stdout).toMatch(/^Selection\s+ssm path \/shop\/prod\/, secret prefix shop\/prod\/, stack shop-prod$/m);
+    expect(shown.stdout).toContain('Items: 2 SSM parameters (1 SecureString), 1 secrets (1 versions), 1 stacks');
+    expect(shown.stdout).toMatch(/^TYPE\s+NAME\s+VERSIONS$/m);
+    expect(shown.stdout).toMatch(/^ssm-parameter\s+\/shop\/prod\/db-host\s+String version 1$/m);
+    expect(shown.stdout).toMatch(/^ssm-parameter\s+\/shop\/prod\/db-password\s+SecureString version 1$/m);
+    expect(shown.stdout).toMatch(/^secret\s+shop\/prod\/stripe\s+\S+ \(AWSCURRENT\)$/m);
+    expect(shown.stdout).toMatch(/^stack\s+shop-prod\s+parameters Env, Token \(NoEcho\)$/m);
+    const newest = await lifeboat(['show', 'latest', '--vault', vault]);
+    expect(newest.stdout).toMatch(/^ssm-parameter\s+\/shop\/prod\/db-password\s+SecureString version 2$/m);
+
+    const shownJson = await lifeboat(['show', second, '--vault', vault, '--json']);
+    const parsed = JSON.parse(shownJson.stdout) as { manifest: { kind: string; content: { items: unknown[] } }; status: { state: string } };
+    expect(parsed.manifest.kind).toBe('config');
+    expect(parsed.manifest.content.items).toHaveLength(4);
+    expect(parsed.status).toEqual({ state: 'unverified' });
+
+    for (const output of [listed, json, shown, newest, shownJson]) {
+      for (const value of [PASSWORD, 'rotated-cli-value-77', 'db.internal', 'sk_live_cli_123']) expect(output.stdout + output.stderr).not.toContain(value);
+    }
   });
 
   it('keeps a changed value unless --overwrite is given', async () => {
