@@ -4,6 +4,7 @@
  * engine uses (named as the SDK names them), so that binding them to `@aws-sdk/client-ssm` and
  * `@aws-sdk/client-cloudformation` is one `client.send(new XCommand(input))` per method (see ./aws.ts).
  */
+import type { ParameterType } from './items.ts';
 
 export interface SsmParameter {
   readonly Name?: string;
@@ -25,7 +26,7 @@ export interface GetParametersByPathInput {
 export interface PutParameterInput {
   readonly Name: string;
   readonly Value: string;
-  readonly Type: string;
+  readonly Type: ParameterType;
   readonly Overwrite: boolean;
   readonly DataType?: string;
   /** SecureString only: the target's KMS key; absent means the account's `alias/aws/ssm`. */
