@@ -185,8 +185,8 @@ function renderTable(backups: readonly BackupSummary[]): string {
 
 /** `No backups of source nosuch in ./vault; it holds backups of orders-db, billing-db`: a typo is not an empty vault. */
 async function noBackupsOf(store: VaultStore, sourceId: string): Promise<string> {
-  const { listBackups } = await import('../../functions/lib/vault/catalog.ts');
-  const known = [...new Set((await listBackups(store, { onUnreadable: () => undefined })).map((manifest) => manifest.sourceId))].sort();
+  // Configuration backups count: a vault of only those is not empty.
+  const known = [...new Set((await listSummaries(store)).backups.map((backup) => backup.sourceId))].sort();
   const holds = known.length === 0 ? 'the vault is empty' : `it holds backups of ${known.join(', ')}`;
   return `No backups of source ${sourceId} in ${store.location}; ${holds}`;
 }

@@ -123,6 +123,9 @@ describe('lifeboat backup / restore / verify of configuration', () => {
     expect(backups[0]!['rawBytes']).toBeGreaterThan(0);
     expect(backups[0]!['storedBytes']).toBeGreaterThan(0);
 
+    const typo = await lifeboat(['list', '--vault', vault, '--source', 'shop-confg']);
+    expect(typo.stdout).toBe(`No backups of source shop-confg in ${vault}; it holds backups of shop-config\n`);
+
     const limited = await lifeboat(['list', '--vault', vault, '--limit', '1', '--json']);
     expect((JSON.parse(limited.stdout) as { backups: { backupId: string }[] }).backups.map((b) => b.backupId)).toEqual([second]);
 
