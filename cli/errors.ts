@@ -111,6 +111,7 @@ export const EXIT_CODE_BY_ERROR: Readonly<Record<string, ExitCode>> = {
   DecompressionFailedError: ExitCode.integrity,
   ManifestInvalidError: ExitCode.integrity,
   ManifestTooLargeError: ExitCode.integrity,
+  ConfigPayloadMismatchError: ExitCode.integrity,
 
   VerificationFailedError: ExitCode.verification,
 };

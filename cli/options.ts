@@ -34,6 +34,8 @@ export interface CliDeps {
   readonly stdin?: NodeJS.ReadableStream;
   /** What `status` measures ages against. @default () => new Date() */
   readonly now?: () => Date;
+  /** The AWS clients of configuration backups for one Region. @default the SDK clients (cli/configCommands.ts) */
+  readonly configClients?: import('./configCommands.ts').ConfigClientsProvider;
 }
 
 /**

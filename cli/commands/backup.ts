@@ -4,6 +4,7 @@ import { booleanFlag, requiredFlag, stringFlag, type FlagValues } from '../args.
 import type { Command } from '../command.ts';
 import { connectionWithPassword, PASSWORD_FILE_FLAG } from '../password.ts';
 import { asDatabaseNotFound, ExitCode, UsageError } from '../errors.ts';
+import { backUpConfig, CONFIG_BACKUP_FLAGS, configSelectionFromFlags } from '../configCommands.ts';
 import { keyringFromFlags, openVault, prepareVaultForBackup, resolveBackup, resolveSourceId } from '../options.ts';
 import { createProgressDisplay } from '../progress.ts';
 import { originNote } from '../settings.ts';
@@ -53,6 +54,7 @@ export const backup: Command = {
       value: 'N',
       description: 'PostgreSQL: dump in N parallel streams (vault format 1.1); 1 for one stream. Default: the number of CPUs.',
     },
+    ...CONFIG_BACKUP_FLAGS,
   },
   notes:
     'Passwords: leave it out of the URL and give --password-file FILE, or set PGPASSWORD (PostgreSQL) or\n' +
@@ -63,6 +65,8 @@ export const backup: Command = {
     'Progress (a terminal only) shows a percentage and ETA estimated from the last backup of the source.',
   maxPositionals: 1,
   async run({ flags, positionals, origins }, { output, env, deps, settings }) {
+    const configSelection = configSelectionFromFlags(flags);
+    if (configSelection) return backUpConfigFromFlags(configSelection, flags, origins, { output, env, deps });
     if (positionals[0] !== undefined && stringFlag(flags, 'source') !== undefined) throw new UsageError('give the source once: as --source URL or as the argument');
     const sourceUrl = positionals[0] ?? stringFlag(flags, 'source');
     if (sourceUrl !== undefined && isFileSetLocation(sourceUrl)) {
@@ -154,4 +158,28 @@ function fileSetSourceIdFlag(flags: FlagValues): string | undefined {
     throw new UsageError(`--source-id: ${(error as Error).message}`, { cause: error });
   }
   return given;
+}
+
+/** `backup --ssm-path … --secret-prefix … --secret-tag … --stack …`: a configuration backup (vault format 1.2, kind config). */
+async function backUpConfigFromFlags(
+  selection: NonNullable<ReturnType<typeof configSelectionFromFlags>>,
+  flags: FlagValues,
+  origins: Readonly<Record<string, string>> | undefined,
+  { output, env, deps }: Pick<Parameters<Command['run']>[1], 'output' | 'env' | 'deps'>,
+): Promise<number> {
+  if (stringFlag(flags, 'source') !== undefined) {
+    throw new UsageError('give either --source (a database) or the configuration flags (--ssm-path, --secret-prefix, --secret-tag, --stack), not both');
+  }
+  const sourceId = stringFlag(flags, 'source-id');
+  if (sourceId === undefined) throw new UsageError('--source-id is required for a configuration backup');
+  const { assertSourceId } = await import('../../functions/lib/vault/layout.ts');
+  try {
+    assertSourceId(sourceId);
+  } catch (error) {
+    throw new UsageError(`--source-id: ${(error as Error).message}`, { cause: error });
+  }
+  const store = await openVault(requiredFlag(flags, 'vault'), env);
+  const keyring = await keyringFromFlags(flags, deps);
+  await prepareVaultForBackup(store, originNote({ origins }, 'vault'));
+  return backUpConfig({ selection, sourceId, store, keyring, flags, env, output, clients: deps.configClients });
 }

@@ -1,3 +1,5 @@
+import type { ConfigCounts, ConfigManifest } from '../../functions/lib/configset/manifest.ts';
+import type { BackupFolder } from '../../functions/lib/vault/catalog.ts';
 import type { BackupManifest } from '../../functions/lib/vault/manifest.ts';
 import type { VaultStore } from '../../functions/lib/vault/store.ts';
 import { booleanFlag, requiredFlag, stringFlag } from '../args.ts';
@@ -13,9 +15,13 @@ import { fileSetSummaries, renderFileSets } from '../fileSets.ts';
 export interface BackupSummary {
   readonly backupId: string;
   readonly sourceId: string;
-  readonly kind: BackupManifest['kind'];
-  readonly engine: BackupManifest['engine'];
+  readonly kind: BackupManifest['kind'] | 'config';
+  /** `null` for a configuration backup (it has no database engine). */
+  readonly engine: BackupManifest['engine'] | null;
+  /** The database; for a configuration backup, the Region it was read from. */
   readonly database: string;
+  /** A configuration backup's item counts (names and versions are in `show`). */
+  readonly items?: ConfigCounts;
   readonly startedAt: string;
   readonly completedAt: string;
   /** Uncompressed dump bytes; `null` for a snapshot. */
@@ -77,14 +83,54 @@ export async function listSummaries(
     '../../functions/lib/vault/catalog.ts'
   );
   const unreadable: { sourceId: string; backupId: string; error: string; message: string }[] = [];
+  const refused: { folder: BackupFolder; error: Error }[] = [];
   const folders = (await scanBackupFolders(store, options.sourceId === undefined ? {} : { sourceId: options.sourceId })).filter((f) => f.hasManifest);
   const entries = await readManifests(store, folders, {
     ...(options.limit === undefined ? {} : { limit: options.limit }),
-    // One bad manifest must not hide every other backup; it is reported instead.
-    onUnreadable: (error, backup) => unreadable.push({ ...backup, error: error.name, message: error.message }),
+    // One bad manifest must not hide every other backup; it is reported instead (after the check below).
+    onUnreadable: (error, backup) => refused.push({ folder: folders.find((f) => f.sourceId === backup.sourceId && f.backupId === backup.backupId)!, error }),
   });
-  const statuses = await mapConcurrent(entries, READ_CONCURRENCY, async ({ folder }) => toStatus(await latestVerificationOf(store, folder)));
-  return { backups: entries.map(({ manifest }, index) => summarize(manifest, statuses[index]!)), unreadable };
+  // The database manifest reader refuses a configuration manifest; those are read by their own reader.
+  const configs = await mapConcurrent(refused, READ_CONCURRENCY, ({ folder, error }) => readConfigSummary(store, folder, error));
+  const summaries: { summary: Omit<BackupSummary, 'status'>; folder: BackupFolder }[] = [
+    ...entries.map(({ manifest, folder }) => ({ summary: summarize(manifest), folder })),
+    ...configs.flatMap((config, index) => {
+      if ('manifest' in config) return [{ summary: summarizeConfig(config.manifest), folder: refused[index]!.folder }];
+      unreadable.push({ sourceId: refused[index]!.folder.sourceId, backupId: refused[index]!.folder.backupId, error: config.error.name, message: config.error.message });
+      return [];
+    }),
+  ];
+  // Newest first, as the folders were read; with a limit, configuration backups count towards it too.
+  summaries.sort(({ folder: a }, { folder: b }) => {
+    if (a.backupId !== b.backupId) return a.backupId < b.backupId ? 1 : -1;
+    return a.sourceId < b.sourceId ? -1 : a.sourceId > b.sourceId ? 1 : 0;
+  });
+  const shown = options.limit === undefined ? summaries : summaries.slice(0, options.limit);
+  const statuses = await mapConcurrent(shown, READ_CONCURRENCY, async ({ folder }) => toStatus(await latestVerificationOf(store, folder)));
+  return { backups: shown.map(({ summary }, index) => ({ ...summary, status: statuses[index]! })), unreadable };
+}
+
+/**
+ * A manifest the database reader refused: a configuration manifest read as one, or, for any other
+ * manifest, the reader's own error. A configuration manifest that is itself invalid gets its reader's error.
+ */
+async function readConfigSummary(store: VaultStore, folder: BackupFolder, refusal: Error): Promise<{ manifest: ConfigManifest } | { error: Error }> {
+  const { manifestKey } = await import('../../functions/lib/vault/layout.ts');
+  const { parseConfigManifest } = await import('../../functions/lib/configset/manifest.ts');
+  const key = manifestKey(folder.sourceId, folder.backupId);
+  try {
+    const bytes = await store.getObject(key);
+    let kind: unknown;
+    try {
+      kind = (JSON.parse(bytes.toString('utf8')) as { kind?: unknown } | null)?.kind;
+    } catch {
+      return { error: refusal };
+    }
+    if (kind !== 'config') return { error: refusal };
+    return { manifest: parseConfigManifest(bytes, key) };
+  } catch (error) {
+    return { error: error instanceof Error ? error : new Error(String(error)) };
+  }
 }
 
 function limitFlag(flags: Parameters<typeof stringFlag>[0]): number | undefined {
@@ -94,7 +140,7 @@ function limitFlag(flags: Parameters<typeof stringFlag>[0]): number | undefined 
   return Number(text);
 }
 
-function summarize(manifest: BackupManifest, status: BackupStatus): BackupSummary {
+function summarize(manifest: BackupManifest): Omit<BackupSummary, 'status'> {
   return {
     backupId: manifest.backupId,
     sourceId: manifest.sourceId,
@@ -105,8 +151,28 @@ function summarize(manifest: BackupManifest, status: BackupStatus): BackupSummar
     completedAt: manifest.completedAt,
     rawBytes: manifest.payload?.rawBytes ?? null,
     storedBytes: manifest.payload?.storedBytes ?? null,
-    status,
   };
+}
+
+function summarizeConfig(manifest: ConfigManifest): Omit<BackupSummary, 'status'> {
+  return {
+    backupId: manifest.backupId,
+    sourceId: manifest.sourceId,
+    kind: 'config',
+    engine: null,
+    database: manifest.source.region,
+    startedAt: manifest.startedAt,
+    completedAt: manifest.completedAt,
+    rawBytes: manifest.payload.rawBytes,
+    storedBytes: manifest.payload.storedBytes,
+    items: manifest.content.counts,
+  };
+}
+
+/** `2 parameters, 1 secret, 1 stack`: a configuration backup's counts in the ENGINE column. */
+export function describeItemCounts(counts: ConfigCounts): string {
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  return [plural(counts.ssmParameters, 'parameter'), plural(counts.secrets, 'secret'), plural(counts.stacks, 'stack')].join(', ');
 }
 
 function renderTable(backups: readonly BackupSummary[]): string {
@@ -114,7 +180,7 @@ function renderTable(backups: readonly BackupSummary[]): string {
     backup.backupId,
     backup.sourceId,
     backup.kind,
-    backup.engine,
+    backup.items ? describeItemCounts(backup.items) : (backup.engine ?? '-'),
     formatTimestamp(backup.completedAt),
     backup.rawBytes === null ? '-' : formatBytes(backup.rawBytes),
     backup.storedBytes === null ? '-' : formatBytes(backup.storedBytes),
@@ -125,8 +191,8 @@ function renderTable(backups: readonly BackupSummary[]): string {
 
 /** `No backups of source nosuch in ./vault; it holds backups of orders-db, billing-db`: a typo is not an empty vault. */
 async function noBackupsOf(store: VaultStore, sourceId: string): Promise<string> {
-  const { listBackups } = await import('../../functions/lib/vault/catalog.ts');
-  const known = [...new Set((await listBackups(store, { onUnreadable: () => undefined })).map((manifest) => manifest.sourceId))].sort();
+  // Configuration backups count: a vault of only those is not empty.
+  const known = [...new Set((await listSummaries(store)).backups.map((backup) => backup.sourceId))].sort();
   const holds = known.length === 0 ? 'the vault is empty' : `it holds backups of ${known.join(', ')}`;
   return `No backups of source ${sourceId} in ${store.location}; ${holds}`;
 }

@@ -12,6 +12,7 @@ import { jobsFlag, KEY_FLAGS } from './backup.ts';
 import { locateBackup } from './show.ts';
 import { isRedisUrl, redisEndpointFromFlag, redisRestoreFlagProblem, restoreRedis } from '../redis.ts';
 import { fileSetRestoreCommand, isFileSetLocation } from '../fileSets.ts';
+import { CONFIG_RESTORE_FLAGS, findConfigBackup, restoreConfig } from '../configCommands.ts';
 
 export const restore: Command = {
   name: 'restore',
@@ -38,7 +39,6 @@ export const restore: Command = {
     target: { type: 'string', value: 'URL', description: 'Where to restore: postgres://… or mysql://…; a Redis backup: redis://HOST:PORT; a file set: file:///DIR or s3://BUCKET/PREFIX.' },
     rdb: { type: 'string', value: 'FILE', description: 'A Redis backup: write it as an RDB file instead of into a server (needs redis-server).' },
     path: { type: 'string', value: 'PATH', description: 'File sets: restore only this file, or (ending in /) everything under this prefix.' },
-    overwrite: { type: 'boolean', description: 'Replace what the target already holds: files of a file set, keys of a Redis backup (or the --rdb file).' },
     'drop-existing': {
       type: 'boolean',
       description: "Drop the whole target database first (every object in it is lost); asks on a terminal, needs --yes otherwise.",
@@ -51,6 +51,11 @@ export const restore: Command = {
       value: 'N',
       description: 'Backups made with --jobs: load data and build indexes over N connections. Default: the number of CPUs.',
     },
+    ...CONFIG_RESTORE_FLAGS,
+    overwrite: {
+      type: 'boolean',
+      description: 'Replace what the target already holds: files of a file set, keys of a Redis backup (or the --rdb file), items of a configuration backup.',
+    },
   },
   notes: 'The target password comes from --password-file, PGPASSWORD / MYSQL_PWD or the URL (with a warning), as for backup. It is never printed.',
   maxPositionals: 1,
@@ -58,6 +63,15 @@ export const restore: Command = {
     const backupId = backupIdArgument('restore', positionals);
     const store = await openVault(requiredFlag(flags, 'vault'), env);
     const sourceId = sourceFilter(flags);
+    const configBackup = await findConfigBackup(store, backupId, sourceId);
+    if (configBackup) {
+      const keyring = await keyringFromFlags(flags, deps);
+      return restoreConfig({ manifest: configBackup, store, keyring, flags, env, output, clients: deps.configClients });
+    }
+    for (const flag of Object.keys(CONFIG_RESTORE_FLAGS)) {
+      // --overwrite also serves file sets and Redis backups.
+      if (flag !== 'overwrite' && flags[flag] !== undefined) throw new UsageError(`--${flag} is for configuration backups; ${backupId} is a database backup`);
+    }
     const targetUrl = stringFlag(flags, 'target');
     if (stringFlag(flags, 'rdb') !== undefined || (targetUrl !== undefined && isRedisUrl(targetUrl))) {
       const redisKeyring = await keyringFromFlags(flags, deps);

@@ -2,6 +2,7 @@ import type { BackupManifest } from '../../functions/lib/vault/manifest.ts';
 import type { VaultStore } from '../../functions/lib/vault/store.ts';
 import { booleanFlag, requiredFlag } from '../args.ts';
 import type { Command } from '../command.ts';
+import { findConfigBackup, renderConfigManifest } from '../configCommands.ts';
 import { ExitCode } from '../errors.ts';
 import { formatBytes, formatCount, formatDuration, formatTable, formatTimestamp } from '../format.ts';
 import { assertVaultExists, backupIdArgument, openVault, resolveBackup, sourceFilter } from '../options.ts';
@@ -25,6 +26,13 @@ export const show: Command = {
     const store = await openVault(requiredFlag(flags, 'vault'), env);
     const sourceId = sourceFilter(flags);
     await assertVaultExists(store, originNote({ origins }, 'vault'));
+    const config = await findConfigBackup(store, backupId, sourceId);
+    if (config) {
+      const status = (await backupStatuses(store, [config])).get(statusKey(config)) ?? { state: 'unverified' };
+      if (booleanFlag(flags, 'json')) output.json({ manifest: config, status });
+      else output.out(renderConfigManifest(config, status));
+      return ExitCode.ok;
+    }
     const manifest = await locateBackup(store, backupId, sourceId);
     const status = (await backupStatuses(store, [manifest])).get(statusKey(manifest)) ?? { state: 'unverified' };
     if (booleanFlag(flags, 'json')) output.json({ manifest, status });

@@ -14,6 +14,7 @@ import { describeContent, plural, secondsSince } from '../summary.ts';
 import { formatDuration } from '../format.ts';
 import { KEY_FLAGS } from './backup.ts';
 import { fileSetVerifyCommand, findFileSetSnapshot } from '../fileSets.ts';
+import { findConfigBackup, verifyConfig } from '../configCommands.ts';
 
 /** Checks whose failure means the stored backup is not what its manifest says: the integrity exit code. */
 const INTEGRITY_CHECKS: ReadonlySet<string> = new Set(['checksum', 'decrypt', 'structure']);
@@ -70,6 +71,8 @@ export const verify: Command = {
     if (givenChecks.length > 0 && !restoreServer) throw new UsageError('--check needs --restore-server: checks run in the restored database');
     const keyring = await keyringFromFlags(flags, deps);
     await assertVaultExists(store, originNote({ origins }, 'vault'));
+    const configBackup = await findConfigBackup(store, backupRef, sourceId);
+    if (configBackup) return verifyConfig({ manifest: configBackup, store, keyring, flags, output });
     const fileSet = await findFileSetSnapshot(store, backupRef, sourceId);
     if (fileSet) return fileSetVerifyCommand({ manifest: fileSet, store, keyring, flags, output });
     if (stringFlag(flags, 'read-data-subset') !== undefined) throw new UsageError('--read-data-subset is for file-set snapshots');

@@ -5,7 +5,7 @@
  * v1.1 adds the multi-part payload of a parallel PostgreSQL dump (`payload.format` `pg_dump-custom-parts`,
  * `payload.parts`); a single-stream payload is still written as v1.0, so older 1.x readers read it.
  *
- * v1.2 adds Redis: engine `redis`, payload format `redis-keys` (functions/lib/redis/keysFormat.ts), the dump
+ * v1.2 adds two kinds (configuration backups, kind `config`, are read by functions/lib/configset/) and Redis: engine `redis`, payload format `redis-keys` (functions/lib/redis/keysFormat.ts), the dump
  * tool `lifeboat-redis` and `content.keyspace` (keys per database). Only Redis backups are written as v1.2.
  */
 import { createHash } from 'node:crypto';
@@ -333,6 +333,10 @@ export function parseManifest(bytes: Uint8Array | string, key: string): BackupMa
     );
   }
 
+  if ((document as Record<string, unknown>)['kind'] === 'config') {
+    // Read by functions/lib/configset (format 1.2); list and show read it themselves (cli/commands); copy and retention do not handle it yet.
+    throw new ManifestInvalidError(`Manifest ${key} is a configuration backup (kind "config"): lifeboat list, show, restore and verify read it; this command does not yet`);
+  }
   const result = readerSchema.safeParse(document);
   if (!result.success) throw new ManifestInvalidError(`Manifest ${key} is invalid: ${describeIssues(result.error.issues)}`);
   return result.data;
