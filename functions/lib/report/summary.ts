@@ -1,16 +1,17 @@
 /** The report's one paragraph: what the alert topic receives and what the HTML and Markdown open with. */
 import type { ComplianceReport, Lapse, PlanLapse } from './model.ts';
 
-const LAPSE_WORDS: Record<Lapse['kind'] | PlanLapse['kind'], string> = {
-  'rpo-breach': 'RPO breach',
-  'backup-failed': 'failed backup',
-  'verification-failed': 'failed verification',
-  'copy-failed': 'failed DR copy',
-  'copy-missing': 'missing DR copy',
-  'retention-missing': 'backup missing that retention keeps',
-  'failed-event': 'other failure',
-  'drill-failed': 'failed drill',
-  'drill-objective-missed': 'drill that missed its objectives',
+/** Singular and plural, in the order the summary lists them. */
+const LAPSE_WORDS: Record<Lapse['kind'] | PlanLapse['kind'], readonly [string, string]> = {
+  'rpo-breach': ['RPO breach', 'RPO breaches'],
+  'backup-failed': ['failed backup', 'failed backups'],
+  'verification-failed': ['failed verification', 'failed verifications'],
+  'copy-failed': ['failed DR copy', 'failed DR copies'],
+  'copy-missing': ['missing DR copy', 'missing DR copies'],
+  'retention-missing': ['backup missing that retention keeps', 'backups missing that retention keeps'],
+  'failed-event': ['other failure', 'other failures'],
+  'drill-objective-missed': ['drill that missed its objectives', 'drills that missed their objectives'],
+  'drill-failed': ['failed drill', 'failed drills'],
 };
 
 export function summaryText(report: Omit<ComplianceReport, 'summary'>, ok: boolean): string {
@@ -30,9 +31,11 @@ export function summaryText(report: Omit<ComplianceReport, 'summary'>, ok: boole
 }
 
 function describeLapses(lapses: readonly (Lapse | PlanLapse)[]): string {
-  const counts = new Map<string, number>();
-  for (const lapse of lapses) counts.set(LAPSE_WORDS[lapse.kind], (counts.get(LAPSE_WORDS[lapse.kind]) ?? 0) + 1);
-  return [...counts.entries()].map(([words, count]) => `${count} ${words}${count === 1 ? '' : 's'}`).join(', ');
+  return (Object.keys(LAPSE_WORDS) as (keyof typeof LAPSE_WORDS)[])
+    .map((kind) => [kind, lapses.filter((lapse) => lapse.kind === kind).length] as const)
+    .filter(([, count]) => count > 0)
+    .map(([kind, count]) => `${count} ${LAPSE_WORDS[kind][count === 1 ? 0 : 1]}`)
+    .join(', ');
 }
 
 export function percent(share: number): string {
