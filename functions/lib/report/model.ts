@@ -109,6 +109,11 @@ export const ReportSchema = z.strictObject({
 export type ComplianceReport = z.output<typeof ReportSchema>;
 export type ObjectLockState = ComplianceReport['objectLock'];
 
+/** The date a report is filed under: the period's last day (UTC), so the report of 2026-11-21 covers that day. */
+export function reportDate(report: Pick<ComplianceReport, 'period'>): string {
+  return new Date(Date.parse(report.period.until) - 1).toISOString().slice(0, 10);
+}
+
 /** The JSON Schema (draft 2020-12) of `reports/<date>.json`. */
 export function reportJsonSchema(): Record<string, unknown> {
   return {

@@ -2,15 +2,15 @@
  * The report as a self-contained HTML page (inline CSS and SVG charts, no script, no external asset: it opens
  * offline and from an email attachment) and as Markdown.
  */
-import type { ComplianceReport, PlanReport, SourceReport } from './model.ts';
+import { reportDate, type ComplianceReport, type PlanReport, type SourceReport } from './model.ts';
 import { describeLapse, percent } from './summary.ts';
 
 const WIDTH = 720;
 const HEIGHT = 180;
-const PAD = { left: 56, right: 12, top: 12, bottom: 28 };
+const PAD = { left: 64, right: 12, top: 22, bottom: 28 };
 
 export function renderHtml(report: ComplianceReport): string {
-  const title = `Lifeboat compliance report ${report.period.until.slice(0, 10)}`;
+  const title = `Lifeboat compliance report ${reportDate(report)}`;
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -107,11 +107,11 @@ function frame(t0: number, t1: number, x: (v: number) => number, y: (v: number) 
   const step = Math.max(1, Math.ceil(days / 8)) * 86_400_000;
   const ticks: string[] = [];
   for (let t = t0; t <= t1; t += step) {
-    ticks.push(`<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${PAD.top}" y2="${HEIGHT - PAD.bottom}" stroke="#eaeef2"/><text x="${x(t).toFixed(1)}" y="${HEIGHT - 10}" text-anchor="middle">${new Date(t).toISOString().slice(5, 10)}</text>`);
+    ticks.push(`<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${PAD.top}" y2="${HEIGHT - PAD.bottom}" stroke="#eaeef2"/><text x="${x(t).toFixed(1)}" y="${HEIGHT - 10}" text-anchor="${x(t) > WIDTH - PAD.right - 20 ? 'end' : 'middle'}">${new Date(t).toISOString().slice(5, 10)}</text>`);
   }
   return `<rect x="${PAD.left}" y="${PAD.top}" width="${WIDTH - PAD.left - PAD.right}" height="${HEIGHT - PAD.top - PAD.bottom}" fill="#f6f8fa"/>${ticks.join('')}
 <text x="${PAD.left - 4}" y="${(y(max) + 8).toFixed(1)}" text-anchor="end">${esc(unit === 'age, min' ? String(Math.round(max)) : unit)}</text><text x="${PAD.left - 4}" y="${y(0).toFixed(1)}" text-anchor="end">0</text>
-<text x="4" y="${PAD.top + 8}">${esc(unit === 'age, min' ? unit : 'size')}</text>`;
+<text x="${PAD.left}" y="14">${esc(unit === 'age, min' ? 'backup age, minutes' : 'size per backup: raw (grey), stored (purple)')}</text>`;
 }
 
 function bytesLabel(bytes: number): string {
@@ -136,7 +136,7 @@ function esc(text: string): string {
 
 export function renderMarkdown(report: ComplianceReport): string {
   const lines = [
-    `# Lifeboat compliance report ${report.period.until.slice(0, 10)}`,
+    `# Lifeboat compliance report ${reportDate(report)}`,
     '',
     `Vault \`${report.vault}\`, ${report.period.since} to ${report.period.until}.`,
     '',

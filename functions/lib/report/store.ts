@@ -1,10 +1,10 @@
 import type { VaultStore } from '../vault/store.ts';
-import { REPORTS_PREFIX, type ComplianceReport } from './model.ts';
+import { REPORTS_PREFIX, reportDate, type ComplianceReport } from './model.ts';
 import { renderHtml } from './render.ts';
 
 /** `reports/<date>.json` and `reports/<date>.html`, the date being the period's last day (UTC). */
 export function reportKeys(report: Pick<ComplianceReport, 'period'>): { json: string; html: string } {
-  const last = new Date(Date.parse(report.period.until) - 1).toISOString().slice(0, 10);
+  const last = reportDate(report);
   return { json: `${REPORTS_PREFIX}${last}.json`, html: `${REPORTS_PREFIX}${last}.html` };
 }
 

@@ -1,3 +1,9 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +20,8 @@ import {
   type ReportSourceConfig,
 } from '../../../functions/lib/report/index.ts';
 import { DAY, generateHistory, MINUTE, POLICY, RPO_MINUTES, SINCE, UNTIL, type History } from './history.ts';
+
+const execFileAsync = promisify(execFile);
 
 const SOURCES: ReportSourceConfig[] = ['orders-db', 'billing-db'].map((id) => ({ id, rpoMinutes: RPO_MINUTES, rtoMinutes: 60, retention: POLICY, timeZone: 'UTC' }));
 
@@ -207,4 +215,39 @@ describe('ageOverPeriod', () => {
 async function firstAuditKey(): Promise<string> {
   for await (const key of history.store.list('audit/')) return key;
   throw new Error('no audit event');
+}
+
+describe('the HTML report in headless Chromium', () => {
+  it('renders offline with its SVG charts in the DOM, and a screenshot is taken', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'lifeboat-report-html-'));
+    const page = path.join(dir, 'report.html');
+    await writeFile(page, renderHtml(report));
+    const dom = await chromium(dir, ['--dump-dom', pathToFileURL(page).href]);
+    // Parsed and laid out by the browser: the SVG elements are in its DOM, two charts per source.
+    expect(dom.match(/<svg [^>]*class="chart age-chart"/g)).toHaveLength(2);
+    expect(dom.match(/<svg [^>]*class="chart size-chart"/g)).toHaveLength(2);
+    expect(dom.match(/<polyline class="age-line"/g)).toHaveLength(2);
+    expect(dom.match(/<line class="rpo-line"/g)).toHaveLength(2);
+    expect(dom).toContain('id="summary"');
+
+    const png = path.join(dir, 'report.png');
+    await chromium(dir, [`--screenshot=${png}`, '--window-size=800,1400', pathToFileURL(page).href]);
+    const image = await readFile(png);
+    expect(image.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    expect([image.readUInt32BE(16), image.readUInt32BE(20)]).toEqual([800, 1400]);
+    // A blank page compresses to a few KB; text, tables and charts do not.
+    expect(image.length).toBeGreaterThan(40_000);
+  }, 120_000);
+});
+
+/** Debian's chromium, headless, isolated profile, no network beyond the file. */
+async function chromium(dir: string, args: string[]): Promise<string> {
+  const profile = await mkdtemp(path.join(dir, 'profile-'));
+  const { stdout } = await execFileAsync(
+    '/usr/bin/chromium',
+    ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--hide-scrollbars', ...args],
+    { timeout: 90_000, maxBuffer: 32 * 1024 * 1024 },
+  );
+  return stdout;
 }
