@@ -102,7 +102,8 @@ export async function buildReport(options: BuildReportOptions): Promise<Complian
         const status = event.details['status'];
         if (status === 'verified' || status === 'failed' || status === 'unverified') pruned.status = status;
       }
-      if (event.type === 'verification' && points.has(event.backupId)) {
+      // A failed run that was no verdict (the verification server unreachable) says nothing about the backup.
+      if (event.type === 'verification' && points.has(event.backupId) && event.details['verdict'] !== false) {
         point(event.backupId, completedAt).status = event.outcome === 'succeeded' ? 'verified' : 'failed';
       }
       if (event.type === 'copy' && event.outcome === 'succeeded') point(event.backupId, completedAt).copied = true;
