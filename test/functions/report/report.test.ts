@@ -173,6 +173,11 @@ describe('compliance report over a generated history', () => {
     expect(JSON.stringify(validate.errors)).toContain('rpo');
   });
 
+  it('publishes its schema as docs/report.schema.json, kept equal to the zod schema', async () => {
+    const published = JSON.parse(await readFile(new URL('../../../docs/report.schema.json', import.meta.url), 'utf8')) as unknown;
+    expect(published).toEqual(reportJsonSchema());
+  });
+
   it('renders Markdown and HTML naming every lapse; the HTML has one age and one size chart per source', () => {
     const markdown = renderMarkdown(report);
     expect(markdown).toContain('| orders-db | 1500 min | no (');
