@@ -6,6 +6,7 @@ import { BackupPipeline, type BackupPipelineProps, type PipelineSource } from '.
 import type { DumpNetwork } from '../constructs/dump-function.ts';
 import type { PlanConfig } from '../config/plans.ts';
 import { DrPlans } from '../constructs/dr-plans.ts';
+import { grantAuditWrites } from '../constructs/audit-trail.ts';
 import { EvidenceKey } from '../constructs/evidence-key.ts';
 import { RestoreTest, type RestoreTestNetwork } from '../constructs/restore-test.ts';
 import { Vault, vaultBucketName, type VaultProps } from '../constructs/vault.ts';
@@ -83,6 +84,10 @@ export class RegionStack extends Stack {
         verification: props.backup.verification,
         maxSnapshotCopiesInFlight: props.backup.maxSnapshotCopiesInFlight,
       });
+      // The pipeline functions that act record it in the audit trail (docs/audit-trail.md).
+      for (const fn of [this.pipeline.snapshot, this.pipeline.copy, this.pipeline.prune]) {
+        grantAuditWrites(fn, { vault: this.vault.bucket, vaultKey: this.vaultKey.key, evidenceKey: this.evidenceKey.key });
+      }
       if (props.backup.plans && props.backup.plans.length > 0) {
         this.plans = new DrPlans(this, 'Plans', {
           name: props.deployment,
