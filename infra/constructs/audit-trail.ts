@@ -2,7 +2,6 @@ import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
-import type { GrantedStatement } from './dump-function.ts';
 import type { PipelineFunction } from './pipeline-function.ts';
 
 /** Why `audit/*` is a wildcard: the event's own name, never anything outside the audit prefix. */
@@ -22,7 +21,7 @@ export interface AuditWritesProps {
  * put new objects under `audit/` only (no read, no delete, no other prefix), have S3 encrypt them under the
  * vault key (only through S3), and sign them with the evidence key (`kms:GenerateMac`, nothing else).
  */
-export function auditWriteStatements(scope: { readonly region: string }, props: AuditWritesProps): GrantedStatement[] {
+export function auditWriteStatements(scope: { readonly region: string }, props: AuditWritesProps): { statement: iam.PolicyStatement; wildcardReason?: string }[] {
   return [
     {
       statement: new iam.PolicyStatement({ sid: 'WriteAuditEvents', actions: ['s3:PutObject'], resources: [props.vault.arnForObjects('audit/*')] }),

@@ -67,7 +67,7 @@ export class RegionStack extends Stack {
       const dumpSources = sources
         .filter((s) => s.method !== 'snapshot')
         .map((s) => ({ id: s.id, engine: s.engine, database: s.database!, credentialsSecretArn: s.credentialsSecretArn, rds: s.rds, network: s.network }));
-      this.backup = new BackupFunctions(this, 'Backup', { name: props.deployment, sources: dumpSources, vault: this.vault.bucket, vaultKey: this.vaultKey.key });
+      this.backup = new BackupFunctions(this, 'Backup', { name: props.deployment, sources: dumpSources, vault: this.vault.bucket, vaultKey: this.vaultKey.key, evidenceKey: this.evidenceKey.key });
       this.pipeline = new BackupPipeline(this, 'Pipeline', {
         name: props.deployment,
         sources: sources.map(({ network: _network, ...source }) => source),
@@ -83,6 +83,7 @@ export class RegionStack extends Stack {
         functions: this.backup,
         verification: props.backup.verification,
         maxSnapshotCopiesInFlight: props.backup.maxSnapshotCopiesInFlight,
+        evidenceKey: this.evidenceKey.key,
       });
       // The pipeline functions that act record it in the audit trail (docs/audit-trail.md).
       for (const fn of [this.pipeline.snapshot, this.pipeline.copy, this.pipeline.prune]) {

@@ -40,9 +40,36 @@ describe('audit trail grants from the example config', () => {
     }
   });
 
+  it('gives the dump and verify functions, and their Fargate task roles, exactly the same three statements', () => {
+    const stack = lifeboat.stacks.primary;
+    const roles = [
+      ...stack.backup!.dumpFunctions.map((fn) => fn.role),
+      ...[...new Set(stack.backup!.dumpTaskFor.values())].map((task) => task.taskRole),
+      stack.pipeline!.verifyRole,
+      stack.pipeline!.verifyTask.taskRole,
+    ];
+    expect(roles.length).toBeGreaterThanOrEqual(4);
+    for (const role of roles) {
+      const audit = roleStatements(stack.getLogicalId(role.node.defaultChild as never)).filter((s) => ['WriteAuditEvents', 'EncryptAuditEvents', 'SignAuditEvents'].includes(s.Sid ?? ''));
+      expect(audit.map((s) => [s.Sid, s.Action])).toEqual([
+        ['WriteAuditEvents', 's3:PutObject'],
+        ['EncryptAuditEvents', 'kms:GenerateDataKey'],
+        ['SignAuditEvents', 'kms:GenerateMac'],
+      ]);
+      expect(audit[0]!.Resource).toEqual({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.vault, 'Arn'] }, '/audit/*']] });
+      expect(audit[2]!.Resource).toEqual({ 'Fn::GetAtt': [ids.evidenceKey, 'Arn'] });
+    }
+    const dump = lifeboat.primary.toJSON().Resources[stack.getLogicalId(stack.backup!.dumpFunctions[0]!.function.node.defaultChild as never)];
+    expect(dump.Properties.Environment.Variables.EVIDENCE_KEY_ARN).toEqual({ 'Fn::GetAtt': [ids.evidenceKey, 'Arn'] });
+  });
+
   it('gives no role any other right on audit/*, and no other role any right there', () => {
-    const pipeline = lifeboat.stacks.primary.pipeline!;
-    const writers = new Set([pipeline.snapshot, pipeline.copy, pipeline.prune].map((c) => functionOf(c).role));
+    const stack = lifeboat.stacks.primary;
+    const pipeline = stack.pipeline!;
+    const writers = new Set([
+      ...[pipeline.snapshot, pipeline.copy, pipeline.prune].map((c) => functionOf(c).role),
+      ...[...stack.backup!.dumpFunctions.map((fn) => fn.role), ...[...stack.backup!.dumpTaskFor.values()].map((t) => t.taskRole), pipeline.verifyRole, pipeline.verifyTask.taskRole].map((role) => stack.getLogicalId(role.node.defaultChild as never)),
+    ]);
     const policies = Object.values(lifeboat.primary.findResources('AWS::IAM::Policy'));
     for (const policy of policies) {
       const roles = (policy.Properties.Roles as { Ref: string }[]).map((r) => r.Ref);
