@@ -574,6 +574,14 @@ const SnapshotRestoreTestSchema = z.strictObject({
 });
 
 // ---------------------------------------------------------------------------------------------
+// The daily compliance report (docs/audit-trail.md)
+
+const ReportsSchema = z.strictObject({
+  /** When the report of the previous UTC day is built: six cron fields and a time zone. @default 06:30 UTC daily */
+  schedule: z.strictObject({ cron: CronExpression.default('30 6 * * ? *'), timeZone: TimeZone.default('UTC') }).prefault({}),
+});
+
+// ---------------------------------------------------------------------------------------------
 // The whole file
 
 /**
@@ -602,6 +610,8 @@ export const ConfigSectionsSchema = z.strictObject({
   /** Deploys the snapshot restore test (temporary private databases restored from Lifeboat's snapshots). */
   snapshotRestoreTest: SnapshotRestoreTestSchema.optional(),
   alerts: AlertsSchema.prefault({}),
+  /** The daily compliance report's schedule. */
+  reports: ReportsSchema.prefault({}),
 });
 
 export type SourceConfig = z.output<typeof SourceSchema>;
@@ -619,3 +629,4 @@ export type SnapshotRestoreTestConfig = z.output<typeof SnapshotRestoreTestSchem
 export type EmailAlertConfig = AlertsConfig['emails'][number];
 export type WebhookAlertConfig = AlertsConfig['webhooks'][number];
 export type ObjectLockMode = VaultConfig['objectLock']['mode'];
+export type ReportsConfig = z.output<typeof ReportsSchema>;

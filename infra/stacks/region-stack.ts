@@ -7,6 +7,7 @@ import type { DumpNetwork } from '../constructs/dump-function.ts';
 import type { PlanConfig } from '../config/plans.ts';
 import { DrPlans } from '../constructs/dr-plans.ts';
 import { grantAuditWrites } from '../constructs/audit-trail.ts';
+import { ComplianceReport, type ReportSource } from '../constructs/compliance-report.ts';
 import { EvidenceKey } from '../constructs/evidence-key.ts';
 import { RestoreTest, type RestoreTestNetwork } from '../constructs/restore-test.ts';
 import { Vault, vaultBucketName, type VaultProps } from '../constructs/vault.ts';
@@ -22,6 +23,8 @@ export interface RegionBackupProps {
   readonly snapshotRestoreTest?: { readonly network: RestoreTestNetwork; readonly instanceClass: string; readonly auroraInstanceClass: string };
   /** DR plans, default plans included, each deployed as its own state machine. @default - none */
   readonly plans?: readonly PlanConfig[];
+  /** The daily compliance report: its schedule and what it holds each source to. @default none */
+  readonly report?: { readonly schedule: { readonly cron: string; readonly timeZone: string }; readonly sources: readonly ReportSource[] };
 }
 
 export interface RegionStackProps extends StackProps {
@@ -51,6 +54,8 @@ export class RegionStack extends Stack {
   readonly pipeline?: BackupPipeline;
   readonly restoreTest?: RestoreTest;
   readonly plans?: DrPlans;
+  /** The daily compliance report (primary region). */
+  readonly report?: ComplianceReport;
 
   constructor(scope: Construct, id: string, props: RegionStackProps) {
     super(scope, id, props);
@@ -88,6 +93,18 @@ export class RegionStack extends Stack {
       // The pipeline functions that act record it in the audit trail (docs/audit-trail.md).
       for (const fn of [this.pipeline.snapshot, this.pipeline.copy, this.pipeline.prune]) {
         grantAuditWrites(fn, { vault: this.vault.bucket, vaultKey: this.vaultKey.key, evidenceKey: this.evidenceKey.key });
+      }
+      if (props.backup.report) {
+        this.report = new ComplianceReport(this, 'Report', {
+          name: props.deployment,
+          ...props.backup.report,
+          vault: this.vault.bucket,
+          vaultKey: this.vaultKey.key,
+          evidenceKey: this.evidenceKey.key,
+          alerts: { topic: this.alerts.topic, key: this.alerts.key },
+          logKey: this.backup.operationsKey,
+          deadLetterQueue: this.backup.deadLetterQueue,
+        });
       }
       if (props.backup.plans && props.backup.plans.length > 0) {
         this.plans = new DrPlans(this, 'Plans', {

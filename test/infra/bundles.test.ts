@@ -16,7 +16,7 @@ const PRIMARY_STACK = 'lifeboat-primary';
 const ACCOUNT = '123456789012';
 const REGION = 'eu-west-1';
 /** The zip-packaged functions of infra/constructs/backup-pipeline.ts (dump and verify are images, load-tested in test/functions/dump). */
-const PIPELINE_HANDLERS = ['approval-endpoint', 'approval-request', 'copy', 'prune', 'resolve-source', 'snapshot', 'start-backup', 'validate-restore'];
+const PIPELINE_HANDLERS = ['approval-endpoint', 'approval-request', 'copy', 'prune', 'report', 'resolve-source', 'snapshot', 'start-backup', 'validate-restore'];
 
 interface CfnResource {
   readonly Type: string;
@@ -161,7 +161,7 @@ describe('the pipeline function bundles CDK synthesizes', () => {
     return env;
   }
 
-  it('bundles exactly the eight zip-packaged handlers, each as an ESM index.mjs', () => {
+  it('bundles exactly the nine zip-packaged handlers, each as an ESM index.mjs', () => {
     expect([...functions.keys()].sort()).toEqual(PIPELINE_HANDLERS);
     for (const fn of functions.values()) {
       expect(fn.handler).toBe('index.handler');
