@@ -1,4 +1,4 @@
-import { Aws, Duration, TimeZone } from 'aws-cdk-lib';
+import { Aws, Duration, Stack, TimeZone } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -69,7 +69,7 @@ export class ComplianceReport extends Construct {
       reservedConcurrentExecutions: 1,
       outsideVpcReason: 'It calls only the S3, KMS and SNS APIs; a VPC would need endpoints for all three and add nothing.',
     });
-    const region = `s3.${Aws.REGION}.amazonaws.com`;
+    const region = `s3.${Stack.of(this).region}.amazonaws.com`;
     fn.addToRolePolicy(
       new iam.PolicyStatement({ sid: 'ReadVault', actions: ['s3:GetObject'], resources: ['backups/*', 'audit/*', 'evidence/*'].map((p) => props.vault.arnForObjects(p)) }),
       'The report reads every backup\'s manifest and verification results, every audit event and every DR evidence record: the wildcards are the names within those three prefixes.',

@@ -149,7 +149,7 @@ describe('the pipeline function bundles CDK synthesizes', () => {
       const name = String(variables.POWERTOOLS_SERVICE_NAME).replace(/^lifeboat-/, '');
       functions.set(name, { logicalId, assetDir: join(assembly.directory, source), handler: String(props.Handler), environment: variables });
     }
-  }, 120_000);
+  }, 300_000); // nine bundles built by esbuild on a shared machine
 
   afterAll(async () => {
     for (const dir of [workDir, loadDir]) if (dir) await rm(dir, { recursive: true, force: true });
