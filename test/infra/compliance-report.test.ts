@@ -51,7 +51,7 @@ describe('the compliance report from the example config', () => {
       { Sid: 'EncryptReports', Effect: 'Allow', Action: 'kms:GenerateDataKey', Resource: { 'Fn::GetAtt': [id(stack.vaultKey.key), 'Arn'] }, Condition: viaS3 },
       { Sid: 'AuthenticateEvidence', Effect: 'Allow', Action: 'kms:VerifyMac', Resource: { 'Fn::GetAtt': [id(stack.evidenceKey!.key), 'Arn'] } },
       { Sid: 'PublishSummary', Effect: 'Allow', Action: 'sns:Publish', Resource: { Ref: id(stack.alerts.topic) } },
-      { Sid: 'EncryptSummary', Effect: 'Allow', Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Resource: { 'Fn::GetAtt': [id(stack.alerts.key), 'Arn'] } },
+      { Sid: 'EncryptSummary', Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: { 'Fn::GetAtt': [id(stack.alerts.key), 'Arn'] } },
     ]);
   });
 });
