@@ -68,6 +68,14 @@ export class BackupRunFailedError extends LifeboatError {
   }
 }
 
+/** `audit`: an event of the trail does not authenticate with the evidence key (forged, altered or moved). Exit 4. */
+export class AuditEventUnauthenticatedError extends LifeboatError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AuditEventUnauthenticatedError';
+  }
+}
+
 export const ExitCode = {
   ok: 0,
   /** The backup, restore or other operation failed: source unreachable, dump or restore error, store write failed. */
@@ -112,6 +120,7 @@ export const EXIT_CODE_BY_ERROR: Readonly<Record<string, ExitCode>> = {
   ManifestInvalidError: ExitCode.integrity,
   ManifestTooLargeError: ExitCode.integrity,
   ConfigPayloadMismatchError: ExitCode.integrity,
+  AuditEventUnauthenticatedError: ExitCode.integrity,
 
   VerificationFailedError: ExitCode.verification,
 };

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseCommandLine, renderHelp, stringFlag } from './args.ts';
 import type { Command, CommandContext } from './command.ts';
 import { approve } from './commands/approve.ts';
+import { audit } from './commands/audit.ts';
 import { backup } from './commands/backup.ts';
 import { completion } from './commands/completion.ts';
 import { doctor } from './commands/doctor.ts';
@@ -14,6 +15,7 @@ import { keygen } from './commands/keygen.ts';
 import { list } from './commands/list.ts';
 import { plan } from './commands/plan.ts';
 import { prune } from './commands/prune.ts';
+import { report } from './commands/report.ts';
 import { restore } from './commands/restore.ts';
 import { runCommand } from './commands/run.ts';
 import { show } from './commands/show.ts';
@@ -25,7 +27,7 @@ import { installSignalHandlers } from './signals.ts';
 import type { CliDeps } from './options.ts';
 import { applySettings, Settings } from './settings.ts';
 
-export const COMMANDS: readonly Command[] = [keygen, backup, list, show, status, restore, verify, prune, doctor, runCommand, drill, plan, approve, completion];
+export const COMMANDS: readonly Command[] = [keygen, backup, list, show, status, restore, verify, prune, doctor, runCommand, drill, plan, approve, report, audit, completion];
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }

@@ -43,6 +43,10 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
       snapshotRestoreTest: config.snapshotRestoreTest,
       plans: plansWithDefaults(config),
       monitoring: monitoringOf(config),
+      report: {
+        schedule: config.reports.schedule,
+        sources: config.sources.map((s) => ({ id: s.id, rpoMinutes: s.objectives.rpoMinutes, rtoMinutes: s.objectives.rtoMinutes, timeZone: s.schedule.timeZone, retention: s.retention })),
+      },
     },
     tags,
   });

@@ -2,6 +2,8 @@
  * The copy function's core: one event, one of three actions, each small JSON in and out for a JSONPath
  * state machine. Contracts: docs/pipeline-functions.md.
  */
+import { audited, failureDetails, idsOf } from '../lib/audit/audited.ts';
+import type { AuditTrail } from '../lib/audit/writer.ts';
 import { z } from 'zod';
 import { BACKUP_ID_PATTERN, SOURCE_ID_PATTERN } from '../lib/vault/layout.ts';
 import { parseOrConfigError } from '../lib/validation.ts';
@@ -30,11 +32,29 @@ export const CopyEventSchema = z.discriminatedUnion('action', [
 export type CopyEvent = z.input<typeof CopyEventSchema>;
 
 /** Both halves share the DR settings: `dr` of the vault copy carries the region and key the snapshot copy uses. */
-export type CopyDeps = VaultCopyDeps & SnapshotCopyDeps;
+export type CopyDeps = VaultCopyDeps & SnapshotCopyDeps & {
+  /** Records `copy` events of vault copies (docs/audit-trail.md). @default none */
+  readonly audit?: AuditTrail;
+};
 export type CopyResult = CopyBackupResult | SnapshotCopyStatus;
 
 /** Runs one action of the copy function. */
 export async function handleCopyEvent(event: unknown, deps: CopyDeps): Promise<CopyResult> {
+  const copiesBackup = (event as { action?: unknown } | null)?.action === 'copy-backup';
+  return audited(copiesBackup ? deps.audit : undefined, () => handleCopyEventNow(event, deps), {
+    succeeded: (result) => {
+      const copy = result as CopyBackupResult;
+      return {
+        type: 'copy', outcome: 'succeeded', sourceId: copy.sourceId, backupId: copy.backupId,
+        details: { destination: `s3://${copy.drBucket}`, region: copy.drRegion, manifestKey: copy.manifestKey, ...(copy.sha256 ? { sha256: copy.sha256, payloadBytes: copy.payloadBytes } : {}) },
+      };
+    },
+    // Out of time mid-copy is not a failure: the state machine invokes the copy again and it resumes.
+    failed: (error) => (error.name === 'CopyInterruptedError' ? undefined : { type: 'copy', outcome: 'failed', ...idsOf(event), details: failureDetails(error) }),
+  });
+}
+
+async function handleCopyEventNow(event: unknown, deps: CopyDeps): Promise<CopyResult> {
   const request = parseOrConfigError(CopyEventSchema, event, 'Invalid copy event');
   switch (request.action) {
     case 'copy-backup':

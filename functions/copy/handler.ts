@@ -12,6 +12,8 @@ import { ConfigError } from '../lib/errors.ts';
 import { handleCopyEvent, type CopyResult } from './copy.ts';
 import { DEFAULT_MAX_COPIES_IN_FLIGHT } from './snapshotCopy.ts';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
+import { S3Store } from '../lib/vault/s3Store.ts';
+import { lambdaAuditTrail } from '../lib/audit/lambda.ts';
 
 const env = requireEnv(['PRIMARY_VAULT_BUCKET', 'DR_VAULT_BUCKET', 'DR_REGION', 'DR_VAULT_KEY_ARN', 'AWS_REGION']);
 const maxCopiesInFlight = Number(process.env.MAX_SNAPSHOT_COPIES_IN_FLIGHT ?? DEFAULT_MAX_COPIES_IN_FLIGHT);
@@ -28,6 +30,8 @@ const deps = {
   // Cross-region snapshot copies are requested in the destination region.
   drRds: new RDSClient({ region: env.DR_REGION }),
   maxCopiesInFlight,
+  // The trail lives in the primary vault, beside what was copied.
+  audit: lambdaAuditTrail({ store: new S3Store({ client: createS3Client(), bucket: env.PRIMARY_VAULT_BUCKET }), step: 'copy', log: (message, fields) => logger.warn(message, fields) }),
 };
 
 async function copy(event: unknown, context?: Partial<Pick<Context, 'getRemainingTimeInMillis'>>): Promise<CopyResult> {

@@ -1,3 +1,5 @@
+import { audited, failureDetails, idsOf, type AuditDescription } from '../lib/audit/audited.ts';
+import type { AuditTrail } from '../lib/audit/writer.ts';
 import { DescribeDBClustersCommand, DescribeDBInstancesCommand, type RDSClient } from '@aws-sdk/client-rds';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { readDatabaseSecret } from '../lib/aws/databaseSecret.ts';
@@ -27,6 +29,8 @@ export const DumpEventSchema = z.object({
 export type DumpEvent = z.input<typeof DumpEventSchema>;
 
 export interface DumpDeps {
+  /** Records `backup` events (docs/audit-trail.md). @default none */
+  readonly audit?: AuditTrail;
   readonly sources: readonly DumpSource[];
   readonly secrets: Pick<SecretsManagerClient, 'send'>;
   readonly rds: Pick<RDSClient, 'send'>;
@@ -56,6 +60,21 @@ export interface DumpResult {
 
 /** Parses the event, finds the source, fetches its credentials and endpoint, and runs a streamed backup. */
 export async function dumpSource(event: unknown, deps: DumpDeps): Promise<DumpResult> {
+  return audited(deps.audit, () => dumpSourceNow(event, deps), backupAuditEvents(event));
+}
+
+/** The `backup` event of a dump, in Lambda or on Fargate (docs/audit-trail.md). */
+export function backupAuditEvents(event: unknown): AuditDescription<DumpResult> {
+  return {
+    succeeded: (r) => ({
+      type: 'backup', outcome: 'succeeded', ...idsOf(event), sourceId: r.sourceId, backupId: r.backupId,
+      details: { kind: r.kind, startedAt: r.startedAt, completedAt: r.completedAt, rawBytes: r.rawBytes, storedBytes: r.storedBytes, sha256: r.sha256 },
+    }),
+    failed: (error) => ({ type: 'backup', outcome: 'failed', ...idsOf(event), details: failureDetails(error) }),
+  };
+}
+
+async function dumpSourceNow(event: unknown, deps: DumpDeps): Promise<DumpResult> {
   const { sourceId } = parseOrConfigError(DumpEventSchema, event, 'Invalid dump event');
   const source = deps.sources.find((s) => s.id === sourceId);
   if (!source) {

@@ -15,6 +15,7 @@ import { ConfigError } from '../lib/errors.ts';
 import { S3Store } from '../lib/vault/s3Store.ts';
 import { DumpSourceSchema, dumpSource, type DumpResult } from './dump.ts';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
+import { lambdaAuditTrail } from '../lib/audit/lambda.ts';
 
 const env = requireEnv(['VAULT_BUCKET', 'VAULT_KEY_ARN', 'LIFEBOAT_SOURCES', 'AWS_REGION']);
 const sources = z.array(DumpSourceSchema).min(1).safeParse(JSON.parse(env.LIFEBOAT_SOURCES));
@@ -22,15 +23,13 @@ if (!sources.success) throw new ConfigError(`LIFEBOAT_SOURCES: ${sources.error.i
 
 const logger = new Logger();
 const metrics = new Metrics();
+const store = new S3Store({ client: createS3Client(), bucket: env.VAULT_BUCKET, serverSideEncryption: { kmsKeyId: env.VAULT_KEY_ARN } });
 const deps = {
   sources: sources.data,
+  audit: lambdaAuditTrail({ store, step: 'dump', log: (message, fields) => logger.warn(message, fields) }),
   secrets: new SecretsManagerClient({}),
   rds: new RDSClient({}),
-  store: new S3Store({
-    client: createS3Client(),
-    bucket: env.VAULT_BUCKET,
-    serverSideEncryption: { kmsKeyId: env.VAULT_KEY_ARN },
-  }),
+  store,
   // The aggregated KMS client: the Encryption SDK's keyring calls its methods directly.
   keyring: kmsKeyring({ keyIds: [env.VAULT_KEY_ARN], clientProvider: (region) => new KMS({ region }) }),
 };

@@ -26,6 +26,8 @@ function named(name: string, retryable = false) {
 export class ConfigError extends named('ConfigError') {}
 export class ObjectNotFoundError extends named('ObjectNotFoundError') {}
 export class StoreWriteFailedError extends named('StoreWriteFailedError', true) {}
+/** A create-only write found the key already taken: append-only records (audit events) are never overwritten. */
+export class ObjectExistsError extends named('ObjectExistsError') {}
 export class DumpFailedError extends named('DumpFailedError') {}
 export class RestoreFailedError extends named('RestoreFailedError') {}
 export class ChecksumMismatchError extends named('ChecksumMismatchError') {}

@@ -13,6 +13,7 @@ import { s3ObjectLockReader } from '../lib/retention/index.ts';
 import { S3Store } from '../lib/vault/s3Store.ts';
 import { PruneSourceSchema, pruneSource, type PruneSummary } from './prune.ts';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
+import { lambdaAuditTrail } from '../lib/audit/lambda.ts';
 
 const env = requireEnv(['VAULT_BUCKET', 'DR_VAULT_BUCKET', 'DR_REGION', 'LIFEBOAT_RETENTION', 'AWS_REGION']);
 const sources = z.array(PruneSourceSchema).min(1).safeParse(JSON.parse(env.LIFEBOAT_RETENTION));
@@ -25,9 +26,12 @@ const vault = (bucket: string, region: string) => {
   // On a versioned, Object-Locked bucket a delete only adds a marker, so locks are read before deleting.
   return { store: new S3Store({ client, bucket }), readProtection: s3ObjectLockReader({ client, bucket }) };
 };
+const primary = vault(env.VAULT_BUCKET, env.AWS_REGION);
 const deps = {
   sources: sources.data,
-  vaults: [vault(env.VAULT_BUCKET, env.AWS_REGION), vault(env.DR_VAULT_BUCKET, env.DR_REGION)],
+  vaults: [primary, vault(env.DR_VAULT_BUCKET, env.DR_REGION)],
+  // Events go to the primary vault, whichever vault the deletion was in (the event names it).
+  audit: lambdaAuditTrail({ store: primary.store, step: 'retention', log: (message, fields) => logger.warn(message, fields) }),
   rds: { [env.AWS_REGION]: new RDSClient({ region: env.AWS_REGION }), [env.DR_REGION]: new RDSClient({ region: env.DR_REGION }) },
 };
 

@@ -1,3 +1,5 @@
+import { audited, failureDetails, idsOf } from '../lib/audit/audited.ts';
+import type { AuditTrail } from '../lib/audit/writer.ts';
 import type { RDSClient } from '@aws-sdk/client-rds';
 import { z } from 'zod';
 import { ConfigError } from '../lib/errors.ts';
@@ -32,6 +34,8 @@ export interface PruneDeps {
   /** RDS clients keyed by region (primary and DR). */
   readonly rds: Readonly<Record<string, RDSClient>>;
   readonly now?: () => Date;
+  /** Records one `prune` event per deleted backup (docs/audit-trail.md). @default none */
+  readonly audit?: AuditTrail;
 }
 
 export interface PruneSummary {
@@ -49,6 +53,27 @@ export interface PruneSummary {
  * Never deletes the newest verified backup, anything locked, or anything still being written.
  */
 export async function pruneSource(event: unknown, deps: PruneDeps): Promise<PruneSummary> {
+  return audited(deps.audit, () => pruneSourceNow(event, deps), {
+    // What went, from where, and the rule that let it go; a dry run deletes nothing and records nothing.
+    succeeded: (summary) =>
+      summary.dryRun
+        ? undefined
+        : summary.reports.flatMap((report) => [
+            ...report.deleted.map((entry) => ({
+              type: 'prune' as const, outcome: 'succeeded' as const, sourceId: summary.sourceId,
+              ...(/^\d{8}T\d{6}Z-[a-z2-7]{8}$/.test(entry.id) ? { backupId: entry.id } : {}),
+              details: { subject: report.subject, id: entry.id, completedAt: entry.at.toISOString(), status: entry.status, rule: entry.reasons.join('; ') },
+            })),
+            ...report.errors.map((failure) => ({
+              type: 'prune' as const, outcome: 'failed' as const, sourceId: summary.sourceId,
+              details: { subject: report.subject, id: failure.id ?? null, step: failure.step, error: failure.error, reason: failure.message },
+            })),
+          ]),
+    failed: (error) => ({ type: 'prune', outcome: 'failed', ...idsOf(event), details: failureDetails(error) }),
+  });
+}
+
+async function pruneSourceNow(event: unknown, deps: PruneDeps): Promise<PruneSummary> {
   const { sourceId, dryRun } = parseOrConfigError(PruneEventSchema, event, 'Invalid prune event');
   const source = deps.sources.find((s) => s.id === sourceId);
   if (!source) throw new ConfigError(`sourceId: unknown source '${sourceId}'; known: ${deps.sources.map((s) => s.id).join(', ')}`);

@@ -15,7 +15,7 @@ import { DEFAULT_MAX_COPIES_IN_FLIGHT } from '../copy/snapshotCopy.ts';
 import { DrSourceSchema } from '../dr-step/deps.ts';
 import { handleDrStepEvent } from '../dr-step/drStep.ts';
 import { PlanTopicsSchema } from '../dr-step/planTopic.ts';
-import { DumpEventSchema, DumpSourceSchema, resolveConnection, type DumpDeps, type DumpResult } from '../dump/dump.ts';
+import { backupAuditEvents, DumpEventSchema, DumpSourceSchema, resolveConnection, type DumpDeps, type DumpResult } from '../dump/dump.ts';
 import { createS3Client } from '../lib/aws/s3Client.ts';
 import { kmsKeyring } from '../lib/crypto/keyring.ts';
 import { runBackup } from '../lib/engine/backup.ts';
@@ -25,6 +25,8 @@ import { BACKUP_ID_PATTERN } from '../lib/vault/layout.ts';
 import { parseJsonEnv, parseOrConfigError } from '../lib/validation.ts';
 import { S3Store } from '../lib/vault/s3Store.ts';
 import { VerifyServersSchema, VerifySourceSchema, verifySourceBackup } from '../verify/verify.ts';
+import { audited } from '../lib/audit/audited.ts';
+import { lambdaAuditTrail } from '../lib/audit/lambda.ts';
 
 export const RUNNER_ROLES = ['dump', 'verify', 'copy', 'dr-step'] as const;
 export type RunnerRole = (typeof RUNNER_ROLES)[number];
@@ -99,10 +101,11 @@ function dumpTask(env: Env, { logger, metrics }: Observers): RoleTask {
     store: new S3Store({ client: s3Client(env), bucket: vars.VAULT_BUCKET, serverSideEncryption: { kmsKeyId: vars.VAULT_KEY_ARN } }),
     keyring: kmsKeyring({ keyIds: [vars.VAULT_KEY_ARN], clientProvider: kmsClients }),
   };
+  const audit = lambdaAuditTrail({ store: deps.store, step: 'dump', env, log: (message, fields) => logger.warn(message, fields) });
   return {
     async run(event) {
       const started = Date.now();
-      const result = await fargateDump(event, deps);
+      const result = await audited(audit, () => fargateDump(event, deps), backupAuditEvents(event));
       metrics.addDimension('sourceId', result.sourceId);
       metrics.addMetric('BackupRawBytes', MetricUnit.Bytes, result.rawBytes);
       metrics.addMetric('BackupStoredBytes', MetricUnit.Bytes, result.storedBytes);
@@ -125,13 +128,14 @@ function verifyTask(env: Env, { logger, metrics }: Observers): RoleTask {
     store: new S3Store({ client: s3Client(env), bucket: vars.VAULT_BUCKET, serverSideEncryption: { kmsKeyId: vars.VAULT_KEY_ARN } }),
     keyring: kmsKeyring({ keyIds: [vars.VAULT_KEY_ARN], clientProvider: kmsClients }),
   };
+  const auditedDeps = { ...deps, audit: lambdaAuditTrail({ store: deps.store, sns: deps.sns, step: 'verify', env, log: (message, fields) => logger.warn(message, fields) }) };
   return {
     async run(event) {
       const started = Date.now();
       const sourceId = (event as { sourceId?: unknown } | null)?.sourceId;
       if (typeof sourceId === 'string') metrics.addDimension('sourceId', sourceId);
       try {
-        const result = await verifySourceBackup(event, deps);
+        const result = await verifySourceBackup(event, auditedDeps);
         metrics.addMetric('VerificationPassed', MetricUnit.Count, 1);
         if (result.alerted) metrics.addMetric('BackupSizeAnomaly', MetricUnit.Count, 1);
         logger.info('backup verified', { sourceId: result.sourceId, backupId: result.backupId, checks: result.checks, warnings: result.warnings });

@@ -12,6 +12,7 @@ import { parseJsonEnv } from '../lib/validation.ts';
 import { S3Store } from '../lib/vault/s3Store.ts';
 import { SnapshotSourceSchema, handleSnapshotEvent, type SnapshotResult } from './snapshot.ts';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
+import { lambdaAuditTrail } from '../lib/audit/lambda.ts';
 
 const env = requireEnv(['VAULT_BUCKET', 'VAULT_KEY_ARN', 'LIFEBOAT_SOURCES', 'AWS_REGION']);
 // Empty when no source is snapshotted: the function is deployed with the state machine all the same, and
@@ -20,10 +21,12 @@ const sources = parseJsonEnv('LIFEBOAT_SOURCES', env.LIFEBOAT_SOURCES, z.array(S
 
 const logger = new Logger();
 const metrics = new Metrics();
+const store = new S3Store({ client: createS3Client(), bucket: env.VAULT_BUCKET, serverSideEncryption: { kmsKeyId: env.VAULT_KEY_ARN } });
 const deps = {
   sources,
   rds: new RDSClient({}),
-  store: new S3Store({ client: createS3Client(), bucket: env.VAULT_BUCKET, serverSideEncryption: { kmsKeyId: env.VAULT_KEY_ARN } }),
+  store,
+  audit: lambdaAuditTrail({ store, step: 'snapshot', log: (message, fields) => logger.warn(message, fields) }),
   region: env.AWS_REGION,
 };
 

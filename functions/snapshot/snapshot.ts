@@ -3,6 +3,8 @@
  * state machine waits (Wait ▸ describe ▸ Choice; no Lambda sleeps), and record it in the vault as a backup
  * of kind `snapshot` once it is available. Contracts: docs/pipeline-functions.md.
  */
+import { audited, failureDetails, idsOf } from '../lib/audit/audited.ts';
+import type { AuditTrail } from '../lib/audit/writer.ts';
 import { createHash } from 'node:crypto';
 import { CreateDBClusterSnapshotCommand, CreateDBSnapshotCommand } from '@aws-sdk/client-rds';
 import { z } from 'zod';
@@ -121,10 +123,26 @@ export interface SnapshotDeps {
   /** The region the function and the sources are in. */
   readonly region: string;
   readonly now?: () => Date;
+  /** Records `snapshot` events: a recorded snapshot, a failed one (docs/audit-trail.md). @default none */
+  readonly audit?: AuditTrail;
 }
 
 /** Runs one action of the snapshot function. */
 export async function handleSnapshotEvent(event: unknown, deps: SnapshotDeps): Promise<SnapshotResult> {
+  const action = (event as { action?: unknown } | null)?.action;
+  const ids = idsOf((event as { snapshot?: unknown } | null)?.snapshot ?? event);
+  return audited(deps.audit, () => handleSnapshotEventNow(event, deps), {
+    succeeded: (result) => {
+      if (action !== 'record') return undefined;
+      const record = result as SnapshotRecord;
+      return { type: 'snapshot', outcome: 'succeeded', sourceId: record.sourceId, backupId: record.backupId, details: { snapshotArn: record.snapshotArn, completedAt: record.completedAt, manifestKey: record.manifestKey } };
+    },
+    // "Not available yet" is the wait loop, not a failure.
+    failed: (error) => (error.name === 'SnapshotNotReadyError' ? undefined : { type: 'snapshot', outcome: 'failed', ...ids, details: { ...failureDetails(error), action: String(action) } }),
+  });
+}
+
+async function handleSnapshotEventNow(event: unknown, deps: SnapshotDeps): Promise<SnapshotResult> {
   const request = parseOrConfigError(SnapshotEventSchema, event, 'Invalid snapshot event');
   switch (request.action) {
     case 'create':

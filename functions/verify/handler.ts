@@ -15,6 +15,7 @@ import { parseJsonEnv } from '../lib/validation.ts';
 import { S3Store } from '../lib/vault/s3Store.ts';
 import { VerifyServersSchema, VerifySourceSchema, type VerifyOutput, verifySourceBackup } from './verify.ts';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
+import { lambdaAuditTrail } from '../lib/audit/lambda.ts';
 
 const env = requireEnv(['VAULT_BUCKET', 'VAULT_KEY_ARN', 'ALERT_TOPIC_ARN', 'LIFEBOAT_SOURCES', 'VERIFY_SERVERS', 'AWS_REGION']);
 // Empty when every source is snapshot-only: deployed with the state machine all the same.
@@ -23,14 +24,17 @@ const servers = parseJsonEnv('VERIFY_SERVERS', env.VERIFY_SERVERS, VerifyServers
 
 const logger = new Logger();
 const metrics = new Metrics();
+const store = new S3Store({ client: createS3Client(), bucket: env.VAULT_BUCKET, serverSideEncryption: { kmsKeyId: env.VAULT_KEY_ARN } });
+const sns = new SNSClient({});
 const deps = {
   sources,
   servers,
+  audit: lambdaAuditTrail({ store, sns, step: 'verify', log: (message, fields) => logger.warn(message, fields) }),
   secrets: new SecretsManagerClient({}),
-  sns: new SNSClient({}),
+  sns,
   alertTopicArn: env.ALERT_TOPIC_ARN,
   // Verification only reads payloads and writes small result objects (SSE-KMS with the vault key).
-  store: new S3Store({ client: createS3Client(), bucket: env.VAULT_BUCKET, serverSideEncryption: { kmsKeyId: env.VAULT_KEY_ARN } }),
+  store,
   keyring: kmsKeyring({ keyIds: [env.VAULT_KEY_ARN], clientProvider: (region) => new KMS({ region }) }),
 };
 for (const source of sources) {

@@ -1,3 +1,5 @@
+import { audited, failureDetails, idsOf } from '../lib/audit/audited.ts';
+import type { AuditTrail } from '../lib/audit/writer.ts';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { readDatabaseSecret } from '../lib/aws/databaseSecret.ts';
 import type { SNSClient } from '@aws-sdk/client-sns';
@@ -55,6 +57,8 @@ export type VerifyEvent = z.input<typeof VerifyEventSchema>;
 
 
 export interface VerifyDeps {
+  /** Records `verification` events (docs/audit-trail.md). @default none */
+  readonly audit?: AuditTrail;
   readonly sources: readonly VerifySource[];
   readonly servers: VerifyServers;
   readonly secrets: Pick<SecretsManagerClient, 'send'>;
@@ -100,6 +104,14 @@ export interface VerifyOutput {
  * the alert not published) propagate with their own names for the state machine's Retry/Catch.
  */
 export async function verifySourceBackup(event: unknown, deps: VerifyDeps): Promise<VerifyOutput> {
+  return audited(deps.audit, () => verifySourceBackupNow(event, deps), {
+    succeeded: (r) => ({ type: 'verification', outcome: 'succeeded', ...idsOf(event), sourceId: r.sourceId, backupId: r.backupId, details: { checks: r.checks, warnings: r.warnings } }),
+    // Only a verdict is a failed verification; an operator's or the environment's error is a failed run of it.
+    failed: (error) => ({ type: 'verification', outcome: 'failed', ...idsOf(event), details: { ...failureDetails(error), verdict: error.name === 'VerificationFailedError' } }),
+  });
+}
+
+async function verifySourceBackupNow(event: unknown, deps: VerifyDeps): Promise<VerifyOutput> {
   const { sourceId, backupId, executionArn } = parseOrConfigError(VerifyEventSchema, event, 'Invalid verify event');
   const source = deps.sources.find((s) => s.id === sourceId);
   if (!source) {

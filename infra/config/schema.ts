@@ -582,6 +582,14 @@ const MonitoringSchema = z.strictObject({
 });
 
 // ---------------------------------------------------------------------------------------------
+// The daily compliance report (docs/audit-trail.md)
+
+const ReportsSchema = z.strictObject({
+  /** When the report of the previous UTC day is built: six cron fields and a time zone. @default 06:30 UTC daily */
+  schedule: z.strictObject({ cron: CronExpression.default('30 6 * * ? *'), timeZone: TimeZone.default('UTC') }).prefault({}),
+});
+
+// ---------------------------------------------------------------------------------------------
 // The whole file
 
 /**
@@ -612,6 +620,8 @@ export const ConfigSectionsSchema = z.strictObject({
   alerts: AlertsSchema.prefault({}),
   /** Freshness metrics, alarms and the dashboard. */
   monitoring: MonitoringSchema.prefault({}),
+  /** The daily compliance report's schedule. */
+  reports: ReportsSchema.prefault({}),
 });
 
 export type SourceConfig = z.output<typeof SourceSchema>;
@@ -630,3 +640,4 @@ export type MonitoringConfig = z.output<typeof MonitoringSchema>;
 export type EmailAlertConfig = AlertsConfig['emails'][number];
 export type WebhookAlertConfig = AlertsConfig['webhooks'][number];
 export type ObjectLockMode = VaultConfig['objectLock']['mode'];
+export type ReportsConfig = z.output<typeof ReportsSchema>;

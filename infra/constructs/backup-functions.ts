@@ -16,6 +16,8 @@ export interface BackupFunctionsProps {
   readonly deadLetterRetention?: Duration;
   /** The deployment's name, for the runner's cluster and task families. @default 'lifeboat' */
   readonly name?: string;
+  /** The evidence key: the dump functions and tasks record audit events with it. @default no audit trail */
+  readonly evidenceKey?: kms.IKey;
 }
 
 /** Sources that share VPC, subnets and security groups share one dump function. */
@@ -91,6 +93,7 @@ export class BackupFunctions extends Construct {
         vaultKey: props.vaultKey,
         deadLetterQueue: this.deadLetterQueue,
         logKey: this.operationsKey,
+        ...(props.evidenceKey ? { evidenceKey: props.evidenceKey } : {}),
       });
       dumpFunctions.push(fn);
       for (const source of group) byId.set(source.id, fn);

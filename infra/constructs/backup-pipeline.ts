@@ -19,6 +19,7 @@ import { PipelineFunction, repoRoot } from './pipeline-function.ts';
 import { nagResourceName, ReviewedPolicy } from './reviewed-policy.ts';
 import { standardStateMachine, stateMachineLogGroup, stateMachineRole } from './state-machine.ts';
 import { KEY_USE_TAGS } from './vault-key.ts';
+import { auditWriteStatements } from './audit-trail.ts';
 
 /** A source as the pipeline sees it: identifiers, schedule and policy; never credentials. */
 export interface PipelineSource {
@@ -60,6 +61,8 @@ export interface BackupPipelineProps {
   readonly verification?: { readonly network: DumpNetwork; readonly servers: { readonly postgresql?: VerificationServer; readonly mysql?: VerificationServer } };
   /** RDS allows 20 snapshot copies in flight to one destination region per account. @default 20 */
   readonly maxSnapshotCopiesInFlight?: number;
+  /** The evidence key: the verify function and task record audit events with it. @default no audit trail */
+  readonly evidenceKey?: kms.IKey;
 }
 
 /** The prefix of every snapshot Lifeboat names (`lifeboat-<source>-<backup id>`), see functions/lib/aws/rdsSnapshot.ts. */
@@ -424,6 +427,7 @@ export class BackupPipeline extends Construct {
       ALERT_TOPIC_ARN: this.props.alerts.topic.topicArn,
       LIFEBOAT_SOURCES: JSON.stringify(sources),
       VERIFY_SERVERS: JSON.stringify(servers),
+      ...(this.props.evidenceKey ? { EVIDENCE_KEY_ARN: this.props.evidenceKey.keyArn } : {}),
     };
     const fn = new lambda.DockerImageFunction(this, 'Verify', {
       description: 'Lifeboat: verifies a dump (hash, decrypt, structure, test restore into a scratch database, counts, SQL checks)',
@@ -480,6 +484,9 @@ export class BackupPipeline extends Construct {
     policy.add(new iam.PolicyStatement({ sid: 'DecryptBackups', actions: ['kms:Decrypt'], resources: [this.props.vaultKey.keyArn] }));
     policy.add(new iam.PolicyStatement({ sid: 'EncryptVerificationResults', actions: ['kms:GenerateDataKey'], resources: [this.props.vaultKey.keyArn] }));
     policy.add(new iam.PolicyStatement({ sid: 'PublishAlerts', actions: ['sns:Publish'], resources: [this.props.alerts.topic.topicArn] }));
+    if (this.props.evidenceKey) {
+      for (const { statement, wildcardReason } of auditWriteStatements(this.stack, { vault: this.props.vault, vaultKey: this.props.vaultKey, evidenceKey: this.props.evidenceKey })) policy.add(statement, wildcardReason);
+    }
     policy.add(new iam.PolicyStatement({ sid: 'EncryptAlerts', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [this.props.alerts.key.keyArn] }));
     const secrets = Object.values(verification?.servers ?? {}).map((s) => s.credentialsSecretArn);
     if (secrets.length > 0) policy.add(new iam.PolicyStatement({ sid: 'ReadVerificationServerCredentials', actions: ['secretsmanager:GetSecretValue'], resources: secrets }));

@@ -9,6 +9,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { repoRoot } from './pipeline-function.ts';
 import { KEY_USE_TAGS } from './vault-key.ts';
+import { AUDIT_WILDCARD_REASON, auditWriteStatements } from './audit-trail.ts';
 
 /** A database this function dumps. Only identifiers: credentials stay in Secrets Manager. */
 export interface DumpSource {
@@ -45,6 +46,8 @@ export interface DumpFunctionProps {
   readonly logRetention?: logs.RetentionDays;
   /** Encrypts the function's log group. */
   readonly logKey: kms.IKey;
+  /** The evidence key: when given, the function records its audit events (docs/audit-trail.md). @default no audit trail */
+  readonly evidenceKey?: kms.IKey;
 }
 
 /** A statement of a Lambda role's own, with the reason for its wildcard resource when it has one: its Fargate task role gets the same. */
@@ -100,6 +103,7 @@ export class DumpFunction extends Construct {
       VAULT_KEY_ARN: props.vaultKey.keyArn,
       // Identifiers only (ids, secret ARNs, database names): never credentials.
       LIFEBOAT_SOURCES: JSON.stringify(props.sources),
+      ...(props.evidenceKey ? { EVIDENCE_KEY_ARN: props.evidenceKey.keyArn } : {}),
     };
 
     this.role = new iam.Role(this, 'Role', {
@@ -140,13 +144,16 @@ export class DumpFunction extends Construct {
     this.role.addToPolicy(attachToVpcStatement('AttachToSourceVpc'));
     this.grantSourceAccess(props.sources);
     this.grantVaultWrites(props);
+    if (props.evidenceKey) {
+      for (const { statement, wildcardReason } of auditWriteStatements(Stack.of(this), { vault: props.vault, vaultKey: props.vaultKey, evidenceKey: props.evidenceKey })) this.grant(statement, wildcardReason);
+    }
     this.acknowledgeFindings(props);
   }
 
   /** A statement of the role's own (not Lambda plumbing), recorded for the Fargate task role. */
-  private grant(statement: iam.PolicyStatement): void {
+  private grant(statement: iam.PolicyStatement, reason?: string): void {
     this.role.addToPolicy(statement);
-    this.grants.push({ statement, wildcardReason: statement.sid === 'WriteOwnSourcePrefixes' ? 'Backups of these sources are new objects under their own prefixes in the vault; the wildcard is the object name within a prefix and nothing wider.' : undefined });
+    this.grants.push({ statement, wildcardReason: reason ?? (statement.sid === 'WriteOwnSourcePrefixes' ? 'Backups of these sources are new objects under their own prefixes in the vault; the wildcard is the object name within a prefix and nothing wider.' : undefined) });
   }
 
   private grantSourceAccess(sources: readonly DumpSource[]): void {
@@ -229,6 +236,7 @@ export class DumpFunction extends Construct {
         id: `AwsSolutions::AwsSolutions-IAM5[Resource::${vaultToken}/backups/${source.id}/*]`,
         reason: `Backups of ${source.id} are new objects under its own prefix in the vault; the wildcard is the object name within that prefix and nothing wider.`,
       })),
+      ...(props.evidenceKey ? [{ id: `AwsSolutions::AwsSolutions-IAM5[Resource::${vaultToken}/audit/*]`, reason: AUDIT_WILDCARD_REASON }] : []),
     );
   }
 }

@@ -6,6 +6,8 @@ import { BackupPipeline, type BackupPipelineProps, type PipelineSource } from '.
 import type { DumpNetwork } from '../constructs/dump-function.ts';
 import type { PlanConfig } from '../config/plans.ts';
 import { DrPlans } from '../constructs/dr-plans.ts';
+import { grantAuditWrites } from '../constructs/audit-trail.ts';
+import { ComplianceReport, type ReportSource } from '../constructs/compliance-report.ts';
 import { EvidenceKey } from '../constructs/evidence-key.ts';
 import { Monitoring, type MonitoringConfigProps } from '../constructs/monitoring.ts';
 import { RestoreTest, type RestoreTestNetwork } from '../constructs/restore-test.ts';
@@ -24,6 +26,8 @@ export interface RegionBackupProps {
   readonly plans?: readonly PlanConfig[];
   /** Freshness metrics, alarms and the dashboard. @default - not deployed */
   readonly monitoring?: MonitoringConfigProps;
+  /** The daily compliance report: its schedule and what it holds each source to. @default none */
+  readonly report?: { readonly schedule: { readonly cron: string; readonly timeZone: string }; readonly sources: readonly ReportSource[] };
 }
 
 export interface RegionStackProps extends StackProps {
@@ -54,6 +58,8 @@ export class RegionStack extends Stack {
   readonly restoreTest?: RestoreTest;
   readonly plans?: DrPlans;
   readonly monitoring?: Monitoring;
+  /** The daily compliance report (primary region). */
+  readonly report?: ComplianceReport;
 
   constructor(scope: Construct, id: string, props: RegionStackProps) {
     super(scope, id, props);
@@ -70,7 +76,7 @@ export class RegionStack extends Stack {
       const dumpSources = sources
         .filter((s) => s.method !== 'snapshot')
         .map((s) => ({ id: s.id, engine: s.engine, database: s.database!, credentialsSecretArn: s.credentialsSecretArn, rds: s.rds, network: s.network }));
-      this.backup = new BackupFunctions(this, 'Backup', { name: props.deployment, sources: dumpSources, vault: this.vault.bucket, vaultKey: this.vaultKey.key });
+      this.backup = new BackupFunctions(this, 'Backup', { name: props.deployment, sources: dumpSources, vault: this.vault.bucket, vaultKey: this.vaultKey.key, evidenceKey: this.evidenceKey.key });
       this.pipeline = new BackupPipeline(this, 'Pipeline', {
         name: props.deployment,
         sources: sources.map(({ network: _network, ...source }) => source),
@@ -86,7 +92,24 @@ export class RegionStack extends Stack {
         functions: this.backup,
         verification: props.backup.verification,
         maxSnapshotCopiesInFlight: props.backup.maxSnapshotCopiesInFlight,
+        evidenceKey: this.evidenceKey.key,
       });
+      // The pipeline functions that act record it in the audit trail (docs/audit-trail.md).
+      for (const fn of [this.pipeline.snapshot, this.pipeline.copy, this.pipeline.prune]) {
+        grantAuditWrites(fn, { vault: this.vault.bucket, vaultKey: this.vaultKey.key, evidenceKey: this.evidenceKey.key });
+      }
+      if (props.backup.report) {
+        this.report = new ComplianceReport(this, 'Report', {
+          name: props.deployment,
+          ...props.backup.report,
+          vault: this.vault.bucket,
+          vaultKey: this.vaultKey.key,
+          evidenceKey: this.evidenceKey.key,
+          alerts: { topic: this.alerts.topic, key: this.alerts.key },
+          logKey: this.backup.operationsKey,
+          deadLetterQueue: this.backup.deadLetterQueue,
+        });
+      }
       if (props.backup.plans && props.backup.plans.length > 0) {
         this.plans = new DrPlans(this, 'Plans', {
           name: props.deployment,
@@ -138,6 +161,7 @@ export class RegionStack extends Stack {
       ...backup.dumpFunctions.map((d, i) => ({ label: `dump-${i + 1}`, function: d.function })),
       ...(this.plans ? [{ label: 'dr-step', function: this.plans.drStep }, { label: 'request-approval', function: this.plans.requestApproval.function }, { label: 'approval-endpoint', function: this.plans.approvalEndpoint.function }] : []),
       ...(this.restoreTest ? [{ label: 'validate-restore', function: this.restoreTest.validateRestore }] : []),
+      ...(this.report ? [{ label: 'report', function: this.report.function.function }] : []),
     ];
     return new Monitoring(this, 'Monitoring', {
       name: deployment,

@@ -38,7 +38,7 @@ describe('dump functions from the example config', () => {
   it('passes identifiers in the environment, never credentials', () => {
     for (const fn of Object.values(dumpFunctions(lifeboat))) {
       const variables = fn.Properties.Environment.Variables;
-      expect(Object.keys(variables).sort()).toEqual(['LIFEBOAT_SOURCES', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_SERVICE_NAME', 'VAULT_BUCKET', 'VAULT_KEY_ARN']);
+      expect(Object.keys(variables).sort()).toEqual(['EVIDENCE_KEY_ARN', 'LIFEBOAT_SOURCES', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_SERVICE_NAME', 'VAULT_BUCKET', 'VAULT_KEY_ARN']);
       const sources = JSON.parse(variables.LIFEBOAT_SOURCES);
       for (const source of sources) {
         expect(Object.keys(source).sort()).toEqual(['credentialsSecretArn', 'database', 'engine', 'id', 'rds']);
@@ -99,6 +99,10 @@ describe('dump functions from the example config', () => {
             Resource: vaultKeyArn,
             Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' } },
           },
+          // Its audit events (docs/audit-trail.md): new objects under audit/ only, signed with the evidence key.
+          { Sid: 'WriteAuditEvents', Effect: 'Allow', Action: 's3:PutObject', Resource: { 'Fn::Join': ['', [vaultArn, '/audit/*']] } },
+          { Sid: 'EncryptAuditEvents', Effect: 'Allow', Action: 'kms:GenerateDataKey', Resource: vaultKeyArn, Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' } } },
+          { Sid: 'SignAuditEvents', Effect: 'Allow', Action: 'kms:GenerateMac', Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^EvidenceKey'), 'Arn'] } },
         ]),
       },
     });

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { onInterrupt } from '../engine/interrupt.ts';
-import { InvalidStoreKeyError, LifeboatError, ObjectNotFoundError, StoreWriteFailedError } from '../errors.ts';
+import { InvalidStoreKeyError, LifeboatError, ObjectExistsError, ObjectNotFoundError, StoreWriteFailedError } from '../errors.ts';
 import { assertStoreKey, assertStorePrefix } from './layout.ts';
 import type { VaultStore } from './store.ts';
 
@@ -45,6 +45,21 @@ export class LocalStore implements VaultStore {
 
   async putObject(key: string, data: Uint8Array | string): Promise<void> {
     await this.#writeAtomically(key, undefined, (file) => file.writeFile(data));
+  }
+
+  async createObject(key: string, data: Uint8Array | string): Promise<void> {
+    // link() refuses an existing name atomically, where rename() would replace it.
+    await this.#writeAtomically(key, undefined, (file) => file.writeFile(data), async (temp, final) => {
+      try {
+        await link(temp, final);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+          throw new ObjectExistsError(`${key} already exists in ${this.location}; it is create-only and was not overwritten`, { cause: error });
+        }
+        throw error;
+      }
+      await rm(temp, { force: true });
+    });
   }
 
   async getStream(key: string): Promise<Readable> {
@@ -157,6 +172,7 @@ export class LocalStore implements VaultStore {
     key: string,
     body: Readable | undefined,
     write: (file: FileHandle) => Promise<void>,
+    publish: (temp: string, final: string) => Promise<void> = (temp, final) => rename(temp, final),
   ): Promise<{ bytes: number }> {
     let final: string;
     try {
@@ -178,7 +194,7 @@ export class LocalStore implements VaultStore {
       const { size } = await file.stat();
       await file.close();
       file = undefined;
-      await rename(temp, final);
+      await publish(temp, final);
       await syncDirectory(path.dirname(final));
       return { bytes: size };
     } catch (error) {

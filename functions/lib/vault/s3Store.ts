@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { onInterrupt } from '../engine/interrupt.ts';
-import { LifeboatError, ObjectNotFoundError, StoreWriteFailedError } from '../errors.ts';
+import { LifeboatError, ObjectExistsError, ObjectNotFoundError, StoreWriteFailedError } from '../errors.ts';
 import { assertStoreKey, assertStorePrefix } from './layout.ts';
 import type { VaultStore } from './store.ts';
 
@@ -142,10 +142,19 @@ export class S3Store implements VaultStore {
   }
 
   async putObject(key: string, data: Uint8Array | string): Promise<void> {
+    await this.#put(key, data, false);
+  }
+
+  async createObject(key: string, data: Uint8Array | string): Promise<void> {
+    await this.#put(key, data, true);
+  }
+
+  async #put(key: string, data: Uint8Array | string, createOnly: boolean): Promise<void> {
     const objectKey = this.#keyOf(key);
     try {
       await this.#client.send(
         new PutObjectCommand({
+          ...(createOnly ? { IfNoneMatch: '*' } : {}),
           Bucket: this.#bucket,
           Key: objectKey,
           Body: data,
@@ -157,6 +166,10 @@ export class S3Store implements VaultStore {
         }),
       );
     } catch (error) {
+      // S3 answers a conditional write whose key exists with 412 PreconditionFailed.
+      if (createOnly && (error as { name?: unknown }).name === 'PreconditionFailed') {
+        throw new ObjectExistsError(`${key} already exists in ${this.location}; it is create-only and was not overwritten`, { cause: error });
+      }
       throw this.#writeFailed(key, error);
     }
   }

@@ -14,6 +14,12 @@ export interface VaultStore {
   /** Writes a small object (manifest, verification result) whole and atomically. */
   putObject(key: string, data: Uint8Array | string): Promise<void>;
 
+  /**
+   * Writes a small object whole and atomically only if nothing is stored under `key` (S3 `If-None-Match: *`,
+   * a hard link in a directory): append-only records are never overwritten. Throws `ObjectExistsError` otherwise.
+   */
+  createObject?(key: string, data: Uint8Array | string): Promise<void>;
+
   /** Opens `key` for streaming; throws `ObjectNotFoundError` if absent. */
   getStream(key: string): Promise<Readable>;
 
