@@ -188,11 +188,12 @@ describe('the Fargate runner entrypoint, as its task definitions start it', () =
   }
 
   it('sets no local switch in any task definition, and gives each its role', () => {
-    expect([...taskEnv.keys()].sort()).toEqual(['lifeboat-dump1', 'lifeboat-dump2', 'lifeboat-verify']);
+    expect([...taskEnv.keys()].sort()).toEqual(['lifeboat-drstep', 'lifeboat-dump1', 'lifeboat-dump2', 'lifeboat-verify']);
     for (const env of taskEnv.values()) {
       expect(Object.keys(env)).not.toEqual(expect.arrayContaining(['LIFEBOAT_S3_ENDPOINT']));
       expect(Object.keys(env)).not.toContain('LIFEBOAT_DATABASE_TLS');
-      expect(['dump', 'verify']).toContain(env.LIFEBOAT_RUNNER_ROLE);
+      expect(['dump', 'verify', 'dr-step']).toContain(env.LIFEBOAT_RUNNER_ROLE);
+      expect({ jobs: env.LIFEBOAT_JOBS, pool: env.UV_THREADPOOL_SIZE }).toEqual({ jobs: '4', pool: '4' });
     }
   });
 
