@@ -319,7 +319,7 @@ describe('a DR plan whose restore-dump step is given 2 hours', () => {
     expect(bySid.ManagedRuleForTaskEvents).toEqual({
       Sid: 'ManagedRuleForTaskEvents',
       Effect: 'Allow',
-      Action: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+      Action: ['events:DescribeRule', 'events:PutRule', 'events:PutTargets'],
       Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':events:eu-west-1:123456789012:rule/StepFunctionsGetEventsForECSTaskRule']] },
     });
   });
