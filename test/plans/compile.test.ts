@@ -631,8 +631,8 @@ describe('compilePlan: steps too long for Lambda, given the Fargate runner', () 
 
   it('runs a 2-hour restore-dump as the DR step task for 7200 s and reads its record back; 15 minutes stay on the step executor', () => {
     const definition = compilePlan(withTimeouts(120, 15), { name: 'lifeboat', fargate: FARGATE });
-    const restore = branchOf(definition, 'Startrestore')!;
-    expect(Object.keys(restore.States)).toEqual(['Startrestore', 'Preparerestore', 'Runrestore', 'Readrestore', 'Donerestore']);
+    const restore = branchOf(definition, 'Preparerestore')!;
+    expect(Object.keys(restore.States)).toEqual(['Preparerestore', 'Runrestore', 'Readrestore', 'Donerestore']);
     expect(restore.States['Runrestore']).toMatchObject({
       Resource: 'arn:aws:states:::ecs:runTask.sync',
       TimeoutSeconds: 7200,
@@ -641,7 +641,7 @@ describe('compilePlan: steps too long for Lambda, given the Fargate runner', () 
     // The task gets exactly the event the Lambda would.
     const lambda = [...statesOf(compilePlan(withTimeouts(120, 15), { name: 'lifeboat' }))].find(([name]) => name === 'Runrestore')![1];
     expect(restore.States['Preparerestore']).toEqual({ Type: 'Pass', Parameters: lambda['Parameters'], ResultPath: '$.taskEvent', Next: 'Runrestore' });
-    const check = branchOf(definition, 'Startcheck') ?? branchOf(definition, 'Runcheck')!;
+    const check = branchOf(definition, 'Runcheck')!;
     expect(Object.keys(check.States)).toEqual(['Runcheck', 'Donecheck']);
     expect(check.States['Runcheck']).toMatchObject({ Resource: '${DrStepFunctionArn}', TimeoutSeconds: 900 });
   });
