@@ -1,37 +1,24 @@
 // The cross-region copy Lambda: a thin middy wrapper over handleCopyEvent(). Clients and configuration are built once per container.
-import { RDSClient } from '@aws-sdk/client-rds';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { createS3Client } from '../lib/aws/s3Client.ts';
-import { requireEnv } from '../lib/env.ts';
-import { ConfigError } from '../lib/errors.ts';
 import { handleCopyEvent, type CopyResult } from './copy.ts';
-import { DEFAULT_MAX_COPIES_IN_FLIGHT } from './snapshotCopy.ts';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
+import { createS3Client } from '../lib/aws/s3Client.ts';
 import { S3Store } from '../lib/vault/s3Store.ts';
 import { lambdaAuditTrail } from '../lib/audit/lambda.ts';
-
-const env = requireEnv(['PRIMARY_VAULT_BUCKET', 'DR_VAULT_BUCKET', 'DR_REGION', 'DR_VAULT_KEY_ARN', 'AWS_REGION']);
-const maxCopiesInFlight = Number(process.env.MAX_SNAPSHOT_COPIES_IN_FLIGHT ?? DEFAULT_MAX_COPIES_IN_FLIGHT);
-if (!Number.isInteger(maxCopiesInFlight) || maxCopiesInFlight < 1) {
-  throw new ConfigError(`MAX_SNAPSHOT_COPIES_IN_FLIGHT must be a positive integer, got "${process.env.MAX_SNAPSHOT_COPIES_IN_FLIGHT}"`);
-}
+import { copyDepsFromEnv } from './env.ts';
 
 const logger = new Logger();
 const metrics = new Metrics();
+const fromEnv = copyDepsFromEnv();
 const deps = {
-  primary: { client: createS3Client(), bucket: env.PRIMARY_VAULT_BUCKET },
-  // CopyObject and UploadPartCopy go to the destination bucket's region; S3 pulls from the primary.
-  dr: { client: createS3Client({ region: env.DR_REGION }), bucket: env.DR_VAULT_BUCKET, region: env.DR_REGION, kmsKeyId: env.DR_VAULT_KEY_ARN },
-  // Cross-region snapshot copies are requested in the destination region.
-  drRds: new RDSClient({ region: env.DR_REGION }),
-  maxCopiesInFlight,
+  ...fromEnv,
   // The trail lives in the primary vault, beside what was copied.
-  audit: lambdaAuditTrail({ store: new S3Store({ client: createS3Client(), bucket: env.PRIMARY_VAULT_BUCKET }), step: 'copy', log: (message, fields) => logger.warn(message, fields) }),
+  audit: lambdaAuditTrail({ store: new S3Store({ client: createS3Client(), bucket: fromEnv.primary.bucket }), step: 'copy', log: (message, fields) => logger.warn(message, fields) }),
 };
 
 async function copy(event: unknown, context?: Partial<Pick<Context, 'getRemainingTimeInMillis'>>): Promise<CopyResult> {

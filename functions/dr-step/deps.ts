@@ -53,6 +53,8 @@ export interface DrStepDeps {
   readonly tls?: 'require' | 'disable';
   /** How validate connects to a restored database. @default connectRestoredDatabase */
   readonly connect?: Connect;
+  /** PostgreSQL: parallel restore streams of a multi-part backup. @default the runner's vCPUs */
+  readonly jobs?: number;
   /** The instance class added to a restored Aurora cluster when the step names none. @default db.r6g.large */
   readonly auroraInstanceClass?: string;
 }

@@ -6,6 +6,7 @@
  *   describe-step    follows a polled step (the RDS kinds) until `step.status` is `available`
  *   cleanup          removes what a drill made (databases `*_drill_<suffix>`, RDS resources tagged with the suffix)
  *   record-evidence  writes the execution's evidence to the vault and sends its summary to the contacts
+ *   read-step-record after a step ran as a Fargate task: the record it left in the vault (or its error, again)
  *
  * Restores go through the engine (`runRestore`), validation through the restore test's checker, and every
  * failure is a named error the state machine's Catch sees.
@@ -32,6 +33,7 @@ import { drillPrefix, publishPlanMessage } from './planTopic.ts';
 import { describePolledStep, startPointInTimeRestore, startPromotion, startSnapshotRestore } from './rdsSteps.ts';
 import { now, succeededRecord } from './records.ts';
 import { runRestoreDumpStep } from './restoreDump.ts';
+import { readStepRecord } from './stepOutcome.ts';
 import { runValidateStep } from './validateStep.ts';
 
 export { DrSourceSchema, type DrSource, type DrStepDeps, type RegionResources } from './deps.ts';
@@ -50,6 +52,8 @@ export async function handleDrStepEvent(event: unknown, deps: DrStepDeps): Promi
       return cleanupDrill(request, deps);
     case 'record-evidence':
       return recordEvidence(request, deps);
+    case 'read-step-record':
+      return readStepRecord(request, deps);
   }
 }
 

@@ -148,11 +148,16 @@ const RecordEvidenceEventSchema = z.object({
 });
 export type RecordEvidenceEvent = z.output<typeof RecordEvidenceEventSchema>;
 
+/** After a step ran as a Fargate task: the record its task left in the vault (docs/dr-plans.md, "Steps on Fargate"). */
+const ReadStepRecordEventSchema = z.object({ action: z.literal('read-step-record'), plan: planName, stepId, executionId });
+export type ReadStepRecordEvent = z.output<typeof ReadStepRecordEventSchema>;
+
 export const DrStepEventSchema = z.discriminatedUnion('action', [
   RunStepEventSchema,
   DescribeStepEventSchema,
   CleanupEventSchema,
   RecordEvidenceEventSchema,
+  ReadStepRecordEventSchema,
 ]);
 export type DrStepEvent = z.input<typeof DrStepEventSchema>;
 

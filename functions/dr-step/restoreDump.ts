@@ -79,7 +79,7 @@ export async function runRestoreDumpStep(event: RunStepEvent, parameters: Restor
     // A real target is never dropped: the engine refuses one that is not empty.
     dropExisting: drill,
     // A multi-part backup loads its data and builds its indexes over one connection per vCPU of the runner.
-    jobs: resolveJobs(undefined),
+    jobs: resolveJobs(deps.jobs),
   });
 
   return succeededRecord(

@@ -11,6 +11,7 @@
 import { z } from 'zod';
 import { readManifest } from '../lib/vault/catalog.ts';
 import { ConfigError } from '../lib/errors.ts';
+import { jobsForTaskCpu, threadPoolSizeFor } from '../lib/engine/jobs.ts';
 import { isBackupId, MANIFEST_NAME, newBackupId, parseBackupId, parseBackupKey, sourcePrefix } from '../lib/vault/layout.ts';
 import type { VaultStore } from '../lib/vault/store.ts';
 import { parseOrConfigError } from '../lib/validation.ts';
@@ -81,6 +82,9 @@ export interface FargateTarget {
   readonly verifySecurityGroups: readonly string[];
   readonly cpu: string;
   readonly memory: string;
+  /** LIFEBOAT_JOBS and UV_THREADPOOL_SIZE for that size: one stream per vCPU. */
+  readonly jobs: string;
+  readonly threadPoolSize: string;
   /** The id a Fargate dump writes its backup under, so the state machine can read its manifest back. */
   readonly backupId: string;
 }
@@ -130,6 +134,8 @@ export async function resolveSource(event: unknown, routes: readonly SourceRoute
     verifySecurityGroups: fargate.verifySecurityGroups,
     cpu: String(fargate.cpu),
     memory: String(fargate.memoryMiB),
+    jobs: String(jobsForTaskCpu(fargate.cpu)),
+    threadPoolSize: String(threadPoolSizeFor(jobsForTaskCpu(fargate.cpu))),
     backupId: newBackupId(now),
   };
   if (route.runner === 'fargate') return { ...base, runner: 'fargate', runnerReason: 'configured: runner fargate', fargate: target };

@@ -1,37 +1,31 @@
 /**
  * The tools image's cores as the Fargate runner runs them: one role per task definition (dump, verify, copy,
- * dr-step), each built from the same environment variables as its Lambda and reporting the same metrics
- * and log lines. Only what a role needs is built: a task of one role never reads another role's variables.
+ * dr-step), each built by its capability's own `*DepsFromEnv` (the one its Lambda uses) and reporting the
+ * same metrics and log lines. Only what a role needs is built: a task of one role never reads another
+ * role's variables. A dr-step task also leaves a `run-step` event's outcome in the vault (dr-step/taskStep.ts).
  */
-import { KMS } from '@aws-sdk/client-kms';
-import { RDSClient } from '@aws-sdk/client-rds';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SNSClient } from '@aws-sdk/client-sns';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
 import { handleCopyEvent } from '../copy/copy.ts';
-import { DEFAULT_MAX_COPIES_IN_FLIGHT } from '../copy/snapshotCopy.ts';
-import { DrSourceSchema } from '../dr-step/deps.ts';
-import { handleDrStepEvent } from '../dr-step/drStep.ts';
-import { PlanTopicsSchema } from '../dr-step/planTopic.ts';
-import { backupAuditEvents, DumpEventSchema, DumpSourceSchema, resolveConnection, type DumpDeps, type DumpResult } from '../dump/dump.ts';
-import { createS3Client } from '../lib/aws/s3Client.ts';
-import { kmsKeyring } from '../lib/crypto/keyring.ts';
+import { copyDepsFromEnv } from '../copy/env.ts';
+import { drStepDepsFromEnv } from '../dr-step/env.ts';
+import { runDrStepTask } from '../dr-step/taskStep.ts';
+import { backupAuditEvents, DumpEventSchema, resolveConnection, type DumpDeps, type DumpResult } from '../dump/dump.ts';
+import { dumpDepsFromEnv } from '../dump/env.ts';
 import { runBackup } from '../lib/engine/backup.ts';
-import { requireEnv } from '../lib/env.ts';
 import { ConfigError } from '../lib/errors.ts';
+import type { Env } from '../lib/runtimeEnv.ts';
 import { BACKUP_ID_PATTERN } from '../lib/vault/layout.ts';
-import { parseJsonEnv, parseOrConfigError } from '../lib/validation.ts';
-import { S3Store } from '../lib/vault/s3Store.ts';
-import { VerifyServersSchema, VerifySourceSchema, verifySourceBackup } from '../verify/verify.ts';
+import { parseOrConfigError } from '../lib/validation.ts';
+import { verifyDepsFromEnv } from '../verify/env.ts';
+import { verifySourceBackup } from '../verify/verify.ts';
 import { audited } from '../lib/audit/audited.ts';
 import { lambdaAuditTrail } from '../lib/audit/lambda.ts';
 
 export const RUNNER_ROLES = ['dump', 'verify', 'copy', 'dr-step'] as const;
 export type RunnerRole = (typeof RUNNER_ROLES)[number];
 
-type Env = Readonly<Record<string, string | undefined>>;
 
 /** A role's core bound to its clients: runs one event and records what its Lambda records. */
 export interface RoleTask {
@@ -42,27 +36,6 @@ interface Observers {
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
-
-/**
- * TLS to the databases: required in AWS (the task definitions never set the variable). A local run against
- * servers without TLS (the tests, a laptop) turns it off explicitly.
- */
-function databaseTls(env: Env): 'require' | 'disable' {
-  const value = env.LIFEBOAT_DATABASE_TLS ?? 'require';
-  if (value !== 'require' && value !== 'disable') throw new ConfigError(`LIFEBOAT_DATABASE_TLS must be "require" or "disable", got "${value}"`);
-  return value;
-}
-
-/**
- * S3 clients: AWS's own endpoint, or an S3-protocol server given by LIFEBOAT_S3_ENDPOINT (local runs only;
- * the task definitions never set it).
- */
-function s3Client(env: Env, region?: string) {
-  const endpoint = env.LIFEBOAT_S3_ENDPOINT;
-  return endpoint ? createS3Client({ endpoint, ...(region ? { region } : {}) }) : createS3Client(region ? { region } : {});
-}
-
-const kmsClients = (region: string) => new KMS({ region });
 
 /** A Fargate dump event: the Lambda's, plus the backup id the state machine reads the manifest back under. */
 export const FargateDumpEventSchema = DumpEventSchema.extend({
@@ -78,7 +51,15 @@ export async function fargateDump(event: unknown, deps: DumpDeps): Promise<DumpR
   const source = deps.sources.find((s) => s.id === sourceId);
   if (!source) throw new ConfigError(`sourceId: unknown source '${sourceId}'; this task backs up ${deps.sources.map((s) => s.id).join(', ')}`);
   const connection = await resolveConnection(source, deps);
-  const { manifest } = await runBackup({ source: connection, sourceId, store: deps.store, keyring: deps.keyring, ...(backupId ? { backupId } : {}), ...(deps.now ? { now: deps.now() } : {}) });
+  const { manifest } = await runBackup({
+    source: connection,
+    sourceId,
+    store: deps.store,
+    keyring: deps.keyring,
+    ...(backupId ? { backupId } : {}),
+    ...(deps.now ? { now: deps.now() } : {}),
+    ...(deps.jobs ? { jobs: deps.jobs } : {}),
+  });
   return {
     sourceId: manifest.sourceId,
     backupId: manifest.backupId,
@@ -92,15 +73,7 @@ export async function fargateDump(event: unknown, deps: DumpDeps): Promise<DumpR
 }
 
 function dumpTask(env: Env, { logger, metrics }: Observers): RoleTask {
-  const vars = requireEnv(['VAULT_BUCKET', 'VAULT_KEY_ARN', 'LIFEBOAT_SOURCES', 'AWS_REGION'], env);
-  const deps: DumpDeps = {
-    sources: parseJsonEnv('LIFEBOAT_SOURCES', vars.LIFEBOAT_SOURCES, z.array(DumpSourceSchema).min(1)),
-    secrets: new SecretsManagerClient({}),
-    rds: new RDSClient({}),
-    tls: databaseTls(env),
-    store: new S3Store({ client: s3Client(env), bucket: vars.VAULT_BUCKET, serverSideEncryption: { kmsKeyId: vars.VAULT_KEY_ARN } }),
-    keyring: kmsKeyring({ keyIds: [vars.VAULT_KEY_ARN], clientProvider: kmsClients }),
-  };
+  const deps = dumpDepsFromEnv(env);
   const audit = lambdaAuditTrail({ store: deps.store, step: 'dump', env, log: (message, fields) => logger.warn(message, fields) });
   return {
     async run(event) {
@@ -117,17 +90,7 @@ function dumpTask(env: Env, { logger, metrics }: Observers): RoleTask {
 }
 
 function verifyTask(env: Env, { logger, metrics }: Observers): RoleTask {
-  const vars = requireEnv(['VAULT_BUCKET', 'VAULT_KEY_ARN', 'ALERT_TOPIC_ARN', 'LIFEBOAT_SOURCES', 'VERIFY_SERVERS', 'AWS_REGION'], env);
-  const deps = {
-    sources: parseJsonEnv('LIFEBOAT_SOURCES', vars.LIFEBOAT_SOURCES, z.array(VerifySourceSchema)),
-    servers: parseJsonEnv('VERIFY_SERVERS', vars.VERIFY_SERVERS, VerifyServersSchema),
-    secrets: new SecretsManagerClient({}),
-    sns: new SNSClient({}),
-    alertTopicArn: vars.ALERT_TOPIC_ARN,
-    tls: databaseTls(env),
-    store: new S3Store({ client: s3Client(env), bucket: vars.VAULT_BUCKET, serverSideEncryption: { kmsKeyId: vars.VAULT_KEY_ARN } }),
-    keyring: kmsKeyring({ keyIds: [vars.VAULT_KEY_ARN], clientProvider: kmsClients }),
-  };
+  const deps = verifyDepsFromEnv(env);
   const auditedDeps = { ...deps, audit: lambdaAuditTrail({ store: deps.store, sns: deps.sns, step: 'verify', env, log: (message, fields) => logger.warn(message, fields) }) };
   return {
     async run(event) {
@@ -154,17 +117,8 @@ function verifyTask(env: Env, { logger, metrics }: Observers): RoleTask {
 }
 
 function copyTask(env: Env, { logger, metrics }: Observers): RoleTask {
-  const vars = requireEnv(['PRIMARY_VAULT_BUCKET', 'DR_VAULT_BUCKET', 'DR_REGION', 'DR_VAULT_KEY_ARN', 'AWS_REGION'], env);
-  const maxCopiesInFlight = Number(env.MAX_SNAPSHOT_COPIES_IN_FLIGHT ?? DEFAULT_MAX_COPIES_IN_FLIGHT);
-  if (!Number.isInteger(maxCopiesInFlight) || maxCopiesInFlight < 1) {
-    throw new ConfigError(`MAX_SNAPSHOT_COPIES_IN_FLIGHT must be a positive integer, got "${env.MAX_SNAPSHOT_COPIES_IN_FLIGHT}"`);
-  }
-  const deps = {
-    primary: { client: s3Client(env), bucket: vars.PRIMARY_VAULT_BUCKET },
-    dr: { client: s3Client(env, vars.DR_REGION), bucket: vars.DR_VAULT_BUCKET, region: vars.DR_REGION, kmsKeyId: vars.DR_VAULT_KEY_ARN },
-    drRds: new RDSClient({ region: vars.DR_REGION }),
-    maxCopiesInFlight,
-  };
+  const deps = copyDepsFromEnv(env);
+
   return {
     async run(event) {
       const result = await handleCopyEvent(event, deps);
@@ -191,38 +145,13 @@ function copyTask(env: Env, { logger, metrics }: Observers): RoleTask {
 }
 
 function drStepTask(env: Env, { logger, metrics }: Observers): RoleTask {
-  const vars = requireEnv(
-    ['AWS_REGION', 'PRIMARY_VAULT_BUCKET', 'PRIMARY_VAULT_KEY_ARN', 'DR_REGION', 'DR_VAULT_BUCKET', 'DR_VAULT_KEY_ARN', 'LIFEBOAT_SOURCES', 'VERIFY_SERVERS', 'PLAN_TOPICS'],
-    env,
-  );
-  const deps = {
-    sources: parseJsonEnv('LIFEBOAT_SOURCES', vars.LIFEBOAT_SOURCES, z.array(DrSourceSchema)),
-    servers: parseJsonEnv('VERIFY_SERVERS', vars.VERIFY_SERVERS, VerifyServersSchema),
-    planTopics: parseJsonEnv('PLAN_TOPICS', vars.PLAN_TOPICS, PlanTopicsSchema),
-    secrets: new SecretsManagerClient({}),
-    sns: new SNSClient({}),
-    tls: databaseTls(env),
-    regions: {
-      primary: {
-        name: vars.AWS_REGION,
-        rds: new RDSClient({}),
-        store: new S3Store({ client: s3Client(env), bucket: vars.PRIMARY_VAULT_BUCKET, serverSideEncryption: { kmsKeyId: vars.PRIMARY_VAULT_KEY_ARN } }),
-        keyring: kmsKeyring({ keyIds: [vars.PRIMARY_VAULT_KEY_ARN], clientProvider: kmsClients }),
-      },
-      dr: {
-        name: vars.DR_REGION,
-        rds: new RDSClient({ region: vars.DR_REGION }),
-        store: new S3Store({ client: s3Client(env, vars.DR_REGION), bucket: vars.DR_VAULT_BUCKET }),
-        keyring: kmsKeyring({ keyIds: [vars.DR_VAULT_KEY_ARN], clientProvider: kmsClients }),
-      },
-    },
-  };
+  const deps = drStepDepsFromEnv(env);
   return {
     async run(event) {
       const { plan, stepId, kind, action } = (event ?? {}) as Record<string, unknown>;
       if (typeof plan === 'string') metrics.addDimension('plan', plan);
       const started = Date.now();
-      const result = await handleDrStepEvent(event, deps);
+      const result = await runDrStepTask(event, deps);
       metrics.addMetric('DrStepDurationSeconds', MetricUnit.Seconds, (Date.now() - started) / 1000);
       if ('format' in result) {
         metrics.addMetric(result.outcome === 'passed' ? 'DrPlanPassed' : 'DrPlanFailed', MetricUnit.Count, 1);

@@ -1,42 +1,19 @@
 // The verify Lambda: a thin middy wrapper over verifySourceBackup(). Clients and configuration are built once per container.
-import { KMS } from '@aws-sdk/client-kms';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SNSClient } from '@aws-sdk/client-sns';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
-import { z } from 'zod';
-import { createS3Client } from '../lib/aws/s3Client.ts';
-import { kmsKeyring } from '../lib/crypto/keyring.ts';
-import { requireEnv } from '../lib/env.ts';
-import { parseJsonEnv } from '../lib/validation.ts';
-import { S3Store } from '../lib/vault/s3Store.ts';
-import { VerifyServersSchema, VerifySourceSchema, type VerifyOutput, verifySourceBackup } from './verify.ts';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 import { lambdaAuditTrail } from '../lib/audit/lambda.ts';
-
-const env = requireEnv(['VAULT_BUCKET', 'VAULT_KEY_ARN', 'ALERT_TOPIC_ARN', 'LIFEBOAT_SOURCES', 'VERIFY_SERVERS', 'AWS_REGION']);
-// Empty when every source is snapshot-only: deployed with the state machine all the same.
-const sources = parseJsonEnv('LIFEBOAT_SOURCES', env.LIFEBOAT_SOURCES, z.array(VerifySourceSchema));
-const servers = parseJsonEnv('VERIFY_SERVERS', env.VERIFY_SERVERS, VerifyServersSchema);
+import { verifyDepsFromEnv } from './env.ts';
+import { type VerifyOutput, verifySourceBackup } from './verify.ts';
 
 const logger = new Logger();
 const metrics = new Metrics();
-const store = new S3Store({ client: createS3Client(), bucket: env.VAULT_BUCKET, serverSideEncryption: { kmsKeyId: env.VAULT_KEY_ARN } });
-const sns = new SNSClient({});
-const deps = {
-  sources,
-  servers,
-  audit: lambdaAuditTrail({ store, sns, step: 'verify', log: (message, fields) => logger.warn(message, fields) }),
-  secrets: new SecretsManagerClient({}),
-  sns,
-  alertTopicArn: env.ALERT_TOPIC_ARN,
-  // Verification only reads payloads and writes small result objects (SSE-KMS with the vault key).
-  store,
-  keyring: kmsKeyring({ keyIds: [env.VAULT_KEY_ARN], clientProvider: (region) => new KMS({ region }) }),
-};
+const fromEnv = verifyDepsFromEnv();
+const deps = { ...fromEnv, audit: lambdaAuditTrail({ store: fromEnv.store, sns: fromEnv.sns, step: 'verify', log: (message, fields) => logger.warn(message, fields) }) };
+const { sources, servers } = deps;
 for (const source of sources) {
   if (!servers[source.engine]) logger.warn('no verification server for this engine: backups are checked without a restore test', { sourceId: source.id, engine: source.engine });
 }

@@ -72,6 +72,8 @@ export interface VerifyDeps {
    * @default 'require'
    */
   readonly tls?: 'require' | 'disable';
+  /** A multi-part backup: parts checked and restored at once. @default the runner's vCPUs */
+  readonly jobs?: number;
   /**
    * A scratch database older than this with no session connected was left by a run that was killed
    * (a timeout ends a Lambda before its `finally`), and the next verification drops it.
@@ -133,6 +135,7 @@ async function verifySourceBackupNow(event: unknown, deps: VerifyDeps): Promise<
     ...(source.sqlChecks ? { sqlChecks: source.sqlChecks } : {}),
     ...(source.anomaly ? { anomaly: source.anomaly } : {}),
     ...(deps.now ? { now: deps.now } : {}),
+    ...(deps.jobs === undefined ? {} : { jobs: deps.jobs }),
   });
 
   const executionUrl = executionArn === undefined ? undefined : consoleUrl(executionArn);

@@ -12,10 +12,11 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { planStateMachineName, restoreSubnetGroupName, type PlanConfig } from '../config/plans.ts';
-import { compilePlan } from '../plans/compile.ts';
+import { compilePlan, FARGATE_KINDS, LAMBDA_MAX_SECONDS, type FargateNetwork } from '../plans/compile.ts';
 import { APPROVAL_LIMITS } from '../../functions/approval/limits.ts';
 import { ApprovalApi } from './approval-endpoint.ts';
-import { attachToVpcStatement, lambdaNetwork, toolsImageCode, type DumpNetwork } from './dump-function.ts';
+import { attachToVpcStatement, lambdaNetwork, toolsImageCode, type DumpNetwork, type GrantedStatement } from './dump-function.ts';
+import type { FargateRunner, RunnerTask } from './fargate-runner.ts';
 import { PipelineFunction } from './pipeline-function.ts';
 import { ReviewedPolicy } from './reviewed-policy.ts';
 import { standardStateMachine, stateMachineLogGroup, stateMachineRole } from './state-machine.ts';
@@ -55,6 +56,11 @@ export interface DrPlansProps {
   readonly topicKey: kms.IKey;
   readonly operationsKey: kms.IKey;
   readonly deadLetterQueue: sqs.IQueue;
+  /**
+   * The deployment's Fargate runner: a restore-dump or validate step allowed more than 15 minutes runs there,
+   * as a task of the DR step role. @default none: every step runs in the DR step Lambda (15 minutes at most)
+   */
+  readonly runner?: FargateRunner;
 }
 
 /**
@@ -76,8 +82,13 @@ export class DrPlans extends Construct {
   readonly approvalApi: ApprovalApi;
   readonly approvals: dynamodb.Table;
   readonly approvalKey: kms.Key;
+  /** The DR step role's Fargate task, when a plan has a step too long for Lambda. */
+  readonly drStepTask?: RunnerTask;
 
   private readonly props: DrPlansProps;
+  /** The DR step role's own statements (no Lambda plumbing): its Fargate task's role gets exactly these. */
+  private readonly drStepGrants: GrantedStatement[] = [];
+  private drStepEnvironment: Record<string, string> = {};
   private readonly stack: Stack;
 
   constructor(scope: Construct, id: string, props: DrPlansProps) {
@@ -113,6 +124,7 @@ export class DrPlans extends Construct {
     this.approvalApi = new ApprovalApi(this, 'ApprovalApi', { name: props.name, handler: this.approvalEndpoint.function, logKey: props.operationsKey });
     this.requestApproval = this.buildRequestApproval(planTopicsJson);
     this.drStep = this.buildDrStep(planTopicsJson);
+    if (props.runner && this.hasFargateSteps) this.drStepTask = this.buildDrStepTask(props.runner);
     this.createDefaultSubnetGroups();
     this.stateMachines = new Map(props.plans.map((plan) => [plan.name, this.planStateMachine(plan)]));
 
@@ -151,9 +163,9 @@ export class DrPlans extends Construct {
     return topic;
   }
 
-  private publishToContacts(policy: ReviewedPolicy): void {
-    policy.add(new iam.PolicyStatement({ sid: 'PublishToContacts', actions: ['sns:Publish'], resources: [...this.topics.values()].map((t) => t.topicArn) }));
-    policy.add(new iam.PolicyStatement({ sid: 'EncryptMessages', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [this.props.topicKey.keyArn] }));
+  private publishToContacts(add: (statement: iam.PolicyStatement) => void): void {
+    add(new iam.PolicyStatement({ sid: 'PublishToContacts', actions: ['sns:Publish'], resources: [...this.topics.values()].map((t) => t.topicArn) }));
+    add(new iam.PolicyStatement({ sid: 'EncryptMessages', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [this.props.topicKey.keyArn] }));
   }
 
   /** DynamoDB opens the table key with the caller's kms:Decrypt, and only DynamoDB may. */
@@ -208,7 +220,7 @@ export class DrPlans extends Construct {
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'StoreApprovals', actions: ['dynamodb:PutItem'], resources: [this.approvals.tableArn] }));
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'TableEncryption', actions: ['kms:Decrypt'], resources: [this.props.operationsKey.keyArn], conditions: this.viaDynamoDb }));
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'SignLinks', actions: ['kms:GenerateMac'], resources: [this.approvalKey.keyArn] }));
-    this.publishToContacts(fn.policy);
+    this.publishToContacts((statement) => fn.policy.add(statement));
     return fn;
   }
 
@@ -234,7 +246,7 @@ export class DrPlans extends Construct {
       ...(props.verification ? lambdaNetwork(this, props.verification.network) : {}),
       deadLetterQueue: props.deadLetterQueue,
       tracing: lambda.Tracing.ACTIVE,
-      environment: {
+      environment: (this.drStepEnvironment = {
         PRIMARY_VAULT_BUCKET: props.vault.bucketName,
         PRIMARY_VAULT_KEY_ARN: props.vaultKey.keyArn,
         DR_REGION: props.dr.region,
@@ -245,7 +257,7 @@ export class DrPlans extends Construct {
         PLAN_TOPICS: planTopics,
         POWERTOOLS_SERVICE_NAME: 'lifeboat-dr-step',
         POWERTOOLS_METRICS_NAMESPACE: 'Lifeboat',
-      },
+      }),
     });
     logGroup.grantWrite(role);
     props.deadLetterQueue.encryptionMasterKey?.grant(role, 'kms:GenerateDataKey', 'kms:Decrypt');
@@ -257,27 +269,38 @@ export class DrPlans extends Construct {
         : 'The one statement with Resource "*" is X-Ray trace upload (added by active tracing): its actions support no narrower resource.',
     );
     if (props.verification) policy.add(attachToVpcStatement('AttachToVerificationVpc'), 'Lambda manages the function\'s network interfaces in the verification VPC; these actions take no narrower resource.');
+    // Every statement below is the role's own; its Fargate task's role gets exactly these.
+    const grant = (statement: iam.PolicyStatement, wildcardReason?: string): void => {
+      policy.add(statement, wildcardReason);
+      this.drStepGrants.push({ statement, wildcardReason });
+    };
 
     const drBucketArn = `arn:${Aws.PARTITION}:s3:::${props.dr.bucketName}`;
-    policy.add(
+    grant(
       new iam.PolicyStatement({ sid: 'ReadBackups', actions: ['s3:GetObject'], resources: [props.vault.arnForObjects('backups/*'), `${drBucketArn}/backups/*`] }),
       'A plan may restore any source from either vault: the wildcard is any backup under backups/, read only.',
     );
-    policy.add(
+    grant(
       new iam.PolicyStatement({ sid: 'WriteEvidence', actions: ['s3:PutObject'], resources: [props.vault.arnForObjects('evidence/*')] }),
       'Evidence objects are new per execution (`evidence/<plan>/<execution>.json`); nothing outside that prefix.',
     );
-    policy.add(new iam.PolicyStatement({ sid: 'ListVaults', actions: ['s3:ListBucket'], resources: [props.vault.bucketArn, drBucketArn] }));
-    policy.add(new iam.PolicyStatement({ sid: 'DecryptBackups', actions: ['kms:Decrypt'], resources: [props.vaultKey.keyArn, props.dr.keyArn] }));
-    policy.add(new iam.PolicyStatement({ sid: 'EncryptEvidence', actions: ['kms:GenerateDataKey'], resources: [props.vaultKey.keyArn] }));
-    this.publishToContacts(policy);
+    if (this.hasFargateSteps) {
+      grant(
+        new iam.PolicyStatement({ sid: 'ReadStepRecords', actions: ['s3:GetObject'], resources: [props.vault.arnForObjects('evidence/*/steps/*')] }),
+        'The records steps on Fargate leave (`evidence/<plan>/<execution>/steps/<step>.json`), read back by the plan: the wildcards are the plan, execution and step.',
+      );
+    }
+    grant(new iam.PolicyStatement({ sid: 'ListVaults', actions: ['s3:ListBucket'], resources: [props.vault.bucketArn, drBucketArn] }));
+    grant(new iam.PolicyStatement({ sid: 'DecryptBackups', actions: ['kms:Decrypt'], resources: [props.vaultKey.keyArn, props.dr.keyArn] }));
+    grant(new iam.PolicyStatement({ sid: 'EncryptEvidence', actions: ['kms:GenerateDataKey'], resources: [props.vaultKey.keyArn] }));
+    this.publishToContacts(grant);
 
     const secrets = [
       ...props.sources.map((s) => s.credentialsSecretArn),
       ...Object.values(props.verification?.servers ?? {}).map((s) => s.credentialsSecretArn),
       ...props.plans.flatMap((plan) => plan.steps.flatMap((step) => (step.kind === 'restore-dump' ? [step.parameters.target.credentialsSecretArn] : []))),
     ];
-    policy.add(new iam.PolicyStatement({ sid: 'ReadCredentials', actions: ['secretsmanager:GetSecretValue'], resources: [...new Set(secrets)] }));
+    grant(new iam.PolicyStatement({ sid: 'ReadCredentials', actions: ['secretsmanager:GetSecretValue'], resources: [...new Set(secrets)] }));
 
     const regions = [region, props.dr.region];
     const rds = (r: string, resource: string, name: string) => this.stack.formatArn({ service: 'rds', region: r, resource, resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
@@ -293,7 +316,7 @@ export class DrPlans extends Construct {
       ]);
       const pitrSources = restoreSteps.flatMap((step) => (step.kind === 'restore-point-in-time' ? [props.sources.find((s) => s.id === step.parameters.source)!.rds.identifier] : []));
       const tagged = { StringLike: { 'aws:RequestTag/lifeboat:plan': '*' }, 'ForAllValues:StringLike': { 'aws:TagKeys': ['lifeboat:*'] } };
-      policy.add(
+      grant(
         new iam.PolicyStatement({
           sid: 'RestoreNamedDatabases',
           actions: ['rds:RestoreDBInstanceFromDBSnapshot', 'rds:RestoreDBClusterFromSnapshot', 'rds:RestoreDBInstanceToPointInTime', 'rds:CreateDBInstance'],
@@ -311,16 +334,16 @@ export class DrPlans extends Construct {
         }),
         "The plans' restores: new databases named by the plans (a drill adds `-drill-<suffix>`), from Lifeboat's snapshots or the named point-in-time sources, tagged lifeboat:plan, in whatever subnet, option and parameter groups RDS uses.",
       );
-      policy.add(
+      grant(
         new iam.PolicyStatement({ sid: 'TagNamedDatabases', actions: ['rds:AddTagsToResource'], resources: created, conditions: tagged }),
         'Tags set when the plans\' own databases are created (and their drill variants); no other database can be tagged.',
       );
       // RDS encrypts a restore of a DR snapshot copy under the DR vault key, with a grant in the caller's name.
       const viaRds = { StringEquals: { 'kms:ViaService': `rds.${props.dr.region}.amazonaws.com` } };
-      policy.add(new iam.PolicyStatement({ sid: 'GrantRdsTheDrKey', actions: ['kms:CreateGrant'], resources: [props.dr.keyArn], conditions: { ...viaRds, Bool: { 'kms:GrantIsForAWSResource': 'true' } } }));
-      policy.add(new iam.PolicyStatement({ sid: 'DescribeDrKeyForRds', actions: ['kms:DescribeKey'], resources: [props.dr.keyArn], conditions: viaRds }));
+      grant(new iam.PolicyStatement({ sid: 'GrantRdsTheDrKey', actions: ['kms:CreateGrant'], resources: [props.dr.keyArn], conditions: { ...viaRds, Bool: { 'kms:GrantIsForAWSResource': 'true' } } }));
+      grant(new iam.PolicyStatement({ sid: 'DescribeDrKeyForRds', actions: ['kms:DescribeKey'], resources: [props.dr.keyArn], conditions: viaRds }));
     }
-    policy.add(
+    grant(
       new iam.PolicyStatement({
         sid: 'DescribeDatabases',
         actions: ['rds:DescribeDBInstances', 'rds:DescribeDBClusters', 'rds:DescribeDBSnapshots', 'rds:DescribeDBClusterSnapshots'],
@@ -328,7 +351,7 @@ export class DrPlans extends Construct {
       }),
       'Following a restore until it is available, and finding what a drill created (by its lifeboat:drill tag), lists databases in both regions; describing is read-only.',
     );
-    policy.add(
+    grant(
       new iam.PolicyStatement({
         sid: 'DeleteDrillDatabases',
         actions: ['rds:DeleteDBInstance', 'rds:DeleteDBCluster'],
@@ -343,11 +366,77 @@ export class DrPlans extends Construct {
       'replicaIdentifier' in p && p.replicaIdentifier ? (p.replicaIdentifier.startsWith('arn:') ? [p.replicaIdentifier] : inBoth('db', p.replicaIdentifier)) : [],
     );
     const globals = promotions.flatMap((p) => ('globalClusterIdentifier' in p && p.globalClusterIdentifier ? [this.stack.formatArn({ service: 'rds', region: '', resource: 'global-cluster', resourceName: p.globalClusterIdentifier, arnFormat: ArnFormat.COLON_RESOURCE_NAME }), p.targetClusterArn] : []));
-    if (replicas.length > 0) policy.add(new iam.PolicyStatement({ sid: 'PromoteNamedReplicas', actions: ['rds:PromoteReadReplica'], resources: replicas }));
+    if (replicas.length > 0) grant(new iam.PolicyStatement({ sid: 'PromoteNamedReplicas', actions: ['rds:PromoteReadReplica'], resources: replicas }));
     if (globals.length > 0) {
-      policy.add(new iam.PolicyStatement({ sid: 'FailOverNamedGlobalClusters', actions: ['rds:FailoverGlobalCluster', 'rds:DescribeGlobalClusters'], resources: globals }));
+      grant(new iam.PolicyStatement({ sid: 'FailOverNamedGlobalClusters', actions: ['rds:FailoverGlobalCluster', 'rds:DescribeGlobalClusters'], resources: globals }));
     }
     return fn;
+  }
+
+  /** Whether a plan has a step that runs on Fargate (a long restore-dump or validate), given a runner. */
+  private get hasFargateSteps(): boolean {
+    return this.props.runner !== undefined && this.props.plans.some((plan) => plan.steps.some(runsOnFargate));
+  }
+
+  /**
+   * The DR step role as a Fargate task: the Lambda's environment and exactly its role's statements, placed
+   * per step by the plan (the verification network, where the Lambda runs; without one, the restored
+   * source's network).
+   */
+  private buildDrStepTask(runner: FargateRunner): RunnerTask {
+    const { POWERTOOLS_SERVICE_NAME: _service, POWERTOOLS_METRICS_NAMESPACE: _namespace, ...environment } = this.drStepEnvironment;
+    return runner.addTask('DrStep', {
+      role: 'dr-step',
+      image: 'dr-step',
+      description: 'DR plan steps (restore-dump, validate) allowed longer than a Lambda invocation',
+      environment,
+      statements: this.drStepGrants,
+      // Like its Lambda: it decrypts backups to restore them and writes evidence under SSE-KMS.
+      tags: Object.fromEntries(Object.values(KEY_USE_TAGS).map((tag) => [tag, 'true'])),
+    });
+  }
+
+  /** Where a plan's Fargate steps run, per source: the DR step Lambda's network, else the source's own. */
+  private get fargateNetworks(): Record<string, FargateNetwork> {
+    const networks: Record<string, FargateNetwork> = {};
+    for (const source of this.props.sources) {
+      const network = this.props.verification?.network ?? source.network;
+      if (network) networks[source.id] = { subnets: network.subnetIds, securityGroups: network.securityGroupIds };
+    }
+    return networks;
+  }
+
+  /**
+   * What `ecs:runTask.sync` needs for the DR step task: RunTask of that task definition only, in the runner's
+   * cluster; PassRole of exactly its task role and the execution role, to ECS only; StopTask and DescribeTasks
+   * of the cluster's tasks (Step Functions stops a task at the step's timeout); and the managed EventBridge
+   * rule through which Step Functions learns that the task stopped.
+   */
+  private grantRunDrStepTask(policy: ReviewedPolicy, runner: FargateRunner, task: RunnerTask): void {
+    policy.add(new iam.PolicyStatement({ sid: 'RunDrStepTask', actions: ['ecs:RunTask'], resources: [task.taskDefinition.taskDefinitionArn], conditions: { ArnEquals: { 'ecs:cluster': runner.clusterArn } } }));
+    policy.add(
+      new iam.PolicyStatement({
+        sid: 'PassDrStepTaskRoles',
+        actions: ['iam:PassRole'],
+        resources: [task.taskRole.roleArn, runner.executionRole.roleArn],
+        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+      }),
+    );
+    policy.add(
+      new iam.PolicyStatement({
+        sid: 'WatchDrStepTasks',
+        actions: ['ecs:StopTask', 'ecs:DescribeTasks'],
+        resources: [this.stack.formatArn({ service: 'ecs', resource: 'task', resourceName: `${this.props.name}-runner/*`, arnFormat: ArnFormat.SLASH_RESOURCE_NAME })],
+      }),
+      'Tasks of the runner\'s own cluster: the wildcard is the task id, new for every task.',
+    );
+    policy.add(
+      new iam.PolicyStatement({
+        sid: 'ManagedRuleForTaskEvents',
+        actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+        resources: [this.stack.formatArn({ service: 'events', resource: 'rule', resourceName: 'StepFunctionsGetEventsForECSTaskRule' })],
+      }),
+    );
   }
 
   private planStateMachine(plan: PlanConfig): sfn.StateMachine {
@@ -382,15 +471,18 @@ export class DrPlans extends Construct {
         }),
       );
     }
+    const onFargate = this.props.runner !== undefined && this.drStepTask !== undefined && plan.steps.some(runsOnFargate);
+    if (onFargate) this.grantRunDrStepTask(policy, this.props.runner!, this.drStepTask!);
     policy.acknowledge(['*'], 'Resource "*" only in the log delivery and X-Ray statements CDK adds for logging and tracing: their actions take no narrower resource.');
     const machine = standardStateMachine(this, `Plan-${plan.name}`, {
       stateMachineName: name,
-      definitionBody: sfn.DefinitionBody.fromString(JSON.stringify(compilePlan(plan, { name: props.name }))),
+      definitionBody: sfn.DefinitionBody.fromString(JSON.stringify(compilePlan(plan, { name: props.name, ...(props.runner ? { fargate: { networks: this.fargateNetworks } } : {}) }))),
       definitionSubstitutions: {
         DrStepFunctionArn: this.drStep.functionArn,
         RequestApprovalFunctionArn: this.requestApproval.functionArn,
         BackupStateMachineArn: props.backupStateMachine.stateMachineArn,
         Region: this.stack.region,
+        ...(onFargate ? { RunnerClusterArn: this.props.runner!.clusterArn, DrStepTaskDefinitionArn: this.drStepTask!.taskDefinition.taskDefinitionArn } : {}),
       },
       role,
       logGroup,
@@ -407,4 +499,9 @@ export class DrPlans extends Construct {
     });
     return machine;
   }
+}
+
+/** A restore-dump or validate step allowed longer than a Lambda invocation: it runs on Fargate (infra/plans/compile.ts). */
+function runsOnFargate(step: PlanConfig['steps'][number]): boolean {
+  return FARGATE_KINDS.includes(step.kind) && step.timeoutMinutes * 60 > LAMBDA_MAX_SECONDS;
 }

@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { jobsForTaskCpu, threadPoolSizeFor } from '../../functions/lib/engine/jobs.ts';
 import type { RunnerRole } from '../../functions/runner/roles.ts';
 import { repoRoot } from './pipeline-function.ts';
 import { ReviewedPolicy } from './reviewed-policy.ts';
@@ -115,9 +116,11 @@ export class FargateRunner extends Construct {
     const policy = new ReviewedPolicy(taskRole, `The ${props.role} task's statements, exactly those of its Lambda's role; a managed policy would be shared and so wider.`);
     for (const { statement, wildcardReason } of props.statements) policy.add(statement.copy(), wildcardReason);
 
+    const cpu = props.cpu ?? DEFAULT_TASK_CPU;
+    const jobs = jobsForTaskCpu(cpu);
     const taskDefinition = new ecs.FargateTaskDefinition(this, `${id}Task`, {
       family: `${this.props.name}-${id.toLowerCase()}`,
-      cpu: props.cpu ?? DEFAULT_TASK_CPU,
+      cpu,
       memoryLimitMiB: props.memoryMiB ?? DEFAULT_TASK_MEMORY_MIB,
       runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
       taskRole,
@@ -134,6 +137,9 @@ export class FargateRunner extends Construct {
         POWERTOOLS_SERVICE_NAME: `lifeboat-${props.role}`,
         POWERTOOLS_METRICS_NAMESPACE: 'Lifeboat',
         NODE_OPTIONS: '--enable-source-maps',
+        // Parallel dumps and restores use every vCPU (a RunTask that changes the size overrides both).
+        LIFEBOAT_JOBS: String(jobs),
+        UV_THREADPOOL_SIZE: String(threadPoolSizeFor(jobs)),
       },
     });
     // The image pull and log grants CDK adds to the execution role exist now.

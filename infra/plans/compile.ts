@@ -1,8 +1,13 @@
 /**
  * Compiles a DR plan from the config into its Step Functions state machine (Amazon States Language,
  * JSONPath), as docs/dr-plans.md "Compiled state machine" describes. The definition keeps the
- * `${DrStepFunctionArn}`, `${RequestApprovalFunctionArn}` and `${BackupStateMachineArn}` placeholders
- * for CDK's `definitionSubstitutions`, exactly as the files in `statemachines/` do.
+ * `${DrStepFunctionArn}`, `${RequestApprovalFunctionArn}`, `${BackupStateMachineArn}` (and, with steps on
+ * Fargate, `${RunnerClusterArn}` and `${DrStepTaskDefinitionArn}`) placeholders for CDK's
+ * `definitionSubstitutions`, exactly as the files in `statemachines/` do.
+ *
+ * A `restore-dump` or `validate` step whose timeout is longer than a Lambda invocation can last (15 minutes)
+ * runs as a Fargate task of the DR step role when the context names the runner (docs/dr-plans.md, "Steps on
+ * Fargate"): its timeout then means what it says.
  *
  * Shape: CheckInput ▸ [DefaultMode ▸] Initialize ▸ RunPlan (Parallel, one branch: Level1 ▸ Level2 ▸ …)
  * ▸ Finish ▸ [Cleanup ▸] RecordEvidence ▸ Passed? ▸ PlanPassed | PlanFailed.
@@ -41,10 +46,29 @@ export interface AslDefinition extends AslMachine {
 export interface PlanCompileContext {
   /** The deployment name (the config's `name`): the state machine is `<name>-plan-<plan>`. */
   readonly name: string;
+  /**
+   * The deployment's Fargate runner: where a DR step task runs for each source a step restores (or validates
+   * the restore of). @default none: every step runs on the step executor, as in a local run (`lifeboat drill
+   * --local`), where no 15-minute limit applies
+   */
+  readonly fargate?: { readonly networks: Readonly<Record<string, FargateNetwork>> };
+}
+
+/** The subnets and security groups a Fargate task is placed in (never with a public IP). */
+export interface FargateNetwork {
+  readonly subnets: readonly string[];
+  readonly securityGroups: readonly string[];
 }
 
 /** The `definitionSubstitutions` a compiled plan needs. */
-export const PLAN_SUBSTITUTIONS = ['DrStepFunctionArn', 'RequestApprovalFunctionArn', 'BackupStateMachineArn', 'Region'] as const;
+export const PLAN_SUBSTITUTIONS = ['DrStepFunctionArn', 'RequestApprovalFunctionArn', 'BackupStateMachineArn', 'Region', 'RunnerClusterArn', 'DrStepTaskDefinitionArn'] as const;
+
+/** The longest a Lambda invocation lasts: a step allowed longer runs on Fargate. */
+export const LAMBDA_MAX_SECONDS = 900;
+/** The kinds that do their work inside the step executor (the RDS kinds only start and poll). */
+export const FARGATE_KINDS: readonly PlanStepConfig['kind'][] = ['restore-dump', 'validate'];
+/** The container the runner's task definitions name (infra/constructs/fargate-runner.ts RUNNER_CONTAINER). */
+const RUNNER_CONTAINER = 'runner';
 
 /** Error names of the plan's own Fail states; step errors (`RestoreFailedError`, …) come from the step executor. */
 export const PLAN_ERRORS = {
@@ -71,7 +95,15 @@ export const MAX_STATE_NAME = 80;
 const DR_STEP = '${DrStepFunctionArn}';
 const REQUEST_APPROVAL = '${RequestApprovalFunctionArn}';
 const BACKUP_STATE_MACHINE = '${BackupStateMachineArn}';
+const RUNNER_CLUSTER = '${RunnerClusterArn}';
+const DR_STEP_TASK_DEFINITION = '${DrStepTaskDefinitionArn}';
 const WAIT_FOR_TASK_TOKEN = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
+const RUN_TASK_SYNC = 'arn:aws:states:::ecs:runTask.sync';
+/** Reading back what a Fargate step's task left in the vault: one small object. */
+const READ_RECORD_TIMEOUT_SECONDS = 60;
+
+/** RunTask refused for a passing reason (capacity, throttling): ask again, as the backup state machine does. */
+const ECS_RETRY = [{ ErrorEquals: ['ECS.AmazonECSException', 'ECS.ServerException', 'ECS.ThrottlingException'], IntervalSeconds: 30, MaxAttempts: 3, BackoffRate: 2 }];
 const START_EXECUTION_SYNC = 'arn:aws:states:::states:startExecution.sync:2';
 
 const LAMBDA_RETRY = [
@@ -121,7 +153,7 @@ export function compilePlan(plan: PlanConfig, context: PlanCompileContext): AslD
     levelStates[`Level${n}`] = {
       Type: 'Parallel',
       Comment: `Steps ${steps.map((s) => s.id).join(', ')}: their dependencies are all in earlier levels.`,
-      Branches: steps.map((planStep) => stepBranch(plan, planStep)),
+      Branches: steps.map((planStep) => stepBranch(plan, planStep, context)),
       ResultSelector: Object.fromEntries(steps.map((planStep, b) => [`${planStep.id}.$`, `$[${b}]`])),
       ResultPath: `$.levels.L${n}`,
       Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'RunStopped' }],
@@ -243,15 +275,15 @@ export function compilePlan(plan: PlanConfig, context: PlanCompileContext): AslD
 // ---------------------------------------------------------------------------------------------
 // One branch per step: [Approve<id> ▸] the step's states ▸ Done<id>, whose output is the step record
 
-function stepBranch(plan: PlanConfig, planStep: PlanStepConfig): AslMachine {
+function stepBranch(plan: PlanConfig, planStep: PlanStepConfig, context: PlanCompileContext): AslMachine {
   const id = planStep.id;
-  const body = bodyStates(plan, planStep);
+  const body = bodyStates(plan, planStep, context);
   const gate = planStep.kind === 'approval' ? undefined : planStep.approval;
   if (gate === undefined) return body;
   return { StartAt: `Approve${id}`, States: { ...approvalStates(plan, planStep, gate, body.StartAt), ...body.States } };
 }
 
-function bodyStates(plan: PlanConfig, planStep: PlanStepConfig): AslMachine {
+function bodyStates(plan: PlanConfig, planStep: PlanStepConfig, context: PlanCompileContext): AslMachine {
   const id = planStep.id;
   const gated = planStep.kind !== 'approval' && planStep.approval !== undefined;
   const timeoutSeconds = planStep.timeoutMinutes * 60;
@@ -317,9 +349,27 @@ function bodyStates(plan: PlanConfig, planStep: PlanStepConfig): AslMachine {
           [`Done${id}`]: done({ 'result.$': '$.backup' }),
         },
       };
-    default:
-      return isPolledKind(planStep.kind) ? polledStates(plan, planStep) : runStates(plan, planStep);
+    default: {
+      if (isPolledKind(planStep.kind)) return polledStates(plan, planStep);
+      const network = fargateNetwork(plan, planStep, context);
+      return network ? fargateStates(plan, planStep, network) : runStates(plan, planStep);
+    }
   }
+}
+
+/** The run-step event, as the step executor (Lambda or Fargate task) receives it. */
+function runStepEvent(plan: PlanConfig, planStep: PlanStepConfig): Record<string, unknown> {
+  return {
+    action: 'run-step',
+    plan: plan.name,
+    stepId: planStep.id,
+    kind: planStep.kind,
+    parameters: planStep.parameters,
+    'mode.$': '$.mode',
+    'suffix.$': '$.suffix',
+    'executionId.$': '$$.Execution.Id',
+    'levels.$': '$.levels',
+  };
 }
 
 /** The run-step Task; `output` places its result (ResultSelector/ResultPath). */
@@ -327,17 +377,7 @@ function runStepTask(plan: PlanConfig, planStep: PlanStepConfig, output: Record<
   return {
     Type: 'Task',
     Resource: DR_STEP,
-    Parameters: {
-      action: 'run-step',
-      plan: plan.name,
-      stepId: planStep.id,
-      kind: planStep.kind,
-      parameters: planStep.parameters,
-      'mode.$': '$.mode',
-      'suffix.$': '$.suffix',
-      'executionId.$': '$$.Execution.Id',
-      'levels.$': '$.levels',
-    },
+    Parameters: runStepEvent(plan, planStep),
     ...output,
     TimeoutSeconds: planStep.timeoutMinutes * 60,
     Retry: LAMBDA_RETRY,
@@ -359,6 +399,68 @@ function runStates(plan: PlanConfig, planStep: PlanStepConfig): AslMachine {
     StartAt: `Run${id}`,
     States: {
       [`Run${id}`]: runStepTask(plan, planStep, { ResultPath: '$.record' }, `Done${id}`),
+      [`Done${id}`]: recordOutput(planStep, '$.record'),
+    },
+  };
+}
+
+/**
+ * Where a step runs as a Fargate task, or `undefined` for the step executor: only a restore-dump or validate
+ * step allowed longer than a Lambda invocation, and only where the context names the runner. The task is
+ * placed in the network given for the source the step restores (a validate step: its target's source).
+ */
+function fargateNetwork(plan: PlanConfig, planStep: PlanStepConfig, context: PlanCompileContext): FargateNetwork | undefined {
+  if (!context.fargate || !FARGATE_KINDS.includes(planStep.kind) || planStep.timeoutMinutes * 60 <= LAMBDA_MAX_SECONDS) return undefined;
+  const restoring = planStep.kind === 'validate' ? plan.steps.find((s) => s.id === (planStep.parameters as { target: string }).target) : planStep;
+  const source = (restoring?.parameters as { source?: string } | undefined)?.source;
+  const network = source === undefined ? undefined : context.fargate.networks[source];
+  if (!network) {
+    throw new Error(
+      `DR plan '${plan.name}' cannot be compiled: step '${planStep.id}' (${planStep.kind}, ${planStep.timeoutMinutes} minutes) runs on Fargate, and no network is known for ${source === undefined ? 'its target' : `source '${source}'`}`,
+    );
+  }
+  return network;
+}
+
+/**
+ * Prepare ▸ Run (the DR step task, `ecs:runTask.sync`, for the step's whole timeout) ▸ Read (the record the
+ * task left in the vault; on the task's failure, its error raised again by name) ▸ Done.
+ */
+function fargateStates(plan: PlanConfig, planStep: PlanStepConfig, network: FargateNetwork): AslMachine {
+  const id = planStep.id;
+  return {
+    StartAt: `Prepare${id}`,
+    States: {
+      [`Prepare${id}`]: { Type: 'Pass', Parameters: runStepEvent(plan, planStep), ResultPath: '$.taskEvent', Next: `Run${id}` },
+      [`Run${id}`]: {
+        Type: 'Task',
+        Comment: `Step ${id} as a DR step task on Fargate: its ${planStep.timeoutMinutes} minutes are more than a Lambda invocation lasts.`,
+        Resource: RUN_TASK_SYNC,
+        Parameters: {
+          Cluster: RUNNER_CLUSTER,
+          TaskDefinition: DR_STEP_TASK_DEFINITION,
+          LaunchType: 'FARGATE',
+          PlatformVersion: 'LATEST',
+          NetworkConfiguration: { AwsvpcConfiguration: { Subnets: [...network.subnets], SecurityGroups: [...network.securityGroups], AssignPublicIp: 'DISABLED' } },
+          Overrides: { ContainerOverrides: [{ Name: RUNNER_CONTAINER, Environment: [{ Name: 'LIFEBOAT_TASK_EVENT', 'Value.$': 'States.JsonToString($.taskEvent)' }] }] },
+          'StartedBy.$': '$$.Execution.Name',
+        },
+        ResultPath: null,
+        TimeoutSeconds: planStep.timeoutMinutes * 60,
+        Retry: ECS_RETRY,
+        // A task that exited non-zero left its error in the vault: Read raises it by name.
+        Catch: [{ ErrorEquals: ['States.TaskFailed'], ResultPath: '$.taskFailure', Next: `Read${id}` }],
+        Next: `Read${id}`,
+      },
+      [`Read${id}`]: {
+        Type: 'Task',
+        Resource: DR_STEP,
+        Parameters: { action: 'read-step-record', plan: plan.name, stepId: id, 'executionId.$': '$$.Execution.Id' },
+        ResultPath: '$.record',
+        TimeoutSeconds: READ_RECORD_TIMEOUT_SECONDS,
+        Retry: LAMBDA_RETRY,
+        Next: `Done${id}`,
+      },
       [`Done${id}`]: recordOutput(planStep, '$.record'),
     },
   };

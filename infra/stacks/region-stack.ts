@@ -123,6 +123,7 @@ export class RegionStack extends Stack {
           topicKey: this.alerts.key,
           operationsKey: this.backup.operationsKey,
           deadLetterQueue: this.backup.deadLetterQueue,
+          runner: this.backup.runner,
         });
       }
       const snapshotSources = sources.filter((s) => s.method !== 'dump');

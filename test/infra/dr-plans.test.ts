@@ -63,7 +63,10 @@ describe('DR plans in the primary stack', () => {
     const config = withPlan();
     const plan = plansWithDefaults(config).find((p) => p.name === 'orders-restore')!;
     const [, machine] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine', { StateMachineName: 'lifeboat-plan-orders-restore' });
-    expect(JSON.parse(machine.Properties.DefinitionString)).toEqual(compilePlan(plan, { name: 'lifeboat' }));
+    // The example's verification network: where the DR step Lambda runs, and so its Fargate task.
+    const network = { subnets: ['subnet-0a1b2c3d4e5f60001', 'subnet-0a1b2c3d4e5f60002'], securityGroups: ['sg-0a1b2c3d4e5f60005'] };
+    const fargate = { networks: { 'orders-db': network, 'billing-db': network } };
+    expect(JSON.parse(machine.Properties.DefinitionString)).toEqual(compilePlan(plan, { name: 'lifeboat', fargate }));
     expect(Object.keys(machine.Properties.DefinitionSubstitutions).sort()).toEqual([...PLAN_SUBSTITUTIONS].sort());
   });
 
@@ -84,7 +87,8 @@ describe('DR plans in the primary stack', () => {
     const [drStepId] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: runs DR plan steps') });
     const [requestId] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: stores an approval task token') });
     const ours = statementsOf(lifeboat.primary, roleId).filter((s) => asList(s.Action).some((a) => !a.startsWith('logs:') && !a.startsWith('xray:')));
-    expect(ours.map((s) => s.Sid)).toEqual(['InvokePlanFunctions', 'StartBackups', 'FollowBackups', 'SyncExecutionEvents']);
+    // Its restore-dump step has the default 120 minutes: the DR step task on Fargate (see the next describe).
+    expect(ours.map((s) => s.Sid)).toEqual(['InvokePlanFunctions', 'StartBackups', 'FollowBackups', 'SyncExecutionEvents', 'RunDrStepTask', 'PassDrStepTaskRoles', 'WatchDrStepTasks', 'ManagedRuleForTaskEvents']);
     expect(ours[0]!.Resource).toEqual([{ 'Fn::GetAtt': [drStepId, 'Arn'] }, { 'Fn::GetAtt': [requestId, 'Arn'] }]);
     expect(ours[1]).toMatchObject({ Action: 'states:StartExecution', Resource: { Ref: backupId } });
   });
@@ -232,3 +236,112 @@ describe('DR plans in the primary stack', () => {
     ).toThrow("plans[0].steps[0].dependsOn[0]: unknown step 'b'");
   });
 });
+
+describe('a DR plan whose restore-dump step is given 2 hours', () => {
+  let lifeboat: SynthesizedLifeboat;
+  const config = () =>
+    exampleConfig((raw) => {
+      const steps = ordersRestorePlan('arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-new-Ab12Cd').steps;
+      raw.plans = [
+        {
+          ...ordersRestorePlan('arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-new-Ab12Cd'),
+          // restore: 2 hours (Fargate); check: 15 minutes (fits one Lambda invocation, stays there).
+          steps: steps.map((step) => (step.id === 'restore' ? { ...step, timeoutMinutes: 120 } : step.id === 'check' ? { ...step, timeoutMinutes: 15 } : step)),
+        },
+      ];
+    });
+  beforeAll(() => {
+    lifeboat = synthLifeboat(config());
+  }, SYNTH_TIMEOUT_MS);
+
+  const machineOf = () => only(lifeboat.primary, 'AWS::StepFunctions::StateMachine', { StateMachineName: 'lifeboat-plan-orders-restore' })[1];
+  const drStepTaskDefinition = () => only(lifeboat.primary, 'AWS::ECS::TaskDefinition', { Family: 'lifeboat-drstep' });
+
+  it('runs the restore as the DR step task (ecs:runTask.sync) for its whole 7200 s, in the verification network without a public IP, and reads its record back; the 15-minute validate stays on Lambda', () => {
+    const definition = JSON.parse(machineOf().Properties.DefinitionString);
+    const states = Object.fromEntries([...statesOfDefinition(definition)]);
+    expect(states['Runrestore']).toEqual({
+      Type: 'Task',
+      Comment: 'Step restore as a DR step task on Fargate: its 120 minutes are more than a Lambda invocation lasts.',
+      Resource: 'arn:aws:states:::ecs:runTask.sync',
+      Parameters: {
+        Cluster: '${RunnerClusterArn}',
+        TaskDefinition: '${DrStepTaskDefinitionArn}',
+        LaunchType: 'FARGATE',
+        PlatformVersion: 'LATEST',
+        NetworkConfiguration: { AwsvpcConfiguration: { Subnets: ['subnet-0a1b2c3d4e5f60001', 'subnet-0a1b2c3d4e5f60002'], SecurityGroups: ['sg-0a1b2c3d4e5f60005'], AssignPublicIp: 'DISABLED' } },
+        Overrides: { ContainerOverrides: [{ Name: 'runner', Environment: [{ Name: 'LIFEBOAT_TASK_EVENT', 'Value.$': 'States.JsonToString($.taskEvent)' }] }] },
+        'StartedBy.$': '$$.Execution.Name',
+      },
+      ResultPath: null,
+      TimeoutSeconds: 7200,
+      Retry: [{ ErrorEquals: ['ECS.AmazonECSException', 'ECS.ServerException', 'ECS.ThrottlingException'], IntervalSeconds: 30, MaxAttempts: 3, BackoffRate: 2 }],
+      Catch: [{ ErrorEquals: ['States.TaskFailed'], ResultPath: '$.taskFailure', Next: 'Readrestore' }],
+      Next: 'Readrestore',
+    });
+    expect(states['Preparerestore']).toMatchObject({ Type: 'Pass', Parameters: { action: 'run-step', plan: 'orders-restore', stepId: 'restore', kind: 'restore-dump' }, ResultPath: '$.taskEvent', Next: 'Runrestore' });
+    expect(states['Readrestore']).toMatchObject({
+      Type: 'Task',
+      Resource: '${DrStepFunctionArn}',
+      Parameters: { action: 'read-step-record', plan: 'orders-restore', stepId: 'restore', 'executionId.$': '$$.Execution.Id' },
+      ResultPath: '$.record',
+      Next: 'Donerestore',
+    });
+    // 15 minutes fit one invocation: the step executor Lambda, as before.
+    expect(states['Runcheck']).toMatchObject({ Type: 'Task', Resource: '${DrStepFunctionArn}', TimeoutSeconds: 900 });
+    expect(states['Preparecheck']).toBeUndefined();
+    const [clusterId] = only(lifeboat.primary, 'AWS::ECS::Cluster', {});
+    const [taskId] = drStepTaskDefinition();
+    expect(machineOf().Properties.DefinitionSubstitutions).toMatchObject({ RunnerClusterArn: { 'Fn::GetAtt': [clusterId, 'Arn'] }, DrStepTaskDefinitionArn: { Ref: taskId } });
+  });
+
+  it('lets the plan role run only the DR step task definition in the runner cluster, pass only its task role and the execution role to ECS, follow its tasks and use the managed rule .sync needs', () => {
+    const roleId = machineOf().Properties.RoleArn['Fn::GetAtt'][0] as string;
+    const [clusterId] = only(lifeboat.primary, 'AWS::ECS::Cluster', {});
+    const [taskId, task] = drStepTaskDefinition();
+    const ours = statementsOf(lifeboat.primary, roleId).filter((s) => asList(s.Action).some((a) => !a.startsWith('logs:') && !a.startsWith('xray:')));
+    expect(ours.map((s) => s.Sid)).toEqual(['InvokePlanFunctions', 'StartBackups', 'FollowBackups', 'SyncExecutionEvents', 'RunDrStepTask', 'PassDrStepTaskRoles', 'WatchDrStepTasks', 'ManagedRuleForTaskEvents']);
+    const bySid = Object.fromEntries(ours.map((s) => [s.Sid, s]));
+    expect(bySid.RunDrStepTask).toEqual({ Sid: 'RunDrStepTask', Effect: 'Allow', Action: 'ecs:RunTask', Resource: { Ref: taskId }, Condition: { ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [clusterId, 'Arn'] } } } });
+    expect(bySid.PassDrStepTaskRoles).toEqual({
+      Sid: 'PassDrStepTaskRoles',
+      Effect: 'Allow',
+      Action: 'iam:PassRole',
+      Resource: [task.Properties.TaskRoleArn, task.Properties.ExecutionRoleArn],
+      Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+    });
+    expect(bySid.WatchDrStepTasks).toEqual({
+      Sid: 'WatchDrStepTasks',
+      Effect: 'Allow',
+      Action: ['ecs:DescribeTasks', 'ecs:StopTask'],
+      Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ecs:eu-west-1:123456789012:task/lifeboat-runner/*']] },
+    });
+    expect(bySid.ManagedRuleForTaskEvents).toEqual({
+      Sid: 'ManagedRuleForTaskEvents',
+      Effect: 'Allow',
+      Action: ['events:DescribeRule', 'events:PutRule', 'events:PutTargets'],
+      Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':events:eu-west-1:123456789012:rule/StepFunctionsGetEventsForECSTaskRule']] },
+    });
+  });
+
+  it('gives the DR step task the Lambda\'s environment, 4 vCPUs as LIFEBOAT_JOBS, and a role with exactly the DR step Lambda role\'s own statements, reading back only step records', () => {
+    const [, task] = drStepTaskDefinition();
+    const [, lambda] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: runs DR plan steps') });
+    const env = Object.fromEntries((task.Properties.ContainerDefinitions[0].Environment as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]));
+    const lambdaEnv = lambda.Properties.Environment.Variables as Record<string, unknown>;
+    for (const name of ['PRIMARY_VAULT_BUCKET', 'PRIMARY_VAULT_KEY_ARN', 'DR_REGION', 'DR_VAULT_BUCKET', 'DR_VAULT_KEY_ARN', 'LIFEBOAT_SOURCES', 'VERIFY_SERVERS', 'PLAN_TOPICS']) expect(env[name], name).toEqual(lambdaEnv[name]);
+    expect(env).toMatchObject({ LIFEBOAT_RUNNER_ROLE: 'dr-step', POWERTOOLS_SERVICE_NAME: 'lifeboat-dr-step', LIFEBOAT_JOBS: '4', UV_THREADPOOL_SIZE: '4' });
+    expect(task.Properties).toMatchObject({ Cpu: '4096', Memory: '8192' });
+    const taskStatements = statementsOf(lifeboat.primary, task.Properties.TaskRoleArn['Fn::GetAtt'][0]);
+    const lambdaOwn = statementsOf(lifeboat.primary, lambda.Properties.Role['Fn::GetAtt'][0]).filter((s) => s.Sid !== undefined && s.Sid !== 'AttachToVerificationVpc');
+    expect(taskStatements).toEqual(lambdaOwn);
+    expect(taskStatements.find((s) => s.Sid === 'ReadStepRecords')).toMatchObject({ Action: 's3:GetObject', Resource: { 'Fn::Join': ['', [expect.anything(), '/evidence/*/steps/*']] } });
+  });
+});
+
+function* statesOfDefinition(machine: { States: Record<string, any> }): Generator<[string, any]> {
+  for (const [name, state] of Object.entries(machine.States)) {
+    yield [name, state];
+    for (const branch of state.Branches ?? []) yield* statesOfDefinition(branch);
+  }
+}

@@ -6,7 +6,7 @@
  */
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { exampleConfig, synthLifeboat, type SynthesizedLifeboat } from './support.ts';
+import { exampleConfig, synthLifeboat, SYNTH_TIMEOUT_MS, type SynthesizedLifeboat } from './support.ts';
 
 type Statement = { Sid?: string; Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
 type Resource = { Type: string; Properties: Record<string, any> };
@@ -39,7 +39,7 @@ describe('the Fargate runner from the example config', () => {
   beforeAll(() => {
     lifeboat = synthLifeboat();
     taskDefinitions = Object.entries(lifeboat.primary.findResources('AWS::ECS::TaskDefinition')) as [string, Resource][];
-  });
+  }, SYNTH_TIMEOUT_MS);
 
   it('deploys one cluster, lifeboat-runner, with Container Insights on, and nothing ECS in the DR region', () => {
     lifeboat.primary.resourceCountIs('AWS::ECS::Cluster', 1);
@@ -48,9 +48,9 @@ describe('the Fargate runner from the example config', () => {
     lifeboat.dr.resourceCountIs('AWS::ECS::TaskDefinition', 0);
   });
 
-  it('has a task definition per dump function and one for verify: Fargate, x86-64, the runner entrypoint, logs to the encrypted group', () => {
+  it('has a task definition per dump function, one for verify and one for DR steps (the default plans restore dumps for 120 minutes): Fargate, x86-64, the runner entrypoint, logs to the encrypted group', () => {
     const families = taskDefinitions.map(([, d]) => d.Properties.Family).sort();
-    expect(families).toEqual(['lifeboat-dump1', 'lifeboat-dump2', 'lifeboat-verify']);
+    expect(families).toEqual(['lifeboat-drstep', 'lifeboat-dump1', 'lifeboat-dump2', 'lifeboat-verify']);
     const [logGroupId, logGroup] = Object.entries(lifeboat.primary.findResources('AWS::Logs::LogGroup')).find(([id]) => id.startsWith('BackupRunnerLogs'))!;
     expect(logGroup.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^BackupOperationsKey/), 'Arn'] });
     for (const [, definition] of taskDefinitions) {
@@ -70,6 +70,39 @@ describe('the Fargate runner from the example config', () => {
       expect(names).not.toContain('LIFEBOAT_DATABASE_TLS');
       expect(names).not.toContain('LIFEBOAT_S3_ENDPOINT');
       expect(names.some((n) => /PASSWORD|SECRET_VALUE/i.test(n))).toBe(false);
+      // 4096 CPU units: 4 parallel streams, and a libuv pool as wide (zstd runs there).
+      const env = Object.fromEntries((container.Environment as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]));
+      expect({ jobs: env.LIFEBOAT_JOBS, pool: env.UV_THREADPOOL_SIZE }).toEqual({ jobs: '4', pool: '4' });
+    }
+  });
+
+  it('overrides the streams with the size of each run: the backup state machine passes the source\'s jobs and thread pool with its CPU', () => {
+    const [, machine] = Object.entries(lifeboat.primary.findResources('AWS::StepFunctions::StateMachine', { Properties: { StateMachineName: 'lifeboat-backup' } }))[0]!;
+    const source = JSON.parse(machine.Properties.DefinitionString as string) as { States: Record<string, any> };
+    const found: Record<string, unknown>[] = [];
+    const walk = (states: Record<string, any>) => {
+      for (const [name, state] of Object.entries(states)) {
+        if (name === 'DumpOnFargate' || name === 'VerifyOnFargate') found.push(state.Parameters.Overrides);
+        for (const branch of state.Branches ?? []) walk(branch.States);
+      }
+    };
+    walk(source.States);
+    expect(found).toHaveLength(2);
+    for (const overrides of found) {
+      expect(overrides).toEqual({
+        'Cpu.$': '$.source.fargate.cpu',
+        'Memory.$': '$.source.fargate.memory',
+        ContainerOverrides: [
+          {
+            Name: 'runner',
+            Environment: [
+              { Name: 'LIFEBOAT_TASK_EVENT', 'Value.$': expect.stringMatching(/^States\.JsonToString\(\$\.fargate(Dump|Verify)\)$/) },
+              { Name: 'LIFEBOAT_JOBS', 'Value.$': '$.source.fargate.jobs' },
+              { Name: 'UV_THREADPOOL_SIZE', 'Value.$': '$.source.fargate.threadPoolSize' },
+            ],
+          },
+        ],
+      });
     }
   });
 
@@ -142,7 +175,8 @@ describe('the Fargate runner from the example config', () => {
   it('tells resolve-source, per dump source, the cluster, its task definitions, its network and size, and lets it read only manifests', () => {
     const [fnId, fn] = Object.entries(lifeboat.primary.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('^Lifeboat: how a source is backed up') } }))[0]!;
     const routes = JSON.stringify(fn.Properties.Environment.Variables.LIFEBOAT_ROUTES).replace(/\\+"/g, '"');
-    for (const [id] of taskDefinitions) expect(routes).toContain(id);
+    // The backup's task definitions (the DR step task is the plans', not resolve-source's).
+    for (const [id, definition] of taskDefinitions) expect(routes.includes(id)).toBe(definition.Properties.Family !== 'lifeboat-drstep');
     expect(routes).toContain('subnet-0a1b2c3d4e5f60001');
     expect(routes).toContain('sg-0a1b2c3d4e5f60004');
     // The verification network of the example config.

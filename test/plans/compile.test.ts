@@ -621,3 +621,83 @@ describe('backup-now and wait steps: timeouts in seconds, and their approval gat
     expect(result.visitedStates).not.toContain('Waitsettle');
   });
 });
+
+describe('compilePlan: steps too long for Lambda, given the Fargate runner', () => {
+  const NETWORK = { subnets: ['subnet-0a1b2c3d'], securityGroups: ['sg-0a1b2c3d'] };
+  const FARGATE = { networks: { 'orders-db': NETWORK } };
+  const withTimeouts = (restore: number, check: number) =>
+    plan('orders-restore', ordersRestoreSteps(SECRET).map((s) => (s.id === 'restore' ? { ...s, timeoutMinutes: restore } : s.id === 'check' ? { ...s, timeoutMinutes: check } : s)));
+  const branchOf = (definition: AslDefinition, first: string) => [...statesOf(definition)].filter(([, state]) => Array.isArray(state['Branches'])).flatMap(([, state]) => state['Branches'] as AslMachine[]).find((b) => b.StartAt === first);
+
+  it('runs a 2-hour restore-dump as the DR step task for 7200 s and reads its record back; 15 minutes stay on the step executor', () => {
+    const definition = compilePlan(withTimeouts(120, 15), { name: 'lifeboat', fargate: FARGATE });
+    const restore = branchOf(definition, 'Preparerestore')!;
+    expect(Object.keys(restore.States)).toEqual(['Preparerestore', 'Runrestore', 'Readrestore', 'Donerestore']);
+    expect(restore.States['Runrestore']).toMatchObject({
+      Resource: 'arn:aws:states:::ecs:runTask.sync',
+      TimeoutSeconds: 7200,
+      Parameters: { Cluster: '${RunnerClusterArn}', TaskDefinition: '${DrStepTaskDefinitionArn}', NetworkConfiguration: { AwsvpcConfiguration: { Subnets: NETWORK.subnets, SecurityGroups: NETWORK.securityGroups, AssignPublicIp: 'DISABLED' } } },
+    });
+    // The task gets exactly the event the Lambda would.
+    const lambda = [...statesOf(compilePlan(withTimeouts(120, 15), { name: 'lifeboat' }))].find(([name]) => name === 'Runrestore')![1];
+    expect(restore.States['Preparerestore']).toEqual({ Type: 'Pass', Parameters: lambda['Parameters'], ResultPath: '$.taskEvent', Next: 'Runrestore' });
+    const check = branchOf(definition, 'Runcheck')!;
+    expect(Object.keys(check.States)).toEqual(['Runcheck', 'Donecheck']);
+    expect(check.States['Runcheck']).toMatchObject({ Resource: '${DrStepFunctionArn}', TimeoutSeconds: 900 });
+  });
+
+  it('keeps 15 minutes (900 s, what Lambda allows) on Lambda and moves 16 to Fargate; a validate step follows the same rule', () => {
+    const onLambda = compilePlan(withTimeouts(15, 16), { name: 'lifeboat', fargate: FARGATE });
+    expect([...statesOf(onLambda)].find(([name]) => name === 'Runrestore')![1]).toMatchObject({ Resource: '${DrStepFunctionArn}', TimeoutSeconds: 900 });
+    expect([...statesOf(onLambda)].find(([name]) => name === 'Runcheck')![1]).toMatchObject({ Resource: 'arn:aws:states:::ecs:runTask.sync', TimeoutSeconds: 960 });
+    // Without the runner (a local drill) every step is the step executor's: no limit applies there.
+    const local = compilePlan(withTimeouts(120, 30), { name: 'lifeboat' });
+    expect([...statesOf(local)].filter(([, state]) => state['Resource'] === 'arn:aws:states:::ecs:runTask.sync')).toEqual([]);
+  });
+
+  it('refuses to compile a Fargate step when no network is known for its source, naming the plan, step and source', () => {
+    expect(() => compilePlan(withTimeouts(120, 15), { name: 'lifeboat', fargate: { networks: {} } })).toThrow(
+      "DR plan 'orders-restore' cannot be compiled: step 'restore' (restore-dump, 120 minutes) runs on Fargate, and no network is known for source 'orders-db'",
+    );
+  });
+
+  it('runs: the task\'s outcome is read back by read-step-record, and a failed task fails the plan with the error it recorded', async () => {
+    const definition = deployed(compilePlan(withTimeouts(120, 15), { name: 'lifeboat', fargate: FARGATE }));
+    const requests: unknown[] = [];
+    const reads: unknown[] = [];
+    const record = { stepId: 'restore', kind: 'restore-dump', status: 'succeeded', startedAt: '2026-11-22T05:40:00.000Z', endedAt: '2026-11-22T06:40:00.000Z', result: { backupId: 'b1' } };
+    const run = async (outcome: 'ok' | 'failed') => {
+      const handlers = taskHandlers(definition, {
+        drStep: async (input) => {
+          const event = input as Record<string, unknown>;
+          if (event.action === 'read-step-record') {
+            reads.push(event);
+            if (outcome === 'failed') throw Object.assign(new Error('target orders is not empty'), { name: 'TargetNotEmptyError' });
+            return record;
+          }
+          if (event.action === 'record-evidence') return { format: 'lifeboat-dr-evidence' };
+          return { stepId: event.stepId, kind: event.kind, status: 'succeeded', startedAt: 'x', endedAt: 'y', result: {} };
+        },
+        approval: async () => ({ approved: true, approver: 'ana@example.com', comment: 'go' }),
+        backup: async () => ({ ExecutionArn: 'arn:aws:states:eu-west-1:123456789012:execution:lifeboat-backup:x', Output: '{}' }),
+        fargate: async (input) => {
+          requests.push(input);
+          if (outcome === 'failed') throw Object.assign(new Error('{"StopCode":"EssentialContainerExited"}'), { name: 'States.TaskFailed' });
+          return { LastStatus: 'STOPPED' };
+        },
+      });
+      return runStateMachine(definition as unknown as StateMachineDefinition, { mode: 'real' }, { handlers, context: CONTEXT });
+    };
+    const passed = await run('ok');
+    expect(passed.status).toBe('SUCCEEDED');
+    expect(reads.at(-1)).toEqual({ action: 'read-step-record', plan: 'orders-restore', stepId: 'restore', executionId: EXECUTION_ID });
+    const event = JSON.parse(((requests.at(-1) as { Overrides: { ContainerOverrides: { Environment: { Value: string }[] }[] } }).Overrides.ContainerOverrides[0]!.Environment[0]!.Value)) as Record<string, unknown>;
+    expect(event).toMatchObject({ action: 'run-step', stepId: 'restore', kind: 'restore-dump', mode: 'real', executionId: EXECUTION_ID });
+
+    const failed = await run('failed');
+    expect(failed.status).toBe('FAILED');
+    expect(failed.error).toBe(PLAN_ERRORS.planFailed);
+    expect(failed.visitedStates).toEqual(expect.arrayContaining(['Runrestore', 'Readrestore']));
+    expect(failed.visitedStates).not.toContain('Runcheck');
+  });
+});

@@ -16,6 +16,8 @@ export const SUBSTITUTIONS = {
   RequestApprovalFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:lifeboat-request-approval`,
   BackupStateMachineArn: `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:lifeboat-backup`,
   Region: REGION,
+  RunnerClusterArn: `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/lifeboat-runner`,
+  DrStepTaskDefinitionArn: `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/lifeboat-drstep:1`,
 };
 
 export const CONTACTS = [
@@ -48,6 +50,8 @@ export interface PlanTasks {
   readonly drStep: TaskHandler;
   readonly approval: TaskHandler;
   readonly backup: TaskHandler;
+  /** The DR step task (`ecs:runTask.sync`) of a step too long for Lambda: receives the RunTask request. */
+  readonly fargate?: TaskHandler;
 }
 
 /** A handler for every Task state of a {@link deployed} definition, chosen by the resource it calls; throws on a Task nothing runs. */
@@ -59,6 +63,7 @@ export function taskHandlers(definition: AslDefinition, tasks: PlanTasks): Recor
     if (state['Resource'] === SUBSTITUTIONS.DrStepFunctionArn) handlers[name] = tasks.drStep;
     else if (state['Resource'] === 'arn:aws:states:::lambda:invoke.waitForTaskToken' && parameters.FunctionName === SUBSTITUTIONS.RequestApprovalFunctionArn) handlers[name] = tasks.approval;
     else if (state['Resource'] === 'arn:aws:states:::states:startExecution.sync:2' && parameters.StateMachineArn === SUBSTITUTIONS.BackupStateMachineArn) handlers[name] = tasks.backup;
+    else if (state['Resource'] === 'arn:aws:states:::ecs:runTask.sync' && tasks.fargate) handlers[name] = tasks.fargate;
     else throw new Error(`nothing runs Task ${name} (${String(state['Resource'])})`);
   }
   return handlers;

@@ -211,7 +211,21 @@ describe('backup.asl.json on Fargate (real resolve-source, dump and verify cores
       LaunchType: 'FARGATE',
       PlatformVersion: 'LATEST',
       NetworkConfiguration: { AwsvpcConfiguration: { Subnets: ['subnet-0a1b2c3d'], SecurityGroups: ['sg-0a1b2c3d'], AssignPublicIp: 'DISABLED' } },
-      Overrides: { Cpu: '8192', Memory: '16384', ContainerOverrides: [{ Name: 'runner', Environment: [{ Name: 'LIFEBOAT_TASK_EVENT', Value: expect.any(String) }] }] },
+      Overrides: {
+        Cpu: '8192',
+        Memory: '16384',
+        ContainerOverrides: [
+          {
+            Name: 'runner',
+            // 8 vCPUs: 8 streams, and a libuv pool as wide.
+            Environment: [
+              { Name: 'LIFEBOAT_TASK_EVENT', Value: expect.any(String) },
+              { Name: 'LIFEBOAT_JOBS', Value: '8' },
+              { Name: 'UV_THREADPOOL_SIZE', Value: '8' },
+            ],
+          },
+        ],
+      },
       StartedBy: CONTEXT.Execution.Name,
     });
     // The backup id DescribeSource chose is the one the dump wrote and the state machine read back.

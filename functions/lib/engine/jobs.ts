@@ -13,3 +13,16 @@ export function resolveJobs(jobs: number | undefined): number {
   }
   return jobs;
 }
+
+/** A Fargate task's streams: one per vCPU (1024 CPU units), as LIFEBOAT_JOBS tells its core. */
+export function jobsForTaskCpu(cpuUnits: number): number {
+  return Math.min(Math.max(1, Math.floor(cpuUnits / 1024)), MAX_JOBS);
+}
+
+/**
+ * UV_THREADPOOL_SIZE for `jobs` streams: zstd (`node:zlib`) and file I/O run on libuv's pool, 4 threads by
+ * default, which would hold back more than 4 parallel streams.
+ */
+export function threadPoolSizeFor(jobs: number): number {
+  return Math.max(4, jobs);
+}

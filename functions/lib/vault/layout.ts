@@ -6,6 +6,7 @@
  * backups/<sourceId>/<backupId>/manifest.json                    written last; its presence makes the backup complete
  * backups/<sourceId>/<backupId>/verifications/<timestamp>.json   one object per verification run
  * evidence/<plan>/<execution name>.json                          what one DR plan execution did and measured (not a backup)
+ * evidence/<plan>/<execution name>/steps/<step id>.json          a step's record, written by its Fargate task for the plan to read
  * ```
  *
  * Only `backups/` holds backups: listings, retention and the DR copy never look at `evidence/`.
@@ -120,6 +121,19 @@ export function evidenceKey(plan: string, executionName: string): string {
     throw new InvalidIdentifierError(`"${truncate(executionName)}" is not a Step Functions execution name`);
   }
   const key = `${EVIDENCE_PREFIX}${plan}/${executionName}.json`;
+  assertStoreKey(key);
+  return key;
+}
+
+/**
+ * `evidence/<plan>/<execution name>/steps/<step id>.json`: the record of a step that ran as a Fargate task
+ * (docs/dr-plans.md, "Steps on Fargate"), which the plan reads back; the step id follows the plan name's rules.
+ */
+export function stepRecordKey(plan: string, executionName: string, stepId: string): string {
+  if (!PLAN_NAME_PATTERN.test(stepId)) {
+    throw new InvalidIdentifierError(`"${truncate(stepId)}" is not a step id: expected 1-40 characters of a-z, 0-9 and "-", starting with a letter`);
+  }
+  const key = `${evidenceKey(plan, executionName).slice(0, -'.json'.length)}/steps/${stepId}.json`;
   assertStoreKey(key);
   return key;
 }

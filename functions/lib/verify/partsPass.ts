@@ -45,6 +45,8 @@ export interface PartsPassInput<D extends object> {
   readonly inspect: (target: ConnectionInfo) => Promise<D>;
   /** `host:port` of the server, as the result records it. */
   readonly hostPort: (server: ConnectionInfo) => string;
+  /** Parts checked and restored at once. @default the runner's vCPUs */
+  readonly jobs?: number;
 }
 
 interface PartOutcome {
@@ -61,7 +63,7 @@ export async function verifyPartsPayload<D extends object>(input: PartsPassInput
   const prefix = backupPrefix(manifest.sourceId, manifest.backupId);
   const context = backupEncryptionContext(manifest.sourceId, manifest.backupId);
   const since = performance.now();
-  const jobs = resolveJobs(undefined);
+  const jobs = resolveJobs(input.jobs);
 
   const missing: string[] = [];
   for (const part of parts) if ((await store.head(`${prefix}${part.key}`)) === undefined) missing.push(`${prefix}${part.key}`);

@@ -65,6 +65,8 @@ export interface VerifyOptions {
   readonly anomaly?: AnomalyThresholds;
   /** @default the system clock */
   readonly now?: () => Date;
+  /** A multi-part backup: parts checked and restored at once. @default the runner's vCPUs */
+  readonly jobs?: number;
 }
 
 /** Longest reason kept per check; a tool's stderr can be long. */
@@ -117,7 +119,7 @@ export async function verifyBackup(options: VerifyOptions): Promise<Verification
   }
 
   const checks = new Checks(server);
-  const run = await verifyPayload(options.store, manifest, options.keyring, server, sqlChecks, checks);
+  const run = await verifyPayload(options.store, manifest, options.keyring, server, sqlChecks, checks, options.jobs);
 
   const anomalyStarted = performance.now();
   const anomaly = await checkSizeAnomaly(options.store, manifest, thresholds);
@@ -154,12 +156,13 @@ async function verifyPayload(
   server: ConnectionInfo | undefined,
   sqlChecks: readonly string[],
   checks: Checks,
+  jobs: number | undefined,
 ): Promise<Partial<RunDetails>> {
   const key = `${backupPrefix(manifest.sourceId, manifest.backupId)}${manifest.payload.key}`;
   if (manifest.payload.parts) {
     const inspect = (target: ConnectionInfo) => inspectRestored(target, manifest, sqlChecks, checks);
     // A key the manifest does not name was refused (WrongKeyError) before any byte was read.
-    return verifyPartsPayload({ store, manifest, keyring, keyProblem: undefined, server, checks, inspect, hostPort });
+    return verifyPartsPayload({ store, manifest, keyring, keyProblem: undefined, server, checks, inspect, hostPort, ...(jobs === undefined ? {} : { jobs }) });
   }
 
   if ((await store.head(key)) === undefined) {

@@ -83,7 +83,8 @@ describe('runner auto: where a dump runs, from the last backups in the vault', (
     await expect(resolve()).resolves.toMatchObject({ runner: 'lambda', runnerReason: 'auto: the last dump fits Lambda' });
     await completed('20261122T050000Z-aaaaaaaa', 9.5);
     const resolved = await resolve();
-    expect(resolved).toMatchObject({ runner: 'lambda', fargate: { cluster: FARGATE.cluster, cpu: '4096', memory: '8192', subnets: ['subnet-0a1b2c3d'], verifySubnets: ['subnet-0a1b2c3e'] } });
+    // One stream per vCPU, and a libuv pool as wide: LIFEBOAT_JOBS and UV_THREADPOOL_SIZE in the RunTask overrides.
+    expect(resolved).toMatchObject({ runner: 'lambda', fargate: { cluster: FARGATE.cluster, cpu: '4096', memory: '8192', jobs: '4', threadPoolSize: '4', subnets: ['subnet-0a1b2c3d'], verifySubnets: ['subnet-0a1b2c3e'] } });
     // The id a Fargate dump would write under: minted from the clock, so the manifest can be read back.
     expect(resolved.fargate!.backupId).toMatch(/^20261123T050000Z-[a-z2-7]{8}$/);
   });

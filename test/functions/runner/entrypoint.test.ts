@@ -6,14 +6,8 @@
  * and Secrets Manager (small fakes that record each call), and TLS off (the local databases have none). The real
  * dump and verify cores run against the local PostgreSQL.
  */
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { readFile, mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readManifest } from '../../../functions/lib/vault/catalog.ts';
@@ -23,93 +17,7 @@ import { readLatestVerification } from '../../../functions/lib/vault/verificatio
 import { buildLifeboat } from '../../../infra/lifeboat.ts';
 import { createPostgresDatabase, postgresSettings, startLocalS3, type LocalS3, type PostgresDatabase } from '../../harness/index.ts';
 import { exampleConfig, testApp } from '../../infra/support.ts';
-
-const run = promisify(execFile);
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const ACCOUNT = '123456789012';
-const REGION = 'eu-west-1';
-
-/** Bundles functions/runner/main.ts exactly as the Dockerfile's runner step does. */
-async function bundleRunner(outdir: string): Promise<string> {
-  const dockerfile = await readFile(join(repoRoot, 'functions/dump/Dockerfile'), 'utf8');
-  const command = /RUN (npx esbuild functions\/runner\/main\.ts[\s\S]*?--outfile=\S+)/.exec(dockerfile)?.[1];
-  if (!command) throw new Error('functions/dump/Dockerfile has no esbuild step for the runner');
-  const args = command
-    .replace(/\\\n\s*/g, ' ')
-    .replace(/--outfile=\S+/, `--outfile=${join(outdir, 'runner.mjs')}`)
-    .split(/\s+(?=--)|\s+(?=functions\/)/)
-    .flatMap((part) => (part.startsWith('npx esbuild') ? ['esbuild'] : [part.replace(/^--banner:js="(.*)"$/, '--banner:js=$1')]));
-  await run('npx', args, { cwd: repoRoot });
-  return join(outdir, 'runner.mjs');
-}
-
-/** Renders the intrinsics a task definition's environment holds into their deployed values. */
-function deployed(value: unknown, resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>): string {
-  if (typeof value === 'string') return value;
-  const intrinsic = value as Record<string, unknown>;
-  if ('Fn::Join' in intrinsic) {
-    const [separator, parts] = intrinsic['Fn::Join'] as [string, unknown[]];
-    return parts.map((p) => deployed(p, resources)).join(separator);
-  }
-  if ('Ref' in intrinsic) {
-    const ref = intrinsic.Ref as string;
-    const pseudo: Record<string, string> = { 'AWS::AccountId': ACCOUNT, 'AWS::Partition': 'aws', 'AWS::Region': REGION };
-    if (ref in pseudo) return pseudo[ref]!;
-    const resource = resources[ref];
-    if (resource?.Type === 'AWS::S3::Bucket') return deployed(resource.Properties!.BucketName, resources);
-    if (resource?.Type === 'AWS::SNS::Topic') return `arn:aws:sns:${REGION}:${ACCOUNT}:${ref}`;
-  }
-  if ('Fn::GetAtt' in intrinsic) {
-    const [id, attribute] = intrinsic['Fn::GetAtt'] as [string, string];
-    if (resources[id]?.Type === 'AWS::KMS::Key' && attribute === 'Arn') return `arn:aws:kms:${REGION}:${ACCOUNT}:key/mrk-0123456789abcdef0123456789abcdef`;
-  }
-  throw new Error(`no deployed value for ${JSON.stringify(value)}`);
-}
-
-interface AwsCall {
-  readonly target: string;
-  readonly body: Record<string, unknown>;
-}
-
-/**
- * A stand-in for the two JSON-protocol AWS APIs the cores call with no local counterpart: KMS (GenerateDataKey,
- * Decrypt: data keys "wrapped" by a table kept here) and Secrets Manager (GetSecretValue of one secret).
- */
-async function startFakeAws(secrets: Record<string, string>): Promise<{ endpoint: string; calls: AwsCall[]; server: Server }> {
-  const calls: AwsCall[] = [];
-  const wrapped = new Map<string, { plaintext: string; keyId: string; context: unknown }>();
-  const server = createServer((request, response) => {
-    let text = '';
-    request.on('data', (chunk: Buffer) => (text += chunk.toString()));
-    request.on('end', () => {
-      const target = String(request.headers['x-amz-target']);
-      const body = JSON.parse(text || '{}') as Record<string, unknown>;
-      calls.push({ target, body });
-      const reply = (status: number, payload: unknown) => {
-        response.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
-        response.end(JSON.stringify(payload));
-      };
-      if (target === 'TrentService.GenerateDataKey') {
-        const plaintext = randomBytes(Number(body.NumberOfBytes ?? 32)).toString('base64');
-        const blob = randomBytes(48).toString('base64');
-        wrapped.set(blob, { plaintext, keyId: String(body.KeyId), context: body.EncryptionContext });
-        return reply(200, { KeyId: body.KeyId, Plaintext: plaintext, CiphertextBlob: blob });
-      }
-      if (target === 'TrentService.Decrypt') {
-        const entry = wrapped.get(String(body.CiphertextBlob));
-        const canonical = (context: unknown) => JSON.stringify(Object.entries((context ?? {}) as Record<string, string>).sort());
-        if (!entry || canonical(entry.context) !== canonical(body.EncryptionContext)) return reply(400, { __type: 'InvalidCiphertextException', message: 'not a data key of this key' });
-        return reply(200, { KeyId: entry.keyId, Plaintext: entry.plaintext });
-      }
-      if (target === 'secretsmanager.GetSecretValue' && secrets[String(body.SecretId)]) {
-        return reply(200, { ARN: body.SecretId, Name: 'test', SecretString: secrets[String(body.SecretId)] });
-      }
-      return reply(400, { __type: 'UnknownOperationException', message: `${target} is not served here` });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls, server };
-}
+import { bundleRunner, deployed, REGION, repoRoot, run, startFakeAws } from './support.ts';
 
 describe('the Fargate runner entrypoint, as its task definitions start it', () => {
   let outdir: string;
@@ -191,11 +99,12 @@ describe('the Fargate runner entrypoint, as its task definitions start it', () =
   }
 
   it('sets no local switch in any task definition, and gives each its role', () => {
-    expect([...taskEnv.keys()].sort()).toEqual(['lifeboat-dump1', 'lifeboat-dump2', 'lifeboat-verify']);
+    expect([...taskEnv.keys()].sort()).toEqual(['lifeboat-drstep', 'lifeboat-dump1', 'lifeboat-dump2', 'lifeboat-verify']);
     for (const env of taskEnv.values()) {
       expect(Object.keys(env)).not.toEqual(expect.arrayContaining(['LIFEBOAT_S3_ENDPOINT']));
       expect(Object.keys(env)).not.toContain('LIFEBOAT_DATABASE_TLS');
-      expect(['dump', 'verify']).toContain(env.LIFEBOAT_RUNNER_ROLE);
+      expect(['dump', 'verify', 'dr-step']).toContain(env.LIFEBOAT_RUNNER_ROLE);
+      expect({ jobs: env.LIFEBOAT_JOBS, pool: env.UV_THREADPOOL_SIZE }).toEqual({ jobs: '4', pool: '4' });
     }
   });
 

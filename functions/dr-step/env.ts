@@ -1,0 +1,47 @@
+/** The DR step executor's dependencies from its environment: the same for the Lambda (handler.ts) and the Fargate task (functions/runner). */
+import { RDSClient } from '@aws-sdk/client-rds';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { z } from 'zod';
+import { kmsKeyring } from '../lib/crypto/keyring.ts';
+import { requireEnv } from '../lib/env.ts';
+import { databaseTls, jobsFromEnv, kmsClientFor, s3ClientFromEnv, type Env } from '../lib/runtimeEnv.ts';
+import { parseJsonEnv } from '../lib/validation.ts';
+import { S3Store } from '../lib/vault/s3Store.ts';
+import { VerifyServersSchema } from '../verify/verify.ts';
+import { DrSourceSchema, type DrStepDeps } from './deps.ts';
+import { PlanTopicsSchema } from './planTopic.ts';
+
+/** Fails naming the variable that is missing or malformed. */
+export function drStepDepsFromEnv(env: Env = process.env): DrStepDeps {
+  const vars = requireEnv(
+    ['AWS_REGION', 'PRIMARY_VAULT_BUCKET', 'PRIMARY_VAULT_KEY_ARN', 'DR_REGION', 'DR_VAULT_BUCKET', 'DR_VAULT_KEY_ARN', 'LIFEBOAT_SOURCES', 'VERIFY_SERVERS', 'PLAN_TOPICS'],
+    env,
+  );
+  const jobs = jobsFromEnv(env);
+  return {
+    sources: parseJsonEnv('LIFEBOAT_SOURCES', vars.LIFEBOAT_SOURCES, z.array(DrSourceSchema)),
+    servers: parseJsonEnv('VERIFY_SERVERS', vars.VERIFY_SERVERS, VerifyServersSchema),
+    planTopics: parseJsonEnv('PLAN_TOPICS', vars.PLAN_TOPICS, PlanTopicsSchema),
+    secrets: new SecretsManagerClient({}),
+    sns: new SNSClient({}),
+    tls: databaseTls(env),
+    regions: {
+      // Evidence (and a Fargate step's record) is the only write: SSE-KMS under the primary vault key.
+      primary: {
+        name: vars.AWS_REGION,
+        rds: new RDSClient({}),
+        store: new S3Store({ client: s3ClientFromEnv(env), bucket: vars.PRIMARY_VAULT_BUCKET, serverSideEncryption: { kmsKeyId: vars.PRIMARY_VAULT_KEY_ARN } }),
+        keyring: kmsKeyring({ keyIds: [vars.PRIMARY_VAULT_KEY_ARN], clientProvider: kmsClientFor }),
+      },
+      // Read only: the DR vault's copies decrypt under the replica of the multi-Region key, in its own region.
+      dr: {
+        name: vars.DR_REGION,
+        rds: new RDSClient({ region: vars.DR_REGION }),
+        store: new S3Store({ client: s3ClientFromEnv(env, vars.DR_REGION), bucket: vars.DR_VAULT_BUCKET }),
+        keyring: kmsKeyring({ keyIds: [vars.DR_VAULT_KEY_ARN], clientProvider: kmsClientFor }),
+      },
+    },
+    ...(jobs === undefined ? {} : { jobs }),
+  };
+}

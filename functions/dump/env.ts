@@ -1,0 +1,25 @@
+/** The dump core's dependencies from its environment: the same for the Lambda (handler.ts) and the Fargate task (functions/runner). */
+import { RDSClient } from '@aws-sdk/client-rds';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { z } from 'zod';
+import { kmsKeyring } from '../lib/crypto/keyring.ts';
+import { requireEnv } from '../lib/env.ts';
+import { databaseTls, jobsFromEnv, kmsClientFor, s3ClientFromEnv, type Env } from '../lib/runtimeEnv.ts';
+import { parseJsonEnv } from '../lib/validation.ts';
+import { S3Store } from '../lib/vault/s3Store.ts';
+import { DumpSourceSchema, type DumpDeps } from './dump.ts';
+
+/** Fails naming the variable that is missing or malformed. */
+export function dumpDepsFromEnv(env: Env = process.env): DumpDeps {
+  const vars = requireEnv(['VAULT_BUCKET', 'VAULT_KEY_ARN', 'LIFEBOAT_SOURCES', 'AWS_REGION'], env);
+  const jobs = jobsFromEnv(env);
+  return {
+    sources: parseJsonEnv('LIFEBOAT_SOURCES', vars.LIFEBOAT_SOURCES, z.array(DumpSourceSchema).min(1)),
+    secrets: new SecretsManagerClient({}),
+    rds: new RDSClient({}),
+    tls: databaseTls(env),
+    store: new S3Store({ client: s3ClientFromEnv(env), bucket: vars.VAULT_BUCKET, serverSideEncryption: { kmsKeyId: vars.VAULT_KEY_ARN } }),
+    keyring: kmsKeyring({ keyIds: [vars.VAULT_KEY_ARN], clientProvider: kmsClientFor }),
+    ...(jobs === undefined ? {} : { jobs }),
+  };
+}
