@@ -28,6 +28,8 @@ const AlertSchema = z.object({
   step: z.string().min(1),
   /** The named error (`VerificationFailedError`, `DumpFailedError`, …) or `SizeAnomaly`. */
   errorName: z.string().min(1),
+  /** What the subject says happened. @default from the error name and step (see `headlineFor`) */
+  headline: z.string().min(1).optional(),
   /** Why, in a line or two. */
   reason: z.string().min(1),
   /** The Step Functions execution (or any page) with the details. */
@@ -54,7 +56,7 @@ export function formatAlert(alert: Alert): FormattedAlert {
   const a = parsed.data;
   const clean = (text: string) => scrubSecrets(text);
   const sourceId = clean(a.sourceId);
-  const headline = headlineFor(a.errorName, clean(a.step));
+  const headline = a.headline === undefined ? headlineFor(a.errorName, clean(a.step)) : clean(a.headline);
   const reason = abbreviate(clean(a.reason).trim(), MAX_REASON_LENGTH);
   const steps = (a.nextSteps ?? defaultNextSteps(a.errorName, sourceId, a.backupId)).map(clean);
 
