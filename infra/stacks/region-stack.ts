@@ -7,6 +7,7 @@ import type { DumpNetwork } from '../constructs/dump-function.ts';
 import type { PlanConfig } from '../config/plans.ts';
 import { DrPlans } from '../constructs/dr-plans.ts';
 import { RestoreTest, type RestoreTestNetwork } from '../constructs/restore-test.ts';
+import { TamperAlarms } from '../constructs/tamper-alarms.ts';
 import { Vault, vaultBucketName, type VaultProps } from '../constructs/vault.ts';
 import { VaultKey } from '../constructs/vault-key.ts';
 
@@ -47,6 +48,7 @@ export class RegionStack extends Stack {
   readonly pipeline?: BackupPipeline;
   readonly restoreTest?: RestoreTest;
   readonly plans?: DrPlans;
+  readonly tamperAlarms: TamperAlarms;
 
   constructor(scope: Construct, id: string, props: RegionStackProps) {
     super(scope, id, props);
@@ -108,5 +110,14 @@ export class RegionStack extends Stack {
         });
       }
     }
+    // Both regions: the vault key and bucket here are what an attacker would disable or unlock.
+    this.tamperAlarms = new TamperAlarms(this, 'TamperAlarms', {
+      vaultBucketName: this.vault.bucket.bucketName,
+      vaultKeyArn: this.vaultKey.keyArn,
+      topic: this.alerts.topic,
+      topicKey: this.alerts.key,
+      ...breakGlass,
+      ...(this.backup ? { logKey: this.backup.operationsKey, deadLetterQueue: this.backup.deadLetterQueue } : {}),
+    });
   }
 }

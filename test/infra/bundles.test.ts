@@ -15,8 +15,8 @@ const execFileAsync = promisify(execFile);
 const PRIMARY_STACK = 'lifeboat-primary';
 const ACCOUNT = '123456789012';
 const REGION = 'eu-west-1';
-/** The zip-packaged functions of infra/constructs/backup-pipeline.ts (dump and verify are images, load-tested in test/functions/dump). */
-const PIPELINE_HANDLERS = ['approval-endpoint', 'approval-request', 'copy', 'prune', 'resolve-source', 'snapshot', 'start-backup', 'validate-restore'];
+/** The zip-packaged functions of infra/constructs/backup-pipeline.ts, approval-endpoint.ts and tamper-alarms.ts (dump and verify are images, load-tested in test/functions/dump). */
+const PIPELINE_HANDLERS = ['approval-endpoint', 'approval-request', 'copy', 'prune', 'resolve-source', 'snapshot', 'start-backup', 'tamper-alert', 'validate-restore'];
 
 interface CfnResource {
   readonly Type: string;
@@ -161,7 +161,7 @@ describe('the pipeline function bundles CDK synthesizes', () => {
     return env;
   }
 
-  it('bundles exactly the eight zip-packaged handlers, each as an ESM index.mjs', () => {
+  it('bundles exactly the nine zip-packaged handlers, each as an ESM index.mjs', () => {
     expect([...functions.keys()].sort()).toEqual(PIPELINE_HANDLERS);
     for (const fn of functions.values()) {
       expect(fn.handler).toBe('index.handler');
