@@ -12,6 +12,7 @@ import middy from '@middy/core';
 import { z } from 'zod';
 import { createS3Client } from '../lib/aws/s3Client.ts';
 import { kmsKeyring } from '../lib/crypto/keyring.ts';
+import { rdsCaBundleFrom } from '../lib/engine/tls.ts';
 import { requireEnv } from '../lib/env.ts';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 import { parseJsonEnv } from '../lib/validation.ts';
@@ -45,6 +46,7 @@ const deps = {
   planTopics,
   secrets: new SecretsManagerClient({}),
   sns: new SNSClient({}),
+  ...rdsCaBundleFrom(process.env),
   regions: {
     // Evidence is the only write: SSE-KMS under the primary vault key.
     primary: {

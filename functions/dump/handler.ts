@@ -10,6 +10,7 @@ import middy from '@middy/core';
 import { z } from 'zod';
 import { createS3Client } from '../lib/aws/s3Client.ts';
 import { kmsKeyring } from '../lib/crypto/keyring.ts';
+import { rdsCaBundleFrom } from '../lib/engine/tls.ts';
 import { requireEnv } from '../lib/env.ts';
 import { ConfigError } from '../lib/errors.ts';
 import { S3Store } from '../lib/vault/s3Store.ts';
@@ -26,6 +27,8 @@ const deps = {
   sources: sources.data,
   secrets: new SecretsManagerClient({}),
   rds: new RDSClient({}),
+  // TLS verify-full (the default) against the RDS CA bundle the tools image ships.
+  ...rdsCaBundleFrom(process.env),
   store: new S3Store({
     client: createS3Client(),
     bucket: env.VAULT_BUCKET,

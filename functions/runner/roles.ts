@@ -19,6 +19,7 @@ import { DumpEventSchema, DumpSourceSchema, resolveConnection, type DumpDeps, ty
 import { createS3Client } from '../lib/aws/s3Client.ts';
 import { kmsKeyring } from '../lib/crypto/keyring.ts';
 import { runBackup } from '../lib/engine/backup.ts';
+import { type DatabaseTls, parseDatabaseTls, rdsCaBundleFrom } from '../lib/engine/tls.ts';
 import { requireEnv } from '../lib/env.ts';
 import { ConfigError } from '../lib/errors.ts';
 import { BACKUP_ID_PATTERN } from '../lib/vault/layout.ts';
@@ -42,13 +43,11 @@ interface Observers {
 }
 
 /**
- * TLS to the databases: required in AWS (the task definitions never set the variable). A local run against
- * servers without TLS (the tests, a laptop) turns it off explicitly.
+ * TLS to the databases: verify-full against the image's RDS CA bundle in AWS (the task definitions never set
+ * the variable). A local run against servers without TLS (the tests, a laptop) turns it off explicitly.
  */
-function databaseTls(env: Env): 'require' | 'disable' {
-  const value = env.LIFEBOAT_DATABASE_TLS ?? 'require';
-  if (value !== 'require' && value !== 'disable') throw new ConfigError(`LIFEBOAT_DATABASE_TLS must be "require" or "disable", got "${value}"`);
-  return value;
+function databaseTls(env: Env): DatabaseTls {
+  return parseDatabaseTls(env.LIFEBOAT_DATABASE_TLS, 'LIFEBOAT_DATABASE_TLS');
 }
 
 /**
@@ -96,6 +95,7 @@ function dumpTask(env: Env, { logger, metrics }: Observers): RoleTask {
     secrets: new SecretsManagerClient({}),
     rds: new RDSClient({}),
     tls: databaseTls(env),
+    ...rdsCaBundleFrom(env),
     store: new S3Store({ client: s3Client(env), bucket: vars.VAULT_BUCKET, serverSideEncryption: { kmsKeyId: vars.VAULT_KEY_ARN } }),
     keyring: kmsKeyring({ keyIds: [vars.VAULT_KEY_ARN], clientProvider: kmsClients }),
   };
@@ -122,6 +122,7 @@ function verifyTask(env: Env, { logger, metrics }: Observers): RoleTask {
     sns: new SNSClient({}),
     alertTopicArn: vars.ALERT_TOPIC_ARN,
     tls: databaseTls(env),
+    ...rdsCaBundleFrom(env),
     store: new S3Store({ client: s3Client(env), bucket: vars.VAULT_BUCKET, serverSideEncryption: { kmsKeyId: vars.VAULT_KEY_ARN } }),
     keyring: kmsKeyring({ keyIds: [vars.VAULT_KEY_ARN], clientProvider: kmsClients }),
   };
@@ -198,6 +199,7 @@ function drStepTask(env: Env, { logger, metrics }: Observers): RoleTask {
     secrets: new SecretsManagerClient({}),
     sns: new SNSClient({}),
     tls: databaseTls(env),
+    ...rdsCaBundleFrom(env),
     regions: {
       primary: {
         name: vars.AWS_REGION,

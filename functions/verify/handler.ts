@@ -10,6 +10,7 @@ import middy from '@middy/core';
 import { z } from 'zod';
 import { createS3Client } from '../lib/aws/s3Client.ts';
 import { kmsKeyring } from '../lib/crypto/keyring.ts';
+import { rdsCaBundleFrom } from '../lib/engine/tls.ts';
 import { requireEnv } from '../lib/env.ts';
 import { parseJsonEnv } from '../lib/validation.ts';
 import { S3Store } from '../lib/vault/s3Store.ts';
@@ -29,6 +30,7 @@ const deps = {
   secrets: new SecretsManagerClient({}),
   sns: new SNSClient({}),
   alertTopicArn: env.ALERT_TOPIC_ARN,
+  ...rdsCaBundleFrom(process.env),
   // Verification only reads payloads and writes small result objects (SSE-KMS with the vault key).
   store: new S3Store({ client: createS3Client(), bucket: env.VAULT_BUCKET, serverSideEncryption: { kmsKeyId: env.VAULT_KEY_ARN } }),
   keyring: kmsKeyring({ keyIds: [env.VAULT_KEY_ARN], clientProvider: (region) => new KMS({ region }) }),
