@@ -123,7 +123,7 @@ export async function latestVerifiedDump(
 
 /** A verification server of `engine`, logged in with its secret, on `database`. */
 export async function serverConnection(
-  deps: Pick<DrStepDeps, 'secrets' | 'tls'>,
+  deps: Pick<DrStepDeps, 'secrets' | 'tls' | 'caBundle'>,
   engine: Engine,
   server: { readonly secretArn: string; readonly host: string; readonly port: number },
   database: string,

@@ -6,7 +6,7 @@ import { exampleConfig, synthLifeboat, SYNTH_TIMEOUT_MS, type SynthesizedLifeboa
 
 const BREAK_GLASS = 'arn:aws:iam::123456789012:role/lifeboat-break-glass';
 
-type Resource = { Properties: Record<string, any> };
+type Resource = { [key: string]: any };
 
 function only(resources: Record<string, Resource>, what: string): [string, Resource] {
   const entries = Object.entries(resources);
