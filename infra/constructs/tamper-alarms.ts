@@ -101,7 +101,7 @@ export class TamperAlarms extends Construct {
       timeout: Duration.seconds(30),
       memorySize: 256,
       reservedConcurrentExecutions: 2,
-      outsideVpcReason: 'It only publishes to SNS; no VPC resource is involved.',
+      outsideVpcReason: 'It only turns CloudTrail events into alerts published to SNS (an AWS API); it reaches no resource inside a VPC.',
     });
     this.publisher.addToRolePolicy(new iam.PolicyStatement({ sid: 'PublishAlerts', actions: ['sns:Publish'], resources: [props.topic.topicArn] }));
     this.publisher.addToRolePolicy(new iam.PolicyStatement({ sid: 'EncryptAlerts', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [props.topicKey.keyArn] }));
