@@ -149,7 +149,7 @@ describe('the pipeline function bundles CDK synthesizes', () => {
       const name = String(variables.POWERTOOLS_SERVICE_NAME).replace(/^lifeboat-/, '');
       functions.set(name, { logicalId, assetDir: join(assembly.directory, source), handler: String(props.Handler), environment: variables });
     }
-  }, 120_000);
+  }, 240_000); // nine esbuild bundles and a synth: well over a minute on a busy machine
 
   afterAll(async () => {
     for (const dir of [workDir, loadDir]) if (dir) await rm(dir, { recursive: true, force: true });
