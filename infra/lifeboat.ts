@@ -5,10 +5,13 @@ import type { DumpNetwork } from './constructs/dump-function.ts';
 import type { AlertSubscriber } from './constructs/alerts.ts';
 import type { MonitoringConfigProps } from './constructs/monitoring.ts';
 import { RegionStack } from './stacks/region-stack.ts';
+import { AirGapStack } from './stacks/air-gap-stack.ts';
 
 export interface LifeboatStacks {
   readonly primary: RegionStack;
   readonly dr: RegionStack;
+  /** The air-gapped vault in `vaultAccount`, when the config has one. */
+  readonly airGap?: AirGapStack;
 }
 
 /** Composes Lifeboat's stacks from a validated config: one in the primary region, one in the DR region. */
@@ -61,7 +64,17 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
     alertSubscribers,
     tags,
   });
-  return { primary, dr };
+  if (config.vaultAccount === undefined) return { primary, dr };
+  const airGap = new AirGapStack(app, `${config.name}-air-gap`, {
+    env: { account: config.vaultAccount.accountId, region: config.vaultAccount.region ?? config.regions.primary },
+    description: `Lifeboat (${config.name}): air-gapped vault in its own account`,
+    deployment: config.name,
+    workloadAccount: config.account!,
+    objectLockMode: config.vaultAccount.objectLock.mode,
+    objectLockRetentionDays: config.vaultAccount.objectLock.retentionDays,
+    tags,
+  });
+  return { primary, dr, airGap };
 }
 
 /** What the pipeline needs to know of a source: identifiers, schedule and policy, never credentials. */

@@ -9,6 +9,7 @@ import type { PlanTopics } from '../lib/alerts/planTopics.ts';
 import type { RdsSender } from '../lib/aws/rdsSnapshot.ts';
 import type { BackupKeyring } from '../lib/crypto/keyring.ts';
 import type { Connect } from '../lib/engine/restoredDatabase.ts';
+import type { DatabaseTls } from '../lib/engine/tls.ts';
 import { ConfigError } from '../lib/errors.ts';
 import type { VaultStore } from '../lib/vault/store.ts';
 import type { VerifyServers } from '../verify/verify.ts';
@@ -49,8 +50,14 @@ export interface DrStepDeps {
   readonly planTopics: PlanTopics;
   /** @default the system clock */
   readonly now?: () => Date;
-  /** TLS to every database: required in AWS; only tests against local servers turn it off. @default 'require' */
-  readonly tls?: 'require' | 'disable';
+  /**
+   * TLS to every database (restore targets, verification servers, restored databases): `verify-full` checks the certificate against the RDS CAs and the host name; `require`
+   * encrypts without checking; `disable` is for local servers without TLS (tests, a laptop).
+   * @default 'verify-full'
+   */
+  readonly tls?: DatabaseTls;
+  /** The RDS CA bundle's path, which `verify-full` needs (LIFEBOAT_RDS_CA_BUNDLE in the tools image). @default - none */
+  readonly caBundle?: string;
   /** How validate connects to a restored database. @default connectRestoredDatabase */
   readonly connect?: Connect;
   /** PostgreSQL: parallel restore streams of a multi-part backup. @default the runner's vCPUs */

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { kmsKeyring } from '../lib/crypto/keyring.ts';
 import { requireEnv } from '../lib/env.ts';
 import { databaseTls, jobsFromEnv, kmsClientFor, s3ClientFromEnv, type Env } from '../lib/runtimeEnv.ts';
+import { rdsCaBundleFrom } from '../lib/engine/tls.ts';
 import { parseJsonEnv } from '../lib/validation.ts';
 import { S3Store } from '../lib/vault/s3Store.ts';
 import { VerifyServersSchema } from '../verify/verify.ts';
@@ -26,6 +27,8 @@ export function drStepDepsFromEnv(env: Env = process.env): DrStepDeps {
     secrets: new SecretsManagerClient({}),
     sns: new SNSClient({}),
     tls: databaseTls(env),
+    // verify-full (the default) checks the server against the RDS CA bundle the tools image ships.
+    ...rdsCaBundleFrom(env),
     regions: {
       // Evidence (and a Fargate step's record) is the only write: SSE-KMS under the primary vault key.
       primary: {

@@ -8,6 +8,7 @@ import { readDatabaseSecret } from '../lib/aws/databaseSecret.ts';
 import type { DumpManifest } from '../lib/engine/backup.ts';
 import type { ConnectionInfo, Engine } from '../lib/engine/connection.ts';
 import { resolveJobs } from '../lib/engine/jobs.ts';
+import { DEFAULT_DATABASE_TLS, databaseTlsSettings } from '../lib/engine/tls.ts';
 import { asDumpManifest, runRestore } from '../lib/engine/restore.ts';
 import { ConfigError, NoRecoveryPointError } from '../lib/errors.ts';
 import { listBackups } from '../lib/vault/catalog.ts';
@@ -64,7 +65,7 @@ export async function runRestoreDumpStep(event: RunStepEvent, parameters: Restor
       user: secret.username,
       password: secret.password,
       database: parameters.target.database,
-      sslMode: sslModeFor(manifest.engine, deps.tls),
+      ...databaseTlsSettings(manifest.engine, deps.tls ?? DEFAULT_DATABASE_TLS, deps.caBundle),
     };
     target = { ...parameters.target, engine: manifest.engine };
   }
@@ -126,7 +127,7 @@ export async function latestVerifiedDump(
 
 /** A verification server of `engine`, logged in with its secret, on `database`. */
 export async function serverConnection(
-  deps: Pick<DrStepDeps, 'secrets' | 'tls'>,
+  deps: Pick<DrStepDeps, 'secrets' | 'tls' | 'caBundle'>,
   engine: Engine,
   server: { readonly secretArn: string; readonly host: string; readonly port: number },
   database: string,
@@ -139,13 +140,7 @@ export async function serverConnection(
     user: secret.username,
     password: secret.password,
     database,
-    sslMode: sslModeFor(engine, deps.tls),
+    ...databaseTlsSettings(engine, deps.tls ?? DEFAULT_DATABASE_TLS, deps.caBundle),
   };
 }
 
-/** TLS as the verify function asks for it: required in AWS, off only for local test servers. */
-export function sslModeFor(engine: Engine, tls: DrStepDeps['tls']): string {
-  const required = (tls ?? 'require') === 'require';
-  if (engine === 'postgresql') return required ? 'require' : 'disable';
-  return required ? 'REQUIRED' : 'DISABLED';
-}

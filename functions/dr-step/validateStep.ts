@@ -5,6 +5,7 @@
  * failed check is a `ValidationFailedError` naming it, which fails the plan.
  */
 import { ConfigError, ValidationFailedError } from '../lib/errors.ts';
+import { DEFAULT_DATABASE_TLS } from '../lib/engine/tls.ts';
 import { isRestoreKind } from '../lib/plans/kinds.ts';
 import { readManifest } from '../lib/vault/catalog.ts';
 import { validateRestore, type CheckResult, type TableResult } from '../validate-restore/validate.ts';
@@ -50,7 +51,8 @@ export async function runValidateStep(event: RunStepEvent, parameters: ValidateP
     {
       sources: [{ id: sourceId, credentialsSecretArn: target.credentialsSecretArn }],
       secrets: deps.secrets,
-      tls: (deps.tls ?? 'require') === 'require' ? 'verify' : 'disable',
+      tls: (deps.tls ?? DEFAULT_DATABASE_TLS) === 'disable' ? 'disable' : 'verify',
+      ...(deps.caBundle === undefined ? {} : { ca: deps.caBundle }),
       ...(deps.connect ? { connect: deps.connect } : {}),
     },
   );

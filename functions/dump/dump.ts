@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { BackupKeyring } from '../lib/crypto/keyring.ts';
 import { runBackup } from '../lib/engine/backup.ts';
 import type { ConnectionInfo } from '../lib/engine/connection.ts';
+import { DEFAULT_DATABASE_TLS, databaseTlsSettings, type DatabaseTls } from '../lib/engine/tls.ts';
 import { ConfigError, SourceUnreachableError } from '../lib/errors.ts';
 import { parseOrConfigError } from '../lib/validation.ts';
 import type { VaultStore } from '../lib/vault/store.ts';
@@ -38,11 +39,13 @@ export interface DumpDeps {
   readonly keyring: BackupKeyring;
   readonly now?: () => Date;
   /**
-   * TLS to the database. RDS always offers it, so it is required; only tests against a local server
-   * without TLS turn it off.
-   * @default 'require'
+   * TLS to the database: `verify-full` checks the certificate against the RDS CAs and the host name; `require`
+   * encrypts without checking; `disable` is for local servers without TLS (tests, a laptop).
+   * @default 'verify-full'
    */
-  readonly tls?: 'require' | 'disable';
+  readonly tls?: DatabaseTls;
+  /** The RDS CA bundle's path, which `verify-full` needs (LIFEBOAT_RDS_CA_BUNDLE in the tools image). @default - none */
+  readonly caBundle?: string;
   /** PostgreSQL: parallel dump streams. @default the runner's vCPUs */
   readonly jobs?: number;
 }
@@ -96,7 +99,7 @@ async function dumpSourceNow(event: unknown, deps: DumpDeps): Promise<DumpResult
 }
 
 /** Credentials from Secrets Manager, endpoint from the secret or from RDS; always over TLS. */
-export async function resolveConnection(source: DumpSource, deps: Pick<DumpDeps, 'secrets' | 'rds' | 'tls'>): Promise<ConnectionInfo> {
+export async function resolveConnection(source: DumpSource, deps: Pick<DumpDeps, 'secrets' | 'rds' | 'tls' | 'caBundle'>): Promise<ConnectionInfo> {
   const secret = await readDatabaseSecret(deps.secrets, source.credentialsSecretArn, `source ${source.id}`);
   const endpoint = secret.host ? { host: secret.host, port: secret.port } : await describeEndpoint(source, deps.rds);
   return {
@@ -106,7 +109,7 @@ export async function resolveConnection(source: DumpSource, deps: Pick<DumpDeps,
     user: secret.username,
     password: secret.password,
     database: source.database,
-    sslMode: sslMode(source.engine, deps.tls ?? 'require'),
+    ...databaseTlsSettings(source.engine, deps.tls ?? DEFAULT_DATABASE_TLS, deps.caBundle),
   };
 }
 
@@ -123,7 +126,3 @@ async function describeEndpoint(source: DumpSource, rds: DumpDeps['rds']): Promi
   return { host: cluster.Endpoint, port: cluster.Port };
 }
 
-function sslMode(engine: DumpSource['engine'], tls: 'require' | 'disable'): string {
-  if (engine === 'postgresql') return tls;
-  return tls === 'require' ? 'REQUIRED' : 'DISABLED';
-}

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { kmsKeyring } from '../lib/crypto/keyring.ts';
 import { requireEnv } from '../lib/env.ts';
 import { databaseTls, jobsFromEnv, kmsClientFor, s3ClientFromEnv, type Env } from '../lib/runtimeEnv.ts';
+import { rdsCaBundleFrom } from '../lib/engine/tls.ts';
 import { parseJsonEnv } from '../lib/validation.ts';
 import { S3Store } from '../lib/vault/s3Store.ts';
 import { DumpSourceSchema, type DumpDeps } from './dump.ts';
@@ -18,6 +19,8 @@ export function dumpDepsFromEnv(env: Env = process.env): DumpDeps {
     secrets: new SecretsManagerClient({}),
     rds: new RDSClient({}),
     tls: databaseTls(env),
+    // verify-full (the default) checks the server against the RDS CA bundle the tools image ships.
+    ...rdsCaBundleFrom(env),
     store: new S3Store({ client: s3ClientFromEnv(env), bucket: vars.VAULT_BUCKET, serverSideEncryption: { kmsKeyId: vars.VAULT_KEY_ARN } }),
     keyring: kmsKeyring({ keyIds: [vars.VAULT_KEY_ARN], clientProvider: kmsClientFor }),
     ...(jobs === undefined ? {} : { jobs }),

@@ -62,6 +62,29 @@ export class KeyFileTooLargeError extends KeyFileError {
     this.name = 'KeyFileTooLargeError';
   }
 }
+/**
+ * A vault object is in S3 Glacier Deep Archive or Flexible Retrieval: a restore from archive is under way
+ * (started by this read, or by an earlier one) and the object can be read in about `readyInHours`. Not a
+ * verdict on the backup and never recorded as one: read it again then. Plans retry on this name.
+ */
+export class ArchiveRestoreInProgressError extends named('ArchiveRestoreInProgressError', true) {
+  readonly details: ArchiveRestoreDetails;
+  constructor(message: string, details: ArchiveRestoreDetails, options?: { cause?: unknown }) {
+    super(message, options);
+    this.details = details;
+  }
+}
+export interface ArchiveRestoreDetails {
+  readonly key: string;
+  /** `DEEP_ARCHIVE` or `GLACIER` (Flexible Retrieval). */
+  readonly storageClass: string;
+  /** The retrieval tier of the restore: `Standard` or `Bulk`. */
+  readonly tier: string;
+  /** The longest the tier takes, in hours (AWS's stated upper bound). */
+  readonly readyInHours: number;
+  /** Whether this read started the restore (else one already running was found). */
+  readonly startedNow: boolean;
+}
 /** The payload could not be encrypted (the keyring could not make or wrap a data key). */
 export class EncryptionFailedError extends named('EncryptionFailedError') {}
 /** The restored (temporary) database cannot be reached: network, DNS, TLS or a lost connection. Retry may succeed. */

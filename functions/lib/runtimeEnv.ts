@@ -3,6 +3,7 @@
  * the S3 and KMS clients, TLS to the databases, and the parallel streams. The `*DepsFromEnv` of each
  * capability (functions/<capability>/env.ts) builds its dependencies with these.
  */
+import { type DatabaseTls, parseDatabaseTls } from './engine/tls.ts';
 import { KMS } from '@aws-sdk/client-kms';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from './aws/s3Client.ts';
@@ -12,14 +13,13 @@ import { ConfigError } from './errors.ts';
 export type Env = Readonly<Record<string, string | undefined>>;
 
 /**
- * TLS to the databases: required in AWS (no Lambda or task definition sets LIFEBOAT_DATABASE_TLS). A local
- * run against servers without TLS (the tests, a laptop) turns it off explicitly.
+ * TLS to the databases: verify-full against the image's RDS CA bundle in AWS (no Lambda or task definition sets
+ * LIFEBOAT_DATABASE_TLS). A local run against servers without TLS (the tests, a laptop) turns it off explicitly.
  */
-export function databaseTls(env: Env): 'require' | 'disable' {
-  const value = env.LIFEBOAT_DATABASE_TLS ?? 'require';
-  if (value !== 'require' && value !== 'disable') throw new ConfigError(`LIFEBOAT_DATABASE_TLS must be "require" or "disable", got "${value}"`);
-  return value;
+export function databaseTls(env: Env): DatabaseTls {
+  return parseDatabaseTls(env.LIFEBOAT_DATABASE_TLS, 'LIFEBOAT_DATABASE_TLS');
 }
+
 
 /**
  * An S3 client: AWS's own endpoint, or an S3-protocol server given by LIFEBOAT_S3_ENDPOINT (local runs only;

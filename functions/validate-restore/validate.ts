@@ -52,6 +52,8 @@ export interface ValidateRestoreDeps {
   readonly secrets: Pick<SecretsManagerClient, 'send'>;
   /** @default 'verify' (TLS with the RDS certificate checked); 'disable' only for local servers without TLS */
   readonly tls?: ConnectOptions['tls'];
+  /** The CA bundle to check the certificate against. @default Node's CAs and NODE_EXTRA_CA_CERTS */
+  readonly ca?: string;
   /** @default 10 seconds */
   readonly connectTimeoutMs?: number;
   /** @default 5 minutes: a count over a lazily loaded restore can be slow */
@@ -107,6 +109,7 @@ export async function validateRestore(event: unknown, deps: ValidateRestoreDeps)
   const connect = deps.connect ?? connectRestoredDatabase;
   const db = await connect(info, {
     tls: deps.tls ?? 'verify',
+    ...(deps.ca === undefined ? {} : { ca: deps.ca }),
     connectTimeoutMs: deps.connectTimeoutMs ?? 10_000,
     statementTimeoutMs: deps.statementTimeoutMs ?? 300_000,
   });

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { kmsKeyring } from '../lib/crypto/keyring.ts';
 import { requireEnv } from '../lib/env.ts';
 import { databaseTls, jobsFromEnv, kmsClientFor, s3ClientFromEnv, type Env } from '../lib/runtimeEnv.ts';
+import { rdsCaBundleFrom } from '../lib/engine/tls.ts';
 import { parseJsonEnv } from '../lib/validation.ts';
 import { S3Store } from '../lib/vault/s3Store.ts';
 import { VerifyServersSchema, VerifySourceSchema, type VerifyDeps } from './verify.ts';
@@ -20,6 +21,8 @@ export function verifyDepsFromEnv(env: Env = process.env): VerifyDeps {
     sns: new SNSClient({}),
     alertTopicArn: vars.ALERT_TOPIC_ARN,
     tls: databaseTls(env),
+    // verify-full (the default) checks the server against the RDS CA bundle the tools image ships.
+    ...rdsCaBundleFrom(env),
     // Verification only reads payloads and writes small result objects (SSE-KMS with the vault key).
     store: new S3Store({ client: s3ClientFromEnv(env), bucket: vars.VAULT_BUCKET, serverSideEncryption: { kmsKeyId: vars.VAULT_KEY_ARN } }),
     keyring: kmsKeyring({ keyIds: [vars.VAULT_KEY_ARN], clientProvider: kmsClientFor }),

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { SIZE_ANOMALY, publishAlert } from '../lib/alerts/index.ts';
 import type { BackupKeyring } from '../lib/crypto/keyring.ts';
 import type { ConnectionInfo } from '../lib/engine/connection.ts';
+import { DEFAULT_DATABASE_TLS, databaseTlsSettings, type DatabaseTls } from '../lib/engine/tls.ts';
 import { ConfigError, VerificationFailedError } from '../lib/errors.ts';
 import { BACKUP_ID_PATTERN } from '../lib/vault/layout.ts';
 import { parseOrConfigError } from '../lib/validation.ts';
@@ -68,10 +69,13 @@ export interface VerifyDeps {
   readonly keyring: BackupKeyring;
   readonly now?: () => Date;
   /**
-   * TLS to the verification server: required in AWS; only tests against a local server turn it off.
-   * @default 'require'
+   * TLS to the verification server: `verify-full` checks the certificate against the RDS CAs and the host name; `require`
+   * encrypts without checking; `disable` is for local servers without TLS (tests, a laptop).
+   * @default 'verify-full'
    */
-  readonly tls?: 'require' | 'disable';
+  readonly tls?: DatabaseTls;
+  /** The RDS CA bundle's path, which `verify-full` needs (LIFEBOAT_RDS_CA_BUNDLE in the tools image). @default - none */
+  readonly caBundle?: string;
   /** A multi-part backup: parts checked and restored at once. @default the runner's vCPUs */
   readonly jobs?: number;
   /**
@@ -153,11 +157,10 @@ async function verifySourceBackupNow(event: unknown, deps: VerifyDeps): Promise<
 }
 
 /** The engine's verification server with credentials from Secrets Manager, or undefined when none is configured. */
-async function resolveVerifyServer(source: VerifySource, deps: Pick<VerifyDeps, 'servers' | 'secrets' | 'tls'>): Promise<ConnectionInfo | undefined> {
+async function resolveVerifyServer(source: VerifySource, deps: Pick<VerifyDeps, 'servers' | 'secrets' | 'tls' | 'caBundle'>): Promise<ConnectionInfo | undefined> {
   const server = deps.servers[source.engine];
   if (!server) return undefined;
   const secret = await readDatabaseSecret(deps.secrets, server.secretArn, `the ${source.engine} verification server`);
-  const tls = deps.tls ?? 'require';
   return {
     engine: source.engine,
     host: server.host,
@@ -166,7 +169,7 @@ async function resolveVerifyServer(source: VerifySource, deps: Pick<VerifyDeps, 
     password: secret.password,
     // The maintenance database scratch databases are created from; verification never writes to it.
     database: source.engine === 'postgresql' ? 'postgres' : 'mysql',
-    sslMode: source.engine === 'postgresql' ? tls : tls === 'require' ? 'REQUIRED' : 'DISABLED',
+    ...databaseTlsSettings(source.engine, deps.tls ?? DEFAULT_DATABASE_TLS, deps.caBundle),
   };
 }
 

@@ -17,7 +17,15 @@ export const LifeboatConfigSchema = ConfigSectionsSchema.extend({
     when: (payload) =>
       payload.issues.every((issue) => (issue.path?.length ?? 0) > 0) && whenValid('plans', 'sources', 'verification', 'alerts', 'name')(payload),
   },
-);
+).superRefine((config, ctx) => {
+  // The air-gapped vault's policies name the workload account, so it must be known, and be another account.
+  if (config.vaultAccount === undefined) return;
+  if (config.account === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['account'], message: 'required when vaultAccount is set: the air-gapped vault lets exactly this account write to it' });
+  } else if (config.account === config.vaultAccount.accountId) {
+    ctx.addIssue({ code: 'custom', path: ['vaultAccount', 'accountId'], message: `must be another account than account (${config.account}): an air gap in the same account is none` });
+  }
+});
 
 /** A parsed config, every default filled in. */
 export type LifeboatConfig = z.output<typeof LifeboatConfigSchema>;

@@ -517,6 +517,19 @@ const VaultSchema = z.strictObject({
     .optional(),
 });
 
+/** The air-gapped copy in an account of its own (README, "Security"); its retention is that account's own. */
+const VaultAccountSchema = z.strictObject({
+  accountId: z.string().regex(/^\d{12}$/, { error: 'must be a 12-digit AWS account id' }),
+  /** @default the primary region */
+  region: Region.optional(),
+  objectLock: z
+    .strictObject({
+      mode: z.enum(['GOVERNANCE', 'COMPLIANCE']).default('COMPLIANCE'),
+      retentionDays: days(1).default(90),
+    })
+    .prefault({}),
+});
+
 const RegionsSchema = z
   .strictObject({ primary: Region, dr: Region })
   .superRefine((regions, ctx) => {
@@ -622,6 +635,8 @@ export const ConfigSectionsSchema = z.strictObject({
   monitoring: MonitoringSchema.prefault({}),
   /** The daily compliance report's schedule. */
   reports: ReportsSchema.prefault({}),
+  /** Deploys the air-gapped vault into this account (a third stack). @default - none */
+  vaultAccount: VaultAccountSchema.optional(),
 });
 
 export type SourceConfig = z.output<typeof SourceSchema>;
@@ -641,3 +656,4 @@ export type EmailAlertConfig = AlertsConfig['emails'][number];
 export type WebhookAlertConfig = AlertsConfig['webhooks'][number];
 export type ObjectLockMode = VaultConfig['objectLock']['mode'];
 export type ReportsConfig = z.output<typeof ReportsSchema>;
+export type VaultAccountConfig = z.output<typeof VaultAccountSchema>;

@@ -471,6 +471,11 @@ export class BackupPipeline extends Construct {
         new iam.PolicyStatement({ sid: 'ReadDumps', actions: ['s3:GetObject'], resources: prefixes.map((p) => this.props.vault.arnForObjects(p)) }),
         'Backups of the dump sources, each under its own prefix: the wildcard is the backup id and file name within that prefix.',
       );
+      // A payload lifecycle moved to Deep Archive is restored from archive when verification reads it.
+      policy.add(
+        new iam.PolicyStatement({ sid: 'RestoreArchivedDumps', actions: ['s3:RestoreObject'], resources: prefixes.map((p) => this.props.vault.arnForObjects(p)) }),
+        'Restores from archive of the dump sources\' backups only, each under its own prefix: the wildcard is the backup id and file name.',
+      );
       policy.add(
         new iam.PolicyStatement({
           sid: 'WriteVerificationResults',

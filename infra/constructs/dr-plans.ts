@@ -280,6 +280,11 @@ export class DrPlans extends Construct {
       new iam.PolicyStatement({ sid: 'ReadBackups', actions: ['s3:GetObject'], resources: [props.vault.arnForObjects('backups/*'), `${drBucketArn}/backups/*`] }),
       'A plan may restore any source from either vault: the wildcard is any backup under backups/, read only.',
     );
+    // A payload lifecycle moved to Deep Archive is restored from archive when a plan reads it; the plan retries until it is readable.
+    grant(
+      new iam.PolicyStatement({ sid: 'RestoreArchivedBackups', actions: ['s3:RestoreObject'], resources: [props.vault.arnForObjects('backups/*'), `${drBucketArn}/backups/*`] }),
+      'Restores from archive of backups in either vault, the objects a plan may read: the wildcard is any backup under backups/.',
+    );
     grant(
       new iam.PolicyStatement({ sid: 'WriteEvidence', actions: ['s3:PutObject'], resources: [props.vault.arnForObjects('evidence/*')] }),
       'Evidence objects are new per execution (`evidence/<plan>/<execution>.json`); nothing outside that prefix.',

@@ -115,6 +115,13 @@ const LAMBDA_RETRY = [
   },
 ];
 
+/**
+ * A dump restore whose payload is in Deep Archive started its restore from archive (ArchiveRestoreInProgressError):
+ * the step is tried again every 30 minutes for 15 hours, longer than a Standard retrieval from Deep Archive takes
+ * (12 hours), and then fails like any other error. Each try only looks: the restore is started once.
+ */
+export const ARCHIVE_RETRY = { ErrorEquals: ['ArchiveRestoreInProgressError'], IntervalSeconds: 1800, MaxAttempts: 30, BackoffRate: 1 };
+
 /** The levels a plan runs in: a step's level is the longest dependency path from a root; steps keep their plan order within a level. */
 export function planLevels(plan: PlanConfig): PlanStepConfig[][] {
   refuseInvalid(plan);
@@ -380,7 +387,7 @@ function runStepTask(plan: PlanConfig, planStep: PlanStepConfig, output: Record<
     Parameters: runStepEvent(plan, planStep),
     ...output,
     TimeoutSeconds: planStep.timeoutMinutes * 60,
-    Retry: LAMBDA_RETRY,
+    Retry: planStep.kind === 'restore-dump' ? [...LAMBDA_RETRY, ARCHIVE_RETRY] : LAMBDA_RETRY,
     Next: next,
   };
 }

@@ -11,6 +11,7 @@ import { ComplianceReport, type ReportSource } from '../constructs/compliance-re
 import { EvidenceKey } from '../constructs/evidence-key.ts';
 import { Monitoring, type MonitoringConfigProps } from '../constructs/monitoring.ts';
 import { RestoreTest, type RestoreTestNetwork } from '../constructs/restore-test.ts';
+import { TamperAlarms } from '../constructs/tamper-alarms.ts';
 import { Vault, vaultBucketName, type VaultProps } from '../constructs/vault.ts';
 import { VaultKey } from '../constructs/vault-key.ts';
 
@@ -60,6 +61,7 @@ export class RegionStack extends Stack {
   readonly monitoring?: Monitoring;
   /** The daily compliance report (primary region). */
   readonly report?: ComplianceReport;
+  readonly tamperAlarms: TamperAlarms;
 
   constructor(scope: Construct, id: string, props: RegionStackProps) {
     super(scope, id, props);
@@ -141,6 +143,15 @@ export class RegionStack extends Stack {
       }
       if (props.backup.monitoring) this.monitoring = this.buildMonitoring(props.deployment, props.backup.monitoring, drRegion);
     }
+    // Both regions: the vault key and bucket here are what an attacker would disable or unlock.
+    this.tamperAlarms = new TamperAlarms(this, 'TamperAlarms', {
+      vaultBucketName: this.vault.bucket.bucketName,
+      vaultKeyArn: this.vaultKey.keyArn,
+      topic: this.alerts.topic,
+      topicKey: this.alerts.key,
+      ...breakGlass,
+      ...(this.backup ? { logKey: this.backup.operationsKey, deadLetterQueue: this.backup.deadLetterQueue } : {}),
+    });
   }
 
   /** Monitoring watches everything the stack made: every state machine, dead-letter queue and function. */

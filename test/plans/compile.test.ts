@@ -249,6 +249,8 @@ describe('compilePlan: the shape of the ASL', () => {
           MaxAttempts: 3,
           BackoffRate: 2,
         },
+        // A payload in Deep Archive: waited for (the store started its restore), 30 minutes at a time for 15 hours.
+        { ErrorEquals: ['ArchiveRestoreInProgressError'], IntervalSeconds: 1800, MaxAttempts: 30, BackoffRate: 1 },
       ],
       Next: 'Donerestore',
     });

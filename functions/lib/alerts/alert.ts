@@ -28,6 +28,8 @@ const AlertSchema = z.object({
   step: z.string().min(1),
   /** The named error (`VerificationFailedError`, `DumpFailedError`, …) or `SizeAnomaly`. */
   errorName: z.string().min(1),
+  /** What the subject says happened. @default from the error name and step (see `headlineFor`) */
+  headline: z.string().min(1).optional(),
   /** Why, in a line or two. */
   reason: z.string().min(1),
   /** The Step Functions execution (or any page) with the details. */
@@ -36,8 +38,6 @@ const AlertSchema = z.object({
   nextSteps: z.array(z.string().min(1)).min(1).optional(),
   /** When it happened. @default now */
   at: z.date().optional(),
-  /** What the subject and first line say happened. @default from the error name and step */
-  headline: z.string().min(1).optional(),
 });
 export type Alert = z.input<typeof AlertSchema>;
 

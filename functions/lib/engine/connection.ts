@@ -17,6 +17,8 @@ export interface ConnectionInfo {
   readonly database: string;
   /** PostgreSQL `sslmode` (e.g. `require`, `verify-full`) or MySQL `ssl-mode`. @default the tools' default */
   readonly sslMode?: string;
+  /** The CA bundle (PEM file) that `verify-*` modes check the server certificate against. @default the tools' default */
+  readonly sslRootCert?: string;
 }
 
 const SCHEMES: Record<string, Engine> = {

@@ -4,6 +4,7 @@
  * the dump itself as it streams (see mysqlRowCounter.ts), so they are exactly the rows in the backup
  * even under concurrent writes; a COUNT(*) on a second connection could not promise that.
  */
+import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import { RestoreFailedError, SourceUnreachableError, TargetNotEmptyError } from '../errors.ts';
 import { type ConnectionInfo, describeConnection, redact } from './connection.ts';
@@ -12,23 +13,30 @@ import { MysqlRowCounter } from './mysqlRowCounter.ts';
 import { toolVersionLine } from './process.ts';
 
 /** MySQL's own client tools, or MariaDB's (which differ in a few flags). */
-type ClientFlavour = 'mysql' | 'mariadb';
+export type ClientFlavour = 'mysql' | 'mariadb';
 
 export function mysqlEnv(info: ConnectionInfo): Record<string, string> {
   return info.password === undefined ? {} : { MYSQL_PWD: info.password };
 }
 
-function connectionArgs(info: ConnectionInfo, flavour: ClientFlavour): string[] {
+/** The connection flags of every MySQL client call (mysqldump, mysql): host, port, user, TCP, TLS. */
+export function connectionArgs(info: ConnectionInfo, flavour: ClientFlavour): string[] {
   // TCP even for "localhost", which the clients would otherwise take as the Unix socket.
-  return [`--host=${info.host}`, `--port=${info.port}`, `--user=${info.user}`, '--protocol=TCP', ...sslArgs(info.sslMode, flavour)];
+  return [`--host=${info.host}`, `--port=${info.port}`, `--user=${info.user}`, '--protocol=TCP', ...sslArgs(info.sslMode, flavour, info.sslRootCert)];
 }
 
-function sslArgs(mode: string | undefined, flavour: ClientFlavour): string[] {
+/**
+ * MySQL's clients take `--ssl-mode` (VERIFY_IDENTITY checks the chain and the host name); MariaDB's take
+ * `--ssl-verify-server-cert`, which checks both. Either way the CA bundle is `--ssl-ca`.
+ */
+export function sslArgs(mode: string | undefined, flavour: ClientFlavour, caFile?: string): string[] {
   if (mode === undefined) return [];
   const m = mode.toLowerCase().replace(/_/g, '-');
-  if (flavour === 'mysql') return [`--ssl-mode=${m === 'require' ? 'REQUIRED' : m.toUpperCase().replace(/-/g, '_')}`];
+  const verify = m.startsWith('verify');
+  const ca = verify && caFile !== undefined ? [`--ssl-ca=${caFile}`] : [];
+  if (flavour === 'mysql') return [`--ssl-mode=${m === 'require' ? 'REQUIRED' : m.toUpperCase().replace(/-/g, '_')}`, ...ca];
   if (m === 'disable' || m === 'disabled') return ['--skip-ssl'];
-  if (m.startsWith('verify')) return ['--ssl', '--ssl-verify-server-cert'];
+  if (verify) return ['--ssl', '--ssl-verify-server-cert', ...ca];
   return ['--ssl'];
 }
 
@@ -43,7 +51,7 @@ export async function connectMysql(info: ConnectionInfo, database: string | null
       connectTimeout: 15_000,
       charset: 'utf8mb4',
       ...(info.sslMode !== undefined && !/^disabled?$/i.test(info.sslMode)
-        ? { ssl: { rejectUnauthorized: /^verify/i.test(info.sslMode) } }
+        ? { ssl: { rejectUnauthorized: /^verify/i.test(info.sslMode), ...(/^verify/i.test(info.sslMode) && info.sslRootCert !== undefined ? { ca: readFileSync(info.sslRootCert, 'utf8') } : {}) } }
         : {}),
     });
   } catch (error) {

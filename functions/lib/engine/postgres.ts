@@ -4,6 +4,8 @@
  * a REPEATABLE READ transaction exports its snapshot, pg_dump adopts it with `--snapshot`, and the
  * counts run in that transaction while the dump streams. They are exact under concurrent writes.
  */
+import { readFileSync } from 'node:fs';
+import type * as tls from 'node:tls';
 import pg from 'pg';
 import { RestoreFailedError, SourceUnreachableError, TargetNotEmptyError } from '../errors.ts';
 import type { ManifestTable } from '../vault/manifest.ts';
@@ -24,6 +26,7 @@ export function postgresEnv(info: ConnectionInfo): Record<string, string> {
     PGCONNECT_TIMEOUT: '15',
     ...(info.password === undefined ? {} : { PGPASSWORD: info.password }),
     ...(info.sslMode === undefined ? {} : { PGSSLMODE: info.sslMode }),
+    ...(info.sslRootCert === undefined ? {} : { PGSSLROOTCERT: info.sslRootCert }),
   };
 }
 
@@ -36,7 +39,7 @@ export async function connectPostgres(info: ConnectionInfo): Promise<pg.Client> 
     application_name: 'lifeboat',
     connectionTimeoutMillis: 15_000,
     ...(info.password === undefined ? {} : { password: info.password }),
-    ...sslOption(info.sslMode),
+    ...sslOption(info.sslMode, info.sslRootCert),
   });
   // An idle client whose server goes away emits 'error'; without a listener that would crash the process.
   client.on('error', () => {});
@@ -52,9 +55,13 @@ export async function connectPostgres(info: ConnectionInfo): Promise<pg.Client> 
   return client;
 }
 
-function sslOption(mode: string | undefined): { ssl?: boolean | { rejectUnauthorized: boolean } } {
+function sslOption(mode: string | undefined, rootCert: string | undefined): { ssl?: boolean | tls.ConnectionOptions } {
   if (mode === undefined || mode === 'disable' || mode === 'allow' || mode === 'prefer') return {};
-  if (mode === 'verify-full' || mode === 'verify-ca') return { ssl: true };
+  if (mode === 'verify-full' || mode === 'verify-ca') {
+    // verify-ca checks the chain only, as libpq does; verify-full also checks the host name (Node's default).
+    const identity = mode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {};
+    return { ssl: rootCert === undefined ? { rejectUnauthorized: true, ...identity } : { rejectUnauthorized: true, ca: readFileSync(rootCert, 'utf8'), ...identity } };
+  }
   return { ssl: { rejectUnauthorized: false } };
 }
 

@@ -2,6 +2,7 @@
  * One connection to a restored (temporary) database, PostgreSQL or MySQL, with the three questions the
  * restore test asks of it. Connection problems become named errors; every message is scrubbed of the password.
  */
+import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { scrubbed } from './driver.ts';
@@ -19,8 +20,10 @@ export interface RestoredDatabase {
 }
 
 export interface ConnectOptions {
-  /** 'verify': TLS with the server certificate checked (RDS CAs via NODE_EXTRA_CA_CERTS); 'disable': local tests only. */
+  /** 'verify': TLS with the server certificate checked (RDS CAs via `ca` or NODE_EXTRA_CA_CERTS); 'disable': local tests only. */
   readonly tls: 'verify' | 'disable';
+  /** A PEM file of the CAs to check the certificate against (the tools image's RDS CA bundle). @default Node's CAs and NODE_EXTRA_CA_CERTS */
+  readonly ca?: string;
   readonly connectTimeoutMs: number;
   /** Server-side limit per statement: a slow check fails on its own instead of hanging the test. */
   readonly statementTimeoutMs: number;
@@ -35,6 +38,11 @@ export type Connect = (info: ConnectionInfo, options: ConnectOptions) => Promise
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
 
+/** TLS that checks the chain and the host name, against `options.ca` when given. */
+function verifiedTls(options: ConnectOptions): { rejectUnauthorized: true; ca?: string } {
+  return options.ca === undefined ? { rejectUnauthorized: true } : { rejectUnauthorized: true, ca: readFileSync(options.ca, 'utf8') };
+}
+
 export const connectRestoredDatabase: Connect = (info, options) =>
   info.engine === 'postgresql' ? connectPostgres(info, options) : connectMysql(info, options);
 
@@ -45,7 +53,7 @@ async function connectPostgres(info: ConnectionInfo, options: ConnectOptions): P
     user: info.user,
     ...(info.password === undefined ? {} : { password: info.password }),
     database: info.database,
-    ssl: options.tls === 'verify' ? { rejectUnauthorized: true } : false,
+    ssl: options.tls === 'verify' ? verifiedTls(options) : false,
     connectionTimeoutMillis: options.connectTimeoutMs,
     statement_timeout: options.statementTimeoutMs,
     application_name: 'lifeboat-restore-test',
@@ -110,7 +118,7 @@ async function connectMysql(info: ConnectionInfo, options: ConnectOptions): Prom
       user: info.user,
       ...(info.password === undefined ? {} : { password: info.password }),
       database: info.database,
-      ...(options.tls === 'verify' ? { ssl: { rejectUnauthorized: true } } : {}),
+      ...(options.tls === 'verify' ? { ssl: verifiedTls(options) } : {}),
       connectTimeout: options.connectTimeoutMs,
       // One statement per query: a check cannot smuggle a COMMIT or a write after its SELECT.
       multipleStatements: false,

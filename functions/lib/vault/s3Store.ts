@@ -9,15 +9,24 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   type PutObjectCommandInput,
+  RestoreObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { onInterrupt } from '../engine/interrupt.ts';
-import { LifeboatError, ObjectExistsError, ObjectNotFoundError, StoreWriteFailedError } from '../errors.ts';
+import { ArchiveRestoreInProgressError, LifeboatError, ObjectExistsError, ObjectNotFoundError, StoreWriteFailedError } from '../errors.ts';
 import { assertStoreKey, assertStorePrefix } from './layout.ts';
 import type { VaultStore } from './store.ts';
 
 const MIB = 1024 * 1024;
+
+/** Retrieval tiers a read may start, and AWS's stated upper bound in hours per archive storage class. */
+export type ArchiveRetrievalTier = 'Standard' | 'Bulk';
+const RETRIEVAL_HOURS: Readonly<Record<string, Readonly<Record<ArchiveRetrievalTier, number>>>> = {
+  DEEP_ARCHIVE: { Standard: 12, Bulk: 48 },
+  GLACIER: { Standard: 5, Bulk: 12 },
+};
+const STORAGE_CLASS_NAMES: Readonly<Record<string, string>> = { DEEP_ARCHIVE: 'S3 Glacier Deep Archive', GLACIER: 'S3 Glacier Flexible Retrieval' };
 /** S3's own lower bound for every part but the last. */
 const MIN_PART_SIZE = 5 * MIB;
 
@@ -37,6 +46,14 @@ export interface S3StoreOptions {
    * @default undefined: the bucket's default encryption applies
    */
   readonly serverSideEncryption?: { readonly kmsKeyId: string };
+  /**
+   * Reading an object that lifecycle moved to Deep Archive or Flexible Retrieval starts a restore from archive
+   * at this tier, kept readable for `days`. Standard, because whoever reads a backup needs it now (a restore,
+   * a drill, a disaster): within 12 hours from Deep Archive where Bulk takes up to 48, for $0.02 per GB
+   * instead of $0.0025 (about $2 instead of 25 cents for a 100 GB backup).
+   * @default { tier: 'Standard', days: 7 }
+   */
+  readonly archiveRestore?: { readonly tier?: ArchiveRetrievalTier; readonly days?: number };
 }
 
 /** A vault in an S3 bucket under an optional prefix. Objects appear only when fully written (single PUT or completed multipart upload). */
@@ -58,6 +75,8 @@ export class S3Store implements VaultStore {
   readonly #partSize: number;
   readonly #pageSize: number;
   readonly #encryption: Pick<PutObjectCommandInput, 'ServerSideEncryption' | 'SSEKMSKeyId' | 'BucketKeyEnabled'>;
+  readonly #archiveTier: ArchiveRetrievalTier;
+  readonly #archiveDays: number;
 
   constructor(options: S3StoreOptions) {
     const prefix = (options.prefix ?? '').replace(/^\/+|\/+$/g, '');
@@ -76,6 +95,11 @@ export class S3Store implements VaultStore {
     }
     if (!Number.isInteger(this.#pageSize) || this.#pageSize < 1 || this.#pageSize > 1000) {
       throw new RangeError(`S3Store pageSize must be an integer from 1 to 1000, got ${this.#pageSize}`);
+    }
+    this.#archiveTier = options.archiveRestore?.tier ?? 'Standard';
+    this.#archiveDays = options.archiveRestore?.days ?? 7;
+    if (!Number.isInteger(this.#archiveDays) || this.#archiveDays < 1) {
+      throw new RangeError(`S3Store archiveRestore.days must be a positive integer, got ${this.#archiveDays}`);
     }
     const kmsKeyId = options.serverSideEncryption?.kmsKeyId;
     this.#encryption = kmsKeyId
@@ -181,6 +205,7 @@ export class S3Store implements VaultStore {
       if (!(Body instanceof Readable)) throw new TypeError(`GetObject ${objectKey} returned no Node.js stream`);
       return Body;
     } catch (error) {
+      if (isArchived(error)) throw await this.#restoreFromArchive(key, objectKey, error);
       throw this.#notFoundOr(error, key);
     }
   }
@@ -192,6 +217,7 @@ export class S3Store implements VaultStore {
       if (!Body) throw new TypeError(`GetObject ${objectKey} returned no body`);
       return Buffer.from(await Body.transformToByteArray());
     } catch (error) {
+      if (isArchived(error)) throw await this.#restoreFromArchive(key, objectKey, error);
       throw this.#notFoundOr(error, key);
     }
   }
@@ -274,10 +300,50 @@ export class S3Store implements VaultStore {
     });
   }
 
+  /**
+   * `key` is archived: finds a restore already running (HeadObject's `Restore: ongoing-request="true"`) or starts
+   * one, once, and returns the error that says when the object can be read. Any other failure (no
+   * s3:RestoreObject, say) is returned as it is.
+   */
+  async #restoreFromArchive(key: string, objectKey: string, cause: unknown): Promise<Error> {
+    let storageClass = String((cause as { StorageClass?: unknown }).StorageClass ?? '');
+    let running = false;
+    try {
+      const head = await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: objectKey }));
+      storageClass = head.StorageClass ?? storageClass;
+      running = /ongoing-request\s*=\s*"true"/.test(head.Restore ?? '');
+    } catch (error) {
+      return error instanceof Error ? error : new Error(String(error));
+    }
+    if (!running) {
+      try {
+        await this.#client.send(
+          new RestoreObjectCommand({ Bucket: this.#bucket, Key: objectKey, RestoreRequest: { Days: this.#archiveDays, GlacierJobParameters: { Tier: this.#archiveTier } } }),
+        );
+      } catch (error) {
+        // Another reader started it between our HeadObject and RestoreObject.
+        if ((error as { name?: unknown }).name !== 'RestoreAlreadyInProgress') return error instanceof Error ? error : new Error(String(error));
+        running = true;
+      }
+    }
+    const className = storageClass === '' ? 'DEEP_ARCHIVE' : storageClass;
+    const hours = (RETRIEVAL_HOURS[className] ?? RETRIEVAL_HOURS.DEEP_ARCHIVE!)[this.#archiveTier];
+    const where = STORAGE_CLASS_NAMES[className] ?? className;
+    const message = running
+      ? `${key} in ${this.location} is in ${where} and is being restored from archive (a restore started earlier is still running): ready within ~${hours} hours of its start. Nothing was read or judged; run this again then.`
+      : `${key} in ${this.location} is in ${where}: being restored from archive now (${this.#archiveTier} retrieval), ready in ~${hours} hours and readable for ${this.#archiveDays} days after. Nothing was read or judged; run this again then.`;
+    return new ArchiveRestoreInProgressError(message, { key, storageClass: className, tier: this.#archiveTier, readyInHours: hours, startedNow: !running }, { cause });
+  }
+
   #notFoundOr(error: unknown, key: string): unknown {
     if (!isNotFound(error)) return error;
     return new ObjectNotFoundError(`No object ${key} in ${this.location}`, { cause: error });
   }
+}
+
+/** GetObject on an object in Deep Archive or Flexible Retrieval that is not restored: 403 InvalidObjectState. */
+function isArchived(error: unknown): boolean {
+  return (error as { name?: unknown } | undefined)?.name === 'InvalidObjectState';
 }
 
 /** GetObject reports a missing key as NoSuchKey; HeadObject (no response body) as NotFound. */

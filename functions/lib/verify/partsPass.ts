@@ -13,7 +13,7 @@ import { type ConnectionInfo, redact } from '../engine/connection.ts';
 import { messageOf } from '../engine/driver.ts';
 import { resolveJobs } from '../engine/jobs.ts';
 import { runPartsRestore } from '../engine/parallelRestore.ts';
-import { LifeboatError, RestoreTargetUnreachableError, SourceUnreachableError, WrongKeyError } from '../errors.ts';
+import { ArchiveRestoreInProgressError, LifeboatError, RestoreTargetUnreachableError, SourceUnreachableError, WrongKeyError } from '../errors.ts';
 import { backupPrefix } from '../vault/layout.ts';
 import type { DumpManifest, ManifestPart } from '../vault/manifest.ts';
 import type { VaultStore } from '../vault/store.ts';
@@ -164,7 +164,7 @@ export async function verifyPartsPayload<D extends object>(input: PartsPassInput
     const restoreMs = performance.now() - restoreStarted;
     if (failure !== undefined) {
       // A restore cut off because the server went away says nothing about the backup: that throws instead.
-      if (failure instanceof SourceUnreachableError || failure instanceof RestoreTargetUnreachableError) throw failure;
+      if (failure instanceof SourceUnreachableError || failure instanceof RestoreTargetUnreachableError || failure instanceof ArchiveRestoreInProgressError) throw failure;
       await assertServerReachable(server);
       if (!(failure instanceof LifeboatError)) throw failure;
       checks.set('restore', 'failed', redact(failure.message, server), restoreMs);

@@ -1,0 +1,148 @@
+// The air-gapped vault (config `vaultAccount`): a third stack in another account whose vault the workload account
+// may only add objects to (exact bucket policy), under a key only that account administers, with a reader role
+// the workload account may assume; and the config refuses an air gap that is none.
+import { Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildLifeboat } from '../../infra/lifeboat.ts';
+import { KEY_ADMIN_ACTIONS } from '../../infra/constructs/vault-key.ts';
+import { exampleConfig, SYNTH_TIMEOUT_MS, testApp } from './support.ts';
+
+const WORKLOAD = '111122223333';
+const VAULT_ACCOUNT = '444455556666';
+
+type Statement = { Sid?: string; Effect: string; [key: string]: unknown };
+
+describe('with vaultAccount', () => {
+  let template: Template;
+  let stackAccount: string;
+  let stackRegion: string;
+  beforeAll(() => {
+    const app = testApp({ compliance: true });
+    const stacks = buildLifeboat(app, exampleConfig((raw) => {
+      raw.account = WORKLOAD;
+      raw.vaultAccount = { accountId: VAULT_ACCOUNT };
+    }));
+    expect(stacks.airGap).toBeDefined();
+    stackAccount = stacks.airGap!.account;
+    stackRegion = stacks.airGap!.region;
+    template = Template.fromStack(stacks.airGap!);
+  }, SYNTH_TIMEOUT_MS);
+
+  const only = (type: string, props?: object) => {
+    const found = Object.entries(template.findResources(type, props ? { Properties: props } : undefined));
+    expect(found, type).toHaveLength(1);
+    return found[0]!;
+  };
+  const vaultBucket = () => only('AWS::S3::Bucket', { BucketName: `lifeboat-airgap-${VAULT_ACCOUNT}-eu-west-1` });
+
+  it('deploys into the vault account, in the primary region by default', () => {
+    expect(stackAccount).toBe(VAULT_ACCOUNT);
+    expect(stackRegion).toBe('eu-west-1');
+  });
+
+  it('holds a versioned vault with COMPLIANCE Object Lock (90 days by default) under its own key', () => {
+    const [, bucket] = vaultBucket();
+    const [keyId] = only('AWS::KMS::Key');
+
+    expect(bucket.Properties.ObjectLockEnabled).toBe(true);
+    expect(bucket.Properties.ObjectLockConfiguration).toEqual({ ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 90 } } });
+    expect(bucket.Properties.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    expect(bucket.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault).toEqual({
+      SSEAlgorithm: 'aws:kms',
+      KMSMasterKeyID: { 'Fn::GetAtt': [keyId, 'Arn'] },
+    });
+  });
+
+  it('lets the workload account add objects under backups/ and nothing else: no read, list, delete, retention or policy change', () => {
+    const [bucketId] = vaultBucket();
+    const [keyId] = only('AWS::KMS::Key');
+    const [, policy] = only('AWS::S3::BucketPolicy', { Bucket: { Ref: bucketId } });
+    const workload = { AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::${WORKLOAD}:root`]] } };
+    const objects = (suffix: string) => ({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, suffix]] });
+    const statements: Statement[] = policy.Properties.PolicyDocument.Statement;
+
+    expect(statements.filter((s) => JSON.stringify(s.Principal) === JSON.stringify(workload))).toEqual([
+      { Sid: 'WorkloadAddsBackupsUnderTheKey', Effect: 'Allow', Principal: workload, Action: ['s3:AbortMultipartUpload', 's3:PutObject'], Resource: objects('/backups/*') },
+      {
+        Sid: 'WorkloadWritesOnlyUnderThisKey',
+        Effect: 'Deny',
+        Principal: workload,
+        Action: 's3:PutObject',
+        Resource: objects('/*'),
+        Condition: { StringNotEquals: { 's3:x-amz-server-side-encryption-aws-kms-key-id': { 'Fn::GetAtt': [keyId, 'Arn'] } } },
+      },
+      { Sid: 'WorkloadMayDoNothingElse', Effect: 'Deny', Principal: workload, NotAction: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, objects('/*')] },
+    ]);
+  });
+
+  it('its key is administered by the vault account alone; the workload account may only encrypt through S3 into this bucket', () => {
+    const [, key] = only('AWS::KMS::Key');
+    const statements: Statement[] = key.Properties.KeyPolicy.Statement;
+    const bySid = Object.fromEntries(statements.map((s) => [s.Sid, s]));
+
+    expect(statements.map((s) => s.Sid)).toEqual(['KeyAdministrationByThisAccountOnly', 'WorkloadEncryptsThroughS3Only', 'ReaderDecrypts']);
+    expect(bySid.KeyAdministrationByThisAccountOnly).toEqual({
+      Sid: 'KeyAdministrationByThisAccountOnly',
+      Effect: 'Allow',
+      Principal: { AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::${VAULT_ACCOUNT}:root`]] } },
+      // In CloudFormation's (sorted) order; none of them granted to the workload account.
+      Action: [...KEY_ADMIN_ACTIONS].sort(),
+      Resource: '*',
+    });
+    expect(bySid.WorkloadEncryptsThroughS3Only).toEqual({
+      Sid: 'WorkloadEncryptsThroughS3Only',
+      Effect: 'Allow',
+      Principal: { AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::${WORKLOAD}:root`]] } },
+      Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+      Resource: '*',
+      Condition: {
+        StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' },
+        StringLike: { 'kms:EncryptionContext:aws:s3:arn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:s3:::lifeboat-airgap-${VAULT_ACCOUNT}-eu-west-1/*`]] } },
+      },
+    });
+  });
+
+  it('has a reader role the workload account may assume, which may read, list and restore backups and decrypt them', () => {
+    const [roleId, role] = only('AWS::IAM::Role', { RoleName: 'lifeboat-airgap-reader' });
+    const [bucketId] = vaultBucket();
+    const [keyId] = only('AWS::KMS::Key');
+    const [, policy] = only('AWS::IAM::Policy', { Roles: [{ Ref: roleId }] });
+
+    expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+      { Effect: 'Allow', Principal: { AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::${WORKLOAD}:root`]] } }, Action: 'sts:AssumeRole' },
+    ]);
+    expect(policy.Properties.PolicyDocument.Statement).toEqual([
+      { Sid: 'ReadBackups', Effect: 'Allow', Action: ['s3:GetObject', 's3:RestoreObject'], Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, '/backups/*']] } },
+      { Sid: 'ListBackups', Effect: 'Allow', Action: 's3:ListBucket', Resource: { 'Fn::GetAtt': [bucketId, 'Arn'] } },
+      { Sid: 'DecryptBackups', Effect: 'Allow', Action: 'kms:Decrypt', Resource: { 'Fn::GetAtt': [keyId, 'Arn'] } },
+    ]);
+  });
+});
+
+describe('the vaultAccount setting', () => {
+  it('needs the workload account named, naming the field', () => {
+    expect(() => exampleConfig((raw) => {
+      delete raw.account;
+      raw.vaultAccount = { accountId: VAULT_ACCOUNT };
+    })).toThrow(/account: required when vaultAccount is set/);
+  });
+
+  it('refuses the workload account itself', () => {
+    expect(() => exampleConfig((raw) => {
+      raw.account = WORKLOAD;
+      raw.vaultAccount = { accountId: WORKLOAD };
+    })).toThrow(/vaultAccount\.accountId: must be another account than account \(111122223333\)/);
+  });
+
+  it('refuses an account id that is not 12 digits', () => {
+    expect(() => exampleConfig((raw) => {
+      raw.account = WORKLOAD;
+      raw.vaultAccount = { accountId: '4444' };
+    })).toThrow(/vaultAccount\.accountId: must be a 12-digit AWS account id/);
+  });
+
+  it('without it, no third stack', () => {
+    const stacks = buildLifeboat(testApp(), exampleConfig());
+    expect(stacks.airGap).toBeUndefined();
+  });
+});
