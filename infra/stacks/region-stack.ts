@@ -141,7 +141,6 @@ export class RegionStack extends Stack {
           deadLetterQueue: this.backup.deadLetterQueue,
         });
       }
-      if (props.backup.monitoring) this.monitoring = this.buildMonitoring(props.deployment, props.backup.monitoring, drRegion);
     }
     // Both regions: the vault key and bucket here are what an attacker would disable or unlock.
     this.tamperAlarms = new TamperAlarms(this, 'TamperAlarms', {
@@ -152,6 +151,8 @@ export class RegionStack extends Stack {
       ...breakGlass,
       ...(this.backup ? { logKey: this.backup.operationsKey, deadLetterQueue: this.backup.deadLetterQueue } : {}),
     });
+    // Last: monitoring watches every function above, the tamper-alert publisher included.
+    if (props.backup?.monitoring && this.pipeline) this.monitoring = this.buildMonitoring(props.deployment, props.backup.monitoring, props.backup.drRegion);
   }
 
   /** Monitoring watches everything the stack made: every state machine, dead-letter queue and function. */
@@ -174,6 +175,7 @@ export class RegionStack extends Stack {
       ...(this.plans ? [{ label: 'dr-step', function: this.plans.drStep }, { label: 'request-approval', function: this.plans.requestApproval.function }, { label: 'approval-endpoint', function: this.plans.approvalEndpoint.function }] : []),
       ...(this.restoreTest ? [{ label: 'validate-restore', function: this.restoreTest.validateRestore }] : []),
       ...(this.report ? [{ label: 'report', function: this.report.function.function }] : []),
+      { label: 'tamper-alert', function: this.tamperAlarms.publisher.function },
     ];
     return new Monitoring(this, 'Monitoring', {
       name: deployment,

@@ -266,7 +266,7 @@ describe('a vault configured once', () => {
     expect(backup.stderr).toMatch(/\rbackup {2}~\d{1,3}% {2}[\d.]+ \w+ of ~[\d.]+ \w+ raw {2}[\d.]+ \w+\/s {2}(ETA ~\S+|ETA \?|done) {2}elapsed [\d.]+s\x1b\[K/);
     const verify = await lifeboat(['verify', 'latest', '--source', 'json'], { env, tty: true });
     expect(verify.code, verify.stderr).toBe(ExitCode.ok);
-    expect(verify.stderr).toMatch(/(?:^|\r)verify {2}1?\d{1,2}% {2}[\d.]+ \w+ of [\d.]+ \w+ stored {2}/);
+    expect(verify.stderr).toMatch(/(?:^|\r)verify {2,4}1?\d{1,2}% {2}[\d.]+ \w+ of [\d.]+ \w+ stored {2}/);
   }, CHILD_PROCESS_TIMEOUT_MS);
 });
 
@@ -367,7 +367,7 @@ describe('lifeboat completion', () => {
           error ? reject(error) : resolve(stdout),
         );
       });
-    expect((await complete(['lifeboat', 're'])).split('\n')).toEqual(['restore', '']);
+    expect((await complete(['lifeboat', 're'])).split('\n')).toEqual(['restore', 'report', '']);
     expect((await complete(['lifeboat', 'restore', '--ta'])).split('\n').filter(Boolean).sort()).toEqual(['--table', '--target']);
     expect((await complete(['lifeboat', 'completion', ''])).split('\n').filter(Boolean)).toEqual(['bash', 'zsh']);
     const ids = (await complete(['lifeboat', 'show', ''])).split('\n').filter(Boolean);

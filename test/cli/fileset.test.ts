@@ -35,6 +35,8 @@ describe('lifeboat with file sets', { timeout: 240_000 }, () => {
     expect(first.stderr).toMatch(/^Backed up uploads\/\S+: 2 files, .* \(2 read, 0 unchanged\)/m);
 
     await writeFile(join(tree, 'a/one.txt'), 'second version\n');
+    // Backup ids are named to the second: the second snapshot must be newer by its id too.
+    await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 20));
     const second = await lifeboat(['backup', '--source', pathToFileURL(tree).href, '--source-id', 'uploads', ...key(), '--json']);
     expect(second.code, second.stderr).toBe(ExitCode.ok);
     const manifest = (JSON.parse(second.stdout) as { manifest: { totals: { filesRead: number; filesReused: number }; backupId: string } }).manifest;

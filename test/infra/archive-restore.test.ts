@@ -54,14 +54,17 @@ describe('s3:RestoreObject', () => {
     ]);
   });
 
-  it('no other role may: the verify task has the verify function\'s grant, and writers (dump, snapshot, copy, prune) have none', () => {
+  it('no other role may: the verify and DR-step tasks have their functions\' grants, and writers (dump, snapshot, copy, prune) have none', () => {
     const grants = restoreGrants(lifeboat);
     const verifyRole = roleOfFunction(lifeboat, 'lifeboat-verify');
     const drStepRole = roleOfFunction(lifeboat, 'lifeboat-dr-step');
-    const others = [...grants.keys()].filter((role) => role !== verifyRole && role !== drStepRole);
+    const others = [...grants.keys()].filter((role) => role !== verifyRole && role !== drStepRole).sort();
 
-    expect(others).toHaveLength(1);
-    expect(others[0]).toMatch(/Verify/);
-    expect(grants.get(others[0]!)).toEqual(grants.get(verifyRole));
+    expect(others).toHaveLength(2);
+    const [drStepTask, verifyTask] = others as [string, string];
+    expect(drStepTask).toMatch(/DrStepTask/);
+    expect(grants.get(drStepTask)).toEqual(grants.get(drStepRole));
+    expect(verifyTask).toMatch(/VerifyTask/);
+    expect(grants.get(verifyTask)).toEqual(grants.get(verifyRole));
   });
 });

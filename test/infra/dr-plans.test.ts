@@ -127,7 +127,7 @@ describe('DR plans in the primary stack', () => {
     expect(decide.Action).toBe('states:SendTaskSuccess');
     expect(decide.Resource).toEqual({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':states:eu-west-1:123456789012:stateMachine:lifeboat-plan-*']] });
     const verify = statementsOf(lifeboat.primary, roleId).find((s) => s.Sid === 'VerifyLinks')!;
-    const [keyId, key] = only(lifeboat.primary, 'AWS::KMS::Key', { KeySpec: 'HMAC_256' });
+    const [keyId, key] = only(lifeboat.primary, 'AWS::KMS::Key', { KeySpec: 'HMAC_256', Description: 'Lifeboat approval links: HMAC-SHA-256 signatures' });
     expect(key.Properties.KeyUsage).toBe('GENERATE_VERIFY_MAC');
     expect(verify).toMatchObject({ Action: 'kms:VerifyMac', Resource: { 'Fn::GetAtt': [keyId, 'Arn'] } });
   });
