@@ -28,6 +28,8 @@ export class ObjectNotFoundError extends named('ObjectNotFoundError') {}
 export class StoreWriteFailedError extends named('StoreWriteFailedError', true) {}
 /** A create-only write found the key already taken: append-only records (audit events) are never overwritten. */
 export class ObjectExistsError extends named('ObjectExistsError') {}
+/** The run was interrupted (SIGINT/SIGTERM): nothing more is written to the vault, so no verdict or backup comes from a half-stopped run. */
+export class InterruptedError extends named('InterruptedError') {}
 export class DumpFailedError extends named('DumpFailedError') {}
 export class RestoreFailedError extends named('RestoreFailedError') {}
 export class ChecksumMismatchError extends named('ChecksumMismatchError') {}

@@ -10,6 +10,7 @@
  * try { await write(); } finally { release(); }
  */
 import type { ChildProcess } from 'node:child_process';
+import { InterruptedError } from '../errors.ts';
 
 /** One undo step; `run` must be safe to call after the work undid itself (it may race with the run's own cleanup). */
 interface Cleanup {
@@ -21,6 +22,7 @@ interface Cleanup {
 }
 
 const cleanups = new Set<Cleanup>();
+let interrupted = false;
 const children = new Map<ChildProcess, string>();
 
 /** How long a stopped tool gets to exit after SIGTERM before SIGKILL. */
@@ -55,6 +57,9 @@ export interface CleanupReport {
 
 /** Stops every child tool, then runs every registered undo step, newest first. Never throws. */
 export async function cleanUpAfterInterrupt(): Promise<CleanupReport> {
+  // From here on the vault stores refuse writes: work still unwinding (a verification whose restore tool was
+  // just stopped) must not record what it saw as a verdict, nor leave a temporary file after its removal.
+  interrupted = true;
   // Taken before anything is stopped: a run that cleans up after itself once its tool dies releases its
   // registration, but what it cleaned still belongs in the report.
   const pending = [...cleanups].reverse();
@@ -72,6 +77,16 @@ export async function cleanUpAfterInterrupt(): Promise<CleanupReport> {
     }
   }
   return { stopped, cleaned, failed };
+}
+
+/** Whether an interrupt's cleanup has begun: nothing may be written to a vault after that. */
+export function isInterrupted(): boolean {
+  return interrupted;
+}
+
+/** Throws `InterruptedError` once an interrupt's cleanup has begun; `what` names the write refused. */
+export function assertNotInterrupted(what: string): void {
+  if (interrupted) throw new InterruptedError(`Interrupted: ${what} was not written`);
 }
 
 /** How many undo steps are registered now (for tests: a finished run leaves none). */

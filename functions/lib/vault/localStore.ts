@@ -3,7 +3,7 @@ import type { Dirent } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { onInterrupt } from '../engine/interrupt.ts';
+import { assertNotInterrupted, onInterrupt } from '../engine/interrupt.ts';
 import { InvalidStoreKeyError, LifeboatError, ObjectExistsError, ObjectNotFoundError, StoreWriteFailedError } from '../errors.ts';
 import { assertStoreKey, assertStorePrefix } from './layout.ts';
 import type { VaultStore } from './store.ts';
@@ -182,6 +182,12 @@ export class LocalStore implements VaultStore {
       body?.destroy();
       throw error;
     }
+    try {
+      assertNotInterrupted(`${key} in ${this.location}`);
+    } catch (error) {
+      body?.destroy();
+      throw error;
+    }
     const temp = `${final}.tmp-${randomBytes(8).toString('hex')}`;
     let file: FileHandle | undefined;
     // A process killed mid-write cannot run the catch below; the CLI's signal handler removes the file instead.
@@ -194,6 +200,8 @@ export class LocalStore implements VaultStore {
       const { size } = await file.stat();
       await file.close();
       file = undefined;
+      // An interrupt that began while this was written: the temporary file goes, nothing is published.
+      assertNotInterrupted(`${key} in ${this.location}`);
       await publish(temp, final);
       await syncDirectory(path.dirname(final));
       return { bytes: size };

@@ -13,7 +13,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { onInterrupt } from '../engine/interrupt.ts';
+import { assertNotInterrupted, onInterrupt } from '../engine/interrupt.ts';
 import { ArchiveRestoreInProgressError, LifeboatError, ObjectExistsError, ObjectNotFoundError, StoreWriteFailedError } from '../errors.ts';
 import { assertStoreKey, assertStorePrefix } from './layout.ts';
 import type { VaultStore } from './store.ts';
@@ -112,6 +112,7 @@ export class S3Store implements VaultStore {
     let objectKey: string;
     try {
       objectKey = this.#keyOf(key);
+      assertNotInterrupted(`${key} in ${this.location}`);
     } catch (error) {
       body.destroy();
       throw error;
@@ -175,6 +176,8 @@ export class S3Store implements VaultStore {
 
   async #put(key: string, data: Uint8Array | string, createOnly: boolean): Promise<void> {
     const objectKey = this.#keyOf(key);
+    // Nothing is recorded by a run being interrupted (cli/signals.ts).
+    assertNotInterrupted(`${key} in ${this.location}`);
     try {
       await this.#client.send(
         new PutObjectCommand({
