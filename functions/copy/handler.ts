@@ -1,11 +1,12 @@
 // The cross-region copy Lambda: a thin middy wrapper over handleCopyEvent(). Clients and configuration are built once per container.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { handleCopyEvent, type CopyResult } from './copy.ts';
+import { reportCopy } from './observed.ts';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 import { createS3Client } from '../lib/aws/s3Client.ts';
 import { S3Store } from '../lib/vault/s3Store.ts';
@@ -25,35 +26,7 @@ async function copy(event: unknown, context?: Partial<Pick<Context, 'getRemainin
   // Lambda's clock is the only Lambda-specific input: the core stops in time and a rerun (or Fargate) resumes.
   const remaining = context?.getRemainingTimeInMillis?.bind(context);
   const result = await handleCopyEvent(event, remaining ? { ...deps, remainingTimeMs: remaining } : deps);
-  metrics.addDimension('sourceId', result.sourceId);
-  if ('replicationLagSeconds' in result) {
-    if (!result.alreadyCopied) {
-      metrics.addMetric('ReplicationLagSeconds', MetricUnit.Seconds, result.replicationLagSeconds);
-      if (result.payloadBytes !== undefined) metrics.addMetric('ReplicatedBytes', MetricUnit.Bytes, result.payloadBytes);
-    }
-    logger.info('backup copied to the DR vault', {
-      sourceId: result.sourceId,
-      backupId: result.backupId,
-      kind: result.kind,
-      alreadyCopied: result.alreadyCopied,
-      replicationLagSeconds: result.replicationLagSeconds,
-      verificationsCopied: result.verificationsCopied,
-      ...(result.kind === 'dump'
-        ? { partsCopied: result.partsCopied, partsResumed: result.partsResumed, payloadObjectsReused: result.payloadObjectsReused }
-        : {}),
-      ...(result.warnings === undefined ? {} : { warnings: result.warnings }),
-    });
-  } else {
-    if (result.copiesInFlight !== undefined) metrics.addMetric('SnapshotCopiesInFlight', MetricUnit.Count, result.copiesInFlight);
-    logger.info('snapshot copy', {
-      sourceId: result.sourceId,
-      backupId: result.backupId,
-      snapshotIdentifier: result.snapshotIdentifier,
-      status: result.status,
-      percentProgress: result.percentProgress,
-      ...(result.alreadyStarted === undefined ? {} : { alreadyStarted: result.alreadyStarted }),
-    });
-  }
+  reportCopy(result, { logger, metrics });
   return result;
 }
 

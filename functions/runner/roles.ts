@@ -8,6 +8,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
 import { handleCopyEvent } from '../copy/copy.ts';
+import { reportCopy } from '../copy/observed.ts';
 import { copyDepsFromEnv } from '../copy/env.ts';
 import { drStepDepsFromEnv } from '../dr-step/env.ts';
 import { runDrStepTask } from '../dr-step/taskStep.ts';
@@ -19,7 +20,7 @@ import type { Env } from '../lib/runtimeEnv.ts';
 import { BACKUP_ID_PATTERN } from '../lib/vault/layout.ts';
 import { parseOrConfigError } from '../lib/validation.ts';
 import { verifyDepsFromEnv } from '../verify/env.ts';
-import { verifySourceBackup } from '../verify/verify.ts';
+import { observedVerify } from '../verify/observed.ts';
 import { audited } from '../lib/audit/audited.ts';
 import { lambdaAuditTrail } from '../lib/audit/lambda.ts';
 
@@ -94,24 +95,7 @@ function verifyTask(env: Env, { logger, metrics }: Observers): RoleTask {
   const auditedDeps = { ...deps, audit: lambdaAuditTrail({ store: deps.store, sns: deps.sns, step: 'verify', env, log: (message, fields) => logger.warn(message, fields) }) };
   return {
     async run(event) {
-      const started = Date.now();
-      const sourceId = (event as { sourceId?: unknown } | null)?.sourceId;
-      if (typeof sourceId === 'string') metrics.addDimension('sourceId', sourceId);
-      try {
-        const result = await verifySourceBackup(event, auditedDeps);
-        metrics.addMetric('VerificationPassed', MetricUnit.Count, 1);
-        if (result.alerted) metrics.addMetric('BackupSizeAnomaly', MetricUnit.Count, 1);
-        logger.info('backup verified', { sourceId: result.sourceId, backupId: result.backupId, checks: result.checks, warnings: result.warnings });
-        return result;
-      } catch (error) {
-        if (error instanceof Error && error.name === 'VerificationFailedError') {
-          metrics.addMetric('VerificationFailed', MetricUnit.Count, 1);
-          logger.error('backup failed verification (alert published)', { reason: error.message });
-        }
-        throw error;
-      } finally {
-        metrics.addMetric('VerificationDurationSeconds', MetricUnit.Seconds, (Date.now() - started) / 1000);
-      }
+      return observedVerify(event, auditedDeps, { logger, metrics });
     },
   };
 }
@@ -122,23 +106,7 @@ function copyTask(env: Env, { logger, metrics }: Observers): RoleTask {
   return {
     async run(event) {
       const result = await handleCopyEvent(event, deps);
-      metrics.addDimension('sourceId', result.sourceId);
-      if ('replicationLagSeconds' in result) {
-        if (!result.alreadyCopied) {
-          metrics.addMetric('ReplicationLagSeconds', MetricUnit.Seconds, result.replicationLagSeconds);
-          if (result.payloadBytes !== undefined) metrics.addMetric('ReplicatedBytes', MetricUnit.Bytes, result.payloadBytes);
-        }
-        logger.info('backup copied to the DR vault', {
-          sourceId: result.sourceId,
-          backupId: result.backupId,
-          kind: result.kind,
-          alreadyCopied: result.alreadyCopied,
-          replicationLagSeconds: result.replicationLagSeconds,
-          verificationsCopied: result.verificationsCopied,
-        });
-      } else {
-        logger.info('snapshot copy', { sourceId: result.sourceId, backupId: result.backupId, snapshotIdentifier: result.snapshotIdentifier, status: result.status });
-      }
+      reportCopy(result, { logger, metrics });
       return result;
     },
   };
