@@ -1,7 +1,7 @@
 /** Reading file-set snapshots: which are complete, and their index and file list. */
 import type { BackupKeyring } from '../crypto/keyring.ts';
 import { BackupNotFoundError, ObjectNotFoundError } from '../errors.ts';
-import { isBackupId } from '../vault/layout.ts';
+import { isBackupId, parseBackupId } from '../vault/layout.ts';
 import type { VaultStore } from '../vault/store.ts';
 import {
   type FileRecord,
@@ -65,10 +65,23 @@ export async function readFileSetManifest(store: VaultStore, sourceId: string, b
 /** `latest`, a full id or a unique prefix of one → the snapshot's manifest. */
 export async function resolveFileSetSnapshot(store: VaultStore, sourceId: string, ref: string): Promise<FileSetManifest> {
   const { complete } = await scanSnapshots(store, sourceId);
-  const matches = ref === 'latest' ? complete.slice(-1) : complete.filter((id) => id.startsWith(ref));
+  if (ref === 'latest' && complete.length > 0) return latestSnapshot(store, sourceId, complete);
+  const matches = complete.filter((id) => id.startsWith(ref));
   if (matches.length === 0) throw new BackupNotFoundError(`No file-set snapshot of ${sourceId} matches "${ref}" in ${store.location}`);
   if (matches.length > 1) throw new BackupNotFoundError(`"${ref}" matches ${matches.length} snapshots of ${sourceId}: ${matches.slice(0, 3).join(', ')}…`);
   return readFileSetManifest(store, sourceId, matches[0]!);
+}
+
+/**
+ * The newest complete snapshot. Ids name their start to the second, so snapshots started within the same
+ * second sort by their random suffix: among those, the one completed last is the newest (a backup's parent
+ * must be the snapshot before it, or every file is read again).
+ */
+async function latestSnapshot(store: VaultStore, sourceId: string, complete: readonly string[]): Promise<FileSetManifest> {
+  const second = parseBackupId(complete.at(-1)!).time.getTime();
+  const sameSecond = complete.filter((id) => parseBackupId(id).time.getTime() === second);
+  const manifests = await Promise.all(sameSecond.map((id) => readFileSetManifest(store, sourceId, id)));
+  return manifests.reduce((newest, m) => (m.completedAt > newest.completedAt ? m : newest));
 }
 
 function objectInfo(manifest: FileSetManifest, name: 'index' | 'files') {

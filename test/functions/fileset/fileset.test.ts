@@ -231,6 +231,27 @@ describe('file sets in a directory vault', { timeout: 240_000 }, () => {
   });
 });
 
+describe('the latest file-set snapshot', () => {
+  it('is the one completed last, even among snapshots started within the same second', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'lifeboat-fileset-latest-'));
+    try {
+      const local = new LocalStore(path.join(dir, 'vault'));
+      const files = path.join(dir, 'files');
+      await mkdir(files);
+      await writeFile(path.join(files, 'a.txt'), 'a');
+      const sameSecond = new Date('2026-12-02T10:00:00.000Z');
+      // Ids are named to the second with a random suffix: four in one second sort by chance, not by age.
+      for (let i = 0; i < 4; i++) {
+        const run = await runFileSetBackup({ store: local, keyring, sourceId: 'one', source: directorySource(files), now: sameSecond });
+        expect((await resolveFileSetSnapshot(local, 'one', 'latest')).backupId).toBe(run.manifest.backupId);
+        if (i > 0) expect(run.manifest.totals).toMatchObject({ filesRead: 0, filesReused: 1 });
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('the chunker', () => {
   it('cuts by content: an insertion near the start leaves later chunks unchanged', () => {
     const gear = gearTable(randomBytes(32));
