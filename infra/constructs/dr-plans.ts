@@ -1,4 +1,4 @@
-import { ArnFormat, Aws, CfnOutput, Duration, RemovalPolicy, Stack, Tags, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Annotations, CfnOutput, Duration, RemovalPolicy, Stack, Tags, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -124,11 +124,30 @@ export class DrPlans extends Construct {
     this.approvalApi = new ApprovalApi(this, 'ApprovalApi', { name: props.name, handler: this.approvalEndpoint.function, logKey: props.operationsKey });
     this.requestApproval = this.buildRequestApproval(planTopicsJson);
     this.drStep = this.buildDrStep(planTopicsJson);
+    this.refuseStepsOutsideVpc();
     if (props.runner && this.hasFargateSteps) this.drStepTask = this.buildDrStepTask(props.runner);
     this.createDefaultSubnetGroups();
     this.stateMachines = new Map(props.plans.map((plan) => [plan.name, this.planStateMachine(plan)]));
 
     new CfnOutput(this, 'ApprovalEndpointUrl', { value: this.approvalApi.url, description: 'Lifeboat approval links start with this URL' });
+  }
+
+  /**
+   * Without a `verification` network the DR step Lambda runs outside any VPC: enough for plans that restore
+   * snapshots (RDS and S3 API calls), not for a dump restore or a validation, which connect to a database
+   * that is private in any real account. Those are refused here, naming the step; the config schema allows
+   * them because `lifeboat drill --local` runs the same plans against local servers.
+   */
+  private refuseStepsOutsideVpc(): void {
+    if (this.props.verification) return;
+    for (const plan of this.props.plans) {
+      for (const step of plan.steps) {
+        if (!FARGATE_KINDS.includes(step.kind) || (this.props.runner !== undefined && runsOnFargate(step))) continue;
+        Annotations.of(this).addError(
+          `Plan ${plan.name}, step ${step.id} (${step.kind}) would run in the DR step Lambda outside any VPC, as the config has no "verification" section: it connects to a database, which a function outside the VPC cannot reach. Add verification.network (subnets and security groups that reach the restore targets).`,
+        );
+      }
+    }
   }
 
   /**
@@ -269,6 +288,12 @@ export class DrPlans extends Construct {
         : 'The one statement with Resource "*" is X-Ray trace upload (added by active tracing): its actions support no narrower resource.',
     );
     if (props.verification) policy.add(attachToVpcStatement('AttachToVerificationVpc'), 'Lambda manages the function\'s network interfaces in the verification VPC; these actions take no narrower resource.');
+    else {
+      Validations.of(fn).acknowledge({
+        id: 'NIST.800.53.R5::NIST.800.53.R5-LambdaInsideVPC',
+        reason: 'Without a verification network its plans only restore snapshots (RDS and S3 API calls, no database connection); a step that connects to a database is refused at synth.',
+      });
+    }
     // Every statement below is the role's own; its Fargate task's role gets exactly these.
     const grant = (statement: iam.PolicyStatement, wildcardReason?: string): void => {
       policy.add(statement, wildcardReason);

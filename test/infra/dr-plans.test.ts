@@ -1,10 +1,11 @@
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compilePlan, PLAN_SUBSTITUTIONS } from '../../infra/plans/compile.ts';
 import { plansWithDefaults } from '../../infra/config/index.ts';
 import { APPROVAL_LIMITS } from '../../functions/approval/limits.ts';
 import { ordersRestorePlan } from '../fixtures/plans.ts';
-import { exampleConfig, synthLifeboat, type SynthesizedLifeboat, SYNTH_TIMEOUT_MS } from './support.ts';
+import { exampleConfig, snapshotPlanConfig, synthLifeboat, testApp, type SynthesizedLifeboat, SYNTH_TIMEOUT_MS } from './support.ts';
+import { buildLifeboat } from '../../infra/lifeboat.ts';
 
 type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: string[] };
 
@@ -345,3 +346,39 @@ function* statesOfDefinition(machine: { States: Record<string, any> }): Generato
     for (const branch of state.Branches ?? []) yield* statesOfDefinition(branch);
   }
 }
+
+describe('DR steps without a verification network', () => {
+  const outsideVpc = Match.stringLikeRegexp('would run in the DR step Lambda outside any VPC');
+  const steps = (config: ReturnType<typeof withPlan>) => {
+    const stacks = buildLifeboat(testApp(), config);
+    return Annotations.fromStack(stacks.primary)
+      .findError('*', outsideVpc)
+      .map((e) => String(e.entry.data).match(/^Plan (\S+), step (\S+) \(([a-z-]+)\)/)?.slice(1).join(' '));
+  };
+
+  it('are refused at synth, each named, when they connect to a database; with the network, or restoring snapshots only, nothing is refused', () => {
+    expect(steps(withPlan())).toEqual([]);
+    const without = (config: ReturnType<typeof withPlan>) => ({ ...config, verification: undefined }) as typeof config;
+    // Steps that fit Lambda (15 minutes): the long ones run on Fargate, in the source's own network.
+    const short = exampleConfig((raw) => {
+      raw.plans = [{ ...ordersRestorePlan('arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-new-Ab12Cd'), name: 'orders-quick' }];
+      for (const step of raw.plans[0].steps) if (step.kind === 'restore-dump' || step.kind === 'validate') step.timeoutMinutes = 15;
+    });
+    expect(steps(without(short)).sort()).toMatchInlineSnapshot(`
+      [
+        "orders-quick check validate",
+        "orders-quick restore restore-dump",
+      ]
+    `);
+    expect(steps(without(withPlan()))).toEqual([]);
+    expect(steps(without(snapshotPlanConfig()))).toEqual([]);
+  }, SYNTH_TIMEOUT_MS);
+
+  it('synthesize with cdk-nag when no step connects from the Lambda (snapshot restores; dump restores long enough for Fargate, in the source network): the DR step Lambda stays outside a VPC', () => {
+    const config = snapshotPlanConfig();
+    const lifeboat = synthLifeboat({ ...config, verification: undefined } as typeof config);
+    const drStep = Object.values(lifeboat.primary.findResources('AWS::Lambda::Function')).filter((f) => String(f.Properties.Description).includes('runs DR plan steps'));
+    expect(drStep).toHaveLength(1);
+    expect(drStep[0]!.Properties.VpcConfig).toBeUndefined();
+  }, SYNTH_TIMEOUT_MS);
+});
