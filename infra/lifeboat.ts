@@ -24,6 +24,7 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
     deepArchiveAfterDays: config.vault.lifecycle.deepArchiveAfterDays,
     noncurrentVersionExpiryDays: config.vault.lifecycle.noncurrentVersionExpiryDays,
     ...(config.vault.breakGlassRoleArn === undefined ? {} : { breakGlassRoleArn: config.vault.breakGlassRoleArn }),
+    createTrail: config.vault.createTrail,
   };
   const alertSubscribers: AlertSubscriber[] = [
     ...config.alerts.emails.map((e) => ({ protocol: 'email' as const, endpoint: e.address, minSeverity: e.minSeverity })),

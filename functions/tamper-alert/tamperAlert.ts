@@ -13,6 +13,8 @@ import { ConfigError } from '../lib/errors.ts';
 /** The CloudTrail API calls the tamper rules match (infra/constructs/tamper-alarms.ts). */
 export const KEY_EVENTS = ['DisableKey', 'ScheduleKeyDeletion', 'PutKeyPolicy'] as const;
 export const BUCKET_EVENTS = ['PutBucketPolicy', 'DeleteBucketPolicy', 'PutObjectLockConfiguration'] as const;
+/** The trail the rules depend on (when Lifeboat created it): stopped, deleted or narrowed, every other rule goes blind. */
+export const TRAIL_EVENTS = ['StopLogging', 'DeleteTrail', 'UpdateTrail', 'PutEventSelectors'] as const;
 /** S3 data events: these alarm when they bypass governance retention or touch a locked version. */
 export const OBJECT_LOCK_EVENTS = ['DeleteObject', 'DeleteObjects', 'PutObjectRetention'] as const;
 
@@ -21,7 +23,7 @@ const TamperEventSchema = z.object({
   account: z.string().min(1),
   region: z.string().min(1),
   detail: z.object({
-    eventName: z.enum([...KEY_EVENTS, ...BUCKET_EVENTS, ...OBJECT_LOCK_EVENTS]),
+    eventName: z.enum([...KEY_EVENTS, ...BUCKET_EVENTS, ...TRAIL_EVENTS, ...OBJECT_LOCK_EVENTS]),
     eventTime: z.string().min(1),
     eventID: z.string().min(1).optional(),
     awsRegion: z.string().min(1).optional(),
@@ -146,6 +148,28 @@ function describe(eventName: string, request: Record<string, unknown>, response:
       headline: 'vault key policy replaced',
       effect: 'The new policy decides who may decrypt backups and administer the key; it may let someone read every backup or lock Lifeboat out.',
       nextSteps: (region) => [`Read the policy now in force: aws kms get-key-policy --key-id ${keyId} --policy-name default --region ${region}`, redeploy],
+    };
+  }
+
+  if ((TRAIL_EVENTS as readonly string[]).includes(eventName)) {
+    const trail = text(request.name) ?? '(trail not named in the event)';
+    const name = trail.replace(/^.*:trail\//, '');
+    const effects: Record<string, string> = {
+      StopLogging: 'The trail no longer records anything: the tamper alarms on the vault key, bucket and Object Lock stay silent whatever happens next.',
+      DeleteTrail: 'The trail is gone: the tamper alarms on the vault key, bucket and Object Lock stay silent whatever happens next.',
+      UpdateTrail: 'The trail\'s settings changed: it may no longer record this region, or deliver where it did.',
+      PutEventSelectors: 'What the trail records changed: it may no longer record the vault bucket\'s object deletes, which the Object Lock alarm needs.',
+    };
+    return {
+      name,
+      resource: `trail ${trail}`,
+      headline: eventName === 'StopLogging' ? 'the vault trail was stopped' : eventName === 'DeleteTrail' ? 'the vault trail was deleted' : 'the vault trail was changed',
+      effect: effects[eventName]!,
+      nextSteps: (region) => [
+        eventName === 'StopLogging' ? `Start it again: aws cloudtrail start-logging --name ${name} --region ${region}` : 'Redeploy the Lifeboat stacks to restore the trail from the template.',
+        `Check it records again: aws cloudtrail get-trail-status --name ${name} --region ${region}`,
+        'Until it does, check the vault key, bucket policy and objects by hand: nothing would have alarmed in the meantime.',
+      ],
     };
   }
 

@@ -515,6 +515,12 @@ const VaultSchema = z.strictObject({
     .string()
     .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/, { error: 'must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)' })
     .optional(),
+  /**
+   * Creates a CloudTrail trail in each region recording write management events and the vault bucket's object
+   * writes, which the tamper alarms need (docs/tamper-alarms.md). Leave false when an organization trail
+   * already records them: a trail governed outside this account cannot be stopped by its administrator.
+   */
+  createTrail: z.boolean().default(false),
 });
 
 /** The air-gapped copy in an account of its own (README, "Security"); its retention is that account's own. */

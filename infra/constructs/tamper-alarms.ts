@@ -6,7 +6,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { BUCKET_EVENTS, KEY_EVENTS, OBJECT_LOCK_EVENTS } from '../../functions/tamper-alert/tamperAlert.ts';
+import { BUCKET_EVENTS, KEY_EVENTS, OBJECT_LOCK_EVENTS, TRAIL_EVENTS } from '../../functions/tamper-alert/tamperAlert.ts';
 import { PipelineFunction } from './pipeline-function.ts';
 
 const CLOUDTRAIL_API_CALL = 'AWS API Call via CloudTrail';
@@ -54,6 +54,18 @@ export function objectLockBypassPattern(bucketName: string): events.EventPattern
   };
 }
 
+/**
+ * The event pattern of the rule on the trail the alarms depend on: stopping, deleting or narrowing it blinds every
+ * other rule. CloudTrail records these calls before they take effect; the request names the trail by name or ARN.
+ */
+export function trailTamperPattern(trail: { name: string; arn: string }): events.EventPattern {
+  return {
+    source: ['aws.cloudtrail'],
+    detailType: [CLOUDTRAIL_API_CALL],
+    detail: { eventSource: ['cloudtrail.amazonaws.com'], eventName: [...TRAIL_EVENTS], requestParameters: { name: [trail.name, trail.arn] } },
+  };
+}
+
 export interface TamperAlarmsProps {
   /** The vault bucket's name (its CloudTrail events name the bucket, not its ARN). */
   readonly vaultBucketName: string;
@@ -68,6 +80,8 @@ export interface TamperAlarmsProps {
   readonly logKey?: kms.IKey;
   /** Where an event the publisher could not turn into an alert ends up. @default - a queue of its own */
   readonly deadLetterQueue?: sqs.IQueue;
+  /** The trail Lifeboat created for these rules (`vault.createTrail`): stopping or changing it alarms too. @default - none */
+  readonly trail?: { readonly name: string; readonly arn: string };
 }
 
 /**
@@ -84,6 +98,7 @@ export class TamperAlarms extends Construct {
   readonly keyRule: events.Rule;
   readonly bucketRule: events.Rule;
   readonly objectLockRule: events.Rule;
+  readonly trailRule?: events.Rule;
   readonly publisher: PipelineFunction;
 
   constructor(scope: Construct, id: string, props: TamperAlarmsProps) {
@@ -112,6 +127,7 @@ export class TamperAlarms extends Construct {
     this.keyRule = rule('VaultKeyRule', 'Lifeboat: CRITICAL when the vault key is disabled, scheduled for deletion or re-policied', keyTamperPattern(props.vaultKeyArn));
     this.bucketRule = rule('VaultBucketRule', 'Lifeboat: CRITICAL when the vault bucket policy or Object Lock configuration changes', bucketTamperPattern(props.vaultBucketName));
     this.objectLockRule = rule('ObjectLockBypassRule', 'Lifeboat: CRITICAL when Object Lock on the vault is bypassed (needs S3 data events)', objectLockBypassPattern(props.vaultBucketName));
+    if (props.trail) this.trailRule = rule('VaultTrailRule', 'Lifeboat: CRITICAL when the trail these alarms need is stopped, deleted or changed', trailTamperPattern(props.trail));
   }
 
   private ownLogKey(): kms.Key {

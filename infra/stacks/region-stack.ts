@@ -14,6 +14,7 @@ import { RestoreTest, type RestoreTestNetwork } from '../constructs/restore-test
 import { TamperAlarms } from '../constructs/tamper-alarms.ts';
 import { Vault, vaultBucketName, type VaultProps } from '../constructs/vault.ts';
 import { VaultKey } from '../constructs/vault-key.ts';
+import { VaultTrail, vaultTrailName } from '../constructs/vault-trail.ts';
 
 /** What the primary region backs up: every source, and where its copies go. */
 export interface RegionBackupProps {
@@ -38,7 +39,10 @@ export interface RegionStackProps extends StackProps {
   readonly role: 'primary' | 'dr';
   /** Required for the DR stack: the primary vault key's ARN. */
   readonly primaryKeyArn?: string;
-  readonly vault: Omit<VaultProps, 'key' | 'bucketName'>;
+  readonly vault: Omit<VaultProps, 'key' | 'bucketName'> & {
+    /** Creates this region's CloudTrail trail for the tamper alarms (`VaultTrail`). @default false */
+    readonly createTrail?: boolean;
+  };
   readonly alertSubscribers: readonly AlertSubscriber[];
   /** The sources this region backs up (the primary region). @default - none */
   readonly backup?: RegionBackupProps;
@@ -62,6 +66,8 @@ export class RegionStack extends Stack {
   /** The daily compliance report (primary region). */
   readonly report?: ComplianceReport;
   readonly tamperAlarms: TamperAlarms;
+  /** This region's CloudTrail trail for the tamper alarms, when `vault.createTrail` is set. */
+  readonly trail?: VaultTrail;
 
   constructor(scope: Construct, id: string, props: RegionStackProps) {
     super(scope, id, props);
@@ -70,7 +76,8 @@ export class RegionStack extends Stack {
     }
     const breakGlass = props.vault.breakGlassRoleArn === undefined ? {} : { breakGlassRoleArn: props.vault.breakGlassRoleArn };
     this.vaultKey = new VaultKey(this, 'VaultKey', props.role === 'dr' ? { replicaOf: props.primaryKeyArn, ...breakGlass } : { copyRegions: props.backup ? [props.backup.drRegion] : [], ...breakGlass });
-    this.vault = new Vault(this, 'Vault', { ...props.vault, key: this.vaultKey.key, bucketName: vaultBucketName(props.deployment, this.region) });
+    const { createTrail, ...vaultProps } = props.vault;
+    this.vault = new Vault(this, 'Vault', { ...vaultProps, key: this.vaultKey.key, bucketName: vaultBucketName(props.deployment, this.region) });
     this.alerts = new Alerts(this, 'Alerts', { subscribers: props.alertSubscribers });
     if (props.backup && props.backup.sources.length > 0) {
       const { sources, drRegion } = props.backup;
@@ -143,7 +150,16 @@ export class RegionStack extends Stack {
       }
     }
     // Both regions: the vault key and bucket here are what an attacker would disable or unlock.
+    if (createTrail) {
+      this.trail = new VaultTrail(this, 'VaultTrail', {
+        trailName: vaultTrailName(props.deployment),
+        vaultBucket: this.vault.bucket,
+        accessLogBucket: this.vault.accessLogBucket,
+        includeGlobalServiceEvents: props.role === 'primary',
+      });
+    }
     this.tamperAlarms = new TamperAlarms(this, 'TamperAlarms', {
+      ...(this.trail ? { trail: { name: vaultTrailName(props.deployment), arn: this.trail.trailArn } } : {}),
       vaultBucketName: this.vault.bucket.bucketName,
       vaultKeyArn: this.vaultKey.keyArn,
       topic: this.alerts.topic,

@@ -109,3 +109,75 @@ describe('tamper alarms', () => {
     expect(actions.filter((a: string) => /^(s3|secretsmanager|rds):/.test(a))).toEqual([]);
   });
 });
+
+describe('the vault trail (vault.createTrail)', () => {
+  const regions = { primary: 'eu-west-1', dr: 'eu-central-1' } as const;
+  let lifeboat: SynthesizedLifeboat;
+  beforeAll(() => {
+    // cdk-nag on (synthLifeboat): the trail, its bucket and key pass the compliance checks.
+    lifeboat = synthLifeboat(exampleConfig((raw) => (raw.vault = { ...raw.vault, createTrail: true })));
+  }, SYNTH_TIMEOUT_MS);
+
+  it.each(['primary', 'dr'] as const)('%s: one single-region trail records write management events and the vault bucket\'s object writes, encrypted and validated', (region) => {
+    const template = lifeboat[region];
+    const [, trail] = only(template.findResources('AWS::CloudTrail::Trail'), 'trail');
+    const bucketArn = lifeboat.stacks[region].resolve(lifeboat.stacks[region].vault.bucket.bucketArn);
+    const trailKeyId = only(template.findResources('AWS::KMS::Key', { Properties: { Description: 'Lifeboat: encrypts the log files of trail lifeboat-vault' } }), 'trail key')[0];
+    expect(trail.Properties).toMatchObject({
+      TrailName: 'lifeboat-vault',
+      IsLogging: true,
+      IsMultiRegionTrail: false,
+      // Global (IAM) events once, in the primary region.
+      IncludeGlobalServiceEvents: region === 'primary',
+      EnableLogFileValidation: true,
+      KMSKeyId: { 'Fn::GetAtt': [trailKeyId, 'Arn'] },
+    });
+    expect(trail.Properties.EventSelectors).toEqual([
+      { IncludeManagementEvents: true, ReadWriteType: 'WriteOnly' },
+      { DataResources: [{ Type: 'AWS::S3::Object', Values: [{ 'Fn::Join': ['', [bucketArn, '/']] }] }], IncludeManagementEvents: false, ReadWriteType: 'WriteOnly' },
+    ]);
+  });
+
+  it.each(['primary', 'dr'] as const)('%s: CloudTrail may encrypt with the trail key only for this trail', (region) => {
+    const template = lifeboat[region];
+    const [, key] = only(template.findResources('AWS::KMS::Key', { Properties: { Description: 'Lifeboat: encrypts the log files of trail lifeboat-vault' } }), 'trail key');
+    const trailArn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:cloudtrail:${regions[region]}:123456789012:trail/lifeboat-vault`]] };
+    const cloudTrail = key.Properties.KeyPolicy.Statement.filter((s: Resource) => s.Principal?.Service === 'cloudtrail.amazonaws.com');
+    expect(cloudTrail).toEqual([
+      {
+        Sid: 'CloudTrailEncryptsThisTrailsLogs',
+        Effect: 'Allow',
+        Principal: { Service: 'cloudtrail.amazonaws.com' },
+        Action: 'kms:GenerateDataKey*',
+        Resource: '*',
+        Condition: {
+          StringEquals: { 'aws:SourceArn': trailArn },
+          StringLike: { 'kms:EncryptionContext:aws:cloudtrail:arn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':cloudtrail:*:123456789012:trail/*']] } },
+        },
+      },
+      { Sid: 'CloudTrailDescribesTheKey', Effect: 'Allow', Principal: { Service: 'cloudtrail.amazonaws.com' }, Action: 'kms:DescribeKey', Resource: '*', Condition: { StringEquals: { 'aws:SourceArn': trailArn } } },
+    ]);
+  });
+
+  it.each(['primary', 'dr'] as const)('%s: stopping, deleting or narrowing the trail alarms, through the same publisher', (region) => {
+    const template = lifeboat[region];
+    const rules = Object.values(template.findResources('AWS::Events::Rule')).filter((r) => /trail these alarms need/.test(r.Properties.Description));
+    expect(rules).toHaveLength(1);
+    const trailArn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:cloudtrail:${regions[region]}:123456789012:trail/lifeboat-vault`]] };
+    expect(rules[0]!.Properties.EventPattern).toEqual({
+      source: ['aws.cloudtrail'],
+      'detail-type': ['AWS API Call via CloudTrail'],
+      detail: { eventSource: ['cloudtrail.amazonaws.com'], eventName: ['StopLogging', 'DeleteTrail', 'UpdateTrail', 'PutEventSelectors'], requestParameters: { name: ['lifeboat-vault', trailArn] } },
+    });
+    const [publisherId] = only(template.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'lifeboat-tamper-alert' } } } }), 'publisher');
+    expect(rules[0]!.Properties.Targets).toEqual([expect.objectContaining({ Arn: { 'Fn::GetAtt': [publisherId, 'Arn'] } })]);
+  });
+
+  it('is not created by default: an organization trail is the stronger choice', () => {
+    const plain = synthLifeboat(exampleConfig());
+    for (const template of [plain.primary, plain.dr]) {
+      expect(template.findResources('AWS::CloudTrail::Trail')).toEqual({});
+      expect(Object.values(template.findResources('AWS::Events::Rule')).filter((r) => /trail these alarms need/.test(r.Properties.Description))).toEqual([]);
+    }
+  }, SYNTH_TIMEOUT_MS);
+});

@@ -12,7 +12,7 @@ const BUCKET = 'lifeboat-vault-123456789012-eu-west-1';
 const BREAK_GLASS = 'arn:aws:iam::123456789012:role/lifeboat-break-glass';
 const ADMIN_SESSION = 'arn:aws:sts::123456789012:assumed-role/Admin/mallory';
 
-function cloudTrailEvent(source: 'aws.kms' | 'aws.s3', detail: Record<string, unknown>, issuer = 'arn:aws:iam::123456789012:role/Admin') {
+function cloudTrailEvent(source: 'aws.kms' | 'aws.s3' | 'aws.cloudtrail', detail: Record<string, unknown>, issuer = 'arn:aws:iam::123456789012:role/Admin') {
   return {
     version: '0',
     id: 'c3f5c1ea-6e3f-4a1e-9d7e-0a1b2c3d4e5f',
@@ -26,7 +26,7 @@ function cloudTrailEvent(source: 'aws.kms' | 'aws.s3', detail: Record<string, un
       eventVersion: '1.08',
       userIdentity: { type: 'AssumedRole', arn: issuer === BREAK_GLASS ? 'arn:aws:sts::123456789012:assumed-role/lifeboat-break-glass/ops' : ADMIN_SESSION, sessionContext: { sessionIssuer: { type: 'Role', arn: issuer } } },
       eventTime: '2026-12-02T03:14:15Z',
-      eventSource: source === 'aws.kms' ? 'kms.amazonaws.com' : 's3.amazonaws.com',
+      eventSource: `${source.slice(4)}.amazonaws.com`,
       awsRegion: 'eu-west-1',
       sourceIPAddress: '203.0.113.9',
       userAgent: 'aws-cli/2.22.0',
@@ -140,6 +140,23 @@ describe('alertOnTamperEvent', () => {
 
     expect(alert).toMatchObject({ severity: 'CRITICAL', step: 'tamper', errorName: eventName, headline });
     expect(alert.sourceId).toBe(source === 'aws.kms' ? 'mrk-1234abcd12ab34cd56ef1234567890ab' : BUCKET);
+  });
+
+  it.each([
+    ['StopLogging', 'the vault trail was stopped', 'Start it again: aws cloudtrail start-logging --name lifeboat-vault --region eu-west-1'],
+    ['DeleteTrail', 'the vault trail was deleted', 'Redeploy the Lifeboat stacks to restore the trail from the template.'],
+    ['PutEventSelectors', 'the vault trail was changed', 'Redeploy the Lifeboat stacks to restore the trail from the template.'],
+    ['UpdateTrail', 'the vault trail was changed', 'Redeploy the Lifeboat stacks to restore the trail from the template.'],
+  ] as const)('%s on the vault trail: CRITICAL "%s", saying the other alarms are blind until it records again', (eventName, headline, firstStep) => {
+    const alert = tamperAlert(cloudTrailEvent('aws.cloudtrail', { eventName, requestParameters: { name: 'arn:aws:cloudtrail:eu-west-1:123456789012:trail/lifeboat-vault' } }));
+
+    expect(alert).toMatchObject({ severity: 'CRITICAL', step: 'tamper', errorName: eventName, headline, sourceId: 'lifeboat-vault' });
+    expect(alert.reason).toContain(`${eventName} on trail arn:aws:cloudtrail:eu-west-1:123456789012:trail/lifeboat-vault (account 123456789012, eu-west-1) succeeded.`);
+    expect(alert.nextSteps!.slice(0, 3)).toEqual([
+      firstStep,
+      'Check it records again: aws cloudtrail get-trail-status --name lifeboat-vault --region eu-west-1',
+      'Until it does, check the vault key, bucket policy and objects by hand: nothing would have alarmed in the meantime.',
+    ]);
   });
 
   it('names the object version a bypassing delete removed', () => {

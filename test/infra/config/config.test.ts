@@ -74,6 +74,7 @@ describe('defaults', () => {
     expect(config.vault).toEqual({
       objectLock: { mode: 'GOVERNANCE', retentionDays: 35 },
       lifecycle: { glacierInstantRetrievalAfterDays: 30, deepArchiveAfterDays: 180, noncurrentVersionExpiryDays: 90 },
+      createTrail: false,
     });
     expect(config.alerts).toEqual({ emails: [], webhooks: [] });
     const source: SourceConfig = config.sources[0]!;
