@@ -43,6 +43,11 @@ export interface RedisBackupOptions {
   readonly compressionLevel?: number;
   /** Keys per SCAN and per MULTI/EXEC batch. @default 500 */
   readonly batchSize?: number;
+  /**
+   * The version the manifest records, when the server read is not the source itself (an ElastiCache export
+   * loaded into a scratch server records the cache's engine version). @default what INFO server says
+   */
+  readonly serverVersion?: string;
 }
 
 export interface RedisBackupResult {
@@ -102,7 +107,7 @@ export async function runRedisBackup(options: RedisBackupOptions): Promise<Redis
       startedAt: startedAt.toISOString(),
       completedAt: new Date(startedAt.getTime() + Math.ceil(performance.now() - clockStart)).toISOString(),
       // Redis has no database names: `*` is every database the server has.
-      source: { database: '*', serverVersion: dumped.serverVersion, ...manifestHost(options.endpoint) },
+      source: { database: '*', serverVersion: options.serverVersion ?? dumped.serverVersion, ...manifestHost(options.endpoint) },
       tools: { lifeboat: LIFEBOAT_VERSION, dump: { name: REDIS_DUMP_TOOL, version: LIFEBOAT_VERSION } },
       payload: { key: PAYLOAD_NAME, format: REDIS_PAYLOAD_FORMAT, rawBytes: raw.bytes, storedBytes: hasher.bytes, sha256: hasher.digest() },
       compression: { codec: 'zstd', level },
