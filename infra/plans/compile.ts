@@ -67,6 +67,8 @@ export const PLAN_SUBSTITUTIONS = ['DrStepFunctionArn', 'RequestApprovalFunction
 export const LAMBDA_MAX_SECONDS = 900;
 /** The kinds that do their work inside the step executor (the RDS kinds only start and poll). */
 export const FARGATE_KINDS: readonly PlanStepConfig['kind'][] = ['restore-dump', 'validate'];
+/** `StartedBy` of every task a plan runs: the execution name's MD5 (ECS allows 36 characters; a name may have 80). */
+export const STARTED_BY = "States.Hash($$.Execution.Name, 'MD5')";
 /** The container the runner's task definitions name (infra/constructs/fargate-runner.ts RUNNER_CONTAINER). */
 const RUNNER_CONTAINER = 'runner';
 
@@ -429,6 +431,30 @@ function fargateNetwork(plan: PlanConfig, planStep: PlanStepConfig, context: Pla
   return network;
 }
 
+/** ECS's limit on a RunTask's overrides, in characters, and what a step's own parameters may take of it. */
+export const ECS_OVERRIDES_LIMIT = 8192;
+export const FARGATE_PARAMETERS_BUDGET = 4096;
+
+/**
+ * The event a Fargate step's task gets, in a container override: the run-step event with only the records
+ * the step reads (a validate step: its target restore's; a restore-dump: none), not every earlier level's, so
+ * its size does not grow with the plan. The step's own parameters (SQL checks…) are bounded at compile time,
+ * leaving the rest of ECS's 8,192 characters for the execution ARN and that one record.
+ */
+function fargateTaskEvent(plan: PlanConfig, planStep: PlanStepConfig): Record<string, unknown> {
+  const parameters = JSON.stringify(planStep.parameters);
+  if (parameters.length > FARGATE_PARAMETERS_BUDGET) {
+    throw new Error(
+      `DR plan '${plan.name}' cannot be compiled: step '${planStep.id}' runs on Fargate, where its event travels in ECS container overrides (${ECS_OVERRIDES_LIMIT} characters in all), and its parameters take ${parameters.length} characters (at most ${FARGATE_PARAMETERS_BUDGET}): shorten its SQL checks, or split them over two validate steps`,
+    );
+  }
+  const { 'levels.$': _everyLevel, ...event } = runStepEvent(plan, planStep);
+  if (planStep.kind !== 'validate') return { ...event, levels: {} };
+  const target = (planStep.parameters as { target: string }).target;
+  const level = planLevels(plan).findIndex((steps) => steps.some((s) => s.id === target)) + 1;
+  return { ...event, levels: { [`L${level}`]: { [`${target}.$`]: `$.levels.L${level}.${target}` } } };
+}
+
 /**
  * Prepare ▸ Run (the DR step task, `ecs:runTask.sync`, for the step's whole timeout) ▸ Read (the record the
  * task left in the vault; on the task's failure, its error raised again by name) ▸ Done.
@@ -438,7 +464,7 @@ function fargateStates(plan: PlanConfig, planStep: PlanStepConfig, network: Farg
   return {
     StartAt: `Prepare${id}`,
     States: {
-      [`Prepare${id}`]: { Type: 'Pass', Parameters: runStepEvent(plan, planStep), ResultPath: '$.taskEvent', Next: `Run${id}` },
+      [`Prepare${id}`]: { Type: 'Pass', Parameters: fargateTaskEvent(plan, planStep), ResultPath: '$.taskEvent', Next: `Run${id}` },
       [`Run${id}`]: {
         Type: 'Task',
         Comment: `Step ${id} as a DR step task on Fargate: its ${planStep.timeoutMinutes} minutes are more than a Lambda invocation lasts.`,
@@ -450,7 +476,8 @@ function fargateStates(plan: PlanConfig, planStep: PlanStepConfig, network: Farg
           PlatformVersion: 'LATEST',
           NetworkConfiguration: { AwsvpcConfiguration: { Subnets: [...network.subnets], SecurityGroups: [...network.securityGroups], AssignPublicIp: 'DISABLED' } },
           Overrides: { ContainerOverrides: [{ Name: RUNNER_CONTAINER, Environment: [{ Name: 'LIFEBOAT_TASK_EVENT', 'Value.$': 'States.JsonToString($.taskEvent)' }] }] },
-          'StartedBy.$': '$$.Execution.Name',
+          // ECS takes at most 36 characters here; an execution name may have 80. Its MD5 has 32 and names it uniquely.
+          'StartedBy.$': STARTED_BY,
         },
         ResultPath: null,
         TimeoutSeconds: planStep.timeoutMinutes * 60,

@@ -272,7 +272,7 @@ describe('a DR plan whose restore-dump step is given 2 hours', () => {
         PlatformVersion: 'LATEST',
         NetworkConfiguration: { AwsvpcConfiguration: { Subnets: ['subnet-0a1b2c3d4e5f60001', 'subnet-0a1b2c3d4e5f60002'], SecurityGroups: ['sg-0a1b2c3d4e5f60005'], AssignPublicIp: 'DISABLED' } },
         Overrides: { ContainerOverrides: [{ Name: 'runner', Environment: [{ Name: 'LIFEBOAT_TASK_EVENT', 'Value.$': 'States.JsonToString($.taskEvent)' }] }] },
-        'StartedBy.$': '$$.Execution.Name',
+        'StartedBy.$': "States.Hash($$.Execution.Name, 'MD5')",
       },
       ResultPath: null,
       TimeoutSeconds: 7200,

@@ -640,9 +640,12 @@ describe('compilePlan: steps too long for Lambda, given the Fargate runner', () 
       TimeoutSeconds: 7200,
       Parameters: { Cluster: '${RunnerClusterArn}', TaskDefinition: '${DrStepTaskDefinitionArn}', NetworkConfiguration: { AwsvpcConfiguration: { Subnets: NETWORK.subnets, SecurityGroups: NETWORK.securityGroups, AssignPublicIp: 'DISABLED' } } },
     });
-    // The task gets exactly the event the Lambda would.
+    // The task gets the event the Lambda would, but for the earlier levels' records: a restore reads none, and
+    // they would grow the container override (8,192 characters in ECS) with every step of the plan.
     const lambda = [...statesOf(compilePlan(withTimeouts(120, 15), { name: 'lifeboat' }))].find(([name]) => name === 'Runrestore')![1];
-    expect(restore.States['Preparerestore']).toEqual({ Type: 'Pass', Parameters: lambda['Parameters'], ResultPath: '$.taskEvent', Next: 'Runrestore' });
+    const { 'levels.$': everyLevel, ...lambdaEvent } = lambda['Parameters'] as Record<string, unknown>;
+    expect(everyLevel).toBe('$.levels');
+    expect(restore.States['Preparerestore']).toEqual({ Type: 'Pass', Parameters: { ...lambdaEvent, levels: {} }, ResultPath: '$.taskEvent', Next: 'Runrestore' });
     const check = branchOf(definition, 'Runcheck')!;
     expect(Object.keys(check.States)).toEqual(['Runcheck', 'Donecheck']);
     expect(check.States['Runcheck']).toMatchObject({ Resource: '${DrStepFunctionArn}', TimeoutSeconds: 900 });
@@ -655,6 +658,25 @@ describe('compilePlan: steps too long for Lambda, given the Fargate runner', () 
     // Without the runner (a local drill) every step is the step executor's: no limit applies there.
     const local = compilePlan(withTimeouts(120, 30), { name: 'lifeboat' });
     expect([...statesOf(local)].filter(([, state]) => state['Resource'] === 'arn:aws:states:::ecs:runTask.sync')).toEqual([]);
+  });
+
+  it('gives a Fargate validate step only its target restore\'s record, from the level that restore ran in', () => {
+    const definition = compilePlan(withTimeouts(120, 30), { name: 'lifeboat', fargate: FARGATE });
+    const check = branchOf(definition, 'Preparecheck')!;
+    // backup (L1) ▸ go (L2) ▸ restore (L3) ▸ check (L4).
+    expect((check.States['Preparecheck']!['Parameters'] as Record<string, unknown>)['levels']).toEqual({ L3: { 'restore.$': '$.levels.L3.restore' } });
+  });
+
+  it('refuses to compile a Fargate step whose parameters would crowd ECS\'s 8,192-character overrides, naming the step and the sizes', () => {
+    const sqlChecks = Array.from({ length: 60 }, (_, i) => `SELECT count(*) > ${i} FROM orders WHERE note <> '${'x'.repeat(40)}'`);
+    const withChecks = (minutes: number) =>
+      plan('orders-restore', ordersRestoreSteps(SECRET).map((s) => (s.id === 'check' ? ({ ...s, timeoutMinutes: minutes, parameters: { target: 'restore', sqlChecks } } as typeof s) : s)));
+    expect(() => compilePlan(withChecks(30), { name: 'lifeboat', fargate: FARGATE })).toThrow(
+      /^DR plan 'orders-restore' cannot be compiled: step 'check' runs on Fargate, where its event travels in ECS container overrides \(8192 characters in all\), and its parameters take \d{4} characters \(at most 4096\): shorten its SQL checks, or split them over two validate steps$/,
+    );
+    // The same checks on Lambda (15 minutes) compile: the limit is ECS's.
+    const onLambda = withChecks(15);
+    expect(() => compilePlan(onLambda, { name: 'lifeboat', fargate: FARGATE })).not.toThrow();
   });
 
   it('refuses to compile a Fargate step when no network is known for its source, naming the plan, step and source', () => {

@@ -6,6 +6,7 @@
  * stand-ins add (test/functions/runner/support.ts); its Lambda states run the step executor's core in-process. The
  * real engine restores a real two-part PostgreSQL backup from a vault on s3rver into the local server.
  */
+import { createHash } from 'node:crypto';
 import 'aws-sdk-client-mock-vitest/extend';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -199,7 +200,8 @@ describe('a DR plan whose restore-dump step is given 2 hours, run locally on the
       PlatformVersion: 'LATEST',
       NetworkConfiguration: { AwsvpcConfiguration: { Subnets: ['subnet-0a1b2c3d4e5f60001', 'subnet-0a1b2c3d4e5f60002'], SecurityGroups: ['sg-0a1b2c3d4e5f60005'], AssignPublicIp: 'DISABLED' } },
       Overrides: { ContainerOverrides: [{ Name: 'runner', Environment: [{ Name: 'LIFEBOAT_TASK_EVENT', Value: expect.any(String) }] }] },
-      StartedBy: 'fargate-real-1',
+      // ECS takes 36 characters at most: the execution name's MD5, computed by the state machine itself.
+      StartedBy: createHash('md5').update('fargate-real-1').digest('hex'),
     });
     const event = JSON.parse(requests[0]!.Overrides.ContainerOverrides[0]!.Environment[0]!.Value) as Record<string, unknown>;
     expect(event).toMatchObject({ action: 'run-step', plan: PLAN, stepId: 'restore', kind: 'restore-dump', mode: 'real', executionId: `arn:aws:states:${REGION}:${ACCOUNT}:execution:lifeboat-plan-${PLAN}:fargate-real-1` });

@@ -4,6 +4,7 @@
  * from the RunTask container overrides, as the runner entrypoint reads it), local PostgreSQL and s3rver.
  * Copy, retention and the metric are stubs here (test/statemachines/backup.test.ts runs them for real).
  */
+import { createHash } from 'node:crypto';
 import 'aws-sdk-client-mock-vitest/extend';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -226,7 +227,8 @@ describe('backup.asl.json on Fargate (real resolve-source, dump and verify cores
           },
         ],
       },
-      StartedBy: CONTEXT.Execution.Name,
+      // ECS takes 36 characters at most, an execution name up to 80: its MD5 (32 hex characters).
+      StartedBy: createHash('md5').update(CONTEXT.Execution.Name).digest('hex'),
     });
     // The backup id DescribeSource chose is the one the dump wrote and the state machine read back.
     expect(eventOf(dumpTask!)).toEqual({ sourceId: SOURCE, trigger: 'schedule', backupId: output.source.fargate.backupId });
