@@ -52,15 +52,9 @@ export function parseBackupId(id: string): { time: Date } {
     number, number, number, number, number, number,
   ];
   const time = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
-  // Date.UTC rolls 2026-02-30 over to March; a real id never does.
-  if (
-    time.getUTCFullYear() !== year ||
-    time.getUTCMonth() !== month - 1 ||
-    time.getUTCDate() !== day ||
-    time.getUTCHours() !== hour ||
-    time.getUTCMinutes() !== minute ||
-    time.getUTCSeconds() !== second
-  ) {
+  // Date.UTC rolls 2026-02-30 over to March, 24:00 to the next day and years 0-99 to the 1900s; a real id
+  // never does, so the time written back must be the id's own. One comparison: no field can be left out.
+  if (compactUtc(time, false) !== id.slice(0, id.indexOf('-'))) {
     throw new InvalidIdentifierError(`"${id}" is not a backup id: its timestamp is not a real UTC date and time`);
   }
   return { time };
@@ -141,8 +135,10 @@ export function stepRecordKey(plan: string, executionName: string, stepId: strin
 /** Splits a key inside a backup folder; `undefined` for keys that are not (stray objects are ignored, never guessed at). */
 export function parseBackupKey(key: string): { sourceId: string; backupId: string; name: string } | undefined {
   if (!key.startsWith(BACKUPS_PREFIX)) return undefined;
-  const [sourceId, backupId, ...rest] = key.slice(BACKUPS_PREFIX.length).split('/');
-  if (sourceId === undefined || backupId === undefined || rest.length === 0) return undefined;
+  const parts = key.slice(BACKUPS_PREFIX.length).split('/');
+  // `<source>/<backup>/<name…>`: fewer parts is a folder or a stray object, never a key inside a backup.
+  if (parts.length < 3) return undefined;
+  const [sourceId, backupId, ...rest] = parts as [string, string, ...string[]];
   if (!SOURCE_ID_PATTERN.test(sourceId) || !isBackupId(backupId)) return undefined;
   return { sourceId, backupId, name: rest.join('/') };
 }

@@ -10,7 +10,10 @@ import {
   parseBackupId,
   parseBackupKey,
   payloadKey,
+  evidenceKey,
+  isBackupId,
   sourcePrefix,
+  stepRecordKey,
   verificationKey,
 } from '../../../functions/lib/vault/layout.ts';
 
@@ -48,7 +51,26 @@ describe('backup ids', () => {
   });
 
   it('refuses to make an id from an invalid date', () => {
-    expect(() => newBackupId(new Date('not a date'))).toThrow(InvalidIdentifierError);
+    expect(() => newBackupId(new Date('not a date'))).toThrow(new InvalidIdentifierError('Cannot make an id from an invalid Date'));
+  });
+
+  it.each([
+    ['Nov 31st', '20261131T000000Z-abcdefgh'],
+    ['month 13', '20261301T000000Z-abcdefgh'],
+    ['month 00', '20260001T000000Z-abcdefgh'],
+    ['day 00', '20261100T000000Z-abcdefgh'],
+    ['minute 60', '20261122T056000Z-abcdefgh'],
+    ['second 60', '20261122T053360Z-abcdefgh'],
+    ['year 0099 (Date.UTC reads 1999)', '00991122T053327Z-abcdefgh'],
+  ])('refuses a timestamp that is not a real UTC time (%s), saying so', (_case, id) => {
+    expect(() => parseBackupId(id)).toThrow(new InvalidIdentifierError(`"${id}" is not a backup id: its timestamp is not a real UTC date and time`));
+    expect(isBackupId(id)).toBe(false);
+  });
+
+  it('accepts the last second of a leap day and of a year', () => {
+    expect(parseBackupId('20280229T235959Z-abcdefgh').time.toISOString()).toBe('2028-02-29T23:59:59.000Z');
+    expect(parseBackupId('20261231T235959Z-abcdefgh').time.toISOString()).toBe('2026-12-31T23:59:59.000Z');
+    expect(isBackupId('20261231T235959Z-abcdefgh')).toBe(true);
   });
 });
 
@@ -58,7 +80,12 @@ describe('source ids', () => {
   });
 
   it.each(['', 'Orders', '2db', '-db', 'orders_db', 'orders/db', `a${'b'.repeat(40)}`])('refuses "%s"', (id) => {
-    expect(() => assertSourceId(id)).toThrow(InvalidIdentifierError);
+    expect(() => assertSourceId(id)).toThrow(new InvalidIdentifierError(`"${id}" is not a source id: expected 1-40 characters of a-z, 0-9 and "-", starting with a letter`));
+  });
+
+  it('quotes a long bad value cut to 80 characters, and one of 80 whole', () => {
+    expect(() => assertSourceId('X'.repeat(81))).toThrow(`"${'X'.repeat(77)}..." is not a source id`);
+    expect(() => assertSourceId('X'.repeat(80))).toThrow(`"${'X'.repeat(80)}" is not a source id`);
   });
 });
 
@@ -88,9 +115,30 @@ describe('keys', () => {
       name: 'verifications/x.json',
     });
     expect(parseBackupKey(`backups/orders-db/${backupId}`)).toBeUndefined();
+    expect(parseBackupKey(`backups/orders-db/${backupId}/payload`)).toEqual({ sourceId: 'orders-db', backupId, name: 'payload' });
+    expect(parseBackupKey('backups/orders-db')).toBeUndefined();
+    expect(parseBackupKey('backups/')).toBeUndefined();
     expect(parseBackupKey(`backups/Orders/${backupId}/payload`)).toBeUndefined();
     expect(parseBackupKey('backups/orders-db/not-an-id/payload')).toBeUndefined();
     expect(parseBackupKey(`other/orders-db/${backupId}/payload`)).toBeUndefined();
+  });
+});
+
+describe('evidence keys', () => {
+  it('name a plan execution\'s evidence, and a Fargate step\'s record beside it', () => {
+    expect(evidenceKey('orders-restore', 'drill-1')).toBe('evidence/orders-restore/drill-1.json');
+    expect(stepRecordKey('orders-restore', 'drill-1', 'restore')).toBe('evidence/orders-restore/drill-1/steps/restore.json');
+  });
+
+  it.each([
+    ['plan', () => evidenceKey('Plan', 'run-1'), '"Plan" is not a plan name: expected 1-40 characters of a-z, 0-9 and "-", starting with a letter'],
+    ['execution', () => evidenceKey('plan', 'run/1'), '"run/1" is not a Step Functions execution name'],
+    ['execution ..', () => evidenceKey('plan', '..'), '".." is not a Step Functions execution name'],
+    ['step', () => stepRecordKey('plan', 'run-1', 'Restore'), '"Restore" is not a step id: expected 1-40 characters of a-z, 0-9 and "-", starting with a letter'],
+    ['step ..', () => stepRecordKey('plan', 'run-1', '..'), '".." is not a step id: expected 1-40 characters of a-z, 0-9 and "-", starting with a letter'],
+    ['execution of a step', () => stepRecordKey('plan', 'run/1', 'restore'), '"run/1" is not a Step Functions execution name'],
+  ])('refuse a bad %s, naming it', (_case, build, message) => {
+    expect(build).toThrow(new InvalidIdentifierError(message));
   });
 });
 
@@ -117,5 +165,7 @@ describe('store keys', () => {
   it('allow listing prefixes that end in "/" or are partial, but not ones that escape', () => {
     for (const prefix of ['', 'backups/', 'backups/ord']) expect(() => assertStorePrefix(prefix)).not.toThrow();
     for (const prefix of ['../', '/backups', 'a//']) expect(() => assertStorePrefix(prefix)).toThrow(InvalidStoreKeyError);
+    expect(() => assertStorePrefix('backups/../')).toThrow(new InvalidStoreKeyError('Invalid store prefix "backups/../": it has a ".." path segment'));
+    expect(() => assertStoreKey('a//b')).toThrow(new InvalidStoreKeyError('Invalid store key "a//b": it has an empty path segment ("//" or a trailing "/")'));
   });
 });
