@@ -295,6 +295,12 @@ const ObjectivesSchema = z.strictObject({
   rpoMinutes: count(1),
   /** Recovery time objective: how long, in minutes, a restore may take. */
   rtoMinutes: count(1),
+  /**
+   * The longest a backup and its verification take. The newest verified recovery point is the previous one
+   * until the next backup is verified, so the RPO must cover the schedule's longest gap plus this.
+   * @default 30
+   */
+  backupDurationMinutes: count(1).default(30),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -400,14 +406,17 @@ function withSourceChecks<T extends z.ZodType<SourceCommon>>(schema: T): T {
         if (!parsed.ok) return;
         const gap = longestGapMinutes(parsed.cron);
         const window = source.schedule.flexibleWindowMinutes ?? 0;
-        if (gap.minutes + window > source.objectives.rpoMinutes) {
+        const duration = source.objectives.backupDurationMinutes;
+        if (gap.minutes + window + duration > source.objectives.rpoMinutes) {
           ctx.addIssue({
             code: 'custom',
             path: ['objectives', 'rpoMinutes'],
             message:
               `${source.objectives.rpoMinutes} minutes cannot be met: schedule '${source.schedule.cron}' leaves ` +
               `${gap.exact ? '' : 'at least '}${describeMinutes(gap.minutes)} between backups` +
-              (window > 0 ? `, and the flexible window may delay a run by ${window} more` : ''),
+              (window > 0 ? `, the flexible window may delay a run by ${window} more` : '') +
+              `, and the next backup is verified up to ${duration} minutes after it starts (objectives.backupDurationMinutes): ` +
+              `the RPO must be at least ${gap.minutes + window + duration} minutes`,
           });
         }
       },
@@ -426,7 +435,7 @@ export function effectiveFlexibleWindowMinutes(source: Pick<SourceCommon, 'sched
   const gap = longestGapMinutes(parsed.cron);
   // A gap known only as a lower bound leaves no slack we can be sure of.
   if (!gap.exact) return 0;
-  return Math.max(0, Math.min(DEFAULT_MAX_FLEXIBLE_WINDOW_MINUTES, source.objectives.rpoMinutes - gap.minutes));
+  return Math.max(0, Math.min(DEFAULT_MAX_FLEXIBLE_WINDOW_MINUTES, source.objectives.rpoMinutes - gap.minutes - source.objectives.backupDurationMinutes));
 }
 
 function describeMinutes(minutes: number): string {

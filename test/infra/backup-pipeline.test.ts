@@ -140,7 +140,7 @@ describe('the backup pipeline from the example config', () => {
       expect(schedule.DependsOn).toContain(groupId);
       expect(JSON.parse(byName[sourceId].Target.Input)).toEqual({ sourceId, trigger: 'schedule', scheduledTime: '<aws.scheduler.scheduled-time>' });
     };
-    // orders-db: every 4 hours with a 240-minute RPO leaves no slack, so no flexible window.
+    // orders-db: every 4 hours with a 270-minute RPO leaves no slack beyond its 30 minutes of backing up, so no flexible window.
     expectSchedule('orders-db', '0 */4 * * ? *', 'Europe/Dublin', { Mode: 'OFF' });
     // billing-db: daily with a 1500-minute RPO leaves an hour: the default window of 15 minutes.
     expectSchedule('billing-db', '30 2 * * ? *', 'Europe/Berlin', { Mode: 'FLEXIBLE', MaximumWindowInMinutes: 15 });
@@ -265,7 +265,7 @@ describe('the backup pipeline as sources change', () => {
           network: raw.sources[0].network,
           schedule: { cron: '0 3 * * ? *', timeZone: 'UTC' },
           backup: { method },
-          objectives: { rpoMinutes: 1440, rtoMinutes: 60 },
+          objectives: { rpoMinutes: 1500, rtoMinutes: 60 },
         });
       }),
     );

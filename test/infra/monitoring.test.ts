@@ -51,7 +51,7 @@ const NEW_SOURCE = {
   // The network of orders-db: the dump function that serves it serves this one too.
   network: { vpcId: 'vpc-0a1b2c3d4e5f60718', subnetIds: ['subnet-0a1b2c3d4e5f60001', 'subnet-0a1b2c3d4e5f60002'], securityGroupIds: ['sg-0a1b2c3d4e5f60003'] },
   schedule: { cron: '0 3 * * ? *' },
-  objectives: { rpoMinutes: 1440, rtoMinutes: 60 },
+  objectives: { rpoMinutes: 1500, rtoMinutes: 60 },
 };
 
 describe('monitoring from the example config', () => {
@@ -64,7 +64,7 @@ describe('monitoring from the example config', () => {
     const rpo = alarmsOn(lifeboat.primary, 'MinutesSinceLastVerifiedBackup');
     expect(rpo.map((a) => [dimensionValue(a, 'sourceId'), a.Properties.Threshold]).sort()).toEqual([
       ['billing-db', 1500],
-      ['orders-db', 240],
+      ['orders-db', 270],
     ]);
     lifeboat.primary.hasResourceProperties('AWS::CloudWatch::Alarm', {
       AlarmName: 'lifeboat-rpo-orders-db',
@@ -75,14 +75,14 @@ describe('monitoring from the example config', () => {
       Period: 600,
       EvaluationPeriods: 1,
       ComparisonOperator: 'GreaterThanThreshold',
-      Threshold: 240,
+      Threshold: 270,
       TreatMissingData: 'breaching',
       AlarmActions: [{ Ref: Match.stringLikeRegexp('^MonitoringAlarmTopic') }],
       OKActions: [{ Ref: Match.stringLikeRegexp('^MonitoringAlarmTopic') }],
     });
     const orders = rpo.find((a) => dimensionValue(a, 'sourceId') === 'orders-db')!;
     expect(joined(orders.Properties.AlarmDescription)).toMatch(
-      /^Lifeboat orders-db: no verified backup within the RPO\nThe newest verified backup of orders-db is \{value\} minutes old; its RPO is 240 minutes.*\n- See its backups and their verification: lifeboat status --vault s3:\/\/\{"Ref":"Vault/s,
+      /^Lifeboat orders-db: no verified backup within the RPO\nThe newest verified backup of orders-db is \{value\} minutes old; its RPO is 270 minutes.*\n- See its backups and their verification: lifeboat status --vault s3:\/\/\{"Ref":"Vault/s,
     );
   });
 
@@ -90,7 +90,7 @@ describe('monitoring from the example config', () => {
     const lag = alarmsOn(lifeboat.primary, 'DrCopyLagMinutes');
     expect(lag.map((a) => [dimensionValue(a, 'sourceId'), a.Properties.Threshold, a.Properties.TreatMissingData]).sort()).toEqual([
       ['billing-db', 1500, 'breaching'],
-      ['orders-db', 240, 'breaching'],
+      ['orders-db', 270, 'breaching'],
     ]);
   });
 
@@ -147,7 +147,7 @@ describe('monitoring from the example config', () => {
     expect(actions.filter((a) => /^(s3|rds):/.test(a)).sort()).toEqual(['rds:DescribeDBSnapshots', 's3:GetObject', 's3:GetObject', 's3:ListBucket']);
     expect(statements.map((s) => s.Sid).filter(Boolean)).toEqual(expect.arrayContaining(['ReadManifestsAndResults', 'ReadDrillEvidence', 'ListBothVaults', 'ReadPrimaryManifests', 'ReadDrManifests', 'DescribeLifeboatSnapshots']));
     lifeboat.primary.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ LIFEBOAT_MONITORED: JSON.stringify({ sources: [{ id: 'orders-db', rpoMinutes: 240 }, { id: 'billing-db', rpoMinutes: 1500 }], plans: ['orders-failover', 'billing-db-default'] }) }) },
+      Environment: { Variables: Match.objectLike({ LIFEBOAT_MONITORED: JSON.stringify({ sources: [{ id: 'orders-db', rpoMinutes: 270 }, { id: 'billing-db', rpoMinutes: 1500 }], plans: ['orders-failover', 'billing-db-default'] }) }) },
     });
   });
 
@@ -155,7 +155,7 @@ describe('monitoring from the example config', () => {
     const body = dashboardBody(lifeboat.primary);
     for (const source of ['orders-db', 'billing-db']) expect(body).toContain(`${source}: backup age (minutes) against its RPO`);
     for (const plan of ['orders-failover', 'billing-db-default']) expect(body).toContain(`${plan}: days since last passed drill`);
-    expect(body).toContain('"horizontal":[{"value":240,"label":"RPO 240 min"');
+    expect(body).toContain('"horizontal":[{"value":270,"label":"RPO 270 min"');
     expect(body).toContain('"horizontal":[{"value":1500,"label":"RPO 1500 min"');
     expect(body).toContain('SourcesOutsideRpo');
   });

@@ -34,7 +34,7 @@ function minimalSource(overrides: Record<string, unknown> = {}) {
     credentialsSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-AbCdEf',
     network: { vpcId: 'vpc-0a1b2c3d', subnetIds: ['subnet-0a1b2c3d'], securityGroupIds: ['sg-0a1b2c3d'] },
     schedule: { cron: '0 1 * * ? *' },
-    objectives: { rpoMinutes: 1440, rtoMinutes: 60 },
+    objectives: { rpoMinutes: 1500, rtoMinutes: 60 },
     ...overrides,
   };
 }
@@ -279,24 +279,38 @@ describe('a bad config names the field', () => {
     config.sources[0].objectives.rpoMinutes = 60; // schedule: every 4 hours
 
     expect(problemsOf(config)).toEqual([
-      "sources[0].objectives.rpoMinutes: 60 minutes cannot be met: schedule '0 */4 * * ? *' leaves 240 minutes (4h) between backups",
+      "sources[0].objectives.rpoMinutes: 60 minutes cannot be met: schedule '0 */4 * * ? *' leaves 240 minutes (4h) between backups, and the next backup is verified up to 30 minutes after it starts (objectives.backupDurationMinutes): the RPO must be at least 270 minutes",
     ]);
   });
 
   it('counts an explicit flexible window against the RPO, and names it', () => {
     const config = example();
-    config.sources[0].schedule.flexibleWindowMinutes = 10; // every 4 hours, RPO 240: no slack left
+    config.sources[0].schedule.flexibleWindowMinutes = 10; // every 4 hours, 30 minutes to back up and verify, RPO 270: none to spare
 
     expect(problemsOf(config)).toEqual([
-      "sources[0].objectives.rpoMinutes: 240 minutes cannot be met: schedule '0 */4 * * ? *' leaves 240 minutes (4h) between backups, and the flexible window may delay a run by 10 more",
+      "sources[0].objectives.rpoMinutes: 270 minutes cannot be met: schedule '0 */4 * * ? *' leaves 240 minutes (4h) between backups, the flexible window may delay a run by 10 more, and the next backup is verified up to 30 minutes after it starts (objectives.backupDurationMinutes): the RPO must be at least 280 minutes",
+    ]);
+  });
+
+  it('counts the time a backup and its verification take against the RPO: an RPO equal to the schedule gap is refused', () => {
+    const config = example();
+    config.sources[0].objectives.rpoMinutes = 240; // every 4 hours
+    expect(problemsOf(config)).toEqual([
+      "sources[0].objectives.rpoMinutes: 240 minutes cannot be met: schedule '0 */4 * * ? *' leaves 240 minutes (4h) between backups, and the next backup is verified up to 30 minutes after it starts (objectives.backupDurationMinutes): the RPO must be at least 270 minutes",
+    ]);
+    config.sources[0].objectives.rpoMinutes = 270;
+    expect(() => parseConfig(config)).not.toThrow();
+    config.sources[0].objectives.backupDurationMinutes = 31;
+    expect(problemsOf(config)).toEqual([
+      "sources[0].objectives.rpoMinutes: 270 minutes cannot be met: schedule '0 */4 * * ? *' leaves 240 minutes (4h) between backups, and the next backup is verified up to 31 minutes after it starts (objectives.backupDurationMinutes): the RPO must be at least 271 minutes",
     ]);
   });
 
   it('defaults the flexible window to the slack the RPO leaves, at most 15 minutes, and 0 when the gap is not known exactly', () => {
     const window = (cron: string, rpoMinutes: number, flexibleWindowMinutes?: number) =>
-      effectiveFlexibleWindowMinutes({ schedule: { cron, timeZone: 'UTC', flexibleWindowMinutes }, objectives: { rpoMinutes, rtoMinutes: 60 } });
-    expect(window('0 */4 * * ? *', 240)).toBe(0);
-    expect(window('0 */4 * * ? *', 247)).toBe(7);
+      effectiveFlexibleWindowMinutes({ schedule: { cron, timeZone: 'UTC', flexibleWindowMinutes }, objectives: { rpoMinutes, rtoMinutes: 60, backupDurationMinutes: 30 } });
+    expect(window('0 */4 * * ? *', 270)).toBe(0);
+    expect(window('0 */4 * * ? *', 277)).toBe(7);
     expect(window('30 2 * * ? *', 1500)).toBe(15);
     expect(window('30 2 * * ? *', 1500, 0)).toBe(0);
     expect(window('30 2 * * ? *', 1500, 45)).toBe(45);
@@ -432,7 +446,7 @@ describe('schedule intervals', () => {
 
   it('does not flag an RPO the schedule can meet exactly or might meet', () => {
     const config = example();
-    config.sources[0].objectives.rpoMinutes = 240; // every 4 hours: met exactly
+    config.sources[0].objectives.rpoMinutes = 270; // every 4 hours, and 30 minutes to back up and verify: met exactly
     config.sources[1].schedule.cron = '0 3 1 * ? *'; // monthly: gap unknown beyond one day
     config.sources[1].objectives.rpoMinutes = 2000;
 
@@ -445,7 +459,7 @@ describe('schedule intervals', () => {
     config.sources[1].objectives.rpoMinutes = 120;
 
     expect(problemsOf(config)).toEqual([
-      "sources[1].objectives.rpoMinutes: 120 minutes cannot be met: schedule '0 3 1 * ? *' leaves at least 1440 minutes (1 day) between backups",
+      "sources[1].objectives.rpoMinutes: 120 minutes cannot be met: schedule '0 3 1 * ? *' leaves at least 1440 minutes (1 day) between backups, and the next backup is verified up to 30 minutes after it starts (objectives.backupDurationMinutes): the RPO must be at least 1470 minutes",
     ]);
   });
 });

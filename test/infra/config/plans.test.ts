@@ -26,7 +26,7 @@ function source(fields: Record<string, unknown>) {
     credentialsSecretArn: SECRET,
     network: NETWORK,
     schedule: { cron: '0 1 * * ? *' },
-    objectives: { rpoMinutes: 1440, rtoMinutes: 90 },
+    objectives: { rpoMinutes: 1500, rtoMinutes: 90 },
     ...fields,
   };
 }
@@ -307,7 +307,7 @@ describe('default plans', () => {
       description:
         'Default recovery of orders-db: back up now, then the latest verified dump restored into orders_recovered on the postgresql verification server, validate, notify',
       priority: 'high',
-      objectives: { rtoMinutes: 90, rpoMinutes: 1440 },
+      objectives: { rtoMinutes: 90, rpoMinutes: 1500 },
       contacts: [
         { name: 'oncall@example.com', email: 'oncall@example.com' },
         { name: 'dba@example.com', email: 'dba@example.com' },
