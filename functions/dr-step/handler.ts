@@ -5,19 +5,23 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
+import { audited } from '../lib/audit/index.ts';
+import { lambdaAuditTrail } from '../lib/audit/lambda.ts';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
+import { drStepAuditEvents } from './audit.ts';
 import { type DrStepResult, handleDrStepEvent } from './drStep.ts';
 import { drStepDepsFromEnv } from './env.ts';
 
 const logger = new Logger();
 const metrics = new Metrics();
 const deps = drStepDepsFromEnv();
+const audit = lambdaAuditTrail({ store: deps.regions.primary.store, sns: deps.sns, step: 'dr-step', log: (message, fields) => logger.warn(message, fields) });
 
 async function runDrStep(event: unknown): Promise<DrStepResult> {
   const { action, plan, stepId, kind } = (event ?? {}) as Record<string, unknown>;
   if (typeof plan === 'string') metrics.addDimension('plan', plan);
   const started = Date.now();
-  const result = await handleDrStepEvent(event, deps);
+  const result = await audited(audit, () => handleDrStepEvent(event, deps), drStepAuditEvents(event));
   metrics.addMetric('DrStepDurationSeconds', MetricUnit.Seconds, (Date.now() - started) / 1000);
   if ('format' in result) {
     metrics.addMetric(result.outcome === 'passed' ? 'DrPlanPassed' : 'DrPlanFailed', MetricUnit.Count, 1);

@@ -12,6 +12,7 @@ import { reportCopy } from '../copy/observed.ts';
 import { copyDepsFromEnv } from '../copy/env.ts';
 import { drStepDepsFromEnv } from '../dr-step/env.ts';
 import { runDrStepTask } from '../dr-step/taskStep.ts';
+import { drStepAuditEvents } from '../dr-step/audit.ts';
 import { backupAuditEvents, DumpEventSchema, resolveConnection, type DumpDeps, type DumpResult } from '../dump/dump.ts';
 import { dumpDepsFromEnv } from '../dump/env.ts';
 import { runBackup } from '../lib/engine/backup.ts';
@@ -114,12 +115,13 @@ function copyTask(env: Env, { logger, metrics }: Observers): RoleTask {
 
 function drStepTask(env: Env, { logger, metrics }: Observers): RoleTask {
   const deps = drStepDepsFromEnv(env);
+  const audit = lambdaAuditTrail({ store: deps.regions.primary.store, sns: deps.sns, step: 'dr-step', env, log: (message, fields) => logger.warn(message, fields) });
   return {
     async run(event) {
       const { plan, stepId, kind, action } = (event ?? {}) as Record<string, unknown>;
       if (typeof plan === 'string') metrics.addDimension('plan', plan);
       const started = Date.now();
-      const result = await runDrStepTask(event, deps);
+      const result = await audited(audit, () => runDrStepTask(event, deps), drStepAuditEvents(event));
       metrics.addMetric('DrStepDurationSeconds', MetricUnit.Seconds, (Date.now() - started) / 1000);
       if ('format' in result) {
         metrics.addMetric(result.outcome === 'passed' ? 'DrPlanPassed' : 'DrPlanFailed', MetricUnit.Count, 1);

@@ -17,6 +17,7 @@ import { APPROVAL_LIMITS } from '../../functions/approval/limits.ts';
 import { ApprovalApi } from './approval-endpoint.ts';
 import { attachToVpcStatement, lambdaNetwork, toolsImageCode, type DumpNetwork, type GrantedStatement } from './dump-function.ts';
 import type { FargateRunner, RunnerTask } from './fargate-runner.ts';
+import { auditWriteStatements } from './audit-trail.ts';
 import { PipelineFunction } from './pipeline-function.ts';
 import { ReviewedPolicy } from './reviewed-policy.ts';
 import { standardStateMachine, stateMachineLogGroup, stateMachineRole } from './state-machine.ts';
@@ -61,6 +62,11 @@ export interface DrPlansProps {
    * as a task of the DR step role. @default none: every step runs in the DR step Lambda (15 minutes at most)
    */
   readonly runner?: FargateRunner;
+  /**
+   * The evidence key: with it, the DR step function (and its Fargate task) records restores and drill evidence
+   * in the audit trail (docs/audit-trail.md). @default none: no audit events
+   */
+  readonly evidenceKey?: kms.IKey;
 }
 
 /**
@@ -274,6 +280,7 @@ export class DrPlans extends Construct {
         LIFEBOAT_SOURCES: JSON.stringify(props.sources),
         VERIFY_SERVERS: JSON.stringify(servers),
         PLAN_TOPICS: planTopics,
+        ...(props.evidenceKey ? { EVIDENCE_KEY_ARN: props.evidenceKey.keyArn } : {}),
         POWERTOOLS_SERVICE_NAME: 'lifeboat-dr-step',
         POWERTOOLS_METRICS_NAMESPACE: 'Lifeboat',
       }),
@@ -321,6 +328,10 @@ export class DrPlans extends Construct {
       );
     }
     grant(new iam.PolicyStatement({ sid: 'ListVaults', actions: ['s3:ListBucket'], resources: [props.vault.bucketArn, drBucketArn] }));
+    // Restores and drill evidence go into the audit trail: new objects under audit/ only, signed with the evidence key.
+    if (props.evidenceKey) {
+      for (const { statement, wildcardReason } of auditWriteStatements(this.stack, { vault: props.vault, vaultKey: props.vaultKey, evidenceKey: props.evidenceKey })) grant(statement, wildcardReason);
+    }
     grant(new iam.PolicyStatement({ sid: 'DecryptBackups', actions: ['kms:Decrypt'], resources: [props.vaultKey.keyArn, props.dr.keyArn] }));
     grant(new iam.PolicyStatement({ sid: 'EncryptEvidence', actions: ['kms:GenerateDataKey'], resources: [props.vaultKey.keyArn] }));
     this.publishToContacts(grant);

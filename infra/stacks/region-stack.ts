@@ -133,6 +133,7 @@ export class RegionStack extends Stack {
           operationsKey: this.backup.operationsKey,
           deadLetterQueue: this.backup.deadLetterQueue,
           runner: this.backup.runner,
+          evidenceKey: this.evidenceKey.key,
         });
       }
       const snapshotSources = sources.filter((s) => s.method !== 'dump');

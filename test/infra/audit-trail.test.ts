@@ -40,6 +40,23 @@ describe('audit trail grants from the example config', () => {
     }
   });
 
+  it('lets the DR step function and its Fargate task record restores and drill evidence with the same three statements, and tells it the evidence key', () => {
+    const plans = lifeboat.stacks.primary.plans!;
+    const stack = lifeboat.stacks.primary;
+    const roles = [plans.drStep.role!, plans.drStepTask!.taskRole];
+    for (const role of roles) {
+      const audit = roleStatements(stack.getLogicalId(role.node.defaultChild as never)).filter((s) => ['WriteAuditEvents', 'EncryptAuditEvents', 'SignAuditEvents'].includes(s.Sid ?? ''));
+      expect(audit).toEqual([
+        { Sid: 'WriteAuditEvents', Effect: 'Allow', Action: 's3:PutObject', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ids.vault, 'Arn'] }, '/audit/*']] } },
+        { Sid: 'EncryptAuditEvents', Effect: 'Allow', Action: 'kms:GenerateDataKey', Resource: { 'Fn::GetAtt': [ids.vaultKey, 'Arn'] }, Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' } } },
+        { Sid: 'SignAuditEvents', Effect: 'Allow', Action: 'kms:GenerateMac', Resource: { 'Fn::GetAtt': [ids.evidenceKey, 'Arn'] } },
+      ]);
+    }
+    const fn = stack.getLogicalId(plans.drStep.node.defaultChild as never);
+    const variables = lifeboat.primary.toJSON().Resources[fn].Properties.Environment.Variables as Record<string, unknown>;
+    expect(variables['EVIDENCE_KEY_ARN']).toEqual({ 'Fn::GetAtt': [ids.evidenceKey, 'Arn'] });
+  });
+
   it('gives the dump and verify functions, and their Fargate task roles, exactly the same three statements', () => {
     const stack = lifeboat.stacks.primary;
     const roles = [
@@ -68,7 +85,7 @@ describe('audit trail grants from the example config', () => {
     const pipeline = stack.pipeline!;
     const writers = new Set([
       ...[pipeline.snapshot, pipeline.copy, pipeline.prune].map((c) => functionOf(c).role),
-      ...[...stack.backup!.dumpFunctions.map((fn) => fn.role), ...[...stack.backup!.dumpTaskFor.values()].map((t) => t.taskRole), pipeline.verifyRole, pipeline.verifyTask.taskRole].map((role) => stack.getLogicalId(role.node.defaultChild as never)),
+      ...[...stack.backup!.dumpFunctions.map((fn) => fn.role), ...[...stack.backup!.dumpTaskFor.values()].map((t) => t.taskRole), pipeline.verifyRole, pipeline.verifyTask.taskRole, stack.plans!.drStep.role!, stack.plans!.drStepTask!.taskRole].map((role) => stack.getLogicalId(role.node.defaultChild as never)),
     ]);
     const reader = stack.getLogicalId(stack.report!.function.function.role!.node.defaultChild as never);
     const policies = Object.values(lifeboat.primary.findResources('AWS::IAM::Policy'));
