@@ -67,6 +67,12 @@ describe('backup ids', () => {
     expect(isBackupId(id)).toBe(false);
   });
 
+  it('refuses anything before or after the id with the form, not the timestamp message', () => {
+    for (const id of ['x20261122T053327Z-abcdefgh', '20261122T053327Z-abcdefghx']) {
+      expect(() => parseBackupId(id)).toThrow(`"${id}" is not a backup id: expected <yyyymmdd>T<hhmmss>Z-<8 base32 characters>, e.g. 20261122T053327Z-k3x7q2ab`);
+    }
+  });
+
   it('accepts the last second of a leap day and of a year', () => {
     expect(parseBackupId('20280229T235959Z-abcdefgh').time.toISOString()).toBe('2028-02-29T23:59:59.000Z');
     expect(parseBackupId('20261231T235959Z-abcdefgh').time.toISOString()).toBe('2026-12-31T23:59:59.000Z');
@@ -160,6 +166,13 @@ describe('store keys', () => {
     ['over 1024 bytes', 'x'.repeat(1025)],
   ])('refuses a key with %s', (_case, key) => {
     expect(() => assertStoreKey(key)).toThrow(InvalidStoreKeyError);
+  });
+
+  it('name what is wrong, and take exactly 1024 bytes', () => {
+    expect(() => assertStoreKey('')).toThrow(new InvalidStoreKeyError('Invalid store key "": it is empty'));
+    expect(() => assertStoreKey('/a')).toThrow(new InvalidStoreKeyError('Invalid store key "/a": it is absolute (starts with "/")'));
+    expect(() => assertStoreKey('x'.repeat(1024))).not.toThrow();
+    expect(() => assertStoreKey('x'.repeat(1025))).toThrow('it is longer than 1024 bytes');
   });
 
   it('allow listing prefixes that end in "/" or are partial, but not ones that escape', () => {
