@@ -6,6 +6,9 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
+import { lambdaAuditTrail } from '../lib/audit/lambda.ts';
+import { createS3Client } from '../lib/aws/s3Client.ts';
+import { S3Store } from '../lib/vault/s3Store.ts';
 import { requireEnv } from '../lib/env.ts';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 import { handleApprovalRequest, type ApprovalHttpRequest, type ApprovalHttpResponse } from './endpoint.ts';
@@ -15,7 +18,17 @@ import { dynamoApprovalStore } from './store.ts';
 const env = requireEnv(['APPROVAL_TABLE', 'APPROVAL_KEY_ID']);
 
 const logger = new Logger();
+// With the vault and the evidence key (deployed with DR plans), each decision goes into the audit trail.
+const vaultBucket = process.env['VAULT_BUCKET'];
+const audit = vaultBucket
+  ? lambdaAuditTrail({
+      store: new S3Store({ client: createS3Client(), bucket: vaultBucket, ...(process.env['VAULT_KEY_ARN'] ? { serverSideEncryption: { kmsKeyId: process.env['VAULT_KEY_ARN'] } } : {}) }),
+      step: 'approval-endpoint',
+      log: (message, fields) => logger.warn(message, fields),
+    })
+  : undefined;
 const deps = {
+  ...(audit ? { audit } : {}),
   store: dynamoApprovalStore(new DynamoDBClient({}), env.APPROVAL_TABLE),
   signer: kmsHmacSigner(new KMSClient({}), env.APPROVAL_KEY_ID),
   sfn: new SFNClient({}),

@@ -27,6 +27,7 @@
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import type { AuditTrail } from '../lib/audit/index.ts';
 import { checkApproverName, MAX_APPROVER_LENGTH } from './approver.ts';
 import { approvalFormAction, approvalIdFromPath, readLinkQuery, signedMessage } from './link.ts';
 import {
@@ -84,6 +85,8 @@ export interface ApprovalEndpointDeps {
   /** @default () => new Date() */
   readonly now?: () => Date;
   readonly logger?: Pick<Logger, 'info' | 'warn' | 'error'>;
+  /** Where a delivered decision is recorded (docs/audit-trail.md); never the link or its token. @default none */
+  readonly audit?: AuditTrail;
 }
 
 /** Sent with every page: never cached, never framed, no script, forms only to this endpoint, no referrer. */
@@ -171,6 +174,14 @@ async function answer(request: ApprovalHttpRequest, deps: ApprovalEndpointDeps):
     return page(502, notDeliveredPage(record));
   }
   deps.logger?.info(decision.approved ? 'approval approved' : 'approval rejected', context);
+  // Only a decision the plan received is recorded; the trail reports its own failures and never fails this page.
+  await deps.audit?.record({
+    type: 'approval-decided',
+    outcome: 'succeeded',
+    plan: record.plan,
+    executionId: record.executionId,
+    details: { approvalId, step: record.stepId, decision: decision.approved ? 'approved' : 'rejected', approver: decision.approver, decidedAt: decision.decidedAt, mode: record.mode },
+  });
   return page(200, decidedPage(record, decision));
 }
 

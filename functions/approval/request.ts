@@ -4,6 +4,7 @@
  * The plan then waits until someone decides on the endpoint (which sends the task token its output) or the
  * task times out. The task token is never published, returned or logged.
  */
+import type { AuditTrail } from '../lib/audit/index.ts';
 import { PublishCommand, type PublishCommandInput, type SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
 import { MAX_SUBJECT_LENGTH } from '../lib/alerts/index.ts';
@@ -54,6 +55,8 @@ export interface RequestApprovalDeps {
   readonly now?: () => Date;
   /** @default newApprovalId (144 random bits) */
   readonly newApprovalId?: () => string;
+  /** Where each request sent is recorded (docs/audit-trail.md); never the link or the task token. @default none */
+  readonly audit?: AuditTrail;
 }
 
 /** What the task returns: nothing a reader of the execution history could approve with. */
@@ -95,6 +98,13 @@ export async function requestApproval(event: unknown, deps: RequestApprovalDeps)
     const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     throw new ApprovalNotSentError(`Sending the approval request for step ${record.stepId} of plan ${record.plan} to ${topicArn} failed: ${detail}`, { cause: error });
   }
+  await deps.audit?.record({
+    type: 'approval-requested',
+    outcome: 'succeeded',
+    plan: record.plan,
+    executionId: record.executionId,
+    details: { approvalId: record.approvalId, step: record.stepId, escalation: record.escalation, mode: record.mode, expiresAt: new Date(expiresAt * 1000).toISOString() },
+  });
   return {
     approvalId: record.approvalId,
     plan: record.plan,

@@ -17,7 +17,7 @@ import { APPROVAL_LIMITS } from '../../functions/approval/limits.ts';
 import { ApprovalApi } from './approval-endpoint.ts';
 import { attachToVpcStatement, lambdaNetwork, toolsImageCode, type DumpNetwork, type GrantedStatement } from './dump-function.ts';
 import type { FargateRunner, RunnerTask } from './fargate-runner.ts';
-import { auditWriteStatements } from './audit-trail.ts';
+import { auditWriteStatements, grantAuditWrites } from './audit-trail.ts';
 import { PipelineFunction } from './pipeline-function.ts';
 import { ReviewedPolicy } from './reviewed-policy.ts';
 import { standardStateMachine, stateMachineLogGroup, stateMachineRole } from './state-machine.ts';
@@ -129,6 +129,13 @@ export class DrPlans extends Construct {
     // Only API Gateway invokes it, behind WAF: no function URL, which nothing could rate-limit per client.
     this.approvalApi = new ApprovalApi(this, 'ApprovalApi', { name: props.name, handler: this.approvalEndpoint.function, logKey: props.operationsKey });
     this.requestApproval = this.buildRequestApproval(planTopicsJson);
+    // Each request sent and each decision delivered goes into the audit trail, as the other acting functions' work does.
+    if (props.evidenceKey) {
+      for (const fn of [this.approvalEndpoint, this.requestApproval]) {
+        grantAuditWrites(fn, { vault: props.vault, vaultKey: props.vaultKey, evidenceKey: props.evidenceKey });
+        fn.function.addEnvironment('VAULT_BUCKET', props.vault.bucketName).addEnvironment('VAULT_KEY_ARN', props.vaultKey.keyArn);
+      }
+    }
     this.drStep = this.buildDrStep(planTopicsJson);
     this.refuseStepsOutsideVpc();
     if (props.runner && this.hasFargateSteps) this.drStepTask = this.buildDrStepTask(props.runner);

@@ -25,9 +25,10 @@ describe('audit trail grants from the example config', () => {
     return { fn: stack.getLogicalId(construct.function.node.defaultChild as never), role: stack.getLogicalId(construct.role.node.defaultChild as never) };
   }
 
-  it('lets snapshot, copy and prune put audit/* only, encrypt through S3 with the vault key, and sign with the evidence key', () => {
+  it('lets snapshot, copy, prune and both approval functions put audit/* only, encrypt through S3 with the vault key, and sign with the evidence key', () => {
     const pipeline = lifeboat.stacks.primary.pipeline!;
-    for (const construct of [pipeline.snapshot, pipeline.copy, pipeline.prune]) {
+    const plans = lifeboat.stacks.primary.plans!;
+    for (const construct of [pipeline.snapshot, pipeline.copy, pipeline.prune, plans.approvalEndpoint, plans.requestApproval]) {
       const { fn, role } = functionOf(construct);
       const audit = roleStatements(role).filter((s) => ['WriteAuditEvents', 'EncryptAuditEvents', 'SignAuditEvents'].includes(s.Sid ?? ''));
       expect(audit).toEqual([
@@ -84,7 +85,7 @@ describe('audit trail grants from the example config', () => {
     const stack = lifeboat.stacks.primary;
     const pipeline = stack.pipeline!;
     const writers = new Set([
-      ...[pipeline.snapshot, pipeline.copy, pipeline.prune].map((c) => functionOf(c).role),
+      ...[pipeline.snapshot, pipeline.copy, pipeline.prune, stack.plans!.approvalEndpoint, stack.plans!.requestApproval].map((c) => functionOf(c).role),
       ...[...stack.backup!.dumpFunctions.map((fn) => fn.role), ...[...stack.backup!.dumpTaskFor.values()].map((t) => t.taskRole), pipeline.verifyRole, pipeline.verifyTask.taskRole, stack.plans!.drStep.role!, stack.plans!.drStepTask!.taskRole].map((role) => stack.getLogicalId(role.node.defaultChild as never)),
     ]);
     const reader = stack.getLogicalId(stack.report!.function.function.role!.node.defaultChild as never);

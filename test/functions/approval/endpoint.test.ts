@@ -487,3 +487,43 @@ describe('responses are bounded whatever is sent', () => {
     expect((await handleApprovalRequest(restApiRequest(link.replace(BASE, `${BASE}/approve`)), deps)).statusCode).toBe(200);
   });
 });
+
+describe('the audit trail', () => {
+  /** A trail that keeps what it is given: the writer itself (MAC, create-only) is tested in test/functions/audit. */
+  function memoryTrail() {
+    const events: Record<string, unknown>[] = [];
+    return { events, trail: { record: async (input: Record<string, unknown>) => { events.push(input); return { written: true } as never; } } };
+  }
+
+  it('records one approval-decided event for a delivered decision: who, what, which step and execution, never the link or the token', async () => {
+    const { events, trail } = memoryTrail();
+    await answerApproval(link, { decision: 'approve', name: 'Ana Lima', comment: 'Go.' }, { ...deps, audit: trail as never });
+    expect(events).toEqual([
+      {
+        type: 'approval-decided',
+        outcome: 'succeeded',
+        plan: 'orders-restore',
+        executionId: EXECUTION,
+        details: { approvalId: ID, step: 'go', decision: 'approved', approver: 'Ana Lima', decidedAt: '2026-11-30T08:45:30.000Z', mode: PENDING.mode },
+      },
+    ]);
+    expect(JSON.stringify(events)).not.toContain(TOKEN);
+    expect(JSON.stringify(events)).not.toContain('sig=');
+  });
+
+  it('records nothing for a GET, a replay, or a decision the plan no longer waited for', async () => {
+    const { events, trail } = memoryTrail();
+    const audited = { ...deps, audit: trail as never };
+    await openApproval(link, audited);
+    await answerApproval(link, { decision: 'reject', name: 'Ana Lima' }, audited);
+    await answerApproval(link, { decision: 'approve', name: 'Mallory' }, audited);
+    expect(events.map((e) => (e['details'] as { decision: string }).decision)).toEqual(['rejected']);
+  });
+
+  it('records nothing when the plan stopped waiting before the decision reached it', async () => {
+    const { events, trail } = memoryTrail();
+    sfn.on(SendTaskSuccessCommand).rejectsOnce(new TaskTimedOut({ message: 'Task Timed Out', $metadata: {} }));
+    expect((await answerApproval(link, { decision: 'approve', name: 'Ana Lima' }, { ...deps, audit: trail as never })).statusCode).toBe(410);
+    expect(events).toEqual([]);
+  });
+});

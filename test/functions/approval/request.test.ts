@@ -189,3 +189,26 @@ describe('requestApproval', () => {
     expect(error.message).not.toContain('task/token');
   });
 });
+
+describe('the audit trail', () => {
+  it('records one approval-requested event once the request is sent, never the token or the link; an unsent request records none', async () => {
+    const events: Record<string, unknown>[] = [];
+    const trail = { record: async (input: Record<string, unknown>) => { events.push(input); return { written: true } as never; } };
+    await requestApproval({ ...EVENT, escalation: true }, { ...deps, audit: trail as never });
+    expect(events).toEqual([
+      {
+        type: 'approval-requested',
+        outcome: 'succeeded',
+        plan: 'orders-restore',
+        executionId: EXECUTION,
+        details: { approvalId: ID, step: 'go', escalation: true, mode: 'real', expiresAt: '2026-11-30T09:20:00.000Z' },
+      },
+    ]);
+    expect(JSON.stringify(events)).not.toContain('task/token');
+    expect(JSON.stringify(events)).not.toContain('sig=');
+
+    sns.on(PublishCommand).rejects(new Error('topic gone'));
+    await expect(requestApproval(EVENT, { ...deps, audit: trail as never })).rejects.toThrow();
+    expect(events).toHaveLength(1);
+  });
+});
