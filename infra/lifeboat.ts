@@ -63,6 +63,7 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
     primaryKeyArn: primary.vaultKey.keyArn,
     vault,
     alertSubscribers,
+    drWatch: { sources: config.sources.map((s) => ({ id: s.id, rpoMinutes: s.objectives.rpoMinutes })), everyMinutes: config.monitoring.freshnessEveryMinutes },
     tags,
   });
   if (config.vaultAccount === undefined) return { primary, dr };

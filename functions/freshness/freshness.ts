@@ -6,8 +6,9 @@
  */
 import { z } from 'zod';
 import { planDrills, type PlanDrill } from '../lib/monitoring/drills.ts';
-import { sourceFreshness, type FreshnessDeps, type SourceFreshness } from '../lib/monitoring/freshness.ts';
-import { freshnessData, type MetricDatum } from '../lib/monitoring/metrics.ts';
+import { drVaultFreshness, sourceFreshness, type DrVaultFreshness, type FreshnessDeps, type SourceFreshness } from '../lib/monitoring/freshness.ts';
+import { drVaultFreshnessData, freshnessData, type MetricDatum } from '../lib/monitoring/metrics.ts';
+import type { VaultStore } from '../lib/vault/store.ts';
 import { parseOrConfigError } from '../lib/validation.ts';
 
 /** `LIFEBOAT_MONITORED`: what the function watches, from the config. */
@@ -32,6 +33,19 @@ export interface FreshnessSummary {
 
 /** The scheduler's event carries nothing the function needs; anything else is refused by name. */
 const EventSchema = z.object({}).loose();
+
+/** The DR region's run (FRESHNESS_SCOPE=dr-vault): reads the DR vault alone and publishes each source's copy lag there. */
+export async function publishDrVaultFreshness(
+  event: unknown,
+  deps: { readonly monitored: Monitored; readonly dr: VaultStore; readonly publish: FreshnessFunctionDeps['publish']; readonly now: () => Date },
+): Promise<{ at: string; sources: readonly DrVaultFreshness[]; published: number }> {
+  parseOrConfigError(EventSchema, event ?? {}, 'freshness event');
+  const at = deps.now();
+  const sources = await drVaultFreshness(deps.monitored.sources, { dr: deps.dr, now: () => at });
+  const data = drVaultFreshnessData(sources);
+  deps.publish(data, at);
+  return { at: at.toISOString(), sources, published: data.length };
+}
 
 export async function publishFreshness(event: unknown, deps: FreshnessFunctionDeps): Promise<FreshnessSummary> {
   parseOrConfigError(EventSchema, event ?? {}, 'freshness event');

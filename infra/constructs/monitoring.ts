@@ -116,14 +116,9 @@ export class Monitoring extends Construct {
     this.stack = Stack.of(this);
     this.everyMinutes = props.freshnessEveryMinutes ?? 5;
 
-    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
-      displayName: 'Lifeboat alarms (forwarded to the alert topic with a severity)',
-      masterKey: props.alerts.key,
-      enforceSSL: true,
-    });
-    this.alarmAlert = this.buildAlarmAlert();
+    ({ topic: this.alarmTopic, forwarder: this.alarmAlert } = alarmForwarding(this, { alerts: props.alerts, logKey: props.operationsKey, deadLetterQueue: props.deadLetterQueue }));
     this.freshness = this.buildFreshness();
-    this.schedule = this.buildSchedule();
+    this.schedule = freshnessSchedule(this, { name: props.name, freshness: this.freshness, everyMinutes: this.everyMinutes, deadLetterQueue: props.scheduleDeadLetterQueue });
 
     const sourceAlarms = new Map<string, { rpo: cloudwatch.Alarm; copyLag: cloudwatch.Alarm }>();
     for (const source of props.sources) sourceAlarms.set(source.id, this.sourceFreshnessAlarms(source));
@@ -142,25 +137,6 @@ export class Monitoring extends Construct {
 
   // -------------------------------------------------------------------------------------------
   // Functions and the schedule
-
-  private buildAlarmAlert(): PipelineFunction {
-    const { alerts } = this.props;
-    const fn = new PipelineFunction(this, 'AlarmAlert', {
-      handler: 'alarm-alert',
-      description: 'Lifeboat: forwards CloudWatch alarms to the alert topic as alerts with a severity (ERROR when firing, INFO when cleared)',
-      environment: { ALERT_TOPIC_ARN: alerts.topic.topicArn },
-      keyUse: [],
-      timeout: Duration.seconds(30),
-      memorySize: 256,
-      logKey: this.props.operationsKey,
-      deadLetterQueue: this.props.deadLetterQueue,
-      outsideVpcReason: 'It reads SNS notifications and publishes to SNS only; a VPC would need an SNS endpoint and add nothing.',
-    });
-    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'PublishAlerts', actions: ['sns:Publish'], resources: [alerts.topic.topicArn] }));
-    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'EncryptAlerts', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [alerts.key.keyArn] }));
-    this.alarmTopic.addSubscription(new subscriptions.LambdaSubscription(fn.function));
-    return fn;
-  }
 
   private buildFreshness(): PipelineFunction {
     const { vault, vaultKey, dr } = this.props;
@@ -216,32 +192,6 @@ export class Monitoring extends Construct {
       );
     }
     return fn;
-  }
-
-  private buildSchedule(): scheduler.Schedule {
-    const role = new iam.Role(this, 'SchedulerRole', {
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': this.stack.account } } }),
-      description: 'Lifeboat freshness schedule: invoke the freshness function',
-    });
-    const policy = new ReviewedPolicy(role, 'The freshness schedule\'s own role: invoke the freshness function and write its dead letters, nothing else.');
-    const key = this.props.scheduleDeadLetterQueue.encryptionMasterKey;
-    if (key) policy.add(new iam.PolicyStatement({ sid: 'DeadLetterEncryption', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [key.keyArn] }));
-    const schedule = new scheduler.Schedule(this, 'FreshnessSchedule', {
-      scheduleName: `${this.props.name}-freshness`,
-      description: `Lifeboat: measure backup freshness every ${this.everyMinutes} minutes`,
-      schedule: scheduler.ScheduleExpression.rate(Duration.minutes(this.everyMinutes)),
-      timeWindow: scheduler.TimeWindow.off(),
-      target: new targets.LambdaInvoke(this.freshness.function, {
-        role,
-        deadLetterQueue: this.props.scheduleDeadLetterQueue,
-        input: scheduler.ScheduleTargetInput.fromObject({ trigger: 'schedule' }),
-        // A measurement older than one interval is worth nothing: the next run measures again.
-        maxEventAge: Duration.minutes(Math.max(1, this.everyMinutes)),
-        retryAttempts: 2,
-      }),
-    });
-    policy.acknowledge([`${nagResourceName(role, this.freshness.functionArn)}:*`], 'Added by the schedule target\'s grant: the freshness function\'s own versions and aliases, nothing else.');
-    return schedule;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -460,4 +410,67 @@ function validateMonitoringProps(id: string, props: MonitoringProps): void {
     if (p.drillEveryDays !== undefined && (!Number.isInteger(p.drillEveryDays) || p.drillEveryDays < 1)) problems.push(`plans '${p.name}': drillEveryDays must be a whole number >= 1`);
   }
   if (problems.length > 0) throw new Error(`Monitoring ${id}: invalid props:\n- ${problems.join('\n- ')}`);
+}
+
+/**
+ * The alarm topic and the function that forwards each alarm to the alert topic with a severity (ERROR when it
+ * fires, INFO when it clears): an alarm action publishes a fixed JSON without message attributes, which no
+ * severity-filtered subscription would receive. Used by `Monitoring` and the DR region's `DrWatch`.
+ */
+export function alarmForwarding(
+  scope: Construct,
+  props: { readonly alerts: { readonly topic: sns.ITopic; readonly key: kms.IKey }; readonly logKey: kms.IKey; readonly deadLetterQueue: sqs.IQueue },
+): { topic: sns.Topic; forwarder: PipelineFunction } {
+  const { alerts } = props;
+  const topic = new sns.Topic(scope, 'AlarmTopic', {
+    displayName: 'Lifeboat alarms (forwarded to the alert topic with a severity)',
+    masterKey: alerts.key,
+    enforceSSL: true,
+  });
+  const fn = new PipelineFunction(scope, 'AlarmAlert', {
+    handler: 'alarm-alert',
+    description: 'Lifeboat: forwards CloudWatch alarms to the alert topic as alerts with a severity (ERROR when firing, INFO when cleared)',
+    environment: { ALERT_TOPIC_ARN: alerts.topic.topicArn },
+    keyUse: [],
+    timeout: Duration.seconds(30),
+    memorySize: 256,
+    logKey: props.logKey,
+    deadLetterQueue: props.deadLetterQueue,
+    outsideVpcReason: 'It reads SNS notifications and publishes to SNS only; a VPC would need an SNS endpoint and add nothing.',
+  });
+  fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'PublishAlerts', actions: ['sns:Publish'], resources: [alerts.topic.topicArn] }));
+  fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'EncryptAlerts', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [alerts.key.keyArn] }));
+  topic.addSubscription(new subscriptions.LambdaSubscription(fn.function));
+  return { topic, forwarder: fn };
+}
+
+/** The schedule that runs a freshness function every `everyMinutes`, with a role that may invoke it and nothing else. */
+export function freshnessSchedule(
+  scope: Construct,
+  props: { readonly name: string; readonly freshness: PipelineFunction; readonly everyMinutes: number; readonly deadLetterQueue: sqs.IQueue; readonly scheduleName?: string },
+): scheduler.Schedule {
+  const stack = Stack.of(scope);
+  const role = new iam.Role(scope, 'SchedulerRole', {
+    assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': stack.account } } }),
+    description: 'Lifeboat freshness schedule: invoke the freshness function',
+  });
+  const policy = new ReviewedPolicy(role, 'The freshness schedule\'s own role: invoke the freshness function and write its dead letters, nothing else.');
+  const key = props.deadLetterQueue.encryptionMasterKey;
+  if (key) policy.add(new iam.PolicyStatement({ sid: 'DeadLetterEncryption', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [key.keyArn] }));
+  const schedule = new scheduler.Schedule(scope, 'FreshnessSchedule', {
+    scheduleName: props.scheduleName ?? `${props.name}-freshness`,
+    description: `Lifeboat: measure backup freshness every ${props.everyMinutes} minutes`,
+    schedule: scheduler.ScheduleExpression.rate(Duration.minutes(props.everyMinutes)),
+    timeWindow: scheduler.TimeWindow.off(),
+    target: new targets.LambdaInvoke(props.freshness.function, {
+      role,
+      deadLetterQueue: props.deadLetterQueue,
+      input: scheduler.ScheduleTargetInput.fromObject({ trigger: 'schedule' }),
+      // A measurement older than one interval is worth nothing: the next run measures again.
+      maxEventAge: Duration.minutes(Math.max(1, props.everyMinutes)),
+      retryAttempts: 2,
+    }),
+  });
+  policy.acknowledge([`${nagResourceName(role, props.freshness.functionArn)}:*`], 'Added by the schedule target\'s grant: the freshness function\'s own versions and aliases, nothing else.');
+  return schedule;
 }

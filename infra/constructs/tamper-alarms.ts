@@ -100,11 +100,14 @@ export class TamperAlarms extends Construct {
   readonly objectLockRule: events.Rule;
   readonly trailRule?: events.Rule;
   readonly publisher: PipelineFunction;
+  /** The key of its logs and dead letters (its own in the DR region, which the DR watch shares). */
+  readonly logKey: kms.IKey;
+  readonly deadLetterQueue: sqs.IQueue;
 
   constructor(scope: Construct, id: string, props: TamperAlarmsProps) {
     super(scope, id);
-    const logKey = props.logKey ?? this.ownLogKey();
-    const deadLetterQueue = props.deadLetterQueue ?? this.ownDeadLetterQueue(logKey);
+    const logKey = (this.logKey = props.logKey ?? this.ownLogKey());
+    const deadLetterQueue = (this.deadLetterQueue = props.deadLetterQueue ?? this.ownDeadLetterQueue(logKey));
 
     this.publisher = new PipelineFunction(this, 'Publisher', {
       handler: 'tamper-alert',

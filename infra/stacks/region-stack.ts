@@ -11,6 +11,7 @@ import { ComplianceReport, type ReportSource } from '../constructs/compliance-re
 import { EvidenceKey } from '../constructs/evidence-key.ts';
 import { Monitoring, type MonitoringConfigProps } from '../constructs/monitoring.ts';
 import { RestoreTest, type RestoreTestNetwork } from '../constructs/restore-test.ts';
+import { DrWatch } from '../constructs/dr-watch.ts';
 import { TamperAlarms } from '../constructs/tamper-alarms.ts';
 import { Vault, vaultBucketName, type VaultProps } from '../constructs/vault.ts';
 import { VaultKey } from '../constructs/vault-key.ts';
@@ -46,6 +47,8 @@ export interface RegionStackProps extends StackProps {
   readonly alertSubscribers: readonly AlertSubscriber[];
   /** The sources this region backs up (the primary region). @default - none */
   readonly backup?: RegionBackupProps;
+  /** The DR region: watch its vault's copies of these sources, with alarms in this region. @default - none */
+  readonly drWatch?: { readonly sources: readonly { readonly id: string; readonly rpoMinutes: number }[]; readonly everyMinutes?: number };
 }
 
 /**
@@ -66,6 +69,8 @@ export class RegionStack extends Stack {
   /** The daily compliance report (primary region). */
   readonly report?: ComplianceReport;
   readonly tamperAlarms: TamperAlarms;
+  /** The DR region's own watch on its copies (DR stack, with monitoring). */
+  readonly drWatch?: DrWatch;
   /** This region's CloudTrail trail for the tamper alarms, when `vault.createTrail` is set. */
   readonly trail?: VaultTrail;
 
@@ -168,6 +173,18 @@ export class RegionStack extends Stack {
       ...breakGlass,
       ...(this.backup ? { logKey: this.backup.operationsKey, deadLetterQueue: this.backup.deadLetterQueue } : {}),
     });
+    if (props.drWatch && props.drWatch.sources.length > 0) {
+      this.drWatch = new DrWatch(this, 'DrWatch', {
+        name: props.deployment,
+        sources: props.drWatch.sources,
+        vault: this.vault.bucket,
+        vaultKeyArn: this.vaultKey.keyArn,
+        alerts: { topic: this.alerts.topic, key: this.alerts.key },
+        logKey: this.tamperAlarms.logKey,
+        deadLetterQueue: this.tamperAlarms.deadLetterQueue,
+        ...(props.drWatch.everyMinutes === undefined ? {} : { everyMinutes: props.drWatch.everyMinutes }),
+      });
+    }
     // Last: monitoring watches every function above, the tamper-alert publisher included.
     if (props.backup?.monitoring && this.pipeline) this.monitoring = this.buildMonitoring(props.deployment, props.backup.monitoring, props.backup.drRegion);
   }

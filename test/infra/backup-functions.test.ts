@@ -19,7 +19,8 @@ describe('dump functions from the example config', () => {
   it('creates one container-image function per network placement, only in the primary region', () => {
     // orders-db and billing-db share a VPC and subnets but not security groups.
     expect(Object.keys(dumpFunctions(lifeboat))).toHaveLength(2);
-    lifeboat.dr.resourceCountIs('AWS::Lambda::Function', 2); // only CDK's cross-region export reader and the tamper alert publisher
+    // Only CDK's cross-region export reader, the tamper alert publisher and the DR watch (its freshness function and alarm forwarder).
+    lifeboat.dr.resourceCountIs('AWS::Lambda::Function', 4);
   });
 
   it('runs the orders-db dump in its VPC, subnets and security group, with tracing, a DLQ and bounded concurrency', () => {

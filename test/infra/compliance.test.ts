@@ -203,6 +203,16 @@ describe('cdk-nag: AWS Solutions and NIST 800-53 rev 5 over the whole app', () =
       'NIST.800.53.R5-S3BucketReplicationEnabled @ */Vault/AccessLogs/Resource',
       'NIST.800.53.R5-S3BucketReplicationEnabled @ */Vault/Bucket/Resource',
       'NIST.800.53.R5-S3DefaultEncryptionKMS @ */Vault/AccessLogs/Resource',
+      // The DR region's own watch on its copies: the same findings as monitoring's freshness and alarm functions.
+      'AwsSolutions-IAM5[Resource::*] @ */DrWatch/AlarmAlert/Role/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::*] @ */DrWatch/Freshness/Role/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<DrWatchFreshnessFunction1D66444E.Arn>:*] @ */DrWatch/SchedulerRole/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<VaultBucket0925C477.Arn>/backups/*/manifest.json] @ */DrWatch/Freshness/Role/DefaultPolicy/Resource',
+      'NIST.800.53.R5-IAMNoInlinePolicy @ */DrWatch/AlarmAlert/Role/DefaultPolicy/Resource',
+      'NIST.800.53.R5-IAMNoInlinePolicy @ */DrWatch/Freshness/Role/DefaultPolicy/Resource',
+      'NIST.800.53.R5-IAMNoInlinePolicy @ */DrWatch/SchedulerRole/DefaultPolicy/Resource',
+      'NIST.800.53.R5-LambdaInsideVPC @ */DrWatch/AlarmAlert/Function/Resource',
+      'NIST.800.53.R5-LambdaInsideVPC @ */DrWatch/Freshness/Function/Resource',
       // Listed by concern; compared in sort order.
     ].sort());
     for (const violation of report.pluginReports.flatMap((p) => p.suppressedViolations)) {

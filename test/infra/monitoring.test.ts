@@ -194,4 +194,58 @@ describe('adding a source to the config', () => {
     expect(alarmsOn(after.primary, 'MinutesSinceLastVerifiedBackup')).toHaveLength(3);
     expect(alarmsOn(after.primary, 'DrCopyLagMinutes')).toHaveLength(3);
   });
+
+  it('adds exactly its DR copy lag alarm in the DR region, nothing else there', () => {
+    const old = inventory(before.dr);
+    const now = inventory(after.dr);
+    expect([...old.keys()].filter((id) => !now.has(id))).toEqual([]);
+    expect([...now.keys()].filter((id) => !old.has(id)).map((id) => `${now.get(id)} ${id.replace(/[0-9A-F]{8}$/, '')}`)).toEqual(['AWS::CloudWatch::Alarm DrWatchdrcopylagledgerdb']);
+  });
+});
+
+describe('the DR region\'s own watch on its copies', () => {
+  let lifeboat: SynthesizedLifeboat;
+  beforeAll(() => {
+    lifeboat = synthLifeboat();
+  }, SYNTH_TIMEOUT_MS);
+
+  it('has exactly one DR copy lag alarm per source in the DR region, on the metric its freshness function publishes there, missing data breaching, to its own alarm topic', () => {
+    const dr = lifeboat.dr;
+    const lag = alarmsOn(dr, 'DrCopyLagMinutes');
+    expect(lag.map((a) => [dimensionValue(a, 'sourceId'), a.Properties.Threshold, a.Properties.TreatMissingData, a.Properties.Namespace, a.Properties.Statistic, a.Properties.Period]).sort()).toEqual([
+      ['billing-db', 1500, 'breaching', 'Lifeboat', 'Maximum', 600],
+      ['orders-db', 270, 'breaching', 'Lifeboat', 'Maximum', 600],
+    ]);
+    const topics = Object.entries(dr.findResources('AWS::SNS::Topic', { Properties: { DisplayName: 'Lifeboat alarms (forwarded to the alert topic with a severity)' } }));
+    expect(topics).toHaveLength(1);
+    for (const alarm of lag) {
+      expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topics[0]![0] }]);
+      expect(alarm.Properties.OKActions).toEqual([{ Ref: topics[0]![0] }]);
+      expect(joined(alarm.Properties.AlarmDescription)).toMatch(/DR copy older than the RPO \(measured in the DR region\)/);
+    }
+    // The primary region's alarms are unchanged, and no DR watch runs there.
+    expect(alarmsOn(lifeboat.primary, 'DrCopyLagMinutes')).toHaveLength(2);
+    expect(Object.keys(lifeboat.primary.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: Match.objectLike({ FRESHNESS_SCOPE: 'dr-vault' }) } } }))).toEqual([]);
+  });
+
+  it('runs the freshness function over the DR vault alone, every 5 minutes, reading only manifests there', () => {
+    const dr = lifeboat.dr;
+    const stack = lifeboat.stacks.dr;
+    const watch = stack.drWatch!;
+    const fn = dr.toJSON().Resources[stack.getLogicalId(watch.freshness.function.node.defaultChild as never)];
+    const bucket = stack.getLogicalId(stack.vault.bucket.node.defaultChild as never);
+    expect(fn.Properties.Environment.Variables).toMatchObject({ FRESHNESS_SCOPE: 'dr-vault', VAULT_BUCKET: { Ref: bucket } });
+    expect(JSON.parse(fn.Properties.Environment.Variables.LIFEBOAT_MONITORED)).toEqual({ sources: [{ id: 'orders-db', rpoMinutes: 270 }, { id: 'billing-db', rpoMinutes: 1500 }], plans: [] });
+    const role = stack.getLogicalId(watch.freshness.role.node.defaultChild as never);
+    const statements = Object.values(dr.findResources('AWS::IAM::Policy'))
+      .filter((p) => (p.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === role))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as { Sid?: string }[])
+      .filter((st) => st.Sid !== undefined);
+    expect(statements).toEqual([
+      { Sid: 'ReadDrManifests', Effect: 'Allow', Action: 's3:GetObject', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, '/backups/*/manifest.json']] } },
+      { Sid: 'ListDrVault', Effect: 'Allow', Action: 's3:ListBucket', Resource: { 'Fn::GetAtt': [bucket, 'Arn'] }, Condition: { StringLike: { 's3:prefix': ['backups/*'] } } },
+      { Sid: 'DecryptDrManifests', Effect: 'Allow', Action: 'kms:Decrypt', Resource: expect.anything(), Condition: { StringEquals: { 'kms:ViaService': 's3.eu-central-1.amazonaws.com' } } },
+    ]);
+    dr.hasResourceProperties('AWS::Scheduler::Schedule', { Name: 'lifeboat-dr-freshness', ScheduleExpression: 'rate(5 minutes)', State: 'ENABLED' });
+  });
 });

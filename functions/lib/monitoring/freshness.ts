@@ -99,6 +99,41 @@ export async function sourceFreshness(sources: readonly FreshnessSource[], deps:
   return results;
 }
 
+/** What the DR region measures of its own vault: the copy lag, with nothing read from the primary region. */
+export interface DrVaultFreshness {
+  readonly sourceId: string;
+  readonly rpoMinutes: number;
+  readonly lastDrCopy?: BackupPoint;
+  readonly drCopyLagMinutes: number | null;
+  readonly drWithinRpo: boolean;
+  readonly problems: readonly string[];
+}
+
+/**
+ * The DR region's own watch (functions/freshness with FRESHNESS_SCOPE=dr-vault): per source, minutes since the
+ * start of the newest backup present in the DR vault. It reads only that vault, so it still measures, and its
+ * alarms still fire in the DR region, when the primary region (and the freshness function there) is down.
+ */
+export async function drVaultFreshness(sources: readonly FreshnessSource[], deps: { readonly dr: VaultStore; readonly now: () => Date }): Promise<DrVaultFreshness[]> {
+  const now = deps.now();
+  const folders = groupBySource(await scanBackupFolders(deps.dr));
+  const results: DrVaultFreshness[] = [];
+  for (const source of sources) {
+    const problems: string[] = [];
+    const drCopy = await newestPresent(deps.dr, folders.get(source.id) ?? [], undefined, problems);
+    const lag = drCopy === undefined ? null : minutesBetween(drCopy.startedAt, now);
+    results.push({
+      sourceId: source.id,
+      rpoMinutes: source.rpoMinutes,
+      ...(drCopy ? { lastDrCopy: drCopy } : {}),
+      drCopyLagMinutes: lag,
+      drWithinRpo: lag !== null && lag <= source.rpoMinutes,
+      problems,
+    });
+  }
+  return results;
+}
+
 function groupBySource(folders: readonly BackupFolder[]): Map<string, BackupFolder[]> {
   const bySource = new Map<string, BackupFolder[]>();
   // Complete backups only, newest first (the listing's order).

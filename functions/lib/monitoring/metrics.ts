@@ -4,7 +4,7 @@
  * backed up, a plan never drilled) is not published: its alarm treats the missing data as breaching.
  */
 import type { PlanDrill } from './drills.ts';
-import type { SourceFreshness } from './freshness.ts';
+import type { DrVaultFreshness, SourceFreshness } from './freshness.ts';
 
 export const METRICS_NAMESPACE = 'Lifeboat';
 
@@ -31,6 +31,14 @@ export interface MetricDatum {
   /** Ages are plain numbers of minutes or days (CloudWatch has no such unit); totals are counts. */
   readonly unit: 'None' | 'Count';
   readonly dimensions: Readonly<Record<string, string>>;
+}
+
+/** What the DR region's watch publishes there: each source's DR copy lag, and how many are outside their RPO. */
+export function drVaultFreshnessData(sources: readonly DrVaultFreshness[]): MetricDatum[] {
+  const data: MetricDatum[] = [];
+  for (const s of sources) if (s.drCopyLagMinutes !== null) data.push({ name: FRESHNESS_METRICS.drCopyLag, value: s.drCopyLagMinutes, unit: 'None', dimensions: { sourceId: s.sourceId } });
+  data.push({ name: FRESHNESS_METRICS.sourcesDrCopyOutsideRpo, value: sources.filter((s) => !s.drWithinRpo).length, unit: 'Count', dimensions: {} });
+  return data;
 }
 
 /** Every datum one freshness run publishes, sources first (in order), then plans, then the fleet totals. */

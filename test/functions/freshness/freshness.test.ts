@@ -6,7 +6,7 @@ import { DescribeDBClusterSnapshotsCommand, DescribeDBSnapshotsCommand, RDSClien
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { MonitoredSchema, publishFreshness } from '../../../functions/freshness/freshness.ts';
+import { MonitoredSchema, publishDrVaultFreshness, publishFreshness } from '../../../functions/freshness/freshness.ts';
 import { emfPublisher } from '../../../functions/freshness/publish.ts';
 import { ConfigError } from '../../../functions/lib/errors.ts';
 import { rdsSnapshotCheck } from '../../../functions/lib/monitoring/snapshots.ts';
@@ -60,6 +60,31 @@ describe('the freshness function publishes what the vaults and RDS say', () => {
   });
   afterEach(async () => {
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('the DR region\'s run reads its own vault alone: each source\'s copy lag, none for a source with no copy there (the alarm breaches), and the count outside the RPO', async () => {
+    const published: { data: readonly MetricDatum[]; at: Date }[] = [];
+    // The primary vault is not given at all: this run must work while the primary region is down.
+    const summary = await publishDrVaultFreshness(
+      { trigger: 'schedule' },
+      { monitored: MonitoredSchema.parse({ sources: [{ id: 'orders-db', rpoMinutes: 240 }, { id: 'billing-db', rpoMinutes: 1500 }] }), dr, publish: (data, at) => published.push({ data, at }), now: () => NOW },
+    );
+    expect(summary.sources.map((s) => [s.sourceId, s.drCopyLagMinutes, s.drWithinRpo, s.lastDrCopy?.backupId ?? null])).toEqual([
+      ['orders-db', 120, true, DUMP_ID],
+      ['billing-db', null, false, null],
+    ]);
+    expect(published).toEqual([
+      {
+        at: NOW,
+        data: [
+          { name: 'DrCopyLagMinutes', value: 120, unit: 'None', dimensions: { sourceId: 'orders-db' } },
+          { name: 'SourcesDrCopyOutsideRpo', value: 1, unit: 'Count', dimensions: {} },
+        ],
+      },
+    ]);
+    // Past the RPO: 241 minutes after the copy's start.
+    const later = await publishDrVaultFreshness({}, { monitored: MonitoredSchema.parse({ sources: [{ id: 'orders-db', rpoMinutes: 240 }] }), dr, publish: () => undefined, now: () => new Date('2026-12-02T14:01:00.000Z') });
+    expect(later.sources[0]).toMatchObject({ drCopyLagMinutes: 241, drWithinRpo: false });
   });
 
   it('publishes every source, plan and fleet figure, and asks RDS exactly about the snapshot it relies on', async () => {
