@@ -1,4 +1,6 @@
 import { describeConnection } from '../../functions/lib/engine/connection.ts';
+import { cliAuditTrail } from '../audit.ts';
+import { EVIDENCE_KEY_FLAGS } from '../evidence.ts';
 import type { VaultStore } from '../../functions/lib/vault/store.ts';
 import { booleanFlag, requiredFlag, stringFlag, type FlagValues } from '../args.ts';
 import type { Command } from '../command.ts';
@@ -48,6 +50,7 @@ export const backup: Command = {
         'else the database name made lowercase with runs of other characters as "-" (ux_pagila → ux-pagila).',
     },
     ...KEY_FLAGS,
+    ...EVIDENCE_KEY_FLAGS,
     ...PASSWORD_FILE_FLAG,
     jobs: {
       type: 'string',
@@ -103,16 +106,20 @@ export const backup: Command = {
     if (output.interactive) output.error(`Backing up ${describeConnection(source)} as ${sourceId} into ${store.location}`);
     // Loaded on use: list, show and --help start without the database drivers and the Encryption SDK.
     const { runBackup } = await import('../../functions/lib/engine/backup.ts');
+    const { audited, failureDetails } = await import('../../functions/lib/audit/index.ts');
+    const trail = await cliAuditTrail(store, flags, env, output);
     const started = performance.now();
     let result: Awaited<ReturnType<typeof runBackup>>;
     try {
-      result = await runBackup({
-        source,
-        sourceId,
-        store,
-        keyring,
-        ...jobs,
-        ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
+      result = await audited(trail, () => runBackup({ source, sourceId, store, keyring, ...jobs, ...(progress.onProgress ? { onProgress: progress.onProgress } : {}) }), {
+        succeeded: ({ manifest }) => ({
+          type: 'backup',
+          outcome: 'succeeded',
+          sourceId,
+          backupId: manifest.backupId,
+          details: { kind: 'dump', startedAt: manifest.startedAt, completedAt: manifest.completedAt, rawBytes: manifest.payload.rawBytes, storedBytes: manifest.payload.storedBytes, sha256: manifest.payload.sha256 },
+        }),
+        failed: (error) => ({ type: 'backup', outcome: 'failed', sourceId, details: failureDetails(error) }),
       });
     } catch (error) {
       throw asDatabaseNotFound(error);

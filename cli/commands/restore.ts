@@ -1,4 +1,6 @@
 import { describeConnection } from '../../functions/lib/engine/connection.ts';
+import { cliAuditTrail } from '../audit.ts';
+import { EVIDENCE_KEY_FLAGS } from '../evidence.ts';
 import { booleanFlag, requiredFlag, stringFlag } from '../args.ts';
 import type { Command } from '../command.ts';
 import { connectionWithPassword, PASSWORD_FILE_FLAG } from '../password.ts';
@@ -35,6 +37,7 @@ export const restore: Command = {
     vault: { type: 'string', value: 'LOCATION', description: 'The vault: a directory, or s3://BUCKET[/PREFIX].' },
     source: { type: 'string', value: 'ID', description: 'The source id, when the backup id exists under several sources.' },
     ...KEY_FLAGS,
+    ...EVIDENCE_KEY_FLAGS,
     ...PASSWORD_FILE_FLAG,
     target: { type: 'string', value: 'URL', description: 'Where to restore: postgres://… or mysql://…; a Redis backup: redis://HOST:PORT; a file set: file:///DIR or s3://BUCKET/PREFIX.' },
     rdb: { type: 'string', value: 'FILE', description: 'A Redis backup: write it as an RDB file instead of into a server (needs redis-server).' },
@@ -133,19 +136,32 @@ export const restore: Command = {
     const progress = createProgressDisplay(output, { quiet, total: manifest.payload ? { bytes: manifest.payload.rawBytes, measure: 'raw' } : undefined });
     if (!quiet && output.stderrIsTTY) output.error(`Restoring ${manifest.sourceId}/${manifest.backupId} from ${store.location} into ${describeConnection(target)}`);
     const started = performance.now();
+    const { audited, failureDetails } = await import('../../functions/lib/audit/index.ts');
+    const trail = await cliAuditTrail(store, flags, env, output);
+    // Where the data went, never the credentials: host:port/database (and the one table, when only it was restored).
+    const restoreDetails = { into: `${target.host}:${target.port}/${target.database}`, ...(table === undefined ? {} : { table }), restoredDataAt: manifest.startedAt };
+    const ids = { sourceId: manifest.sourceId, backupId: manifest.backupId };
     let result: Awaited<ReturnType<typeof runRestore>>;
     try {
-      result = await runRestore({
-        store,
-        backupId: manifest.backupId,
-        keyring,
-        target,
-        dropExisting,
-        sourceId: manifest.sourceId,
-        ...jobs,
-        ...(table === undefined ? {} : { table, replaceTable }),
-        ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
-      });
+      result = await audited(
+        trail,
+        () =>
+          runRestore({
+            store,
+            backupId: manifest.backupId,
+            keyring,
+            target,
+            dropExisting,
+            sourceId: manifest.sourceId,
+            ...jobs,
+            ...(table === undefined ? {} : { table, replaceTable }),
+            ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
+          }),
+        {
+          succeeded: () => ({ type: 'restore-finished', outcome: 'succeeded', ...ids, details: restoreDetails }),
+          failed: (error) => ({ type: 'restore-finished', outcome: 'failed', ...ids, details: { ...restoreDetails, ...failureDetails(error) } }),
+        },
+      );
     } finally {
       progress.clear();
     }

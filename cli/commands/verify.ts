@@ -1,4 +1,6 @@
 import type { ConnectionInfo } from '../../functions/lib/engine/connection.ts';
+import { cliAuditTrail } from '../audit.ts';
+import { EVIDENCE_KEY_FLAGS } from '../evidence.ts';
 import type { VerificationResult } from '../../functions/lib/vault/verification.ts';
 import { booleanFlag, requiredFlag, stringFlag, stringListFlag } from '../args.ts';
 import type { Command } from '../command.ts';
@@ -36,6 +38,7 @@ export const verify: Command = {
     vault: { type: 'string', value: 'LOCATION', description: 'The vault: a directory, or s3://BUCKET[/PREFIX].' },
     source: { type: 'string', value: 'ID', description: 'The source id, when the backup id exists under several sources.' },
     ...KEY_FLAGS,
+    ...EVIDENCE_KEY_FLAGS,
     'restore-server': {
       type: 'string',
       value: 'URL',
@@ -96,16 +99,28 @@ export const verify: Command = {
       total: manifest.payload ? { bytes: manifest.payload.storedBytes, measure: 'stored' } : undefined,
     });
     const started = performance.now();
+    const { audited, failureDetails } = await import('../../functions/lib/audit/index.ts');
+    const trail = await cliAuditTrail(store, flags, env, output);
+    const ids = { sourceId: manifest.sourceId, backupId: manifest.backupId };
     let result: VerificationResult;
     try {
-      result = await verifyBackup({
-        store: manifest.payload ? progress.trackReads(store, payloadKeys(manifest), 'verify') : store,
-        backupId: manifest.backupId,
-        keyring,
-        sourceId: manifest.sourceId,
-        ...(restoreServer ? { restoreServer } : {}),
-        sqlChecks,
-      });
+      result = await audited(
+        trail,
+        () =>
+          verifyBackup({
+            store: manifest.payload ? progress.trackReads(store, payloadKeys(manifest), 'verify') : store,
+            backupId: manifest.backupId,
+            keyring,
+            sourceId: manifest.sourceId,
+            ...(restoreServer ? { restoreServer } : {}),
+            sqlChecks,
+          }),
+        {
+          // A recorded verdict, passed or failed; an operator's error (wrong key, unreachable server) is a failed run, no verdict.
+          succeeded: (r) => ({ type: 'verification', outcome: r.status === 'verified' ? 'succeeded' : 'failed', ...ids, details: { checks: Object.fromEntries(r.checks.map((c) => [c.name, c.status])), warnings: r.checks.filter((c) => c.status === 'warning').map((c) => c.reason ?? c.name), verdict: true } }),
+          failed: (error) => ({ type: 'verification', outcome: 'failed', ...ids, details: { ...failureDetails(error), verdict: false } }),
+        },
+      );
     } finally {
       progress.clear();
     }

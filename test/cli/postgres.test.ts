@@ -175,6 +175,40 @@ describe('PostgreSQL round trip through the CLI', () => {
   });
 });
 
+describe('the CLI\'s audit trail', () => {
+  it('with an evidence key, backup and verify record their events, signed, as the CLI user; lifeboat audit lists them authenticated', async () => {
+    const evidenceKey = join(dir.path, 'evidence.key');
+    expect((await lifeboat(['keygen', '--key-file', evidenceKey])).code).toBe(ExitCode.ok);
+    const auditedVault = join(dir.path, 'audited-vault');
+    const backedUp = await lifeboat(['backup', '--source', source.url, '--vault', auditedVault, '--key-file', keyFile, '--evidence-key-file', evidenceKey]);
+    expect(backedUp.code, backedUp.stderr).toBe(ExitCode.ok);
+    const id = backedUp.stdout.trim();
+    const verified = await lifeboat(['verify', id, '--vault', auditedVault, '--key-file', keyFile], { env: { LIFEBOAT_EVIDENCE_KEY_FILE: evidenceKey } });
+    expect(verified.code, verified.stderr).toBe(ExitCode.ok);
+
+    const listed = await lifeboat(['audit', '--vault', auditedVault, '--evidence-key-file', evidenceKey, '--json']);
+    expect(listed.code, listed.stderr).toBe(ExitCode.ok);
+    const entries = JSON.parse(listed.stdout) as { authentic: boolean; event: { type: string; outcome: string; backupId: string; actor: { kind: string; name: string }; details: Record<string, unknown> } }[];
+    expect(entries.map((e) => [e.authentic, e.event.type, e.event.outcome, e.event.backupId, e.event.actor.kind])).toEqual([
+      [true, 'backup', 'succeeded', id, 'cli'],
+      [true, 'verification', 'succeeded', id, 'cli'],
+    ]);
+    expect(entries[0]!.event.actor.name).toMatch(/^\S+@\S+$/);
+    expect(entries[1]!.event.details).toMatchObject({ verdict: true, checks: { checksum: 'passed' } });
+
+    const target = await freshDatabase('cli_pg_audited');
+    const restored = await lifeboat(['restore', id, '--vault', auditedVault, '--key-file', keyFile, '--target', target.url, '--evidence-key-file', evidenceKey]);
+    expect(restored.code, restored.stderr).toBe(ExitCode.ok);
+    const after = JSON.parse((await lifeboat(['audit', '--vault', auditedVault, '--evidence-key-file', evidenceKey, '--json'])).stdout) as typeof entries;
+    expect(after.at(-1)!.event).toMatchObject({ type: 'restore-finished', outcome: 'succeeded', backupId: id, details: { into: `127.0.0.1:5432/${target.name}` } });
+    expect(JSON.stringify(after)).not.toContain('postgres://');
+
+    // Without a key nothing is recorded: the first vault has no trail.
+    const none = await lifeboat(['audit', '--vault', vault, '--evidence-key-file', evidenceKey, '--json']);
+    expect(JSON.parse(none.stdout)).toEqual([]);
+  });
+});
+
 describe('PostgreSQL failures through the CLI', () => {
   it('a wrong key is the operator\'s error (exit 2), not a fault of the backup', async () => {
     const otherKey = join(dir.path, 'other-key.json');
