@@ -255,6 +255,16 @@ export class BackupPipeline extends Construct {
       );
     }
     this.grantVaultObjects(fn, 'RecordSnapshots', ['s3:GetObject', 's3:PutObject'], this.snapshotSources.map((s) => `backups/${s.id}/*`));
+    // As for the dump roles: the prefix grant never covers the verify function's results.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'NeverWriteVerificationResults',
+        effect: iam.Effect.DENY,
+        actions: ['s3:PutObject', 's3:DeleteObject'],
+        resources: this.snapshotSources.map((s) => this.props.vault.arnForObjects(`backups/${s.id}/*/verifications/*`)),
+      }),
+      'Deny statements: the wildcards are the backup id and result name under each snapshot source; a deny can only take away.',
+    );
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'EncryptManifests', actions: ['kms:GenerateDataKey'], resources: [this.props.vaultKey.keyArn] }));
     fn.addToRolePolicy(BackupPipeline.decryptThroughS3('ReadManifests', this.props.vaultKey.keyArn, region));
     return fn;

@@ -198,6 +198,28 @@ export class DumpFunction extends Construct {
         resources: prefixes.map((p) => props.vault.arnForObjects(p)),
       }),
     );
+    // The prefix grant is wide; these denies take back what a writer must never do there, whatever the allow says:
+    // write or remove a verification result (the verify function's evidence: a forged "verified" would make a
+    // corrupted backup the one a DR plan restores), or remove a completed backup's manifest (hiding it; deleting
+    // completed backups is retention's alone). A failed run deletes only its partial payload, written before any manifest.
+    this.grant(
+      new iam.PolicyStatement({
+        sid: 'NeverWriteVerificationResults',
+        effect: iam.Effect.DENY,
+        actions: ['s3:PutObject', 's3:DeleteObject'],
+        resources: props.sources.map((s) => props.vault.arnForObjects(`backups/${s.id}/*/verifications/*`)),
+      }),
+      'Deny statements: the wildcards are the backup id and result name under each source this role writes; a deny can only take away.',
+    );
+    this.grant(
+      new iam.PolicyStatement({
+        sid: 'NeverHideCompletedBackups',
+        effect: iam.Effect.DENY,
+        actions: ['s3:DeleteObject'],
+        resources: props.sources.map((s) => props.vault.arnForObjects(`backups/${s.id}/*/manifest.json`)),
+      }),
+      'Deny statements: the wildcard is the backup id under each source this role writes; a deny can only take away.',
+    );
     // Without ListBucket a missing object is a 403, not the 404 the store expects.
     this.grant(new iam.PolicyStatement({ sid: 'ListVault', actions: ['s3:ListBucket'], resources: [props.vault.bucketArn] }));
     this.grant(

@@ -91,6 +91,14 @@ describe('dump functions from the example config', () => {
             Action: ['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:PutObject'],
             Resource: { 'Fn::Join': ['', [vaultArn, '/backups/orders-db/*']] },
           },
+          // What the wide prefix grant must never cover: the verifier's results, and a completed backup's manifest.
+          {
+            Sid: 'NeverWriteVerificationResults',
+            Effect: 'Deny',
+            Action: ['s3:DeleteObject', 's3:PutObject'],
+            Resource: { 'Fn::Join': ['', [vaultArn, '/backups/orders-db/*/verifications/*']] },
+          },
+          { Sid: 'NeverHideCompletedBackups', Effect: 'Deny', Action: 's3:DeleteObject', Resource: { 'Fn::Join': ['', [vaultArn, '/backups/orders-db/*/manifest.json']] } },
           { Sid: 'ListVault', Effect: 'Allow', Action: 's3:ListBucket', Resource: vaultArn },
           { Sid: 'GenerateBackupDataKeys', Effect: 'Allow', Action: 'kms:GenerateDataKey', Resource: vaultKeyArn },
           {
@@ -183,5 +191,63 @@ describe('dump function grouping', () => {
       }),
     );
     expect(Object.keys(dumpFunctions(lifeboat))).toHaveLength(0);
+  });
+});
+
+describe('what a dump role can do in the vault, evaluated from its synthesized statements', () => {
+  let lifeboat: SynthesizedLifeboat;
+  beforeAll(() => {
+    lifeboat = synthLifeboat();
+  }, SYNTH_TIMEOUT_MS);
+
+  type Statement = { Effect: 'Allow' | 'Deny'; Action: string | string[]; Resource: unknown };
+  const VAULT = 'arn:aws:s3:::lifeboat-vault';
+
+  /** The role's statements with the vault bucket's ARN resolved to VAULT, every other token left unmatched. */
+  function statementsOf(roleId: string): Statement[] {
+    const vaultId = Object.keys(lifeboat.primary.findResources('AWS::S3::Bucket')).find((id) => id.startsWith('VaultBucket'))!;
+    const resolve = (value: unknown): string => {
+      if (typeof value === 'string') return value;
+      const v = value as Record<string, unknown>;
+      if (v['Fn::Join']) return (v['Fn::Join'] as [string, unknown[]])[1].map(resolve).join((v['Fn::Join'] as [string])[0]);
+      if (v['Fn::GetAtt'] && (v['Fn::GetAtt'] as string[])[0] === vaultId) return VAULT;
+      return '<token>';
+    };
+    return Object.values(lifeboat.primary.findResources('AWS::IAM::Policy'))
+      .filter((p) => (p.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === roleId))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[])
+      .map((s) => ({ ...s, Resource: [s.Resource].flat().map(resolve) }));
+  }
+
+  /** IAM's rule for one identity policy: an explicit deny wins, else some allow must match. */
+  function allowed(statements: Statement[], action: string, resource: string): boolean {
+    const glob = (pattern: string, text: string) => new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(text);
+    const matches = (s: Statement) => [s.Action].flat().some((a) => glob(a, action)) && (s.Resource as string[]).some((r) => glob(r, resource));
+    if (statements.some((s) => s.Effect === 'Deny' && matches(s))) return false;
+    return statements.some((s) => s.Effect === 'Allow' && matches(s));
+  }
+
+  it('may write and clean up its own backups, but never write or remove a verification result, remove a completed backup\'s manifest, or touch another source or the evidence', () => {
+    const stack = lifeboat.stacks.primary;
+    const dumpRoles = stack.backup!.dumpFunctions.map((fn) => stack.getLogicalId(fn.role.node.defaultChild as never));
+    // The dump function (and its Fargate task role) that backs up orders-db.
+    const ordersRole = dumpRoles.find((role) => statementsOf(role).some((st) => (st.Resource as string[]).includes(`${VAULT}/backups/orders-db/*`)))!;
+    expect(ordersRole).toBeDefined();
+    const roles = [ordersRole, stack.getLogicalId(stack.backup!.dumpTaskFor.get('orders-db')!.taskRole.node.defaultChild as never)];
+    const id = '20261202T020000Z-k3x7q2ab';
+    for (const role of roles) {
+      const statements = statementsOf(role);
+      const can = (action: string, key: string) => allowed(statements, action, `${VAULT}/${key}`);
+      expect(can('s3:PutObject', `backups/orders-db/${id}/payload`)).toBe(true);
+      expect(can('s3:PutObject', `backups/orders-db/${id}/manifest.json`)).toBe(true);
+      expect(can('s3:DeleteObject', `backups/orders-db/${id}/payload`)).toBe(true);
+      // The forged result of the attack: a far-future name that would sort last.
+      expect(can('s3:PutObject', `backups/orders-db/${id}/verifications/99991231T235959.999Z.json`)).toBe(false);
+      expect(can('s3:DeleteObject', `backups/orders-db/${id}/verifications/20261202T021500.000Z.json`)).toBe(false);
+      expect(can('s3:DeleteObject', `backups/orders-db/${id}/manifest.json`)).toBe(false);
+      expect(can('s3:PutObject', `backups/billing-db/${id}/payload`)).toBe(false);
+      expect(can('s3:PutObject', 'evidence/orders-failover/drill-1.json')).toBe(false);
+      expect(can('s3:DeleteObject', 'audit/2026/12/02/20261202T021500.000Z-backup-abcdefghijkl.json')).toBe(false);
+    }
   });
 });

@@ -203,6 +203,19 @@ describe('the backup pipeline from the example config', () => {
     for (const name of ['start-backup']) expect(tagsOf(`Lifeboat ${name} function`)).toEqual([]);
   });
 
+  it('never lets the snapshot function write or remove a verification result, though it writes manifests under the same prefixes', () => {
+    const [roleId] = only(lifeboat.primary, 'AWS::IAM::Role', { Description: 'Lifeboat snapshot function' });
+    const denies = statementsOf(lifeboat.primary, roleId).filter((st) => (st as { Effect?: string }).Effect === 'Deny');
+    expect(denies).toEqual([
+      {
+        Sid: 'NeverWriteVerificationResults',
+        Effect: 'Deny',
+        Action: ['s3:DeleteObject', 's3:PutObject'],
+        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^VaultBucket/), 'Arn'] }, '/backups/orders-db/*/verifications/*']] },
+      },
+    ]);
+  });
+
   it('lets the prune function delete only Lifeboat-tagged snapshots, in both regions', () => {
     const [roleId] = only(lifeboat.primary, 'AWS::IAM::Role', { Description: 'Lifeboat prune function' });
     const [statement] = statementsOf(lifeboat.primary, roleId).filter((s) => s.Sid === 'DeleteOwnSnapshots');
