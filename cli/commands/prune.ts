@@ -1,4 +1,6 @@
 import type { RetentionPolicy } from '../../functions/lib/retention/plan.ts';
+import { cliAuditTrail } from '../audit.ts';
+import { EVIDENCE_KEY_FLAGS } from '../evidence.ts';
 import type { VaultStore } from '../../functions/lib/vault/store.ts';
 import { booleanFlag, type FlagValues, requiredFlag, stringFlag } from '../args.ts';
 import type { Command, CommandContext } from '../command.ts';
@@ -36,6 +38,7 @@ export const prune: Command = {
     source: { type: 'string', value: 'ID', description: 'The source whose backups to prune (required).' },
     'dry-run': { type: 'boolean', description: 'Plan and print only; delete nothing.' },
     ...COUNT_FLAGS,
+    ...EVIDENCE_KEY_FLAGS,
     'time-zone': { type: 'string', value: 'TZ', description: 'IANA time zone of the daily/weekly/monthly/yearly periods (default UTC).' },
     json: { type: 'boolean', description: 'Print the report as JSON.' },
     ...KEY_FLAGS,
@@ -92,14 +95,30 @@ export const prune: Command = {
       return pruneFileSetCommand({ store, sourceId, policy, timeZone, flags, output, deps });
     }
 
-    const report = await pruneVault(store, {
-      sourceId,
-      policy,
-      timeZone,
-      now: new Date(),
-      dryRun: booleanFlag(flags, 'dry-run'),
-      ...(readProtection ? { readProtection } : {}),
-    });
+    const { audited, failureDetails } = await import('../../functions/lib/audit/index.ts');
+    const trail = await cliAuditTrail(store, flags, env, output);
+    const report = await audited(
+      trail,
+      () => pruneVault(store, { sourceId, policy, timeZone, now: new Date(), dryRun: booleanFlag(flags, 'dry-run'), ...(readProtection ? { readProtection } : {}) }),
+      {
+        // One event per deleted backup, with the rule that let it go, as the retention function records; a dry run records nothing.
+        succeeded: (r) =>
+          r.dryRun
+            ? undefined
+            : [
+                ...r.deleted.map((entry) => ({
+                  type: 'prune' as const, outcome: 'succeeded' as const, sourceId,
+                  ...(/^\d{8}T\d{6}Z-[a-z2-7]{8}$/.test(entry.id) ? { backupId: entry.id } : {}),
+                  details: { subject: r.subject, id: entry.id, completedAt: entry.at.toISOString(), status: entry.status, rule: entry.reasons.join('; ') },
+                })),
+                ...r.errors.map((failure) => ({
+                  type: 'prune' as const, outcome: 'failed' as const, sourceId,
+                  details: { subject: r.subject, id: failure.id ?? null, step: failure.step, error: failure.error, reason: failure.message },
+                })),
+              ],
+        failed: (error) => ({ type: 'prune', outcome: 'failed', sourceId, details: failureDetails(error) }),
+      },
+    );
     if (booleanFlag(flags, 'json')) output.json(report);
     else output.out(formatRetentionReport(report));
     // The report's last line (`Summary: 2 deleted, 5 kept, 0 protected, 0 errors`) says what it did.

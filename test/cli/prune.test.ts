@@ -70,6 +70,21 @@ describe('lifeboat prune', () => {
     expect(keys).toContain(manifestKey(SOURCE, B3));
   });
 
+  it('with an evidence key, records one prune event per deleted backup with its rule; a dry run records none', async () => {
+    const evidenceKey = join(dir.path, 'evidence.key');
+    expect((await lifeboat(['keygen', '--key-file', evidenceKey])).code).toBe(ExitCode.ok);
+    expect((await lifeboat(['prune', '--vault', vault, '--source', SOURCE, '--dry-run', ...POLICY, '--evidence-key-file', evidenceKey])).code).toBe(ExitCode.ok);
+    expect((await allKeys(store)).filter((key) => key.startsWith('audit/'))).toEqual([]);
+
+    expect((await lifeboat(['prune', '--vault', vault, '--source', SOURCE, ...POLICY, '--evidence-key-file', evidenceKey])).code).toBe(ExitCode.ok);
+    const listed = await lifeboat(['audit', '--vault', vault, '--evidence-key-file', evidenceKey, '--json']);
+    const events = (JSON.parse(listed.stdout) as { authentic: boolean; event: { type: string; backupId: string; actor: { kind: string }; details: { rule: string; status: string } } }[]).map((e) => ({ authentic: e.authentic, ...e.event }));
+    expect(events.map((e) => [e.authentic, e.type, e.backupId, e.actor.kind, e.details.status, e.details.rule]).sort()).toEqual([
+      [true, 'prune', B1, 'cli', 'verified', 'no rule keeps it'],
+      [true, 'prune', B2, 'cli', 'failed', 'failed verification, older than 1 day'],
+    ]);
+  });
+
   it('exits 1 after reporting a verification result it cannot read, and deletes no complete backup', async () => {
     await store.putObject(verificationKey(SOURCE, B4, new Date('2020-01-05T00:00:00Z')), '{"status":');
     const before = await allKeys(store);
