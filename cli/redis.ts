@@ -130,3 +130,51 @@ export function redisRestoreFlagProblem(manifest: BackupManifest, flags: FlagVal
   for (const flag of ['replace-table', 'drop-existing']) if (booleanFlag(flags, flag)) return `--${flag} does not apply to a Redis backup`;
   return undefined;
 }
+
+/** `elasticache://GROUP` (a replication group) or `elasticache://cluster/ID` (a single-node cache cluster). */
+export function parseElastiCacheUrl(url: string): { replicationGroupId: string } | { cacheClusterId: string } | undefined {
+  const match = /^elasticache:\/\/(?:(cluster)\/)?([A-Za-z][A-Za-z0-9-]{0,39})\/?$/.exec(url);
+  if (!match) return undefined;
+  return match[1] ? { cacheClusterId: match[2]! } : { replicationGroupId: match[2]! };
+}
+
+/**
+ * `lifeboat backup elasticache://GROUP --staging-bucket BUCKET --source-id ID`: one point in time through an
+ * ElastiCache snapshot, exported to the staging bucket (in the cache's Region, granting ElastiCache write
+ * access; docs/redis.md), sealed into the vault as a Redis backup; the snapshot and the export are removed.
+ */
+export async function backupElastiCache(
+  options: { url: string; sourceId: string; store: VaultStore; keyring: BackupKeyring; flags: FlagValues; env: Readonly<Record<string, string | undefined>> },
+  output: Output,
+): Promise<number> {
+  const target = parseElastiCacheUrl(options.url);
+  if (!target) throw new UsageError(`--source: "${options.url.slice(0, 80)}" is not elasticache://GROUP or elasticache://cluster/ID`);
+  const bucket = stringFlag(options.flags, 'staging-bucket');
+  if (bucket === undefined) throw new UsageError('--staging-bucket is required for an ElastiCache source: the bucket in the cache\'s Region that ElastiCache exports the snapshot to');
+  const [{ ElastiCacheClient }, { createS3Client, s3ClientOptionsFromEnv }, { runElastiCacheBackup }] = await Promise.all([
+    import('@aws-sdk/client-elasticache'),
+    import('../functions/lib/aws/s3Client.ts'),
+    import('../functions/lib/elasticache/export.ts'),
+  ]);
+  const started = performance.now();
+  const result = await runElastiCacheBackup({
+    elasticache: new ElastiCacheClient(options.env['AWS_REGION'] ? { region: options.env['AWS_REGION'] } : {}),
+    // The staging bucket is reached like an S3 vault: the Region, endpoint and credentials of the environment.
+    staging: { s3: createS3Client(s3ClientOptionsFromEnv(options.env)), bucket },
+    target,
+    sourceId: options.sourceId,
+    store: options.store,
+    keyring: options.keyring,
+    onStep: (step, detail) => {
+      if (output.interactive) output.error(`${step}: ${Object.entries(detail).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`);
+    },
+  });
+  if (booleanFlag(options.flags, 'json')) {
+    output.json({ backupId: result.manifest.backupId, sourceId: options.sourceId, vault: options.store.location, snapshot: result.snapshotName, cleaned: result.cleaned, manifest: result.manifest });
+  } else {
+    output.out(result.manifest.backupId);
+  }
+  for (const item of result.cleaned) output.error(`lifeboat: removed ${item}`);
+  output.summary(backupSummary(result.manifest, secondsSince(started)));
+  return ExitCode.ok;
+}

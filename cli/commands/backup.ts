@@ -11,7 +11,7 @@ import { keyringFromFlags, openVault, prepareVaultForBackup, resolveBackup, reso
 import { createProgressDisplay } from '../progress.ts';
 import { originNote } from '../settings.ts';
 import { backupSummary, secondsSince } from '../summary.ts';
-import { backupRedis, isRedisUrl, REDIS_PASSWORD_ENV, redisEndpointFromFlag, redisSourceId } from '../redis.ts';
+import { backupElastiCache, backupRedis, isRedisUrl, REDIS_PASSWORD_ENV, redisEndpointFromFlag, redisSourceId } from '../redis.ts';
 import { fileSetBackupCommand, isFileSetLocation } from '../fileSets.ts';
 import { assertSourceId } from '../../functions/lib/vault/layout.ts';
 
@@ -39,7 +39,9 @@ export const backup: Command = {
     source: {
       type: 'string',
       value: 'URL',
-      description: 'postgres://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/DB (postgresql:// and mariadb:// too), or redis://[USER@]HOST:PORT (rediss:// for TLS).',
+      description:
+        'postgres://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/DB (postgresql:// and mariadb:// too), redis://[USER@]HOST:PORT (rediss:// for TLS), ' +
+        'or elasticache://GROUP (elasticache://cluster/ID for a single-node cluster) through an ElastiCache snapshot.',
     },
     vault: { type: 'string', value: 'LOCATION', description: 'The vault: a directory (created if absent), or s3://BUCKET[/PREFIX].' },
     'source-id': {
@@ -57,12 +59,18 @@ export const backup: Command = {
       value: 'N',
       description: 'PostgreSQL: dump in N parallel streams (vault format 1.1); 1 for one stream. Default: the number of CPUs.',
     },
+    'staging-bucket': {
+      type: 'string',
+      value: 'BUCKET',
+      description: "ElastiCache: the bucket in the cache's Region that ElastiCache exports the snapshot to (docs/redis.md); the export is deleted once sealed.",
+    },
     ...CONFIG_BACKUP_FLAGS,
   },
   notes:
     'Passwords: leave it out of the URL and give --password-file FILE, or set PGPASSWORD (PostgreSQL) or\n' +
     `MYSQL_PWD (MySQL) or ${REDIS_PASSWORD_ENV} (Redis): all keep it out of \`ps\` output. A password in the URL works, with a warning.\n` +
     'Redis: every database is read with SCAN + DUMP (README, "Redis"); --source-id is required.\n' +
+    'ElastiCache: one point in time through a snapshot, exported to --staging-bucket and sealed; --source-id is required.\n' +
     'Passwords are never printed.\n' +
     'S3: credentials and Region come from the AWS SDK chain; AWS_ENDPOINT_URL points at an S3-compatible server.\n' +
     'Progress (a terminal only) shows a percentage and ETA estimated from the last backup of the source.',
@@ -82,6 +90,13 @@ export const backup: Command = {
     if (positionals[0] !== undefined) {
       const shown = positionals[0].length > 60 ? `${positionals[0].slice(0, 57)}...` : positionals[0];
       throw new UsageError(`unexpected argument "${shown}" for "lifeboat backup": only a file set (file:///DIR or s3://BUCKET/PREFIX) is an argument; give a database as --source URL`);
+    }
+    if (requiredFlag(flags, 'source').startsWith('elasticache://')) {
+      const cacheStore = await openVault(requiredFlag(flags, 'vault'), env);
+      const sourceId = redisSourceId(flags);
+      const cacheKeyring = await keyringFromFlags(flags, deps);
+      await prepareVaultForBackup(cacheStore, originNote({ origins }, 'vault'));
+      return backupElastiCache({ url: requiredFlag(flags, 'source'), sourceId, store: cacheStore, keyring: cacheKeyring, flags, env }, output);
     }
     if (isRedisUrl(requiredFlag(flags, 'source'))) {
       const endpoint = await redisEndpointFromFlag('--source', requiredFlag(flags, 'source'), flags, output, env);
