@@ -6,10 +6,8 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
-import { lambdaAuditTrail } from '../lib/audit/lambda.ts';
-import { createS3Client } from '../lib/aws/s3Client.ts';
-import { S3Store } from '../lib/vault/s3Store.ts';
 import { requireEnv } from '../lib/env.ts';
+import { approvalAuditTrail } from './audit.ts';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 import { handleApprovalRequest, type ApprovalHttpRequest, type ApprovalHttpResponse } from './endpoint.ts';
 import { kmsHmacSigner } from '../lib/crypto/mac.ts';
@@ -18,15 +16,7 @@ import { dynamoApprovalStore } from './store.ts';
 const env = requireEnv(['APPROVAL_TABLE', 'APPROVAL_KEY_ID']);
 
 const logger = new Logger();
-// With the vault and the evidence key (deployed with DR plans), each decision goes into the audit trail.
-const vaultBucket = process.env['VAULT_BUCKET'];
-const audit = vaultBucket
-  ? lambdaAuditTrail({
-      store: new S3Store({ client: createS3Client(), bucket: vaultBucket, ...(process.env['VAULT_KEY_ARN'] ? { serverSideEncryption: { kmsKeyId: process.env['VAULT_KEY_ARN'] } } : {}) }),
-      step: 'approval-endpoint',
-      log: (message, fields) => logger.warn(message, fields),
-    })
-  : undefined;
+const audit = approvalAuditTrail('approval-endpoint', logger);
 const deps = {
   ...(audit ? { audit } : {}),
   store: dynamoApprovalStore(new DynamoDBClient({}), env.APPROVAL_TABLE),

@@ -6,10 +6,8 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
-import { lambdaAuditTrail } from '../lib/audit/lambda.ts';
-import { createS3Client } from '../lib/aws/s3Client.ts';
-import { S3Store } from '../lib/vault/s3Store.ts';
 import { requireEnv } from '../lib/env.ts';
+import { approvalAuditTrail } from './audit.ts';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 import { parseJsonEnv } from '../lib/validation.ts';
 import { parseBaseUrl } from './link.ts';
@@ -22,15 +20,7 @@ const topics = parseJsonEnv('PLAN_TOPICS', env.PLAN_TOPICS, PlanTopicsSchema);
 const baseUrl = parseBaseUrl(env.APPROVAL_BASE_URL);
 
 const logger = new Logger();
-// With the vault and the evidence key (deployed with DR plans), each request goes into the audit trail.
-const vaultBucket = process.env['VAULT_BUCKET'];
-const audit = vaultBucket
-  ? lambdaAuditTrail({
-      store: new S3Store({ client: createS3Client(), bucket: vaultBucket, ...(process.env['VAULT_KEY_ARN'] ? { serverSideEncryption: { kmsKeyId: process.env['VAULT_KEY_ARN'] } } : {}) }),
-      step: 'request-approval',
-      log: (message, fields) => logger.warn(message, fields),
-    })
-  : undefined;
+const audit = approvalAuditTrail('request-approval', logger);
 const deps = {
   ...(audit ? { audit } : {}),
   store: dynamoApprovalStore(new DynamoDBClient({}), env.APPROVAL_TABLE),
