@@ -104,6 +104,9 @@ export async function runRestoreDumpStep(event: RunStepEvent, parameters: Restor
  * The newest dump of `sourceId` whose latest verification passed, completed at or before `pointInTime`
  * when given. Backups whose manifest cannot be read are passed over; none fitting is `NoRecoveryPointError`.
  */
+/** How far the dump's clock may run ahead of the verify function's before a completedAt is implausible. */
+const CLOCK_SKEW_MS = 5 * 60_000;
+
 export async function latestVerifiedDump(
   region: RegionResources,
   sourceId: string,
@@ -116,7 +119,13 @@ export async function latestVerifiedDump(
     .sort((a, b) => Date.parse(b.completedAt) - Date.parse(a.completedAt));
   for (const manifest of candidates) {
     const verification = await readLatestVerification(region.store, manifest.sourceId, manifest.backupId);
-    if (verification.status === 'verified') return asDumpManifest(manifest);
+    if (verification.status !== 'verified') continue;
+    // The order above is the manifest's completedAt, which whoever wrote the backup controls; the result is the
+    // verify function's own. A backup cannot have completed after its verification began: one that claims to
+    // (a far-future completedAt, to be picked before every real backup) is passed over.
+    const verifiedAt = Date.parse(verification.result!.startedAt);
+    if (Date.parse(manifest.completedAt) > verifiedAt + CLOCK_SKEW_MS) continue;
+    return asDumpManifest(manifest);
   }
   const when = pointInTime === undefined ? '' : ` completed at or before ${new Date(limit!).toISOString()}`;
   throw new NoRecoveryPointError(

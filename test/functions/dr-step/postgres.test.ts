@@ -9,6 +9,7 @@ import { DescribeDBClustersCommand, DescribeDBInstancesCommand, RDSClient } from
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
+import { backupPrefix, manifestKey } from '../../../functions/lib/vault/layout.ts';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type DrStepDeps, handleDrStepEvent } from '../../../functions/dr-step/drStep.ts';
 import type { StepRecord } from '../../../functions/dr-step/events.ts';
@@ -306,6 +307,22 @@ describe('restore-dump, validate and clean-up on the real PostgreSQL server', ()
       expect((afterAll as StepRecord).result).toMatchObject({ backupId: backups[2]!.backupId });
     } finally {
       await cleanup(suffix);
+    }
+  });
+
+  it('passes over a verified dump whose manifest claims to have completed after its verification began (a writer\'s far-future completedAt)', async () => {
+    const suffix = newSuffix();
+    const { manifest } = await runBackup({ source: connectionOf(source), sourceId: SOURCE, store: vault.store, keyring, now: T1 });
+    const verified = await verifyBackup({ store: vault.store, sourceId: SOURCE, backupId: manifest.backupId, keyring, restoreServer: restoreServerFor('postgresql') });
+    expect(verified.status).toBe('verified');
+    // What a compromised writer can still do under its own source: rewrite the times it controls.
+    await vault.store.putObject(manifestKey(SOURCE, manifest.backupId), JSON.stringify({ ...manifest, completedAt: '2099-01-01T00:00:00.000Z' }));
+    try {
+      const record = await handleDrStepEvent(runStep('restore', 'restore-dump', restoreParameters(), { mode: 'drill', suffix }), deps);
+      expect((record as StepRecord).result).toMatchObject({ backupId: backups[2]!.backupId });
+    } finally {
+      await cleanup(suffix);
+      for await (const key of vault.store.list(backupPrefix(SOURCE, manifest.backupId))) await vault.store.delete(key);
     }
   });
 
