@@ -47,7 +47,10 @@ export async function listFileSetSnapshots(store: VaultStore, sourceId?: string)
   const sources = sourceId === undefined ? await listFileSetSources(store) : [sourceId];
   const manifests: FileSetManifest[] = [];
   for (const source of sources) {
-    for (const id of (await scanSnapshots(store, source)).complete) manifests.push(await readFileSetManifest(store, source, id));
+    const ofSource: FileSetManifest[] = [];
+    for (const id of (await scanSnapshots(store, source)).complete) ofSource.push(await readFileSetManifest(store, source, id));
+    // Ids name the start to the second: within one second, the one completed first is the older.
+    manifests.push(...ofSource.sort((a, b) => parseBackupId(a.backupId).time.getTime() - parseBackupId(b.backupId).time.getTime() || a.completedAt.localeCompare(b.completedAt)));
   }
   return manifests;
 }

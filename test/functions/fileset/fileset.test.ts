@@ -244,6 +244,7 @@ describe('the latest file-set snapshot', () => {
       for (let i = 0; i < 4; i++) {
         const run = await runFileSetBackup({ store: local, keyring, sourceId: 'one', source: directorySource(files), now: sameSecond });
         expect((await resolveFileSetSnapshot(local, 'one', 'latest')).backupId).toBe(run.manifest.backupId);
+        expect((await listFileSetSnapshots(local, 'one')).at(-1)!.backupId).toBe(run.manifest.backupId);
         if (i > 0) expect(run.manifest.totals).toMatchObject({ filesRead: 0, filesReused: 1 });
       }
     } finally {
