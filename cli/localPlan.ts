@@ -10,6 +10,8 @@
  * that need AWS (restore-snapshot, restore-point-in-time, backup-now; promote-replica is skipped by every
  * drill) and the validate steps of restores that were skipped.
  */
+import { drStepAuditEvents } from '../functions/dr-step/audit.ts';
+import { audited, type AuditTrail } from '../functions/lib/audit/index.ts';
 import '../functions/lib/polyfills.ts';
 import { createInterface } from 'node:readline';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -105,6 +107,8 @@ export interface LocalDrillOptions {
   /** One line (or block) for the person at the terminal. */
   readonly say: (text: string) => void;
   readonly signal?: AbortSignal;
+  /** Restores and the evidence are recorded here as the deployed DR step records them (cli/audit.ts). @default none */
+  readonly audit?: AuditTrail;
 }
 
 export interface LocalDrillResult {
@@ -155,8 +159,10 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<LocalDr
   const drStep = async (input: unknown): Promise<unknown> => {
     const event = input as Record<string, unknown> & { action: string };
     if (typeof event['suffix'] === 'string') suffix = event['suffix'];
+    // The same events, through the same describer, as the deployed DR step writes.
+    const step = (actual: Record<string, unknown>) => audited(options.audit, () => handleDrStepEvent(actual, deps), drStepAuditEvents(actual));
     if (event.action === 'record-evidence') {
-      const recorded = (await handleDrStepEvent({ ...event, levels: withSkippedBackups(event['levels'], plan, config) }, deps)) as Evidence;
+      const recorded = (await step({ ...event, levels: withSkippedBackups(event['levels'], plan, config) })) as Evidence;
       evidence = recorded;
       return recorded;
     }
@@ -165,7 +171,7 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<LocalDr
       say(cleanupLine(cleaned as Awaited<ReturnType<typeof localCleanup>>));
       return cleaned;
     }
-    if (event.action !== 'run-step') return handleDrStepEvent(event, deps);
+    if (event.action !== 'run-step') return step(event);
     const planStep = plan.steps.find((candidate) => candidate.id === event['stepId']);
     if (planStep === undefined) throw new ConfigError(`The plan has no step '${String(event['stepId'])}'`);
     const skip = localSkip(planStep, event['levels'], config, options);
@@ -179,7 +185,7 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<LocalDr
     say(`> ${planStep.id} (${planStep.kind})…`);
     const started = Date.now();
     try {
-      const record = (await handleDrStepEvent(event, deps)) as StepRecord;
+      const record = (await step(event)) as StepRecord;
       say(`  ${planStep.id} ${record.status} in ${((Date.now() - started) / 1000).toFixed(1)} s${stepSummary(record)}`);
       return record;
     } catch (error) {

@@ -2,6 +2,8 @@
  * `lifeboat drill PLAN --local`: the flags, the config and servers they name, and the outcome printed. The
  * drill itself is cli/localPlan.ts; it and the config's schema are loaded on first use, so --help stays fast.
  */
+import { cliAuditTrail } from '../audit.ts';
+import { EVIDENCE_KEY_FLAGS } from '../evidence.ts';
 import type { FlagSpecs, FlagValues } from '../args.ts';
 import { booleanFlag, stringFlag } from '../args.ts';
 import type { CommandContext } from '../command.ts';
@@ -31,6 +33,7 @@ export const LOCAL_DRILL_FLAGS: FlagSpecs = {
     description: 'The MySQL/MariaDB server drills restore into, mysql://USER:PASSWORD@HOST:PORT (password also from MYSQL_PWD). Default: the config\'s verification server as root.',
   },
   'approve-as': { type: 'string', value: 'NAME', description: 'Approve every approval step as NAME instead of asking on the terminal.' },
+  ...EVIDENCE_KEY_FLAGS,
 };
 
 const ENGINES: readonly Engine[] = ['postgresql', 'mysql'];
@@ -89,6 +92,7 @@ export async function runLocalDrillCommand(
   const stop = () => controller.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  const trail = await cliAuditTrail(store, flags, env, output);
   let result: Awaited<ReturnType<typeof runLocalDrill>>;
   try {
     result = await runLocalDrill({
@@ -102,6 +106,7 @@ export async function runLocalDrillCommand(
       approver,
       say,
       signal: controller.signal,
+      ...(trail ? { audit: trail } : {}),
     });
   } finally {
     process.removeListener('SIGINT', stop);

@@ -194,6 +194,22 @@ describe('lifeboat drill --local: the example config\'s plans, end to end', () =
     expect(result.stderr).not.toContain(MYSQL_PASSWORD);
   });
 
+  it('with an evidence key, records the restore and the evidence in the vault\'s audit trail, as the deployed DR step does', async () => {
+    const evidenceKey = join(dir.path, 'evidence-drill.key');
+    expect((await lifeboat(['keygen', '--key-file', evidenceKey])).code).toBe(ExitCode.ok);
+    const result = await lifeboat(['drill', 'billing-db-default', ...localFlags(), '--evidence-key-file', evidenceKey, '--json']);
+    expect(result.code, result.stderr).toBe(ExitCode.ok);
+    const { executionName } = JSON.parse(result.stdout) as { executionName: string };
+    const listed = JSON.parse((await lifeboat(['audit', '--vault', vault, '--evidence-key-file', evidenceKey, '--json'])).stdout) as { authentic: boolean; event: { type: string; outcome: string; plan: string; executionId: string; actor: { kind: string }; details: Record<string, unknown> } }[];
+    const ours = listed.filter((e) => e.event.executionId?.endsWith(`:${executionName}`));
+    expect(ours.map((e) => [e.authentic, e.event.type, e.event.outcome, e.event.plan, e.event.actor.kind])).toEqual([
+      [true, 'restore-finished', 'succeeded', 'billing-db-default', 'cli'],
+      [true, 'drill-evidence', 'succeeded', 'billing-db-default', 'cli'],
+    ]);
+    expect(ours[0]!.event.details['into']).toMatch(/^127\.0\.0\.1:3306\/billing_recovered_drill_[0-9a-f]{8}$/);
+    expect(ours[1]!.event.details).toMatchObject({ evidenceKey: `evidence/billing-db-default/${executionName}.json`, mode: 'drill', outcome: 'passed' });
+  });
+
   it('a rejection on stdin fails the plan (exit 1) with who refused and why in the evidence, and still cleans up', async () => {
     const result = await lifeboat(['drill', 'orders-failover', ...localFlags()], { deps: { stdin: Readable.from(['no\n', 'Ben Ode\n', 'not during the sale\n']) } });
 
