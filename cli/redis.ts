@@ -2,6 +2,7 @@
  * The CLI's Redis sources and targets: `redis://[USER@]HOST[:PORT]` (`rediss://` for TLS). Backup, restore
  * and verify hand a Redis URL (or a Redis backup) to these instead of the database engines.
  */
+import { cliAuditTrail } from './audit.ts';
 import type { RedisEndpoint } from '../functions/lib/redis/resp.ts';
 import { assertSourceId } from '../functions/lib/vault/layout.ts';
 import type { BackupManifest } from '../functions/lib/vault/manifest.ts';
@@ -79,13 +80,21 @@ export function redisSourceId(flags: FlagValues): string {
 
 /** `lifeboat backup --source redis://…`. */
 export async function backupRedis(
-  options: { endpoint: RedisEndpoint; sourceId: string; store: VaultStore; keyring: BackupKeyring; flags: FlagValues },
+  options: { endpoint: RedisEndpoint; sourceId: string; store: VaultStore; keyring: BackupKeyring; flags: FlagValues; env: Readonly<Record<string, string | undefined>> },
   output: Output,
 ): Promise<number> {
   const { runRedisBackup } = await import('../functions/lib/redis/vault.ts');
+  const { audited, failureDetails } = await import('../functions/lib/audit/index.ts');
+  const trail = await cliAuditTrail(options.store, options.flags, options.env, output);
   const started = performance.now();
   if (output.interactive) output.error(`Backing up Redis at ${options.endpoint.host}:${options.endpoint.port} as ${options.sourceId} into ${options.store.location}`);
-  const result = await runRedisBackup({ endpoint: options.endpoint, sourceId: options.sourceId, store: options.store, keyring: options.keyring });
+  const result = await audited(trail, () => runRedisBackup({ endpoint: options.endpoint, sourceId: options.sourceId, store: options.store, keyring: options.keyring }), {
+    succeeded: ({ manifest }) => ({
+      type: 'backup', outcome: 'succeeded', sourceId: options.sourceId, backupId: manifest.backupId,
+      details: { kind: 'dump', engine: 'redis', startedAt: manifest.startedAt, completedAt: manifest.completedAt, rawBytes: manifest.payload.rawBytes, storedBytes: manifest.payload.storedBytes, sha256: manifest.payload.sha256 },
+    }),
+    failed: (error) => ({ type: 'backup', outcome: 'failed', sourceId: options.sourceId, details: failureDetails(error) }),
+  });
   if (booleanFlag(options.flags, 'json')) {
     output.json({ backupId: result.manifest.backupId, sourceId: options.sourceId, vault: options.store.location, manifest: result.manifest, warnings: result.warnings });
   } else {
@@ -98,18 +107,29 @@ export async function backupRedis(
 
 /** `lifeboat restore ID --target redis://…` or `--rdb FILE`. */
 export async function restoreRedis(
-  options: { manifest: BackupManifest; store: VaultStore; keyring: BackupKeyring; flags: FlagValues; target?: RedisEndpoint; rdbFile?: string },
+  options: { manifest: BackupManifest; store: VaultStore; keyring: BackupKeyring; flags: FlagValues; env: Readonly<Record<string, string | undefined>>; target?: RedisEndpoint; rdbFile?: string },
   output: Output,
 ): Promise<number> {
   const { restoreRedisBackup, restoreRedisBackupToRdb } = await import('../functions/lib/redis/vault.ts');
+  const { audited, failureDetails } = await import('../functions/lib/audit/index.ts');
   const { manifest, store, keyring } = options;
   const overwrite = booleanFlag(options.flags, 'overwrite');
+  const trail = await cliAuditTrail(store, options.flags, options.env, output);
   const started = performance.now();
-  const summary =
-    options.rdbFile !== undefined
-      ? await restoreRedisBackupToRdb({ store, manifest, keyring, rdbFile: options.rdbFile, overwrite })
-      : await restoreRedisBackup({ store, manifest, keyring, target: options.target!, replace: overwrite });
   const where = options.rdbFile !== undefined ? `RDB file ${options.rdbFile}` : `Redis at ${options.target!.host}:${options.target!.port}`;
+  const ids = { sourceId: manifest.sourceId, backupId: manifest.backupId };
+  const into = options.rdbFile !== undefined ? `rdb:${options.rdbFile}` : `${options.target!.host ?? options.target!.path}:${options.target!.port ?? ''}`;
+  const summary = await audited(
+    trail,
+    () =>
+      options.rdbFile !== undefined
+        ? restoreRedisBackupToRdb({ store, manifest, keyring, rdbFile: options.rdbFile, overwrite })
+        : restoreRedisBackup({ store, manifest, keyring, target: options.target!, replace: overwrite }),
+    {
+      succeeded: (s) => ({ type: 'restore-finished', outcome: 'succeeded', ...ids, details: { into, keys: s.keys, restoredDataAt: manifest.startedAt } }),
+      failed: (error) => ({ type: 'restore-finished', outcome: 'failed', ...ids, details: { into, ...failureDetails(error) } }),
+    },
+  );
   const expired = summary.expiredSkipped > 0 ? ` (${formatCount(summary.expiredSkipped)} keys had expired and were left out)` : '';
   if (booleanFlag(options.flags, 'json')) output.json({ ...summary, target: where });
   output.summary(`Restored ${manifest.sourceId}/${manifest.backupId} into ${where}: ${formatCount(summary.keys)} keys in ${summary.databases.length} databases${expired}, in ${formatDuration(secondsSince(started))}`);

@@ -104,7 +104,7 @@ export const backup: Command = {
       const sourceId = redisSourceId(flags);
       const redisKeyring = await keyringFromFlags(flags, deps);
       await prepareVaultForBackup(redisStore, originNote({ origins }, 'vault'));
-      return backupRedis({ endpoint, sourceId, store: redisStore, keyring: redisKeyring, flags }, output);
+      return backupRedis({ endpoint, sourceId, store: redisStore, keyring: redisKeyring, flags, env }, output);
     }
     const source = await connectionWithPassword('--source', requiredFlag(flags, 'source'), flags, output, env);
     const jobs = jobsFlag(flags);

@@ -84,7 +84,7 @@ export const restore: Command = {
       if (problem) throw new UsageError(problem);
       const rdbFile = stringFlag(flags, 'rdb');
       const redisTarget = targetUrl === undefined ? undefined : await redisEndpointFromFlag('--target', targetUrl, flags, output, env);
-      return restoreRedis({ manifest: found, store, keyring: redisKeyring, flags, ...(redisTarget ? { target: redisTarget } : {}), ...(rdbFile ? { rdbFile } : {}) }, output);
+      return restoreRedis({ manifest: found, store, keyring: redisKeyring, flags, env, ...(redisTarget ? { target: redisTarget } : {}), ...(rdbFile ? { rdbFile } : {}) }, output);
     }
     if (targetUrl !== undefined && isFileSetLocation(targetUrl)) {
       const keyring = await keyringFromFlags(flags, deps);

@@ -85,7 +85,13 @@ export const verify: Command = {
       if (restoreServer || givenChecks.length > 0) throw new UsageError('a Redis backup is verified in a scratch redis-server on this machine: leave out --restore-server and --check');
       const { verifyRedisBackup } = await import('../../functions/lib/redis/verify.ts');
       const started = performance.now();
-      const result = await verifyRedisBackup({ store, manifest, keyring });
+      const { audited, failureDetails } = await import('../../functions/lib/audit/index.ts');
+      const trail = await cliAuditTrail(store, flags, env, output);
+      const ids = { sourceId: manifest.sourceId, backupId: manifest.backupId };
+      const result = await audited(trail, () => verifyRedisBackup({ store, manifest, keyring }), {
+        succeeded: (r) => ({ type: 'verification', outcome: r.status === 'verified' ? 'succeeded' : 'failed', ...ids, details: { checks: Object.fromEntries(r.checks.map((c) => [c.name, c.status])), verdict: true } }),
+        failed: (error) => ({ type: 'verification', outcome: 'failed', ...ids, details: { ...failureDetails(error), verdict: false } }),
+      });
       if (booleanFlag(flags, 'json')) output.json(result);
       else output.out(renderResult(result));
       return verdictExit(result, manifest, started, output);

@@ -81,6 +81,26 @@ describe('lifeboat with a redis:// source', () => {
     }
   });
 
+  it('with an evidence key, backup, verify and restore record their events in the vault\'s audit trail', async () => {
+    const evidenceKey = join(dir.path, 'evidence.key');
+    expect((await lifeboat(['keygen', '--key-file', evidenceKey])).code).toBe(0);
+    const auditedVault = join(dir.path, 'audited');
+    const env = { LIFEBOAT_EVIDENCE_KEY_FILE: evidenceKey };
+    const backedUp = await lifeboat(['backup', '--source', sourceUrl(), '--source-id', 'sessions', '--vault', auditedVault, '--key-file', keyFile, '--password-file', passwordFile], { env });
+    expect(backedUp.code, backedUp.stderr).toBe(0);
+    const id = backedUp.stdout.trim();
+    expect((await lifeboat(['verify', id, '--vault', auditedVault, '--key-file', keyFile], { env })).code).toBe(ExitCode.ok);
+    expect((await lifeboat(['restore', id, '--vault', auditedVault, '--key-file', keyFile, '--target', targetUrl()], { env })).code).toBe(0);
+    const listed = JSON.parse((await lifeboat(['audit', '--vault', auditedVault, '--json'], { env })).stdout) as { authentic: boolean; event: { type: string; outcome: string; backupId: string; details: Record<string, unknown> } }[];
+    expect(listed.map((e) => [e.authentic, e.event.type, e.event.outcome, e.event.backupId])).toEqual([
+      [true, 'backup', 'succeeded', id],
+      [true, 'verification', 'succeeded', id],
+      [true, 'restore-finished', 'succeeded', id],
+    ]);
+    expect(listed[2]!.event.details).toMatchObject({ into: `127.0.0.1:${target.port}`, keys: 1212 });
+    expect(JSON.stringify(listed)).not.toContain(PASSWORD);
+  });
+
   it('refuses a target holding a key of the backup (exit non-zero, nothing written); --overwrite replaces it', async () => {
     const id = await backup();
     const dst = await target.connect();
