@@ -3,6 +3,7 @@
  * (or `s3://…`), `verify` of a file-set snapshot with `--read-data-subset`, and the file-set rows of `list`.
  * The engine is functions/lib/fileset; this only turns flags into its options and its results into output.
  */
+import { cliAuditTrail } from './audit.ts';
 import { fileURLToPath } from 'node:url';
 import type { BackupKeyring } from '../functions/lib/crypto/keyring.ts';
 import type { FileSetManifest } from '../functions/lib/fileset/format.ts';
@@ -75,7 +76,15 @@ export async function fileSetBackupCommand(options: {
   const sourceId = options.sourceId ?? defaultId;
   const { runFileSetBackup } = await import('../functions/lib/fileset/backup.ts');
   const started = performance.now();
-  const { manifest, skipped } = await runFileSetBackup({ store, keyring, sourceId, source });
+  const { audited, failureDetails } = await import('../functions/lib/audit/index.ts');
+  const trail = await cliAuditTrail(store, flags, options.env, output);
+  const { manifest, skipped } = await audited(trail, () => runFileSetBackup({ store, keyring, sourceId, source }), {
+    succeeded: ({ manifest: m, skipped: s }) => ({
+      type: 'backup', outcome: 'succeeded', sourceId, backupId: m.backupId,
+      details: { kind: 'file-set', startedAt: m.startedAt, completedAt: m.completedAt, files: m.totals.files, bytes: m.totals.bytes, newStoredBytes: m.totals.newStoredBytes, skipped: s.length },
+    }),
+    failed: (error) => ({ type: 'backup', outcome: 'failed', sourceId, details: failureDetails(error) }),
+  });
   if (booleanFlag(flags, 'json')) output.json({ backupId: manifest.backupId, sourceId, vault: store.location, manifest, skipped });
   else output.out(manifest.backupId);
   for (const entry of skipped.slice(0, 20)) output.error(`lifeboat: warning: skipped ${entry.path}: ${entry.why}`);

@@ -65,6 +65,16 @@ describe('lifeboat with file sets', { timeout: 240_000 }, () => {
     expect(verified.stdout).toMatch(/^File set uploads\/\S+: verified \(1 of 1 pack read, 2 chunks checked\)$/m);
   });
 
+  it('with an evidence key, a file-set backup records its event in the audit trail', async () => {
+    const evidenceKey = join(dir.path, 'evidence.key');
+    expect((await lifeboat(['keygen', '--key-file', evidenceKey])).code).toBe(ExitCode.ok);
+    const auditedVault = join(dir.path, 'audited-vault');
+    const result = await lifeboat(['backup', pathToFileURL(tree).href, '--source-id', 'uploads', '--vault', auditedVault, '--key-file', keyFile, '--evidence-key-file', evidenceKey]);
+    expect(result.code, result.stderr).toBe(ExitCode.ok);
+    const listed = JSON.parse((await lifeboat(['audit', '--vault', auditedVault, '--evidence-key-file', evidenceKey, '--json'])).stdout) as { authentic: boolean; event: { type: string; backupId: string; details: Record<string, unknown> } }[];
+    expect(listed.map((e) => [e.authentic, e.event.type, e.event.backupId, e.event.details['kind']])).toEqual([[true, 'backup', result.stdout.trim(), 'file-set']]);
+  });
+
   it('prune keeps the newest snapshot and every pack it refers to, and needs the key', async () => {
     const noKey = await lifeboat(['prune', '--vault', vault, '--source', 'uploads', '--keep-last', '1']);
     expect(noKey.code).toBe(ExitCode.usage);
