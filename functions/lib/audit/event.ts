@@ -15,6 +15,7 @@
  * ```
  */
 import { z } from 'zod';
+import { canonicalJson } from '../crypto/canonical.ts';
 import { BACKUP_ID_PATTERN, PLAN_NAME_PATTERN, SOURCE_ID_PATTERN, compactUtc } from '../vault/layout.ts';
 
 export const AUDIT_FORMAT = 'lifeboat-audit';
@@ -103,11 +104,4 @@ export function canonicalAuditMessage(event: UnsignedAuditEvent | AuditEvent): s
   return canonicalJson(unsigned);
 }
 
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item === undefined ? null : item)).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, item]) => item !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
-}
+export { canonicalJson } from '../crypto/canonical.ts';

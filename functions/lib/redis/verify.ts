@@ -15,10 +15,12 @@ import { assertKeyringMatches } from '../engine/restore.ts';
 import { checkSizeAnomaly, resolveAnomalyThresholds, type AnomalyThresholds } from '../verify/anomaly.ts';
 import { backupPrefix } from '../vault/layout.ts';
 import type { BackupManifest } from '../vault/manifest.ts';
+import type { MacSigner } from '../crypto/mac.ts';
 import type { VaultStore } from '../vault/store.ts';
 import {
   VERIFICATION_FORMAT,
   VERIFICATION_FORMAT_VERSION,
+  verificationBinding,
   writeVerification,
   type CheckName,
   type CheckStatus,
@@ -35,6 +37,8 @@ export interface RedisVerifyOptions {
   readonly store: VaultStore;
   readonly manifest: BackupManifest;
   readonly keyring: BackupKeyring;
+  /** The verification key (see `VerifyOptions.signer`). @default unsigned */
+  readonly signer?: MacSigner;
   /** @default `redis-server` on the PATH */
   readonly scratchCommand?: string;
   readonly anomaly?: AnomalyThresholds;
@@ -64,7 +68,7 @@ export async function verifyRedisBackup(options: RedisVerifyOptions): Promise<Ve
   await checkPayload(options, manifest, key, set, skipFrom);
   set('sql-checks', 'skipped', 'not applicable to Redis', performance.now());
   const anomalyStarted = performance.now();
-  const anomaly = await checkSizeAnomaly(options.store, manifest, thresholds);
+  const anomaly = await checkSizeAnomaly(options.store, manifest, thresholds, options.signer ? { authenticator: options.signer } : {});
   set('size-anomaly', anomaly.status, anomaly.reason, anomalyStarted);
 
   const order: CheckName[] = ['checksum', 'decrypt', 'structure', 'restore', 'row-counts', 'sql-checks', 'size-anomaly'];
@@ -80,10 +84,11 @@ export async function verifyRedisBackup(options: RedisVerifyOptions): Promise<Ve
     startedAt: startedAt.toISOString(),
     completedAt: new Date(Math.max(completedAt.getTime(), startedAt.getTime())).toISOString(),
     checks: list,
+    ...verificationBinding(manifest),
     ...(firstFailure ? { reason: oneLine(`${firstFailure.name}: ${firstFailure.reason ?? 'failed'}`) } : {}),
     ...('anomaly' in anomaly ? { anomaly: anomaly.anomaly } : {}),
   };
-  await writeVerification(options.store, result);
+  await writeVerification(options.store, result, options.signer ? { signer: options.signer } : {});
   return result;
 }
 

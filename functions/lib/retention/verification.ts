@@ -13,12 +13,13 @@
  * one read per backup. An unreadable newest result comes back with a `problem`, and retention then
  * deletes nothing for the source.
  */
-import { type BackupFolder, latestVerificationOf, scanBackupFolders } from '../vault/catalog.ts';
+import { type BackupFolder, latestVerificationOf, readManifest, scanBackupFolders } from '../vault/catalog.ts';
 import { VERIFICATIONS_DIR, backupPrefix } from '../vault/layout.ts';
 import type { VaultStore } from '../vault/store.ts';
 import {
   type LatestVerification,
   type VerificationResult,
+  type VerificationReadOptions,
   isVerificationName,
   readLatestVerification as readNewestRecord,
   readVerification,
@@ -27,13 +28,20 @@ import {
 export type VerificationState = LatestVerification;
 
 /** The status retention plans with (see the module comment). Store errors propagate. */
-export async function readLatestVerification(store: VaultStore, sourceId: string, backupId: string): Promise<VerificationState> {
-  const newest = await readNewestRecord(store, sourceId, backupId);
+export async function readLatestVerification(
+  store: VaultStore,
+  sourceId: string,
+  backupId: string,
+  options: VerificationReadOptions = {},
+): Promise<VerificationState> {
+  const manifest = options.authenticator && !options.manifest ? await readManifest(store, sourceId, backupId) : options.manifest;
+  const reading = { ...options, ...(manifest ? { manifest } : {}) };
+  const newest = await readNewestRecord(store, sourceId, backupId, reading);
   if (newest.status !== 'failed' || newest.result === undefined) return newest;
   const prefix = `${backupPrefix(sourceId, backupId)}${VERIFICATIONS_DIR}/`;
   const keys: string[] = [];
   for await (const key of store.list(prefix)) keys.push(key);
-  return rankRecords(store, { sourceId, backupId }, newest, keys);
+  return rankRecords(store, { sourceId, backupId }, newest, keys, reading);
 }
 
 /**
@@ -44,6 +52,7 @@ export async function readLatestVerification(store: VaultStore, sourceId: string
  */
 export function latestVerificationReader(
   store: VaultStore,
+  options: Pick<VerificationReadOptions, 'authenticator'> = {},
 ): (backup: { readonly sourceId: string; readonly backupId: string }) => Promise<VerificationState> {
   const scans = new Map<string, Promise<Map<string, BackupFolder>>>();
   return async ({ sourceId, backupId }) => {
@@ -54,9 +63,11 @@ export function latestVerificationReader(
     }
     const folder = (await scan).get(backupId);
     if (!folder) return { status: 'unverified' };
-    const newest = await latestVerificationOf(store, folder);
+    const manifest = options.authenticator && folder.verificationKeys.length > 0 ? await readManifest(store, sourceId, backupId) : undefined;
+    const reading = { ...options, ...(manifest ? { manifest } : {}) };
+    const newest = await latestVerificationOf(store, folder, reading);
     if (newest.status !== 'failed' || newest.result === undefined) return newest;
-    return rankRecords(store, folder, newest, folder.keys);
+    return rankRecords(store, folder, newest, folder.keys, reading);
   };
 }
 
@@ -66,18 +77,21 @@ async function rankRecords(
   ids: { readonly sourceId: string; readonly backupId: string },
   newest: VerificationState,
   keys: readonly string[],
+  reading: VerificationReadOptions,
 ): Promise<VerificationState> {
   const prefix = `${backupPrefix(ids.sourceId, ids.backupId)}${VERIFICATIONS_DIR}/`;
   const records: VerificationState[] = [newest];
   for (const key of keys) {
     if (key === newest.key || !key.startsWith(prefix) || !isVerificationName(key.slice(prefix.length))) continue;
-    const record = await readVerification(store, key, ids);
-    // An older record that cannot be read changes nothing: the newest one was readable.
-    if (record.result !== undefined) records.push(record);
+    const record = await readVerification(store, key, ids, reading);
+    // An older record that cannot be read (or, with the key, does not count) changes nothing: the newest one counted.
+    if (record.result !== undefined && record.problem === undefined) records.push(record);
   }
   const verdicts = records.filter((record) => !isOperatorFailure(record.result!));
-  if (verdicts.length === 0) return { status: 'unverified' };
-  return verdicts.reduce((best, record) => (outranks(record.result!, best.result!) ? record : best));
+  // What newer results were ignored (and any problem they raise) stays with whichever record decides.
+  const carried = { ...(newest.ignored ? { ignored: newest.ignored } : {}), ...(newest.problem ? { problem: newest.problem } : {}) };
+  if (verdicts.length === 0) return { status: 'unverified', ...carried };
+  return { ...verdicts.reduce((best, record) => (outranks(record.result!, best.result!) ? record : best)), ...carried };
 }
 
 /** Later completion wins; at the same moment a pass wins over a failure. */

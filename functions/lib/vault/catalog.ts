@@ -22,7 +22,7 @@ import {
 } from './layout.ts';
 import { parseManifest, payloadObjects, serializeManifest, type BackupManifest } from './manifest.ts';
 import type { VaultStore } from './store.ts';
-import { isVerificationName, readVerification, type LatestVerification } from './verification.ts';
+import { isVerificationName, newestVerification, type LatestVerification, type VerificationReadOptions } from './verification.ts';
 
 /** A backup folder without a manifest: what retention may clean up once it is old enough. */
 export interface IncompleteBackup {
@@ -61,6 +61,8 @@ export interface BackupFolder {
   readonly keys: readonly string[];
   /** The newest verification result's key (names are UTC timestamps, so the last listed). */
   readonly latestVerificationKey?: string;
+  /** Every verification result's key, oldest first. */
+  readonly verificationKeys: readonly string[];
 }
 
 /** Every backup folder of the vault (or of one source), newest first, from one paged listing. */
@@ -116,12 +118,14 @@ export async function readManifests(
 }
 
 /**
- * The newest verification result of a folder from a listing: no listing of its own, and no read at all
- * for a backup that has none (it is `unverified`).
+ * The newest verification result that counts of a folder from a listing (see `vault/verification.ts`): no
+ * listing of its own, and no read at all for a backup that has none (it is `unverified`). With an
+ * authenticator and no manifest, the manifest is read to check the results' binding.
  */
-export async function latestVerificationOf(store: VaultStore, folder: BackupFolder): Promise<LatestVerification> {
-  if (folder.latestVerificationKey === undefined) return { status: 'unverified' };
-  return readVerification(store, folder.latestVerificationKey, folder);
+export async function latestVerificationOf(store: VaultStore, folder: BackupFolder, options: VerificationReadOptions = {}): Promise<LatestVerification> {
+  if (folder.verificationKeys.length === 0) return { status: 'unverified' };
+  const manifest = options.authenticator && !options.manifest ? await readManifest(store, folder.sourceId, folder.backupId) : options.manifest;
+  return newestVerification(store, folder.verificationKeys, folder, { ...options, ...(manifest ? { manifest } : {}) });
 }
 
 /** `map` over `items` with at most `concurrency` calls pending; results in input order; the first rejection rejects. */
@@ -263,6 +267,7 @@ interface Folder {
   hasManifest: boolean;
   keys: string[];
   latestVerificationKey?: string;
+  verificationKeys: string[];
 }
 
 /** Groups every key under `backups/` (or one source) by backup folder; keys outside the layout are ignored. */
@@ -274,7 +279,7 @@ async function scanFolders(store: VaultStore, sourceId: string | undefined): Pro
     const id = `${parsed.sourceId}/${parsed.backupId}`;
     let folder = folders.get(id);
     if (!folder) {
-      folder = { sourceId: parsed.sourceId, backupId: parsed.backupId, hasManifest: false, keys: [] };
+      folder = { sourceId: parsed.sourceId, backupId: parsed.backupId, hasManifest: false, keys: [], verificationKeys: [] };
       folders.set(id, folder);
     }
     folder.keys.push(key);
@@ -282,6 +287,7 @@ async function scanFolders(store: VaultStore, sourceId: string | undefined): Pro
     // Listed in lexicographic order and named by UTC timestamp: the last one seen is the newest.
     else if (parsed.name.startsWith(`${VERIFICATIONS_DIR}/`) && isVerificationName(parsed.name.slice(VERIFICATIONS_DIR.length + 1))) {
       folder.latestVerificationKey = key;
+      folder.verificationKeys.push(key);
     }
   }
   return folders;

@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ManifestInvalidError, UnsupportedFormatVersionError } from '../errors.ts';
+import { canonicalJson } from '../crypto/canonical.ts';
 import { BACKUP_ID_PATTERN, SOURCE_ID_PATTERN, isBackupId } from './layout.ts';
 
 export const MANIFEST_FORMAT = 'lifeboat-backup';
@@ -352,4 +353,13 @@ function formatPath(path: readonly PropertyKey[]): string {
   return path
     .map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index === 0 ? '' : '.'}${String(part)}`))
     .join('');
+}
+
+/**
+ * SHA-256 (hex) of the manifest's canonical JSON: what a verification result is bound to. Computed from the
+ * parsed manifest, so the same manifest gives the same digest however its bytes were spaced; any changed,
+ * added or removed field changes it.
+ */
+export function manifestDigest(manifest: BackupManifest): string {
+  return createHash('sha256').update(canonicalJson(manifest)).digest('hex');
 }

@@ -1,17 +1,37 @@
 /**
- * The verification result, vault format v1: one object per verification run, written beside the
+ * The verification result, vault format v1: one object per verification run, written create-only beside the
  * (immutable) manifest at `backups/<sourceId>/<backupId>/verifications/<UTC ms timestamp>.json`.
  * The newest one is the backup's status. This module is the only reader and writer of that format:
  * `lifeboat list/show`, retention and the verify function all go through it.
+ *
+ * v1.1 binds a result to the exact backup it judged and authenticates it: `manifestSha256` (the SHA-256 of
+ * the manifest's canonical JSON, see `manifestDigest`), `payloadSha256` (the manifest's `payload.sha256`),
+ * and `mac`, the HMAC-SHA256 (base64url) of `lifeboat-verification/1\n` followed by the result's canonical
+ * JSON without `mac`, computed with the verification key. That key is the verifier's alone: in AWS a KMS HMAC
+ * key on which only the verify function may call `GenerateMac`, so no role that writes backups can produce a
+ * result that authenticates.
+ *
+ * A reader with the key (every deployed function; the CLI with `--verification-key`) counts only results that
+ * authenticate, are bound to the manifest in the vault and are stored under the name their own signed
+ * `completedAt` gives; it ignores the rest and reports them. Unsigned results (v1.0, or written by a CLI
+ * without the key) are ignored quietly; any other ignored result is tampering or damage and comes back as a
+ * `problem`, so retention deletes nothing for the source until someone looks. A reader without the key
+ * (a local vault read by its owner) takes the newest result by name, as v1.0 did, and says it did not
+ * authenticate it.
  */
 import { z } from 'zod';
-import { VerificationResultInvalidError } from '../errors.ts';
+import { canonicalJson } from '../crypto/canonical.ts';
+import type { MacSigner } from '../crypto/mac.ts';
+import { ObjectExistsError, VerificationResultInvalidError } from '../errors.ts';
 import { BACKUP_ID_PATTERN, SOURCE_ID_PATTERN, VERIFICATIONS_DIR, backupPrefix, verificationKey } from './layout.ts';
+import { manifestDigest, type BackupManifest } from './manifest.ts';
 import type { VaultStore } from './store.ts';
 
 export const VERIFICATION_FORMAT = 'lifeboat-verification';
 /** The version this code writes; readers accept every 1.x and refuse any other major. */
-export const VERIFICATION_FORMAT_VERSION = '1.0';
+export const VERIFICATION_FORMAT_VERSION = '1.1';
+/** What a result's MAC covers, before its canonical JSON: the format and this use of the key. */
+export const VERIFICATION_MAC_CONTEXT = 'lifeboat-verification/1\n';
 const SUPPORTED_MAJOR_VERSION = 1;
 const VERSION_PATTERN = /^(\d+)\.(\d+)$/;
 
@@ -31,6 +51,7 @@ function defineSchema(object: ObjectFactory) {
   const timestamp = z.iso.datetime({ message: 'must be an ISO 8601 UTC timestamp ending in "Z"' });
   const oneLine = z.string().min(1).regex(/^[^\n\r]*$/, 'must be one line');
   const count = z.int().nonnegative();
+  const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex SHA-256');
 
   const check = object({
     name: z.enum(CHECK_NAMES),
@@ -86,6 +107,12 @@ function defineSchema(object: ObjectFactory) {
     tables: z.array(table).optional(),
     /** The SQL checks run against the restored database. */
     sqlChecks: z.array(sqlCheck).optional(),
+    /** v1.1: SHA-256 (hex) of the canonical JSON of the manifest this result judged (`manifestDigest`). */
+    manifestSha256: sha256.optional(),
+    /** v1.1: the judged manifest's `payload.sha256`. */
+    payloadSha256: sha256.optional(),
+    /** v1.1: HMAC-SHA256 (base64url) of the result with the verification key; absent when written without it. */
+    mac: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be a base64url HMAC-SHA256').optional(),
   }).superRefine((result, ctx) => {
     const problem = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
     const failed = result.checks.some((c) => c.status === 'failed');
@@ -133,27 +160,60 @@ export type SqlCheckVerification = NonNullable<VerificationResult['sqlChecks']>[
 export type VerificationStatus = 'unverified' | 'verified' | 'failed';
 
 export interface LatestVerification {
-  /** `unverified` when there is no result yet, or when the newest one cannot be read (then `problem` says why). */
+  /** `unverified` when there is no result yet, or none that counts (then `ignored` or `problem` says why). */
   readonly status: VerificationStatus;
   /** The verification object the status comes from; absent when there is none. */
   readonly key?: string;
-  /** The newest result, when it could be read. */
+  /** The result the status comes from. */
   readonly result?: VerificationResult;
+  /** Whether `result` was authenticated with the verification key (false: read without the key). */
+  readonly authenticated?: boolean;
+  /** Results newer than `result` (or all of them) that did not count, each with why: see the module comment. */
+  readonly ignored?: readonly IgnoredVerification[];
   /**
-   * Why the newest result could not be read (not JSON, not this format, a newer major version, another
-   * backup's). It is never silently taken as unverified: retention deletes nothing for the source
-   * while any status is unknown, and `list`/`show` print the problem.
+   * Why the status cannot be trusted: the newest result cannot be read (not JSON, not this format, a newer
+   * major version, another backup's), or, with the key, a result failed authentication or its binding. It is
+   * never silently taken as unverified: retention deletes nothing for the source while any status has a
+   * problem, and `list`/`show` print it.
    */
   readonly problem?: string;
 }
 
+export interface IgnoredVerification {
+  readonly key: string;
+  readonly reason: string;
+  /** Unsigned: written before results were signed, or without the key. Not a sign of tampering. */
+  readonly unsigned: boolean;
+}
+
+/** How results are read: see the module comment. */
+export interface VerificationReadOptions {
+  /** The verification key: only results that authenticate count. @default results are taken as stored */
+  readonly authenticator?: Pick<MacSigner, 'verify'>;
+  /** The backup's manifest as the vault holds it: a v1.1 result bound to another is ignored. Required with `authenticator`. */
+  readonly manifest?: BackupManifest;
+}
+
+/** What binds a result to the backup it judged: put these in the result before writing it. */
+export function verificationBinding(manifest: BackupManifest): { manifestSha256: string; payloadSha256?: string } {
+  return { manifestSha256: manifestDigest(manifest), ...(manifest.payload ? { payloadSha256: manifest.payload.sha256 } : {}) };
+}
+
+/** The message a result's MAC covers. */
+export function verificationMacMessage(result: VerificationResult): string {
+  const { mac: _mac, ...unsigned } = result;
+  return `${VERIFICATION_MAC_CONTEXT}${canonicalJson(unsigned)}`;
+}
+
 /**
- * Writes `result` as a new object beside the manifest (the manifest is never rewritten) and returns its
- * key. Two results in the same millisecond do not overwrite each other. Throws
- * `VerificationResultInvalidError` naming each bad field if `result` does not fit the format.
+ * Writes `result` as a new object beside the manifest (the manifest is never rewritten; an existing result is
+ * never overwritten) and returns its key. With `signer` (the verification key) the result is signed. Two results
+ * in the same millisecond get names a millisecond apart. Throws `VerificationResultInvalidError` naming each bad
+ * field if `result` does not fit the format.
  */
-export async function writeVerification(store: VaultStore, result: VerificationResult): Promise<string> {
-  const parsed = writerSchema.safeParse(result);
+export async function writeVerification(store: VaultStore, result: VerificationResult, options: { readonly signer?: MacSigner } = {}): Promise<string> {
+  const { mac: _ignored, ...input } = result;
+  const parsed = writerSchema.safeParse(input);
   const label = `${String(result?.sourceId)}/${String(result?.backupId)}`;
   if (!parsed.success) {
     throw new VerificationResultInvalidError(`Verification result for ${label} is invalid: ${describeIssues(parsed.error.issues)}`);
@@ -163,37 +223,90 @@ export async function writeVerification(store: VaultStore, result: VerificationR
       `Verification result for ${label} is invalid: formatVersion: this code writes "${VERIFICATION_FORMAT_VERSION}"`,
     );
   }
-  const body = `${JSON.stringify(parsed.data, null, 2)}\n`;
-  let at = Date.parse(parsed.data.completedAt);
-  for (;;) {
-    const key = verificationKey(parsed.data.sourceId, parsed.data.backupId, new Date(at));
-    if ((await store.head(key)) === undefined) {
-      await store.putObject(key, body);
-      return key;
-    }
-    at += 1;
+  if (parsed.data.manifestSha256 === undefined) {
+    throw new VerificationResultInvalidError(`Verification result for ${label} is invalid: manifestSha256: is required (see verificationBinding)`);
   }
+  // JSON round trip: what is signed is exactly what a reader parses.
+  const unsigned = JSON.parse(JSON.stringify(parsed.data)) as VerificationResult;
+  const signed = options.signer ? { ...unsigned, mac: await options.signer.sign(verificationMacMessage(unsigned)) } : unsigned;
+  const body = `${JSON.stringify(signed, null, 2)}\n`;
+  if (!store.createObject) throw new VerificationResultInvalidError(`The vault ${store.location} cannot write create-only objects`);
+  const completedAt = Date.parse(parsed.data.completedAt);
+  for (let at = completedAt; at < completedAt + MAX_NAME_DELAY_MS; at += 1) {
+    const key = verificationKey(parsed.data.sourceId, parsed.data.backupId, new Date(at));
+    try {
+      await store.createObject(key, body);
+      return key;
+    } catch (error) {
+      if (!(error instanceof ObjectExistsError)) throw error;
+    }
+  }
+  throw new VerificationResultInvalidError(`Verification result for ${label}: ${MAX_NAME_DELAY_MS} results already completed in the same second`);
 }
 
-/** The newest verification result of one backup (see {@link LatestVerification}). Store errors propagate. */
-export async function readLatestVerification(store: VaultStore, sourceId: string, backupId: string): Promise<LatestVerification> {
-  let newest: string | undefined;
-  const prefix = `${backupPrefix(sourceId, backupId)}${VERIFICATIONS_DIR}/`;
-  // Listed in lexicographic order, and the names are compact UTC timestamps: the last is the newest.
-  for await (const key of store.list(prefix)) if (isVerificationName(key.slice(prefix.length))) newest = key;
-  if (newest === undefined) return { status: 'unverified' };
-  return readVerification(store, newest, { sourceId, backupId });
+/** A result is named by its `completedAt`, later by at most this much when that name was taken. */
+const MAX_NAME_DELAY_MS = 1000;
+
+/** The newest verification result of one backup that counts (see the module comment). Store errors propagate. */
+export async function readLatestVerification(
+  store: VaultStore,
+  sourceId: string,
+  backupId: string,
+  options: VerificationReadOptions = {},
+): Promise<LatestVerification> {
+  const keys: string[] = [];
+  for await (const key of store.list(`${backupPrefix(sourceId, backupId)}${VERIFICATIONS_DIR}/`)) keys.push(key);
+  return newestVerification(store, keys, { sourceId, backupId }, options);
 }
 
 /**
- * One verification object, checked to belong to `expected`. For callers that found the newest key
- * themselves (e.g. `lifeboat list`, which lists the vault once for every backup). Store errors propagate.
+ * The newest result among `keys` (any keys of the backup's folder; the others are skipped) that counts. For
+ * callers that listed the folder themselves (e.g. `lifeboat list`, which lists the vault once for every
+ * backup). Names are compact UTC timestamps, so the newest name is tried first: the common case is one read.
+ */
+export async function newestVerification(
+  store: VaultStore,
+  keys: readonly string[],
+  expected: { readonly sourceId: string; readonly backupId: string },
+  options: VerificationReadOptions = {},
+): Promise<LatestVerification> {
+  const prefix = `${backupPrefix(expected.sourceId, expected.backupId)}${VERIFICATIONS_DIR}/`;
+  const names = keys.filter((key) => key.startsWith(prefix) && isVerificationName(key.slice(prefix.length))).sort().reverse();
+  if (names.length === 0) return { status: 'unverified' };
+  if (!options.authenticator) return readVerification(store, names[0]!, expected, options);
+  const ignored: IgnoredVerification[] = [];
+  for (const key of names) {
+    const read = await readVerification(store, key, expected, options);
+    if (read.result !== undefined && read.problem === undefined) return withIgnored(read, ignored);
+    ignored.push({ key, reason: read.problem ?? 'unreadable', unsigned: read.result !== undefined && read.result.mac === undefined });
+  }
+  return withIgnored({ status: 'unverified' }, ignored);
+}
+
+function withIgnored(read: LatestVerification, ignored: readonly IgnoredVerification[]): LatestVerification {
+  if (ignored.length === 0) return read;
+  const suspect = ignored.filter((i) => !i.unsigned);
+  return {
+    ...read,
+    ignored,
+    ...(suspect.length === 0
+      ? {}
+      : { problem: `${suspect.length} verification result${suspect.length === 1 ? '' : 's'} ignored: ${suspect.map((i) => i.reason).join('; ')}` }),
+  };
+}
+
+/**
+ * One verification object, checked to belong to `expected` (and, with the key, to authenticate, to be bound to
+ * `options.manifest` and to be stored under its own time). A result that does not count comes back with
+ * `problem`, and with `result` only when it was unsigned. Store errors propagate.
  */
 export async function readVerification(
   store: VaultStore,
   key: string,
   expected: { readonly sourceId: string; readonly backupId: string },
+  options: VerificationReadOptions = {},
 ): Promise<LatestVerification> {
+  if (options.authenticator && !options.manifest) throw new TypeError('readVerification: authenticating a result needs the backup\'s manifest');
   const outcome = parseVerification(await store.getObject(key), key);
   if ('problem' in outcome) return { status: 'unverified', key, problem: outcome.problem };
   const { result } = outcome;
@@ -204,7 +317,32 @@ export async function readVerification(
       problem: `the newest verification result ${key} describes backup ${result.sourceId}/${result.backupId}, not ${expected.sourceId}/${expected.backupId}`,
     };
   }
-  return { status: result.status, key, result };
+  const manifest = options.manifest;
+  if (manifest && result.manifestSha256 !== undefined) {
+    const binding = verificationBinding(manifest);
+    if (result.manifestSha256 !== binding.manifestSha256 || result.payloadSha256 !== binding.payloadSha256) {
+      return { status: 'unverified', key, problem: `${key} judged another manifest of ${expected.sourceId}/${expected.backupId} than the one in the vault (the manifest was replaced, or the result copied)` };
+    }
+  }
+  if (!options.authenticator) return { status: result.status, key, result, authenticated: false };
+  if (result.mac === undefined) {
+    return { status: 'unverified', key, result, problem: `${key} is not signed (written before results were signed, or without the verification key)` };
+  }
+  if (result.manifestSha256 === undefined) return { status: 'unverified', key, problem: `${key} is signed but not bound to a manifest` };
+  if (!(await options.authenticator.verify(verificationMacMessage(result), result.mac))) {
+    return { status: 'unverified', key, problem: `${key} fails authentication with the verification key (forged or altered)` };
+  }
+  const named = Date.parse(keyTime(key)) - Date.parse(result.completedAt);
+  if (!(named >= 0 && named < MAX_NAME_DELAY_MS)) {
+    return { status: 'unverified', key, problem: `${key} is stored under another time than its signed completedAt ${result.completedAt} (a copy of an older result)` };
+  }
+  return { status: result.status, key, result, authenticated: true };
+}
+
+/** `…/verifications/20261122T060102.345Z.json` → `2026-11-22T06:01:02.345Z`. */
+function keyTime(key: string): string {
+  const name = key.slice(key.lastIndexOf('/') + 1);
+  return `${name.slice(0, 4)}-${name.slice(4, 6)}-${name.slice(6, 8)}T${name.slice(9, 11)}:${name.slice(11, 13)}:${name.slice(13, 19)}Z`;
 }
 
 /** Parses a verification object; a problem names the key and what is wrong (field paths, never values). */

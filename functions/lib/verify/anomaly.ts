@@ -8,7 +8,7 @@ import { readManifest } from '../vault/catalog.ts';
 import { MANIFEST_NAME, VERIFICATIONS_DIR, parseBackupKey, sourcePrefix } from '../vault/layout.ts';
 import type { BackupManifest } from '../vault/manifest.ts';
 import type { VaultStore } from '../vault/store.ts';
-import { type SizeAnomaly, isVerificationName, readVerification } from '../vault/verification.ts';
+import { type SizeAnomaly, type VerificationReadOptions, isVerificationName, newestVerification } from '../vault/verification.ts';
 
 export interface AnomalyThresholds {
   /** Flag a backup smaller than this fraction of the median. @default 0.5 */
@@ -60,27 +60,27 @@ export async function checkSizeAnomaly(
   store: VaultStore,
   manifest: BackupManifest & { payload: NonNullable<BackupManifest['payload']> },
   thresholds: Required<AnomalyThresholds>,
+  reading: Pick<VerificationReadOptions, 'authenticator'> = {},
 ): Promise<AnomalyOutcome> {
-  const earlier = new Map<string, { hasManifest: boolean; newestVerification?: string }>();
+  const earlier = new Map<string, { hasManifest: boolean; verifications: string[] }>();
   for await (const key of store.list(sourcePrefix(manifest.sourceId))) {
     const parsed = parseBackupKey(key);
     if (!parsed || parsed.backupId >= manifest.backupId) continue;
-    const folder = earlier.get(parsed.backupId) ?? { hasManifest: false };
+    const folder = earlier.get(parsed.backupId) ?? { hasManifest: false, verifications: [] };
     if (parsed.name === MANIFEST_NAME) folder.hasManifest = true;
     const dir = `${VERIFICATIONS_DIR}/`;
-    // Listed in order: the last verification key seen is the newest.
-    if (parsed.name.startsWith(dir) && isVerificationName(parsed.name.slice(dir.length))) folder.newestVerification = key;
+    if (parsed.name.startsWith(dir) && isVerificationName(parsed.name.slice(dir.length))) folder.verifications.push(key);
     earlier.set(parsed.backupId, folder);
   }
 
   const compared: { backupId: string; rawBytes: number }[] = [];
-  const newestFirst = [...earlier.entries()].filter(([, f]) => f.hasManifest && f.newestVerification).sort(([a], [b]) => (a < b ? 1 : -1));
+  const newestFirst = [...earlier.entries()].filter(([, f]) => f.hasManifest && f.verifications.length > 0).sort(([a], [b]) => (a < b ? 1 : -1));
   for (const [backupId, folder] of newestFirst.slice(0, MAX_SCANNED)) {
     if (compared.length === thresholds.window) break;
-    const latest = await readVerification(store, folder.newestVerification!, { sourceId: manifest.sourceId, backupId });
-    if (latest.status !== 'verified') continue;
     const previous = await readManifest(store, manifest.sourceId, backupId).catch(() => undefined);
     if (previous?.kind !== 'dump' || !previous.payload) continue;
+    const latest = await newestVerification(store, folder.verifications, { sourceId: manifest.sourceId, backupId }, { ...reading, manifest: previous });
+    if (latest.status !== 'verified' || latest.problem !== undefined) continue;
     compared.push({ backupId, rawBytes: previous.payload.rawBytes });
   }
 

@@ -35,8 +35,10 @@ import {
   type VerificationResult,
   VERIFICATION_FORMAT,
   VERIFICATION_FORMAT_VERSION,
+  verificationBinding,
   writeVerification,
 } from '../vault/verification.ts';
+import type { MacSigner } from '../crypto/mac.ts';
 import type { VaultStore } from '../vault/store.ts';
 import { DatabaseMissing, type RestoredDatabase, connectRestoredDatabase, isTruthy } from '../engine/restoredDatabase.ts';
 import { verifyRedisBackup } from '../redis/verify.ts';
@@ -66,7 +68,8 @@ export interface VerifyOptions {
   /** @default the system clock */
   readonly now?: () => Date;
   /** A multi-part backup: parts checked and restored at once. @default the runner's vCPUs */
-  readonly jobs?: number;
+  readonly jobs?: number;  /** The verification key: the result is signed with it, and earlier results count for the size check only if they authenticate. @default unsigned (a local vault) */
+  readonly signer?: MacSigner;
 }
 
 /** Longest reason kept per check; a tool's stderr can be long. */
@@ -99,7 +102,7 @@ export async function verifyBackup(options: VerifyOptions): Promise<Verification
     if (options.restoreServer || sqlChecks.length > 0) {
       throw new ConfigError(`Backup ${found.sourceId}/${found.backupId} is a Redis backup: it is verified in a scratch redis-server, without a restore server or SQL checks`);
     }
-    return verifyRedisBackup({ store: options.store, manifest: found, keyring: options.keyring, now: clock, ...(options.anomaly ? { anomaly: options.anomaly } : {}) });
+    return verifyRedisBackup({ store: options.store, manifest: found, keyring: options.keyring, now: clock, ...(options.anomaly ? { anomaly: options.anomaly } : {}), ...(options.signer ? { signer: options.signer } : {}) });
   }
   if (found.kind !== 'dump') {
     throw new ConfigError(
@@ -122,7 +125,7 @@ export async function verifyBackup(options: VerifyOptions): Promise<Verification
   const run = await verifyPayload(options.store, manifest, options.keyring, server, sqlChecks, checks, options.jobs);
 
   const anomalyStarted = performance.now();
-  const anomaly = await checkSizeAnomaly(options.store, manifest, thresholds);
+  const anomaly = await checkSizeAnomaly(options.store, manifest, thresholds, options.signer ? { authenticator: options.signer } : {});
   checks.set('size-anomaly', anomaly.status, anomaly.reason, performance.now() - anomalyStarted);
 
   const list = checks.list();
@@ -138,11 +141,12 @@ export async function verifyBackup(options: VerifyOptions): Promise<Verification
     // Never before the start, even if the clock steps back.
     completedAt: new Date(Math.max(completedAt.getTime(), startedAt.getTime())).toISOString(),
     checks: list,
+    ...verificationBinding(manifest),
     ...(firstFailure ? { reason: oneLine(`${firstFailure.name}: ${firstFailure.reason ?? 'failed'}`) } : {}),
     ...('anomaly' in anomaly ? { anomaly: anomaly.anomaly } : {}),
     ...run,
   };
-  await writeVerification(options.store, result);
+  await writeVerification(options.store, result, options.signer ? { signer: options.signer } : {});
   return result;
 }
 

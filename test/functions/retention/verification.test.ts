@@ -41,6 +41,7 @@ describe('readLatestVerification', () => {
       status: 'failed',
       key: verificationKey(SOURCE, BACKUP, new Date('2026-11-20T02:00:00.001Z')),
       result: failure,
+      authenticated: false,
     });
 
     await write('2026-11-21T00:00:00.000Z', JSON.stringify(result('2026-11-21T00:00:00.000Z', 'verified')));
@@ -57,6 +58,7 @@ describe('readLatestVerification', () => {
       status: 'verified',
       key: verificationKey(SOURCE, BACKUP, new Date('2026-11-20T02:00:00.000Z')),
       result: pass,
+      authenticated: false,
     });
   });
 

@@ -1,5 +1,5 @@
 import type { BackupManifest } from '../../../functions/lib/vault/manifest.ts';
-import type { VerificationResult } from '../../../functions/lib/vault/verification.ts';
+import { type VerificationResult, verificationBinding } from '../../../functions/lib/vault/verification.ts';
 
 /** A complete, valid v1.0 manifest of a PostgreSQL dump; override what a test is about. */
 export function sampleManifest(overrides: Partial<BackupManifest> = {}): BackupManifest {
@@ -49,13 +49,15 @@ export function sampleVerification(options: {
   status: 'verified' | 'failed';
   at: Date;
   reason?: string;
+  /** The manifest the result is bound to. @default a placeholder digest (readers given no manifest do not check it) */
+  manifest?: BackupManifest;
 }): VerificationResult {
   const { sourceId, backupId, status, at } = options;
   const reason = options.reason ?? 'table public.orders has 119 rows after the restore; the manifest records 120';
   const passed = (name: VerificationResult['checks'][number]['name']) => ({ name, status: 'passed' as const, durationMs: 5 });
   return {
     format: 'lifeboat-verification',
-    formatVersion: '1.0',
+    formatVersion: '1.1',
     sourceId,
     backupId,
     status,
@@ -69,5 +71,9 @@ export function sampleVerification(options: {
       status === 'failed' ? { name: 'row-counts', status: 'failed', reason, durationMs: 5 } : passed('row-counts'),
     ],
     ...(status === 'failed' ? { reason } : {}),
+    ...(options.manifest ? verificationBinding(options.manifest) : { manifestSha256: PLACEHOLDER_DIGEST }),
   };
 }
+
+/** The binding of a sample result written without its manifest. */
+export const PLACEHOLDER_DIGEST = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';

@@ -9,9 +9,11 @@ import {
   type VerificationResult,
   parseVerification,
   readLatestVerification,
+  verificationMacMessage,
   writeVerification,
 } from '../../../functions/lib/vault/verification.ts';
-import { sampleVerification } from './fixtures.ts';
+import { localHmacSigner } from '../../../functions/lib/crypto/mac.ts';
+import { sampleManifest, sampleVerification } from './fixtures.ts';
 
 const SOURCE = 'orders-db';
 const BACKUP = '20261122T053327Z-k3x7q2ab';
@@ -43,7 +45,7 @@ describe('verification results', () => {
     const key = await writeVerification(store, result);
 
     expect(key).toBe(`backups/${SOURCE}/${BACKUP}/verifications/20261122T060102.345Z.json`);
-    expect(await readLatestVerification(store, SOURCE, BACKUP)).toEqual({ status: 'failed', key, result });
+    expect(await readLatestVerification(store, SOURCE, BACKUP)).toEqual({ status: 'failed', key, result, authenticated: false });
   });
 
   it('never overwrites an earlier result written in the same millisecond', async () => {
@@ -91,5 +93,88 @@ describe('verification results', () => {
     await store.putObject(`backups/${SOURCE}/${BACKUP}/verifications/notes.json`, '{}');
     await store.putObject(`backups/${SOURCE}/${BACKUP}/verifications/zzz.json`, 'not json');
     expect(await readLatestVerification(store, SOURCE, BACKUP)).toEqual({ status: 'unverified' });
+  });
+
+  describe('with the verification key', () => {
+    const signer = localHmacSigner(Buffer.alloc(32, 7));
+    const attacker = localHmacSigner(Buffer.alloc(32, 9));
+    const manifest = sampleManifest({ sourceId: SOURCE, backupId: BACKUP });
+    const reading = { authenticator: signer, manifest };
+    const bound = (status: 'verified' | 'failed', at: Date) => sampleVerification({ sourceId: SOURCE, backupId: BACKUP, status, at, manifest });
+    const signedBy = async (key: typeof signer, result: VerificationResult) => ({ ...result, mac: await key.sign(verificationMacMessage(result)) });
+    const plant = (name: string, result: unknown) => store.putObject(`backups/${SOURCE}/${BACKUP}/verifications/${name}`, JSON.stringify(result));
+    const genuineFailure = () => writeVerification(store, bound('failed', AT), { signer });
+
+    it('signs what it writes, and a reader with the key authenticates it', async () => {
+      const key = await genuineFailure();
+      const read = await readLatestVerification(store, SOURCE, BACKUP, reading);
+      expect(read).toMatchObject({ status: 'failed', key, authenticated: true });
+      expect(read.result?.mac).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(read.ignored).toBeUndefined();
+      expect(read.problem).toBeUndefined();
+      expect(await signer.verify(verificationMacMessage(read.result!), read.result!.mac!)).toBe(true);
+    });
+
+    it('ignores a forged far-future "verified" result and reports it; the genuine failure stands', async () => {
+      const genuine = await genuineFailure();
+      await plant('99991231T235959.999Z.json', await signedBy(attacker, bound('verified', new Date('9999-12-31T23:59:59.999Z'))));
+      const read = await readLatestVerification(store, SOURCE, BACKUP, reading);
+      expect(read).toMatchObject({ status: 'failed', key: genuine, authenticated: true });
+      expect(read.problem).toBe(
+        `1 verification result ignored: backups/${SOURCE}/${BACKUP}/verifications/99991231T235959.999Z.json fails authentication with the verification key (forged or altered)`,
+      );
+    });
+
+    it('ignores a genuine result altered to say "verified"', async () => {
+      const key = await genuineFailure();
+      const stored = JSON.parse((await store.getObject(key)).toString()) as VerificationResult;
+      await store.putObject(key, JSON.stringify({ ...stored, status: 'verified', checks: stored.checks.map((c) => ({ ...c, status: 'passed' })), reason: undefined }));
+      const read = await readLatestVerification(store, SOURCE, BACKUP, reading);
+      expect(read.status).toBe('unverified');
+      expect(read.problem).toMatch(/fails authentication/);
+    });
+
+    it('ignores an unsigned result quietly (no problem: results written before signing), and says so', async () => {
+      await plant('99991231T235959.999Z.json', bound('verified', new Date('9999-12-31T23:59:59.999Z')));
+      const read = await readLatestVerification(store, SOURCE, BACKUP, reading);
+      expect(read.status).toBe('unverified');
+      expect(read.problem).toBeUndefined();
+      expect(read.ignored).toEqual([
+        { key: `backups/${SOURCE}/${BACKUP}/verifications/99991231T235959.999Z.json`, reason: expect.stringMatching(/is not signed/) as unknown, unsigned: true },
+      ]);
+    });
+
+    it('ignores a genuine older pass replayed under a newer name', async () => {
+      const pass = await writeVerification(store, bound('verified', new Date(AT.getTime() - 60_000)), { signer });
+      const failure = await genuineFailure();
+      await plant('20261122T070000.000Z.json', JSON.parse((await store.getObject(pass)).toString()));
+      const read = await readLatestVerification(store, SOURCE, BACKUP, reading);
+      expect(read).toMatchObject({ status: 'failed', key: failure });
+      expect(read.problem).toMatch(/20261122T070000\.000Z\.json is stored under another time than its signed completedAt/);
+    });
+
+    it('ignores a genuine result once the manifest it judged is replaced', async () => {
+      await writeVerification(store, bound('verified', AT), { signer });
+      const replaced = { ...manifest, content: { tables: [] } };
+      const read = await readLatestVerification(store, SOURCE, BACKUP, { authenticator: signer, manifest: replaced });
+      expect(read.status).toBe('unverified');
+      expect(read.problem).toMatch(/judged another manifest .* than the one in the vault/);
+    });
+
+    it('without the key takes the newest by name and says it was not authenticated', async () => {
+      await genuineFailure();
+      await plant('99991231T235959.999Z.json', await signedBy(attacker, bound('verified', new Date('9999-12-31T23:59:59.999Z'))));
+      expect(await readLatestVerification(store, SOURCE, BACKUP)).toMatchObject({ status: 'verified', authenticated: false });
+    });
+
+    it('needs the manifest to authenticate (a result is only good for the backup it judged)', async () => {
+      await genuineFailure();
+      await expect(readLatestVerification(store, SOURCE, BACKUP, { authenticator: signer })).rejects.toThrow(/needs the backup's manifest/);
+    });
+
+    it('refuses to write a result that is not bound to a manifest', async () => {
+      const { manifestSha256: _m, ...unbound } = bound('verified', AT);
+      await expect(writeVerification(store, unbound, { signer })).rejects.toThrow(/manifestSha256: is required/);
+    });
   });
 });

@@ -41,7 +41,7 @@ describe('checkSizeAnomaly', () => {
     await writeManifest(store, manifest);
     for (const [index, status] of verifications.entries()) {
       const at = new Date(Date.parse(manifest.completedAt) + (index + 1) * 60_000);
-      await store.putObject(verificationKey(SOURCE, backupId, at), JSON.stringify(sampleVerification({ sourceId: SOURCE, backupId, status, at })));
+      await store.putObject(verificationKey(SOURCE, backupId, at), JSON.stringify(sampleVerification({ sourceId: SOURCE, backupId, status, at, manifest })));
     }
     return manifest;
   }

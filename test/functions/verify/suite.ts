@@ -17,7 +17,7 @@ import { HashingCounter } from '../../../functions/lib/engine/progress.ts';
 import { InvalidSqlCheckError, RestoreFailedError, SourceUnreachableError, StoreWriteFailedError, WrongKeyError } from '../../../functions/lib/errors.ts';
 import { writeManifest } from '../../../functions/lib/vault/catalog.ts';
 import { manifestKey, newBackupId, payloadKey } from '../../../functions/lib/vault/layout.ts';
-import { serializeManifest } from '../../../functions/lib/vault/manifest.ts';
+import { manifestDigest, serializeManifest } from '../../../functions/lib/vault/manifest.ts';
 import type { VaultStore } from '../../../functions/lib/vault/store.ts';
 import { readLatestVerification, type VerificationResult } from '../../../functions/lib/vault/verification.ts';
 import { verifyBackup, type VerifyOptions } from '../../../functions/lib/verify/index.ts';
@@ -156,7 +156,9 @@ export function defineVerifySuite(engine: Engine): void {
 
       const result = await verify(manifest, { sqlChecks: ['SELECT count(*) = 120 FROM orders', 'SELECT 1 FROM customers WHERE id = 3'] });
 
-      expect(result).toMatchObject({ format: 'lifeboat-verification', formatVersion: '1.0', sourceId: SOURCE, backupId: manifest.backupId, status: 'verified' });
+      expect(result).toMatchObject({ format: 'lifeboat-verification', formatVersion: '1.1', sourceId: SOURCE, backupId: manifest.backupId, status: 'verified' });
+      // Bound to exactly the backup it judged.
+      expect(result).toMatchObject({ manifestSha256: manifestDigest(manifest), payloadSha256: manifest.payload.sha256 });
       expect(result.reason).toBeUndefined();
       expect(statuses(result)).toEqual({
         checksum: 'passed',
