@@ -18,6 +18,7 @@ import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/clien
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { ExecutionAbortedError, ExecutionError, StateMachine, type RunOptions, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import type { DrStepDeps } from '../functions/dr-step/deps.ts';
+import type { MacSigner } from '../functions/lib/crypto/mac.ts';
 import { handleDrStepEvent } from '../functions/dr-step/drStep.ts';
 import type { StepRecord } from '../functions/dr-step/events.ts';
 import type { Evidence } from '../functions/dr-step/evidence.ts';
@@ -109,6 +110,8 @@ export interface LocalDrillOptions {
   readonly signal?: AbortSignal;
   /** Restores and the evidence are recorded here as the deployed DR step records them (cli/audit.ts). @default none */
   readonly audit?: AuditTrail;
+  /** A restore-dump picks only a backup whose verification result authenticates with it. @default results as stored */
+  readonly verificationKey?: Pick<MacSigner, 'verify'>;
 }
 
 export interface LocalDrillResult {
@@ -336,6 +339,7 @@ function localDeps(options: LocalDrillOptions): DrStepDeps {
     servers,
     planTopics: { [options.plan.name]: LOCAL_TOPIC },
     tls: options.tls,
+    ...(options.verificationKey ? { verificationKey: options.verificationKey } : {}),
   };
 }
 

@@ -1,4 +1,5 @@
 import type { ConfigCounts, ConfigManifest } from '../../functions/lib/configset/manifest.ts';
+import type { MacSigner } from '../../functions/lib/crypto/mac.ts';
 import type { BackupFolder } from '../../functions/lib/vault/catalog.ts';
 import type { BackupManifest } from '../../functions/lib/vault/manifest.ts';
 import type { VaultStore } from '../../functions/lib/vault/store.ts';
@@ -8,6 +9,7 @@ import { ExitCode, UsageError } from '../errors.ts';
 import { formatBytes, formatTable, formatTimestamp } from '../format.ts';
 import { assertVaultExists, openVault, sourceFilter } from '../options.ts';
 import { originNote } from '../settings.ts';
+import { VERIFICATION_KEY_FLAGS, verificationKeyFrom } from '../verificationKey.ts';
 import { type BackupStatus, toStatus } from '../status.ts';
 import { fileSetSummaries, renderFileSets } from '../fileSets.ts';
 
@@ -34,7 +36,7 @@ export interface BackupSummary {
 export const list: Command = {
   name: 'list',
   summary: 'List the complete backups in a vault, newest first.',
-  synopsis: 'lifeboat list [--vault LOCATION] [--source ID] [--limit N] [--json]',
+  synopsis: 'lifeboat list [--vault LOCATION] [--source ID] [--limit N] [--verification-key ARN|FILE] [--json]',
   description:
     'Lists every backup that has a manifest (incomplete uploads are never listed), newest first, with its\n' +
     'sizes and verification status, then the file-set snapshots (files, size, stored and new bytes).',
@@ -43,6 +45,7 @@ export const list: Command = {
     source: { type: 'string', value: 'ID', description: 'Only backups of this source id.' },
     limit: { type: 'string', value: 'N', description: 'Only the newest N backups (only their manifests are read).' },
     json: { type: 'boolean', description: 'Print JSON: { vault, backups: [...], unreadable: [...] }.' },
+    ...VERIFICATION_KEY_FLAGS,
   },
   maxPositionals: 0,
   async run({ flags, origins }, { output, env }) {
@@ -51,7 +54,12 @@ export const list: Command = {
     const limit = limitFlag(flags);
     await assertVaultExists(store, originNote({ origins }, 'vault'));
 
-    const { backups, unreadable } = await listSummaries(store, { ...(sourceId === undefined ? {} : { sourceId }), ...(limit === undefined ? {} : { limit }) });
+    const authenticator = await verificationKeyFrom(flags, env);
+    const { backups, unreadable } = await listSummaries(store, {
+      ...(sourceId === undefined ? {} : { sourceId }),
+      ...(limit === undefined ? {} : { limit }),
+      ...(authenticator ? { authenticator } : {}),
+    });
 
     const fileSets = await fileSetSummaries(store, sourceId);
     const shownSets = limit === undefined ? fileSets : fileSets.slice(0, limit);
@@ -77,7 +85,7 @@ export const list: Command = {
  */
 export async function listSummaries(
   store: VaultStore,
-  options: { readonly sourceId?: string; readonly limit?: number } = {},
+  options: { readonly sourceId?: string; readonly limit?: number; readonly authenticator?: Pick<MacSigner, 'verify'> } = {},
 ): Promise<{ backups: BackupSummary[]; unreadable: { sourceId: string; backupId: string; error: string; message: string }[] }> {
   const { READ_CONCURRENCY, latestVerificationOf, mapConcurrent, readManifests, scanBackupFolders } = await import(
     '../../functions/lib/vault/catalog.ts'
@@ -92,8 +100,8 @@ export async function listSummaries(
   });
   // The database manifest reader refuses a configuration manifest; those are read by their own reader.
   const configs = await mapConcurrent(refused, READ_CONCURRENCY, ({ folder, error }) => readConfigSummary(store, folder, error));
-  const summaries: { summary: Omit<BackupSummary, 'status'>; folder: BackupFolder }[] = [
-    ...entries.map(({ manifest, folder }) => ({ summary: summarize(manifest), folder })),
+  const summaries: { summary: Omit<BackupSummary, 'status'>; folder: BackupFolder; manifest?: BackupManifest }[] = [
+    ...entries.map(({ manifest, folder }) => ({ summary: summarize(manifest), folder, manifest })),
     ...configs.flatMap((config, index) => {
       if ('manifest' in config) return [{ summary: summarizeConfig(config.manifest), folder: refused[index]!.folder }];
       unreadable.push({ sourceId: refused[index]!.folder.sourceId, backupId: refused[index]!.folder.backupId, error: config.error.name, message: config.error.message });
@@ -106,7 +114,10 @@ export async function listSummaries(
     return a.sourceId < b.sourceId ? -1 : a.sourceId > b.sourceId ? 1 : 0;
   });
   const shown = options.limit === undefined ? summaries : summaries.slice(0, options.limit);
-  const statuses = await mapConcurrent(shown, READ_CONCURRENCY, async ({ folder }) => toStatus(await latestVerificationOf(store, folder)));
+  const statuses = await mapConcurrent(shown, READ_CONCURRENCY, async ({ folder, manifest }) =>
+    // Configuration backups have no verification results; a database backup's manifest binds its own.
+    toStatus(await latestVerificationOf(store, folder, manifest ? { manifest, ...(options.authenticator ? { authenticator: options.authenticator } : {}) } : {})),
+  );
   return { backups: shown.map(({ summary }, index) => ({ ...summary, status: statuses[index]! })), unreadable };
 }
 

@@ -4,6 +4,7 @@
  */
 import { cliAuditTrail } from '../audit.ts';
 import { EVIDENCE_KEY_FLAGS } from '../evidence.ts';
+import { VERIFICATION_KEY_FLAGS, verificationKeyFrom } from '../verificationKey.ts';
 import type { FlagSpecs, FlagValues } from '../args.ts';
 import { booleanFlag, stringFlag } from '../args.ts';
 import type { CommandContext } from '../command.ts';
@@ -34,6 +35,7 @@ export const LOCAL_DRILL_FLAGS: FlagSpecs = {
   },
   'approve-as': { type: 'string', value: 'NAME', description: 'Approve every approval step as NAME instead of asking on the terminal.' },
   ...EVIDENCE_KEY_FLAGS,
+  ...VERIFICATION_KEY_FLAGS,
 };
 
 const ENGINES: readonly Engine[] = ['postgresql', 'mysql'];
@@ -93,6 +95,7 @@ export async function runLocalDrillCommand(
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const trail = await cliAuditTrail(store, flags, env, output);
+  const verificationKey = await verificationKeyFrom(flags, env);
   let result: Awaited<ReturnType<typeof runLocalDrill>>;
   try {
     result = await runLocalDrill({
@@ -107,6 +110,7 @@ export async function runLocalDrillCommand(
       say,
       signal: controller.signal,
       ...(trail ? { audit: trail } : {}),
+      ...(verificationKey ? { verificationKey } : {}),
     });
   } finally {
     process.removeListener('SIGINT', stop);

@@ -7,6 +7,7 @@ import type { Command, CommandContext } from '../command.ts';
 import { ExitCode, PruneIncompleteError, UsageError } from '../errors.ts';
 import { assertVaultExists, keyringFromFlags, openVault, sourceFilter } from '../options.ts';
 import { originNote } from '../settings.ts';
+import { VERIFICATION_KEY_FLAGS, verificationKeyFrom } from '../verificationKey.ts';
 import { KEY_FLAGS } from './backup.ts';
 
 /** The config's retention defaults (infra/config/schema.ts), so a bare `prune` does what a deployment would. */
@@ -39,6 +40,7 @@ export const prune: Command = {
     'dry-run': { type: 'boolean', description: 'Plan and print only; delete nothing.' },
     ...COUNT_FLAGS,
     ...EVIDENCE_KEY_FLAGS,
+    ...VERIFICATION_KEY_FLAGS,
     'time-zone': { type: 'string', value: 'TZ', description: 'IANA time zone of the daily/weekly/monthly/yearly periods (default UTC).' },
     json: { type: 'boolean', description: 'Print the report as JSON.' },
     ...KEY_FLAGS,
@@ -97,9 +99,20 @@ export const prune: Command = {
 
     const { audited, failureDetails } = await import('../../functions/lib/audit/index.ts');
     const trail = await cliAuditTrail(store, flags, env, output);
+    // With the key only authenticated results count, and one that fails to authenticate stops deletions.
+    const authenticator = await verificationKeyFrom(flags, env);
     const report = await audited(
       trail,
-      () => pruneVault(store, { sourceId, policy, timeZone, now: new Date(), dryRun: booleanFlag(flags, 'dry-run'), ...(readProtection ? { readProtection } : {}) }),
+      () =>
+        pruneVault(store, {
+          sourceId,
+          policy,
+          timeZone,
+          now: new Date(),
+          dryRun: booleanFlag(flags, 'dry-run'),
+          ...(readProtection ? { readProtection } : {}),
+          ...(authenticator ? { authenticator } : {}),
+        }),
       {
         // One event per deleted backup, with the rule that let it go, as the retention function records; a dry run records nothing.
         succeeded: (r) =>

@@ -7,18 +7,20 @@ import { ExitCode } from '../errors.ts';
 import { formatBytes, formatCount, formatDuration, formatTable, formatTimestamp } from '../format.ts';
 import { assertVaultExists, backupIdArgument, openVault, resolveBackup, sourceFilter } from '../options.ts';
 import { originNote } from '../settings.ts';
+import { VERIFICATION_KEY_FLAGS, verificationKeyFrom } from '../verificationKey.ts';
 import { type BackupStatus, backupStatuses, statusKey } from '../status.ts';
 
 export const show: Command = {
   name: 'show',
   summary: "Show one backup's manifest: sizes, checksum, encryption, tables and row counts.",
-  synopsis: 'lifeboat show ID|latest [--vault LOCATION] [--source ID] [--json]',
+  synopsis: 'lifeboat show ID|latest [--vault LOCATION] [--source ID] [--verification-key ARN|FILE] [--json]',
   description: "Prints the manifest of backup ID and its verification status; --json prints { manifest, status }.",
   positionals: [{ name: 'ID', description: 'The backup id as printed by backup and list, a unique prefix of it, or "latest".' }],
   flags: {
     vault: { type: 'string', value: 'LOCATION', description: 'The vault: a directory, or s3://BUCKET[/PREFIX].' },
     source: { type: 'string', value: 'ID', description: 'The source id, when the backup id exists under several sources.' },
     json: { type: 'boolean', description: 'Print JSON instead of text.' },
+    ...VERIFICATION_KEY_FLAGS,
   },
   maxPositionals: 1,
   async run({ flags, positionals, origins }, { output, env }) {
@@ -34,7 +36,8 @@ export const show: Command = {
       return ExitCode.ok;
     }
     const manifest = await locateBackup(store, backupId, sourceId);
-    const status = (await backupStatuses(store, [manifest])).get(statusKey(manifest)) ?? { state: 'unverified' };
+    const authenticator = await verificationKeyFrom(flags, env);
+    const status = (await backupStatuses(store, [manifest], authenticator ? { authenticator } : {})).get(statusKey(manifest)) ?? { state: 'unverified' };
     if (booleanFlag(flags, 'json')) output.json({ manifest, status });
     else output.out(renderManifest(manifest, status));
     return ExitCode.ok;

@@ -12,6 +12,7 @@ import { backupPrefix } from '../../functions/lib/vault/layout.ts';
 import type { BackupManifest } from '../../functions/lib/vault/manifest.ts';
 import { createProgressDisplay } from '../progress.ts';
 import { originNote } from '../settings.ts';
+import { VERIFICATION_KEY_FLAGS, verificationKeyFrom } from '../verificationKey.ts';
 import { describeContent, plural, secondsSince } from '../summary.ts';
 import { formatDuration } from '../format.ts';
 import { KEY_FLAGS } from './backup.ts';
@@ -25,7 +26,7 @@ export const verify: Command = {
   name: 'verify',
   summary: 'Verify a backup: checksum, decryption, structure, and a test restore with row counts and SQL checks.',
   synopsis:
-    'lifeboat verify ID --vault LOCATION (--key-file FILE | --kms-key ARN) [--restore-server URL] [--check SQL ...] [--source ID] [--json]',
+    'lifeboat verify ID --vault LOCATION (--key-file FILE | --kms-key ARN) [--restore-server URL] [--check SQL ...] [--source ID] [--verification-key ARN|FILE] [--json]',
   description:
     'Reads the payload once: its size and SHA-256 against the manifest, decryption end to end, decompression,\n' +
     'and the dump\'s structure (pg_restore --list / mysqldump\'s completion line). With --restore-server it\n' +
@@ -39,6 +40,7 @@ export const verify: Command = {
     source: { type: 'string', value: 'ID', description: 'The source id, when the backup id exists under several sources.' },
     ...KEY_FLAGS,
     ...EVIDENCE_KEY_FLAGS,
+    ...VERIFICATION_KEY_FLAGS,
     'restore-server': {
       type: 'string',
       value: 'URL',
@@ -73,6 +75,9 @@ export const verify: Command = {
     const givenChecks = stringListFlag(flags, 'check');
     if (givenChecks.length > 0 && !restoreServer) throw new UsageError('--check needs --restore-server: checks run in the restored database');
     const keyring = await keyringFromFlags(flags, deps);
+    // Signs the result; without it the result is written unsigned, and readers with the key ignore it.
+    const verificationKey = await verificationKeyFrom(flags, env);
+    const signed = verificationKey ? { signer: verificationKey } : {};
     await assertVaultExists(store, originNote({ origins }, 'vault'));
     const configBackup = await findConfigBackup(store, backupRef, sourceId);
     if (configBackup) return verifyConfig({ manifest: configBackup, store, keyring, flags, output });
@@ -88,7 +93,7 @@ export const verify: Command = {
       const { audited, failureDetails } = await import('../../functions/lib/audit/index.ts');
       const trail = await cliAuditTrail(store, flags, env, output);
       const ids = { sourceId: manifest.sourceId, backupId: manifest.backupId };
-      const result = await audited(trail, () => verifyRedisBackup({ store, manifest, keyring }), {
+      const result = await audited(trail, () => verifyRedisBackup({ store, manifest, keyring, ...signed }), {
         succeeded: (r) => ({ type: 'verification', outcome: r.status === 'verified' ? 'succeeded' : 'failed', ...ids, details: { checks: Object.fromEntries(r.checks.map((c) => [c.name, c.status])), verdict: true } }),
         failed: (error) => ({ type: 'verification', outcome: 'failed', ...ids, details: { ...failureDetails(error), verdict: false } }),
       });
@@ -120,6 +125,7 @@ export const verify: Command = {
             sourceId: manifest.sourceId,
             ...(restoreServer ? { restoreServer } : {}),
             sqlChecks,
+            ...signed,
           }),
         {
           // A recorded verdict, passed or failed; an operator's error (wrong key, unreachable server) is a failed run, no verdict.

@@ -2,6 +2,7 @@
  * What the DR step executor's modules share: the sources it is told of, what it can reach in each region,
  * and its dependencies. One module, so the step modules import it instead of each other.
  */
+import type { MacSigner } from '../lib/crypto/mac.ts';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
@@ -42,6 +43,11 @@ export interface DrStepDeps {
   readonly sources: readonly DrSource[];
   /** The primary region (where evidence is written) and the DR region. */
   readonly regions: { readonly primary: RegionResources; readonly dr?: RegionResources };
+  /**
+   * The verification key: a restore-dump picks only a backup whose verification result authenticates (in either
+   * vault: the DR copies' results are the verifier's, copied unchanged). @default results as stored (local runs)
+   */
+  readonly verificationKey?: Pick<MacSigner, 'verify'>;
   readonly secrets: Pick<SecretsManagerClient, 'send'>;
   readonly sns: Pick<SNSClient, 'send'>;
   /** VERIFY_SERVERS: where drills restore dumps. */

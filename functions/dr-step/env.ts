@@ -1,9 +1,11 @@
 /** The DR step executor's dependencies from its environment: the same for the Lambda (handler.ts) and the Fargate task (functions/runner). */
+import { KMSClient } from '@aws-sdk/client-kms';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
 import { kmsKeyring } from '../lib/crypto/keyring.ts';
+import { kmsHmacSigner } from '../lib/crypto/mac.ts';
 import { requireEnv } from '../lib/env.ts';
 import { databaseTls, jobsFromEnv, kmsClientFor, s3ClientFromEnv, type Env } from '../lib/runtimeEnv.ts';
 import { rdsCaBundleFrom } from '../lib/engine/tls.ts';
@@ -16,7 +18,7 @@ import { PlanTopicsSchema } from './planTopic.ts';
 /** Fails naming the variable that is missing or malformed. */
 export function drStepDepsFromEnv(env: Env = process.env): DrStepDeps {
   const vars = requireEnv(
-    ['AWS_REGION', 'PRIMARY_VAULT_BUCKET', 'PRIMARY_VAULT_KEY_ARN', 'DR_REGION', 'DR_VAULT_BUCKET', 'DR_VAULT_KEY_ARN', 'LIFEBOAT_SOURCES', 'VERIFY_SERVERS', 'PLAN_TOPICS'],
+    ['AWS_REGION', 'PRIMARY_VAULT_BUCKET', 'PRIMARY_VAULT_KEY_ARN', 'DR_REGION', 'DR_VAULT_BUCKET', 'DR_VAULT_KEY_ARN', 'LIFEBOAT_SOURCES', 'VERIFY_SERVERS', 'PLAN_TOPICS', 'VERIFICATION_KEY_ARN'],
     env,
   );
   const jobs = jobsFromEnv(env);
@@ -45,6 +47,8 @@ export function drStepDepsFromEnv(env: Env = process.env): DrStepDeps {
         keyring: kmsKeyring({ keyIds: [vars.DR_VAULT_KEY_ARN], clientProvider: kmsClientFor }),
       },
     },
+    // Results in both vaults are checked in this (the primary) region, where the key is.
+    verificationKey: kmsHmacSigner(new KMSClient({}), vars.VERIFICATION_KEY_ARN),
     ...(jobs === undefined ? {} : { jobs }),
   };
 }

@@ -12,6 +12,7 @@ import { DEFAULT_DATABASE_TLS, databaseTlsSettings } from '../lib/engine/tls.ts'
 import { asDumpManifest, runRestore } from '../lib/engine/restore.ts';
 import { ConfigError, NoRecoveryPointError } from '../lib/errors.ts';
 import { listBackups } from '../lib/vault/catalog.ts';
+import type { MacSigner } from '../lib/crypto/mac.ts';
 import { readLatestVerification } from '../lib/vault/verification.ts';
 import { type DrStepDeps, type RegionResources, regionResources } from './deps.ts';
 import type { RestoreDumpParameters, RestoredTarget, RunStepEvent, StepRecord } from './events.ts';
@@ -32,7 +33,7 @@ export function drillDatabaseSuffix(suffix: string): string {
 export async function runRestoreDumpStep(event: RunStepEvent, parameters: RestoreDumpParameters, deps: DrStepDeps): Promise<StepRecord> {
   const startedAt = now(deps);
   const region = regionResources(deps, parameters.region);
-  const found = await latestVerifiedDump(region, parameters.source, parameters.region, parameters.pointInTime);
+  const found = await latestVerifiedDump(region, parameters.source, parameters.region, parameters.pointInTime, deps.verificationKey);
   if (found.engine === 'redis') {
     throw new ConfigError(`Step '${event.stepId}': ${found.sourceId} is a Redis source; restore it with lifeboat restore --target redis://… (README, "Redis")`);
   }
@@ -112,14 +113,16 @@ export async function latestVerifiedDump(
   sourceId: string,
   regionName: string,
   pointInTime?: string,
+  authenticator?: Pick<MacSigner, 'verify'>,
 ): Promise<DumpManifest> {
   const limit = pointInTime === undefined ? undefined : Date.parse(pointInTime);
   const candidates = (await listBackups(region.store, { sourceId, onUnreadable: () => {} }))
     .filter((manifest) => manifest.kind === 'dump' && (limit === undefined || Date.parse(manifest.completedAt) <= limit))
     .sort((a, b) => Date.parse(b.completedAt) - Date.parse(a.completedAt));
   for (const manifest of candidates) {
-    const verification = await readLatestVerification(region.store, manifest.sourceId, manifest.backupId);
-    if (verification.status !== 'verified') continue;
+    const verification = await readLatestVerification(region.store, manifest.sourceId, manifest.backupId, authenticator ? { authenticator, manifest } : {});
+    // A result that failed authentication next to it is tampering: that backup is not the one to restore.
+    if (verification.status !== 'verified' || (authenticator && verification.problem !== undefined)) continue;
     // The order above is the manifest's completedAt, which whoever wrote the backup controls; the result is the
     // verify function's own. A backup cannot have completed after its verification began: one that claims to
     // (a far-future completedAt, to be picked before every real backup) is passed over.

@@ -1,10 +1,12 @@
 // The freshness Lambda: a thin middy wrapper over publishFreshness(). Clients and configuration are built once per container.
+import { KMSClient } from '@aws-sdk/client-kms';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import middy from '@middy/core';
 import { createS3Client } from '../lib/aws/s3Client.ts';
+import { kmsHmacSigner } from '../lib/crypto/mac.ts';
 import { requireEnv } from '../lib/env.ts';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 import { rdsSnapshotCheck } from '../lib/monitoring/snapshots.ts';
@@ -40,12 +42,14 @@ function drVaultRun() {
 }
 
 function bothVaultsRun() {
-  const env = requireEnv(['VAULT_BUCKET', 'DR_VAULT_BUCKET', 'DR_REGION', 'LIFEBOAT_MONITORED', 'AWS_REGION']);
+  const env = requireEnv(['VAULT_BUCKET', 'DR_VAULT_BUCKET', 'DR_REGION', 'LIFEBOAT_MONITORED', 'VERIFICATION_KEY_ARN', 'AWS_REGION']);
   const deps = {
     monitored: parseJsonEnv('LIFEBOAT_MONITORED', env.LIFEBOAT_MONITORED, MonitoredSchema),
     primary: new S3Store({ client: createS3Client({ region: env.AWS_REGION }), bucket: env.VAULT_BUCKET }),
     dr: new S3Store({ client: createS3Client({ region: env.DR_REGION }), bucket: env.DR_VAULT_BUCKET }),
     snapshots: rdsSnapshotCheck({ primary: new RDSClient({ region: env.AWS_REGION }), dr: new RDSClient({ region: env.DR_REGION }) }),
+    // A backup counts as verified only by a result the verifier signed.
+    authenticator: kmsHmacSigner(new KMSClient({}), env.VERIFICATION_KEY_ARN),
     publish,
     now: () => new Date(),
   };

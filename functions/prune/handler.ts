@@ -1,4 +1,5 @@
 // The retention Lambda: a thin middy wrapper over pruneSource(). Clients and configuration are built once per container.
+import { KMSClient } from '@aws-sdk/client-kms';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -7,6 +8,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
 import { createS3Client } from '../lib/aws/s3Client.ts';
+import { kmsHmacSigner } from '../lib/crypto/mac.ts';
 import { requireEnv } from '../lib/env.ts';
 import { ConfigError, PruneIncompleteError } from '../lib/errors.ts';
 import { s3ObjectLockReader } from '../lib/retention/index.ts';
@@ -15,7 +17,7 @@ import { PruneSourceSchema, pruneSource, type PruneSummary } from './prune.ts';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 import { lambdaAuditTrail } from '../lib/audit/lambda.ts';
 
-const env = requireEnv(['VAULT_BUCKET', 'DR_VAULT_BUCKET', 'DR_REGION', 'LIFEBOAT_RETENTION', 'AWS_REGION']);
+const env = requireEnv(['VAULT_BUCKET', 'DR_VAULT_BUCKET', 'DR_REGION', 'LIFEBOAT_RETENTION', 'VERIFICATION_KEY_ARN', 'AWS_REGION']);
 const sources = z.array(PruneSourceSchema).min(1).safeParse(JSON.parse(env.LIFEBOAT_RETENTION));
 if (!sources.success) throw new ConfigError(`LIFEBOAT_RETENTION: ${sources.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
 
@@ -32,6 +34,8 @@ const deps = {
   vaults: [primary, vault(env.DR_VAULT_BUCKET, env.DR_REGION)],
   // Events go to the primary vault, whichever vault the deletion was in (the event names it).
   audit: lambdaAuditTrail({ store: primary.store, step: 'retention', log: (message, fields) => logger.warn(message, fields) }),
+  // Only results the verifier signed count; one that fails to authenticate stops deletions for its source.
+  authenticator: kmsHmacSigner(new KMSClient({}), env.VERIFICATION_KEY_ARN),
   rds: { [env.AWS_REGION]: new RDSClient({ region: env.AWS_REGION }), [env.DR_REGION]: new RDSClient({ region: env.DR_REGION }) },
 };
 

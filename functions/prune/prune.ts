@@ -4,7 +4,8 @@ import type { RDSClient } from '@aws-sdk/client-rds';
 import { z } from 'zod';
 import { ConfigError } from '../lib/errors.ts';
 import { pruneSnapshots, pruneVault, type ReadProtection, type RetentionReport } from '../lib/retention/index.ts';
-import { readLatestVerification } from '../lib/vault/verification.ts';
+import { readLatestVerification } from '../lib/retention/verification.ts';
+import type { MacSigner } from '../lib/crypto/mac.ts';
 import type { VaultStore } from '../lib/vault/store.ts';
 import { parseOrConfigError } from '../lib/validation.ts';
 
@@ -36,6 +37,8 @@ export interface PruneDeps {
   readonly now?: () => Date;
   /** Records one `prune` event per deleted backup (docs/audit-trail.md). @default none */
   readonly audit?: AuditTrail;
+  /** The verification key: only authenticated results count (see `vault/verification.ts`). @default results as stored */
+  readonly authenticator?: Pick<MacSigner, 'verify'>;
 }
 
 export interface PruneSummary {
@@ -80,6 +83,7 @@ async function pruneSourceNow(event: unknown, deps: PruneDeps): Promise<PruneSum
   const now = deps.now?.() ?? new Date();
   const common = { sourceId, policy: source.retention, timeZone: source.timeZone, now, dryRun };
 
+  const authenticated = deps.authenticator ? { authenticator: deps.authenticator } : {};
   const reports: RetentionReport[] = [];
   for (const vault of deps.vaults) {
     const store = vault.store;
@@ -87,6 +91,7 @@ async function pruneSourceNow(event: unknown, deps: PruneDeps): Promise<PruneSum
       await pruneVault(store, {
         ...common,
         ...(vault.readProtection ? { readProtection: vault.readProtection } : {}),
+        ...authenticated,
       }),
     );
   }
@@ -97,7 +102,7 @@ async function pruneSourceNow(event: unknown, deps: PruneDeps): Promise<PruneSum
       await pruneSnapshots({
         ...common,
         clients: deps.rds,
-        ...(primary ? { readVerification: (b) => readLatestVerification(primary, b.sourceId, b.backupId) } : {}),
+        ...(primary ? { readVerification: (b) => readLatestVerification(primary, b.sourceId, b.backupId, authenticated) } : {}),
       }),
     );
   }

@@ -16,7 +16,7 @@ import { s3ObjectLockState } from '../lib/report/objectLock.ts';
 import { S3Store } from '../lib/vault/s3Store.ts';
 import { ReportSourceSchema, runDailyReport, type DailyReportResult } from './report.ts';
 
-const env = requireEnv(['VAULT_BUCKET', 'VAULT_KEY_ARN', 'EVIDENCE_KEY_ARN', 'ALERT_TOPIC_ARN', 'LIFEBOAT_REPORT_SOURCES', 'AWS_REGION']);
+const env = requireEnv(['VAULT_BUCKET', 'VAULT_KEY_ARN', 'EVIDENCE_KEY_ARN', 'VERIFICATION_KEY_ARN', 'ALERT_TOPIC_ARN', 'LIFEBOAT_REPORT_SOURCES', 'AWS_REGION']);
 const sources = z.array(ReportSourceSchema).min(1).safeParse(JSON.parse(env.LIFEBOAT_REPORT_SOURCES));
 if (!sources.success) throw new ConfigError(`LIFEBOAT_REPORT_SOURCES: ${sources.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
 
@@ -26,6 +26,7 @@ const s3 = createS3Client();
 const deps = {
   store: new S3Store({ client: s3, bucket: env.VAULT_BUCKET, serverSideEncryption: { kmsKeyId: env.VAULT_KEY_ARN } }),
   signer: kmsHmacSigner(new KMSClient({}), env.EVIDENCE_KEY_ARN),
+  verificationKey: kmsHmacSigner(new KMSClient({}), env.VERIFICATION_KEY_ARN),
   sources: sources.data,
   objectLock: () => s3ObjectLockState(s3, env.VAULT_BUCKET),
   sns: new SNSClient({}),

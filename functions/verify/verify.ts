@@ -11,6 +11,7 @@ import { DEFAULT_DATABASE_TLS, databaseTlsSettings, type DatabaseTls } from '../
 import { ConfigError, VerificationFailedError } from '../lib/errors.ts';
 import { BACKUP_ID_PATTERN } from '../lib/vault/layout.ts';
 import { parseOrConfigError } from '../lib/validation.ts';
+import type { MacSigner } from '../lib/crypto/mac.ts';
 import type { VaultStore } from '../lib/vault/store.ts';
 import type { CheckName, CheckStatus, VerificationResult } from '../lib/vault/verification.ts';
 import { sweepStaleScratch, verifyBackup } from '../lib/verify/index.ts';
@@ -67,6 +68,8 @@ export interface VerifyDeps {
   readonly alertTopicArn: string;
   readonly store: VaultStore;
   readonly keyring: BackupKeyring;
+  /** The verification key: every result is signed with it (see `vault/verification.ts`). @default unsigned */
+  readonly verificationKey?: MacSigner;
   readonly now?: () => Date;
   /**
    * TLS to the verification server: `verify-full` checks the certificate against the RDS CAs and the host name; `require`
@@ -140,6 +143,7 @@ async function verifySourceBackupNow(event: unknown, deps: VerifyDeps): Promise<
     ...(source.anomaly ? { anomaly: source.anomaly } : {}),
     ...(deps.now ? { now: deps.now } : {}),
     ...(deps.jobs === undefined ? {} : { jobs: deps.jobs }),
+    ...(deps.verificationKey ? { signer: deps.verificationKey } : {}),
   });
 
   const executionUrl = executionArn === undefined ? undefined : consoleUrl(executionArn);

@@ -63,6 +63,11 @@ export interface BackupPipelineProps {
   readonly maxSnapshotCopiesInFlight?: number;
   /** The evidence key: the verify function and task record audit events with it. @default no audit trail */
   readonly evidenceKey?: kms.IKey;
+  /**
+   * The verification key (an HMAC key): the verify function and task sign every result with it; retention checks
+   * results with it (`VERIFICATION_KEY_ARN`). No other role of the pipeline may sign with it.
+   */
+  readonly verificationKey: kms.IKey;
 }
 
 /** The prefix of every snapshot Lifeboat names (`lifeboat-<source>-<backup id>`), see functions/lib/aws/rdsSnapshot.ts. */
@@ -371,7 +376,13 @@ export class BackupPipeline extends Construct {
     const retention = this.props.sources.map((s) => ({ id: s.id, timeZone: s.schedule.timeZone, retention: s.retention, snapshots: s.method !== 'dump' }));
     const fn = this.pipelineFunction('Prune', 'prune', {
       description: 'Lifeboat: applies each source\'s retention to both vaults and its RDS snapshots in both regions',
-      environment: { VAULT_BUCKET: this.props.vault.bucketName, DR_VAULT_BUCKET: dr.bucketName, DR_REGION: dr.region, LIFEBOAT_RETENTION: JSON.stringify(retention) },
+      environment: {
+        VAULT_BUCKET: this.props.vault.bucketName,
+        DR_VAULT_BUCKET: dr.bucketName,
+        DR_REGION: dr.region,
+        LIFEBOAT_RETENTION: JSON.stringify(retention),
+        VERIFICATION_KEY_ARN: this.props.verificationKey.keyArn,
+      },
       keyUse: ['encrypt'],
       timeout: Duration.minutes(10),
       outsideVpcReason: 'It calls only the S3 and RDS APIs; a VPC would need endpoints for both and add nothing.',
@@ -389,6 +400,8 @@ export class BackupPipeline extends Construct {
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ListBothVaults', actions: ['s3:ListBucket'], resources: [this.props.vault.bucketArn, this.drBucketArn] }));
     fn.addToRolePolicy(BackupPipeline.decryptThroughS3('ReadPrimaryManifests', this.props.vaultKey.keyArn, region));
     fn.addToRolePolicy(BackupPipeline.decryptThroughS3('ReadDrManifests', dr.keyArn, dr.region));
+    // Only results the verifier signed count: checking one is all retention may do with the key.
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'AuthenticateVerificationResults', actions: ['kms:VerifyMac'], resources: [this.props.verificationKey.keyArn] }));
     const types = this.snapshotTypes();
     if (types.length > 0) {
       const regions = [region, dr.region];
@@ -437,6 +450,7 @@ export class BackupPipeline extends Construct {
       ALERT_TOPIC_ARN: this.props.alerts.topic.topicArn,
       LIFEBOAT_SOURCES: JSON.stringify(sources),
       VERIFY_SERVERS: JSON.stringify(servers),
+      VERIFICATION_KEY_ARN: this.props.verificationKey.keyArn,
       ...(this.props.evidenceKey ? { EVIDENCE_KEY_ARN: this.props.evidenceKey.keyArn } : {}),
     };
     const fn = new lambda.DockerImageFunction(this, 'Verify', {
@@ -499,6 +513,8 @@ export class BackupPipeline extends Construct {
     policy.add(new iam.PolicyStatement({ sid: 'DecryptBackups', actions: ['kms:Decrypt'], resources: [this.props.vaultKey.keyArn] }));
     policy.add(new iam.PolicyStatement({ sid: 'EncryptVerificationResults', actions: ['kms:GenerateDataKey'], resources: [this.props.vaultKey.keyArn] }));
     policy.add(new iam.PolicyStatement({ sid: 'PublishAlerts', actions: ['sns:Publish'], resources: [this.props.alerts.topic.topicArn] }));
+    // The verifier alone signs results (and checks earlier ones for the size comparison).
+    policy.add(new iam.PolicyStatement({ sid: 'SignVerificationResults', actions: ['kms:GenerateMac', 'kms:VerifyMac'], resources: [this.props.verificationKey.keyArn] }));
     if (this.props.evidenceKey) {
       for (const { statement, wildcardReason } of auditWriteStatements(this.stack, { vault: this.props.vault, vaultKey: this.props.vaultKey, evidenceKey: this.props.evidenceKey })) policy.add(statement, wildcardReason);
     }

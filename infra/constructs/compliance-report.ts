@@ -29,6 +29,8 @@ export interface ComplianceReportProps {
   readonly vaultKey: kms.IKey;
   /** Authenticates the audit trail the report reads (`kms:VerifyMac` only). */
   readonly evidenceKey: kms.IKey;
+  /** Authenticates the verification results the report counts (`kms:VerifyMac` only). */
+  readonly verificationKey: kms.IKey;
   readonly alerts: { readonly topic: sns.ITopic; readonly key: kms.IKey };
   readonly logKey: kms.IKey;
   /** The function's and the schedule's dead letters. */
@@ -58,6 +60,7 @@ export class ComplianceReport extends Construct {
         VAULT_BUCKET: props.vault.bucketName,
         VAULT_KEY_ARN: props.vaultKey.keyArn,
         EVIDENCE_KEY_ARN: props.evidenceKey.keyArn,
+        VERIFICATION_KEY_ARN: props.verificationKey.keyArn,
         ALERT_TOPIC_ARN: props.alerts.topic.topicArn,
         LIFEBOAT_REPORT_SOURCES: JSON.stringify(props.sources),
       },
@@ -82,7 +85,7 @@ export class ComplianceReport extends Construct {
     );
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadVaultObjects', actions: ['kms:Decrypt'], resources: [props.vaultKey.keyArn], conditions: { StringEquals: { 'kms:ViaService': region } } }));
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'EncryptReports', actions: ['kms:GenerateDataKey'], resources: [props.vaultKey.keyArn], conditions: { StringEquals: { 'kms:ViaService': region } } }));
-    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'AuthenticateEvidence', actions: ['kms:VerifyMac'], resources: [props.evidenceKey.keyArn] }));
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'AuthenticateEvidence', actions: ['kms:VerifyMac'], resources: [props.evidenceKey.keyArn, props.verificationKey.keyArn] }));
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'PublishSummary', actions: ['sns:Publish'], resources: [props.alerts.topic.topicArn] }));
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'EncryptSummary', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [props.alerts.key.keyArn] }));
     this.function = fn;

@@ -67,6 +67,8 @@ export interface DrPlansProps {
    * in the audit trail (docs/audit-trail.md). @default none: no audit events
    */
   readonly evidenceKey?: kms.IKey;
+  /** The verification key: a restore-dump step restores only a backup whose verification result authenticates. */
+  readonly verificationKey: kms.IKey;
 }
 
 /**
@@ -287,6 +289,7 @@ export class DrPlans extends Construct {
         LIFEBOAT_SOURCES: JSON.stringify(props.sources),
         VERIFY_SERVERS: JSON.stringify(servers),
         PLAN_TOPICS: planTopics,
+        VERIFICATION_KEY_ARN: props.verificationKey.keyArn,
         ...(props.evidenceKey ? { EVIDENCE_KEY_ARN: props.evidenceKey.keyArn } : {}),
         POWERTOOLS_SERVICE_NAME: 'lifeboat-dr-step',
         POWERTOOLS_METRICS_NAMESPACE: 'Lifeboat',
@@ -341,6 +344,8 @@ export class DrPlans extends Construct {
     }
     grant(new iam.PolicyStatement({ sid: 'DecryptBackups', actions: ['kms:Decrypt'], resources: [props.vaultKey.keyArn, props.dr.keyArn] }));
     grant(new iam.PolicyStatement({ sid: 'EncryptEvidence', actions: ['kms:GenerateDataKey'], resources: [props.vaultKey.keyArn] }));
+    // Which backup a restore-dump picks is decided by verification results the verifier signed.
+    grant(new iam.PolicyStatement({ sid: 'AuthenticateVerificationResults', actions: ['kms:VerifyMac'], resources: [props.verificationKey.keyArn] }));
     this.publishToContacts(grant);
 
     const secrets = [

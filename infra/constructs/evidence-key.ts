@@ -4,29 +4,41 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 
 /**
- * The KMS HMAC key that authenticates evidence: verification results, audit events, drill evidence and reports.
- * Separate from the vault key (which writers of backups use) and from the approval key, so a role that can write
- * a backup cannot produce evidence about it. Producers get `GenerateMac`, readers only `VerifyMac`; the key
- * material never leaves KMS.
+ * A KMS HMAC key that authenticates evidence. Two per deployment, separate from the vault key (which writers of
+ * backups use) and from the approval key:
+ * - `evidence`: audit events, drill evidence and reports. Every function that acts signs its own audit events
+ *   with it, the dump functions included.
+ * - `verification`: verification results. Only the verifier (the verify function and its Fargate task) may
+ *   `GenerateMac` with it, so no role that writes backups can produce a result that authenticates, even with
+ *   its own audit rights.
+ * Producers get `GenerateMac`, readers only `VerifyMac`; the key material never leaves KMS.
  *
  * @example
- * const evidence = new EvidenceKey(this, 'EvidenceKey', { deployment: 'lifeboat' });
- * evidence.grantSign(verifyFunction);
- * evidence.grantVerify(pruneFunction);
+ * const verification = new EvidenceKey(this, 'VerificationKey', { deployment: 'lifeboat', purpose: 'verification' });
+ * verification.grantSign(verifyFunction);
+ * verification.grantVerify(pruneFunction);
  */
 export interface EvidenceKeyProps {
   /** The deployment's name, for the key's alias and description. */
   readonly deployment: string;
+  /** @default 'evidence' */
+  readonly purpose?: 'evidence' | 'verification';
 }
+
+const DESCRIPTIONS = {
+  evidence: 'HMAC-SHA-256 authentication of evidence (audit events, drill evidence, reports)',
+  verification: 'HMAC-SHA-256 authentication of verification results; only the verifier may sign',
+} as const;
 
 export class EvidenceKey extends Construct {
   readonly key: kms.Key;
 
   constructor(scope: Construct, id: string, props: EvidenceKeyProps) {
     super(scope, id);
+    const purpose = props.purpose ?? 'evidence';
     this.key = new kms.Key(this, 'Key', {
-      description: `Lifeboat ${props.deployment}: HMAC-SHA-256 authentication of evidence (verification results, audit events, reports)`,
-      alias: `alias/${props.deployment}-evidence`,
+      description: `Lifeboat ${props.deployment}: ${DESCRIPTIONS[purpose]}`,
+      alias: `alias/${props.deployment}-${purpose}`,
       keySpec: kms.KeySpec.HMAC_256,
       keyUsage: kms.KeyUsage.GENERATE_VERIFY_MAC,
       // Evidence outlives a stack update; losing the key would make every stored result unauthenticated.

@@ -42,6 +42,8 @@ export interface MonitoringProps {
   readonly plans?: readonly MonitoredPlan[];
   readonly vault: s3.IBucket;
   readonly vaultKey: kms.IKey;
+  /** A backup counts as verified only by a result that authenticates with this key (`kms:VerifyMac` only). */
+  readonly verificationKey: kms.IKey;
   readonly dr: { readonly region: string; readonly bucketName: string; readonly keyArn: string };
   /** The alert topic every alarm ends up on, with a severity, through the alarm-alert function. */
   readonly alerts: { readonly topic: sns.ITopic; readonly key: kms.IKey };
@@ -145,7 +147,13 @@ export class Monitoring extends Construct {
     const fn = new PipelineFunction(this, 'Freshness', {
       handler: 'freshness',
       description: 'Lifeboat: measures every source\'s backup age, verified age and DR copy lag, and each plan\'s last drill, as CloudWatch metrics',
-      environment: { VAULT_BUCKET: vault.bucketName, DR_VAULT_BUCKET: dr.bucketName, DR_REGION: dr.region, LIFEBOAT_MONITORED: JSON.stringify(monitored) },
+      environment: {
+        VAULT_BUCKET: vault.bucketName,
+        DR_VAULT_BUCKET: dr.bucketName,
+        DR_REGION: dr.region,
+        LIFEBOAT_MONITORED: JSON.stringify(monitored),
+        VERIFICATION_KEY_ARN: this.props.verificationKey.keyArn,
+      },
       // Reads manifests and results, which S3 decrypts under the vault keys for roles the key policy admits through S3 only.
       keyUse: ['encrypt'],
       timeout: Duration.minutes(2),
@@ -178,6 +186,7 @@ export class Monitoring extends Construct {
     );
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadPrimaryManifests', actions: ['kms:Decrypt'], resources: [vaultKey.keyArn], conditions: { StringEquals: { 'kms:ViaService': `s3.${region}.amazonaws.com` } } }));
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadDrManifests', actions: ['kms:Decrypt'], resources: [dr.keyArn], conditions: { StringEquals: { 'kms:ViaService': `s3.${dr.region}.amazonaws.com` } } }));
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'AuthenticateVerificationResults', actions: ['kms:VerifyMac'], resources: [this.props.verificationKey.keyArn] }));
     const types = [...new Set(this.props.sources.flatMap((s) => (s.snapshotType ? [s.snapshotType] : [])))].sort();
     if (types.length > 0) {
       fn.addToRolePolicy(

@@ -61,6 +61,8 @@ export class RegionStack extends Stack {
   readonly alerts: Alerts;
   /** Authenticates evidence (verification results, audit events, reports); where backups are made. */
   readonly evidenceKey?: EvidenceKey;
+  /** Authenticates verification results: only the verifier signs with it; where backups are made. */
+  readonly verificationKey?: EvidenceKey;
   readonly backup?: BackupFunctions;
   readonly pipeline?: BackupPipeline;
   readonly restoreTest?: RestoreTest;
@@ -87,6 +89,7 @@ export class RegionStack extends Stack {
     if (props.backup && props.backup.sources.length > 0) {
       const { sources, drRegion } = props.backup;
       this.evidenceKey = new EvidenceKey(this, 'EvidenceKey', { deployment: props.deployment });
+      this.verificationKey = new EvidenceKey(this, 'VerificationKey', { deployment: props.deployment, purpose: 'verification' });
       const dumpSources = sources
         .filter((s) => s.method !== 'snapshot')
         .map((s) => ({ id: s.id, engine: s.engine, database: s.database!, credentialsSecretArn: s.credentialsSecretArn, rds: s.rds, network: s.network }));
@@ -107,6 +110,7 @@ export class RegionStack extends Stack {
         verification: props.backup.verification,
         maxSnapshotCopiesInFlight: props.backup.maxSnapshotCopiesInFlight,
         evidenceKey: this.evidenceKey.key,
+        verificationKey: this.verificationKey.key,
       });
       // The pipeline functions that act record it in the audit trail (docs/audit-trail.md).
       for (const fn of [this.pipeline.snapshot, this.pipeline.copy, this.pipeline.prune]) {
@@ -119,6 +123,7 @@ export class RegionStack extends Stack {
           vault: this.vault.bucket,
           vaultKey: this.vaultKey.key,
           evidenceKey: this.evidenceKey.key,
+          verificationKey: this.verificationKey.key,
           alerts: { topic: this.alerts.topic, key: this.alerts.key },
           logKey: this.backup.operationsKey,
           deadLetterQueue: this.backup.deadLetterQueue,
@@ -139,6 +144,7 @@ export class RegionStack extends Stack {
           deadLetterQueue: this.backup.deadLetterQueue,
           runner: this.backup.runner,
           evidenceKey: this.evidenceKey.key,
+          verificationKey: this.verificationKey.key,
         });
       }
       const snapshotSources = sources.filter((s) => s.method !== 'dump');
@@ -216,6 +222,7 @@ export class RegionStack extends Stack {
       ...config,
       vault: this.vault.bucket,
       vaultKey: this.vaultKey.key,
+      verificationKey: this.verificationKey!.key,
       dr: { ...pipeline.drVault, region: drRegion },
       alerts: { topic: this.alerts.topic, key: this.alerts.key },
       operationsKey: backup.operationsKey,

@@ -121,10 +121,9 @@ describe('lifeboat list', () => {
   });
 
   it('reports the newest verification record as the status', async () => {
-    await addBackup(store, 'orders-db', OLDER, 'postgresql');
-    await addBackup(store, 'orders-db', NEWER, 'postgresql');
+    const manifests = { [OLDER]: await addBackup(store, 'orders-db', OLDER, 'postgresql'), [NEWER]: await addBackup(store, 'orders-db', NEWER, 'postgresql') };
     const record = async (backupId: string, at: string, status: 'verified' | 'failed', reason?: string) => {
-      const result = sampleVerification({ sourceId: 'orders-db', backupId, status, at: new Date(at), ...(reason ? { reason } : {}) });
+      const result = sampleVerification({ sourceId: 'orders-db', backupId, status, at: new Date(at), manifest: manifests[backupId as keyof typeof manifests], ...(reason ? { reason } : {}) });
       await store.putObject(verificationKey('orders-db', backupId, new Date(at)), JSON.stringify(result));
     };
     await record(OLDER, '2026-11-20T02:00:00Z', 'failed', 'old');
@@ -143,9 +142,9 @@ describe('lifeboat list', () => {
   });
 
   it('shows the warnings of a backup that verified with some', async () => {
-    await addBackup(store, 'orders-db', NEWER, 'postgresql');
+    const manifest = await addBackup(store, 'orders-db', NEWER, 'postgresql');
     const at = new Date('2026-11-22T06:00:00Z');
-    const base = sampleVerification({ sourceId: 'orders-db', backupId: NEWER, status: 'verified', at });
+    const base = sampleVerification({ sourceId: 'orders-db', backupId: NEWER, status: 'verified', at, manifest });
     const warning = 'raw size 300 bytes is 0.20x the median 1500 bytes of the 2 previous verified backups (expected 0.5x to 2x): far smaller than usual';
     await store.putObject(
       verificationKey('orders-db', NEWER, at),

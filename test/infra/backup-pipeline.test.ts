@@ -18,7 +18,7 @@ function only(template: Template, type: string, props: Record<string, unknown> =
 
 /** The statements of the policy attached to a role, by the role's logical id. */
 function statementsOf(template: Template, roleId: string): { Sid?: string; Action: string | string[]; Resource: unknown; Condition?: unknown }[] {
-  const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) => (p.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === roleId));
+  const policies = [...Object.values(template.findResources('AWS::IAM::Policy')), ...Object.values(template.findResources('AWS::IAM::ManagedPolicy'))].filter((p) => ((p.Properties.Roles ?? []) as { Ref: string }[]).some((r) => r.Ref === roleId));
   return policies.flatMap((p) => p.Properties.PolicyDocument.Statement);
 }
 

@@ -18,8 +18,8 @@ function only(template: Template, type: string, props: Record<string, unknown>):
 const asList = <T,>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
 
 function statementsOf(template: Template, roleId: string): { Sid?: string; Action: string | string[]; Resource: unknown; Condition?: unknown }[] {
-  return Object.values(template.findResources('AWS::IAM::Policy'))
-    .filter((p) => (p.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === roleId))
+  return [...Object.values(template.findResources('AWS::IAM::Policy')), ...Object.values(template.findResources('AWS::IAM::ManagedPolicy'))]
+    .filter((p) => ((p.Properties.Roles ?? []) as { Ref: string }[]).some((r) => r.Ref === roleId))
     .flatMap((p) => p.Properties.PolicyDocument.Statement);
 }
 

@@ -14,7 +14,7 @@ type Resource = { Type: string; Properties: Record<string, any> };
 const asList = <T,>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
 
 function statementsOf(template: Template, roleId: string): Statement[] {
-  const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) => (p.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === roleId));
+  const policies = [...Object.values(template.findResources('AWS::IAM::Policy')), ...Object.values(template.findResources('AWS::IAM::ManagedPolicy'))].filter((p) => ((p.Properties.Roles ?? []) as { Ref: string }[]).some((r) => r.Ref === roleId));
   return policies.flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
 }
 

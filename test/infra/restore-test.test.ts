@@ -57,7 +57,7 @@ const byJson = (a: unknown, b: unknown) => canonical(a).localeCompare(canonical(
 
 /** A role's statements with actions and resources as sorted lists, so the comparison ignores CDK's ordering. */
 function statementsOf(template: Template, roleId: string): Statement[] {
-  const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) => (p.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === roleId));
+  const policies = [...Object.values(template.findResources('AWS::IAM::Policy')), ...Object.values(template.findResources('AWS::IAM::ManagedPolicy'))].filter((p) => ((p.Properties.Roles ?? []) as { Ref: string }[]).some((r) => r.Ref === roleId));
   return policies
     .flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[])
     .map((s) => ({ ...s, Action: asList(s.Action).sort(), Resource: asList(s.Resource).sort(byJson) }))

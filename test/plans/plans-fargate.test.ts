@@ -24,6 +24,7 @@ import { runBackup } from '../../functions/lib/engine/backup.ts';
 import { evidenceKey, stepRecordKey } from '../../functions/lib/vault/layout.ts';
 import { S3Store } from '../../functions/lib/vault/s3Store.ts';
 import { verifyBackup } from '../../functions/lib/verify/index.ts';
+import { kmsHmacSigner } from '../../functions/lib/crypto/mac.ts';
 import { VerifyServersSchema } from '../../functions/verify/verify.ts';
 import { buildLifeboat } from '../../infra/lifeboat.ts';
 import { connectionOf } from '../functions/engine/helpers.ts';
@@ -121,6 +122,8 @@ describe('a DR plan whose restore-dump step is given 2 hours, run locally on the
     // The step executor Lambda's side (Read*, RecordEvidence): the same vault, key and secrets, in-process.
     const kms = (region: string) => new KMS({ region, endpoint: aws.endpoint, credentials });
     const keyring = kmsKeyring({ keyIds: [env.PRIMARY_VAULT_KEY_ARN!], clientProvider: kms });
+    // The verifier's signature, with the deployed verification key (the local KMS stand-in): the task counts only signed results.
+    const verificationKey = kmsHmacSigner(kms(REGION), env.VERIFICATION_KEY_ARN!);
     lambdaDeps = {
       sources: (JSON.parse(env.LIFEBOAT_SOURCES!) as unknown[]).map((s) => DrSourceSchema.parse(s)),
       servers: VerifyServersSchema.parse(JSON.parse(env.VERIFY_SERVERS!)),
@@ -129,12 +132,13 @@ describe('a DR plan whose restore-dump step is given 2 hours, run locally on the
       sns: new SNSClient({ region: REGION }),
       tls: 'disable',
       regions: { primary: { name: REGION, rds: new RDSClient({ region: REGION }), store, keyring } },
+      verificationKey,
     };
 
     // A verified two-part backup of orders-db, encrypted under the vault key (the local KMS stand-in).
     const { manifest } = await runBackup({ source: connectionOf(source), sourceId: SOURCE, store, keyring, jobs: 2 });
     expect(manifest.payload.parts?.length).toBeGreaterThan(1);
-    const verification = await verifyBackup({ store, sourceId: SOURCE, backupId: manifest.backupId, keyring, restoreServer: restoreServerFor('postgresql') });
+    const verification = await verifyBackup({ store, sourceId: SOURCE, backupId: manifest.backupId, keyring, restoreServer: restoreServerFor('postgresql'), signer: verificationKey });
     expect(verification.status).toBe('verified');
     backupId = manifest.backupId;
   }, 600_000);

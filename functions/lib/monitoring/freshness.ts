@@ -14,6 +14,7 @@
 import { BackupNotFoundError, ManifestInvalidError, ManifestMissingError, ManifestTooLargeError, UnsupportedFormatVersionError } from '../errors.ts';
 import { latestVerificationOf, readManifest, scanBackupFolders, type BackupFolder } from '../vault/catalog.ts';
 import type { BackupManifest } from '../vault/manifest.ts';
+import type { MacSigner } from '../crypto/mac.ts';
 import type { VaultStore } from '../vault/store.ts';
 
 const MS_PER_MINUTE = 60_000;
@@ -38,6 +39,8 @@ export interface FreshnessDeps {
   readonly dr?: VaultStore;
   /** Checks snapshot backups against RDS; without it a snapshot counts as a backup, never as verified. */
   readonly snapshots?: SnapshotCheck;
+  /** The verification key: only authenticated results make a backup verified. @default results as stored */
+  readonly authenticator?: Pick<MacSigner, 'verify'>;
   readonly now: () => Date;
 }
 
@@ -185,7 +188,7 @@ async function stateOf(deps: FreshnessDeps, manifest: BackupManifest, folder: Ba
     if (!deps.snapshots || !manifest.snapshot) return 'unverified';
     return deps.snapshots(manifest.snapshot, 'primary');
   }
-  const latest = await latestVerificationOf(deps.primary, folder);
+  const latest = await latestVerificationOf(deps.primary, folder, deps.authenticator ? { authenticator: deps.authenticator, manifest } : {});
   if (latest.problem) problems.push(`${deps.primary.location}: ${latest.problem}`);
   return latest.status;
 }

@@ -15,6 +15,7 @@ import type { AuditEvent } from '../audit/event.ts';
 import { planRetention, type RetentionPolicy } from '../retention/plan.ts';
 import { latestVerificationOf, mapConcurrent, READ_CONCURRENCY, readManifests, scanBackupFolders } from '../vault/catalog.ts';
 import { EVIDENCE_PREFIX } from '../vault/layout.ts';
+import type { BackupManifest } from '../vault/manifest.ts';
 import type { VaultStore } from '../vault/store.ts';
 import { readVerification } from '../vault/verification.ts';
 import {
@@ -45,6 +46,8 @@ export interface BuildReportOptions {
   readonly store: VaultStore;
   /** Authenticates the audit trail (the evidence key). */
   readonly signer: MacSigner;
+  /** The verification key: only authenticated verification results count. @default results as stored */
+  readonly verificationKey?: Pick<MacSigner, 'verify'>;
   readonly sources: readonly ReportSourceConfig[];
   readonly since: Date;
   readonly until: Date;
@@ -109,7 +112,8 @@ export async function buildReport(options: BuildReportOptions): Promise<Complian
       if (event.type === 'copy' && event.outcome === 'succeeded') point(event.backupId, completedAt).copied = true;
     }
     const own = manifests.filter((m) => m.manifest.sourceId === source.id);
-    const verifications = await mapConcurrent(own, READ_CONCURRENCY, (m) => latestVerificationOf(store, m.folder));
+    const reading = (manifest: BackupManifest) => (options.verificationKey ? { authenticator: options.verificationKey, manifest } : {});
+    const verifications = await mapConcurrent(own, READ_CONCURRENCY, (m) => latestVerificationOf(store, m.folder, reading(m.manifest)));
     const restoreTests: NonNullable<SourceReport['lastRestoreTest']>[] = [];
     own.forEach(({ manifest, folder }, index) => {
       const found = point(manifest.backupId, Date.parse(manifest.completedAt));
@@ -122,11 +126,11 @@ export async function buildReport(options: BuildReportOptions): Promise<Complian
       void folder;
     });
     // Every verification result of the source's backups, for the last restore test (not only the newest per backup).
-    for (const { folder } of own) {
+    for (const { folder, manifest } of own) {
       for (const key of folder.keys.filter((k) => k.includes('/verifications/'))) {
-        const read = await readVerification(store, key, folder);
+        const read = await readVerification(store, key, folder, reading(manifest));
         const restore = read.result?.checks.find((check) => check.name === 'restore');
-        if (!read.result || !restore || (restore.status !== 'passed' && restore.status !== 'failed')) continue;
+        if (!read.result || read.problem !== undefined || !restore || (restore.status !== 'passed' && restore.status !== 'failed')) continue;
         const target = read.result.restoreTarget;
         restoreTests.push({
           backupId: read.result.backupId,

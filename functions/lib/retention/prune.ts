@@ -16,6 +16,7 @@ import {
   type BackupFolder,
   type IncompleteBackup,
 } from '../vault/catalog.ts';
+import type { MacSigner } from '../crypto/mac.ts';
 import type { VaultStore } from '../vault/store.ts';
 import { assertTimeZone } from './calendar.ts';
 import { isObjectLockRefusal, type ReadProtection } from './objectLock.ts';
@@ -53,6 +54,11 @@ export interface PruneVaultOptions {
    */
   readonly readVerification?: (backup: { readonly sourceId: string; readonly backupId: string }) => Promise<VerificationState>;
   /**
+   * The verification key: only results that authenticate count, and one that fails to is a problem that stops
+   * deletions for the source (see `vault/verification.ts`). @default results are taken as stored (a local vault)
+   */
+  readonly authenticator?: Pick<MacSigner, 'verify'>;
+  /**
    * What protects a backup from deletion; asked only about backups about to be deleted.
    * @default nothing is protected (a local directory has no Object Lock); for an S3 vault pass `s3ObjectLockReader`
    */
@@ -88,8 +94,14 @@ export async function pruneVault(store: VaultStore, options: PruneVaultOptions):
   const fresh = incomplete.filter((b) => !stale.includes(b));
 
   // A plan from a guessed status could delete the backup a recovery needs: unknown status → no deletions.
+  const manifestOf = new Map(manifests.map((m) => [m.backupId, m]));
   const readVerification =
-    options.readVerification ?? ((backup) => latestVerificationOf(store, folderOf.get(backup.backupId) as BackupFolder));
+    options.readVerification ??
+    ((backup) =>
+      latestVerificationOf(store, folderOf.get(backup.backupId) as BackupFolder, {
+        ...(options.authenticator ? { authenticator: options.authenticator } : {}),
+        ...(manifestOf.has(backup.backupId) ? { manifest: manifestOf.get(backup.backupId)! } : {}),
+      }));
   const statuses = await mapBounded(manifests, (manifest) => readStatus(readVerification, manifest));
   statuses.forEach((s) => s.error && errors.push(s.error));
   const unknownStatuses = statuses.filter((s) => s.error).length;

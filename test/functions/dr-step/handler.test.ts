@@ -20,6 +20,7 @@ const ENV = {
   ]),
   VERIFY_SERVERS: JSON.stringify({ postgresql: { secretArn: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:verify-pg-Ab12Cd', host: 'verify.internal', port: 5432 } }),
   PLAN_TOPICS: JSON.stringify({ 'orders-restore': 'arn:aws:sns:eu-west-1:111122223333:lifeboat-plan-orders-restore-contacts' }),
+  VERIFICATION_KEY_ARN: 'arn:aws:kms:eu-west-1:111122223333:key/0a1b2c3d-1111-2222-3333-444455556666',
 };
 
 async function loadHandler(): Promise<{ handler: unknown }> {

@@ -239,7 +239,7 @@ describe('parallel PostgreSQL backup and restore', () => {
         const verifiedAt = new Date(at.getTime() + 60_000);
         await own.store.putObject(
           verificationKey('pg-prune', manifest.backupId, verifiedAt),
-          JSON.stringify(sampleVerification({ sourceId: 'pg-prune', backupId: manifest.backupId, status: 'verified', at: verifiedAt })),
+          JSON.stringify(sampleVerification({ sourceId: 'pg-prune', backupId: manifest.backupId, status: 'verified', at: verifiedAt, manifest })),
         );
         backups.push(manifest);
       }

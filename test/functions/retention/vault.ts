@@ -20,19 +20,17 @@ export async function storeBackup(
   const started = parseBackupId(backupId).time;
   await store.putObject(payloadKey(sourceId, backupId), PAYLOAD);
   const base = sampleManifest();
-  await writeManifest(
-    store,
-    sampleManifest({
-      sourceId,
-      backupId,
-      startedAt: started.toISOString(),
-      completedAt: new Date(started.getTime() + 10 * MINUTE).toISOString(),
-      payload: { ...base.payload!, storedBytes: PAYLOAD.length },
-    }),
-  );
+  const manifest = sampleManifest({
+    sourceId,
+    backupId,
+    startedAt: started.toISOString(),
+    completedAt: new Date(started.getTime() + 10 * MINUTE).toISOString(),
+    payload: { ...base.payload!, storedBytes: PAYLOAD.length },
+  });
+  await writeManifest(store, manifest);
   for (const [index, status] of verifications.entries()) {
     const at = new Date(started.getTime() + (20 + index) * MINUTE);
-    await store.putObject(verificationKey(sourceId, backupId, at), JSON.stringify(sampleVerification({ sourceId, backupId, status, at })));
+    await store.putObject(verificationKey(sourceId, backupId, at), JSON.stringify(sampleVerification({ sourceId, backupId, status, at, manifest })));
   }
 }
 

@@ -136,6 +136,10 @@ describe('the Fargate runner entrypoint, as its task definitions start it', () =
     expect(verdict.result?.checks.find((c) => c.name === 'row-counts')?.status).toBe('passed');
     expect(verify.lines.find((l) => l.message === 'backup verified')).toMatchObject({ service: 'lifeboat-verify', sourceId: 'orders-db', backupId });
     expect(aws.calls.filter((c) => c.target === 'TrentService.Decrypt').length).toBeGreaterThan(0);
+    // Signed with the verification key its task definition names, and only with that one.
+    const macs = aws.calls.filter((c) => c.target === 'TrentService.GenerateMac');
+    expect(macs.map((c) => c.body.KeyId)).toEqual([taskEnv.get('lifeboat-verify')!.VERIFICATION_KEY_ARN]);
+    expect(verdict.result?.mac).toMatch(/^[A-Za-z0-9_-]{43}$/);
   }, 180_000);
 
   it('takes the event as its first argument too', async () => {

@@ -3,7 +3,7 @@
  * a synthesized template's intrinsics, and a stand-in for the JSON-protocol AWS APIs with no local counterpart.
  */
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -65,11 +65,12 @@ export interface AwsCall {
 
 /**
  * A stand-in for the two JSON-protocol AWS APIs the cores call with no local counterpart: KMS (GenerateDataKey,
- * Decrypt: data keys "wrapped" by a table kept here) and Secrets Manager (GetSecretValue of one secret).
+ * Decrypt: data keys "wrapped" by a table kept here; GenerateMac, VerifyMac) and Secrets Manager (GetSecretValue of one secret).
  */
 export async function startFakeAws(secrets: Record<string, string>): Promise<{ endpoint: string; calls: AwsCall[]; server: Server }> {
   const calls: AwsCall[] = [];
   const wrapped = new Map<string, { plaintext: string; keyId: string; context: unknown }>();
+  const macKeys = new Map<string, Buffer>();
   const server = createServer((request, response) => {
     let text = '';
     request.on('data', (chunk: Buffer) => (text += chunk.toString()));
@@ -92,6 +93,15 @@ export async function startFakeAws(secrets: Record<string, string>): Promise<{ e
         const canonical = (context: unknown) => JSON.stringify(Object.entries((context ?? {}) as Record<string, string>).sort());
         if (!entry || canonical(entry.context) !== canonical(body.EncryptionContext)) return reply(400, { __type: 'InvalidCiphertextException', message: 'not a data key of this key' });
         return reply(200, { KeyId: entry.keyId, Plaintext: entry.plaintext });
+      }
+      // HMAC keys (the verification and evidence keys): a secret per key id, kept here as KMS keeps it.
+      if (target === 'TrentService.GenerateMac' || target === 'TrentService.VerifyMac') {
+        const keyId = String(body.KeyId);
+        if (!macKeys.has(keyId)) macKeys.set(keyId, randomBytes(32));
+        const mac = createHmac('sha256', macKeys.get(keyId)!).update(Buffer.from(String(body.Message), 'base64')).digest('base64');
+        if (target === 'TrentService.GenerateMac') return reply(200, { KeyId: keyId, Mac: mac, MacAlgorithm: body.MacAlgorithm });
+        if (mac !== body.Mac) return reply(400, { __type: 'KMSInvalidMacException', message: 'the MAC does not match' });
+        return reply(200, { KeyId: keyId, MacValid: true, MacAlgorithm: body.MacAlgorithm });
       }
       if (target === 'secretsmanager.GetSecretValue' && secrets[String(body.SecretId)]) {
         return reply(200, { ARN: body.SecretId, Name: 'test', SecretString: secrets[String(body.SecretId)] });

@@ -17,6 +17,7 @@ const ENV = {
   VAULT_BUCKET: 'vault-bucket',
   VAULT_KEY_ARN: 'arn:aws:kms:eu-west-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef',
   ALERT_TOPIC_ARN: 'arn:aws:sns:eu-west-1:111122223333:lifeboat-alerts',
+  VERIFICATION_KEY_ARN: 'arn:aws:kms:eu-west-1:111122223333:key/0a1b2c3d-1111-2222-3333-444455556666',
   LIFEBOAT_SOURCES: JSON.stringify(SOURCES),
   VERIFY_SERVERS: JSON.stringify({
     postgresql: { secretArn: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:verify-pg-Ab12Cd', host: 'verify.internal', port: 5432 },
