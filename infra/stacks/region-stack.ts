@@ -1,4 +1,4 @@
-import { Aws, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { Alerts, type AlertSubscriber } from '../constructs/alerts.ts';
 import { BackupFunctions } from '../constructs/backup-functions.ts';
@@ -90,6 +90,9 @@ export class RegionStack extends Stack {
       const { sources, drRegion } = props.backup;
       this.evidenceKey = new EvidenceKey(this, 'EvidenceKey', { deployment: props.deployment });
       this.verificationKey = new EvidenceKey(this, 'VerificationKey', { deployment: props.deployment, purpose: 'verification' });
+      // What the CLI is given to sign or check verification results (--verification-key) and audit events (--evidence-key).
+      new CfnOutput(this, 'VerificationKeyArn', { value: this.verificationKey.key.keyArn, description: 'lifeboat --verification-key: the key verification results are signed with' });
+      new CfnOutput(this, 'EvidenceKeyArn', { value: this.evidenceKey.key.keyArn, description: 'lifeboat --evidence-key: the key audit events are signed with' });
       const dumpSources = sources
         .filter((s) => s.method !== 'snapshot')
         .map((s) => ({ id: s.id, engine: s.engine, database: s.database!, credentialsSecretArn: s.credentialsSecretArn, rds: s.rds, network: s.network }));

@@ -44,6 +44,8 @@ describe('the verification key', () => {
     expect(key.Properties).toMatchObject({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' });
     expect(key.Properties.Description).toMatch(/verification results; only the verifier may sign/);
     expect(keyId).not.toBe(lifeboat.stacks.primary.getLogicalId(lifeboat.stacks.primary.evidenceKey!.key.node.defaultChild as never));
+    // The CLI's --verification-key is this output.
+    expect(lifeboat.primary.findOutputs('VerificationKeyArn')['VerificationKeyArn']?.Value).toEqual({ 'Fn::GetAtt': [keyId, 'Arn'] });
   });
 
   it('may be signed with by the verifier alone, and checked by the readers that decide with results', () => {
