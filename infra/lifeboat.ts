@@ -1,6 +1,7 @@
 import type { App } from 'aws-cdk-lib';
 import { effectiveFlexibleWindowMinutes, plansWithDefaults, type LifeboatConfig, type SourceConfig } from './config/index.ts';
-import type { PipelineSource } from './constructs/backup-pipeline.ts';
+import type { AirGapDestination, PipelineSource } from './constructs/backup-pipeline.ts';
+import { airGapBucketName } from './constructs/air-gapped-vault.ts';
 import type { DumpNetwork } from './constructs/dump-function.ts';
 import type { AlertSubscriber } from './constructs/alerts.ts';
 import type { MonitoringConfigProps } from './constructs/monitoring.ts';
@@ -51,6 +52,7 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
         schedule: config.reports.schedule,
         sources: config.sources.map((s) => ({ id: s.id, rpoMinutes: s.objectives.rpoMinutes, rtoMinutes: s.objectives.rtoMinutes, timeZone: s.schedule.timeZone, retention: s.retention })),
       },
+      ...airGapDestination(config),
     },
     tags,
   });
@@ -113,4 +115,12 @@ function monitoringOf(config: LifeboatConfig): MonitoringConfigProps {
     plans: plansWithDefaults(config).map((p) => ({ name: p.name, objectives: p.objectives, ...(p.drill ? { drillEveryDays: p.drill.everyDays } : {}) })),
     freshnessEveryMinutes: config.monitoring.freshnessEveryMinutes,
   };
+}
+
+/** The air-gapped vault the primary stack wraps and copies dumps for: only once its key is known (the second deploy). */
+function airGapDestination(config: LifeboatConfig): { airGap?: AirGapDestination } {
+  const vaultAccount = config.vaultAccount;
+  if (vaultAccount?.keyArn === undefined) return {};
+  const region = vaultAccount.region ?? config.regions.primary;
+  return { airGap: { account: vaultAccount.accountId, region, bucketName: airGapBucketName(config.name, vaultAccount.accountId, region), keyArn: vaultAccount.keyArn } };
 }

@@ -46,7 +46,7 @@ export async function handleCopyEvent(event: unknown, deps: CopyDeps): Promise<C
       const copy = result as CopyBackupResult;
       return {
         type: 'copy', outcome: 'succeeded', sourceId: copy.sourceId, backupId: copy.backupId,
-        details: { destination: `s3://${copy.drBucket}`, region: copy.drRegion, manifestKey: copy.manifestKey, ...(copy.sha256 ? { sha256: copy.sha256, payloadBytes: copy.payloadBytes } : {}) },
+        details: { destination: `s3://${copy.drBucket}`, region: copy.drRegion, manifestKey: copy.manifestKey, ...(copy.sha256 ? { sha256: copy.sha256, payloadBytes: copy.payloadBytes } : {}), ...(copy.airGap ? { airGap: `s3://${copy.airGap.bucket}` } : {}) },
       };
     },
     // Out of time mid-copy is not a failure: the state machine invokes the copy again and it resumes.

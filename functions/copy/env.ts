@@ -20,5 +20,17 @@ export function copyDepsFromEnv(env: Env = process.env): CopyDeps {
     // Cross-region snapshot copies are requested in the destination region.
     drRds: new RDSClient({ region: vars.DR_REGION }),
     maxCopiesInFlight,
+    ...airGapFromEnv(env),
+  };
+}
+
+/** AIR_GAP_BUCKET, AIR_GAP_REGION, AIR_GAP_ACCOUNT, AIR_GAP_KEY_ARN: all four or none. */
+function airGapFromEnv(env: Env): { airGap?: CopyDeps['airGap'] } {
+  const names = ['AIR_GAP_BUCKET', 'AIR_GAP_REGION', 'AIR_GAP_ACCOUNT', 'AIR_GAP_KEY_ARN'] as const;
+  const given = names.filter((name) => env[name]);
+  if (given.length === 0) return {};
+  if (given.length < names.length) throw new ConfigError(`The air-gapped vault needs ${names.join(', ')}; missing ${names.filter((n) => !env[n]).join(', ')}`);
+  return {
+    airGap: { client: s3ClientFromEnv(env, env.AIR_GAP_REGION!), bucket: env.AIR_GAP_BUCKET!, region: env.AIR_GAP_REGION!, account: env.AIR_GAP_ACCOUNT!, kmsKeyId: env.AIR_GAP_KEY_ARN! },
   };
 }

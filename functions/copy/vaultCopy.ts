@@ -42,6 +42,7 @@ import {
 } from '../lib/errors.ts';
 import { VERIFICATIONS_DIR, backupPrefix, manifestKey } from '../lib/vault/layout.ts';
 import { sha256OfRanges } from './rangedHash.ts';
+import { copyToAirGap, type AirGapCopyResult, type AirGapTarget } from './airGapCopy.ts';
 import { parseManifest, payloadObjects, serializeManifest, type BackupManifest, type PayloadObject } from '../lib/vault/manifest.ts';
 
 const MiB = 1024 * 1024;
@@ -96,6 +97,8 @@ export interface VaultCopyDeps {
   readonly remainingTimeMs?: () => number;
   /** @default 120 s */
   readonly stopMarginMs?: number;
+  /** The air-gapped vault (another account's): each copied dump goes there too, after the DR vault. @default none */
+  readonly airGap?: AirGapTarget;
 }
 
 export interface CopyBackupResult {
@@ -125,6 +128,8 @@ export interface CopyBackupResult {
   readonly verificationsCopied: number;
   /** The DR vault already held this manifest (a retried copy); nothing but missing verification results was copied. */
   readonly alreadyCopied: boolean;
+  /** Dumps, with an air-gapped vault: what went there (again on a retried copy: the bucket keeps every version). */
+  readonly airGap?: AirGapCopyResult;
   /** When the backup completed (its manifest's `completedAt`). */
   readonly completedAt: string;
   /** When the DR manifest was written. */
@@ -160,7 +165,8 @@ async function copyDumpBackup(manifest: BackupManifest, source: StoredObject, de
       throw new BackupConflictError(`The DR vault s3://${deps.dr.bucket} already holds a different ${key}; refusing to overwrite it`);
     }
     const verificationsCopied = await copyVerifications(manifest, deps);
-    return { ...base, verificationsCopied, alreadyCopied: true, ...lag(manifest, existing.lastModified ?? now(deps)) };
+    const airGap = await airGapCopy(manifest, deps);
+    return { ...base, verificationsCopied, alreadyCopied: true, ...airGap, ...lag(manifest, existing.lastModified ?? now(deps)) };
   }
 
   const totals = { multipart: false, partsCopied: 0, partsResumed: 0, payloadObjectsReused: 0, staleUploadsAborted: 0 };
@@ -178,7 +184,15 @@ async function copyDumpBackup(manifest: BackupManifest, source: StoredObject, de
   await wrapWrite(key, deps, () => serverSideCopy(key, source.etag, deps));
   const copiedAt = now(deps);
   const verificationsCopied = await copyVerifications(manifest, deps);
-  return { ...base, ...totals, ...(warnings.length === 0 ? {} : { warnings }), verificationsCopied, alreadyCopied: false, ...lag(manifest, copiedAt) };
+  const airGap = await airGapCopy(manifest, deps);
+  return { ...base, ...totals, ...(warnings.length === 0 ? {} : { warnings }), verificationsCopied, alreadyCopied: false, ...airGap, ...lag(manifest, copiedAt) };
+}
+
+/** The air-gapped copy of a dump already in the DR vault, when the deployment has an air-gapped vault. */
+async function airGapCopy(manifest: BackupManifest, deps: VaultCopyDeps): Promise<{ airGap?: AirGapCopyResult }> {
+  if (!deps.airGap) return {};
+  const prefix = `${backupPrefix(manifest.sourceId, manifest.backupId)}${VERIFICATIONS_DIR}/`;
+  return { airGap: await copyToAirGap(manifest, { bucket: deps.primary.bucket, listVerifications: () => listKeys(deps.primary, prefix) }, deps.airGap) };
 }
 
 interface PayloadCopyStats {

@@ -22,7 +22,8 @@ export function dumpDepsFromEnv(env: Env = process.env): DumpDeps {
     // verify-full (the default) checks the server against the RDS CA bundle the tools image ships.
     ...rdsCaBundleFrom(env),
     store: new S3Store({ client: s3ClientFromEnv(env), bucket: vars.VAULT_BUCKET, serverSideEncryption: { kmsKeyId: vars.VAULT_KEY_ARN } }),
-    keyring: kmsKeyring({ keyIds: [vars.VAULT_KEY_ARN], clientProvider: kmsClientFor }),
+    // With an air-gapped vault, its key (another account's) wraps every data key too: that copy restores with it alone.
+    keyring: kmsKeyring({ keyIds: [vars.VAULT_KEY_ARN, ...(env['AIR_GAP_KEY_ARN'] ? [env['AIR_GAP_KEY_ARN']] : [])], clientProvider: kmsClientFor }),
     ...(jobs === undefined ? {} : { jobs }),
   };
 }

@@ -25,6 +25,14 @@ export const LifeboatConfigSchema = ConfigSectionsSchema.extend({
   } else if (config.account === config.vaultAccount.accountId) {
     ctx.addIssue({ code: 'custom', path: ['vaultAccount', 'accountId'], message: `must be another account than account (${config.account}): an air gap in the same account is none` });
   }
+  const keyArn = config.vaultAccount.keyArn;
+  if (keyArn !== undefined) {
+    const [, , , region, account] = keyArn.split(':');
+    const vaultRegion = config.vaultAccount.region ?? config.regions.primary;
+    if (account !== config.vaultAccount.accountId || region !== vaultRegion) {
+      ctx.addIssue({ code: 'custom', path: ['vaultAccount', 'keyArn'], message: `must be a key of the vault account ${config.vaultAccount.accountId} in ${vaultRegion}, where the air-gap stack is` });
+    }
+  }
 });
 
 /** A parsed config, every default filled in. */

@@ -543,6 +543,15 @@ const VaultAccountSchema = z.strictObject({
       retentionDays: days(1).default(90),
     })
     .prefault({}),
+  /**
+   * The air-gapped vault's key (the air-gap stack's output `AirGapKeyArn`). With it, every dump is also wrapped
+   * under this key and each verified dump is copied into the air-gapped vault. @default - the stack is deployed,
+   * nothing is copied to it yet (the first of the two deploys, docs/air-gapped-vault.md)
+   */
+  keyArn: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/, { error: 'must be a KMS key ARN (the air-gap stack output AirGapKeyArn)' })
+    .optional(),
 });
 
 const RegionsSchema = z

@@ -11,6 +11,11 @@ export const WORKLOAD_WRITE_ACTIONS = ['s3:PutObject', 's3:AbortMultipartUpload'
 /** What the reader role (assumed by plans from the workload account) may do: read and restore from archive. */
 export const AIR_GAP_READ_ACTIONS = ['s3:GetObject', 's3:RestoreObject'];
 
+/** The air-gapped vault's bucket: the workload stacks name it from the config alone. */
+export function airGapBucketName(deployment: string, account: string, region: string): string {
+  return `${deployment}-airgap-${account}-${region}`;
+}
+
 export interface AirGappedVaultProps {
   /** The deployment's name: names the bucket and the reader role. */
   readonly deployment: string;
@@ -43,7 +48,7 @@ export class AirGappedVault extends Construct {
     const stack = Stack.of(this);
     if (!/^\d{12}$/.test(props.workloadAccount)) throw new Error(`AirGappedVault ${id}: workloadAccount must be a 12-digit account id, got '${props.workloadAccount}'`);
     const workload = new iam.AccountPrincipal(props.workloadAccount);
-    const bucketName = `${props.deployment}-airgap-${stack.account}-${stack.region}`;
+    const bucketName = airGapBucketName(props.deployment, stack.account, stack.region);
     const bucketArn = `arn:${stack.partition}:s3:::${bucketName}`;
 
     // Trusted by the workload account as a whole: the plans' own roles need sts:AssumeRole on it to use it.
@@ -72,6 +77,15 @@ export class AirGappedVault extends Construct {
               StringEquals: { 'kms:ViaService': `s3.${stack.region}.amazonaws.com` },
               StringLike: { 'kms:EncryptionContext:aws:s3:arn': `${bucketArn}/*` },
             },
+          }),
+          // Every dump's data key is also wrapped under this key at backup time, so the copy here restores with this
+          // account's key alone. Encrypt only, and only for a Lifeboat backup's encryption context: never Decrypt.
+          new iam.PolicyStatement({
+            sid: 'WorkloadWrapsBackupDataKeys',
+            principals: [workload],
+            actions: ['kms:Encrypt'],
+            resources: ['*'],
+            conditions: { StringLike: { 'kms:EncryptionContext:lifeboat:backup': '*', 'kms:EncryptionContext:lifeboat:source': '*' } },
           }),
           new iam.PolicyStatement({ sid: 'ReaderDecrypts', principals: [this.readerRole], actions: ['kms:Decrypt', 'kms:DescribeKey'], resources: ['*'] }),
         ],

@@ -18,6 +18,8 @@ export interface BackupFunctionsProps {
   readonly name?: string;
   /** The evidence key: the dump functions and tasks record audit events with it. @default no audit trail */
   readonly evidenceKey?: kms.IKey;
+  /** The air-gapped vault's key: every dump is also wrapped under it. @default none */
+  readonly airGapKeyArn?: string;
 }
 
 /** Sources that share VPC, subnets and security groups share one dump function. */
@@ -94,6 +96,7 @@ export class BackupFunctions extends Construct {
         deadLetterQueue: this.deadLetterQueue,
         logKey: this.operationsKey,
         ...(props.evidenceKey ? { evidenceKey: props.evidenceKey } : {}),
+        ...(props.airGapKeyArn ? { airGapKeyArn: props.airGapKeyArn } : {}),
       });
       dumpFunctions.push(fn);
       for (const source of group) byId.set(source.id, fn);

@@ -68,6 +68,19 @@ export interface BackupPipelineProps {
    * results with it (`VERIFICATION_KEY_ARN`). No other role of the pipeline may sign with it.
    */
   readonly verificationKey: kms.IKey;
+  /**
+   * The air-gapped vault in another account (`vaultAccount` with its `keyArn`): the copy function copies every
+   * verified dump there too, and may only add objects there. @default none
+   */
+  readonly airGap?: AirGapDestination;
+}
+
+/** Where the air-gapped vault is: its account, region, bucket and key (docs/air-gapped-vault.md). */
+export interface AirGapDestination {
+  readonly account: string;
+  readonly region: string;
+  readonly bucketName: string;
+  readonly keyArn: string;
 }
 
 /** The prefix of every snapshot Lifeboat names (`lifeboat-<source>-<backup id>`), see functions/lib/aws/rdsSnapshot.ts. */
@@ -296,6 +309,9 @@ export class BackupPipeline extends Construct {
         DR_REGION: dr.region,
         DR_VAULT_KEY_ARN: dr.keyArn,
         MAX_SNAPSHOT_COPIES_IN_FLIGHT: String(this.props.maxSnapshotCopiesInFlight ?? 20),
+        ...(this.props.airGap
+          ? { AIR_GAP_BUCKET: this.props.airGap.bucketName, AIR_GAP_REGION: this.props.airGap.region, AIR_GAP_ACCOUNT: this.props.airGap.account, AIR_GAP_KEY_ARN: this.props.airGap.keyArn }
+          : {}),
       },
       keyUse: ['encrypt'],
       timeout: Duration.minutes(15),
@@ -319,15 +335,33 @@ export class BackupPipeline extends Construct {
       new iam.PolicyStatement({ sid: 'ResumeDrUploadParts', actions: ['s3:ListMultipartUploadParts'], resources: [`${this.drBucketArn}/backups/*`] }),
       everySource,
     );
-    // The copies are requested from the DR region's S3, which reads the sources under the primary key.
+    // The copies are requested from the DR (and air-gapped vault's) region's S3, which reads the sources under the primary key.
+    const copyRegions = [...new Set([region, dr.region, ...(this.props.airGap ? [this.props.airGap.region] : [])])];
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'ReadPrimaryObjects',
         actions: ['kms:Decrypt'],
         resources: [this.props.vaultKey.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': [`s3.${region}.amazonaws.com`, `s3.${dr.region}.amazonaws.com`] } },
+        conditions: { StringEquals: { 'kms:ViaService': copyRegions.map((r) => `s3.${r}.amazonaws.com`) } },
       }),
     );
+    const airGap = this.props.airGap;
+    if (airGap) {
+      // Add objects, nothing else: the air-gapped vault's bucket policy denies the rest to this account anyway.
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({ sid: 'AddToAirGappedVault', actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resources: [`arn:${this.stack.partition}:s3:::${airGap.bucketName}/backups/*`] }),
+        everySource,
+      );
+      // S3 stores each copy under the vault account's key, which lets this account do so through S3 only.
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'EncryptAirGappedObjects',
+          actions: ['kms:GenerateDataKey'],
+          resources: [airGap.keyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `s3.${airGap.region}.amazonaws.com` } },
+        }),
+      );
+    }
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'EncryptDrObjects', actions: ['kms:GenerateDataKey'], resources: [dr.keyArn] }));
     fn.addToRolePolicy(BackupPipeline.decryptThroughS3('ReadDrObjects', dr.keyArn, dr.region));
     const types = this.snapshotTypes();

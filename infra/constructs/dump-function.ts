@@ -48,6 +48,11 @@ export interface DumpFunctionProps {
   readonly logKey: kms.IKey;
   /** The evidence key: when given, the function records its audit events (docs/audit-trail.md). @default no audit trail */
   readonly evidenceKey?: kms.IKey;
+  /**
+   * The air-gapped vault's key (another account's): every dump's data key is also wrapped under it (`kms:Encrypt`
+   * only), so the air-gapped copy decrypts with that account's key alone. @default not wrapped
+   */
+  readonly airGapKeyArn?: string;
 }
 
 /** A statement of a Lambda role's own, with the reason for its wildcard resource when it has one: its Fargate task role gets the same. */
@@ -104,6 +109,7 @@ export class DumpFunction extends Construct {
       // Identifiers only (ids, secret ARNs, database names): never credentials.
       LIFEBOAT_SOURCES: JSON.stringify(props.sources),
       ...(props.evidenceKey ? { EVIDENCE_KEY_ARN: props.evidenceKey.keyArn } : {}),
+      ...(props.airGapKeyArn ? { AIR_GAP_KEY_ARN: props.airGapKeyArn } : {}),
     };
 
     this.role = new iam.Role(this, 'Role', {
@@ -144,6 +150,8 @@ export class DumpFunction extends Construct {
     this.role.addToPolicy(attachToVpcStatement('AttachToSourceVpc'));
     this.grantSourceAccess(props.sources);
     this.grantVaultWrites(props);
+    // Wrapping the data key for the air-gapped vault: Encrypt only, so this role can never unwrap what it wraps there.
+    if (props.airGapKeyArn) this.grant(new iam.PolicyStatement({ sid: 'WrapForAirGappedVault', actions: ['kms:Encrypt'], resources: [props.airGapKeyArn] }));
     if (props.evidenceKey) {
       for (const { statement, wildcardReason } of auditWriteStatements(Stack.of(this), { vault: props.vault, vaultKey: props.vaultKey, evidenceKey: props.evidenceKey })) this.grant(statement, wildcardReason);
     }

@@ -1,4 +1,4 @@
-import { Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { AirGappedVault, type AirGappedVaultProps } from '../constructs/air-gapped-vault.ts';
 
@@ -12,5 +12,9 @@ export class AirGapStack extends Stack {
     super(scope, id, props);
     const { deployment, workloadAccount, objectLockMode, objectLockRetentionDays } = props;
     this.airGap = new AirGappedVault(this, 'AirGap', { deployment, workloadAccount, ...(objectLockMode ? { objectLockMode } : {}), ...(objectLockRetentionDays ? { objectLockRetentionDays } : {}) });
+    // The second deploy's input: the workload config's vaultAccount.keyArn (docs/air-gapped-vault.md).
+    new CfnOutput(this, 'AirGapKeyArn', { value: this.airGap.key.keyArn, description: 'Set as vaultAccount.keyArn in the workload config, then deploy the region stacks' });
+    new CfnOutput(this, 'AirGapBucketName', { value: this.airGap.vault.bucket.bucketName, description: 'The air-gapped vault: restore with lifeboat --vault s3://<this> under the reader role' });
+    new CfnOutput(this, 'AirGapReaderRoleArn', { value: this.airGap.readerRole.roleArn, description: 'Assume it to read the air-gapped vault' });
   }
 }

@@ -2,7 +2,7 @@ import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { Alerts, type AlertSubscriber } from '../constructs/alerts.ts';
 import { BackupFunctions } from '../constructs/backup-functions.ts';
-import { BackupPipeline, type BackupPipelineProps, type PipelineSource } from '../constructs/backup-pipeline.ts';
+import { BackupPipeline, type AirGapDestination, type BackupPipelineProps, type PipelineSource } from '../constructs/backup-pipeline.ts';
 import type { DumpNetwork } from '../constructs/dump-function.ts';
 import type { PlanConfig } from '../config/plans.ts';
 import { DrPlans } from '../constructs/dr-plans.ts';
@@ -31,6 +31,8 @@ export interface RegionBackupProps {
   readonly monitoring?: MonitoringConfigProps;
   /** The daily compliance report: its schedule and what it holds each source to. @default none */
   readonly report?: { readonly schedule: { readonly cron: string; readonly timeZone: string }; readonly sources: readonly ReportSource[] };
+  /** The air-gapped vault every dump is wrapped for and every verified dump copied to. @default none */
+  readonly airGap?: AirGapDestination;
 }
 
 export interface RegionStackProps extends StackProps {
@@ -96,7 +98,14 @@ export class RegionStack extends Stack {
       const dumpSources = sources
         .filter((s) => s.method !== 'snapshot')
         .map((s) => ({ id: s.id, engine: s.engine, database: s.database!, credentialsSecretArn: s.credentialsSecretArn, rds: s.rds, network: s.network }));
-      this.backup = new BackupFunctions(this, 'Backup', { name: props.deployment, sources: dumpSources, vault: this.vault.bucket, vaultKey: this.vaultKey.key, evidenceKey: this.evidenceKey.key });
+      this.backup = new BackupFunctions(this, 'Backup', {
+        name: props.deployment,
+        sources: dumpSources,
+        vault: this.vault.bucket,
+        vaultKey: this.vaultKey.key,
+        evidenceKey: this.evidenceKey.key,
+        ...(props.backup.airGap ? { airGapKeyArn: props.backup.airGap.keyArn } : {}),
+      });
       this.pipeline = new BackupPipeline(this, 'Pipeline', {
         name: props.deployment,
         sources: sources.map(({ network: _network, ...source }) => source),
@@ -114,6 +123,7 @@ export class RegionStack extends Stack {
         maxSnapshotCopiesInFlight: props.backup.maxSnapshotCopiesInFlight,
         evidenceKey: this.evidenceKey.key,
         verificationKey: this.verificationKey.key,
+        ...(props.backup.airGap ? { airGap: props.backup.airGap } : {}),
       });
       // The pipeline functions that act record it in the audit trail (docs/audit-trail.md).
       for (const fn of [this.pipeline.snapshot, this.pipeline.copy, this.pipeline.prune]) {

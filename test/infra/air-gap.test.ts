@@ -75,12 +75,21 @@ describe('with vaultAccount', () => {
     ]);
   });
 
-  it('its key is administered by the vault account alone; the workload account may only encrypt through S3 into this bucket', () => {
+  it('its key is administered by the vault account alone; the workload account may only encrypt through S3 into this bucket, and wrap backup data keys', () => {
     const [, key] = only('AWS::KMS::Key');
     const statements: Statement[] = key.Properties.KeyPolicy.Statement;
     const bySid = Object.fromEntries(statements.map((s) => [s.Sid, s]));
 
-    expect(statements.map((s) => s.Sid)).toEqual(['KeyAdministrationByThisAccountOnly', 'WorkloadEncryptsThroughS3Only', 'ReaderDecrypts']);
+    expect(statements.map((s) => s.Sid)).toEqual(['KeyAdministrationByThisAccountOnly', 'WorkloadEncryptsThroughS3Only', 'WorkloadWrapsBackupDataKeys', 'ReaderDecrypts']);
+    // Encrypt only (never Decrypt), and only with a Lifeboat backup's encryption context.
+    expect(bySid.WorkloadWrapsBackupDataKeys).toEqual({
+      Sid: 'WorkloadWrapsBackupDataKeys',
+      Effect: 'Allow',
+      Principal: { AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::${WORKLOAD}:root`]] } },
+      Action: 'kms:Encrypt',
+      Resource: '*',
+      Condition: { StringLike: { 'kms:EncryptionContext:lifeboat:backup': '*', 'kms:EncryptionContext:lifeboat:source': '*' } },
+    });
     expect(bySid.KeyAdministrationByThisAccountOnly).toEqual({
       Sid: 'KeyAdministrationByThisAccountOnly',
       Effect: 'Allow',
@@ -144,5 +153,73 @@ describe('the vaultAccount setting', () => {
   it('without it, no third stack', () => {
     const stacks = buildLifeboat(testApp(), exampleConfig());
     expect(stacks.airGap).toBeUndefined();
+  });
+
+  it('refuses a keyArn of another account or region than the air-gap stack', () => {
+    expect(() => exampleConfig((raw) => {
+      raw.account = WORKLOAD;
+      raw.vaultAccount = { accountId: VAULT_ACCOUNT, keyArn: `arn:aws:kms:eu-west-1:${WORKLOAD}:key/0a1b2c3d-1111-2222-3333-444455556666` };
+    })).toThrow(/vaultAccount\.keyArn: must be a key of the vault account 444455556666 in eu-west-1/);
+    expect(() => exampleConfig((raw) => {
+      raw.account = WORKLOAD;
+      raw.vaultAccount = { accountId: VAULT_ACCOUNT, keyArn: 'alias/airgap' };
+    })).toThrow(/vaultAccount\.keyArn: must be a KMS key ARN/);
+  });
+});
+
+describe('with vaultAccount.keyArn (the second deploy): the workload side', () => {
+  const KEY_ARN = `arn:aws:kms:eu-west-1:${VAULT_ACCOUNT}:key/0a1b2c3d-1111-2222-3333-444455556666`;
+  const BUCKET = `lifeboat-airgap-${VAULT_ACCOUNT}-eu-west-1`;
+  let primary: Template;
+  beforeAll(() => {
+    const app = testApp({ compliance: true });
+    const stacks = buildLifeboat(app, exampleConfig((raw) => {
+      raw.account = WORKLOAD;
+      raw.vaultAccount = { accountId: VAULT_ACCOUNT, keyArn: KEY_ARN };
+    }));
+    primary = Template.fromStack(stacks.primary);
+  }, SYNTH_TIMEOUT_MS);
+
+  const functions = (service: string) =>
+    Object.values(primary.findResources('AWS::Lambda::Function')).filter((fn) => fn.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME === service);
+  const statementsOfRole = (roleRef: unknown) => {
+    const roleId = (roleRef as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0];
+    return [...Object.values(primary.findResources('AWS::IAM::Policy')), ...Object.values(primary.findResources('AWS::IAM::ManagedPolicy'))]
+      .filter((p) => ((p.Properties.Roles ?? []) as { Ref: string }[]).some((r) => r.Ref === roleId))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
+  };
+
+  it('wraps every dump under the air-gapped key too: Encrypt only, on that key alone', () => {
+    const dumps = functions('lifeboat-dump');
+    expect(dumps.length).toBeGreaterThan(0);
+    for (const fn of dumps) {
+      expect(fn.Properties.Environment.Variables.AIR_GAP_KEY_ARN).toBe(KEY_ARN);
+      const uses = statementsOfRole(fn.Properties.Role).filter((st) => JSON.stringify(st.Resource).includes(KEY_ARN));
+      expect(uses).toEqual([{ Sid: 'WrapForAirGappedVault', Effect: 'Allow', Action: 'kms:Encrypt', Resource: KEY_ARN }]);
+    }
+    // The Fargate dump tasks get the same variable and statement.
+    const tasks = Object.values(primary.findResources('AWS::ECS::TaskDefinition')).filter((t) => /dump/.test(String(t.Properties.Family)));
+    expect(tasks.length).toBeGreaterThan(0);
+    for (const task of tasks) expect(task.Properties.ContainerDefinitions[0].Environment).toContainEqual({ Name: 'AIR_GAP_KEY_ARN', Value: KEY_ARN });
+  });
+
+  it('lets the copy function add objects to the air-gapped vault and encrypt them there through S3, nothing more', () => {
+    const [copy] = functions('lifeboat-copy');
+    expect(copy!.Properties.Environment.Variables).toMatchObject({ AIR_GAP_BUCKET: BUCKET, AIR_GAP_REGION: 'eu-west-1', AIR_GAP_ACCOUNT: VAULT_ACCOUNT, AIR_GAP_KEY_ARN: KEY_ARN });
+    const airGap = statementsOfRole(copy!.Properties.Role).filter((st) => JSON.stringify(st).includes(BUCKET) || JSON.stringify(st).includes(KEY_ARN));
+    expect(airGap).toEqual([
+      { Sid: 'AddToAirGappedVault', Effect: 'Allow', Action: ['s3:AbortMultipartUpload', 's3:PutObject'], Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:s3:::${BUCKET}/backups/*`]] } },
+      { Sid: 'EncryptAirGappedObjects', Effect: 'Allow', Action: 'kms:GenerateDataKey', Resource: KEY_ARN, Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' } } },
+    ]);
+  });
+
+  it('gives no other function anything in the air-gapped vault or on its key', () => {
+    const others = Object.values(primary.findResources('AWS::Lambda::Function')).filter(
+      (fn) => !['lifeboat-dump', 'lifeboat-copy'].includes(fn.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME),
+    );
+    for (const fn of others) {
+      if (!fn.Properties.Role) continue;
+      expect(statementsOfRole(fn.Properties.Role).filter((st) => JSON.stringify(st).includes(BUCKET) || JSON.stringify(st).includes(KEY_ARN))).toEqual([]);
+    }
   });
 });

@@ -50,6 +50,13 @@ describe('the copy handler', () => {
     await expect(load()).rejects.toThrow(/MAX_SNAPSHOT_COPIES_IN_FLIGHT must be a positive integer/);
   });
 
+  it('refuses an air-gapped vault described in part, naming what is missing', async () => {
+    vi.stubEnv('AIR_GAP_BUCKET', 'lifeboat-airgap-444455556666-eu-west-1');
+    vi.stubEnv('AIR_GAP_KEY_ARN', 'arn:aws:kms:eu-west-1:444455556666:key/0a1b2c3d-1111-2222-3333-444455556666');
+
+    await expect(load()).rejects.toThrow('The air-gapped vault needs AIR_GAP_BUCKET, AIR_GAP_REGION, AIR_GAP_ACCOUNT, AIR_GAP_KEY_ARN; missing AIR_GAP_REGION, AIR_GAP_ACCOUNT');
+  });
+
   it('copies snapshots in the DR region under the DR key, with the configured limit, and emits SnapshotCopiesInFlight', async () => {
     vi.stubEnv('MAX_SNAPSHOT_COPIES_IN_FLIGHT', '5');
     const inFlight = Array.from({ length: 4 }, (_, i) => ({

@@ -200,6 +200,23 @@ describe('KMS keyring', () => {
     expect(decryptError).toBeInstanceOf(DecryptionFailedError);
   });
 
+  it("wraps each data key under the air-gapped vault's key too: that copy decrypts with the other account's key alone", async () => {
+    // The dump's keyring with vaultAccount.keyArn: the workload key generates, the air-gapped key (another account, Encrypt only) wraps.
+    const airGap = 'arn:aws:kms:eu-west-1:444455556666:key/0a1b2c3d-1111-2222-3333-444455556666';
+    const calls: string[] = [];
+    const clientProvider = fakeKms(calls);
+    const plaintext = randomBytes(FRAME_LENGTH + 10);
+    const { output: ciphertext } = await run(plaintext, createEncryptStream(kmsKeyring({ keyIds: [primary, airGap], clientProvider }), context));
+    expect(calls).toEqual([`eu-west-1 GenerateDataKey ${primary}`, `eu-west-1 Encrypt ${airGap}`]);
+
+    // The vault account's reader: only its own key, which the workload account could only encrypt with.
+    const { output } = await run(ciphertext, createDecryptStream(kmsKeyring({ keyIds: [airGap], clientProvider }), context));
+    expect(output.equals(plaintext)).toBe(true);
+    expect(calls.at(-1)).toBe(`eu-west-1 Decrypt ${airGap}`);
+    // And the workload's own key still decrypts it, as before.
+    expect((await run(ciphertext, createDecryptStream(kmsKeyring({ keyIds: [primary], clientProvider }), context))).output.equals(plaintext)).toBe(true);
+  });
+
   it('wants key ARNs', () => {
     expect(() => kmsKeyring({ keyIds: [] })).toThrow(ConfigError);
     expect(() => kmsKeyring({ keyIds: ['alias/lifeboat'] })).toThrow(/must be KMS key ARNs/);
