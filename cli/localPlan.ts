@@ -411,6 +411,9 @@ function localSkip(planStep: PlanStepConfig, levels: unknown, config: LifeboatCo
       return `restore ${p.source} to ${p.restoreTime ?? 'its latest restorable time'} as ${p.targetIdentifier}-drill-<suffix> (${p.instanceClass}, subnet group ${p.subnetGroupName}), tagged for clean-up`;
     }
     case 'restore-dump':
+      if (planStep.parameters.region === 'air-gap') {
+        return `restore the latest verified dump of ${planStep.parameters.source} from the air-gapped vault (account ${config.vaultAccount?.accountId ?? '?'}, through its reader role) into ${planStep.parameters.target.database}_drill_<suffix>`;
+      }
       if (planStep.parameters.region === 'dr' && options.drStore === undefined) {
         throw new ConfigError(`Step '${planStep.id}' restores from the DR region's vault: give its copy with --dr-vault DIR`);
       }

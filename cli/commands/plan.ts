@@ -130,7 +130,8 @@ function approvalText(p: PlanConfig, planStep: PlanStepConfig, approval: Approva
 }
 
 function stepText(planStep: PlanStepConfig, p: PlanConfig, config: LifeboatConfig, contacts: string): string[] {
-  const region = (choice: 'primary' | 'dr') => `${choice} region ${config.regions[choice]}`;
+  const region = (choice: 'primary' | 'dr' | 'air-gap') =>
+    choice === 'air-gap' ? `air-gapped (account ${config.vaultAccount?.accountId ?? '?'})` : `${choice} region ${config.regions[choice]}`;
   switch (planStep.kind) {
     case 'approval':
       return [approvalText(p, planStep, planStep.parameters, contacts)];

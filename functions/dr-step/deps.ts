@@ -42,7 +42,12 @@ export interface RegionResources {
 export interface DrStepDeps {
   readonly sources: readonly DrSource[];
   /** The primary region (where evidence is written) and the DR region. */
-  readonly regions: { readonly primary: RegionResources; readonly dr?: RegionResources };
+  readonly regions: {
+    readonly primary: RegionResources;
+    readonly dr?: RegionResources;
+    /** The air-gapped vault, read through its reader role (another account's), for restore-dump only. */
+    readonly 'air-gap'?: RegionResources;
+  };
   /**
    * The verification key: a restore-dump picks only a backup whose verification result authenticates (in either
    * vault: the DR copies' results are the verifier's, copied unchanged). @default results as stored (local runs)
@@ -72,8 +77,8 @@ export interface DrStepDeps {
   readonly auroraInstanceClass?: string;
 }
 
-export function regionResources(deps: Pick<DrStepDeps, 'regions'>, choice: 'primary' | 'dr'): RegionResources {
+export function regionResources(deps: Pick<DrStepDeps, 'regions'>, choice: 'primary' | 'dr' | 'air-gap'): RegionResources {
   const region = deps.regions[choice];
-  if (!region) throw new ConfigError(`This function has no ${choice} region configured`);
+  if (!region) throw new ConfigError(choice === 'air-gap' ? 'This function has no air-gapped vault configured (vaultAccount with its keyArn)' : `This function has no ${choice} region configured`);
   return region;
 }

@@ -1,6 +1,7 @@
 /** The DR step executor's dependencies from its environment: the same for the Lambda (handler.ts) and the Fargate task (functions/runner). */
-import { KMSClient } from '@aws-sdk/client-kms';
+import { KMS, KMSClient } from '@aws-sdk/client-kms';
 import { RDSClient } from '@aws-sdk/client-rds';
+import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
@@ -11,8 +12,10 @@ import { databaseTls, jobsFromEnv, kmsClientFor, s3ClientFromEnv, type Env } fro
 import { rdsCaBundleFrom } from '../lib/engine/tls.ts';
 import { parseJsonEnv } from '../lib/validation.ts';
 import { S3Store } from '../lib/vault/s3Store.ts';
+import { createS3Client } from '../lib/aws/s3Client.ts';
+import { ConfigError } from '../lib/errors.ts';
 import { VerifyServersSchema } from '../verify/verify.ts';
-import { DrSourceSchema, type DrStepDeps } from './deps.ts';
+import { DrSourceSchema, type DrStepDeps, type RegionResources } from './deps.ts';
 import { PlanTopicsSchema } from './planTopic.ts';
 
 /** Fails naming the variable that is missing or malformed. */
@@ -46,9 +49,35 @@ export function drStepDepsFromEnv(env: Env = process.env): DrStepDeps {
         store: new S3Store({ client: s3ClientFromEnv(env, vars.DR_REGION), bucket: vars.DR_VAULT_BUCKET }),
         keyring: kmsKeyring({ keyIds: [vars.DR_VAULT_KEY_ARN], clientProvider: kmsClientFor }),
       },
+      ...airGapFromEnv(env),
     },
     // Results in both vaults are checked in this (the primary) region, where the key is.
     verificationKey: kmsHmacSigner(new KMSClient({}), vars.VERIFICATION_KEY_ARN),
     ...(jobs === undefined ? {} : { jobs }),
+  };
+}
+
+/**
+ * AIR_GAP_BUCKET, AIR_GAP_REGION, AIR_GAP_KEY_ARN, AIR_GAP_READER_ROLE_ARN (all four or none): the air-gapped vault,
+ * read with the credentials of its reader role in the vault account, and decrypted under that account's key. Only
+ * the reads go through the role; verification results there are still checked with this deployment's key.
+ */
+function airGapFromEnv(env: Env): { 'air-gap'?: RegionResources } {
+  const names = ['AIR_GAP_BUCKET', 'AIR_GAP_REGION', 'AIR_GAP_KEY_ARN', 'AIR_GAP_READER_ROLE_ARN'] as const;
+  const given = names.filter((name) => env[name]);
+  if (given.length === 0) return {};
+  if (given.length < names.length) throw new ConfigError(`The air-gapped vault needs ${names.join(', ')}; missing ${names.filter((n) => !env[n]).join(', ')}`);
+  const region = env.AIR_GAP_REGION!;
+  const credentials = fromTemporaryCredentials({
+    params: { RoleArn: env.AIR_GAP_READER_ROLE_ARN!, RoleSessionName: 'lifeboat-dr-step', DurationSeconds: 3600 },
+    clientConfig: { region },
+  });
+  return {
+    'air-gap': {
+      name: region,
+      rds: new RDSClient({ region }),
+      store: new S3Store({ client: createS3Client({ region, credentials }), bucket: env.AIR_GAP_BUCKET! }),
+      keyring: kmsKeyring({ keyIds: [env.AIR_GAP_KEY_ARN!], clientProvider: (keyRegion) => new KMS({ region: keyRegion, credentials }) }),
+    },
   };
 }

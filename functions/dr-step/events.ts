@@ -20,6 +20,9 @@ const executionId = z.string().min(1).refine((id) => executionNameProblem(id) ==
 const mode = z.enum(['real', 'drill']).nullish().transform((value) => value ?? 'real');
 const regionChoice = z.enum(['primary', 'dr']);
 export type RegionChoice = z.infer<typeof regionChoice>;
+/** A dump is also restored from the air-gapped vault (another account's, read through its reader role). */
+const vaultChoice = z.enum(['primary', 'dr', 'air-gap']);
+export type VaultChoice = z.infer<typeof vaultChoice>;
 const rdsIdentifier = z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,62}$/, 'must be an RDS identifier (a letter, then letters, digits and "-")');
 
 /** `$.levels`: `L<n>` → step id → the step record of every step that ran before. Absent before the first level. */
@@ -32,7 +35,7 @@ export type Levels = z.output<typeof LevelsSchema>;
 // Parameters per kind, as the plan declares them (the config refuses unknown fields; here they are ignored).
 export const RestoreDumpParametersSchema = z.object({
   source: z.string().min(1),
-  region: regionChoice.default('primary'),
+  region: vaultChoice.default('primary'),
   pointInTime: isoTimestamp.optional(),
   target: z.object({
     host: z.string().min(1),

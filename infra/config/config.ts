@@ -18,6 +18,14 @@ export const LifeboatConfigSchema = ConfigSectionsSchema.extend({
       payload.issues.every((issue) => (issue.path?.length ?? 0) > 0) && whenValid('plans', 'sources', 'verification', 'alerts', 'name')(payload),
   },
 ).superRefine((config, ctx) => {
+  // A plan restoring from the air-gapped vault needs it deployed and its key known (the second deploy).
+  (config.plans ?? []).forEach((plan, p) =>
+    plan.steps.forEach((step, s) => {
+      if (step.kind === 'restore-dump' && step.parameters.region === 'air-gap' && config.vaultAccount?.keyArn === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['plans', p, 'steps', s, 'parameters', 'region'], message: '"air-gap" needs vaultAccount with its keyArn: the air-gapped vault this step restores from' });
+      }
+    }),
+  );
   // The air-gapped vault's policies name the workload account, so it must be known, and be another account.
   if (config.vaultAccount === undefined) return;
   if (config.account === undefined) {

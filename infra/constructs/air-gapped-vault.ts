@@ -16,6 +16,11 @@ export function airGapBucketName(deployment: string, account: string, region: st
   return `${deployment}-airgap-${account}-${region}`;
 }
 
+/** The reader role the workload account's plans assume to read the air-gapped vault. */
+export function airGapReaderRoleName(deployment: string): string {
+  return `${deployment}-airgap-reader`;
+}
+
 export interface AirGappedVaultProps {
   /** The deployment's name: names the bucket and the reader role. */
   readonly deployment: string;
@@ -53,7 +58,7 @@ export class AirGappedVault extends Construct {
 
     // Trusted by the workload account as a whole: the plans' own roles need sts:AssumeRole on it to use it.
     this.readerRole = new iam.Role(this, 'ReaderRole', {
-      roleName: `${props.deployment}-airgap-reader`,
+      roleName: airGapReaderRoleName(props.deployment),
       assumedBy: workload,
       description: 'Lifeboat: reads the air-gapped vault for restores, assumed from the workload account',
       maxSessionDuration: Duration.hours(12),

@@ -22,6 +22,7 @@ import { PipelineFunction } from './pipeline-function.ts';
 import { ReviewedPolicy } from './reviewed-policy.ts';
 import { standardStateMachine, stateMachineLogGroup, stateMachineRole } from './state-machine.ts';
 import { KEY_USE_TAGS } from './vault-key.ts';
+import type { AirGapDestination } from './backup-pipeline.ts';
 
 /** How plan state machines log: errors only, without execution data (a task token is in an approval task's input). */
 export const PLAN_LOGGING = { level: sfn.LogLevel.ERROR, includeExecutionData: false } as const;
@@ -69,6 +70,8 @@ export interface DrPlansProps {
   readonly evidenceKey?: kms.IKey;
   /** The verification key: a restore-dump step restores only a backup whose verification result authenticates. */
   readonly verificationKey: kms.IKey;
+  /** The air-gapped vault a `restore-dump` step with `region: "air-gap"` reads, through its reader role. @default none */
+  readonly airGap?: AirGapDestination & { readonly readerRoleArn: string };
 }
 
 /**
@@ -264,6 +267,11 @@ export class DrPlans extends Construct {
     const role = new iam.Role(this, 'DrStepRole', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: 'Lifeboat DR step function' });
     // It decrypts backups to restore them, and writes the evidence under SSE-KMS.
     for (const tag of Object.values(KEY_USE_TAGS)) Tags.of(role).add(tag, 'true');
+    // Only a deployment whose plans restore from the air-gapped vault gets to read it.
+    const readsAirGap = props.plans.some((plan) => plan.steps.some((step) => step.kind === 'restore-dump' && step.parameters.region === 'air-gap')) ? props.airGap : undefined;
+    if (readsAirGap === undefined && props.plans.some((plan) => plan.steps.some((step) => step.kind === 'restore-dump' && step.parameters.region === 'air-gap'))) {
+      throw new Error('DrPlans: a restore-dump step reads the air-gapped vault, but no airGap was given');
+    }
     const logGroup = new logs.LogGroup(this, 'DrStepLogs', { retention: logs.RetentionDays.ONE_YEAR, encryptionKey: props.operationsKey, removalPolicy: RemovalPolicy.RETAIN });
     const servers = Object.fromEntries(
       Object.entries(props.verification?.servers ?? {}).map(([engine, server]) => [engine, { host: server.host, port: server.port, secretArn: server.credentialsSecretArn }]),
@@ -291,6 +299,9 @@ export class DrPlans extends Construct {
         PLAN_TOPICS: planTopics,
         VERIFICATION_KEY_ARN: props.verificationKey.keyArn,
         ...(props.evidenceKey ? { EVIDENCE_KEY_ARN: props.evidenceKey.keyArn } : {}),
+        ...(readsAirGap
+          ? { AIR_GAP_BUCKET: readsAirGap.bucketName, AIR_GAP_REGION: readsAirGap.region, AIR_GAP_KEY_ARN: readsAirGap.keyArn, AIR_GAP_READER_ROLE_ARN: readsAirGap.readerRoleArn }
+          : {}),
         POWERTOOLS_SERVICE_NAME: 'lifeboat-dr-step',
         POWERTOOLS_METRICS_NAMESPACE: 'Lifeboat',
       }),
@@ -346,6 +357,8 @@ export class DrPlans extends Construct {
     grant(new iam.PolicyStatement({ sid: 'EncryptEvidence', actions: ['kms:GenerateDataKey'], resources: [props.vaultKey.keyArn] }));
     // Which backup a restore-dump picks is decided by verification results the verifier signed.
     grant(new iam.PolicyStatement({ sid: 'AuthenticateVerificationResults', actions: ['kms:VerifyMac'], resources: [props.verificationKey.keyArn] }));
+    // A plan restoring from the air-gapped vault reads it as the vault account's reader role, which grants the rest.
+    if (readsAirGap) grant(new iam.PolicyStatement({ sid: 'ReadAirGappedVault', actions: ['sts:AssumeRole'], resources: [readsAirGap.readerRoleArn] }));
     this.publishToContacts(grant);
 
     const secrets = [

@@ -9,6 +9,7 @@ import { DrPlans } from '../constructs/dr-plans.ts';
 import { grantAuditWrites } from '../constructs/audit-trail.ts';
 import { ComplianceReport, type ReportSource } from '../constructs/compliance-report.ts';
 import { EvidenceKey } from '../constructs/evidence-key.ts';
+import { airGapReaderRoleName } from '../constructs/air-gapped-vault.ts';
 import { Monitoring, type MonitoringConfigProps } from '../constructs/monitoring.ts';
 import { RestoreTest, type RestoreTestNetwork } from '../constructs/restore-test.ts';
 import { DrWatch } from '../constructs/dr-watch.ts';
@@ -158,6 +159,9 @@ export class RegionStack extends Stack {
           runner: this.backup.runner,
           evidenceKey: this.evidenceKey.key,
           verificationKey: this.verificationKey.key,
+          ...(props.backup.airGap
+            ? { airGap: { ...props.backup.airGap, readerRoleArn: `arn:${Aws.PARTITION}:iam::${props.backup.airGap.account}:role/${airGapReaderRoleName(props.deployment)}` } }
+            : {}),
         });
       }
       const snapshotSources = sources.filter((s) => s.method !== 'dump');

@@ -3,6 +3,7 @@
 // the workload account may assume; and the config refuses an air gap that is none.
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ordersRestorePlan } from '../fixtures/plans.ts';
 import { buildLifeboat } from '../../infra/lifeboat.ts';
 import { KEY_ADMIN_ACTIONS } from '../../infra/constructs/vault-key.ts';
 import { exampleConfig, SYNTH_TIMEOUT_MS, testApp } from './support.ts';
@@ -213,6 +214,13 @@ describe('with vaultAccount.keyArn (the second deploy): the workload side', () =
     ]);
   });
 
+  it('gives no function anything in the air-gapped vault when no plan restores from it', () => {
+    const [drStep] = functions('lifeboat-dr-step');
+    expect(drStep).toBeDefined();
+    expect(drStep!.Properties.Environment.Variables.AIR_GAP_READER_ROLE_ARN).toBeUndefined();
+    expect(statementsOfRole(drStep!.Properties.Role).filter((st) => st.Sid === 'ReadAirGappedVault')).toEqual([]);
+  });
+
   it('gives no other function anything in the air-gapped vault or on its key', () => {
     const others = Object.values(primary.findResources('AWS::Lambda::Function')).filter(
       (fn) => !['lifeboat-dump', 'lifeboat-copy'].includes(fn.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME),
@@ -222,4 +230,41 @@ describe('with vaultAccount.keyArn (the second deploy): the workload side', () =
       expect(statementsOfRole(fn.Properties.Role).filter((st) => JSON.stringify(st).includes(BUCKET) || JSON.stringify(st).includes(KEY_ARN))).toEqual([]);
     }
   });
+});
+
+describe('a DR plan that restores from the air-gapped vault', () => {
+  const KEY_ARN = `arn:aws:kms:eu-west-1:${VAULT_ACCOUNT}:key/0a1b2c3d-1111-2222-3333-444455556666`;
+  const withAirGapPlan = (keyArn: string | undefined) =>
+    exampleConfig((raw) => {
+      raw.account = WORKLOAD;
+      raw.vaultAccount = { accountId: VAULT_ACCOUNT, ...(keyArn ? { keyArn } : {}) };
+      raw.plans = [{ ...ordersRestorePlan('arn:aws:secretsmanager:eu-west-1:111122223333:secret:orders-new-Ab12Cd'), contacts: [{ name: 'Ana Lima', email: 'ana@example.com' }] }];
+      const restore = (raw.plans[0]!.steps as { kind: string; parameters: Record<string, unknown> }[]).find((step) => step.kind === 'restore-dump')!;
+      restore.parameters['region'] = 'air-gap';
+    });
+
+  it('is refused until the air-gapped key is known, naming the step', () => {
+    expect(() => withAirGapPlan(undefined)).toThrow(/plans\[0\]\.steps\[\d+\]\.parameters\.region: "air-gap" needs vaultAccount with its keyArn/);
+  });
+
+  it('lets the DR step (Lambda and task) assume the reader role, and nothing else there; the reads are the role\'s', () => {
+    const stacks = buildLifeboat(testApp({ compliance: true }), withAirGapPlan(KEY_ARN));
+    const primary = Template.fromStack(stacks.primary);
+    const readerRole = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::${VAULT_ACCOUNT}:role/lifeboat-airgap-reader`]] };
+    const [drStep] = Object.values(primary.findResources('AWS::Lambda::Function')).filter((fn) => fn.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME === 'lifeboat-dr-step');
+    expect(drStep!.Properties.Environment.Variables).toMatchObject({
+      AIR_GAP_BUCKET: `lifeboat-airgap-${VAULT_ACCOUNT}-eu-west-1`,
+      AIR_GAP_REGION: 'eu-west-1',
+      AIR_GAP_KEY_ARN: KEY_ARN,
+      AIR_GAP_READER_ROLE_ARN: readerRole,
+    });
+    const statements = [...Object.values(primary.findResources('AWS::IAM::Policy')), ...Object.values(primary.findResources('AWS::IAM::ManagedPolicy'))]
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[])
+      .filter((st) => st.Sid === 'ReadAirGappedVault');
+    // The DR step Lambda's role and its Fargate task's role, each exactly this.
+    expect(statements).toEqual([
+      { Sid: 'ReadAirGappedVault', Effect: 'Allow', Action: 'sts:AssumeRole', Resource: readerRole },
+      { Sid: 'ReadAirGappedVault', Effect: 'Allow', Action: 'sts:AssumeRole', Resource: readerRole },
+    ]);
+  }, SYNTH_TIMEOUT_MS);
 });

@@ -349,6 +349,29 @@ describe('restore-dump, validate and clean-up on the real PostgreSQL server', ()
     expect(secrets).not.toHaveReceivedAnyCommand();
   });
 
+  it('air-gap: restores the latest verified dump of the air-gapped vault, read through its own store and keyring', async () => {
+    const suffix = newSuffix();
+    // The air-gapped vault holds the copy of the oldest verified backup only (copies are byte for byte).
+    const airGapVault = await tempVault();
+    try {
+      const copied = backups[0]!;
+      for await (const key of vault.store.list(backupPrefix(SOURCE, copied.backupId))) await airGapVault.store.putObject(key, await vault.store.getObject(key));
+      const withAirGap = { ...deps, regions: { ...deps.regions, 'air-gap': { name: 'eu-west-1', rds: new RDSClient({ region: REGION }), store: airGapVault.store, keyring } } };
+
+      const record = await handleDrStepEvent(runStep('restore', 'restore-dump', restoreParameters({ region: 'air-gap' }), { mode: 'drill', suffix }), withAirGap);
+      expect(record).toMatchObject({ status: 'succeeded', result: { region: 'air-gap', backupId: copied.backupId, target: { database: drillDatabase(suffix) } } });
+      expect(await countRows(drillDatabase(suffix), 'orders')).toBe(120);
+      await cleanup(suffix);
+
+      // A function deployed without the air-gapped vault says so.
+      await expect(handleDrStepEvent(runStep('restore', 'restore-dump', restoreParameters({ region: 'air-gap' }), { mode: 'drill', suffix: newSuffix() }), deps)).rejects.toThrow(
+        'This function has no air-gapped vault configured (vaultAccount with its keyArn)',
+      );
+    } finally {
+      await airGapVault.remove();
+    }
+  });
+
   it('refuses a bad event naming the field, before touching anything', async () => {
     await expect(
       handleDrStepEvent(runStep('restore', 'restore-dump', { source: SOURCE, target: { host: 'h', port: 'x', database: 'd', credentialsSecretArn: TARGET_SECRET } }, { suffix: newSuffix() }), deps),
