@@ -212,8 +212,8 @@ export function verificationMacMessage(result: VerificationResult): string {
  * field if `result` does not fit the format.
  */
 export async function writeVerification(store: VaultStore, result: VerificationResult, options: { readonly signer?: MacSigner } = {}): Promise<string> {
-  const { mac: _ignored, ...input } = result;
-  const parsed = writerSchema.safeParse(input);
+  // A `mac` given is never trusted: what is written is signed here, or not at all.
+  const parsed = writerSchema.safeParse(typeof result === 'object' && result !== null ? { ...result, mac: undefined } : result);
   const label = `${String(result?.sourceId)}/${String(result?.backupId)}`;
   if (!parsed.success) {
     throw new VerificationResultInvalidError(`Verification result for ${label} is invalid: ${describeIssues(parsed.error.issues)}`);
@@ -277,8 +277,9 @@ export async function newestVerification(
   const ignored: IgnoredVerification[] = [];
   for (const key of names) {
     const read = await readVerification(store, key, expected, options);
-    if (read.result !== undefined && read.problem === undefined) return withIgnored(read, ignored);
-    ignored.push({ key, reason: read.problem ?? 'unreadable', unsigned: read.result !== undefined && read.result.mac === undefined });
+    if (read.problem === undefined) return withIgnored(read, ignored);
+    // A result that does not count comes back with it only when it was unsigned (see readVerification).
+    ignored.push({ key, reason: read.problem, unsigned: read.result !== undefined });
   }
   return withIgnored({ status: 'unverified' }, ignored);
 }

@@ -1,0 +1,215 @@
+/**
+ * The checks of the verification format an attacker (or damage) probes, one test each, so that weakening any of
+ * them fails a test (mutation testing of functions/lib/vault/verification.ts, docs/security.md).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { localHmacSigner } from '../../../functions/lib/crypto/mac.ts';
+import { VerificationResultInvalidError } from '../../../functions/lib/errors.ts';
+import { verificationKey } from '../../../functions/lib/vault/layout.ts';
+import { LocalStore } from '../../../functions/lib/vault/localStore.ts';
+import type { VaultStore } from '../../../functions/lib/vault/store.ts';
+import {
+  type VerificationResult,
+  newestVerification,
+  parseVerification,
+  readLatestVerification,
+  readVerification,
+  verificationMacMessage,
+  writeVerification,
+} from '../../../functions/lib/vault/verification.ts';
+import { sampleManifest, sampleVerification } from './fixtures.ts';
+
+const SOURCE = 'orders-db';
+const BACKUP = '20261122T053327Z-k3x7q2ab';
+const AT = new Date('2026-11-22T06:01:02.345Z');
+const signer = localHmacSigner(Buffer.alloc(32, 7));
+const manifest = sampleManifest({ sourceId: SOURCE, backupId: BACKUP });
+const ids = { sourceId: SOURCE, backupId: BACKUP };
+const bound = (overrides: Partial<VerificationResult> = {}, status: 'verified' | 'failed' = 'verified', at = AT): VerificationResult => ({
+  ...sampleVerification({ sourceId: SOURCE, backupId: BACKUP, status, at, manifest }),
+  ...overrides,
+});
+const sign = async (result: VerificationResult): Promise<VerificationResult> => ({ ...result, mac: await signer.sign(verificationMacMessage(result)) });
+
+let root: string;
+let store: LocalStore;
+beforeEach(async () => {
+  root = await mkdtemp(path.join(tmpdir(), 'lifeboat-verification-attacks-'));
+  store = new LocalStore(root);
+});
+afterEach(() => rm(root, { recursive: true, force: true }));
+
+const plant = (at: Date, body: unknown) => store.putObject(verificationKey(SOURCE, BACKUP, at), typeof body === 'string' ? body : JSON.stringify(body));
+
+describe('parsing a result from the bytes a store returns', () => {
+  const key = 'k';
+  it.each([
+    ['bytes that are not UTF-8, inside a JSON string', Buffer.concat([Buffer.from('{"format":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]), 'the newest verification result k is not valid JSON'],
+    ['text that is not JSON', Buffer.from('{"format":'), 'the newest verification result k is not valid JSON'],
+    ['a JSON array', Buffer.from('[]'), 'the newest verification result k is not a JSON object'],
+    ['JSON null', Buffer.from('null'), 'the newest verification result k is not a JSON object'],
+    ['another format', Buffer.from('{"format":"lifeboat-backup","formatVersion":"1.0"}'), 'the newest verification result k is not a verification result (format is not "lifeboat-verification")'],
+    ['a version that is not MAJOR.MINOR', Buffer.from('{"format":"lifeboat-verification","formatVersion":"1"}'), 'the newest verification result k is invalid: formatVersion: must be "MAJOR.MINOR"'],
+    ['a version with text around it', Buffer.from('{"format":"lifeboat-verification","formatVersion":"v1.1"}'), 'the newest verification result k is invalid: formatVersion: must be "MAJOR.MINOR"'],
+  ])('names %s', (_label, bytes, problem) => {
+    expect(parseVerification(bytes, key)).toEqual({ problem });
+  });
+
+  it('names each bad field by its path', () => {
+    const result = { ...bound(), status: 'maybe', checks: [{ name: 'checksum', status: 'passed', durationMs: -1 }] };
+    expect(parseVerification(Buffer.from(JSON.stringify(result)), key)).toEqual({
+      problem: 'the newest verification result k is invalid: status: Invalid option: expected one of "verified"|"failed"; checks[0].durationMs: Too small: expected number to be >=0',
+    });
+  });
+
+  it('refuses a result that completed before it started, and takes one that completed the same instant', () => {
+    expect(parseVerification(JSON.stringify(bound({ completedAt: '2026-11-22T06:01:00.000Z', startedAt: '2026-11-22T06:01:00.001Z' })), key)).toEqual({
+      problem: 'the newest verification result k is invalid: completedAt: must not be before startedAt',
+    });
+    expect(parseVerification(JSON.stringify(bound({ completedAt: '2026-11-22T06:01:00.000Z', startedAt: '2026-11-22T06:01:00.000Z' })), key)).toHaveProperty('result');
+  });
+
+  it('refuses a status that contradicts the checks, both ways', () => {
+    expect(parseVerification(JSON.stringify({ ...bound({}, 'failed'), status: 'verified' }), key)).toEqual({
+      problem: 'the newest verification result k is invalid: status: must be "failed" when a check failed',
+    });
+    expect(parseVerification(JSON.stringify({ ...bound(), status: 'failed', reason: 'x' }), key)).toEqual({
+      problem: 'the newest verification result k is invalid: status: must be "verified" when no check failed',
+    });
+  });
+});
+
+describe('writing', () => {
+  it('names the backup in every refusal', async () => {
+    await expect(writeVerification(store, { ...bound(), formatVersion: '1.0' })).rejects.toThrow(
+      new VerificationResultInvalidError(`Verification result for ${SOURCE}/${BACKUP} is invalid: formatVersion: this code writes "1.1"`),
+    );
+    await expect(writeVerification(store, undefined as unknown as VerificationResult)).rejects.toThrow(/^Verification result for undefined\/undefined is invalid: /);
+  });
+
+  it('refuses a store that cannot write create-only, naming it', async () => {
+    const { createObject: _create, ...plain } = store as unknown as Record<string, unknown>;
+    const noCreate = Object.assign(Object.create(Object.getPrototypeOf(store) as object) as VaultStore, plain, { createObject: undefined, location: store.location });
+    await expect(writeVerification(noCreate, bound())).rejects.toThrow(new VerificationResultInvalidError(`The vault ${store.location} cannot write create-only objects`));
+  });
+
+  it('passes on a store error that is not "already exists" at once, writing nothing else', async () => {
+    const attempts: string[] = [];
+    const failing = {
+      location: 'failing',
+      createObject: async (key: string) => {
+        attempts.push(key);
+        throw new Error('disk full');
+      },
+    } as unknown as VaultStore;
+    await expect(writeVerification(failing, bound())).rejects.toThrow('disk full');
+    expect(attempts).toEqual([verificationKey(SOURCE, BACKUP, AT)]);
+  });
+
+  it('takes the next free millisecond, up to a second after completedAt and not beyond', async () => {
+    const tried: number[] = [];
+    const taken = {
+      location: 'taken',
+      createObject: async (key: string) => {
+        tried.push(Date.parse(`${key.slice(-25, -21)}-${key.slice(-21, -19)}-${key.slice(-19, -17)}T${key.slice(-16, -14)}:${key.slice(-14, -12)}:${key.slice(-12, -6)}Z`));
+        throw Object.assign(new (await import('../../../functions/lib/errors.ts')).ObjectExistsError('exists'));
+      },
+    } as unknown as VaultStore;
+    await expect(writeVerification(taken, bound())).rejects.toThrow(`Verification result for ${SOURCE}/${BACKUP}: 1000 results already completed in the same second`);
+    expect(tried).toHaveLength(1000);
+    expect(tried[0]).toBe(AT.getTime());
+    expect(tried.at(-1)).toBe(AT.getTime() + 999);
+  });
+});
+
+describe('reading without the key', () => {
+  it('reports an unreadable newest result as a problem, with its key', async () => {
+    await plant(AT, 'not json');
+    expect(await readLatestVerification(store, SOURCE, BACKUP)).toEqual({
+      status: 'unverified',
+      key: verificationKey(SOURCE, BACKUP, AT),
+      problem: `the newest verification result ${verificationKey(SOURCE, BACKUP, AT)} is not valid JSON`,
+    });
+  });
+
+  it("reports a result of another source's backup of the same id", async () => {
+    await plant(AT, { ...bound(), sourceId: 'billing-db' });
+    expect((await readLatestVerification(store, SOURCE, BACKUP)).problem).toMatch(/describes backup billing-db\/20261122T053327Z-k3x7q2ab, not orders-db\//);
+  });
+
+  it('refuses a result whose payload hash is not the manifest\'s, even with the right manifest hash', async () => {
+    await plant(AT, bound({ payloadSha256: 'f'.repeat(64) }));
+    const read = await readLatestVerification(store, SOURCE, BACKUP, { manifest });
+    expect(read).toMatchObject({ status: 'unverified', problem: expect.stringMatching(/judged another manifest/) as unknown });
+  });
+
+  it('takes a result written before binding (no manifestSha256) as stored when given the manifest', async () => {
+    const { manifestSha256: _m, payloadSha256: _p, ...legacy } = bound();
+    await plant(AT, { ...legacy, formatVersion: '1.0' });
+    expect(await readLatestVerification(store, SOURCE, BACKUP, { manifest })).toMatchObject({ status: 'verified', authenticated: false });
+  });
+
+  it('newestVerification takes the newest name whatever order the keys come in, and skips keys of other folders', async () => {
+    const older = new Date(AT.getTime() - 60_000);
+    await plant(older, bound({}, 'failed', older));
+    await plant(AT, bound({}, 'verified', AT));
+    const keys = [verificationKey(SOURCE, BACKUP, AT), verificationKey(SOURCE, BACKUP, older)];
+    expect((await newestVerification(store, keys, ids)).status).toBe('verified');
+    expect((await newestVerification(store, [...keys].reverse(), ids)).status).toBe('verified');
+    expect(await newestVerification(store, [verificationKey('billing-db', BACKUP, AT), `backups/${SOURCE}/${BACKUP}/manifest.json`], ids)).toEqual({ status: 'unverified' });
+  });
+});
+
+describe('reading with the key', () => {
+  const reading = { authenticator: signer, manifest };
+
+  it('says a signed result without a binding is not bound, and counts it for nothing', async () => {
+    const { manifestSha256: _m, payloadSha256: _p, ...unbound } = bound();
+    const key = verificationKey(SOURCE, BACKUP, AT);
+    await plant(AT, await sign(unbound));
+    expect(await readVerification(store, key, ids, reading)).toEqual({ status: 'unverified', key, problem: `${key} is signed but not bound to a manifest` });
+  });
+
+  it('refuses a genuine result stored under an earlier name than its completedAt, or a second or more later', async () => {
+    const genuine = await sign(bound());
+    for (const offset of [-1, 1000, 5000]) {
+      const at = new Date(AT.getTime() + offset);
+      await plant(at, genuine);
+      const key = verificationKey(SOURCE, BACKUP, at);
+      expect(await readVerification(store, key, ids, reading)).toEqual({
+        status: 'unverified',
+        key,
+        problem: `${key} is stored under another time than its signed completedAt ${AT.toISOString()} (a copy of an older result)`,
+      });
+    }
+    // Within the second a same-millisecond collision can move it, it counts.
+    await plant(new Date(AT.getTime() + 999), genuine);
+    expect(await readVerification(store, verificationKey(SOURCE, BACKUP, new Date(AT.getTime() + 999)), ids, reading)).toMatchObject({ status: 'verified', authenticated: true });
+  });
+
+  it('counts every forgery it passes over, in one problem', async () => {
+    const genuine = await writeVerification(store, bound({}, 'failed'), { signer });
+    const attacker = localHmacSigner(Buffer.alloc(32, 9));
+    for (const at of [new Date('2026-12-01T00:00:00.000Z'), new Date('2026-12-02T00:00:00.000Z')]) {
+      const forged = bound({ completedAt: at.toISOString() }, 'verified', at);
+      await plant(at, { ...forged, mac: await attacker.sign(verificationMacMessage(forged)) });
+    }
+    const read = await readLatestVerification(store, SOURCE, BACKUP, reading);
+    expect(read).toMatchObject({ status: 'failed', key: genuine, authenticated: true });
+    expect(read.problem).toMatch(/^2 verification results ignored: .*20261202T000000\.000Z\.json fails authentication.*; .*20261201T000000\.000Z\.json fails authentication/);
+    expect(read.ignored?.map((i) => i.unsigned)).toEqual([false, false]);
+  });
+
+  it('with nothing that counts, is unverified, and says why', async () => {
+    await plant(AT, 'garbage');
+    const read = await readLatestVerification(store, SOURCE, BACKUP, reading);
+    expect(read).toEqual({
+      status: 'unverified',
+      ignored: [{ key: verificationKey(SOURCE, BACKUP, AT), reason: `the newest verification result ${verificationKey(SOURCE, BACKUP, AT)} is not valid JSON`, unsigned: false }],
+      problem: `1 verification result ignored: the newest verification result ${verificationKey(SOURCE, BACKUP, AT)} is not valid JSON`,
+    });
+  });
+});
