@@ -6,12 +6,17 @@
  * with a SHA-256 checksum S3 computes on the copy: the payload is proven against the manifest's hash from S3's
  * answer alone. The payload first, then the verification results, then the manifest, which makes the copy a backup.
  *
- * A retried copy copies again: the bucket is versioned and locked, so this only adds versions (never replaces one).
+ * A retried copy copies again: the bucket is versioned and locked, so this only adds versions (never replaces one),
+ * and the newest version of each payload object is always one this run proved. Payload objects go `concurrency` at
+ * a time; with a time budget, no copy starts once it is nearly spent, and the run stops with `CopyInterruptedError`
+ * for the state machine to run it again (from the start: nothing here can see what an earlier run copied).
  */
 import { CopyObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { AirGapCopyUnsupportedError, ChecksumMismatchError, StoreWriteFailedError } from '../lib/errors.ts';
 import { VERIFICATIONS_DIR, backupPrefix, manifestKey } from '../lib/vault/layout.ts';
 import { payloadObjects, type BackupManifest } from '../lib/vault/manifest.ts';
+import { mapConcurrent } from '../lib/vault/catalog.ts';
+import { CopyInterruptedError } from './interrupted.ts';
 
 /** CopyObject's limit. A larger payload object would need a multipart copy, whose SHA-256 S3 gives only per part. */
 export const MAX_AIR_GAP_OBJECT_BYTES = 5 * 1024 ** 3;
@@ -36,11 +41,19 @@ export interface AirGapCopyResult {
   readonly payloadSha256: readonly string[];
 }
 
+export interface AirGapCopyOptions {
+  /** Payload objects copied at once. @default 4 */
+  readonly concurrency?: number;
+  /** Whether the runner's time is nearly up: no copy starts then. @default never */
+  readonly outOfTime?: () => boolean;
+}
+
 /** Copies the dump `manifest` describes from the primary vault into the air-gapped vault. */
 export async function copyToAirGap(
   manifest: BackupManifest,
   primary: { readonly bucket: string; readonly listVerifications: () => Promise<readonly string[]> },
   target: AirGapTarget,
+  options: AirGapCopyOptions = {},
 ): Promise<AirGapCopyResult> {
   const folder = backupPrefix(manifest.sourceId, manifest.backupId);
   const payloads = payloadObjects(manifest);
@@ -51,9 +64,14 @@ export async function copyToAirGap(
         'which the air-gapped copy does not take yet; the backup is in both region vaults. Dump with more --jobs (smaller parts) to keep each under 5 GiB.',
     );
   }
-  const payloadSha256: string[] = [];
-  for (const payload of payloads) {
+  const outOfTime = options.outOfTime ?? (() => false);
+  const payloadSha256 = await mapConcurrent(payloads, options.concurrency ?? 4, async (payload) => {
     const key = `${folder}${payload.key}`;
+    if (outOfTime()) {
+      throw new CopyInterruptedError(
+        `Stopped the air-gapped copy of ${manifest.sourceId}/${manifest.backupId} before ${key}: the runner's time is nearly up. The DR copy is complete; a rerun copies to the air-gapped vault again.`,
+      );
+    }
     const checksum = await copy(key, primary.bucket, target, true);
     const copied = checksum === undefined ? undefined : Buffer.from(checksum, 'base64').toString('hex');
     if (copied !== payload.sha256) {
@@ -61,8 +79,8 @@ export async function copyToAirGap(
         `The air-gapped copy of ${key} in s3://${target.bucket} has SHA-256 ${copied ?? '(none returned)'}, the manifest records ${payload.sha256}; the manifest was not copied`,
       );
     }
-    payloadSha256.push(copied);
-  }
+    return copied;
+  });
   const verifications = (await primary.listVerifications()).filter((key) => key.startsWith(`${folder}${VERIFICATIONS_DIR}/`));
   for (const key of verifications) await copy(key, primary.bucket, target, false);
   // Last: the manifest makes the air-gapped copy a backup.

@@ -43,6 +43,7 @@ import {
 import { VERIFICATIONS_DIR, backupPrefix, manifestKey } from '../lib/vault/layout.ts';
 import { sha256OfRanges } from './rangedHash.ts';
 import { copyToAirGap, type AirGapCopyResult, type AirGapTarget } from './airGapCopy.ts';
+import { CopyInterruptedError } from './interrupted.ts';
 import { parseManifest, payloadObjects, serializeManifest, type BackupManifest, type PayloadObject } from '../lib/vault/manifest.ts';
 
 const MiB = 1024 * 1024;
@@ -55,18 +56,7 @@ const MAX_PARTS = 10_000;
 /** Time kept in hand when a remaining-time budget is given: parts in flight finish, nothing new starts. */
 export const DEFAULT_STOP_MARGIN_MS = 120_000;
 
-/**
- * A copy stopped on purpose because its runner's time is nearly up (only when `remainingTimeMs` is given).
- * Nothing is aborted: the multipart upload and its copied parts stay, and a rerun for the same backup, on
- * this runner or on Fargate, continues it. Retryable.
- */
-export class CopyInterruptedError extends LifeboatError {
-  override readonly retryable = true;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'CopyInterruptedError';
-  }
-}
+export { CopyInterruptedError } from './interrupted.ts';
 
 export type S3Sender = Pick<S3Client, 'send'>;
 
@@ -192,7 +182,8 @@ async function copyDumpBackup(manifest: BackupManifest, source: StoredObject, de
 async function airGapCopy(manifest: BackupManifest, deps: VaultCopyDeps): Promise<{ airGap?: AirGapCopyResult }> {
   if (!deps.airGap) return {};
   const prefix = `${backupPrefix(manifest.sourceId, manifest.backupId)}${VERIFICATIONS_DIR}/`;
-  return { airGap: await copyToAirGap(manifest, { bucket: deps.primary.bucket, listVerifications: () => listKeys(deps.primary, prefix) }, deps.airGap) };
+  const primary = { bucket: deps.primary.bucket, listVerifications: () => listKeys(deps.primary, prefix) };
+  return { airGap: await copyToAirGap(manifest, primary, deps.airGap, { outOfTime: () => outOfTime(deps) }) };
 }
 
 interface PayloadCopyStats {

@@ -151,3 +151,45 @@ describe('copy-backup with an air-gapped vault', () => {
     expect(airGap.calls()).toHaveLength(0);
   });
 });
+
+describe('the air-gapped copy against the clock', () => {
+  it('copies payload objects several at a time', async () => {
+    const parts = ['payload.pre-data', 'payload.data-1', 'payload.data-2', 'payload.post-data'];
+    let inFlight = 0;
+    let most = 0;
+    airGap.on(CopyObjectCommand).callsFake(async (input: CopyObjectCommandInput) => {
+      inFlight += 1;
+      most = Math.max(most, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      inFlight -= 1;
+      const part = parts.find((p) => input.Key!.endsWith(`/${p}`));
+      return { CopyObjectResult: { ChecksumSHA256: part ? createHash('sha256').update(part).digest('base64') : undefined } };
+    });
+    const manifest = { ...sampleManifest({ backupId: BACKUP }), payload: undefined } as unknown as BackupManifest;
+    const withParts = {
+      ...manifest,
+      payload: {
+        key: 'payload',
+        format: 'pg_dump-custom-parts',
+        rawBytes: 4,
+        storedBytes: 4,
+        sha256: 'unused',
+        parts: parts.map((key) => ({ key, section: key.includes('data-') ? 'data' : key.slice('payload.'.length), rawBytes: 1, storedBytes: 1, sha256: createHash('sha256').update(key).digest('hex') })),
+      },
+    } as unknown as BackupManifest;
+    const result = await copyToAirGap(withParts, { bucket: primaryBucket, listVerifications: async () => [] }, target, { concurrency: 2 });
+    expect(result.objectsCopied).toBe(5);
+    expect(most).toBe(2);
+  });
+
+  it('starts no copy once the time is nearly up, and stops with CopyInterruptedError before the manifest', async () => {
+    const manifest = await storeDump();
+    const error = await copyToAirGap(manifest, { bucket: primaryBucket, listVerifications: async () => [] }, target, { outOfTime: () => true }).then(
+      () => new Error('no error'),
+      (e: unknown) => e as Error,
+    );
+    expect(error.name).toBe('CopyInterruptedError');
+    expect(error.message).toMatch(/the runner's time is nearly up\. The DR copy is complete; a rerun copies to the air-gapped vault again\./);
+    expect(airGap.calls()).toHaveLength(0);
+  });
+});
