@@ -9,6 +9,8 @@ import { formatTable, formatTimestamp } from '../format.ts';
 import { nextRun } from '../nextRun.ts';
 import { assertVaultExists, openVault, sourceFilter } from '../options.ts';
 import { originNote } from '../settings.ts';
+import { VERIFICATION_KEY_FLAGS, verificationKeyFrom } from '../verificationKey.ts';
+import type { MacSigner } from '../../functions/lib/crypto/mac.ts';
 
 /** One source in `status --json`. */
 export interface SourceStatus {
@@ -32,7 +34,7 @@ export interface SourceStatus {
 export const status: Command = {
   name: 'status',
   summary: 'Is everything protected? Per source: last backup, verified, age against the RPO, next run, DR copy.',
-  synopsis: 'lifeboat status [--vault LOCATION] [--dr-vault LOCATION] [--source ID] [--config FILE] [--json]',
+  synopsis: 'lifeboat status [--vault LOCATION] [--dr-vault LOCATION] [--source ID] [--config FILE] [--verification-key ARN|FILE] [--json]',
   description:
     'Shows each source\'s protection at a glance, read from the vault (and the DR vault): its newest backup, whether\n' +
     'it is verified, how old the newest verified backup is against the RPO, when the schedule runs next, and how\n' +
@@ -45,6 +47,7 @@ export const status: Command = {
     'dr-vault': { type: 'string', value: 'LOCATION', description: 'The DR vault, for the DR copy lag. Default: the deployed DR vault of --config.' },
     source: { type: 'string', value: 'ID', description: 'Only this source id.' },
     json: { type: 'boolean', description: 'Print JSON: { vault, drVault, at, sources: [...] }.' },
+    ...VERIFICATION_KEY_FLAGS,
   },
   notes: 'Exit status: 0 every source shown is within its RPO (or no RPO is known), 1 some source is outside it.',
   maxPositionals: 0,
@@ -59,7 +62,8 @@ export const status: Command = {
     const only = sourceFilter(flags);
     const now = (deps.now ?? (() => new Date()))();
 
-    const sources = await statusOf(store, dr, config, only, now);
+    const authenticator = await verificationKeyFrom(flags, env);
+    const sources = await statusOf(store, dr, config, only, now, authenticator);
     if (booleanFlag(flags, 'json')) {
       output.json({ vault: store.location, drVault: dr?.location ?? null, at: now.toISOString(), sources });
     } else {
@@ -75,7 +79,14 @@ function deployedDrVault(config: LifeboatConfig | undefined): string | undefined
   return config?.account === undefined ? undefined : `s3://${config.name}-${config.account}-${config.regions.dr}`;
 }
 
-async function statusOf(store: VaultStore, dr: VaultStore | undefined, config: LifeboatConfig | undefined, only: string | undefined, now: Date): Promise<SourceStatus[]> {
+async function statusOf(
+  store: VaultStore,
+  dr: VaultStore | undefined,
+  config: LifeboatConfig | undefined,
+  only: string | undefined,
+  now: Date,
+  authenticator: Pick<MacSigner, 'verify'> | undefined,
+): Promise<SourceStatus[]> {
   const { sourceFreshness } = await import('../../functions/lib/monitoring/freshness.ts');
   const configured = config?.sources.filter((s) => only === undefined || s.id === only);
   let ids: { id: string; rpoMinutes: number | null }[];
@@ -89,7 +100,7 @@ async function statusOf(store: VaultStore, dr: VaultStore | undefined, config: L
   const snapshots = config && store.location.startsWith('s3://') ? await rdsCheck(config) : undefined;
   const measured = await sourceFreshness(
     ids.map((s) => ({ id: s.id, rpoMinutes: s.rpoMinutes ?? Number.POSITIVE_INFINITY })),
-    { primary: store, ...(dr ? { dr } : {}), ...(snapshots ? { snapshots } : {}), now: () => now },
+    { primary: store, ...(dr ? { dr } : {}), ...(snapshots ? { snapshots } : {}), ...(authenticator ? { authenticator } : {}), now: () => now },
   );
   return measured.map((m, index) => {
     const rpo = ids[index]!.rpoMinutes;

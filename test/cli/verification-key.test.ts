@@ -97,6 +97,14 @@ describe('lifeboat --verification-key', () => {
     expect(show.stdout).toMatch(/^Status\s+failed/m);
   });
 
+  it('status counts the backup as verified only without the key', async () => {
+    const without = await lifeboat(['status', '--vault', vault, '--source', SOURCE, '--json']);
+    const withKey = await lifeboat(['status', '--vault', vault, '--source', SOURCE, '--json', '--verification-key', verificationKeyFile]);
+    const lastVerified = (r: { stdout: string }) => (JSON.parse(r.stdout) as { sources: { lastVerified: unknown }[] }).sources[0]!.lastVerified;
+    expect(lastVerified(without)).toMatchObject({ backupId });
+    expect(lastVerified(withKey)).toBeNull();
+  });
+
   it('with the key, prune deletes nothing for the source and says why', async () => {
     const result = await lifeboat(['prune', '--vault', vault, '--source', SOURCE, '--keep-last', '0', '--key-file', keyFile, '--verification-key', verificationKeyFile, '--json']);
     expect(result.code).toBe(ExitCode.failed);
