@@ -17,9 +17,12 @@ import {
   parseVerification,
   readLatestVerification,
   readVerification,
+  verificationBinding,
   verificationMacMessage,
   writeVerification,
 } from '../../../functions/lib/vault/verification.ts';
+import { canonicalJson } from '../../../functions/lib/crypto/canonical.ts';
+import { manifestDigest } from '../../../functions/lib/vault/manifest.ts';
 import { sampleManifest, sampleVerification } from './fixtures.ts';
 
 const SOURCE = 'orders-db';
@@ -210,6 +213,76 @@ describe('reading with the key', () => {
       status: 'unverified',
       ignored: [{ key: verificationKey(SOURCE, BACKUP, AT), reason: `the newest verification result ${verificationKey(SOURCE, BACKUP, AT)} is not valid JSON`, unsigned: false }],
       problem: `1 verification result ignored: the newest verification result ${verificationKey(SOURCE, BACKUP, AT)} is not valid JSON`,
+    });
+  });
+});
+
+describe('what a signature covers, and what a result must look like', () => {
+  it('signs the format\'s own context line, then the canonical JSON of everything but the mac', () => {
+    const result = { ...bound(), mac: 'x'.repeat(43) };
+    const { mac: _mac, ...rest } = result;
+    expect(verificationMacMessage(result)).toBe(`lifeboat-verification/1\n${canonicalJson(rest)}`);
+  });
+
+  it('binds a result to the manifest digest and the payload hash, and to no payload hash for a backup without one', () => {
+    expect(verificationBinding(manifest)).toEqual({ manifestSha256: manifestDigest(manifest), payloadSha256: manifest.payload!.sha256 });
+    const { payload: _payload, ...snapshot } = manifest;
+    expect(verificationBinding(snapshot as typeof manifest)).toEqual({ manifestSha256: manifestDigest(snapshot as typeof manifest) });
+  });
+
+  it('never writes a mac it was given: without the key the stored result is unsigned', async () => {
+    const key = await writeVerification(store, { ...bound(), mac: 'A'.repeat(43) });
+    expect(JSON.parse((await store.getObject(key)).toString())).not.toHaveProperty('mac');
+  });
+
+  it.each([
+    ['a JSON string', '"verified"', 'is not a JSON object'],
+    ['a JSON number', '5', 'is not a JSON object'],
+    ['a numeric formatVersion', JSON.stringify({ format: 'lifeboat-verification', formatVersion: 1.1 }), 'is invalid: formatVersion: must be "MAJOR.MINOR"'],
+    ['a formatVersion with a suffix', JSON.stringify({ format: 'lifeboat-verification', formatVersion: '1.1x' }), 'is invalid: formatVersion: must be "MAJOR.MINOR"'],
+    ['a two-digit major', JSON.stringify({ format: 'lifeboat-verification', formatVersion: '10.1' }), 'has format version 10.1, which this Lifeboat does not read (highest supported: 1.x)'],
+  ])('refuses %s, naming why', (_label, text, problem) => {
+    expect(parseVerification(text, 'k')).toEqual({ problem: `the newest verification result k ${problem}` });
+  });
+
+  it('reads a two-digit minor of major 1', () => {
+    expect(parseVerification(JSON.stringify({ ...bound(), formatVersion: '1.10' }), 'k')).toHaveProperty('result');
+  });
+
+  it.each([
+    ['manifestSha256 with a character before it', { manifestSha256: `x${'a'.repeat(64)}` }, 'manifestSha256: must be a lowercase hex SHA-256'],
+    ['manifestSha256 with a character after it', { manifestSha256: `${'a'.repeat(64)}x` }, 'manifestSha256: must be a lowercase hex SHA-256'],
+    ['a mac of 44 characters', { mac: 'A'.repeat(44) }, 'mac: must be a base64url HMAC-SHA256'],
+    ['a mac after another character', { mac: `=${'A'.repeat(43)}` }, 'mac: must be a base64url HMAC-SHA256'],
+    ['a restore server with a path after the port', { restoreTarget: { server: 'verify.internal:5432/x', database: 'd' } }, 'restoreTarget.server: must be host:port, never a URL or credentials'],
+    ['a start time that is not UTC', { startedAt: '2026-11-22T06:01:00+01:00' }, 'startedAt: must be an ISO 8601 UTC timestamp ending in "Z"'],
+    ['another source id', { sourceId: 'Orders DB' }, 'sourceId: must be a source id'],
+    ['another backup id', { backupId: 'latest' }, 'backupId: must be a backup id'],
+    ['no checks', { checks: [] }, 'checks: must list at least one check'],
+    ['a table without a name', { tables: [{ schema: 'public', name: '', expectedRows: 1, status: 'passed' }] }, 'tables[0].name: Too small: expected string to have >=1 characters'],
+    ['a table status of its own', { tables: [{ schema: 'public', name: 'orders', expectedRows: 1, status: 'fine' }] }, 'tables[0].status: Invalid option: expected one of "passed"|"failed"|"warning"'],
+    ['an empty SQL check', { sqlChecks: [{ sql: '', status: 'passed' }] }, 'sqlChecks[0].sql: Too small: expected string to have >=1 characters'],
+    ['a SQL check status of its own', { sqlChecks: [{ sql: 'SELECT true', status: 'warning' }] }, 'sqlChecks[0].status: Invalid option: expected one of "passed"|"failed"'],
+  ])('refuses %s', (_label, change, problem) => {
+    expect(parseVerification(JSON.stringify({ ...bound(), ...change }), 'k')).toEqual({ problem: `the newest verification result k is invalid: ${problem}` });
+  });
+
+  it('takes every table and SQL check status the format defines', () => {
+    const tables = (['passed', 'failed', 'warning'] as const).map((status) => ({ schema: 'public', name: `t_${status}`, expectedRows: 1, actualRows: 1, status }));
+    const sqlChecks = (['passed', 'failed'] as const).map((status) => ({ sql: 'SELECT true', status }));
+    expect(parseVerification(JSON.stringify({ ...bound(), tables, sqlChecks }), 'k')).toEqual({ result: { ...bound(), tables, sqlChecks } });
+  });
+
+  it('says "unverified" of a single result that is unsigned or forged, read with the key', async () => {
+    await plant(AT, bound());
+    expect(await readVerification(store, verificationKey(SOURCE, BACKUP, AT), ids, { authenticator: signer, manifest })).toMatchObject({ status: 'unverified', result: bound() });
+    const later = new Date(AT.getTime() + 60_000);
+    const forged = bound({}, 'verified', later);
+    await plant(later, { ...forged, mac: await localHmacSigner(Buffer.alloc(32, 1)).sign(verificationMacMessage(forged)) });
+    expect(await readVerification(store, verificationKey(SOURCE, BACKUP, later), ids, { authenticator: signer, manifest })).toEqual({
+      status: 'unverified',
+      key: verificationKey(SOURCE, BACKUP, later),
+      problem: `${verificationKey(SOURCE, BACKUP, later)} fails authentication with the verification key (forged or altered)`,
     });
   });
 });
