@@ -91,6 +91,9 @@ describe('writing', () => {
       new VerificationResultInvalidError(`Verification result for ${SOURCE}/${BACKUP} is invalid: formatVersion: this code writes "1.1"`),
     );
     await expect(writeVerification(store, undefined as unknown as VerificationResult)).rejects.toThrow(/^Verification result for undefined\/undefined is invalid: /);
+    await expect(writeVerification(store, { ...bound(), formatVersion: 'one' })).rejects.toThrow(
+      new VerificationResultInvalidError(`Verification result for ${SOURCE}/${BACKUP} is invalid: formatVersion: must be "MAJOR.MINOR"`),
+    );
   });
 
   it('refuses a store that cannot write create-only, naming it', async () => {
