@@ -5,7 +5,7 @@
  * also runs one of each under `node --cpu-prof` and prints the functions whose self time differs most between
  * the two, i.e. what the second stream costs.
  *
- * Options: --size-mb N (default 384), --runs N (default 5), --profile.
+ * Options: --size-mb N (default 384), --runs N (default 5), --profile; BENCH_NODE_FLAGS adds V8 flags to the backup processes.
  * The job itself (one backup, one JSON line of CPU and wall time) is this file run with `--job JOBS URL KEYFILE VAULT`.
  */
 import { spawnSync } from 'node:child_process';
@@ -45,11 +45,14 @@ const work = await mkdtemp(path.join(tmpdir(), 'lifeboat-bench-jobs-'));
 const keyFile = path.join(work, 'bench.key');
 await writeFile(keyFile, JSON.stringify({ format: 'lifeboat-key', version: 1, keyNamespace: 'lifeboat', keyName: 'bench', key: randomBytes(32).toString('base64'), createdAt: new Date().toISOString() }), { mode: 0o600 });
 
+/** V8 flags for the backup processes (`BENCH_NODE_FLAGS="--single-threaded-gc"`): some are refused in NODE_OPTIONS. */
+const NODE_FLAGS = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
+
 function run(jobs: number, profileDir?: string): { jobs: number; seconds: number; cpuSeconds: number; rawBytes: number } {
   const vault = path.join(work, `vault-${jobs}-${Math.random().toString(36).slice(2)}`);
   const child = spawnSync(
     process.execPath,
-    [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), '--import', import.meta.resolve('tsx'), HERE, '--job', String(jobs), databaseUrl(server, db.name), keyFile, vault],
+    [...NODE_FLAGS, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), '--import', import.meta.resolve('tsx'), HERE, '--job', String(jobs), databaseUrl(server, db.name), keyFile, vault],
     { encoding: 'utf8' },
   );
   if (child.status !== 0) throw new Error(`backup with --jobs ${jobs} failed: ${child.stderr}`);

@@ -14,7 +14,15 @@ import { TOOLS_IMAGE_EXCLUDES, type GrantedStatement } from './dump-function.ts'
 export const RUNNER_CONTAINER = 'runner';
 
 /** Where the Lambda base image keeps Node.js and the bundles (`${LAMBDA_TASK_ROOT}`). */
-const RUNNER_ENTRYPOINT = ['/var/lang/bin/node', '/var/task/runner.mjs'];
+/**
+ * V8 flags of every task: one GC thread, and a young generation of 16–32 MiB. A dump streams hundreds of MiB
+ * through short-lived buffers; with V8's default parallel GC, a second stream cost 24–64 % more client CPU in a
+ * fresh process, almost all of it in GC helper threads competing with the streams for the cores. With these
+ * flags it cost 0–10 % (`npm run bench:jobs`, 1 GiB database, docs/benchmarks.md). Lambda's runtime cannot
+ * take them: NODE_OPTIONS refuses both.
+ */
+export const RUNNER_NODE_FLAGS = ['--single-threaded-gc', '--min-semi-space-size=16', '--max-semi-space-size=32'];
+const RUNNER_ENTRYPOINT = ['/var/lang/bin/node', ...RUNNER_NODE_FLAGS, '/var/task/runner.mjs'];
 
 /** Default task size: 4 vCPU and 8 GiB (the per-source `fargate.cpu` / `fargate.memoryMiB` override it per run). */
 export const DEFAULT_TASK_CPU = 4096;

@@ -63,7 +63,7 @@ describe('the Fargate runner from the example config', () => {
       });
       const [container] = definition.Properties.ContainerDefinitions;
       expect(definition.Properties.ContainerDefinitions).toHaveLength(1);
-      expect(container).toMatchObject({ Name: 'runner', Essential: true, EntryPoint: ['/var/lang/bin/node', '/var/task/runner.mjs'] });
+      expect(container).toMatchObject({ Name: 'runner', Essential: true, EntryPoint: ['/var/lang/bin/node', '--single-threaded-gc', '--min-semi-space-size=16', '--max-semi-space-size=32', '/var/task/runner.mjs'] });
       expect(container.LogConfiguration).toMatchObject({ LogDriver: 'awslogs', Options: { 'awslogs-group': { Ref: logGroupId } } });
       const names = (container.Environment as { Name: string }[]).map((e) => e.Name);
       // Local-run switches are never deployed: TLS stays required, S3 is AWS's.

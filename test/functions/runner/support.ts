@@ -4,6 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
+import { RUNNER_NODE_FLAGS } from '../../../infra/constructs/fargate-runner.ts';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -142,7 +143,8 @@ export function localTaskAdditions(s3Endpoint: string, awsEndpoint: string): Rec
 
 /** Runs the bundled entrypoint with exactly `env`; resolves with its exit code, output and structured log lines. */
 export async function runEntrypoint(runner: string, env: Record<string, string>, args: string[] = []) {
-  const result = await run(process.execPath, [runner, ...args], { cwd: repoRoot, env, timeout: 300_000 }).then(
+  // With the V8 flags the task definitions give the entrypoint.
+  const result = await run(process.execPath, [...RUNNER_NODE_FLAGS, runner, ...args], { cwd: repoRoot, env, timeout: 300_000 }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
     (failure: { code: number; stdout: string; stderr: string }) => ({ code: failure.code, stdout: failure.stdout, stderr: failure.stderr }),
   );
