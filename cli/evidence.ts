@@ -6,6 +6,7 @@
 import type { MacSigner } from '../functions/lib/crypto/mac.ts';
 import { type FlagSpecs, type FlagValues, stringFlag } from './args.ts';
 import { UsageError } from './errors.ts';
+import { fileMacSigner, kmsMacSigner } from './keys.ts';
 
 export const EVIDENCE_KEY_FLAGS: FlagSpecs = {
   'evidence-key-file': {
@@ -20,8 +21,6 @@ export const EVIDENCE_KEY_FLAGS: FlagSpecs = {
   },
 };
 
-const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):\d{12}:key\/[A-Za-z0-9-]+$/;
-
 export async function evidenceSigner(flags: FlagValues, env: Readonly<Record<string, string | undefined>>): Promise<MacSigner> {
   let file = stringFlag(flags, 'evidence-key-file');
   let arn = stringFlag(flags, 'evidence-key');
@@ -30,18 +29,11 @@ export async function evidenceSigner(flags: FlagValues, env: Readonly<Record<str
     file = env['LIFEBOAT_EVIDENCE_KEY_FILE'] || undefined;
     arn = file === undefined ? env['LIFEBOAT_EVIDENCE_KEY'] || undefined : undefined;
   }
-  const { kmsHmacSigner, localHmacSigner } = await import('../functions/lib/crypto/mac.ts');
-  if (file !== undefined) {
-    const { loadKeyFile } = await import('../functions/lib/crypto/keyFile.ts');
-    return localHmacSigner((await loadKeyFile(file)).key);
-  }
+  if (file !== undefined) return fileMacSigner(file);
   if (arn === undefined) {
     throw new UsageError('an evidence key is required to authenticate audit events: --evidence-key-file FILE or --evidence-key ARN (or LIFEBOAT_EVIDENCE_KEY_FILE / LIFEBOAT_EVIDENCE_KEY)');
   }
-  const region = KMS_KEY_ARN.exec(arn)?.[1];
-  if (region === undefined) throw new UsageError('--evidence-key must be a KMS key ARN, e.g. arn:aws:kms:eu-west-1:111122223333:key/1234abcd-…');
-  const { KMSClient } = await import('@aws-sdk/client-kms');
-  return kmsHmacSigner(new KMSClient({ region }), arn);
+  return kmsMacSigner(arn, '--evidence-key');
 }
 
 /** `2026-11-21` (UTC midnight) or a full ISO-8601 time; a clear usage error otherwise. */

@@ -13,6 +13,7 @@ import type { BackupManifest } from '../functions/lib/vault/manifest.ts';
 import type { VaultStore } from '../functions/lib/vault/store.ts';
 import { type FlagValues, stringFlag } from './args.ts';
 import { AmbiguousBackupIdError, UsageError, VaultNotFoundError } from './errors.ts';
+import { kmsKeyRegion } from './keys.ts';
 import { type Output, PASSWORD_ENV } from './io.ts';
 import type { Settings } from './settings.ts';
 
@@ -119,7 +120,7 @@ export async function keyringFromFlags(flags: FlagValues, deps: CliDeps): Promis
   }
   const { keyringFromKeyFile, kmsKeyring } = await import('../functions/lib/crypto/keyring.ts');
   if (keyFile !== undefined) return keyringFromKeyFile(keyFile);
-  const region = kmsKeyRegion(kmsKey!);
+  const region = kmsKeyRegion(kmsKey!, '--kms-key');
   const { KMS } = await import('@aws-sdk/client-kms');
   const makeClient = deps.kmsClient ?? ((clientRegion: string) => new KMS({ region: clientRegion }));
   // One client, built for the Region the ARN names: the only Region this keyring ever calls.
@@ -134,17 +135,6 @@ export async function keyringFromFlags(flags: FlagValues, deps: CliDeps): Promis
   } catch (error) {
     throw asUsage('--kms-key', error);
   }
-}
-
-const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):\d{12}:key\/[A-Za-z0-9-]+$/;
-
-/** The Region a KMS key lives in, from its ARN; KMS clients are per Region. */
-export function kmsKeyRegion(arn: string): string {
-  const region = KMS_KEY_ARN.exec(arn)?.[1];
-  if (region === undefined) {
-    throw new UsageError('--kms-key must be a KMS key ARN, e.g. arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd (aliases cannot be used)');
-  }
-  return region;
 }
 
 /**

@@ -8,7 +8,7 @@
  */
 import type { MacSigner } from '../functions/lib/crypto/mac.ts';
 import { type FlagSpecs, type FlagValues, stringFlag } from './args.ts';
-import { UsageError } from './errors.ts';
+import { fileMacSigner, kmsMacSigner } from './keys.ts';
 
 export const VERIFICATION_KEY_FLAGS: FlagSpecs = {
   'verification-key': {
@@ -19,19 +19,9 @@ export const VERIFICATION_KEY_FLAGS: FlagSpecs = {
   },
 };
 
-const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):\d{12}:key\/[A-Za-z0-9-]+$/;
-
 /** The key named by the flag or the environment, or undefined when neither names one. */
 export async function verificationKeyFrom(flags: FlagValues, env: Readonly<Record<string, string | undefined>>): Promise<MacSigner | undefined> {
   const given = stringFlag(flags, 'verification-key') ?? (env['LIFEBOAT_VERIFICATION_KEY'] || undefined);
   if (given === undefined) return undefined;
-  const { kmsHmacSigner, localHmacSigner } = await import('../functions/lib/crypto/mac.ts');
-  if (given.startsWith('arn:')) {
-    const region = KMS_KEY_ARN.exec(given)?.[1];
-    if (region === undefined) throw new UsageError('--verification-key must be a KMS key ARN (arn:aws:kms:eu-west-1:111122223333:key/…) or a key file');
-    const { KMSClient } = await import('@aws-sdk/client-kms');
-    return kmsHmacSigner(new KMSClient({ region }), given);
-  }
-  const { loadKeyFile } = await import('../functions/lib/crypto/keyFile.ts');
-  return localHmacSigner((await loadKeyFile(given)).key);
+  return given.startsWith('arn:') ? kmsMacSigner(given, '--verification-key', ', or a key file') : fileMacSigner(given);
 }

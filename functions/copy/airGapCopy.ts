@@ -13,7 +13,7 @@
  */
 import { CopyObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { AirGapCopyUnsupportedError, ChecksumMismatchError, StoreWriteFailedError } from '../lib/errors.ts';
-import { VERIFICATIONS_DIR, backupPrefix, manifestKey } from '../lib/vault/layout.ts';
+import { backupPrefix, manifestKey } from '../lib/vault/layout.ts';
 import { payloadObjects, type BackupManifest } from '../lib/vault/manifest.ts';
 import { mapConcurrent } from '../lib/vault/catalog.ts';
 import { CopyInterruptedError } from './interrupted.ts';
@@ -51,7 +51,8 @@ export interface AirGapCopyOptions {
 /** Copies the dump `manifest` describes from the primary vault into the air-gapped vault. */
 export async function copyToAirGap(
   manifest: BackupManifest,
-  primary: { readonly bucket: string; readonly listVerifications: () => Promise<readonly string[]> },
+  /** The primary vault's bucket, and the keys of the backup's verification results there. */
+  primary: { readonly bucket: string; readonly verifications: readonly string[] },
   target: AirGapTarget,
   options: AirGapCopyOptions = {},
 ): Promise<AirGapCopyResult> {
@@ -81,11 +82,10 @@ export async function copyToAirGap(
     }
     return copied;
   });
-  const verifications = (await primary.listVerifications()).filter((key) => key.startsWith(`${folder}${VERIFICATIONS_DIR}/`));
-  for (const key of verifications) await copy(key, primary.bucket, target, false);
+  for (const key of primary.verifications) await copy(key, primary.bucket, target, false);
   // Last: the manifest makes the air-gapped copy a backup.
   await copy(manifestKey(manifest.sourceId, manifest.backupId), primary.bucket, target, false);
-  return { bucket: target.bucket, region: target.region, objectsCopied: payloads.length + verifications.length + 1, payloadSha256 };
+  return { bucket: target.bucket, region: target.region, objectsCopied: payloads.length + primary.verifications.length + 1, payloadSha256 };
 }
 
 /** One server-side copy into the air-gapped vault; with `checksum`, S3's SHA-256 of the copy (base64). */

@@ -1,6 +1,6 @@
 /** The copy core's dependencies from its environment: the same for the Lambda (handler.ts) and the Fargate task (functions/runner). */
 import { RDSClient } from '@aws-sdk/client-rds';
-import { requireEnv } from '../lib/env.ts';
+import { optionalEnvGroup, requireEnv } from '../lib/env.ts';
 import { ConfigError } from '../lib/errors.ts';
 import { s3ClientFromEnv, type Env } from '../lib/runtimeEnv.ts';
 import type { CopyDeps } from './copy.ts';
@@ -26,11 +26,9 @@ export function copyDepsFromEnv(env: Env = process.env): CopyDeps {
 
 /** AIR_GAP_BUCKET, AIR_GAP_REGION, AIR_GAP_ACCOUNT, AIR_GAP_KEY_ARN: all four or none. */
 function airGapFromEnv(env: Env): { airGap?: CopyDeps['airGap'] } {
-  const names = ['AIR_GAP_BUCKET', 'AIR_GAP_REGION', 'AIR_GAP_ACCOUNT', 'AIR_GAP_KEY_ARN'] as const;
-  const given = names.filter((name) => env[name]);
-  if (given.length === 0) return {};
-  if (given.length < names.length) throw new ConfigError(`The air-gapped vault needs ${names.join(', ')}; missing ${names.filter((n) => !env[n]).join(', ')}`);
+  const vars = optionalEnvGroup('The air-gapped vault', ['AIR_GAP_BUCKET', 'AIR_GAP_REGION', 'AIR_GAP_ACCOUNT', 'AIR_GAP_KEY_ARN'], env);
+  if (!vars) return {};
   return {
-    airGap: { client: s3ClientFromEnv(env, env.AIR_GAP_REGION!), bucket: env.AIR_GAP_BUCKET!, region: env.AIR_GAP_REGION!, account: env.AIR_GAP_ACCOUNT!, kmsKeyId: env.AIR_GAP_KEY_ARN! },
+    airGap: { client: s3ClientFromEnv(env, vars.AIR_GAP_REGION), bucket: vars.AIR_GAP_BUCKET, region: vars.AIR_GAP_REGION, account: vars.AIR_GAP_ACCOUNT, kmsKeyId: vars.AIR_GAP_KEY_ARN },
   };
 }

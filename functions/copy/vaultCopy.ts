@@ -182,7 +182,7 @@ async function copyDumpBackup(manifest: BackupManifest, source: StoredObject, de
 async function airGapCopy(manifest: BackupManifest, deps: VaultCopyDeps): Promise<{ airGap?: AirGapCopyResult }> {
   if (!deps.airGap) return {};
   const prefix = `${backupPrefix(manifest.sourceId, manifest.backupId)}${VERIFICATIONS_DIR}/`;
-  const primary = { bucket: deps.primary.bucket, listVerifications: () => listKeys(deps.primary, prefix) };
+  const primary = { bucket: deps.primary.bucket, verifications: await listKeys(deps.primary, prefix) };
   return { airGap: await copyToAirGap(manifest, primary, deps.airGap, { outOfTime: () => outOfTime(deps) }) };
 }
 

@@ -7,13 +7,12 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
 import { kmsKeyring } from '../lib/crypto/keyring.ts';
 import { kmsHmacSigner } from '../lib/crypto/mac.ts';
-import { requireEnv } from '../lib/env.ts';
+import { optionalEnvGroup, requireEnv } from '../lib/env.ts';
 import { databaseTls, jobsFromEnv, kmsClientFor, s3ClientFromEnv, type Env } from '../lib/runtimeEnv.ts';
 import { rdsCaBundleFrom } from '../lib/engine/tls.ts';
 import { parseJsonEnv } from '../lib/validation.ts';
 import { S3Store } from '../lib/vault/s3Store.ts';
 import { createS3Client } from '../lib/aws/s3Client.ts';
-import { ConfigError } from '../lib/errors.ts';
 import { VerifyServersSchema } from '../verify/verify.ts';
 import { DrSourceSchema, type DrStepDeps, type RegionResources } from './deps.ts';
 import { PlanTopicsSchema } from './planTopic.ts';
@@ -63,21 +62,19 @@ export function drStepDepsFromEnv(env: Env = process.env): DrStepDeps {
  * the reads go through the role; verification results there are still checked with this deployment's key.
  */
 function airGapFromEnv(env: Env): { 'air-gap'?: RegionResources } {
-  const names = ['AIR_GAP_BUCKET', 'AIR_GAP_REGION', 'AIR_GAP_KEY_ARN', 'AIR_GAP_READER_ROLE_ARN'] as const;
-  const given = names.filter((name) => env[name]);
-  if (given.length === 0) return {};
-  if (given.length < names.length) throw new ConfigError(`The air-gapped vault needs ${names.join(', ')}; missing ${names.filter((n) => !env[n]).join(', ')}`);
-  const region = env.AIR_GAP_REGION!;
+  const vars = optionalEnvGroup('The air-gapped vault', ['AIR_GAP_BUCKET', 'AIR_GAP_REGION', 'AIR_GAP_KEY_ARN', 'AIR_GAP_READER_ROLE_ARN'], env);
+  if (!vars) return {};
+  const region = vars.AIR_GAP_REGION;
   const credentials = fromTemporaryCredentials({
-    params: { RoleArn: env.AIR_GAP_READER_ROLE_ARN!, RoleSessionName: 'lifeboat-dr-step', DurationSeconds: 3600 },
+    params: { RoleArn: vars.AIR_GAP_READER_ROLE_ARN, RoleSessionName: 'lifeboat-dr-step', DurationSeconds: 3600 },
     clientConfig: { region },
   });
   return {
     'air-gap': {
       name: region,
       rds: new RDSClient({ region }),
-      store: new S3Store({ client: createS3Client({ region, credentials }), bucket: env.AIR_GAP_BUCKET! }),
-      keyring: kmsKeyring({ keyIds: [env.AIR_GAP_KEY_ARN!], clientProvider: (keyRegion) => new KMS({ region: keyRegion, credentials }) }),
+      store: new S3Store({ client: createS3Client({ region, credentials }), bucket: vars.AIR_GAP_BUCKET }),
+      keyring: kmsKeyring({ keyIds: [vars.AIR_GAP_KEY_ARN], clientProvider: (keyRegion) => new KMS({ region: keyRegion, credentials }) }),
     },
   };
 }

@@ -100,7 +100,7 @@ export async function pruneVault(store: VaultStore, options: PruneVaultOptions):
     ((backup) =>
       latestVerificationOf(store, folderOf.get(backup.backupId) as BackupFolder, {
         ...(options.authenticator ? { authenticator: options.authenticator } : {}),
-        ...(manifestOf.has(backup.backupId) ? { manifest: manifestOf.get(backup.backupId)! } : {}),
+        manifest: manifestOf.get(backup.backupId)!,
       }));
   const statuses = await mapBounded(manifests, (manifest) => readStatus(readVerification, manifest));
   statuses.forEach((s) => s.error && errors.push(s.error));

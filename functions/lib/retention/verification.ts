@@ -52,7 +52,6 @@ export async function readLatestVerification(
  */
 export function latestVerificationReader(
   store: VaultStore,
-  options: Pick<VerificationReadOptions, 'authenticator'> = {},
 ): (backup: { readonly sourceId: string; readonly backupId: string }) => Promise<VerificationState> {
   const scans = new Map<string, Promise<Map<string, BackupFolder>>>();
   return async ({ sourceId, backupId }) => {
@@ -63,11 +62,9 @@ export function latestVerificationReader(
     }
     const folder = (await scan).get(backupId);
     if (!folder) return { status: 'unverified' };
-    const manifest = options.authenticator && folder.verificationKeys.length > 0 ? await readManifest(store, sourceId, backupId) : undefined;
-    const reading = { ...options, ...(manifest ? { manifest } : {}) };
-    const newest = await latestVerificationOf(store, folder, reading);
+    const newest = await latestVerificationOf(store, folder);
     if (newest.status !== 'failed' || newest.result === undefined) return newest;
-    return rankRecords(store, folder, newest, folder.keys, reading);
+    return rankRecords(store, folder, newest, folder.keys, {});
   };
 }
 

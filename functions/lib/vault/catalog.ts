@@ -59,9 +59,7 @@ export interface BackupFolder {
   readonly hasManifest: boolean;
   /** Every key in the folder, in lexicographic order. */
   readonly keys: readonly string[];
-  /** The newest verification result's key (names are UTC timestamps, so the last listed). */
-  readonly latestVerificationKey?: string;
-  /** Every verification result's key, oldest first. */
+  /** Every verification result's key, oldest first (names are UTC timestamps). */
   readonly verificationKeys: readonly string[];
 }
 
@@ -266,7 +264,6 @@ interface Folder {
   backupId: string;
   hasManifest: boolean;
   keys: string[];
-  latestVerificationKey?: string;
   verificationKeys: string[];
 }
 
@@ -284,9 +281,7 @@ async function scanFolders(store: VaultStore, sourceId: string | undefined): Pro
     }
     folder.keys.push(key);
     if (parsed.name === MANIFEST_NAME) folder.hasManifest = true;
-    // Listed in lexicographic order and named by UTC timestamp: the last one seen is the newest.
     else if (parsed.name.startsWith(`${VERIFICATIONS_DIR}/`) && isVerificationName(parsed.name.slice(VERIFICATIONS_DIR.length + 1))) {
-      folder.latestVerificationKey = key;
       folder.verificationKeys.push(key);
     }
   }

@@ -68,7 +68,8 @@ export interface VerifyOptions {
   /** @default the system clock */
   readonly now?: () => Date;
   /** A multi-part backup: parts checked and restored at once. @default the runner's vCPUs */
-  readonly jobs?: number;  /** The verification key: the result is signed with it, and earlier results count for the size check only if they authenticate. @default unsigned (a local vault) */
+  readonly jobs?: number;
+  /** The verification key: the result is signed with it, and earlier results count for the size check only if they authenticate. @default unsigned (a local vault) */
   readonly signer?: MacSigner;
 }
 

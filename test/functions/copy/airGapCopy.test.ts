@@ -127,7 +127,7 @@ describe('copy-backup with an air-gapped vault', () => {
   it('refuses a copy whose SHA-256 is not the manifest\'s, and never copies the manifest', async () => {
     const manifest = await storeDump();
     airGap.on(CopyObjectCommand).resolves({ CopyObjectResult: { ChecksumSHA256: createHash('sha256').update('something else').digest('base64') } });
-    const error = await copyToAirGap(manifest, { bucket: primaryBucket, listVerifications: async () => [] }, target).then(() => new Error("no error"), (e: unknown) => e as Error);
+    const error = await copyToAirGap(manifest, { bucket: primaryBucket, verifications: [] }, target).then(() => new Error("no error"), (e: unknown) => e as Error);
     expect(error).toBeInstanceOf(ChecksumMismatchError);
     expect(error.message).toMatch(new RegExp(`records ${manifest.payload!.sha256}; the manifest was not copied`));
     expect(airGap.commandCalls(CopyObjectCommand).map((c) => c.args[0].input.Key)).toEqual([payloadKey('orders-db', BACKUP)]);
@@ -136,7 +136,7 @@ describe('copy-backup with an air-gapped vault', () => {
   it('names the vault account and region when S3 refuses (a bucket of that name owned by another account is a 403)', async () => {
     const manifest = await storeDump();
     airGap.on(CopyObjectCommand).rejects(Object.assign(new Error('Access Denied'), { name: 'AccessDenied' }));
-    const error = await copyToAirGap(manifest, { bucket: primaryBucket, listVerifications: async () => [] }, target).then(() => new Error("no error"), (e: unknown) => e as Error);
+    const error = await copyToAirGap(manifest, { bucket: primaryBucket, verifications: [] }, target).then(() => new Error("no error"), (e: unknown) => e as Error);
     expect(error).toBeInstanceOf(StoreWriteFailedError);
     expect(error.message).toBe(
       `Copying ${payloadKey('orders-db', BACKUP)} from s3://${primaryBucket} to the air-gapped vault s3://${AIR_GAP_BUCKET} (account ${VAULT_ACCOUNT}, eu-west-1) failed: AccessDenied: Access Denied`,
@@ -145,7 +145,7 @@ describe('copy-backup with an air-gapped vault', () => {
 
   it('does not take a payload object above 5 GiB, and says what to do, before copying anything', async () => {
     const manifest = sampleManifest({ backupId: BACKUP, payload: { ...sampleManifest().payload!, storedBytes: 6 * 1024 ** 3 } });
-    const error = await copyToAirGap(manifest, { bucket: primaryBucket, listVerifications: async () => [] }, target).then(() => new Error("no error"), (e: unknown) => e as Error);
+    const error = await copyToAirGap(manifest, { bucket: primaryBucket, verifications: [] }, target).then(() => new Error("no error"), (e: unknown) => e as Error);
     expect(error).toBeInstanceOf(AirGapCopyUnsupportedError);
     expect(error.message).toMatch(/payload: 6442450944 bytes.*Dump with more --jobs/);
     expect(airGap.calls()).toHaveLength(0);
@@ -177,14 +177,14 @@ describe('the air-gapped copy against the clock', () => {
         parts: parts.map((key) => ({ key, section: key.includes('data-') ? 'data' : key.slice('payload.'.length), rawBytes: 1, storedBytes: 1, sha256: createHash('sha256').update(key).digest('hex') })),
       },
     } as unknown as BackupManifest;
-    const result = await copyToAirGap(withParts, { bucket: primaryBucket, listVerifications: async () => [] }, target, { concurrency: 2 });
+    const result = await copyToAirGap(withParts, { bucket: primaryBucket, verifications: [] }, target, { concurrency: 2 });
     expect(result.objectsCopied).toBe(5);
     expect(most).toBe(2);
   });
 
   it('starts no copy once the time is nearly up, and stops with CopyInterruptedError before the manifest', async () => {
     const manifest = await storeDump();
-    const error = await copyToAirGap(manifest, { bucket: primaryBucket, listVerifications: async () => [] }, target, { outOfTime: () => true }).then(
+    const error = await copyToAirGap(manifest, { bucket: primaryBucket, verifications: [] }, target, { outOfTime: () => true }).then(
       () => new Error('no error'),
       (e: unknown) => e as Error,
     );
