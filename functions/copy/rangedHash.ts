@@ -17,6 +17,11 @@ export interface RangedHashOptions {
   /** Asked before each new GET; `true` stops the hash with `onStop()`'s error (a runner about to time out). */
   readonly shouldStop?: () => boolean;
   readonly onStop?: (hashedBytes: number) => Error;
+  /**
+   * Byte ranges (inclusive, contiguous from 0 to the end) to hash separately as well, in the same pass: the parts of
+   * a multipart copy, whose SHA-256 S3 reports per part. Their digests come back as `partSha256`.
+   */
+  readonly parts?: readonly { readonly start: number; readonly end: number }[];
 }
 
 /** Hashes `size` bytes of `bucket/key`; fails if any range comes back shorter or longer than asked. */
@@ -26,8 +31,15 @@ export async function sha256OfRanges(
   key: string,
   size: number,
   options: RangedHashOptions,
-): Promise<{ bytes: number; sha256: string }> {
+): Promise<{ bytes: number; sha256: string; partSha256?: string[] }> {
   const { rangeBytes, concurrency } = options;
+  const parts = options.parts;
+  if (parts !== undefined) {
+    parts.forEach((part, index) => {
+      if (part.start !== (index === 0 ? 0 : parts[index - 1]!.end + 1) || part.end < part.start) throw new RangeError(`parts must be contiguous from byte 0, not ${part.start}-${part.end} at ${index}`);
+    });
+    if ((parts.at(-1)?.end ?? -1) !== size - 1) throw new RangeError(`parts must end at byte ${size - 1}, the object's last`);
+  }
   if (!Number.isInteger(rangeBytes) || rangeBytes < 1) throw new RangeError(`rangeBytes must be a positive integer, got ${rangeBytes}`);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
   const ranges: { start: number; end: number }[] = [];
@@ -58,6 +70,22 @@ export async function sha256OfRanges(
   };
   const hash = createHash('sha256');
   let bytes = 0;
+  const partSha256: string[] = [];
+  let partHash = createHash('sha256');
+  /** Feeds `chunk` (which starts at `bytes`) to the part hashes, closing each part at its last byte. */
+  const hashParts = (chunk: Uint8Array) => {
+    let offset = 0;
+    while (parts !== undefined && offset < chunk.byteLength) {
+      const part = parts[partSha256.length]!;
+      const take = Math.min(chunk.byteLength - offset, part.end + 1 - (bytes + offset));
+      partHash.update(chunk.subarray(offset, offset + take));
+      offset += take;
+      if (bytes + offset === part.end + 1) {
+        partSha256.push(partHash.digest('hex'));
+        partHash = createHash('sha256');
+      }
+    }
+  };
   try {
     while (next < ranges.length && ahead.length < concurrency) launch();
     while (ahead.length > 0) {
@@ -67,11 +95,12 @@ export async function sha256OfRanges(
         launch();
       }
       hash.update(chunk);
+      hashParts(chunk);
       bytes += chunk.byteLength;
     }
   } catch (error) {
     controller.abort();
     throw error;
   }
-  return { bytes, sha256: hash.digest('hex') };
+  return { bytes, sha256: hash.digest('hex'), ...(parts === undefined ? {} : { partSha256 }) };
 }

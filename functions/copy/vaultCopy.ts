@@ -40,23 +40,19 @@ import {
   SnapshotNotReadyError,
   StoreWriteFailedError,
 } from '../lib/errors.ts';
-import { VERIFICATIONS_DIR, backupPrefix, manifestKey } from '../lib/vault/layout.ts';
+import { AIR_GAP_PROGRESS_NAME, VERIFICATIONS_DIR, backupPrefix, manifestKey } from '../lib/vault/layout.ts';
 import { sha256OfRanges } from './rangedHash.ts';
-import { copyToAirGap, type AirGapCopyResult, type AirGapTarget } from './airGapCopy.ts';
+import { copyToAirGap, type AirGapCopyResult, type AirGapProgress, type AirGapTarget } from './airGapCopy.ts';
 import { CopyInterruptedError } from './interrupted.ts';
+import { MAX_SINGLE_COPY_BYTES, partRanges } from './parts.ts';
 import { parseManifest, payloadObjects, serializeManifest, type BackupManifest, type PayloadObject } from '../lib/vault/manifest.ts';
 
 const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
-/** CopyObject's limit; larger objects need a multipart copy. */
-export const MAX_SINGLE_COPY_BYTES = 5 * GiB;
-const MIN_PART_BYTES = 5 * MiB;
-const MAX_PART_BYTES = 5 * GiB;
-const MAX_PARTS = 10_000;
 /** Time kept in hand when a remaining-time budget is given: parts in flight finish, nothing new starts. */
 export const DEFAULT_STOP_MARGIN_MS = 120_000;
 
 export { CopyInterruptedError } from './interrupted.ts';
+export { MAX_SINGLE_COPY_BYTES, partRanges } from './parts.ts';
 
 export type S3Sender = Pick<S3Client, 'send'>;
 
@@ -182,8 +178,66 @@ async function copyDumpBackup(manifest: BackupManifest, source: StoredObject, de
 async function airGapCopy(manifest: BackupManifest, deps: VaultCopyDeps): Promise<{ airGap?: AirGapCopyResult }> {
   if (!deps.airGap) return {};
   const prefix = `${backupPrefix(manifest.sourceId, manifest.backupId)}${VERIFICATIONS_DIR}/`;
-  const primary = { bucket: deps.primary.bucket, verifications: await listKeys(deps.primary, prefix) };
-  return { airGap: await copyToAirGap(manifest, primary, deps.airGap, { outOfTime: () => outOfTime(deps) }) };
+  const primary = { ...deps.primary, verifications: await listKeys(deps.primary, prefix) };
+  return {
+    airGap: await copyToAirGap(manifest, primary, deps.airGap, {
+      outOfTime: () => outOfTime(deps),
+      progress: airGapProgress(manifest, deps.airGap, deps),
+      ...(deps.multipartThresholdBytes === undefined ? {} : { multipartThresholdBytes: deps.multipartThresholdBytes }),
+      ...(deps.partSizeBytes === undefined ? {} : { partSizeBytes: deps.partSizeBytes }),
+      ...(deps.partConcurrency === undefined ? {} : { partConcurrency: deps.partConcurrency }),
+      ...(deps.hashRangeBytes === undefined ? {} : { hashRangeBytes: deps.hashRangeBytes }),
+      ...(deps.hashConcurrency === undefined ? {} : { hashConcurrency: deps.hashConcurrency }),
+    }),
+  };
+}
+
+/**
+ * The record of what is proven in the air-gapped vault, kept beside the backup in the DR vault (which this function
+ * alone writes, and retention removes with the backup): `{ version, bucket, account, objects: { key: sha256 } }`.
+ * The air-gapped vault cannot be read from here, so this is how a rerun knows which payload objects are done. A
+ * record for another bucket or account, or one that does not parse, counts as none: the objects are copied again.
+ */
+function airGapProgress(manifest: BackupManifest, target: AirGapTarget, deps: VaultCopyDeps): AirGapProgress {
+  const key = `${backupPrefix(manifest.sourceId, manifest.backupId)}${AIR_GAP_PROGRESS_NAME}`;
+  const objects = new Map<string, string>();
+  let writes: Promise<void> = Promise.resolve();
+  return {
+    async load() {
+      const stored = await getObject(deps.dr, key);
+      if (!stored) return objects;
+      try {
+        const record = JSON.parse(stored.bytes.toString('utf8')) as { version?: unknown; bucket?: unknown; account?: unknown; objects?: unknown };
+        if (record.version === 1 && record.bucket === target.bucket && record.account === target.account && typeof record.objects === 'object' && record.objects !== null) {
+          for (const [k, v] of Object.entries(record.objects)) if (typeof v === 'string') objects.set(k, v);
+        }
+      } catch {
+        // Unreadable: copy everything again, and the next record replaces it.
+      }
+      return objects;
+    },
+    record(proven, sha256) {
+      objects.set(proven, sha256);
+      // One write at a time, each of the whole record: concurrent copies never lose each other's entries.
+      writes = writes.then(() => {
+        const body = `${JSON.stringify({ version: 1, bucket: target.bucket, account: target.account, objects: Object.fromEntries([...objects].sort()) }, null, 2)}\n`;
+        return wrapWrite(key, deps, () =>
+          deps.dr.client.send(
+            new PutObjectCommand({
+              Bucket: deps.dr.bucket,
+              Key: key,
+              Body: body,
+              ContentLength: Buffer.byteLength(body),
+              ContentType: 'application/json',
+              ContentMD5: createHash('md5').update(body).digest('base64'),
+              ...drEncryption(deps),
+            }),
+          ),
+        ).then(() => undefined);
+      });
+      return writes;
+    },
+  };
 }
 
 interface PayloadCopyStats {
@@ -498,18 +552,6 @@ async function findResumableUpload(
     if (aborted) staleAborted += 1;
   }
   return { resume: best, staleAborted };
-}
-
-/** Inclusive byte ranges of at least `partSize` bytes (the last may be smaller), never more than 10,000. */
-export function partRanges(size: number, partSize: number): { start: number; end: number }[] {
-  if (!Number.isInteger(partSize) || partSize < MIN_PART_BYTES || partSize > MAX_PART_BYTES) {
-    throw new RangeError(`partSize must be an integer from 5 MiB to 5 GiB, got ${partSize}`);
-  }
-  // Grown in whole MiB so the ranges stay readable in logs.
-  const size_ = Math.max(partSize, Math.ceil(size / MAX_PARTS / MiB) * MiB);
-  const ranges: { start: number; end: number }[] = [];
-  for (let start = 0; start < size; start += size_) ranges.push({ start, end: Math.min(start + size_, size) - 1 });
-  return ranges;
 }
 
 interface StoredObject {

@@ -33,8 +33,6 @@ export class InterruptedError extends named('InterruptedError') {}
 export class DumpFailedError extends named('DumpFailedError') {}
 export class RestoreFailedError extends named('RestoreFailedError') {}
 export class ChecksumMismatchError extends named('ChecksumMismatchError') {}
-/** A backup the air-gapped copy cannot take (a payload object above one CopyObject's 5 GiB); it stays in both region vaults. */
-export class AirGapCopyUnsupportedError extends named('AirGapCopyUnsupportedError') {}
 export class SizeMismatchError extends named('SizeMismatchError') {}
 export class DecryptionFailedError extends named('DecryptionFailedError') {}
 /**

@@ -114,16 +114,17 @@ export class AirGappedVault extends Construct {
         resources: [bucket.arnForObjects('backups/*')],
       }),
     );
-    bucket.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'WorkloadWritesOnlyUnderThisKey',
-        effect: iam.Effect.DENY,
-        principals: [workload],
-        actions: ['s3:PutObject'],
-        resources: [bucket.arnForObjects('*')],
-        conditions: { StringNotEquals: { 's3:x-amz-server-side-encryption-aws-kms-key-id': this.key.keyArn } },
-      }),
-    );
+    // Every object the workload adds is under this account's key, never one the workload could destroy. The conditions
+    // deny a request that names another key or another kind of encryption; they cannot require the headers, because a
+    // multipart copy's UploadPartCopy and CompleteMultipartUpload (also s3:PutObject) never carry them. A request
+    // naming none gets the bucket's default encryption, which is this key.
+    const denyPuts = (sid: string, conditions: Record<string, Record<string, unknown>>) =>
+      bucket.addToResourcePolicy(
+        new iam.PolicyStatement({ sid, effect: iam.Effect.DENY, principals: [workload], actions: ['s3:PutObject'], resources: [bucket.arnForObjects('*')], conditions }),
+      );
+    denyPuts('WorkloadWritesOnlyUnderThisKey', { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption-aws-kms-key-id': this.key.keyArn } });
+    denyPuts('WorkloadWritesOnlyWithKms', { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': 'aws:kms' } });
+    denyPuts('WorkloadWritesNoCustomerKeys', { Null: { 's3:x-amz-server-side-encryption-customer-algorithm': 'false' } });
     // Whatever the workload account's own IAM allows: no read, list, delete, retention or policy change here.
     bucket.addToResourcePolicy(
       new iam.PolicyStatement({

@@ -352,13 +352,17 @@ export class BackupPipeline extends Construct {
         new iam.PolicyStatement({ sid: 'AddToAirGappedVault', actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resources: [`arn:${this.stack.partition}:s3:::${airGap.bucketName}/backups/*`] }),
         everySource,
       );
-      // S3 stores each copy under the vault account's key, which lets this account do so through S3 only.
+      // S3 stores each copy under the vault account's key, which lets this account do so through S3 only, into that
+      // bucket only. Decrypt as well: S3 needs it to assemble a multipart copy (a payload object above 5 GiB).
       fn.addToRolePolicy(
         new iam.PolicyStatement({
           sid: 'EncryptAirGappedObjects',
-          actions: ['kms:GenerateDataKey'],
+          actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
           resources: [airGap.keyArn],
-          conditions: { StringEquals: { 'kms:ViaService': `s3.${airGap.region}.amazonaws.com` } },
+          conditions: {
+            StringEquals: { 'kms:ViaService': `s3.${airGap.region}.amazonaws.com` },
+            StringLike: { 'kms:EncryptionContext:aws:s3:arn': `arn:${this.stack.partition}:s3:::${airGap.bucketName}/*` },
+          },
         }),
       );
     }

@@ -64,14 +64,18 @@ describe('with vaultAccount', () => {
 
     expect(statements.filter((s) => JSON.stringify(s.Principal) === JSON.stringify(workload))).toEqual([
       { Sid: 'WorkloadAddsBackupsUnderTheKey', Effect: 'Allow', Principal: workload, Action: ['s3:AbortMultipartUpload', 's3:PutObject'], Resource: objects('/backups/*') },
+      // Another key or kind of encryption named is refused; none named is the bucket's default, this key. The headers
+      // cannot be required: a multipart copy's UploadPartCopy and Complete (s3:PutObject too) never carry them.
       {
         Sid: 'WorkloadWritesOnlyUnderThisKey',
         Effect: 'Deny',
         Principal: workload,
         Action: 's3:PutObject',
         Resource: objects('/*'),
-        Condition: { StringNotEquals: { 's3:x-amz-server-side-encryption-aws-kms-key-id': { 'Fn::GetAtt': [keyId, 'Arn'] } } },
+        Condition: { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption-aws-kms-key-id': { 'Fn::GetAtt': [keyId, 'Arn'] } } },
       },
+      { Sid: 'WorkloadWritesOnlyWithKms', Effect: 'Deny', Principal: workload, Action: 's3:PutObject', Resource: objects('/*'), Condition: { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': 'aws:kms' } } },
+      { Sid: 'WorkloadWritesNoCustomerKeys', Effect: 'Deny', Principal: workload, Action: 's3:PutObject', Resource: objects('/*'), Condition: { Null: { 's3:x-amz-server-side-encryption-customer-algorithm': 'false' } } },
       { Sid: 'WorkloadMayDoNothingElse', Effect: 'Deny', Principal: workload, NotAction: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, objects('/*')] },
     ]);
   });
@@ -210,7 +214,17 @@ describe('with vaultAccount.keyArn (the second deploy): the workload side', () =
     const airGap = statementsOfRole(copy!.Properties.Role).filter((st) => JSON.stringify(st).includes(BUCKET) || JSON.stringify(st).includes(KEY_ARN));
     expect(airGap).toEqual([
       { Sid: 'AddToAirGappedVault', Effect: 'Allow', Action: ['s3:AbortMultipartUpload', 's3:PutObject'], Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:s3:::${BUCKET}/backups/*`]] } },
-      { Sid: 'EncryptAirGappedObjects', Effect: 'Allow', Action: 'kms:GenerateDataKey', Resource: KEY_ARN, Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' } } },
+      {
+        Sid: 'EncryptAirGappedObjects',
+        Effect: 'Allow',
+        // Decrypt: S3 assembles a multipart copy (a payload object above 5 GiB) under SSE-KMS with it.
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Resource: KEY_ARN,
+        Condition: {
+          StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' },
+          StringLike: { 'kms:EncryptionContext:aws:s3:arn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:s3:::${BUCKET}/*`]] } },
+        },
+      },
     ]);
   });
 

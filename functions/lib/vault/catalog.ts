@@ -126,23 +126,26 @@ export async function latestVerificationOf(store: VaultStore, folder: BackupFold
   return newestVerification(store, folder.verificationKeys, folder, { ...options, ...(manifest ? { manifest } : {}) });
 }
 
-/** `map` over `items` with at most `concurrency` calls pending; results in input order; the first rejection rejects. */
-export async function mapConcurrent<T, R>(items: readonly T[], concurrency: number, map: (item: T) => Promise<R>): Promise<R[]> {
+/**
+ * `map` over `items` with at most `concurrency` calls pending; results in input order. The first rejection stops
+ * new calls and rejects once the calls already pending have settled, so nothing still runs after it.
+ */
+export async function mapConcurrent<T, R>(items: readonly T[], concurrency: number, map: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
-  let failed = false;
+  let failure: { error: unknown } | undefined;
   const worker = async () => {
-    while (!failed && next < items.length) {
+    while (failure === undefined && next < items.length) {
       const index = next++;
       try {
-        results[index] = await map(items[index]!);
+        results[index] = await map(items[index]!, index);
       } catch (error) {
-        failed = true;
-        throw error;
+        failure ??= { error };
       }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
+  if (failure !== undefined) throw failure.error;
   return results;
 }
 

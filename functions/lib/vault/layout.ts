@@ -18,6 +18,8 @@ export const BACKUPS_PREFIX = 'backups/';
 export const PAYLOAD_NAME = 'payload';
 export const MANIFEST_NAME = 'manifest.json';
 export const VERIFICATIONS_DIR = 'verifications';
+/** DR vault only: the payload objects of a backup the copy function has proven in the air-gapped vault (functions/copy). */
+export const AIR_GAP_PROGRESS_NAME = 'air-gap.json';
 export const EVIDENCE_PREFIX = 'evidence/';
 
 /** A source id: lowercase, starts with a letter, at most 40 characters (it appears in keys, ARNs and metric dimensions). */

@@ -7,14 +7,25 @@
 import 'aws-sdk-client-mock-vitest/extend';
 import { createHash, randomBytes } from 'node:crypto';
 import { RDSClient } from '@aws-sdk/client-rds';
-import { CopyObjectCommand, GetObjectCommand, S3Client, type CopyObjectCommandInput } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  S3Client,
+  UploadPartCopyCommand,
+  type CopyObjectCommandInput,
+  type UploadPartCopyCommandInput,
+} from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { copyToAirGap, type AirGapTarget } from '../../../functions/copy/airGapCopy.ts';
 import { handleCopyEvent } from '../../../functions/copy/copy.ts';
 import type { CopyBackupResult, VaultCopyDeps } from '../../../functions/copy/vaultCopy.ts';
 import { createS3Client } from '../../../functions/lib/aws/s3Client.ts';
-import { AirGapCopyUnsupportedError, ChecksumMismatchError, StoreWriteFailedError } from '../../../functions/lib/errors.ts';
+import { ChecksumMismatchError, StoreWriteFailedError } from '../../../functions/lib/errors.ts';
 import { writeManifest } from '../../../functions/lib/vault/catalog.ts';
 import { manifestKey, payloadKey, verificationKey } from '../../../functions/lib/vault/layout.ts';
 import type { BackupManifest } from '../../../functions/lib/vault/manifest.ts';
@@ -48,15 +59,17 @@ beforeEach(async () => {
   primaryBucket = await s3.createBucket();
   drBucket = await s3.createBucket();
   primaryStore = new S3Store({ client: s3.client, bucket: primaryBucket });
-  // S3's answer to a copy: the SHA-256 of the object it copied (from the real primary vault), when asked for one.
-  airGap.on(CopyObjectCommand).callsFake(async (input: CopyObjectCommandInput) => {
-    if (input.ChecksumAlgorithm !== 'SHA256') return { CopyObjectResult: { ETag: '"etag"' } };
-    const key = decodeURIComponent(input.CopySource!.slice(input.CopySource!.indexOf('/') + 1));
-    const object = await s3.client.send(new GetObjectCommand({ Bucket: primaryBucket, Key: key }));
-    const bytes = Buffer.from(await object.Body!.transformToByteArray());
-    return { CopyObjectResult: { ETag: '"etag"', ChecksumSHA256: createHash('sha256').update(bytes).digest('base64') } };
-  });
+  airGap.on(CopyObjectCommand).callsFake(s3Copy);
 });
+
+/** S3's answer to a copy: the SHA-256 of the object it copied (from the real primary vault), when asked for one. */
+async function s3Copy(input: CopyObjectCommandInput) {
+  if (input.ChecksumAlgorithm !== 'SHA256') return { CopyObjectResult: { ETag: '"etag"' } };
+  const key = decodeURIComponent(input.CopySource!.slice(input.CopySource!.indexOf('/') + 1));
+  const object = await s3.client.send(new GetObjectCommand({ Bucket: primaryBucket, Key: key }));
+  const bytes = Buffer.from(await object.Body!.transformToByteArray());
+  return { CopyObjectResult: { ETag: '"etag"', ChecksumSHA256: createHash('sha256').update(bytes).digest('base64') } };
+}
 
 const target: AirGapTarget = { client: airGapClient, bucket: AIR_GAP_BUCKET, region: 'eu-west-1', account: VAULT_ACCOUNT, kmsKeyId: AIR_GAP_KEY };
 
@@ -120,14 +133,57 @@ describe('copy-backup with an air-gapped vault', () => {
     airGap.resetHistory();
     const retried = (await handleCopyEvent({ action: 'copy-backup', sourceId: 'orders-db', backupId: BACKUP }, deps())) as CopyBackupResult;
     expect(retried.alreadyCopied).toBe(true);
-    expect(retried.airGap?.objectsCopied).toBe(3);
-    expect(airGap.commandCalls(CopyObjectCommand)).toHaveLength(3);
+    // The payload was proven there by the first run (its record is in the DR vault): only results and manifest again.
+    expect(retried.airGap).toMatchObject({ objectsCopied: 2, payloadObjectsAlreadyCopied: 1 });
+    expect(airGap.commandCalls(CopyObjectCommand).map((c) => c.args[0].input.Key)).toEqual([
+      verificationKey('orders-db', BACKUP, new Date('2026-11-22T05:42:00.000Z')),
+      manifestKey('orders-db', BACKUP),
+    ]);
+  });
+
+  it('keeps the record of what is proven in the air-gapped vault beside the backup in the DR vault', async () => {
+    const manifest = await storeDump();
+    await handleCopyEvent({ action: 'copy-backup', sourceId: 'orders-db', backupId: BACKUP }, deps());
+    const record = await s3.client.send(new GetObjectCommand({ Bucket: drBucket, Key: `backups/orders-db/${BACKUP}/air-gap.json` }));
+    expect(JSON.parse(await record.Body!.transformToString())).toEqual({
+      version: 1,
+      bucket: AIR_GAP_BUCKET,
+      account: VAULT_ACCOUNT,
+      objects: { [payloadKey('orders-db', BACKUP)]: manifest.payload!.sha256 },
+    });
+  });
+
+  it('copies everything again when the record is for another air-gapped vault, or does not parse', async () => {
+    await storeDump();
+    for (const body of [JSON.stringify({ version: 1, bucket: 'another-bucket', account: VAULT_ACCOUNT, objects: { [payloadKey('orders-db', BACKUP)]: 'x' } }), '{not json']) {
+      await handleCopyEvent({ action: 'copy-backup', sourceId: 'orders-db', backupId: BACKUP }, deps());
+      await new S3Store({ client: s3.client, bucket: drBucket }).putObject(`backups/orders-db/${BACKUP}/air-gap.json`, body);
+      airGap.resetHistory();
+      const retried = (await handleCopyEvent({ action: 'copy-backup', sourceId: 'orders-db', backupId: BACKUP }, deps())) as CopyBackupResult;
+      expect(retried.airGap?.objectsCopied).toBe(3);
+      expect(retried.airGap?.payloadObjectsAlreadyCopied).toBeUndefined();
+    }
+  });
+
+  it('after a run that failed on the manifest, a rerun copies only what is not yet proven', async () => {
+    await storeDump();
+    // The first run's manifest copy fails (S3 unavailable); everything else as S3 does it.
+    let manifestCopies = 0;
+    airGap.on(CopyObjectCommand).callsFake(async (input: CopyObjectCommandInput) => {
+      if (input.Key === manifestKey('orders-db', BACKUP) && manifestCopies++ === 0) throw Object.assign(new Error('Service Unavailable'), { name: 'ServiceUnavailable' });
+      return s3Copy(input);
+    });
+    const failed = await handleCopyEvent({ action: 'copy-backup', sourceId: 'orders-db', backupId: BACKUP }, deps()).then(() => new Error('no error'), (e: unknown) => e as Error);
+    expect(failed).toBeInstanceOf(StoreWriteFailedError);
+    airGap.resetHistory();
+    const retried = (await handleCopyEvent({ action: 'copy-backup', sourceId: 'orders-db', backupId: BACKUP }, deps())) as CopyBackupResult;
+    expect(retried.airGap).toMatchObject({ objectsCopied: 2, payloadObjectsAlreadyCopied: 1 });
   });
 
   it('refuses a copy whose SHA-256 is not the manifest\'s, and never copies the manifest', async () => {
     const manifest = await storeDump();
     airGap.on(CopyObjectCommand).resolves({ CopyObjectResult: { ChecksumSHA256: createHash('sha256').update('something else').digest('base64') } });
-    const error = await copyToAirGap(manifest, { bucket: primaryBucket, verifications: [] }, target).then(() => new Error("no error"), (e: unknown) => e as Error);
+    const error = await copyToAirGap(manifest, { client: s3.client, bucket: primaryBucket, verifications: [] }, target).then(() => new Error("no error"), (e: unknown) => e as Error);
     expect(error).toBeInstanceOf(ChecksumMismatchError);
     expect(error.message).toMatch(new RegExp(`records ${manifest.payload!.sha256}; the manifest was not copied`));
     expect(airGap.commandCalls(CopyObjectCommand).map((c) => c.args[0].input.Key)).toEqual([payloadKey('orders-db', BACKUP)]);
@@ -136,20 +192,13 @@ describe('copy-backup with an air-gapped vault', () => {
   it('names the vault account and region when S3 refuses (a bucket of that name owned by another account is a 403)', async () => {
     const manifest = await storeDump();
     airGap.on(CopyObjectCommand).rejects(Object.assign(new Error('Access Denied'), { name: 'AccessDenied' }));
-    const error = await copyToAirGap(manifest, { bucket: primaryBucket, verifications: [] }, target).then(() => new Error("no error"), (e: unknown) => e as Error);
+    const error = await copyToAirGap(manifest, { client: s3.client, bucket: primaryBucket, verifications: [] }, target).then(() => new Error("no error"), (e: unknown) => e as Error);
     expect(error).toBeInstanceOf(StoreWriteFailedError);
     expect(error.message).toBe(
       `Copying ${payloadKey('orders-db', BACKUP)} from s3://${primaryBucket} to the air-gapped vault s3://${AIR_GAP_BUCKET} (account ${VAULT_ACCOUNT}, eu-west-1) failed: AccessDenied: Access Denied`,
     );
   });
 
-  it('does not take a payload object above 5 GiB, and says what to do, before copying anything', async () => {
-    const manifest = sampleManifest({ backupId: BACKUP, payload: { ...sampleManifest().payload!, storedBytes: 6 * 1024 ** 3 } });
-    const error = await copyToAirGap(manifest, { bucket: primaryBucket, verifications: [] }, target).then(() => new Error("no error"), (e: unknown) => e as Error);
-    expect(error).toBeInstanceOf(AirGapCopyUnsupportedError);
-    expect(error.message).toMatch(/payload: 6442450944 bytes.*Dump with more --jobs/);
-    expect(airGap.calls()).toHaveLength(0);
-  });
 });
 
 describe('the air-gapped copy against the clock', () => {
@@ -177,19 +226,160 @@ describe('the air-gapped copy against the clock', () => {
         parts: parts.map((key) => ({ key, section: key.includes('data-') ? 'data' : key.slice('payload.'.length), rawBytes: 1, storedBytes: 1, sha256: createHash('sha256').update(key).digest('hex') })),
       },
     } as unknown as BackupManifest;
-    const result = await copyToAirGap(withParts, { bucket: primaryBucket, verifications: [] }, target, { concurrency: 2 });
+    const result = await copyToAirGap(withParts, { client: s3.client, bucket: primaryBucket, verifications: [] }, target, { concurrency: 2 });
     expect(result.objectsCopied).toBe(5);
     expect(most).toBe(2);
   });
 
   it('starts no copy once the time is nearly up, and stops with CopyInterruptedError before the manifest', async () => {
     const manifest = await storeDump();
-    const error = await copyToAirGap(manifest, { bucket: primaryBucket, verifications: [] }, target, { outOfTime: () => true }).then(
+    const error = await copyToAirGap(manifest, { client: s3.client, bucket: primaryBucket, verifications: [] }, target, { outOfTime: () => true }).then(
       () => new Error('no error'),
       (e: unknown) => e as Error,
     );
     expect(error.name).toBe('CopyInterruptedError');
-    expect(error.message).toMatch(/the runner's time is nearly up\. The DR copy is complete; a rerun copies to the air-gapped vault again\./);
+    expect(error.message).toMatch(/the runner's time is nearly up\. The DR copy is complete; a rerun continues the air-gapped copy with the payload objects not yet proven there\./);
     expect(airGap.calls()).toHaveLength(0);
+  });
+});
+
+describe('a payload object above 5 GiB: a multipart copy proven part by part', () => {
+  const MiB = 1024 * 1024;
+  // Scaled down: parts of 5 MiB (S3's least) above a 5 MiB threshold; ranged GETs of 3 MiB, which parts do not align with.
+  const scaled = { multipartThresholdBytes: 5 * MiB, partSizeBytes: 5 * MiB, hashRangeBytes: 3 * MiB, partConcurrency: 2 } as const;
+  const UPLOAD = 'upload-1';
+  let bytes: Buffer;
+  let etag: string;
+
+  async function storeLargeDump(): Promise<BackupManifest> {
+    bytes = randomBytes(12 * MiB + 7);
+    await primaryStore.putObject(payloadKey('orders-db', BACKUP), bytes);
+    etag = (await s3.client.send(new HeadObjectCommand({ Bucket: primaryBucket, Key: payloadKey('orders-db', BACKUP) }))).ETag!;
+    const manifest = sampleManifest({
+      backupId: BACKUP,
+      payload: { ...sampleManifest().payload!, storedBytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') },
+    });
+    await writeManifest(primaryStore, manifest);
+    return manifest;
+  }
+
+  const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('base64');
+  /** The range a part copy names, `bytes=start-end`, of the real primary object. */
+  const rangeOf = (range: string) => {
+    const [start, end] = range.slice('bytes='.length).split('-').map(Number) as [number, number];
+    return bytes.subarray(start, end + 1);
+  };
+
+  beforeEach(() => {
+    airGap.on(CreateMultipartUploadCommand).resolves({ UploadId: UPLOAD });
+    // S3's answer to a part copy of an upload created with SHA-256 checksums: that part's SHA-256.
+    airGap.on(UploadPartCopyCommand).callsFake(async (input: UploadPartCopyCommandInput) => ({
+      CopyPartResult: { ETag: `"part-${input.PartNumber}"`, ChecksumSHA256: sha256(rangeOf(input.CopySourceRange!)) },
+    }));
+    airGap.on(CompleteMultipartUploadCommand).resolves({});
+    airGap.on(AbortMultipartUploadCommand).resolves({});
+  });
+
+  it('hashes the source whole and per part, copies each part proven by its SHA-256, completes with those checksums, then the manifest', async () => {
+    const manifest = await storeLargeDump();
+    const result = await copyToAirGap(manifest, { client: s3.client, bucket: primaryBucket, verifications: [] }, target, scaled);
+
+    expect(result).toEqual({ bucket: AIR_GAP_BUCKET, region: 'eu-west-1', objectsCopied: 2, payloadSha256: [manifest.payload!.sha256], multipartObjects: 1 });
+    const key = payloadKey('orders-db', BACKUP);
+    expect(airGap).toHaveReceivedCommandWith(CreateMultipartUploadCommand, {
+      Bucket: AIR_GAP_BUCKET,
+      Key: key,
+      ExpectedBucketOwner: VAULT_ACCOUNT,
+      ServerSideEncryption: 'aws:kms',
+      SSEKMSKeyId: AIR_GAP_KEY,
+      BucketKeyEnabled: true,
+      ChecksumAlgorithm: 'SHA256',
+      ContentType: 'application/octet-stream',
+    });
+    const ranges = ['bytes=0-5242879', 'bytes=5242880-10485759', `bytes=10485760-${bytes.length - 1}`];
+    expect(airGap.commandCalls(UploadPartCopyCommand).map((c) => c.args[0].input).sort((a, b) => a.PartNumber! - b.PartNumber!)).toEqual(
+      ranges.map((range, index) => ({
+        Bucket: AIR_GAP_BUCKET,
+        Key: key,
+        UploadId: UPLOAD,
+        PartNumber: index + 1,
+        CopySource: `${primaryBucket}/${key}`,
+        CopySourceIfMatch: etag,
+        CopySourceRange: range,
+        ExpectedBucketOwner: VAULT_ACCOUNT,
+      })),
+    );
+    expect(airGap.commandCalls(CompleteMultipartUploadCommand).map((c) => c.args[0].input)).toEqual([
+      {
+        Bucket: AIR_GAP_BUCKET,
+        Key: key,
+        UploadId: UPLOAD,
+        ExpectedBucketOwner: VAULT_ACCOUNT,
+        MultipartUpload: { Parts: ranges.map((range, index) => ({ PartNumber: index + 1, ETag: `"part-${index + 1}"`, ChecksumSHA256: sha256(rangeOf(range)) })) },
+      },
+    ]);
+    expect(airGap.commandCalls(CopyObjectCommand).map((c) => c.args[0].input.Key)).toEqual([manifestKey('orders-db', BACKUP)]);
+    expect(airGap).not.toHaveReceivedCommand(AbortMultipartUploadCommand);
+  });
+
+  it('aborts the upload when S3 reports another SHA-256 for a part, and copies no manifest', async () => {
+    const manifest = await storeLargeDump();
+    airGap.on(UploadPartCopyCommand).callsFake(async (input: UploadPartCopyCommandInput) => ({
+      CopyPartResult: { ETag: '"p"', ChecksumSHA256: input.PartNumber === 2 ? sha256(Buffer.from('other bytes')) : sha256(rangeOf(input.CopySourceRange!)) },
+    }));
+    const error = await copyToAirGap(manifest, { client: s3.client, bucket: primaryBucket, verifications: [] }, target, scaled).then(() => new Error('no error'), (e: unknown) => e as Error);
+    expect(error).toBeInstanceOf(ChecksumMismatchError);
+    expect(error.message).toMatch(/^Part 2 of the air-gapped copy of .*payload \(bytes 5242880-10485759\) has SHA-256 [0-9a-f]{64}, the source's is [0-9a-f]{64}; the upload was aborted/);
+    expect(airGap).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { Bucket: AIR_GAP_BUCKET, Key: payloadKey('orders-db', BACKUP), UploadId: UPLOAD, ExpectedBucketOwner: VAULT_ACCOUNT });
+    expect(airGap).not.toHaveReceivedCommand(CompleteMultipartUploadCommand);
+    expect(airGap).not.toHaveReceivedCommand(CopyObjectCommand);
+  });
+
+  it('copies nothing when the primary vault\'s object is not what the manifest records', async () => {
+    const manifest = await storeLargeDump();
+    const tampered = { ...manifest, payload: { ...manifest.payload!, sha256: createHash('sha256').update('another dump').digest('hex') } };
+    const error = await copyToAirGap(tampered, { client: s3.client, bucket: primaryBucket, verifications: [] }, target, scaled).then(() => new Error('no error'), (e: unknown) => e as Error);
+    expect(error).toBeInstanceOf(ChecksumMismatchError);
+    expect(error.message).toMatch(/in the primary vault s3:\/\/.* has SHA-256 [0-9a-f]{64}, the manifest records [0-9a-f]{64}; nothing of it was copied/);
+    expect(airGap.calls()).toHaveLength(0);
+  });
+
+  it('stops when the time is nearly up mid-copy: aborts the upload, lets the parts in flight settle first, says what it cleaned', async () => {
+    const manifest = await storeLargeDump();
+    let partsStarted = 0;
+    let inFlight = 0;
+    let abortedWhileInFlight = false;
+    airGap.on(UploadPartCopyCommand).callsFake(async (input: UploadPartCopyCommandInput) => {
+      partsStarted += 1;
+      inFlight += 1;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      inFlight -= 1;
+      return { CopyPartResult: { ETag: '"p"', ChecksumSHA256: sha256(rangeOf(input.CopySourceRange!)) } };
+    });
+    airGap.on(AbortMultipartUploadCommand).callsFake(async () => {
+      abortedWhileInFlight = inFlight > 0;
+      return {};
+    });
+    const error = await copyToAirGap(manifest, { client: s3.client, bucket: primaryBucket, verifications: [] }, target, { ...scaled, outOfTime: () => partsStarted >= 2 }).then(
+      () => new Error('no error'),
+      (e: unknown) => e as Error,
+    );
+    expect(error.name).toBe('CopyInterruptedError');
+    expect(error.message).toMatch(/before part 3 of 3: the runner's time is nearly up\. The upload was aborted; a rerun copies this object again\./);
+    expect(partsStarted).toBe(2);
+    expect(airGap).toHaveReceivedCommandTimes(AbortMultipartUploadCommand, 1);
+    expect(abortedWhileInFlight).toBe(false);
+    expect(airGap).not.toHaveReceivedCommand(CompleteMultipartUploadCommand);
+  });
+
+  it('through copy-backup: the DR copy and the air-gapped copy both go in parts, and a rerun does not copy the proven object again', async () => {
+    await storeLargeDump();
+    const first = (await handleCopyEvent({ action: 'copy-backup', sourceId: 'orders-db', backupId: BACKUP }, { ...deps(), ...scaled })) as CopyBackupResult;
+    expect(first.multipart).toBe(true);
+    expect(first.airGap).toMatchObject({ multipartObjects: 1, objectsCopied: 2 });
+    airGap.resetHistory();
+    const retried = (await handleCopyEvent({ action: 'copy-backup', sourceId: 'orders-db', backupId: BACKUP }, { ...deps(), ...scaled })) as CopyBackupResult;
+    expect(retried.airGap).toMatchObject({ objectsCopied: 1, payloadObjectsAlreadyCopied: 1 });
+    expect(airGap).not.toHaveReceivedCommand(UploadPartCopyCommand);
   });
 });
