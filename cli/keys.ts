@@ -3,6 +3,7 @@
  * form that names one: aliases cannot be used), or an HMAC key as a KMS key ARN or a key file (`lifeboat keygen`).
  */
 import type { MacSigner } from '../functions/lib/crypto/mac.ts';
+import { type FlagValues, stringFlag } from './args.ts';
 import { UsageError } from './errors.ts';
 
 const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):\d{12}:key\/[A-Za-z0-9-]+$/;
@@ -27,4 +28,19 @@ export async function kmsMacSigner(arn: string, flag: string, orElse = ''): Prom
 export async function fileMacSigner(file: string): Promise<MacSigner> {
   const [{ localHmacSigner }, { loadKeyFile }] = await Promise.all([import('../functions/lib/crypto/mac.ts'), import('../functions/lib/crypto/keyFile.ts')]);
   return localHmacSigner((await loadKeyFile(file)).key);
+}
+
+/**
+ * The HMAC key a `--<flag> ARN|FILE` option (or `$<envName>`) names: a KMS HMAC key by its ARN, or a key file;
+ * undefined when neither names one.
+ */
+export async function macKeyFrom(
+  flags: FlagValues,
+  env: Readonly<Record<string, string | undefined>>,
+  flag: string,
+  envName: string,
+): Promise<MacSigner | undefined> {
+  const given = stringFlag(flags, flag) ?? (env[envName] || undefined);
+  if (given === undefined) return undefined;
+  return given.startsWith('arn:') ? kmsMacSigner(given, `--${flag}`, ', or a key file') : fileMacSigner(given);
 }

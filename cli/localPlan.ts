@@ -112,6 +112,8 @@ export interface LocalDrillOptions {
   readonly audit?: AuditTrail;
   /** A restore-dump picks only a backup whose verification result authenticates with it. @default results as stored */
   readonly verificationKey?: Pick<MacSigner, 'verify'>;
+  /** The DR evidence key the drill's evidence is signed with (format 1.1). @default unsigned evidence */
+  readonly drEvidenceKey?: Pick<MacSigner, 'sign'>;
 }
 
 export interface LocalDrillResult {
@@ -340,6 +342,7 @@ function localDeps(options: LocalDrillOptions): DrStepDeps {
     planTopics: { [options.plan.name]: LOCAL_TOPIC },
     tls: options.tls,
     ...(options.verificationKey ? { verificationKey: options.verificationKey } : {}),
+    ...(options.drEvidenceKey ? { drEvidenceKey: options.drEvidenceKey } : {}),
   };
 }
 

@@ -7,8 +7,8 @@
  * vault its owner reads, not for a deployment's vault, where only results the verifier signed should count.
  */
 import type { MacSigner } from '../functions/lib/crypto/mac.ts';
-import { type FlagSpecs, type FlagValues, stringFlag } from './args.ts';
-import { fileMacSigner, kmsMacSigner } from './keys.ts';
+import type { FlagSpecs, FlagValues } from './args.ts';
+import { macKeyFrom } from './keys.ts';
 
 export const VERIFICATION_KEY_FLAGS: FlagSpecs = {
   'verification-key': {
@@ -20,8 +20,6 @@ export const VERIFICATION_KEY_FLAGS: FlagSpecs = {
 };
 
 /** The key named by the flag or the environment, or undefined when neither names one. */
-export async function verificationKeyFrom(flags: FlagValues, env: Readonly<Record<string, string | undefined>>): Promise<MacSigner | undefined> {
-  const given = stringFlag(flags, 'verification-key') ?? (env['LIFEBOAT_VERIFICATION_KEY'] || undefined);
-  if (given === undefined) return undefined;
-  return given.startsWith('arn:') ? kmsMacSigner(given, '--verification-key', ', or a key file') : fileMacSigner(given);
+export function verificationKeyFrom(flags: FlagValues, env: Readonly<Record<string, string | undefined>>): Promise<MacSigner | undefined> {
+  return macKeyFrom(flags, env, 'verification-key', 'LIFEBOAT_VERIFICATION_KEY');
 }

@@ -4,6 +4,7 @@
  */
 import { cliAuditTrail } from '../audit.ts';
 import { EVIDENCE_KEY_FLAGS } from '../evidence.ts';
+import { DR_EVIDENCE_KEY_FLAGS, drEvidenceKeyFrom } from '../drEvidenceKey.ts';
 import { VERIFICATION_KEY_FLAGS, verificationKeyFrom } from '../verificationKey.ts';
 import type { FlagSpecs, FlagValues } from '../args.ts';
 import { booleanFlag, stringFlag } from '../args.ts';
@@ -36,6 +37,7 @@ export const LOCAL_DRILL_FLAGS: FlagSpecs = {
   'approve-as': { type: 'string', value: 'NAME', description: 'Approve every approval step as NAME instead of asking on the terminal.' },
   ...EVIDENCE_KEY_FLAGS,
   ...VERIFICATION_KEY_FLAGS,
+  ...DR_EVIDENCE_KEY_FLAGS,
 };
 
 const ENGINES: readonly Engine[] = ['postgresql', 'mysql'];
@@ -96,6 +98,7 @@ export async function runLocalDrillCommand(
   process.once('SIGTERM', stop);
   const trail = await cliAuditTrail(store, flags, env, output);
   const verificationKey = await verificationKeyFrom(flags, env);
+  const drEvidenceKey = await drEvidenceKeyFrom(flags, env);
   let result: Awaited<ReturnType<typeof runLocalDrill>>;
   try {
     result = await runLocalDrill({
@@ -111,6 +114,7 @@ export async function runLocalDrillCommand(
       signal: controller.signal,
       ...(trail ? { audit: trail } : {}),
       ...(verificationKey ? { verificationKey } : {}),
+      ...(drEvidenceKey ? { drEvidenceKey } : {}),
     });
   } finally {
     process.removeListener('SIGINT', stop);

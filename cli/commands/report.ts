@@ -8,6 +8,7 @@ import { ExitCode, UsageError } from '../errors.ts';
 import { evidenceSigner, EVIDENCE_KEY_FLAGS, parseDateFlag } from '../evidence.ts';
 import { assertVaultExists, openVault } from '../options.ts';
 import { originNote } from '../settings.ts';
+import { DR_EVIDENCE_KEY_FLAGS, drEvidenceKeyFrom } from '../drEvidenceKey.ts';
 import { VERIFICATION_KEY_FLAGS, verificationKeyFrom } from '../verificationKey.ts';
 
 const FORMATS = ['html', 'json', 'md'] as const;
@@ -36,6 +37,7 @@ export const report: Command = {
     'rpo-minutes': { type: 'string', value: 'N', description: 'Without a config: the RPO every source is held to (default 1440).' },
     ...EVIDENCE_KEY_FLAGS,
     ...VERIFICATION_KEY_FLAGS,
+    ...DR_EVIDENCE_KEY_FLAGS,
     json: { type: 'boolean', description: 'The same as --format json.' },
   },
   notes: 'Exit codes: 0 the report was built (lapses are in it, not an error), 2 bad flags, key or config, 3 no vault.',
@@ -49,6 +51,7 @@ export const report: Command = {
     const format = formatOf(stringFlag(flags, 'format'), out, booleanFlag(flags, 'json'));
     const signer = await evidenceSigner(flags, env);
     const verificationKey = await verificationKeyFrom(flags, env);
+    const drEvidenceKey = await drEvidenceKeyFrom(flags, env);
 
     let store;
     let objectLock: (() => Promise<ObjectLockState>) | undefined;
@@ -75,7 +78,7 @@ export const report: Command = {
 
     const sources = await reportSources(flags, settings, store);
     const { buildReport, renderHtml, renderMarkdown } = await import('../../functions/lib/report/index.ts');
-    const built = await buildReport({ store, signer, ...(verificationKey ? { verificationKey } : {}), sources, since, until, objectLock, generatedAt: new Date() });
+    const built = await buildReport({ store, signer, ...(verificationKey ? { verificationKey } : {}), ...(drEvidenceKey ? { drEvidenceKey } : {}), sources, since, until, objectLock, generatedAt: new Date() });
     const text = format === 'json' ? `${JSON.stringify(built, null, 2)}\n` : format === 'html' ? renderHtml(built) : renderMarkdown(built);
     if (out !== undefined) await writeFile(out, text);
     else output.out(text);

@@ -53,6 +53,8 @@ export interface DrStepDeps {
    * vault: the DR copies' results are the verifier's, copied unchanged). @default results as stored (local runs)
    */
   readonly verificationKey?: Pick<MacSigner, 'verify'>;
+  /** The DR evidence key: the evidence of each run is signed with it (format 1.1). @default unsigned evidence (1.0) */
+  readonly drEvidenceKey?: Pick<MacSigner, 'sign'>;
   readonly secrets: Pick<SecretsManagerClient, 'send'>;
   readonly sns: Pick<SNSClient, 'send'>;
   /** VERIFY_SERVERS: where drills restore dumps. */

@@ -52,6 +52,8 @@ export function drStepDepsFromEnv(env: Env = process.env): DrStepDeps {
     },
     // Results in both vaults are checked in this (the primary) region, where the key is.
     verificationKey: kmsHmacSigner(new KMSClient({}), vars.VERIFICATION_KEY_ARN),
+    // The Lambda, which records evidence, is given the DR evidence key; the Fargate task, which never does, is not.
+    ...(env['DR_EVIDENCE_KEY_ARN'] ? { drEvidenceKey: kmsHmacSigner(new KMSClient({}), env['DR_EVIDENCE_KEY_ARN']) } : {}),
     ...(jobs === undefined ? {} : { jobs }),
   };
 }

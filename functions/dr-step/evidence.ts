@@ -8,6 +8,7 @@
  *         restoreTime) → execution start; the worst of several restores; 0 when the data is newer than the start
  */
 import { scrubSecrets } from '../lib/alerts/index.ts';
+import { SIGNED_EVIDENCE_FORMAT_VERSION, signDrEvidence } from '../lib/plans/evidenceMac.ts';
 import { isRestoreKind } from '../lib/plans/kinds.ts';
 import { evidenceKey } from '../lib/vault/layout.ts';
 import type { DrStepDeps } from './deps.ts';
@@ -16,6 +17,7 @@ import { drillPrefix, publishPlanMessage } from './planTopic.ts';
 import { now } from './records.ts';
 
 export const EVIDENCE_FORMAT = 'lifeboat-dr-evidence';
+/** Unsigned; signed evidence is 1.1, with `mac` (functions/lib/plans/evidenceMac.ts). */
 export const EVIDENCE_FORMAT_VERSION = '1.0';
 
 const MAX_CAUSE_LENGTH = 2_000;
@@ -46,7 +48,7 @@ export interface EvidenceStep {
  */
 export interface Evidence {
   readonly format: typeof EVIDENCE_FORMAT;
-  readonly formatVersion: typeof EVIDENCE_FORMAT_VERSION;
+  readonly formatVersion: typeof EVIDENCE_FORMAT_VERSION | typeof SIGNED_EVIDENCE_FORMAT_VERSION;
   readonly plan: string;
   readonly mode: 'real' | 'drill';
   readonly executionId: string;
@@ -66,11 +68,14 @@ export interface Evidence {
   };
   readonly objectives: { readonly rtoMinutes: number; readonly rpoMinutes: number };
   readonly met: { readonly rto: boolean; readonly rpo: boolean };
+  /** 1.1: HMAC by the DR evidence key (functions/lib/plans/evidenceMac.ts). */
+  readonly mac?: string;
 }
 
-/** Builds the evidence, writes it to the primary vault, publishes the summary, and returns it. */
+/** Builds the evidence, signs it with the DR evidence key when given, writes it to the primary vault, publishes the summary, and returns it. */
 export async function recordEvidence(event: RecordEvidenceEvent, deps: DrStepDeps): Promise<Evidence> {
-  const evidence = buildEvidence(event, now(deps));
+  const built = buildEvidence(event, now(deps));
+  const evidence: Evidence = deps.drEvidenceKey ? await signDrEvidence(built, deps.drEvidenceKey) : built;
   const store = deps.regions.primary.store;
   const key = evidenceKey(event.plan, executionNameOf(event.executionId));
   await store.putObject(key, `${JSON.stringify(evidence, null, 2)}\n`);

@@ -5,6 +5,7 @@
  * EventBridge Scheduler schedule; the alarms on these metrics live in infra/constructs/monitoring.ts.
  */
 import { z } from 'zod';
+import type { MacSigner } from '../lib/crypto/mac.ts';
 import { planDrills, type PlanDrill } from '../lib/monitoring/drills.ts';
 import { drVaultFreshness, sourceFreshness, type DrVaultFreshness, type FreshnessDeps, type SourceFreshness } from '../lib/monitoring/freshness.ts';
 import { drVaultFreshnessData, freshnessData, type MetricDatum } from '../lib/monitoring/metrics.ts';
@@ -20,6 +21,8 @@ export type Monitored = z.output<typeof MonitoredSchema>;
 
 export interface FreshnessFunctionDeps extends FreshnessDeps {
   readonly monitored: Monitored;
+  /** The DR evidence key (`VerifyMac` only): a plan counts as drilled only by evidence that authenticates. @default evidence as stored */
+  readonly drEvidenceKey?: Pick<MacSigner, 'verify'>;
   /** Sends the data to CloudWatch (EMF through Powertools in the handler; recorded in tests). */
   readonly publish: (data: readonly MetricDatum[], at: Date) => void;
 }
@@ -52,7 +55,7 @@ export async function publishFreshness(event: unknown, deps: FreshnessFunctionDe
   const at = deps.now();
   const clock = () => at;
   const sources = await sourceFreshness(deps.monitored.sources, { ...deps, now: clock });
-  const plans = await planDrills(deps.primary, deps.monitored.plans, at);
+  const plans = await planDrills(deps.primary, deps.monitored.plans, at, deps.drEvidenceKey ? { authenticator: deps.drEvidenceKey } : {});
   const data = freshnessData(sources, plans);
   deps.publish(data, at);
   return { at: at.toISOString(), sources, plans, published: data.length };

@@ -50,6 +50,8 @@ function bothVaultsRun() {
     snapshots: rdsSnapshotCheck({ primary: new RDSClient({ region: env.AWS_REGION }), dr: new RDSClient({ region: env.DR_REGION }) }),
     // A backup counts as verified only by a result the verifier signed.
     authenticator: kmsHmacSigner(new KMSClient({}), env.VERIFICATION_KEY_ARN),
+    // A plan counts as drilled only by evidence the DR step function signed (given with plans to watch).
+    ...(process.env['DR_EVIDENCE_KEY_ARN'] ? { drEvidenceKey: kmsHmacSigner(new KMSClient({}), process.env['DR_EVIDENCE_KEY_ARN']) } : {}),
     publish,
     now: () => new Date(),
   };

@@ -27,6 +27,8 @@ const deps = {
   store: new S3Store({ client: s3, bucket: env.VAULT_BUCKET, serverSideEncryption: { kmsKeyId: env.VAULT_KEY_ARN } }),
   signer: kmsHmacSigner(new KMSClient({}), env.EVIDENCE_KEY_ARN),
   verificationKey: kmsHmacSigner(new KMSClient({}), env.VERIFICATION_KEY_ARN),
+  // Given when the deployment has plans: only runs whose evidence the DR step function signed are reported.
+  ...(process.env['DR_EVIDENCE_KEY_ARN'] ? { drEvidenceKey: kmsHmacSigner(new KMSClient({}), process.env['DR_EVIDENCE_KEY_ARN']) } : {}),
   sources: sources.data,
   objectLock: () => s3ObjectLockState(s3, env.VAULT_BUCKET),
   sns: new SNSClient({}),

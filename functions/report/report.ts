@@ -37,6 +37,8 @@ export interface ReportDeps {
   readonly signer: MacSigner;
   /** The verification key (`VerifyMac` only). @default results as stored */
   readonly verificationKey?: Pick<MacSigner, 'verify'>;
+  /** The DR evidence key (`VerifyMac` only). @default evidence as stored */
+  readonly drEvidenceKey?: Pick<MacSigner, 'verify'>;
   readonly sources: readonly ReportSourceConfig[];
   readonly objectLock: () => Promise<ObjectLockState>;
   readonly sns: Pick<SNSClient, 'send'>;
@@ -56,7 +58,7 @@ export async function runDailyReport(event: unknown, deps: ReportDeps): Promise<
   const at = scheduledTime === undefined ? (deps.now?.() ?? new Date()) : new Date(scheduledTime);
   const until = new Date(Math.floor(at.getTime() / DAY) * DAY);
   const since = new Date(until.getTime() - days * DAY);
-  const report = await buildReport({ store: deps.store, signer: deps.signer, ...(deps.verificationKey ? { verificationKey: deps.verificationKey } : {}), sources: deps.sources, since, until, objectLock: deps.objectLock, generatedAt: deps.now?.() ?? new Date() });
+  const report = await buildReport({ store: deps.store, signer: deps.signer, ...(deps.verificationKey ? { verificationKey: deps.verificationKey } : {}), ...(deps.drEvidenceKey ? { drEvidenceKey: deps.drEvidenceKey } : {}), sources: deps.sources, since, until, objectLock: deps.objectLock, generatedAt: deps.now?.() ?? new Date() });
   const keys = await writeReport(deps.store, report);
   const date = reportDate(report);
   const lapses = report.summary.lapses;

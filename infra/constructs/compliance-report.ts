@@ -31,6 +31,8 @@ export interface ComplianceReportProps {
   readonly evidenceKey: kms.IKey;
   /** Authenticates the verification results the report counts (`kms:VerifyMac` only). */
   readonly verificationKey: kms.IKey;
+  /** The DR evidence key: only plan runs whose evidence authenticates are reported. @default none (no plans) */
+  readonly drEvidenceKey?: kms.IKey;
   readonly alerts: { readonly topic: sns.ITopic; readonly key: kms.IKey };
   readonly logKey: kms.IKey;
   /** The function's and the schedule's dead letters. */
@@ -61,6 +63,7 @@ export class ComplianceReport extends Construct {
         VAULT_KEY_ARN: props.vaultKey.keyArn,
         EVIDENCE_KEY_ARN: props.evidenceKey.keyArn,
         VERIFICATION_KEY_ARN: props.verificationKey.keyArn,
+        ...(props.drEvidenceKey ? { DR_EVIDENCE_KEY_ARN: props.drEvidenceKey.keyArn } : {}),
         ALERT_TOPIC_ARN: props.alerts.topic.topicArn,
         LIFEBOAT_REPORT_SOURCES: JSON.stringify(props.sources),
       },
@@ -85,7 +88,7 @@ export class ComplianceReport extends Construct {
     );
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadVaultObjects', actions: ['kms:Decrypt'], resources: [props.vaultKey.keyArn], conditions: { StringEquals: { 'kms:ViaService': region } } }));
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'EncryptReports', actions: ['kms:GenerateDataKey'], resources: [props.vaultKey.keyArn], conditions: { StringEquals: { 'kms:ViaService': region } } }));
-    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'AuthenticateEvidence', actions: ['kms:VerifyMac'], resources: [props.evidenceKey.keyArn, props.verificationKey.keyArn] }));
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'AuthenticateEvidence', actions: ['kms:VerifyMac'], resources: [props.evidenceKey.keyArn, props.verificationKey.keyArn, ...(props.drEvidenceKey ? [props.drEvidenceKey.keyArn] : [])] }));
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'PublishSummary', actions: ['sns:Publish'], resources: [props.alerts.topic.topicArn] }));
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'EncryptSummary', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [props.alerts.key.keyArn] }));
     this.function = fn;

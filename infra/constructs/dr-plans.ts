@@ -70,6 +70,8 @@ export interface DrPlansProps {
   readonly evidenceKey?: kms.IKey;
   /** The verification key: a restore-dump step restores only a backup whose verification result authenticates. */
   readonly verificationKey: kms.IKey;
+  /** The DR evidence key: the DR step function (and its Fargate task) alone signs each run's evidence with it. */
+  readonly drEvidenceKey: kms.IKey;
   /** The air-gapped vault a `restore-dump` step with `region: "air-gap"` reads, through its reader role. @default none */
   readonly airGap?: AirGapDestination & { readonly readerRoleArn: string };
 }
@@ -297,6 +299,7 @@ export class DrPlans extends Construct {
         VERIFY_SERVERS: JSON.stringify(servers),
         PLAN_TOPICS: planTopics,
         VERIFICATION_KEY_ARN: props.verificationKey.keyArn,
+        DR_EVIDENCE_KEY_ARN: props.drEvidenceKey.keyArn,
         ...(props.evidenceKey ? { EVIDENCE_KEY_ARN: props.evidenceKey.keyArn } : {}),
         ...(readsAirGap
           ? { AIR_GAP_BUCKET: readsAirGap.bucketName, AIR_GAP_REGION: readsAirGap.region, AIR_GAP_KEY_ARN: readsAirGap.keyArn, AIR_GAP_READER_ROLE_ARN: readsAirGap.readerRoleArn }
@@ -356,6 +359,8 @@ export class DrPlans extends Construct {
     grant(new iam.PolicyStatement({ sid: 'EncryptEvidence', actions: ['kms:GenerateDataKey'], resources: [props.vaultKey.keyArn] }));
     // Which backup a restore-dump picks is decided by verification results the verifier signed.
     grant(new iam.PolicyStatement({ sid: 'AuthenticateVerificationResults', actions: ['kms:VerifyMac'], resources: [props.verificationKey.keyArn] }));
+    // The evidence of each run is signed with a key no other role may sign with: only runs that happened count as drilled.
+    grant(new iam.PolicyStatement({ sid: 'SignDrEvidence', actions: ['kms:GenerateMac', 'kms:VerifyMac'], resources: [props.drEvidenceKey.keyArn] }));
     // A plan restoring from the air-gapped vault reads it as the vault account's reader role, which grants the rest.
     if (readsAirGap) grant(new iam.PolicyStatement({ sid: 'ReadAirGappedVault', actions: ['sts:AssumeRole'], resources: [readsAirGap.readerRoleArn] }));
     this.publishToContacts(grant);

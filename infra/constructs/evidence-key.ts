@@ -11,6 +11,8 @@ import { Construct } from 'constructs';
  * - `verification`: verification results. Only the verifier (the verify function and its Fargate task) may
  *   `GenerateMac` with it, so no role that writes backups can produce a result that authenticates, even with
  *   its own audit rights.
+ * - `dr-evidence`: the evidence of DR plan runs and drills (`evidence/<plan>/<execution>.json`). Only the DR step
+ *   function (and its Fargate task) may sign with it, so no other role can make a plan look drilled.
  * Producers get `GenerateMac`, readers only `VerifyMac`; the key material never leaves KMS.
  *
  * @example
@@ -22,12 +24,13 @@ export interface EvidenceKeyProps {
   /** The deployment's name, for the key's alias and description. */
   readonly deployment: string;
   /** @default 'evidence' */
-  readonly purpose?: 'evidence' | 'verification';
+  readonly purpose?: 'evidence' | 'verification' | 'dr-evidence';
 }
 
 const DESCRIPTIONS = {
   evidence: 'HMAC-SHA-256 authentication of evidence (audit events, drill evidence, reports)',
   verification: 'HMAC-SHA-256 authentication of verification results; only the verifier may sign',
+  'dr-evidence': 'HMAC-SHA-256 authentication of DR plan evidence; only the DR step function may sign',
 } as const;
 
 export class EvidenceKey extends Construct {

@@ -44,6 +44,8 @@ export interface MonitoringProps {
   readonly vaultKey: kms.IKey;
   /** A backup counts as verified only by a result that authenticates with this key (`kms:VerifyMac` only). */
   readonly verificationKey: kms.IKey;
+  /** A plan counts as drilled only by evidence that authenticates with this key (`kms:VerifyMac` only). @default none (no plans) */
+  readonly drEvidenceKey?: kms.IKey;
   readonly dr: { readonly region: string; readonly bucketName: string; readonly keyArn: string };
   /** The alert topic every alarm ends up on, with a severity, through the alarm-alert function. */
   readonly alerts: { readonly topic: sns.ITopic; readonly key: kms.IKey };
@@ -153,6 +155,7 @@ export class Monitoring extends Construct {
         DR_REGION: dr.region,
         LIFEBOAT_MONITORED: JSON.stringify(monitored),
         VERIFICATION_KEY_ARN: this.props.verificationKey.keyArn,
+        ...(this.props.drEvidenceKey ? { DR_EVIDENCE_KEY_ARN: this.props.drEvidenceKey.keyArn } : {}),
       },
       // Reads manifests and results, which S3 decrypts under the vault keys for roles the key policy admits through S3 only.
       keyUse: ['encrypt'],
@@ -187,6 +190,9 @@ export class Monitoring extends Construct {
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadPrimaryManifests', actions: ['kms:Decrypt'], resources: [vaultKey.keyArn], conditions: { StringEquals: { 'kms:ViaService': `s3.${region}.amazonaws.com` } } }));
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadDrManifests', actions: ['kms:Decrypt'], resources: [dr.keyArn], conditions: { StringEquals: { 'kms:ViaService': `s3.${dr.region}.amazonaws.com` } } }));
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'AuthenticateVerificationResults', actions: ['kms:VerifyMac'], resources: [this.props.verificationKey.keyArn] }));
+    if (this.props.drEvidenceKey) {
+      fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'AuthenticateDrEvidence', actions: ['kms:VerifyMac'], resources: [this.props.drEvidenceKey.keyArn] }));
+    }
     const types = [...new Set(this.props.sources.flatMap((s) => (s.snapshotType ? [s.snapshotType] : [])))].sort();
     if (types.length > 0) {
       fn.addToRolePolicy(

@@ -66,6 +66,8 @@ export class RegionStack extends Stack {
   readonly evidenceKey?: EvidenceKey;
   /** Authenticates verification results: only the verifier signs with it; where backups are made. */
   readonly verificationKey?: EvidenceKey;
+  /** Authenticates DR plan evidence: only the DR step function signs with it; where plans run. */
+  readonly drEvidenceKey?: EvidenceKey;
   readonly backup?: BackupFunctions;
   readonly pipeline?: BackupPipeline;
   readonly restoreTest?: RestoreTest;
@@ -96,6 +98,10 @@ export class RegionStack extends Stack {
       // What the CLI is given to sign or check verification results (--verification-key) and audit events (--evidence-key).
       new CfnOutput(this, 'VerificationKeyArn', { value: this.verificationKey.key.keyArn, description: 'lifeboat --verification-key: the key verification results are signed with' });
       new CfnOutput(this, 'EvidenceKeyArn', { value: this.evidenceKey.key.keyArn, description: 'lifeboat --evidence-key: the key audit events are signed with' });
+      if (props.backup.plans && props.backup.plans.length > 0) {
+        this.drEvidenceKey = new EvidenceKey(this, 'DrEvidenceKey', { deployment: props.deployment, purpose: 'dr-evidence' });
+        new CfnOutput(this, 'DrEvidenceKeyArn', { value: this.drEvidenceKey.key.keyArn, description: 'lifeboat --dr-evidence-key: the key DR plan evidence is signed with' });
+      }
       const dumpSources = sources
         .filter((s) => s.method !== 'snapshot')
         .map((s) => ({ id: s.id, engine: s.engine, database: s.database!, credentialsSecretArn: s.credentialsSecretArn, rds: s.rds, network: s.network }));
@@ -138,6 +144,7 @@ export class RegionStack extends Stack {
           vaultKey: this.vaultKey.key,
           evidenceKey: this.evidenceKey.key,
           verificationKey: this.verificationKey.key,
+          ...(this.drEvidenceKey ? { drEvidenceKey: this.drEvidenceKey.key } : {}),
           alerts: { topic: this.alerts.topic, key: this.alerts.key },
           logKey: this.backup.operationsKey,
           deadLetterQueue: this.backup.deadLetterQueue,
@@ -159,6 +166,7 @@ export class RegionStack extends Stack {
           runner: this.backup.runner,
           evidenceKey: this.evidenceKey.key,
           verificationKey: this.verificationKey.key,
+          drEvidenceKey: this.drEvidenceKey!.key,
           ...(props.backup.airGap
             ? { airGap: { ...props.backup.airGap, readerRoleArn: `arn:${Aws.PARTITION}:iam::${props.backup.airGap.account}:role/${airGapReaderRoleName(props.deployment)}` } }
             : {}),
@@ -240,6 +248,7 @@ export class RegionStack extends Stack {
       vault: this.vault.bucket,
       vaultKey: this.vaultKey.key,
       verificationKey: this.verificationKey!.key,
+      ...(this.drEvidenceKey ? { drEvidenceKey: this.drEvidenceKey.key } : {}),
       dr: { ...pipeline.drVault, region: drRegion },
       alerts: { topic: this.alerts.topic, key: this.alerts.key },
       operationsKey: backup.operationsKey,

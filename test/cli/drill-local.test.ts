@@ -13,6 +13,8 @@ import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../cli/errors.ts';
+import { localHmacSigner } from '../../functions/lib/crypto/mac.ts';
+import { drEvidenceMacMessage } from '../../functions/lib/plans/evidenceMac.ts';
 import type { Evidence } from '../../functions/dr-step/evidence.ts';
 import {
   createMariaDbDatabase,
@@ -208,6 +210,38 @@ describe('lifeboat drill --local: the example config\'s plans, end to end', () =
     ]);
     expect(ours[0]!.event.details['into']).toMatch(/^127\.0\.0\.1:3306\/billing_recovered_drill_[0-9a-f]{8}$/);
     expect(ours[1]!.event.details).toMatchObject({ evidenceKey: `evidence/billing-db-default/${executionName}.json`, mode: 'drill', outcome: 'passed' });
+  });
+
+  it('with a DR evidence key, signs the evidence; the report given the key counts it and lists a forged drill instead of counting it', async () => {
+    const drEvidenceKey = join(dir.path, 'dr-evidence.key');
+    const evidenceKey = join(dir.path, 'evidence-report.key');
+    for (const file of [drEvidenceKey, evidenceKey]) expect((await lifeboat(['keygen', '--key-file', file])).code).toBe(ExitCode.ok);
+    const result = await lifeboat(['drill', 'billing-db-default', ...localFlags(), '--dr-evidence-key', drEvidenceKey, '--json']);
+    expect(result.code, result.stderr).toBe(ExitCode.ok);
+    const { executionName } = JSON.parse(result.stdout) as { executionName: string };
+    const signed = await evidenceFile('billing-db-default', executionName);
+    expect(signed).toMatchObject({ formatVersion: '1.1', outcome: 'passed', mac: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+
+    // Someone who can put objects in the vault plants a newer pass of the plan, signed with a key of their own.
+    const forgedName = `z-forged-${executionName}`;
+    const { mac: _mac, ...unsigned } = signed;
+    // Same start (a later one would be after the report's end, now); listed after the genuine one, so it is the last.
+    const forged = { ...unsigned, executionId: signed.executionId.replace(executionName, forgedName) };
+    const attacker = localHmacSigner(Buffer.alloc(32, 1));
+    await writeFile(join(vault, 'evidence', 'billing-db-default', `${forgedName}.json`), JSON.stringify({ ...forged, mac: await attacker.sign(drEvidenceMacMessage(forged)) }));
+
+    const report = async (extra: string[]) => {
+      const run = await lifeboat(['report', '--vault', vault, '--evidence-key-file', evidenceKey, '--rpo-minutes', '1500', '--json', ...extra]);
+      expect(run.code, run.stderr).toBe(ExitCode.ok);
+      return JSON.parse(run.stdout) as { plans: { plan: string; lastDrill: { executionId: string } | null }[]; audit: { unauthenticated: { key: string; problem: string }[] } };
+    };
+    const keyed = await report(['--dr-evidence-key', drEvidenceKey]);
+    expect(keyed.plans.find((p) => p.plan === 'billing-db-default')!.lastDrill!.executionId).toBe(signed.executionId);
+    const forgedKey = `evidence/billing-db-default/${forgedName}.json`;
+    expect(keyed.audit.unauthenticated).toContainEqual({ key: forgedKey, problem: `${forgedKey} does not authenticate with the DR evidence key: not counted` });
+    // Without the key the forgery is the plan's last drill.
+    const asStored = await report([]);
+    expect(asStored.plans.find((p) => p.plan === 'billing-db-default')!.lastDrill!.executionId).toBe(forged.executionId);
   });
 
   it('a rejection on stdin fails the plan (exit 1) with who refused and why in the evidence, and still cleans up', async () => {

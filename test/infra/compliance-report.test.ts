@@ -49,7 +49,13 @@ describe('the compliance report from the example config', () => {
       { Sid: 'WriteReports', Effect: 'Allow', Action: 's3:PutObject', Resource: objects('reports') },
       { Sid: 'ReadVaultObjects', Effect: 'Allow', Action: 'kms:Decrypt', Resource: { 'Fn::GetAtt': [id(stack.vaultKey.key), 'Arn'] }, Condition: viaS3 },
       { Sid: 'EncryptReports', Effect: 'Allow', Action: 'kms:GenerateDataKey', Resource: { 'Fn::GetAtt': [id(stack.vaultKey.key), 'Arn'] }, Condition: viaS3 },
-      { Sid: 'AuthenticateEvidence', Effect: 'Allow', Action: 'kms:VerifyMac', Resource: [{ 'Fn::GetAtt': [id(stack.evidenceKey!.key), 'Arn'] }, { 'Fn::GetAtt': [id(stack.verificationKey!.key), 'Arn'] }] },
+      {
+        Sid: 'AuthenticateEvidence',
+        Effect: 'Allow',
+        Action: 'kms:VerifyMac',
+        // Audit events, verification results and DR plan evidence: each with its own key.
+        Resource: [stack.drEvidenceKey!, stack.evidenceKey!, stack.verificationKey!].map((k) => ({ 'Fn::GetAtt': [id(k.key), 'Arn'] })),
+      },
       { Sid: 'PublishSummary', Effect: 'Allow', Action: 'sns:Publish', Resource: { Ref: id(stack.alerts.topic) } },
       { Sid: 'EncryptSummary', Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: { 'Fn::GetAtt': [id(stack.alerts.key), 'Arn'] } },
     ]);

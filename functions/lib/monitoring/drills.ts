@@ -4,6 +4,8 @@
  * A drill and a real run that passed both prove the plan works; a failed one proves nothing.
  */
 import { z } from 'zod';
+import type { MacSigner } from '../crypto/mac.ts';
+import { authenticateDrEvidence } from '../plans/evidenceMac.ts';
 import { EVIDENCE_PREFIX } from '../vault/layout.ts';
 import type { VaultStore } from '../vault/store.ts';
 
@@ -32,15 +34,23 @@ export interface PlanDrill {
   readonly problems: readonly string[];
 }
 
+export interface PlanDrillOptions {
+  /**
+   * The DR evidence key (`VerifyMac` only): only evidence that authenticates counts; unsigned evidence is passed over,
+   * and evidence that fails to authenticate is a problem. @default evidence as stored (a local vault without the key)
+   */
+  readonly authenticator?: Pick<MacSigner, 'verify'>;
+}
+
 /** The newest passed run of each plan, in the order given. */
-export async function planDrills(store: VaultStore, plans: readonly string[], now: Date): Promise<PlanDrill[]> {
+export async function planDrills(store: VaultStore, plans: readonly string[], now: Date, options: PlanDrillOptions = {}): Promise<PlanDrill[]> {
   const results: PlanDrill[] = [];
   for (const plan of plans) {
     const problems: string[] = [];
     let lastPassed: PlanDrill['lastPassed'];
     for await (const key of store.list(`${EVIDENCE_PREFIX}${plan}/`)) {
       if (!key.endsWith('.json')) continue;
-      const evidence = await readEvidence(store, key, problems);
+      const evidence = await readEvidence(store, key, problems, options.authenticator);
       if (!evidence || evidence.outcome !== 'passed' || evidence.plan !== plan) continue;
       if (lastPassed === undefined || evidence.endedAt > lastPassed.endedAt) {
         lastPassed = { endedAt: evidence.endedAt, mode: evidence.mode, rtoMinutes: evidence.measured.rtoMinutes, rpoMinutes: evidence.measured.rpoMinutes, key };
@@ -56,7 +66,12 @@ export async function planDrills(store: VaultStore, plans: readonly string[], no
   return results;
 }
 
-async function readEvidence(store: VaultStore, key: string, problems: string[]): Promise<z.output<typeof EvidenceSchema> | undefined> {
+async function readEvidence(
+  store: VaultStore,
+  key: string,
+  problems: string[],
+  authenticator: Pick<MacSigner, 'verify'> | undefined,
+): Promise<z.output<typeof EvidenceSchema> | undefined> {
   const size = await store.head(key);
   if (size === undefined) return undefined;
   if (size.bytes > MAX_EVIDENCE_BYTES) {
@@ -74,6 +89,13 @@ async function readEvidence(store: VaultStore, key: string, problems: string[]):
   if (!parsed.success) {
     problems.push(`${key} is not DR evidence this Lifeboat reads: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
     return undefined;
+  }
+  if (authenticator) {
+    const authenticity = await authenticateDrEvidence(parsed.data, key, authenticator);
+    if (!authenticity.authentic) {
+      if (!authenticity.unsigned) problems.push(authenticity.problem);
+      return undefined;
+    }
   }
   return parsed.data;
 }

@@ -14,6 +14,7 @@ import { readAuditTrail, type AuditEntry } from '../audit/reader.ts';
 import type { AuditEvent } from '../audit/event.ts';
 import { planRetention, type RetentionPolicy } from '../retention/plan.ts';
 import { latestVerificationOf, mapConcurrent, READ_CONCURRENCY, readManifests, scanBackupFolders } from '../vault/catalog.ts';
+import { authenticateDrEvidence } from '../plans/evidenceMac.ts';
 import { EVIDENCE_PREFIX } from '../vault/layout.ts';
 import type { BackupManifest } from '../vault/manifest.ts';
 import type { VaultStore } from '../vault/store.ts';
@@ -48,6 +49,8 @@ export interface BuildReportOptions {
   readonly signer: MacSigner;
   /** The verification key: only authenticated verification results count. @default results as stored */
   readonly verificationKey?: Pick<MacSigner, 'verify'>;
+  /** The DR evidence key: only plan runs whose evidence authenticates are reported. @default evidence as stored */
+  readonly drEvidenceKey?: Pick<MacSigner, 'verify'>;
   readonly sources: readonly ReportSourceConfig[];
   readonly since: Date;
   readonly until: Date;
@@ -223,7 +226,7 @@ export async function buildReport(options: BuildReportOptions): Promise<Complian
     });
   }
 
-  const plans = await planReports(store, since, until);
+  const { plans, unauthenticated: forgedEvidence } = await planReports(store, since, until, options.drEvidenceKey);
   const objectLock: ObjectLockState = options.objectLock
     ? await options.objectLock()
     : { state: 'unknown', mode: null, retentionDays: null, detail: 'not read' };
@@ -237,12 +240,13 @@ export async function buildReport(options: BuildReportOptions): Promise<Complian
     objectLock,
     audit: {
       events: authentic.filter((e) => Date.parse(e.time) >= since.getTime()).length,
-      unauthenticated: unauthenticated.map((entry) => ({ key: entry.key, problem: entry.problem })),
+      // DR evidence that fails to authenticate is listed with the audit events that do not: neither is counted.
+      unauthenticated: [...unauthenticated.map((entry) => ({ key: entry.key, problem: entry.problem })), ...forgedEvidence],
     },
     sources,
     plans,
   };
-  const ok = lapseCount === 0 && objectLock.state !== 'off' && unauthenticated.length === 0;
+  const ok = lapseCount === 0 && objectLock.state !== 'off' && report.audit.unauthenticated.length === 0;
   return { ...report, summary: { ok, lapses: lapseCount, text: summaryText(report, ok) } };
 }
 
@@ -289,8 +293,14 @@ export function ageOverPeriod(good: readonly number[], since: number, until: num
   return { series, breaches: merged, worst };
 }
 
-async function planReports(store: VaultStore, since: Date, until: Date): Promise<PlanReport[]> {
+async function planReports(
+  store: VaultStore,
+  since: Date,
+  until: Date,
+  authenticator: Pick<MacSigner, 'verify'> | undefined,
+): Promise<{ plans: PlanReport[]; unauthenticated: { key: string; problem: string }[] }> {
   const byPlan = new Map<string, DrillSummary[]>();
+  const unauthenticated: { key: string; problem: string }[] = [];
   for await (const key of store.list(EVIDENCE_PREFIX)) {
     const plan = key.slice(EVIDENCE_PREFIX.length).split('/')[0];
     if (!plan || !key.endsWith('.json')) continue;
@@ -301,6 +311,13 @@ async function planReports(store: VaultStore, since: Date, until: Date): Promise
       continue;
     }
     if (evidence['format'] !== 'lifeboat-dr-evidence') continue;
+    if (authenticator) {
+      const authenticity = await authenticateDrEvidence(evidence, key, authenticator);
+      if (!authenticity.authentic) {
+        if (!authenticity.unsigned) unauthenticated.push({ key, problem: authenticity.problem });
+        continue;
+      }
+    }
     const measured = (evidence['measured'] ?? {}) as Record<string, number | null>;
     const drill: DrillSummary = {
       executionId: String(evidence['executionId']),
@@ -315,7 +332,7 @@ async function planReports(store: VaultStore, since: Date, until: Date): Promise
     if (Date.parse(drill.startedAt) >= until.getTime()) continue;
     byPlan.set(plan, [...(byPlan.get(plan) ?? []), drill]);
   }
-  return [...byPlan.entries()]
+  const plans = [...byPlan.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([plan, runs]) => {
       runs.sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt));
@@ -335,6 +352,7 @@ async function planReports(store: VaultStore, since: Date, until: Date): Promise
         lapses,
       };
     });
+  return { plans, unauthenticated };
 }
 
 function hasFailedCopy(events: readonly AuditEvent[], backupId: string): boolean {

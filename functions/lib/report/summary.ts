@@ -1,4 +1,5 @@
 /** The report's one paragraph: what the alert topic receives and what the HTML and Markdown open with. */
+import { EVIDENCE_PREFIX } from '../vault/layout.ts';
 import type { ComplianceReport, Lapse, PlanLapse } from './model.ts';
 
 /** Singular and plural, in the order the summary lists them. */
@@ -25,7 +26,10 @@ export function summaryText(report: Omit<ComplianceReport, 'summary'>, ok: boole
   }
   for (const plan of report.plans.filter((p) => p.lapses.length > 0)) parts.push(`Plan ${plan.plan}: ${describeLapses(plan.lapses)}.`);
   if (report.objectLock.state === 'off') parts.push(`Object Lock is OFF on the vault (${report.objectLock.detail}).`);
-  if (report.audit.unauthenticated.length > 0) parts.push(`${report.audit.unauthenticated.length} audit event(s) failed to authenticate.`);
+  const forgedEvidence = report.audit.unauthenticated.filter((entry) => entry.key.startsWith(EVIDENCE_PREFIX)).length;
+  const forgedEvents = report.audit.unauthenticated.length - forgedEvidence;
+  if (forgedEvents > 0) parts.push(`${forgedEvents} audit event(s) failed to authenticate.`);
+  if (forgedEvidence > 0) parts.push(`${forgedEvidence} DR evidence document(s) failed to authenticate and were not counted.`);
   if (ok) parts.push('No lapses: every backup was on time, verified, copied and retained as its policy says.');
   return parts.join(' ');
 }

@@ -3,6 +3,8 @@
  * written to the vault at evidence/<plan>/<execution name>.json, and the exact summary sent to the contacts.
  * Also the vault layout's evidence key.
  */
+import { localHmacSigner } from '../../../functions/lib/crypto/mac.ts';
+import { authenticateDrEvidence, drEvidenceMacMessage } from '../../../functions/lib/plans/evidenceMac.ts';
 import 'aws-sdk-client-mock-vitest/extend';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -146,6 +148,20 @@ describe('record-evidence', () => {
       Message: message,
       MessageAttributes: { plan: { DataType: 'String', StringValue: PLAN }, severity: { DataType: 'String', StringValue: 'INFO' } },
     });
+  });
+
+  it('with the DR evidence key, writes the evidence signed (format 1.1), and a reader with the key counts it', async () => {
+    const suffix = newSuffix();
+    const drEvidenceKey = localHmacSigner(Buffer.alloc(32, 7));
+
+    const evidence = (await handleDrStepEvent(event(suffix), { ...deps, drEvidenceKey })) as Evidence;
+
+    const key = `evidence/${PLAN}/drill-${suffix}.json`;
+    const stored = JSON.parse((await vault.store.getObject(key)).toString('utf8')) as Record<string, unknown>;
+    expect(stored).toEqual(evidence);
+    expect(stored).toMatchObject({ formatVersion: '1.1', outcome: 'passed', mac: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+    expect(await drEvidenceKey.verify(drEvidenceMacMessage(stored), stored['mac'] as string)).toBe(true);
+    expect(await authenticateDrEvidence(stored, key, drEvidenceKey)).toEqual({ authentic: true });
   });
 
   it("keeps a gated step's decision in its evidence record", async () => {

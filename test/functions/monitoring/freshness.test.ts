@@ -6,7 +6,9 @@ import { writeManifest } from '../../../functions/lib/vault/catalog.ts';
 import { evidenceKey, manifestKey, payloadKey, verificationKey } from '../../../functions/lib/vault/layout.ts';
 import { LocalStore } from '../../../functions/lib/vault/localStore.ts';
 import type { VaultStore } from '../../../functions/lib/vault/store.ts';
+import { localHmacSigner } from '../../../functions/lib/crypto/mac.ts';
 import { planDrills } from '../../../functions/lib/monitoring/drills.ts';
+import { signDrEvidence } from '../../../functions/lib/plans/evidenceMac.ts';
 import { sourceFreshness, type SnapshotCheck } from '../../../functions/lib/monitoring/freshness.ts';
 import { freshnessData } from '../../../functions/lib/monitoring/metrics.ts';
 import { sampleManifest, sampleVerification } from '../vault/fixtures.ts';
@@ -267,5 +269,26 @@ describe('days since each plan last passed, from its evidence', () => {
     expect(orders).toMatchObject({ plan: 'orders-failover', daysSinceLastPassed: 12, lastPassed: { endedAt: '2026-11-20T11:00:00.000Z', mode: 'real', rtoMinutes: 41.5 } });
     expect(orders!.problems).toEqual(['evidence/orders-failover/junk.json is not valid JSON']);
     expect(billing).toEqual({ plan: 'billing-db-default', daysSinceLastPassed: null, problems: [] });
+  });
+
+  it('with the DR evidence key, counts only signed evidence: a forged pass is reported, an unsigned one passed over', async () => {
+    // Prepare: a genuine drill 12 days ago; a newer pass signed with another key; a newer unsigned pass.
+    const drEvidenceKey = localHmacSigner(Buffer.alloc(32, 7));
+    const genuine = { ...evidence('orders-failover', '2026-11-20T11:00:00.000Z', 'passed'), executionId: 'arn:aws:states:eu-west-1:111122223333:execution:lifeboat-plan-orders-failover:drill-a' };
+    await store.putObject(evidenceKey('orders-failover', 'drill-a'), JSON.stringify(await signDrEvidence(genuine, drEvidenceKey)));
+    const forged = { ...evidence('orders-failover', '2026-12-01T10:00:00.000Z', 'passed'), executionId: 'arn:aws:states:eu-west-1:111122223333:execution:lifeboat-plan-orders-failover:drill-b' };
+    await store.putObject(evidenceKey('orders-failover', 'drill-b'), JSON.stringify(await signDrEvidence(forged, localHmacSigner(Buffer.alloc(32, 1)))));
+    const unsigned = { ...evidence('orders-failover', '2026-12-02T10:00:00.000Z', 'passed'), executionId: 'arn:aws:states:eu-west-1:111122223333:execution:lifeboat-plan-orders-failover:drill-c' };
+    await store.putObject(evidenceKey('orders-failover', 'drill-c'), JSON.stringify(unsigned));
+
+    // Act
+    const [keyed] = await planDrills(store, ['orders-failover'], NOW, { authenticator: drEvidenceKey });
+    const [asStored] = await planDrills(store, ['orders-failover'], NOW);
+
+    // Assess
+    expect(keyed).toMatchObject({ daysSinceLastPassed: 12, lastPassed: { endedAt: '2026-11-20T11:00:00.000Z', key: evidenceKey('orders-failover', 'drill-a') } });
+    expect(keyed!.problems).toEqual([`${evidenceKey('orders-failover', 'drill-b')} does not authenticate with the DR evidence key: not counted`]);
+    // Without the key the newest pass wins, whoever wrote it: what the key is for.
+    expect(asStored).toMatchObject({ daysSinceLastPassed: 0, lastPassed: { key: evidenceKey('orders-failover', 'drill-c') } });
   });
 });

@@ -8,6 +8,9 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { auditKey } from '../../../functions/lib/audit/event.ts';
+import { localHmacSigner } from '../../../functions/lib/crypto/mac.ts';
+import { signDrEvidence } from '../../../functions/lib/plans/evidenceMac.ts';
+import { evidenceKey } from '../../../functions/lib/vault/layout.ts';
 import {
   ageOverPeriod,
   buildReport,
@@ -208,6 +211,33 @@ describe('compliance report over a generated history', () => {
     expect(again.audit.unauthenticated).toEqual([{ key, problem: 'its MAC does not verify with the evidence key (forged or altered)' }]);
     expect(again.summary.text).toContain('1 audit event(s) failed to authenticate.');
     await history.store.delete(key);
+  });
+
+  it('with the DR evidence key, reports only plan runs whose evidence authenticates, and lists forged evidence', async () => {
+    const drEvidenceKey = localHmacSigner(Buffer.alloc(32, 7));
+    const genuineKey = evidenceKey('orders-restore', 'drill-a1');
+    const original = await history.store.getObject(genuineKey);
+    // The first drill signed as the DR step function signs it; a forged pass planted after the failed drill.
+    await history.store.putObject(genuineKey, JSON.stringify(await signDrEvidence(JSON.parse(original.toString()) as { formatVersion: string }, drEvidenceKey)));
+    const forgedKey = evidenceKey('orders-restore', 'drill-z9');
+    const forged = { ...(JSON.parse(original.toString()) as Record<string, unknown>), executionId: 'arn:aws:states:eu-west-1:111122223333:execution:lifeboat-plan-orders-restore:drill-z9', startedAt: '2026-11-18T10:00:00.000Z' };
+    await history.store.putObject(forgedKey, JSON.stringify(await signDrEvidence(forged as unknown as { formatVersion: string }, localHmacSigner(Buffer.alloc(32, 1)))));
+    try {
+      const keyed = await buildReport({ store: history.store, signer: history.signer, drEvidenceKey, sources: SOURCES, since: SINCE, until: UNTIL });
+      // The two unsigned drills are passed over quietly, the forged one with a problem: only the signed drill counts.
+      expect(keyed.plans).toHaveLength(1);
+      expect(keyed.plans[0]).toMatchObject({ drillsInPeriod: 1, lastDrill: { executionId: history.drills[0]!.executionId, outcome: 'passed' }, lapses: [] });
+      expect(keyed.audit.unauthenticated).toEqual([{ key: forgedKey, problem: `${forgedKey} does not authenticate with the DR evidence key: not counted` }]);
+      expect(keyed.summary.ok).toBe(false);
+      expect(keyed.summary.text).toContain('1 DR evidence document(s) failed to authenticate and were not counted.');
+      expect(keyed.summary.text).not.toContain('audit event(s) failed');
+      // Without the key, the forgery counts as the plan's last drill.
+      const asStored = await buildReport({ store: history.store, signer: history.signer, sources: SOURCES, since: SINCE, until: UNTIL });
+      expect(asStored.plans[0]!.lastDrill).toMatchObject({ executionId: forged.executionId, outcome: 'passed' });
+    } finally {
+      await history.store.putObject(genuineKey, original);
+      await history.store.delete(forgedKey);
+    }
   });
 });
 
