@@ -1,5 +1,5 @@
 import type { App } from 'aws-cdk-lib';
-import { effectiveFlexibleWindowMinutes, plansWithDefaults, type LifeboatConfig, type SourceConfig } from './config/index.ts';
+import { effectiveFlexibleWindowMinutes, plansWithDefaults, sourceEngine, type LifeboatConfig, type SourceConfig } from './config/index.ts';
 import type { AirGapDestination, PipelineSource } from './constructs/backup-pipeline.ts';
 import { airGapBucketName } from './constructs/air-gapped-vault.ts';
 import type { DumpNetwork } from './constructs/dump-function.ts';
@@ -83,7 +83,7 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
 
 /** What the pipeline needs to know of a source: identifiers, schedule and policy, never credentials. */
 function pipelineSource(source: SourceConfig): PipelineSource & { network: DumpNetwork } {
-  const engine = source.kind.endsWith('postgres') ? 'postgresql' : 'mysql';
+  const engine = sourceEngine(source);
   const rds =
     'instanceIdentifier' in source
       ? { type: 'instance' as const, identifier: source.instanceIdentifier }

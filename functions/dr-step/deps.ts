@@ -21,7 +21,8 @@ import type { VerifyServers } from '../verify/verify.ts';
  */
 export const DrSourceSchema = z.object({
   id: z.string().min(1),
-  engine: z.enum(['postgresql', 'mysql']),
+  /** `docdb`: an Amazon DocumentDB cluster (snapshots only: restore-snapshot, never restore-dump or validate). */
+  engine: z.enum(['postgresql', 'mysql', 'docdb']),
   /** The database a restored RDS instance is validated in. @default the engine's own (`postgres` / `mysql`) */
   database: z.string().min(1).optional(),
   /** The source's (master) credentials: a database restored from its snapshot has the same users. */

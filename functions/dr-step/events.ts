@@ -116,7 +116,7 @@ export const PolledStepSchema = z.object({
       sourceId: z.string().min(1),
       backupId: z.string().min(1).optional(),
       restoredDataAt: isoTimestamp,
-      engine: z.enum(['postgresql', 'mysql']),
+      engine: z.enum(['postgresql', 'mysql', 'docdb']),
       database: z.string().min(1),
       credentialsSecretArn: z.string().startsWith('arn:'),
     })

@@ -128,7 +128,8 @@ export async function startSnapshotRestore(event: RunStepEvent, parameters: Rest
           DBClusterIdentifier: identifier,
           DBInstanceClass: parameters.instanceClass ?? deps.auroraInstanceClass ?? DEFAULT_AURORA_INSTANCE_CLASS,
           Engine: engine,
-          PubliclyAccessible: false,
+          // DocumentDB instances take no PubliclyAccessible: a DocumentDB cluster is only ever reachable in its VPC.
+          ...(engine === 'docdb' ? {} : { PubliclyAccessible: false }),
           Tags: tags,
         }),
       );
@@ -473,7 +474,7 @@ function findSource(deps: DrStepDeps, sourceId: string, stepId: string): DrSourc
 
 /** The database the validate step connects to: the source's, or the engine's always-present one for snapshot-only sources. */
 function databaseOf(source: DrSource): string {
-  return source.database ?? (source.engine === 'postgresql' ? 'postgres' : 'mysql');
+  return source.database ?? (source.engine === 'postgresql' ? 'postgres' : source.engine === 'docdb' ? 'admin' : 'mysql');
 }
 
 function replicaLocation(deps: DrStepDeps, replica: string, fallback: RegionChoice): { region: RegionChoice; identifier: string } {

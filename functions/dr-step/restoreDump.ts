@@ -37,6 +37,10 @@ export async function runRestoreDumpStep(event: RunStepEvent, parameters: Restor
   if (found.engine === 'redis') {
     throw new ConfigError(`Step '${event.stepId}': ${found.sourceId} is a Redis source; restore it with lifeboat restore --target redis://… (README, "Redis")`);
   }
+  if (found.engine === 'docdb') {
+    // Unreachable from a config (a DocumentDB source has no dumps, and the config refuses restore-dump for it).
+    throw new ConfigError(`Step '${event.stepId}': ${found.sourceId} is a DocumentDB source; restore its snapshot with a restore-snapshot step`);
+  }
   const manifest = { ...found, engine: found.engine };
   const drill = event.mode === 'drill';
 

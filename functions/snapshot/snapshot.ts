@@ -38,7 +38,7 @@ import {
 } from '../lib/errors.ts';
 import { readManifest, writeManifest } from '../lib/vault/catalog.ts';
 import { BACKUP_ID_PATTERN, manifestKey, newBackupId, parseBackupId } from '../lib/vault/layout.ts';
-import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type BackupManifest } from '../lib/vault/manifest.ts';
+import { formatVersionFor, MANIFEST_FORMAT, type BackupManifest } from '../lib/vault/manifest.ts';
 import type { VaultStore } from '../lib/vault/store.ts';
 import { parseOrConfigError } from '../lib/validation.ts';
 
@@ -51,7 +51,8 @@ export const SnapshotSourceSchema = z.object({
     const problem = snapshotSourceIdProblem(id);
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   }),
-  engine: z.enum(['postgresql', 'mysql']),
+  /** `docdb`: an Amazon DocumentDB cluster, through the same RDS snapshot API as Aurora. */
+  engine: z.enum(['postgresql', 'mysql', 'docdb']),
   /** Recorded as `source.database` in the manifest; a snapshot holds every database, so `*` without it. */
   database: z.string().min(1).optional(),
   rds: z.object({ type: z.enum(['instance', 'cluster']), identifier: z.string().min(1) }),
@@ -260,7 +261,7 @@ export async function recordSnapshot(ref: SnapshotRef, deps: SnapshotDeps): Prom
   const region = regionOf(snapshot.arn, ref.region);
   const manifest: BackupManifest = {
     format: MANIFEST_FORMAT,
-    formatVersion: MANIFEST_FORMAT_VERSION,
+    formatVersion: formatVersionFor({ engine: source.engine }),
     backupId: ref.backupId,
     sourceId: ref.sourceId,
     kind: 'snapshot',

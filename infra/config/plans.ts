@@ -354,10 +354,24 @@ export function planProblems(plans: readonly PlanConfig[], context: PlanContext)
       } else if (planStep.kind === 'restore-point-in-time' && 'clusterIdentifier' in configured) {
         problems.push({
           path,
-          message: `'${id}' is an Aurora cluster (${configured.kind}); restore-point-in-time restores an RDS instance source`,
+          message: `'${id}' is ${configured.kind === 'docdb' ? 'a DocumentDB' : 'an Aurora'} cluster (${configured.kind}); restore-point-in-time restores an RDS instance source`,
         });
       } else if (planStep.kind === 'restore-dump' && configured.backup.method === 'snapshot') {
         problems.push({ path, message: `'${id}' is backed up by snapshot only, so it has no dump to restore; use restore-snapshot` });
+      }
+    });
+
+    // validate checks tables and SQL: a restored DocumentDB cluster has neither (its restore step waits until it is available).
+    const byId = new Map(plan.steps.map((planStep) => [planStep.id, planStep]));
+    plan.steps.forEach((planStep, s) => {
+      if (planStep.kind !== 'validate') return;
+      const target = byId.get(planStep.parameters.target);
+      const restored = target && 'source' in target.parameters ? sources.get(target.parameters.source) : undefined;
+      if (restored?.kind === 'docdb') {
+        problems.push({
+          path: at('steps', s, 'parameters', 'target'),
+          message: `'${planStep.parameters.target}' restores the DocumentDB source '${restored.id}': validate checks PostgreSQL and MySQL tables and SQL, not DocumentDB; leave the step out (the restore waits until the cluster is available)`,
+        });
       }
     });
   });
@@ -495,7 +509,7 @@ function cyclesOf(steps: readonly PlanStepConfig[], byId: ReadonlyMap<string, Pl
 // ---------------------------------------------------------------------------------------------
 // Default plans
 
-/** The verification server engine of a source kind. */
+/** The verification server engine of a dump source's kind. */
 function engineOf(source: SourceConfig): 'postgresql' | 'mysql' {
   return source.kind.endsWith('postgres') ? 'postgresql' : 'mysql';
 }
@@ -566,6 +580,28 @@ export function defaultPlanFor(source: SourceConfig, config: Omit<PlanContext, '
         region: 'primary',
         target: { host: server.host, port: server.port, database, credentialsSecretArn: server.credentialsSecretArn },
       },
+    };
+  }
+
+  // A DocumentDB cluster has no tables or SQL to validate: its restore ends when the cluster is available.
+  if (source.kind === 'docdb') {
+    return {
+      name: `${source.id}-default`,
+      description: `Default recovery of ${source.id}: back up now, then ${recovery}, notify`,
+      priority: 'high',
+      objectives: { rtoMinutes: source.objectives.rtoMinutes, rpoMinutes: source.objectives.rpoMinutes },
+      contacts,
+      steps: [
+        { id: 'backup', kind: 'backup-now', dependsOn: [], timeoutMinutes: DEFAULT_TIMEOUT_MINUTES['backup-now'], parameters: { source: source.id } },
+        restore,
+        {
+          id: 'tell',
+          kind: 'notify',
+          dependsOn: ['restore'],
+          timeoutMinutes: DEFAULT_TIMEOUT_MINUTES.notify,
+          parameters: { message: `${source.id}: ${recovery}, available` },
+        },
+      ],
     };
   }
 

@@ -252,7 +252,7 @@ const ScheduleSchema = z.strictObject({
 // ---------------------------------------------------------------------------------------------
 // Sources
 
-export const SOURCE_KINDS = ['rds-postgres', 'rds-mysql', 'aurora-postgres', 'aurora-mysql'] as const;
+export const SOURCE_KINDS = ['rds-postgres', 'rds-mysql', 'aurora-postgres', 'aurora-mysql', 'docdb'] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];
 
 export const BACKUP_METHODS = ['dump', 'snapshot', 'both'] as const;
@@ -449,10 +449,35 @@ const instanceSource = <K extends SourceKind>(kind: K) =>
 const clusterSource = <K extends SourceKind>(kind: K) =>
   withSourceChecks(z.strictObject({ kind: z.literal(kind), clusterIdentifier: RdsIdentifier, ...commonSourceShape }));
 
+/**
+ * An Amazon DocumentDB cluster: backed up by cluster snapshot only (docs/documentdb.md says why there is no logical
+ * dump yet), so no database, SQL checks or dump runner; its credentials are the cluster's master user, which the
+ * restore test logs in with.
+ */
+const docdbSource = withSourceChecks(
+  z
+    .strictObject({
+      kind: z.literal('docdb'),
+      clusterIdentifier: RdsIdentifier,
+      ...commonSourceShape,
+      backup: z
+        .strictObject({
+          method: z
+            .literal('snapshot', { error: "DocumentDB is backed up by cluster snapshot only: 'snapshot' (or leave backup out); there is no logical dump yet (docs/documentdb.md)" })
+            .default('snapshot'),
+        })
+        .prefault({}),
+    })
+    .superRefine((source, ctx) => {
+      if (source.database !== undefined) ctx.addIssue({ code: 'custom', path: ['database'], message: 'not used by a DocumentDB source: a cluster snapshot holds every database' });
+      if (source.sqlChecks.length > 0) ctx.addIssue({ code: 'custom', path: ['sqlChecks'], message: 'not used by a DocumentDB source: its restore test checks the restored cluster answers (docs/documentdb.md)' });
+    }),
+);
+
 /** One source to back up. New kinds (s3-bucket, ssm-config) are new members of this union. */
 export const SourceSchema = z.discriminatedUnion(
   'kind',
-  [instanceSource('rds-postgres'), instanceSource('rds-mysql'), clusterSource('aurora-postgres'), clusterSource('aurora-mysql')],
+  [instanceSource('rds-postgres'), instanceSource('rds-mysql'), clusterSource('aurora-postgres'), clusterSource('aurora-mysql'), docdbSource],
   {
     error: (iss) => {
       if (iss.code !== 'invalid_union') return undefined;
@@ -665,7 +690,13 @@ export const ConfigSectionsSchema = z.strictObject({
 
 export type SourceConfig = z.output<typeof SourceSchema>;
 export type RdsInstanceSourceConfig = Extract<SourceConfig, { instanceIdentifier: string }>;
-export type AuroraClusterSourceConfig = Extract<SourceConfig, { clusterIdentifier: string }>;
+export type AuroraClusterSourceConfig = Extract<SourceConfig, { clusterIdentifier: string; kind: 'aurora-postgres' | 'aurora-mysql' }>;
+export type DocdbSourceConfig = Extract<SourceConfig, { kind: 'docdb' }>;
+
+/** The engine a source's backups record: a dump's and its verification server's, or DocumentDB's. */
+export function sourceEngine(source: Pick<SourceConfig, 'kind'>): 'postgresql' | 'mysql' | 'docdb' {
+  return source.kind === 'docdb' ? 'docdb' : source.kind.endsWith('postgres') ? 'postgresql' : 'mysql';
+}
 export type NetworkConfig = z.output<typeof NetworkSchema>;
 export type ScheduleConfig = z.output<typeof ScheduleSchema>;
 export type RetentionConfig = z.output<typeof RetentionSchema>;

@@ -21,10 +21,13 @@ import { standardStateMachine, stateMachineLogGroup, stateMachineRole } from './
 import { KEY_USE_TAGS } from './vault-key.ts';
 import { auditWriteStatements } from './audit-trail.ts';
 
+/** What a source's backups hold: a PostgreSQL or MySQL database (dumps, snapshots), or a DocumentDB cluster (snapshots only). */
+export type SourceEngine = 'postgresql' | 'mysql' | 'docdb';
+
 /** A source as the pipeline sees it: identifiers, schedule and policy; never credentials. */
 export interface PipelineSource {
   readonly id: string;
-  readonly engine: 'postgresql' | 'mysql';
+  readonly engine: SourceEngine;
   readonly method: 'dump' | 'snapshot' | 'both';
   /** The database a dump takes; absent for snapshot-only sources. */
   readonly database?: string;

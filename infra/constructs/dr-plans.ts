@@ -22,7 +22,7 @@ import { PipelineFunction } from './pipeline-function.ts';
 import { ReviewedPolicy } from './reviewed-policy.ts';
 import { standardStateMachine, stateMachineLogGroup, stateMachineRole } from './state-machine.ts';
 import { KEY_USE_TAGS } from './vault-key.ts';
-import type { AirGapDestination } from './backup-pipeline.ts';
+import type { AirGapDestination, SourceEngine } from './backup-pipeline.ts';
 
 /** How plan state machines log: errors only, without execution data (a task token is in an approval task's input). */
 export const PLAN_LOGGING = { level: sfn.LogLevel.ERROR, includeExecutionData: false } as const;
@@ -30,7 +30,7 @@ export const PLAN_LOGGING = { level: sfn.LogLevel.ERROR, includeExecutionData: f
 /** A source as the DR step function knows it: identifiers only. */
 export interface DrPlanSource {
   readonly id: string;
-  readonly engine: 'postgresql' | 'mysql';
+  readonly engine: SourceEngine;
   readonly database?: string;
   readonly credentialsSecretArn: string;
   readonly rds: { readonly type: 'instance' | 'cluster'; readonly identifier: string };

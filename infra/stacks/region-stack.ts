@@ -102,8 +102,9 @@ export class RegionStack extends Stack {
         this.drEvidenceKey = new EvidenceKey(this, 'DrEvidenceKey', { deployment: props.deployment, purpose: 'dr-evidence' });
         new CfnOutput(this, 'DrEvidenceKeyArn', { value: this.drEvidenceKey.key.keyArn, description: 'lifeboat --dr-evidence-key: the key DR plan evidence is signed with' });
       }
+      // DocumentDB sources are snapshot-only: never dumped.
       const dumpSources = sources
-        .filter((s) => s.method !== 'snapshot')
+        .filter((s): s is typeof s & { engine: 'postgresql' | 'mysql' } => s.method !== 'snapshot' && s.engine !== 'docdb')
         .map((s) => ({ id: s.id, engine: s.engine, database: s.database!, credentialsSecretArn: s.credentialsSecretArn, rds: s.rds, network: s.network }));
       this.backup = new BackupFunctions(this, 'Backup', {
         name: props.deployment,
@@ -172,7 +173,8 @@ export class RegionStack extends Stack {
             : {}),
         });
       }
-      const snapshotSources = sources.filter((s) => s.method !== 'dump');
+      // The restore test restores PostgreSQL and MySQL snapshots; a DocumentDB restore test is not built yet (docs/documentdb.md).
+      const snapshotSources = sources.filter((s): s is typeof s & { engine: 'postgresql' | 'mysql' } => s.method !== 'dump' && s.engine !== 'docdb');
       if (props.backup.snapshotRestoreTest && snapshotSources.length > 0) {
         const { network, instanceClass, auroraInstanceClass } = props.backup.snapshotRestoreTest;
         this.restoreTest = new RestoreTest(this, 'RestoreTest', {

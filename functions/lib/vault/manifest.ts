@@ -7,6 +7,9 @@
  *
  * v1.2 adds two kinds (configuration backups, kind `config`, are read by functions/lib/configset/) and Redis: engine `redis`, payload format `redis-keys` (functions/lib/redis/keysFormat.ts), the dump
  * tool `lifeboat-redis` and `content.keyspace` (keys per database). Only Redis backups are written as v1.2.
+ *
+ * v1.3 adds engine `docdb`: an Amazon DocumentDB cluster snapshot (kind `snapshot` only: there is no DocumentDB
+ * dump). Only DocumentDB backups are written as v1.3; a 1.2 reader refuses them by their engine.
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
@@ -21,6 +24,8 @@ export const MANIFEST_FORMAT_VERSION = '1.0';
 export const MULTI_PART_FORMAT_VERSION = '1.1';
 /** The version this code writes for a Redis backup (engine `redis`). */
 export const REDIS_FORMAT_VERSION = '1.2';
+/** The version this code writes for a DocumentDB snapshot backup (engine `docdb`). */
+export const DOCDB_FORMAT_VERSION = '1.3';
 /** Readers accept every minor version of this major and refuse any other major. */
 export const SUPPORTED_MAJOR_VERSION = 1;
 
@@ -31,6 +36,8 @@ export const ENGINE_DUMP = {
   postgresql: { tool: 'pg_dump', payloadFormats: ['pg_dump-custom', 'pg_dump-custom-parts'] },
   mysql: { tool: 'mysqldump', payloadFormats: ['mysqldump-sql'] },
   redis: { tool: 'lifeboat-redis', payloadFormats: ['redis-keys'] },
+  /** No dump: DocumentDB backups are cluster snapshots. */
+  docdb: { tool: undefined, payloadFormats: [] },
 } as const;
 
 /** A multi-part payload's sections, in restore order: schema, table data, then indexes, constraints and triggers. */
@@ -117,7 +124,7 @@ function defineManifestSchema(object: ObjectFactory) {
     backupId: z.string().regex(BACKUP_ID_PATTERN, 'must be a backup id like 20261122T053327Z-k3x7q2ab'),
     sourceId: z.string().regex(SOURCE_ID_PATTERN, 'must be a source id (a-z, 0-9, "-", starting with a letter)'),
     kind: z.enum(['dump', 'snapshot']),
-    engine: z.enum(['postgresql', 'mysql', 'redis']),
+    engine: z.enum(['postgresql', 'mysql', 'redis', 'docdb']),
     startedAt: timestamp,
     completedAt: timestamp,
     source,
@@ -154,6 +161,10 @@ function defineManifestSchema(object: ObjectFactory) {
     if (manifest.payload) checkParts(manifest.payload, manifest.formatVersion, problem);
     if (manifest.engine === 'redis' && Number(VERSION_PATTERN.exec(manifest.formatVersion)?.[2] ?? 0) < 2) {
       problem(['formatVersion'], 'must be 1.2 or later for engine "redis"');
+    }
+    if (manifest.engine === 'docdb') {
+      if (Number(VERSION_PATTERN.exec(manifest.formatVersion)?.[2] ?? 0) < 3) problem(['formatVersion'], 'must be 1.3 or later for engine "docdb"');
+      if (manifest.kind !== 'snapshot') problem(['kind'], 'must be "snapshot" for engine "docdb": DocumentDB backups are cluster snapshots');
     }
     if ((manifest.engine === 'redis') !== (manifest.content.keyspace !== undefined)) {
       problem(['content', 'keyspace'], manifest.engine === 'redis' ? 'is required for engine "redis"' : 'is only allowed for engine "redis"');
@@ -277,8 +288,9 @@ export function payloadObjects(manifest: BackupManifest): PayloadObject[] {
   return [{ key, storedBytes, sha256, rawBytes }];
 }
 
-/** The version a manifest must carry: 1.2 for Redis, 1.1 for a multi-part payload, 1.0 otherwise. */
+/** The version a manifest must carry: 1.3 for DocumentDB, 1.2 for Redis, 1.1 for a multi-part payload, 1.0 otherwise. */
 export function formatVersionFor(manifest: Pick<BackupManifest, 'payload'> & Partial<Pick<BackupManifest, 'engine'>>): string {
+  if (manifest.engine === 'docdb') return DOCDB_FORMAT_VERSION;
   if (manifest.engine === 'redis') return REDIS_FORMAT_VERSION;
   return manifest.payload?.parts ? MULTI_PART_FORMAT_VERSION : MANIFEST_FORMAT_VERSION;
 }

@@ -41,6 +41,7 @@ const NOW = new Date('2026-03-02T09:00:00.000Z');
 const LATER = new Date('2026-03-02T09:24:30.000Z');
 const ORDERS_SECRET = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:rds!db-orders-Ab12Cd`;
 const LEDGER_SECRET = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:rds!cluster-ledger-Ef34Gh`;
+const CATALOG_SECRET = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:catalog-docdb-master-Ij56Kl`;
 const OLD_BACKUP = '20260301T000000Z-aaaaaaaa';
 const NEW_BACKUP = '20260301T120000Z-bbbbbbbb';
 const SNAPSHOT_CREATED = new Date('2026-03-01T12:00:04.000Z');
@@ -81,12 +82,14 @@ describe('the RDS steps', () => {
     await writeManifest(vault.store, snapshotManifest('orders-db', NEW_BACKUP, 'instance', REGION, 'postgresql'));
     await putDumpManifest(vault.store, sampleManifest({ sourceId: 'orders-db', backupId: '20260301T180000Z-cccccccc' })); // a dump: not a snapshot
     await writeManifest(vault.store, snapshotManifest('ledger-db', NEW_BACKUP, 'cluster', REGION, 'mysql'));
+    await writeManifest(vault.store, snapshotManifest('catalog-docdb', NEW_BACKUP, 'cluster', REGION, 'docdb'));
     await writeManifest(drVault.store, snapshotManifest('orders-db', OLD_BACKUP, 'instance', DR_REGION, 'postgresql'));
     const keyring = testKeyring();
     deps = {
       sources: [
         { id: 'orders-db', engine: 'postgresql', database: 'orders', credentialsSecretArn: ORDERS_SECRET, rds: { type: 'instance', identifier: 'orders-prod' } },
         { id: 'ledger-db', engine: 'mysql', credentialsSecretArn: LEDGER_SECRET, rds: { type: 'cluster', identifier: 'ledger-prod' } },
+        { id: 'catalog-docdb', engine: 'docdb', credentialsSecretArn: CATALOG_SECRET, rds: { type: 'cluster', identifier: 'catalog-prod' } },
       ],
       regions: {
         primary: { name: REGION, rds: primaryClient, store: vault.store, keyring },
@@ -271,6 +274,43 @@ describe('the RDS steps', () => {
         region: REGION,
         target: { host: 'ledger-recovered.cluster-abc.eu-west-1.rds.amazonaws.com', port: 3306, database: 'mysql', engine: 'mysql', credentialsSecretArn: LEDGER_SECRET },
         drill: false,
+      });
+    });
+
+    it('real, DocumentDB cluster: restores the cluster with the snapshot engine and adds its instance without PubliclyAccessible', async () => {
+      const suffix = newSuffix();
+      const snapshot = snapshotName('catalog-docdb', NEW_BACKUP);
+      primary.on(DescribeDBClusterSnapshotsCommand, { DBClusterSnapshotIdentifier: snapshot }).resolves({
+        DBClusterSnapshots: [{ DBClusterSnapshotIdentifier: snapshot, Engine: 'docdb', EngineVersion: '5.0.0', SnapshotCreateTime: SNAPSHOT_CREATED }],
+      });
+      primary.on(RestoreDBClusterFromSnapshotCommand).resolves({ DBCluster: { Status: 'creating' } });
+      primary.on(CreateDBInstanceCommand).resolves({ DBInstance: { DBInstanceStatus: 'creating' } });
+
+      const record = (await handleDrStepEvent(
+        runStep('restore', 'restore-snapshot', { source: 'catalog-docdb', targetIdentifier: 'catalog-recovered', ...PLACEMENT }, { mode: 'real', suffix }),
+        deps,
+      )) as PolledStepRecord;
+
+      expect(commandsOf(primary)).toEqual([
+        ['DescribeDBClusterSnapshots', { DBClusterSnapshotIdentifier: snapshot }],
+        [
+          'RestoreDBClusterFromSnapshot',
+          {
+            DBClusterIdentifier: 'catalog-recovered',
+            SnapshotIdentifier: snapshot,
+            Engine: 'docdb',
+            EngineVersion: '5.0.0',
+            DBSubnetGroupName: 'lifeboat-private',
+            VpcSecurityGroupIds: ['sg-0abc1234'],
+            Tags: tags(suffix, false),
+          },
+        ],
+        // DocumentDB instances take no PubliclyAccessible: a cluster is only reachable inside its VPC.
+        ['CreateDBInstance', { DBInstanceIdentifier: 'catalog-recovered', DBClusterIdentifier: 'catalog-recovered', DBInstanceClass: 'db.r6g.large', Engine: 'docdb', Tags: tags(suffix, false) }],
+      ]);
+      expect(record.step).toMatchObject({
+        resource: { type: 'cluster', identifier: 'catalog-recovered', instanceIdentifier: 'catalog-recovered' },
+        restore: { sourceId: 'catalog-docdb', engine: 'docdb', database: 'admin', credentialsSecretArn: CATALOG_SECRET, restoredDataAt: SNAPSHOT_CREATED.toISOString() },
       });
     });
 

@@ -57,12 +57,13 @@ export function commandsOf(stub: { calls(): { args: readonly unknown[] }[] }): [
 export const snapshotName = (sourceId: string, backupId: string) => `lifeboat-${sourceId}-${backupId.toLowerCase()}`;
 
 /** The manifest of a Lifeboat snapshot as the backup state machine records it: started at its backup id's time, done 9 minutes later. */
-export function snapshotManifest(sourceId: string, backupId: string, type: 'instance' | 'cluster', region: string, engine: 'postgresql' | 'mysql'): BackupManifest {
+export function snapshotManifest(sourceId: string, backupId: string, type: 'instance' | 'cluster', region: string, engine: 'postgresql' | 'mysql' | 'docdb'): BackupManifest {
   const identifier = snapshotName(sourceId, backupId);
   const start = `${backupId.slice(0, 4)}-${backupId.slice(4, 6)}-${backupId.slice(6, 8)}T${backupId.slice(9, 11)}:${backupId.slice(11, 13)}:${backupId.slice(13, 15)}.000Z`;
   return sampleManifest({
     sourceId,
     backupId,
+    ...(engine === 'docdb' ? { formatVersion: '1.3' } : {}),
     kind: 'snapshot',
     engine,
     startedAt: start,

@@ -376,4 +376,29 @@ describe('record', () => {
       snapshot: { arn, identifier: name, region: REGION },
     });
   });
+
+  it('snapshots a DocumentDB cluster through the cluster API and records it as format 1.3, engine docdb', async () => {
+    const catalog: SnapshotSource = { id: 'catalog', engine: 'docdb', rds: { type: 'cluster', identifier: 'catalog-docdb' } };
+    const withCatalog = { ...deps, sources: [orders, ledger, catalog] };
+    const backupId = derivedBackupId(EXECUTION, 'catalog', new Date(START));
+    const name = `lifeboat-catalog-${backupId.toLowerCase()}`;
+    const arn = `arn:aws:rds:${REGION}:${ACCOUNT}:cluster-snapshot:${name}`;
+    const tags = [
+      { Key: 'lifeboat:source', Value: 'catalog' },
+      { Key: 'lifeboat:backup-id', Value: backupId },
+      { Key: 'lifeboat:policy', Value: 'default' },
+      { Key: 'lifeboat:managed-by', Value: 'lifeboat' },
+    ];
+    rds.on(CreateDBClusterSnapshotCommand).resolves({ DBClusterSnapshot: { DBClusterSnapshotIdentifier: name, DBClusterSnapshotArn: arn, Status: 'creating', PercentProgress: 0 } });
+    rds.on(DescribeDBClusterSnapshotsCommand).resolves({
+      DBClusterSnapshots: [{ DBClusterSnapshotIdentifier: name, DBClusterSnapshotArn: arn, Status: 'available', Engine: 'docdb', EngineVersion: '5.0.0', TagList: tags }],
+    });
+
+    const created = (await handleSnapshotEvent({ action: 'create', sourceId: 'catalog', executionId: EXECUTION, executionStartTime: START }, withCatalog)) as SnapshotStatus;
+    await handleSnapshotEvent({ action: 'record', snapshot: created }, withCatalog);
+
+    expect(rds).toHaveReceivedCommandWith(CreateDBClusterSnapshotCommand, { DBClusterSnapshotIdentifier: name, DBClusterIdentifier: 'catalog-docdb', Tags: tags });
+    const [recorded] = await listBackups(store, { sourceId: 'catalog' });
+    expect(recorded).toMatchObject({ formatVersion: '1.3', kind: 'snapshot', engine: 'docdb', source: { database: '*', serverVersion: '5.0.0' }, snapshot: { arn, identifier: name } });
+  });
 });

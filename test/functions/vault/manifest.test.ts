@@ -76,6 +76,29 @@ describe('manifest', () => {
     expect(parseManifest(serializeManifest(manifest), KEY)).toEqual(manifest);
   });
 
+  it('takes a DocumentDB cluster snapshot as format 1.3, engine docdb, and only as a snapshot', () => {
+    const { payload: _p, compression: _c, encryption: _e, ...rest } = sampleManifest();
+    const manifest: BackupManifest = {
+      ...rest,
+      formatVersion: '1.3',
+      kind: 'snapshot',
+      engine: 'docdb',
+      source: { database: '*', serverVersion: '5.0.0' },
+      tools: { lifeboat: '0.1.0' },
+      content: { tables: [] },
+      snapshot: {
+        arn: 'arn:aws:rds:eu-west-1:111122223333:cluster-snapshot:lifeboat-catalog-20261122t053327z',
+        identifier: 'lifeboat-catalog-20261122t053327z',
+        region: 'eu-west-1',
+      },
+    };
+    expect(parseManifest(serializeManifest(manifest), KEY)).toEqual(manifest);
+    // A 1.2 writer never wrote one: refused as not what it claims to be.
+    expect(() => parseManifest(JSON.stringify({ ...manifest, formatVersion: '1.2' }), KEY)).toThrow(/formatVersion: must be 1\.3 or later for engine "docdb"/);
+    expect(() => parseManifest(JSON.stringify({ ...sampleManifest(), formatVersion: '1.3', engine: 'docdb' }), KEY)).toThrow(/kind: must be "snapshot" for engine "docdb"/);
+    expect(() => serializeManifest({ ...manifest, formatVersion: '1.0' })).toThrow(/1\.3/);
+  });
+
   it('writes fields in a stable order, ending with a newline', () => {
     const text = serializeManifest(sampleManifest());
 

@@ -162,7 +162,7 @@ describe('a bad config names the field', () => {
     config.sources[0].kind = 'mongodb';
 
     expect(problemsOf(config)).toEqual([
-      'sources[0].kind: unknown source kind "mongodb"; expected one of rds-postgres, rds-mysql, aurora-postgres, aurora-mysql',
+      'sources[0].kind: unknown source kind "mongodb"; expected one of rds-postgres, rds-mysql, aurora-postgres, aurora-mysql, docdb',
     ]);
   });
 

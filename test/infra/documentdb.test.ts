@@ -1,0 +1,100 @@
+// DocumentDB sources (issue 14): backed up by cluster snapshot through the same path as Aurora, copied to the DR
+// region, retained, and restored by a default DR plan; never dumped, and refused where only SQL engines fit.
+import { Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { exampleConfig, synthLifeboat, type SynthesizedLifeboat } from './support.ts';
+import { ConfigError } from '../../functions/lib/errors.ts';
+
+/** The example config with a DocumentDB cluster added beside its databases. */
+function withDocdb(change: (source: Record<string, any>, raw: Record<string, any>) => void = () => {}) {
+  return exampleConfig((raw) => {
+    const source: Record<string, any> = {
+      kind: 'docdb',
+      id: 'catalog-docdb',
+      clusterIdentifier: 'catalog-prod',
+      credentialsSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:catalog-docdb-master-Ab12Cd',
+      network: raw.sources[0].network,
+      schedule: { cron: 'cron(0 4 * * ? *)', timeZone: 'UTC' },
+      objectives: { rpoMinutes: 1500, rtoMinutes: 120 },
+    };
+    change(source, raw);
+    raw.sources.push(source);
+  });
+}
+
+type Fn = { Properties: { Description?: string; Environment?: { Variables?: Record<string, string> } } };
+const functionsIn = (template: Template) => Object.values(template.findResources('AWS::Lambda::Function')) as Fn[];
+const sourcesOf = (template: Template, description: RegExp) =>
+  functionsIn(template)
+    .filter((fn) => description.test(fn.Properties.Description ?? ''))
+    .map((fn) => JSON.parse(fn.Properties.Environment!.Variables!['LIFEBOAT_SOURCES']!) as { id: string; engine?: string; rds?: unknown }[]);
+
+describe('a DocumentDB source in the deployment', () => {
+  let lifeboat: SynthesizedLifeboat;
+  beforeAll(() => {
+    // Compliance checks on (synthLifeboat): cdk-nag passes with the DocumentDB source.
+    lifeboat = synthLifeboat(withDocdb());
+  }, 120_000);
+
+  it('is snapshotted as a cluster by the snapshot function, which may snapshot exactly its cluster', () => {
+    const [sources] = sourcesOf(lifeboat.primary, /^Lifeboat: creates and describes RDS snapshots/);
+    expect(sources!.find((s) => s.id === 'catalog-docdb')).toMatchObject({ engine: 'docdb', rds: { type: 'cluster', identifier: 'catalog-prod' } });
+    const statements = Object.values(lifeboat.primary.findResources('AWS::IAM::Policy')).flatMap((p) => p.Properties.PolicyDocument.Statement as { Sid?: string; Resource: unknown }[]);
+    const own = statements.find((s) => s.Sid === 'SnapshotOwnClusters');
+    expect(JSON.stringify(own!.Resource)).toContain(':rds:eu-west-1:123456789012:cluster:catalog-prod');
+    expect(JSON.stringify(own!.Resource)).toContain(':rds:eu-west-1:123456789012:cluster-snapshot:lifeboat-catalog-docdb-*');
+  });
+
+  it('is never given to a dump function or the SQL restore test', () => {
+    const served = sourcesOf(lifeboat.primary, /^Lifeboat: (streamed, encrypted logical backups|verifies a dump|validates a temporary database)/);
+    expect(served.length).toBeGreaterThanOrEqual(3);
+    for (const sources of served) {
+      expect(sources.map((s) => s.id)).not.toContain('catalog-docdb');
+    }
+  });
+
+  it('gets a default plan that restores its latest snapshot and notifies, without a validate step', () => {
+    const machines = Object.values(lifeboat.primary.findResources('AWS::StepFunctions::StateMachine')).map((m) => String(m.Properties.StateMachineName));
+    expect(machines).toContain('lifeboat-plan-catalog-docdb-default');
+    const [drStep] = sourcesOf(lifeboat.primary, /^Lifeboat: runs DR plan steps/);
+    expect(drStep!.find((s) => s.id === 'catalog-docdb')).toMatchObject({ engine: 'docdb', rds: { type: 'cluster', identifier: 'catalog-prod' } });
+  });
+});
+
+describe('a DocumentDB source in the config', () => {
+  const refused = (change: (source: Record<string, any>, raw: Record<string, any>) => void) => {
+    try {
+      withDocdb(change);
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      return (error as Error).message;
+    }
+    throw new Error('the config was accepted');
+  };
+
+  it('is backed up by snapshot, by default and only', () => {
+    const config = withDocdb();
+    expect(config.sources.at(-1)!.backup).toEqual({ method: 'snapshot' });
+    expect(refused((source) => (source.backup = { method: 'dump' }))).toMatch(/backup\.method.*DocumentDB is backed up by cluster snapshot only/);
+  });
+
+  it('takes no database or SQL checks', () => {
+    expect(refused((source) => (source.database = 'catalog'))).toMatch(/database.*not used by a DocumentDB source/);
+    expect(refused((source) => (source.sqlChecks = ['SELECT 1']))).toMatch(/sqlChecks.*not used by a DocumentDB source/);
+  });
+
+  it('is refused in plan steps that only fit SQL engines or RDS instances', () => {
+    const plan = (steps: unknown[]) => (_source: Record<string, any>, raw: Record<string, any>) => {
+      raw.plans = [{ name: 'catalog-restore', priority: 'high', objectives: { rtoMinutes: 120, rpoMinutes: 1500 }, contacts: [{ name: 'Ana Lima', email: 'ana@example.com' }], steps }];
+    };
+    const restore = { id: 'restore', kind: 'restore-snapshot', parameters: { source: 'catalog-docdb', region: 'dr', targetIdentifier: 'catalog-standby', subnetGroupName: 'dr-private', securityGroupIds: ['sg-0a1b2c3d4e5f60009'] } };
+    expect(refused(plan([restore, { id: 'check', kind: 'validate', dependsOn: ['restore'], parameters: { target: 'restore' } }]))).toMatch(
+      /steps\[1\]\.parameters\.target.*restores the DocumentDB source 'catalog-docdb': validate checks PostgreSQL and MySQL/,
+    );
+    expect(refused(plan([{ id: 'pitr', kind: 'restore-point-in-time', parameters: { source: 'catalog-docdb', targetIdentifier: 'catalog-pitr', instanceClass: 'db.r6g.large', subnetGroupName: 'private', securityGroupIds: ['sg-0a1b2c3d4e5f60009'] } }]))).toMatch(
+      /'catalog-docdb' is a DocumentDB cluster \(docdb\); restore-point-in-time restores an RDS instance source/,
+    );
+    // A restore-snapshot alone is a plan.
+    expect(() => withDocdb(plan([restore]))).not.toThrow();
+  });
+});
