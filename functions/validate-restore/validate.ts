@@ -10,12 +10,14 @@ import { type ConnectionInfo, redact } from '../lib/engine/connection.ts';
 import { messageOf } from '../lib/engine/driver.ts';
 import { ConfigError, RestoreTargetLoginFailedError, RestoreTargetUnreachableError } from '../lib/errors.ts';
 import { parseOrConfigError } from '../lib/validation.ts';
+import { type ConnectDocdb, validateDocdb } from './docdb.ts';
 import { type Connect, type ConnectOptions, DatabaseMissing, connectRestoredDatabase, isTruthy } from '../lib/engine/restoredDatabase.ts';
 
 /** The snapshot restore test's execution input (statemachines/snapshot-restore-test.asl.json); extra fields are ignored. */
 export const RestoreTestRequestSchema = z.object({
   sourceId: z.string().min(1),
-  engine: z.enum(['postgres', 'mysql']),
+  /** `docdb`: a DocumentDB cluster, checked by answering (docdb.ts); `database`, tables and checks are not used. */
+  engine: z.enum(['postgres', 'mysql', 'docdb']),
   database: z.string().min(1),
   expectedTables: z
     .array(
@@ -60,6 +62,8 @@ export interface ValidateRestoreDeps {
   readonly statementTimeoutMs?: number;
   /** @default connectRestoredDatabase */
   readonly connect?: Connect;
+  /** @default the MongoDB driver (docdb.ts) */
+  readonly connectDocdb?: ConnectDocdb;
 }
 
 export interface TableResult {
@@ -83,6 +87,8 @@ export interface RestoreValidation {
   readonly passed: boolean;
   readonly tables: TableResult[];
   readonly checks: CheckResult[];
+  /** DocumentDB: the restored cluster's databases, by name. */
+  readonly databases?: string[];
   /** Why it failed, one line naming each failed table and check; absent when it passed. */
   readonly reason?: string;
 }
@@ -98,6 +104,14 @@ export async function validateRestore(event: unknown, deps: ValidateRestoreDeps)
     );
   }
   const credentials = await readMasterCredentials(source, deps.secrets);
+  if (request.engine === 'docdb') {
+    const checked = await validateDocdb(
+      { host: endpoint.address, port: endpoint.port, user: credentials.username, password: credentials.password },
+      { tls: deps.tls ?? 'verify', ...(deps.ca === undefined ? {} : { ca: deps.ca }), connectTimeoutMs: deps.connectTimeoutMs ?? 10_000, commandTimeoutMs: deps.statementTimeoutMs ?? 300_000 },
+      deps.connectDocdb,
+    );
+    return { sourceId: request.sourceId, database: request.database, passed: checked.passed, tables: [], checks: [], databases: checked.databases, ...(checked.reason === undefined ? {} : { reason: checked.reason }) };
+  }
   const info: ConnectionInfo = {
     engine: request.engine === 'postgres' ? 'postgresql' : 'mysql',
     host: endpoint.address,

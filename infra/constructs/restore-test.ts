@@ -18,12 +18,13 @@ import { standardStateMachine, stateMachineLogGroup, stateMachineRole } from './
 /** A source whose snapshots may be test-restored. Only identifiers: credentials stay in Secrets Manager. */
 export interface RestoreTestSource {
   readonly id: string;
-  readonly engine: 'postgresql' | 'mysql';
+  /** `docdb`: a DocumentDB cluster, checked by answering as its master user (functions/validate-restore/docdb.ts). */
+  readonly engine: 'postgresql' | 'mysql' | 'docdb';
   /** The source's secret (`username`, `password`): a restored database keeps the snapshot's master user. */
   readonly credentialsSecretArn: string;
-  /** `cluster` sources are Aurora: their restores need the cluster statements. */
+  /** `cluster` sources are Aurora or DocumentDB: their restores need the cluster statements. */
   readonly rds: { readonly type: 'instance' | 'cluster'; readonly identifier: string };
-  /** The port the source listens on; a restore keeps the snapshot's port. @default 5432 (postgresql) or 3306 (mysql) */
+  /** The port the source listens on; a restore keeps the snapshot's port. @default 5432 (postgresql), 3306 (mysql), 27017 (docdb) */
   readonly port?: number;
 }
 
@@ -67,7 +68,10 @@ export interface RestoreTestProps {
 export const TEMPORARY_PREFIX = 'lb-rt-';
 /** The tag the state machine puts on everything it creates, and the only tag its deletes accept. */
 const PURPOSE_TAG = { 'lifeboat:purpose': 'restore-test' } as const;
-const DEFAULT_PORTS: Record<RestoreTestSource['engine'], number> = { postgresql: 5432, mysql: 3306 };
+/** The MongoDB driver's optional peer dependencies: loaded only for features the DocumentDB check does not use. */
+const MONGODB_OPTIONAL_MODULES = ['kerberos', '@mongodb-js/zstd', 'snappy', 'socks', 'mongodb-client-encryption', 'gcp-metadata', '@aws-sdk/credential-providers'];
+
+const DEFAULT_PORTS: Record<RestoreTestSource['engine'], number> = { postgresql: 5432, mysql: 3306, docdb: 27017 };
 /** The environment tells the Node.js runtime to trust Lambda's CA bundle, which holds the RDS certificate authorities. */
 const RDS_CA_BUNDLE = '/var/runtime/ca-cert.pem';
 
@@ -152,9 +156,10 @@ export class RestoreTest extends Construct {
     // Identifiers only: the function reads the secrets itself.
     const sources = props.sources.map((s) => ({ id: s.id, credentialsSecretArn: s.credentialsSecretArn }));
     const fn = new nodejs.NodejsFunction(this, 'ValidateRestore', {
-      // pg and mysql2 are pure JavaScript; pg never needs pg-native.
-      ...nodejsBundle('validate-restore', { externalModules: ['pg-native'] }),
-      description: 'Lifeboat: validates a temporary database restored from a snapshot (tables, row counts, SQL checks)',
+      // pg, mysql2 and mongodb are pure JavaScript; pg never needs pg-native, and the MongoDB driver's optional
+      // native and cloud add-ons (compression, Kerberos, client-side encryption, cloud auth) are never used.
+      ...nodejsBundle('validate-restore', { externalModules: ['pg-native', ...MONGODB_OPTIONAL_MODULES] }),
+      description: 'Lifeboat: validates a temporary database restored from a snapshot (tables, row counts, SQL checks; a DocumentDB cluster answering)',
       memorySize: 256,
       // The ASL gives the task 900 s: counting rows on a freshly restored, lazily loaded volume is slow.
       timeout: Duration.seconds(900),

@@ -173,8 +173,7 @@ export class RegionStack extends Stack {
             : {}),
         });
       }
-      // The restore test restores PostgreSQL and MySQL snapshots; a DocumentDB restore test is not built yet (docs/documentdb.md).
-      const snapshotSources = sources.filter((s): s is typeof s & { engine: 'postgresql' | 'mysql' } => s.method !== 'dump' && s.engine !== 'docdb');
+      const snapshotSources = sources.filter((s) => s.method !== 'dump');
       if (props.backup.snapshotRestoreTest && snapshotSources.length > 0) {
         const { network, instanceClass, auroraInstanceClass } = props.backup.snapshotRestoreTest;
         this.restoreTest = new RestoreTest(this, 'RestoreTest', {

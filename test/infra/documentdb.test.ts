@@ -45,12 +45,15 @@ describe('a DocumentDB source in the deployment', () => {
     expect(JSON.stringify(own!.Resource)).toContain(':rds:eu-west-1:123456789012:cluster-snapshot:lifeboat-catalog-docdb-*');
   });
 
-  it('is never given to a dump function or the SQL restore test', () => {
-    const served = sourcesOf(lifeboat.primary, /^Lifeboat: (streamed, encrypted logical backups|verifies a dump|validates a temporary database)/);
-    expect(served.length).toBeGreaterThanOrEqual(3);
-    for (const sources of served) {
-      expect(sources.map((s) => s.id)).not.toContain('catalog-docdb');
-    }
+  it('is never given to a dump function or the dump verifier, and is given to the snapshot restore test', () => {
+    const served = sourcesOf(lifeboat.primary, /^Lifeboat: (streamed, encrypted logical backups|verifies a dump)/);
+    expect(served.length).toBeGreaterThanOrEqual(2);
+    for (const sources of served) expect(sources.map((s) => s.id)).not.toContain('catalog-docdb');
+    const [restoreTest] = sourcesOf(lifeboat.primary, /^Lifeboat: validates a temporary database/);
+    expect(restoreTest!.map((s) => s.id)).toContain('catalog-docdb');
+    // The temporary cluster's port is opened to the validation function, and nothing else new.
+    const ingress = Object.values(lifeboat.primary.findResources('AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties.FromPort as number);
+    expect(ingress).toContain(27017);
   });
 
   it('gets a default plan that restores its latest snapshot and notifies, without a validate step', () => {

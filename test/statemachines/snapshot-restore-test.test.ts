@@ -121,8 +121,10 @@ function handlers(validationDeps: ValidateRestoreDeps): Record<string, TaskHandl
     FindOrphanedInstance: rdsTask((p) => client.send(new DescribeDBInstancesCommand(p as DescribeDBInstancesCommandInput))),
     DescribeClusterSnapshot: rdsTask((p) => client.send(new DescribeDBClusterSnapshotsCommand(p as DescribeDBClusterSnapshotsCommandInput))),
     RestoreCluster: rdsTask((p) => client.send(new RestoreDBClusterFromSnapshotCommand(p as unknown as RestoreDBClusterFromSnapshotCommandInput))),
+    RestoreDocdbCluster: rdsTask((p) => client.send(new RestoreDBClusterFromSnapshotCommand(p as unknown as RestoreDBClusterFromSnapshotCommandInput))),
     FindOrphanedCluster: rdsTask((p) => client.send(new DescribeDBClustersCommand(p as DescribeDBClustersCommandInput))),
     CreateClusterInstance: rdsTask((p) => client.send(new CreateDBInstanceCommand(p as unknown as CreateDBInstanceCommandInput))),
+    CreateDocdbClusterInstance: rdsTask((p) => client.send(new CreateDBInstanceCommand(p as unknown as CreateDBInstanceCommandInput))),
     DescribeInstance: rdsTask((p) => client.send(new DescribeDBInstancesCommand(p as DescribeDBInstancesCommandInput))),
     ReadInstanceEndpoint: rdsTask((p) => client.send(new DescribeDBInstancesCommand(p as DescribeDBInstancesCommandInput))),
     ValidateRestore: (payload) => validateRestore(payload, validationDeps),
@@ -218,7 +220,7 @@ describe('snapshot-restore-test state machine', () => {
       .filter(([, state]) => !('Catch' in state && state.Catch?.some((catcher) => catcher.ErrorEquals.includes('States.ALL'))))
       .map(([name]) => name);
 
-    expect(tasks.length).toBe(14);
+    expect(tasks.length).toBe(16);
     expect(withoutCatchAll).toEqual([]);
   });
 
@@ -557,5 +559,106 @@ describe('snapshot-restore-test state machine, Aurora cluster', () => {
     expect(rds).not.toHaveReceivedCommand(CreateDBInstanceCommand);
     expect(rds).not.toHaveReceivedCommand(DeleteDBInstanceCommand);
     expect(rds).not.toHaveReceivedCommand(DeleteDBClusterCommand);
+  });
+});
+
+describe('snapshot-restore-test state machine, DocumentDB cluster', () => {
+  // No DocumentDB server runs here: the check's MongoDB session is a stand-in that records the commands it gets.
+  const endpoint = { Address: 'lb-rt-catalog.cluster-c0ffee.eu-west-1.docdb.amazonaws.com', Port: 27017 };
+  const PASSWORD = 'master-Pass-9f2a';
+  let definition: StateMachineDefinition;
+  let validationDeps: ValidateRestoreDeps;
+  let sent: { endpoint: unknown; options: unknown; commands: Record<string, unknown>[]; closed: number };
+  const request = { sourceId: 'catalog', snapshotIdentifier: 'lifeboat-catalog-20250304t0300z', engine: 'docdb', engineKind: 'cluster', database: 'admin' };
+  const run = (input: unknown = request) => runStateMachine(definition, input, { handlers: handlers(validationDeps), context: CONTEXT });
+
+  beforeAll(async () => {
+    definition = await loadStateMachine('snapshot-restore-test', { substitutions: SUBSTITUTIONS });
+  });
+
+  beforeEach(() => {
+    rds.reset();
+    secrets.reset();
+    secrets.on(GetSecretValueCommand, { SecretId: SECRET_ARN }).resolves({ SecretString: JSON.stringify({ username: 'catalogadmin', password: PASSWORD }) });
+    sent = { endpoint: undefined, options: undefined, commands: [], closed: 0 };
+    validationDeps = {
+      sources: [{ id: 'catalog', credentialsSecretArn: SECRET_ARN }],
+      secrets: new SecretsManagerClient({ region: 'eu-west-1' }),
+      ca: '/opt/rds-ca/global-bundle.pem',
+      connectDocdb: async (where, options) => {
+        sent.endpoint = where;
+        sent.options = options;
+        return {
+          command: async (command) => {
+            sent.commands.push({ ...command });
+            return 'ping' in command ? { ok: 1 } : { ok: 1, databases: [{ name: 'catalog' }, { name: 'admin' }] };
+          },
+          close: async () => {
+            sent.closed += 1;
+          },
+        };
+      },
+    };
+    rds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [{ Engine: 'docdb', EngineVersion: '5.0.0' }] });
+    rds.on(RestoreDBClusterFromSnapshotCommand).resolves({ DBCluster: { Status: 'creating' } });
+    rds.on(CreateDBInstanceCommand).resolves({ DBInstance: { DBInstanceStatus: 'creating' } });
+    rds.on(DescribeDBInstancesCommand).resolvesOnce(instanceIn('creating')).resolves(instanceIn('available', endpoint));
+    rds.on(DeleteDBInstanceCommand).resolves({ DBInstance: { DBInstanceStatus: 'deleting' } });
+    rds.on(DeleteDBClusterCommand).resolves({ DBCluster: { Status: 'deleting' } });
+  });
+
+  it('restores the cluster without CopyTagsToSnapshot and its instance without PubliclyAccessible, checks it answers over verified TLS, deletes both', async () => {
+    const result = await run();
+
+    expect(result.error).toBeUndefined();
+    expect(result.status).toBe('SUCCEEDED');
+    const id = temporaryId();
+    expect(rds.commandCalls(RestoreDBClusterFromSnapshotCommand).map((call) => call.args[0].input)).toEqual([
+      {
+        DBClusterIdentifier: id,
+        SnapshotIdentifier: 'lifeboat-catalog-20250304t0300z',
+        Engine: 'docdb',
+        EngineVersion: '5.0.0',
+        DBSubnetGroupName: 'lifeboat-isolated',
+        VpcSecurityGroupIds: ['sg-0a1b2c3d4e5f60718'],
+        DeletionProtection: false,
+        Tags: TAGS.map((tag) => (tag.Key === 'lifeboat:source' ? { ...tag, Value: 'catalog' } : tag)),
+      },
+    ]);
+    expect(rds.commandCalls(CreateDBInstanceCommand).map((call) => call.args[0].input)).toEqual([
+      { DBInstanceIdentifier: id, DBClusterIdentifier: id, DBInstanceClass: 'db.t4g.medium', Engine: 'docdb', AutoMinorVersionUpgrade: false, Tags: TAGS.map((tag) => (tag.Key === 'lifeboat:source' ? { ...tag, Value: 'catalog' } : tag)) },
+    ]);
+    expect(sent.endpoint).toEqual({ host: endpoint.Address, port: 27017, user: 'catalogadmin', password: PASSWORD });
+    expect(sent.options).toMatchObject({ tls: 'verify', ca: '/opt/rds-ca/global-bundle.pem' });
+    expect(sent.commands).toEqual([{ ping: 1 }, { listDatabases: 1, nameOnly: true }]);
+    expect(sent.closed).toBe(1);
+    expect(result.output).toMatchObject({ engineKind: 'cluster', temporaryInstanceId: id, validation: { passed: true, databases: ['admin', 'catalog'] } });
+    expect(rds.commandCalls(DeleteDBInstanceCommand).map((call) => call.args[0].input)).toEqual([{ DBInstanceIdentifier: id }]);
+    expect(rds.commandCalls(DeleteDBClusterCommand).map((call) => call.args[0].input)).toEqual([{ DBClusterIdentifier: id, SkipFinalSnapshot: true }]);
+  });
+
+  it('fails with RestoreTargetLoginFailedError when the master password was rotated since the snapshot, never naming it, and deletes both', async () => {
+    validationDeps = {
+      ...validationDeps,
+      connectDocdb: async () => {
+        throw Object.assign(new Error(`Authentication failed (password ${PASSWORD} rejected)`), { code: 18 });
+      },
+    };
+
+    const result = await run();
+
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('RestoreTargetLoginFailedError');
+    expect(result.cause).toMatch(/as catalogadmin failed: Authentication failed \(password \*\*\* rejected\).*rotated since then/);
+    expect(JSON.stringify(result)).not.toContain(PASSWORD);
+    expect(rds).toHaveReceivedCommandTimes(DeleteDBClusterCommand, 1);
+  });
+
+  it('refuses engine docdb without engineKind cluster before creating anything', async () => {
+    const result = await run({ ...request, engineKind: 'instance' });
+
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('ConfigError');
+    expect(rds.calls()).toHaveLength(0);
   });
 });
