@@ -25,9 +25,10 @@ describe('lifeboat plan list', () => {
       code: ExitCode.ok,
       stderr: '',
       stdout: [
-        'PLAN                PRIORITY  STEPS  APPROVALS  RTO      RPO       FROM',
-        'orders-failover     critical      5          1  60 min   240 min   config',
-        'billing-db-default  high          4          0  120 min  1500 min  default plan of billing-db',
+        'PLAN                   PRIORITY  STEPS  APPROVALS  RTO      RPO       FROM',
+        'orders-failover        critical      5          1  60 min   240 min   config',
+        'billing-db-default     high          4          0  120 min  1500 min  default plan of billing-db',
+        'catalog-docdb-default  high          3          0  120 min  1500 min  default plan of catalog-docdb',
         '',
       ].join('\n'),
     });
@@ -39,6 +40,8 @@ describe('lifeboat plan list', () => {
     expect(JSON.parse(result.stdout)).toEqual([
       { name: 'orders-failover', priority: 'critical', steps: 5, approvals: 1, objectives: { rtoMinutes: 60, rpoMinutes: 240 }, origin: 'config', stateMachine: 'lifeboat-plan-orders-failover' },
       { name: 'billing-db-default', priority: 'high', steps: 4, approvals: 0, objectives: { rtoMinutes: 120, rpoMinutes: 1500 }, origin: 'default plan of billing-db', stateMachine: 'lifeboat-plan-billing-db-default' },
+      // DocumentDB: back up, restore the snapshot, notify (no validate).
+      { name: 'catalog-docdb-default', priority: 'high', steps: 3, approvals: 0, objectives: { rtoMinutes: 120, rpoMinutes: 1500 }, origin: 'default plan of catalog-docdb', stateMachine: 'lifeboat-plan-catalog-docdb-default' },
     ]);
   });
 });
@@ -88,7 +91,7 @@ describe('lifeboat plan show', () => {
   });
 
   it.each([
-    [['show', 'nosuch', '--config', EXAMPLE_CONFIG], 'the config has no plan "nosuch"; its plans: orders-failover, billing-db-default (see lifeboat plan --help)'],
+    [['show', 'nosuch', '--config', EXAMPLE_CONFIG], 'the config has no plan "nosuch"; its plans: orders-failover, billing-db-default, catalog-docdb-default (see lifeboat plan --help)'],
     [['show', '--config', EXAMPLE_CONFIG], '"lifeboat plan show" needs a plan name (see lifeboat plan list) (see lifeboat plan --help)'],
     [['run', 'orders-failover', '--config', EXAMPLE_CONFIG], 'unknown "lifeboat plan run"; use show NAME or list (see lifeboat plan --help)'],
     [['list'], '--config FILE is required (or set LIFEBOAT_CONFIG): the plans are in the config (see lifeboat plan --help)'],

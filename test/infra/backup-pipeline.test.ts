@@ -121,7 +121,7 @@ describe('the backup pipeline from the example config', () => {
     const [dlqId] = Object.entries(lifeboat.primary.findResources('AWS::SQS::Queue')).find(([id]) => id.includes('ScheduleDeadLetters'))!;
     // The group's schedules: the freshness schedule (docs/monitoring.md) is outside it.
     const schedules = lifeboat.primary.findResources('AWS::Scheduler::Schedule', { Properties: { GroupName: 'lifeboat-backups' } });
-    expect(Object.keys(schedules)).toHaveLength(2);
+    expect(Object.keys(schedules)).toHaveLength(3);
     const byName = Object.fromEntries(Object.values(schedules).map((s) => [s.Properties.Name, s.Properties]));
     const expectSchedule = (sourceId: string, cron: string, timeZone: string, window: { Mode: string; MaximumWindowInMinutes?: number }) => {
       expect(byName[sourceId]).toMatchObject({
@@ -145,12 +145,14 @@ describe('the backup pipeline from the example config', () => {
     expectSchedule('orders-db', '0 */4 * * ? *', 'Europe/Dublin', { Mode: 'OFF' });
     // billing-db: daily with a 1500-minute RPO leaves an hour: the default window of 15 minutes.
     expectSchedule('billing-db', '30 2 * * ? *', 'Europe/Berlin', { Mode: 'FLEXIBLE', MaximumWindowInMinutes: 15 });
+    // catalog-docdb (DocumentDB, snapshots only): the same, at 04:00.
+    expectSchedule('catalog-docdb', '0 4 * * ? *', 'Europe/Berlin', { Mode: 'FLEXIBLE', MaximumWindowInMinutes: 15 });
   });
 
   it('lets the schedules invoke only the start-backup function, and start-backup start only the backup state machine', () => {
     const [startId, start] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: starts one backup execution') });
     const [machineId] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine', { StateMachineName: 'lifeboat-backup' });
-    expect(start.Properties.Environment.Variables).toMatchObject({ BACKUP_STATE_MACHINE_ARN: { Ref: machineId }, LIFEBOAT_SOURCE_IDS: '["orders-db","billing-db"]' });
+    expect(start.Properties.Environment.Variables).toMatchObject({ BACKUP_STATE_MACHINE_ARN: { Ref: machineId }, LIFEBOAT_SOURCE_IDS: '["orders-db","billing-db","catalog-docdb"]' });
     const [schedulerRoleId, schedulerRole] = only(lifeboat.primary, 'AWS::IAM::Role', { Description: Match.stringLikeRegexp('^Lifeboat backup schedules') });
     expect(schedulerRole.Properties.AssumeRolePolicyDocument.Statement).toEqual([
       { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'scheduler.amazonaws.com' }, Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } } },
@@ -211,7 +213,8 @@ describe('the backup pipeline from the example config', () => {
         Sid: 'NeverWriteVerificationResults',
         Effect: 'Deny',
         Action: ['s3:DeleteObject', 's3:PutObject'],
-        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^VaultBucket/), 'Arn'] }, '/backups/orders-db/*/verifications/*']] },
+        // The snapshot sources' folders: orders-db (dump and snapshot) and catalog-docdb (snapshots only).
+        Resource: ['catalog-docdb', 'orders-db'].map((id) => ({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^VaultBucket/), 'Arn'] }, `/backups/${id}/*/verifications/*`]] })),
       },
     ]);
   });
@@ -219,10 +222,13 @@ describe('the backup pipeline from the example config', () => {
   it('lets the prune function delete only Lifeboat-tagged snapshots, in both regions', () => {
     const [roleId] = only(lifeboat.primary, 'AWS::IAM::Role', { Description: 'Lifeboat prune function' });
     const [statement] = statementsOf(lifeboat.primary, roleId).filter((s) => s.Sid === 'DeleteOwnSnapshots');
-    expect(statement).toMatchObject({ Effect: 'Allow', Action: 'rds:DeleteDBSnapshot', Condition: { StringEquals: { 'aws:ResourceTag/lifeboat:managed-by': 'lifeboat' } } });
-    const arn = (region: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:rds:${region}:123456789012:snapshot:lifeboat-*`]] });
-    expect(asList(statement!.Resource)).toHaveLength(2);
-    expect(asList(statement!.Resource)).toEqual(expect.arrayContaining([arn('eu-west-1'), arn('eu-central-1')]));
+    // Instance snapshots (orders-db) and cluster snapshots (catalog-docdb).
+    expect(statement).toMatchObject({ Effect: 'Allow', Action: ['rds:DeleteDBClusterSnapshot', 'rds:DeleteDBSnapshot'], Condition: { StringEquals: { 'aws:ResourceTag/lifeboat:managed-by': 'lifeboat' } } });
+    const arn = (region: string, type: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:rds:${region}:123456789012:${type}:lifeboat-*`]] });
+    expect(asList(statement!.Resource)).toHaveLength(4);
+    expect(asList(statement!.Resource)).toEqual(
+      expect.arrayContaining([arn('eu-west-1', 'snapshot'), arn('eu-central-1', 'snapshot'), arn('eu-west-1', 'cluster-snapshot'), arn('eu-central-1', 'cluster-snapshot')]),
+    );
   });
 
   it("lets the copy function resume its own DR uploads: list the DR vault's uploads and their parts under backups/", () => {
@@ -321,11 +327,12 @@ describe('the backup pipeline as sources change', () => {
       }),
     );
     only(lifeboat.primary, 'AWS::StepFunctions::StateMachine', { StateMachineName: 'lifeboat-backup' });
-    expect(Object.keys(lifeboat.primary.findResources('AWS::Scheduler::Schedule', { Properties: { GroupName: 'lifeboat-backups' } }))).toHaveLength(2);
+    expect(Object.keys(lifeboat.primary.findResources('AWS::Scheduler::Schedule', { Properties: { GroupName: 'lifeboat-backups' } }))).toHaveLength(3);
     const [, resolve] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: how a source is backed up') });
     expect(JSON.parse(resolve.Properties.Environment.Variables.LIFEBOAT_ROUTES)).toEqual([
       { id: 'orders-db', method: 'snapshot' },
       { id: 'billing-db', method: 'snapshot' },
+      { id: 'catalog-docdb', method: 'snapshot' },
     ]);
   });
 });

@@ -1,24 +1,15 @@
-// DocumentDB sources (issue 14): backed up by cluster snapshot through the same path as Aurora, copied to the DR
+// DocumentDB sources (issue 14), as the example config's catalog-docdb: backed up by cluster snapshot through the same path as Aurora, copied to the DR
 // region, retained, and restored by a default DR plan; never dumped, and refused where only SQL engines fit.
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { exampleConfig, synthLifeboat, type SynthesizedLifeboat } from './support.ts';
 import { ConfigError } from '../../functions/lib/errors.ts';
 
-/** The example config with a DocumentDB cluster added beside its databases. */
+/** The example config, whose DocumentDB cluster `catalog-docdb` is changed by `change`. */
 function withDocdb(change: (source: Record<string, any>, raw: Record<string, any>) => void = () => {}) {
   return exampleConfig((raw) => {
-    const source: Record<string, any> = {
-      kind: 'docdb',
-      id: 'catalog-docdb',
-      clusterIdentifier: 'catalog-prod',
-      credentialsSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:catalog-docdb-master-Ab12Cd',
-      network: raw.sources[0].network,
-      schedule: { cron: 'cron(0 4 * * ? *)', timeZone: 'UTC' },
-      objectives: { rpoMinutes: 1500, rtoMinutes: 120 },
-    };
+    const source = raw.sources.find((s: { id: string }) => s.id === 'catalog-docdb');
     change(source, raw);
-    raw.sources.push(source);
   });
 }
 

@@ -142,7 +142,9 @@ describe('the Fargate runner from the example config', () => {
       const lambdaRoleId = roleIdOf(twin.Properties.Role);
       const taskStatements = statementsOf(lifeboat.primary, taskRoleId);
       expect(taskStatements.length).toBeGreaterThan(3);
-      expect(taskStatements).toEqual(ownStatements(lifeboat.primary, lambdaRoleId, logGroupIds));
+      // In any order: CDK moves statements of a large role into overflow managed policies, each role at its own points.
+      const bySerial = (list: unknown[]) => list.map((s) => JSON.stringify(s)).sort();
+      expect(bySerial(taskStatements)).toEqual(bySerial(ownStatements(lifeboat.primary, lambdaRoleId, logGroupIds)));
       expect(tagKeys(taskRoleId)).toEqual(tagKeys(lambdaRoleId));
       // Only ECS tasks of the runner's cluster assume it.
       expect(roles[taskRoleId]!.Properties.AssumeRolePolicyDocument.Statement).toEqual([

@@ -64,6 +64,7 @@ describe('monitoring from the example config', () => {
     const rpo = alarmsOn(lifeboat.primary, 'MinutesSinceLastVerifiedBackup');
     expect(rpo.map((a) => [dimensionValue(a, 'sourceId'), a.Properties.Threshold]).sort()).toEqual([
       ['billing-db', 1500],
+      ['catalog-docdb', 1500],
       ['orders-db', 270],
     ]);
     lifeboat.primary.hasResourceProperties('AWS::CloudWatch::Alarm', {
@@ -90,6 +91,7 @@ describe('monitoring from the example config', () => {
     const lag = alarmsOn(lifeboat.primary, 'DrCopyLagMinutes');
     expect(lag.map((a) => [dimensionValue(a, 'sourceId'), a.Properties.Threshold, a.Properties.TreatMissingData]).sort()).toEqual([
       ['billing-db', 1500, 'breaching'],
+      ['catalog-docdb', 1500, 'breaching'],
       ['orders-db', 270, 'breaching'],
     ]);
   });
@@ -144,10 +146,10 @@ describe('monitoring from the example config', () => {
     const statements = policy!.Properties.PolicyDocument.Statement as { Sid?: string; Action: string | string[] }[];
     const actions = statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
     // Beside the Lambda plumbing (its dead-letter queue's key): reads, never a write or a delete.
-    expect(actions.filter((a) => /^(s3|rds):/.test(a)).sort()).toEqual(['rds:DescribeDBSnapshots', 's3:GetObject', 's3:GetObject', 's3:ListBucket']);
+    expect(actions.filter((a) => /^(s3|rds):/.test(a)).sort()).toEqual(['rds:DescribeDBClusterSnapshots', 'rds:DescribeDBSnapshots', 's3:GetObject', 's3:GetObject', 's3:ListBucket']);
     expect(statements.map((s) => s.Sid).filter(Boolean)).toEqual(expect.arrayContaining(['ReadManifestsAndResults', 'ReadDrillEvidence', 'ListBothVaults', 'ReadPrimaryManifests', 'ReadDrManifests', 'DescribeLifeboatSnapshots']));
     lifeboat.primary.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ LIFEBOAT_MONITORED: JSON.stringify({ sources: [{ id: 'orders-db', rpoMinutes: 270 }, { id: 'billing-db', rpoMinutes: 1500 }], plans: ['orders-failover', 'billing-db-default'] }) }) },
+      Environment: { Variables: Match.objectLike({ LIFEBOAT_MONITORED: JSON.stringify({ sources: [{ id: 'orders-db', rpoMinutes: 270 }, { id: 'billing-db', rpoMinutes: 1500 }, { id: 'catalog-docdb', rpoMinutes: 1500 }], plans: ['orders-failover', 'billing-db-default', 'catalog-docdb-default'] }) }) },
     });
   });
 
@@ -191,8 +193,8 @@ describe('adding a source to the config', () => {
     ]);
     expect(dashboardBody(before.primary)).not.toContain('ledger-db');
     expect(dashboardBody(after.primary)).toContain('ledger-db: backup age (minutes) against its RPO');
-    expect(alarmsOn(after.primary, 'MinutesSinceLastVerifiedBackup')).toHaveLength(3);
-    expect(alarmsOn(after.primary, 'DrCopyLagMinutes')).toHaveLength(3);
+    expect(alarmsOn(after.primary, 'MinutesSinceLastVerifiedBackup')).toHaveLength(4);
+    expect(alarmsOn(after.primary, 'DrCopyLagMinutes')).toHaveLength(4);
   });
 
   it('adds exactly its DR copy lag alarm in the DR region, nothing else there', () => {
@@ -214,6 +216,7 @@ describe('the DR region\'s own watch on its copies', () => {
     const lag = alarmsOn(dr, 'DrCopyLagMinutes');
     expect(lag.map((a) => [dimensionValue(a, 'sourceId'), a.Properties.Threshold, a.Properties.TreatMissingData, a.Properties.Namespace, a.Properties.Statistic, a.Properties.Period]).sort()).toEqual([
       ['billing-db', 1500, 'breaching', 'Lifeboat', 'Maximum', 600],
+      ['catalog-docdb', 1500, 'breaching', 'Lifeboat', 'Maximum', 600],
       ['orders-db', 270, 'breaching', 'Lifeboat', 'Maximum', 600],
     ]);
     const topics = Object.entries(dr.findResources('AWS::SNS::Topic', { Properties: { DisplayName: 'Lifeboat alarms (forwarded to the alert topic with a severity)' } }));
@@ -224,7 +227,7 @@ describe('the DR region\'s own watch on its copies', () => {
       expect(joined(alarm.Properties.AlarmDescription)).toMatch(/DR copy older than the RPO \(measured in the DR region\)/);
     }
     // The primary region's alarms are unchanged, and no DR watch runs there.
-    expect(alarmsOn(lifeboat.primary, 'DrCopyLagMinutes')).toHaveLength(2);
+    expect(alarmsOn(lifeboat.primary, 'DrCopyLagMinutes')).toHaveLength(3);
     expect(Object.keys(lifeboat.primary.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: Match.objectLike({ FRESHNESS_SCOPE: 'dr-vault' }) } } }))).toEqual([]);
   });
 
@@ -235,7 +238,7 @@ describe('the DR region\'s own watch on its copies', () => {
     const fn = dr.toJSON().Resources[stack.getLogicalId(watch.freshness.function.node.defaultChild as never)];
     const bucket = stack.getLogicalId(stack.vault.bucket.node.defaultChild as never);
     expect(fn.Properties.Environment.Variables).toMatchObject({ FRESHNESS_SCOPE: 'dr-vault', VAULT_BUCKET: { Ref: bucket } });
-    expect(JSON.parse(fn.Properties.Environment.Variables.LIFEBOAT_MONITORED)).toEqual({ sources: [{ id: 'orders-db', rpoMinutes: 270 }, { id: 'billing-db', rpoMinutes: 1500 }], plans: [] });
+    expect(JSON.parse(fn.Properties.Environment.Variables.LIFEBOAT_MONITORED)).toEqual({ sources: [{ id: 'orders-db', rpoMinutes: 270 }, { id: 'billing-db', rpoMinutes: 1500 }, { id: 'catalog-docdb', rpoMinutes: 1500 }], plans: [] });
     const role = stack.getLogicalId(watch.freshness.role.node.defaultChild as never);
     const statements = Object.values(dr.findResources('AWS::IAM::Policy'))
       .filter((p) => (p.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === role))

@@ -47,7 +47,9 @@ describe('the example config', () => {
     expect(config.sources.map((s) => [s.kind, s.id])).toEqual([
       ['rds-postgres', 'orders-db'],
       ['aurora-mysql', 'billing-db'],
+      ['docdb', 'catalog-docdb'],
     ]);
+    expect(config.sources[2]!.backup).toEqual({ method: 'snapshot' });
     const billing = config.sources[1]!;
     expect(billing.schedule).toEqual({ cron: '30 2 * * ? *', timeZone: 'Europe/Berlin' });
     expect(billing.backup).toEqual({ method: 'dump' });
