@@ -19,6 +19,7 @@ import {
   PromoteReadReplicaCommand,
   RestoreDBClusterFromSnapshotCommand,
   RestoreDBInstanceFromDBSnapshotCommand,
+  RestoreDBClusterToPointInTimeCommand,
   RestoreDBInstanceToPointInTimeCommand,
   type DBCluster,
   type DBInstance,
@@ -166,11 +167,9 @@ export async function startPointInTimeRestore(
 ): Promise<PolledStepRecord> {
   const startedAt = now(deps);
   const source = findSource(deps, parameters.source, event.stepId);
-  if (source.rds.type !== 'instance') {
-    throw new ConfigError(`Step '${event.stepId}': parameters.source: '${source.id}' is an Aurora cluster; restore-point-in-time restores RDS instances`);
-  }
   const region = regionResources(deps, 'primary');
   const identifier = targetIdentifierFor(event, parameters.targetIdentifier);
+  if (source.rds.type === 'cluster') return startClusterPointInTimeRestore(event, parameters, source, region, identifier, startedAt);
 
   let restoreTime: Date;
   if (parameters.restoreTime !== undefined) {
@@ -213,6 +212,80 @@ export async function startPointInTimeRestore(
     region: 'primary',
     status: notYetAvailable(status),
     resource: { type: 'instance', identifier },
+    restore: {
+      sourceId: source.id,
+      restoredDataAt: restoreTime.toISOString(),
+      engine: source.engine,
+      database: databaseOf(source),
+      credentialsSecretArn: source.credentialsSecretArn,
+    },
+  });
+}
+
+/**
+ * An Aurora or DocumentDB cluster to a point in time: RestoreDBClusterToPointInTime into a new cluster (at the time
+ * given, else the source's latest restorable time, read first so the evidence's RPO is exact), then one instance in
+ * it, of the source's engine (a restored cluster has none: nothing answers until one is added).
+ */
+async function startClusterPointInTimeRestore(
+  event: RunStepEvent,
+  parameters: RestorePointInTimeParameters,
+  source: DrSource,
+  region: RegionResources,
+  identifier: string,
+  startedAt: Date,
+): Promise<PolledStepRecord> {
+  const out = await region.rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: source.rds.identifier }));
+  const cluster = out.DBClusters?.[0];
+  if (!cluster?.Engine) throw new NoRecoveryPointError(`Cluster ${source.rds.identifier} (source ${source.id}) was not found in ${region.name}`);
+  const engine = cluster.Engine;
+  let restoreTime: Date;
+  if (parameters.restoreTime !== undefined) {
+    restoreTime = new Date(parameters.restoreTime);
+  } else {
+    if (!cluster.LatestRestorableTime) {
+      throw new NoRecoveryPointError(`Cluster ${source.rds.identifier} (source ${source.id}) has no latest restorable time: its backups are not started`);
+    }
+    restoreTime = cluster.LatestRestorableTime;
+  }
+  const tags = stepTags(event);
+  const status = await createOrAdopt(event, region.rds, 'cluster', identifier, async () => {
+    const restoredCluster = await region.rds.send(
+      new RestoreDBClusterToPointInTimeCommand({
+        SourceDBClusterIdentifier: source.rds.identifier,
+        DBClusterIdentifier: identifier,
+        RestoreToTime: restoreTime,
+        DBSubnetGroupName: parameters.subnetGroupName,
+        VpcSecurityGroupIds: parameters.securityGroupIds,
+        Tags: tags,
+      }),
+    );
+    return restoredCluster.DBCluster?.Status ?? 'creating';
+  });
+  await createOrAdopt(event, region.rds, 'instance', identifier, async () => {
+    const created = await region.rds.send(
+      new CreateDBInstanceCommand({
+        DBInstanceIdentifier: identifier,
+        DBClusterIdentifier: identifier,
+        DBInstanceClass: parameters.instanceClass ?? DEFAULT_AURORA_INSTANCE_CLASS,
+        Engine: engine,
+        // DocumentDB instances take no PubliclyAccessible: a DocumentDB cluster is only ever reachable in its VPC.
+        ...(engine === 'docdb' ? {} : { PubliclyAccessible: false }),
+        Tags: tags,
+      }),
+    );
+    return created.DBInstance?.DBInstanceStatus ?? 'creating';
+  });
+  return progress({
+    plan: event.plan,
+    stepId: event.stepId,
+    kind: 'restore-point-in-time',
+    mode: event.mode,
+    suffix: event.suffix,
+    startedAt: startedAt.toISOString(),
+    region: 'primary',
+    status: notYetAvailable(status),
+    resource: { type: 'cluster', identifier, instanceIdentifier: identifier },
     restore: {
       sourceId: source.id,
       restoredDataAt: restoreTime.toISOString(),

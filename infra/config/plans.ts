@@ -351,11 +351,6 @@ export function planProblems(plans: readonly PlanConfig[], context: PlanContext)
       const configured = sources.get(id);
       if (configured === undefined) {
         problems.push({ path, message: `'${id}' is not a configured source` });
-      } else if (planStep.kind === 'restore-point-in-time' && 'clusterIdentifier' in configured) {
-        problems.push({
-          path,
-          message: `'${id}' is ${configured.kind === 'docdb' ? 'a DocumentDB' : 'an Aurora'} cluster (${configured.kind}); restore-point-in-time restores an RDS instance source`,
-        });
       } else if (planStep.kind === 'restore-dump' && configured.backup.method === 'snapshot') {
         problems.push({ path, message: `'${id}' is backed up by snapshot only, so it has no dump to restore; use restore-snapshot` });
       }

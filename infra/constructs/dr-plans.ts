@@ -384,17 +384,18 @@ export class DrPlans extends Construct {
         ...inBoth('cluster', target),
         ...inBoth('cluster', `${target}-drill-*`),
       ]);
-      const pitrSources = restoreSteps.flatMap((step) => (step.kind === 'restore-point-in-time' ? [props.sources.find((s) => s.id === step.parameters.source)!.rds.identifier] : []));
+      // The sources a point-in-time restore reads from: an RDS instance, or an Aurora or DocumentDB cluster.
+      const pitrSources = restoreSteps.flatMap((step) => (step.kind === 'restore-point-in-time' ? [props.sources.find((s) => s.id === step.parameters.source)!.rds] : []));
       const tagged = { StringLike: { 'aws:RequestTag/lifeboat:plan': '*' }, 'ForAllValues:StringLike': { 'aws:TagKeys': ['lifeboat:*'] } };
       grant(
         new iam.PolicyStatement({
           sid: 'RestoreNamedDatabases',
-          actions: ['rds:RestoreDBInstanceFromDBSnapshot', 'rds:RestoreDBClusterFromSnapshot', 'rds:RestoreDBInstanceToPointInTime', 'rds:CreateDBInstance'],
+          actions: ['rds:RestoreDBInstanceFromDBSnapshot', 'rds:RestoreDBClusterFromSnapshot', 'rds:RestoreDBInstanceToPointInTime', 'rds:RestoreDBClusterToPointInTime', 'rds:CreateDBInstance'],
           resources: [
             ...created,
             ...inBoth('snapshot', 'lifeboat-*'),
             ...inBoth('cluster-snapshot', 'lifeboat-*'),
-            ...[...new Set(pitrSources)].flatMap((id) => inBoth('db', id)),
+            ...[...new Set(pitrSources.map((rds) => `${rds.type === 'instance' ? 'db' : 'cluster'}:${rds.identifier}`))].flatMap((named) => inBoth(named.split(':')[0]!, named.slice(named.indexOf(':') + 1))),
             ...inBoth('subgrp', '*'),
             ...inBoth('og', '*'),
             ...inBoth('pg', '*'),

@@ -77,7 +77,7 @@ describe('a DocumentDB source in the config', () => {
     expect(refused((source) => (source.sqlChecks = ['SELECT 1']))).toMatch(/sqlChecks.*not used by a DocumentDB source/);
   });
 
-  it('is refused in plan steps that only fit SQL engines or RDS instances', () => {
+  it('is refused in plan steps that only fit SQL engines, and restored to a point in time as a cluster', () => {
     const plan = (steps: unknown[]) => (_source: Record<string, any>, raw: Record<string, any>) => {
       raw.plans = [{ name: 'catalog-restore', priority: 'high', objectives: { rtoMinutes: 120, rpoMinutes: 1500 }, contacts: [{ name: 'Ana Lima', email: 'ana@example.com' }], steps }];
     };
@@ -85,10 +85,37 @@ describe('a DocumentDB source in the config', () => {
     expect(refused(plan([restore, { id: 'check', kind: 'validate', dependsOn: ['restore'], parameters: { target: 'restore' } }]))).toMatch(
       /steps\[1\]\.parameters\.target.*restores the DocumentDB source 'catalog-docdb': validate checks PostgreSQL and MySQL/,
     );
-    expect(refused(plan([{ id: 'pitr', kind: 'restore-point-in-time', parameters: { source: 'catalog-docdb', targetIdentifier: 'catalog-pitr', instanceClass: 'db.r6g.large', subnetGroupName: 'private', securityGroupIds: ['sg-0a1b2c3d4e5f60009'] } }]))).toMatch(
-      /'catalog-docdb' is a DocumentDB cluster \(docdb\); restore-point-in-time restores an RDS instance source/,
-    );
+    // A point in time is restored as for Aurora: RestoreDBClusterToPointInTime, then the instance.
+    expect(() => withDocdb(plan([{ id: 'pitr', kind: 'restore-point-in-time', parameters: { source: 'catalog-docdb', targetIdentifier: 'catalog-pitr', instanceClass: 'db.r6g.large', subnetGroupName: 'private', securityGroupIds: ['sg-0a1b2c3d4e5f60009'] } }]))).not.toThrow();
     // A restore-snapshot alone is a plan.
     expect(() => withDocdb(plan([restore]))).not.toThrow();
   });
+});
+
+describe('a point-in-time restore of the DocumentDB cluster in a plan', () => {
+  it('lets the DR step role restore exactly that cluster to a point in time, into the named target only', () => {
+    const lifeboat = synthLifeboat(
+      withDocdb((_source, raw) => {
+        raw.plans = [
+          {
+            name: 'catalog-pitr',
+            priority: 'high',
+            objectives: { rtoMinutes: 120, rpoMinutes: 1500 },
+            contacts: [{ name: 'Ana Lima', email: 'ana@example.com' }],
+            steps: [{ id: 'pitr', kind: 'restore-point-in-time', parameters: { source: 'catalog-docdb', targetIdentifier: 'catalog-pitr', instanceClass: 'db.r6g.large', subnetGroupName: 'private', securityGroupIds: ['sg-0a1b2c3d4e5f60009'] } }],
+          },
+        ];
+      }),
+    );
+    const roles = lifeboat.primary.findResources('AWS::IAM::Role');
+    const roleId = Object.keys(roles).find((id) => roles[id]!.Properties.Description === 'Lifeboat DR step function')!;
+    const statements = [...Object.values(lifeboat.primary.findResources('AWS::IAM::Policy')), ...Object.values(lifeboat.primary.findResources('AWS::IAM::ManagedPolicy'))]
+      .filter((p) => ((p.Properties.Roles ?? []) as { Ref: string }[]).some((r) => r.Ref === roleId))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as { Sid?: string; Action: string[]; Resource: unknown }[]);
+    const restore = statements.find((s) => s.Sid === 'RestoreNamedDatabases')!;
+    expect(restore.Action).toContain('rds:RestoreDBClusterToPointInTime');
+    const named = new Set(JSON.stringify(restore.Resource).match(/:(db|cluster):[^"]*/g));
+    // The source cluster it restores from, and the target it creates (and a drill's): nothing else by name.
+    expect(named).toEqual(new Set([':cluster:catalog-prod', ':cluster:catalog-pitr', ':cluster:catalog-pitr-drill-*', ':db:catalog-pitr', ':db:catalog-pitr-drill-*']));
+  }, 120_000);
 });

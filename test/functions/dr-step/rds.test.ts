@@ -18,6 +18,7 @@ import {
   PromoteReadReplicaCommand,
   RDSClient,
   RestoreDBClusterFromSnapshotCommand,
+  RestoreDBClusterToPointInTimeCommand,
   RestoreDBInstanceFromDBSnapshotCommand,
   RestoreDBInstanceToPointInTimeCommand,
   type DBInstance,
@@ -458,9 +459,69 @@ describe('the RDS steps', () => {
       ]);
       expect(record.step.restore?.restoredDataAt).toBe('2026-03-02T07:00:00.000Z');
 
+    });
+
+    it('Aurora cluster, latest time: reads the cluster first, restores it to that time, adds an instance of its engine, polls both', async () => {
+      const suffix = newSuffix();
+      const latest = new Date('2026-03-02T08:55:00.000Z');
+      primary.on(DescribeDBClustersCommand, { DBClusterIdentifier: 'ledger-prod' }).resolves({ DBClusters: [{ Engine: 'aurora-mysql', LatestRestorableTime: latest }] });
+      primary.on(RestoreDBClusterToPointInTimeCommand).resolves({ DBCluster: { Status: 'creating' } });
+      primary.on(CreateDBInstanceCommand).resolves({ DBInstance: { DBInstanceStatus: 'creating' } });
+
+      const record = (await handleDrStepEvent(
+        runStep('pitr', 'restore-point-in-time', { source: 'ledger-db', targetIdentifier: 'ledger-pitr', instanceClass: 'db.r6g.xlarge', ...PLACEMENT }, { mode: 'real', suffix }),
+        deps,
+      )) as PolledStepRecord;
+
+      expect(commandsOf(primary)).toEqual([
+        ['DescribeDBClusters', { DBClusterIdentifier: 'ledger-prod' }],
+        [
+          'RestoreDBClusterToPointInTime',
+          { SourceDBClusterIdentifier: 'ledger-prod', DBClusterIdentifier: 'ledger-pitr', RestoreToTime: latest, DBSubnetGroupName: 'lifeboat-private', VpcSecurityGroupIds: ['sg-0abc1234'], Tags: tags(suffix, false) },
+        ],
+        ['CreateDBInstance', { DBInstanceIdentifier: 'ledger-pitr', DBClusterIdentifier: 'ledger-pitr', DBInstanceClass: 'db.r6g.xlarge', Engine: 'aurora-mysql', PubliclyAccessible: false, Tags: tags(suffix, false) }],
+      ]);
+      expect(record.step).toMatchObject({
+        kind: 'restore-point-in-time',
+        resource: { type: 'cluster', identifier: 'ledger-pitr', instanceIdentifier: 'ledger-pitr' },
+        restore: { sourceId: 'ledger-db', restoredDataAt: latest.toISOString(), engine: 'mysql', credentialsSecretArn: LEDGER_SECRET },
+      });
+
+      primary.reset();
+      primary.on(DescribeDBClustersCommand, { DBClusterIdentifier: 'ledger-pitr' }).resolves({ DBClusters: [{ Status: 'available', Endpoint: 'ledger-pitr.cluster-abc.eu-west-1.rds.amazonaws.com', Port: 3306 }] });
+      primary.on(DescribeDBInstancesCommand, { DBInstanceIdentifier: 'ledger-pitr' }).resolvesOnce({ DBInstances: [{ DBInstanceStatus: 'creating' }] }).resolves({ DBInstances: [{ DBInstanceStatus: 'available' }] });
+      const { last } = await pollUntilAvailable(record, deps);
+      expect(last.status).toBe('succeeded');
+      expect(last.result).toMatchObject({ identifier: 'ledger-pitr', endpoint: 'ledger-pitr.cluster-abc.eu-west-1.rds.amazonaws.com', port: 3306, restoredDataAt: latest.toISOString() });
+    });
+
+    it('DocumentDB cluster at a given time: restores to exactly that time, and its instance takes no PubliclyAccessible', async () => {
+      const suffix = newSuffix();
+      primary.on(DescribeDBClustersCommand, { DBClusterIdentifier: 'catalog-prod' }).resolves({ DBClusters: [{ Engine: 'docdb', LatestRestorableTime: new Date('2026-03-02T08:55:00.000Z') }] });
+      primary.on(RestoreDBClusterToPointInTimeCommand).resolves({ DBCluster: { Status: 'creating' } });
+      primary.on(CreateDBInstanceCommand).resolves({ DBInstance: { DBInstanceStatus: 'creating' } });
+
+      const record = (await handleDrStepEvent(
+        runStep('pitr', 'restore-point-in-time', { source: 'catalog-docdb', targetIdentifier: 'catalog-pitr', restoreTime: '2026-03-02T07:30:00Z', ...PLACEMENT }, { mode: 'real', suffix }),
+        deps,
+      )) as PolledStepRecord;
+
+      expect(commandsOf(primary).slice(1)).toEqual([
+        [
+          'RestoreDBClusterToPointInTime',
+          { SourceDBClusterIdentifier: 'catalog-prod', DBClusterIdentifier: 'catalog-pitr', RestoreToTime: new Date('2026-03-02T07:30:00.000Z'), DBSubnetGroupName: 'lifeboat-private', VpcSecurityGroupIds: ['sg-0abc1234'], Tags: tags(suffix, false) },
+        ],
+        ['CreateDBInstance', { DBInstanceIdentifier: 'catalog-pitr', DBClusterIdentifier: 'catalog-pitr', DBInstanceClass: 'db.r6g.large', Engine: 'docdb', Tags: tags(suffix, false) }],
+      ]);
+      expect(record.step.restore).toMatchObject({ sourceId: 'catalog-docdb', restoredDataAt: '2026-03-02T07:30:00.000Z', engine: 'docdb', database: 'admin' });
+    });
+
+    it('a cluster without a restorable time: NoRecoveryPointError, nothing created', async () => {
+      primary.on(DescribeDBClustersCommand).resolves({ DBClusters: [{ Engine: 'aurora-mysql' }] });
       await expect(
-        handleDrStepEvent(runStep('pitr', 'restore-point-in-time', { source: 'ledger-db', targetIdentifier: 'ledger-pitr', ...PLACEMENT }, { suffix }), deps),
-      ).rejects.toThrow(new ConfigError("Step 'pitr': parameters.source: 'ledger-db' is an Aurora cluster; restore-point-in-time restores RDS instances"));
+        handleDrStepEvent(runStep('pitr', 'restore-point-in-time', { source: 'ledger-db', targetIdentifier: 'ledger-pitr', ...PLACEMENT }, { suffix: newSuffix() }), deps),
+      ).rejects.toBeInstanceOf(NoRecoveryPointError);
+      expect(commandsOf(primary).map(([name]) => name)).toEqual(['DescribeDBClusters']);
     });
   });
 
