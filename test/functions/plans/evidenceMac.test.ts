@@ -75,6 +75,21 @@ describe('reading with the key', () => {
     });
   });
 
+  it('never hands a mac that is not a string to the key, even one that would accept anything', async () => {
+    const acceptsAnything = { verify: async () => true };
+    expect(await authenticateDrEvidence({ ...stored(evidence()), mac: 42 }, KEY, acceptsAnything)).toMatchObject({ authentic: false, unsigned: false });
+    expect(await authenticateDrEvidence({ ...stored(evidence()), mac: 'A'.repeat(43) }, KEY, acceptsAnything)).toEqual({ authentic: true });
+  });
+
+  it('reports signed evidence whose execution is not a string, without failing', async () => {
+    const odd = stored(await signDrEvidence({ ...evidence(), executionId: 42 as unknown as string }, key));
+    expect(await authenticateDrEvidence(odd, KEY, key)).toEqual({
+      authentic: false,
+      unsigned: false,
+      problem: `${KEY} is signed evidence of another execution, stored under another name: not counted`,
+    });
+  });
+
   it('reports genuine evidence replayed under another execution\'s name, or with an execution that names no key', async () => {
     const genuine = stored(await signDrEvidence(evidence(), key));
     expect(await authenticateDrEvidence(genuine, evidenceKey('orders-restore', 'drill-later'), key)).toEqual({
