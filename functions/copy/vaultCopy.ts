@@ -221,19 +221,7 @@ function airGapProgress(manifest: BackupManifest, target: AirGapTarget, deps: Va
       // One write at a time, each of the whole record: concurrent copies never lose each other's entries.
       writes = writes.then(() => {
         const body = `${JSON.stringify({ version: 1, bucket: target.bucket, account: target.account, objects: Object.fromEntries([...objects].sort()) }, null, 2)}\n`;
-        return wrapWrite(key, deps, () =>
-          deps.dr.client.send(
-            new PutObjectCommand({
-              Bucket: deps.dr.bucket,
-              Key: key,
-              Body: body,
-              ContentLength: Buffer.byteLength(body),
-              ContentType: 'application/json',
-              ContentMD5: createHash('md5').update(body).digest('base64'),
-              ...drEncryption(deps),
-            }),
-          ),
-        ).then(() => undefined);
+        return putDrJson(key, body, deps);
       });
       return writes;
     },
@@ -344,21 +332,7 @@ async function copySnapshotManifest(manifest: BackupManifest, deps: VaultCopyDep
     const verificationsCopied = await copyVerifications(manifest, deps);
     return { ...base, verificationsCopied, alreadyCopied: true, ...lag(manifest, existing.lastModified ?? now(deps)) };
   }
-  const body = serializeManifest(drManifest);
-  await wrapWrite(key, deps, () =>
-    deps.dr.client.send(
-      new PutObjectCommand({
-        Bucket: deps.dr.bucket,
-        Key: key,
-        Body: body,
-        ContentLength: Buffer.byteLength(body),
-        ContentType: 'application/json',
-        // A bucket with Object Lock default retention refuses uploads without an integrity header.
-        ContentMD5: createHash('md5').update(body).digest('base64'),
-        ...drEncryption(deps),
-      }),
-    ),
-  );
+  await putDrJson(key, serializeManifest(drManifest), deps);
   const copiedAt = now(deps);
   const verificationsCopied = await copyVerifications(manifest, deps);
   return { ...base, verificationsCopied, alreadyCopied: false, ...lag(manifest, copiedAt) };
@@ -596,6 +570,24 @@ async function listKeys(vault: { client: S3Sender; bucket: string }, prefix: str
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token !== undefined);
   return keys.sort();
+}
+
+/** A JSON object written to the DR vault under the DR key. */
+async function putDrJson(key: string, body: string, deps: VaultCopyDeps): Promise<void> {
+  await wrapWrite(key, deps, () =>
+    deps.dr.client.send(
+      new PutObjectCommand({
+        Bucket: deps.dr.bucket,
+        Key: key,
+        Body: body,
+        ContentLength: Buffer.byteLength(body),
+        ContentType: 'application/json',
+        // A bucket with Object Lock default retention refuses uploads without an integrity header.
+        ContentMD5: createHash('md5').update(body).digest('base64'),
+        ...drEncryption(deps),
+      }),
+    ),
+  );
 }
 
 function drEncryption(deps: VaultCopyDeps) {

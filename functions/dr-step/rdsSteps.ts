@@ -121,21 +121,7 @@ export async function startSnapshotRestore(event: RunStepEvent, parameters: Rest
       );
       return restored.DBCluster?.Status ?? 'creating';
     });
-    // A restored Aurora cluster has no instance: nothing answers on its endpoint until one is added.
-    await createOrAdopt(event, region.rds, 'instance', identifier, async () => {
-      const created = await region.rds.send(
-        new CreateDBInstanceCommand({
-          DBInstanceIdentifier: identifier,
-          DBClusterIdentifier: identifier,
-          DBInstanceClass: parameters.instanceClass ?? deps.auroraInstanceClass ?? DEFAULT_AURORA_INSTANCE_CLASS,
-          Engine: engine,
-          // DocumentDB instances take no PubliclyAccessible: a DocumentDB cluster is only ever reachable in its VPC.
-          ...(engine === 'docdb' ? {} : { PubliclyAccessible: false }),
-          Tags: tags,
-        }),
-      );
-      return created.DBInstance?.DBInstanceStatus ?? 'creating';
-    });
+    await addClusterInstance(event, region.rds, identifier, engine, parameters.instanceClass ?? deps.auroraInstanceClass ?? DEFAULT_AURORA_INSTANCE_CLASS, tags);
     resource = { type: 'cluster', identifier, instanceIdentifier: identifier };
   }
 
@@ -169,7 +155,7 @@ export async function startPointInTimeRestore(
   const source = findSource(deps, parameters.source, event.stepId);
   const region = regionResources(deps, 'primary');
   const identifier = targetIdentifierFor(event, parameters.targetIdentifier);
-  if (source.rds.type === 'cluster') return startClusterPointInTimeRestore(event, parameters, source, region, identifier, startedAt);
+  if (source.rds.type === 'cluster') return startClusterPointInTimeRestore(event, parameters, source, region, identifier, startedAt, deps);
 
   let restoreTime: Date;
   if (parameters.restoreTime !== undefined) {
@@ -234,6 +220,7 @@ async function startClusterPointInTimeRestore(
   region: RegionResources,
   identifier: string,
   startedAt: Date,
+  deps: DrStepDeps,
 ): Promise<PolledStepRecord> {
   const out = await region.rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: source.rds.identifier }));
   const cluster = out.DBClusters?.[0];
@@ -262,20 +249,7 @@ async function startClusterPointInTimeRestore(
     );
     return restoredCluster.DBCluster?.Status ?? 'creating';
   });
-  await createOrAdopt(event, region.rds, 'instance', identifier, async () => {
-    const created = await region.rds.send(
-      new CreateDBInstanceCommand({
-        DBInstanceIdentifier: identifier,
-        DBClusterIdentifier: identifier,
-        DBInstanceClass: parameters.instanceClass ?? DEFAULT_AURORA_INSTANCE_CLASS,
-        Engine: engine,
-        // DocumentDB instances take no PubliclyAccessible: a DocumentDB cluster is only ever reachable in its VPC.
-        ...(engine === 'docdb' ? {} : { PubliclyAccessible: false }),
-        Tags: tags,
-      }),
-    );
-    return created.DBInstance?.DBInstanceStatus ?? 'creating';
-  });
+  await addClusterInstance(event, region.rds, identifier, engine, parameters.instanceClass ?? deps.auroraInstanceClass ?? DEFAULT_AURORA_INSTANCE_CLASS, tags);
   return progress({
     plan: event.plan,
     stepId: event.stepId,
@@ -459,6 +433,26 @@ async function latestSnapshot(region: RegionResources, sourceId: string, choice:
  * Runs `create`; if RDS says the identifier is taken by what this very execution created (a retried
  * call), adopts it. Anything else under that name is never touched: the step fails.
  */
+/**
+ * The one instance of a restored cluster (Aurora or DocumentDB): a restored cluster has none, so nothing answers on
+ * its endpoint until it is added. DocumentDB's takes no PubliclyAccessible: its clusters are only reachable in their VPC.
+ */
+function addClusterInstance(event: RunStepEvent, rds: RdsSender, identifier: string, engine: string, instanceClass: string, tags: Tag[]): Promise<string> {
+  return createOrAdopt(event, rds, 'instance', identifier, async () => {
+    const created = await rds.send(
+      new CreateDBInstanceCommand({
+        DBInstanceIdentifier: identifier,
+        DBClusterIdentifier: identifier,
+        DBInstanceClass: instanceClass,
+        Engine: engine,
+        ...(engine === 'docdb' ? {} : { PubliclyAccessible: false }),
+        Tags: tags,
+      }),
+    );
+    return created.DBInstance?.DBInstanceStatus ?? 'creating';
+  });
+}
+
 async function createOrAdopt(
   event: RunStepEvent,
   rds: RdsSender,

@@ -579,49 +579,30 @@ export function defaultPlanFor(source: SourceConfig, config: Omit<PlanContext, '
   }
 
   // A DocumentDB cluster has no tables or SQL to validate: its restore ends when the cluster is available.
-  if (source.kind === 'docdb') {
-    return {
-      name: `${source.id}-default`,
-      description: `Default recovery of ${source.id}: back up now, then ${recovery}, notify`,
-      priority: 'high',
-      objectives: { rtoMinutes: source.objectives.rtoMinutes, rpoMinutes: source.objectives.rpoMinutes },
-      contacts,
-      steps: [
-        { id: 'backup', kind: 'backup-now', dependsOn: [], timeoutMinutes: DEFAULT_TIMEOUT_MINUTES['backup-now'], parameters: { source: source.id } },
-        restore,
-        {
-          id: 'tell',
-          kind: 'notify',
-          dependsOn: ['restore'],
-          timeoutMinutes: DEFAULT_TIMEOUT_MINUTES.notify,
-          parameters: { message: `${source.id}: ${recovery}, available` },
-        },
-      ],
-    };
-  }
-
+  const validates = source.kind !== 'docdb';
+  const check: PlanStepConfig = {
+    id: 'check',
+    kind: 'validate',
+    dependsOn: ['restore'],
+    timeoutMinutes: DEFAULT_TIMEOUT_MINUTES.validate,
+    parameters: { target: 'restore', sqlChecks: [...source.sqlChecks] },
+  };
   return {
     name: `${source.id}-default`,
-    description: `Default recovery of ${source.id}: back up now, then ${recovery}, validate, notify`,
+    description: `Default recovery of ${source.id}: back up now, then ${recovery}, ${validates ? 'validate, ' : ''}notify`,
     priority: 'high',
     objectives: { rtoMinutes: source.objectives.rtoMinutes, rpoMinutes: source.objectives.rpoMinutes },
     contacts,
     steps: [
       { id: 'backup', kind: 'backup-now', dependsOn: [], timeoutMinutes: DEFAULT_TIMEOUT_MINUTES['backup-now'], parameters: { source: source.id } },
       restore,
-      {
-        id: 'check',
-        kind: 'validate',
-        dependsOn: ['restore'],
-        timeoutMinutes: DEFAULT_TIMEOUT_MINUTES.validate,
-        parameters: { target: 'restore', sqlChecks: [...source.sqlChecks] },
-      },
+      ...(validates ? [check] : []),
       {
         id: 'tell',
         kind: 'notify',
-        dependsOn: ['check'],
+        dependsOn: [validates ? 'check' : 'restore'],
         timeoutMinutes: DEFAULT_TIMEOUT_MINUTES.notify,
-        parameters: { message: `${source.id}: ${recovery}, and validated` },
+        parameters: { message: `${source.id}: ${recovery}, ${validates ? 'and validated' : 'available'}` },
       },
     ],
   };

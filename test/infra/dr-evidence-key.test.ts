@@ -1,29 +1,8 @@
 // The DR evidence key (issue 12): only the DR step role (its Lambda and its Fargate task) may sign plan evidence with it;
 // the readers that say whether a plan was drilled (freshness and the report) may only check; no other role may use it.
-import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { exampleConfig, synthLifeboat, type SynthesizedLifeboat } from './support.ts';
+import { exampleConfig, synthLifeboat, usesOfKey, type SynthesizedLifeboat } from './support.ts';
 import { ordersRestorePlan } from '../fixtures/plans.ts';
-
-type Statement = { Sid?: string; Effect: string; Action: string | string[]; Resource: unknown };
-const asList = <T,>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
-
-/** Every role of the template with each statement (inline or managed policy) that names `keyId`'s ARN. */
-function usesOfKey(template: Template, keyId: string): string[] {
-  const roles = template.findResources('AWS::IAM::Role');
-  const uses = new Map<string, string[]>();
-  const policies = [...Object.values(template.findResources('AWS::IAM::Policy')), ...Object.values(template.findResources('AWS::IAM::ManagedPolicy'))];
-  for (const policy of policies) {
-    for (const statement of policy.Properties.PolicyDocument.Statement as Statement[]) {
-      if (!JSON.stringify(statement.Resource).includes(`"${keyId}"`)) continue;
-      for (const role of (policy.Properties.Roles ?? []) as { Ref: string }[]) {
-        const description = String(roles[role.Ref]?.Properties?.Description ?? role.Ref);
-        uses.set(description, [...(uses.get(description) ?? []), ...asList(statement.Action).map((a) => `${statement.Effect}:${a}`)]);
-      }
-    }
-  }
-  return [...uses].map(([description, actions]) => `${description} → ${[...new Set(actions)].sort().join(' ')}`).sort();
-}
 
 describe('the DR evidence key', () => {
   let lifeboat: SynthesizedLifeboat;

@@ -99,3 +99,25 @@ export function acknowledgedFindings(report: NagReport, stackPrefix: RegExp, rep
     .flatMap((p) => p.suppressedViolations)
     .flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} @ ${c.constructPath.replace(stackPrefix, replacement)}`));
 }
+
+/**
+ * Every role of `template` that may use the key with logical id `keyId` (a statement of an inline or managed policy
+ * naming its ARN), as `<role description> → <Effect:action …>`, sorted.
+ */
+export function usesOfKey(template: Template, keyId: string): string[] {
+  type Statement = { Effect: string; Action: string | string[]; Resource: unknown };
+  const roles = template.findResources('AWS::IAM::Role');
+  const uses = new Map<string, string[]>();
+  const policies = [...Object.values(template.findResources('AWS::IAM::Policy')), ...Object.values(template.findResources('AWS::IAM::ManagedPolicy'))];
+  for (const policy of policies) {
+    for (const statement of policy.Properties.PolicyDocument.Statement as Statement[]) {
+      if (!JSON.stringify(statement.Resource).includes(`"${keyId}"`)) continue;
+      for (const role of (policy.Properties.Roles ?? []) as { Ref: string }[]) {
+        const description = String(roles[role.Ref]?.Properties?.Description ?? role.Ref);
+        const actions = Array.isArray(statement.Action) ? statement.Action : [statement.Action];
+        uses.set(description, [...(uses.get(description) ?? []), ...actions.map((a) => `${statement.Effect}:${a}`)]);
+      }
+    }
+  }
+  return [...uses].map(([description, actions]) => `${description} → ${[...new Set(actions)].sort().join(' ')}`).sort();
+}

@@ -1,31 +1,9 @@
 // The verification key (issue 12): only the verifier (the verify function's role and its Fargate task's role) may sign
 // with it; the readers that decide with verification results (retention, freshness, the report, the DR step and its
 // task) may only check; no other role, and above all no role that writes backups, may use it at all.
-import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { exampleConfig, synthLifeboat, type SynthesizedLifeboat } from './support.ts';
+import { exampleConfig, synthLifeboat, usesOfKey, type SynthesizedLifeboat } from './support.ts';
 import { ordersRestorePlan } from '../fixtures/plans.ts';
-
-type Statement = { Sid?: string; Effect: string; Action: string | string[]; Resource: unknown };
-const asList = <T,>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
-
-/** Every role of the template with each statement (inline or managed policy) that names `keyId`'s ARN. */
-function usesOfKey(template: Template, keyId: string): Map<string, { description: string; actions: string[] }> {
-  const roles = template.findResources('AWS::IAM::Role');
-  const uses = new Map<string, { description: string; actions: string[] }>();
-  const policies = [...Object.values(template.findResources('AWS::IAM::Policy')), ...Object.values(template.findResources('AWS::IAM::ManagedPolicy'))];
-  for (const policy of policies) {
-    for (const statement of policy.Properties.PolicyDocument.Statement as Statement[]) {
-      if (!JSON.stringify(statement.Resource).includes(`"${keyId}"`)) continue;
-      for (const role of (policy.Properties.Roles ?? []) as { Ref: string }[]) {
-        const entry = uses.get(role.Ref) ?? { description: String(roles[role.Ref]?.Properties?.Description ?? role.Ref), actions: [] };
-        entry.actions.push(...asList(statement.Action).map((a) => `${statement.Effect}:${a}`));
-        uses.set(role.Ref, entry);
-      }
-    }
-  }
-  return uses;
-}
 
 describe('the verification key', () => {
   let lifeboat: SynthesizedLifeboat;
@@ -49,7 +27,7 @@ describe('the verification key', () => {
   });
 
   it('may be signed with by the verifier alone, and checked by the readers that decide with results', () => {
-    const uses = [...usesOfKey(lifeboat.primary, keyId).values()].map((u) => `${u.description} → ${[...new Set(u.actions)].sort().join(' ')}`).sort();
+    const uses = usesOfKey(lifeboat.primary, keyId);
     expect(uses).toEqual([
       'Lifeboat DR step function → Allow:kms:VerifyMac',
       'Lifeboat dr-step task: DR plan steps (restore-dump, validate) allowed longer than a Lambda invocation → Allow:kms:VerifyMac',
