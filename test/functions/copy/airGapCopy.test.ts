@@ -12,6 +12,7 @@ import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   S3Client,
@@ -25,7 +26,7 @@ import { copyToAirGap, type AirGapTarget } from '../../../functions/copy/airGapC
 import { handleCopyEvent } from '../../../functions/copy/copy.ts';
 import type { CopyBackupResult, VaultCopyDeps } from '../../../functions/copy/vaultCopy.ts';
 import { createS3Client } from '../../../functions/lib/aws/s3Client.ts';
-import { ChecksumMismatchError, StoreWriteFailedError } from '../../../functions/lib/errors.ts';
+import { ChecksumMismatchError, ObjectNotFoundError, SizeMismatchError, StoreWriteFailedError } from '../../../functions/lib/errors.ts';
 import { writeManifest } from '../../../functions/lib/vault/catalog.ts';
 import { manifestKey, payloadKey, verificationKey } from '../../../functions/lib/vault/layout.ts';
 import type { BackupManifest } from '../../../functions/lib/vault/manifest.ts';
@@ -286,16 +287,19 @@ describe('a payload object above 5 GiB: a multipart copy proven part by part', (
 
     expect(result).toEqual({ bucket: AIR_GAP_BUCKET, region: 'eu-west-1', objectsCopied: 2, payloadSha256: [manifest.payload!.sha256], multipartObjects: 1 });
     const key = payloadKey('orders-db', BACKUP);
-    expect(airGap).toHaveReceivedCommandWith(CreateMultipartUploadCommand, {
-      Bucket: AIR_GAP_BUCKET,
-      Key: key,
-      ExpectedBucketOwner: VAULT_ACCOUNT,
-      ServerSideEncryption: 'aws:kms',
-      SSEKMSKeyId: AIR_GAP_KEY,
-      BucketKeyEnabled: true,
-      ChecksumAlgorithm: 'SHA256',
-      ContentType: 'application/octet-stream',
-    });
+    // Exactly: no metadata the primary object does not have, nothing but these.
+    expect(airGap.commandCalls(CreateMultipartUploadCommand).map((c) => c.args[0].input)).toEqual([
+      {
+        Bucket: AIR_GAP_BUCKET,
+        Key: key,
+        ExpectedBucketOwner: VAULT_ACCOUNT,
+        ServerSideEncryption: 'aws:kms',
+        SSEKMSKeyId: AIR_GAP_KEY,
+        BucketKeyEnabled: true,
+        ChecksumAlgorithm: 'SHA256',
+        ContentType: 'application/octet-stream',
+      },
+    ]);
     const ranges = ['bytes=0-5242879', 'bytes=5242880-10485759', `bytes=10485760-${bytes.length - 1}`];
     expect(airGap.commandCalls(UploadPartCopyCommand).map((c) => c.args[0].input).sort((a, b) => a.PartNumber! - b.PartNumber!)).toEqual(
       ranges.map((range, index) => ({
@@ -370,6 +374,107 @@ describe('a payload object above 5 GiB: a multipart copy proven part by part', (
     expect(airGap).toHaveReceivedCommandTimes(AbortMultipartUploadCommand, 1);
     expect(abortedWhileInFlight).toBe(false);
     expect(airGap).not.toHaveReceivedCommand(CompleteMultipartUploadCommand);
+  });
+
+  const source = () => ({ client: s3.client, bucket: primaryBucket, verifications: [] });
+  const failure = (promise: Promise<unknown>) => promise.then(() => new Error('no error'), (e: unknown) => e as Error);
+
+  it('goes in one 512 MiB part by default, and an object exactly at the threshold by one CopyObject', async () => {
+    const manifest = await storeLargeDump();
+    const defaults = await copyToAirGap(manifest, source(), target, { multipartThresholdBytes: 5 * MiB });
+    expect(defaults).toMatchObject({ multipartObjects: 1, payloadSha256: [manifest.payload!.sha256] });
+    expect(airGap.commandCalls(UploadPartCopyCommand).map((c) => c.args[0].input.CopySourceRange)).toEqual([`bytes=0-${bytes.length - 1}`]);
+    airGap.resetHistory();
+    const atThreshold = await copyToAirGap(manifest, source(), target, { multipartThresholdBytes: bytes.length });
+    expect(atThreshold.multipartObjects).toBeUndefined();
+    expect(airGap).not.toHaveReceivedCommand(CreateMultipartUploadCommand);
+  });
+
+  it('refuses a primary object whose size is not the manifest\'s, or that is gone, before anything is sent there', async () => {
+    const manifest = await storeLargeDump();
+    const bigger = { ...manifest, payload: { ...manifest.payload!, storedBytes: bytes.length + 1 } };
+    const size = await failure(copyToAirGap(bigger, source(), target, scaled));
+    expect(size).toBeInstanceOf(SizeMismatchError);
+    expect(size.message).toBe(`Payload ${payloadKey('orders-db', BACKUP)} in s3://${primaryBucket} holds ${bytes.length} bytes, its manifest says ${bytes.length + 1}; not copied to the air-gapped vault`);
+    await s3.client.send(new DeleteObjectCommand({ Bucket: primaryBucket, Key: payloadKey('orders-db', BACKUP) }));
+    const gone = await failure(copyToAirGap(manifest, source(), target, scaled));
+    expect(gone).toBeInstanceOf(ObjectNotFoundError);
+    expect(gone.message).toBe(`No payload ${payloadKey('orders-db', BACKUP)} in s3://${primaryBucket} to copy to the air-gapped vault`);
+    expect(airGap.calls()).toHaveLength(0);
+  });
+
+  it('names the request S3 refused, the vault account and region, and keeps the cause', async () => {
+    const manifest = await storeLargeDump();
+    const refused = Object.assign(new Error('Access Denied'), { name: 'AccessDenied' });
+    airGap.on(CreateMultipartUploadCommand).rejects(refused);
+    const create = await failure(copyToAirGap(manifest, source(), target, scaled));
+    expect(create).toBeInstanceOf(StoreWriteFailedError);
+    expect(create.message).toBe(
+      `CreateMultipartUpload for ${payloadKey('orders-db', BACKUP)} from s3://${primaryBucket} to the air-gapped vault s3://${AIR_GAP_BUCKET} (account ${VAULT_ACCOUNT}, eu-west-1) failed: AccessDenied: Access Denied`,
+    );
+    expect(create.cause).toBe(refused);
+
+    airGap.on(CreateMultipartUploadCommand).resolves({ UploadId: UPLOAD });
+    airGap.on(UploadPartCopyCommand).rejects(refused);
+    const part = await failure(copyToAirGap(manifest, source(), target, { ...scaled, partConcurrency: 1 }));
+    expect(part.message).toMatch(/^UploadPartCopy of part 1 for .* failed: AccessDenied: Access Denied$/);
+    expect(airGap).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { UploadId: UPLOAD });
+  });
+
+  it('treats a missing UploadId, part checksum or part ETag as a failed copy, aborting what it started', async () => {
+    const manifest = await storeLargeDump();
+    airGap.on(CreateMultipartUploadCommand).resolves({});
+    const noUpload = await failure(copyToAirGap(manifest, source(), target, scaled));
+    expect(noUpload).toBeInstanceOf(StoreWriteFailedError);
+    expect(noUpload.message).toBe(`CreateMultipartUpload for ${payloadKey('orders-db', BACKUP)} in the air-gapped vault s3://${AIR_GAP_BUCKET} (account ${VAULT_ACCOUNT}, eu-west-1) returned no UploadId`);
+
+    airGap.on(CreateMultipartUploadCommand).resolves({ UploadId: UPLOAD });
+    airGap.on(UploadPartCopyCommand).resolves({ CopyPartResult: { ETag: '"p"' } });
+    const noChecksum = await failure(copyToAirGap(manifest, source(), target, { ...scaled, partConcurrency: 1 }));
+    expect(noChecksum).toBeInstanceOf(ChecksumMismatchError);
+    expect(noChecksum.message).toMatch(/^Part 1 of the air-gapped copy of .* has SHA-256 \(none returned\), the source's is [0-9a-f]{64}/);
+
+    airGap.on(UploadPartCopyCommand).callsFake(async (input: UploadPartCopyCommandInput) => ({ CopyPartResult: { ChecksumSHA256: sha256(rangeOf(input.CopySourceRange!)) } }));
+    const noEtag = await failure(copyToAirGap(manifest, source(), target, { ...scaled, partConcurrency: 1 }));
+    expect(noEtag).toBeInstanceOf(StoreWriteFailedError);
+    expect(noEtag.message).toBe(`UploadPartCopy of part 1 of ${payloadKey('orders-db', BACKUP)} in the air-gapped vault s3://${AIR_GAP_BUCKET} (account ${VAULT_ACCOUNT}, eu-west-1) returned no ETag`);
+    expect(airGap).toHaveReceivedCommandTimes(AbortMultipartUploadCommand, 2);
+  });
+
+  it('says which parts stay behind, and till when, when even the abort fails', async () => {
+    const manifest = await storeLargeDump();
+    airGap.on(UploadPartCopyCommand).rejects(Object.assign(new Error('Service Unavailable'), { name: 'ServiceUnavailable' }));
+    airGap.on(AbortMultipartUploadCommand).rejects(Object.assign(new Error('Slow Down'), { name: 'SlowDown' }));
+    const error = await failure(copyToAirGap(manifest, source(), target, scaled));
+    expect(error).toBeInstanceOf(StoreWriteFailedError);
+    expect(error.message).toMatch(
+      new RegExp(`failed \\(StoreWriteFailedError: UploadPartCopy of part \\d .*ServiceUnavailable: Service Unavailable\\); aborting upload ${UPLOAD} also failed \\(SlowDown: Slow Down\\), so its parts stay in the air-gapped vault s3://${AIR_GAP_BUCKET} \\(account ${VAULT_ACCOUNT}, eu-west-1\\) until its AbortIncompleteMultipartUpload lifecycle rule removes them$`),
+    );
+    expect((error.cause as Error).name).toBe('StoreWriteFailedError');
+  });
+
+  it('hashes and copies only the version it looked at: every ranged GET and part copy names its ETag (If-Match)', async () => {
+    // The local S3 server ignores If-Match, so the requests are what is asserted: S3 answers 412 to one that does not match.
+    const manifest = await storeLargeDump();
+    const reads: { Range?: string; IfMatch?: string }[] = [];
+    const watched = {
+      send: (command: unknown, options?: unknown) => {
+        if (command instanceof GetObjectCommand) reads.push({ Range: command.input.Range, IfMatch: command.input.IfMatch });
+        return (s3.client.send as (c: unknown, o?: unknown) => Promise<unknown>)(command, options);
+      },
+    } as unknown as S3Client;
+    await copyToAirGap(manifest, { client: watched, bucket: primaryBucket, verifications: [] }, target, scaled);
+    expect(reads.length).toBe(5); // 12 MiB + 7 in 3 MiB ranges
+    expect(reads.every((read) => read.IfMatch === etag)).toBe(true);
+    expect(airGap.commandCalls(UploadPartCopyCommand).every((c) => c.args[0].input.CopySourceIfMatch === etag)).toBe(true);
+  });
+
+  it('a whole-object copy without a checksum in S3\'s answer is not proven', async () => {
+    const manifest = await storeDump();
+    airGap.on(CopyObjectCommand).resolves({ CopyObjectResult: { ETag: '"etag"' } });
+    const error = await failure(copyToAirGap(manifest, source(), target));
+    expect(error).toBeInstanceOf(ChecksumMismatchError);
+    expect(error.message).toMatch(/has SHA-256 \(none returned\), the manifest records/);
   });
 
   it('through copy-backup: the DR copy and the air-gapped copy both go in parts, and a rerun does not copy the proven object again', async () => {
