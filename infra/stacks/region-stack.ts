@@ -1,4 +1,5 @@
 import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { Alerts, type AlertSubscriber } from '../constructs/alerts.ts';
 import { BackupFunctions } from '../constructs/backup-functions.ts';
@@ -187,6 +188,7 @@ export class RegionStack extends Stack {
         });
       }
     }
+    this.guardEvidence();
     // Both regions: the vault key and bucket here are what an attacker would disable or unlock.
     if (createTrail) {
       this.trail = new VaultTrail(this, 'VaultTrail', {
@@ -261,4 +263,31 @@ export class RegionStack extends Stack {
       ...(this.plans ? { approvalApi: this.plans.approvalApi.api } : {}),
     });
   }
+
+  /**
+   * Evidence only its producer writes, whatever any other principal's IAM allows (an administrator's `s3:*`, an
+   * application role with the bucket, the break-glass role): bucket-policy denies of `s3:PutObject` on verification
+   * results (but for the verify function and task), DR evidence (but for the DR step function and task) and reports
+   * (but for the report function). A Deny in the bucket policy wins over any Allow. The MACs already make a forgery
+   * count for nothing; this keeps it from being written at all. Deletion is left to retention and Object Lock.
+   */
+  private guardEvidence(): void {
+    if (!this.pipeline) return;
+    const bucket = this.vault.bucket;
+    const deny = (sid: string, prefix: string, writers: iam.IRole[]) =>
+      bucket.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid,
+          effect: iam.Effect.DENY,
+          principals: [new iam.AnyPrincipal()],
+          actions: ['s3:PutObject'],
+          resources: [bucket.arnForObjects(prefix)],
+          conditions: { ArnNotEquals: { 'aws:PrincipalArn': writers.map((role) => role.roleArn) } },
+        }),
+      );
+    deny('OnlyTheVerifierWritesVerificationResults', 'backups/*/*/verifications/*', [this.pipeline.verifyRole, this.pipeline.verifyTask.taskRole]);
+    if (this.plans) deny('OnlyTheDrStepWritesDrEvidence', 'evidence/*', [this.plans.drStep.role!, ...(this.plans.drStepTask ? [this.plans.drStepTask.taskRole] : [])]);
+    if (this.report) deny('OnlyTheReportFunctionWritesReports', 'reports/*', [this.report.function.role]);
+  }
+
 }

@@ -195,10 +195,27 @@ describe('region stacks from the example config', () => {
         }
       });
 
-      it('has a vault bucket policy that only denies non-TLS access and nothing else', () => {
+      it('has a vault bucket policy that denies non-TLS access and, where backups are made, evidence writes by anyone but its producer', () => {
+        // Whatever any other principal's IAM allows: a Deny in the bucket policy wins over any Allow.
+        const onlyWrittenBy = (sid: string, prefix: string, roles: string[]) => ({
+          Sid: sid,
+          Effect: 'Deny',
+          Principal: { AWS: '*' },
+          Action: 's3:PutObject',
+          Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^VaultBucket'), 'Arn'] }, `/${prefix}`]] },
+          Condition: { ArnNotEquals: { 'aws:PrincipalArn': roles.map((role) => ({ 'Fn::GetAtt': [Match.stringLikeRegexp(`^${role}`), 'Arn'] })) } },
+        });
+        const evidence =
+          region === 'primary'
+            ? [
+                onlyWrittenBy('OnlyTheVerifierWritesVerificationResults', 'backups/*/*/verifications/*', ['PipelineVerifyRole', 'BackupRunnerVerifyTaskRole']),
+                onlyWrittenBy('OnlyTheDrStepWritesDrEvidence', 'evidence/*', ['PlansDrStepRole', 'BackupRunnerDrStepTaskRole']),
+                onlyWrittenBy('OnlyTheReportFunctionWritesReports', 'reports/*', ['ReportFunctionRole']),
+              ]
+            : [];
         template().hasResourceProperties('AWS::S3::BucketPolicy', {
           Bucket: { Ref: Match.stringLikeRegexp('^VaultBucket') },
-          PolicyDocument: { Version: '2012-10-17', Statement: Match.exact(tlsOnlyStatements('VaultBucket')) },
+          PolicyDocument: { Version: '2012-10-17', Statement: Match.exact([...tlsOnlyStatements('VaultBucket'), ...evidence]) },
         });
       });
 
