@@ -105,6 +105,12 @@ export const restore: Command = {
     const manifest = await locateBackup(store, backupId, sourceId);
     const redisProblem = redisRestoreFlagProblem(manifest, flags, targetUrl);
     if (redisProblem) throw new UsageError(redisProblem);
+    if (manifest.kind === 'snapshot') {
+      const where = manifest.snapshot ? ` ${manifest.snapshot.identifier} in ${manifest.snapshot.region}` : '';
+      throw new UsageError(
+        `backup ${manifest.backupId} is a ${manifest.engine === 'docdb' ? 'DocumentDB cluster' : 'RDS'} snapshot${where}, not a dump: restore it with a DR plan's restore-snapshot step (or from the RDS console); lifeboat restore restores dumps`,
+      );
+    }
     if (manifest.engine !== target.engine) {
       throw new UsageError(`--target: backup ${manifest.backupId} is a ${manifest.engine} backup; give a ${manifest.engine === 'postgresql' ? 'postgres' : 'mysql'}:// URL`);
     }
