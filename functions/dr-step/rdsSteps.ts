@@ -155,8 +155,45 @@ export async function startPointInTimeRestore(
   const source = findSource(deps, parameters.source, event.stepId);
   const region = regionResources(deps, 'primary');
   const identifier = targetIdentifierFor(event, parameters.targetIdentifier);
-  if (source.rds.type === 'cluster') return startClusterPointInTimeRestore(event, parameters, source, region, identifier, startedAt, deps);
+  const started =
+    source.rds.type === 'cluster'
+      ? await restoreClusterToPointInTime(event, parameters, source, region, identifier, deps)
+      : await restoreInstanceToPointInTime(event, parameters, source, region, identifier);
+  return progress({
+    plan: event.plan,
+    stepId: event.stepId,
+    kind: 'restore-point-in-time',
+    mode: event.mode,
+    suffix: event.suffix,
+    startedAt: startedAt.toISOString(),
+    region: 'primary',
+    status: notYetAvailable(started.status),
+    resource: started.resource,
+    restore: {
+      sourceId: source.id,
+      restoredDataAt: started.restoreTime.toISOString(),
+      engine: source.engine,
+      database: databaseOf(source),
+      credentialsSecretArn: source.credentialsSecretArn,
+    },
+  });
+}
 
+interface PointInTimeStart {
+  readonly status: string;
+  readonly resource: PolledStep['resource'];
+  /** The time restored: the evidence's RPO is exact, not "latest at some point". */
+  readonly restoreTime: Date;
+}
+
+/** An RDS instance to the time given, else to its latest restorable time, read first. */
+async function restoreInstanceToPointInTime(
+  event: RunStepEvent,
+  parameters: RestorePointInTimeParameters,
+  source: DrSource,
+  region: RegionResources,
+  identifier: string,
+): Promise<PointInTimeStart> {
   let restoreTime: Date;
   if (parameters.restoreTime !== undefined) {
     restoreTime = new Date(parameters.restoreTime);
@@ -168,10 +205,8 @@ export async function startPointInTimeRestore(
         `RDS instance ${source.rds.identifier} (source ${source.id}) has no latest restorable time: automated backups are off or not started`,
       );
     }
-    // The time read is the time restored: the evidence's RPO is exact, not "latest at some point".
     restoreTime = latest;
   }
-
   const status = await createOrAdopt(event, region.rds, 'instance', identifier, async () => {
     const out = await region.rds.send(
       new RestoreDBInstanceToPointInTimeCommand({
@@ -187,41 +222,21 @@ export async function startPointInTimeRestore(
     );
     return out.DBInstance?.DBInstanceStatus ?? 'creating';
   });
-
-  return progress({
-    plan: event.plan,
-    stepId: event.stepId,
-    kind: 'restore-point-in-time',
-    mode: event.mode,
-    suffix: event.suffix,
-    startedAt: startedAt.toISOString(),
-    region: 'primary',
-    status: notYetAvailable(status),
-    resource: { type: 'instance', identifier },
-    restore: {
-      sourceId: source.id,
-      restoredDataAt: restoreTime.toISOString(),
-      engine: source.engine,
-      database: databaseOf(source),
-      credentialsSecretArn: source.credentialsSecretArn,
-    },
-  });
+  return { status, resource: { type: 'instance', identifier }, restoreTime };
 }
 
 /**
  * An Aurora or DocumentDB cluster to a point in time: RestoreDBClusterToPointInTime into a new cluster (at the time
- * given, else the source's latest restorable time, read first so the evidence's RPO is exact), then one instance in
- * it, of the source's engine (a restored cluster has none: nothing answers until one is added).
+ * given, else the source's latest restorable time, read first), then one instance in it of the source's engine.
  */
-async function startClusterPointInTimeRestore(
+async function restoreClusterToPointInTime(
   event: RunStepEvent,
   parameters: RestorePointInTimeParameters,
   source: DrSource,
   region: RegionResources,
   identifier: string,
-  startedAt: Date,
   deps: DrStepDeps,
-): Promise<PolledStepRecord> {
+): Promise<PointInTimeStart> {
   const out = await region.rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: source.rds.identifier }));
   const cluster = out.DBClusters?.[0];
   if (!cluster?.Engine) throw new NoRecoveryPointError(`Cluster ${source.rds.identifier} (source ${source.id}) was not found in ${region.name}`);
@@ -250,24 +265,7 @@ async function startClusterPointInTimeRestore(
     return restoredCluster.DBCluster?.Status ?? 'creating';
   });
   await addClusterInstance(event, region.rds, identifier, engine, parameters.instanceClass ?? deps.auroraInstanceClass ?? DEFAULT_AURORA_INSTANCE_CLASS, tags);
-  return progress({
-    plan: event.plan,
-    stepId: event.stepId,
-    kind: 'restore-point-in-time',
-    mode: event.mode,
-    suffix: event.suffix,
-    startedAt: startedAt.toISOString(),
-    region: 'primary',
-    status: notYetAvailable(status),
-    resource: { type: 'cluster', identifier, instanceIdentifier: identifier },
-    restore: {
-      sourceId: source.id,
-      restoredDataAt: restoreTime.toISOString(),
-      engine: source.engine,
-      database: databaseOf(source),
-      credentialsSecretArn: source.credentialsSecretArn,
-    },
-  });
+  return { status, resource: { type: 'cluster', identifier, instanceIdentifier: identifier }, restoreTime };
 }
 
 export async function startPromotion(event: RunStepEvent, parameters: PromoteReplicaParameters, deps: DrStepDeps): Promise<PolledStepRecord> {
