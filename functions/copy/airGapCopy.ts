@@ -33,7 +33,7 @@ import { backupPrefix, manifestKey } from '../lib/vault/layout.ts';
 import { payloadObjects, type BackupManifest, type PayloadObject } from '../lib/vault/manifest.ts';
 import { mapConcurrent } from '../lib/vault/catalog.ts';
 import { CopyInterruptedError } from './interrupted.ts';
-import { MAX_SINGLE_COPY_BYTES, partRanges } from './parts.ts';
+import { MAX_SINGLE_COPY_BYTES, copySource, describeError, partRanges } from './parts.ts';
 import { sha256OfRanges } from './rangedHash.ts';
 
 const MiB = 1024 * 1024;
@@ -75,15 +75,15 @@ export interface AirGapCopyOptions {
   /** Whether the runner's time is nearly up: no copy, part or ranged GET starts then. @default never */
   readonly outOfTime?: () => boolean;
   /** Payload objects above this go as a multipart copy. @default 5 GiB (CopyObject's limit) */
-  readonly multipartThresholdBytes?: number;
+  readonly multipartThresholdBytes?: number | undefined;
   /** @default 512 MiB, grown to stay within 10,000 parts */
-  readonly partSizeBytes?: number;
+  readonly partSizeBytes?: number | undefined;
   /** UploadPartCopy requests in flight at once. @default 8 */
-  readonly partConcurrency?: number;
+  readonly partConcurrency?: number | undefined;
   /** Bytes per ranged GET of the source's hash pass. @default 16 MiB */
-  readonly hashRangeBytes?: number;
+  readonly hashRangeBytes?: number | undefined;
   /** Ranged GETs in flight. @default 4 */
-  readonly hashConcurrency?: number;
+  readonly hashConcurrency?: number | undefined;
   /** @default none: every run copies every payload object */
   readonly progress?: AirGapProgress;
 }
@@ -243,7 +243,7 @@ async function copyInParts(
       await target.client.send(new AbortMultipartUploadCommand({ Bucket: target.bucket, Key: key, UploadId: uploadId, ExpectedBucketOwner: target.account }));
     } catch (abortError) {
       throw new StoreWriteFailedError(
-        `The air-gapped multipart copy of ${key} failed (${describe(error)}); aborting upload ${uploadId} also failed (${describe(abortError)}), ` +
+        `The air-gapped multipart copy of ${key} failed (${describeError(error)}); aborting upload ${uploadId} also failed (${describeError(abortError)}), ` +
           `so its parts stay in ${where} until its AbortIncompleteMultipartUpload lifecycle rule removes them`,
         { cause: error },
       );
@@ -260,18 +260,10 @@ async function send<T>(target: AirGapTarget, key: string, sourceBucket: string, 
   } catch (error) {
     if (error instanceof LifeboatError) throw error;
     throw new StoreWriteFailedError(
-      `${what} for ${key} from s3://${sourceBucket} to the air-gapped vault s3://${target.bucket} (account ${target.account}, ${target.region}) failed: ${describe(error)}`,
+      `${what} for ${key} from s3://${sourceBucket} to the air-gapped vault s3://${target.bucket} (account ${target.account}, ${target.region}) failed: ${describeError(error)}`,
       { cause: error },
     );
   }
-}
-
-function copySource(bucket: string, key: string): string {
-  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${(error as { name?: string }).name ?? 'Error'}: ${error.message}` : String(error);
 }
 
 /** One server-side copy into the air-gapped vault; with `checksum`, S3's SHA-256 of the copy (base64). */
@@ -292,9 +284,8 @@ async function copy(key: string, sourceBucket: string, target: AirGapTarget, che
     );
     return output.CopyObjectResult?.ChecksumSHA256;
   } catch (error) {
-    const name = (error as { name?: string }).name ?? 'Error';
     throw new StoreWriteFailedError(
-      `Copying ${key} from s3://${sourceBucket} to the air-gapped vault s3://${target.bucket} (account ${target.account}, ${target.region}) failed: ${name}: ${(error as Error).message}`,
+      `Copying ${key} from s3://${sourceBucket} to the air-gapped vault s3://${target.bucket} (account ${target.account}, ${target.region}) failed: ${describeError(error)}`,
       { cause: error },
     );
   }

@@ -1,4 +1,7 @@
-/** How S3 multipart copies are cut: CopyObject's limit, and part ranges within S3's part-size and part-count limits. */
+/**
+ * What the DR and air-gapped copies share about S3 copies: CopyObject's limit, part ranges within S3's part-size and
+ * part-count limits, how a copy names its source, and how an S3 error reads in a message.
+ */
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -18,4 +21,14 @@ export function partRanges(size: number, partSize: number): { start: number; end
   const ranges: { start: number; end: number }[] = [];
   for (let start = 0; start < size; start += size_) ranges.push({ start, end: Math.min(start + size_, size) - 1 });
   return ranges;
+}
+
+/** `bucket/key`, each key segment URL-encoded as CopySource requires. */
+export function copySource(bucket: string, key: string): string {
+  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+/** `Name: message` of an error, for a message that says what S3 answered. */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

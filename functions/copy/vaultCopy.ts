@@ -44,7 +44,7 @@ import { AIR_GAP_PROGRESS_NAME, VERIFICATIONS_DIR, backupPrefix, manifestKey } f
 import { sha256OfRanges } from './rangedHash.ts';
 import { copyToAirGap, type AirGapCopyResult, type AirGapProgress, type AirGapTarget } from './airGapCopy.ts';
 import { CopyInterruptedError } from './interrupted.ts';
-import { MAX_SINGLE_COPY_BYTES, partRanges } from './parts.ts';
+import { MAX_SINGLE_COPY_BYTES, copySource, describeError, partRanges } from './parts.ts';
 import { parseManifest, payloadObjects, serializeManifest, type BackupManifest, type PayloadObject } from '../lib/vault/manifest.ts';
 
 const MiB = 1024 * 1024;
@@ -183,11 +183,12 @@ async function airGapCopy(manifest: BackupManifest, deps: VaultCopyDeps): Promis
     airGap: await copyToAirGap(manifest, primary, deps.airGap, {
       outOfTime: () => outOfTime(deps),
       progress: airGapProgress(manifest, deps.airGap, deps),
-      ...(deps.multipartThresholdBytes === undefined ? {} : { multipartThresholdBytes: deps.multipartThresholdBytes }),
-      ...(deps.partSizeBytes === undefined ? {} : { partSizeBytes: deps.partSizeBytes }),
-      ...(deps.partConcurrency === undefined ? {} : { partConcurrency: deps.partConcurrency }),
-      ...(deps.hashRangeBytes === undefined ? {} : { hashRangeBytes: deps.hashRangeBytes }),
-      ...(deps.hashConcurrency === undefined ? {} : { hashConcurrency: deps.hashConcurrency }),
+      // The same part sizes, concurrency and hashing as the DR copy.
+      multipartThresholdBytes: deps.multipartThresholdBytes,
+      partSizeBytes: deps.partSizeBytes,
+      partConcurrency: deps.partConcurrency,
+      hashRangeBytes: deps.hashRangeBytes,
+      hashConcurrency: deps.hashConcurrency,
     }),
   };
 }
@@ -389,7 +390,7 @@ async function multipartCopy(
   const { resume, staleAborted } = await findResumableUpload(key, ranges, deps).catch((error: unknown) => {
     // A role without s3:ListBucketMultipartUploads / s3:ListMultipartUploadParts can still copy, from the start.
     if ((error as { name?: unknown }).name !== 'AccessDenied') throw error;
-    warnings.push(`could not look for an unfinished upload of ${key} to continue (${describe(error)}); copied from the start`);
+    warnings.push(`could not look for an unfinished upload of ${key} to continue (${describeError(error)}); copied from the start`);
     return { resume: undefined, staleAborted: 0 };
   });
   let uploadId = resume?.uploadId;
@@ -462,7 +463,7 @@ async function multipartCopy(
       await deps.dr.client.send(new AbortMultipartUploadCommand({ Bucket: deps.dr.bucket, Key: key, UploadId: uploadId }));
     } catch (abortError) {
       throw new StoreWriteFailedError(
-        `Multipart copy of ${key} to s3://${deps.dr.bucket} failed (${describe(error)}); aborting it also failed (${describe(abortError)}), ` +
+        `Multipart copy of ${key} to s3://${deps.dr.bucket} failed (${describeError(error)}); aborting it also failed (${describeError(abortError)}), ` +
           "so its parts remain until the bucket's AbortIncompleteMultipartUpload lifecycle rule removes them",
         { cause: error },
       );
@@ -594,17 +595,13 @@ function drEncryption(deps: VaultCopyDeps) {
   return { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: deps.dr.kmsKeyId, BucketKeyEnabled: true };
 }
 
-/** `bucket/key`, each key segment URL-encoded as CopySource requires. */
-function copySource(bucket: string, key: string): string {
-  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
-}
 
 async function wrapWrite<T>(key: string, deps: VaultCopyDeps, write: () => Promise<T>): Promise<T> {
   try {
     return await write();
   } catch (error) {
     if (error instanceof LifeboatError) throw error;
-    throw new StoreWriteFailedError(`Copying ${key} from s3://${deps.primary.bucket} to s3://${deps.dr.bucket} failed: ${describe(error)}`, { cause: error });
+    throw new StoreWriteFailedError(`Copying ${key} from s3://${deps.primary.bucket} to s3://${deps.dr.bucket} failed: ${describeError(error)}`, { cause: error });
   }
 }
 
@@ -620,8 +617,4 @@ function now(deps: VaultCopyDeps): Date {
 function isNotFound(error: unknown): boolean {
   const name = (error as { name?: unknown } | undefined)?.name;
   return name === 'NoSuchKey' || name === 'NotFound';
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

@@ -8,6 +8,7 @@
  * connects but refuses the commands is a failed result, never an exception. The password never appears in a
  * result or an error: every message is scrubbed of it.
  */
+import { redact } from '../lib/engine/connection.ts';
 import { RestoreTargetLoginFailedError, RestoreTargetUnreachableError } from '../lib/errors.ts';
 
 /** What the check needs of a MongoDB client: run a command on the admin database, and close. */
@@ -46,7 +47,7 @@ const AUTHENTICATION_FAILED = 18;
 
 /** Checks the restored cluster at `endpoint` answers and lists its databases. */
 export async function validateDocdb(endpoint: DocdbEndpoint, options: DocdbConnectOptions, connect: ConnectDocdb = connectDocdb): Promise<DocdbValidation> {
-  const scrub = (text: string) => (endpoint.password.length > 0 ? text.split(endpoint.password).join('***') : text);
+  const scrub = (text: string) => redact(text, endpoint);
   const where = `${endpoint.host}:${endpoint.port}`;
   let session: DocdbSession;
   try {

@@ -385,7 +385,11 @@ export class DrPlans extends Construct {
         ...inBoth('cluster', `${target}-drill-*`),
       ]);
       // The sources a point-in-time restore reads from: an RDS instance, or an Aurora or DocumentDB cluster.
-      const pitrSources = restoreSteps.flatMap((step) => (step.kind === 'restore-point-in-time' ? [props.sources.find((s) => s.id === step.parameters.source)!.rds] : []));
+      const pitrSources = new Map(
+        restoreSteps
+          .flatMap((step) => (step.kind === 'restore-point-in-time' ? [props.sources.find((s) => s.id === step.parameters.source)!.rds] : []))
+          .map((rds) => [`${rds.type}:${rds.identifier}`, rds] as const),
+      );
       const tagged = { StringLike: { 'aws:RequestTag/lifeboat:plan': '*' }, 'ForAllValues:StringLike': { 'aws:TagKeys': ['lifeboat:*'] } };
       grant(
         new iam.PolicyStatement({
@@ -395,7 +399,7 @@ export class DrPlans extends Construct {
             ...created,
             ...inBoth('snapshot', 'lifeboat-*'),
             ...inBoth('cluster-snapshot', 'lifeboat-*'),
-            ...[...new Set(pitrSources.map((rds) => `${rds.type === 'instance' ? 'db' : 'cluster'}:${rds.identifier}`))].flatMap((named) => inBoth(named.split(':')[0]!, named.slice(named.indexOf(':') + 1))),
+            ...[...pitrSources.values()].flatMap((rds) => inBoth(rds.type === 'instance' ? 'db' : 'cluster', rds.identifier)),
             ...inBoth('subgrp', '*'),
             ...inBoth('og', '*'),
             ...inBoth('pg', '*'),

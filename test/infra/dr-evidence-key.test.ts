@@ -1,18 +1,13 @@
 // The DR evidence key (issue 12): only the DR step role (its Lambda and its Fargate task) may sign plan evidence with it;
 // the readers that say whether a plan was drilled (freshness and the report) may only check; no other role may use it.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { exampleConfig, synthLifeboat, usesOfKey, type SynthesizedLifeboat } from './support.ts';
-import { ordersRestorePlan } from '../fixtures/plans.ts';
+import { ordersRestoreConfig, synthLifeboat, usesOfKey, type SynthesizedLifeboat } from './support.ts';
 
 describe('the DR evidence key', () => {
   let lifeboat: SynthesizedLifeboat;
   let keyId: string;
   beforeAll(() => {
-    lifeboat = synthLifeboat(
-      exampleConfig((raw) => {
-        raw.plans = [{ ...ordersRestorePlan('arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-new-Ab12Cd'), contacts: [{ name: 'Ana Lima', email: 'ana@example.com' }] }];
-      }),
-    );
+    lifeboat = synthLifeboat(ordersRestoreConfig());
     keyId = lifeboat.stacks.primary.getLogicalId(lifeboat.stacks.primary.drEvidenceKey!.key.node.defaultChild as never);
   });
 

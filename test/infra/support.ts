@@ -6,6 +6,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { parseConfig, type LifeboatConfig } from '../../infra/config/index.ts';
 import { buildLifeboat, type LifeboatStacks } from '../../infra/lifeboat.ts';
 import { addComplianceChecks } from '../../infra/compliance.ts';
+import { ordersRestorePlan } from '../fixtures/plans.ts';
 
 const repoFile = (relative: string) => fileURLToPath(new URL(`../../${relative}`, import.meta.url));
 
@@ -21,6 +22,13 @@ export function exampleConfig(change: (raw: Record<string, any>) => void = () =>
   const raw = exampleConfigJson();
   change(raw);
   return parseConfig(raw, 'test config');
+}
+
+/** The example config whose one declared plan restores orders-db's dump (test/fixtures/plans.ts), with a contact. */
+export function ordersRestoreConfig(): LifeboatConfig {
+  return exampleConfig((raw) => {
+    raw.plans = [{ ...ordersRestorePlan('arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-new-Ab12Cd'), contacts: [{ name: 'Ana Lima', email: 'ana@example.com' }] }];
+  });
 }
 
 /**

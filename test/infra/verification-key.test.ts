@@ -2,18 +2,13 @@
 // with it; the readers that decide with verification results (retention, freshness, the report, the DR step and its
 // task) may only check; no other role, and above all no role that writes backups, may use it at all.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { exampleConfig, synthLifeboat, usesOfKey, type SynthesizedLifeboat } from './support.ts';
-import { ordersRestorePlan } from '../fixtures/plans.ts';
+import { ordersRestoreConfig, synthLifeboat, usesOfKey, type SynthesizedLifeboat } from './support.ts';
 
 describe('the verification key', () => {
   let lifeboat: SynthesizedLifeboat;
   let keyId: string;
   beforeAll(() => {
-    lifeboat = synthLifeboat(
-      exampleConfig((raw) => {
-        raw.plans = [{ ...ordersRestorePlan('arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-new-Ab12Cd'), contacts: [{ name: 'Ana Lima', email: 'ana@example.com' }] }];
-      }),
-    );
+    lifeboat = synthLifeboat(ordersRestoreConfig());
     keyId = lifeboat.stacks.primary.getLogicalId(lifeboat.stacks.primary.verificationKey!.key.node.defaultChild as never);
   });
 

@@ -147,7 +147,7 @@ function nextWhitespace(text: string, from: number): number {
  * `text` with every occurrence of the connection's password (raw and percent-encoded) and any
  * `scheme://user:password@` credentials replaced by `***`. For tool output and errors from drivers.
  */
-export function redact(text: string, ...infos: (ConnectionInfo | undefined)[]): string {
+export function redact(text: string, ...infos: (Pick<ConnectionInfo, 'password'> | undefined)[]): string {
   let out = text;
   for (const info of infos) {
     const password = info?.password;
