@@ -76,8 +76,12 @@ export function toolsImageCode(handler: 'dump' | 'verify' | 'dr-step'): lambda.D
   });
 }
 
-/** What the tools image's build context leaves out (the Lambda and the Fargate task build the same image). */
-export const TOOLS_IMAGE_EXCLUDES = ['node_modules', 'cdk.out', '.git', '.scratch', 'test', 'bench', '**/*.md'];
+/**
+ * What the tools image's build context leaves out (the Lambda and the Fargate task build the same image). The
+ * tests' and Stryker's scratch directories in the repository are left out too: a synth running beside a test
+ * would otherwise copy a directory that test is removing.
+ */
+export const TOOLS_IMAGE_EXCLUDES = ['node_modules', 'cdk.out', '.git', '.scratch', '.vitest-tmp*', '.stryker-tmp', 'test', 'bench', '**/*.md'];
 
 /**
  * The dump function: streams `pg_dump` / `mysqldump` through zstd and the Encryption SDK into the vault.
