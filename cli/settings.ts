@@ -5,7 +5,7 @@
  * parsed by infra/config/load.ts exactly as `cdk synth` parses it). {@link applySettings} fills the flags
  * a command declares before it runs, so every command, whoever wrote it, gets the same precedence.
  */
-import type { LifeboatConfig, SourceConfig } from '../infra/config/index.ts';
+import { isDatabaseSource, type LifeboatConfig, type SourceConfig } from '../infra/config/index.ts';
 import { type FlagSpecs, type FlagValues, FLAG_ENV, type ParsedCommandLine, stringFlag } from './args.ts';
 import { UsageError } from './errors.ts';
 
@@ -54,7 +54,7 @@ export class Settings {
    */
   async sourceIdForDatabase(engine: 'postgresql' | 'mysql', database: string): Promise<string | undefined> {
     const matches = ((await this.config())?.sources ?? []).filter(
-      (source) => source.database === database && engineOfSource(source) === engine && source.backup.method !== 'snapshot',
+      (source) => isDatabaseSource(source) && source.database === database && engineOfSource(source) === engine && source.backup.method !== 'snapshot',
     );
     return matches.length === 1 ? matches[0]!.id : undefined;
   }

@@ -83,24 +83,30 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
 
 /** What the pipeline needs to know of a source: identifiers, schedule and policy, never credentials. */
 function pipelineSource(source: SourceConfig): PipelineSource & { network: DumpNetwork } {
-  const engine = sourceEngine(source);
+  const common = {
+    id: source.id,
+    network: source.network,
+    schedule: { cron: source.schedule.cron, timeZone: source.schedule.timeZone, flexibleWindowMinutes: effectiveFlexibleWindowMinutes(source) },
+    retention: source.retention,
+    runner: source.runner,
+    fargate: source.fargate,
+  };
+  if (source.kind === 'elasticache-redis') {
+    const elasticache = source.replicationGroupId !== undefined ? { replicationGroupId: source.replicationGroupId } : { cacheClusterId: source.cacheClusterId! };
+    return { ...common, engine: 'redis', method: 'dump', elasticache, sqlChecks: [] };
+  }
   const rds =
     'instanceIdentifier' in source
       ? { type: 'instance' as const, identifier: source.instanceIdentifier }
       : { type: 'cluster' as const, identifier: source.clusterIdentifier };
   return {
-    id: source.id,
-    engine,
+    ...common,
+    engine: source.kind === 'docdb' ? 'docdb' : source.kind.endsWith('postgres') ? 'postgresql' : 'mysql',
     method: source.backup.method,
     ...(source.database !== undefined ? { database: source.database } : {}),
     credentialsSecretArn: source.credentialsSecretArn,
     rds,
-    network: source.network,
-    schedule: { cron: source.schedule.cron, timeZone: source.schedule.timeZone, flexibleWindowMinutes: effectiveFlexibleWindowMinutes(source) },
-    retention: source.retention,
     sqlChecks: source.sqlChecks,
-    runner: source.runner,
-    fargate: source.fargate,
   };
 }
 

@@ -18,6 +18,7 @@ import { formatDuration } from '../format.ts';
 import { KEY_FLAGS } from './backup.ts';
 import { fileSetVerifyCommand, findFileSetSnapshot } from '../fileSets.ts';
 import { findConfigBackup, verifyConfig } from '../configCommands.ts';
+import type { SourceConfig } from '../../infra/config/index.ts';
 
 /** Checks whose failure means the stored backup is not what its manifest says: the integrity exit code. */
 const INTEGRITY_CHECKS: ReadonlySet<string> = new Set(['checksum', 'decrypt', 'structure']);
@@ -102,7 +103,7 @@ export const verify: Command = {
       return verdictExit(result, manifest, started, output);
     }
     // The config's checks for the source, unless --check gives others; they need a restore server.
-    const sqlChecks = givenChecks.length > 0 || !restoreServer ? givenChecks : ((await settings.source(manifest.sourceId))?.sqlChecks ?? []);
+    const sqlChecks = givenChecks.length > 0 || !restoreServer ? givenChecks : sqlChecksOf(await settings.source(manifest.sourceId));
 
     const { verifyBackup } = await import('../../functions/lib/verify/verify.ts');
     const progress = createProgressDisplay(output, {
@@ -211,4 +212,9 @@ export function payloadKeys(manifest: BackupManifest): string[] {
   const prefix = backupPrefix(manifest.sourceId, manifest.backupId);
   if (!manifest.payload) return [];
   return manifest.payload.parts ? manifest.payload.parts.map((part) => `${prefix}${part.key}`) : [`${prefix}${manifest.payload.key}`];
+}
+
+/** The SQL checks the config gives a source (a cache has none). */
+function sqlChecksOf(source: SourceConfig | undefined): readonly string[] {
+  return source !== undefined && 'sqlChecks' in source ? source.sqlChecks : [];
 }

@@ -1,7 +1,10 @@
 import { audited, failureDetails, idsOf, type AuditDescription } from '../lib/audit/audited.ts';
 import type { AuditTrail } from '../lib/audit/writer.ts';
 import { DescribeDBClustersCommand, DescribeDBInstancesCommand, type RDSClient } from '@aws-sdk/client-rds';
+import type { ElastiCacheClient } from '@aws-sdk/client-elasticache';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { runElastiCacheBackup } from '../lib/elasticache/export.ts';
 import { readDatabaseSecret } from '../lib/aws/databaseSecret.ts';
 import { z } from 'zod';
 import type { BackupKeyring } from '../lib/crypto/keyring.ts';
@@ -12,15 +15,30 @@ import { ConfigError, SourceUnreachableError } from '../lib/errors.ts';
 import { parseOrConfigError } from '../lib/validation.ts';
 import type { VaultStore } from '../lib/vault/store.ts';
 
-/** A source as the dump function is told of it (see infra/constructs/dump-function.ts): identifiers only. */
-export const DumpSourceSchema = z.object({
+/** A database as the dump function is told of it (see infra/constructs/dump-function.ts): identifiers only. */
+export const DatabaseSourceSchema = z.object({
   id: z.string().min(1),
   engine: z.enum(['postgresql', 'mysql']),
   database: z.string().min(1),
   credentialsSecretArn: z.string().startsWith('arn:'),
   rds: z.object({ type: z.enum(['instance', 'cluster']), identifier: z.string().min(1) }),
 });
-export type DumpSource = z.infer<typeof DumpSourceSchema>;
+export type DumpSource = z.infer<typeof DatabaseSourceSchema>;
+
+/**
+ * An ElastiCache (Redis OSS / Valkey) cache: backed up through the service's own snapshot, exported to the
+ * deployment's staging bucket and sealed as a `redis-keys` payload (functions/lib/elasticache/export.ts).
+ */
+export const CacheSourceSchema = z.object({
+  id: z.string().min(1),
+  engine: z.literal('redis'),
+  elasticache: z.union([z.strictObject({ replicationGroupId: z.string().min(1) }), z.strictObject({ cacheClusterId: z.string().min(1) })]),
+});
+export type CacheSource = z.infer<typeof CacheSourceSchema>;
+
+/** Every source a dump function may serve: a database it dumps, or a cache whose snapshot it exports. */
+export const DumpSourceSchema = z.discriminatedUnion('engine', [DatabaseSourceSchema, CacheSourceSchema]);
+export type BackupSource = z.infer<typeof DumpSourceSchema>;
 
 /** What the backup state machine (or a person) sends. Extra fields are ignored. */
 export const DumpEventSchema = z.object({
@@ -32,9 +50,20 @@ export type DumpEvent = z.input<typeof DumpEventSchema>;
 export interface DumpDeps {
   /** Records `backup` events (docs/audit-trail.md). @default none */
   readonly audit?: AuditTrail;
-  readonly sources: readonly DumpSource[];
+  readonly sources: readonly BackupSource[];
   readonly secrets: Pick<SecretsManagerClient, 'send'>;
   readonly rds: Pick<RDSClient, 'send'>;
+  /** Caches: the ElastiCache API and the staging bucket their snapshots are exported to. @default - no cache sources */
+  readonly elasticache?: {
+    readonly client: Pick<ElastiCacheClient, 'send'>;
+    readonly staging: { readonly s3: Pick<S3Client, 'send'>; readonly bucket: string };
+  };
+  /**
+   * How long this run may still take (ms), asked when waiting starts: a Lambda's remaining time. A cache whose
+   * snapshot is not exported by then is given up with `OutOfTimeError` (the state machine retries it on Fargate).
+   * @default no limit (Fargate)
+   */
+  readonly remainingMs?: () => number;
   readonly store: VaultStore;
   readonly keyring: BackupKeyring;
   readonly now?: () => Date;
@@ -83,9 +112,43 @@ async function dumpSourceNow(event: unknown, deps: DumpDeps): Promise<DumpResult
   if (!source) {
     throw new ConfigError(`sourceId: unknown source '${sourceId}'; this function backs up ${deps.sources.map((s) => s.id).join(', ')}`);
   }
+  if (source.engine === 'redis') return exportCache(source, deps);
   const connection = await resolveConnection(source, deps);
   const result = await runBackup({ source: connection, sourceId: source.id, store: deps.store, keyring: deps.keyring, ...(deps.now ? { now: deps.now() } : {}), ...(deps.jobs ? { jobs: deps.jobs } : {}) });
   const { manifest } = result;
+  return {
+    sourceId: manifest.sourceId,
+    backupId: manifest.backupId,
+    kind: 'dump',
+    rawBytes: manifest.payload.rawBytes,
+    storedBytes: manifest.payload.storedBytes,
+    sha256: manifest.payload.sha256,
+    startedAt: manifest.startedAt,
+    completedAt: manifest.completedAt,
+  };
+}
+
+/**
+ * Loading, sealing and cleaning up after the export: left out of the time the snapshot may be waited for, so a
+ * Lambda gives up (and removes its snapshot) before it is stopped.
+ */
+export const CACHE_SEAL_RESERVE_MS = 4 * 60_000;
+
+/** A cache's backup: its ElastiCache snapshot exported, loaded and sealed (under `backupId` when given). */
+export async function exportCache(source: CacheSource, deps: DumpDeps, backupId?: string): Promise<DumpResult> {
+  if (!deps.elasticache) throw new ConfigError(`Source ${source.id} is an ElastiCache cache, but this function has no staging bucket (STAGING_BUCKET)`);
+  const remaining = deps.remainingMs?.();
+  const { manifest } = await runElastiCacheBackup({
+    elasticache: deps.elasticache.client,
+    staging: deps.elasticache.staging,
+    target: source.elasticache,
+    sourceId: source.id,
+    store: deps.store,
+    keyring: deps.keyring,
+    ...(deps.now ? { now: deps.now() } : {}),
+    ...(backupId ? { backupId } : {}),
+    ...(remaining === undefined ? {} : { waitDeadline: Date.now() + remaining - CACHE_SEAL_RESERVE_MS }),
+  });
   return {
     sourceId: manifest.sourceId,
     backupId: manifest.backupId,

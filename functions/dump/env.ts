@@ -1,4 +1,5 @@
 /** The dump core's dependencies from its environment: the same for the Lambda (handler.ts) and the Fargate task (functions/runner). */
+import { ElastiCacheClient } from '@aws-sdk/client-elasticache';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
@@ -14,8 +15,11 @@ import { DumpSourceSchema, type DumpDeps } from './dump.ts';
 export function dumpDepsFromEnv(env: Env = process.env): DumpDeps {
   const vars = requireEnv(['VAULT_BUCKET', 'VAULT_KEY_ARN', 'LIFEBOAT_SOURCES', 'AWS_REGION'], env);
   const jobs = jobsFromEnv(env);
+  const sources = parseJsonEnv('LIFEBOAT_SOURCES', vars.LIFEBOAT_SOURCES, z.array(DumpSourceSchema).min(1));
+  // Caches are exported by ElastiCache into the staging bucket first (it must grant the service; docs/redis.md).
+  const staging = sources.some((s) => s.engine === 'redis') ? requireEnv(['STAGING_BUCKET'], env).STAGING_BUCKET : undefined;
   return {
-    sources: parseJsonEnv('LIFEBOAT_SOURCES', vars.LIFEBOAT_SOURCES, z.array(DumpSourceSchema).min(1)),
+    sources,
     secrets: new SecretsManagerClient({}),
     rds: new RDSClient({}),
     tls: databaseTls(env),
@@ -25,5 +29,6 @@ export function dumpDepsFromEnv(env: Env = process.env): DumpDeps {
     // With an air-gapped vault, its key (another account's) wraps every data key too: that copy restores with it alone.
     keyring: kmsKeyring({ keyIds: [vars.VAULT_KEY_ARN, ...(env['AIR_GAP_KEY_ARN'] ? [env['AIR_GAP_KEY_ARN']] : [])], clientProvider: kmsClientFor }),
     ...(jobs === undefined ? {} : { jobs }),
+    ...(staging === undefined ? {} : { elasticache: { client: new ElastiCacheClient({}), staging: { s3: s3ClientFromEnv(env), bucket: staging } } }),
   };
 }

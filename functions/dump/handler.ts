@@ -4,6 +4,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 import { lambdaAuditTrail } from '../lib/audit/lambda.ts';
 import { dumpSource, type DumpResult } from './dump.ts';
@@ -14,9 +15,10 @@ const metrics = new Metrics();
 const fromEnv = dumpDepsFromEnv();
 const deps = { ...fromEnv, audit: lambdaAuditTrail({ store: fromEnv.store, step: 'dump', log: (message, fields) => logger.warn(message, fields) }) };
 
-async function dump(event: unknown): Promise<DumpResult> {
+async function dump(event: unknown, context: Context): Promise<DumpResult> {
   const started = Date.now();
-  const result = await dumpSource(event, deps);
+  // A cache's export gives up (cleaning up) before Lambda stops it, so Fargate can take it over.
+  const result = await dumpSource(event, { ...deps, remainingMs: () => context.getRemainingTimeInMillis() });
   metrics.addDimension('sourceId', result.sourceId);
   metrics.addMetric('BackupRawBytes', MetricUnit.Bytes, result.rawBytes);
   metrics.addMetric('BackupStoredBytes', MetricUnit.Bytes, result.storedBytes);

@@ -107,6 +107,9 @@ export class SnapshotQuotaExceededError extends named('SnapshotQuotaExceededErro
 export class SnapshotFailedError extends named('SnapshotFailedError') {}
 /** A snapshot is not `available` yet for a step that needs it to be. Retry after waiting. */
 export class SnapshotNotReadyError extends named('SnapshotNotReadyError', true) {}
+/** The run's time (a Lambda invocation's) ran out before the work could finish; it cleaned up, kept nothing, and a longer runner may take it over. */
+export class OutOfTimeError extends named('OutOfTimeError') {}
+
 /** Too many snapshot copies are in flight to the DR region (Lifeboat's limit or RDS's own). Retry with back-off. */
 export class SnapshotCopyQuotaError extends named('SnapshotCopyQuotaError', true) {}
 /** Something already holds this backup's name (a snapshot or a DR manifest) and it is not this backup. */

@@ -15,23 +15,29 @@ import type { MacSigner } from '../lib/crypto/mac.ts';
 import type { VaultStore } from '../lib/vault/store.ts';
 import type { CheckName, CheckStatus, VerificationResult } from '../lib/vault/verification.ts';
 import { sweepStaleScratch, verifyBackup } from '../lib/verify/index.ts';
-import { DumpSourceSchema } from '../dump/dump.ts';
+import { CacheSourceSchema, DatabaseSourceSchema } from '../dump/dump.ts';
 
 /**
  * A source as the verify function is told of it: the dump function's entry (same LIFEBOAT_SOURCES JSON)
  * plus the optional verification settings from the source's config.
  */
-export const VerifySourceSchema = DumpSourceSchema.extend({
-  /** Run in the restored database; each passes when it returns a row whose first column is true. */
-  sqlChecks: z.array(z.string().trim().min(1)).optional(),
-  anomaly: z
-    .object({
-      minRatio: z.number().positive().max(1).optional(),
-      maxRatio: z.number().min(1).optional(),
-      window: z.int().min(2).optional(),
-    })
-    .optional(),
-});
+const AnomalySchema = z
+  .object({
+    minRatio: z.number().positive().max(1).optional(),
+    maxRatio: z.number().min(1).optional(),
+    window: z.int().min(2).optional(),
+  })
+  .optional();
+
+export const VerifySourceSchema = z.discriminatedUnion('engine', [
+  DatabaseSourceSchema.extend({
+    /** Run in the restored database; each passes when it returns a row whose first column is true. */
+    sqlChecks: z.array(z.string().trim().min(1)).optional(),
+    anomaly: AnomalySchema,
+  }),
+  // A cache's backup is verified in a scratch redis-server (functions/lib/redis/verify.ts): no server, no SQL.
+  CacheSourceSchema.extend({ anomaly: AnomalySchema }),
+]);
 export type VerifySource = z.infer<typeof VerifySourceSchema>;
 
 const VerifyServerSchema = z.object({
@@ -139,7 +145,7 @@ async function verifySourceBackupNow(event: unknown, deps: VerifyDeps): Promise<
     backupId,
     keyring: deps.keyring,
     ...(restoreServer ? { restoreServer } : {}),
-    ...(source.sqlChecks ? { sqlChecks: source.sqlChecks } : {}),
+    ...('sqlChecks' in source && source.sqlChecks ? { sqlChecks: source.sqlChecks } : {}),
     ...(source.anomaly ? { anomaly: source.anomaly } : {}),
     ...(deps.now ? { now: deps.now } : {}),
     ...(deps.jobs === undefined ? {} : { jobs: deps.jobs }),
@@ -162,6 +168,7 @@ async function verifySourceBackupNow(event: unknown, deps: VerifyDeps): Promise<
 
 /** The engine's verification server with credentials from Secrets Manager, or undefined when none is configured. */
 async function resolveVerifyServer(source: VerifySource, deps: Pick<VerifyDeps, 'servers' | 'secrets' | 'tls' | 'caBundle'>): Promise<ConnectionInfo | undefined> {
+  if (source.engine === 'redis') return undefined;
   const server = deps.servers[source.engine];
   if (!server) return undefined;
   const secret = await readDatabaseSecret(deps.secrets, server.secretArn, `the ${source.engine} verification server`);

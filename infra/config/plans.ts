@@ -18,7 +18,7 @@ import { z } from 'zod';
 import backupStateMachine from '../../statemachines/backup.asl.json' with { type: 'json' };
 import { isRestoreKind, STEP_KINDS, type StepKind } from '../../functions/lib/plans/kinds.ts';
 // Types only: schema.ts imports this module, so a value import back would be a cycle.
-import type { AlertsConfig, SourceConfig, VerificationConfig } from './schema.ts';
+import { isDatabaseSource, type AlertsConfig, type SourceConfig, type VerificationConfig } from './schema.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Scalars. The config-wide ones in schema.ts are private to it; these are the plan's own, some stricter
@@ -351,6 +351,8 @@ export function planProblems(plans: readonly PlanConfig[], context: PlanContext)
       const configured = sources.get(id);
       if (configured === undefined) {
         problems.push({ path, message: `'${id}' is not a configured source` });
+      } else if (configured.kind === 'elasticache-redis' && planStep.kind !== 'backup-now') {
+        problems.push({ path, message: `'${id}' is an ElastiCache cache: a plan can back it up now (backup-now), and its backups are restored with lifeboat restore --target redis://… (docs/redis.md), not by ${planStep.kind}` });
       } else if (planStep.kind === 'restore-dump' && configured.backup.method === 'snapshot') {
         problems.push({ path, message: `'${id}' is backed up by snapshot only, so it has no dump to restore; use restore-snapshot` });
       }
@@ -541,6 +543,8 @@ function recoveredIdentifier(sourceId: string): string {
 export function defaultPlanFor(source: SourceConfig, config: Omit<PlanContext, 'sources'>): PlanConfig | undefined {
   const contacts = [...new Set(config.alerts.emails.map((email) => email.address))].map((address) => ({ name: address, email: address }));
   if (contacts.length === 0) return undefined;
+  // A cache has no default plan: where a recovered cache goes (a new cluster, a standby) is the operator's to say.
+  if (!isDatabaseSource(source)) return undefined;
 
   let restore: PlanStepConfig;
   let recovery: string;

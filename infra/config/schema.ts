@@ -252,7 +252,7 @@ const ScheduleSchema = z.strictObject({
 // ---------------------------------------------------------------------------------------------
 // Sources
 
-export const SOURCE_KINDS = ['rds-postgres', 'rds-mysql', 'aurora-postgres', 'aurora-mysql', 'docdb'] as const;
+export const SOURCE_KINDS = ['rds-postgres', 'rds-mysql', 'aurora-postgres', 'aurora-mysql', 'docdb', 'elasticache-redis'] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];
 
 export const BACKUP_METHODS = ['dump', 'snapshot', 'both'] as const;
@@ -387,8 +387,8 @@ export function whenValid(...fields: string[]) {
 }
 
 function withSourceChecks<T extends z.ZodType<SourceCommon>>(schema: T): T {
-  return schema
-    .superRefine(
+  return withRpoCheck(
+    schema.superRefine(
       (source, ctx) => {
         if (source.backup.method !== 'snapshot' && source.database === undefined) {
           ctx.addIssue({
@@ -399,8 +399,13 @@ function withSourceChecks<T extends z.ZodType<SourceCommon>>(schema: T): T {
         }
       },
       { when: whenValid('database', 'backup') },
-    )
-    .superRefine(
+    ),
+  );
+}
+
+/** The RPO a source asks for must be one its schedule can meet. */
+function withRpoCheck<T extends z.ZodType<Pick<SourceCommon, 'schedule' | 'objectives'>>>(schema: T): T {
+  return schema.superRefine(
       (source, ctx) => {
         const parsed = parseCron(source.schedule.cron);
         if (!parsed.ok) return;
@@ -421,7 +426,7 @@ function withSourceChecks<T extends z.ZodType<SourceCommon>>(schema: T): T {
         }
       },
       { when: whenValid('schedule', 'objectives') },
-    );
+  );
 }
 
 /** The default flexible window: never more than 15 minutes, and never more than the RPO leaves to spare. */
@@ -474,10 +479,50 @@ const docdbSource = withSourceChecks(
     }),
 );
 
-/** One source to back up. New kinds (s3-bucket, ssm-config) are new members of this union. */
+/** ElastiCache replication group and cache cluster ids: a letter, then letters, digits and single hyphens, not ending in one. */
+const ElastiCacheId = (max: number) =>
+  z.string().regex(new RegExp(`^(?=.{1,${max}}$)[A-Za-z](?:-?[A-Za-z0-9])*$`), {
+    error: `must be an ElastiCache id of 1-${max} characters: a letter, then letters, digits and single hyphens, not ending in a hyphen`,
+  });
+
+/**
+ * An ElastiCache (Redis OSS or Valkey) cache, cluster mode on or off: backed up through the service's own snapshot,
+ * exported to the deployment's staging bucket and sealed into the vault as a `redis-keys` payload (docs/redis.md),
+ * then verified, copied and retained like a dump. It has no database, credentials or SQL checks; `network` is where
+ * the backup function runs (it reaches the ElastiCache API and S3, not the cache).
+ */
+const elasticacheSource = withRpoCheck(
+  z
+    .strictObject({
+      kind: z.literal('elasticache-redis'),
+      /** The replication group (cluster mode on or off) to back up. */
+      replicationGroupId: ElastiCacheId(40).optional(),
+      /** ... or a single-node cache cluster outside any replication group. */
+      cacheClusterId: ElastiCacheId(50).optional(),
+      id: commonSourceShape.id,
+      network: NetworkSchema,
+      schedule: ScheduleSchema,
+      backup: z
+        .strictObject({
+          method: z.literal('dump', { error: "an ElastiCache cache is backed up by exporting its snapshot into the vault: 'dump' (or leave backup out)" }).default('dump'),
+        })
+        .prefault({}),
+      runner: commonSourceShape.runner,
+      fargate: commonSourceShape.fargate,
+      retention: commonSourceShape.retention,
+      objectives: ObjectivesSchema,
+    })
+    .superRefine((source, ctx) => {
+      if ((source.replicationGroupId === undefined) === (source.cacheClusterId === undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['replicationGroupId'], message: 'give exactly one of replicationGroupId (a replication group) or cacheClusterId (a single-node cluster outside one)' });
+      }
+    }),
+);
+
+/** One source to back up. New kinds (s3 file sets, configuration) are new members of this union. */
 export const SourceSchema = z.discriminatedUnion(
   'kind',
-  [instanceSource('rds-postgres'), instanceSource('rds-mysql'), clusterSource('aurora-postgres'), clusterSource('aurora-mysql'), docdbSource],
+  [instanceSource('rds-postgres'), instanceSource('rds-mysql'), clusterSource('aurora-postgres'), clusterSource('aurora-mysql'), docdbSource, elasticacheSource],
   {
     error: (iss) => {
       if (iss.code !== 'invalid_union') return undefined;
@@ -692,9 +737,17 @@ export type SourceConfig = z.output<typeof SourceSchema>;
 export type RdsInstanceSourceConfig = Extract<SourceConfig, { instanceIdentifier: string }>;
 export type AuroraClusterSourceConfig = Extract<SourceConfig, { clusterIdentifier: string; kind: 'aurora-postgres' | 'aurora-mysql' }>;
 export type DocdbSourceConfig = Extract<SourceConfig, { kind: 'docdb' }>;
+export type ElastiCacheSourceConfig = Extract<SourceConfig, { kind: 'elasticache-redis' }>;
+/** The sources on RDS, Aurora and DocumentDB: a database with credentials. */
+export type DatabaseSourceConfig = Exclude<SourceConfig, ElastiCacheSourceConfig>;
 
-/** The engine a source's backups record: a dump's and its verification server's, or DocumentDB's. */
-export function sourceEngine(source: Pick<SourceConfig, 'kind'>): 'postgresql' | 'mysql' | 'docdb' {
+export function isDatabaseSource(source: SourceConfig): source is DatabaseSourceConfig {
+  return source.kind !== 'elasticache-redis';
+}
+
+/** The engine a source's backups record: a dump's and its verification server's, DocumentDB's, or a cache's. */
+export function sourceEngine(source: Pick<SourceConfig, 'kind'>): 'postgresql' | 'mysql' | 'docdb' | 'redis' {
+  if (source.kind === 'elasticache-redis') return 'redis';
   return source.kind === 'docdb' ? 'docdb' : source.kind.endsWith('postgres') ? 'postgresql' : 'mysql';
 }
 export type NetworkConfig = z.output<typeof NetworkSchema>;

@@ -2,6 +2,7 @@ import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { ElastiCacheStaging } from './elasticache-staging.ts';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { DumpFunction, type DumpNetwork, type DumpSource } from './dump-function.ts';
@@ -20,6 +21,8 @@ export interface BackupFunctionsProps {
   readonly evidenceKey?: kms.IKey;
   /** The air-gapped vault's key: every dump is also wrapped under it. @default none */
   readonly airGapKeyArn?: string;
+  /** Where the staging bucket for cache exports sends its access logs: required when a source is a cache. */
+  readonly accessLogBucket?: s3.IBucket;
 }
 
 /** Sources that share VPC, subnets and security groups share one dump function. */
@@ -51,6 +54,8 @@ export class BackupFunctions extends Construct {
   readonly runner: FargateRunner;
   /** The dump task (same network group, same grants as its dump function) for each source id. */
   readonly dumpTaskFor: ReadonlyMap<string, RunnerTask>;
+  /** Where ElastiCache exports the caches' snapshots; absent without cache sources. */
+  readonly staging?: ElastiCacheStaging;
 
   constructor(scope: Construct, id: string, props: BackupFunctionsProps) {
     super(scope, id);
@@ -85,6 +90,11 @@ export class BackupFunctions extends Construct {
       reason: 'This queue is itself the dead-letter queue of the backup functions; a queue for its own failures would only move the problem.',
     });
 
+    if (props.sources.some((s) => s.engine === 'redis')) {
+      if (!props.accessLogBucket) throw new Error(`BackupFunctions ${id}: accessLogBucket is required when a source is an ElastiCache cache`);
+      this.staging = new ElastiCacheStaging(this, 'ElastiCacheStaging', { accessLogBucket: props.accessLogBucket });
+    }
+
     const dumpFunctions: DumpFunction[] = [];
     const byId = new Map<string, DumpFunction>();
     groupByNetwork(props.sources).forEach((group, i) => {
@@ -97,6 +107,7 @@ export class BackupFunctions extends Construct {
         logKey: this.operationsKey,
         ...(props.evidenceKey ? { evidenceKey: props.evidenceKey } : {}),
         ...(props.airGapKeyArn ? { airGapKeyArn: props.airGapKeyArn } : {}),
+        ...(this.staging && group.some((s) => s.engine === 'redis') ? { staging: this.staging.bucket } : {}),
       });
       dumpFunctions.push(fn);
       for (const source of group) byId.set(source.id, fn);

@@ -21,18 +21,34 @@ import { standardStateMachine, stateMachineLogGroup, stateMachineRole } from './
 import { KEY_USE_TAGS } from './vault-key.ts';
 import { auditWriteStatements } from './audit-trail.ts';
 
-/** What a source's backups hold: a PostgreSQL or MySQL database (dumps, snapshots), or a DocumentDB cluster (snapshots only). */
-export type SourceEngine = 'postgresql' | 'mysql' | 'docdb';
+/**
+ * What a source's backups hold: a PostgreSQL or MySQL database (dumps, snapshots), a DocumentDB cluster (snapshots
+ * only), or an ElastiCache cache (its snapshot exported into a `redis-keys` payload).
+ */
+export type SourceEngine = 'postgresql' | 'mysql' | 'docdb' | 'redis';
 
 /** A source as the pipeline sees it: identifiers, schedule and policy; never credentials. */
-export interface PipelineSource {
-  readonly id: string;
-  readonly engine: SourceEngine;
+export type PipelineSource = DatabasePipelineSource | CachePipelineSource;
+
+/** An RDS, Aurora or DocumentDB source. */
+export interface DatabasePipelineSource extends PipelineSourceCommon {
+  readonly engine: 'postgresql' | 'mysql' | 'docdb';
   readonly method: 'dump' | 'snapshot' | 'both';
   /** The database a dump takes; absent for snapshot-only sources. */
   readonly database?: string;
   readonly credentialsSecretArn: string;
   readonly rds: { readonly type: 'instance' | 'cluster'; readonly identifier: string };
+}
+
+/** An ElastiCache (Redis OSS / Valkey) cache: the dump function exports its snapshot through the staging bucket. */
+export interface CachePipelineSource extends PipelineSourceCommon {
+  readonly engine: 'redis';
+  readonly method: 'dump';
+  readonly elasticache: { readonly replicationGroupId: string } | { readonly cacheClusterId: string };
+}
+
+interface PipelineSourceCommon {
+  readonly id: string;
   /** Six cron fields (without `cron(...)`), an IANA time zone and the flexible window in minutes. */
   readonly schedule: { readonly cron: string; readonly timeZone: string; readonly flexibleWindowMinutes: number };
   readonly retention: { readonly days: number; readonly keepLast: number; readonly gfs: { readonly daily: number; readonly weekly: number; readonly monthly: number; readonly yearly: number } };
@@ -165,8 +181,8 @@ export class BackupPipeline extends Construct {
     return `arn:${Aws.PARTITION}:s3:::${this.props.dr.bucketName}`;
   }
 
-  private get snapshotSources(): PipelineSource[] {
-    return this.props.sources.filter((s) => s.method !== 'dump');
+  private get snapshotSources(): DatabasePipelineSource[] {
+    return this.props.sources.filter((s): s is DatabasePipelineSource => s.method !== 'dump');
   }
 
   private get dumpSources(): PipelineSource[] {
@@ -474,14 +490,18 @@ export class BackupPipeline extends Construct {
     // It decrypts backups (the Encryption SDK's data keys) and writes verification results under SSE-KMS.
     for (const tag of Object.values(KEY_USE_TAGS)) Tags.of(role).add(tag, 'true');
     const logGroup = new logs.LogGroup(this, 'VerifyLogs', { retention: logs.RetentionDays.THREE_MONTHS, encryptionKey: functions.operationsKey, removalPolicy: RemovalPolicy.RETAIN });
-    const sources = this.dumpSources.map((s) => ({
-      id: s.id,
-      engine: s.engine,
-      database: s.database!,
-      credentialsSecretArn: s.credentialsSecretArn,
-      rds: s.rds,
-      ...(s.sqlChecks.length > 0 ? { sqlChecks: s.sqlChecks } : {}),
-    }));
+    const sources = this.dumpSources.map((s) =>
+      s.engine === 'redis'
+        ? { id: s.id, engine: s.engine, elasticache: s.elasticache }
+        : {
+            id: s.id,
+            engine: s.engine,
+            database: s.database!,
+            credentialsSecretArn: s.credentialsSecretArn,
+            rds: s.rds,
+            ...(s.sqlChecks.length > 0 ? { sqlChecks: s.sqlChecks } : {}),
+          },
+    );
     const servers = Object.fromEntries(
       Object.entries(verification?.servers ?? {}).map(([engine, server]) => [engine, { host: server.host, port: server.port, secretArn: server.credentialsSecretArn }]),
     );
@@ -745,7 +765,7 @@ function validatePipelineProps(id: string, props: BackupPipelineProps): void {
   if (props.sources.length === 0) problems.push('sources: at least one source is required');
   for (const source of props.sources) {
     if (source.method !== 'snapshot' && !props.functions.dumpFunctionFor.has(source.id)) problems.push(`sources '${source.id}': no dump function serves it`);
-    if (source.method !== 'snapshot' && !source.database) problems.push(`sources '${source.id}': a dump needs a database`);
+    if (source.method !== 'snapshot' && source.engine !== 'redis' && !source.database) problems.push(`sources '${source.id}': a dump needs a database`);
   }
   if (props.maxSnapshotCopiesInFlight !== undefined && (!Number.isInteger(props.maxSnapshotCopiesInFlight) || props.maxSnapshotCopiesInFlight < 1)) {
     problems.push('maxSnapshotCopiesInFlight: must be a positive integer');

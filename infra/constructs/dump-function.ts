@@ -9,10 +9,21 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { repoRoot } from './pipeline-function.ts';
 import { KEY_USE_TAGS } from './vault-key.ts';
+import { nagResourceName } from './reviewed-policy.ts';
 import { AUDIT_WILDCARD_REASON, auditWriteStatements } from './audit-trail.ts';
 
+/** What a dump function backs up: a database it dumps, or an ElastiCache cache whose snapshot it exports. */
+export type DumpSource = DatabaseDumpSource | CacheDumpSource;
+
+/** An ElastiCache (Redis OSS / Valkey) cache: exported through the staging bucket, sealed into the vault. */
+export interface CacheDumpSource {
+  readonly id: string;
+  readonly engine: 'redis';
+  readonly elasticache: { readonly replicationGroupId: string } | { readonly cacheClusterId: string };
+}
+
 /** A database this function dumps. Only identifiers: credentials stay in Secrets Manager. */
-export interface DumpSource {
+export interface DatabaseDumpSource {
   readonly id: string;
   readonly engine: 'postgresql' | 'mysql';
   readonly database: string;
@@ -53,6 +64,8 @@ export interface DumpFunctionProps {
    * only), so the air-gapped copy decrypts with that account's key alone. @default not wrapped
    */
   readonly airGapKeyArn?: string;
+  /** Where ElastiCache exports the caches' snapshots: required when a source is a cache. */
+  readonly staging?: s3.IBucket;
 }
 
 /** A statement of a Lambda role's own, with the reason for its wildcard resource when it has one: its Fargate task role gets the same. */
@@ -60,6 +73,11 @@ export interface GrantedStatement {
   readonly statement: iam.PolicyStatement;
   readonly wildcardReason?: string;
 }
+
+/** The statements {@link DumpFunction.grantCacheExports} adds, whose wildcards are acknowledged with their reasons. */
+const CACHE_STATEMENTS = new Set(['SnapshotOwnCaches', 'ExportAndRemoveOwnCacheSnapshots', 'ReadAndRemoveStagedExports']);
+
+const CACHE_SNAPSHOT_REASON = "Cache snapshots are named lifeboat-<source>-<backup id>, new for every backup (and its export -export): the wildcard is the backup id within this source's own name prefix.";
 
 /** Lambda only needs subnet ids; a placeholder route table keeps CDK from warning about one it never reads. */
 const NO_ROUTE_TABLE = 'unused-by-lambda';
@@ -114,6 +132,7 @@ export class DumpFunction extends Construct {
       LIFEBOAT_SOURCES: JSON.stringify(props.sources),
       ...(props.evidenceKey ? { EVIDENCE_KEY_ARN: props.evidenceKey.keyArn } : {}),
       ...(props.airGapKeyArn ? { AIR_GAP_KEY_ARN: props.airGapKeyArn } : {}),
+      ...(props.staging ? { STAGING_BUCKET: props.staging.bucketName } : {}),
     };
 
     this.role = new iam.Role(this, 'Role', {
@@ -152,7 +171,7 @@ export class DumpFunction extends Construct {
     this.logGroup.grantWrite(this.role);
     props.deadLetterQueue.encryptionMasterKey?.grant(this.role, 'kms:GenerateDataKey', 'kms:Decrypt');
     this.role.addToPolicy(attachToVpcStatement('AttachToSourceVpc'));
-    this.grantSourceAccess(props.sources);
+    this.grantSourceAccess(props.sources, props.staging);
     this.grantVaultWrites(props);
     // Wrapping the data key for the air-gapped vault: Encrypt only, so this role can never unwrap what it wraps there.
     if (props.airGapKeyArn) this.grant(new iam.PolicyStatement({ sid: 'WrapForAirGappedVault', actions: ['kms:Encrypt'], resources: [props.airGapKeyArn] }));
@@ -168,8 +187,12 @@ export class DumpFunction extends Construct {
     this.grants.push({ statement, wildcardReason: reason ?? (statement.sid === 'WriteOwnSourcePrefixes' ? 'Backups of these sources are new objects under their own prefixes in the vault; the wildcard is the object name within a prefix and nothing wider.' : undefined) });
   }
 
-  private grantSourceAccess(sources: readonly DumpSource[]): void {
+  private grantSourceAccess(all: readonly DumpSource[], staging: s3.IBucket | undefined): void {
     const stack = Stack.of(this);
+    const caches = all.filter((s): s is CacheDumpSource => s.engine === 'redis');
+    if (caches.length > 0) this.grantCacheExports(caches, staging!);
+    const sources = all.filter((s): s is DatabaseDumpSource => s.engine !== 'redis');
+    if (sources.length === 0) return;
     this.grant(
       new iam.PolicyStatement({
         sid: 'ReadSourceCredentials',
@@ -197,6 +220,45 @@ export class DumpFunction extends Construct {
         }),
       );
     }
+  }
+
+  /**
+   * A cache's export (functions/lib/elasticache/export.ts): snapshot the cache under Lifeboat's own snapshot names,
+   * export that snapshot to the staging bucket, read and delete the exported files, delete the snapshot. What
+   * `CopySnapshot` to a bucket asks of its caller beyond that (`s3:GetBucketLocation`, `s3:ListAllMyBuckets`) takes
+   * no narrower resource.
+   */
+  private grantCacheExports(caches: readonly CacheDumpSource[], staging: s3.IBucket): void {
+    const stack = Stack.of(this);
+    const arn = (resource: string, resourceName: string) => stack.formatArn({ service: 'elasticache', resource, resourceName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    const snapshots = caches.map((s) => arn('snapshot', `lifeboat-${s.id}-*`));
+    const targets = caches.map((s) => ('replicationGroupId' in s.elasticache ? arn('replicationgroup', s.elasticache.replicationGroupId) : arn('cluster', s.elasticache.cacheClusterId)));
+    this.grant(
+      new iam.PolicyStatement({ sid: 'SnapshotOwnCaches', actions: ['elasticache:CreateSnapshot'], resources: [...targets, ...snapshots] }),
+      CACHE_SNAPSHOT_REASON,
+    );
+    this.grant(
+      new iam.PolicyStatement({
+        sid: 'ExportAndRemoveOwnCacheSnapshots',
+        // Tags are set at creation (CreateSnapshot's Tags), which ElastiCache authorizes as AddTagsToResource.
+        actions: ['elasticache:AddTagsToResource', 'elasticache:DescribeSnapshots', 'elasticache:CopySnapshot', 'elasticache:DeleteSnapshot'],
+        resources: snapshots,
+      }),
+      CACHE_SNAPSHOT_REASON,
+    );
+    this.grant(
+      new iam.PolicyStatement({ sid: 'FindStagingBucket', actions: ['s3:GetBucketLocation', 's3:ListAllMyBuckets'], resources: ['*'] }),
+      'CopySnapshot to a bucket requires s3:GetBucketLocation and s3:ListAllMyBuckets of its caller (ElastiCache user guide, "Exporting a backup"); ListAllMyBuckets takes no narrower resource.',
+    );
+    this.grant(new iam.PolicyStatement({ sid: 'ListStagedExports', actions: ['s3:ListBucket'], resources: [staging.bucketArn] }));
+    this.grant(
+      new iam.PolicyStatement({
+        sid: 'ReadAndRemoveStagedExports',
+        actions: ['s3:GetObject', 's3:DeleteObject'],
+        resources: caches.map((s) => staging.arnForObjects(`lifeboat-${s.id}-*`)),
+      }),
+      'Exports are named lifeboat-<source>-<backup id>-export-000N.rdb: the wildcard is the backup id and shard within each source\'s own name prefix.',
+    );
   }
 
   private grantVaultWrites(props: DumpFunctionProps): void {
@@ -259,7 +321,7 @@ export class DumpFunction extends Construct {
       {
         id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
         reason:
-          'Only two statements use Resource "*", because their actions support no narrower resource: Lambda attaching the function to the source VPC (ec2 network interface actions) and X-Ray trace upload.',
+          'Only statements whose actions support no narrower resource use Resource "*": Lambda attaching the function to the source VPC (ec2 network interface actions), X-Ray trace upload and, for caches, s3:GetBucketLocation and s3:ListAllMyBuckets, which CopySnapshot to a bucket requires of its caller.',
       },
       {
         id: 'NIST.800.53.R5::NIST.800.53.R5-IAMNoInlinePolicy',
@@ -271,6 +333,15 @@ export class DumpFunction extends Construct {
         reason: `Backups of ${source.id} are new objects under its own prefix in the vault; the wildcard is the object name within that prefix and nothing wider.`,
       })),
       ...(props.evidenceKey ? [{ id: `AwsSolutions::AwsSolutions-IAM5[Resource::${vaultToken}/audit/*]`, reason: AUDIT_WILDCARD_REASON }] : []),
+      // The caches' statements: each wildcard resource with the reason it was granted with.
+      ...this.grants
+        .filter((g) => g.statement.sid !== undefined && CACHE_STATEMENTS.has(g.statement.sid))
+        .flatMap(({ statement, wildcardReason }) =>
+          statement.resources
+            .map((resource) => nagResourceName(this.role, resource))
+            .filter((name) => name.includes('*') && name !== '*')
+            .map((name) => ({ id: `AwsSolutions::AwsSolutions-IAM5[Resource::${name}]`, reason: wildcardReason ?? '' })),
+        ),
     );
   }
 }
@@ -304,6 +375,7 @@ export function attachToVpcStatement(sid: string): iam.PolicyStatement {
 function validateDumpProps(id: string, props: DumpFunctionProps): void {
   const problems: string[] = [];
   if (props.sources.length === 0) problems.push('sources: at least one source is required');
+  if (props.staging === undefined && props.sources.some((s) => s.engine === 'redis')) problems.push('staging: required when a source is an ElastiCache cache (its snapshot is exported there)');
   if (props.network.subnetIds.length === 0) problems.push('network.subnetIds: at least one subnet is required');
   if (props.network.securityGroupIds.length === 0) problems.push('network.securityGroupIds: at least one security group is required');
   const seen = new Set<string>();

@@ -103,10 +103,16 @@ export class RegionStack extends Stack {
         this.drEvidenceKey = new EvidenceKey(this, 'DrEvidenceKey', { deployment: props.deployment, purpose: 'dr-evidence' });
         new CfnOutput(this, 'DrEvidenceKeyArn', { value: this.drEvidenceKey.key.keyArn, description: 'lifeboat --dr-evidence-key: the key DR plan evidence is signed with' });
       }
-      // DocumentDB sources are snapshot-only: never dumped.
+      // DocumentDB sources are snapshot-only: never dumped. A cache's snapshot is exported by a dump function too.
       const dumpSources = sources
-        .filter((s): s is typeof s & { engine: 'postgresql' | 'mysql' } => s.method !== 'snapshot' && s.engine !== 'docdb')
-        .map((s) => ({ id: s.id, engine: s.engine, database: s.database!, credentialsSecretArn: s.credentialsSecretArn, rds: s.rds, network: s.network }));
+        .filter((s) => s.method !== 'snapshot' && s.engine !== 'docdb')
+        .map((s) =>
+          s.engine === 'redis'
+            ? { id: s.id, engine: s.engine, elasticache: s.elasticache, network: s.network }
+            : { id: s.id, engine: s.engine as 'postgresql' | 'mysql', database: s.database!, credentialsSecretArn: s.credentialsSecretArn, rds: s.rds, network: s.network },
+        );
+      // The DR plans and the snapshot restore test work on databases; a cache is restored from the CLI (docs/redis.md).
+      const databases = sources.filter((s): s is Extract<typeof s, { credentialsSecretArn: string }> => s.engine !== 'redis');
       this.backup = new BackupFunctions(this, 'Backup', {
         name: props.deployment,
         sources: dumpSources,
@@ -114,6 +120,7 @@ export class RegionStack extends Stack {
         vaultKey: this.vaultKey.key,
         evidenceKey: this.evidenceKey.key,
         ...(props.backup.airGap ? { airGapKeyArn: props.backup.airGap.keyArn } : {}),
+        accessLogBucket: this.vault.accessLogBucket,
       });
       this.pipeline = new BackupPipeline(this, 'Pipeline', {
         name: props.deployment,
@@ -156,7 +163,7 @@ export class RegionStack extends Stack {
         this.plans = new DrPlans(this, 'Plans', {
           name: props.deployment,
           plans: props.backup.plans,
-          sources: sources.map((s) => ({ id: s.id, engine: s.engine, ...(s.database ? { database: s.database } : {}), credentialsSecretArn: s.credentialsSecretArn, rds: s.rds, network: s.network })),
+          sources: databases.map((s) => ({ id: s.id, engine: s.engine, ...(s.database ? { database: s.database } : {}), credentialsSecretArn: s.credentialsSecretArn, rds: s.rds, network: s.network })),
           vault: this.vault.bucket,
           vaultKey: this.vaultKey.key,
           dr: this.pipeline.drVault,
@@ -174,7 +181,7 @@ export class RegionStack extends Stack {
             : {}),
         });
       }
-      const snapshotSources = sources.filter((s) => s.method !== 'dump');
+      const snapshotSources = databases.filter((s) => s.method !== 'dump');
       if (props.backup.snapshotRestoreTest && snapshotSources.length > 0) {
         const { network, instanceClass, auroraInstanceClass } = props.backup.snapshotRestoreTest;
         this.restoreTest = new RestoreTest(this, 'RestoreTest', {

@@ -39,10 +39,14 @@ describe('dump functions from the example config', () => {
   it('passes identifiers in the environment, never credentials', () => {
     for (const fn of Object.values(dumpFunctions(lifeboat))) {
       const variables = fn.Properties.Environment.Variables;
-      expect(Object.keys(variables).sort()).toEqual(['EVIDENCE_KEY_ARN', 'LIFEBOAT_SOURCES', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_SERVICE_NAME', 'VAULT_BUCKET', 'VAULT_KEY_ARN']);
       const sources = JSON.parse(variables.LIFEBOAT_SOURCES);
+      const caches = sources.filter((s: { engine: string }) => s.engine === 'redis');
+      // A function that exports a cache's snapshot is told the staging bucket ElastiCache exports into.
+      expect(Object.keys(variables).sort()).toEqual([
+        'EVIDENCE_KEY_ARN', 'LIFEBOAT_SOURCES', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_SERVICE_NAME', ...(caches.length > 0 ? ['STAGING_BUCKET'] : []), 'VAULT_BUCKET', 'VAULT_KEY_ARN',
+      ]);
       for (const source of sources) {
-        expect(Object.keys(source).sort()).toEqual(['credentialsSecretArn', 'database', 'engine', 'id', 'rds']);
+        expect(Object.keys(source).sort()).toEqual(source.engine === 'redis' ? ['elasticache', 'engine', 'id'] : ['credentialsSecretArn', 'database', 'engine', 'id', 'rds']);
       }
       expect(JSON.stringify(variables)).not.toMatch(/password/i);
     }
@@ -117,6 +121,54 @@ describe('dump functions from the example config', () => {
     });
   });
 
+  it('lets the function that exports sessions-cache snapshot only that cache, under its own names, and read and remove only its own exports', () => {
+    const staging = { 'Fn::GetAtt': [Match.stringLikeRegexp('^BackupElastiCacheStagingBucket'), 'Arn'] };
+    const elasticache = (resource: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:elasticache:eu-west-1:123456789012:${resource}`]] });
+    lifeboat.primary.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: Match.stringLikeRegexp('^BackupDump2Role') }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          { Sid: 'SnapshotOwnCaches', Effect: 'Allow', Action: 'elasticache:CreateSnapshot', Resource: [elasticache('replicationgroup:sessions-prod'), elasticache('snapshot:lifeboat-sessions-cache-*')] },
+          {
+            Sid: 'ExportAndRemoveOwnCacheSnapshots',
+            Effect: 'Allow',
+            Action: ['elasticache:AddTagsToResource', 'elasticache:CopySnapshot', 'elasticache:DeleteSnapshot', 'elasticache:DescribeSnapshots'],
+            Resource: elasticache('snapshot:lifeboat-sessions-cache-*'),
+          },
+          { Sid: 'FindStagingBucket', Effect: 'Allow', Action: ['s3:GetBucketLocation', 's3:ListAllMyBuckets'], Resource: '*' },
+          { Sid: 'ListStagedExports', Effect: 'Allow', Action: 's3:ListBucket', Resource: staging },
+          { Sid: 'ReadAndRemoveStagedExports', Effect: 'Allow', Action: ['s3:DeleteObject', 's3:GetObject'], Resource: { 'Fn::Join': ['', [staging, '/lifeboat-sessions-cache-*']] } },
+        ]),
+      },
+    });
+    // The function serving orders-db alone gets none of it.
+    const orders = Object.values(lifeboat.primary.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: Match.stringLikeRegexp('^BackupDump1Role') }] } }));
+    expect(JSON.stringify(orders)).not.toMatch(/elasticache|Staging/);
+  });
+
+  it('gives ElastiCache a staging bucket of its own: SSE-S3, TLS only, no public access, exports expired after a day, written only by the regional service principal under lifeboat-*', () => {
+    lifeboat.primary.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+      LifecycleConfiguration: { Rules: [{ Id: 'expire-exports', Status: 'Enabled', ExpirationInDays: 1, AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } }] },
+      LoggingConfiguration: { DestinationBucketName: { Ref: Match.stringLikeRegexp('^VaultAccessLogs') }, LogFilePrefix: 'elasticache-staging/' },
+    });
+    const staging = { 'Fn::GetAtt': [Match.stringLikeRegexp('^BackupElastiCacheStagingBucket'), 'Arn'] };
+    const service = { Service: 'eu-west-1.elasticache-snapshot.amazonaws.com' };
+    lifeboat.primary.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: Match.stringLikeRegexp('^BackupElastiCacheStagingBucket') },
+      PolicyDocument: {
+        Statement: Match.exact([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({ Effect: 'Deny', Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } } }),
+          { Sid: 'ElastiCacheReadsTheBucket', Effect: 'Allow', Principal: service, Action: ['s3:GetBucketAcl', 's3:ListBucket', 's3:ListBucketMultipartUploads'], Resource: staging },
+          { Sid: 'ElastiCacheWritesExports', Effect: 'Allow', Principal: service, Action: ['s3:GetObject', 's3:ListMultipartUploadParts', 's3:PutObject'], Resource: { 'Fn::Join': ['', [staging, '/lifeboat-*']] } },
+        ]),
+      },
+    });
+  });
+
   it('describes Aurora clusters (not instances) for cluster sources', () => {
     lifeboat.primary.hasResourceProperties('AWS::IAM::Policy', {
       Roles: [{ Ref: Match.stringLikeRegexp('^BackupDump2Role') }],
@@ -128,7 +180,7 @@ describe('dump functions from the example config', () => {
             Action: 'rds:DescribeDBClusters',
             Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':rds:eu-west-1:123456789012:cluster:billing-prod']] },
           },
-          Match.objectLike({ Sid: 'WriteOwnSourcePrefixes', Resource: { 'Fn::Join': ['', [vaultArn, '/backups/billing-db/*']] } }),
+          Match.objectLike({ Sid: 'WriteOwnSourcePrefixes', Resource: Match.arrayWith([{ 'Fn::Join': ['', [vaultArn, '/backups/billing-db/*']] }]) }),
         ]),
       },
     });
@@ -185,6 +237,7 @@ describe('dump function grouping', () => {
   it('creates no dump function for snapshot-only sources', () => {
     const lifeboat = synthLifeboat(
       exampleConfig((raw) => {
+        raw.sources = raw.sources.filter((source: { kind: string }) => source.kind !== 'elasticache-redis');
         for (const source of raw.sources) source.backup = { method: 'snapshot' };
         // The example's plan restores orders-db's dump, which a snapshot-only source does not have.
         delete raw.plans;

@@ -121,7 +121,7 @@ describe('the backup pipeline from the example config', () => {
     const [dlqId] = Object.entries(lifeboat.primary.findResources('AWS::SQS::Queue')).find(([id]) => id.includes('ScheduleDeadLetters'))!;
     // The group's schedules: the freshness schedule (docs/monitoring.md) is outside it.
     const schedules = lifeboat.primary.findResources('AWS::Scheduler::Schedule', { Properties: { GroupName: 'lifeboat-backups' } });
-    expect(Object.keys(schedules)).toHaveLength(3);
+    expect(Object.keys(schedules)).toHaveLength(4);
     const byName = Object.fromEntries(Object.values(schedules).map((s) => [s.Properties.Name, s.Properties]));
     const expectSchedule = (sourceId: string, cron: string, timeZone: string, window: { Mode: string; MaximumWindowInMinutes?: number }) => {
       expect(byName[sourceId]).toMatchObject({
@@ -147,12 +147,14 @@ describe('the backup pipeline from the example config', () => {
     expectSchedule('billing-db', '30 2 * * ? *', 'Europe/Berlin', { Mode: 'FLEXIBLE', MaximumWindowInMinutes: 15 });
     // catalog-docdb (DocumentDB, snapshots only): the same, at 04:00.
     expectSchedule('catalog-docdb', '0 4 * * ? *', 'Europe/Berlin', { Mode: 'FLEXIBLE', MaximumWindowInMinutes: 15 });
+    // sessions-cache (ElastiCache): hourly at :15 with a 180-minute RPO leaves 90 minutes: the default window of 15.
+    expectSchedule('sessions-cache', '15 * * * ? *', 'Europe/Berlin', { Mode: 'FLEXIBLE', MaximumWindowInMinutes: 15 });
   });
 
   it('lets the schedules invoke only the start-backup function, and start-backup start only the backup state machine', () => {
     const [startId, start] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: starts one backup execution') });
     const [machineId] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine', { StateMachineName: 'lifeboat-backup' });
-    expect(start.Properties.Environment.Variables).toMatchObject({ BACKUP_STATE_MACHINE_ARN: { Ref: machineId }, LIFEBOAT_SOURCE_IDS: '["orders-db","billing-db","catalog-docdb"]' });
+    expect(start.Properties.Environment.Variables).toMatchObject({ BACKUP_STATE_MACHINE_ARN: { Ref: machineId }, LIFEBOAT_SOURCE_IDS: '["orders-db","billing-db","catalog-docdb","sessions-cache"]' });
     const [schedulerRoleId, schedulerRole] = only(lifeboat.primary, 'AWS::IAM::Role', { Description: Match.stringLikeRegexp('^Lifeboat backup schedules') });
     expect(schedulerRole.Properties.AssumeRolePolicyDocument.Statement).toEqual([
       { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'scheduler.amazonaws.com' }, Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } } },
@@ -179,6 +181,8 @@ describe('the backup pipeline from the example config', () => {
     expect(routes).toContain('\\"id\\":\\"orders-db\\",\\"method\\":\\"both\\"');
     expect(routes).toContain('\\"id\\":\\"billing-db\\",\\"method\\":\\"dump\\"');
     expect(routes).toMatch(/orders-db.*BackupDump1Function.*billing-db.*BackupDump2Function/);
+    // The cache's export runs in the dump function of its network, with the same Fargate fallback as a dump.
+    expect(routes).toMatch(/\\"id\\":\\"sessions-cache\\",\\"method\\":\\"dump\\",\\"dumpFunctionArn\\":.*BackupDump2Function.*\\"runner\\":\\"auto\\"/);
   });
 
   it('names the DR vault and DR key exactly as the DR stack creates them, without a reference back', () => {
@@ -251,9 +255,11 @@ describe('the backup pipeline from the example config', () => {
       mysql: { host: 'lifeboat-scratch-mysql.cluster-c0ffee.eu-west-1.rds.amazonaws.com', port: 3306, secretArn: mysqlSecret },
     });
     const sources = JSON.parse(env.LIFEBOAT_SOURCES);
-    expect(sources.map((s: { id: string }) => s.id)).toEqual(['orders-db', 'billing-db']);
+    expect(sources.map((s: { id: string }) => s.id)).toEqual(['orders-db', 'billing-db', 'sessions-cache']);
     expect(sources[0].sqlChecks).toEqual(['SELECT count(*) > 0 FROM orders']);
     expect(sources[1].sqlChecks).toBeUndefined();
+    // A cache is verified in a scratch redis-server inside this image: no server, no credentials.
+    expect(sources[2]).toEqual({ id: 'sessions-cache', engine: 'redis', elasticache: { replicationGroupId: 'sessions-prod' } });
     expect(JSON.stringify(env)).not.toMatch(/password/i);
     const [roleId] = only(lifeboat.primary, 'AWS::IAM::Role', { Description: 'Lifeboat verify function' });
     const [statement] = statementsOf(lifeboat.primary, roleId).filter((s) => s.Sid === 'ReadVerificationServerCredentials');
@@ -321,6 +327,7 @@ describe('the backup pipeline as sources change', () => {
   it('a snapshot-only deployment still gets the whole pipeline, and no dump function', () => {
     const lifeboat = synthLifeboat(
       exampleConfig((raw) => {
+        raw.sources = raw.sources.filter((source: { kind: string }) => source.kind !== 'elasticache-redis');
         for (const source of raw.sources) source.backup = { method: 'snapshot' };
         // The example's plan restores orders-db's dump, which a snapshot-only source does not have.
         delete raw.plans;

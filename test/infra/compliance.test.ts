@@ -189,6 +189,24 @@ describe('cdk-nag: AWS Solutions and NIST 800-53 rev 5 over the whole app', () =
       'NIST.800.53.R5-IAMNoInlinePolicy @ */DrWatch/SchedulerRole/DefaultPolicy/Resource',
       'NIST.800.53.R5-LambdaInsideVPC @ */DrWatch/AlarmAlert/Function/Resource',
       'NIST.800.53.R5-LambdaInsideVPC @ */DrWatch/Freshness/Function/Resource',
+      // The example's ElastiCache source (sessions-cache), exported by the dump function of its network (Dump2) and its
+      // Fargate task: its own snapshot names, its own exports in the staging bucket, S3's ListAllMyBuckets that an export
+      // requires of its caller; its backups under its own prefix, verified like any; and the staging bucket itself.
+      'AwsSolutions-IAM5[Resource::*] @ */Backup/Runner/Dump2TaskRole/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<BackupElastiCacheStagingBucketC34F5CF8.Arn>/lifeboat-sessions-cache-*] @ */Backup/Dump2/Role/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<BackupElastiCacheStagingBucketC34F5CF8.Arn>/lifeboat-sessions-cache-*] @ */Backup/Runner/Dump2TaskRole/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<VaultBucket0925C477.Arn>/backups/sessions-cache/*/manifest.json] @ */Pipeline/ResolveSource/Role/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<VaultBucket0925C477.Arn>/backups/sessions-cache/*/verifications/*] @ */Backup/Runner/VerifyTaskRole/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<VaultBucket0925C477.Arn>/backups/sessions-cache/*/verifications/*] @ */Pipeline/VerifyRole/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<VaultBucket0925C477.Arn>/backups/sessions-cache/*] @ */Backup/Dump2/Role/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<VaultBucket0925C477.Arn>/backups/sessions-cache/*] @ */Backup/Runner/Dump2TaskRole/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<VaultBucket0925C477.Arn>/backups/sessions-cache/*] @ */Backup/Runner/VerifyTaskRole/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<VaultBucket0925C477.Arn>/backups/sessions-cache/*] @ */Pipeline/VerifyRole/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:elasticache:eu-west-1:123456789012:snapshot:lifeboat-sessions-cache-*] @ */Backup/Dump2/Role/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:elasticache:eu-west-1:123456789012:snapshot:lifeboat-sessions-cache-*] @ */Backup/Runner/Dump2TaskRole/DefaultPolicy/Resource',
+      'NIST.800.53.R5-S3BucketReplicationEnabled @ */Backup/ElastiCacheStaging/Bucket/Resource',
+      'NIST.800.53.R5-S3BucketVersioningEnabled @ */Backup/ElastiCacheStaging/Bucket/Resource',
+      'NIST.800.53.R5-S3DefaultEncryptionKMS @ */Backup/ElastiCacheStaging/Bucket/Resource',
       // The example's DocumentDB source (catalog-docdb): its snapshots (cluster snapshots, so the pipeline's, monitoring's and
       // the restore test's cluster statements), and its default plan, a restore-snapshot, which gives the DR step role (and
       // its task) RDS restore statements large enough for CDK to move some into an overflow policy, acknowledged there too.

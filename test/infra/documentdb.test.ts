@@ -68,7 +68,7 @@ describe('a DocumentDB source in the config', () => {
 
   it('is backed up by snapshot, by default and only', () => {
     const config = withDocdb();
-    expect(config.sources.at(-1)!.backup).toEqual({ method: 'snapshot' });
+    expect(config.sources.find((s) => s.kind === 'docdb')!.backup).toEqual({ method: 'snapshot' });
     expect(refused((source) => (source.backup = { method: 'dump' }))).toMatch(/backup\.method.*DocumentDB is backed up by cluster snapshot only/);
   });
 

@@ -192,9 +192,9 @@ describe('the Fargate runner from the example config', () => {
       ['ReadManifests', ['kms:Decrypt']],
     ]);
     const vaultArn = { 'Fn::GetAtt': [expect.stringMatching(/^VaultBucket/), 'Arn'] };
-    expect(asList(own[0]!.Resource)).toHaveLength(2);
-    for (const id of ['orders-db', 'billing-db']) expect(asList(own[0]!.Resource)).toContainEqual({ 'Fn::Join': ['', [vaultArn, `/backups/${id}/*/manifest.json`]] });
-    expect(own[1]!.Condition).toEqual({ StringLike: { 's3:prefix': ['backups/orders-db/*', 'backups/billing-db/*'] } });
+    expect(asList(own[0]!.Resource)).toHaveLength(3);
+    for (const id of ['orders-db', 'billing-db', 'sessions-cache']) expect(asList(own[0]!.Resource)).toContainEqual({ 'Fn::Join': ['', [vaultArn, `/backups/${id}/*/manifest.json`]] });
+    expect(own[1]!.Condition).toEqual({ StringLike: { 's3:prefix': ['backups/orders-db/*', 'backups/billing-db/*', 'backups/sessions-cache/*'] } });
     expect(fnId).toMatch(/ResolveSource/);
   });
 

@@ -66,6 +66,7 @@ describe('monitoring from the example config', () => {
       ['billing-db', 1500],
       ['catalog-docdb', 1500],
       ['orders-db', 270],
+      ['sessions-cache', 180],
     ]);
     lifeboat.primary.hasResourceProperties('AWS::CloudWatch::Alarm', {
       AlarmName: 'lifeboat-rpo-orders-db',
@@ -93,6 +94,7 @@ describe('monitoring from the example config', () => {
       ['billing-db', 1500, 'breaching'],
       ['catalog-docdb', 1500, 'breaching'],
       ['orders-db', 270, 'breaching'],
+      ['sessions-cache', 180, 'breaching'],
     ]);
   });
 
@@ -149,7 +151,7 @@ describe('monitoring from the example config', () => {
     expect(actions.filter((a) => /^(s3|rds):/.test(a)).sort()).toEqual(['rds:DescribeDBClusterSnapshots', 'rds:DescribeDBSnapshots', 's3:GetObject', 's3:GetObject', 's3:ListBucket']);
     expect(statements.map((s) => s.Sid).filter(Boolean)).toEqual(expect.arrayContaining(['ReadManifestsAndResults', 'ReadDrillEvidence', 'ListBothVaults', 'ReadPrimaryManifests', 'ReadDrManifests', 'DescribeLifeboatSnapshots']));
     lifeboat.primary.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ LIFEBOAT_MONITORED: JSON.stringify({ sources: [{ id: 'orders-db', rpoMinutes: 270 }, { id: 'billing-db', rpoMinutes: 1500 }, { id: 'catalog-docdb', rpoMinutes: 1500 }], plans: ['orders-failover', 'billing-db-default', 'catalog-docdb-default'] }) }) },
+      Environment: { Variables: Match.objectLike({ LIFEBOAT_MONITORED: JSON.stringify({ sources: [{ id: 'orders-db', rpoMinutes: 270 }, { id: 'billing-db', rpoMinutes: 1500 }, { id: 'catalog-docdb', rpoMinutes: 1500 }, { id: 'sessions-cache', rpoMinutes: 180 }], plans: ['orders-failover', 'billing-db-default', 'catalog-docdb-default'] }) }) },
     });
   });
 
@@ -193,8 +195,8 @@ describe('adding a source to the config', () => {
     ]);
     expect(dashboardBody(before.primary)).not.toContain('ledger-db');
     expect(dashboardBody(after.primary)).toContain('ledger-db: backup age (minutes) against its RPO');
-    expect(alarmsOn(after.primary, 'MinutesSinceLastVerifiedBackup')).toHaveLength(4);
-    expect(alarmsOn(after.primary, 'DrCopyLagMinutes')).toHaveLength(4);
+    expect(alarmsOn(after.primary, 'MinutesSinceLastVerifiedBackup')).toHaveLength(5);
+    expect(alarmsOn(after.primary, 'DrCopyLagMinutes')).toHaveLength(5);
   });
 
   it('adds exactly its DR copy lag alarm in the DR region, nothing else there', () => {
@@ -218,6 +220,7 @@ describe('the DR region\'s own watch on its copies', () => {
       ['billing-db', 1500, 'breaching', 'Lifeboat', 'Maximum', 600],
       ['catalog-docdb', 1500, 'breaching', 'Lifeboat', 'Maximum', 600],
       ['orders-db', 270, 'breaching', 'Lifeboat', 'Maximum', 600],
+      ['sessions-cache', 180, 'breaching', 'Lifeboat', 'Maximum', 600],
     ]);
     const topics = Object.entries(dr.findResources('AWS::SNS::Topic', { Properties: { DisplayName: 'Lifeboat alarms (forwarded to the alert topic with a severity)' } }));
     expect(topics).toHaveLength(1);
@@ -227,7 +230,7 @@ describe('the DR region\'s own watch on its copies', () => {
       expect(joined(alarm.Properties.AlarmDescription)).toMatch(/DR copy older than the RPO \(measured in the DR region\)/);
     }
     // The primary region's alarms are unchanged, and no DR watch runs there.
-    expect(alarmsOn(lifeboat.primary, 'DrCopyLagMinutes')).toHaveLength(3);
+    expect(alarmsOn(lifeboat.primary, 'DrCopyLagMinutes')).toHaveLength(4);
     expect(Object.keys(lifeboat.primary.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: Match.objectLike({ FRESHNESS_SCOPE: 'dr-vault' }) } } }))).toEqual([]);
   });
 
@@ -238,7 +241,7 @@ describe('the DR region\'s own watch on its copies', () => {
     const fn = dr.toJSON().Resources[stack.getLogicalId(watch.freshness.function.node.defaultChild as never)];
     const bucket = stack.getLogicalId(stack.vault.bucket.node.defaultChild as never);
     expect(fn.Properties.Environment.Variables).toMatchObject({ FRESHNESS_SCOPE: 'dr-vault', VAULT_BUCKET: { Ref: bucket } });
-    expect(JSON.parse(fn.Properties.Environment.Variables.LIFEBOAT_MONITORED)).toEqual({ sources: [{ id: 'orders-db', rpoMinutes: 270 }, { id: 'billing-db', rpoMinutes: 1500 }, { id: 'catalog-docdb', rpoMinutes: 1500 }], plans: [] });
+    expect(JSON.parse(fn.Properties.Environment.Variables.LIFEBOAT_MONITORED)).toEqual({ sources: [{ id: 'orders-db', rpoMinutes: 270 }, { id: 'billing-db', rpoMinutes: 1500 }, { id: 'catalog-docdb', rpoMinutes: 1500 }, { id: 'sessions-cache', rpoMinutes: 180 }], plans: [] });
     const role = stack.getLogicalId(watch.freshness.role.node.defaultChild as never);
     const statements = Object.values(dr.findResources('AWS::IAM::Policy'))
       .filter((p) => (p.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === role))

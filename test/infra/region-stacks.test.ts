@@ -188,7 +188,8 @@ describe('region stacks from the example config', () => {
 
       it('keeps both buckets when the stack is deleted', () => {
         const buckets = template().findResources('AWS::S3::Bucket');
-        expect(Object.keys(buckets)).toHaveLength(2);
+        // The primary region also stages ElastiCache exports (sessions-cache) in a bucket of its own.
+        expect(Object.keys(buckets)).toHaveLength(region === 'primary' ? 3 : 2);
         for (const bucket of Object.values(buckets)) {
           expect(bucket.DeletionPolicy).toBe('Retain');
           expect(bucket.UpdateReplacePolicy).toBe('Retain');
@@ -235,6 +236,21 @@ describe('region stacks from the example config', () => {
                   StringEquals: { 'aws:SourceAccount': ACCOUNT },
                 },
               },
+              // ... and the ElastiCache staging bucket's, under its own prefix (primary only).
+              ...(region === 'primary'
+                ? [
+                    {
+                      Effect: 'Allow',
+                      Principal: { Service: 'logging.s3.amazonaws.com' },
+                      Action: 's3:PutObject',
+                      Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^VaultAccessLogs'), 'Arn'] }, '/elasticache-staging/*']] },
+                      Condition: {
+                        ArnLike: { 'aws:SourceArn': { 'Fn::GetAtt': [Match.stringLikeRegexp('^BackupElastiCacheStagingBucket'), 'Arn'] } },
+                        StringEquals: { 'aws:SourceAccount': ACCOUNT },
+                      },
+                    },
+                  ]
+                : []),
             ],
           },
         });

@@ -26,7 +26,7 @@ import {
 } from '@aws-sdk/client-elasticache';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { BackupKeyring } from '../crypto/keyring.ts';
-import { DumpFailedError, LifeboatError, SnapshotFailedError, SnapshotNotReadyError } from '../errors.ts';
+import { DumpFailedError, LifeboatError, OutOfTimeError, SnapshotFailedError, SnapshotNotReadyError } from '../errors.ts';
 import type { ProgressListener } from '../engine/progress.ts';
 import { readKeysRecords } from '../redis/keysFormat.ts';
 import { dumpKeyspace, restoreKeyspace } from '../redis/logical.ts';
@@ -47,8 +47,18 @@ export interface ElastiCacheBackupOptions {
   readonly store: VaultStore;
   readonly keyring: BackupKeyring;
   readonly now?: Date;
+  /** The id to write the backup under (a Fargate task is told the one the state machine reads back). @default a new id */
+  readonly backupId?: string;
   /** How long the snapshot and then the export may take, each. @default 2 hours */
   readonly waitTimeoutMs?: number;
+  /**
+   * When the run must have stopped waiting (epoch ms): a Lambda's end, less the time loading, sealing and cleaning
+   * take. Past it the run cleans up and fails with `OutOfTimeError`, which the state machine retries on Fargate.
+   * @default none (only `waitTimeoutMs`)
+   */
+  readonly waitDeadline?: number;
+  /** @default Date.now */
+  readonly clock?: () => number;
   /** @default 15 s */
   readonly pollIntervalMs?: number;
   /** @default setTimeout */
@@ -89,11 +99,17 @@ export async function runElastiCacheBackup(options: ElastiCacheBackupOptions): P
   const { elasticache, staging, sourceId } = options;
   assertSourceId(sourceId);
   const startedAt = options.now ?? new Date();
-  const backupId = newBackupId(startedAt);
+  const backupId = options.backupId ?? newBackupId(startedAt);
   const snapshotName = snapshotNameFor(sourceId, backupId);
   const exportName = `${snapshotName}-export`;
   const step = options.onStep ?? (() => {});
-  const wait = { timeoutMs: options.waitTimeoutMs ?? DEFAULT_WAIT_MS, pollMs: options.pollIntervalMs ?? DEFAULT_POLL_MS, sleep: options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))) };
+  const wait: Wait = {
+    timeoutMs: options.waitTimeoutMs ?? DEFAULT_WAIT_MS,
+    pollMs: options.pollIntervalMs ?? DEFAULT_POLL_MS,
+    sleep: options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))),
+    ...(options.waitDeadline === undefined ? {} : { deadline: options.waitDeadline }),
+    clock: options.clock ?? Date.now,
+  };
   const cleaned: string[] = [];
   let created = false;
   let exportedKeys: string[] = [];
@@ -189,13 +205,16 @@ function describeTarget(target: ElastiCacheTarget): string {
   return 'replicationGroupId' in target ? `replication group ${target.replicationGroupId}` : `cache cluster ${target.cacheClusterId}`;
 }
 
+interface Wait {
+  readonly timeoutMs: number;
+  readonly pollMs: number;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly deadline?: number;
+  readonly clock: () => number;
+}
+
 /** Polls until the snapshot is `available` (after creating, or after exporting); `failed` or too long is an error. */
-async function waitForSnapshot(
-  elasticache: Pick<ElastiCacheClient, 'send'>,
-  name: string,
-  phase: 'snapshot' | 'export',
-  wait: { timeoutMs: number; pollMs: number; sleep: (ms: number) => Promise<void> },
-): Promise<Snapshot> {
+async function waitForSnapshot(elasticache: Pick<ElastiCacheClient, 'send'>, name: string, phase: 'snapshot' | 'export', wait: Wait): Promise<Snapshot> {
   let waited = 0;
   for (;;) {
     const { Snapshots } = await elasticache.send(new DescribeSnapshotsCommand({ SnapshotName: name }));
@@ -204,6 +223,9 @@ async function waitForSnapshot(
     if (snapshot && status === 'available') return snapshot;
     if (status === 'failed' || (snapshot === undefined && phase === 'export')) {
       throw new SnapshotFailedError(`ElastiCache snapshot ${name} ${phase === 'export' ? 'export ' : ''}failed (status ${status ?? 'gone'})`);
+    }
+    if (wait.deadline !== undefined && wait.clock() + wait.pollMs > wait.deadline) {
+      throw new OutOfTimeError(`ElastiCache snapshot ${name} is still ${status ?? 'not listed'} (${phase}) and this run's time is nearly up: it removed its snapshot and exported files; a runner without Lambda's 15 minutes (Fargate) takes the backup over`);
     }
     if (waited >= wait.timeoutMs) {
       throw new SnapshotNotReadyError(`ElastiCache snapshot ${name} is still ${status ?? 'not listed'} after ${Math.round(waited / 60_000)} minutes (${phase})`);

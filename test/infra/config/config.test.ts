@@ -48,8 +48,12 @@ describe('the example config', () => {
       ['rds-postgres', 'orders-db'],
       ['aurora-mysql', 'billing-db'],
       ['docdb', 'catalog-docdb'],
+      ['elasticache-redis', 'sessions-cache'],
     ]);
     expect(config.sources[2]!.backup).toEqual({ method: 'snapshot' });
+    const sessions = config.sources[3]!;
+    expect(sessions.backup).toEqual({ method: 'dump' });
+    expect(sessions.kind === 'elasticache-redis' && [sessions.replicationGroupId, sessions.cacheClusterId]).toEqual(['sessions-prod', undefined]);
     const billing = config.sources[1]!;
     expect(billing.schedule).toEqual({ cron: '30 2 * * ? *', timeZone: 'Europe/Berlin' });
     expect(billing.backup).toEqual({ method: 'dump' });
@@ -109,7 +113,7 @@ describe('defaults', () => {
     config.sources[1].backup = { method: 'snapshot' };
     delete config.sources[1].database;
 
-    expect(parseConfig(config).sources[1]!.database).toBeUndefined();
+    expect(parseConfig(config).sources[1]).not.toHaveProperty('database');
   });
 });
 
@@ -164,7 +168,7 @@ describe('a bad config names the field', () => {
     config.sources[0].kind = 'mongodb';
 
     expect(problemsOf(config)).toEqual([
-      'sources[0].kind: unknown source kind "mongodb"; expected one of rds-postgres, rds-mysql, aurora-postgres, aurora-mysql, docdb',
+      'sources[0].kind: unknown source kind "mongodb"; expected one of rds-postgres, rds-mysql, aurora-postgres, aurora-mysql, docdb, elasticache-redis',
     ]);
   });
 
@@ -336,7 +340,7 @@ describe('a bad config names the field', () => {
     const config = example();
     config.sources[0].sqlChecks = ['SELECT true', '  '];
     expect(problemsOf(config)).toEqual(['sources[0].sqlChecks[1]: must not be empty']);
-    expect(parseConfig(example(), 'test').sources[1]!.sqlChecks).toEqual([]);
+    expect(parseConfig(example(), 'test').sources[1]).toHaveProperty('sqlChecks', []);
   });
 
   it('rejects a name and an account id of the wrong shape', () => {
@@ -503,6 +507,85 @@ describe('runner and fargate per source', () => {
     expect(problemsOf(config)).toEqual([
       'sources[0].fargate.autoAfterMinutes: must be at most 14: Lambda stops at 15 minutes',
       'sources[0].fargate.autoAboveRawGiB: must be a positive number of GiB',
+    ]);
+  });
+});
+
+describe('an ElastiCache cache (kind elasticache-redis)', () => {
+  const cache = (overrides: Record<string, unknown> = {}) => ({
+    kind: 'elasticache-redis',
+    id: 'sessions',
+    replicationGroupId: 'sessions-prod',
+    network: { vpcId: 'vpc-0a1b2c3d', subnetIds: ['subnet-0a1b2c3d'], securityGroupIds: ['sg-0a1b2c3d'] },
+    schedule: { cron: '15 * * * ? *' },
+    objectives: { rpoMinutes: 180, rtoMinutes: 30 },
+    ...overrides,
+  });
+  const configWith = (source: Record<string, unknown>) => ({ version: 1, regions: { primary: 'eu-west-1', dr: 'eu-central-1' }, sources: [source] });
+
+  it('is exported and sealed like a dump (method dump), with the common runner, retention and objectives', () => {
+    const [source] = parseConfig(configWith(cache())).sources;
+    expect(source).toMatchObject({ kind: 'elasticache-redis', id: 'sessions', replicationGroupId: 'sessions-prod', backup: { method: 'dump' }, runner: 'auto', retention: { days: 35 } });
+    expect(source).not.toHaveProperty('database');
+    expect(source).not.toHaveProperty('credentialsSecretArn');
+    const [single] = parseConfig(configWith(cache({ replicationGroupId: undefined, cacheClusterId: 'sessions-001' }))).sources;
+    expect(single).toMatchObject({ cacheClusterId: 'sessions-001' });
+  });
+
+  it('takes exactly one of a replication group or a cache cluster', () => {
+    expect(problemsOf(configWith(cache({ cacheClusterId: 'sessions-001' })))).toEqual([
+      'sources[0].replicationGroupId: give exactly one of replicationGroupId (a replication group) or cacheClusterId (a single-node cluster outside one)',
+    ]);
+    expect(problemsOf(configWith(cache({ replicationGroupId: undefined })))).toEqual([
+      'sources[0].replicationGroupId: give exactly one of replicationGroupId (a replication group) or cacheClusterId (a single-node cluster outside one)',
+    ]);
+  });
+
+  it('refuses an id ElastiCache would refuse, a snapshot method, and the fields of a database', () => {
+    expect(problemsOf(configWith(cache({ replicationGroupId: 'sessions--prod' })))).toEqual([
+      'sources[0].replicationGroupId: must be an ElastiCache id of 1-40 characters: a letter, then letters, digits and single hyphens, not ending in a hyphen',
+    ]);
+    expect(problemsOf(configWith(cache({ replicationGroupId: `s${'x'.repeat(40)}` })))).toHaveLength(1);
+    expect(problemsOf(configWith(cache({ replicationGroupId: 'sessions-' })))).toHaveLength(1);
+    expect(problemsOf(configWith(cache({ backup: { method: 'snapshot' } })))).toEqual([
+      "sources[0].backup.method: an ElastiCache cache is backed up by exporting its snapshot into the vault: 'dump' (or leave backup out)",
+    ]);
+    expect(pathsOf(configWith(cache({ database: 'x', credentialsSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf', sqlChecks: ['SELECT true'] })))).toEqual([
+      'sources[0].database',
+      'sources[0].credentialsSecretArn',
+      'sources[0].sqlChecks',
+    ]);
+  });
+
+  it('must meet its RPO like any source', () => {
+    expect(problemsOf(configWith(cache({ objectives: { rpoMinutes: 60, rtoMinutes: 30 } })))[0]).toMatch(/^sources\[0\]\.objectives\.rpoMinutes: 60 minutes cannot be met/);
+  });
+
+  it('can be backed up now by a plan, and is refused as what a plan restores', () => {
+    const config = {
+      ...configWith(cache()),
+      alerts: { emails: [{ address: 'ops@example.com' }] },
+      plans: [
+        {
+          name: 'sessions',
+          description: 'x',
+          priority: 'high',
+          objectives: { rtoMinutes: 30, rpoMinutes: 180 },
+          contacts: [{ name: 'Ops', email: 'ops@example.com' }],
+          steps: [
+            { id: 'backup', kind: 'backup-now', parameters: { source: 'sessions' } },
+            {
+              id: 'restore',
+              kind: 'restore-dump',
+              dependsOn: ['backup'],
+              parameters: { source: 'sessions', region: 'primary', target: { host: 'redis.example.com', port: 6379, database: 'x', credentialsSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf' } },
+            },
+          ],
+        },
+      ],
+    };
+    expect(problemsOf(config)).toEqual([
+      "plans[0].steps[1].parameters.source: 'sessions' is an ElastiCache cache: a plan can back it up now (backup-now), and its backups are restored with lifeboat restore --target redis://… (docs/redis.md), not by restore-dump",
     ]);
   });
 });
