@@ -57,6 +57,8 @@ export interface DumpDeps {
   readonly elasticache?: {
     readonly client: Pick<ElastiCacheClient, 'send'>;
     readonly staging: { readonly s3: Pick<S3Client, 'send'>; readonly bucket: string };
+    /** How the snapshot is waited for. @default every 15 s, with setTimeout */
+    readonly poll?: { readonly intervalMs: number; readonly sleep: (ms: number) => Promise<void> };
   };
   /**
    * How long this run may still take (ms), asked when waiting starts: a Lambda's remaining time. A cache whose
@@ -138,6 +140,8 @@ export const CACHE_SEAL_RESERVE_MS = 4 * 60_000;
 export async function exportCache(source: CacheSource, deps: DumpDeps, backupId?: string): Promise<DumpResult> {
   if (!deps.elasticache) throw new ConfigError(`Source ${source.id} is an ElastiCache cache, but this function has no staging bucket (STAGING_BUCKET)`);
   const remaining = deps.remainingMs?.();
+  const clock = () => (deps.now ? deps.now() : new Date()).getTime();
+  const { poll } = deps.elasticache;
   const { manifest } = await runElastiCacheBackup({
     elasticache: deps.elasticache.client,
     staging: deps.elasticache.staging,
@@ -147,7 +151,8 @@ export async function exportCache(source: CacheSource, deps: DumpDeps, backupId?
     keyring: deps.keyring,
     ...(deps.now ? { now: deps.now() } : {}),
     ...(backupId ? { backupId } : {}),
-    ...(remaining === undefined ? {} : { waitDeadline: Date.now() + remaining - CACHE_SEAL_RESERVE_MS }),
+    ...(remaining === undefined ? {} : { waitDeadline: clock() + remaining - CACHE_SEAL_RESERVE_MS, clock }),
+    ...(poll ? { pollIntervalMs: poll.intervalMs, sleep: poll.sleep } : {}),
   });
   return {
     sourceId: manifest.sourceId,

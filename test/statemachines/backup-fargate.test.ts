@@ -13,6 +13,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DumpDeps, DumpSource } from '../../functions/dump/dump.ts';
 import { dumpSource } from '../../functions/dump/dump.ts';
+import { OutOfTimeError } from '../../functions/lib/errors.ts';
 import { listBackups, writeManifest } from '../../functions/lib/vault/catalog.ts';
 import { newBackupId, payloadKey } from '../../functions/lib/vault/layout.ts';
 import { S3Store } from '../../functions/lib/vault/s3Store.ts';
@@ -273,6 +274,24 @@ describe('backup.asl.json on Fargate (real resolve-source, dump and verify cores
     const next = await resolveSource({ sourceId: SOURCE }, ROUTES, { store, now: () => new Date(Date.now() + 4 * 3_600_000) });
     expect(next).toMatchObject({ runner: 'fargate', runnerReason: expect.stringMatching(new RegExp(`^auto: dump ${cutOff} was cut off`)) });
     await store.delete(payloadKey(SOURCE, cutOff));
+  }, 60_000);
+
+  it('retries on Fargate once a Lambda that gave up before its timeout (OutOfTimeError: a cache snapshot still exporting, cleaned up), and succeeds', async () => {
+    const lambdaDumps: unknown[] = [];
+    const run = await runStateMachine(definition, { sourceId: SOURCE, trigger: 'schedule' }, {
+      handlers: handlers({
+        Dump: async (input) => {
+          lambdaDumps.push(input);
+          throw new OutOfTimeError('ElastiCache snapshot lifeboat-x is still creating (snapshot) and this run\'s time is nearly up');
+        },
+      }),
+      context: CONTEXT,
+    });
+    expect(run.error ? `${run.error}: ${run.cause}` : run.status).toBe('SUCCEEDED');
+    expect(lambdaDumps).toHaveLength(1);
+    expect(run.visitedStates.slice(4, 10)).toEqual(['DumpWhere?', 'Dump', 'DumpTimedOut', 'PrepareFargateDump', 'DumpOnFargate', 'ReadFargateDump']);
+    expect(runTasks.map((t) => t.TaskDefinition)).toEqual([DUMP_TASK, VERIFY_TASK]);
+    expect(published).toEqual([]);
   }, 60_000);
 
   it('a Fargate dump task that fails raises the one alert naming DumpOnFargate, and reads nothing back', async () => {

@@ -25,4 +25,17 @@ describe('dumpDepsFromEnv', () => {
   it('refuses an air-gapped key that is not a key ARN, naming it', () => {
     expect(() => dumpDepsFromEnv({ ...ENV, AIR_GAP_KEY_ARN: 'alias/airgap' })).toThrow(/keyIds must be KMS key ARNs.*alias\/airgap/);
   });
+
+  it('with a cache among its sources, requires STAGING_BUCKET, naming it, and then reads the exports from that bucket', () => {
+    const sources = JSON.stringify([...JSON.parse(ENV.LIFEBOAT_SOURCES), { id: 'sessions-cache', engine: 'redis', elasticache: { replicationGroupId: 'sessions-prod' } }]);
+    expect(() => dumpDepsFromEnv({ ...ENV, LIFEBOAT_SOURCES: sources })).toThrow(/STAGING_BUCKET/);
+    expect(dumpDepsFromEnv({ ...ENV, LIFEBOAT_SOURCES: sources, STAGING_BUCKET: 'staging' }).elasticache?.staging.bucket).toBe('staging');
+    // Databases alone need no staging bucket.
+    expect(dumpDepsFromEnv(ENV).elasticache).toBeUndefined();
+  });
+
+  it('refuses a cache source without its replication group or cluster, naming the field', () => {
+    const sources = JSON.stringify([{ id: 'sessions-cache', engine: 'redis', elasticache: {} }]);
+    expect(() => dumpDepsFromEnv({ ...ENV, LIFEBOAT_SOURCES: sources, STAGING_BUCKET: 'staging' })).toThrow(/LIFEBOAT_SOURCES.*elasticache/s);
+  });
 });
