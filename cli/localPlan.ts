@@ -421,6 +421,11 @@ function localSkip(planStep: PlanStepConfig, levels: unknown, config: LifeboatCo
         throw new ConfigError(`Step '${planStep.id}' restores from the DR region's vault: give its copy with --dr-vault DIR`);
       }
       return undefined;
+    case 'restore-cache':
+      if (planStep.parameters.region === 'dr' && options.drStore === undefined) {
+        throw new ConfigError(`Step '${planStep.id}' restores from the DR region's vault: give its copy with --dr-vault DIR`);
+      }
+      return undefined;
     case 'validate': {
       const restored = recordOf(levels, planStep.parameters.target);
       if (restored?.['status'] !== 'skipped') return undefined;
@@ -471,6 +476,9 @@ function stepSummary(record: StepRecord): string {
   if (record.kind === 'restore-dump') {
     const target = result['target'] as { host?: string; port?: number; database?: string } | undefined;
     return `: backup ${String(result['backupId'])} of ${String(result['sourceId'])} restored into ${target?.database} on ${target?.host}:${target?.port}`;
+  }
+  if (record.kind === 'restore-cache') {
+    return `: backup ${String(result['backupId'])} of ${String(result['sourceId'])}, ${String(result['keys'])} keys restored into a scratch redis-server`;
   }
   if (record.kind === 'validate') {
     const tables = (result['tables'] as unknown[] | undefined)?.length ?? 0;

@@ -149,6 +149,14 @@ function stepText(planStep: PlanStepConfig, p: PlanConfig, config: LifeboatConfi
         `a drill restores into ${q.target.database}_drill_<suffix> on the verification server instead, dropped at clean-up`,
       ];
     }
+    case 'restore-cache': {
+      const q = planStep.parameters;
+      const which = q.pointInTime ? `the latest verified backup at or before ${q.pointInTime}` : 'the latest verified backup';
+      return [
+        `restores ${which} of ${q.source} from the ${region(q.region)} vault into ${q.target.tls ? 'rediss' : 'redis'}://${q.target.host}:${q.target.port}, refusing if it holds any key of the backup`,
+        'a drill restores into a scratch redis-server in the step\'s runner instead, stopped when the step ends',
+      ];
+    }
     case 'restore-snapshot': {
       const q = planStep.parameters;
       return [

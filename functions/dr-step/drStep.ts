@@ -19,6 +19,7 @@ import {
   DrStepEventSchema,
   NotifyParametersSchema,
   PromoteReplicaParametersSchema,
+  RestoreCacheParametersSchema,
   RestoreDumpParametersSchema,
   RestorePointInTimeParametersSchema,
   RestoreSnapshotParametersSchema,
@@ -32,6 +33,7 @@ import { type Evidence, recordEvidence } from './evidence.ts';
 import { drillPrefix, publishPlanMessage } from './planTopic.ts';
 import { describePolledStep, startPointInTimeRestore, startPromotion, startSnapshotRestore } from './rdsSteps.ts';
 import { now, succeededRecord } from './records.ts';
+import { runRestoreCacheStep } from './restoreCache.ts';
 import { runRestoreDumpStep } from './restoreDump.ts';
 import { readStepRecord } from './stepOutcome.ts';
 import { runValidateStep } from './validateStep.ts';
@@ -62,6 +64,8 @@ async function runStep(event: RunStepEvent, deps: DrStepDeps): Promise<StepRecor
   switch (kind) {
     case 'restore-dump':
       return runRestoreDumpStep(event, parseParameters(RestoreDumpParametersSchema, parameters, kind, stepId), deps);
+    case 'restore-cache':
+      return runRestoreCacheStep(event, parseParameters(RestoreCacheParametersSchema, parameters, kind, stepId), deps);
     case 'restore-snapshot':
       return startSnapshotRestore(event, parseParameters(RestoreSnapshotParametersSchema, parameters, kind, stepId), deps);
     case 'restore-point-in-time':

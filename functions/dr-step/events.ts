@@ -46,6 +46,21 @@ export const RestoreDumpParametersSchema = z.object({
 });
 export type RestoreDumpParameters = z.output<typeof RestoreDumpParametersSchema>;
 
+/** A cache's backup restored into a Redis OSS / Valkey server: a drill restores into a scratch server instead. */
+export const RestoreCacheParametersSchema = z.object({
+  source: z.string().min(1),
+  region: regionChoice.default('primary'),
+  pointInTime: isoTimestamp.optional(),
+  target: z.object({
+    host: z.string().min(1),
+    port: z.int().min(1).max(65_535),
+    tls: z.boolean().default(true),
+    /** A secret holding the AUTH token: `{"password": …}` (with `username` for an ACL user), or the token as the whole string. */
+    authSecretArn: z.string().startsWith('arn:').optional(),
+  }),
+});
+export type RestoreCacheParameters = z.output<typeof RestoreCacheParametersSchema>;
+
 const rdsPlacement = {
   targetIdentifier: rdsIdentifier,
   instanceClass: z.string().min(1).optional(),

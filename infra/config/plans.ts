@@ -115,11 +115,16 @@ function backupStateMachineTimeoutMinutes(): number {
   return asl.TimeoutSeconds / 60;
 }
 
+/** Lambda's limit: a step the DR step Lambda runs, and no Fargate task can take over, must end within it. */
+const LAMBDA_MINUTES = 15;
+
 /** Default `timeoutMinutes` per kind (docs/dr-plans.md). `wait` is its minutes + 1; `approval` has its own in its parameters. */
 export const DEFAULT_TIMEOUT_MINUTES = {
   notify: 5,
   'backup-now': BACKUP_STATE_MACHINE_TIMEOUT_MINUTES,
   'restore-dump': 120,
+  // RESTORE of every key over one connection, in the DR step Lambda: at most its 15 minutes.
+  'restore-cache': 15,
   'restore-snapshot': 180,
   'restore-point-in-time': 180,
   'promote-replica': 60,
@@ -160,6 +165,16 @@ const RestoreDumpTargetSchema = z.strictObject({
   credentialsSecretArn: SecretArn,
 });
 
+/** Where a cache's backup is restored: a Redis OSS / Valkey endpoint (an ElastiCache primary endpoint, a standby). */
+const RestoreCacheTargetSchema = z.strictObject({
+  host: Host,
+  port: z.int().min(1).max(65_535, { error: 'must be a port number 1-65535' }).default(6379),
+  /** In-transit encryption, as ElastiCache's is when turned on. */
+  tls: z.boolean().default(true),
+  /** A secret with the AUTH token (`{"password": …}`, with `username` for an ACL user, or the token alone). @default no AUTH */
+  authSecretArn: SecretArn.optional(),
+});
+
 const PromoteReplicaParameters = z.union(
   [
     z.strictObject({ replicaIdentifier: RdsIdentifier }),
@@ -191,6 +206,16 @@ const StepUnion = z.discriminatedUnion(
         /** @default the latest verified dump; else the latest verified at or before this time */
         pointInTime: IsoDateTime.optional(),
         target: RestoreDumpTargetSchema,
+      }),
+    ),
+    step(
+      'restore-cache',
+      z.strictObject({
+        source: SourceRef,
+        region: RestoreRegion,
+        /** @default the latest verified backup; else the latest verified at or before this time */
+        pointInTime: IsoDateTime.optional(),
+        target: RestoreCacheTargetSchema,
       }),
     ),
     step(
@@ -351,8 +376,10 @@ export function planProblems(plans: readonly PlanConfig[], context: PlanContext)
       const configured = sources.get(id);
       if (configured === undefined) {
         problems.push({ path, message: `'${id}' is not a configured source` });
-      } else if (configured.kind === 'elasticache-redis' && planStep.kind !== 'backup-now') {
-        problems.push({ path, message: `'${id}' is an ElastiCache cache: a plan can back it up now (backup-now), and its backups are restored with lifeboat restore --target redis://… (docs/redis.md), not by ${planStep.kind}` });
+      } else if (configured.kind === 'elasticache-redis' && planStep.kind !== 'backup-now' && planStep.kind !== 'restore-cache') {
+        problems.push({ path, message: `'${id}' is an ElastiCache cache: a plan backs it up now (backup-now) and restores it with restore-cache, not ${planStep.kind}` });
+      } else if (configured.kind !== 'elasticache-redis' && planStep.kind === 'restore-cache') {
+        problems.push({ path, message: `'${id}' is not an ElastiCache cache: restore-cache restores a cache's backup; restore a database with restore-dump, restore-snapshot or restore-point-in-time` });
       } else if (planStep.kind === 'restore-dump' && configured.backup.method === 'snapshot') {
         problems.push({ path, message: `'${id}' is backed up by snapshot only, so it has no dump to restore; use restore-snapshot` });
       }
@@ -364,6 +391,12 @@ export function planProblems(plans: readonly PlanConfig[], context: PlanContext)
       if (planStep.kind !== 'validate') return;
       const target = byId.get(planStep.parameters.target);
       const restored = target && 'source' in target.parameters ? sources.get(target.parameters.source) : undefined;
+      if (restored?.kind === 'elasticache-redis') {
+        problems.push({
+          path: at('steps', s, 'parameters', 'target'),
+          message: `'${planStep.parameters.target}' restores the ElastiCache cache '${restored.id}': validate checks PostgreSQL and MySQL tables and SQL, not a cache; leave the step out (restore-cache checks every key it writes)`,
+        });
+      }
       if (restored?.kind === 'docdb') {
         problems.push({
           path: at('steps', s, 'parameters', 'target'),
@@ -434,6 +467,13 @@ export function planStructureProblems(plan: PlanConfig): PlanProblem[] {
       } else if (!isRestoreKind(targetStep.kind) || !ancestorsOf(planStep, byId).has(target)) {
         problems.push({ path, message: `'${target}' is not a restore step this step depends on` });
       }
+    }
+
+    if (planStep.kind === 'restore-cache' && planStep.timeoutMinutes > LAMBDA_MINUTES) {
+      problems.push({
+        path: ['steps', s, 'timeoutMinutes'],
+        message: `${planStep.timeoutMinutes} minutes is longer than the DR step Lambda that runs restore-cache can run (${LAMBDA_MINUTES}); a cache that takes longer to restore is restored from its RDB (lifeboat restore --rdb, docs/redis.md)`,
+      });
     }
 
     const approval = approvalOf(planStep);

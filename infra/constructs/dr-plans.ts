@@ -162,9 +162,10 @@ export class DrPlans extends Construct {
     if (this.props.verification) return;
     for (const plan of this.props.plans) {
       for (const step of plan.steps) {
-        if (!FARGATE_KINDS.includes(step.kind) || (this.props.runner !== undefined && runsOnFargate(step))) continue;
+        const connects = FARGATE_KINDS.includes(step.kind) || step.kind === 'restore-cache';
+        if (!connects || (this.props.runner !== undefined && runsOnFargate(step))) continue;
         Annotations.of(this).addError(
-          `Plan ${plan.name}, step ${step.id} (${step.kind}) would run in the DR step Lambda outside any VPC, as the config has no "verification" section: it connects to a database, which a function outside the VPC cannot reach. Add verification.network (subnets and security groups that reach the restore targets).`,
+          `Plan ${plan.name}, step ${step.id} (${step.kind}) would run in the DR step Lambda outside any VPC, as the config has no "verification" section: it connects to a database or cache, which a function outside the VPC cannot reach. Add verification.network (subnets and security groups that reach the restore targets).`,
         );
       }
     }
@@ -369,6 +370,8 @@ export class DrPlans extends Construct {
       ...props.sources.map((s) => s.credentialsSecretArn),
       ...Object.values(props.verification?.servers ?? {}).map((s) => s.credentialsSecretArn),
       ...props.plans.flatMap((plan) => plan.steps.flatMap((step) => (step.kind === 'restore-dump' ? [step.parameters.target.credentialsSecretArn] : []))),
+      // A cache target's AUTH token.
+      ...props.plans.flatMap((plan) => plan.steps.flatMap((step) => (step.kind === 'restore-cache' && step.parameters.target.authSecretArn ? [step.parameters.target.authSecretArn] : []))),
     ];
     grant(new iam.PolicyStatement({ sid: 'ReadCredentials', actions: ['secretsmanager:GetSecretValue'], resources: [...new Set(secrets)] }));
 

@@ -389,7 +389,8 @@ function runStepTask(plan: PlanConfig, planStep: PlanStepConfig, output: Record<
     Parameters: runStepEvent(plan, planStep),
     ...output,
     TimeoutSeconds: planStep.timeoutMinutes * 60,
-    Retry: planStep.kind === 'restore-dump' ? [...LAMBDA_RETRY, ARCHIVE_RETRY] : LAMBDA_RETRY,
+    // A backup in Deep Archive is being restored from it: waited for, hours at a time.
+    Retry: planStep.kind === 'restore-dump' || planStep.kind === 'restore-cache' ? [...LAMBDA_RETRY, ARCHIVE_RETRY] : LAMBDA_RETRY,
     Next: next,
   };
 }

@@ -207,6 +207,10 @@ describe('cdk-nag: AWS Solutions and NIST 800-53 rev 5 over the whole app', () =
       'NIST.800.53.R5-S3BucketReplicationEnabled @ */Backup/ElastiCacheStaging/Bucket/Resource',
       'NIST.800.53.R5-S3BucketVersioningEnabled @ */Backup/ElastiCacheStaging/Bucket/Resource',
       'NIST.800.53.R5-S3DefaultEncryptionKMS @ */Backup/ElastiCacheStaging/Bucket/Resource',
+      // Its plan (sessions-recovery): a state machine and role like every plan's.
+      'AwsSolutions-IAM5[Resource::*] @ */Plans/Role-sessions-recovery/DefaultPolicy/Resource',
+      'AwsSolutions-SF1 @ */Plans/Plan-sessions-recovery/Resource',
+      'NIST.800.53.R5-IAMNoInlinePolicy @ */Plans/Role-sessions-recovery/DefaultPolicy/Resource',
       // The example's DocumentDB source (catalog-docdb): its snapshots (cluster snapshots, so the pipeline's, monitoring's and
       // the restore test's cluster statements), and its default plan, a restore-snapshot, which gives the DR step role (and
       // its task) RDS restore statements large enough for CDK to move some into an overflow policy, acknowledged there too.

@@ -351,6 +351,34 @@ function* statesOfDefinition(machine: { States: Record<string, any> }): Generato
   }
 }
 
+describe("a cache's plan (the example's sessions-recovery)", () => {
+  let lifeboat: SynthesizedLifeboat;
+  beforeAll(() => {
+    lifeboat = synthLifeboat(exampleConfig());
+  }, SYNTH_TIMEOUT_MS);
+  const AUTH_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:sessions-restore-auth-Zx9Yw8';
+
+  it('runs restore-cache in the DR step Lambda (15 minutes), waiting out a backup being restored from Deep Archive', () => {
+    const [, machine] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine', { StateMachineName: 'lifeboat-plan-sessions-recovery' });
+    const definition = JSON.parse(machine.Properties.DefinitionString);
+    const [, restore] = [...statesOfDefinition(definition)].find(([name]) => name === 'Runrestore')!;
+    expect(restore).toMatchObject({
+      Type: 'Task',
+      Resource: '${DrStepFunctionArn}',
+      TimeoutSeconds: 900,
+      Parameters: { action: 'run-step', kind: 'restore-cache', stepId: 'restore', parameters: { source: 'sessions-cache', region: 'primary' } },
+    });
+    expect(restore.Retry).toContainEqual({ ErrorEquals: ['ArchiveRestoreInProgressError'], IntervalSeconds: 1800, MaxAttempts: 30, BackoffRate: 1 });
+  });
+
+  it('lets the DR step function read the target cache\'s AUTH token, and nothing of ElastiCache', () => {
+    const [roleId] = only(lifeboat.primary, 'AWS::IAM::Role', { Description: 'Lifeboat DR step function' });
+    const statements = statementsOf(lifeboat.primary, roleId);
+    expect(asList(statements.find((s) => s.Sid === 'ReadCredentials')!.Resource)).toContain(AUTH_SECRET);
+    expect(JSON.stringify(statements)).not.toMatch(/elasticache:/);
+  });
+});
+
 describe('DR steps without a verification network', () => {
   const outsideVpc = Match.stringLikeRegexp('would run in the DR step Lambda outside any VPC');
   const steps = (config: ReturnType<typeof withPlan>) => {
@@ -375,6 +403,8 @@ describe('DR steps without a verification network', () => {
       ]
     `);
     expect(steps(without(withPlan()))).toEqual([]);
+    // A cache's restore connects to the cache: refused outside the VPC like a dump's.
+    expect(steps(without(exampleConfig())).sort()).toEqual(expect.arrayContaining(['sessions-recovery restore restore-cache']));
     expect(steps(without(snapshotPlanConfig()))).toEqual([]);
   }, SYNTH_TIMEOUT_MS);
 

@@ -126,7 +126,10 @@ describe('monitoring from the example config', () => {
 
   it('alarms when a plan with drill.everyDays was not drilled in time, and only for such plans', () => {
     const drills = alarmsOn(lifeboat.primary, 'DaysSinceLastDrill');
-    expect(drills.map((a) => [dimensionValue(a, 'plan'), a.Properties.Threshold, a.Properties.TreatMissingData])).toEqual([['orders-failover', 90, 'breaching']]);
+    expect(drills.map((a) => [dimensionValue(a, 'plan'), a.Properties.Threshold, a.Properties.TreatMissingData])).toEqual([
+      ['orders-failover', 90, 'breaching'],
+      ['sessions-recovery', 30, 'breaching'],
+    ]);
   });
 
   it('forwards alarms through the alarm-alert function, which alone may publish to the alert topic for them', () => {
@@ -151,7 +154,7 @@ describe('monitoring from the example config', () => {
     expect(actions.filter((a) => /^(s3|rds):/.test(a)).sort()).toEqual(['rds:DescribeDBClusterSnapshots', 'rds:DescribeDBSnapshots', 's3:GetObject', 's3:GetObject', 's3:ListBucket']);
     expect(statements.map((s) => s.Sid).filter(Boolean)).toEqual(expect.arrayContaining(['ReadManifestsAndResults', 'ReadDrillEvidence', 'ListBothVaults', 'ReadPrimaryManifests', 'ReadDrManifests', 'DescribeLifeboatSnapshots']));
     lifeboat.primary.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ LIFEBOAT_MONITORED: JSON.stringify({ sources: [{ id: 'orders-db', rpoMinutes: 270 }, { id: 'billing-db', rpoMinutes: 1500 }, { id: 'catalog-docdb', rpoMinutes: 1500 }, { id: 'sessions-cache', rpoMinutes: 180 }], plans: ['orders-failover', 'billing-db-default', 'catalog-docdb-default'] }) }) },
+      Environment: { Variables: Match.objectLike({ LIFEBOAT_MONITORED: JSON.stringify({ sources: [{ id: 'orders-db', rpoMinutes: 270 }, { id: 'billing-db', rpoMinutes: 1500 }, { id: 'catalog-docdb', rpoMinutes: 1500 }, { id: 'sessions-cache', rpoMinutes: 180 }], plans: ['orders-failover', 'sessions-recovery', 'billing-db-default', 'catalog-docdb-default'] }) }) },
     });
   });
 

@@ -561,7 +561,7 @@ describe('an ElastiCache cache (kind elasticache-redis)', () => {
     expect(problemsOf(configWith(cache({ objectives: { rpoMinutes: 60, rtoMinutes: 30 } })))[0]).toMatch(/^sources\[0\]\.objectives\.rpoMinutes: 60 minutes cannot be met/);
   });
 
-  it('can be backed up now by a plan, and is refused as what a plan restores', () => {
+  it('can be backed up now by a plan, and is refused as what a restore-dump restores', () => {
     const config = {
       ...configWith(cache()),
       alerts: { emails: [{ address: 'ops@example.com' }] },
@@ -585,7 +585,44 @@ describe('an ElastiCache cache (kind elasticache-redis)', () => {
       ],
     };
     expect(problemsOf(config)).toEqual([
-      "plans[0].steps[1].parameters.source: 'sessions' is an ElastiCache cache: a plan can back it up now (backup-now), and its backups are restored with lifeboat restore --target redis://… (docs/redis.md), not by restore-dump",
+      "plans[0].steps[1].parameters.source: 'sessions' is an ElastiCache cache: a plan backs it up now (backup-now) and restores it with restore-cache, not restore-dump",
+    ]);
+  });
+});
+
+describe('restore-cache: a plan step that refills a cache from its backup', () => {
+  const AUTH = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:sessions-restore-auth-Zx9Yw8';
+  const withSteps = (steps: Record<string, unknown>[]) => {
+    const config = example();
+    config.plans = [{ ...config.plans[1], steps }];
+    return config;
+  };
+  const restore = (extra: Record<string, unknown> = {}, parameters: Record<string, unknown> = {}) => ({
+    id: 'restore',
+    kind: 'restore-cache',
+    parameters: { source: 'sessions-cache', target: { host: 'master.sessions-restore.abc123.euw1.cache.amazonaws.com', authSecretArn: AUTH }, ...parameters },
+    ...extra,
+  });
+
+  it('restores a cache into a target that defaults to port 6379 with TLS, from the primary vault, within Lambda\'s 15 minutes', () => {
+    const plan = parseConfig(example()).plans.find((p) => p.name === 'sessions-recovery')!;
+    expect(plan.steps[1]).toMatchObject({ kind: 'restore-cache', timeoutMinutes: 15, parameters: { source: 'sessions-cache', region: 'primary', target: { port: 6379, tls: true } } });
+    expect(parseConfig(withSteps([restore({}, { region: 'dr', pointInTime: '2026-12-03T06:00:00Z' })])).plans[0]!.steps[0]).toMatchObject({ parameters: { region: 'dr' } });
+  });
+
+  it('refuses a database as its source, a timeout past 15 minutes, a validate of what it restored, and a bad target', () => {
+    expect(problemsOf(withSteps([restore({}, { source: 'orders-db' })]))).toEqual([
+      "plans[0].steps[0].parameters.source: 'orders-db' is not an ElastiCache cache: restore-cache restores a cache's backup; restore a database with restore-dump, restore-snapshot or restore-point-in-time",
+    ]);
+    expect(problemsOf(withSteps([restore({ timeoutMinutes: 30 })]))).toEqual([
+      'plans[0].steps[0].timeoutMinutes: 30 minutes is longer than the DR step Lambda that runs restore-cache can run (15); a cache that takes longer to restore is restored from its RDB (lifeboat restore --rdb, docs/redis.md)',
+    ]);
+    expect(problemsOf(withSteps([restore(), { id: 'check', kind: 'validate', dependsOn: ['restore'], parameters: { target: 'restore' } }]))).toEqual([
+      "plans[0].steps[1].parameters.target: 'restore' restores the ElastiCache cache 'sessions-cache': validate checks PostgreSQL and MySQL tables and SQL, not a cache; leave the step out (restore-cache checks every key it writes)",
+    ]);
+    expect(pathsOf(withSteps([restore({}, { target: { host: 'x', port: 0, authSecretArn: 'token' } })]))).toEqual([
+      'plans[0].steps[0].parameters.target.port',
+      'plans[0].steps[0].parameters.target.authSecretArn',
     ]);
   });
 });
