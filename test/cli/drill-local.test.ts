@@ -26,6 +26,7 @@ import {
   type MariaDbDatabase,
   type PostgresDatabase,
 } from '../harness/databases.ts';
+import { startTestRedis, type TestRedis } from '../harness/redis.ts';
 import { errorLine, lifeboat, tempDir } from './support.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -51,6 +52,9 @@ let vault: string;
 let keyFile: string;
 let orders: PostgresDatabase;
 let billing: MariaDbDatabase;
+/** The example's session cache, as a local server: its keys are what sessions-recovery refills. */
+let sessions: TestRedis;
+const SESSION_KEYS = 30;
 
 function spawnLifeboat(args: readonly string[], stdin: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -110,11 +114,21 @@ beforeAll(async () => {
     const verify = await lifeboat(['verify', backup.stdout.trim(), '--vault', vault, '--key-file', keyFile, '--restore-server', server]);
     expect(verify.code, verify.stdout + verify.stderr).toBe(ExitCode.ok);
   }
+  // ... and of the session cache, verified in a scratch redis-server.
+  sessions = await startTestRedis();
+  const client = await sessions.connect();
+  for (let i = 0; i < SESSION_KEYS; i++) await client.call('SET', `session:${i}`, `user-${i}`);
+  client.close();
+  const backup = await lifeboat(['backup', '--source', `redis://${sessions.host}:${sessions.port}`, '--source-id', 'sessions-cache', '--vault', vault, '--key-file', keyFile]);
+  expect(backup.code, backup.stderr).toBe(ExitCode.ok);
+  const verify = await lifeboat(['verify', backup.stdout.trim(), '--vault', vault, '--key-file', keyFile]);
+  expect(verify.code, verify.stdout + verify.stderr).toBe(ExitCode.ok);
 }, CHILD_TEST_TIMEOUT_MS);
 
 afterAll(async () => {
   await orders?.drop();
   await billing?.drop();
+  await sessions?.stop();
   await asMariaDbAdmin((admin) => admin.query('DROP USER IF EXISTS ?@?', [MYSQL_USER, '%']));
   await dir?.remove();
 });
@@ -194,6 +208,21 @@ describe('lifeboat drill --local: the example config\'s plans, end to end', () =
     expect(drillDatabaseOf(evidence)).toMatch(/^billing_recovered_drill_[0-9a-f]{8}$/);
     expect(await listMariaDbDatabases(drillDatabaseOf(evidence))).toEqual([]);
     expect(result.stderr).not.toContain(MYSQL_PASSWORD);
+  });
+
+  it('sessions-recovery (ElastiCache): restores the cache\'s latest verified backup into a scratch redis-server, never the plan\'s target, and tells the contacts', async () => {
+    const result = await lifeboat(['drill', 'sessions-recovery', ...localFlags()]);
+
+    expect(result.code, result.stderr).toBe(ExitCode.ok);
+    const line = /^Drill of plan sessions-recovery passed: RTO (\d+\.\d) min \(objective 30 min\), RPO (\d+\.\d) min \(objective 180 min\); evidence: (\S+)\n$/.exec(result.stdout);
+    expect(line, result.stdout).not.toBeNull();
+    const evidence = JSON.parse(await readFile(line![3]!, 'utf8')) as Evidence;
+    expect(evidence.steps.map((step) => [step.stepId, step.status])).toEqual([
+      ['announce', 'succeeded'],
+      ['restore', 'succeeded'],
+      ['done', 'succeeded'],
+    ]);
+    expect(stepOf(evidence, 'restore').result).toMatchObject({ sourceId: 'sessions-cache', target: { scratch: true }, keys: SESSION_KEYS, keyspace: [{ db: 0, keys: SESSION_KEYS }], drill: true });
   });
 
   it('with an evidence key, records the restore and the evidence in the vault\'s audit trail, as the deployed DR step does', async () => {
