@@ -93,13 +93,13 @@ export function buildEvidence(event: RecordEvidenceEvent, endedAt: Date): Eviden
   const start = Date.parse(event.startedAt);
   const failed = event.failure !== null;
 
-  const validations = steps.filter((step) => step.kind === 'validate' && step.endedAt !== null);
-  const recoveries = steps.filter(
-    (step) => (isRestoreKind(step.kind) || step.kind === 'promote-replica') && step.status !== 'creating' && step.endedAt !== null,
-  );
+  // A skipped step (a drill's promote-replica, what a local drill cannot do) recovered nothing: it measures nothing.
+  const ran = steps.filter((step) => step.status === 'succeeded' && step.endedAt !== null);
+  const validations = ran.filter((step) => step.kind === 'validate');
+  const recoveries = ran.filter((step) => isRestoreKind(step.kind) || step.kind === 'promote-replica');
   const rtoEnd = latest((validations.length > 0 ? validations : recoveries).map((step) => step.endedAt!));
   const validatedAt = latest(validations.map((step) => step.endedAt!));
-  const restoredDataAt = earliest(steps.filter((step) => isRestoreKind(step.kind)).flatMap((step) => restoredDataTimeOf(step.result)));
+  const restoredDataAt = earliest(ran.filter((step) => isRestoreKind(step.kind)).flatMap((step) => restoredDataTimeOf(step.result)));
 
   const rtoMinutes = rtoEnd === undefined ? null : minutes(Date.parse(rtoEnd) - start);
   // Data newer than the start (a backup taken by the plan itself) loses nothing the start did not already lose.

@@ -235,6 +235,24 @@ describe('record-evidence', () => {
     expect(input.Message).not.toContain('index.mjs');
   });
 
+  it('skipped steps measure nothing: a drill whose every recovery was skipped passes its steps but measures no RTO or RPO, and meets neither', async () => {
+    const skipped = (stepId: string, kind: string) => ({
+      stepId,
+      kind,
+      status: 'skipped',
+      startedAt: '2026-03-02T06:01:00.000Z',
+      endedAt: '2026-03-02T06:01:00.000Z',
+      result: { wouldHave: 'restore it', skippedBy: 'lifeboat drill --local', restoredDataAt: '2026-03-02T05:59:00.000Z' },
+    });
+
+    const evidence = (await handleDrStepEvent(event(newSuffix(), { levels: { L1: { snap: skipped('snap', 'restore-snapshot') }, L2: { promote: skipped('promote', 'promote-replica') } } }), deps)) as Evidence;
+
+    expect(evidence).toMatchObject({ outcome: 'passed', measured: { rtoMinutes: null, rpoMinutes: null, restoredDataAt: null, validatedAt: null }, met: { rto: false, rpo: false } });
+    // Beside a restore that ran, a skipped promotion does not stretch the RTO either.
+    const withRestore = (await handleDrStepEvent(event(newSuffix(), { levels: { L1: { restore }, L2: { promote: { ...skipped('promote', 'promote-replica'), endedAt: '2026-03-02T06:50:00.000Z' } } } }), deps)) as Evidence;
+    expect(withRestore.measured).toMatchObject({ rtoMinutes: 35, rpoMinutes: 95.2 });
+  });
+
   it('nothing restored (a failure before any level ended): no measures, neither objective met', async () => {
     const evidence = (await handleDrStepEvent(
       event(newSuffix(), { levels: undefined, failure: { Error: 'ApprovalRejectedError', Cause: 'Rejected by Ana Lima' } }),
