@@ -66,6 +66,8 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
     vault,
     alertSubscribers,
     drWatch: { sources: config.sources.map((s) => ({ id: s.id, rpoMinutes: s.objectives.rpoMinutes })), everyMinutes: config.monitoring.freshnessEveryMinutes },
+    // Only the primary's copy function writes verification results into the DR vault (a cross-region reference).
+    ...(primary.pipeline ? { verificationCopiers: [primary.pipeline.copy.role.roleArn] } : {}),
     tags,
   });
   if (config.vaultAccount === undefined) return { primary, dr };

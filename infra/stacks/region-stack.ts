@@ -53,6 +53,11 @@ export interface RegionStackProps extends StackProps {
   readonly backup?: RegionBackupProps;
   /** The DR region: watch its vault's copies of these sources, with alarms in this region. @default - none */
   readonly drWatch?: { readonly sources: readonly { readonly id: string; readonly rpoMinutes: number }[]; readonly everyMinutes?: number };
+  /**
+   * The DR region: the roles that copy verification results into this vault (the primary's copy function). Every
+   * other principal is denied writing them here, as the primary vault denies all but the verifier. @default - no guard
+   */
+  readonly verificationCopiers?: readonly string[];
 }
 
 /**
@@ -195,7 +200,7 @@ export class RegionStack extends Stack {
         });
       }
     }
-    this.guardEvidence();
+    this.guardEvidence(props.verificationCopiers);
     // Both regions: the vault key and bucket here are what an attacker would disable or unlock.
     if (createTrail) {
       this.trail = new VaultTrail(this, 'VaultTrail', {
@@ -278,10 +283,9 @@ export class RegionStack extends Stack {
    * (but for the report function). A Deny in the bucket policy wins over any Allow. The MACs already make a forgery
    * count for nothing; this keeps it from being written at all. Deletion is left to retention and Object Lock.
    */
-  private guardEvidence(): void {
-    if (!this.pipeline) return;
+  private guardEvidence(copiers: readonly string[] = []): void {
     const bucket = this.vault.bucket;
-    const deny = (sid: string, prefix: string, writers: iam.IRole[]) =>
+    const deny = (sid: string, prefix: string, writers: readonly (iam.IRole | string)[]) =>
       bucket.addToResourcePolicy(
         new iam.PolicyStatement({
           sid,
@@ -289,9 +293,12 @@ export class RegionStack extends Stack {
           principals: [new iam.AnyPrincipal()],
           actions: ['s3:PutObject'],
           resources: [bucket.arnForObjects(prefix)],
-          conditions: { ArnNotEquals: { 'aws:PrincipalArn': writers.map((role) => role.roleArn) } },
+          conditions: { ArnNotEquals: { 'aws:PrincipalArn': writers.map((role) => (typeof role === 'string' ? role : role.roleArn)) } },
         }),
       );
+    // The DR vault: its verification results are the primary's signed ones, copied beside each backup by the copy function.
+    if (copiers.length > 0) deny('OnlyTheCopyFunctionWritesVerificationResults', 'backups/*/*/verifications/*', copiers);
+    if (!this.pipeline) return;
     deny('OnlyTheVerifierWritesVerificationResults', 'backups/*/*/verifications/*', [this.pipeline.verifyRole, this.pipeline.verifyTask.taskRole]);
     if (this.plans) deny('OnlyTheDrStepWritesDrEvidence', 'evidence/*', [this.plans.drStep.role!, ...(this.plans.drStepTask ? [this.plans.drStepTask.taskRole] : [])]);
     if (this.report) deny('OnlyTheReportFunctionWritesReports', 'reports/*', [this.report.function.role]);

@@ -213,7 +213,19 @@ describe('region stacks from the example config', () => {
                 onlyWrittenBy('OnlyTheDrStepWritesDrEvidence', 'evidence/*', ['PlansDrStepRole', 'BackupRunnerDrStepTaskRole']),
                 onlyWrittenBy('OnlyTheReportFunctionWritesReports', 'reports/*', ['ReportFunctionRole']),
               ]
-            : [];
+            : [
+                // The DR vault: verification results only as the primary's copy function copies them (a cross-region reference).
+                {
+                  Sid: 'OnlyTheCopyFunctionWritesVerificationResults',
+                  Effect: 'Deny',
+                  Principal: { AWS: '*' },
+                  Action: 's3:PutObject',
+                  Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^VaultBucket'), 'Arn'] }, '/backups/*/*/verifications/*']] },
+                  Condition: {
+                    ArnNotEquals: { 'aws:PrincipalArn': [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^ExportsReader'), Match.stringLikeRegexp('FnGetAttPipelineCopyRole[0-9A-F]{8}Arn')] }] },
+                  },
+                },
+              ];
         template().hasResourceProperties('AWS::S3::BucketPolicy', {
           Bucket: { Ref: Match.stringLikeRegexp('^VaultBucket') },
           PolicyDocument: { Version: '2012-10-17', Statement: Match.exact([...tlsOnlyStatements('VaultBucket'), ...evidence]) },
