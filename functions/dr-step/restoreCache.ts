@@ -14,7 +14,7 @@ import { asRedisManifest, restoreRedisBackup } from '../lib/redis/vault.ts';
 import { type DrStepDeps, regionResources } from './deps.ts';
 import type { RestoreCacheParameters, RunStepEvent, StepRecord } from './events.ts';
 import { now, succeededRecord } from './records.ts';
-import { latestVerifiedDump } from './restoreDump.ts';
+import { latestVerifiedDump, restoredBackup } from './restoreDump.ts';
 
 export async function runRestoreCacheStep(event: RunStepEvent, parameters: RestoreCacheParameters, deps: DrStepDeps): Promise<StepRecord> {
   const startedAt = now(deps);
@@ -61,11 +61,7 @@ export async function runRestoreCacheStep(event: RunStepEvent, parameters: Resto
     'restore-cache',
     startedAt.toISOString(),
     {
-      sourceId: manifest.sourceId,
-      region: parameters.region,
-      backupId: manifest.backupId,
-      backupCompletedAt: manifest.completedAt,
-      restoredDataAt: manifest.completedAt,
+      ...restoredBackup(manifest, parameters.region),
       // A drill's scratch server is gone when the step ends: it names no target.
       target: drill ? { scratch: true } : { host: parameters.target.host, port: parameters.target.port, tls: parameters.target.tls },
       keys: restored.keys,

@@ -92,17 +92,14 @@ export async function runRestoreDumpStep(event: RunStepEvent, parameters: Restor
     event.stepId,
     'restore-dump',
     startedAt.toISOString(),
-    {
-      sourceId: manifest.sourceId,
-      region: parameters.region,
-      backupId: manifest.backupId,
-      backupCompletedAt: manifest.completedAt,
-      restoredDataAt: manifest.completedAt,
-      target,
-      drill,
-    },
+    { ...restoredBackup(manifest, parameters.region), target, drill },
     deps,
   );
+}
+
+/** What a restore step's record says of the backup it restored; the data is as of the backup's completion. */
+export function restoredBackup(manifest: DumpManifest, region: string): Record<string, string> {
+  return { sourceId: manifest.sourceId, region, backupId: manifest.backupId, backupCompletedAt: manifest.completedAt, restoredDataAt: manifest.completedAt };
 }
 
 /**

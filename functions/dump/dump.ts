@@ -8,7 +8,7 @@ import { runElastiCacheBackup } from '../lib/elasticache/export.ts';
 import { readDatabaseSecret } from '../lib/aws/databaseSecret.ts';
 import { z } from 'zod';
 import type { BackupKeyring } from '../lib/crypto/keyring.ts';
-import { runBackup } from '../lib/engine/backup.ts';
+import { runBackup, type DumpManifest } from '../lib/engine/backup.ts';
 import type { ConnectionInfo } from '../lib/engine/connection.ts';
 import { DEFAULT_DATABASE_TLS, databaseTlsSettings, type DatabaseTls } from '../lib/engine/tls.ts';
 import { ConfigError, SourceUnreachableError } from '../lib/errors.ts';
@@ -116,8 +116,12 @@ async function dumpSourceNow(event: unknown, deps: DumpDeps): Promise<DumpResult
   }
   if (source.engine === 'redis') return exportCache(source, deps);
   const connection = await resolveConnection(source, deps);
-  const result = await runBackup({ source: connection, sourceId: source.id, store: deps.store, keyring: deps.keyring, ...(deps.now ? { now: deps.now() } : {}), ...(deps.jobs ? { jobs: deps.jobs } : {}) });
-  const { manifest } = result;
+  const { manifest } = await runBackup({ source: connection, sourceId: source.id, store: deps.store, keyring: deps.keyring, ...(deps.now ? { now: deps.now() } : {}), ...(deps.jobs ? { jobs: deps.jobs } : {}) });
+  return dumpResultOf(manifest);
+}
+
+/** What the state machine keeps of a stored backup (`$.backup`): the same for a dump and a cache's export, in Lambda or on Fargate. */
+export function dumpResultOf(manifest: DumpManifest): DumpResult {
   return {
     sourceId: manifest.sourceId,
     backupId: manifest.backupId,
@@ -154,16 +158,7 @@ export async function exportCache(source: CacheSource, deps: DumpDeps, backupId?
     ...(remaining === undefined ? {} : { waitDeadline: clock() + remaining - CACHE_SEAL_RESERVE_MS, clock }),
     ...(poll ? { pollIntervalMs: poll.intervalMs, sleep: poll.sleep } : {}),
   });
-  return {
-    sourceId: manifest.sourceId,
-    backupId: manifest.backupId,
-    kind: 'dump',
-    rawBytes: manifest.payload.rawBytes,
-    storedBytes: manifest.payload.storedBytes,
-    sha256: manifest.payload.sha256,
-    startedAt: manifest.startedAt,
-    completedAt: manifest.completedAt,
-  };
+  return dumpResultOf(manifest);
 }
 
 /** Credentials from Secrets Manager, endpoint from the secret or from RDS; always over TLS. */

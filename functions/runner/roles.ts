@@ -13,7 +13,7 @@ import { copyDepsFromEnv } from '../copy/env.ts';
 import { drStepDepsFromEnv } from '../dr-step/env.ts';
 import { runDrStepTask } from '../dr-step/taskStep.ts';
 import { drStepAuditEvents } from '../dr-step/audit.ts';
-import { backupAuditEvents, DumpEventSchema, exportCache, resolveConnection, type DumpDeps, type DumpResult } from '../dump/dump.ts';
+import { backupAuditEvents, DumpEventSchema, dumpResultOf, exportCache, resolveConnection, type DumpDeps, type DumpResult } from '../dump/dump.ts';
 import { dumpDepsFromEnv } from '../dump/env.ts';
 import { runBackup } from '../lib/engine/backup.ts';
 import { ConfigError } from '../lib/errors.ts';
@@ -63,16 +63,7 @@ export async function fargateDump(event: unknown, deps: DumpDeps): Promise<DumpR
     ...(deps.now ? { now: deps.now() } : {}),
     ...(deps.jobs ? { jobs: deps.jobs } : {}),
   });
-  return {
-    sourceId: manifest.sourceId,
-    backupId: manifest.backupId,
-    kind: 'dump',
-    rawBytes: manifest.payload.rawBytes,
-    storedBytes: manifest.payload.storedBytes,
-    sha256: manifest.payload.sha256,
-    startedAt: manifest.startedAt,
-    completedAt: manifest.completedAt,
-  };
+  return dumpResultOf(manifest);
 }
 
 function dumpTask(env: Env, { logger, metrics }: Observers): RoleTask {

@@ -44,7 +44,8 @@ export function deployed(value: unknown, resources: Record<string, { Type: strin
     const pseudo: Record<string, string> = { 'AWS::AccountId': ACCOUNT, 'AWS::Partition': 'aws', 'AWS::Region': REGION };
     if (ref in pseudo) return pseudo[ref]!;
     const resource = resources[ref];
-    if (resource?.Type === 'AWS::S3::Bucket') return deployed(resource.Properties!.BucketName, resources);
+    // A bucket without a name (the ElastiCache staging bucket) gets one from CloudFormation at deploy.
+    if (resource?.Type === 'AWS::S3::Bucket') return resource.Properties?.['BucketName'] === undefined ? `lifeboat-${ref.toLowerCase()}` : deployed(resource.Properties['BucketName'], resources);
     if (resource?.Type === 'AWS::SNS::Topic') return `arn:aws:sns:${REGION}:${ACCOUNT}:${ref}`;
     if (resource?.Type === 'AWS::KMS::Key') return 'mrk-0123456789abcdef0123456789abcdef';
     if (resource?.Type === 'AWS::ECS::TaskDefinition') return `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/${String(resource.Properties!.Family)}:1`;
