@@ -2,11 +2,12 @@
  * The Fargate runner's entrypoint as ECS starts it: the bundle the tools image builds (functions/dump/Dockerfile,
  * `runner.mjs`) run as a child process with exactly the environment its task definition gives (read from the
  * synthesized template), plus only what the platform and the test's stand-ins for AWS add: the region, credentials,
- * the event the state machine puts in the container overrides, the endpoints of local servers for S3 (s3rver), KMS
- * and Secrets Manager (small fakes that record each call), and TLS off (the local databases have none). The real
- * dump and verify cores run against the local PostgreSQL.
+ * the event the state machine puts in the container overrides, the endpoints of local servers for S3 (s3rver), KMS,
+ * Secrets Manager and ElastiCache (small fakes that record each call), and TLS off (the local databases have none).
+ * The real dump and verify cores run against the local PostgreSQL, and the cache export against a real RDB file.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { join } from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +18,8 @@ import { readLatestVerification } from '../../../functions/lib/vault/verificatio
 import { buildLifeboat } from '../../../infra/lifeboat.ts';
 import { createPostgresDatabase, postgresSettings, startLocalS3, type LocalS3, type PostgresDatabase } from '../../harness/index.ts';
 import { exampleConfig, testApp } from '../../infra/support.ts';
-import { bundleRunner, deployed, REGION, repoRoot, run, startFakeAws } from './support.ts';
+import { bundleRunner, deployed, REGION, repoRoot, run, startFakeAws, startFakeElastiCache } from './support.ts';
+import { startTestRedis } from '../../harness/redis.ts';
 
 describe('the Fargate runner entrypoint, as its task definitions start it', () => {
   let outdir: string;
@@ -140,6 +142,42 @@ describe('the Fargate runner entrypoint, as its task definitions start it', () =
     const macs = aws.calls.filter((c) => c.target === 'TrentService.GenerateMac');
     expect(macs.map((c) => c.body.KeyId)).toEqual([taskEnv.get('lifeboat-verify')!.VERIFICATION_KEY_ARN]);
     expect(verdict.result?.mac).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  }, 180_000);
+
+  it('exports a cache\'s ElastiCache snapshot through the staging bucket its task definition names, seals it into the vault, and leaves nothing staged', async () => {
+    // The cache's RDB as ElastiCache would export it: a real redis-server's SAVE.
+    const cache = await startTestRedis();
+    const client = await cache.connect();
+    for (let i = 0; i < 50; i++) await client.call('SET', `session:${i}`, `user-${i}`);
+    await client.call('SAVE');
+    client.close();
+    const rdb = await readFile(join(cache.dir, 'dump.rdb'));
+    await cache.stop();
+    const env = taskEnv.get('lifeboat-dump2')!;
+    await s3.createBucket(env.STAGING_BUCKET);
+    const elasticache = await startFakeElastiCache(rdb, async (bucket, key, body) => {
+      await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+    });
+    try {
+      const backupId = newBackupId();
+      const task = await startTask('lifeboat-dump2', { sourceId: 'sessions-cache', trigger: 'schedule', backupId }, (e) => {
+        e.AWS_ENDPOINT_URL_ELASTICACHE = elasticache.endpoint;
+      });
+
+      expect(task.stderr).not.toMatch(/Error/);
+      expect(task.code).toBe(0);
+      const manifest = await readManifest(store, 'sessions-cache', backupId);
+      expect(manifest).toMatchObject({ engine: 'redis', source: { serverVersion: 'valkey 8.0.1' }, content: { keyspace: [expect.objectContaining({ db: 0, keys: 50 })] } });
+      const name = `lifeboat-sessions-cache-${backupId.toLowerCase()}`;
+      expect(elasticache.calls.map((c) => c.Action)).toEqual(['CreateSnapshot', 'DescribeSnapshots', 'CopySnapshot', 'DescribeSnapshots', 'DeleteSnapshot']);
+      expect(elasticache.calls[0]).toMatchObject({ ReplicationGroupId: 'sessions-prod', SnapshotName: name });
+      expect(elasticache.calls[2]).toMatchObject({ SourceSnapshotName: name, TargetSnapshotName: `${name}-export`, TargetBucket: env.STAGING_BUCKET });
+      const staged = await s3.client.send(new ListObjectsV2Command({ Bucket: env.STAGING_BUCKET }));
+      expect(staged.Contents ?? []).toEqual([]);
+      expect(task.lines.find((l) => l.message === 'task succeeded')).toMatchObject({ role: 'dump', result: { backupId, kind: 'dump' } });
+    } finally {
+      elasticache.server.close();
+    }
   }, 180_000);
 
   it('takes the event as its first argument too', async () => {

@@ -152,3 +152,42 @@ export async function runEntrypoint(runner: string, env: Record<string, string>,
   const lines = `${result.stdout}\n${result.stderr}`.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>);
   return { ...result, lines };
 }
+
+/**
+ * A stand-in for ElastiCache's Query API (form-encoded requests, XML answers): a snapshot is `available` at once,
+ * and `CopySnapshot` to a bucket writes `rdb` there as `<target name>-0001.rdb` through `putExport`, as the service
+ * exports a single-shard snapshot. Each call is recorded as its action and parameters.
+ */
+export async function startFakeElastiCache(rdb: Buffer, putExport: (bucket: string, key: string, body: Buffer) => Promise<void>): Promise<{ endpoint: string; calls: Record<string, string>[]; server: Server }> {
+  const calls: Record<string, string>[] = [];
+  const server = createServer((request, response) => {
+    let text = '';
+    request.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    request.on('end', () => {
+      const params = Object.fromEntries(new URLSearchParams(text));
+      calls.push(params);
+      const action = params['Action']!;
+      const snapshot = (name: string) =>
+        `<Snapshot><SnapshotName>${name}</SnapshotName><SnapshotStatus>available</SnapshotStatus><Engine>valkey</Engine><EngineVersion>8.0.1</EngineVersion>` +
+        '<NumNodeGroups>1</NumNodeGroups><NodeSnapshots><NodeSnapshot><NodeGroupId>0001</NodeGroupId></NodeSnapshot></NodeSnapshots></Snapshot>';
+      const answer = (result: string) => {
+        response.writeHead(200, { 'content-type': 'text/xml' });
+        response.end(
+          `<${action}Response xmlns="http://elasticache.amazonaws.com/doc/2015-02-02/"><${action}Result>${result}</${action}Result>` +
+            `<ResponseMetadata><RequestId>local</RequestId></ResponseMetadata></${action}Response>`,
+        );
+      };
+      const name = params['SnapshotName'] ?? params['SourceSnapshotName'] ?? '';
+      if (action === 'CreateSnapshot' || action === 'DeleteSnapshot') return answer(snapshot(name));
+      if (action === 'DescribeSnapshots') return answer(`<Snapshots>${snapshot(name)}</Snapshots>`);
+      if (action === 'CopySnapshot') {
+        void putExport(params['TargetBucket']!, `${params['TargetSnapshotName']}-0001.rdb`, rdb).then(() => answer(snapshot(params['TargetSnapshotName']!)));
+        return;
+      }
+      response.writeHead(400, { 'content-type': 'text/xml' });
+      response.end(`<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>${action} is not served here</Message></Error></ErrorResponse>`);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls, server };
+}
