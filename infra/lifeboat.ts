@@ -103,7 +103,7 @@ function pipelineSource(source: SourceConfig): PipelineSource & { network: DumpN
       : { type: 'cluster' as const, identifier: source.clusterIdentifier };
   return {
     ...common,
-    engine: source.kind === 'docdb' ? 'docdb' : source.kind.endsWith('postgres') ? 'postgresql' : 'mysql',
+    engine: sourceEngine(source),
     method: source.backup.method,
     ...(source.database !== undefined ? { database: source.database } : {}),
     credentialsSecretArn: source.credentialsSecretArn,

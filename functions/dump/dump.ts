@@ -114,9 +114,22 @@ async function dumpSourceNow(event: unknown, deps: DumpDeps): Promise<DumpResult
   if (!source) {
     throw new ConfigError(`sourceId: unknown source '${sourceId}'; this function backs up ${deps.sources.map((s) => s.id).join(', ')}`);
   }
-  if (source.engine === 'redis') return exportCache(source, deps);
+  return backUpSource(source, deps);
+}
+
+/** One source's backup, in Lambda or on Fargate (under `backupId` when given): a database's dump, or a cache's export. */
+export async function backUpSource(source: BackupSource, deps: DumpDeps, backupId?: string): Promise<DumpResult> {
+  if (source.engine === 'redis') return exportCache(source, deps, backupId);
   const connection = await resolveConnection(source, deps);
-  const { manifest } = await runBackup({ source: connection, sourceId: source.id, store: deps.store, keyring: deps.keyring, ...(deps.now ? { now: deps.now() } : {}), ...(deps.jobs ? { jobs: deps.jobs } : {}) });
+  const { manifest } = await runBackup({
+    source: connection,
+    sourceId: source.id,
+    store: deps.store,
+    keyring: deps.keyring,
+    ...(backupId ? { backupId } : {}),
+    ...(deps.now ? { now: deps.now() } : {}),
+    ...(deps.jobs ? { jobs: deps.jobs } : {}),
+  });
   return dumpResultOf(manifest);
 }
 
@@ -141,7 +154,7 @@ export function dumpResultOf(manifest: DumpManifest): DumpResult {
 export const CACHE_SEAL_RESERVE_MS = 4 * 60_000;
 
 /** A cache's backup: its ElastiCache snapshot exported, loaded and sealed (under `backupId` when given). */
-export async function exportCache(source: CacheSource, deps: DumpDeps, backupId?: string): Promise<DumpResult> {
+async function exportCache(source: CacheSource, deps: DumpDeps, backupId?: string): Promise<DumpResult> {
   if (!deps.elasticache) throw new ConfigError(`Source ${source.id} is an ElastiCache cache, but this function has no staging bucket (STAGING_BUCKET)`);
   const remaining = deps.remainingMs?.();
   const clock = () => (deps.now ? deps.now() : new Date()).getTime();

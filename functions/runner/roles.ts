@@ -13,9 +13,8 @@ import { copyDepsFromEnv } from '../copy/env.ts';
 import { drStepDepsFromEnv } from '../dr-step/env.ts';
 import { runDrStepTask } from '../dr-step/taskStep.ts';
 import { drStepAuditEvents } from '../dr-step/audit.ts';
-import { backupAuditEvents, DumpEventSchema, dumpResultOf, exportCache, resolveConnection, type DumpDeps, type DumpResult } from '../dump/dump.ts';
+import { backupAuditEvents, backUpSource, DumpEventSchema, type DumpDeps, type DumpResult } from '../dump/dump.ts';
 import { dumpDepsFromEnv } from '../dump/env.ts';
-import { runBackup } from '../lib/engine/backup.ts';
 import { ConfigError } from '../lib/errors.ts';
 import type { Env } from '../lib/runtimeEnv.ts';
 import { BACKUP_ID_PATTERN } from '../lib/vault/layout.ts';
@@ -52,18 +51,7 @@ export async function fargateDump(event: unknown, deps: DumpDeps): Promise<DumpR
   const { sourceId, backupId } = parseOrConfigError(FargateDumpEventSchema, event, 'Invalid dump event');
   const source = deps.sources.find((s) => s.id === sourceId);
   if (!source) throw new ConfigError(`sourceId: unknown source '${sourceId}'; this task backs up ${deps.sources.map((s) => s.id).join(', ')}`);
-  if (source.engine === 'redis') return exportCache(source, deps, backupId);
-  const connection = await resolveConnection(source, deps);
-  const { manifest } = await runBackup({
-    source: connection,
-    sourceId,
-    store: deps.store,
-    keyring: deps.keyring,
-    ...(backupId ? { backupId } : {}),
-    ...(deps.now ? { now: deps.now() } : {}),
-    ...(deps.jobs ? { jobs: deps.jobs } : {}),
-  });
-  return dumpResultOf(manifest);
+  return backUpSource(source, deps, backupId);
 }
 
 function dumpTask(env: Env, { logger, metrics }: Observers): RoleTask {

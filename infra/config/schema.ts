@@ -746,6 +746,8 @@ export function isDatabaseSource(source: SourceConfig): source is DatabaseSource
 }
 
 /** The engine a source's backups record: a dump's and its verification server's, DocumentDB's, or a cache's. */
+export function sourceEngine(source: Pick<DatabaseSourceConfig, 'kind'>): 'postgresql' | 'mysql' | 'docdb';
+export function sourceEngine(source: Pick<SourceConfig, 'kind'>): 'postgresql' | 'mysql' | 'docdb' | 'redis';
 export function sourceEngine(source: Pick<SourceConfig, 'kind'>): 'postgresql' | 'mysql' | 'docdb' | 'redis' {
   if (source.kind === 'elasticache-redis') return 'redis';
   return source.kind === 'docdb' ? 'docdb' : source.kind.endsWith('postgres') ? 'postgresql' : 'mysql';

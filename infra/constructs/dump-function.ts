@@ -74,9 +74,6 @@ export interface GrantedStatement {
   readonly wildcardReason?: string;
 }
 
-/** The statements {@link DumpFunction.grantCacheExports} adds, whose wildcards are acknowledged with their reasons. */
-const CACHE_STATEMENTS = new Set(['SnapshotOwnCaches', 'ExportAndRemoveOwnCacheSnapshots', 'ReadAndRemoveStagedExports']);
-
 const CACHE_SNAPSHOT_REASON = "Cache snapshots are named lifeboat-<source>-<backup id>, new for every backup (and its export -export): the wildcard is the backup id within this source's own name prefix.";
 
 /** Lambda only needs subnet ids; a placeholder route table keeps CDK from warning about one it never reads. */
@@ -233,11 +230,17 @@ export class DumpFunction extends Construct {
     const arn = (resource: string, resourceName: string) => stack.formatArn({ service: 'elasticache', resource, resourceName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
     const snapshots = caches.map((s) => arn('snapshot', `lifeboat-${s.id}-*`));
     const targets = caches.map((s) => ('replicationGroupId' in s.elasticache ? arn('replicationgroup', s.elasticache.replicationGroupId) : arn('cluster', s.elasticache.cacheClusterId)));
-    this.grant(
+    // Granted with the reason for its wildcard resources, acknowledged at once (the vault prefixes are acknowledged in acknowledgeFindings).
+    const grantNamed = (statement: iam.PolicyStatement, reason: string) => {
+      this.grant(statement, reason);
+      const names = statement.resources.map((resource) => nagResourceName(this.role, resource)).filter((name) => name.includes('*') && name !== '*');
+      Validations.of(this.role.node.findChild('DefaultPolicy')).acknowledge(...names.map((name) => ({ id: `AwsSolutions::AwsSolutions-IAM5[Resource::${name}]`, reason })));
+    };
+    grantNamed(
       new iam.PolicyStatement({ sid: 'SnapshotOwnCaches', actions: ['elasticache:CreateSnapshot'], resources: [...targets, ...snapshots] }),
       CACHE_SNAPSHOT_REASON,
     );
-    this.grant(
+    grantNamed(
       new iam.PolicyStatement({
         sid: 'ExportAndRemoveOwnCacheSnapshots',
         // Tags are set at creation (CreateSnapshot's Tags), which ElastiCache authorizes as AddTagsToResource.
@@ -251,7 +254,7 @@ export class DumpFunction extends Construct {
       'CopySnapshot to a bucket requires s3:GetBucketLocation and s3:ListAllMyBuckets of its caller (ElastiCache user guide, "Exporting a backup"); ListAllMyBuckets takes no narrower resource.',
     );
     this.grant(new iam.PolicyStatement({ sid: 'ListStagedExports', actions: ['s3:ListBucket'], resources: [staging.bucketArn] }));
-    this.grant(
+    grantNamed(
       new iam.PolicyStatement({
         sid: 'ReadAndRemoveStagedExports',
         actions: ['s3:GetObject', 's3:DeleteObject'],
@@ -333,15 +336,6 @@ export class DumpFunction extends Construct {
         reason: `Backups of ${source.id} are new objects under its own prefix in the vault; the wildcard is the object name within that prefix and nothing wider.`,
       })),
       ...(props.evidenceKey ? [{ id: `AwsSolutions::AwsSolutions-IAM5[Resource::${vaultToken}/audit/*]`, reason: AUDIT_WILDCARD_REASON }] : []),
-      // The caches' statements: each wildcard resource with the reason it was granted with.
-      ...this.grants
-        .filter((g) => g.statement.sid !== undefined && CACHE_STATEMENTS.has(g.statement.sid))
-        .flatMap(({ statement, wildcardReason }) =>
-          statement.resources
-            .map((resource) => nagResourceName(this.role, resource))
-            .filter((name) => name.includes('*') && name !== '*')
-            .map((name) => ({ id: `AwsSolutions::AwsSolutions-IAM5[Resource::${name}]`, reason: wildcardReason ?? '' })),
-        ),
     );
   }
 }

@@ -116,7 +116,7 @@ export class RegionStack extends Stack {
             ? { id: s.id, engine: s.engine, elasticache: s.elasticache, network: s.network }
             : { id: s.id, engine: s.engine as 'postgresql' | 'mysql', database: s.database!, credentialsSecretArn: s.credentialsSecretArn, rds: s.rds, network: s.network },
         );
-      // The DR plans and the snapshot restore test work on databases; a cache is restored from the CLI (docs/redis.md).
+      // The DR plans' source entries and the snapshot restore test are databases' (credentials, RDS); a plan restores a cache from the vault alone.
       const databases = sources.filter((s): s is Extract<typeof s, { credentialsSecretArn: string }> => s.engine !== 'redis');
       this.backup = new BackupFunctions(this, 'Backup', {
         name: props.deployment,
