@@ -3,15 +3,27 @@
  * with its recorded size; and (`readDataPercent` > 0) packs re-read in full: stored SHA-256, decryption of every
  * frame, and each chunk decompressed and its keyed hash recomputed. A damaged pack is named, not just counted.
  */
-import { createHmac, randomInt } from 'node:crypto';
+import { createHash, createHmac, randomInt } from 'node:crypto';
 import type { BackupKeyring } from '../crypto/keyring.ts';
-import { ChecksumMismatchError, ObjectNotFoundError, SizeMismatchError } from '../errors.ts';
+import { isUnwrapFailure, wrongKeyError } from '../crypto/envelope.ts';
+import {
+  BackupNotFoundError,
+  ChecksumMismatchError,
+  DecompressionFailedError,
+  DecryptionFailedError,
+  ManifestInvalidError,
+  ObjectNotFoundError,
+  SizeMismatchError,
+} from '../errors.ts';
 import type { VaultStore } from '../vault/store.ts';
 import { loadIndex, readFiles } from './catalog.ts';
 import { decompressChunk } from './chunkCodec.ts';
-import { type FileSetManifest, type PackRecord, packKey } from './format.ts';
+import { type FileSetManifest, type PackRecord, packKey, packOwner } from './format.ts';
 import { openPack } from './packs.ts';
 import { loadChunkIdKey } from './sealed.ts';
+
+/** What a damaged snapshot fails with; every other error is the environment's or the operator's, never a verdict. */
+const DAMAGE = [ChecksumMismatchError, SizeMismatchError, ObjectNotFoundError, BackupNotFoundError, DecryptionFailedError, DecompressionFailedError, ManifestInvalidError];
 
 export interface FileSetProblem {
   /** The pack, or `index`/`files`. */
@@ -34,13 +46,23 @@ export interface FileSetVerifyOptions {
   readonly manifest: FileSetManifest;
   /** Share of packs read in full, 0-100. @default 100 */
   readonly readDataPercent?: number;
+  /**
+   * Whether the packs this snapshot wrote itself are all read, whatever `readDataPercent` says (the scheduled
+   * verification of a new backup: its new data in full, a sample of the old). @default false
+   */
+  readonly readNewPacks?: boolean;
 }
 
 export async function verifyFileSet(options: FileSetVerifyOptions): Promise<FileSetVerification> {
   const { store, keyring, manifest } = options;
   const problems: FileSetProblem[] = [];
-  const record = (object: string, error: unknown) =>
-    problems.push({ object, error: error instanceof Error ? error.name : 'Error', message: error instanceof Error ? error.message : String(error) });
+  // Damage is recorded and named; anything else (a key that cannot unwrap, the vault unreachable, access denied)
+  // is not a fault of the snapshot and is thrown, so no verdict is ever made of an operator's error.
+  const record = (object: string, error: unknown) => {
+    if (error instanceof DecryptionFailedError && isUnwrapFailure(error)) throw wrongKeyError(manifest.backupId, error, 'nothing was recorded');
+    if (!DAMAGE.some((kind) => error instanceof kind)) throw error;
+    problems.push({ object, error: (error as Error).name, message: (error as Error).message });
+  };
 
   let packs: Map<string, PackRecord>;
   let chunks: Awaited<ReturnType<typeof loadIndex>>['chunks'];
@@ -53,7 +75,7 @@ export async function verifyFileSet(options: FileSetVerifyOptions): Promise<File
   try {
     for await (const file of readFiles(store, keyring, manifest)) {
       const missing = file.chunks.find((id) => !chunks.has(id));
-      if (missing) record('files', new Error(`${file.path}: chunk ${missing.slice(0, 12)}… is not in the index`));
+      if (missing) record('files', new ManifestInvalidError(`${file.path}: chunk ${missing.slice(0, 12)}… is not in the index`));
     }
   } catch (error) {
     record('files', error);
@@ -68,7 +90,8 @@ export async function verifyFileSet(options: FileSetVerifyOptions): Promise<File
   }
 
   const percent = options.readDataPercent ?? 100;
-  const toRead = pickSubset(names, percent);
+  const isNew = (name: string) => options.readNewPacks === true && packOwner(name) === manifest.backupId;
+  const toRead = [...names.filter(isNew), ...pickSubset(names.filter((name) => !isNew(name)), percent)].sort();
   const chunkIdKey = await loadChunkIdKey(store, keyring, manifest.sourceId);
   let chunksChecked = 0;
   for (const name of toRead) {
@@ -76,7 +99,7 @@ export async function verifyFileSet(options: FileSetVerifyOptions): Promise<File
     try {
       chunksChecked += await checkPack(store, keyring, manifest.sourceId, packs.get(name)!, chunkIdKey);
     } catch (error) {
-      record(name, error);
+      record(name, await storedBytesProblem(store, manifest.sourceId, packs.get(name)!, error));
     }
   }
   return { ok: problems.length === 0, packs: names.length, packsRead: toRead.length, chunksChecked, problems };
@@ -93,6 +116,18 @@ function pickSubset(names: readonly string[], percent: number): string[] {
     [pool[i], pool[j]] = [pool[j]!, pool[i]!];
   }
   return pool.slice(0, count).sort();
+}
+
+/**
+ * A pack whose data key would not unwrap is damaged if its stored bytes are not the ones the index hashed (a
+ * damaged header looks like a wrong key to the SDK); only a pack stored intact points at the key.
+ */
+async function storedBytesProblem(store: VaultStore, sourceId: string, pack: PackRecord, error: unknown): Promise<unknown> {
+  if (!(error instanceof DecryptionFailedError && isUnwrapFailure(error))) return error;
+  const hash = createHash('sha256');
+  for await (const data of await store.getStream(packKey(sourceId, pack.pack))) hash.update(data as Buffer);
+  const digest = hash.digest('hex');
+  return digest === pack.sha256 ? error : new ChecksumMismatchError(`pack ${pack.pack}: stored bytes have SHA-256 ${digest}, the index says ${pack.sha256}`, { cause: error });
 }
 
 async function checkPack(store: VaultStore, keyring: BackupKeyring, sourceId: string, pack: PackRecord, chunkIdKey: Buffer): Promise<number> {

@@ -23,8 +23,9 @@ import { z } from 'zod';
 import { canonicalJson } from '../crypto/canonical.ts';
 import type { MacSigner } from '../crypto/mac.ts';
 import { ObjectExistsError, VerificationResultInvalidError } from '../errors.ts';
-import { BACKUP_ID_PATTERN, SOURCE_ID_PATTERN, VERIFICATIONS_DIR, backupPrefix, verificationKey } from './layout.ts';
-import { manifestDigest, type BackupManifest } from './manifest.ts';
+import { createHash } from 'node:crypto';
+import { BACKUP_ID_PATTERN, SOURCE_ID_PATTERN, VERIFICATIONS_DIR, backupPrefix, compactUtc } from './layout.ts';
+import type { BackupManifest } from './manifest.ts';
 import type { VaultStore } from './store.ts';
 
 export const VERIFICATION_FORMAT = 'lifeboat-verification';
@@ -191,12 +192,30 @@ export interface VerificationReadOptions {
   /** The verification key: only results that authenticate count. @default results are taken as stored */
   readonly authenticator?: Pick<MacSigner, 'verify'>;
   /** The backup's manifest as the vault holds it: a v1.1 result bound to another is ignored. Required with `authenticator`. */
-  readonly manifest?: BackupManifest;
+  readonly manifest?: JudgedManifest;
+  /** The folder the backup's `verifications/` is in. @default the dump's folder, `backups/<sourceId>/<backupId>/` */
+  readonly folder?: string;
 }
 
-/** What binds a result to the backup it judged: put these in the result before writing it. */
-export function verificationBinding(manifest: BackupManifest): { manifestSha256: string; payloadSha256?: string } {
-  return { manifestSha256: manifestDigest(manifest), ...(manifest.payload ? { payloadSha256: manifest.payload.sha256 } : {}) };
+/**
+ * What a result can judge: a backup's manifest (`vault/manifest.ts`) or a file-set snapshot's
+ * (`fileset/format.ts`), whose results live in the snapshot's folder (`folder` of the read and write options).
+ */
+export type JudgedManifest = BackupManifest | { readonly format: string; readonly sourceId: string; readonly backupId: string; readonly payload?: undefined };
+
+/**
+ * What binds a result to the backup it judged: put these in the result before writing it. `manifestSha256` is the
+ * SHA-256 of the manifest's canonical JSON (`manifestDigest` for a backup's), so spacing does not matter and any
+ * changed field does.
+ */
+export function verificationBinding(manifest: JudgedManifest): { manifestSha256: string; payloadSha256?: string } {
+  const manifestSha256 = createHash('sha256').update(canonicalJson(manifest)).digest('hex');
+  return { manifestSha256, ...(manifest.payload ? { payloadSha256: manifest.payload.sha256 } : {}) };
+}
+
+/** The folder of a backup's results: `backups/<sourceId>/<backupId>/verifications/`, or under `folder`. */
+function resultsPrefix(expected: { readonly sourceId: string; readonly backupId: string }, folder: string | undefined): string {
+  return `${folder ?? backupPrefix(expected.sourceId, expected.backupId)}${VERIFICATIONS_DIR}/`;
 }
 
 /** The message a result's MAC covers. */
@@ -211,7 +230,11 @@ export function verificationMacMessage(result: VerificationResult): string {
  * in the same millisecond get names a millisecond apart. Throws `VerificationResultInvalidError` naming each bad
  * field if `result` does not fit the format.
  */
-export async function writeVerification(store: VaultStore, result: VerificationResult, options: { readonly signer?: MacSigner } = {}): Promise<string> {
+export async function writeVerification(
+  store: VaultStore,
+  result: VerificationResult,
+  options: { readonly signer?: MacSigner; readonly folder?: string } = {},
+): Promise<string> {
   // A `mac` given is never trusted: what is written is signed here, or not at all.
   const parsed = writerSchema.safeParse(typeof result === 'object' && result !== null ? { ...result, mac: undefined } : result);
   const label = `${String(result?.sourceId)}/${String(result?.backupId)}`;
@@ -233,7 +256,7 @@ export async function writeVerification(store: VaultStore, result: VerificationR
   if (!store.createObject) throw new VerificationResultInvalidError(`The vault ${store.location} cannot write create-only objects`);
   const completedAt = Date.parse(parsed.data.completedAt);
   for (let at = completedAt; at < completedAt + MAX_NAME_DELAY_MS; at += 1) {
-    const key = verificationKey(parsed.data.sourceId, parsed.data.backupId, new Date(at));
+    const key = `${resultsPrefix(parsed.data, options.folder)}${compactUtc(new Date(at), true)}.json`;
     try {
       await store.createObject(key, body);
       return key;
@@ -255,7 +278,7 @@ export async function readLatestVerification(
   options: VerificationReadOptions = {},
 ): Promise<LatestVerification> {
   const keys: string[] = [];
-  for await (const key of store.list(`${backupPrefix(sourceId, backupId)}${VERIFICATIONS_DIR}/`)) keys.push(key);
+  for await (const key of store.list(resultsPrefix({ sourceId, backupId }, options.folder))) keys.push(key);
   return newestVerification(store, keys, { sourceId, backupId }, options);
 }
 
@@ -270,7 +293,7 @@ export async function newestVerification(
   expected: { readonly sourceId: string; readonly backupId: string },
   options: VerificationReadOptions = {},
 ): Promise<LatestVerification> {
-  const prefix = `${backupPrefix(expected.sourceId, expected.backupId)}${VERIFICATIONS_DIR}/`;
+  const prefix = resultsPrefix(expected, options.folder);
   const names = keys.filter((key) => key.startsWith(prefix) && isVerificationName(key.slice(prefix.length))).sort().reverse();
   if (names.length === 0) return { status: 'unverified' };
   if (!options.authenticator) return readVerification(store, names[0]!, expected, options);
