@@ -9,13 +9,20 @@ import { BACKUP_ID_PATTERN, SOURCE_ID_PATTERN } from '../lib/vault/layout.ts';
 import { parseOrConfigError } from '../lib/validation.ts';
 import { copySnapshot, describeSnapshotCopy, type SnapshotCopyDeps, type SnapshotCopyStatus } from './snapshotCopy.ts';
 import { copyBackup, type CopyBackupResult, type VaultCopyDeps } from './vaultCopy.ts';
+import { copyFileSet } from './fileSetCopy.ts';
 
 const sourceId = z.string().regex(SOURCE_ID_PATTERN, 'must be a source id (a-z, 0-9, "-", starting with a letter)');
 const backupId = z.string().regex(BACKUP_ID_PATTERN, 'must be a backup id like 20261122T053327Z-k3x7q2ab');
 const snapshotType = z.enum(['instance', 'cluster']);
 
 export const CopyEventSchema = z.discriminatedUnion('action', [
-  z.object({ action: z.literal('copy-backup'), sourceId, backupId }),
+  z.object({
+    action: z.literal('copy-backup'),
+    sourceId,
+    backupId,
+    /** What the backup step returned as `kind`: a file set's snapshot lives under `filesets/`. @default a backup under `backups/` */
+    kind: z.enum(['dump', 'snapshot', 'fileset']).optional(),
+  }),
   z.object({ action: z.literal('copy-snapshot'), sourceId, snapshotArn: z.string().startsWith('arn:'), type: snapshotType }),
   z.object({
     action: z.literal('describe-snapshot-copy'),
@@ -58,7 +65,7 @@ async function handleCopyEventNow(event: unknown, deps: CopyDeps): Promise<CopyR
   const request = parseOrConfigError(CopyEventSchema, event, 'Invalid copy event');
   switch (request.action) {
     case 'copy-backup':
-      return copyBackup(request, deps);
+      return request.kind === 'fileset' ? copyFileSet(request, deps) : copyBackup(request, deps);
     case 'copy-snapshot':
       return copySnapshot(request, deps);
     case 'describe-snapshot-copy':

@@ -9,6 +9,7 @@ export function reportCopy(result: CopyResult, { logger, metrics }: { readonly l
     if (!result.alreadyCopied) {
       metrics.addMetric('ReplicationLagSeconds', MetricUnit.Seconds, result.replicationLagSeconds);
       if (result.payloadBytes !== undefined) metrics.addMetric('ReplicatedBytes', MetricUnit.Bytes, result.payloadBytes);
+      if ('packBytesCopied' in result) metrics.addMetric('ReplicatedBytes', MetricUnit.Bytes, result.packBytesCopied as number);
     }
     logger.info('backup copied to the DR vault', {
       sourceId: result.sourceId,
@@ -20,6 +21,7 @@ export function reportCopy(result: CopyResult, { logger, metrics }: { readonly l
       ...(result.kind === 'dump'
         ? { partsCopied: result.partsCopied, partsResumed: result.partsResumed, payloadObjectsReused: result.payloadObjectsReused }
         : {}),
+      ...('packsCopied' in result ? { packsCopied: result.packsCopied } : {}),
       ...(result.warnings === undefined ? {} : { warnings: result.warnings }),
     });
   } else {

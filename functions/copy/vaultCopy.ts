@@ -90,7 +90,7 @@ export interface VaultCopyDeps {
 export interface CopyBackupResult {
   readonly sourceId: string;
   readonly backupId: string;
-  readonly kind: BackupManifest['kind'];
+  readonly kind: BackupManifest['kind'] | 'fileset';
   readonly drBucket: string;
   readonly drRegion: string;
   readonly manifestKey: string;
@@ -292,7 +292,7 @@ function hashDrCopy(key: string, head: ObjectHead, deps: VaultCopyDeps): Promise
   });
 }
 
-function outOfTime(deps: VaultCopyDeps): boolean {
+export function outOfTime(deps: VaultCopyDeps): boolean {
   return deps.remainingTimeMs !== undefined && deps.remainingTimeMs() < (deps.stopMarginMs ?? DEFAULT_STOP_MARGIN_MS);
 }
 
@@ -355,7 +355,7 @@ async function copyVerifications(manifest: BackupManifest, deps: VaultCopyDeps):
   return copied;
 }
 
-function serverSideCopy(key: string, etag: string | undefined, deps: VaultCopyDeps): Promise<unknown> {
+export function serverSideCopy(key: string, etag: string | undefined, deps: VaultCopyDeps): Promise<unknown> {
   return deps.dr.client.send(
     new CopyObjectCommand({
       Bucket: deps.dr.bucket,
@@ -541,7 +541,7 @@ interface ObjectHead {
   readonly contentType: string | undefined;
 }
 
-async function getObject(vault: { client: S3Sender; bucket: string }, key: string): Promise<StoredObject | undefined> {
+export async function getObject(vault: { client: S3Sender; bucket: string }, key: string): Promise<StoredObject | undefined> {
   try {
     const out = await vault.client.send(new GetObjectCommand({ Bucket: vault.bucket, Key: key }));
     if (!out.Body) throw new TypeError(`GetObject ${key} returned no body`);
@@ -562,7 +562,7 @@ async function headObject(vault: { client: S3Sender; bucket: string }, key: stri
   }
 }
 
-async function listKeys(vault: { client: S3Sender; bucket: string }, prefix: string): Promise<string[]> {
+export async function listKeys(vault: { client: S3Sender; bucket: string }, prefix: string): Promise<string[]> {
   const keys: string[] = [];
   let token: string | undefined;
   do {
@@ -596,7 +596,7 @@ function drEncryption(deps: VaultCopyDeps) {
 }
 
 
-async function wrapWrite<T>(key: string, deps: VaultCopyDeps, write: () => Promise<T>): Promise<T> {
+export async function wrapWrite<T>(key: string, deps: VaultCopyDeps, write: () => Promise<T>): Promise<T> {
   try {
     return await write();
   } catch (error) {
@@ -605,12 +605,12 @@ async function wrapWrite<T>(key: string, deps: VaultCopyDeps, write: () => Promi
   }
 }
 
-function lag(manifest: BackupManifest, copiedAt: Date): { completedAt: string; copiedAt: string; replicationLagSeconds: number } {
+export function lag(manifest: Pick<BackupManifest, 'completedAt'>, copiedAt: Date): { completedAt: string; copiedAt: string; replicationLagSeconds: number } {
   const seconds = (copiedAt.getTime() - Date.parse(manifest.completedAt)) / 1000;
   return { completedAt: manifest.completedAt, copiedAt: copiedAt.toISOString(), replicationLagSeconds: Math.max(0, Math.round(seconds * 1000) / 1000) };
 }
 
-function now(deps: VaultCopyDeps): Date {
+export function now(deps: VaultCopyDeps): Date {
   return deps.now?.() ?? new Date();
 }
 

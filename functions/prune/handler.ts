@@ -9,6 +9,8 @@ import middy from '@middy/core';
 import { z } from 'zod';
 import { createS3Client } from '../lib/aws/s3Client.ts';
 import { kmsHmacSigner } from '../lib/crypto/mac.ts';
+import { kmsKeyring } from '../lib/crypto/keyring.ts';
+import { kmsClientFor } from '../lib/runtimeEnv.ts';
 import { requireEnv } from '../lib/env.ts';
 import { ConfigError, PruneIncompleteError } from '../lib/errors.ts';
 import { s3ObjectLockReader } from '../lib/retention/index.ts';
@@ -23,15 +25,21 @@ if (!sources.success) throw new ConfigError(`LIFEBOAT_RETENTION: ${sources.error
 
 const logger = new Logger();
 const metrics = new Metrics();
-const vault = (bucket: string, region: string) => {
+// File sets: each vault's indexes are read with that region's key (decrypt only, for those sources' objects).
+const fileSetKeys = sources.data.some((s) => s.kind === 'fileset') ? requireEnv(['VAULT_KEY_ARN', 'DR_VAULT_KEY_ARN']) : undefined;
+const vault = (bucket: string, region: string, keyArn: string | undefined) => {
   const client = createS3Client({ region });
   // On a versioned, Object-Locked bucket a delete only adds a marker, so locks are read before deleting.
-  return { store: new S3Store({ client, bucket }), readProtection: s3ObjectLockReader({ client, bucket }) };
+  return {
+    store: new S3Store({ client, bucket }),
+    readProtection: s3ObjectLockReader({ client, bucket }),
+    ...(keyArn ? { keyring: kmsKeyring({ keyIds: [keyArn], clientProvider: kmsClientFor }) } : {}),
+  };
 };
-const primary = vault(env.VAULT_BUCKET, env.AWS_REGION);
+const primary = vault(env.VAULT_BUCKET, env.AWS_REGION, fileSetKeys?.VAULT_KEY_ARN);
 const deps = {
   sources: sources.data,
-  vaults: [primary, vault(env.DR_VAULT_BUCKET, env.DR_REGION)],
+  vaults: [primary, vault(env.DR_VAULT_BUCKET, env.DR_REGION, fileSetKeys?.DR_VAULT_KEY_ARN)],
   // Events go to the primary vault, whichever vault the deletion was in (the event names it).
   audit: lambdaAuditTrail({ store: primary.store, step: 'retention', log: (message, fields) => logger.warn(message, fields) }),
   // Only results the verifier signed count; one that fails to authenticate stops deletions for its source.

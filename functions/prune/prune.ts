@@ -7,6 +7,12 @@ import { pruneSnapshots, pruneVault, type ReadProtection, type RetentionReport }
 import { readLatestVerification } from '../lib/retention/verification.ts';
 import type { MacSigner } from '../lib/crypto/mac.ts';
 import type { VaultStore } from '../lib/vault/store.ts';
+import type { BackupKeyring } from '../lib/crypto/keyring.ts';
+import { VerificationResultInvalidError } from '../lib/errors.ts';
+import { pruneFileSet } from '../lib/fileset/prune.ts';
+import { snapshotPrefix } from '../lib/fileset/format.ts';
+import { parseBackupId } from '../lib/vault/layout.ts';
+import { readLatestVerification as readResult, type VerificationStatus } from '../lib/vault/verification.ts';
 import { parseOrConfigError } from '../lib/validation.ts';
 
 /** A source's retention as the prune function is told of it (from the config, through its environment). */
@@ -20,6 +26,8 @@ export const PruneSourceSchema = z.object({
   }),
   /** Whether Lifeboat makes RDS snapshots of this source (then they are pruned too). */
   snapshots: z.boolean(),
+  /** A file set: its snapshots and the packs only they refer to are pruned under `filesets/` (docs/retention.md). */
+  kind: z.literal('fileset').optional(),
 });
 export type PruneSource = z.infer<typeof PruneSourceSchema>;
 
@@ -30,8 +38,11 @@ export const PruneEventSchema = z.object({
 
 export interface PruneDeps {
   readonly sources: readonly PruneSource[];
-  /** The vaults to prune, each with the reader of its objects' Object Lock state. */
-  readonly vaults: readonly { readonly store: VaultStore; readonly readProtection?: ReadProtection }[];
+  /**
+   * The vaults to prune, each with the reader of its objects' Object Lock state and, for file sets, the keyring that
+   * reads their snapshots' indexes (to know which packs a kept snapshot still needs).
+   */
+  readonly vaults: readonly { readonly store: VaultStore; readonly readProtection?: ReadProtection; readonly keyring?: BackupKeyring }[];
   /** RDS clients keyed by region (primary and DR). */
   readonly rds: Readonly<Record<string, RDSClient>>;
   readonly now?: () => Date;
@@ -84,6 +95,7 @@ async function pruneSourceNow(event: unknown, deps: PruneDeps): Promise<PruneSum
   const common = { sourceId, policy: source.retention, timeZone: source.timeZone, now, dryRun };
 
   const authenticated = deps.authenticator ? { authenticator: deps.authenticator } : {};
+  if (source.kind === 'fileset') return summarize(sourceId, dryRun, await Promise.all(deps.vaults.map((vault) => pruneFileSetVault(vault, common, deps))));
   const reports: RetentionReport[] = [];
   for (const vault of deps.vaults) {
     const store = vault.store;
@@ -106,6 +118,10 @@ async function pruneSourceNow(event: unknown, deps: PruneDeps): Promise<PruneSum
       }),
     );
   }
+  return summarize(sourceId, dryRun, reports);
+}
+
+function summarize(sourceId: string, dryRun: boolean, reports: readonly RetentionReport[]): PruneSummary {
   return {
     sourceId,
     dryRun,
@@ -115,4 +131,56 @@ async function pruneSourceNow(event: unknown, deps: PruneDeps): Promise<PruneSum
     errors: reports.flatMap((r) => r.errors.map((e) => `${r.subject}: ${e.id ?? ''} ${e.step}: ${e.error}: ${e.message}`.replace(/\s+/g, ' '))),
     reports,
   };
+}
+
+/**
+ * One vault's file-set retention (functions/lib/fileset/prune.ts) as a retention report: snapshots kept, protected
+ * and deleted, each with its reasons. The newest verified snapshot (by its signed results) is always kept. A failure
+ * is reported, not thrown, so the other vault is still pruned.
+ */
+async function pruneFileSetVault(
+  vault: PruneDeps['vaults'][number],
+  common: { sourceId: string; policy: PruneSource['retention']; timeZone: string; now: Date; dryRun: boolean },
+  deps: Pick<PruneDeps, 'authenticator'>,
+): Promise<RetentionReport> {
+  const { store } = vault;
+  const base = { subject: `file-set snapshots of ${common.sourceId} in ${store.location}`, ...common, kept: [], deleted: [], protected: [] };
+  if (!vault.keyring) return { ...base, errors: [{ step: 'list', error: 'ConfigError', message: 'no keyring: a file set\'s packs cannot be told apart without reading its indexes' }] };
+  const statuses = new Map<string, VerificationStatus>();
+  try {
+    const report = await pruneFileSet({
+      store,
+      keyring: vault.keyring,
+      sourceId: common.sourceId,
+      policy: common.policy,
+      now: common.now,
+      timeZone: common.timeZone,
+      dryRun: common.dryRun,
+      ...(vault.readProtection ? { readProtection: vault.readProtection } : {}),
+      statusOf: async (manifest) => {
+        const read = await readResult(store, manifest.sourceId, manifest.backupId, {
+          folder: snapshotPrefix(manifest.sourceId, manifest.backupId),
+          ...(deps.authenticator ? { authenticator: deps.authenticator, manifest } : {}),
+        });
+        // A result that does not authenticate stops deletions for the source, as for dumps.
+        if (read.problem !== undefined) throw new VerificationResultInvalidError(`${manifest.sourceId}/${manifest.backupId}: ${read.problem}`);
+        statuses.set(manifest.backupId, read.status);
+        return read.status;
+      },
+    });
+    const entry = (id: string, reasons: readonly string[]) => ({ id, at: parseBackupId(id).time, status: statuses.get(id) ?? ('unverified' as const), reasons });
+    return {
+      ...base,
+      kept: report.keptSnapshots.filter((k) => !report.protectedSnapshots.includes(k.backupId)).map((k) => entry(k.backupId, k.reasons)).reverse(),
+      protected: report.keptSnapshots.filter((k) => report.protectedSnapshots.includes(k.backupId)).map((k) => entry(k.backupId, k.reasons)).reverse(),
+      deleted: [
+        ...report.deletedSnapshots.map((id) => entry(id, [`outside the retention policy; ${report.deletedPacks.length} pack(s) no kept snapshot refers to deleted with it`])),
+        ...report.deletedIncomplete.map((id) => ({ id, at: parseBackupId(id).time, status: 'incomplete' as const, reasons: ['incomplete (no manifest) and older than any run could take'] })),
+      ].reverse(),
+      errors: [],
+    };
+  } catch (error) {
+    const failure = error instanceof Error ? error : new Error(String(error));
+    return { ...base, errors: [{ step: failure instanceof VerificationResultInvalidError ? 'read-verification' : 'list', error: failure.name, message: failure.message }] };
+  }
 }

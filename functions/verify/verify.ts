@@ -16,6 +16,8 @@ import type { VaultStore } from '../lib/vault/store.ts';
 import type { CheckName, CheckStatus, VerificationResult } from '../lib/vault/verification.ts';
 import { sweepStaleScratch, verifyBackup } from '../lib/verify/index.ts';
 import { CacheSourceSchema, DatabaseSourceSchema } from '../dump/dump.ts';
+import { FileSetSourceSchema } from '../fileset-backup/backup.ts';
+import { verifyFileSetSnapshot } from '../lib/verify/fileSet.ts';
 
 /**
  * A source as the verify function is told of it: the dump function's entry (same LIFEBOAT_SOURCES JSON)
@@ -29,7 +31,7 @@ const AnomalySchema = z
   })
   .optional();
 
-export const VerifySourceSchema = z.discriminatedUnion('engine', [
+const BackupSourceSchema = z.discriminatedUnion('engine', [
   DatabaseSourceSchema.extend({
     /** Run in the restored database; each passes when it returns a row whose first column is true. */
     sqlChecks: z.array(z.string().trim().min(1)).optional(),
@@ -38,7 +40,21 @@ export const VerifySourceSchema = z.discriminatedUnion('engine', [
   // A cache's backup is verified in a scratch redis-server (functions/lib/redis/verify.ts): no server, no SQL.
   CacheSourceSchema.extend({ anomaly: AnomalySchema }),
 ]);
+
+/** A file set: its snapshots are checked pack by pack and chunk by chunk (functions/lib/verify/fileSet.ts). */
+const FileSetVerifySourceSchema = FileSetSourceSchema.extend({
+  /** Share of the packs written by earlier snapshots that each verification reads in full (its own are always read). */
+  readDataPercent: z.number().min(0).max(100).optional(),
+});
+export type FileSetVerifySource = z.infer<typeof FileSetVerifySourceSchema>;
+
+export const VerifySourceSchema = z.union([BackupSourceSchema, FileSetVerifySourceSchema]);
 export type VerifySource = z.infer<typeof VerifySourceSchema>;
+type BackupVerifySource = z.infer<typeof BackupSourceSchema>;
+
+export function isFileSetSource(source: VerifySource): source is FileSetVerifySource {
+  return 'kind' in source && source.kind === 'fileset';
+}
 
 const VerifyServerSchema = z.object({
   /** Secrets Manager secret with `username` and `password` of a user that may create and drop databases. */
@@ -132,6 +148,7 @@ async function verifySourceBackupNow(event: unknown, deps: VerifyDeps): Promise<
   if (!source) {
     throw new ConfigError(`sourceId: unknown source '${sourceId}'; this function verifies ${deps.sources.map((s) => s.id).join(', ')}`);
   }
+  if (isFileSetSource(source)) return verifyFileSetNow(source, backupId, executionArn, deps);
   const restoreServer = await resolveVerifyServer(source, deps);
   const sweptScratch = restoreServer
     ? await sweepStaleScratch(restoreServer, {
@@ -152,13 +169,7 @@ async function verifySourceBackupNow(event: unknown, deps: VerifyDeps): Promise<
     ...(deps.verificationKey ? { signer: deps.verificationKey } : {}),
   });
 
-  const executionUrl = executionArn === undefined ? undefined : consoleUrl(executionArn);
-  const alertBase = { sourceId, backupId, step: 'verify', ...(executionUrl ? { executionUrl } : {}), ...(deps.now ? { at: deps.now() } : {}) };
-  if (result.status === 'failed') {
-    const reason = result.reason ?? 'verification failed';
-    await publishAlert(deps.sns, deps.alertTopicArn, { ...alertBase, severity: 'ERROR', errorName: 'VerificationFailedError', reason });
-    throw new VerificationFailedError(`Backup ${backupId} of ${sourceId} failed verification: ${reason}`);
-  }
+  const alertBase = await alertOnFailure(result, executionArn, deps);
   const anomaly = result.checks.find((check) => check.name === 'size-anomaly' && check.status === 'warning');
   if (anomaly) {
     await publishAlert(deps.sns, deps.alertTopicArn, { ...alertBase, severity: 'WARNING', errorName: SIZE_ANOMALY, reason: anomaly.reason ?? 'size anomaly' });
@@ -166,8 +177,39 @@ async function verifySourceBackupNow(event: unknown, deps: VerifyDeps): Promise<
   return { ...summarize(result, anomaly !== undefined), sweptScratch };
 }
 
+/**
+ * A failed result: an ERROR alert, then `VerificationFailedError` (the execution fails on it). Otherwise what an
+ * alert about this result would carry.
+ */
+async function alertOnFailure(result: VerificationResult, executionArn: string | undefined, deps: VerifyDeps) {
+  const { sourceId, backupId } = result;
+  const executionUrl = executionArn === undefined ? undefined : consoleUrl(executionArn);
+  const alertBase = { sourceId, backupId, step: 'verify', ...(executionUrl ? { executionUrl } : {}), ...(deps.now ? { at: deps.now() } : {}) };
+  if (result.status === 'failed') {
+    const reason = result.reason ?? 'verification failed';
+    await publishAlert(deps.sns, deps.alertTopicArn, { ...alertBase, severity: 'ERROR', errorName: 'VerificationFailedError', reason });
+    throw new VerificationFailedError(`Backup ${backupId} of ${sourceId} failed verification: ${reason}`);
+  }
+  return alertBase;
+}
+
+/** A file-set snapshot: every pack it wrote read in full, a sample of the older ones, the result signed in its folder. */
+async function verifyFileSetNow(source: FileSetVerifySource, backupId: string, executionArn: string | undefined, deps: VerifyDeps): Promise<VerifyOutput> {
+  const { result } = await verifyFileSetSnapshot({
+    store: deps.store,
+    keyring: deps.keyring,
+    sourceId: source.id,
+    backupId,
+    ...(source.readDataPercent === undefined ? {} : { readDataPercent: source.readDataPercent }),
+    ...(deps.verificationKey ? { signer: deps.verificationKey } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  await alertOnFailure(result, executionArn, deps);
+  return { ...summarize(result, false), sweptScratch: [] };
+}
+
 /** The engine's verification server with credentials from Secrets Manager, or undefined when none is configured. */
-async function resolveVerifyServer(source: VerifySource, deps: Pick<VerifyDeps, 'servers' | 'secrets' | 'tls' | 'caBundle'>): Promise<ConnectionInfo | undefined> {
+async function resolveVerifyServer(source: BackupVerifySource, deps: Pick<VerifyDeps, 'servers' | 'secrets' | 'tls' | 'caBundle'>): Promise<ConnectionInfo | undefined> {
   if (source.engine === 'redis') return undefined;
   const server = deps.servers[source.engine];
   if (!server) return undefined;

@@ -221,7 +221,7 @@ describe('backup.asl.json: routes by method (stub handlers)', () => {
     expect(calls.calls.map((c) => c.state)).toEqual(['DescribeSource', 'Dump', 'Verify', 'CopyToDr', 'ApplyRetention', 'RecordSuccess']);
     expect(calls.of('Dump')).toEqual([{ sourceId: SOURCE, trigger: 'schedule' }]);
     expect(calls.of('Verify')).toEqual([{ sourceId: SOURCE, backupId: BACKUP_ID, executionArn: EXECUTION_ID }]);
-    expect(calls.of('CopyToDr')).toEqual([{ action: 'copy-backup', sourceId: SOURCE, backupId: BACKUP_ID }]);
+    expect(calls.of('CopyToDr')).toEqual([{ action: 'copy-backup', sourceId: SOURCE, backupId: BACKUP_ID, kind: 'dump' }]);
     expect(calls.of('ApplyRetention')).toEqual([{ sourceId: SOURCE }]);
     expect(calls.of('RecordSuccess')).toEqual([
       { Namespace: 'Lifeboat', MetricData: [{ MetricName: 'BackupSucceeded', Dimensions: [{ Name: 'sourceId', Value: SOURCE }], Value: 1, Unit: 'Count' }] },
@@ -275,7 +275,7 @@ describe('backup.asl.json: routes by method (stub handlers)', () => {
       'RecordSuccess',
     ]);
     expect(calls.of('Verify')).toEqual([{ sourceId: SOURCE, backupId: BACKUP_ID, executionArn: EXECUTION_ID }]);
-    expect(calls.of('CopyToDr')).toEqual([{ action: 'copy-backup', sourceId: SOURCE, backupId: BACKUP_ID }]);
+    expect(calls.of('CopyToDr')).toEqual([{ action: 'copy-backup', sourceId: SOURCE, backupId: BACKUP_ID, kind: 'dump' }]);
     expect(calls.of('RecordSnapshotCopy')).toEqual([{ action: 'copy-backup', sourceId: SOURCE, backupId: SNAPSHOT_BACKUP_ID }]);
   });
 

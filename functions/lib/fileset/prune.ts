@@ -11,7 +11,9 @@ import { planRetention, type RetentionPolicy } from '../retention/plan.ts';
 import { parseBackupId } from '../vault/layout.ts';
 import type { VaultStore } from '../vault/store.ts';
 import { readFileSetManifest, readIndex, scanSnapshots } from './catalog.ts';
-import { packOwner, packsPrefix, snapshotManifestKey, snapshotPrefix } from './format.ts';
+import type { ReadProtection } from '../retention/objectLock.ts';
+import type { VerificationStatus } from '../vault/verification.ts';
+import { type FileSetManifest, packOwner, packsPrefix, snapshotManifestKey, snapshotObjectKey, snapshotPrefix } from './format.ts';
 
 export interface FileSetPruneOptions {
   readonly store: VaultStore;
@@ -25,10 +27,22 @@ export interface FileSetPruneOptions {
   /** @default 24 h, as for dump uploads that never completed */
   readonly incompleteGraceMs?: number;
   readonly dryRun?: boolean;
+  /**
+   * A snapshot's verification status (its signed results, in a deployment): the newest verified snapshot is kept
+   * whatever the policy says, and a failed one is not counted by keep-last or GFS. @default every snapshot unverified
+   */
+  readonly statusOf?: (manifest: FileSetManifest) => Promise<VerificationStatus>;
+  /**
+   * What protects a snapshot the policy would delete (Object Lock, legal hold); a protected snapshot is kept, and so
+   * is every pack it refers to. @default nothing is protected (a local directory)
+   */
+  readonly readProtection?: ReadProtection;
 }
 
 export interface FileSetPruneReport {
   readonly keptSnapshots: readonly { backupId: string; reasons: readonly string[] }[];
+  /** Snapshots the policy would delete that Object Lock or a legal hold keeps (also in `keptSnapshots`). */
+  readonly protectedSnapshots: readonly string[];
   readonly deletedSnapshots: readonly string[];
   readonly deletedIncomplete: readonly string[];
   readonly keptPacks: number;
@@ -46,11 +60,24 @@ export async function pruneFileSet(options: FileSetPruneOptions): Promise<FileSe
   const { complete, incomplete } = await scanSnapshots(store, sourceId);
   const manifests = await Promise.all(complete.map((id) => readFileSetManifest(store, sourceId, id)));
 
-  const decisions = planRetention(
-    manifests.map((m) => ({ id: m.backupId, completedAt: new Date(m.completedAt), status: 'unverified' as const })),
-    options.policy,
-    { now, timeZone: options.timeZone ?? 'UTC' },
-  );
+  const statuses = await Promise.all(manifests.map((m) => options.statusOf?.(m) ?? Promise.resolve('unverified' as const)));
+  const candidates = manifests.map((m, i) => ({ id: m.backupId, completedAt: new Date(m.completedAt), status: statuses[i]! }));
+  const plan = { now, timeZone: options.timeZone ?? 'UTC' };
+  let decisions = planRetention(candidates, options.policy, plan);
+  if (options.readProtection) {
+    // Asked only of the snapshots the policy would delete, then planned again with what protects them.
+    const readProtection = options.readProtection;
+    const asking = new Set(decisions.filter((d) => d.action === 'delete').map((d) => d.id));
+    const protections = new Map(
+      await Promise.all(
+        [...asking].map(async (id) => {
+          const keys = [snapshotManifestKey(sourceId, id), snapshotObjectKey(sourceId, id, 'index'), snapshotObjectKey(sourceId, id, 'files')];
+          return [id, await readProtection({ sourceId, backupId: id, keys })] as const;
+        }),
+      ),
+    );
+    decisions = planRetention(candidates.map((c) => ({ ...c, ...(protections.get(c.id) ? { protection: protections.get(c.id)! } : {}) })), options.policy, plan);
+  }
   const newest = complete.at(-1);
   const keep = new Map<string, string[]>();
   for (const decision of decisions) if (decision.action === 'keep') keep.set(decision.id, [...decision.reasons]);
@@ -92,6 +119,7 @@ export async function pruneFileSet(options: FileSetPruneOptions): Promise<FileSe
     }
   }
   return {
+    protectedSnapshots: decisions.filter((d) => d.protected).map((d) => d.id),
     keptSnapshots: [...keep].map(([backupId, reasons]) => ({ backupId, reasons })).sort((a, b) => a.backupId.localeCompare(b.backupId)),
     deletedSnapshots: doomed,
     deletedIncomplete: staleIncomplete,
