@@ -119,11 +119,12 @@ function pickSubset(names: readonly string[], percent: number): string[] {
 }
 
 /**
- * A pack whose data key would not unwrap is damaged if its stored bytes are not the ones the index hashed (a
- * damaged header looks like a wrong key to the SDK); only a pack stored intact points at the key.
+ * A pack that would not decrypt or decompress is first checked against the SHA-256 the index recorded: stored
+ * bytes that differ are damage at rest, named as a checksum failure (a damaged header even looks like a wrong key
+ * to the SDK); only a pack stored intact is a decryption problem, or points at the key.
  */
 async function storedBytesProblem(store: VaultStore, sourceId: string, pack: PackRecord, error: unknown): Promise<unknown> {
-  if (!(error instanceof DecryptionFailedError && isUnwrapFailure(error))) return error;
+  if (!(error instanceof DecryptionFailedError || error instanceof DecompressionFailedError)) return error;
   const hash = createHash('sha256');
   for await (const data of await store.getStream(packKey(sourceId, pack.pack))) hash.update(data as Buffer);
   const digest = hash.digest('hex');

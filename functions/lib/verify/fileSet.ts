@@ -99,7 +99,8 @@ export function fileSetChecks(verification: FileSetVerification, durationMs: num
     if (problems.length === 0) return { name, status: 'passed' as const, ...(name === 'structure' ? { reason: packsRead } : {}), durationMs };
     const first = problems[0]!;
     const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length === 2 ? '' : 's'})` : '';
-    return { name, status: 'failed' as const, reason: oneLine(`${first.object}: ${first.message}${more}`), durationMs };
+    const named = first.message.includes(first.object) ? first.message : `${first.object}: ${first.message}`;
+    return { name, status: 'failed' as const, reason: oneLine(`${named}${more}`), durationMs };
   });
 }
 
