@@ -14,7 +14,7 @@ import { parseOrConfigError } from '../lib/validation.ts';
 
 /** `LIFEBOAT_MONITORED`: what the function watches, from the config. */
 export const MonitoredSchema = z.strictObject({
-  sources: z.array(z.strictObject({ id: z.string().min(1), rpoMinutes: z.int().positive() })).min(1),
+  sources: z.array(z.strictObject({ id: z.string().min(1), rpoMinutes: z.int().positive(), kind: z.literal('fileset').optional() })).min(1),
   plans: z.array(z.string().min(1)).default([]),
 });
 export type Monitored = z.output<typeof MonitoredSchema>;

@@ -16,6 +16,9 @@ import { latestVerificationOf, readManifest, scanBackupFolders, type BackupFolde
 import type { BackupManifest } from '../vault/manifest.ts';
 import type { MacSigner } from '../crypto/mac.ts';
 import type { VaultStore } from '../vault/store.ts';
+import { readFileSetManifest, scanSnapshots } from '../fileset/catalog.ts';
+import { snapshotPrefix, type FileSetManifest } from '../fileset/format.ts';
+import { readLatestVerification } from '../vault/verification.ts';
 
 const MS_PER_MINUTE = 60_000;
 /**
@@ -28,6 +31,8 @@ export const MAX_BACKUPS_READ_PER_SOURCE = 50;
 export interface FreshnessSource {
   readonly id: string;
   readonly rpoMinutes: number;
+  /** A file set: its snapshots are under `filesets/`, verified by their results in each snapshot's folder. @default a backup under `backups/` */
+  readonly kind?: 'fileset';
 }
 
 /** Whether an RDS snapshot a manifest records still exists and is usable; absent = not checked. */
@@ -46,7 +51,7 @@ export interface FreshnessDeps {
 
 export interface BackupPoint {
   readonly backupId: string;
-  readonly kind: 'dump' | 'snapshot';
+  readonly kind: 'dump' | 'snapshot' | 'fileset';
   /** The data's point in time: the backup's start. */
   readonly startedAt: string;
   readonly completedAt: string;
@@ -80,8 +85,13 @@ export async function sourceFreshness(sources: readonly FreshnessSource[], deps:
   const results: SourceFreshness[] = [];
   for (const source of sources) {
     const problems: string[] = [];
-    const primary = await primaryState(deps, primaryFolders.get(source.id) ?? [], problems);
-    const drCopy = deps.dr ? await newestPresent(deps.dr, drFolders.get(source.id) ?? [], deps.snapshots, problems) : undefined;
+    const fileSet = source.kind === 'fileset';
+    const primary = fileSet ? await fileSetState(deps.primary, source.id, deps.authenticator, problems) : await primaryState(deps, primaryFolders.get(source.id) ?? [], problems);
+    const drCopy = !deps.dr
+      ? undefined
+      : fileSet
+        ? (await fileSetState(deps.dr, source.id, undefined, problems, { newestOnly: true })).lastBackup
+        : await newestPresent(deps.dr, drFolders.get(source.id) ?? [], deps.snapshots, problems);
     const since = (point: BackupPoint | undefined) => (point === undefined ? null : minutesBetween(point.startedAt, now));
     const minutesSinceLastVerified = since(primary.lastVerified);
     const drCopyLagMinutes = since(drCopy);
@@ -123,7 +133,10 @@ export async function drVaultFreshness(sources: readonly FreshnessSource[], deps
   const results: DrVaultFreshness[] = [];
   for (const source of sources) {
     const problems: string[] = [];
-    const drCopy = await newestPresent(deps.dr, folders.get(source.id) ?? [], undefined, problems);
+    const drCopy =
+      source.kind === 'fileset'
+        ? (await fileSetState(deps.dr, source.id, undefined, problems, { newestOnly: true })).lastBackup
+        : await newestPresent(deps.dr, folders.get(source.id) ?? [], undefined, problems);
     const lag = drCopy === undefined ? null : minutesBetween(drCopy.startedAt, now);
     results.push({
       sourceId: source.id,
@@ -202,6 +215,42 @@ async function newestPresent(store: VaultStore, folders: readonly BackupFolder[]
     return pointOf(manifest);
   }
   return undefined;
+}
+
+/**
+ * A file set's newest complete snapshot and its newest verified one (a signed result in the snapshot's folder, when
+ * an authenticator is given), at most MAX_BACKUPS_READ_PER_SOURCE read. `newestOnly`: the newest snapshot alone (the
+ * DR vault's copy lag).
+ */
+async function fileSetState(
+  store: VaultStore,
+  sourceId: string,
+  authenticator: FreshnessDeps['authenticator'],
+  problems: string[],
+  options: { readonly newestOnly?: boolean } = {},
+): Promise<{ lastBackup?: SourceFreshness['lastBackup']; lastVerified?: BackupPoint }> {
+  const { complete } = await scanSnapshots(store, sourceId);
+  let lastBackup: SourceFreshness['lastBackup'];
+  for (const backupId of complete.reverse().slice(0, MAX_BACKUPS_READ_PER_SOURCE)) {
+    let manifest: FileSetManifest;
+    try {
+      manifest = await readFileSetManifest(store, sourceId, backupId);
+    } catch (error) {
+      if (error instanceof BackupNotFoundError) continue;
+      if (error instanceof ManifestInvalidError || error instanceof UnsupportedFormatVersionError) {
+        problems.push(`${store.location}: ${error.message}`);
+        continue;
+      }
+      throw error;
+    }
+    const point: BackupPoint = { backupId, kind: 'fileset', startedAt: manifest.startedAt, completedAt: manifest.completedAt };
+    if (options.newestOnly) return { lastBackup: { ...point, state: 'unverified' } };
+    const latest = await readLatestVerification(store, sourceId, backupId, { folder: snapshotPrefix(sourceId, backupId), ...(authenticator ? { authenticator, manifest } : {}) });
+    if (latest.problem) problems.push(`${store.location}: ${latest.problem}`);
+    lastBackup ??= { ...point, state: latest.status, sizeBytes: manifest.totals.storedBytes };
+    if (latest.status === 'verified') return { lastBackup, lastVerified: point };
+  }
+  return lastBackup ? { lastBackup } : {};
 }
 
 /** Whole minutes from `iso` to `now`, never negative (a clock a little behind the writer's is not a future backup). */
