@@ -1,11 +1,10 @@
 import type { App } from 'aws-cdk-lib';
 import { effectiveFlexibleWindowMinutes, plansWithDefaults, sourceEngine, type LifeboatConfig, type SourceConfig } from './config/index.ts';
-import type { AirGapDestination, PipelineSource } from './constructs/backup-pipeline.ts';
+import type { AirGapDestination } from './constructs/backup-pipeline.ts';
 import { airGapBucketName } from './constructs/air-gapped-vault.ts';
-import type { DumpNetwork } from './constructs/dump-function.ts';
 import type { AlertSubscriber } from './constructs/alerts.ts';
 import type { MonitoringConfigProps } from './constructs/monitoring.ts';
-import { RegionStack } from './stacks/region-stack.ts';
+import { RegionStack, type RegionSource } from './stacks/region-stack.ts';
 import { AirGapStack } from './stacks/air-gap-stack.ts';
 
 export interface LifeboatStacks {
@@ -65,7 +64,7 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
     primaryKeyArn: primary.vaultKey.keyArn,
     vault,
     alertSubscribers,
-    drWatch: { sources: config.sources.map((s) => ({ id: s.id, rpoMinutes: s.objectives.rpoMinutes })), everyMinutes: config.monitoring.freshnessEveryMinutes },
+    drWatch: { sources: config.sources.map((s) => ({ id: s.id, rpoMinutes: s.objectives.rpoMinutes, ...(s.kind === 's3' ? { kind: 'fileset' as const } : {}) })), everyMinutes: config.monitoring.freshnessEveryMinutes },
     // Only the primary's copy function writes verification results into the DR vault (a cross-region reference).
     ...(primary.pipeline ? { verificationCopiers: [primary.pipeline.copy.role.roleArn] } : {}),
     tags,
@@ -84,11 +83,25 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
 }
 
 /** What the pipeline needs to know of a source: identifiers, schedule and policy, never credentials. */
-function pipelineSource(source: SourceConfig): PipelineSource & { network: DumpNetwork } {
+function pipelineSource(source: SourceConfig): RegionSource {
+  const schedule = { cron: source.schedule.cron, timeZone: source.schedule.timeZone, flexibleWindowMinutes: effectiveFlexibleWindowMinutes(source) };
+  if (source.kind === 's3') {
+    return {
+      id: source.id,
+      engine: 'fileset',
+      method: 'dump',
+      s3: { bucket: source.bucket, prefix: source.prefix },
+      ...(source.bucketKeyArn ? { bucketKeyArn: source.bucketKeyArn } : {}),
+      readDataPercent: source.verification.readDataPercent,
+      schedule,
+      retention: source.retention,
+      sqlChecks: [],
+    };
+  }
   const common = {
     id: source.id,
     network: source.network,
-    schedule: { cron: source.schedule.cron, timeZone: source.schedule.timeZone, flexibleWindowMinutes: effectiveFlexibleWindowMinutes(source) },
+    schedule,
     retention: source.retention,
     runner: source.runner,
     fargate: source.fargate,
@@ -119,6 +132,7 @@ function monitoringOf(config: LifeboatConfig): MonitoringConfigProps {
       id: s.id,
       rpoMinutes: s.objectives.rpoMinutes,
       ...(s.backup.method === 'dump' ? {} : { snapshotType: 'instanceIdentifier' in s ? ('instance' as const) : ('cluster' as const) }),
+      ...(s.kind === 's3' ? { kind: 'fileset' as const } : {}),
     })),
     plans: plansWithDefaults(config).map((p) => ({ name: p.name, objectives: p.objectives, ...(p.drill ? { drillEveryDays: p.drill.everyDays } : {}) })),
     freshnessEveryMinutes: config.monitoring.freshnessEveryMinutes,

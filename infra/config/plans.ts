@@ -376,6 +376,8 @@ export function planProblems(plans: readonly PlanConfig[], context: PlanContext)
       const configured = sources.get(id);
       if (configured === undefined) {
         problems.push({ path, message: `'${id}' is not a configured source` });
+      } else if (configured.kind === 's3' && planStep.kind !== 'backup-now') {
+        problems.push({ path, message: `'${id}' is an S3 file set: a plan backs it up now (backup-now); ${planStep.kind} restores databases and caches, not file sets` });
       } else if (configured.kind === 'elasticache-redis' && planStep.kind !== 'backup-now' && planStep.kind !== 'restore-cache') {
         problems.push({ path, message: `'${id}' is an ElastiCache cache: a plan backs it up now (backup-now) and restores it with restore-cache, not ${planStep.kind}` });
       } else if (configured.kind !== 'elasticache-redis' && planStep.kind === 'restore-cache') {

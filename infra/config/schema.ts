@@ -252,7 +252,7 @@ const ScheduleSchema = z.strictObject({
 // ---------------------------------------------------------------------------------------------
 // Sources
 
-export const SOURCE_KINDS = ['rds-postgres', 'rds-mysql', 'aurora-postgres', 'aurora-mysql', 'docdb', 'elasticache-redis'] as const;
+export const SOURCE_KINDS = ['rds-postgres', 'rds-mysql', 'aurora-postgres', 'aurora-mysql', 'docdb', 'elasticache-redis', 's3'] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];
 
 export const BACKUP_METHODS = ['dump', 'snapshot', 'both'] as const;
@@ -519,10 +519,56 @@ const elasticacheSource = withRpoCheck(
     }),
 );
 
-/** One source to back up. New kinds (s3 file sets, configuration) are new members of this union. */
+/** S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit. */
+const BucketName = z.string().regex(/^(?=.{3,63}$)[a-z0-9][a-z0-9.-]*[a-z0-9]$/, {
+  error: 'must be an S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit',
+});
+
+/**
+ * An S3 file set: the objects of a bucket under a prefix, backed up as deduplicated, encrypted snapshots under
+ * `filesets/<id>/` (docs/vault-format.md, "File sets"; docs/file-sets.md). Only new or changed objects are read
+ * again; each snapshot is complete on its own. The backup function calls only the S3 and KMS APIs, so there is no
+ * `network`; it runs on Lambda only (a first backup too large for 15 minutes is taken from the CLI into the same
+ * vault, docs/file-sets.md). No database, credentials, SQL checks or runner.
+ */
+const s3Source = withRpoCheck(
+  z.strictObject({
+    kind: z.literal('s3'),
+    id: commonSourceShape.id,
+    /** The bucket, in the deployment's primary region. */
+    bucket: BucketName,
+    /** Only objects under this key prefix (e.g. `media/`); restored paths are relative to it. @default the whole bucket */
+    prefix: z
+      .string()
+      .max(1024, { error: 'must be at most 1024 characters (an S3 key)' })
+      .refine((p) => !p.startsWith('/'), { error: 'must not start with "/": S3 keys have no leading slash' })
+      .default(''),
+    /** The bucket's SSE-KMS key, when it is a customer managed key: the backup function may decrypt with it through S3 only. */
+    bucketKeyArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/, { error: 'must be a KMS key ARN (the source bucket\'s SSE-KMS key)' })
+      .optional(),
+    schedule: ScheduleSchema,
+    backup: z
+      .strictObject({
+        method: z.literal('dump', { error: "an S3 file set is backed up by the file-set backup function: 'dump' (or leave backup out)" }).default('dump'),
+      })
+      .prefault({}),
+    retention: commonSourceShape.retention,
+    objectives: ObjectivesSchema,
+    verification: z
+      .strictObject({
+        /** Share of the older packs each verification reads in full; the packs a snapshot wrote are always read. */
+        readDataPercent: z.number().min(0, { error: 'must be a percentage from 0 to 100' }).max(100, { error: 'must be a percentage from 0 to 100' }).default(10),
+      })
+      .prefault({}),
+  }),
+);
+
+/** One source to back up. New kinds (configuration) are new members of this union. */
 export const SourceSchema = z.discriminatedUnion(
   'kind',
-  [instanceSource('rds-postgres'), instanceSource('rds-mysql'), clusterSource('aurora-postgres'), clusterSource('aurora-mysql'), docdbSource, elasticacheSource],
+  [instanceSource('rds-postgres'), instanceSource('rds-mysql'), clusterSource('aurora-postgres'), clusterSource('aurora-mysql'), docdbSource, elasticacheSource, s3Source],
   {
     error: (iss) => {
       if (iss.code !== 'invalid_union') return undefined;
@@ -738,18 +784,20 @@ export type RdsInstanceSourceConfig = Extract<SourceConfig, { instanceIdentifier
 export type AuroraClusterSourceConfig = Extract<SourceConfig, { clusterIdentifier: string; kind: 'aurora-postgres' | 'aurora-mysql' }>;
 export type DocdbSourceConfig = Extract<SourceConfig, { kind: 'docdb' }>;
 export type ElastiCacheSourceConfig = Extract<SourceConfig, { kind: 'elasticache-redis' }>;
+export type S3SourceConfig = Extract<SourceConfig, { kind: 's3' }>;
 /** The sources on RDS, Aurora and DocumentDB: a database with credentials. */
-export type DatabaseSourceConfig = Exclude<SourceConfig, ElastiCacheSourceConfig>;
+export type DatabaseSourceConfig = Exclude<SourceConfig, ElastiCacheSourceConfig | S3SourceConfig>;
 
 export function isDatabaseSource(source: SourceConfig): source is DatabaseSourceConfig {
-  return source.kind !== 'elasticache-redis';
+  return source.kind !== 'elasticache-redis' && source.kind !== 's3';
 }
 
 /** The engine a source's backups record: a dump's and its verification server's, DocumentDB's, or a cache's. */
 export function sourceEngine(source: Pick<DatabaseSourceConfig, 'kind'>): 'postgresql' | 'mysql' | 'docdb';
-export function sourceEngine(source: Pick<SourceConfig, 'kind'>): 'postgresql' | 'mysql' | 'docdb' | 'redis';
-export function sourceEngine(source: Pick<SourceConfig, 'kind'>): 'postgresql' | 'mysql' | 'docdb' | 'redis' {
+export function sourceEngine(source: Pick<SourceConfig, 'kind'>): 'postgresql' | 'mysql' | 'docdb' | 'redis' | 'fileset';
+export function sourceEngine(source: Pick<SourceConfig, 'kind'>): 'postgresql' | 'mysql' | 'docdb' | 'redis' | 'fileset' {
   if (source.kind === 'elasticache-redis') return 'redis';
+  if (source.kind === 's3') return 'fileset';
   return source.kind === 'docdb' ? 'docdb' : source.kind.endsWith('postgres') ? 'postgresql' : 'mysql';
 }
 export type NetworkConfig = z.output<typeof NetworkSchema>;

@@ -7,6 +7,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { DumpFunction, type DumpNetwork, type DumpSource } from './dump-function.ts';
 import { FargateRunner, type RunnerTask } from './fargate-runner.ts';
+import { FileSetBackupFunction, type FileSetBackupSource } from './fileset-backup.ts';
 import { KEY_USE_TAGS } from './vault-key.ts';
 
 export interface BackupFunctionsProps {
@@ -23,6 +24,8 @@ export interface BackupFunctionsProps {
   readonly airGapKeyArn?: string;
   /** Where the staging bucket for cache exports sends its access logs: required when a source is a cache. */
   readonly accessLogBucket?: s3.IBucket;
+  /** S3 file sets: one file-set backup function serves them all (it runs outside any VPC). @default none */
+  readonly fileSets?: readonly FileSetBackupSource[];
 }
 
 /** Sources that share VPC, subnets and security groups share one dump function. */
@@ -56,6 +59,8 @@ export class BackupFunctions extends Construct {
   readonly dumpTaskFor: ReadonlyMap<string, RunnerTask>;
   /** Where ElastiCache exports the caches' snapshots; absent without cache sources. */
   readonly staging?: ElastiCacheStaging;
+  /** The file-set backup function; absent without file sets. */
+  readonly fileSetBackup?: FileSetBackupFunction;
 
   constructor(scope: Construct, id: string, props: BackupFunctionsProps) {
     super(scope, id);
@@ -114,6 +119,17 @@ export class BackupFunctions extends Construct {
     });
     this.dumpFunctions = dumpFunctions;
     this.dumpFunctionFor = byId;
+
+    if (props.fileSets && props.fileSets.length > 0) {
+      this.fileSetBackup = new FileSetBackupFunction(this, 'FileSetBackup', {
+        sources: props.fileSets,
+        vault: props.vault,
+        vaultKey: props.vaultKey,
+        logKey: this.operationsKey,
+        deadLetterQueue: this.deadLetterQueue,
+        ...(props.evidenceKey ? { evidenceKey: props.evidenceKey } : {}),
+      });
+    }
 
     this.runner = new FargateRunner(this, 'Runner', { name: props.name ?? 'lifeboat', logKey: this.operationsKey });
     const tasks = new Map<string, RunnerTask>();

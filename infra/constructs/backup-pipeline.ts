@@ -25,10 +25,10 @@ import { auditWriteStatements } from './audit-trail.ts';
  * What a source's backups hold: a PostgreSQL or MySQL database (dumps, snapshots), a DocumentDB cluster (snapshots
  * only), or an ElastiCache cache (its snapshot exported into a `redis-keys` payload).
  */
-export type SourceEngine = 'postgresql' | 'mysql' | 'docdb' | 'redis';
+export type SourceEngine = 'postgresql' | 'mysql' | 'docdb' | 'redis' | 'fileset';
 
 /** A source as the pipeline sees it: identifiers, schedule and policy; never credentials. */
-export type PipelineSource = DatabasePipelineSource | CachePipelineSource;
+export type PipelineSource = DatabasePipelineSource | CachePipelineSource | FileSetPipelineSource;
 
 /** An RDS, Aurora or DocumentDB source. */
 export interface DatabasePipelineSource extends PipelineSourceCommon {
@@ -45,6 +45,18 @@ export interface CachePipelineSource extends PipelineSourceCommon {
   readonly engine: 'redis';
   readonly method: 'dump';
   readonly elasticache: { readonly replicationGroupId: string } | { readonly cacheClusterId: string };
+}
+
+/**
+ * An S3 file set (a bucket and prefix): the file-set backup function snapshots it under `filesets/<source>/`; the
+ * verify, copy and prune functions follow it there. Always on Lambda.
+ */
+export interface FileSetPipelineSource extends PipelineSourceCommon {
+  readonly engine: 'fileset';
+  readonly method: 'dump';
+  readonly s3: { readonly bucket: string; readonly prefix: string };
+  /** Share of older packs each verification reads in full (the snapshot's own are always read). @default 10 */
+  readonly readDataPercent?: number;
 }
 
 interface PipelineSourceCommon {
@@ -185,8 +197,14 @@ export class BackupPipeline extends Construct {
     return this.props.sources.filter((s): s is DatabasePipelineSource => s.method !== 'dump');
   }
 
-  private get dumpSources(): PipelineSource[] {
-    return this.props.sources.filter((s) => s.method !== 'snapshot');
+  /** Sources whose backups are folders under `backups/`: dumps and cache exports. */
+  private get dumpSources(): (DatabasePipelineSource | CachePipelineSource)[] {
+    return this.props.sources.filter((s): s is DatabasePipelineSource | CachePipelineSource => s.method !== 'snapshot' && s.engine !== 'fileset');
+  }
+
+  /** Sources whose snapshots are under `filesets/`. */
+  private get fileSetSources(): FileSetPipelineSource[] {
+    return this.props.sources.filter((s): s is FileSetPipelineSource => s.engine === 'fileset');
   }
 
   private snapshotTypes(): ('instance' | 'cluster')[] {
@@ -214,6 +232,8 @@ export class BackupPipeline extends Construct {
     const { functions, verification } = this.props;
     const routes = this.props.sources.map((s) => {
       if (s.method === 'snapshot') return { id: s.id, method: s.method };
+      // A file set runs on Lambda only: its backup function gives up in time and the failure is alerted.
+      if (s.engine === 'fileset') return { id: s.id, method: s.method, dumpFunctionArn: functions.fileSetBackup!.functionArn, runner: 'lambda' };
       const dump = functions.dumpFunctionFor.get(s.id)!;
       const task = functions.dumpTaskFor.get(s.id)!;
       const fargate = s.fargate ?? { cpu: DEFAULT_TASK_CPU, memoryMiB: DEFAULT_TASK_MEMORY_MIB, autoAfterMinutes: 10, autoAboveRawGiB: 40 };
@@ -348,6 +368,18 @@ export class BackupPipeline extends Construct {
       everySource,
     );
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ListBothVaults', actions: ['s3:ListBucket'], resources: [this.props.vault.bucketArn, this.drBucketArn] }));
+    if (this.fileSetSources.length > 0) {
+      // File sets: their chunk-id keys, packs, snapshots and results, read in the primary, added in the DR vault.
+      const fileSets = 'The file sets\' own prefixes (`filesets/<source>/`): the wildcard is the object name within each.';
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({ sid: 'ReadPrimaryFileSets', actions: ['s3:GetObject'], resources: this.fileSetSources.map((s) => this.props.vault.arnForObjects(`filesets/${s.id}/*`)) }),
+        fileSets,
+      );
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({ sid: 'WriteDrFileSets', actions: ['s3:GetObject', 's3:PutObject'], resources: this.fileSetSources.map((s) => `${this.drBucketArn}/filesets/${s.id}/*`) }),
+        fileSets,
+      );
+    }
     // A copy cut off by its timeout is continued, not restarted: the rerun finds the upload and its copied parts.
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ResumeDrUploads', actions: ['s3:ListBucketMultipartUploads'], resources: [this.drBucketArn] }));
     fn.addToRolePolicy(
@@ -430,7 +462,14 @@ export class BackupPipeline extends Construct {
   private buildPrune(): PipelineFunction {
     const { dr } = this.props;
     const region = this.stack.region;
-    const retention = this.props.sources.map((s) => ({ id: s.id, timeZone: s.schedule.timeZone, retention: s.retention, snapshots: s.method !== 'dump' }));
+    const retention = this.props.sources.map((s) => ({
+      id: s.id,
+      timeZone: s.schedule.timeZone,
+      retention: s.retention,
+      snapshots: s.method !== 'dump',
+      ...(s.engine === 'fileset' ? { kind: 'fileset' } : {}),
+    }));
+    const fileSets = this.fileSetSources.map((s) => s.id);
     const fn = this.pipelineFunction('Prune', 'prune', {
       description: 'Lifeboat: applies each source\'s retention to both vaults and its RDS snapshots in both regions',
       environment: {
@@ -439,12 +478,18 @@ export class BackupPipeline extends Construct {
         DR_REGION: dr.region,
         LIFEBOAT_RETENTION: JSON.stringify(retention),
         VERIFICATION_KEY_ARN: this.props.verificationKey.keyArn,
+        // File sets: a kept snapshot's index says which packs stay, and reading it takes each region's key.
+        ...(fileSets.length > 0 ? { VAULT_KEY_ARN: this.props.vaultKey.keyArn, DR_VAULT_KEY_ARN: dr.keyArn } : {}),
       },
-      keyUse: ['encrypt'],
+      keyUse: fileSets.length > 0 ? ['encrypt', 'decrypt'] : ['encrypt'],
       timeout: Duration.minutes(10),
       outsideVpcReason: 'It calls only the S3 and RDS APIs; a VPC would need endpoints for both and add nothing.',
     });
-    const objects = [this.props.vault.arnForObjects('backups/*'), `${this.drBucketArn}/backups/*`];
+    const objects = [
+      this.props.vault.arnForObjects('backups/*'),
+      `${this.drBucketArn}/backups/*`,
+      ...fileSets.flatMap((id) => [this.props.vault.arnForObjects(`filesets/${id}/*`), `${this.drBucketArn}/filesets/${id}/*`]),
+    ];
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'PruneBothVaults',
@@ -457,6 +502,17 @@ export class BackupPipeline extends Construct {
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ListBothVaults', actions: ['s3:ListBucket'], resources: [this.props.vault.bucketArn, this.drBucketArn] }));
     fn.addToRolePolicy(BackupPipeline.decryptThroughS3('ReadPrimaryManifests', this.props.vaultKey.keyArn, region));
     fn.addToRolePolicy(BackupPipeline.decryptThroughS3('ReadDrManifests', dr.keyArn, dr.region));
+    if (fileSets.length > 0) {
+      // The indexes of the file sets' snapshots, in both vaults: only data keys whose context names a file set.
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadFileSetIndexes',
+          actions: ['kms:Decrypt'],
+          resources: [this.props.vaultKey.keyArn, dr.keyArn],
+          conditions: { StringEquals: { 'kms:EncryptionContext:lifeboat:source': fileSets } },
+        }),
+      );
+    }
     // Only results the verifier signed count: checking one is all retention may do with the key.
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'AuthenticateVerificationResults', actions: ['kms:VerifyMac'], resources: [this.props.verificationKey.keyArn] }));
     const types = this.snapshotTypes();
@@ -490,7 +546,8 @@ export class BackupPipeline extends Construct {
     // It decrypts backups (the Encryption SDK's data keys) and writes verification results under SSE-KMS.
     for (const tag of Object.values(KEY_USE_TAGS)) Tags.of(role).add(tag, 'true');
     const logGroup = new logs.LogGroup(this, 'VerifyLogs', { retention: logs.RetentionDays.THREE_MONTHS, encryptionKey: functions.operationsKey, removalPolicy: RemovalPolicy.RETAIN });
-    const sources = this.dumpSources.map((s) =>
+    const fileSets = this.fileSetSources.map((s) => ({ id: s.id, kind: 'fileset', s3: s.s3, ...(s.readDataPercent === undefined ? {} : { readDataPercent: s.readDataPercent }) }));
+    const backups = this.dumpSources.map((s) =>
       s.engine === 'redis'
         ? { id: s.id, engine: s.engine, elasticache: s.elasticache }
         : {
@@ -509,7 +566,7 @@ export class BackupPipeline extends Construct {
       VAULT_BUCKET: this.props.vault.bucketName,
       VAULT_KEY_ARN: this.props.vaultKey.keyArn,
       ALERT_TOPIC_ARN: this.props.alerts.topic.topicArn,
-      LIFEBOAT_SOURCES: JSON.stringify(sources),
+      LIFEBOAT_SOURCES: JSON.stringify([...backups, ...fileSets]),
       VERIFY_SERVERS: JSON.stringify(servers),
       VERIFICATION_KEY_ARN: this.props.verificationKey.keyArn,
       ...(this.props.evidenceKey ? { EVIDENCE_KEY_ARN: this.props.evidenceKey.keyArn } : {}),
@@ -569,8 +626,23 @@ export class BackupPipeline extends Construct {
         }),
         'Only verification results (`verifications/<time>.json`) inside a dump source\'s backups: the wildcards are the backup id and the result\'s time.',
       );
-      policy.add(new iam.PolicyStatement({ sid: 'ListVault', actions: ['s3:ListBucket'], resources: [this.props.vault.bucketArn] }));
     }
+    const fileSetPrefixes = this.fileSetSources.map((s) => `filesets/${s.id}/*`);
+    if (fileSetPrefixes.length > 0) {
+      policy.add(
+        new iam.PolicyStatement({ sid: 'ReadFileSets', actions: ['s3:GetObject'], resources: fileSetPrefixes.map((p) => this.props.vault.arnForObjects(p)) }),
+        'Snapshots and packs of the file sets, each under its own prefix: the wildcard is the object name within that prefix.',
+      );
+      policy.add(
+        new iam.PolicyStatement({
+          sid: 'WriteFileSetVerificationResults',
+          actions: ['s3:PutObject'],
+          resources: this.fileSetSources.map((s) => this.props.vault.arnForObjects(`filesets/${s.id}/snapshots/*/verifications/*`)),
+        }),
+        'Only verification results (`verifications/<time>.json`) inside a file set\'s snapshots: the wildcards are the snapshot id and the result\'s time.',
+      );
+    }
+    if (prefixes.length + fileSetPrefixes.length > 0) policy.add(new iam.PolicyStatement({ sid: 'ListVault', actions: ['s3:ListBucket'], resources: [this.props.vault.bucketArn] }));
     policy.add(new iam.PolicyStatement({ sid: 'DecryptBackups', actions: ['kms:Decrypt'], resources: [this.props.vaultKey.keyArn] }));
     policy.add(new iam.PolicyStatement({ sid: 'EncryptVerificationResults', actions: ['kms:GenerateDataKey'], resources: [this.props.vaultKey.keyArn] }));
     policy.add(new iam.PolicyStatement({ sid: 'PublishAlerts', actions: ['sns:Publish'], resources: [this.props.alerts.topic.topicArn] }));
@@ -618,7 +690,15 @@ export class BackupPipeline extends Construct {
     const stateMachineName = `${name}-backup`;
     const logGroup = stateMachineLogGroup(this, 'StateMachineLogs', stateMachineName, { encryptionKey: functions.operationsKey, retention: logs.RetentionDays.THREE_MONTHS });
     const role = stateMachineRole(this, 'StateMachineRole', 'Lifeboat backup state machine');
-    const invoked = [this.resolveSource.function, this.snapshot.function, this.verify, this.copy.function, this.prune.function, ...functions.dumpFunctions.map((d) => d.function)];
+    const invoked = [
+      this.resolveSource.function,
+      this.snapshot.function,
+      this.verify,
+      this.copy.function,
+      this.prune.function,
+      ...functions.dumpFunctions.map((d) => d.function),
+      ...(functions.fileSetBackup ? [functions.fileSetBackup.function.function] : []),
+    ];
     const policy = new ReviewedPolicy(role, 'Exactly the calls the backup state machine\'s tasks make; a managed policy would be shared and so wider.');
     // The tasks invoke unqualified function ARNs, so no `:*` (version or alias) resource is needed.
     policy.add(new iam.PolicyStatement({ sid: 'InvokeBackupFunctions', actions: ['lambda:InvokeFunction'], resources: invoked.map((f) => f.functionArn) }));
@@ -764,6 +844,10 @@ function validatePipelineProps(id: string, props: BackupPipelineProps): void {
   const problems: string[] = [];
   if (props.sources.length === 0) problems.push('sources: at least one source is required');
   for (const source of props.sources) {
+    if (source.engine === 'fileset') {
+      if (!props.functions.fileSetBackup?.sources.some((s) => s.id === source.id)) problems.push(`sources '${source.id}': no file-set backup function serves it`);
+      continue;
+    }
     if (source.method !== 'snapshot' && !props.functions.dumpFunctionFor.has(source.id)) problems.push(`sources '${source.id}': no dump function serves it`);
     if (source.method !== 'snapshot' && source.engine !== 'redis' && !source.database) problems.push(`sources '${source.id}': a dump needs a database`);
   }

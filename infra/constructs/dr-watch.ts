@@ -16,7 +16,7 @@ import { PipelineFunction } from './pipeline-function.ts';
 export interface DrWatchProps {
   /** The deployment's name: prefixes the alarms and the schedule (`<name>-dr-freshness`). */
   readonly name: string;
-  readonly sources: readonly { readonly id: string; readonly rpoMinutes: number }[];
+  readonly sources: readonly { readonly id: string; readonly rpoMinutes: number; readonly kind?: 'fileset' }[];
   /** This region's vault (the DR vault) and the key its objects are encrypted with. */
   readonly vault: s3.IBucket;
   readonly vaultKeyArn: string;
@@ -50,7 +50,8 @@ export class DrWatch extends Construct {
     const everyMinutes = props.everyMinutes ?? 5;
     ({ topic: this.alarmTopic, forwarder: this.alarmAlert } = alarmForwarding(this, { alerts: props.alerts, logKey: props.logKey, deadLetterQueue: props.deadLetterQueue }));
 
-    const monitored = { sources: props.sources.map((s) => ({ id: s.id, rpoMinutes: s.rpoMinutes })), plans: [] };
+    const monitored = { sources: props.sources.map((s) => ({ id: s.id, rpoMinutes: s.rpoMinutes, ...(s.kind ? { kind: s.kind } : {}) })), plans: [] };
+    const fileSets = props.sources.filter((s) => s.kind === 'fileset').map((s) => s.id);
     this.freshness = new PipelineFunction(this, 'Freshness', {
       handler: 'freshness',
       description: 'Lifeboat: measures every source\'s DR copy lag from the DR vault alone, as CloudWatch metrics in the DR region',
@@ -68,8 +69,14 @@ export class DrWatch extends Construct {
       new iam.PolicyStatement({ sid: 'ReadDrManifests', actions: ['s3:GetObject'], resources: [props.vault.arnForObjects('backups/*/manifest.json')] }),
       'Manifests of every source in the DR vault (`backups/<source>/<backup id>/manifest.json`): the wildcards are the source and backup id; never a payload.',
     );
+    if (fileSets.length > 0) {
+      this.freshness.addToRolePolicy(
+        new iam.PolicyStatement({ sid: 'ReadDrFileSetManifests', actions: ['s3:GetObject'], resources: fileSets.map((id) => props.vault.arnForObjects(`filesets/${id}/snapshots/*/manifest.json`)) }),
+        'Snapshot manifests of the file sets in the DR vault (`filesets/<source>/snapshots/<id>/manifest.json`): the wildcard is the snapshot id; never a pack.',
+      );
+    }
     this.freshness.addToRolePolicy(
-      new iam.PolicyStatement({ sid: 'ListDrVault', actions: ['s3:ListBucket'], resources: [props.vault.bucketArn], conditions: { StringLike: { 's3:prefix': ['backups/*'] } } }),
+      new iam.PolicyStatement({ sid: 'ListDrVault', actions: ['s3:ListBucket'], resources: [props.vault.bucketArn], conditions: { StringLike: { 's3:prefix': ['backups/*', ...fileSets.map((id) => `filesets/${id}/*`)] } } }),
     );
     this.freshness.addToRolePolicy(
       new iam.PolicyStatement({ sid: 'DecryptDrManifests', actions: ['kms:Decrypt'], resources: [props.vaultKeyArn], conditions: { StringEquals: { 'kms:ViaService': `s3.${this.freshness.function.stack.region}.amazonaws.com` } } }),

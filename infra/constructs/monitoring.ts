@@ -24,6 +24,8 @@ export interface MonitoredSource {
   readonly rpoMinutes: number;
   /** The RDS snapshot kind of a `snapshot` or `both` source. @default - no snapshots */
   readonly snapshotType?: 'instance' | 'cluster';
+  /** A file set: its snapshots are under `filesets/<source>/`. @default a source whose backups are under `backups/` */
+  readonly kind?: 'fileset';
 }
 
 /** A DR plan as monitoring sees it. */
@@ -145,7 +147,11 @@ export class Monitoring extends Construct {
   private buildFreshness(): PipelineFunction {
     const { vault, vaultKey, dr } = this.props;
     const region = this.stack.region;
-    const monitored = { sources: this.props.sources.map((s) => ({ id: s.id, rpoMinutes: s.rpoMinutes })), plans: (this.props.plans ?? []).map((p) => p.name) };
+    const monitored = {
+      sources: this.props.sources.map((s) => ({ id: s.id, rpoMinutes: s.rpoMinutes, ...(s.kind ? { kind: s.kind } : {}) })),
+      plans: (this.props.plans ?? []).map((p) => p.name),
+    };
+    const fileSets = this.props.sources.filter((s) => s.kind === 'fileset').map((s) => s.id);
     const fn = new PipelineFunction(this, 'Freshness', {
       handler: 'freshness',
       description: 'Lifeboat: measures every source\'s backup age, verified age and DR copy lag, and each plan\'s last drill, as CloudWatch metrics',
@@ -175,6 +181,20 @@ export class Monitoring extends Construct {
       }),
       'Manifests and verification results of every source (`backups/<source>/<backup id>/...`): the wildcards are the source and backup id; never a payload.',
     );
+    if (fileSets.length > 0) {
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadFileSetManifestsAndResults',
+          actions: ['s3:GetObject'],
+          resources: fileSets.flatMap((id) => [
+            vault.arnForObjects(`filesets/${id}/snapshots/*/manifest.json`),
+            vault.arnForObjects(`filesets/${id}/snapshots/*/verifications/*`),
+            `${drBucketArn}/filesets/${id}/snapshots/*/manifest.json`,
+          ]),
+        }),
+        'Snapshot manifests and verification results of the file sets (`filesets/<source>/snapshots/<id>/...`): the wildcard is the snapshot id; never a pack.',
+      );
+    }
     fn.addToRolePolicy(
       new iam.PolicyStatement({ sid: 'ReadDrillEvidence', actions: ['s3:GetObject'], resources: [vault.arnForObjects('evidence/*')] }),
       'DR plan evidence (`evidence/<plan>/<execution>.json`): the wildcard is the plan and execution name.',
@@ -184,7 +204,7 @@ export class Monitoring extends Construct {
         sid: 'ListBothVaults',
         actions: ['s3:ListBucket'],
         resources: [vault.bucketArn, drBucketArn],
-        conditions: { StringLike: { 's3:prefix': ['backups/*', 'evidence/*'] } },
+        conditions: { StringLike: { 's3:prefix': ['backups/*', 'evidence/*', ...fileSets.map((id) => `filesets/${id}/*`)] } },
       }),
     );
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadPrimaryManifests', actions: ['kms:Decrypt'], resources: [vaultKey.keyArn], conditions: { StringEquals: { 'kms:ViaService': `s3.${region}.amazonaws.com` } } }));

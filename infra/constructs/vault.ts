@@ -123,12 +123,17 @@ export class Vault extends Construct {
       serverAccessLogsBucket: this.accessLogBucket,
       serverAccessLogsPrefix: 'vault/',
       lifecycleRules: [
+        // Only dump and snapshot backups are tiered: each is read whole or not at all. A file set's packs are shared
+        // by every later snapshot (a pack from last year is part of today's), and audit events, evidence and
+        // reports are read by the functions that check them, so none of those may go to Deep Archive.
         {
           id: 'tier-backups',
+          prefix: 'backups/',
           transitions,
           noncurrentVersionExpiration: Duration.days(noncurrentDays),
           abortIncompleteMultipartUploadAfter: Duration.days(7),
         },
+        { id: 'expire-old-versions', noncurrentVersionExpiration: Duration.days(noncurrentDays), abortIncompleteMultipartUploadAfter: Duration.days(7) },
       ],
       removalPolicy: RemovalPolicy.RETAIN,
     });

@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { Alerts, type AlertSubscriber } from '../constructs/alerts.ts';
 import { BackupFunctions } from '../constructs/backup-functions.ts';
-import { BackupPipeline, type AirGapDestination, type BackupPipelineProps, type PipelineSource } from '../constructs/backup-pipeline.ts';
+import { BackupPipeline, type AirGapDestination, type BackupPipelineProps, type CachePipelineSource, type DatabasePipelineSource, type FileSetPipelineSource } from '../constructs/backup-pipeline.ts';
 import type { DumpNetwork } from '../constructs/dump-function.ts';
 import type { PlanConfig } from '../config/plans.ts';
 import { DrPlans } from '../constructs/dr-plans.ts';
@@ -20,8 +20,15 @@ import { VaultKey } from '../constructs/vault-key.ts';
 import { VaultTrail, vaultTrailName } from '../constructs/vault-trail.ts';
 
 /** What the primary region backs up: every source, and where its copies go. */
+/** A database or cache: its dump function runs in its network. */
+export type NetworkedSource = (DatabasePipelineSource | CachePipelineSource) & { readonly network: DumpNetwork };
+/** An S3 file set, with its bucket's key when that is a customer managed key. */
+export type FileSetRegionSource = FileSetPipelineSource & { readonly bucketKeyArn?: string };
+/** A source as the region stack is given it. */
+export type RegionSource = NetworkedSource | FileSetRegionSource;
+
 export interface RegionBackupProps {
-  readonly sources: readonly (PipelineSource & { readonly network: DumpNetwork })[];
+  readonly sources: readonly RegionSource[];
   readonly drRegion: string;
   readonly verification?: BackupPipelineProps['verification'];
   readonly maxSnapshotCopiesInFlight?: number;
@@ -52,7 +59,7 @@ export interface RegionStackProps extends StackProps {
   /** The sources this region backs up (the primary region). @default - none */
   readonly backup?: RegionBackupProps;
   /** The DR region: watch its vault's copies of these sources, with alarms in this region. @default - none */
-  readonly drWatch?: { readonly sources: readonly { readonly id: string; readonly rpoMinutes: number }[]; readonly everyMinutes?: number };
+  readonly drWatch?: { readonly sources: readonly { readonly id: string; readonly rpoMinutes: number; readonly kind?: 'fileset' }[]; readonly everyMinutes?: number };
   /**
    * The DR region: the roles that copy verification results into this vault (the primary's copy function). Every
    * other principal is denied writing them here, as the primary vault denies all but the verifier. @default - no guard
@@ -109,7 +116,8 @@ export class RegionStack extends Stack {
         new CfnOutput(this, 'DrEvidenceKeyArn', { value: this.drEvidenceKey.key.keyArn, description: 'lifeboat --dr-evidence-key: the key DR plan evidence is signed with' });
       }
       // DocumentDB sources are snapshot-only: never dumped. A cache's snapshot is exported by a dump function too.
-      const dumpSources = sources
+      const backups = sources.filter((s): s is NetworkedSource => s.engine !== 'fileset');
+      const dumpSources = backups
         .filter((s) => s.method !== 'snapshot' && s.engine !== 'docdb')
         .map((s) =>
           s.engine === 'redis'
@@ -117,10 +125,13 @@ export class RegionStack extends Stack {
             : { id: s.id, engine: s.engine as 'postgresql' | 'mysql', database: s.database!, credentialsSecretArn: s.credentialsSecretArn, rds: s.rds, network: s.network },
         );
       // The DR plans' source entries and the snapshot restore test are databases' (credentials, RDS); a plan restores a cache from the vault alone.
-      const databases = sources.filter((s): s is Extract<typeof s, { credentialsSecretArn: string }> => s.engine !== 'redis');
+      const databases = backups.filter((s): s is Extract<typeof s, { credentialsSecretArn: string }> => s.engine !== 'redis');
+      // S3 file sets: one file-set backup function, outside any VPC.
+      const fileSets = sources.filter((s): s is FileSetRegionSource => s.engine === 'fileset');
       this.backup = new BackupFunctions(this, 'Backup', {
         name: props.deployment,
         sources: dumpSources,
+        fileSets: fileSets.map((s) => ({ id: s.id, kind: 'fileset' as const, s3: s.s3, ...(s.bucketKeyArn ? { bucketKeyArn: s.bucketKeyArn } : {}) })),
         vault: this.vault.bucket,
         vaultKey: this.vaultKey.key,
         evidenceKey: this.evidenceKey.key,
@@ -129,7 +140,14 @@ export class RegionStack extends Stack {
       });
       this.pipeline = new BackupPipeline(this, 'Pipeline', {
         name: props.deployment,
-        sources: sources.map(({ network: _network, ...source }) => source),
+        sources: sources.map((source) => {
+          if (source.engine === 'fileset') {
+            const { bucketKeyArn: _key, ...pipelineSource } = source;
+            return pipelineSource;
+          }
+          const { network: _network, ...pipelineSource } = source;
+          return pipelineSource;
+        }),
         vault: this.vault.bucket,
         vaultKey: this.vaultKey.key,
         dr: {
@@ -252,6 +270,7 @@ export class RegionStack extends Stack {
       { label: 'prune', function: pipeline.prune.function },
       { label: 'start-backup', function: pipeline.startBackup.function },
       ...backup.dumpFunctions.map((d, i) => ({ label: `dump-${i + 1}`, function: d.function })),
+      ...(backup.fileSetBackup ? [{ label: 'fileset-backup', function: backup.fileSetBackup.function.function }] : []),
       ...(this.plans ? [{ label: 'dr-step', function: this.plans.drStep }, { label: 'request-approval', function: this.plans.requestApproval.function }, { label: 'approval-endpoint', function: this.plans.approvalEndpoint.function }] : []),
       ...(this.restoreTest ? [{ label: 'validate-restore', function: this.restoreTest.validateRestore }] : []),
       ...(this.report ? [{ label: 'report', function: this.report.function.function }] : []),
@@ -297,9 +316,13 @@ export class RegionStack extends Stack {
         }),
       );
     // The DR vault: its verification results are the primary's signed ones, copied beside each backup by the copy function.
-    if (copiers.length > 0) deny('OnlyTheCopyFunctionWritesVerificationResults', 'backups/*/*/verifications/*', copiers);
+    if (copiers.length > 0) {
+      deny('OnlyTheCopyFunctionWritesVerificationResults', 'backups/*/*/verifications/*', copiers);
+      deny('OnlyTheCopyFunctionWritesFileSetResults', 'filesets/*/snapshots/*/verifications/*', copiers);
+    }
     if (!this.pipeline) return;
     deny('OnlyTheVerifierWritesVerificationResults', 'backups/*/*/verifications/*', [this.pipeline.verifyRole, this.pipeline.verifyTask.taskRole]);
+    deny('OnlyTheVerifierWritesFileSetResults', 'filesets/*/snapshots/*/verifications/*', [this.pipeline.verifyRole, this.pipeline.verifyTask.taskRole]);
     if (this.plans) deny('OnlyTheDrStepWritesDrEvidence', 'evidence/*', [this.plans.drStep.role!, ...(this.plans.drStepTask ? [this.plans.drStepTask.taskRole] : [])]);
     if (this.report) deny('OnlyTheReportFunctionWritesReports', 'reports/*', [this.report.function.role]);
   }

@@ -289,6 +289,25 @@ describe('cdk-nag: AWS Solutions and NIST 800-53 rev 5 over the whole app', () =
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:eu-west-1:123456789012:execution:lifeboat-backup:*] @ */Plans/Role-catalog-docdb-default/DefaultPolicy/Resource',
       'AwsSolutions-SF1 @ */Plans/Plan-catalog-docdb-default/Resource',
       'NIST.800.53.R5-IAMNoInlinePolicy @ */Plans/Role-catalog-docdb-default/DefaultPolicy/Resource',
+      // The S3 file set (uploads): its backup function (outside any VPC, its source prefix and its own vault prefix), and what verify, copy, prune and freshness read of it.
+      'AwsSolutions-IAM5[Resource::*] @ */Backup/FileSetBackup/Backup/Role/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<VaultBucket0925C477.Arn>/audit/*] @ */Backup/FileSetBackup/Backup/Role/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<VaultBucket0925C477.Arn>/filesets/uploads/*] @ */Backup/FileSetBackup/Backup/Role/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<VaultBucket0925C477.Arn>/filesets/uploads/*] @ */Backup/Runner/VerifyTaskRole/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<VaultBucket0925C477.Arn>/filesets/uploads/*] @ */Pipeline/Copy/Role/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<VaultBucket0925C477.Arn>/filesets/uploads/*] @ */Pipeline/Prune/Role/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<VaultBucket0925C477.Arn>/filesets/uploads/*] @ */Pipeline/VerifyRole/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<VaultBucket0925C477.Arn>/filesets/uploads/snapshots/*/manifest.json] @ */DrWatch/Freshness/Role/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<VaultBucket0925C477.Arn>/filesets/uploads/snapshots/*/manifest.json] @ */Monitoring/Freshness/Role/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<VaultBucket0925C477.Arn>/filesets/uploads/snapshots/*/verifications/*] @ */Backup/Runner/VerifyTaskRole/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<VaultBucket0925C477.Arn>/filesets/uploads/snapshots/*/verifications/*] @ */Monitoring/Freshness/Role/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::<VaultBucket0925C477.Arn>/filesets/uploads/snapshots/*/verifications/*] @ */Pipeline/VerifyRole/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::lifeboat-<AWS::AccountId>-eu-central-1/filesets/uploads/*] @ */Pipeline/Copy/Role/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::lifeboat-<AWS::AccountId>-eu-central-1/filesets/uploads/*] @ */Pipeline/Prune/Role/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::lifeboat-<AWS::AccountId>-eu-central-1/filesets/uploads/snapshots/*/manifest.json] @ */Monitoring/Freshness/Role/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::orders-app-uploads/media/*] @ */Backup/FileSetBackup/Backup/Role/DefaultPolicy/Resource',
+      'NIST.800.53.R5-IAMNoInlinePolicy @ */Backup/FileSetBackup/Backup/Role/DefaultPolicy/Resource',
+      'NIST.800.53.R5-LambdaInsideVPC @ */Backup/FileSetBackup/Backup/Function/Resource',
       // Listed by concern; compared in sort order.
     ].sort());
     for (const violation of report.pluginReports.flatMap((p) => p.suppressedViolations)) {

@@ -67,6 +67,7 @@ describe('monitoring from the example config', () => {
       ['catalog-docdb', 1500],
       ['orders-db', 270],
       ['sessions-cache', 180],
+      ['uploads', 420],
     ]);
     lifeboat.primary.hasResourceProperties('AWS::CloudWatch::Alarm', {
       AlarmName: 'lifeboat-rpo-orders-db',
@@ -95,6 +96,7 @@ describe('monitoring from the example config', () => {
       ['catalog-docdb', 1500, 'breaching'],
       ['orders-db', 270, 'breaching'],
       ['sessions-cache', 180, 'breaching'],
+      ['uploads', 420, 'breaching'],
     ]);
   });
 
@@ -151,10 +153,10 @@ describe('monitoring from the example config', () => {
     const statements = policy!.Properties.PolicyDocument.Statement as { Sid?: string; Action: string | string[] }[];
     const actions = statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
     // Beside the Lambda plumbing (its dead-letter queue's key): reads, never a write or a delete.
-    expect(actions.filter((a) => /^(s3|rds):/.test(a)).sort()).toEqual(['rds:DescribeDBClusterSnapshots', 'rds:DescribeDBSnapshots', 's3:GetObject', 's3:GetObject', 's3:ListBucket']);
-    expect(statements.map((s) => s.Sid).filter(Boolean)).toEqual(expect.arrayContaining(['ReadManifestsAndResults', 'ReadDrillEvidence', 'ListBothVaults', 'ReadPrimaryManifests', 'ReadDrManifests', 'DescribeLifeboatSnapshots']));
+    expect(actions.filter((a) => /^(s3|rds):/.test(a)).sort()).toEqual(['rds:DescribeDBClusterSnapshots', 'rds:DescribeDBSnapshots', 's3:GetObject', 's3:GetObject', 's3:GetObject', 's3:ListBucket']);
+    expect(statements.map((s) => s.Sid).filter(Boolean)).toEqual(expect.arrayContaining(['ReadManifestsAndResults', 'ReadFileSetManifestsAndResults', 'ReadDrillEvidence', 'ListBothVaults', 'ReadPrimaryManifests', 'ReadDrManifests', 'DescribeLifeboatSnapshots']));
     lifeboat.primary.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ LIFEBOAT_MONITORED: JSON.stringify({ sources: [{ id: 'orders-db', rpoMinutes: 270 }, { id: 'billing-db', rpoMinutes: 1500 }, { id: 'catalog-docdb', rpoMinutes: 1500 }, { id: 'sessions-cache', rpoMinutes: 180 }], plans: ['orders-failover', 'sessions-recovery', 'billing-db-default', 'catalog-docdb-default'] }) }) },
+      Environment: { Variables: Match.objectLike({ LIFEBOAT_MONITORED: JSON.stringify({ sources: [{ id: 'orders-db', rpoMinutes: 270 }, { id: 'billing-db', rpoMinutes: 1500 }, { id: 'catalog-docdb', rpoMinutes: 1500 }, { id: 'sessions-cache', rpoMinutes: 180 }, { id: 'uploads', rpoMinutes: 420, kind: 'fileset' }], plans: ['orders-failover', 'sessions-recovery', 'billing-db-default', 'catalog-docdb-default'] }) }) },
     });
   });
 
@@ -198,8 +200,8 @@ describe('adding a source to the config', () => {
     ]);
     expect(dashboardBody(before.primary)).not.toContain('ledger-db');
     expect(dashboardBody(after.primary)).toContain('ledger-db: backup age (minutes) against its RPO');
-    expect(alarmsOn(after.primary, 'MinutesSinceLastVerifiedBackup')).toHaveLength(5);
-    expect(alarmsOn(after.primary, 'DrCopyLagMinutes')).toHaveLength(5);
+    expect(alarmsOn(after.primary, 'MinutesSinceLastVerifiedBackup')).toHaveLength(6);
+    expect(alarmsOn(after.primary, 'DrCopyLagMinutes')).toHaveLength(6);
   });
 
   it('adds exactly its DR copy lag alarm in the DR region, nothing else there', () => {
@@ -224,6 +226,7 @@ describe('the DR region\'s own watch on its copies', () => {
       ['catalog-docdb', 1500, 'breaching', 'Lifeboat', 'Maximum', 600],
       ['orders-db', 270, 'breaching', 'Lifeboat', 'Maximum', 600],
       ['sessions-cache', 180, 'breaching', 'Lifeboat', 'Maximum', 600],
+      ['uploads', 420, 'breaching', 'Lifeboat', 'Maximum', 600],
     ]);
     const topics = Object.entries(dr.findResources('AWS::SNS::Topic', { Properties: { DisplayName: 'Lifeboat alarms (forwarded to the alert topic with a severity)' } }));
     expect(topics).toHaveLength(1);
@@ -233,7 +236,7 @@ describe('the DR region\'s own watch on its copies', () => {
       expect(joined(alarm.Properties.AlarmDescription)).toMatch(/DR copy older than the RPO \(measured in the DR region\)/);
     }
     // The primary region's alarms are unchanged, and no DR watch runs there.
-    expect(alarmsOn(lifeboat.primary, 'DrCopyLagMinutes')).toHaveLength(4);
+    expect(alarmsOn(lifeboat.primary, 'DrCopyLagMinutes')).toHaveLength(5);
     expect(Object.keys(lifeboat.primary.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: Match.objectLike({ FRESHNESS_SCOPE: 'dr-vault' }) } } }))).toEqual([]);
   });
 
@@ -244,7 +247,7 @@ describe('the DR region\'s own watch on its copies', () => {
     const fn = dr.toJSON().Resources[stack.getLogicalId(watch.freshness.function.node.defaultChild as never)];
     const bucket = stack.getLogicalId(stack.vault.bucket.node.defaultChild as never);
     expect(fn.Properties.Environment.Variables).toMatchObject({ FRESHNESS_SCOPE: 'dr-vault', VAULT_BUCKET: { Ref: bucket } });
-    expect(JSON.parse(fn.Properties.Environment.Variables.LIFEBOAT_MONITORED)).toEqual({ sources: [{ id: 'orders-db', rpoMinutes: 270 }, { id: 'billing-db', rpoMinutes: 1500 }, { id: 'catalog-docdb', rpoMinutes: 1500 }, { id: 'sessions-cache', rpoMinutes: 180 }], plans: [] });
+    expect(JSON.parse(fn.Properties.Environment.Variables.LIFEBOAT_MONITORED)).toEqual({ sources: [{ id: 'orders-db', rpoMinutes: 270 }, { id: 'billing-db', rpoMinutes: 1500 }, { id: 'catalog-docdb', rpoMinutes: 1500 }, { id: 'sessions-cache', rpoMinutes: 180 }, { id: 'uploads', rpoMinutes: 420, kind: 'fileset' }], plans: [] });
     const role = stack.getLogicalId(watch.freshness.role.node.defaultChild as never);
     const statements = Object.values(dr.findResources('AWS::IAM::Policy'))
       .filter((p) => (p.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === role))
@@ -252,7 +255,9 @@ describe('the DR region\'s own watch on its copies', () => {
       .filter((st) => st.Sid !== undefined);
     expect(statements).toEqual([
       { Sid: 'ReadDrManifests', Effect: 'Allow', Action: 's3:GetObject', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, '/backups/*/manifest.json']] } },
-      { Sid: 'ListDrVault', Effect: 'Allow', Action: 's3:ListBucket', Resource: { 'Fn::GetAtt': [bucket, 'Arn'] }, Condition: { StringLike: { 's3:prefix': ['backups/*'] } } },
+      // The file set's snapshot manifests, never a pack.
+      { Sid: 'ReadDrFileSetManifests', Effect: 'Allow', Action: 's3:GetObject', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, '/filesets/uploads/snapshots/*/manifest.json']] } },
+      { Sid: 'ListDrVault', Effect: 'Allow', Action: 's3:ListBucket', Resource: { 'Fn::GetAtt': [bucket, 'Arn'] }, Condition: { StringLike: { 's3:prefix': ['backups/*', 'filesets/uploads/*'] } } },
       { Sid: 'DecryptDrManifests', Effect: 'Allow', Action: 'kms:Decrypt', Resource: expect.anything(), Condition: { StringEquals: { 'kms:ViaService': 's3.eu-central-1.amazonaws.com' } } },
     ]);
     dr.hasResourceProperties('AWS::Scheduler::Schedule', { Name: 'lifeboat-dr-freshness', ScheduleExpression: 'rate(5 minutes)', State: 'ENABLED' });

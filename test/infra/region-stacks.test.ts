@@ -166,13 +166,14 @@ describe('region stacks from the example config', () => {
         });
       });
 
-      it('tiers backups by the configured lifecycle and expires old versions', () => {
+      it('tiers dump and snapshot backups (never file-set packs, audit events or evidence) by the configured lifecycle and expires old versions of everything', () => {
         template().hasResourceProperties('AWS::S3::Bucket', {
           ObjectLockEnabled: true,
           LifecycleConfiguration: {
             Rules: [
               {
                 Id: 'tier-backups',
+                Prefix: 'backups/',
                 Status: 'Enabled',
                 Transitions: [
                   { StorageClass: 'GLACIER_IR', TransitionInDays: 30 },
@@ -181,6 +182,7 @@ describe('region stacks from the example config', () => {
                 NoncurrentVersionExpiration: { NoncurrentDays: 90 },
                 AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
               },
+              { Id: 'expire-old-versions', Status: 'Enabled', NoncurrentVersionExpiration: { NoncurrentDays: 90 }, AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 } },
             ],
           },
         });
@@ -210,21 +212,27 @@ describe('region stacks from the example config', () => {
           region === 'primary'
             ? [
                 onlyWrittenBy('OnlyTheVerifierWritesVerificationResults', 'backups/*/*/verifications/*', ['PipelineVerifyRole', 'BackupRunnerVerifyTaskRole']),
+                onlyWrittenBy('OnlyTheVerifierWritesFileSetResults', 'filesets/*/snapshots/*/verifications/*', ['PipelineVerifyRole', 'BackupRunnerVerifyTaskRole']),
                 onlyWrittenBy('OnlyTheDrStepWritesDrEvidence', 'evidence/*', ['PlansDrStepRole', 'BackupRunnerDrStepTaskRole']),
                 onlyWrittenBy('OnlyTheReportFunctionWritesReports', 'reports/*', ['ReportFunctionRole']),
               ]
             : [
                 // The DR vault: verification results only as the primary's copy function copies them (a cross-region reference).
-                {
-                  Sid: 'OnlyTheCopyFunctionWritesVerificationResults',
+                ...(
+                  [
+                    ['OnlyTheCopyFunctionWritesVerificationResults', '/backups/*/*/verifications/*'],
+                    ['OnlyTheCopyFunctionWritesFileSetResults', '/filesets/*/snapshots/*/verifications/*'],
+                  ] as const
+                ).map(([Sid, prefix]) => ({
+                  Sid,
                   Effect: 'Deny',
                   Principal: { AWS: '*' },
                   Action: 's3:PutObject',
-                  Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^VaultBucket'), 'Arn'] }, '/backups/*/*/verifications/*']] },
+                  Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^VaultBucket'), 'Arn'] }, prefix]] },
                   Condition: {
                     ArnNotEquals: { 'aws:PrincipalArn': [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^ExportsReader'), Match.stringLikeRegexp('FnGetAttPipelineCopyRole[0-9A-F]{8}Arn')] }] },
                   },
-                },
+                })),
               ];
         template().hasResourceProperties('AWS::S3::BucketPolicy', {
           Bucket: { Ref: Match.stringLikeRegexp('^VaultBucket') },
@@ -327,6 +335,7 @@ describe('config choices reach the templates', () => {
             Transitions: [{ StorageClass: 'DEEP_ARCHIVE', TransitionInDays: 365 }],
             NoncurrentVersionExpiration: { NoncurrentDays: 30 },
           }),
+          Match.objectLike({ Id: 'expire-old-versions', NoncurrentVersionExpiration: { NoncurrentDays: 30 } }),
         ],
       },
     });

@@ -49,6 +49,7 @@ describe('the example config', () => {
       ['aurora-mysql', 'billing-db'],
       ['docdb', 'catalog-docdb'],
       ['elasticache-redis', 'sessions-cache'],
+      ['s3', 'uploads'],
     ]);
     expect(config.sources[2]!.backup).toEqual({ method: 'snapshot' });
     const sessions = config.sources[3]!;
@@ -163,12 +164,41 @@ describe('a bad config names the field', () => {
     expect(pathsOf(config)).toEqual(['sources[0].id']);
   });
 
+  it('names each problem of an S3 file set: bucket, prefix, key, read-data share, a network or database it does not take', () => {
+    const config = example();
+    const uploads = config.sources.findIndex((s: { id: string }) => s.id === 'uploads');
+    Object.assign(config.sources[uploads], {
+      bucket: 'Orders_Uploads',
+      prefix: '/media/',
+      bucketKeyArn: 'alias/uploads',
+      verification: { readDataPercent: 150 },
+      network: config.sources[0].network,
+      database: 'uploads',
+    });
+    expect(problemsOf(config)).toEqual([
+      `sources[${uploads}].bucket: must be an S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit`,
+      `sources[${uploads}].prefix: must not start with "/": S3 keys have no leading slash`,
+      `sources[${uploads}].bucketKeyArn: must be a KMS key ARN (the source bucket's SSE-KMS key)`,
+      `sources[${uploads}].verification.readDataPercent: must be a percentage from 0 to 100`,
+      // The backup function reaches S3 and KMS only (no network), and a file set has no database.
+      `sources[${uploads}].network: unknown key`,
+      `sources[${uploads}].database: unknown key`,
+    ]);
+  });
+
+  it('checks an S3 file set\'s RPO against its schedule like any source\'s', () => {
+    const config = example();
+    const uploads = config.sources.findIndex((s: { id: string }) => s.id === 'uploads');
+    config.sources[uploads].objectives.rpoMinutes = 60;
+    expect(problemsOf(config)).toEqual([expect.stringMatching(new RegExp(`^sources\\[${uploads}\\]\\.objectives\\.rpoMinutes: 60 minutes cannot be met: schedule '30 \\*/6 \\* \\* \\? \\*' leaves 360 minutes \\(6h\\) between backups`))]);
+  });
+
   it('rejects an unknown source kind, listing the known ones', () => {
     const config = example();
     config.sources[0].kind = 'mongodb';
 
     expect(problemsOf(config)).toEqual([
-      'sources[0].kind: unknown source kind "mongodb"; expected one of rds-postgres, rds-mysql, aurora-postgres, aurora-mysql, docdb, elasticache-redis',
+      'sources[0].kind: unknown source kind "mongodb"; expected one of rds-postgres, rds-mysql, aurora-postgres, aurora-mysql, docdb, elasticache-redis, s3',
     ]);
   });
 
@@ -483,7 +513,7 @@ describe('runner and fargate per source', () => {
     config.sources[1].runner = 'lambda';
     const parsed = parseConfig(config, 'test.json');
     expect(parsed.sources[0]).toMatchObject({ runner: 'fargate', fargate: { cpu: 16384, memoryMiB: 122880 } });
-    expect(parsed.sources[1]!.runner).toBe('lambda');
+    expect((parsed.sources[1] as { runner?: string }).runner).toBe('lambda');
   });
 
   it('reject an unknown runner, naming the choices', () => {
