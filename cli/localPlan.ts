@@ -422,6 +422,7 @@ function localSkip(planStep: PlanStepConfig, levels: unknown, config: LifeboatCo
       }
       return undefined;
     case 'restore-cache':
+    case 'restore-files':
       if (planStep.parameters.region === 'dr' && options.drStore === undefined) {
         throw new ConfigError(`Step '${planStep.id}' restores from the DR region's vault: give its copy with --dr-vault DIR`);
       }
@@ -479,6 +480,9 @@ function stepSummary(record: StepRecord): string {
   }
   if (record.kind === 'restore-cache') {
     return `: backup ${String(result['backupId'])} of ${String(result['sourceId'])}, ${String(result['keys'])} keys restored into a scratch redis-server`;
+  }
+  if (record.kind === 'restore-files') {
+    return `: snapshot ${String(result['backupId'])} of ${String(result['sourceId'])}, ${String(result['files'])} files (${String(result['bytes'])} bytes) read and checked`;
   }
   if (record.kind === 'validate') {
     const tables = (result['tables'] as unknown[] | undefined)?.length ?? 0;

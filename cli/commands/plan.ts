@@ -157,6 +157,14 @@ function stepText(planStep: PlanStepConfig, p: PlanConfig, config: LifeboatConfi
         'a drill restores into a scratch redis-server in the step\'s runner instead, stopped when the step ends',
       ];
     }
+    case 'restore-files': {
+      const q = planStep.parameters;
+      const which = q.pointInTime ? `the latest verified snapshot at or before ${q.pointInTime}` : 'the latest verified snapshot';
+      return [
+        `restores ${q.path ? `${q.path} of ` : ''}${which} of ${q.source} from the ${region(q.region)} vault into s3://${q.target.bucket}/${q.target.prefix}, refusing if any object it would write is there`,
+        'a drill reads and checks every file of the snapshot without writing it anywhere',
+      ];
+    }
     case 'restore-snapshot': {
       const q = planStep.parameters;
       return [

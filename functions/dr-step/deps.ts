@@ -3,6 +3,7 @@
  * and its dependencies. One module, so the step modules import it instead of each other.
  */
 import type { MacSigner } from '../lib/crypto/mac.ts';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
@@ -76,6 +77,8 @@ export interface DrStepDeps {
   readonly connect?: Connect;
   /** PostgreSQL: parallel restore streams of a multi-part backup. @default the runner's vCPUs */
   readonly jobs?: number;
+  /** S3 in a region (restore-files targets: a bucket in the region of the vault read). @default none: restore-files refuses to run */
+  readonly s3?: (region: string) => Pick<S3Client, 'send'>;
   /** The instance class added to a restored Aurora cluster when the step names none. @default db.r6g.large */
   readonly auroraInstanceClass?: string;
 }

@@ -20,6 +20,7 @@ import {
   NotifyParametersSchema,
   PromoteReplicaParametersSchema,
   RestoreCacheParametersSchema,
+  RestoreFilesParametersSchema,
   RestoreDumpParametersSchema,
   RestorePointInTimeParametersSchema,
   RestoreSnapshotParametersSchema,
@@ -34,6 +35,7 @@ import { drillPrefix, publishPlanMessage } from './planTopic.ts';
 import { describePolledStep, startPointInTimeRestore, startPromotion, startSnapshotRestore } from './rdsSteps.ts';
 import { now, succeededRecord } from './records.ts';
 import { runRestoreCacheStep } from './restoreCache.ts';
+import { runRestoreFilesStep } from './restoreFiles.ts';
 import { runRestoreDumpStep } from './restoreDump.ts';
 import { readStepRecord } from './stepOutcome.ts';
 import { runValidateStep } from './validateStep.ts';
@@ -66,6 +68,8 @@ async function runStep(event: RunStepEvent, deps: DrStepDeps): Promise<StepRecor
       return runRestoreDumpStep(event, parseParameters(RestoreDumpParametersSchema, parameters, kind, stepId), deps);
     case 'restore-cache':
       return runRestoreCacheStep(event, parseParameters(RestoreCacheParametersSchema, parameters, kind, stepId), deps);
+    case 'restore-files':
+      return runRestoreFilesStep(event, parseParameters(RestoreFilesParametersSchema, parameters, kind, stepId), deps);
     case 'restore-snapshot':
       return startSnapshotRestore(event, parseParameters(RestoreSnapshotParametersSchema, parameters, kind, stepId), deps);
     case 'restore-point-in-time':

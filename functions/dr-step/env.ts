@@ -50,6 +50,8 @@ export function drStepDepsFromEnv(env: Env = process.env): DrStepDeps {
       },
       ...airGapFromEnv(env),
     },
+    // restore-files writes into a bucket in the region of the vault it reads.
+    s3: (region: string) => s3ClientFromEnv(env, region),
     // Results in both vaults are checked in this (the primary) region, where the key is.
     verificationKey: kmsHmacSigner(new KMSClient({}), vars.VERIFICATION_KEY_ARN),
     // The Lambda, which records evidence, is given the DR evidence key; the Fargate task, which never does, is not.

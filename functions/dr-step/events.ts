@@ -61,6 +61,21 @@ export const RestoreCacheParametersSchema = z.object({
 });
 export type RestoreCacheParameters = z.output<typeof RestoreCacheParametersSchema>;
 
+/** A file set's snapshot restored into an S3 bucket and prefix; a drill reads and checks every byte into nowhere instead. */
+export const RestoreFilesParametersSchema = z.object({
+  source: z.string().min(1),
+  region: regionChoice.default('primary'),
+  pointInTime: isoTimestamp.optional(),
+  /** Only this file, or (ending in `/`) everything under this path. @default every file */
+  path: z.string().min(1).optional(),
+  target: z.object({
+    /** In the region of the vault read (`region`). */
+    bucket: z.string().min(3),
+    prefix: z.string().default(''),
+  }),
+});
+export type RestoreFilesParameters = z.output<typeof RestoreFilesParametersSchema>;
+
 const rdsPlacement = {
   targetIdentifier: rdsIdentifier,
   instanceClass: z.string().min(1).optional(),

@@ -125,6 +125,8 @@ export const DEFAULT_TIMEOUT_MINUTES = {
   'restore-dump': 120,
   // RESTORE of every key over one connection, in the DR step Lambda: at most its 15 minutes.
   'restore-cache': 15,
+  // Every chunk read, checked and written to S3, in the DR step Lambda: at most its 15 minutes.
+  'restore-files': 15,
   'restore-snapshot': 180,
   'restore-point-in-time': 180,
   'promote-replica': 60,
@@ -175,6 +177,16 @@ const RestoreCacheTargetSchema = z.strictObject({
   authSecretArn: SecretArn.optional(),
 });
 
+/** Where a file set's snapshot is restored: a bucket (in the region of the vault read) and a key prefix. */
+const RestoreFilesTargetSchema = z.strictObject({
+  bucket: z.string().regex(/^(?=.{3,63}$)[a-z0-9][a-z0-9.-]*[a-z0-9]$/, { error: 'must be an S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens' }),
+  prefix: z
+    .string()
+    .max(1024, { error: 'must be at most 1024 characters (an S3 key)' })
+    .refine((p) => !p.startsWith('/'), { error: 'must not start with "/": S3 keys have no leading slash' })
+    .default(''),
+});
+
 const PromoteReplicaParameters = z.union(
   [
     z.strictObject({ replicaIdentifier: RdsIdentifier }),
@@ -216,6 +228,18 @@ const StepUnion = z.discriminatedUnion(
         /** @default the latest verified backup; else the latest verified at or before this time */
         pointInTime: IsoDateTime.optional(),
         target: RestoreCacheTargetSchema,
+      }),
+    ),
+    step(
+      'restore-files',
+      z.strictObject({
+        source: SourceRef,
+        region: RestoreRegion,
+        /** @default the latest verified snapshot; else the latest verified at or before this time */
+        pointInTime: IsoDateTime.optional(),
+        /** Only this file, or (ending in "/") everything under this path. @default every file */
+        path: z.string().min(1).refine((p) => !p.startsWith('/'), { error: 'must be relative to the file set, without a leading "/"' }).optional(),
+        target: RestoreFilesTargetSchema,
       }),
     ),
     step(
@@ -376,8 +400,10 @@ export function planProblems(plans: readonly PlanConfig[], context: PlanContext)
       const configured = sources.get(id);
       if (configured === undefined) {
         problems.push({ path, message: `'${id}' is not a configured source` });
-      } else if (configured.kind === 's3' && planStep.kind !== 'backup-now') {
-        problems.push({ path, message: `'${id}' is an S3 file set: a plan backs it up now (backup-now); ${planStep.kind} restores databases and caches, not file sets` });
+      } else if (configured.kind === 's3' && planStep.kind !== 'backup-now' && planStep.kind !== 'restore-files') {
+        problems.push({ path, message: `'${id}' is an S3 file set: a plan backs it up now (backup-now) and restores it with restore-files, not ${planStep.kind}` });
+      } else if (configured.kind !== 's3' && planStep.kind === 'restore-files') {
+        problems.push({ path, message: `'${id}' is not an S3 file set: restore-files restores a file set's snapshot` });
       } else if (configured.kind === 'elasticache-redis' && planStep.kind !== 'backup-now' && planStep.kind !== 'restore-cache') {
         problems.push({ path, message: `'${id}' is an ElastiCache cache: a plan backs it up now (backup-now) and restores it with restore-cache, not ${planStep.kind}` });
       } else if (configured.kind !== 'elasticache-redis' && planStep.kind === 'restore-cache') {
@@ -471,6 +497,12 @@ export function planStructureProblems(plan: PlanConfig): PlanProblem[] {
       }
     }
 
+    if (planStep.kind === 'restore-files' && planStep.timeoutMinutes > LAMBDA_MINUTES) {
+      problems.push({
+        path: ['steps', s, 'timeoutMinutes'],
+        message: `${planStep.timeoutMinutes} minutes is longer than the DR step Lambda that runs restore-files can run (${LAMBDA_MINUTES}); restore a larger file set with lifeboat restore (docs/file-sets.md)`,
+      });
+    }
     if (planStep.kind === 'restore-cache' && planStep.timeoutMinutes > LAMBDA_MINUTES) {
       problems.push({
         path: ['steps', s, 'timeoutMinutes'],

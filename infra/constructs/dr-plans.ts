@@ -341,6 +341,24 @@ export class DrPlans extends Construct {
       new iam.PolicyStatement({ sid: 'RestoreArchivedBackups', actions: ['s3:RestoreObject'], resources: [props.vault.arnForObjects('backups/*'), `${drBucketArn}/backups/*`] }),
       'Restores from archive of backups in either vault, the objects a plan may read: the wildcard is any backup under backups/.',
     );
+    const fileSetRestores = props.plans.flatMap((plan) => plan.steps.flatMap((step) => (step.kind === 'restore-files' ? [step] : [])));
+    if (fileSetRestores.length > 0) {
+      const fileSets = [...new Set(fileSetRestores.map((step) => step.parameters.source))];
+      grant(
+        new iam.PolicyStatement({ sid: 'ReadFileSets', actions: ['s3:GetObject'], resources: fileSets.flatMap((id) => [props.vault.arnForObjects(`filesets/${id}/*`), `${drBucketArn}/filesets/${id}/*`]) }),
+        'The file sets the plans restore, in either vault: the wildcard is the object within each file set\'s own prefix, read only.',
+      );
+      // Each target: whether an object is there already (HeadObject needs GetObject; a 404 needs ListBucket), then new objects under the prefix.
+      fileSetRestores.forEach((step, i) => {
+        const { bucket, prefix } = step.parameters.target;
+        const bucketArn = `arn:${Aws.PARTITION}:s3:::${bucket}`;
+        grant(new iam.PolicyStatement({ sid: `ListFileTarget${i + 1}`, actions: ['s3:ListBucket'], resources: [bucketArn], conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } } }));
+        grant(
+          new iam.PolicyStatement({ sid: `WriteFileTarget${i + 1}`, actions: ['s3:GetObject', 's3:PutObject'], resources: [`${bucketArn}/${prefix}*`] }),
+          `The restore target of step ${step.id}: the wildcard is the object key under its configured prefix.`,
+        );
+      });
+    }
     grant(
       new iam.PolicyStatement({ sid: 'WriteEvidence', actions: ['s3:PutObject'], resources: [props.vault.arnForObjects('evidence/*')] }),
       'Evidence objects are new per execution (`evidence/<plan>/<execution>.json`); nothing outside that prefix.',

@@ -8,6 +8,7 @@ export const STEP_KINDS = [
   'backup-now',
   'restore-dump',
   'restore-cache',
+  'restore-files',
   'restore-snapshot',
   'restore-point-in-time',
   'promote-replica',
@@ -17,7 +18,7 @@ export const STEP_KINDS = [
 export type StepKind = (typeof STEP_KINDS)[number];
 
 /** The kinds that restore data somewhere: the only targets a `validate` step may name, and whose restored data time sets the RPO. */
-export const RESTORE_KINDS = ['restore-dump', 'restore-cache', 'restore-snapshot', 'restore-point-in-time'] as const;
+export const RESTORE_KINDS = ['restore-dump', 'restore-cache', 'restore-files', 'restore-snapshot', 'restore-point-in-time'] as const;
 export type RestoreKind = (typeof RESTORE_KINDS)[number];
 
 /** The kinds `run-step` starts and `describe-step` then follows until RDS is done. */
