@@ -89,9 +89,9 @@ async function statusOf(
 ): Promise<SourceStatus[]> {
   const { sourceFreshness } = await import('../../functions/lib/monitoring/freshness.ts');
   const configured = config?.sources.filter((s) => only === undefined || s.id === only);
-  let ids: { id: string; rpoMinutes: number | null }[];
+  let ids: { id: string; rpoMinutes: number | null; kind?: 'fileset' }[];
   if (configured) {
-    ids = configured.map((s) => ({ id: s.id, rpoMinutes: s.objectives.rpoMinutes }));
+    ids = configured.map((s) => ({ id: s.id, rpoMinutes: s.objectives.rpoMinutes, ...(s.kind === 's3' ? { kind: 'fileset' as const } : {}) }));
   } else {
     const { scanBackupFolders } = await import('../../functions/lib/vault/catalog.ts');
     const found = new Set((await scanBackupFolders(store, only === undefined ? {} : { sourceId: only })).filter((f) => f.hasManifest).map((f) => f.sourceId));
@@ -99,7 +99,7 @@ async function statusOf(
   }
   const snapshots = config && store.location.startsWith('s3://') ? await rdsCheck(config) : undefined;
   const measured = await sourceFreshness(
-    ids.map((s) => ({ id: s.id, rpoMinutes: s.rpoMinutes ?? Number.POSITIVE_INFINITY })),
+    ids.map((s) => ({ id: s.id, rpoMinutes: s.rpoMinutes ?? Number.POSITIVE_INFINITY, ...(s.kind ? { kind: s.kind } : {}) })),
     { primary: store, ...(dr ? { dr } : {}), ...(snapshots ? { snapshots } : {}), ...(authenticator ? { authenticator } : {}), now: () => now },
   );
   return measured.map((m, index) => {

@@ -60,9 +60,10 @@ describe('lifeboat status', () => {
         'SOURCE          LAST BACKUP           VERIFIED     VERIFIED AGE / RPO  NEXT DUE              DR COPY     STATE',
         'orders-db       2026-12-02 10:30:00Z  yes          1h 30m / 4h 30m     2026-12-02 16:00:00Z  1h 30m old  OK',
         'billing-db      2026-12-02 10:20:00Z  NO (failed)  1d 02h / 1d 01h     2026-12-03 01:30:00Z  none        OUTSIDE RPO',
-        // The example's DocumentDB cluster and ElastiCache cache: nothing of them in this vault yet.
+        // The example's DocumentDB cluster, ElastiCache cache and S3 file set: nothing of them in this vault yet.
         'catalog-docdb   never                 -            never / 1d 01h      2026-12-03 03:00:00Z  none        OUTSIDE RPO',
         'sessions-cache  never                 -            never / 3h 00m      2026-12-02 12:15:00Z  none        OUTSIDE RPO',
+        'uploads         never                 -            never / 7h 00m      2026-12-02 17:30:00Z  none        OUTSIDE RPO',
         '',
         "As of 2026-12-02 12:00:00Z. Ages run from a backup's start, the point in time its data is from.",
         '',
