@@ -7,6 +7,7 @@ import { cliAuditTrail } from './audit.ts';
 import { fileURLToPath } from 'node:url';
 import type { BackupKeyring } from '../functions/lib/crypto/keyring.ts';
 import type { FileSetManifest } from '../functions/lib/fileset/format.ts';
+import type { MacSigner } from '../functions/lib/crypto/mac.ts';
 import type { FileSource } from '../functions/lib/fileset/sources.ts';
 import type { RestoreTarget } from '../functions/lib/fileset/restore.ts';
 import type { VaultStore } from '../functions/lib/vault/store.ts';
@@ -147,11 +148,27 @@ export function readDataPercent(flags: FlagValues): number {
   return value;
 }
 
-export async function fileSetVerifyCommand(options: { manifest: FileSetManifest; store: VaultStore; keyring: BackupKeyring; flags: FlagValues; output: Output }): Promise<number> {
+export async function fileSetVerifyCommand(options: {
+  manifest: FileSetManifest;
+  store: VaultStore;
+  keyring: BackupKeyring;
+  flags: FlagValues;
+  output: Output;
+  /** Signs the recorded result (--verification-key), as the deployed verifier does. @default unsigned */
+  signer?: MacSigner;
+}): Promise<number> {
   const { manifest, store, keyring, flags, output } = options;
-  const { verifyFileSet } = await import('../functions/lib/fileset/verify.ts');
+  const { verifyFileSetSnapshot } = await import('../functions/lib/verify/fileSet.ts');
   const started = performance.now();
-  const result = await verifyFileSet({ store, keyring, manifest, readDataPercent: readDataPercent(flags) });
+  // Recorded in the snapshot's folder like the deployed verifier's result (a DR plan's restore-files picks by it).
+  const { verification: result } = await verifyFileSetSnapshot({
+    store,
+    keyring,
+    sourceId: manifest.sourceId,
+    backupId: manifest.backupId,
+    readDataPercent: readDataPercent(flags),
+    ...(options.signer ? { signer: options.signer } : {}),
+  });
   if (booleanFlag(flags, 'json')) output.json({ sourceId: manifest.sourceId, backupId: manifest.backupId, ...result });
   else {
     const lines = [`File set ${manifest.sourceId}/${manifest.backupId}: ${result.ok ? 'verified' : 'FAILED'} (${result.packsRead} of ${plural(result.packs, 'pack')} read, ${plural(result.chunksChecked, 'chunk')} checked)`];

@@ -83,7 +83,7 @@ export const verify: Command = {
     const configBackup = await findConfigBackup(store, backupRef, sourceId);
     if (configBackup) return verifyConfig({ manifest: configBackup, store, keyring, flags, output });
     const fileSet = await findFileSetSnapshot(store, backupRef, sourceId);
-    if (fileSet) return fileSetVerifyCommand({ manifest: fileSet, store, keyring, flags, output });
+    if (fileSet) return fileSetVerifyCommand({ manifest: fileSet, store, keyring, flags, output, ...signed });
     if (stringFlag(flags, 'read-data-subset') !== undefined) throw new UsageError('--read-data-subset is for file-set snapshots');
     const manifest = await resolveBackup(store, backupRef, sourceId);
     if (manifest.engine === 'redis') {

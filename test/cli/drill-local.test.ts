@@ -6,7 +6,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -225,6 +225,31 @@ describe('lifeboat drill --local: the example config\'s plans, end to end', () =
     expect(stepOf(evidence, 'restore').result).toMatchObject({ sourceId: 'sessions-cache', target: { scratch: true }, keys: SESSION_KEYS, keyspace: [{ db: 0, keys: SESSION_KEYS }], drill: true });
   });
 
+  it('uploads-recovery (S3 file set): reads and checks every file of the latest verified snapshot, writing nothing, and tells the contacts', async () => {
+    // The example's uploads, as a directory here: backed up under its source id and verified as the CLI records it.
+    const files = join(dir.path, 'uploads');
+    await mkdir(join(files, 'media'), { recursive: true });
+    for (let i = 0; i < 5; i++) await writeFile(join(files, 'media', `${i}.jpg`), randomBytes(3000 + i));
+    const backup = await lifeboat(['backup', `file://${files}`, '--source-id', 'uploads', '--vault', vault, '--key-file', keyFile]);
+    expect(backup.code, backup.stderr).toBe(ExitCode.ok);
+    const snapshotId = backup.stdout.trim().split(/\s+/)[0]!;
+    const verified = await lifeboat(['verify', snapshotId, '--source', 'uploads', '--vault', vault, '--key-file', keyFile]);
+    expect(verified.code, verified.stdout + verified.stderr).toBe(ExitCode.ok);
+
+    const result = await lifeboat(['drill', 'uploads-recovery', ...localFlags()]);
+
+    expect(result.code, result.stderr).toBe(ExitCode.ok);
+    const line = /^Drill of plan uploads-recovery passed: RTO (\d+\.\d) min \(objective 240 min\), RPO (\d+\.\d) min \(objective 420 min\); evidence: (\S+)\n$/.exec(result.stdout);
+    expect(line, result.stdout).not.toBeNull();
+    const evidence = JSON.parse(await readFile(line![3]!, 'utf8')) as Evidence;
+    expect(evidence.steps.map((step) => [step.stepId, step.status])).toEqual([
+      ['announce', 'succeeded'],
+      ['restore', 'succeeded'],
+      ['done', 'succeeded'],
+    ]);
+    expect(stepOf(evidence, 'restore').result).toMatchObject({ sourceId: 'uploads', target: { discarded: true }, files: 5, bytes: 15010, drill: true });
+  });
+
   it('with an evidence key, records the restore and the evidence in the vault\'s audit trail, as the deployed DR step does', async () => {
     const evidenceKey = join(dir.path, 'evidence-drill.key');
     expect((await lifeboat(['keygen', '--key-file', evidenceKey])).code).toBe(ExitCode.ok);
@@ -385,7 +410,7 @@ describe('lifeboat drill --local: what it refuses before running anything', () =
   it('names the plans the config has when the plan is not one of them', async () => {
     const result = await lifeboat(['drill', 'nosuch', ...localFlags()]);
     expect(result.code).toBe(ExitCode.usage);
-    expect(errorLine(result.stderr)?.message).toBe('the config has no plan "nosuch"; its plans: orders-failover, sessions-recovery, billing-db-default, catalog-docdb-default (see lifeboat plan list) (see lifeboat drill --help)');
+    expect(errorLine(result.stderr)?.message).toBe('the config has no plan "nosuch"; its plans: orders-failover, sessions-recovery, uploads-recovery, billing-db-default, catalog-docdb-default (see lifeboat plan list) (see lifeboat drill --help)');
   });
 
   it('asks for the server password rather than failing inside the step executor', async () => {

@@ -103,11 +103,11 @@ describe('the S3 file set of the example config', () => {
     expect(env).toHaveProperty('DR_VAULT_KEY_ARN');
   });
 
-  it('has no DR plan step on the file set but backup-now, and refuses others naming the source', async () => {
+  it('lets a plan back the file set up now or restore it with restore-files, and refuses any other step on it naming the source', async () => {
     const { parseConfig } = await import('../../infra/config/load.ts');
     const { exampleConfigJson } = await import('./support.ts');
     const raw = exampleConfigJson() as any;
     raw.plans[1].steps.push({ id: 'files', kind: 'restore-cache', dependsOn: ['announce'], parameters: { source: 'uploads', target: { host: 'cache.example.internal', port: 6379 } } });
-    expect(() => parseConfig(raw, 'test.json')).toThrow(/plans\[1\]\.steps\[3\]\.parameters\.source: 'uploads' is an S3 file set: a plan backs it up now \(backup-now\); restore-cache restores databases and caches, not file sets/);
+    expect(() => parseConfig(raw, 'test.json')).toThrow(/plans\[1\]\.steps\[3\]\.parameters\.source: 'uploads' is an S3 file set: a plan backs it up now \(backup-now\) and restores it with restore-files, not restore-cache/);
   });
 });

@@ -131,6 +131,7 @@ describe('monitoring from the example config', () => {
     expect(drills.map((a) => [dimensionValue(a, 'plan'), a.Properties.Threshold, a.Properties.TreatMissingData])).toEqual([
       ['orders-failover', 90, 'breaching'],
       ['sessions-recovery', 30, 'breaching'],
+      ['uploads-recovery', 30, 'breaching'],
     ]);
   });
 
@@ -156,7 +157,7 @@ describe('monitoring from the example config', () => {
     expect(actions.filter((a) => /^(s3|rds):/.test(a)).sort()).toEqual(['rds:DescribeDBClusterSnapshots', 'rds:DescribeDBSnapshots', 's3:GetObject', 's3:GetObject', 's3:GetObject', 's3:ListBucket']);
     expect(statements.map((s) => s.Sid).filter(Boolean)).toEqual(expect.arrayContaining(['ReadManifestsAndResults', 'ReadFileSetManifestsAndResults', 'ReadDrillEvidence', 'ListBothVaults', 'ReadPrimaryManifests', 'ReadDrManifests', 'DescribeLifeboatSnapshots']));
     lifeboat.primary.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ LIFEBOAT_MONITORED: JSON.stringify({ sources: [{ id: 'orders-db', rpoMinutes: 270 }, { id: 'billing-db', rpoMinutes: 1500 }, { id: 'catalog-docdb', rpoMinutes: 1500 }, { id: 'sessions-cache', rpoMinutes: 180 }, { id: 'uploads', rpoMinutes: 420, kind: 'fileset' }], plans: ['orders-failover', 'sessions-recovery', 'billing-db-default', 'catalog-docdb-default'] }) }) },
+      Environment: { Variables: Match.objectLike({ LIFEBOAT_MONITORED: JSON.stringify({ sources: [{ id: 'orders-db', rpoMinutes: 270 }, { id: 'billing-db', rpoMinutes: 1500 }, { id: 'catalog-docdb', rpoMinutes: 1500 }, { id: 'sessions-cache', rpoMinutes: 180 }, { id: 'uploads', rpoMinutes: 420, kind: 'fileset' }], plans: ['orders-failover', 'sessions-recovery', 'uploads-recovery', 'billing-db-default', 'catalog-docdb-default'] }) }) },
     });
   });
 
