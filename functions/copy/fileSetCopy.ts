@@ -22,7 +22,7 @@ import { mapConcurrent } from '../lib/vault/catalog.ts';
 import { VERIFICATIONS_DIR } from '../lib/vault/layout.ts';
 import { CopyInterruptedError } from './interrupted.ts';
 import { MAX_SINGLE_COPY_BYTES } from './parts.ts';
-import { getObject, lag, listKeys, now, outOfTime, serverSideCopy, wrapWrite, type CopyBackupResult, type S3Sender, type VaultCopyDeps } from './vaultCopy.ts';
+import { copyMissingResults, getObject, lag, listKeys, now, outOfTime, serverSideCopy, wrapWrite, type CopyBackupResult, type S3Sender, type VaultCopyDeps } from './vaultCopy.ts';
 
 /** Server-side copies in flight at once (packs are 16 MiB: each copy is one request). */
 export const PACK_COPY_CONCURRENCY = 8;
@@ -106,16 +106,8 @@ async function copyChunkIdKey(sourceId: string, deps: VaultCopyDeps): Promise<vo
 }
 
 /** The snapshot's verification results the DR vault lacks. */
-async function copyResults(sourceId: string, backupId: string, deps: VaultCopyDeps): Promise<number> {
-  const prefix = `${snapshotPrefix(sourceId, backupId)}${VERIFICATIONS_DIR}/`;
-  const present = new Set(await listKeys(deps.dr, prefix));
-  let copied = 0;
-  for (const key of await listKeys(deps.primary, prefix)) {
-    if (present.has(key)) continue;
-    await wrapWrite(key, deps, () => serverSideCopy(key, undefined, deps));
-    copied += 1;
-  }
-  return copied;
+function copyResults(sourceId: string, backupId: string, deps: VaultCopyDeps): Promise<number> {
+  return copyMissingResults(`${snapshotPrefix(sourceId, backupId)}${VERIFICATIONS_DIR}/`, deps);
 }
 
 function stopIfOutOfTime(deps: VaultCopyDeps, left: string): void {

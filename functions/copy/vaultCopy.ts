@@ -344,7 +344,11 @@ async function copySnapshotManifest(manifest: BackupManifest, deps: VaultCopyDep
  * retention then knows which of its copies are verified (the bytes are the same, proven by the hash).
  */
 async function copyVerifications(manifest: BackupManifest, deps: VaultCopyDeps): Promise<number> {
-  const prefix = `${backupPrefix(manifest.sourceId, manifest.backupId)}${VERIFICATIONS_DIR}/`;
+  return copyMissingResults(`${backupPrefix(manifest.sourceId, manifest.backupId)}${VERIFICATIONS_DIR}/`, deps);
+}
+
+/** The objects under `prefix` (a backup's or a file-set snapshot's `verifications/`) the DR vault lacks, copied; how many. */
+export async function copyMissingResults(prefix: string, deps: VaultCopyDeps): Promise<number> {
   const present = new Set(await listKeys(deps.dr, prefix));
   let copied = 0;
   for (const key of await listKeys(deps.primary, prefix)) {

@@ -13,7 +13,7 @@ import { fileSetBackupDepsFromEnv } from './env.ts';
 const logger = new Logger();
 const metrics = new Metrics();
 const fromEnv = fileSetBackupDepsFromEnv();
-const deps = { ...fromEnv, audit: lambdaAuditTrail({ store: fromEnv.store, step: 'dump', log: (message, fields) => logger.warn(message, fields) }) };
+const deps = { ...fromEnv, audit: lambdaAuditTrail({ store: fromEnv.store, step: 'fileset-backup', log: (message, fields) => logger.warn(message, fields) }) };
 
 async function backup(event: unknown, context: Context): Promise<FileSetBackupResult> {
   const started = Date.now();

@@ -2,16 +2,16 @@ import { audited, failureDetails, idsOf } from '../lib/audit/audited.ts';
 import type { AuditTrail } from '../lib/audit/writer.ts';
 import type { RDSClient } from '@aws-sdk/client-rds';
 import { z } from 'zod';
-import { ConfigError } from '../lib/errors.ts';
+import { ConfigError, VerificationResultInvalidError } from '../lib/errors.ts';
 import { pruneSnapshots, pruneVault, type ReadProtection, type RetentionReport } from '../lib/retention/index.ts';
 import { readLatestVerification } from '../lib/retention/verification.ts';
 import type { MacSigner } from '../lib/crypto/mac.ts';
 import type { VaultStore } from '../lib/vault/store.ts';
 import type { BackupKeyring } from '../lib/crypto/keyring.ts';
-import { VerificationResultInvalidError } from '../lib/errors.ts';
 import { pruneFileSet } from '../lib/fileset/prune.ts';
 import { snapshotPrefix } from '../lib/fileset/format.ts';
 import { parseBackupId } from '../lib/vault/layout.ts';
+// A file set's results, in its snapshot's folder (the retention reader above knows only backups/).
 import { readLatestVerification as readResult, type VerificationStatus } from '../lib/vault/verification.ts';
 import { parseOrConfigError } from '../lib/validation.ts';
 
