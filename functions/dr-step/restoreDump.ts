@@ -107,7 +107,7 @@ export function restoredBackup(manifest: DumpManifest, region: string): Record<s
  * when given. Backups whose manifest cannot be read are passed over; none fitting is `NoRecoveryPointError`.
  */
 /** How far the dump's clock may run ahead of the verify function's before a completedAt is implausible. */
-const CLOCK_SKEW_MS = 5 * 60_000;
+export const CLOCK_SKEW_MS = 5 * 60_000;
 
 export async function latestVerifiedDump(
   region: RegionResources,

@@ -17,9 +17,7 @@ import { readLatestVerification, verificationBinding } from '../lib/vault/verifi
 import { type DrStepDeps, type RegionResources, regionResources } from './deps.ts';
 import type { RestoreFilesParameters, RunStepEvent, StepRecord } from './events.ts';
 import { now, succeededRecord } from './records.ts';
-
-/** How far the backup's clock may run ahead of the verifier's before a completedAt is implausible. */
-const CLOCK_SKEW_MS = 5 * 60_000;
+import { CLOCK_SKEW_MS } from './restoreDump.ts';
 
 export async function runRestoreFilesStep(event: RunStepEvent, parameters: RestoreFilesParameters, deps: DrStepDeps): Promise<StepRecord> {
   const startedAt = now(deps);
