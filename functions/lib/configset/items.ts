@@ -4,8 +4,9 @@
  * the manifest lists each item's name, versions, stages and a salted hash of its line (see {@link itemHash}).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { CONFIG_PAYLOAD_FORMAT } from '../vault/configManifest.ts';
 
-export const CONFIG_PAYLOAD_FORMAT = 'config-jsonl';
+export { CONFIG_PAYLOAD_FORMAT };
 
 /** First line of every payload; the salt keys the item hashes recorded in the (unencrypted) manifest. */
 export interface PayloadHeader {

@@ -11,7 +11,7 @@ import {
   incompleteOf,
   latestVerificationOf,
   mapConcurrent,
-  readManifests,
+  readAnyManifests,
   scanBackupFolders,
   type BackupFolder,
   type IncompleteBackup,
@@ -84,7 +84,7 @@ export async function pruneVault(store: VaultStore, options: PruneVaultOptions):
   const folders = await scanBackupFolders(store, { sourceId });
   const folderOf = new Map(folders.map((folder) => [folder.backupId, folder]));
   const manifests = (
-    await readManifests(store, folders.filter((folder) => folder.hasManifest), {
+    await readAnyManifests(store, folders.filter((folder) => folder.hasManifest), {
       // Never deleted (it might be the backup a recovery needs) but reported: a newer Lifeboat or a damaged object.
       onUnreadable: (error, backup) => failure('read-manifest', error, backup.backupId),
     })

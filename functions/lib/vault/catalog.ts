@@ -20,6 +20,7 @@ import {
   parseBackupKey,
   sourcePrefix,
 } from './layout.ts';
+import { parseConfigManifest, type ConfigManifest } from './configManifest.ts';
 import { parseManifest, payloadObjects, serializeManifest, type BackupManifest } from './manifest.ts';
 import type { VaultStore } from './store.ts';
 import { isVerificationName, newestVerification, type LatestVerification, type VerificationReadOptions } from './verification.ts';
@@ -90,14 +91,35 @@ export async function readManifests(
   folders: readonly BackupFolder[],
   options: Pick<ListBackupsOptions, 'onUnreadable' | 'limit'> = {},
 ): Promise<{ manifest: BackupManifest; folder: BackupFolder }[]> {
+  return readEach(store, folders, options, readManifest);
+}
+
+/**
+ * `readManifests` for the readers that need only what every backup under `backups/` records (ids, times, the
+ * payload, verification results): dumps, snapshots and configuration backups alike (`readAnyManifest`).
+ */
+export async function readAnyManifests(
+  store: VaultStore,
+  folders: readonly BackupFolder[],
+  options: Pick<ListBackupsOptions, 'onUnreadable' | 'limit'> = {},
+): Promise<{ manifest: CatalogManifest; folder: BackupFolder }[]> {
+  return readEach(store, folders, options, readAnyManifest);
+}
+
+async function readEach<M extends CatalogManifest>(
+  store: VaultStore,
+  folders: readonly BackupFolder[],
+  options: Pick<ListBackupsOptions, 'onUnreadable' | 'limit'>,
+  readOne: (store: VaultStore, sourceId: string, backupId: string) => Promise<M>,
+): Promise<{ manifest: M; folder: BackupFolder }[]> {
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
   if (!(limit >= 0)) throw new RangeError(`limit must be a number >= 0, got ${options.limit}`);
-  const read: { manifest: BackupManifest; folder: BackupFolder }[] = [];
+  const read: { manifest: M; folder: BackupFolder }[] = [];
   // Chunks of the pool's size keep `limit` cheap: at most one chunk is read beyond it.
   const chunk = Number.isFinite(limit) ? Math.min(READ_CONCURRENCY, Math.max(1, limit)) : folders.length;
   for (let start = 0; start < folders.length && read.length < limit; start += chunk) {
     const batch = folders.slice(start, start + chunk);
-    const results = await mapConcurrent(batch, READ_CONCURRENCY, (f) => readManifest(store, f.sourceId, f.backupId).then(
+    const results = await mapConcurrent(batch, READ_CONCURRENCY, (f) => readOne(store, f.sourceId, f.backupId).then(
       (manifest) => ({ ok: true as const, manifest }),
       (error: unknown) => ({ ok: false as const, error }),
     ));
@@ -168,6 +190,29 @@ export function incompleteOf(folders: readonly BackupFolder[]): IncompleteBackup
  * if the manifest is unreadable or describes another backup.
  */
 export async function readManifest(store: VaultStore, sourceId: string, backupId: string): Promise<BackupManifest> {
+  return readManifestWith(store, sourceId, backupId, parseManifest);
+}
+
+/** A backup under `backups/` as the catalog, the DR copy, retention and freshness see it: a dump, a snapshot or a configuration backup. */
+export type CatalogManifest = BackupManifest | ConfigManifest;
+
+/** `readManifest` that also reads a configuration backup's manifest (kind `config`, vault/configManifest.ts). */
+export async function readAnyManifest(store: VaultStore, sourceId: string, backupId: string): Promise<CatalogManifest> {
+  return readManifestWith(store, sourceId, backupId, parseAnyManifest);
+}
+
+/** A manifest of any kind: `kind: "config"` by the configuration schema, every other by the dump and snapshot one. */
+export function parseAnyManifest(bytes: Uint8Array, key: string): CatalogManifest {
+  let kind: unknown;
+  try {
+    kind = (JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as { kind?: unknown } | null)?.kind;
+  } catch {
+    // Not JSON: parseManifest names the problem.
+  }
+  return kind === 'config' ? parseConfigManifest(bytes, key) : parseManifest(bytes, key);
+}
+
+async function readManifestWith<M extends CatalogManifest>(store: VaultStore, sourceId: string, backupId: string, parse: (bytes: Uint8Array, key: string) => M): Promise<M> {
   const key = manifestKey(sourceId, backupId);
   let bytes: Buffer;
   try {
@@ -183,7 +228,7 @@ export async function readManifest(store: VaultStore, sourceId: string, backupId
     }
     throw new BackupNotFoundError(`No backup ${backupId} of source ${sourceId} in ${store.location}`, { cause: error });
   }
-  const manifest = parseManifest(bytes, key);
+  const manifest = parse(bytes, key);
   // A manifest copied into the wrong folder would otherwise restore someone else's data under this id.
   if (manifest.sourceId !== sourceId || manifest.backupId !== backupId) {
     throw new ManifestInvalidError(

@@ -347,8 +347,8 @@ export function parseManifest(bytes: Uint8Array | string, key: string): BackupMa
   }
 
   if ((document as Record<string, unknown>)['kind'] === 'config') {
-    // Read by functions/lib/configset (format 1.2); list and show read it themselves (cli/commands); copy and retention do not handle it yet.
-    throw new ManifestInvalidError(`Manifest ${key} is a configuration backup (kind "config"): lifeboat list, show, restore and verify read it; this command does not yet`);
+    // Its own schema (vault/configManifest.ts): the catalog's readAnyManifest reads both; restoring a database never does.
+    throw new ManifestInvalidError(`Manifest ${key} is a configuration backup (kind "config"), not a database backup: lifeboat restore reads it (with --dry-run first), as does a DR plan's restore-config step`);
   }
   const result = readerSchema.safeParse(document);
   if (!result.success) throw new ManifestInvalidError(`Manifest ${key} is invalid: ${describeIssues(result.error.issues)}`);

@@ -26,6 +26,7 @@ import { ObjectExistsError, VerificationResultInvalidError } from '../errors.ts'
 import { createHash } from 'node:crypto';
 import { BACKUP_ID_PATTERN, SOURCE_ID_PATTERN, VERIFICATIONS_DIR, backupPrefix, compactUtc } from './layout.ts';
 import type { BackupManifest } from './manifest.ts';
+import type { ConfigManifest } from './configManifest.ts';
 import type { VaultStore } from './store.ts';
 
 export const VERIFICATION_FORMAT = 'lifeboat-verification';
@@ -201,7 +202,7 @@ export interface VerificationReadOptions {
  * What a result can judge: a backup's manifest (`vault/manifest.ts`) or a file-set snapshot's
  * (`fileset/format.ts`), whose results live in the snapshot's folder (`folder` of the read and write options).
  */
-export type JudgedManifest = BackupManifest | { readonly format: string; readonly sourceId: string; readonly backupId: string; readonly payload?: undefined };
+export type JudgedManifest = BackupManifest | ConfigManifest | { readonly format: string; readonly sourceId: string; readonly backupId: string; readonly payload?: undefined };
 
 /**
  * What binds a result to the backup it judged: put these in the result before writing it. `manifestSha256` is the
