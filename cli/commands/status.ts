@@ -17,7 +17,7 @@ export interface SourceStatus {
   readonly sourceId: string;
   /** From the config; `null` without one. */
   readonly rpoMinutes: number | null;
-  readonly lastBackup: { readonly backupId: string; readonly kind: 'dump' | 'snapshot' | 'fileset'; readonly startedAt: string; readonly completedAt: string; readonly state: string } | null;
+  readonly lastBackup: { readonly backupId: string; readonly kind: 'dump' | 'snapshot' | 'config' | 'fileset'; readonly startedAt: string; readonly completedAt: string; readonly state: string } | null;
   readonly lastVerified: { readonly backupId: string; readonly startedAt: string } | null;
   readonly lastDrCopy: { readonly backupId: string; readonly startedAt: string } | null;
   readonly minutesSinceLastBackup: number | null;
@@ -166,7 +166,7 @@ function renderStatus(sources: readonly SourceStatus[], now: Date, colour: boole
   return [header!, ...painted, '', `As of ${formatTimestamp(now.toISOString())}. Ages run from a backup's start, the point in time its data is from.`].join('\n');
 }
 
-function verifiedText(kind: 'dump' | 'snapshot' | 'fileset', state: string): string {
+function verifiedText(kind: 'dump' | 'snapshot' | 'config' | 'fileset', state: string): string {
   if (state === 'verified') return 'yes';
   if (state === 'available') return 'yes (snapshot available)';
   if (state === 'failed') return 'NO (failed)';

@@ -12,8 +12,8 @@
  * A source that has none of these has `null`: a never-protected source is outside its RPO, never inside it.
  */
 import { BackupNotFoundError, ManifestInvalidError, ManifestMissingError, ManifestTooLargeError, UnsupportedFormatVersionError } from '../errors.ts';
-import { latestVerificationOf, readManifest, scanBackupFolders, type BackupFolder } from '../vault/catalog.ts';
 import type { BackupManifest } from '../vault/manifest.ts';
+import { latestVerificationOf, readAnyManifest, scanBackupFolders, type BackupFolder, type CatalogManifest } from '../vault/catalog.ts';
 import type { MacSigner } from '../crypto/mac.ts';
 import type { VaultStore } from '../vault/store.ts';
 import { readFileSetManifest, scanSnapshots } from '../fileset/catalog.ts';
@@ -51,7 +51,7 @@ export interface FreshnessDeps {
 
 export interface BackupPoint {
   readonly backupId: string;
-  readonly kind: 'dump' | 'snapshot' | 'fileset';
+  readonly kind: 'dump' | 'snapshot' | 'config' | 'fileset';
   /** The data's point in time: the backup's start. */
   readonly startedAt: string;
   readonly completedAt: string;
@@ -157,14 +157,14 @@ function groupBySource(folders: readonly BackupFolder[]): Map<string, BackupFold
   return bySource;
 }
 
-function pointOf(manifest: BackupManifest): BackupPoint {
+function pointOf(manifest: CatalogManifest): BackupPoint {
   return { backupId: manifest.backupId, kind: manifest.kind, startedAt: manifest.startedAt, completedAt: manifest.completedAt };
 }
 
 /** A manifest, or `undefined` with the reason added to `problems` (a folder emptied since the listing is not a problem). */
-async function manifestOf(store: VaultStore, folder: BackupFolder, problems: string[]): Promise<BackupManifest | undefined> {
+async function manifestOf(store: VaultStore, folder: BackupFolder, problems: string[]): Promise<CatalogManifest | undefined> {
   try {
-    return await readManifest(store, folder.sourceId, folder.backupId);
+    return await readAnyManifest(store, folder.sourceId, folder.backupId);
   } catch (error) {
     if (error instanceof BackupNotFoundError || error instanceof ManifestMissingError) return undefined;
     if (error instanceof ManifestInvalidError || error instanceof ManifestTooLargeError || error instanceof UnsupportedFormatVersionError) {
@@ -196,7 +196,7 @@ async function primaryState(
 }
 
 /** A primary backup's state: a dump's newest verification result, or whether RDS still has its snapshot. */
-async function stateOf(deps: FreshnessDeps, manifest: BackupManifest, folder: BackupFolder, problems: string[]): Promise<LastBackupState> {
+async function stateOf(deps: FreshnessDeps, manifest: CatalogManifest, folder: BackupFolder, problems: string[]): Promise<LastBackupState> {
   if (manifest.kind === 'snapshot') {
     if (!deps.snapshots || !manifest.snapshot) return 'unverified';
     return deps.snapshots(manifest.snapshot, 'primary');
