@@ -98,6 +98,10 @@ function pipelineSource(source: SourceConfig): RegionSource {
       sqlChecks: [],
     };
   }
+  if (source.kind === 'config') {
+    const { ssmPaths, secretPrefixes, secretTags, stacks } = source;
+    return { id: source.id, engine: 'config', method: 'dump', selection: { ssmPaths, secretPrefixes, secretTags, stacks }, schedule, retention: source.retention, sqlChecks: [] };
+  }
   const common = {
     id: source.id,
     network: source.network,

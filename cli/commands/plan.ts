@@ -165,6 +165,14 @@ function stepText(planStep: PlanStepConfig, p: PlanConfig, config: LifeboatConfi
         'a drill reads and checks every file of the snapshot without writing it anywhere',
       ];
     }
+    case 'restore-config': {
+      const q = planStep.parameters;
+      const which = q.pointInTime ? `the latest verified backup at or before ${q.pointInTime}` : 'the latest verified backup';
+      return [
+        `writes the SSM parameters and secrets of ${which} of ${q.source} from the ${region(q.region)} vault back into that region, ${q.overwrite ? 'overwriting' : 'keeping (and listing)'} items it holds with another value`,
+        'a drill reads and checks every item and compares it with the region without writing anything',
+      ];
+    }
     case 'restore-snapshot': {
       const q = planStep.parameters;
       return [

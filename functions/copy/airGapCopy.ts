@@ -30,7 +30,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { ChecksumMismatchError, LifeboatError, ObjectNotFoundError, SizeMismatchError, StoreWriteFailedError } from '../lib/errors.ts';
 import { backupPrefix, manifestKey } from '../lib/vault/layout.ts';
-import { payloadObjects, type BackupManifest, type PayloadObject } from '../lib/vault/manifest.ts';
+import { payloadObjects, type BackupManifest, type PayloadCarrier, type PayloadObject } from '../lib/vault/manifest.ts';
 import { mapConcurrent } from '../lib/vault/catalog.ts';
 import { CopyInterruptedError } from './interrupted.ts';
 import { MAX_SINGLE_COPY_BYTES, copySource, describeError, partRanges } from './parts.ts';
@@ -96,7 +96,7 @@ export interface AirGapSource {
 }
 
 /** Copies the dump `manifest` describes from the primary vault into the air-gapped vault. */
-export async function copyToAirGap(manifest: BackupManifest, primary: AirGapSource, target: AirGapTarget, options: AirGapCopyOptions = {}): Promise<AirGapCopyResult> {
+export async function copyToAirGap(manifest: Pick<BackupManifest, 'sourceId' | 'backupId'> & PayloadCarrier, primary: AirGapSource, target: AirGapTarget, options: AirGapCopyOptions = {}): Promise<AirGapCopyResult> {
   const folder = backupPrefix(manifest.sourceId, manifest.backupId);
   const payloads = payloadObjects(manifest);
   const outOfTime = options.outOfTime ?? (() => false);

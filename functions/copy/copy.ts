@@ -21,7 +21,7 @@ export const CopyEventSchema = z.discriminatedUnion('action', [
     sourceId,
     backupId,
     /** What the backup step returned as `kind`: a file set's snapshot lives under `filesets/`. @default a backup under `backups/` */
-    kind: z.enum(['dump', 'snapshot', 'fileset']).optional(),
+    kind: z.enum(['dump', 'snapshot', 'config', 'fileset']).optional(),
   }),
   z.object({ action: z.literal('copy-snapshot'), sourceId, snapshotArn: z.string().startsWith('arn:'), type: snapshotType }),
   z.object({

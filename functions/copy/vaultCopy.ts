@@ -45,6 +45,7 @@ import { sha256OfRanges } from './rangedHash.ts';
 import { copyToAirGap, type AirGapCopyResult, type AirGapProgress, type AirGapTarget } from './airGapCopy.ts';
 import { CopyInterruptedError } from './interrupted.ts';
 import { MAX_SINGLE_COPY_BYTES, copySource, describeError, partRanges } from './parts.ts';
+import { parseAnyManifest, type CatalogManifest } from '../lib/vault/catalog.ts';
 import { parseManifest, payloadObjects, serializeManifest, type BackupManifest, type PayloadObject } from '../lib/vault/manifest.ts';
 
 const MiB = 1024 * 1024;
@@ -90,7 +91,7 @@ export interface VaultCopyDeps {
 export interface CopyBackupResult {
   readonly sourceId: string;
   readonly backupId: string;
-  readonly kind: BackupManifest['kind'] | 'fileset';
+  readonly kind: BackupManifest['kind'] | 'config' | 'fileset';
   readonly drBucket: string;
   readonly drRegion: string;
   readonly manifestKey: string;
@@ -130,16 +131,20 @@ export async function copyBackup(request: { readonly sourceId: string; readonly 
   const key = manifestKey(sourceId, backupId);
   const source = await getObject(deps.primary, key);
   if (!source) throw new BackupNotFoundError(`No complete backup ${sourceId}/${backupId} in s3://${deps.primary.bucket}: ${key} is absent`);
-  const manifest = parseManifest(source.bytes, key);
+  // A configuration backup is copied like a dump: one payload object, then its manifest.
+  const manifest = parseAnyManifest(source.bytes, key);
   if (manifest.sourceId !== sourceId || manifest.backupId !== backupId) {
     throw new BackupConflictError(`${key} in s3://${deps.primary.bucket} describes backup ${manifest.sourceId}/${manifest.backupId}, not ${sourceId}/${backupId}`);
   }
-  return manifest.kind === 'dump'
-    ? copyDumpBackup(manifest, source, deps)
-    : copySnapshotManifest(manifest, deps);
+  return manifest.kind === 'snapshot'
+    ? copySnapshotManifest(manifest, deps)
+    : copyDumpBackup(manifest, source, deps);
 }
 
-async function copyDumpBackup(manifest: BackupManifest, source: StoredObject, deps: VaultCopyDeps): Promise<CopyBackupResult> {
+/** A backup whose payload is in the vault: a dump or a configuration backup. */
+type PayloadManifest = Exclude<CatalogManifest, { kind: 'snapshot' }>;
+
+async function copyDumpBackup(manifest: PayloadManifest, source: StoredObject, deps: VaultCopyDeps): Promise<CopyBackupResult> {
   const { sourceId, backupId } = manifest;
   const key = manifestKey(sourceId, backupId);
   const payload = manifest.payload!;
@@ -175,7 +180,7 @@ async function copyDumpBackup(manifest: BackupManifest, source: StoredObject, de
 }
 
 /** The air-gapped copy of a dump already in the DR vault, when the deployment has an air-gapped vault. */
-async function airGapCopy(manifest: BackupManifest, deps: VaultCopyDeps): Promise<{ airGap?: AirGapCopyResult }> {
+async function airGapCopy(manifest: PayloadManifest, deps: VaultCopyDeps): Promise<{ airGap?: AirGapCopyResult }> {
   if (!deps.airGap) return {};
   const prefix = `${backupPrefix(manifest.sourceId, manifest.backupId)}${VERIFICATIONS_DIR}/`;
   const primary = { ...deps.primary, verifications: await listKeys(deps.primary, prefix) };
@@ -199,7 +204,7 @@ async function airGapCopy(manifest: BackupManifest, deps: VaultCopyDeps): Promis
  * The air-gapped vault cannot be read from here, so this is how a rerun knows which payload objects are done. A
  * record for another bucket or account, or one that does not parse, counts as none: the objects are copied again.
  */
-function airGapProgress(manifest: BackupManifest, target: AirGapTarget, deps: VaultCopyDeps): AirGapProgress {
+function airGapProgress(manifest: PayloadManifest, target: AirGapTarget, deps: VaultCopyDeps): AirGapProgress {
   const key = `${backupPrefix(manifest.sourceId, manifest.backupId)}${AIR_GAP_PROGRESS_NAME}`;
   const objects = new Map<string, string>();
   let writes: Promise<void> = Promise.resolve();
@@ -242,7 +247,7 @@ interface PayloadCopyStats {
  * hash taken when the backup was made. A DR object already there with the right size (an earlier run copied it
  * and then ran out of time) is hashed first and, if it proves, not copied again.
  */
-async function copyPayloadObject(manifest: BackupManifest, payload: PayloadObject, deps: VaultCopyDeps, warnings: string[]): Promise<PayloadCopyStats> {
+async function copyPayloadObject(manifest: PayloadManifest, payload: PayloadObject, deps: VaultCopyDeps, warnings: string[]): Promise<PayloadCopyStats> {
   const { sourceId, backupId } = manifest;
   const payloadKey = `${backupPrefix(sourceId, backupId)}${payload.key}`;
   const head = await headObject(deps.primary, payloadKey);
@@ -343,7 +348,7 @@ async function copySnapshotManifest(manifest: BackupManifest, deps: VaultCopyDep
  * Verification results of the backup that the DR vault lacks, copied after the manifest: the DR region's
  * retention then knows which of its copies are verified (the bytes are the same, proven by the hash).
  */
-async function copyVerifications(manifest: BackupManifest, deps: VaultCopyDeps): Promise<number> {
+async function copyVerifications(manifest: PayloadManifest, deps: VaultCopyDeps): Promise<number> {
   return copyMissingResults(`${backupPrefix(manifest.sourceId, manifest.backupId)}${VERIFICATIONS_DIR}/`, deps);
 }
 

@@ -8,7 +8,7 @@ import { failureDetails, type AuditDescription, type AuditEventInput } from '../
 import { BACKUP_ID_PATTERN, evidenceKey, SOURCE_ID_PATTERN } from '../lib/vault/layout.ts';
 import type { DrStepResult } from './drStep.ts';
 
-const RESTORE_KINDS = new Set(['restore-dump', 'restore-cache', 'restore-files', 'restore-snapshot', 'restore-point-in-time', 'promote-replica']);
+const RESTORE_KINDS = new Set(['restore-dump', 'restore-cache', 'restore-files', 'restore-config', 'restore-snapshot', 'restore-point-in-time', 'promote-replica']);
 /** Errors that are the state machine's wait loop, not an outcome. */
 const NOT_AN_OUTCOME = new Set(['ArchiveRestoreInProgressError', 'SnapshotNotReadyError']);
 
@@ -46,7 +46,7 @@ export function drStepAuditEvents(event: unknown): AuditDescription<DrStepResult
     return { succeeded: () => undefined, failed: () => undefined };
   }
   // A dump or cache restore runs whole in one call; the RDS kinds start here and finish in a later describe-step.
-  const starts = action === 'run-step' && kind !== 'restore-dump' && kind !== 'restore-cache' && kind !== 'restore-files';
+  const starts = action === 'run-step' && kind !== 'restore-dump' && kind !== 'restore-cache' && kind !== 'restore-files' && kind !== 'restore-config';
   return {
     succeeded: (result) => {
       if (!('stepId' in result)) return undefined;

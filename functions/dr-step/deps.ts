@@ -14,6 +14,7 @@ import type { Connect } from '../lib/engine/restoredDatabase.ts';
 import type { DatabaseTls } from '../lib/engine/tls.ts';
 import { ConfigError } from '../lib/errors.ts';
 import type { VaultStore } from '../lib/vault/store.ts';
+import type { SsmApi } from '../lib/configset/apis.ts';
 import type { VerifyServers } from '../verify/verify.ts';
 
 /**
@@ -79,6 +80,8 @@ export interface DrStepDeps {
   readonly jobs?: number;
   /** S3 in a region (restore-files targets: a bucket in the region of the vault read). @default none: restore-files refuses to run */
   readonly s3?: (region: string) => Pick<S3Client, 'send'>;
+  /** SSM and Secrets Manager in a region (restore-config targets: the region of the vault read). @default none: restore-config refuses to run */
+  readonly config?: (region: string) => { readonly ssm: SsmApi; readonly secrets: SecretsManagerClient };
   /** The instance class added to a restored Aurora cluster when the step names none. @default db.r6g.large */
   readonly auroraInstanceClass?: string;
 }

@@ -21,6 +21,7 @@ import {
   PromoteReplicaParametersSchema,
   RestoreCacheParametersSchema,
   RestoreFilesParametersSchema,
+  RestoreConfigParametersSchema,
   RestoreDumpParametersSchema,
   RestorePointInTimeParametersSchema,
   RestoreSnapshotParametersSchema,
@@ -36,6 +37,7 @@ import { describePolledStep, startPointInTimeRestore, startPromotion, startSnaps
 import { now, succeededRecord } from './records.ts';
 import { runRestoreCacheStep } from './restoreCache.ts';
 import { runRestoreFilesStep } from './restoreFiles.ts';
+import { runRestoreConfigStep } from './restoreConfig.ts';
 import { runRestoreDumpStep } from './restoreDump.ts';
 import { readStepRecord } from './stepOutcome.ts';
 import { runValidateStep } from './validateStep.ts';
@@ -70,6 +72,8 @@ async function runStep(event: RunStepEvent, deps: DrStepDeps): Promise<StepRecor
       return runRestoreCacheStep(event, parseParameters(RestoreCacheParametersSchema, parameters, kind, stepId), deps);
     case 'restore-files':
       return runRestoreFilesStep(event, parseParameters(RestoreFilesParametersSchema, parameters, kind, stepId), deps);
+    case 'restore-config':
+      return runRestoreConfigStep(event, parseParameters(RestoreConfigParametersSchema, parameters, kind, stepId), deps);
     case 'restore-snapshot':
       return startSnapshotRestore(event, parseParameters(RestoreSnapshotParametersSchema, parameters, kind, stepId), deps);
     case 'restore-point-in-time':

@@ -6,6 +6,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
 import { kmsKeyring } from '../lib/crypto/keyring.ts';
+import { ssmApi } from '../lib/configset/aws.ts';
 import { kmsHmacSigner } from '../lib/crypto/mac.ts';
 import { optionalEnvGroup, requireEnv } from '../lib/env.ts';
 import { databaseTls, jobsFromEnv, kmsClientFor, s3ClientFromEnv, type Env } from '../lib/runtimeEnv.ts';
@@ -52,6 +53,8 @@ export function drStepDepsFromEnv(env: Env = process.env): DrStepDeps {
     },
     // restore-files writes into a bucket in the region of the vault it reads.
     s3: (region: string) => s3ClientFromEnv(env, region),
+    // restore-config writes parameters and secrets into the region of the vault it reads.
+    config: (region: string) => ({ ssm: ssmApi(region), secrets: new SecretsManagerClient({ region }) }),
     // Results in both vaults are checked in this (the primary) region, where the key is.
     verificationKey: kmsHmacSigner(new KMSClient({}), vars.VERIFICATION_KEY_ARN),
     // The Lambda, which records evidence, is given the DR evidence key; the Fargate task, which never does, is not.

@@ -76,6 +76,23 @@ export const RestoreFilesParametersSchema = z.object({
 });
 export type RestoreFilesParameters = z.output<typeof RestoreFilesParametersSchema>;
 
+/**
+ * A configuration backup written back into the region of the vault read: SSM parameters and secrets (stacks are files
+ * for an operator, never written by the step). A drill compares with the target and writes nothing.
+ */
+export const RestoreConfigParametersSchema = z.object({
+  source: z.string().min(1),
+  region: regionChoice.default('primary'),
+  pointInTime: isoTimestamp.optional(),
+  /** Write items the target holds with another value too. @default false: they are kept and listed */
+  overwrite: z.boolean().default(false),
+  /** SecureString parameters are written under this KMS key. @default the account's alias/aws/ssm */
+  parameterKmsKeyId: z.string().min(1).optional(),
+  /** New secrets are created under this KMS key. @default the account's aws/secretsmanager */
+  secretKmsKeyId: z.string().min(1).optional(),
+});
+export type RestoreConfigParameters = z.output<typeof RestoreConfigParametersSchema>;
+
 const rdsPlacement = {
   targetIdentifier: rdsIdentifier,
   instanceClass: z.string().min(1).optional(),

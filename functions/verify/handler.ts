@@ -8,7 +8,7 @@ import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 import { lambdaAuditTrail } from '../lib/audit/lambda.ts';
 import { verifyDepsFromEnv } from './env.ts';
 import { observedVerify } from './observed.ts';
-import { isFileSetSource, type VerifyOutput } from './verify.ts';
+import { isConfigSource, isFileSetSource, type VerifyOutput } from './verify.ts';
 
 const logger = new Logger();
 const metrics = new Metrics();
@@ -16,7 +16,7 @@ const fromEnv = verifyDepsFromEnv();
 const deps = { ...fromEnv, audit: lambdaAuditTrail({ store: fromEnv.store, sns: fromEnv.sns, step: 'verify', log: (message, fields) => logger.warn(message, fields) }) };
 const { sources, servers } = deps;
 for (const source of sources) {
-  if (!isFileSetSource(source) && source.engine !== 'redis' && !servers[source.engine]) logger.warn('no verification server for this engine: backups are checked without a restore test', { sourceId: source.id, engine: source.engine });
+  if (!isFileSetSource(source) && !isConfigSource(source) && source.engine !== 'redis' && !servers[source.engine]) logger.warn('no verification server for this engine: backups are checked without a restore test', { sourceId: source.id, engine: source.engine });
 }
 
 async function verify(event: unknown): Promise<VerifyOutput> {

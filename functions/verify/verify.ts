@@ -18,6 +18,7 @@ import { sweepStaleScratch, verifyBackup } from '../lib/verify/index.ts';
 import { CacheSourceSchema, DatabaseSourceSchema } from '../dump/dump.ts';
 import { FileSetSourceSchema } from '../fileset-backup/backup.ts';
 import { verifyFileSetSnapshot } from '../lib/verify/fileSet.ts';
+import { verifyConfigSetBackup } from '../lib/verify/configSet.ts';
 
 /**
  * A source as the verify function is told of it: the dump function's entry (same LIFEBOAT_SOURCES JSON)
@@ -48,12 +49,20 @@ const FileSetVerifySourceSchema = FileSetSourceSchema.extend({
 });
 export type FileSetVerifySource = z.infer<typeof FileSetVerifySourceSchema>;
 
-export const VerifySourceSchema = z.union([BackupSourceSchema, FileSetVerifySourceSchema]);
+/** A configuration source: its backups are read back item by item (functions/lib/verify/configSet.ts). */
+const ConfigVerifySourceSchema = z.object({ id: z.string().min(1), kind: z.literal('config') });
+export type ConfigVerifySource = z.infer<typeof ConfigVerifySourceSchema>;
+
+export const VerifySourceSchema = z.union([BackupSourceSchema, FileSetVerifySourceSchema, ConfigVerifySourceSchema]);
 export type VerifySource = z.infer<typeof VerifySourceSchema>;
 type BackupVerifySource = z.infer<typeof BackupSourceSchema>;
 
 export function isFileSetSource(source: VerifySource): source is FileSetVerifySource {
   return 'kind' in source && source.kind === 'fileset';
+}
+
+export function isConfigSource(source: VerifySource): source is ConfigVerifySource {
+  return 'kind' in source && source.kind === 'config';
 }
 
 const VerifyServerSchema = z.object({
@@ -149,6 +158,7 @@ async function verifySourceBackupNow(event: unknown, deps: VerifyDeps): Promise<
     throw new ConfigError(`sourceId: unknown source '${sourceId}'; this function verifies ${deps.sources.map((s) => s.id).join(', ')}`);
   }
   if (isFileSetSource(source)) return verifyFileSetNow(source, backupId, executionArn, deps);
+  if (isConfigSource(source)) return verifyConfigNow(source, backupId, executionArn, deps);
   const restoreServer = await resolveVerifyServer(source, deps);
   const sweptScratch = restoreServer
     ? await sweepStaleScratch(restoreServer, {
@@ -201,6 +211,20 @@ async function verifyFileSetNow(source: FileSetVerifySource, backupId: string, e
     sourceId: source.id,
     backupId,
     ...(source.readDataPercent === undefined ? {} : { readDataPercent: source.readDataPercent }),
+    ...(deps.verificationKey ? { signer: deps.verificationKey } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  await alertOnFailure(result, executionArn, deps);
+  return { ...summarize(result, false), sweptScratch: [] };
+}
+
+/** A configuration backup: every item read back against its manifest entry, the result signed beside the manifest. */
+async function verifyConfigNow(source: ConfigVerifySource, backupId: string, executionArn: string | undefined, deps: VerifyDeps): Promise<VerifyOutput> {
+  const result = await verifyConfigSetBackup({
+    store: deps.store,
+    keyring: deps.keyring,
+    sourceId: source.id,
+    backupId,
     ...(deps.verificationKey ? { signer: deps.verificationKey } : {}),
     ...(deps.now ? { now: deps.now } : {}),
   });

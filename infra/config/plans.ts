@@ -127,6 +127,8 @@ export const DEFAULT_TIMEOUT_MINUTES = {
   'restore-cache': 15,
   // Every chunk read, checked and written to S3, in the DR step Lambda: at most its 15 minutes.
   'restore-files': 15,
+  // Every item read, checked, compared with the target and written, in the DR step Lambda: at most its 15 minutes.
+  'restore-config': 15,
   'restore-snapshot': 180,
   'restore-point-in-time': 180,
   'promote-replica': 60,
@@ -187,6 +189,11 @@ const RestoreFilesTargetSchema = z.strictObject({
     .default(''),
 });
 
+/** A KMS key in the target region, as PutParameter's KeyId and CreateSecret's KmsKeyId take it: a key ARN or an alias name. */
+const KmsKeyRef = z.string().regex(/^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]+|alias\/[A-Za-z0-9/_-]+)$/, {
+  error: 'must be a KMS key ARN, an alias ARN or an alias name (alias/…)',
+});
+
 const PromoteReplicaParameters = z.union(
   [
     z.strictObject({ replicaIdentifier: RdsIdentifier }),
@@ -240,6 +247,21 @@ const StepUnion = z.discriminatedUnion(
         /** Only this file, or (ending in "/") everything under this path. @default every file */
         path: z.string().min(1).refine((p) => !p.startsWith('/'), { error: 'must be relative to the file set, without a leading "/"' }).optional(),
         target: RestoreFilesTargetSchema,
+      }),
+    ),
+    step(
+      'restore-config',
+      z.strictObject({
+        source: SourceRef,
+        region: RestoreRegion,
+        /** @default the latest verified backup; else the latest verified at or before this time */
+        pointInTime: IsoDateTime.optional(),
+        /** Write items the target region holds with another value too. @default false: they are kept as they are, and listed */
+        overwrite: z.boolean().default(false),
+        /** SecureString parameters are written under this KMS key (ARN or alias/…, in the target region). @default alias/aws/ssm */
+        parameterKmsKeyId: KmsKeyRef.optional(),
+        /** New secrets are created under this KMS key (ARN or alias/…, in the target region). @default aws/secretsmanager */
+        secretKmsKeyId: KmsKeyRef.optional(),
       }),
     ),
     step(
@@ -402,6 +424,10 @@ export function planProblems(plans: readonly PlanConfig[], context: PlanContext)
         problems.push({ path, message: `'${id}' is not a configured source` });
       } else if (configured.kind === 's3' && planStep.kind !== 'backup-now' && planStep.kind !== 'restore-files') {
         problems.push({ path, message: `'${id}' is an S3 file set: a plan backs it up now (backup-now) and restores it with restore-files, not ${planStep.kind}` });
+      } else if (configured.kind === 'config' && planStep.kind !== 'backup-now' && planStep.kind !== 'restore-config') {
+        problems.push({ path, message: `'${id}' is a configuration source: a plan backs it up now (backup-now) and restores it with restore-config, not ${planStep.kind}` });
+      } else if (configured.kind !== 'config' && planStep.kind === 'restore-config') {
+        problems.push({ path, message: `'${id}' is not a configuration source: restore-config restores SSM parameters and secrets` });
       } else if (configured.kind !== 's3' && planStep.kind === 'restore-files') {
         problems.push({ path, message: `'${id}' is not an S3 file set: restore-files restores a file set's snapshot` });
       } else if (configured.kind === 'elasticache-redis' && planStep.kind !== 'backup-now' && planStep.kind !== 'restore-cache') {
@@ -423,6 +449,12 @@ export function planProblems(plans: readonly PlanConfig[], context: PlanContext)
         problems.push({
           path: at('steps', s, 'parameters', 'target'),
           message: `'${planStep.parameters.target}' restores the ElastiCache cache '${restored.id}': validate checks PostgreSQL and MySQL tables and SQL, not a cache; leave the step out (restore-cache checks every key it writes)`,
+        });
+      }
+      if (restored?.kind === 'config') {
+        problems.push({
+          path: at('steps', s, 'parameters', 'target'),
+          message: `'${planStep.parameters.target}' restores the configuration source '${restored.id}': validate checks PostgreSQL and MySQL tables and SQL, not parameters or secrets; leave the step out (restore-config checks every item it writes)`,
         });
       }
       if (restored?.kind === 'docdb') {
@@ -497,6 +529,12 @@ export function planStructureProblems(plan: PlanConfig): PlanProblem[] {
       }
     }
 
+    if (planStep.kind === 'restore-config' && planStep.timeoutMinutes > LAMBDA_MINUTES) {
+      problems.push({
+        path: ['steps', s, 'timeoutMinutes'],
+        message: `${planStep.timeoutMinutes} minutes is longer than the DR step Lambda that runs restore-config can run (${LAMBDA_MINUTES}); restore a larger configuration with lifeboat restore (docs/configuration.md)`,
+      });
+    }
     if (planStep.kind === 'restore-files' && planStep.timeoutMinutes > LAMBDA_MINUTES) {
       problems.push({
         path: ['steps', s, 'timeoutMinutes'],

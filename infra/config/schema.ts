@@ -252,7 +252,7 @@ const ScheduleSchema = z.strictObject({
 // ---------------------------------------------------------------------------------------------
 // Sources
 
-export const SOURCE_KINDS = ['rds-postgres', 'rds-mysql', 'aurora-postgres', 'aurora-mysql', 'docdb', 'elasticache-redis', 's3'] as const;
+export const SOURCE_KINDS = ['rds-postgres', 'rds-mysql', 'aurora-postgres', 'aurora-mysql', 'docdb', 'elasticache-redis', 's3', 'config'] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];
 
 export const BACKUP_METHODS = ['dump', 'snapshot', 'both'] as const;
@@ -565,10 +565,55 @@ const s3Source = withRpoCheck(
   }),
 );
 
-/** One source to back up. New kinds (configuration) are new members of this union. */
+/**
+ * An application's configuration, read in the deployment's primary region: SSM parameters under paths (SecureString
+ * values decrypted and sealed in the backup's envelope), Secrets Manager secrets by name prefix or tag (every labelled
+ * version) and CloudFormation stacks (original template and parameters). Backed up as a `config-jsonl` payload under
+ * `backups/<id>/` (docs/configuration.md) by the config backup function, which calls only AWS APIs, so there is no
+ * `network`; a DR plan's `restore-config` step writes it back. No database, credentials, SQL checks or runner.
+ */
+const configSource = withRpoCheck(
+  z
+    .strictObject({
+      kind: z.literal('config'),
+      id: commonSourceShape.id,
+      /** SSM parameter hierarchies, each read recursively: `/orders/prod/`. */
+      ssmPaths: z
+        .array(
+          z
+            .string()
+            .regex(/^\/[A-Za-z0-9_.\-/]*$/, { error: 'must be an SSM parameter path: "/" then letters, digits, "_", ".", "-" and "/"' })
+            .max(1011, { error: 'must be at most 1011 characters (an SSM parameter name)' }),
+        )
+        .default([]),
+      /** Secrets whose name starts with one of these: `orders/prod/`. */
+      secretPrefixes: z
+        .array(z.string().regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, { error: 'must be the start of a secret name: 1-512 letters, digits and /_+=.@-' }))
+        .default([]),
+      /** Secrets carrying this tag (and value, when given). */
+      secretTags: z.array(z.strictObject({ key: z.string().min(1).max(128), value: z.string().max(256).optional() })).default([]),
+      /** CloudFormation stacks by name: their original template and parameters (NoEcho values are not readable, and not kept). */
+      stacks: z.array(z.string().regex(/^[A-Za-z][-A-Za-z0-9]{0,127}$/, { error: 'must be a CloudFormation stack name: a letter, then letters, digits and hyphens (at most 128)' })).default([]),
+      schedule: ScheduleSchema,
+      backup: z
+        .strictObject({
+          method: z.literal('dump', { error: "a config source is backed up by the config backup function: 'dump' (or leave backup out)" }).default('dump'),
+        })
+        .prefault({}),
+      retention: commonSourceShape.retention,
+      objectives: ObjectivesSchema,
+    })
+    .superRefine((source, ctx) => {
+      if (source.ssmPaths.length + source.secretPrefixes.length + source.secretTags.length + source.stacks.length === 0) {
+        ctx.addIssue({ code: 'custom', path: ['ssmPaths'], message: 'a config source must select something: ssmPaths, secretPrefixes, secretTags or stacks' });
+      }
+    }),
+);
+
+/** One source to back up: each kind is a member of this union. */
 export const SourceSchema = z.discriminatedUnion(
   'kind',
-  [instanceSource('rds-postgres'), instanceSource('rds-mysql'), clusterSource('aurora-postgres'), clusterSource('aurora-mysql'), docdbSource, elasticacheSource, s3Source],
+  [instanceSource('rds-postgres'), instanceSource('rds-mysql'), clusterSource('aurora-postgres'), clusterSource('aurora-mysql'), docdbSource, elasticacheSource, s3Source, configSource],
   {
     error: (iss) => {
       if (iss.code !== 'invalid_union') return undefined;
@@ -785,19 +830,21 @@ export type AuroraClusterSourceConfig = Extract<SourceConfig, { clusterIdentifie
 export type DocdbSourceConfig = Extract<SourceConfig, { kind: 'docdb' }>;
 export type ElastiCacheSourceConfig = Extract<SourceConfig, { kind: 'elasticache-redis' }>;
 export type S3SourceConfig = Extract<SourceConfig, { kind: 's3' }>;
+export type ConfigSourceConfig = Extract<SourceConfig, { kind: 'config' }>;
 /** The sources on RDS, Aurora and DocumentDB: a database with credentials. */
-export type DatabaseSourceConfig = Exclude<SourceConfig, ElastiCacheSourceConfig | S3SourceConfig>;
+export type DatabaseSourceConfig = Exclude<SourceConfig, ElastiCacheSourceConfig | S3SourceConfig | ConfigSourceConfig>;
 
 export function isDatabaseSource(source: SourceConfig): source is DatabaseSourceConfig {
-  return source.kind !== 'elasticache-redis' && source.kind !== 's3';
+  return source.kind !== 'elasticache-redis' && source.kind !== 's3' && source.kind !== 'config';
 }
 
 /** The engine a source's backups record: a dump's and its verification server's, DocumentDB's, or a cache's. */
 export function sourceEngine(source: Pick<DatabaseSourceConfig, 'kind'>): 'postgresql' | 'mysql' | 'docdb';
-export function sourceEngine(source: Pick<SourceConfig, 'kind'>): 'postgresql' | 'mysql' | 'docdb' | 'redis' | 'fileset';
-export function sourceEngine(source: Pick<SourceConfig, 'kind'>): 'postgresql' | 'mysql' | 'docdb' | 'redis' | 'fileset' {
+export function sourceEngine(source: Pick<SourceConfig, 'kind'>): 'postgresql' | 'mysql' | 'docdb' | 'redis' | 'fileset' | 'config';
+export function sourceEngine(source: Pick<SourceConfig, 'kind'>): 'postgresql' | 'mysql' | 'docdb' | 'redis' | 'fileset' | 'config' {
   if (source.kind === 'elasticache-redis') return 'redis';
   if (source.kind === 's3') return 'fileset';
+  if (source.kind === 'config') return 'config';
   return source.kind === 'docdb' ? 'docdb' : source.kind.endsWith('postgres') ? 'postgresql' : 'mysql';
 }
 export type NetworkConfig = z.output<typeof NetworkSchema>;

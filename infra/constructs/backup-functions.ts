@@ -7,6 +7,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { DumpFunction, type DumpNetwork, type DumpSource } from './dump-function.ts';
 import { FargateRunner, type RunnerTask } from './fargate-runner.ts';
+import { ConfigBackupFunction, type ConfigBackupSource } from './config-backup.ts';
 import { FileSetBackupFunction, type FileSetBackupSource } from './fileset-backup.ts';
 import { KEY_USE_TAGS } from './vault-key.ts';
 
@@ -26,6 +27,8 @@ export interface BackupFunctionsProps {
   readonly accessLogBucket?: s3.IBucket;
   /** S3 file sets: one file-set backup function serves them all (it runs outside any VPC). @default none */
   readonly fileSets?: readonly FileSetBackupSource[];
+  /** Configuration sources: one config backup function, outside any VPC. @default none */
+  readonly configSources?: readonly ConfigBackupSource[];
 }
 
 /** Sources that share VPC, subnets and security groups share one dump function. */
@@ -61,6 +64,8 @@ export class BackupFunctions extends Construct {
   readonly staging?: ElastiCacheStaging;
   /** The file-set backup function; absent without file sets. */
   readonly fileSetBackup?: FileSetBackupFunction;
+  /** The config backup function, when there are configuration sources. */
+  readonly configBackup?: ConfigBackupFunction;
 
   constructor(scope: Construct, id: string, props: BackupFunctionsProps) {
     super(scope, id);
@@ -123,6 +128,17 @@ export class BackupFunctions extends Construct {
     if (props.fileSets && props.fileSets.length > 0) {
       this.fileSetBackup = new FileSetBackupFunction(this, 'FileSetBackup', {
         sources: props.fileSets,
+        vault: props.vault,
+        vaultKey: props.vaultKey,
+        logKey: this.operationsKey,
+        deadLetterQueue: this.deadLetterQueue,
+        ...(props.evidenceKey ? { evidenceKey: props.evidenceKey } : {}),
+      });
+    }
+
+    if (props.configSources && props.configSources.length > 0) {
+      this.configBackup = new ConfigBackupFunction(this, 'ConfigBackup', {
+        sources: props.configSources,
         vault: props.vault,
         vaultKey: props.vaultKey,
         logKey: this.operationsKey,

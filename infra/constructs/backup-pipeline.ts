@@ -15,6 +15,7 @@ import { retentionPolicyTag } from '../../functions/lib/aws/rdsSnapshot.ts';
 import type { BackupFunctions } from './backup-functions.ts';
 import { attachToVpcStatement, lambdaNetwork, toolsImageCode, type DumpNetwork, type GrantedStatement } from './dump-function.ts';
 import { DEFAULT_TASK_CPU, DEFAULT_TASK_MEMORY_MIB, type RunnerTask } from './fargate-runner.ts';
+import type { ConfigSelection } from './config-backup.ts';
 import { PipelineFunction, repoRoot } from './pipeline-function.ts';
 import { nagResourceName, ReviewedPolicy } from './reviewed-policy.ts';
 import { standardStateMachine, stateMachineLogGroup, stateMachineRole } from './state-machine.ts';
@@ -25,10 +26,10 @@ import { auditWriteStatements } from './audit-trail.ts';
  * What a source's backups hold: a PostgreSQL or MySQL database (dumps, snapshots), a DocumentDB cluster (snapshots
  * only), or an ElastiCache cache (its snapshot exported into a `redis-keys` payload).
  */
-export type SourceEngine = 'postgresql' | 'mysql' | 'docdb' | 'redis' | 'fileset';
+export type SourceEngine = 'postgresql' | 'mysql' | 'docdb' | 'redis' | 'fileset' | 'config';
 
 /** A source as the pipeline sees it: identifiers, schedule and policy; never credentials. */
-export type PipelineSource = DatabasePipelineSource | CachePipelineSource | FileSetPipelineSource;
+export type PipelineSource = DatabasePipelineSource | CachePipelineSource | FileSetPipelineSource | ConfigPipelineSource;
 
 /** An RDS, Aurora or DocumentDB source. */
 export interface DatabasePipelineSource extends PipelineSourceCommon {
@@ -57,6 +58,16 @@ export interface FileSetPipelineSource extends PipelineSourceCommon {
   readonly s3: { readonly bucket: string; readonly prefix: string };
   /** Share of older packs each verification reads in full (the snapshot's own are always read). @default 10 */
   readonly readDataPercent?: number;
+}
+
+/**
+ * An application's configuration (SSM paths, secrets by prefix or tag, CloudFormation stacks): the config backup
+ * function writes it under `backups/<source>/` like a dump, and the rest of the pipeline follows it there. Always on Lambda.
+ */
+export interface ConfigPipelineSource extends PipelineSourceCommon {
+  readonly engine: 'config';
+  readonly method: 'dump';
+  readonly selection: ConfigSelection;
 }
 
 interface PipelineSourceCommon {
@@ -197,9 +208,9 @@ export class BackupPipeline extends Construct {
     return this.props.sources.filter((s): s is DatabasePipelineSource => s.method !== 'dump');
   }
 
-  /** Sources whose backups are folders under `backups/`: dumps and cache exports. */
-  private get dumpSources(): (DatabasePipelineSource | CachePipelineSource)[] {
-    return this.props.sources.filter((s): s is DatabasePipelineSource | CachePipelineSource => s.method !== 'snapshot' && s.engine !== 'fileset');
+  /** Sources whose backups are folders under `backups/`: dumps, cache exports and configuration backups. */
+  private get dumpSources(): (DatabasePipelineSource | CachePipelineSource | ConfigPipelineSource)[] {
+    return this.props.sources.filter((s): s is DatabasePipelineSource | CachePipelineSource | ConfigPipelineSource => s.method !== 'snapshot' && s.engine !== 'fileset');
   }
 
   /** Sources whose snapshots are under `filesets/`. */
@@ -234,6 +245,8 @@ export class BackupPipeline extends Construct {
       if (s.method === 'snapshot') return { id: s.id, method: s.method };
       // A file set runs on Lambda only: its backup function gives up in time and the failure is alerted.
       if (s.engine === 'fileset') return { id: s.id, method: s.method, dumpFunctionArn: functions.fileSetBackup!.functionArn, runner: 'lambda' };
+      // A configuration backup reads a few thousand items at most: Lambda only.
+      if (s.engine === 'config') return { id: s.id, method: s.method, dumpFunctionArn: functions.configBackup!.functionArn, runner: 'lambda' };
       const dump = functions.dumpFunctionFor.get(s.id)!;
       const task = functions.dumpTaskFor.get(s.id)!;
       const fargate = s.fargate ?? { cpu: DEFAULT_TASK_CPU, memoryMiB: DEFAULT_TASK_MEMORY_MIB, autoAfterMinutes: 10, autoAboveRawGiB: 40 };
@@ -548,7 +561,9 @@ export class BackupPipeline extends Construct {
     const logGroup = new logs.LogGroup(this, 'VerifyLogs', { retention: logs.RetentionDays.THREE_MONTHS, encryptionKey: functions.operationsKey, removalPolicy: RemovalPolicy.RETAIN });
     const fileSets = this.fileSetSources.map((s) => ({ id: s.id, kind: 'fileset', s3: s.s3, ...(s.readDataPercent === undefined ? {} : { readDataPercent: s.readDataPercent }) }));
     const backups = this.dumpSources.map((s) =>
-      s.engine === 'redis'
+      s.engine === 'config'
+        ? { id: s.id, kind: 'config' }
+        : s.engine === 'redis'
         ? { id: s.id, engine: s.engine, elasticache: s.elasticache }
         : {
             id: s.id,
@@ -698,6 +713,7 @@ export class BackupPipeline extends Construct {
       this.prune.function,
       ...functions.dumpFunctions.map((d) => d.function),
       ...(functions.fileSetBackup ? [functions.fileSetBackup.function.function] : []),
+      ...(functions.configBackup ? [functions.configBackup.function.function] : []),
     ];
     const policy = new ReviewedPolicy(role, 'Exactly the calls the backup state machine\'s tasks make; a managed policy would be shared and so wider.');
     // The tasks invoke unqualified function ARNs, so no `:*` (version or alias) resource is needed.
@@ -846,6 +862,10 @@ function validatePipelineProps(id: string, props: BackupPipelineProps): void {
   for (const source of props.sources) {
     if (source.engine === 'fileset') {
       if (!props.functions.fileSetBackup?.sources.some((s) => s.id === source.id)) problems.push(`sources '${source.id}': no file-set backup function serves it`);
+      continue;
+    }
+    if (source.engine === 'config') {
+      if (!props.functions.configBackup?.sources.some((s) => s.id === source.id)) problems.push(`sources '${source.id}': no config backup function serves it`);
       continue;
     }
     if (source.method !== 'snapshot' && !props.functions.dumpFunctionFor.has(source.id)) problems.push(`sources '${source.id}': no dump function serves it`);

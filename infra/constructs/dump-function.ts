@@ -265,55 +265,9 @@ export class DumpFunction extends Construct {
   }
 
   private grantVaultWrites(props: DumpFunctionProps): void {
-    const prefixes = props.sources.map((s) => `backups/${s.id}/*`);
-    this.grant(
-      new iam.PolicyStatement({
-        sid: 'WriteOwnSourcePrefixes',
-        // GetObject: the manifest is written only after a HeadObject of the payload; DeleteObject: a failed
-        // run removes its partial payload (on the versioned, locked vault that adds a delete marker).
-        actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:GetObject', 's3:DeleteObject'],
-        resources: prefixes.map((p) => props.vault.arnForObjects(p)),
-      }),
-    );
-    // The prefix grant is wide; these denies take back what a writer must never do there, whatever the allow says:
-    // write or remove a verification result (the verify function's evidence: a forged "verified" would make a
-    // corrupted backup the one a DR plan restores), or remove a completed backup's manifest (hiding it; deleting
-    // completed backups is retention's alone). A failed run deletes only its partial payload, written before any manifest.
-    this.grant(
-      new iam.PolicyStatement({
-        sid: 'NeverWriteVerificationResults',
-        effect: iam.Effect.DENY,
-        actions: ['s3:PutObject', 's3:DeleteObject'],
-        resources: props.sources.map((s) => props.vault.arnForObjects(`backups/${s.id}/*/verifications/*`)),
-      }),
-      'Deny statements: the wildcards are the backup id and result name under each source this role writes; a deny can only take away.',
-    );
-    this.grant(
-      new iam.PolicyStatement({
-        sid: 'NeverHideCompletedBackups',
-        effect: iam.Effect.DENY,
-        actions: ['s3:DeleteObject'],
-        resources: props.sources.map((s) => props.vault.arnForObjects(`backups/${s.id}/*/manifest.json`)),
-      }),
-      'Deny statements: the wildcard is the backup id under each source this role writes; a deny can only take away.',
-    );
-    // Without ListBucket a missing object is a 403, not the 404 the store expects.
-    this.grant(new iam.PolicyStatement({ sid: 'ListVault', actions: ['s3:ListBucket'], resources: [props.vault.bucketArn] }));
-    this.grant(
-      new iam.PolicyStatement({
-        sid: 'GenerateBackupDataKeys',
-        actions: ['kms:GenerateDataKey'],
-        resources: [props.vaultKey.keyArn],
-      }),
-    );
-    this.grant(
-      new iam.PolicyStatement({
-        sid: 'CompleteSseKmsMultipartUploads',
-        actions: ['kms:Decrypt'],
-        resources: [props.vaultKey.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } },
-      }),
-    );
+    for (const { statement, wildcardReason } of backupWriteStatements(Stack.of(this), { vault: props.vault, vaultKey: props.vaultKey, sourceIds: props.sources.map((s) => s.id) })) {
+      this.grant(statement, wildcardReason);
+    }
   }
 
   private acknowledgeFindings(props: DumpFunctionProps): void {
@@ -378,4 +332,57 @@ function validateDumpProps(id: string, props: DumpFunctionProps): void {
     seen.add(s.id);
   });
   if (problems.length > 0) throw new Error(`DumpFunction ${id}: invalid props:\n- ${problems.join('\n- ')}`);
+}
+
+/**
+ * What a writer of backups under `backups/<source>/` may do in the vault, and what it may never do there: new objects
+ * under its sources' prefixes (and removing its own failed, unlisted payload), never a verification result and never a
+ * completed backup's manifest. The dump functions and the config backup function hold exactly these.
+ */
+export function backupWriteStatements(stack: Stack, props: { readonly vault: s3.IBucket; readonly vaultKey: kms.IKey; readonly sourceIds: readonly string[] }): GrantedStatement[] {
+  return [
+    {
+      statement: new iam.PolicyStatement({
+        sid: 'WriteOwnSourcePrefixes',
+        // GetObject: the manifest is written only after a HeadObject of the payload; DeleteObject: a failed
+        // run removes its partial payload (on the versioned, locked vault that adds a delete marker).
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:GetObject', 's3:DeleteObject'],
+        resources: props.sourceIds.map((id) => props.vault.arnForObjects(`backups/${id}/*`)),
+      }),
+      wildcardReason: 'Backups of these sources are new objects under their own prefixes in the vault; the wildcard is the object name within a prefix and nothing wider.',
+    },
+    // The prefix grant is wide; these denies take back what a writer must never do there, whatever the allow says:
+    // write or remove a verification result (the verify function's evidence: a forged "verified" would make a
+    // corrupted backup the one a DR plan restores), or remove a completed backup's manifest (hiding it; deleting
+    // completed backups is retention's alone). A failed run deletes only its partial payload, written before any manifest.
+    {
+      statement: new iam.PolicyStatement({
+        sid: 'NeverWriteVerificationResults',
+        effect: iam.Effect.DENY,
+        actions: ['s3:PutObject', 's3:DeleteObject'],
+        resources: props.sourceIds.map((id) => props.vault.arnForObjects(`backups/${id}/*/verifications/*`)),
+      }),
+      wildcardReason: 'Deny statements: the wildcards are the backup id and result name under each source this role writes; a deny can only take away.',
+    },
+    {
+      statement: new iam.PolicyStatement({
+        sid: 'NeverHideCompletedBackups',
+        effect: iam.Effect.DENY,
+        actions: ['s3:DeleteObject'],
+        resources: props.sourceIds.map((id) => props.vault.arnForObjects(`backups/${id}/*/manifest.json`)),
+      }),
+      wildcardReason: 'Deny statements: the wildcard is the backup id under each source this role writes; a deny can only take away.',
+    },
+    // Without ListBucket a missing object is a 403, not the 404 the store expects.
+    { statement: new iam.PolicyStatement({ sid: 'ListVault', actions: ['s3:ListBucket'], resources: [props.vault.bucketArn] }) },
+    { statement: new iam.PolicyStatement({ sid: 'GenerateBackupDataKeys', actions: ['kms:GenerateDataKey'], resources: [props.vaultKey.keyArn] }) },
+    {
+      statement: new iam.PolicyStatement({
+        sid: 'CompleteSseKmsMultipartUploads',
+        actions: ['kms:Decrypt'],
+        resources: [props.vaultKey.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${stack.region}.amazonaws.com` } },
+      }),
+    },
+  ];
 }

@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { Alerts, type AlertSubscriber } from '../constructs/alerts.ts';
 import { BackupFunctions } from '../constructs/backup-functions.ts';
-import { BackupPipeline, type AirGapDestination, type BackupPipelineProps, type CachePipelineSource, type DatabasePipelineSource, type FileSetPipelineSource } from '../constructs/backup-pipeline.ts';
+import { BackupPipeline, type AirGapDestination, type BackupPipelineProps, type CachePipelineSource, type ConfigPipelineSource, type DatabasePipelineSource, type FileSetPipelineSource } from '../constructs/backup-pipeline.ts';
 import type { DumpNetwork } from '../constructs/dump-function.ts';
 import type { PlanConfig } from '../config/plans.ts';
 import { DrPlans } from '../constructs/dr-plans.ts';
@@ -24,8 +24,8 @@ import { VaultTrail, vaultTrailName } from '../constructs/vault-trail.ts';
 export type NetworkedSource = (DatabasePipelineSource | CachePipelineSource) & { readonly network: DumpNetwork };
 /** An S3 file set, with its bucket's key when that is a customer managed key. */
 export type FileSetRegionSource = FileSetPipelineSource & { readonly bucketKeyArn?: string };
-/** A source as the region stack is given it. */
-export type RegionSource = NetworkedSource | FileSetRegionSource;
+/** A source as the region stack is given it: a configuration source has no network either (its function calls only AWS APIs). */
+export type RegionSource = NetworkedSource | FileSetRegionSource | ConfigPipelineSource;
 
 export interface RegionBackupProps {
   readonly sources: readonly RegionSource[];
@@ -116,7 +116,7 @@ export class RegionStack extends Stack {
         new CfnOutput(this, 'DrEvidenceKeyArn', { value: this.drEvidenceKey.key.keyArn, description: 'lifeboat --dr-evidence-key: the key DR plan evidence is signed with' });
       }
       // DocumentDB sources are snapshot-only: never dumped. A cache's snapshot is exported by a dump function too.
-      const backups = sources.filter((s): s is NetworkedSource => s.engine !== 'fileset');
+      const backups = sources.filter((s): s is NetworkedSource => s.engine !== 'fileset' && s.engine !== 'config');
       const dumpSources = backups
         .filter((s) => s.method !== 'snapshot' && s.engine !== 'docdb')
         .map((s) =>
@@ -132,6 +132,8 @@ export class RegionStack extends Stack {
         name: props.deployment,
         sources: dumpSources,
         fileSets: fileSets.map((s) => ({ id: s.id, kind: 'fileset' as const, s3: s.s3, ...(s.bucketKeyArn ? { bucketKeyArn: s.bucketKeyArn } : {}) })),
+        // Configuration sources: one config backup function, outside any VPC.
+        configSources: sources.filter((s): s is ConfigPipelineSource => s.engine === 'config').map((s) => ({ id: s.id, kind: 'config' as const, selection: s.selection })),
         vault: this.vault.bucket,
         vaultKey: this.vaultKey.key,
         evidenceKey: this.evidenceKey.key,
@@ -145,6 +147,7 @@ export class RegionStack extends Stack {
             const { bucketKeyArn: _key, ...pipelineSource } = source;
             return pipelineSource;
           }
+          if (source.engine === 'config') return source;
           const { network: _network, ...pipelineSource } = source;
           return pipelineSource;
         }),
@@ -271,6 +274,7 @@ export class RegionStack extends Stack {
       { label: 'start-backup', function: pipeline.startBackup.function },
       ...backup.dumpFunctions.map((d, i) => ({ label: `dump-${i + 1}`, function: d.function })),
       ...(backup.fileSetBackup ? [{ label: 'fileset-backup', function: backup.fileSetBackup.function.function }] : []),
+      ...(backup.configBackup ? [{ label: 'config-backup', function: backup.configBackup.function.function }] : []),
       ...(this.plans ? [{ label: 'dr-step', function: this.plans.drStep }, { label: 'request-approval', function: this.plans.requestApproval.function }, { label: 'approval-endpoint', function: this.plans.approvalEndpoint.function }] : []),
       ...(this.restoreTest ? [{ label: 'validate-restore', function: this.restoreTest.validateRestore }] : []),
       ...(this.report ? [{ label: 'report', function: this.report.function.function }] : []),

@@ -9,6 +9,7 @@ export const STEP_KINDS = [
   'restore-dump',
   'restore-cache',
   'restore-files',
+  'restore-config',
   'restore-snapshot',
   'restore-point-in-time',
   'promote-replica',
@@ -18,7 +19,7 @@ export const STEP_KINDS = [
 export type StepKind = (typeof STEP_KINDS)[number];
 
 /** The kinds that restore data somewhere: the only targets a `validate` step may name, and whose restored data time sets the RPO. */
-export const RESTORE_KINDS = ['restore-dump', 'restore-cache', 'restore-files', 'restore-snapshot', 'restore-point-in-time'] as const;
+export const RESTORE_KINDS = ['restore-dump', 'restore-cache', 'restore-files', 'restore-config', 'restore-snapshot', 'restore-point-in-time'] as const;
 export type RestoreKind = (typeof RESTORE_KINDS)[number];
 
 /** The kinds `run-step` starts and `describe-step` then follows until RDS is done. */

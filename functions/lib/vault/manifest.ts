@@ -276,12 +276,19 @@ export interface PayloadObject {
   readonly section?: PartSection;
 }
 
+/** What `payloadObjects` reads: a dump's or snapshot's manifest, or a configuration backup's (whose payload is one object). */
+export interface PayloadCarrier {
+  readonly payload?:
+    | (Pick<NonNullable<BackupManifest['payload']>, 'key' | 'storedBytes' | 'sha256' | 'rawBytes'> & { readonly parts?: NonNullable<BackupManifest['payload']>['parts'] })
+    | undefined;
+}
+
 /**
  * Every object a dump's payload is stored in, in manifest order (for parts: schema, data parts, post-data);
  * none for a snapshot. Readers that copy, hash, prune or check stored bytes go through this, so a payload
  * stored in several objects is handled by each of them in one place.
  */
-export function payloadObjects(manifest: BackupManifest): PayloadObject[] {
+export function payloadObjects(manifest: PayloadCarrier): PayloadObject[] {
   if (!manifest.payload) return [];
   const { key, storedBytes, sha256, rawBytes, parts } = manifest.payload;
   if (parts) return parts.map((p) => ({ key: p.key, storedBytes: p.storedBytes, sha256: p.sha256, rawBytes: p.rawBytes, section: p.section }));
