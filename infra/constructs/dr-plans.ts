@@ -15,6 +15,7 @@ import { planStateMachineName, restoreSubnetGroupName, type PlanConfig } from '.
 import { compilePlan, FARGATE_KINDS, LAMBDA_MAX_SECONDS, type FargateNetwork } from '../plans/compile.ts';
 import { APPROVAL_LIMITS } from '../../functions/approval/limits.ts';
 import { ApprovalApi } from './approval-endpoint.ts';
+import { parameterPath, type ConfigSelection } from './config-backup.ts';
 import { attachToVpcStatement, lambdaNetwork, toolsImageCode, type DumpNetwork, type GrantedStatement } from './dump-function.ts';
 import type { FargateRunner, RunnerTask } from './fargate-runner.ts';
 import { auditWriteStatements, grantAuditWrites } from './audit-trail.ts';
@@ -44,6 +45,8 @@ export interface DrPlansProps {
   /** The plans, default plans included (`plansWithDefaults`), already validated by the config. */
   readonly plans: readonly PlanConfig[];
   readonly sources: readonly DrPlanSource[];
+  /** The configuration sources, with what they select: a restore-config step may write exactly that in its target region. @default none */
+  readonly configSources?: readonly { readonly id: string; readonly selection: ConfigSelection }[];
   readonly vault: s3.IBucket;
   readonly vaultKey: kms.IKey;
   readonly dr: { readonly region: string; readonly bucketName: string; readonly keyArn: string };
@@ -158,6 +161,91 @@ export class DrPlans extends Construct {
    * that is private in any real account. Those are refused here, naming the step; the config schema allows
    * them because `lifeboat drill --local` runs the same plans against local servers.
    */
+
+  /**
+   * restore-config steps: in the region of the vault each reads, the SSM parameters under its source's paths (read to
+   * compare, written with PutParameter) and its secrets (by name prefix, or by tag: read and written only when the secret
+   * carries the tag, created only with it), and the KMS calls those services make for them, only through them.
+   */
+  private grantConfigRestores(props: DrPlansProps, grant: (statement: iam.PolicyStatement, wildcardReason?: string) => void): void {
+    const steps = props.plans.flatMap((plan) => plan.steps.flatMap((step) => (step.kind === 'restore-config' ? [step] : [])));
+    if (steps.length === 0) return;
+    const regionOf = (choice: 'primary' | 'dr') => (choice === 'dr' ? props.dr.region : this.stack.region);
+    const targets = new Map<string, { region: string; selection: ConfigSelection }>();
+    for (const step of steps) {
+      const source = props.configSources?.find((s) => s.id === step.parameters.source);
+      if (!source) throw new Error(`DrPlans: step '${step.id}' restores '${step.parameters.source}', which is not a configuration source given to DrPlans`);
+      const region = regionOf(step.parameters.region);
+      targets.set(`${source.id}@${region}`, { region, selection: source.selection });
+    }
+    let n = 0;
+    for (const { region, selection } of targets.values()) {
+      n += 1;
+      const arn = (service: string, resource: string, resourceName: string, arnFormat: ArnFormat) => this.stack.formatArn({ service, region, resource, resourceName, arnFormat });
+      const paths = [...new Set(selection.ssmPaths.map(parameterPath))];
+      if (paths.length > 0) {
+        const parameters = paths.map((p) => arn('ssm', 'parameter', p === '' ? '*' : `${p}/*`, ArnFormat.SLASH_RESOURCE_NAME));
+        grant(
+          new iam.PolicyStatement({ sid: `RestoreParameters${n}`, actions: ['ssm:GetParameter', 'ssm:PutParameter'], resources: parameters }),
+          'The parameters under the configuration source\'s SSM paths, in the restore\'s region: the wildcard is the rest of a parameter name below a configured path.',
+        );
+        grant(
+          new iam.PolicyStatement({
+            sid: `RestoreSecureStrings${n}`,
+            actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
+            resources: ['*'],
+            conditions: { StringEquals: { 'kms:ViaService': `ssm.${region}.amazonaws.com` }, StringLike: { 'kms:EncryptionContext:PARAMETER_ARN': parameters } },
+          }),
+          'A SecureString may be under any key of the target account; only through SSM and only for parameters under the configured paths (SSM puts the parameter ARN in the encryption context).',
+        );
+      }
+      const secretActions = ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecretVersionStage'];
+      const secret = (name: string) => arn('secretsmanager', 'secret', name, ArnFormat.COLON_RESOURCE_NAME);
+      if (selection.secretPrefixes.length > 0) {
+        grant(
+          new iam.PolicyStatement({
+            sid: `RestoreSecretsByPrefix${n}`,
+            actions: [...secretActions, 'secretsmanager:CreateSecret', 'secretsmanager:TagResource'],
+            resources: selection.secretPrefixes.map((p) => secret(`${p}*`)),
+          }),
+          'Secrets named with the configuration source\'s prefixes, in the restore\'s region: the wildcard is the rest of the name and the suffix Secrets Manager adds.',
+        );
+      }
+      selection.secretTags.forEach((tag, t) => {
+        const key = `secretsmanager:ResourceTag/${tag.key}`;
+        const requestKey = `aws:RequestTag/${tag.key}`;
+        grant(
+          new iam.PolicyStatement({
+            sid: `RestoreSecretsByTag${n}x${t + 1}`,
+            actions: secretActions,
+            resources: [secret('*')],
+            conditions: tag.value === undefined ? { Null: { [key]: 'false' } } : { StringEquals: { [key]: tag.value } },
+          }),
+          `Secrets carrying the tag ${tag.key} in the restore's region: any name, only when the secret carries the tag (the condition).`,
+        );
+        grant(
+          new iam.PolicyStatement({
+            sid: `CreateSecretsByTag${n}x${t + 1}`,
+            actions: ['secretsmanager:CreateSecret', 'secretsmanager:TagResource'],
+            resources: [secret('*')],
+            conditions: tag.value === undefined ? { Null: { [requestKey]: 'false' } } : { StringEquals: { [requestKey]: tag.value } },
+          }),
+          `New secrets with the tag ${tag.key} in the restore's region: any name, only when the request carries the tag (the condition).`,
+        );
+      });
+      if (selection.secretPrefixes.length + selection.secretTags.length > 0) {
+        grant(
+          new iam.PolicyStatement({
+            sid: `RestoreSecretKeys${n}`,
+            actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+            resources: ['*'],
+            conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${region}.amazonaws.com` } },
+          }),
+          'A secret may be under any key of the target account; only through Secrets Manager, which asks for it only for a secret the role may read or write.',
+        );
+      }
+    }
+  }
   private refuseStepsOutsideVpc(): void {
     if (this.props.verification) return;
     for (const plan of this.props.plans) {
@@ -359,6 +447,7 @@ export class DrPlans extends Construct {
         );
       });
     }
+    this.grantConfigRestores(props, grant);
     grant(
       new iam.PolicyStatement({ sid: 'WriteEvidence', actions: ['s3:PutObject'], resources: [props.vault.arnForObjects('evidence/*')] }),
       'Evidence objects are new per execution (`evidence/<plan>/<execution>.json`); nothing outside that prefix.',

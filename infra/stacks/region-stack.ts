@@ -190,6 +190,7 @@ export class RegionStack extends Stack {
           name: props.deployment,
           plans: props.backup.plans,
           sources: databases.map((s) => ({ id: s.id, engine: s.engine, ...(s.database ? { database: s.database } : {}), credentialsSecretArn: s.credentialsSecretArn, rds: s.rds, network: s.network })),
+          configSources: sources.filter((s): s is ConfigPipelineSource => s.engine === 'config').map((s) => ({ id: s.id, selection: s.selection })),
           vault: this.vault.bucket,
           vaultKey: this.vaultKey.key,
           dr: this.pipeline.drVault,

@@ -10,16 +10,25 @@ import { createDecompressStream } from '../codec/zstd.ts';
 import { createDecryptStream } from '../crypto/envelope.ts';
 import type { BackupKeyring } from '../crypto/keyring.ts';
 import { HashingCounter } from '../engine/progress.ts';
-import { ChecksumMismatchError, SizeMismatchError } from '../errors.ts';
+import { ChecksumMismatchError, ManifestInvalidError, SizeMismatchError } from '../errors.ts';
+import { readAnyManifest } from '../vault/catalog.ts';
 import { backupPrefix, manifestKey } from '../vault/layout.ts';
 import type { VaultStore } from '../vault/store.ts';
 import { ConfigPayloadMismatchError } from './errors.ts';
 import { CONFIG_PAYLOAD_FORMAT, itemHash, type ConfigItem, type PayloadHeader } from './items.ts';
-import { parseConfigManifest, type ConfigCounts, type ConfigItemEntry, type ConfigManifest } from './manifest.ts';
+import { type ConfigCounts, type ConfigItemEntry, type ConfigManifest } from './manifest.ts';
 
+/**
+ * The manifest of configuration backup `sourceId/backupId`, read as the catalog reads every manifest (size cap, the
+ * folder it is in checked): `BackupNotFoundError` or `ManifestMissingError` when there is none, `ManifestInvalidError`
+ * when it is another kind of backup.
+ */
 export async function readConfigManifest(store: VaultStore, sourceId: string, backupId: string): Promise<ConfigManifest> {
-  const key = manifestKey(sourceId, backupId);
-  return parseConfigManifest(await store.getObject(key), key);
+  const manifest = await readAnyManifest(store, sourceId, backupId);
+  if (manifest.kind !== 'config') {
+    throw new ManifestInvalidError(`Manifest ${manifestKey(sourceId, backupId)} is a ${manifest.kind} backup, not a configuration backup (kind "config")`);
+  }
+  return manifest;
 }
 
 /** Every item of the backup with its manifest entry, in payload order; throws on the first mismatch. */
