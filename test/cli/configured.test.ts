@@ -164,7 +164,7 @@ describe('a vault configured once', () => {
 
     const unknown = await lifeboat(['prune', '--source', 'nosuch', '--dry-run'], { env: configEnv });
     expect(unknown.code).toBe(ExitCode.usage);
-    expect(errorLine(unknown.stderr)?.message).toMatch(/^--source nosuch is not a source of .*lifeboat\.json \(its sources: shop-db, billing-db, catalog-docdb, sessions-cache, uploads\)/);
+    expect(errorLine(unknown.stderr)?.message).toMatch(/^--source nosuch is not a source of .*lifeboat\.json \(its sources: shop-db, billing-db, catalog-docdb, sessions-cache, uploads, orders-config\)/);
   }, CHILD_PROCESS_TIMEOUT_MS);
 
   it('takes latest and unique prefixes of ids; an ambiguous prefix lists the candidates', async () => {

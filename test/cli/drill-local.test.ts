@@ -410,7 +410,7 @@ describe('lifeboat drill --local: what it refuses before running anything', () =
   it('names the plans the config has when the plan is not one of them', async () => {
     const result = await lifeboat(['drill', 'nosuch', ...localFlags()]);
     expect(result.code).toBe(ExitCode.usage);
-    expect(errorLine(result.stderr)?.message).toBe('the config has no plan "nosuch"; its plans: orders-failover, sessions-recovery, uploads-recovery, billing-db-default, catalog-docdb-default (see lifeboat plan list) (see lifeboat drill --help)');
+    expect(errorLine(result.stderr)?.message).toBe('the config has no plan "nosuch"; its plans: orders-failover, sessions-recovery, uploads-recovery, config-recovery, billing-db-default, catalog-docdb-default (see lifeboat plan list) (see lifeboat drill --help)');
   });
 
   it('asks for the server password rather than failing inside the step executor', async () => {

@@ -29,6 +29,7 @@ describe('lifeboat plan list', () => {
         'orders-failover        critical      5          1  60 min   240 min   config',
         'sessions-recovery      high          3          0  30 min   180 min   config',
         'uploads-recovery       medium        3          0  240 min  420 min   config',
+        'config-recovery        high          3          0  60 min   90 min    config',
         'billing-db-default     high          4          0  120 min  1500 min  default plan of billing-db',
         'catalog-docdb-default  high          3          0  120 min  1500 min  default plan of catalog-docdb',
         '',
@@ -43,6 +44,7 @@ describe('lifeboat plan list', () => {
       { name: 'orders-failover', priority: 'critical', steps: 5, approvals: 1, objectives: { rtoMinutes: 60, rpoMinutes: 240 }, origin: 'config', stateMachine: 'lifeboat-plan-orders-failover' },
       { name: 'sessions-recovery', priority: 'high', steps: 3, approvals: 0, objectives: { rtoMinutes: 30, rpoMinutes: 180 }, origin: 'config', stateMachine: 'lifeboat-plan-sessions-recovery' },
       { name: 'uploads-recovery', priority: 'medium', steps: 3, approvals: 0, objectives: { rtoMinutes: 240, rpoMinutes: 420 }, origin: 'config', stateMachine: 'lifeboat-plan-uploads-recovery' },
+      { name: 'config-recovery', priority: 'high', steps: 3, approvals: 0, objectives: { rtoMinutes: 60, rpoMinutes: 90 }, origin: 'config', stateMachine: 'lifeboat-plan-config-recovery' },
       { name: 'billing-db-default', priority: 'high', steps: 4, approvals: 0, objectives: { rtoMinutes: 120, rpoMinutes: 1500 }, origin: 'default plan of billing-db', stateMachine: 'lifeboat-plan-billing-db-default' },
       // DocumentDB: back up, restore the snapshot, notify (no validate).
       { name: 'catalog-docdb-default', priority: 'high', steps: 3, approvals: 0, objectives: { rtoMinutes: 120, rpoMinutes: 1500 }, origin: 'default plan of catalog-docdb', stateMachine: 'lifeboat-plan-catalog-docdb-default' },
@@ -95,7 +97,7 @@ describe('lifeboat plan show', () => {
   });
 
   it.each([
-    [['show', 'nosuch', '--config', EXAMPLE_CONFIG], 'the config has no plan "nosuch"; its plans: orders-failover, sessions-recovery, uploads-recovery, billing-db-default, catalog-docdb-default (see lifeboat plan --help)'],
+    [['show', 'nosuch', '--config', EXAMPLE_CONFIG], 'the config has no plan "nosuch"; its plans: orders-failover, sessions-recovery, uploads-recovery, config-recovery, billing-db-default, catalog-docdb-default (see lifeboat plan --help)'],
     [['show', '--config', EXAMPLE_CONFIG], '"lifeboat plan show" needs a plan name (see lifeboat plan list) (see lifeboat plan --help)'],
     [['run', 'orders-failover', '--config', EXAMPLE_CONFIG], 'unknown "lifeboat plan run"; use show NAME or list (see lifeboat plan --help)'],
     [['list'], '--config FILE is required (or set LIFEBOAT_CONFIG): the plans are in the config (see lifeboat plan --help)'],

@@ -64,6 +64,7 @@ describe('lifeboat status', () => {
         'catalog-docdb   never                 -            never / 1d 01h      2026-12-03 03:00:00Z  none        OUTSIDE RPO',
         'sessions-cache  never                 -            never / 3h 00m      2026-12-02 12:15:00Z  none        OUTSIDE RPO',
         'uploads         never                 -            never / 7h 00m      2026-12-02 17:30:00Z  none        OUTSIDE RPO',
+        'orders-config   never                 -            never / 1h 30m      2026-12-02 12:15:00Z  none        OUTSIDE RPO',
         '',
         "As of 2026-12-02 12:00:00Z. Ages run from a backup's start, the point in time its data is from.",
         '',

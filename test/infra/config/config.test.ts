@@ -50,6 +50,7 @@ describe('the example config', () => {
       ['docdb', 'catalog-docdb'],
       ['elasticache-redis', 'sessions-cache'],
       ['s3', 'uploads'],
+      ['config', 'orders-config'],
     ]);
     expect(config.sources[2]!.backup).toEqual({ method: 'snapshot' });
     const sessions = config.sources[3]!;
@@ -198,7 +199,7 @@ describe('a bad config names the field', () => {
     config.sources[0].kind = 'mongodb';
 
     expect(problemsOf(config)).toEqual([
-      'sources[0].kind: unknown source kind "mongodb"; expected one of rds-postgres, rds-mysql, aurora-postgres, aurora-mysql, docdb, elasticache-redis, s3',
+      'sources[0].kind: unknown source kind "mongodb"; expected one of rds-postgres, rds-mysql, aurora-postgres, aurora-mysql, docdb, elasticache-redis, s3, config',
     ]);
   });
 
@@ -654,6 +655,91 @@ describe('restore-cache: a plan step that refills a cache from its backup', () =
       'plans[0].steps[0].parameters.target.port',
       'plans[0].steps[0].parameters.target.authSecretArn',
     ]);
+  });
+});
+
+describe('a configuration source (kind config)', () => {
+  const configSource = (overrides: Record<string, unknown> = {}) => ({
+    kind: 'config',
+    id: 'orders-config',
+    ssmPaths: ['/orders/prod/'],
+    schedule: { cron: '15 * * * ? *' },
+    objectives: { rpoMinutes: 90, rtoMinutes: 60 },
+    ...overrides,
+  });
+  const configWith = (source: Record<string, unknown>) => ({ version: 1, regions: { primary: 'eu-west-1', dr: 'eu-central-1' }, sources: [source] });
+  const withSteps = (steps: Record<string, unknown>[]) => {
+    const config = example();
+    config.plans = [{ ...config.plans.find((p: { name: string }) => p.name === 'config-recovery'), steps }];
+    return config;
+  };
+
+  it('selects SSM paths, secrets by prefix or tag and stacks, backed up as a dump (method dump) with retention and objectives, and nothing of a database', () => {
+    const [source] = parseConfig(configWith(configSource({ secretTags: [{ key: 'backup' }] }))).sources;
+    expect(source).toEqual({
+      kind: 'config',
+      id: 'orders-config',
+      ssmPaths: ['/orders/prod/'],
+      secretPrefixes: [],
+      secretTags: [{ key: 'backup' }],
+      stacks: [],
+      schedule: { cron: '15 * * * ? *', timeZone: 'UTC' },
+      backup: { method: 'dump' },
+      retention: expect.objectContaining({ days: 35 }),
+      objectives: { rpoMinutes: 90, rtoMinutes: 60, backupDurationMinutes: 30 },
+    });
+    expect(pathsOf(configWith(configSource({ network: {}, database: 'x', runner: 'fargate', sqlChecks: ['SELECT true'] })))).toEqual([
+      'sources[0].network',
+      'sources[0].database',
+      'sources[0].runner',
+      'sources[0].sqlChecks',
+    ]);
+  });
+
+  it('must select something, each selection in the form its service accepts, and meet its RPO', () => {
+    expect(problemsOf(configWith(configSource({ ssmPaths: [] })))).toEqual([
+      'sources[0].ssmPaths: a config source must select something: ssmPaths, secretPrefixes, secretTags or stacks',
+    ]);
+    expect(problemsOf(configWith(configSource({ ssmPaths: ['orders/prod'], secretPrefixes: ['orders prod'], stacks: ['1-stack'], secretTags: [{ key: '' }] })))).toEqual([
+      'sources[0].ssmPaths[0]: must be an SSM parameter path: "/" then letters, digits, "_", ".", "-" and "/"',
+      'sources[0].secretPrefixes[0]: must be the start of a secret name: 1-512 letters, digits and /_+=.@-',
+      'sources[0].secretTags[0].key: Too small: expected string to have >=1 characters',
+      'sources[0].stacks[0]: must be a CloudFormation stack name: a letter, then letters, digits and hyphens (at most 128)',
+    ]);
+    expect(problemsOf(configWith(configSource({ backup: { method: 'snapshot' } })))).toEqual([
+      "sources[0].backup.method: a config source is backed up by the config backup function: 'dump' (or leave backup out)",
+    ]);
+    expect(problemsOf(configWith(configSource({ objectives: { rpoMinutes: 30, rtoMinutes: 60 } })))[0]).toMatch(/^sources\[0\]\.objectives\.rpoMinutes: 30 minutes cannot be met/);
+  });
+
+  it('restore-config: from the DR vault in the example, within Lambda\'s 15 minutes, keeping changed values unless told to overwrite', () => {
+    const plan = parseConfig(example()).plans.find((p) => p.name === 'config-recovery')!;
+    expect(plan.steps[1]).toEqual({
+      id: 'restore',
+      kind: 'restore-config',
+      dependsOn: ['announce'],
+      timeoutMinutes: 15,
+      parameters: { source: 'orders-config', region: 'dr', overwrite: false },
+    });
+    const keyed = parseConfig(withSteps([{ id: 'restore', kind: 'restore-config', parameters: { source: 'orders-config', overwrite: true, parameterKmsKeyId: 'alias/orders-dr', secretKmsKeyId: 'arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab' } }]));
+    expect(keyed.plans[0]!.steps[0]).toMatchObject({ parameters: { region: 'primary', overwrite: true, parameterKmsKeyId: 'alias/orders-dr' } });
+  });
+
+  it('restore-config refuses another kind of source, another step for a config source, a timeout past 15 minutes, a validate of what it restored and a bad key', () => {
+    const restore = (extra: Record<string, unknown> = {}, parameters: Record<string, unknown> = {}) => ({ id: 'restore', kind: 'restore-config', parameters: { source: 'orders-config', ...parameters }, ...extra });
+    expect(problemsOf(withSteps([restore({}, { source: 'orders-db' })]))).toEqual([
+      "plans[0].steps[0].parameters.source: 'orders-db' is not a configuration source: restore-config restores SSM parameters and secrets",
+    ]);
+    expect(problemsOf(withSteps([{ id: 'restore', kind: 'restore-files', parameters: { source: 'orders-config', target: { bucket: 'some-bucket' } } }]))).toEqual([
+      "plans[0].steps[0].parameters.source: 'orders-config' is a configuration source: a plan backs it up now (backup-now) and restores it with restore-config, not restore-files",
+    ]);
+    expect(problemsOf(withSteps([restore({ timeoutMinutes: 30 })]))).toEqual([
+      'plans[0].steps[0].timeoutMinutes: 30 minutes is longer than the DR step Lambda that runs restore-config can run (15); restore a larger configuration with lifeboat restore (docs/configuration.md)',
+    ]);
+    expect(problemsOf(withSteps([restore(), { id: 'check', kind: 'validate', dependsOn: ['restore'], parameters: { target: 'restore' } }]))).toEqual([
+      "plans[0].steps[1].parameters.target: 'restore' restores the configuration source 'orders-config': validate checks PostgreSQL and MySQL tables and SQL, not parameters or secrets; leave the step out (restore-config checks every item it writes)",
+    ]);
+    expect(pathsOf(withSteps([restore({}, { parameterKmsKeyId: 'my-key', overwrite: 'yes' })]))).toEqual(['plans[0].steps[0].parameters.overwrite', 'plans[0].steps[0].parameters.parameterKmsKeyId']);
   });
 });
 

@@ -244,7 +244,7 @@ describe('an invalid plan fails with one problem per line, by path', () => {
     ]);
 
     expect(problemsOf(config([plan]))).toEqual([
-      'plans[0].steps[0].kind: unknown step kind "reboot"; expected one of approval, notify, backup-now, restore-dump, restore-cache, restore-files, restore-snapshot, restore-point-in-time, promote-replica, validate, wait',
+      'plans[0].steps[0].kind: unknown step kind "reboot"; expected one of approval, notify, backup-now, restore-dump, restore-cache, restore-files, restore-config, restore-snapshot, restore-point-in-time, promote-replica, validate, wait',
       'plans[0].steps[1].parameters.severity: unknown key',
       'plans[0].steps[2].parameters.subnetGroupName: required',
       'plans[0].steps[3].parameters: give either replicaIdentifier (an RDS read replica), or globalClusterIdentifier and targetClusterArn (Aurora global failover)',
