@@ -278,13 +278,15 @@ export class BackupPipeline extends Construct {
       memorySize: 256,
       outsideVpcReason: 'It reads its environment and lists manifests through the S3 API; a VPC would need an S3 endpoint and add nothing.',
     });
-    const manifests = this.dumpSources.map((s) => this.props.vault.arnForObjects(`backups/${s.id}/*/manifest.json`));
+    // `auto` reads the last backups of the sources that may move to Fargate: a configuration source never does.
+    const autoSources = this.dumpSources.filter((s) => s.engine !== 'config');
+    const manifests = autoSources.map((s) => this.props.vault.arnForObjects(`backups/${s.id}/*/manifest.json`));
     if (manifests.length > 0) {
       fn.addToRolePolicy(
         new iam.PolicyStatement({ sid: 'ReadDumpManifests', actions: ['s3:GetObject'], resources: manifests }),
         'Only manifests (`<backup id>/manifest.json`) under a dump source\'s own prefix: the wildcard is the backup id.',
       );
-      fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ListBackups', actions: ['s3:ListBucket'], resources: [this.props.vault.bucketArn], conditions: { StringLike: { 's3:prefix': this.dumpSources.map((s) => `backups/${s.id}/*`) } } }));
+      fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ListBackups', actions: ['s3:ListBucket'], resources: [this.props.vault.bucketArn], conditions: { StringLike: { 's3:prefix': autoSources.map((s) => `backups/${s.id}/*`) } } }));
       fn.addToRolePolicy(BackupPipeline.decryptThroughS3('ReadManifests', this.props.vaultKey.keyArn, this.stack.region));
     }
     return fn;

@@ -36,7 +36,7 @@ describe('s3:RestoreObject', () => {
     const role = roleOfFunction(lifeboat, 'lifeboat-verify');
 
     expect(restoreGrants(lifeboat).get(role)).toEqual([
-      { Sid: 'RestoreArchivedDumps', Effect: 'Allow', Action: 's3:RestoreObject', Resource: [objects('backups/billing-db/*'), objects('backups/orders-db/*'), objects('backups/sessions-cache/*')] },
+      { Sid: 'RestoreArchivedDumps', Effect: 'Allow', Action: 's3:RestoreObject', Resource: [objects('backups/billing-db/*'), objects('backups/orders-config/*'), objects('backups/orders-db/*'), objects('backups/sessions-cache/*')] },
     ]);
   });
 

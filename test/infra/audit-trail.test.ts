@@ -85,7 +85,7 @@ describe('audit trail grants from the example config', () => {
     const stack = lifeboat.stacks.primary;
     const pipeline = stack.pipeline!;
     const writers = new Set([
-      ...[pipeline.snapshot, pipeline.copy, pipeline.prune, stack.backup!.fileSetBackup!.function, stack.plans!.approvalEndpoint, stack.plans!.requestApproval].map((c) => functionOf(c).role),
+      ...[pipeline.snapshot, pipeline.copy, pipeline.prune, stack.backup!.fileSetBackup!.function, stack.backup!.configBackup!.function, stack.plans!.approvalEndpoint, stack.plans!.requestApproval].map((c) => functionOf(c).role),
       ...[...stack.backup!.dumpFunctions.map((fn) => fn.role), ...[...stack.backup!.dumpTaskFor.values()].map((t) => t.taskRole), pipeline.verifyRole, pipeline.verifyTask.taskRole, stack.plans!.drStep.role!, stack.plans!.drStepTask!.taskRole].map((role) => stack.getLogicalId(role.node.defaultChild as never)),
     ]);
     const reader = stack.getLogicalId(stack.report!.function.function.role!.node.defaultChild as never);

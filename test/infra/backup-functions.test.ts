@@ -237,7 +237,7 @@ describe('dump function grouping', () => {
   it('creates no dump function for snapshot-only sources', () => {
     const lifeboat = synthLifeboat(
       exampleConfig((raw) => {
-        raw.sources = raw.sources.filter((source: { kind: string }) => source.kind !== 'elasticache-redis' && source.kind !== 's3');
+        raw.sources = raw.sources.filter((source: { kind: string }) => source.kind !== 'elasticache-redis' && source.kind !== 's3' && source.kind !== 'config');
         for (const source of raw.sources) source.backup = { method: 'snapshot' };
         // The example's plan restores orders-db's dump, which a snapshot-only source does not have.
         delete raw.plans;

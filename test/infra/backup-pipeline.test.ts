@@ -71,10 +71,11 @@ describe('the backup pipeline from the example config', () => {
       const placeholder = /^\$\{(\w+)\}$/.exec(resource)?.[1];
       if (placeholder) expected.add(`lambda:InvokeFunction ${JSON.stringify(substitutions[placeholder])}`);
       else if (resource === 'arn:aws:states:::lambda:invoke') {
-        // FunctionName comes from DescribeSource: any of the dump functions, or the file-set backup function.
+        // FunctionName comes from DescribeSource: any of the dump functions, the file-set or the config backup function.
         expect(state.Parameters?.['FunctionName.$']).toBe('$.source.dumpFunctionArn');
         const [fileSetBackup] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('snapshots of S3 file sets') });
-        for (const id of [...dumpFunctions, fileSetBackup]) expected.add(`lambda:InvokeFunction ${JSON.stringify({ 'Fn::GetAtt': [id, 'Arn'] })}`);
+        const [configBackup] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('SSM parameters, Secrets Manager secrets') });
+        for (const id of [...dumpFunctions, fileSetBackup, configBackup]) expected.add(`lambda:InvokeFunction ${JSON.stringify({ 'Fn::GetAtt': [id, 'Arn'] })}`);
       } else if (resource === 'arn:aws:states:::sns:publish') {
         expected.add(`sns:Publish ${JSON.stringify(substitutions.AlertTopicArn)}`);
         for (const action of ['kms:GenerateDataKey', 'kms:Decrypt']) expected.add(`${action} ${JSON.stringify({ 'Fn::GetAtt': [topicKey, 'Arn'] })}`);
@@ -122,7 +123,7 @@ describe('the backup pipeline from the example config', () => {
     const [dlqId] = Object.entries(lifeboat.primary.findResources('AWS::SQS::Queue')).find(([id]) => id.includes('ScheduleDeadLetters'))!;
     // The group's schedules: the freshness schedule (docs/monitoring.md) is outside it.
     const schedules = lifeboat.primary.findResources('AWS::Scheduler::Schedule', { Properties: { GroupName: 'lifeboat-backups' } });
-    expect(Object.keys(schedules)).toHaveLength(5);
+    expect(Object.keys(schedules)).toHaveLength(6);
     const byName = Object.fromEntries(Object.values(schedules).map((s) => [s.Properties.Name, s.Properties]));
     const expectSchedule = (sourceId: string, cron: string, timeZone: string, window: { Mode: string; MaximumWindowInMinutes?: number }) => {
       expect(byName[sourceId]).toMatchObject({
@@ -152,13 +153,15 @@ describe('the backup pipeline from the example config', () => {
     expectSchedule('sessions-cache', '15 * * * ? *', 'Europe/Berlin', { Mode: 'FLEXIBLE', MaximumWindowInMinutes: 15 });
     // uploads (S3 file set): every 6 hours at :30 with a 420-minute RPO leaves 30 minutes beyond its 30 of backing up: 15.
     expectSchedule('uploads', '30 */6 * * ? *', 'Europe/Berlin', { Mode: 'FLEXIBLE', MaximumWindowInMinutes: 15 });
+    // orders-config: hourly at :15 with a 90-minute RPO leaves nothing beyond its 30 of backing up: no window.
+    expectSchedule('orders-config', '15 * * * ? *', 'Europe/Berlin', { Mode: 'OFF' });
     expectSchedule('sessions-cache', '15 * * * ? *', 'Europe/Berlin', { Mode: 'FLEXIBLE', MaximumWindowInMinutes: 15 });
   });
 
   it('lets the schedules invoke only the start-backup function, and start-backup start only the backup state machine', () => {
     const [startId, start] = only(lifeboat.primary, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Lifeboat: starts one backup execution') });
     const [machineId] = only(lifeboat.primary, 'AWS::StepFunctions::StateMachine', { StateMachineName: 'lifeboat-backup' });
-    expect(start.Properties.Environment.Variables).toMatchObject({ BACKUP_STATE_MACHINE_ARN: { Ref: machineId }, LIFEBOAT_SOURCE_IDS: '["orders-db","billing-db","catalog-docdb","sessions-cache","uploads"]' });
+    expect(start.Properties.Environment.Variables).toMatchObject({ BACKUP_STATE_MACHINE_ARN: { Ref: machineId }, LIFEBOAT_SOURCE_IDS: '["orders-db","billing-db","catalog-docdb","sessions-cache","uploads","orders-config"]' });
     const [schedulerRoleId, schedulerRole] = only(lifeboat.primary, 'AWS::IAM::Role', { Description: Match.stringLikeRegexp('^Lifeboat backup schedules') });
     expect(schedulerRole.Properties.AssumeRolePolicyDocument.Statement).toEqual([
       { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'scheduler.amazonaws.com' }, Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } } },
@@ -265,13 +268,15 @@ describe('the backup pipeline from the example config', () => {
       mysql: { host: 'lifeboat-scratch-mysql.cluster-c0ffee.eu-west-1.rds.amazonaws.com', port: 3306, secretArn: mysqlSecret },
     });
     const sources = JSON.parse(env.LIFEBOAT_SOURCES);
-    expect(sources.map((s: { id: string }) => s.id)).toEqual(['orders-db', 'billing-db', 'sessions-cache', 'uploads']);
+    expect(sources.map((s: { id: string }) => s.id)).toEqual(['orders-db', 'billing-db', 'sessions-cache', 'orders-config', 'uploads']);
     expect(sources[0].sqlChecks).toEqual(['SELECT count(*) > 0 FROM orders']);
     expect(sources[1].sqlChecks).toBeUndefined();
     // A cache is verified in a scratch redis-server inside this image: no server, no credentials.
     expect(sources[2]).toEqual({ id: 'sessions-cache', engine: 'redis', elasticache: { replicationGroupId: 'sessions-prod' } });
     // A file set is checked pack by pack: its location and the share of older packs each run reads.
-    expect(sources[3]).toEqual({ id: 'uploads', kind: 'fileset', s3: { bucket: 'orders-app-uploads', prefix: 'media/' }, readDataPercent: 10 });
+    // A configuration backup is read back item by item: its id and kind are all the verifier needs.
+    expect(sources[3]).toEqual({ id: 'orders-config', kind: 'config' });
+    expect(sources[4]).toEqual({ id: 'uploads', kind: 'fileset', s3: { bucket: 'orders-app-uploads', prefix: 'media/' }, readDataPercent: 10 });
     expect(JSON.stringify(env)).not.toMatch(/password/i);
     const [roleId] = only(lifeboat.primary, 'AWS::IAM::Role', { Description: 'Lifeboat verify function' });
     const [statement] = statementsOf(lifeboat.primary, roleId).filter((s) => s.Sid === 'ReadVerificationServerCredentials');
@@ -339,7 +344,7 @@ describe('the backup pipeline as sources change', () => {
   it('a snapshot-only deployment still gets the whole pipeline, and no dump function', () => {
     const lifeboat = synthLifeboat(
       exampleConfig((raw) => {
-        raw.sources = raw.sources.filter((source: { kind: string }) => source.kind !== 'elasticache-redis' && source.kind !== 's3');
+        raw.sources = raw.sources.filter((source: { kind: string }) => source.kind !== 'elasticache-redis' && source.kind !== 's3' && source.kind !== 'config');
         for (const source of raw.sources) source.backup = { method: 'snapshot' };
         // The example's plan restores orders-db's dump, which a snapshot-only source does not have.
         delete raw.plans;

@@ -16,7 +16,7 @@ const PRIMARY_STACK = 'lifeboat-primary';
 const ACCOUNT = '123456789012';
 const REGION = 'eu-west-1';
 /** The zip-packaged functions of the primary stack (dump and verify are images, load-tested in test/functions/dump). */
-const PIPELINE_HANDLERS = ['alarm-alert', 'approval-endpoint', 'approval-request', 'copy', 'fileset-backup', 'freshness', 'prune', 'report', 'resolve-source', 'snapshot', 'start-backup', 'tamper-alert', 'validate-restore'];
+const PIPELINE_HANDLERS = ['alarm-alert', 'approval-endpoint', 'approval-request', 'config-backup', 'copy', 'fileset-backup', 'freshness', 'prune', 'report', 'resolve-source', 'snapshot', 'start-backup', 'tamper-alert', 'validate-restore'];
 
 interface CfnResource {
   readonly Type: string;
@@ -149,7 +149,7 @@ describe('the pipeline function bundles CDK synthesizes', () => {
       const name = String(variables.POWERTOOLS_SERVICE_NAME).replace(/^lifeboat-/, '');
       functions.set(name, { logicalId, assetDir: join(assembly.directory, source), handler: String(props.Handler), environment: variables });
     }
-  }, 300_000); // thirteen esbuild bundles and a synth: well over a minute on a busy machine
+  }, 300_000); // fourteen esbuild bundles and a synth: well over a minute on a busy machine
 
   afterAll(async () => {
     for (const dir of [workDir, loadDir]) if (dir) await rm(dir, { recursive: true, force: true });
@@ -161,7 +161,7 @@ describe('the pipeline function bundles CDK synthesizes', () => {
     return env;
   }
 
-  it('bundles exactly the thirteen zip-packaged handlers, each as an ESM index.mjs', () => {
+  it('bundles exactly the fourteen zip-packaged handlers, each as an ESM index.mjs', () => {
     expect([...functions.keys()].sort()).toEqual(PIPELINE_HANDLERS);
     for (const fn of functions.values()) {
       expect(fn.handler).toBe('index.handler');

@@ -3,46 +3,10 @@
  * file-set backup function and its exact grants, the route DescribeSource gives it, and what the verify, copy, prune
  * and freshness roles may do under `filesets/` — with each role's rights on the file set shown to stop where they should.
  */
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { exampleConfig, synthLifeboat, type SynthesizedLifeboat } from './support.ts';
-
-const VAULT = '<vault>';
-const DR_VAULT = '<dr-vault>';
-
-interface Statement {
-  readonly Sid?: string;
-  readonly Effect: string;
-  readonly Action: string | string[];
-  readonly Resource: string | string[];
-  readonly Condition?: unknown;
-}
-
-/** A role's statements with the vault buckets' ARNs written as <vault> and <dr-vault>, other tokens as <token>. */
-function statementsOf(template: Template, rolePrefix: string): Statement[] {
-  const resources = template.toJSON().Resources as Record<string, { Type: string; Properties: Record<string, any> }>;
-  const vaultId = Object.keys(resources).find((id) => id.startsWith('VaultBucket') && resources[id]!.Type === 'AWS::S3::Bucket')!;
-  const roleId = Object.keys(resources).find((id) => id.startsWith(rolePrefix) && resources[id]!.Type === 'AWS::IAM::Role')!;
-  expect(roleId, `no role ${rolePrefix}`).toBeDefined();
-  const resolve = (value: unknown): string => {
-    if (typeof value === 'string') return value;
-    const v = value as Record<string, unknown>;
-    if (v['Fn::Join']) {
-      const text = (v['Fn::Join'] as [string, unknown[]])[1].map(resolve).join((v['Fn::Join'] as [string])[0]);
-      return text.replace(/^arn:<token>:s3:::lifeboat-<token>-eu-central-1/, DR_VAULT);
-    }
-    if (v['Fn::GetAtt'] && (v['Fn::GetAtt'] as string[])[0] === vaultId) return VAULT;
-    if (v['Ref'] === 'AWS::Partition' || v['Ref'] === 'AWS::AccountId') return '<token>';
-    return '<token>';
-  };
-  const list = (value: unknown) => (Array.isArray(value) ? value.map(resolve) : resolve(value));
-  return Object.values(resources)
-    .filter((r) => r.Type === 'AWS::IAM::Policy' && (r.Properties.Roles as { Ref: string }[]).some((ref) => ref.Ref === roleId))
-    .flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[])
-    .map((st) => ({ ...st, Resource: list(st.Resource) as string | string[] }));
-}
-
-const bySid = (statements: readonly Statement[], sid: string) => statements.find((s) => s.Sid === sid);
+import { bySid, DR_VAULT, statementsOf, VAULT } from './roleStatements.ts';
 
 describe('the S3 file set of the example config', () => {
   let lifeboat: SynthesizedLifeboat;

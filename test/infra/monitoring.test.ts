@@ -65,6 +65,7 @@ describe('monitoring from the example config', () => {
     expect(rpo.map((a) => [dimensionValue(a, 'sourceId'), a.Properties.Threshold]).sort()).toEqual([
       ['billing-db', 1500],
       ['catalog-docdb', 1500],
+      ['orders-config', 90],
       ['orders-db', 270],
       ['sessions-cache', 180],
       ['uploads', 420],
@@ -94,6 +95,7 @@ describe('monitoring from the example config', () => {
     expect(lag.map((a) => [dimensionValue(a, 'sourceId'), a.Properties.Threshold, a.Properties.TreatMissingData]).sort()).toEqual([
       ['billing-db', 1500, 'breaching'],
       ['catalog-docdb', 1500, 'breaching'],
+      ['orders-config', 90, 'breaching'],
       ['orders-db', 270, 'breaching'],
       ['sessions-cache', 180, 'breaching'],
       ['uploads', 420, 'breaching'],
@@ -132,6 +134,7 @@ describe('monitoring from the example config', () => {
       ['orders-failover', 90, 'breaching'],
       ['sessions-recovery', 30, 'breaching'],
       ['uploads-recovery', 30, 'breaching'],
+      ['config-recovery', 30, 'breaching'],
     ]);
   });
 
@@ -157,7 +160,7 @@ describe('monitoring from the example config', () => {
     expect(actions.filter((a) => /^(s3|rds):/.test(a)).sort()).toEqual(['rds:DescribeDBClusterSnapshots', 'rds:DescribeDBSnapshots', 's3:GetObject', 's3:GetObject', 's3:GetObject', 's3:ListBucket']);
     expect(statements.map((s) => s.Sid).filter(Boolean)).toEqual(expect.arrayContaining(['ReadManifestsAndResults', 'ReadFileSetManifestsAndResults', 'ReadDrillEvidence', 'ListBothVaults', 'ReadPrimaryManifests', 'ReadDrManifests', 'DescribeLifeboatSnapshots']));
     lifeboat.primary.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ LIFEBOAT_MONITORED: JSON.stringify({ sources: [{ id: 'orders-db', rpoMinutes: 270 }, { id: 'billing-db', rpoMinutes: 1500 }, { id: 'catalog-docdb', rpoMinutes: 1500 }, { id: 'sessions-cache', rpoMinutes: 180 }, { id: 'uploads', rpoMinutes: 420, kind: 'fileset' }], plans: ['orders-failover', 'sessions-recovery', 'uploads-recovery', 'billing-db-default', 'catalog-docdb-default'] }) }) },
+      Environment: { Variables: Match.objectLike({ LIFEBOAT_MONITORED: JSON.stringify({ sources: [{ id: 'orders-db', rpoMinutes: 270 }, { id: 'billing-db', rpoMinutes: 1500 }, { id: 'catalog-docdb', rpoMinutes: 1500 }, { id: 'sessions-cache', rpoMinutes: 180 }, { id: 'uploads', rpoMinutes: 420, kind: 'fileset' }, { id: 'orders-config', rpoMinutes: 90 }], plans: ['orders-failover', 'sessions-recovery', 'uploads-recovery', 'config-recovery', 'billing-db-default', 'catalog-docdb-default'] }) }) },
     });
   });
 
@@ -201,8 +204,8 @@ describe('adding a source to the config', () => {
     ]);
     expect(dashboardBody(before.primary)).not.toContain('ledger-db');
     expect(dashboardBody(after.primary)).toContain('ledger-db: backup age (minutes) against its RPO');
-    expect(alarmsOn(after.primary, 'MinutesSinceLastVerifiedBackup')).toHaveLength(6);
-    expect(alarmsOn(after.primary, 'DrCopyLagMinutes')).toHaveLength(6);
+    expect(alarmsOn(after.primary, 'MinutesSinceLastVerifiedBackup')).toHaveLength(7);
+    expect(alarmsOn(after.primary, 'DrCopyLagMinutes')).toHaveLength(7);
   });
 
   it('adds exactly its DR copy lag alarm in the DR region, nothing else there', () => {
@@ -225,6 +228,7 @@ describe('the DR region\'s own watch on its copies', () => {
     expect(lag.map((a) => [dimensionValue(a, 'sourceId'), a.Properties.Threshold, a.Properties.TreatMissingData, a.Properties.Namespace, a.Properties.Statistic, a.Properties.Period]).sort()).toEqual([
       ['billing-db', 1500, 'breaching', 'Lifeboat', 'Maximum', 600],
       ['catalog-docdb', 1500, 'breaching', 'Lifeboat', 'Maximum', 600],
+      ['orders-config', 90, 'breaching', 'Lifeboat', 'Maximum', 600],
       ['orders-db', 270, 'breaching', 'Lifeboat', 'Maximum', 600],
       ['sessions-cache', 180, 'breaching', 'Lifeboat', 'Maximum', 600],
       ['uploads', 420, 'breaching', 'Lifeboat', 'Maximum', 600],
@@ -237,7 +241,7 @@ describe('the DR region\'s own watch on its copies', () => {
       expect(joined(alarm.Properties.AlarmDescription)).toMatch(/DR copy older than the RPO \(measured in the DR region\)/);
     }
     // The primary region's alarms are unchanged, and no DR watch runs there.
-    expect(alarmsOn(lifeboat.primary, 'DrCopyLagMinutes')).toHaveLength(5);
+    expect(alarmsOn(lifeboat.primary, 'DrCopyLagMinutes')).toHaveLength(6);
     expect(Object.keys(lifeboat.primary.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: Match.objectLike({ FRESHNESS_SCOPE: 'dr-vault' }) } } }))).toEqual([]);
   });
 
@@ -248,7 +252,7 @@ describe('the DR region\'s own watch on its copies', () => {
     const fn = dr.toJSON().Resources[stack.getLogicalId(watch.freshness.function.node.defaultChild as never)];
     const bucket = stack.getLogicalId(stack.vault.bucket.node.defaultChild as never);
     expect(fn.Properties.Environment.Variables).toMatchObject({ FRESHNESS_SCOPE: 'dr-vault', VAULT_BUCKET: { Ref: bucket } });
-    expect(JSON.parse(fn.Properties.Environment.Variables.LIFEBOAT_MONITORED)).toEqual({ sources: [{ id: 'orders-db', rpoMinutes: 270 }, { id: 'billing-db', rpoMinutes: 1500 }, { id: 'catalog-docdb', rpoMinutes: 1500 }, { id: 'sessions-cache', rpoMinutes: 180 }, { id: 'uploads', rpoMinutes: 420, kind: 'fileset' }], plans: [] });
+    expect(JSON.parse(fn.Properties.Environment.Variables.LIFEBOAT_MONITORED)).toEqual({ sources: [{ id: 'orders-db', rpoMinutes: 270 }, { id: 'billing-db', rpoMinutes: 1500 }, { id: 'catalog-docdb', rpoMinutes: 1500 }, { id: 'sessions-cache', rpoMinutes: 180 }, { id: 'uploads', rpoMinutes: 420, kind: 'fileset' }, { id: 'orders-config', rpoMinutes: 90 }], plans: [] });
     const role = stack.getLogicalId(watch.freshness.role.node.defaultChild as never);
     const statements = Object.values(dr.findResources('AWS::IAM::Policy'))
       .filter((p) => (p.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === role))
