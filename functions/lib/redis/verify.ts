@@ -20,6 +20,7 @@ import type { VaultStore } from '../vault/store.ts';
 import {
   VERIFICATION_FORMAT,
   VERIFICATION_FORMAT_VERSION,
+  reasonLine,
   verificationBinding,
   writeVerification,
   type CheckName,
@@ -62,7 +63,7 @@ export async function verifyRedisBackup(options: RedisVerifyOptions): Promise<Ve
   const key = `${backupPrefix(manifest.sourceId, manifest.backupId)}${manifest.payload.key}`;
   const checks = new Map<CheckName, VerificationCheck>();
   const set = (name: CheckName, status: CheckStatus, reason: string | undefined, since: number) =>
-    checks.set(name, { name, status, ...(reason === undefined ? {} : { reason: oneLine(reason) }), durationMs: Math.max(0, Math.round(performance.now() - since)) });
+    checks.set(name, { name, status, ...(reason === undefined ? {} : { reason: reasonLine(reason) }), durationMs: Math.max(0, Math.round(performance.now() - since)) });
   const skipFrom = (names: CheckName[], reason: string) => names.forEach((name) => checks.has(name) || set(name, 'skipped', reason, performance.now()));
 
   await checkPayload(options, manifest, key, set, skipFrom);
@@ -85,7 +86,7 @@ export async function verifyRedisBackup(options: RedisVerifyOptions): Promise<Ve
     completedAt: new Date(Math.max(completedAt.getTime(), startedAt.getTime())).toISOString(),
     checks: list,
     ...verificationBinding(manifest),
-    ...(firstFailure ? { reason: oneLine(`${firstFailure.name}: ${firstFailure.reason ?? 'failed'}`) } : {}),
+    ...(firstFailure ? { reason: reasonLine(`${firstFailure.name}: ${firstFailure.reason ?? 'failed'}`) } : {}),
     ...('anomaly' in anomaly ? { anomaly: anomaly.anomaly } : {}),
   };
   await writeVerification(options.store, result, options.signer ? { signer: options.signer } : {});
@@ -241,7 +242,3 @@ function structureVerdict(manifest: ReturnType<typeof asRedisManifest>, perDb: M
   return ['failed', wrong.map((r) => `the payload holds ${r.actual} keys of db${r.db}; the manifest records ${r.expected}`).join('; ')];
 }
 
-function oneLine(text: string): string {
-  const line = text.replace(/[\r\n]+/g, ' ').trim();
-  return line.length > 1000 ? `${line.slice(0, 997)}...` : line === '' ? 'failed' : line;
-}

@@ -219,6 +219,16 @@ function resultsPrefix(expected: { readonly sourceId: string; readonly backupId:
   return `${folder ?? backupPrefix(expected.sourceId, expected.backupId)}${VERIFICATIONS_DIR}/`;
 }
 
+/** The longest reason a check or result records: a reason says what failed, it is not a log. */
+export const MAX_REASON_LENGTH = 1000;
+
+/** `text` as a check's or result's reason: one line (line breaks become spaces), trimmed, at most 1,000 characters, never empty. */
+export function reasonLine(text: string): string {
+  const line = text.replace(/[\r\n]+/g, ' ').trim();
+  if (line === '') return 'failed';
+  return line.length > MAX_REASON_LENGTH ? `${line.slice(0, MAX_REASON_LENGTH - 3)}...` : line;
+}
+
 /** The message a result's MAC covers. */
 export function verificationMacMessage(result: VerificationResult): string {
   const { mac: _mac, ...unsigned } = result;

@@ -15,13 +15,14 @@ import { isUnwrapFailure } from '../crypto/envelope.ts';
 import type { BackupKeyring } from '../crypto/keyring.ts';
 import type { MacSigner } from '../crypto/mac.ts';
 import { assertKeyringMatches } from '../engine/restore.ts';
-import { LifeboatError, WrongKeyError } from '../errors.ts';
+import { WrongKeyError } from '../errors.ts';
 import type { ConfigManifest } from '../vault/configManifest.ts';
 import { backupPrefix } from '../vault/layout.ts';
 import type { VaultStore } from '../vault/store.ts';
 import {
   VERIFICATION_FORMAT,
   VERIFICATION_FORMAT_VERSION,
+  reasonLine,
   verificationBinding,
   writeVerification,
   type CheckName,
@@ -67,7 +68,7 @@ export async function verifyConfigSetBackup(options: ConfigVerifyOptions): Promi
     completedAt: new Date(Math.max(completedAt.getTime(), startedAt.getTime())).toISOString(),
     checks,
     ...verificationBinding(manifest),
-    ...(firstFailure ? { reason: oneLine(`${firstFailure.name}: ${firstFailure.reason ?? 'failed'}`) } : {}),
+    ...(firstFailure ? { reason: reasonLine(`${firstFailure.name}: ${firstFailure.reason ?? 'failed'}`) } : {}),
   };
   await writeVerification(options.store, result, options.signer ? { signer: options.signer } : {});
   return result;
@@ -77,7 +78,7 @@ export async function verifyConfigSetBackup(options: ConfigVerifyOptions): Promi
 async function configChecks(store: VaultStore, manifest: ConfigManifest, keyring: BackupKeyring): Promise<VerificationCheck[]> {
   const checks: VerificationCheck[] = [];
   const set = (name: CheckName, status: CheckStatus, reason: string | undefined, since: number) =>
-    checks.push({ name, status, ...(reason === undefined ? {} : { reason: oneLine(reason) }), durationMs: Math.max(0, Math.round(performance.now() - since)) });
+    checks.push({ name, status, ...(reason === undefined ? {} : { reason: reasonLine(reason) }), durationMs: Math.max(0, Math.round(performance.now() - since)) });
   const skip = (names: CheckName[], reason: string) => names.forEach((name) => set(name, 'skipped', reason, performance.now()));
   const key = `${backupPrefix(manifest.sourceId, manifest.backupId)}${manifest.payload.key}`;
 
@@ -95,7 +96,8 @@ async function configChecks(store: VaultStore, manifest: ConfigManifest, keyring
     bytes += (chunk as Buffer).length;
   }
   const digest = hash.digest('hex');
-  if (bytes !== manifest.payload.storedBytes || digest !== manifest.payload.sha256) {
+  // A different size is a different SHA-256; the message gives both.
+  if (digest !== manifest.payload.sha256) {
     set('checksum', 'failed', `payload ${key} holds ${bytes} bytes with SHA-256 ${digest}; the manifest records ${manifest.payload.storedBytes} bytes with ${manifest.payload.sha256}`, since);
     skip(['decrypt', 'structure'], 'not checked: the stored bytes are not the ones the manifest records');
     return checks;
@@ -111,23 +113,20 @@ async function configChecks(store: VaultStore, manifest: ConfigManifest, keyring
     if (isUnwrapFailure(error)) {
       throw new WrongKeyError(`The key given cannot unwrap the data key of backup ${manifest.backupId}, whose stored bytes match its manifest; nothing was recorded`, { cause: error });
     }
-    if (!(error instanceof LifeboatError)) throw error;
-    if (error.name === 'DecryptionFailedError') {
-      set('decrypt', 'failed', error.message, since);
+    const { name, message } = error as Error;
+    if (name === 'DecryptionFailedError') {
+      set('decrypt', 'failed', message, since);
       skip(['structure'], 'not checked: the payload did not decrypt');
       return checks;
     }
-    if (error.name !== 'ConfigPayloadMismatchError' && error.name !== 'DecompressionFailedError') throw error;
+    // Anything else that is not the payload's own fault (the store, a bug) is not a verdict.
+    if (name !== 'ConfigPayloadMismatchError' && name !== 'DecompressionFailedError') throw error;
     set('decrypt', 'passed', undefined, since);
-    set('structure', 'failed', error.message, since);
+    set('structure', 'failed', message, since);
     return checks;
   }
   set('decrypt', 'passed', undefined, since);
   const { counts } = manifest.content;
   set('structure', 'passed', `${items} item${items === 1 ? '' : 's'}, every hash matches (${counts.ssmParameters} parameters, ${counts.secrets} secrets, ${counts.stacks} stacks)`, since);
   return checks;
-}
-
-function oneLine(text: string): string {
-  return text.replace(/[\r\n]+/g, ' ').slice(0, 1000);
 }

@@ -18,6 +18,7 @@ import type { VaultStore } from '../vault/store.ts';
 import {
   VERIFICATION_FORMAT,
   VERIFICATION_FORMAT_VERSION,
+  reasonLine,
   verificationBinding,
   writeVerification,
   type CheckName,
@@ -100,7 +101,7 @@ export function fileSetChecks(verification: FileSetVerification, durationMs: num
     const first = problems[0]!;
     const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length === 2 ? '' : 's'})` : '';
     const named = first.message.includes(first.object) ? first.message : `${first.object}: ${first.message}`;
-    return { name, status: 'failed' as const, reason: oneLine(`${named}${more}`), durationMs };
+    return { name, status: 'failed' as const, reason: reasonLine(`${named}${more}`), durationMs };
   });
 }
 
@@ -110,8 +111,4 @@ function checkOf(problem: FileSetProblem): CheckName {
   if (/does not match its id/.test(problem.message)) return 'structure';
   if (['ObjectNotFoundError', 'SizeMismatchError', 'ChecksumMismatchError'].includes(problem.error)) return 'checksum';
   return 'structure';
-}
-
-function oneLine(text: string): string {
-  return text.replace(/[\r\n]+/g, ' ').slice(0, 1000);
 }

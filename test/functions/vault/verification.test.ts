@@ -11,6 +11,7 @@ import {
   readLatestVerification,
   verificationMacMessage,
   writeVerification,
+  reasonLine,
 } from '../../../functions/lib/vault/verification.ts';
 import { localHmacSigner } from '../../../functions/lib/crypto/mac.ts';
 import { sampleManifest, sampleVerification } from './fixtures.ts';
@@ -176,5 +177,16 @@ describe('verification results', () => {
       const { manifestSha256: _m, ...unbound } = bound('verified', AT);
       await expect(writeVerification(store, unbound, { signer })).rejects.toThrow(/manifestSha256: is required/);
     });
+  });
+});
+
+describe('reasonLine: the reason a check or result records', () => {
+  it('is one trimmed line, at most 1,000 characters (cut with "..."), never empty', () => {
+    expect(reasonLine('  restore failed:\r\n\n  relation "orders" does not exist \n')).toBe('restore failed:   relation "orders" does not exist');
+    expect(reasonLine('a\nb')).toBe('a b');
+    expect(reasonLine('x'.repeat(1000))).toBe('x'.repeat(1000));
+    expect(reasonLine('y'.repeat(1001))).toBe(`${'y'.repeat(997)}...`);
+    expect(reasonLine(' \n ')).toBe('failed');
+    expect(reasonLine('')).toBe('failed');
   });
 });
