@@ -92,6 +92,7 @@ function pipelineSource(source: SourceConfig): RegionSource {
       method: 'dump',
       s3: { bucket: source.bucket, prefix: source.prefix },
       ...(source.bucketKeyArn ? { bucketKeyArn: source.bucketKeyArn } : {}),
+      ...(source.network ? { network: source.network, fargate: source.fargate } : {}),
       readDataPercent: source.verification.readDataPercent,
       schedule,
       retention: source.retention,

@@ -19,6 +19,7 @@ import { runFileSetBackup } from '../lib/fileset/backup.ts';
 import { s3Source } from '../lib/fileset/sources.ts';
 import type { FileSetManifest } from '../lib/fileset/format.ts';
 import { parseOrConfigError } from '../lib/validation.ts';
+import { BACKUP_ID_PATTERN } from '../lib/vault/layout.ts';
 import { verificationBinding } from '../lib/vault/verification.ts';
 import type { VaultStore } from '../lib/vault/store.ts';
 
@@ -33,6 +34,8 @@ export type FileSetSource = z.infer<typeof FileSetSourceSchema>;
 export const FileSetBackupEventSchema = z.object({
   sourceId: z.string().min(1),
   trigger: z.enum(['schedule', 'manual']).default('manual'),
+  /** Set by the state machine for a run on Fargate, so it can read the snapshot back under it. @default a new id */
+  backupId: z.string().regex(BACKUP_ID_PATTERN, 'must be a backup id like 20261122T053327Z-k3x7q2ab').optional(),
 });
 
 export interface FileSetBackupDeps {
@@ -86,7 +89,7 @@ export async function backUpFileSet(event: unknown, deps: FileSetBackupDeps): Pr
 }
 
 async function backUpFileSetNow(event: unknown, deps: FileSetBackupDeps): Promise<FileSetBackupResult> {
-  const { sourceId } = parseOrConfigError(FileSetBackupEventSchema, event, 'Invalid file-set backup event');
+  const { sourceId, backupId } = parseOrConfigError(FileSetBackupEventSchema, event, 'Invalid file-set backup event');
   const source = deps.sources.find((s) => s.id === sourceId);
   if (!source) throw new ConfigError(`sourceId: unknown source '${sourceId}'; this function backs up ${deps.sources.map((s) => s.id).join(', ')}`);
   const margin = deps.stopMarginMs ?? DEFAULT_STOP_MARGIN_MS;
@@ -97,6 +100,7 @@ async function backUpFileSetNow(event: unknown, deps: FileSetBackupDeps): Promis
     sourceId,
     source: s3Source(deps.s3 as S3Client, source.s3.bucket, source.s3.prefix),
     ...(deps.now ? { now: deps.now() } : {}),
+    ...(backupId ? { backupId } : {}),
     ...(deps.packBytes ? { packBytes: deps.packBytes } : {}),
     onPackStored: () => {
       packsStored += 1;

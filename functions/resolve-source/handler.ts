@@ -12,12 +12,12 @@ import { SourceRoutesSchema, dumpResult, resolveSource } from './resolve.ts';
 const env = requireEnv(['LIFEBOAT_ROUTES', 'VAULT_BUCKET']);
 const routes = parseJsonEnv('LIFEBOAT_ROUTES', env.LIFEBOAT_ROUTES, SourceRoutesSchema);
 const logger = new Logger();
-// Reads only: the listing of a source's backups and manifests (for runner auto and a Fargate dump's result).
+// Reads only: the listing of a source's backups and manifests (for runner auto and a Fargate dump's or file set's result).
 const store = new S3Store({ client: createS3Client(), bucket: env.VAULT_BUCKET });
 
 async function resolve(event: unknown) {
   if ((event as { action?: unknown } | null)?.action === 'dump-result') {
-    const result = await dumpResult(event, store);
+    const result = await dumpResult(event, store, routes);
     logger.info('Fargate dump read back', { ...result });
     return result;
   }

@@ -10,6 +10,8 @@
  */
 import { z } from 'zod';
 import { readManifest } from '../lib/vault/catalog.ts';
+import { readFileSetManifest } from '../lib/fileset/catalog.ts';
+import { fileSetResultOf } from '../fileset-backup/backup.ts';
 import { ConfigError } from '../lib/errors.ts';
 import { jobsForTaskCpu, threadPoolSizeFor } from '../lib/engine/jobs.ts';
 import { isBackupId, MANIFEST_NAME, newBackupId, parseBackupId, parseBackupKey, sourcePrefix } from '../lib/vault/layout.ts';
@@ -44,6 +46,8 @@ export const SourceRouteSchema = z
     /** @default 'lambda' (a route without a Fargate task) */
     runner: z.enum(['auto', 'lambda', 'fargate']).optional(),
     fargate: FargateRouteSchema.optional(),
+    /** A file set: its backups are snapshots under `filesets/`, read back from there (docs/file-sets.md). @default a backup under `backups/` */
+    kind: z.literal('fileset').optional(),
   })
   .refine((route) => route.method === 'snapshot' || route.dumpFunctionArn !== undefined, {
     path: ['dumpFunctionArn'],
@@ -139,6 +143,9 @@ export async function resolveSource(event: unknown, routes: readonly SourceRoute
     backupId: newBackupId(now),
   };
   if (route.runner === 'fargate') return { ...base, runner: 'fargate', runnerReason: 'configured: runner fargate', fargate: target };
+  // A file set's scheduled runs read only what changed: each starts on Lambda, and one that runs out of time (a large
+  // first backup) gives up in time and goes on on Fargate in the same execution (the Fargate target below).
+  if (route.kind === 'fileset') return { ...base, runner: 'lambda', runnerReason: 'auto: a file set starts on Lambda and moves to Fargate when it runs out of time', fargate: target };
   if (!deps.store) throw new ConfigError(`Source ${sourceId} has runner auto, but this function has no vault to read its last backups from`);
   const reason = await outgrownLambda(deps.store, sourceId, fargate, now);
   return { ...base, runner: reason ? 'fargate' : 'lambda', runnerReason: reason ?? 'auto: the last dump fits Lambda', fargate: target };
@@ -181,9 +188,13 @@ export async function outgrownLambda(
   return undefined;
 }
 
-/** The fields of a dump taken on Fargate, as the Lambda dump returns them, from its manifest. */
-export async function dumpResult(event: unknown, store: VaultStore) {
+/**
+ * The fields of a dump taken on Fargate, as the Lambda dump returns them, from its manifest; for a file set (by its
+ * route), the file-set backup function's result from its snapshot's manifest.
+ */
+export async function dumpResult(event: unknown, store: VaultStore, routes: readonly SourceRoute[] = []) {
   const { sourceId, backupId } = parseOrConfigError(DumpResultEventSchema, event, 'Invalid dump-result event');
+  if (routes.find((r) => r.id === sourceId)?.kind === 'fileset') return fileSetResultOf(await readFileSetManifest(store, sourceId, backupId));
   const manifest = await readManifest(store, sourceId, backupId);
   if (manifest.kind !== 'dump' || !manifest.payload) throw new ConfigError(`Backup ${sourceId}/${backupId} is not a dump`);
   return {

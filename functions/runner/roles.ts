@@ -1,6 +1,6 @@
 /**
  * The tools image's cores as the Fargate runner runs them: one role per task definition (dump, verify, copy,
- * dr-step), each built by its capability's own `*DepsFromEnv` (the one its Lambda uses) and reporting the
+ * dr-step, fileset-backup), each built by its capability's own `*DepsFromEnv` (the one its Lambda uses) and reporting the
  * same metrics and log lines. Only what a role needs is built: a task of one role never reads another
  * role's variables. A dr-step task also leaves a `run-step` event's outcome in the vault (dr-step/taskStep.ts).
  */
@@ -15,6 +15,8 @@ import { runDrStepTask } from '../dr-step/taskStep.ts';
 import { drStepAuditEvents } from '../dr-step/audit.ts';
 import { backupAuditEvents, backUpSource, DumpEventSchema, type DumpDeps, type DumpResult } from '../dump/dump.ts';
 import { dumpDepsFromEnv } from '../dump/env.ts';
+import { backUpFileSet } from '../fileset-backup/backup.ts';
+import { fileSetBackupDepsFromEnv } from '../fileset-backup/env.ts';
 import { ConfigError } from '../lib/errors.ts';
 import type { Env } from '../lib/runtimeEnv.ts';
 import { BACKUP_ID_PATTERN } from '../lib/vault/layout.ts';
@@ -24,7 +26,7 @@ import { observedVerify } from '../verify/observed.ts';
 import { audited } from '../lib/audit/audited.ts';
 import { lambdaAuditTrail } from '../lib/audit/lambda.ts';
 
-export const RUNNER_ROLES = ['dump', 'verify', 'copy', 'dr-step'] as const;
+export const RUNNER_ROLES = ['dump', 'verify', 'copy', 'dr-step', 'fileset-backup'] as const;
 export type RunnerRole = (typeof RUNNER_ROLES)[number];
 
 
@@ -66,6 +68,28 @@ function dumpTask(env: Env, { logger, metrics }: Observers): RoleTask {
       metrics.addMetric('BackupStoredBytes', MetricUnit.Bytes, result.storedBytes);
       metrics.addMetric('BackupDurationSeconds', MetricUnit.Seconds, (Date.now() - started) / 1000);
       logger.info('backup stored', { sourceId: result.sourceId, backupId: result.backupId, rawBytes: result.rawBytes, storedBytes: result.storedBytes });
+      return result;
+    },
+  };
+}
+
+/**
+ * The file-set backup core as the Fargate task runs it: the Lambda's (same sources, grants and engine), without a
+ * deadline, under the backup id the state machine chose so it can read the snapshot back. It takes over a file set
+ * whose Lambda run gave up before its 15 minutes (a large first backup).
+ */
+function fileSetBackupTask(env: Env, { logger, metrics }: Observers): RoleTask {
+  const fromEnv = fileSetBackupDepsFromEnv(env);
+  const deps = { ...fromEnv, audit: lambdaAuditTrail({ store: fromEnv.store, step: 'fileset-backup', env, log: (message, fields) => logger.warn(message, fields) }) };
+  return {
+    async run(event) {
+      const started = Date.now();
+      const result = await backUpFileSet(event, deps);
+      metrics.addDimension('sourceId', result.sourceId);
+      metrics.addMetric('BackupRawBytes', MetricUnit.Bytes, result.rawBytes);
+      metrics.addMetric('BackupStoredBytes', MetricUnit.Bytes, result.storedBytes);
+      metrics.addMetric('BackupDurationSeconds', MetricUnit.Seconds, (Date.now() - started) / 1000);
+      logger.info('file set stored', { ...result });
       return result;
     },
   };
@@ -121,6 +145,7 @@ const BUILDERS: Record<RunnerRole, (env: Env, observers: Observers) => RoleTask>
   verify: verifyTask,
   copy: copyTask,
   'dr-step': drStepTask,
+  'fileset-backup': fileSetBackupTask,
 };
 
 /** Builds the role named by LIFEBOAT_RUNNER_ROLE (set by its task definition). */

@@ -528,8 +528,8 @@ const BucketName = z.string().regex(/^(?=.{3,63}$)[a-z0-9][a-z0-9.-]*[a-z0-9]$/,
  * An S3 file set: the objects of a bucket under a prefix, backed up as deduplicated, encrypted snapshots under
  * `filesets/<id>/` (docs/vault-format.md, "File sets"; docs/file-sets.md). Only new or changed objects are read
  * again; each snapshot is complete on its own. The backup function calls only the S3 and KMS APIs, so there is no
- * `network`; it runs on Lambda only (a first backup too large for 15 minutes is taken from the CLI into the same
- * vault, docs/file-sets.md). No database, credentials, SQL checks or runner.
+ * `network` of its own; with one, a backup that runs out of Lambda's 15 minutes goes on as a Fargate task there
+ * (docs/file-sets.md). No database, credentials, SQL checks or runner.
  */
 const s3Source = withRpoCheck(
   z.strictObject({
@@ -548,6 +548,13 @@ const s3Source = withRpoCheck(
       .string()
       .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/, { error: 'must be a KMS key ARN (the source bucket\'s SSE-KMS key)' })
       .optional(),
+    /**
+     * Where a backup that runs out of Lambda's 15 minutes (a large first backup) goes on, as a Fargate task: subnets
+     * that reach S3 and KMS. @default none: a backup that runs out of time fails with OutOfTimeError
+     */
+    network: NetworkSchema.optional(),
+    /** That task's size (`cpu`, `memoryMiB`). */
+    fargate: FargateSchema.prefault({}),
     schedule: ScheduleSchema,
     backup: z
       .strictObject({

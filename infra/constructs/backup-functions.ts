@@ -161,6 +161,21 @@ export class BackupFunctions extends Construct {
       });
       for (const source of fn.sources) tasks.set(source.id, task);
     });
+    // File sets with a network: one task takes over any of their runs that gives up before Lambda's end.
+    const fileSetsOnFargate = props.fileSets?.filter((s) => s.network) ?? [];
+    if (this.fileSetBackup && fileSetsOnFargate.length > 0) {
+      const task = this.runner.addTask('FileSet', {
+        role: 'fileset-backup',
+        image: 'dump',
+        description: `file sets ${fileSetsOnFargate.map((s) => s.id).join(', ')} when a run outgrows Lambda`,
+        environment: this.fileSetBackup.environment,
+        statements: this.fileSetBackup.grants,
+        // Like its Lambda: it reads the parent snapshot, so it decrypts (only its own file sets' objects, by condition).
+        tags: { [KEY_USE_TAGS.encrypt]: 'true', [KEY_USE_TAGS.decrypt]: 'true' },
+        ...(fileSetsOnFargate[0]!.fargate ? { cpu: fileSetsOnFargate[0]!.fargate.cpu, memoryMiB: fileSetsOnFargate[0]!.fargate.memoryMiB } : {}),
+      });
+      for (const source of fileSetsOnFargate) tasks.set(source.id, task);
+    }
     this.dumpTaskFor = tasks;
   }
 }

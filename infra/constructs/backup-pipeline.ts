@@ -58,6 +58,8 @@ export interface FileSetPipelineSource extends PipelineSourceCommon {
   readonly s3: { readonly bucket: string; readonly prefix: string };
   /** Share of older packs each verification reads in full (the snapshot's own are always read). @default 10 */
   readonly readDataPercent?: number;
+  /** Where a backup that runs out of Lambda's time goes on as a Fargate task. @default none: Lambda only */
+  readonly network?: DumpNetwork;
 }
 
 /**
@@ -243,8 +245,29 @@ export class BackupPipeline extends Construct {
     const { functions, verification } = this.props;
     const routes = this.props.sources.map((s) => {
       if (s.method === 'snapshot') return { id: s.id, method: s.method };
-      // A file set runs on Lambda only: its backup function gives up in time and the failure is alerted.
-      if (s.engine === 'fileset') return { id: s.id, method: s.method, dumpFunctionArn: functions.fileSetBackup!.functionArn, runner: 'lambda' };
+      // A file set starts on Lambda; with a network, a run that gives up in time goes on as its Fargate task.
+      if (s.engine === 'fileset') {
+        const task = functions.dumpTaskFor.get(s.id);
+        if (!task || !s.network) return { id: s.id, method: s.method, dumpFunctionArn: functions.fileSetBackup!.functionArn, runner: 'lambda' };
+        const fargate = s.fargate ?? { cpu: DEFAULT_TASK_CPU, memoryMiB: DEFAULT_TASK_MEMORY_MIB, autoAfterMinutes: 10, autoAboveRawGiB: 40 };
+        return {
+          id: s.id,
+          kind: 'fileset',
+          method: s.method,
+          dumpFunctionArn: functions.fileSetBackup!.functionArn,
+          runner: 'auto',
+          fargate: {
+            cluster: functions.runner.clusterArn,
+            dumpTaskDefinition: task.taskDefinition.taskDefinitionArn,
+            verifyTaskDefinition: this.verifyTask.taskDefinition.taskDefinitionArn,
+            subnets: s.network.subnetIds,
+            securityGroups: s.network.securityGroupIds,
+            verifySubnets: (verification?.network ?? s.network).subnetIds,
+            verifySecurityGroups: (verification?.network ?? s.network).securityGroupIds,
+            ...fargate,
+          },
+        };
+      }
       // A configuration backup reads a few thousand items at most: Lambda only.
       if (s.engine === 'config') return { id: s.id, method: s.method, dumpFunctionArn: functions.configBackup!.functionArn, runner: 'lambda' };
       const dump = functions.dumpFunctionFor.get(s.id)!;
@@ -287,8 +310,16 @@ export class BackupPipeline extends Construct {
         'Only manifests (`<backup id>/manifest.json`) under a dump source\'s own prefix: the wildcard is the backup id.',
       );
       fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ListBackups', actions: ['s3:ListBucket'], resources: [this.props.vault.bucketArn], conditions: { StringLike: { 's3:prefix': autoSources.map((s) => `backups/${s.id}/*`) } } }));
-      fn.addToRolePolicy(BackupPipeline.decryptThroughS3('ReadManifests', this.props.vaultKey.keyArn, this.stack.region));
     }
+    // A file set that went on on Fargate: its snapshot's manifest, read back for the state machine.
+    const fileSetsOnFargate = this.fileSetSources.filter((s) => s.network && functions.dumpTaskFor.has(s.id));
+    if (fileSetsOnFargate.length > 0) {
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({ sid: 'ReadFileSetManifests', actions: ['s3:GetObject'], resources: fileSetsOnFargate.map((s) => this.props.vault.arnForObjects(`filesets/${s.id}/snapshots/*/manifest.json`)) }),
+        'Only snapshot manifests (`snapshots/<backup id>/manifest.json`) of a file set that may run on Fargate: the wildcard is the backup id.',
+      );
+    }
+    if (manifests.length + fileSetsOnFargate.length > 0) fn.addToRolePolicy(BackupPipeline.decryptThroughS3('ReadManifests', this.props.vaultKey.keyArn, this.stack.region));
     return fn;
   }
 

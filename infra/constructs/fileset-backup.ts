@@ -5,6 +5,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { AUDIT_WILDCARD_REASON, auditWriteStatements } from './audit-trail.ts';
+import type { DumpNetwork, GrantedStatement } from './dump-function.ts';
 import { PipelineFunction } from './pipeline-function.ts';
 
 /** An S3 file set as the backup function is told of it (LIFEBOAT_SOURCES): the bucket and prefix only. */
@@ -18,6 +19,10 @@ export interface FileSetSourceEntry {
 export interface FileSetBackupSource extends FileSetSourceEntry {
   /** The source bucket's SSE-KMS key: read through S3 only. @default the bucket uses SSE-S3 (or an AWS managed key) */
   readonly bucketKeyArn?: string;
+  /** Where its runs that give up before Lambda's end go on as a Fargate task (BackupFunctions adds the task). @default Lambda only */
+  readonly network?: DumpNetwork;
+  /** That task's size. @default the runner's default */
+  readonly fargate?: { readonly cpu: number; readonly memoryMiB: number };
 }
 
 export interface FileSetBackupFunctionProps {
@@ -47,6 +52,10 @@ export const fileSetPrefix = (sourceId: string): string => `filesets/${sourceId}
 export class FileSetBackupFunction extends Construct {
   readonly function: PipelineFunction;
   readonly sources: readonly FileSetBackupSource[];
+  /** The role's own statements (not its Lambda plumbing), for the Fargate task that takes over a run out of time. */
+  readonly grants: GrantedStatement[] = [];
+  /** The function's environment (identifiers only), which the Fargate task gets too. */
+  readonly environment: Readonly<Record<string, string>>;
 
   constructor(scope: Construct, id: string, props: FileSetBackupFunctionProps) {
     super(scope, id);
@@ -54,16 +63,17 @@ export class FileSetBackupFunction extends Construct {
     this.sources = props.sources;
     const stack = Stack.of(this);
     const entries: FileSetSourceEntry[] = props.sources.map(({ id: sourceId, kind, s3: location }) => ({ id: sourceId, kind, s3: location }));
+    this.environment = {
+      VAULT_BUCKET: props.vault.bucketName,
+      VAULT_KEY_ARN: props.vaultKey.keyArn,
+      LIFEBOAT_SOURCES: JSON.stringify(entries),
+      ...(props.evidenceKey ? { EVIDENCE_KEY_ARN: props.evidenceKey.keyArn } : {}),
+    };
     const fn = new PipelineFunction(this, 'Backup', {
       handler: 'fileset-backup',
       serviceName: 'lifeboat-fileset-backup',
       description: 'Lifeboat: deduplicated, encrypted snapshots of S3 file sets into the vault',
-      environment: {
-        VAULT_BUCKET: props.vault.bucketName,
-        VAULT_KEY_ARN: props.vaultKey.keyArn,
-        LIFEBOAT_SOURCES: JSON.stringify(entries),
-        ...(props.evidenceKey ? { EVIDENCE_KEY_ARN: props.evidenceKey.keyArn } : {}),
-      },
+      environment: this.environment,
       keyUse: ['encrypt', 'decrypt'],
       logKey: props.logKey,
       deadLetterQueue: props.deadLetterQueue,
@@ -74,12 +84,16 @@ export class FileSetBackupFunction extends Construct {
       outsideVpcReason: 'It calls only the S3 and KMS APIs (the source buckets and the vault); a VPC would need endpoints for both and add nothing.',
     });
     this.function = fn;
+    const grant = (statement: iam.PolicyStatement, wildcardReason?: string): void => {
+      fn.addToRolePolicy(statement, wildcardReason);
+      this.grants.push({ statement, ...(wildcardReason ? { wildcardReason } : {}) });
+    };
     const ids = props.sources.map((s) => s.id);
 
     // The source buckets: list under the prefix, read its objects (and their versions' ids), never write.
     for (const [i, source] of props.sources.entries()) {
       const bucketArn = `arn:${stack.partition}:s3:::${source.s3.bucket}`;
-      fn.addToRolePolicy(
+      grant(
         new iam.PolicyStatement({
           sid: `ListSource${i + 1}`,
           actions: ['s3:ListBucket'],
@@ -87,12 +101,12 @@ export class FileSetBackupFunction extends Construct {
           conditions: { StringLike: { 's3:prefix': [`${source.s3.prefix}*`] } },
         }),
       );
-      fn.addToRolePolicy(
+      grant(
         new iam.PolicyStatement({ sid: `ReadSource${i + 1}`, actions: ['s3:GetObject', 's3:GetObjectVersion'], resources: [`${bucketArn}/${source.s3.prefix}*`] }),
         `The objects of file set ${source.id} (s3://${source.s3.bucket}/${source.s3.prefix}): the wildcard is the object key under the configured prefix.`,
       );
       if (source.bucketKeyArn) {
-        fn.addToRolePolicy(
+        grant(
           new iam.PolicyStatement({
             sid: `DecryptSource${i + 1}`,
             actions: ['kms:Decrypt'],
@@ -104,7 +118,7 @@ export class FileSetBackupFunction extends Construct {
     }
 
     // The vault: new objects under its own sources' prefixes; reading them back (the parent snapshot, the key).
-    fn.addToRolePolicy(
+    grant(
       new iam.PolicyStatement({
         sid: 'WriteOwnFileSets',
         actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:GetObject'],
@@ -112,7 +126,7 @@ export class FileSetBackupFunction extends Construct {
       }),
       'Snapshots and packs of these file sets are new objects under their own prefixes in the vault: the wildcard is the object name within a prefix.',
     );
-    fn.addToRolePolicy(
+    grant(
       new iam.PolicyStatement({
         sid: 'NeverWriteVerificationResults',
         effect: iam.Effect.DENY,
@@ -121,13 +135,13 @@ export class FileSetBackupFunction extends Construct {
       }),
       'Deny statements: the wildcards are the snapshot id and result name under each file set this role writes; a deny can only take away.',
     );
-    fn.addToRolePolicy(
+    grant(
       new iam.PolicyStatement({ sid: 'ListOwnFileSets', actions: ['s3:ListBucket'], resources: [props.vault.bucketArn], conditions: { StringLike: { 's3:prefix': ids.map((sourceId) => `${fileSetPrefix(sourceId)}*`) } } }),
     );
-    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'GenerateFileSetDataKeys', actions: ['kms:GenerateDataKey'], resources: [props.vaultKey.keyArn] }));
+    grant(new iam.PolicyStatement({ sid: 'GenerateFileSetDataKeys', actions: ['kms:GenerateDataKey'], resources: [props.vaultKey.keyArn] }));
     // The Encryption SDK passes each message's context to KMS: packs, indexes, file lists and the chunk-id key of a
     // file set all carry lifeboat:source, so this role unwraps its own sources' data keys and nothing else's.
-    fn.addToRolePolicy(
+    grant(
       new iam.PolicyStatement({
         sid: 'ReadOwnFileSetObjects',
         actions: ['kms:Decrypt'],
@@ -135,7 +149,7 @@ export class FileSetBackupFunction extends Construct {
         conditions: { StringEquals: { 'kms:EncryptionContext:lifeboat:source': ids } },
       }),
     );
-    fn.addToRolePolicy(
+    grant(
       new iam.PolicyStatement({
         sid: 'SseKmsThroughS3',
         actions: ['kms:Decrypt'],
@@ -145,7 +159,7 @@ export class FileSetBackupFunction extends Construct {
     );
     if (props.evidenceKey) {
       for (const { statement, wildcardReason } of auditWriteStatements(stack, { vault: props.vault, vaultKey: props.vaultKey, evidenceKey: props.evidenceKey })) {
-        fn.addToRolePolicy(statement, wildcardReason ?? AUDIT_WILDCARD_REASON);
+        grant(statement, wildcardReason ?? AUDIT_WILDCARD_REASON);
       }
     }
   }

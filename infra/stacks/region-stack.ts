@@ -131,7 +131,13 @@ export class RegionStack extends Stack {
       this.backup = new BackupFunctions(this, 'Backup', {
         name: props.deployment,
         sources: dumpSources,
-        fileSets: fileSets.map((s) => ({ id: s.id, kind: 'fileset' as const, s3: s.s3, ...(s.bucketKeyArn ? { bucketKeyArn: s.bucketKeyArn } : {}) })),
+        fileSets: fileSets.map((s) => ({
+          id: s.id,
+          kind: 'fileset' as const,
+          s3: s.s3,
+          ...(s.bucketKeyArn ? { bucketKeyArn: s.bucketKeyArn } : {}),
+          ...(s.network ? { network: s.network, ...(s.fargate ? { fargate: { cpu: s.fargate.cpu, memoryMiB: s.fargate.memoryMiB } } : {}) } : {}),
+        })),
         // Configuration sources: one config backup function, outside any VPC.
         configSources: sources.filter((s): s is ConfigPipelineSource => s.engine === 'config').map((s) => ({ id: s.id, kind: 'config' as const, selection: s.selection })),
         vault: this.vault.bucket,

@@ -10,7 +10,7 @@ import { describeEncryption } from '../crypto/envelope.ts';
 import type { BackupKeyring } from '../crypto/keyring.ts';
 import { LIFEBOAT_VERSION } from '../engine/version.ts';
 import { SourceUnreachableError } from '../errors.ts';
-import { newBackupId } from '../vault/layout.ts';
+import { newBackupId, parseBackupId } from '../vault/layout.ts';
 import type { VaultStore } from '../vault/store.ts';
 import { type ChunkLocation, loadIndex, readFiles, resolveFileSetSnapshot, scanSnapshots } from './catalog.ts';
 import { Chunker, DEFAULT_CHUNKING, gearTable, type ChunkerParameters } from './chunker.ts';
@@ -49,6 +49,8 @@ export interface FileSetBackupOptions {
   readonly source: FileSource;
   /** @default new Date() */
   readonly now?: Date;
+  /** The id to write the snapshot under (the state machine chooses it for a Fargate run, to read it back). @default a new id from `now` */
+  readonly backupId?: string;
   /** @default 16 MiB */
   readonly packBytes?: number;
   /** @default ~1 MiB average chunks (256 KiB – 4 MiB) */
@@ -65,7 +67,8 @@ export interface FileSetBackupResult {
 export async function runFileSetBackup(options: FileSetBackupOptions): Promise<FileSetBackupResult> {
   const { store, keyring, sourceId, source } = options;
   const startedAt = options.now ?? new Date();
-  const backupId = newBackupId(startedAt);
+  const backupId = options.backupId ?? newBackupId(startedAt);
+  parseBackupId(backupId);
   const chunking = options.chunking ?? DEFAULT_CHUNKING;
   const packBytes = options.packBytes ?? DEFAULT_PACK_BYTES;
 
