@@ -25,11 +25,8 @@ export async function runRestoreConfigStep(event: RunStepEvent, parameters: Rest
   const region = regionResources(deps, parameters.region);
   const manifest = await latestVerifiedConfigBackup(region, parameters.source, parameters.region, parameters.pointInTime, deps.verificationKey);
   if (!deps.config) throw new ConfigError(`Step '${event.stepId}': this function has no SSM and Secrets Manager clients for restore targets`);
-  const clients = deps.config(region.name);
-  const targets: ConfigTargets = {
-    ...(manifest.content.counts.ssmParameters > 0 ? { ssm: clients.ssm } : {}),
-    ...(manifest.content.counts.secrets > 0 ? { secrets: clients.secrets } : {}),
-  };
+  // Stacks are never written by the step: no stacks directory.
+  const targets: ConfigTargets = deps.config(region.name);
   const drill = event.mode === 'drill';
   const result = await restoreConfigBackup({
     store: region.store,
@@ -85,7 +82,7 @@ export async function latestVerifiedConfigBackup(
   const folders = (await scanBackupFolders(region.store, { sourceId })).filter((f) => f.hasManifest);
   const candidates = (await readAnyManifests(region.store, folders, { onUnreadable: () => {} }))
     .map((entry) => entry.manifest)
-    .filter((m): m is ConfigManifest => m.kind === 'config' && (limit === undefined || Date.parse(m.completedAt) <= limit))
+    .filter((m): m is ConfigManifest => m.kind === 'config' && m.sourceId === sourceId && (limit === undefined || Date.parse(m.completedAt) <= limit))
     .sort((a, b) => Date.parse(b.completedAt) - Date.parse(a.completedAt));
   for (const manifest of candidates) {
     const verification = await readLatestVerification(region.store, sourceId, manifest.backupId, authenticator ? { authenticator, manifest } : {});

@@ -48,9 +48,9 @@ describe('the Fargate runner from the example config', () => {
     lifeboat.dr.resourceCountIs('AWS::ECS::TaskDefinition', 0);
   });
 
-  it('has a task definition per dump function, one for verify and one for DR steps (the default plans restore dumps for 120 minutes): Fargate, x86-64, the runner entrypoint, logs to the encrypted group', () => {
+  it('has a task definition per dump function, one for file sets that outgrow Lambda, one for verify and one for DR steps (the default plans restore dumps for 120 minutes): Fargate, x86-64, the runner entrypoint, logs to the encrypted group', () => {
     const families = taskDefinitions.map(([, d]) => d.Properties.Family).sort();
-    expect(families).toEqual(['lifeboat-drstep', 'lifeboat-dump1', 'lifeboat-dump2', 'lifeboat-verify']);
+    expect(families).toEqual(['lifeboat-drstep', 'lifeboat-dump1', 'lifeboat-dump2', 'lifeboat-fileset', 'lifeboat-verify']);
     const [logGroupId, logGroup] = Object.entries(lifeboat.primary.findResources('AWS::Logs::LogGroup')).find(([id]) => id.startsWith('BackupRunnerLogs'))!;
     expect(logGroup.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^BackupOperationsKey/), 'Arn'] });
     for (const [, definition] of taskDefinitions) {
@@ -135,7 +135,7 @@ describe('the Fargate runner from the example config', () => {
       const env = envOf(definition);
       const twin = Object.values(lambdas).find((f) => {
         const vars = f.Properties.Environment?.Variables ?? {};
-        return f.Properties.PackageType === 'Image' && vars.POWERTOOLS_SERVICE_NAME === env.POWERTOOLS_SERVICE_NAME && vars.LIFEBOAT_SOURCES === env.LIFEBOAT_SOURCES;
+        return vars.POWERTOOLS_SERVICE_NAME === env.POWERTOOLS_SERVICE_NAME && vars.LIFEBOAT_SOURCES === env.LIFEBOAT_SOURCES;
       })!;
       expect(twin, `${definition.Properties.Family} has a Lambda twin`).toBeDefined();
       const taskRoleId = roleIdOf(definition.Properties.TaskRoleArn);
@@ -189,9 +189,12 @@ describe('the Fargate runner from the example config', () => {
     expect(own.map((s) => [s.Sid, asList(s.Action)])).toEqual([
       ['ReadDumpManifests', ['s3:GetObject']],
       ['ListBackups', ['s3:ListBucket']],
+      // The uploads file set may go on on Fargate: its snapshot's manifest is read back from filesets/.
+      ['ReadFileSetManifests', ['s3:GetObject']],
       ['ReadManifests', ['kms:Decrypt']],
     ]);
     const vaultArn = { 'Fn::GetAtt': [expect.stringMatching(/^VaultBucket/), 'Arn'] };
+    expect(own[2]!.Resource).toEqual({ 'Fn::Join': ['', [vaultArn, '/filesets/uploads/snapshots/*/manifest.json']] });
     expect(asList(own[0]!.Resource)).toHaveLength(3);
     for (const id of ['orders-db', 'billing-db', 'sessions-cache']) expect(asList(own[0]!.Resource)).toContainEqual({ 'Fn::Join': ['', [vaultArn, `/backups/${id}/*/manifest.json`]] });
     expect(own[1]!.Condition).toEqual({ StringLike: { 's3:prefix': ['backups/orders-db/*', 'backups/billing-db/*', 'backups/sessions-cache/*'] } });

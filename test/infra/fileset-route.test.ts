@@ -42,11 +42,17 @@ describe('the S3 file set of the example config', () => {
     for (const s of statements.filter((st) => st.Effect === 'Allow')) for (const r of [s.Resource].flat()) expect(r).not.toMatch(/\/backups\/|filesets\/\*/);
   });
 
-  it('routes the file set to its backup function on Lambda, with no Fargate task', () => {
+  it('routes the file set to its backup function on Lambda, with its Fargate task (in its network) for a run that runs out of time', () => {
     const [resolve] = Object.values(lifeboat.primary.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('^Lifeboat: how a source is backed up') } }));
     const routes = resolve!.Properties.Environment.Variables.LIFEBOAT_ROUTES as { 'Fn::Join': [string, unknown[]] };
     const text = routes['Fn::Join'][1].map((part) => (typeof part === 'string' ? part : JSON.stringify(part))).join('');
-    expect(text).toMatch(/\{"id":"uploads","method":"dump","dumpFunctionArn":"\{"Fn::GetAtt":\["BackupFileSetBackupFunction[0-9A-F]{8}","Arn"\]\}","runner":"lambda"\}/);
+    expect(text).toMatch(
+      /\{"id":"uploads","kind":"fileset","method":"dump","dumpFunctionArn":"\{"Fn::GetAtt":\["BackupFileSetBackupFunction[0-9A-F]{8}","Arn"\]\}","runner":"auto","fargate":\{"cluster":"\{"Fn::GetAtt":\["BackupRunnerCluster[0-9A-F]{8}","Arn"\]\}","dumpTaskDefinition":"\{"Ref":"BackupRunnerFileSetTask[0-9A-F]{8}"\}","verifyTaskDefinition":"\{"Ref":"BackupRunnerVerifyTask[0-9A-F]{8}"\}","subnets":\["subnet-0a1b2c3d4e5f60001","subnet-0a1b2c3d4e5f60002"\],"securityGroups":\["sg-0a1b2c3d4e5f60003"\]/,
+    );
+    // The task runs the file-set core with exactly its Lambda's environment.
+    const [task] = Object.values(lifeboat.primary.findResources('AWS::ECS::TaskDefinition', { Properties: { Family: 'lifeboat-fileset' } }));
+    const env = Object.fromEntries((task!.Properties.ContainerDefinitions[0].Environment as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]));
+    expect(env).toMatchObject({ LIFEBOAT_RUNNER_ROLE: 'fileset-backup', LIFEBOAT_SOURCES: JSON.stringify([{ id: 'uploads', kind: 'fileset', s3: { bucket: 'orders-app-uploads', prefix: 'media/' } }]) });
   });
 
   it('lets the verifier read the file set and write only results in its snapshots; copy read it and add it to the DR vault; prune delete it in both', () => {

@@ -7,11 +7,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { RDSClient } from '@aws-sdk/client-rds';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type DrStepDeps, handleDrStepEvent } from '../../../functions/dr-step/drStep.ts';
 import { latestVerifiedConfigBackup } from '../../../functions/dr-step/restoreConfig.ts';
+import { CLOCK_SKEW_MS } from '../../../functions/dr-step/restoreDump.ts';
+import { payloadKey } from '../../../functions/lib/vault/layout.ts';
 import { runConfigBackup, type ConfigSelection } from '../../../functions/lib/configset/index.ts';
 import { localHmacSigner } from '../../../functions/lib/crypto/mac.ts';
 import type { ConfigManifest } from '../../../functions/lib/vault/configManifest.ts';
@@ -34,7 +38,7 @@ describe('restore-config on a local vault', () => {
   const regions: string[] = [];
 
   const backUp = (at: Date) =>
-    runConfigBackup({ sourceId: SOURCE, selection: SELECTION, region: REGION, clients: { ssm: source.ssm, secrets: source.secrets.client, cloudFormation: new FakeCloudFormation().add('orders-app', '{}', { Env: 'prod' }) }, store: vault.store, keyring, now: at });
+    runConfigBackup({ sourceId: SOURCE, selection: SELECTION, region: REGION, clients: { ssm: source.ssm, secrets: source.secrets.client, cloudFormation: new FakeCloudFormation().add('orders-app', '{}', { Env: 'prod', AdminPassword: 'never-readable' }, ['AdminPassword']) }, store: vault.store, keyring, now: at });
   const verify = (manifest: ConfigManifest, at: Date) => verifyConfigSetBackup({ store: vault.store, keyring, sourceId: SOURCE, backupId: manifest.backupId, signer, now: () => at });
   const restore = (parameters: Record<string, unknown> = {}, mode: 'real' | 'drill' = 'real') =>
     handleDrStepEvent(runStep('restore', 'restore-config', { source: SOURCE, ...parameters }, { mode, suffix: newSuffix() }), deps);
@@ -88,6 +92,7 @@ describe('restore-config on a local vault', () => {
         unchanged: 0,
         kept: [],
         skipped: ['stack orders-app'],
+        noEchoParameters: ['orders-app.AdminPassword'],
         overwrite: false,
         drill: true,
       },
@@ -101,12 +106,13 @@ describe('restore-config on a local vault', () => {
     const manifest = await backUp(new Date('2026-12-03T06:00:00Z'));
     await verify(manifest, new Date('2026-12-03T06:05:00Z'));
     target.ssm.put('/orders/prod/db/host', 'String', 'db-2.internal', 7);
-    const first = await restore({ parameterKmsKeyId: 'alias/orders-dr' });
+    const first = await restore({ parameterKmsKeyId: 'alias/orders-dr', secretKmsKeyId: 'alias/orders-dr-secrets' });
     expect(first).toMatchObject({ result: { targetRegion: REGION, written: ['ssm-parameter /orders/prod/db/password', 'secret orders/prod/api-key'], kept: ['ssm-parameter /orders/prod/db/host'], unchanged: 0, drill: false } });
     expect(target.ssm.callsNamed('PutParameter')).toEqual([{ Name: '/orders/prod/db/password', Value: 'pw-one', Type: 'SecureString', Overwrite: false, DataType: 'text', KeyId: 'alias/orders-dr' }]);
     expect(target.ssm.parameters.get('/orders/prod/db/host')).toMatchObject({ value: 'db-2.internal' });
     expect(target.secrets.stages('orders/prod/api-key')).toEqual({ AWSCURRENT: 'key-new', AWSPREVIOUS: 'key-old' });
 
+    expect(target.secrets.mock.commandCalls(CreateSecretCommand).map((c) => c.args[0].input)).toEqual([expect.objectContaining({ Name: 'orders/prod/api-key', KmsKeyId: 'alias/orders-dr-secrets' })]);
     const overwritten = await restore({ overwrite: true });
     expect(overwritten).toMatchObject({ result: { written: [], overwritten: ['ssm-parameter /orders/prod/db/host'], unchanged: 2, kept: [], overwrite: true } });
     expect(target.ssm.parameters.get('/orders/prod/db/host')).toMatchObject({ value: 'db-1.internal' });
@@ -138,9 +144,41 @@ describe('restore-config on a local vault', () => {
     });
   });
 
+  it('passes over a backup whose latest result failed, one with a forged result beside a good one, and another source\'s; allows the clock skew and no more', async () => {
+    const good = await backUp(new Date('2026-12-03T04:00:00Z'));
+    await verify(good, new Date('2026-12-03T04:05:00Z'));
+    const failed = await backUp(new Date('2026-12-03T05:00:00Z'));
+    const payload = path.join(vault.root, payloadKey(SOURCE, failed.backupId));
+    const intact = await readFile(payload);
+    const damaged = Buffer.from(intact);
+    damaged[damaged.length - 3] = damaged[damaged.length - 3]! ^ 0xff;
+    await writeFile(payload, damaged);
+    expect((await verify(failed, new Date('2026-12-03T05:05:00Z'))).status).toBe('failed');
+    await writeFile(payload, intact);
+    const forged = await backUp(new Date('2026-12-03T06:00:00Z'));
+    await verify(forged, new Date('2026-12-03T06:05:00Z'));
+    // A later "verified" signed with another key: the good result is no longer the newest that counts.
+    await verifyConfigSetBackup({ store: vault.store, keyring, sourceId: SOURCE, backupId: forged.backupId, signer: localHmacSigner(randomBytes(32)), now: () => new Date('2026-12-03T06:10:00Z') });
+    const other = await runConfigBackup({ sourceId: 'other-config', selection: SELECTION, region: REGION, clients: { ssm: source.ssm, secrets: source.secrets.client, cloudFormation: new FakeCloudFormation().add('orders-app', '{}', {}) }, store: vault.store, keyring, now: new Date('2026-12-03T07:00:00Z') });
+    await verifyConfigSetBackup({ store: vault.store, keyring, sourceId: 'other-config', backupId: other.backupId, signer, now: () => new Date('2026-12-03T07:05:00Z') });
+    expect((await latestVerifiedConfigBackup({ store: vault.store }, SOURCE, 'primary', undefined, signer)).backupId).toBe(good.backupId);
+
+    // Completed exactly CLOCK_SKEW_MS after its verification began: still counted; a millisecond more is not.
+    const skewed = await backUp(new Date('2026-12-03T08:00:00Z'));
+    const verifiedAt = new Date(Date.parse(skewed.completedAt) - CLOCK_SKEW_MS);
+    await verify(skewed, verifiedAt);
+    expect((await latestVerifiedConfigBackup({ store: vault.store }, SOURCE, 'primary', undefined, signer)).backupId).toBe(skewed.backupId);
+    const late = await backUp(new Date('2026-12-03T09:00:00Z'));
+    await verify(late, new Date(Date.parse(late.completedAt) - CLOCK_SKEW_MS - 1));
+    expect((await latestVerifiedConfigBackup({ store: vault.store }, SOURCE, 'primary', undefined, signer)).backupId).toBe(skewed.backupId);
+  });
+
   it('names a region with none verified, and refuses to run without the clients for the region', async () => {
     const only = await backUp(new Date('2026-12-03T06:00:00Z'));
-    await expect(restore()).rejects.toMatchObject({ name: 'NoRecoveryPointError', message: expect.stringMatching(/none of the 1 such backup\(s\) passed its latest verification$/) });
+    await expect(restore()).rejects.toMatchObject({
+      name: 'NoRecoveryPointError',
+      message: `No verified configuration backup of source ${SOURCE} in the primary vault (${vault.store.location}); none of the 1 such backup(s) passed its latest verification`,
+    });
     await verify(only, new Date('2026-12-03T06:05:00Z'));
     const { config: _config, ...without } = deps;
     await expect(handleDrStepEvent(runStep('restore', 'restore-config', { source: SOURCE }, { suffix: newSuffix() }), without)).rejects.toMatchObject({

@@ -11,6 +11,8 @@ import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { join } from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSetManifest } from '../../../functions/lib/fileset/catalog.ts';
+import { snapshotPrefix } from '../../../functions/lib/fileset/format.ts';
 import { readManifest } from '../../../functions/lib/vault/catalog.ts';
 import { newBackupId } from '../../../functions/lib/vault/layout.ts';
 import { S3Store } from '../../../functions/lib/vault/s3Store.ts';
@@ -101,14 +103,34 @@ describe('the Fargate runner entrypoint, as its task definitions start it', () =
   }
 
   it('sets no local switch in any task definition, and gives each its role', () => {
-    expect([...taskEnv.keys()].sort()).toEqual(['lifeboat-drstep', 'lifeboat-dump1', 'lifeboat-dump2', 'lifeboat-verify']);
+    expect([...taskEnv.keys()].sort()).toEqual(['lifeboat-drstep', 'lifeboat-dump1', 'lifeboat-dump2', 'lifeboat-fileset', 'lifeboat-verify']);
     for (const env of taskEnv.values()) {
       expect(Object.keys(env)).not.toEqual(expect.arrayContaining(['LIFEBOAT_S3_ENDPOINT']));
       expect(Object.keys(env)).not.toContain('LIFEBOAT_DATABASE_TLS');
-      expect(['dump', 'verify', 'dr-step']).toContain(env.LIFEBOAT_RUNNER_ROLE);
+      expect(['dump', 'verify', 'dr-step', 'fileset-backup']).toContain(env.LIFEBOAT_RUNNER_ROLE);
       expect({ jobs: env.LIFEBOAT_JOBS, pool: env.UV_THREADPOOL_SIZE }).toEqual({ jobs: '4', pool: '4' });
     }
   });
+
+  it('takes over a file set under the backup id it is given (the snapshot the state machine reads back), which the verify task then checks', async () => {
+    const fileSetEnv = taskEnv.get('lifeboat-fileset')!;
+    const location = (JSON.parse(fileSetEnv.LIFEBOAT_SOURCES!) as { s3: { bucket: string; prefix: string } }[])[0]!.s3;
+    await s3.createBucket(location.bucket);
+    for (let i = 0; i < 5; i++) await s3.client.send(new PutObjectCommand({ Bucket: location.bucket, Key: `${location.prefix}photo-${i}.jpg`, Body: Buffer.alloc(3000 + i, i) }));
+    const backupId = newBackupId();
+    const task = await startTask('lifeboat-fileset', { sourceId: 'uploads', trigger: 'schedule', backupId });
+    expect(task.stderr).not.toMatch(/Error/);
+    expect(task.code).toBe(0);
+    const manifest = await readFileSetManifest(store, 'uploads', backupId);
+    expect(manifest.totals).toMatchObject({ files: 5, filesRead: 5 });
+    expect(task.lines.find((l) => l.message === 'file set stored')).toMatchObject({ level: 'INFO', service: 'lifeboat-fileset-backup', sourceId: 'uploads', backupId, kind: 'fileset', files: 5 });
+    expect(task.lines.find((l) => l.message === 'task succeeded')).toMatchObject({ role: 'fileset-backup', result: { backupId, kind: 'fileset' } });
+
+    const verify = await startTask('lifeboat-verify', { sourceId: 'uploads', backupId });
+    expect(verify.stderr).not.toMatch(/Error/);
+    expect(verify.code).toBe(0);
+    expect((await readLatestVerification(store, 'uploads', backupId, { folder: snapshotPrefix('uploads', backupId) })).status).toBe('verified');
+  }, 120_000);
 
   it('dumps under the backup id it is given, exits 0, and logs and measures like the Lambda', async () => {
     const backupId = newBackupId();

@@ -165,7 +165,7 @@ describe('a bad config names the field', () => {
     expect(pathsOf(config)).toEqual(['sources[0].id']);
   });
 
-  it('names each problem of an S3 file set: bucket, prefix, key, read-data share, a network or database it does not take', () => {
+  it('names each problem of an S3 file set: bucket, prefix, key, read-data share, network, a database it does not take', () => {
     const config = example();
     const uploads = config.sources.findIndex((s: { id: string }) => s.id === 'uploads');
     Object.assign(config.sources[uploads], {
@@ -173,16 +173,17 @@ describe('a bad config names the field', () => {
       prefix: '/media/',
       bucketKeyArn: 'alias/uploads',
       verification: { readDataPercent: 150 },
-      network: config.sources[0].network,
+      network: { vpcId: 'vpc-1', subnetIds: [], securityGroupIds: ['sg-0a1b2c3d'] },
       database: 'uploads',
     });
     expect(problemsOf(config)).toEqual([
       `sources[${uploads}].bucket: must be an S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit`,
       `sources[${uploads}].prefix: must not start with "/": S3 keys have no leading slash`,
       `sources[${uploads}].bucketKeyArn: must be a KMS key ARN (the source bucket's SSE-KMS key)`,
+      // A network is where a run that outgrows Lambda goes on (on Fargate): a real one; a file set has no database.
+      `sources[${uploads}].network.vpcId: must be vpc- followed by 8 or 17 lowercase hex digits`,
+      `sources[${uploads}].network.subnetIds: must list at least one subnet`,
       `sources[${uploads}].verification.readDataPercent: must be a percentage from 0 to 100`,
-      // The backup function reaches S3 and KMS only (no network), and a file set has no database.
-      `sources[${uploads}].network: unknown key`,
       `sources[${uploads}].database: unknown key`,
     ]);
   });
