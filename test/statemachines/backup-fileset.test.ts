@@ -17,7 +17,7 @@ import { restoreFileSet, s3Target } from '../../functions/lib/fileset/restore.ts
 import { S3Store } from '../../functions/lib/vault/s3Store.ts';
 import { readLatestVerification } from '../../functions/lib/vault/verification.ts';
 import { pruneSource, type PruneDeps } from '../../functions/prune/prune.ts';
-import { resolveSource, type SourceRoute } from '../../functions/resolve-source/resolve.ts';
+import { dumpResult, resolveSource, type SourceRoute } from '../../functions/resolve-source/resolve.ts';
 import { verifySourceBackup, VerifySourceSchema, type VerifyDeps } from '../../functions/verify/verify.ts';
 import { testKeyring } from '../functions/engine/helpers.ts';
 import { loadStateMachine, runStateMachine, startLocalS3, type LocalS3, type StateMachineDefinition, type TaskHandler } from '../harness/index.ts';
@@ -153,5 +153,109 @@ describe('backup.asl.json end to end: an S3 file set with the real resolve, file
     expect(third.cause).toMatch(/failed verification: checksum: pack \d{8}T\d{6}Z-[a-z2-7]{8}\/000001: stored bytes have SHA-256/);
     expect(alerts).toHaveLength(1);
     expect(await listFileSetSnapshots(drStore, SOURCE)).toEqual(snapshots);
+  }, 180_000);
+
+  it('a run that gives up before Lambda\'s end goes on as the file-set task on Fargate under the id resolve-source chose, is verified on Fargate, copied and retained', async () => {
+    const [sourceBucket, primaryBucket, drBucket] = [await s3.createBucket(), await s3.createBucket(), await s3.createBucket()];
+    for (let i = 0; i < 12; i++) await s3.client.send(new PutObjectCommand({ Bucket: sourceBucket, Key: `media/big-${i}.bin`, Body: randomBytes(200_000) }));
+    const primaryStore = new S3Store({ client: s3.client, bucket: primaryBucket });
+    const drStore = new S3Store({ client: s3.client, bucket: drBucket });
+    const keyring = testKeyring();
+    const signer = localHmacSigner(randomBytes(32));
+    const entry = { id: SOURCE, kind: 'fileset', s3: { bucket: sourceBucket, prefix: 'media/' } };
+    const backupDeps: FileSetBackupDeps = { sources: [FileSetSourceSchema.parse(entry)], s3: s3.client, store: primaryStore, keyring, packBytes: 256 * 1024 };
+    const verifyDeps: VerifyDeps = {
+      sources: [VerifySourceSchema.parse({ ...entry, readDataPercent: 0 })],
+      servers: {},
+      secrets: { send: async () => Promise.reject(new Error('a file set needs no Secrets Manager')) },
+      sns: { send: async () => ({}) } as unknown as VerifyDeps['sns'],
+      alertTopicArn: SUBSTITUTIONS.AlertTopicArn,
+      store: primaryStore,
+      keyring,
+      verificationKey: signer,
+    };
+    // The route the CDK construct writes for a file set with a network: Lambda first, its Fargate task for a run out of time.
+    const route: SourceRoute = {
+      id: SOURCE,
+      kind: 'fileset',
+      method: 'dump',
+      dumpFunctionArn: BACKUP_FUNCTION,
+      runner: 'auto',
+      fargate: {
+        cluster: `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/lifeboat-runner`,
+        dumpTaskDefinition: `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/lifeboat-fileset:1`,
+        verifyTaskDefinition: `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/lifeboat-verify:1`,
+        subnets: ['subnet-0a1b2c3d4e5f60001'],
+        securityGroups: ['sg-0a1b2c3d4e5f60003'],
+        verifySubnets: ['subnet-0a1b2c3d4e5f60001'],
+        verifySecurityGroups: ['sg-0a1b2c3d4e5f60005'],
+        cpu: 4096,
+        memoryMiB: 8192,
+        autoAfterMinutes: 10,
+        autoAboveRawGiB: 40,
+      },
+    };
+    const tasks: { TaskDefinition: string; event: unknown }[] = [];
+    const onFargate = (core: (event: unknown) => Promise<unknown>): TaskHandler => async (input) => {
+      const request = input as { TaskDefinition: string; Overrides: { ContainerOverrides: { Environment: { Name: string; Value: string }[] }[] } };
+      const event = JSON.parse(request.Overrides.ContainerOverrides[0]!.Environment.find((e) => e.Name === 'LIFEBOAT_TASK_EVENT')!.Value);
+      tasks.push({ TaskDefinition: request.TaskDefinition, event });
+      await core(event);
+      return { LastStatus: 'STOPPED', Containers: [{ ExitCode: 0 }] };
+    };
+    const copyDeps: CopyDeps = {
+      primary: { client: s3.client, bucket: primaryBucket },
+      dr: { client: s3.client, bucket: drBucket, region: DR_REGION, kmsKeyId: DR_KEY },
+      drRds: new RDSClient({ region: DR_REGION }),
+    };
+    const pruneDeps: PruneDeps = {
+      sources: [{ id: SOURCE, kind: 'fileset', timeZone: 'UTC', retention: { days: 7, keepLast: 24, gfs: { daily: 7, weekly: 4, monthly: 12, yearly: 0 } }, snapshots: false }],
+      vaults: [{ store: primaryStore, keyring }, { store: drStore, keyring }],
+      rds: {},
+      authenticator: signer,
+    };
+    const run = await runStateMachine(definition, { sourceId: SOURCE, trigger: 'schedule' }, {
+      context: context('uploads-fargate'),
+      handlers: {
+        DescribeSource: (input) => resolveSource(input, [route], { store: primaryStore }),
+        // Lambda's clock: a minute left after the first pack, less than the 90 s the backup keeps in hand.
+        Dump: (input) => backUpFileSet(input, { ...backupDeps, remainingMs: () => 60_000 }),
+        DumpOnFargate: onFargate((event) => backUpFileSet(event, backupDeps)),
+        ReadFargateDump: (input) => dumpResult(input, primaryStore, [route]),
+        VerifyOnFargate: onFargate((event) => verifySourceBackup(event, verifyDeps)),
+        CopyToDr: (input) => handleCopyEvent(input, copyDeps),
+        ApplyRetention: async (input) => {
+          const { reports: _reports, ...summary } = await pruneSource(input, pruneDeps);
+          return summary;
+        },
+        RecordSuccess: async () => ({}),
+        PublishAlert: async (input) => {
+          throw new Error(`no alert expected: ${JSON.stringify(input)}`);
+        },
+        ...Object.fromEntries(
+          ['Verify', 'CreateSnapshot', 'DescribeSnapshot', 'RecordSnapshot', 'CopySnapshotToDr', 'DescribeSnapshotCopy', 'RecordSnapshotCopy'].map((state): [string, TaskHandler] => [
+            state,
+            async () => {
+              throw new Error(`${state}: not on this path`);
+            },
+          ]),
+        ),
+      },
+    });
+    expect(run.error === undefined ? run.status : `${run.status} ${run.error}: ${run.cause}`).toBe('SUCCEEDED');
+    expect(run.visitedStates).toEqual(expect.arrayContaining(['Dump', 'DumpTimedOut', 'PrepareFargateDump', 'DumpOnFargate', 'ReadFargateDump', 'VerifyOnFargate', 'CopyToDr', 'ApplyRetention']));
+    const output = run.output as { source: { fargate: { backupId: string } }; backup: { backupId: string; kind: string; files: number }; drCopy: { kind: string } };
+    expect(output.backup).toMatchObject({ backupId: output.source.fargate.backupId, kind: 'fileset', files: 12 });
+    expect(output.drCopy).toMatchObject({ kind: 'fileset' });
+    expect(tasks.map((t) => [t.TaskDefinition, t.event])).toEqual([
+      [route.fargate!.dumpTaskDefinition, { sourceId: SOURCE, trigger: 'schedule', backupId: output.backup.backupId }],
+      [route.fargate!.verifyTaskDefinition, { sourceId: SOURCE, backupId: output.backup.backupId, executionArn: expect.any(String) }],
+    ]);
+    // One snapshot, the Fargate run's, in both vaults and verified; the Lambda run's packs are unlisted (no snapshot).
+    const snapshots = await listFileSetSnapshots(primaryStore, SOURCE);
+    expect(snapshots.map((m) => m.backupId)).toEqual([output.backup.backupId]);
+    expect(await listFileSetSnapshots(drStore, SOURCE)).toEqual(snapshots);
+    const options = { folder: snapshotPrefix(SOURCE, output.backup.backupId), authenticator: signer, manifest: snapshots[0]! };
+    expect(await readLatestVerification(primaryStore, SOURCE, output.backup.backupId, options)).toMatchObject({ status: 'verified', authenticated: true });
   }, 180_000);
 });
