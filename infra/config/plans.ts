@@ -125,7 +125,7 @@ export const DEFAULT_TIMEOUT_MINUTES = {
   'restore-dump': 120,
   // RESTORE of every key over one connection, in the DR step Lambda: at most its 15 minutes.
   'restore-cache': 15,
-  // Every chunk read, checked and written to S3, in the DR step Lambda: at most its 15 minutes.
+  // Every chunk read, checked and written to S3: in the DR step Lambda, or its Fargate task when given longer.
   'restore-files': 15,
   // Every item read, checked, compared with the target and written, in the DR step Lambda: at most its 15 minutes.
   'restore-config': 15,
@@ -434,6 +434,12 @@ export function planProblems(plans: readonly PlanConfig[], context: PlanContext)
         problems.push({ path, message: `'${id}' is an ElastiCache cache: a plan backs it up now (backup-now) and restores it with restore-cache, not ${planStep.kind}` });
       } else if (configured.kind !== 'elasticache-redis' && planStep.kind === 'restore-cache') {
         problems.push({ path, message: `'${id}' is not an ElastiCache cache: restore-cache restores a cache's backup; restore a database with restore-dump, restore-snapshot or restore-point-in-time` });
+      } else if (planStep.kind === 'restore-files' && planStep.timeoutMinutes > LAMBDA_MINUTES && configured.kind === 's3' && !configured.network && !context.verification?.network) {
+        // Longer than Lambda runs on the DR step's Fargate task, which needs a network: the verification one, else the file set's.
+        problems.push({
+          path: at('steps', s, 'timeoutMinutes'),
+          message: `${planStep.timeoutMinutes} minutes is longer than the DR step Lambda can run (${LAMBDA_MINUTES}), and a longer restore-files runs as a Fargate task: give the file set '${id}' a network (or the deployment verification.network), or restore it with lifeboat restore (docs/file-sets.md)`,
+        });
       } else if (planStep.kind === 'restore-dump' && configured.backup.method === 'snapshot') {
         problems.push({ path, message: `'${id}' is backed up by snapshot only, so it has no dump to restore; use restore-snapshot` });
       }
@@ -533,12 +539,6 @@ export function planStructureProblems(plan: PlanConfig): PlanProblem[] {
       problems.push({
         path: ['steps', s, 'timeoutMinutes'],
         message: `${planStep.timeoutMinutes} minutes is longer than the DR step Lambda that runs restore-config can run (${LAMBDA_MINUTES}); restore a larger configuration with lifeboat restore (docs/configuration.md)`,
-      });
-    }
-    if (planStep.kind === 'restore-files' && planStep.timeoutMinutes > LAMBDA_MINUTES) {
-      problems.push({
-        path: ['steps', s, 'timeoutMinutes'],
-        message: `${planStep.timeoutMinutes} minutes is longer than the DR step Lambda that runs restore-files can run (${LAMBDA_MINUTES}); restore a larger file set with lifeboat restore (docs/file-sets.md)`,
       });
     }
     if (planStep.kind === 'restore-cache' && planStep.timeoutMinutes > LAMBDA_MINUTES) {

@@ -47,6 +47,8 @@ export interface DrPlansProps {
   readonly sources: readonly DrPlanSource[];
   /** The configuration sources, with what they select: a restore-config step may write exactly that in its target region. @default none */
   readonly configSources?: readonly { readonly id: string; readonly selection: ConfigSelection }[];
+  /** The file sets' networks (those that have one): where a restore-files step longer than Lambda runs without a verification network. @default none */
+  readonly fileSetNetworks?: Readonly<Record<string, DumpNetwork>>;
   readonly vault: s3.IBucket;
   readonly vaultKey: kms.IKey;
   readonly dr: { readonly region: string; readonly bucketName: string; readonly keyArn: string };
@@ -584,7 +586,8 @@ export class DrPlans extends Construct {
   /** Where a plan's Fargate steps run, per source: the DR step Lambda's network, else the source's own. */
   private get fargateNetworks(): Record<string, FargateNetwork> {
     const networks: Record<string, FargateNetwork> = {};
-    for (const source of this.props.sources) {
+    const sources = [...this.props.sources, ...Object.entries(this.props.fileSetNetworks ?? {}).map(([id, network]) => ({ id, network }))];
+    for (const source of sources) {
       const network = this.props.verification?.network ?? source.network;
       if (network) networks[source.id] = { subnets: network.subnetIds, securityGroups: network.securityGroupIds };
     }

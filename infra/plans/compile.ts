@@ -66,7 +66,7 @@ export const PLAN_SUBSTITUTIONS = ['DrStepFunctionArn', 'RequestApprovalFunction
 /** The longest a Lambda invocation lasts: a step allowed longer runs on Fargate. */
 export const LAMBDA_MAX_SECONDS = 900;
 /** The kinds that do their work inside the step executor (the RDS kinds only start and poll). */
-export const FARGATE_KINDS: readonly PlanStepConfig['kind'][] = ['restore-dump', 'validate'];
+export const FARGATE_KINDS: readonly PlanStepConfig['kind'][] = ['restore-dump', 'restore-files', 'validate'];
 /** `StartedBy` of every task a plan runs: the execution name's MD5 (ECS allows 36 characters; a name may have 80). */
 export const STARTED_BY = "States.Hash($$.Execution.Name, 'MD5')";
 /** The container the runner's task definitions name (infra/constructs/fargate-runner.ts RUNNER_CONTAINER). */

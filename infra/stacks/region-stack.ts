@@ -197,6 +197,7 @@ export class RegionStack extends Stack {
           plans: props.backup.plans,
           sources: databases.map((s) => ({ id: s.id, engine: s.engine, ...(s.database ? { database: s.database } : {}), credentialsSecretArn: s.credentialsSecretArn, rds: s.rds, network: s.network })),
           configSources: sources.filter((s): s is ConfigPipelineSource => s.engine === 'config').map((s) => ({ id: s.id, selection: s.selection })),
+          fileSetNetworks: Object.fromEntries(fileSets.flatMap((s) => (s.network ? [[s.id, s.network]] : []))),
           vault: this.vault.bucket,
           vaultKey: this.vaultKey.key,
           dr: this.pipeline.drVault,

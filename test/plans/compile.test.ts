@@ -679,6 +679,21 @@ describe('compilePlan: steps too long for Lambda, given the Fargate runner', () 
     expect(() => compilePlan(onLambda, { name: 'lifeboat', fargate: FARGATE })).not.toThrow();
   });
 
+  it('runs a restore-files step longer than Lambda on the DR step task, in the network known for its file set', () => {
+    const files = (minutes: number) =>
+      plan('uploads-restore', [{ id: 'files', kind: 'restore-files', timeoutMinutes: minutes, parameters: { source: 'uploads', target: { bucket: 'orders-app-uploads-restore' } } }]);
+    const network = { subnets: ['subnet-0f1e2d3c'], securityGroups: ['sg-0f1e2d3c'] };
+    const long = [...statesOf(compilePlan(files(120), { name: 'lifeboat', fargate: { networks: { uploads: network } } }))].find(([name]) => name === 'Runfiles')![1];
+    expect(long).toMatchObject({
+      Resource: 'arn:aws:states:::ecs:runTask.sync',
+      TimeoutSeconds: 7200,
+      Parameters: { TaskDefinition: '${DrStepTaskDefinitionArn}', NetworkConfiguration: { AwsvpcConfiguration: { Subnets: network.subnets, SecurityGroups: network.securityGroups, AssignPublicIp: 'DISABLED' } } },
+    });
+    const short = [...statesOf(compilePlan(files(15), { name: 'lifeboat', fargate: { networks: { uploads: network } } }))].find(([name]) => name === 'Runfiles')![1];
+    expect(short).toMatchObject({ Resource: '${DrStepFunctionArn}', TimeoutSeconds: 900 });
+    expect(() => compilePlan(files(120), { name: 'lifeboat', fargate: { networks: {} } })).toThrow("step 'files' (restore-files, 120 minutes) runs on Fargate, and no network is known for source 'uploads'");
+  });
+
   it('refuses to compile a Fargate step when no network is known for its source, naming the plan, step and source', () => {
     expect(() => compilePlan(withTimeouts(120, 15), { name: 'lifeboat', fargate: { networks: {} } })).toThrow(
       "DR plan 'orders-restore' cannot be compiled: step 'restore' (restore-dump, 120 minutes) runs on Fargate, and no network is known for source 'orders-db'",

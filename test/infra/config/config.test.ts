@@ -659,6 +659,33 @@ describe('restore-cache: a plan step that refills a cache from its backup', () =
   });
 });
 
+describe('restore-files longer than Lambda', () => {
+  const withTimeout = (minutes: number, change: (config: any) => void = () => {}) => {
+    const config = example();
+    const plan = config.plans.find((p: { name: string }) => p.name === 'uploads-recovery');
+    plan.steps.find((s: { id: string }) => s.id === 'restore').timeoutMinutes = minutes;
+    change(config);
+    return config;
+  };
+  const uploadsOf = (config: any) => config.sources.find((s: { id: string }) => s.id === 'uploads');
+
+  it('runs on the DR step task where a network is known (the verification network, else the file set\'s), and is refused without one', () => {
+    expect(parseConfig(withTimeout(120)).plans.find((p) => p.name === 'uploads-recovery')!.steps[1]).toMatchObject({ kind: 'restore-files', timeoutMinutes: 120 });
+    expect(() => parseConfig(withTimeout(120, (config) => delete config.verification))).not.toThrow();
+    const neither = withTimeout(120, (config) => {
+      delete config.verification;
+      delete uploadsOf(config).network;
+    });
+    expect(problemsOf(neither)).toContainEqual(
+      "plans[2].steps[1].timeoutMinutes: 120 minutes is longer than the DR step Lambda can run (15), and a longer restore-files runs as a Fargate task: give the file set 'uploads' a network (or the deployment verification.network), or restore it with lifeboat restore (docs/file-sets.md)",
+    );
+    expect(() => parseConfig(withTimeout(15, (config) => {
+      delete config.verification;
+      delete uploadsOf(config).network;
+    }))).not.toThrow();
+  });
+});
+
 describe('a configuration source (kind config)', () => {
   const configSource = (overrides: Record<string, unknown> = {}) => ({
     kind: 'config',
