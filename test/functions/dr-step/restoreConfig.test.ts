@@ -135,6 +135,9 @@ describe('restore-config on a local vault', () => {
     const store = { store: vault.store };
     expect((await latestVerifiedConfigBackup(store, SOURCE, 'primary', undefined, signer)).backupId).toBe(newest.backupId);
     expect((await latestVerifiedConfigBackup(store, SOURCE, 'primary', '2026-12-03T06:59:00Z', signer)).backupId).toBe(older.backupId);
+    // A point in time equal to a backup's completion includes it; a millisecond before does not.
+    expect((await latestVerifiedConfigBackup(store, SOURCE, 'primary', newest.completedAt, signer)).backupId).toBe(newest.backupId);
+    expect((await latestVerifiedConfigBackup(store, SOURCE, 'primary', new Date(Date.parse(newest.completedAt) - 1).toISOString(), signer)).backupId).toBe(older.backupId);
     // Without the key an unsigned result counts: the forged one is picked, which is why the step always has the key.
     expect((await latestVerifiedConfigBackup(store, SOURCE, 'primary', '2026-12-03T05:59:00Z')).backupId).toBe(forged.backupId);
     expect(unverified.backupId > newest.backupId).toBe(true);
