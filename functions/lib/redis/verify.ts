@@ -18,10 +18,8 @@ import type { BackupManifest } from '../vault/manifest.ts';
 import type { MacSigner } from '../crypto/mac.ts';
 import type { VaultStore } from '../vault/store.ts';
 import {
-  VERIFICATION_FORMAT,
-  VERIFICATION_FORMAT_VERSION,
   reasonLine,
-  verificationBinding,
+  judgedResult,
   writeVerification,
   type CheckName,
   type CheckStatus,
@@ -74,21 +72,7 @@ export async function verifyRedisBackup(options: RedisVerifyOptions): Promise<Ve
 
   const order: CheckName[] = ['checksum', 'decrypt', 'structure', 'restore', 'row-counts', 'sql-checks', 'size-anomaly'];
   const list = order.map((name) => checks.get(name)).filter((c): c is VerificationCheck => c !== undefined);
-  const firstFailure = list.find((check) => check.status === 'failed');
-  const completedAt = clock();
-  const result: VerificationResult = {
-    format: VERIFICATION_FORMAT,
-    formatVersion: VERIFICATION_FORMAT_VERSION,
-    sourceId: manifest.sourceId,
-    backupId: manifest.backupId,
-    status: firstFailure ? 'failed' : 'verified',
-    startedAt: startedAt.toISOString(),
-    completedAt: new Date(Math.max(completedAt.getTime(), startedAt.getTime())).toISOString(),
-    checks: list,
-    ...verificationBinding(manifest),
-    ...(firstFailure ? { reason: reasonLine(`${firstFailure.name}: ${firstFailure.reason ?? 'failed'}`) } : {}),
-    ...('anomaly' in anomaly ? { anomaly: anomaly.anomaly } : {}),
-  };
+  const result: VerificationResult = { ...judgedResult(manifest, list, startedAt, clock()), ...('anomaly' in anomaly ? { anomaly: anomaly.anomaly } : {}) };
   await writeVerification(options.store, result, options.signer ? { signer: options.signer } : {});
   return result;
 }

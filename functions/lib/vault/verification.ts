@@ -229,6 +229,26 @@ export function reasonLine(text: string): string {
   return line.length > MAX_REASON_LENGTH ? `${line.slice(0, MAX_REASON_LENGTH - 3)}...` : line;
 }
 
+/**
+ * A result judging `manifest` by `checks`: failed (with the first failed check as its reason) when any check failed,
+ * else verified; bound to the manifest; its completion never before its start, even if the clock stepped back.
+ */
+export function judgedResult(manifest: JudgedManifest, checks: VerificationCheck[], startedAt: Date, completedAt: Date): VerificationResult {
+  const firstFailure = checks.find((check) => check.status === 'failed');
+  return {
+    format: VERIFICATION_FORMAT,
+    formatVersion: VERIFICATION_FORMAT_VERSION,
+    sourceId: manifest.sourceId,
+    backupId: manifest.backupId,
+    status: firstFailure ? 'failed' : 'verified',
+    startedAt: startedAt.toISOString(),
+    completedAt: new Date(Math.max(completedAt.getTime(), startedAt.getTime())).toISOString(),
+    checks,
+    ...verificationBinding(manifest),
+    ...(firstFailure ? { reason: reasonLine(`${firstFailure.name}: ${firstFailure.reason ?? 'failed'}`) } : {}),
+  };
+}
+
 /** The message a result's MAC covers. */
 export function verificationMacMessage(result: VerificationResult): string {
   const { mac: _mac, ...unsigned } = result;

@@ -20,10 +20,8 @@ import type { ConfigManifest } from '../vault/configManifest.ts';
 import { backupPrefix } from '../vault/layout.ts';
 import type { VaultStore } from '../vault/store.ts';
 import {
-  VERIFICATION_FORMAT,
-  VERIFICATION_FORMAT_VERSION,
   reasonLine,
-  verificationBinding,
+  judgedResult,
   writeVerification,
   type CheckName,
   type CheckStatus,
@@ -56,20 +54,7 @@ export async function verifyConfigSetBackup(options: ConfigVerifyOptions): Promi
     throw new WrongKeyError(`${(error as Error).message}: nothing was verified or recorded; give the key the backup was made with`, { cause: error });
   }
   const checks = await configChecks(options.store, manifest, options.keyring);
-  const firstFailure = checks.find((check) => check.status === 'failed');
-  const completedAt = clock();
-  const result: VerificationResult = {
-    format: VERIFICATION_FORMAT,
-    formatVersion: VERIFICATION_FORMAT_VERSION,
-    sourceId: manifest.sourceId,
-    backupId: manifest.backupId,
-    status: firstFailure ? 'failed' : 'verified',
-    startedAt: startedAt.toISOString(),
-    completedAt: new Date(Math.max(completedAt.getTime(), startedAt.getTime())).toISOString(),
-    checks,
-    ...verificationBinding(manifest),
-    ...(firstFailure ? { reason: reasonLine(`${firstFailure.name}: ${firstFailure.reason ?? 'failed'}`) } : {}),
-  };
+  const result = judgedResult(manifest, checks, startedAt, clock());
   await writeVerification(options.store, result, options.signer ? { signer: options.signer } : {});
   return result;
 }

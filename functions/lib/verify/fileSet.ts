@@ -16,10 +16,8 @@ import { snapshotPrefix } from '../fileset/format.ts';
 import { verifyFileSet, type FileSetProblem, type FileSetVerification } from '../fileset/verify.ts';
 import type { VaultStore } from '../vault/store.ts';
 import {
-  VERIFICATION_FORMAT,
-  VERIFICATION_FORMAT_VERSION,
   reasonLine,
-  verificationBinding,
+  judgedResult,
   writeVerification,
   type CheckName,
   type VerificationCheck,
@@ -66,19 +64,7 @@ export async function verifyFileSetSnapshot(options: FileSetSnapshotVerifyOption
   const completedAt = now();
   const durationMs = Math.max(0, completedAt.getTime() - startedAt.getTime());
   const checks = fileSetChecks(verification, durationMs);
-  const failed = checks.find((check) => check.status === 'failed');
-  const result: VerificationResult = {
-    format: VERIFICATION_FORMAT,
-    formatVersion: VERIFICATION_FORMAT_VERSION,
-    sourceId: manifest.sourceId,
-    backupId: manifest.backupId,
-    status: failed ? 'failed' : 'verified',
-    startedAt: startedAt.toISOString(),
-    completedAt: completedAt.toISOString(),
-    checks,
-    ...(failed ? { reason: `${failed.name}: ${failed.reason ?? 'failed'}` } : {}),
-    ...verificationBinding(manifest),
-  };
+  const result = judgedResult(manifest, checks, startedAt, completedAt);
   const key = await writeVerification(options.store, result, {
     folder: snapshotPrefix(manifest.sourceId, manifest.backupId),
     ...(options.signer ? { signer: options.signer } : {}),
