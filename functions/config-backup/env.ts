@@ -19,7 +19,8 @@ export function configBackupDepsFromEnv(env: Env = process.env): ConfigBackupDep
     clients: { ssm: ssmApi(region), secrets: new SecretsManagerClient({ region }), cloudFormation: cloudFormationApi(region) },
     region,
     store: new S3Store({ client: s3ClientFromEnv(env), bucket: vars.VAULT_BUCKET, serverSideEncryption: { kmsKeyId: vars.VAULT_KEY_ARN } }),
-    // Encrypts only: a configuration backup never reads an earlier one.
-    keyring: kmsKeyring({ keyIds: [vars.VAULT_KEY_ARN], clientProvider: kmsClientFor }),
+    // Encrypts only: a configuration backup never reads an earlier one. With an air-gapped vault its data key is
+    // wrapped under that vault's key too, so the copy there opens without this account.
+    keyring: kmsKeyring({ keyIds: [vars.VAULT_KEY_ARN, ...(env['AIR_GAP_KEY_ARN'] ? [env['AIR_GAP_KEY_ARN']] : [])], clientProvider: kmsClientFor }),
   };
 }

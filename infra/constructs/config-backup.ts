@@ -31,6 +31,8 @@ export interface ConfigBackupFunctionProps {
   readonly deadLetterQueue: sqs.IQueue;
   /** The evidence key: the function records its audit events with it. @default no audit trail */
   readonly evidenceKey?: kms.IKey;
+  /** The air-gapped vault's key: each backup's data key is wrapped under it too (Encrypt only), as a dump's is. @default none */
+  readonly airGapKeyArn?: string;
 }
 
 /** `/orders/prod/` → `orders/prod`: the path as it appears in a parameter ARN (`parameter/orders/prod`). */
@@ -72,6 +74,7 @@ export class ConfigBackupFunction extends Construct {
         VAULT_KEY_ARN: props.vaultKey.keyArn,
         LIFEBOAT_SOURCES: JSON.stringify(props.sources),
         ...(props.evidenceKey ? { EVIDENCE_KEY_ARN: props.evidenceKey.keyArn } : {}),
+        ...(props.airGapKeyArn ? { AIR_GAP_KEY_ARN: props.airGapKeyArn } : {}),
       },
       keyUse: ['encrypt'],
       logKey: props.logKey,
@@ -158,6 +161,8 @@ export class ConfigBackupFunction extends Construct {
     for (const { statement, wildcardReason } of backupWriteStatements(stack, { vault: props.vault, vaultKey: props.vaultKey, sourceIds: props.sources.map((s) => s.id) })) {
       fn.addToRolePolicy(statement, wildcardReason);
     }
+    // So the copy in the air-gapped vault opens with that account's key alone: Encrypt only, never Decrypt.
+    if (props.airGapKeyArn) fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'WrapForAirGappedVault', actions: ['kms:Encrypt'], resources: [props.airGapKeyArn] }));
     if (props.evidenceKey) {
       for (const { statement, wildcardReason } of auditWriteStatements(stack, { vault: props.vault, vaultKey: props.vaultKey, evidenceKey: props.evidenceKey })) {
         fn.addToRolePolicy(statement, wildcardReason ?? AUDIT_WILDCARD_REASON);

@@ -194,8 +194,9 @@ describe('with vaultAccount.keyArn (the second deploy): the workload side', () =
       .flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
   };
 
-  it('wraps every dump under the air-gapped key too: Encrypt only, on that key alone', () => {
-    const dumps = functions('lifeboat-dump');
+  it('wraps every dump and configuration backup under the air-gapped key too: Encrypt only, on that key alone', () => {
+    expect(functions('lifeboat-config-backup')).toHaveLength(1);
+    const dumps = [...functions('lifeboat-dump'), ...functions('lifeboat-config-backup')];
     expect(dumps.length).toBeGreaterThan(0);
     for (const fn of dumps) {
       expect(fn.Properties.Environment.Variables.AIR_GAP_KEY_ARN).toBe(KEY_ARN);
@@ -237,7 +238,7 @@ describe('with vaultAccount.keyArn (the second deploy): the workload side', () =
 
   it('gives no other function anything in the air-gapped vault or on its key', () => {
     const others = Object.values(primary.findResources('AWS::Lambda::Function')).filter(
-      (fn) => !['lifeboat-dump', 'lifeboat-copy'].includes(fn.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME),
+      (fn) => !['lifeboat-dump', 'lifeboat-config-backup', 'lifeboat-copy'].includes(fn.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME),
     );
     for (const fn of others) {
       if (!fn.Properties.Role) continue;
