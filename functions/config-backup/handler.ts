@@ -1,9 +1,10 @@
 // The config backup Lambda: a thin middy wrapper over backUpConfig(). Clients and configuration are built once per container.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
+import { recordBackupMetrics } from '../lib/middleware/backupMetrics.ts';
 import { lambdaAuditTrail } from '../lib/audit/lambda.ts';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 import { backUpConfig, type ConfigBackupResult } from './backup.ts';
@@ -17,10 +18,7 @@ const deps = { ...fromEnv, audit: lambdaAuditTrail({ store: fromEnv.store, step:
 async function backup(event: unknown): Promise<ConfigBackupResult> {
   const started = Date.now();
   const result = await backUpConfig(event, deps);
-  metrics.addDimension('sourceId', result.sourceId);
-  metrics.addMetric('BackupRawBytes', MetricUnit.Bytes, result.rawBytes);
-  metrics.addMetric('BackupStoredBytes', MetricUnit.Bytes, result.storedBytes);
-  metrics.addMetric('BackupDurationSeconds', MetricUnit.Seconds, (Date.now() - started) / 1000);
+  recordBackupMetrics(metrics, result, started);
   // Names and counts only: the result carries no value.
   logger.info('configuration stored', { ...result });
   return result;

@@ -1,9 +1,10 @@
 // The dump Lambda: a thin middy wrapper over dumpSource(). Clients and configuration are built once per container.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
+import { recordBackupMetrics } from '../lib/middleware/backupMetrics.ts';
 import type { Context } from 'aws-lambda';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
 import { lambdaAuditTrail } from '../lib/audit/lambda.ts';
@@ -19,10 +20,7 @@ async function dump(event: unknown, context: Context): Promise<DumpResult> {
   const started = Date.now();
   // A cache's export gives up (cleaning up) before Lambda stops it, so Fargate can take it over.
   const result = await dumpSource(event, { ...deps, remainingMs: () => context.getRemainingTimeInMillis() });
-  metrics.addDimension('sourceId', result.sourceId);
-  metrics.addMetric('BackupRawBytes', MetricUnit.Bytes, result.rawBytes);
-  metrics.addMetric('BackupStoredBytes', MetricUnit.Bytes, result.storedBytes);
-  metrics.addMetric('BackupDurationSeconds', MetricUnit.Seconds, (Date.now() - started) / 1000);
+  recordBackupMetrics(metrics, result, started);
   logger.info('backup stored', { sourceId: result.sourceId, backupId: result.backupId, rawBytes: result.rawBytes, storedBytes: result.storedBytes });
   return result;
 }

@@ -1,9 +1,10 @@
 // The file-set backup Lambda: a thin middy wrapper over backUpFileSet(). Clients and configuration are built once per container.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
+import { recordBackupMetrics } from '../lib/middleware/backupMetrics.ts';
 import type { Context } from 'aws-lambda';
 import { lambdaAuditTrail } from '../lib/audit/lambda.ts';
 import { conciseErrors } from '../lib/middleware/conciseErrors.ts';
@@ -19,10 +20,7 @@ async function backup(event: unknown, context: Context): Promise<FileSetBackupRe
   const started = Date.now();
   // The run stops before Lambda does, so its failure is named (OutOfTimeError), not a timeout.
   const result = await backUpFileSet(event, { ...deps, remainingMs: () => context.getRemainingTimeInMillis() });
-  metrics.addDimension('sourceId', result.sourceId);
-  metrics.addMetric('BackupRawBytes', MetricUnit.Bytes, result.rawBytes);
-  metrics.addMetric('BackupStoredBytes', MetricUnit.Bytes, result.storedBytes);
-  metrics.addMetric('BackupDurationSeconds', MetricUnit.Seconds, (Date.now() - started) / 1000);
+  recordBackupMetrics(metrics, result, started);
   logger.info('file set stored', { ...result });
   return result;
 }

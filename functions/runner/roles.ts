@@ -7,6 +7,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
+import { recordBackupMetrics } from '../lib/middleware/backupMetrics.ts';
 import { handleCopyEvent } from '../copy/copy.ts';
 import { reportCopy } from '../copy/observed.ts';
 import { copyDepsFromEnv } from '../copy/env.ts';
@@ -63,10 +64,7 @@ function dumpTask(env: Env, { logger, metrics }: Observers): RoleTask {
     async run(event) {
       const started = Date.now();
       const result = await audited(audit, () => fargateDump(event, deps), backupAuditEvents(event));
-      metrics.addDimension('sourceId', result.sourceId);
-      metrics.addMetric('BackupRawBytes', MetricUnit.Bytes, result.rawBytes);
-      metrics.addMetric('BackupStoredBytes', MetricUnit.Bytes, result.storedBytes);
-      metrics.addMetric('BackupDurationSeconds', MetricUnit.Seconds, (Date.now() - started) / 1000);
+      recordBackupMetrics(metrics, result, started);
       logger.info('backup stored', { sourceId: result.sourceId, backupId: result.backupId, rawBytes: result.rawBytes, storedBytes: result.storedBytes });
       return result;
     },
@@ -85,10 +83,7 @@ function fileSetBackupTask(env: Env, { logger, metrics }: Observers): RoleTask {
     async run(event) {
       const started = Date.now();
       const result = await backUpFileSet(event, deps);
-      metrics.addDimension('sourceId', result.sourceId);
-      metrics.addMetric('BackupRawBytes', MetricUnit.Bytes, result.rawBytes);
-      metrics.addMetric('BackupStoredBytes', MetricUnit.Bytes, result.storedBytes);
-      metrics.addMetric('BackupDurationSeconds', MetricUnit.Seconds, (Date.now() - started) / 1000);
+      recordBackupMetrics(metrics, result, started);
       logger.info('file set stored', { ...result });
       return result;
     },

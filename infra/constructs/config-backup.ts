@@ -7,14 +7,10 @@ import { Construct } from 'constructs';
 import { AUDIT_WILDCARD_REASON, auditWriteStatements } from './audit-trail.ts';
 import { backupWriteStatements } from './dump-function.ts';
 import { PipelineFunction } from './pipeline-function.ts';
+import type { ConfigSelection } from '../../functions/lib/configset/collect.ts';
 
-/** What one configuration source selects (the config file's `kind: "config"` fields). */
-export interface ConfigSelection {
-  readonly ssmPaths: readonly string[];
-  readonly secretPrefixes: readonly string[];
-  readonly secretTags: readonly { readonly key: string; readonly value?: string }[];
-  readonly stacks: readonly string[];
-}
+/** What one configuration source selects (the config file's `kind: "config"` fields), as the engine reads them. */
+export type { ConfigSelection } from '../../functions/lib/configset/collect.ts';
 
 /** A configuration source as the backup function is told of it (LIFEBOAT_SOURCES): what it selects, never a value. */
 export interface ConfigBackupSource {
