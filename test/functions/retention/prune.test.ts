@@ -342,3 +342,37 @@ describe('pruneVault', () => {
     expect(deletes).toEqual([]);
   });
 });
+
+describe('pruneVault over configuration backups (kind config)', () => {
+  it('reads their manifests like dumps\': the newest verified is kept, older ones past the policy are deleted, nothing is reported unreadable', async () => {
+    const { runConfigBackup } = await import('../../../functions/lib/configset/index.ts');
+    const { verifyConfigSetBackup } = await import('../../../functions/lib/verify/configSet.ts');
+    const { FakeCloudFormation } = await import('../configset/fakes.ts');
+    const { testKeyring } = await import('../engine/helpers.ts');
+    const root = await mkdtemp(path.join(tmpdir(), 'lifeboat-prune-config-'));
+    try {
+      const store = new LocalStore(root);
+      const keyring = testKeyring();
+      const ids: string[] = [];
+      for (const day of [1, 2, 3, 4]) {
+        const manifest = await runConfigBackup({
+          sourceId: 'orders-config',
+          selection: { ssmPaths: [], secretPrefixes: [], secretTags: [], stacks: ['orders-app'] },
+          region: 'eu-west-1',
+          clients: { cloudFormation: new FakeCloudFormation().add('orders-app', `{"v":${day}}`, {}) },
+          store,
+          keyring,
+          now: new Date(Date.UTC(2026, 10, day, 3)),
+        });
+        await verifyConfigSetBackup({ store, keyring, sourceId: 'orders-config', backupId: manifest.backupId, now: () => new Date(Date.UTC(2026, 10, day, 4)) });
+        ids.push(manifest.backupId);
+      }
+      const report = await pruneVault(store, { sourceId: 'orders-config', policy: { days: 1, keepLast: 2, gfs: { daily: 0, weekly: 0, monthly: 0, yearly: 0 } }, timeZone: 'UTC', now: new Date('2026-11-22T12:00:00Z'), dryRun: false });
+      expect(report.errors).toEqual([]);
+      expect(report.deleted.map((d) => d.id).sort()).toEqual([ids[0], ids[1]]);
+      expect((await allKeys(store)).filter((k) => k.endsWith('manifest.json')).map((k) => k.split('/')[2]).sort()).toEqual([ids[2], ids[3]]);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
