@@ -109,7 +109,8 @@ async function backUpFileSetNow(event: unknown, deps: FileSetBackupDeps): Promis
         throw new OutOfTimeError(
           `File set ${sourceId} stopped with ${Math.round(left / 1000)} s left of the runner's time, after storing ${packsStored} new pack(s): ` +
             'no snapshot was written; those packs are unlisted and retention removes them after a day. ' +
-            'Back up a smaller prefix per source, or the first backup from the CLI (lifeboat backup s3://bucket/prefix) into the same vault: later runs store only what changed.',
+            'A source with a network goes on as its Fargate task; without one, give it a network, back up a smaller prefix per source, ' +
+            'or take the first backup from the CLI (lifeboat backup s3://bucket/prefix) into the same vault: later runs store only what changed.',
         );
       }
     },

@@ -50,7 +50,7 @@ export interface CachePipelineSource extends PipelineSourceCommon {
 
 /**
  * An S3 file set (a bucket and prefix): the file-set backup function snapshots it under `filesets/<source>/`; the
- * verify, copy and prune functions follow it there. Always on Lambda.
+ * verify, copy and prune functions follow it there. It starts on Lambda; with a network, a run out of time goes on as its Fargate task.
  */
 export interface FileSetPipelineSource extends PipelineSourceCommon {
   readonly engine: 'fileset';
