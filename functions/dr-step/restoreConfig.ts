@@ -9,16 +9,16 @@
  * real run would write, overwrite or keep. Stacks are never written by the step (their templates are files for an
  * operator to review and create: `lifeboat restore --stacks-dir`); the record lists them as skipped.
  */
-import { readConfigManifest, restoreConfigBackup, type ConfigTargets, type ItemOutcome } from '../lib/configset/index.ts';
+import { restoreConfigBackup, type ConfigTargets, type ItemOutcome } from '../lib/configset/index.ts';
 import type { MacSigner } from '../lib/crypto/mac.ts';
-import { ConfigError, NoRecoveryPointError } from '../lib/errors.ts';
+import { ConfigError } from '../lib/errors.ts';
 import type { ConfigManifest } from '../lib/vault/configManifest.ts';
 import { readAnyManifests, scanBackupFolders } from '../lib/vault/catalog.ts';
-import { readLatestVerification, verificationBinding } from '../lib/vault/verification.ts';
+import { readLatestVerification } from '../lib/vault/verification.ts';
 import { type DrStepDeps, type RegionResources, regionResources } from './deps.ts';
 import type { RestoreConfigParameters, RunStepEvent, StepRecord } from './events.ts';
 import { now, succeededRecord } from './records.ts';
-import { CLOCK_SKEW_MS } from './restoreDump.ts';
+import { latestVerified } from './recoveryPoint.ts';
 
 export async function runRestoreConfigStep(event: RunStepEvent, parameters: RestoreConfigParameters, deps: DrStepDeps): Promise<StepRecord> {
   const startedAt = now(deps);
@@ -66,11 +66,7 @@ export async function runRestoreConfigStep(event: RunStepEvent, parameters: Rest
   );
 }
 
-/**
- * The newest configuration backup of `sourceId` whose latest verification passed (signed, with the key, and bound to
- * its manifest), completed at or before `pointInTime` when given. A backup claiming to have completed after its own
- * verification began is passed over: its completion time is the writer's, the result is the verifier's.
- */
+/** The newest verified configuration backup of `sourceId` (at or before `pointInTime`) in a vault (recoveryPoint.ts). */
 export async function latestVerifiedConfigBackup(
   region: Pick<RegionResources, 'store'>,
   sourceId: string,
@@ -78,23 +74,15 @@ export async function latestVerifiedConfigBackup(
   pointInTime?: string,
   authenticator?: Pick<MacSigner, 'verify'>,
 ): Promise<ConfigManifest> {
-  const limit = pointInTime === undefined ? undefined : Date.parse(pointInTime);
   const folders = (await scanBackupFolders(region.store, { sourceId })).filter((f) => f.hasManifest);
   const candidates = (await readAnyManifests(region.store, folders, { onUnreadable: () => {} }))
     .map((entry) => entry.manifest)
-    .filter((m): m is ConfigManifest => m.kind === 'config' && m.sourceId === sourceId && (limit === undefined || Date.parse(m.completedAt) <= limit))
-    .sort((a, b) => Date.parse(b.completedAt) - Date.parse(a.completedAt));
-  for (const manifest of candidates) {
-    const verification = await readLatestVerification(region.store, sourceId, manifest.backupId, authenticator ? { authenticator, manifest } : {});
-    if (verification.status !== 'verified' || (authenticator && verification.problem !== undefined)) continue;
-    if (verification.result?.manifestSha256 !== verificationBinding(manifest).manifestSha256) continue;
-    if (Date.parse(manifest.completedAt) > Date.parse(verification.result.startedAt) + CLOCK_SKEW_MS) continue;
-    // Read again by itself: the same checks as every other reader of one backup.
-    return readConfigManifest(region.store, sourceId, manifest.backupId);
-  }
-  const when = pointInTime === undefined ? '' : ` completed at or before ${new Date(limit!).toISOString()}`;
-  throw new NoRecoveryPointError(
-    `No verified configuration backup of source ${sourceId}${when} in the ${regionName} vault (${region.store.location}); ` +
-      (candidates.length === 0 ? 'it holds no such backup' : `none of the ${candidates.length} such backup(s) passed its latest verification`),
-  );
+    .filter((m): m is ConfigManifest => m.kind === 'config' && m.sourceId === sourceId);
+  return latestVerified({
+    candidates,
+    pointInTime,
+    authenticator,
+    readVerification: (manifest, options) => readLatestVerification(region.store, sourceId, manifest.backupId, options),
+    describe: (when) => ({ what: `verified configuration backup of source ${sourceId}${when}`, where: `${regionName} vault (${region.store.location})`, none: 'backup' }),
+  });
 }

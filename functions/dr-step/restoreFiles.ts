@@ -8,16 +8,16 @@
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { ConfigError, NoRecoveryPointError } from '../lib/errors.ts';
+import { ConfigError } from '../lib/errors.ts';
 import { listFileSetSnapshots } from '../lib/fileset/catalog.ts';
 import { snapshotPrefix, type FileSetManifest } from '../lib/fileset/format.ts';
 import { restoreFileSet, s3Target, type RestoreTarget } from '../lib/fileset/restore.ts';
 import type { MacSigner } from '../lib/crypto/mac.ts';
-import { readLatestVerification, verificationBinding } from '../lib/vault/verification.ts';
+import { readLatestVerification } from '../lib/vault/verification.ts';
 import { type DrStepDeps, type RegionResources, regionResources } from './deps.ts';
 import type { RestoreFilesParameters, RunStepEvent, StepRecord } from './events.ts';
 import { now, succeededRecord } from './records.ts';
-import { CLOCK_SKEW_MS } from './restoreDump.ts';
+import { latestVerified } from './recoveryPoint.ts';
 
 export async function runRestoreFilesStep(event: RunStepEvent, parameters: RestoreFilesParameters, deps: DrStepDeps): Promise<StepRecord> {
   const startedAt = now(deps);
@@ -59,10 +59,7 @@ export async function runRestoreFilesStep(event: RunStepEvent, parameters: Resto
   );
 }
 
-/**
- * The newest snapshot of `sourceId` whose latest verification passed (signed, with the key), completed at or before
- * `pointInTime` when given. A snapshot claiming to have completed after its own verification began is passed over.
- */
+/** The newest verified snapshot of file set `sourceId` (at or before `pointInTime`) in a vault (recoveryPoint.ts). */
 export async function latestVerifiedSnapshot(
   region: Pick<RegionResources, 'store'>,
   sourceId: string,
@@ -70,23 +67,13 @@ export async function latestVerifiedSnapshot(
   pointInTime?: string,
   authenticator?: Pick<MacSigner, 'verify'>,
 ): Promise<FileSetManifest> {
-  const limit = pointInTime === undefined ? undefined : Date.parse(pointInTime);
-  const candidates = (await listFileSetSnapshots(region.store, sourceId))
-    .filter((m) => limit === undefined || Date.parse(m.completedAt) <= limit)
-    .sort((a, b) => Date.parse(b.completedAt) - Date.parse(a.completedAt));
-  for (const manifest of candidates) {
-    const options = { folder: snapshotPrefix(sourceId, manifest.backupId), ...(authenticator ? { authenticator, manifest } : {}) };
-    const verification = await readLatestVerification(region.store, sourceId, manifest.backupId, options);
-    if (verification.status !== 'verified' || (authenticator && verification.problem !== undefined)) continue;
-    if (verification.result?.manifestSha256 !== verificationBinding(manifest).manifestSha256) continue;
-    if (Date.parse(manifest.completedAt) > Date.parse(verification.result.startedAt) + CLOCK_SKEW_MS) continue;
-    return manifest;
-  }
-  const when = pointInTime === undefined ? '' : ` completed at or before ${new Date(limit!).toISOString()}`;
-  throw new NoRecoveryPointError(
-    `No verified snapshot of file set ${sourceId}${when} in the ${regionName} vault (${region.store.location}); ` +
-      (candidates.length === 0 ? 'it holds no such snapshot' : `none of the ${candidates.length} such snapshot(s) passed its latest verification`),
-  );
+  return latestVerified({
+    candidates: await listFileSetSnapshots(region.store, sourceId),
+    pointInTime,
+    authenticator,
+    readVerification: (manifest, options) => readLatestVerification(region.store, sourceId, manifest.backupId, { ...options, folder: snapshotPrefix(sourceId, manifest.backupId) }),
+    describe: (when) => ({ what: `verified snapshot of file set ${sourceId}${when}`, where: `${regionName} vault (${region.store.location})`, none: 'snapshot' }),
+  });
 }
 
 /** A target that holds nothing and keeps nothing: the restore's own checks run on every byte as it passes. */

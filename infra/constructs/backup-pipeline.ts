@@ -243,54 +243,29 @@ export class BackupPipeline extends Construct {
 
   private buildResolveSource(): PipelineFunction {
     const { functions, verification } = this.props;
+    // A route's Fargate target: the task and its network; verification runs where the verification servers are, else there too.
+    const fargateTarget = (task: RunnerTask, network: DumpNetwork, size: PipelineSourceCommon['fargate']) => ({
+      cluster: functions.runner.clusterArn,
+      dumpTaskDefinition: task.taskDefinition.taskDefinitionArn,
+      verifyTaskDefinition: this.verifyTask.taskDefinition.taskDefinitionArn,
+      subnets: network.subnetIds,
+      securityGroups: network.securityGroupIds,
+      verifySubnets: (verification?.network ?? network).subnetIds,
+      verifySecurityGroups: (verification?.network ?? network).securityGroupIds,
+      ...(size ?? { cpu: DEFAULT_TASK_CPU, memoryMiB: DEFAULT_TASK_MEMORY_MIB, autoAfterMinutes: 10, autoAboveRawGiB: 40 }),
+    });
     const routes = this.props.sources.map((s) => {
       if (s.method === 'snapshot') return { id: s.id, method: s.method };
       // A file set starts on Lambda; with a network, a run that gives up in time goes on as its Fargate task.
       if (s.engine === 'fileset') {
         const task = functions.dumpTaskFor.get(s.id);
         if (!task || !s.network) return { id: s.id, method: s.method, dumpFunctionArn: functions.fileSetBackup!.functionArn, runner: 'lambda' };
-        const fargate = s.fargate ?? { cpu: DEFAULT_TASK_CPU, memoryMiB: DEFAULT_TASK_MEMORY_MIB, autoAfterMinutes: 10, autoAboveRawGiB: 40 };
-        return {
-          id: s.id,
-          kind: 'fileset',
-          method: s.method,
-          dumpFunctionArn: functions.fileSetBackup!.functionArn,
-          runner: 'auto',
-          fargate: {
-            cluster: functions.runner.clusterArn,
-            dumpTaskDefinition: task.taskDefinition.taskDefinitionArn,
-            verifyTaskDefinition: this.verifyTask.taskDefinition.taskDefinitionArn,
-            subnets: s.network.subnetIds,
-            securityGroups: s.network.securityGroupIds,
-            verifySubnets: (verification?.network ?? s.network).subnetIds,
-            verifySecurityGroups: (verification?.network ?? s.network).securityGroupIds,
-            ...fargate,
-          },
-        };
+        return { id: s.id, kind: 'fileset', method: s.method, dumpFunctionArn: functions.fileSetBackup!.functionArn, runner: 'auto', fargate: fargateTarget(task, s.network, s.fargate) };
       }
       // A configuration backup reads a few thousand items at most: Lambda only.
       if (s.engine === 'config') return { id: s.id, method: s.method, dumpFunctionArn: functions.configBackup!.functionArn, runner: 'lambda' };
       const dump = functions.dumpFunctionFor.get(s.id)!;
-      const task = functions.dumpTaskFor.get(s.id)!;
-      const fargate = s.fargate ?? { cpu: DEFAULT_TASK_CPU, memoryMiB: DEFAULT_TASK_MEMORY_MIB, autoAfterMinutes: 10, autoAboveRawGiB: 40 };
-      // Verification runs where the verification servers are; without them, in the source's own network.
-      const verifyNetwork = verification?.network ?? dump.network;
-      return {
-        id: s.id,
-        method: s.method,
-        dumpFunctionArn: dump.function.functionArn,
-        runner: s.runner ?? 'auto',
-        fargate: {
-          cluster: functions.runner.clusterArn,
-          dumpTaskDefinition: task.taskDefinition.taskDefinitionArn,
-          verifyTaskDefinition: this.verifyTask.taskDefinition.taskDefinitionArn,
-          subnets: dump.network.subnetIds,
-          securityGroups: dump.network.securityGroupIds,
-          verifySubnets: verifyNetwork.subnetIds,
-          verifySecurityGroups: verifyNetwork.securityGroupIds,
-          ...fargate,
-        },
-      };
+      return { id: s.id, method: s.method, dumpFunctionArn: dump.function.functionArn, runner: s.runner ?? 'auto', fargate: fargateTarget(functions.dumpTaskFor.get(s.id)!, dump.network, s.fargate) };
     });
     const fn = this.pipelineFunction('ResolveSource', 'resolve-source', {
       description: 'Lifeboat: how a source is backed up (dump, snapshot or both), which dump function serves it, and whether its dump runs on Lambda or Fargate',

@@ -38,7 +38,7 @@ import { dropDatabase } from '../verify/scratch.ts';
 import { findBackup, readManifest } from '../vault/catalog.ts';
 import { backupPrefix } from '../vault/layout.ts';
 import type { BackupManifest, ManifestKeyring } from '../vault/manifest.ts';
-import type { VaultStore } from '../vault/store.ts';
+import { storedDigest, type VaultStore } from '../vault/store.ts';
 import type { DumpManifest } from './backup.ts';
 import { type ConnectionInfo, describeConnection, redact } from './connection.ts';
 import { messageOf, type RestorePlan, type TableSelector } from './driver.ts';
@@ -340,13 +340,7 @@ async function verifyStoredPayload(store: VaultStore, key: string, manifest: Dum
 async function diagnose(failure: LifeboatError, store: VaultStore, key: string, manifest: DumpManifest): Promise<Error> {
   if (!(failure instanceof DecryptionFailedError || failure instanceof DecompressionFailedError)) return failure;
   try {
-    const hash = createHash('sha256');
-    let bytes = 0;
-    for await (const chunk of await store.getStream(key)) {
-      hash.update(chunk as Buffer);
-      bytes += (chunk as Buffer).length;
-    }
-    const digest = hash.digest('hex');
+    const { bytes, sha256: digest } = await storedDigest(store, key);
     if (digest !== manifest.payload.sha256 || bytes !== manifest.payload.storedBytes) {
       return new ChecksumMismatchError(
         `Payload ${key} does not match its manifest (SHA-256 ${digest}, expected ${manifest.payload.sha256}): it is damaged or was altered`,

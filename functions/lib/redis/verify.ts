@@ -5,7 +5,6 @@
  * keys the scratch server then counts per database against what the backup recorded. The result is a
  * verification object beside the manifest, like a dump's.
  */
-import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { BackupKeyring } from '../crypto/keyring.ts';
 import { backupEncryptionContext, createDecryptStream, isUnwrapFailure } from '../crypto/envelope.ts';
@@ -16,7 +15,7 @@ import { checkSizeAnomaly, resolveAnomalyThresholds, type AnomalyThresholds } fr
 import { backupPrefix } from '../vault/layout.ts';
 import type { BackupManifest } from '../vault/manifest.ts';
 import type { MacSigner } from '../crypto/mac.ts';
-import type { VaultStore } from '../vault/store.ts';
+import { storedDigest, type VaultStore } from '../vault/store.ts';
 import {
   reasonLine,
   judgedResult,
@@ -97,13 +96,7 @@ async function checkPayload(
     skipFrom(rest, 'not checked: the payload is missing');
     return;
   }
-  const hash = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of await store.getStream(key)) {
-    hash.update(chunk as Buffer);
-    bytes += (chunk as Buffer).length;
-  }
-  const digest = hash.digest('hex');
+  const { bytes, sha256: digest } = await storedDigest(store, key);
   if (bytes !== manifest.payload.storedBytes || digest !== manifest.payload.sha256) {
     set('checksum', 'failed', `payload ${key} holds ${bytes} bytes with SHA-256 ${digest}; the manifest records ${manifest.payload.storedBytes} bytes with ${manifest.payload.sha256}`, since);
     skipFrom(rest, 'not checked: the stored bytes are not the ones the manifest records');

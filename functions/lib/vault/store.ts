@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 
 /** Where a vault lives: a local directory or an S3 bucket and prefix. Both honour the same contract. */
@@ -34,4 +35,15 @@ export interface VaultStore {
 
   /** Removes `key`; a missing key is not an error. */
   delete(key: string): Promise<void>;
+}
+
+/** The size and SHA-256 of the bytes stored under `key`, streamed: what a manifest's payload entry is checked against. */
+export async function storedDigest(store: Pick<VaultStore, 'getStream'>, key: string): Promise<{ bytes: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of await store.getStream(key)) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { bytes, sha256: hash.digest('hex') };
 }

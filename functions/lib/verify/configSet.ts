@@ -8,7 +8,6 @@
  * check, which recomputes each item's hash from the bytes a restore writes back (functions/lib/configset/restore.ts
  * runs the same read in full before its first write).
  */
-import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { readConfigItems, readConfigManifest } from '../configset/read.ts';
 import { isUnwrapFailure } from '../crypto/envelope.ts';
@@ -18,7 +17,7 @@ import { assertKeyringMatches } from '../engine/restore.ts';
 import { WrongKeyError } from '../errors.ts';
 import type { ConfigManifest } from '../vault/configManifest.ts';
 import { backupPrefix } from '../vault/layout.ts';
-import type { VaultStore } from '../vault/store.ts';
+import { storedDigest, type VaultStore } from '../vault/store.ts';
 import {
   reasonLine,
   judgedResult,
@@ -74,13 +73,7 @@ async function configChecks(store: VaultStore, manifest: ConfigManifest, keyring
     skip(['decrypt', 'structure'], 'not checked: the payload is missing');
     return checks;
   }
-  const hash = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of await store.getStream(key)) {
-    hash.update(chunk as Buffer);
-    bytes += (chunk as Buffer).length;
-  }
-  const digest = hash.digest('hex');
+  const { bytes, sha256: digest } = await storedDigest(store, key);
   // A different size is a different SHA-256; the message gives both.
   if (digest !== manifest.payload.sha256) {
     set('checksum', 'failed', `payload ${key} holds ${bytes} bytes with SHA-256 ${digest}; the manifest records ${manifest.payload.storedBytes} bytes with ${manifest.payload.sha256}`, since);
