@@ -26,6 +26,8 @@ const FargateRouteSchema = z.object({
   cluster: z.string().regex(ECS_ARN, 'must be an ECS cluster ARN'),
   dumpTaskDefinition: z.string().regex(ECS_ARN, 'must be an ECS task definition ARN'),
   verifyTaskDefinition: z.string().regex(ECS_ARN, 'must be an ECS task definition ARN'),
+  /** The copy task: a DR copy that one Lambda run cannot finish goes on there, in the same network. @default none: the copy Lambda is run again */
+  copyTaskDefinition: z.string().regex(ECS_ARN, 'must be an ECS task definition ARN').optional(),
   subnets: z.array(z.string().startsWith('subnet-')).min(1),
   securityGroups: z.array(z.string().startsWith('sg-')).min(1),
   /** The verification servers' network, or the source's when none is configured. */
@@ -80,6 +82,8 @@ export interface FargateTarget {
   readonly cluster: string;
   readonly dumpTaskDefinition: string;
   readonly verifyTaskDefinition: string;
+  /** Where a DR copy that runs out of Lambda's time goes on (in `subnets`). */
+  readonly copyTaskDefinition?: string;
   readonly subnets: readonly string[];
   readonly securityGroups: readonly string[];
   readonly verifySubnets: readonly string[];
@@ -132,6 +136,7 @@ export async function resolveSource(event: unknown, routes: readonly SourceRoute
     cluster: fargate.cluster,
     dumpTaskDefinition: fargate.dumpTaskDefinition,
     verifyTaskDefinition: fargate.verifyTaskDefinition,
+    ...(fargate.copyTaskDefinition ? { copyTaskDefinition: fargate.copyTaskDefinition } : {}),
     subnets: fargate.subnets,
     securityGroups: fargate.securityGroups,
     verifySubnets: fargate.verifySubnets,

@@ -130,6 +130,9 @@ export interface AirGapDestination {
 /** The prefix of every snapshot Lifeboat names (`lifeboat-<source>-<backup id>`), see functions/lib/aws/rdsSnapshot.ts. */
 const SNAPSHOT_PREFIX = 'lifeboat-';
 const METRICS_NAMESPACE = 'Lifeboat';
+/** The copy task's size: 1 vCPU and 2 GiB (about 200 MiB in use: 8 part copies and 5 ranged reads of 16 MiB in flight). */
+export const COPY_TASK_CPU = 1024;
+export const COPY_TASK_MEMORY_MIB = 2048;
 
 /**
  * The scheduled backup pipeline: one shared state machine (`statemachines/backup.asl.json`) with the
@@ -149,6 +152,8 @@ export class BackupPipeline extends Construct {
   readonly verify: lambda.DockerImageFunction;
   /** The verify Fargate task: verification of a backup taken on Fargate runs there too. */
   readonly verifyTask: RunnerTask;
+  /** The copy Fargate task: a DR (or air-gapped) copy that one Lambda run cannot finish goes on there. */
+  readonly copyTask: RunnerTask;
   readonly scheduleGroup: scheduler.ScheduleGroup;
   readonly schedules: ReadonlyMap<string, scheduler.Schedule>;
   readonly scheduleDeadLetters: sqs.Queue;
@@ -164,9 +169,11 @@ export class BackupPipeline extends Construct {
 
     this.verify = this.buildVerify();
     this.verifyTask = this.buildVerifyTask();
+    // The copy before resolve-source: the routes name the copy task that takes over a copy Lambda cannot finish.
+    this.copy = this.buildCopy();
+    this.copyTask = this.buildCopyTask();
     this.resolveSource = this.buildResolveSource();
     this.snapshot = this.buildSnapshot();
-    this.copy = this.buildCopy();
     this.prune = this.buildPrune();
     this.stateMachine = this.buildStateMachine();
     this.startBackup = this.buildStartBackup();
@@ -224,13 +231,29 @@ export class BackupPipeline extends Construct {
     return (['instance', 'cluster'] as const).filter((type) => this.snapshotSources.some((s) => s.rds.type === type));
   }
 
-  private pipelineFunction(id: string, handler: string, props: { description: string; environment: Record<string, string>; keyUse: ('encrypt' | 'decrypt')[]; timeout?: Duration; memorySize?: number; outsideVpcReason: string }): PipelineFunction {
-    return new PipelineFunction(this, id, {
+  /**
+   * One pipeline function; one that `audited` (it acts: snapshot, copy, prune) records its audit events when the
+   * deployment has an evidence key: the statements and EVIDENCE_KEY_ARN are part of its grants and environment, so
+   * a runner task of the same core (the copy task) gets them too.
+   */
+  private pipelineFunction(
+    id: string,
+    handler: string,
+    props: { description: string; environment: Record<string, string>; keyUse: ('encrypt' | 'decrypt')[]; timeout?: Duration; memorySize?: number; outsideVpcReason: string; audited?: boolean },
+  ): PipelineFunction {
+    const { audited, ...rest } = props;
+    const { evidenceKey } = this.props;
+    const fn = new PipelineFunction(this, id, {
       handler,
-      ...props,
+      ...rest,
+      environment: { ...rest.environment, ...(audited && evidenceKey ? { EVIDENCE_KEY_ARN: evidenceKey.keyArn } : {}) },
       logKey: this.props.functions.operationsKey,
       deadLetterQueue: this.props.functions.deadLetterQueue,
     });
+    if (audited && evidenceKey) {
+      for (const { statement, wildcardReason } of auditWriteStatements(this.stack, { vault: this.props.vault, vaultKey: this.props.vaultKey, evidenceKey })) fn.addToRolePolicy(statement, wildcardReason);
+    }
+    return fn;
   }
 
   /** Reading SSE-KMS objects (and assembling multipart uploads) under a vault key, only through S3 in that key's region. */
@@ -248,6 +271,7 @@ export class BackupPipeline extends Construct {
       cluster: functions.runner.clusterArn,
       dumpTaskDefinition: task.taskDefinition.taskDefinitionArn,
       verifyTaskDefinition: this.verifyTask.taskDefinition.taskDefinitionArn,
+      copyTaskDefinition: this.copyTask.taskDefinition.taskDefinitionArn,
       subnets: network.subnetIds,
       securityGroups: network.securityGroupIds,
       verifySubnets: (verification?.network ?? network).subnetIds,
@@ -311,6 +335,7 @@ export class BackupPipeline extends Construct {
       environment: { VAULT_BUCKET: this.props.vault.bucketName, VAULT_KEY_ARN: this.props.vaultKey.keyArn, LIFEBOAT_SOURCES: JSON.stringify(sources) },
       keyUse: ['encrypt'],
       outsideVpcReason: 'It calls only the RDS and S3 APIs (no database connection); a VPC would need endpoints for both and add nothing.',
+      audited: true,
     });
     const region = this.stack.region;
     for (const type of this.snapshotTypes()) {
@@ -377,6 +402,7 @@ export class BackupPipeline extends Construct {
       timeout: Duration.minutes(15),
       memorySize: 1024,
       outsideVpcReason: 'It calls only the S3 and RDS APIs, server-side copies included; no data passes through a VPC.',
+      audited: true,
     });
     const everySource = 'The copy function serves every source: the wildcard is any backup under the vault\'s backups/ prefix, and nothing outside it.';
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadPrimaryVault', actions: ['s3:GetObject'], resources: [this.props.vault.arnForObjects('backups/*')] }), everySource);
@@ -505,6 +531,7 @@ export class BackupPipeline extends Construct {
       keyUse: fileSets.length > 0 ? ['encrypt', 'decrypt'] : ['encrypt'],
       timeout: Duration.minutes(10),
       outsideVpcReason: 'It calls only the S3 and RDS APIs; a VPC would need endpoints for both and add nothing.',
+      audited: true,
     });
     const objects = [
       this.props.vault.arnForObjects('backups/*'),
@@ -705,6 +732,25 @@ export class BackupPipeline extends Construct {
     });
   }
 
+  /**
+   * The copy function's core as a Fargate task, with exactly its grants and environment. It runs in the network of
+   * the source whose copy it continues (S3 only: server-side copies and the re-hash). A small task: the copy is
+   * S3's work, and hashing one stream takes one core.
+   */
+  private buildCopyTask(): RunnerTask {
+    return this.props.functions.runner.addTask('Copy', {
+      role: 'copy',
+      image: 'dump',
+      description: 'DR and air-gapped copies that one Lambda run cannot finish',
+      environment: this.copy.environment,
+      statements: this.copy.grants,
+      // Like its Lambda: the DR copies are encrypted under the DR key, never decrypted by the role itself.
+      tags: { [KEY_USE_TAGS.encrypt]: 'true' },
+      cpu: COPY_TASK_CPU,
+      memoryMiB: COPY_TASK_MEMORY_MIB,
+    });
+  }
+
   // -------------------------------------------------------------------------------------------
   // The state machine
 
@@ -728,7 +774,7 @@ export class BackupPipeline extends Construct {
     policy.add(new iam.PolicyStatement({ sid: 'InvokeBackupFunctions', actions: ['lambda:InvokeFunction'], resources: invoked.map((f) => f.functionArn) }));
     policy.add(new iam.PolicyStatement({ sid: 'PublishAlerts', actions: ['sns:Publish'], resources: [alerts.topic.topicArn] }));
     policy.add(new iam.PolicyStatement({ sid: 'EncryptAlerts', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [alerts.key.keyArn] }));
-    this.grantRunTaskSync(policy, [...functions.dumpTaskFor.values(), this.verifyTask]);
+    this.grantRunTaskSync(policy, [...functions.dumpTaskFor.values(), this.verifyTask, this.copyTask]);
     policy.acknowledge(
       ['*'],
       'Resource "*" only where the action takes no narrower resource: cloudwatch:PutMetricData (limited to the Lifeboat namespace by condition), and the log delivery and X-Ray statements CDK adds for logging and tracing.',

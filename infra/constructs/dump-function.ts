@@ -8,6 +8,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { repoRoot } from './pipeline-function.ts';
+import type { GrantedStatement } from './reviewed-policy.ts';
 import { KEY_USE_TAGS } from './vault-key.ts';
 import { nagResourceName } from './reviewed-policy.ts';
 import { AUDIT_WILDCARD_REASON, auditWriteStatements } from './audit-trail.ts';
@@ -68,11 +69,7 @@ export interface DumpFunctionProps {
   readonly staging?: s3.IBucket;
 }
 
-/** A statement of a Lambda role's own, with the reason for its wildcard resource when it has one: its Fargate task role gets the same. */
-export interface GrantedStatement {
-  readonly statement: iam.PolicyStatement;
-  readonly wildcardReason?: string;
-}
+export type { GrantedStatement } from './reviewed-policy.ts';
 
 const CACHE_SNAPSHOT_REASON = "Cache snapshots are named lifeboat-<source>-<backup id>, new for every backup (and its export -export): the wildcard is the backup id within this source's own name prefix.";
 

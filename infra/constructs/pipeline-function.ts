@@ -7,7 +7,7 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { ReviewedPolicy } from './reviewed-policy.ts';
+import { ReviewedPolicy, type GrantedStatement } from './reviewed-policy.ts';
 import { KEY_USE_TAGS } from './vault-key.ts';
 
 /** The repository root: handlers live in `functions/<name>/handler.ts`, bundled against its package-lock.json. */
@@ -85,9 +85,14 @@ export class PipelineFunction extends Construct {
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
   readonly policy: ReviewedPolicy;
+  /** The environment given (without the service name and Node options): a runner task of the same core takes it as is. */
+  readonly environment: Readonly<Record<string, string>>;
+  /** The role's own statements, as added (no Lambda plumbing): a runner task of the same core gets exactly these. */
+  readonly grants: GrantedStatement[] = [];
 
   constructor(scope: Construct, id: string, props: PipelineFunctionProps) {
     super(scope, id);
+    this.environment = props.environment;
     this.role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: `Lifeboat ${props.serviceName?.replace(/^lifeboat-/, "") ?? props.handler} function` });
     for (const use of props.keyUse) Tags.of(this.role).add(KEY_USE_TAGS[use], 'true');
     this.logGroup = new logs.LogGroup(this, 'Logs', {
@@ -121,6 +126,7 @@ export class PipelineFunction extends Construct {
   /** Adds a statement to the role; one with a wildcard resource needs the reason it cannot be narrower. */
   addToRolePolicy(statement: iam.PolicyStatement, wildcardReason?: string): void {
     this.policy.add(statement, wildcardReason);
+    this.grants.push({ statement, ...(wildcardReason === undefined ? {} : { wildcardReason }) });
   }
 
   get functionArn(): string {

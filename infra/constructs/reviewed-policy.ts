@@ -24,6 +24,12 @@ export function nagName(resolved: unknown): string {
   throw new Error(`nagResourceName: cannot render ${JSON.stringify(resolved)}`);
 }
 
+/** A statement of a Lambda role's own, with the reason for its wildcard resource when it has one: its Fargate task role gets the same. */
+export interface GrantedStatement {
+  readonly statement: iam.PolicyStatement;
+  readonly wildcardReason?: string;
+}
+
 /**
  * A role's inline policy built statement by statement, where every wildcard resource comes with the reason
  * it is there, recorded at once as a cdk-nag acknowledgement on the role's policy: the reviewed exceptions

@@ -7,7 +7,6 @@ import { BackupPipeline, type AirGapDestination, type BackupPipelineProps, type 
 import type { DumpNetwork } from '../constructs/dump-function.ts';
 import type { PlanConfig } from '../config/plans.ts';
 import { DrPlans } from '../constructs/dr-plans.ts';
-import { grantAuditWrites } from '../constructs/audit-trail.ts';
 import { ComplianceReport, type ReportSource } from '../constructs/compliance-report.ts';
 import { EvidenceKey } from '../constructs/evidence-key.ts';
 import { airGapReaderRoleName } from '../constructs/air-gapped-vault.ts';
@@ -173,10 +172,6 @@ export class RegionStack extends Stack {
         verificationKey: this.verificationKey.key,
         ...(props.backup.airGap ? { airGap: props.backup.airGap } : {}),
       });
-      // The pipeline functions that act record it in the audit trail (docs/audit-trail.md).
-      for (const fn of [this.pipeline.snapshot, this.pipeline.copy, this.pipeline.prune]) {
-        grantAuditWrites(fn, { vault: this.vault.bucket, vaultKey: this.vaultKey.key, evidenceKey: this.evidenceKey.key });
-      }
       if (props.backup.report) {
         this.report = new ComplianceReport(this, 'Report', {
           name: props.deployment,

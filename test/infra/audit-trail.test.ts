@@ -86,7 +86,7 @@ describe('audit trail grants from the example config', () => {
     const pipeline = stack.pipeline!;
     const writers = new Set([
       ...[pipeline.snapshot, pipeline.copy, pipeline.prune, stack.backup!.fileSetBackup!.function, stack.backup!.configBackup!.function, stack.plans!.approvalEndpoint, stack.plans!.requestApproval].map((c) => functionOf(c).role),
-      ...[...stack.backup!.dumpFunctions.map((fn) => fn.role), ...[...stack.backup!.dumpTaskFor.values()].map((t) => t.taskRole), pipeline.verifyRole, pipeline.verifyTask.taskRole, stack.plans!.drStep.role!, stack.plans!.drStepTask!.taskRole].map((role) => stack.getLogicalId(role.node.defaultChild as never)),
+      ...[...stack.backup!.dumpFunctions.map((fn) => fn.role), ...[...stack.backup!.dumpTaskFor.values()].map((t) => t.taskRole), pipeline.verifyRole, pipeline.verifyTask.taskRole, pipeline.copyTask.taskRole, stack.plans!.drStep.role!, stack.plans!.drStepTask!.taskRole].map((role) => stack.getLogicalId(role.node.defaultChild as never)),
     ]);
     const reader = stack.getLogicalId(stack.report!.function.function.role!.node.defaultChild as never);
     const policies = Object.values(lifeboat.primary.findResources('AWS::IAM::Policy'));

@@ -82,12 +82,12 @@ describe('the backup pipeline from the example config', () => {
       } else if (resource === 'arn:aws:states:::aws-sdk:cloudwatch:putMetricData') {
         expected.add('cloudwatch:PutMetricData "*"');
       } else if (resource === 'arn:aws:states:::ecs:runTask.sync') {
-        // RunTask of exactly the runner's task definitions (dumps, the file-set task and verify), PassRole of exactly their roles and
+        // RunTask of exactly the runner's task definitions (dumps, the file-set task, verify and copy), PassRole of exactly their roles and
         // the execution role, stopping and describing the runner cluster's tasks, and the managed events rule.
         expect(state.Parameters).toMatchObject({ 'Cluster.$': '$.source.fargate.cluster', LaunchType: 'FARGATE', NetworkConfiguration: { AwsvpcConfiguration: { AssignPublicIp: 'DISABLED' } } });
         // The backup's task definitions; the DR step task (lifeboat-drstep) is the plans' to run, not this machine's.
         const taskDefinitions = Object.fromEntries(Object.entries(lifeboat.primary.findResources('AWS::ECS::TaskDefinition')).filter(([, d]) => d.Properties.Family !== 'lifeboat-drstep'));
-        expect(Object.keys(taskDefinitions)).toHaveLength(4);
+        expect(Object.keys(taskDefinitions)).toHaveLength(5);
         for (const [id, definition] of Object.entries(taskDefinitions)) {
           expected.add(`ecs:RunTask ${JSON.stringify({ Ref: id })}`);
           expected.add(`iam:PassRole ${JSON.stringify(definition.Properties.TaskRoleArn)}`);

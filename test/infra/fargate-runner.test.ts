@@ -48,17 +48,19 @@ describe('the Fargate runner from the example config', () => {
     lifeboat.dr.resourceCountIs('AWS::ECS::TaskDefinition', 0);
   });
 
-  it('has a task definition per dump function, one for file sets that outgrow Lambda, one for verify and one for DR steps (the default plans restore dumps for 120 minutes): Fargate, x86-64, the runner entrypoint, logs to the encrypted group', () => {
+  it('has a task definition per dump function, one for file sets that outgrow Lambda, one for verify, one for copies and one for DR steps (the default plans restore dumps for 120 minutes): Fargate, x86-64, the runner entrypoint, logs to the encrypted group', () => {
     const families = taskDefinitions.map(([, d]) => d.Properties.Family).sort();
-    expect(families).toEqual(['lifeboat-drstep', 'lifeboat-dump1', 'lifeboat-dump2', 'lifeboat-fileset', 'lifeboat-verify']);
+    expect(families).toEqual(['lifeboat-copy', 'lifeboat-drstep', 'lifeboat-dump1', 'lifeboat-dump2', 'lifeboat-fileset', 'lifeboat-verify']);
     const [logGroupId, logGroup] = Object.entries(lifeboat.primary.findResources('AWS::Logs::LogGroup')).find(([id]) => id.startsWith('BackupRunnerLogs'))!;
     expect(logGroup.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^BackupOperationsKey/), 'Arn'] });
     for (const [, definition] of taskDefinitions) {
+      // The copy is S3's work and one hash stream: 1 vCPU, 2 GiB, one stream. Every other task: 4 vCPU, 8 GiB.
+      const copy = definition.Properties.Family === 'lifeboat-copy';
       expect(definition.Properties).toMatchObject({
         RequiresCompatibilities: ['FARGATE'],
         NetworkMode: 'awsvpc',
-        Cpu: '4096',
-        Memory: '8192',
+        Cpu: copy ? '1024' : '4096',
+        Memory: copy ? '2048' : '8192',
         RuntimePlatform: { CpuArchitecture: 'X86_64', OperatingSystemFamily: 'LINUX' },
       });
       const [container] = definition.Properties.ContainerDefinitions;
@@ -72,7 +74,7 @@ describe('the Fargate runner from the example config', () => {
       expect(names.some((n) => /PASSWORD|SECRET_VALUE/i.test(n))).toBe(false);
       // 4096 CPU units: 4 parallel streams, and a libuv pool as wide (zstd runs there).
       const env = Object.fromEntries((container.Environment as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]));
-      expect({ jobs: env.LIFEBOAT_JOBS, pool: env.UV_THREADPOOL_SIZE }).toEqual({ jobs: '4', pool: '4' });
+      expect({ jobs: env.LIFEBOAT_JOBS, pool: env.UV_THREADPOOL_SIZE }).toEqual(copy ? { jobs: '1', pool: '4' } : { jobs: '4', pool: '4' });
     }
   });
 

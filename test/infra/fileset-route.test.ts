@@ -47,7 +47,7 @@ describe('the S3 file set of the example config', () => {
     const routes = resolve!.Properties.Environment.Variables.LIFEBOAT_ROUTES as { 'Fn::Join': [string, unknown[]] };
     const text = routes['Fn::Join'][1].map((part) => (typeof part === 'string' ? part : JSON.stringify(part))).join('');
     expect(text).toMatch(
-      /\{"id":"uploads","kind":"fileset","method":"dump","dumpFunctionArn":"\{"Fn::GetAtt":\["BackupFileSetBackupFunction[0-9A-F]{8}","Arn"\]\}","runner":"auto","fargate":\{"cluster":"\{"Fn::GetAtt":\["BackupRunnerCluster[0-9A-F]{8}","Arn"\]\}","dumpTaskDefinition":"\{"Ref":"BackupRunnerFileSetTask[0-9A-F]{8}"\}","verifyTaskDefinition":"\{"Ref":"BackupRunnerVerifyTask[0-9A-F]{8}"\}","subnets":\["subnet-0a1b2c3d4e5f60001","subnet-0a1b2c3d4e5f60002"\],"securityGroups":\["sg-0a1b2c3d4e5f60003"\]/,
+      /\{"id":"uploads","kind":"fileset","method":"dump","dumpFunctionArn":"\{"Fn::GetAtt":\["BackupFileSetBackupFunction[0-9A-F]{8}","Arn"\]\}","runner":"auto","fargate":\{"cluster":"\{"Fn::GetAtt":\["BackupRunnerCluster[0-9A-F]{8}","Arn"\]\}","dumpTaskDefinition":"\{"Ref":"BackupRunnerFileSetTask[0-9A-F]{8}"\}","verifyTaskDefinition":"\{"Ref":"BackupRunnerVerifyTask[0-9A-F]{8}"\}","copyTaskDefinition":"\{"Ref":"BackupRunnerCopyTask[0-9A-F]{8}"\}","subnets":\["subnet-0a1b2c3d4e5f60001","subnet-0a1b2c3d4e5f60002"\],"securityGroups":\["sg-0a1b2c3d4e5f60003"\]/,
     );
     // The task runs the file-set core with exactly its Lambda's environment.
     const [task] = Object.values(lifeboat.primary.findResources('AWS::ECS::TaskDefinition', { Properties: { Family: 'lifeboat-fileset' } }));

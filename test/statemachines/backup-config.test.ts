@@ -116,7 +116,7 @@ describe('backup.asl.json end to end: a configuration source with the real resol
       ...Object.fromEntries(
         ['CreateSnapshot', 'DescribeSnapshot', 'RecordSnapshot', 'CopySnapshotToDr', 'DescribeSnapshotCopy', 'RecordSnapshotCopy'].map((state) => [state, never('a configuration source is not an RDS snapshot source')]),
       ),
-      ...Object.fromEntries(['DumpOnFargate', 'ReadFargateDump', 'VerifyOnFargate'].map((state) => [state, never('a configuration source has no Fargate task')])),
+      ...Object.fromEntries(['DumpOnFargate', 'ReadFargateDump', 'VerifyOnFargate', 'CopyOnFargate'].map((state) => [state, never('a configuration source has no Fargate task')])),
       PublishAlert: async (input) => (alerts.push(input), {}),
     };
     const logged = Object.fromEntries(Object.entries(handlers).map(([state, handler]): [string, TaskHandler] => [state, async (input) => (states.push(state), handler(input))]));

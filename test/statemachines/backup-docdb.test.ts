@@ -128,6 +128,7 @@ describe('backup.asl.json end to end: a DocumentDB source with the real snapshot
       DumpOnFargate: never,
       ReadFargateDump: never,
       VerifyOnFargate: never,
+      CopyOnFargate: never,
       CopyToDr: copyFunction,
       CopySnapshotToDr: copyFunction,
       DescribeSnapshotCopy: copyFunction,

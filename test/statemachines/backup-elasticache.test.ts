@@ -119,7 +119,7 @@ describe('backup.asl.json end to end: an ElastiCache source with the real resolv
       ...Object.fromEntries(
         ['CreateSnapshot', 'DescribeSnapshot', 'RecordSnapshot', 'CopySnapshotToDr', 'DescribeSnapshotCopy', 'RecordSnapshotCopy'].map((state) => [state, never('a cache is not an RDS snapshot source')]),
       ),
-      ...Object.fromEntries(['DumpOnFargate', 'ReadFargateDump', 'VerifyOnFargate'].map((state) => [state, never('this route has no Fargate task')])),
+      ...Object.fromEntries(['DumpOnFargate', 'ReadFargateDump', 'VerifyOnFargate', 'CopyOnFargate'].map((state) => [state, never('this route has no Fargate task')])),
       PublishAlert: async (input) => {
         throw new Error(`unexpected alert: ${JSON.stringify(input)}`);
       },

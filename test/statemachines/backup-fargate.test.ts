@@ -2,7 +2,8 @@
  * statemachines/backup.asl.json with the Fargate runner, run locally: the real resolve-source core choosing
  * the runner from the vault, the real dump and verify cores behind the `ecs:runTask.sync` states (fed the event
  * from the RunTask container overrides, as the runner entrypoint reads it), local PostgreSQL and s3rver.
- * Copy, retention and the metric are stubs here (test/statemachines/backup.test.ts runs them for real).
+ * Retention and the metric are stubs here, and so is the copy except where it outgrows Lambda and goes on as the copy
+ * task: then the real copy core runs on both sides, between two buckets of the same S3 server.
  */
 import { createHash } from 'node:crypto';
 import 'aws-sdk-client-mock-vitest/extend';
@@ -20,6 +21,7 @@ import { S3Store } from '../../functions/lib/vault/s3Store.ts';
 import { readLatestVerification } from '../../functions/lib/vault/verification.ts';
 import { dumpResult, resolveSource, type SourceRoute } from '../../functions/resolve-source/resolve.ts';
 import { fargateDump } from '../../functions/runner/roles.ts';
+import { handleCopyEvent, type CopyDeps, type CopyResult } from '../../functions/copy/copy.ts';
 import { verifySourceBackup, type VerifyDeps } from '../../functions/verify/verify.ts';
 import { testKeyring } from '../functions/engine/helpers.ts';
 import { sampleManifest } from '../functions/vault/fixtures.ts';
@@ -44,6 +46,8 @@ const CONTEXT = { Execution: { Id: EXECUTION_ID, Name: 'orders-db-20261122T05332
 const CLUSTER = `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/lifeboat-runner`;
 const DUMP_TASK = `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/lifeboat-dump1:4`;
 const VERIFY_TASK = `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/lifeboat-verify:4`;
+const COPY_TASK = `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/lifeboat-copy:4`;
+const DR_REGION = 'eu-central-1';
 const ROUTES: SourceRoute[] = [
   {
     id: SOURCE,
@@ -54,6 +58,7 @@ const ROUTES: SourceRoute[] = [
       cluster: CLUSTER,
       dumpTaskDefinition: DUMP_TASK,
       verifyTaskDefinition: VERIFY_TASK,
+      copyTaskDefinition: COPY_TASK,
       subnets: ['subnet-0a1b2c3d'],
       securityGroups: ['sg-0a1b2c3d'],
       verifySubnets: ['subnet-0a1b2c3e'],
@@ -99,6 +104,8 @@ describe('backup.asl.json on Fargate (real resolve-source, dump and verify cores
   let definition: StateMachineDefinition;
   let dumpDeps: DumpDeps;
   let verifyDeps: VerifyDeps;
+  let copyDeps: CopyDeps;
+  let drStore: S3Store;
   let runTasks: RunTaskRequest[];
   let published: { Subject: string; MessageAttributes: Record<string, { StringValue: string }> }[];
   let now: Date;
@@ -109,7 +116,15 @@ describe('backup.asl.json on Fargate (real resolve-source, dump and verify cores
     db = await createPostgresDatabase('bsmf');
     await db.query('CREATE TABLE orders (id serial PRIMARY KEY, note text)');
     await db.query("INSERT INTO orders (note) SELECT 'order ' || g FROM generate_series(1, 120) g");
-    store = new S3Store({ client: s3.client, bucket: await s3.createBucket() });
+    const bucket = await s3.createBucket();
+    store = new S3Store({ client: s3.client, bucket });
+    const drBucket = await s3.createBucket();
+    drStore = new S3Store({ client: s3.client, bucket: drBucket });
+    copyDeps = {
+      primary: { client: s3.client, bucket },
+      dr: { client: s3.client, bucket: drBucket, region: DR_REGION, kmsKeyId: `arn:aws:kms:${DR_REGION}:${ACCOUNT}:key/mrk-1234abcd` },
+      drRds: new RDSClient({ region: DR_REGION }),
+    };
     const source: DumpSource = { id: SOURCE, engine: 'postgresql', database: db.name, credentialsSecretArn: SOURCE_SECRET, rds: { type: 'instance', identifier: 'orders-prod' } };
     const keyring = testKeyring();
     const local = postgresSettings();
@@ -161,6 +176,7 @@ describe('backup.asl.json on Fargate (real resolve-source, dump and verify cores
       Verify: (input) => verifySourceBackup(input, verifyDeps),
       VerifyOnFargate: onFargate((event) => verifySourceBackup(event, verifyDeps)),
       CopyToDr: async (input) => ({ sourceId: SOURCE, backupId: (input as { backupId: string }).backupId, alreadyCopied: false }),
+      CopyOnFargate: notReached('CopyOnFargate'),
       ApplyRetention: async () => ({ kept: 1, deleted: 0, protected: 0 }),
       RecordSuccess: async () => ({}),
       PublishAlert: async (input) => {
@@ -323,5 +339,75 @@ describe('backup.asl.json on Fargate (real resolve-source, dump and verify cores
     const broken = await runStateMachine(definition, { sourceId: SOURCE }, { handlers: { ...pinned, VerifyOnFargate: async () => Promise.reject(taskFailed(1)) }, context: CONTEXT });
     expect(broken).toMatchObject({ status: 'FAILED', error: 'States.TaskFailed' });
     expect(published.map((p) => p.MessageAttributes.step?.StringValue)).toEqual(['VerifyOnFargate']);
+  }, 60_000);
+  it('a DR copy that runs out of Lambda\'s time goes on as the copy task in the source\'s network: the real core resumes it, proves the copy and records the backup in the DR vault', async () => {
+    const lambdaCopies: string[] = [];
+    let taskResult: CopyResult | undefined;
+    const run = await runStateMachine(definition, { sourceId: SOURCE, trigger: 'schedule' }, {
+      handlers: handlers({
+        // The Lambda copies the payload, then its clock says a second is left: it stops re-hashing the DR copy after
+        // its first range (ranges of 256 bytes, one at a time, stand in for an object too large for one run).
+        CopyToDr: async (input) => {
+          const lambda = { ...copyDeps, hashRangeBytes: 256, hashConcurrency: 1, remainingTimeMs: () => 1_000 };
+          const outcome = await handleCopyEvent(input, lambda).catch((error: Error) => error);
+          lambdaCopies.push(outcome instanceof Error ? `${outcome.name}: ${outcome.message}` : 'copied');
+          if (outcome instanceof Error) throw outcome;
+          return outcome;
+        },
+        CopyOnFargate: async (input) => {
+          const request = input as RunTaskRequest;
+          runTasks.push(request);
+          // No deadline on Fargate: the task runs the copy to its end.
+          taskResult = await handleCopyEvent(eventOf(request), copyDeps);
+          return { Containers: [{ Name: 'runner', ExitCode: 0 }], LastStatus: 'STOPPED' };
+        },
+      }),
+      context: CONTEXT,
+    });
+    expect(run.error ? `${run.error}: ${run.cause}` : run.status).toBe('SUCCEEDED');
+    expect(lambdaCopies).toEqual([expect.stringMatching(/^CopyInterruptedError: Stopped re-hashing the DR copy of backups\/orders-db\/\S+\/payload/)]);
+    expect(run.visitedStates.slice(run.visitedStates.indexOf('CopyToDr'))).toEqual([
+      'CopyToDr', 'CopyWhere?', 'PrepareFargateCopy', 'CopyOnFargate', 'SnapshotToCopy?', 'ApplyRetention', 'RecordSuccess', 'Succeeded',
+    ]);
+    const output = run.output as { backup: { backupId: string } };
+    const copyTask = runTasks.find((t) => t.TaskDefinition === COPY_TASK)!;
+    expect(copyTask).toEqual({
+      Cluster: CLUSTER,
+      TaskDefinition: COPY_TASK,
+      LaunchType: 'FARGATE',
+      PlatformVersion: 'LATEST',
+      NetworkConfiguration: { AwsvpcConfiguration: { Subnets: ['subnet-0a1b2c3d'], SecurityGroups: ['sg-0a1b2c3d'], AssignPublicIp: 'DISABLED' } },
+      // The copy task's own size (its task definition's): the source's Fargate size is for dumps and verification.
+      Overrides: { ContainerOverrides: [{ Name: 'runner', Environment: [{ Name: 'LIFEBOAT_TASK_EVENT', Value: expect.any(String) }] }] },
+      StartedBy: createHash('md5').update(CONTEXT.Execution.Name).digest('hex'),
+    });
+    expect(eventOf(copyTask)).toEqual({ action: 'copy-backup', sourceId: SOURCE, backupId: output.backup.backupId, kind: 'dump' });
+    // The task proved the Lambda's copy by its hash instead of copying it again, then wrote the DR manifest.
+    expect(taskResult).toMatchObject({ backupId: output.backup.backupId, payloadObjectsReused: 1, alreadyCopied: false });
+    expect((await listBackups(drStore, { sourceId: SOURCE })).map((m) => m.backupId)).toContain(output.backup.backupId);
+    expect(published).toEqual([]);
+  }, 60_000);
+
+  it('a copy task that fails raises the one alert naming CopyOnFargate, and the DR vault does not list the backup', async () => {
+    const copied: string[] = [];
+    const run = await runStateMachine(definition, { sourceId: SOURCE, trigger: 'schedule' }, {
+      handlers: handlers({
+        CopyToDr: async (input) => {
+          copied.push((input as { backupId: string }).backupId);
+          throw Object.assign(new Error('Stopped copying after part 12 of 800'), { name: 'CopyInterruptedError' });
+        },
+        CopyOnFargate: async (input) => {
+          runTasks.push(input as RunTaskRequest);
+          throw taskFailed(1);
+        },
+      }),
+      context: CONTEXT,
+    });
+    expect(run).toMatchObject({ status: 'FAILED', error: 'States.TaskFailed' });
+    expect(copied).toHaveLength(1);
+    expect(runTasks.map((t) => t.TaskDefinition).filter((t) => t === COPY_TASK)).toHaveLength(1);
+    expect(run.visitedStates).not.toContain('ApplyRetention');
+    expect(published.map((p) => p.Subject)).toEqual([`[ERROR] Lifeboat ${SOURCE}: backup failed at CopyOnFargate`]);
+    expect((await listBackups(drStore, { sourceId: SOURCE })).map((m) => m.backupId)).not.toContain(copied[0]);
   }, 60_000);
 });

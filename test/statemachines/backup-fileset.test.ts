@@ -96,7 +96,7 @@ describe('backup.asl.json end to end: an S3 file set with the real resolve, file
       ...Object.fromEntries(
         ['CreateSnapshot', 'DescribeSnapshot', 'RecordSnapshot', 'CopySnapshotToDr', 'DescribeSnapshotCopy', 'RecordSnapshotCopy'].map((state) => [state, never('a file set is not an RDS snapshot source')]),
       ),
-      ...Object.fromEntries(['DumpOnFargate', 'ReadFargateDump', 'VerifyOnFargate'].map((state) => [state, never('a file set has no Fargate task')])),
+      ...Object.fromEntries(['DumpOnFargate', 'ReadFargateDump', 'VerifyOnFargate', 'CopyOnFargate'].map((state) => [state, never('a file set has no Fargate task')])),
       PublishAlert: async (input) => (alerts.push(input), {}),
     };
     const logged = Object.fromEntries(Object.entries(handlers).map(([state, handler]): [string, TaskHandler] => [state, async (input) => (states.push(state), handler(input))]));
@@ -233,7 +233,7 @@ describe('backup.asl.json end to end: an S3 file set with the real resolve, file
           throw new Error(`no alert expected: ${JSON.stringify(input)}`);
         },
         ...Object.fromEntries(
-          ['Verify', 'CreateSnapshot', 'DescribeSnapshot', 'RecordSnapshot', 'CopySnapshotToDr', 'DescribeSnapshotCopy', 'RecordSnapshotCopy'].map((state): [string, TaskHandler] => [
+          ['Verify', 'CopyOnFargate', 'CreateSnapshot', 'DescribeSnapshot', 'RecordSnapshot', 'CopySnapshotToDr', 'DescribeSnapshotCopy', 'RecordSnapshotCopy'].map((state): [string, TaskHandler] => [
             state,
             async () => {
               throw new Error(`${state}: not on this path`);

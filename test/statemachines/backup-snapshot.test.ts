@@ -238,6 +238,7 @@ async function runSnapshotBackup(): Promise<{ run: StateMachineRun; calls: TaskC
     DumpOnFargate: notForSnapshots,
     ReadFargateDump: notForSnapshots,
     VerifyOnFargate: notForSnapshots,
+    CopyOnFargate: notForSnapshots,
     CopyToDr: copyFunction,
     CopySnapshotToDr: copyFunction,
     DescribeSnapshotCopy: copyFunction,

@@ -143,7 +143,7 @@ const copyBackupResult = (backupId: string, kind: 'dump' | 'snapshot') => ({
 
 /** The Fargate states, never reached by a source DescribeSource keeps on Lambda (test/statemachines/backup-fargate.test.ts runs them). */
 const notOnFargate: Record<string, TaskHandler> = Object.fromEntries(
-  ['DumpOnFargate', 'ReadFargateDump', 'VerifyOnFargate'].map((state) => [
+  ['DumpOnFargate', 'ReadFargateDump', 'VerifyOnFargate', 'CopyOnFargate'].map((state) => [
     state,
     async () => {
       throw new Error(`${state} reached for a source on Lambda`);
@@ -411,9 +411,24 @@ describe('backup.asl.json: retries on retryable errors only', () => {
     });
     expect(run.status).toBe('SUCCEEDED');
     expect(calls.of('CopyToDr')).toHaveLength(6);
-    expect(retriesOf(run, 'CopyToDr')).toBe(5);
+    // A source without a Fargate copy task: each run is the copy Lambda again, counted, never a Task retry.
+    expect(run.visitedStates.filter((state) => state === 'CountCopyRun')).toHaveLength(5);
+    expect(retriesOf(run, 'CopyToDr')).toBe(0);
     expect(alerts).toHaveLength(0);
   });
+
+  it('a DR copy still out of time after 96 Lambda runs (a day) fails with one alert that says so and quotes the last run', async () => {
+    const { run, calls, alerts } = await runStubbed('dump', {
+      CopyToDr: async () => {
+        throw Object.assign(new Error('stopped re-hashing the DR copy after 80 GB'), { name: 'CopyInterruptedError' });
+      },
+    });
+    expect(run).toMatchObject({ status: 'FAILED', error: 'CopyInterruptedError' });
+    expect(calls.of('CopyToDr')).toHaveLength(96);
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]!.Subject).toContain('backup failed at CopyToDr');
+    expect(alerts[0]!.Message).toContain('The DR copy stopped for lack of time in 96 Lambda runs in a row; the last said: stopped re-hashing the DR copy after 80 GB');
+  }, 60_000);
 
   it('ChecksumMismatchError is not retried: FAILED with one alert', async () => {
     const { run, calls, alerts } = await runStubbed('dump', {

@@ -13,7 +13,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSetManifest } from '../../../functions/lib/fileset/catalog.ts';
 import { snapshotPrefix } from '../../../functions/lib/fileset/format.ts';
-import { readManifest } from '../../../functions/lib/vault/catalog.ts';
+import { listBackups, readManifest } from '../../../functions/lib/vault/catalog.ts';
 import { newBackupId } from '../../../functions/lib/vault/layout.ts';
 import { S3Store } from '../../../functions/lib/vault/s3Store.ts';
 import { readLatestVerification } from '../../../functions/lib/vault/verification.ts';
@@ -103,12 +103,13 @@ describe('the Fargate runner entrypoint, as its task definitions start it', () =
   }
 
   it('sets no local switch in any task definition, and gives each its role', () => {
-    expect([...taskEnv.keys()].sort()).toEqual(['lifeboat-drstep', 'lifeboat-dump1', 'lifeboat-dump2', 'lifeboat-fileset', 'lifeboat-verify']);
+    expect([...taskEnv.keys()].sort()).toEqual(['lifeboat-copy', 'lifeboat-drstep', 'lifeboat-dump1', 'lifeboat-dump2', 'lifeboat-fileset', 'lifeboat-verify']);
     for (const env of taskEnv.values()) {
       expect(Object.keys(env)).not.toEqual(expect.arrayContaining(['LIFEBOAT_S3_ENDPOINT']));
       expect(Object.keys(env)).not.toContain('LIFEBOAT_DATABASE_TLS');
-      expect(['dump', 'verify', 'dr-step', 'fileset-backup']).toContain(env.LIFEBOAT_RUNNER_ROLE);
-      expect({ jobs: env.LIFEBOAT_JOBS, pool: env.UV_THREADPOOL_SIZE }).toEqual({ jobs: '4', pool: '4' });
+      expect(['dump', 'verify', 'copy', 'dr-step', 'fileset-backup']).toContain(env.LIFEBOAT_RUNNER_ROLE);
+      // The copy task has 1 vCPU: one stream (it streams nothing through the pool but its hash).
+      expect({ jobs: env.LIFEBOAT_JOBS, pool: env.UV_THREADPOOL_SIZE }).toEqual(env.LIFEBOAT_RUNNER_ROLE === 'copy' ? { jobs: '1', pool: '4' } : { jobs: '4', pool: '4' });
     }
   });
 
@@ -165,6 +166,26 @@ describe('the Fargate runner entrypoint, as its task definitions start it', () =
     const macs = aws.calls.slice(callsBefore).filter((c) => c.target === 'TrentService.GenerateMac');
     expect(macs.map((c) => c.body.KeyId)).toEqual([taskEnv.get('lifeboat-verify')!.VERIFICATION_KEY_ARN]);
     expect(verdict.result?.mac).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  }, 180_000);
+
+  it('copies a backup to the DR vault its task definition names, without a deadline, and logs and measures like the copy Lambda', async () => {
+    const copyEnv = taskEnv.get('lifeboat-copy')!;
+    expect(copyEnv).toMatchObject({ LIFEBOAT_RUNNER_ROLE: 'copy', PRIMARY_VAULT_BUCKET: taskEnv.get('lifeboat-dump1')!.VAULT_BUCKET, DR_REGION: 'eu-central-1' });
+    await s3.createBucket(copyEnv.DR_VAULT_BUCKET);
+    const drStore = new S3Store({ client: s3.client, bucket: copyEnv.DR_VAULT_BUCKET! });
+    const backupId = newBackupId();
+    expect((await startTask('lifeboat-dump1', { sourceId: 'orders-db', trigger: 'schedule', backupId })).code).toBe(0);
+
+    const task = await startTask('lifeboat-copy', { action: 'copy-backup', sourceId: 'orders-db', backupId, kind: 'dump' });
+
+    expect(task.stderr).not.toMatch(/Error/);
+    expect(task.code).toBe(0);
+    const [copied] = await listBackups(drStore, { sourceId: 'orders-db' });
+    expect(copied).toMatchObject({ backupId, payload: { sha256: (await readManifest(store, 'orders-db', backupId)).payload!.sha256 } });
+    expect(task.lines.find((l) => l.message === 'backup copied to the DR vault')).toMatchObject({ level: 'INFO', service: 'lifeboat-copy', sourceId: 'orders-db', backupId, kind: 'dump', alreadyCopied: false });
+    expect(task.lines.find((l) => l.message === 'task succeeded')).toMatchObject({ role: 'copy', result: { backupId, drBucket: copyEnv.DR_VAULT_BUCKET, drRegion: 'eu-central-1' } });
+    const emf = task.lines.find((l) => l._aws !== undefined)!;
+    expect(emf).toMatchObject({ runner: 'fargate', sourceId: 'orders-db', ReplicatedBytes: copied!.payload!.storedBytes });
   }, 180_000);
 
   it('exports a cache\'s ElastiCache snapshot through the staging bucket its task definition names, seals it into the vault, and leaves nothing staged', async () => {
