@@ -112,6 +112,8 @@ export class OutOfTimeError extends named('OutOfTimeError') {}
 
 /** Too many snapshot copies are in flight to the DR region (Lifeboat's limit or RDS's own). Retry with back-off. */
 export class SnapshotCopyQuotaError extends named('SnapshotCopyQuotaError', true) {}
+/** The air-gapped account's snapshot copier could not copy (or tidy) some shared snapshots; the rest were done and the message names each. */
+export class AirGapSnapshotCopyError extends named('AirGapSnapshotCopyError', true) {}
 /** Something already holds this backup's name (a snapshot or a DR manifest) and it is not this backup. */
 export class BackupConflictError extends named('BackupConflictError') {}
 /** Retention ran but could not delete or read something; the rest was pruned and the report names what failed. */
