@@ -1,4 +1,4 @@
-import type { App } from 'aws-cdk-lib';
+import { Annotations, type App } from 'aws-cdk-lib';
 import { effectiveFlexibleWindowMinutes, plansWithDefaults, sourceEngine, type LifeboatConfig, type SourceConfig } from './config/index.ts';
 import type { AirGapDestination } from './constructs/backup-pipeline.ts';
 import { airGapBucketName } from './constructs/air-gapped-vault.ts';
@@ -67,6 +67,7 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
     drWatch: { sources: config.sources.map((s) => ({ id: s.id, rpoMinutes: s.objectives.rpoMinutes, ...(s.kind === 's3' ? { kind: 'fileset' as const } : {}) })), everyMinutes: config.monitoring.freshnessEveryMinutes },
     // Only the primary's copy function writes verification results into the DR vault (a cross-region reference).
     ...(primary.pipeline ? { verificationCopiers: [primary.pipeline.copy.role.roleArn] } : {}),
+    ...(snapshotAirGap(config) ? { snapshotShareAccount: config.vaultAccount!.accountId } : {}),
     tags,
   });
   if (config.vaultAccount === undefined) return { primary, dr };
@@ -77,8 +78,15 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
     workloadAccount: config.account!,
     objectLockMode: config.vaultAccount.objectLock.mode,
     objectLockRetentionDays: config.vaultAccount.objectLock.retentionDays,
+    ...(snapshotAirGap(config) ? { snapshotCopies: { retentionDays: config.vaultAccount.objectLock.retentionDays } } : {}),
     tags,
   });
+  if (config.sources.some((s) => s.backup.method !== 'dump') && !snapshotAirGap(config)) {
+    Annotations.of(airGap).addWarningV2(
+      'lifeboat:snapshots-not-air-gapped',
+      `Snapshot backups are not copied to the air-gapped vault: it is in ${config.vaultAccount.region ?? config.regions.primary}, not in the DR region ${config.regions.dr}, where their copies under Lifeboat's key are (docs/air-gapped-vault.md)`,
+    );
+  }
   return { primary, dr, airGap };
 }
 
@@ -142,6 +150,16 @@ function monitoringOf(config: LifeboatConfig): MonitoringConfigProps {
     plans: plansWithDefaults(config).map((p) => ({ name: p.name, objectives: p.objectives, ...(p.drill ? { drillEveryDays: p.drill.everyDays } : {}) })),
     freshnessEveryMinutes: config.monitoring.freshnessEveryMinutes,
   };
+}
+
+/**
+ * Whether the air-gapped account copies the snapshot backups: there are some, and its vault is in the DR region, where
+ * their DR copies are under a key of Lifeboat's (a shared encrypted snapshot can be copied only within its region).
+ */
+function snapshotAirGap(config: LifeboatConfig): boolean {
+  const vaultAccount = config.vaultAccount;
+  if (vaultAccount === undefined) return false;
+  return config.sources.some((s) => s.backup.method !== 'dump') && (vaultAccount.region ?? config.regions.primary) === config.regions.dr;
 }
 
 /** The air-gapped vault the primary stack wraps and copies dumps for: only once its key is known (the second deploy). */

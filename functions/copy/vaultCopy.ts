@@ -7,6 +7,7 @@
  * remaining-time budget is optional. Contracts: docs/pipeline-functions.md.
  */
 import { createHash } from 'node:crypto';
+import { ModifyDBClusterSnapshotAttributeCommand, ModifyDBSnapshotAttributeCommand } from '@aws-sdk/client-rds';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -112,6 +113,8 @@ export interface CopyBackupResult {
   readonly warnings?: readonly string[];
   /** Snapshots: the DR copy the DR manifest points at. */
   readonly snapshotArn?: string;
+  /** Snapshots, with an air-gapped vault in the DR region: the account the DR copy is shared with, whose copier copies it. */
+  readonly snapshotSharedWith?: string;
   readonly verificationsCopied: number;
   /** The DR vault already held this manifest (a retried copy); nothing but missing verification results was copied. */
   readonly alreadyCopied: boolean;
@@ -327,7 +330,12 @@ async function copySnapshotManifest(manifest: BackupManifest, deps: VaultCopyDep
     ...manifest,
     snapshot: { arn: drSnapshot.arn, identifier: drSnapshot.identifier, region: deps.dr.region },
   };
-  const base = { sourceId, backupId, kind: manifest.kind, drBucket: deps.dr.bucket, drRegion: deps.dr.region, manifestKey: key, snapshotArn: drSnapshot.arn };
+  // Before the DR manifest: a backup the DR vault lists is one the air-gapped account can copy (and a rerun shares again).
+  const sharedWith = await shareWithAirGap(drSnapshot, deps);
+  const base = {
+    sourceId, backupId, kind: manifest.kind, drBucket: deps.dr.bucket, drRegion: deps.dr.region, manifestKey: key, snapshotArn: drSnapshot.arn,
+    ...(sharedWith === undefined ? {} : { snapshotSharedWith: sharedWith }),
+  };
 
   const existing = await getObject(deps.dr, key);
   if (existing) {
@@ -342,6 +350,22 @@ async function copySnapshotManifest(manifest: BackupManifest, deps: VaultCopyDep
   const copiedAt = now(deps);
   const verificationsCopied = await copyVerifications(manifest, deps);
   return { ...base, verificationsCopied, alreadyCopied: false, ...lag(manifest, copiedAt) };
+}
+
+/**
+ * Shares the DR copy of a snapshot with the air-gapped vault's account when that vault is in the DR region, where
+ * the account's snapshot copier (functions/air-gap-snapshots) copies it under its own key: a shared encrypted
+ * snapshot can be copied only within its region, and the DR copy is already under a key of Lifeboat's (the DR
+ * replica of the vault key, whose policy lets that account use it through RDS there). Adding an account that is
+ * already there changes nothing, so a rerun may share again. Returns the account, or undefined when there is none.
+ */
+async function shareWithAirGap(snapshot: { readonly type: 'instance' | 'cluster'; readonly identifier: string }, deps: VaultCopyDeps): Promise<string | undefined> {
+  const airGap = deps.airGap;
+  if (!airGap || airGap.region !== deps.dr.region) return undefined;
+  const share = { AttributeName: 'restore', ValuesToAdd: [airGap.account] };
+  if (snapshot.type === 'instance') await deps.drRds.send(new ModifyDBSnapshotAttributeCommand({ DBSnapshotIdentifier: snapshot.identifier, ...share }));
+  else await deps.drRds.send(new ModifyDBClusterSnapshotAttributeCommand({ DBClusterSnapshotIdentifier: snapshot.identifier, ...share }));
+  return airGap.account;
 }
 
 /**

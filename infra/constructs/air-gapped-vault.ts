@@ -2,6 +2,7 @@ import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
+import { AirGapSnapshotCopier } from './air-gap-snapshot-copier.ts';
 import { ReviewedPolicy } from './reviewed-policy.ts';
 import { Vault, type ObjectLockMode } from './vault.ts';
 import { KEY_ADMIN_ACTIONS } from './vault-key.ts';
@@ -32,6 +33,11 @@ export interface AirGappedVaultProps {
   readonly objectLockRetentionDays?: number;
   /** @default 180 */
   readonly deepArchiveAfterDays?: number | null;
+  /**
+   * Copy the snapshot backups the workload account shares with this one (its DR copies, in this region), keeping
+   * them this many days. @default - no snapshot copier
+   */
+  readonly snapshotCopies?: { readonly retentionDays: number };
 }
 
 /**
@@ -47,6 +53,8 @@ export class AirGappedVault extends Construct {
   readonly key: kms.Key;
   readonly vault: Vault;
   readonly readerRole: iam.Role;
+  /** The snapshot copier, when `snapshotCopies` is set. */
+  readonly snapshotCopier?: AirGapSnapshotCopier;
 
   constructor(scope: Construct, id: string, props: AirGappedVaultProps) {
     super(scope, id);
@@ -142,5 +150,16 @@ export class AirGappedVault extends Construct {
     );
     policy.add(new iam.PolicyStatement({ sid: 'ListBackups', actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }));
     policy.add(new iam.PolicyStatement({ sid: 'DecryptBackups', actions: ['kms:Decrypt'], resources: [this.key.keyArn] }));
+
+    if (props.snapshotCopies) {
+      this.snapshotCopier = new AirGapSnapshotCopier(this, 'SnapshotCopier', { workloadAccount: props.workloadAccount, key: this.key, retentionDays: props.snapshotCopies.retentionDays });
+      // The copier's use of this key through RDS: each copy of a shared snapshot is encrypted under it.
+      const copier = this.snapshotCopier.function.role;
+      const viaRds = { StringEquals: { 'kms:ViaService': `rds.${stack.region}.amazonaws.com` } };
+      this.key.addToResourcePolicy(new iam.PolicyStatement({ sid: 'CopierEncryptsSnapshotCopies', principals: [copier], actions: ['kms:Decrypt', 'kms:DescribeKey'], resources: ['*'], conditions: viaRds }));
+      this.key.addToResourcePolicy(
+        new iam.PolicyStatement({ sid: 'CopierGrantsRdsOnly', principals: [copier], actions: ['kms:CreateGrant'], resources: ['*'], conditions: { ...viaRds, Bool: { 'kms:GrantIsForAWSResource': 'true' } } }),
+      );
+    }
   }
 }

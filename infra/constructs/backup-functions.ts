@@ -1,15 +1,15 @@
-import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
+import type { Duration } from 'aws-cdk-lib';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { ElastiCacheStaging } from './elasticache-staging.ts';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { DumpFunction, type DumpNetwork, type DumpSource } from './dump-function.ts';
 import { FargateRunner, type RunnerTask } from './fargate-runner.ts';
 import { ConfigBackupFunction, type ConfigBackupSource } from './config-backup.ts';
 import { FileSetBackupFunction, type FileSetBackupSource } from './fileset-backup.ts';
 import { KEY_USE_TAGS } from './vault-key.ts';
+import { deadLetterQueue, operationsKey } from './function-support.ts';
 
 export interface BackupFunctionsProps {
   readonly sources: readonly (DumpSource & { readonly network: DumpNetwork })[];
@@ -69,36 +69,8 @@ export class BackupFunctions extends Construct {
 
   constructor(scope: Construct, id: string, props: BackupFunctionsProps) {
     super(scope, id);
-    const stack = Stack.of(this);
-
-    this.operationsKey = new kms.Key(this, 'OperationsKey', {
-      description: 'Lifeboat function logs and dead letters',
-      enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    // CloudWatch Logs encrypts the functions' log groups with this key, and only log groups of this account.
-    this.operationsKey.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'AllowCloudWatchLogsForThisAccount',
-        principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
-        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
-        resources: ['*'],
-        conditions: {
-          ArnLike: { 'kms:EncryptionContext:aws:logs:arn': stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
-        },
-      }),
-    );
-
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', {
-      encryption: sqs.QueueEncryption.KMS,
-      encryptionMasterKey: this.operationsKey,
-      enforceSSL: true,
-      retentionPeriod: props.deadLetterRetention ?? Duration.days(14),
-    });
-    Validations.of(this.deadLetterQueue).acknowledge({
-      id: 'AwsSolutions::AwsSolutions-SQS3',
-      reason: 'This queue is itself the dead-letter queue of the backup functions; a queue for its own failures would only move the problem.',
-    });
+    this.operationsKey = operationsKey(this, 'OperationsKey', 'Lifeboat function logs and dead letters');
+    this.deadLetterQueue = deadLetterQueue(this, 'DeadLetters', this.operationsKey, 'the backup functions', props.deadLetterRetention);
 
     if (props.sources.some((s) => s.engine === 'redis')) {
       if (!props.accessLogBucket) throw new Error(`BackupFunctions ${id}: accessLogBucket is required when a source is an ElastiCache cache`);

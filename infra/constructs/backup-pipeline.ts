@@ -502,6 +502,17 @@ export class BackupPipeline extends Construct {
         }),
       );
       fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'DescribeDrKeyForRds', actions: ['kms:DescribeKey'], resources: [dr.keyArn], conditions: viaRds }));
+      // An air-gapped vault in the DR region: each DR copy is shared with its account, whose copier copies it there.
+      if (this.props.airGap && this.props.airGap.region === dr.region) {
+        fn.addToRolePolicy(
+          new iam.PolicyStatement({
+            sid: 'ShareSnapshotCopiesWithAirGap',
+            actions: types.map((t) => (t === 'instance' ? 'rds:ModifyDBSnapshotAttribute' : 'rds:ModifyDBClusterSnapshotAttribute')),
+            resources: types.map((t) => this.lifeboatSnapshots(dr.region, t)),
+          }),
+          'Only the DR copies Lifeboat names (`lifeboat-<source>-<backup id>`): the wildcard is the source and backup id.',
+        );
+      }
     }
     return fn;
   }

@@ -1,13 +1,14 @@
-import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as sns from 'aws-cdk-lib/aws-sns';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { BUCKET_EVENTS, KEY_EVENTS, OBJECT_LOCK_EVENTS, TRAIL_EVENTS } from '../../functions/tamper-alert/tamperAlert.ts';
 import { PipelineFunction } from './pipeline-function.ts';
+import { deadLetterQueue as newDeadLetterQueue, operationsKey } from './function-support.ts';
 
 const CLOUDTRAIL_API_CALL = 'AWS API Call via CloudTrail';
 
@@ -106,8 +107,8 @@ export class TamperAlarms extends Construct {
 
   constructor(scope: Construct, id: string, props: TamperAlarmsProps) {
     super(scope, id);
-    const logKey = (this.logKey = props.logKey ?? this.ownLogKey());
-    const deadLetterQueue = (this.deadLetterQueue = props.deadLetterQueue ?? this.ownDeadLetterQueue(logKey));
+    const logKey = (this.logKey = props.logKey ?? operationsKey(this, 'LogKey', 'Lifeboat tamper alarm logs and dead letters'));
+    const deadLetterQueue = (this.deadLetterQueue = props.deadLetterQueue ?? newDeadLetterQueue(this, 'DeadLetters', logKey, 'the tamper alert publisher'));
 
     this.publisher = new PipelineFunction(this, 'Publisher', {
       handler: 'tamper-alert',
@@ -131,31 +132,5 @@ export class TamperAlarms extends Construct {
     this.bucketRule = rule('VaultBucketRule', 'Lifeboat: CRITICAL when the vault bucket policy or Object Lock configuration changes', bucketTamperPattern(props.vaultBucketName));
     this.objectLockRule = rule('ObjectLockBypassRule', 'Lifeboat: CRITICAL when Object Lock on the vault is bypassed (needs S3 data events)', objectLockBypassPattern(props.vaultBucketName));
     if (props.trail) this.trailRule = rule('VaultTrailRule', 'Lifeboat: CRITICAL when the trail these alarms need is stopped, deleted or changed', trailTamperPattern(props.trail));
-  }
-
-  private ownLogKey(): kms.Key {
-    const stack = Stack.of(this);
-    const key = new kms.Key(this, 'LogKey', { description: 'Lifeboat tamper alarm logs and dead letters', enableKeyRotation: true, removalPolicy: RemovalPolicy.RETAIN });
-    key.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'AllowCloudWatchLogsForThisAccount',
-        principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
-        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
-        resources: ['*'],
-        conditions: {
-          ArnLike: { 'kms:EncryptionContext:aws:logs:arn': stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
-        },
-      }),
-    );
-    return key;
-  }
-
-  private ownDeadLetterQueue(key: kms.IKey): sqs.Queue {
-    const queue = new sqs.Queue(this, 'DeadLetters', { encryption: sqs.QueueEncryption.KMS, encryptionMasterKey: key, enforceSSL: true, retentionPeriod: Duration.days(14) });
-    Validations.of(queue).acknowledge({
-      id: 'AwsSolutions::AwsSolutions-SQS3',
-      reason: 'This queue is itself the dead-letter queue of the tamper alert publisher; a queue for its own failures would only move the problem.',
-    });
-    return queue;
   }
 }

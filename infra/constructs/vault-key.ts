@@ -46,7 +46,7 @@ export const KEY_DECRYPT_ACTIONS = ['kms:Decrypt', 'kms:DescribeKey'];
  * decrypt, but only through S3 and only S3's own data keys: S3 needs that to assemble a multipart upload
  * under SSE-KMS, and it cannot open a backup's Encryption SDK data key.
  */
-export function vaultKeyPolicy(account: string, region: string, copyRegions: readonly string[] = [], breakGlassRoleArn?: string): iam.PolicyDocument {
+export function vaultKeyPolicy(account: string, region: string, copyRegions: readonly string[] = [], breakGlassRoleArn?: string, snapshotShareAccount?: string): iam.PolicyDocument {
   // A server-side copy sent to another region's S3 reads the source under this key: which S3 endpoint KMS
   // then reports is not documented, so S3 in the regions backups are copied to is admitted too.
   const viaS3 = [region, ...copyRegions].map((r) => `s3.${r}.amazonaws.com`);
@@ -93,9 +93,30 @@ export function vaultKeyPolicy(account: string, region: string, copyRegions: rea
           StringLike: { 'kms:ViaService': viaS3.length === 1 ? viaS3[0]! : viaS3, 'kms:EncryptionContext:aws:s3:arn': 'arn:*:s3:::*' },
         },
       }),
+      ...(snapshotShareAccount === undefined ? [] : airGapSnapshotStatements(snapshotShareAccount, region)),
       ...(breakGlassRoleArn === undefined ? [] : [breakGlassKeyStatement(breakGlassRoleArn)]),
     ],
   });
+}
+
+/**
+ * What the air-gapped vault's account needs to copy a snapshot shared with it that is encrypted under this key (the DR
+ * copies of snapshot backups): describe and use the key, and let RDS hold a grant for the copy, only through RDS in this
+ * key's region. Nothing else: that account cannot decrypt a backup's data keys (those calls do not go through RDS).
+ */
+export function airGapSnapshotStatements(vaultAccount: string, region: string): iam.PolicyStatement[] {
+  const principals = [new iam.AccountPrincipal(vaultAccount)];
+  const viaRds = { StringEquals: { 'kms:ViaService': `rds.${region}.amazonaws.com` } };
+  return [
+    new iam.PolicyStatement({ sid: 'AirGapAccountCopiesSharedSnapshots', principals, actions: ['kms:Decrypt', 'kms:DescribeKey'], resources: ['*'], conditions: viaRds }),
+    new iam.PolicyStatement({
+      sid: 'AirGapAccountGrantsRdsOnly',
+      principals,
+      actions: ['kms:CreateGrant'],
+      resources: ['*'],
+      conditions: { ...viaRds, Bool: { 'kms:GrantIsForAWSResource': 'true' } },
+    }),
+  ];
 }
 
 /**
@@ -137,6 +158,12 @@ export interface VaultKeyProps {
    * @default - no such restriction: any account administrator may
    */
   readonly breakGlassRoleArn?: string;
+  /**
+   * The air-gapped vault's account, when its snapshot copier copies the snapshots shared with it from this key's
+   * region (the DR replica): it may use the key through RDS here, nothing more.
+   * @default - no other account
+   */
+  readonly snapshotShareAccount?: string;
 }
 
 /**
@@ -160,7 +187,7 @@ export class VaultKey extends Construct {
     if (!Number.isInteger(pendingWindowInDays) || pendingWindowInDays < 7 || pendingWindowInDays > 30) {
       throw new Error(`VaultKey ${id}: pendingWindowInDays must be a whole number from 7 to 30, got ${pendingWindowInDays}`);
     }
-    const keyPolicy = vaultKeyPolicy(account, region, props.copyRegions, props.breakGlassRoleArn);
+    const keyPolicy = vaultKeyPolicy(account, region, props.copyRegions, props.breakGlassRoleArn, props.snapshotShareAccount);
     this.isReplica = props.replicaOf !== undefined;
 
     if (props.replicaOf === undefined) {

@@ -10,8 +10,14 @@ export class AirGapStack extends Stack {
 
   constructor(scope: Construct, id: string, props: AirGapStackProps) {
     super(scope, id, props);
-    const { deployment, workloadAccount, objectLockMode, objectLockRetentionDays } = props;
-    this.airGap = new AirGappedVault(this, 'AirGap', { deployment, workloadAccount, ...(objectLockMode ? { objectLockMode } : {}), ...(objectLockRetentionDays ? { objectLockRetentionDays } : {}) });
+    const { deployment, workloadAccount, objectLockMode, objectLockRetentionDays, snapshotCopies } = props;
+    this.airGap = new AirGappedVault(this, 'AirGap', {
+      deployment,
+      workloadAccount,
+      ...(objectLockMode ? { objectLockMode } : {}),
+      ...(objectLockRetentionDays ? { objectLockRetentionDays } : {}),
+      ...(snapshotCopies ? { snapshotCopies } : {}),
+    });
     // The second deploy's input: the workload config's vaultAccount.keyArn (docs/air-gapped-vault.md).
     new CfnOutput(this, 'AirGapKeyArn', { value: this.airGap.key.keyArn, description: 'Set as vaultAccount.keyArn in the workload config, then deploy the region stacks' });
     new CfnOutput(this, 'AirGapBucketName', { value: this.airGap.vault.bucket.bucketName, description: 'The air-gapped vault: restore with lifeboat --vault s3://<this> under the reader role' });

@@ -374,6 +374,18 @@ describe('cdk-nag: AWS Solutions and NIST 800-53 rev 5 over the whole app', () =
     expect(message).not.toMatch(/lifeboat-(primary|dr)\/Vault/);
   });
 
+  it('finds nothing unacknowledged in the air-gapped account with its snapshot copier, and acknowledges there only the reviewed wildcards', () => {
+    const app = testApp({ compliance: true });
+    buildLifeboat(app, exampleConfig((raw) => {
+      raw.account = '111122223333';
+      raw.vaultAccount = { accountId: '444455556666', region: 'eu-central-1', keyArn: 'arn:aws:kms:eu-central-1:444455556666:key/0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9' };
+    }));
+    const report = synthNagReport(app);
+    for (const plugin of report.pluginReports) expect({ plugin: plugin.pluginName, violations: plugin.violations }).toEqual({ plugin: plugin.pluginName, violations: [] });
+    const acknowledged = [...new Set(acknowledgedFindings(report, /^lifeboat-air-gap\//, '*/'))].filter((f) => f.includes('SnapshotCopier')).sort();
+    expect(acknowledged).toEqual(AIR_GAP_COPIER_ACKNOWLEDGED);
+  });
+
   it('keeps the acknowledgements of the statements CDK moves into an overflow policy (a plan with a restore-snapshot step)', () => {
     const app = testApp({ compliance: true });
     const { primary } = buildLifeboat(app, snapshotPlanConfig());
@@ -397,3 +409,16 @@ describe('cdk-nag: AWS Solutions and NIST 800-53 rev 5 over the whole app', () =
   });
 });
 
+/** The snapshot copier's reviewed findings (its role's wildcards have their reasons in infra/constructs/air-gap-snapshot-copier.ts). */
+const AIR_GAP_COPIER_ACKNOWLEDGED: string[] = [
+  'AwsSolutions-IAM5[Resource::*] @ */AirGap/SnapshotCopier/Copier/Role/DefaultPolicy/Resource',
+  'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:eu-central-1:111122223333:key/*] @ */AirGap/SnapshotCopier/Copier/Role/DefaultPolicy/Resource',
+  'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:rds:eu-central-1:111122223333:cluster-snapshot:lifeboat-*] @ */AirGap/SnapshotCopier/Copier/Role/DefaultPolicy/Resource',
+  'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:rds:eu-central-1:111122223333:snapshot:lifeboat-*] @ */AirGap/SnapshotCopier/Copier/Role/DefaultPolicy/Resource',
+  'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:rds:eu-central-1:444455556666:cluster-snapshot:*] @ */AirGap/SnapshotCopier/Copier/Role/DefaultPolicy/Resource',
+  'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:rds:eu-central-1:444455556666:cluster-snapshot:lifeboat-*] @ */AirGap/SnapshotCopier/Copier/Role/DefaultPolicy/Resource',
+  'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:rds:eu-central-1:444455556666:snapshot:*] @ */AirGap/SnapshotCopier/Copier/Role/DefaultPolicy/Resource',
+  'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:rds:eu-central-1:444455556666:snapshot:lifeboat-*] @ */AirGap/SnapshotCopier/Copier/Role/DefaultPolicy/Resource',
+  'NIST.800.53.R5-IAMNoInlinePolicy @ */AirGap/SnapshotCopier/Copier/Role/DefaultPolicy/Resource',
+  'NIST.800.53.R5-LambdaInsideVPC @ */AirGap/SnapshotCopier/Copier/Function/Resource',
+];

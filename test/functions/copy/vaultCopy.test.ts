@@ -1,7 +1,7 @@
 import 'aws-sdk-client-mock-vitest/extend';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { DescribeDBSnapshotsCommand, RDSClient, type DBSnapshot } from '@aws-sdk/client-rds';
+import { DescribeDBClusterSnapshotsCommand, DescribeDBSnapshotsCommand, ModifyDBClusterSnapshotAttributeCommand, ModifyDBSnapshotAttributeCommand, RDSClient, type DBSnapshot } from '@aws-sdk/client-rds';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -248,7 +248,7 @@ describe('copy-backup of a snapshot', () => {
   const PRIMARY_ARN = `arn:aws:rds:${PRIMARY_REGION}:111122223333:snapshot:${NAME}`;
   const DR_ARN = `arn:aws:rds:${DR_REGION}:111122223333:snapshot:${NAME}`;
 
-  async function storeSnapshotBackup(): Promise<BackupManifest> {
+  async function storeSnapshotBackup(arn = PRIMARY_ARN): Promise<BackupManifest> {
     const manifest: BackupManifest = {
       format: 'lifeboat-backup',
       formatVersion: '1.0',
@@ -261,7 +261,7 @@ describe('copy-backup of a snapshot', () => {
       source: { database: 'orders', serverVersion: '16.4' },
       tools: { lifeboat: '0.1.0' },
       content: { tables: [] },
-      snapshot: { arn: PRIMARY_ARN, identifier: NAME, region: PRIMARY_REGION },
+      snapshot: { arn, identifier: NAME, region: PRIMARY_REGION },
     };
     await writeManifest(primaryStore, manifest);
     return manifest;
@@ -297,6 +297,45 @@ describe('copy-backup of a snapshot', () => {
     });
 
     await expect(handleCopyEvent({ action: 'copy-backup', sourceId: 'orders-db', backupId: SNAPSHOT_BACKUP }, copyDeps())).resolves.toMatchObject({ alreadyCopied: true });
+  });
+
+  const airGap = (region: string) => ({ client: createS3Client({ endpoint: s3.endpoint }), bucket: 'lifeboat-airgap-444455556666-x', region, account: '444455556666', kmsKeyId: `arn:aws:kms:${region}:444455556666:key/k` });
+
+  it('with an air-gapped vault in the DR region, shares the DR copy with the vault account (again on a rerun) before the DR manifest names it', async () => {
+    await storeSnapshotBackup();
+    drRds.on(DescribeDBSnapshotsCommand, { DBSnapshotIdentifier: NAME }).resolves({ DBSnapshots: [drCopy()] });
+    drRds.on(ModifyDBSnapshotAttributeCommand).resolves({});
+
+    const result = await handleCopyEvent({ action: 'copy-backup', sourceId: 'orders-db', backupId: SNAPSHOT_BACKUP }, copyDeps({ airGap: airGap(DR_REGION) }));
+
+    expect(result).toMatchObject({ kind: 'snapshot', snapshotArn: DR_ARN, snapshotSharedWith: '444455556666', alreadyCopied: false });
+    expect(drRds).toHaveReceivedCommandExactlyOnceWith(ModifyDBSnapshotAttributeCommand, { DBSnapshotIdentifier: NAME, AttributeName: 'restore', ValuesToAdd: ['444455556666'] });
+    await expect(handleCopyEvent({ action: 'copy-backup', sourceId: 'orders-db', backupId: SNAPSHOT_BACKUP }, copyDeps({ airGap: airGap(DR_REGION) }))).resolves.toMatchObject({ alreadyCopied: true, snapshotSharedWith: '444455556666' });
+    expect(drRds).toHaveReceivedCommandTimes(ModifyDBSnapshotAttributeCommand, 2);
+  });
+
+  it('shares an Aurora or DocumentDB cluster snapshot\'s DR copy the same way; a share RDS refuses fails the copy and no DR manifest is written', async () => {
+    await storeSnapshotBackup(`arn:aws:rds:${PRIMARY_REGION}:111122223333:cluster-snapshot:${NAME}`);
+    drRds.on(DescribeDBClusterSnapshotsCommand, { DBClusterSnapshotIdentifier: NAME }).resolves({
+      DBClusterSnapshots: [{ DBClusterSnapshotIdentifier: NAME, DBClusterSnapshotArn: DR_ARN.replace(':snapshot:', ':cluster-snapshot:'), Status: 'available', PercentProgress: 100, TagList: drCopy().TagList }],
+    });
+    drRds.on(ModifyDBClusterSnapshotAttributeCommand).rejectsOnce(Object.assign(new Error('not authorized to share'), { name: 'AccessDenied' })).resolves({});
+
+    await expect(handleCopyEvent({ action: 'copy-backup', sourceId: 'orders-db', backupId: SNAPSHOT_BACKUP }, copyDeps({ airGap: airGap(DR_REGION) }))).rejects.toThrow('not authorized to share');
+    expect(await drStore.head(manifestKey('orders-db', SNAPSHOT_BACKUP))).toBeUndefined();
+
+    await expect(handleCopyEvent({ action: 'copy-backup', sourceId: 'orders-db', backupId: SNAPSHOT_BACKUP }, copyDeps({ airGap: airGap(DR_REGION) }))).resolves.toMatchObject({ snapshotSharedWith: '444455556666' });
+    expect(drRds).toHaveReceivedCommandWith(ModifyDBClusterSnapshotAttributeCommand, { DBClusterSnapshotIdentifier: NAME, AttributeName: 'restore', ValuesToAdd: ['444455556666'] });
+  });
+
+  it('shares nothing when the air-gapped vault is in another region than the DR copy (a shared encrypted snapshot is copied only within its region)', async () => {
+    await storeSnapshotBackup();
+    drRds.on(DescribeDBSnapshotsCommand, { DBSnapshotIdentifier: NAME }).resolves({ DBSnapshots: [drCopy()] });
+
+    const result = await handleCopyEvent({ action: 'copy-backup', sourceId: 'orders-db', backupId: SNAPSHOT_BACKUP }, copyDeps({ airGap: airGap(PRIMARY_REGION) }));
+
+    expect(result).not.toHaveProperty('snapshotSharedWith');
+    expect(drRds).not.toHaveReceivedCommand(ModifyDBSnapshotAttributeCommand);
   });
 
   it('waits (SnapshotNotReadyError) while the DR copy is still copying or not there yet, writing nothing', async () => {
