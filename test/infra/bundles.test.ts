@@ -8,6 +8,7 @@ import { App } from 'aws-cdk-lib';
 import { AssetManifestArtifact } from 'aws-cdk-lib/cx-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLifeboat } from '../../infra/lifeboat.ts';
+import type { LifeboatConfig } from '../../infra/config/index.ts';
 import { cdkContext, exampleConfig } from './support.ts';
 
 const execFileAsync = promisify(execFile);
@@ -113,6 +114,35 @@ async function importInChild(fn: SynthesizedFunction, env: Record<string, string
   );
 }
 
+/**
+ * Synthesizes `config`, bundling `stackName` only (both outside the repository: a bare import in a bundle must
+ * resolve from the bundle itself or fail, never from the repository's node_modules), and collects its Node
+ * functions by service name.
+ */
+function synthesizeBundles(outdir: string, stackName: string, config: LifeboatConfig, functions: Map<string, SynthesizedFunction>): { resources: Record<string, CfnResource> } {
+  const app = new App({ outdir, context: { ...cdkContext, 'aws:cdk:bundling-stacks': [stackName] }, builtinCloudFormationValidation: false });
+  buildLifeboat(app, config);
+  const assembly = app.synth();
+  const stack = assembly.getStackByName(stackName);
+  const assetManifest = stack.dependencies.find(AssetManifestArtifact.isAssetManifestArtifact);
+  if (!assetManifest) throw new Error(`${stackName} has no asset manifest`);
+  const fileAssets = assetManifest.contents.files ?? {};
+  const resources = stack.template.Resources as Record<string, CfnResource>;
+  for (const [logicalId, resource] of Object.entries(resources)) {
+    const props = resource.Properties ?? {};
+    const ours = resource.Type === 'AWS::Lambda::Function' && String(props.Runtime).startsWith('nodejs') && String(props.Description).startsWith('Lifeboat:');
+    if (!ours) continue;
+    const variables = (props.Environment as { Variables: Record<string, unknown> }).Variables;
+    // The asset's hash is its S3 key; the asset manifest says where in the assembly CDK staged it.
+    const hash = String((props.Code as { S3Key: unknown }).S3Key).replace(/\.zip$/, '');
+    const source = fileAssets[hash]?.source.path;
+    if (!source) throw new Error(`${logicalId}: no staged asset ${hash} in ${assetManifest.file}`);
+    const name = String(variables.POWERTOOLS_SERVICE_NAME).replace(/^lifeboat-/, '');
+    functions.set(name, { logicalId, assetDir: join(assembly.directory, source), handler: String(props.Handler), environment: variables });
+  }
+  return { resources };
+}
+
 describe('the pipeline function bundles CDK synthesizes', () => {
   let workDir: string;
   let loadDir: string;
@@ -124,31 +154,7 @@ describe('the pipeline function bundles CDK synthesizes', () => {
     // never from the repository's node_modules (Node resolves from the importing file, so the outdir matters most).
     workDir = await mkdtemp(join(tmpdir(), 'lifeboat-bundles-'));
     loadDir = await mkdtemp(join(tmpdir(), 'lifeboat-bundles-cwd-'));
-    const app = new App({
-      outdir: join(workDir, 'cdk.out'),
-      context: { ...cdkContext, 'aws:cdk:bundling-stacks': [PRIMARY_STACK] },
-      builtinCloudFormationValidation: false,
-    });
-    buildLifeboat(app, exampleConfig());
-    const assembly = app.synth();
-    const stack = assembly.getStackByName(PRIMARY_STACK);
-    const assetManifest = stack.dependencies.find(AssetManifestArtifact.isAssetManifestArtifact);
-    if (!assetManifest) throw new Error(`${PRIMARY_STACK} has no asset manifest`);
-    const fileAssets = assetManifest.contents.files ?? {};
-
-    resources = stack.template.Resources;
-    for (const [logicalId, resource] of Object.entries(resources)) {
-      const props = resource.Properties ?? {};
-      const ours = resource.Type === 'AWS::Lambda::Function' && String(props.Runtime).startsWith('nodejs') && String(props.Description).startsWith('Lifeboat:');
-      if (!ours) continue;
-      const variables = (props.Environment as { Variables: Record<string, unknown> }).Variables;
-      // The asset's hash is its S3 key; the asset manifest says where in the assembly CDK staged it.
-      const hash = String((props.Code as { S3Key: unknown }).S3Key).replace(/\.zip$/, '');
-      const source = fileAssets[hash]?.source.path;
-      if (!source) throw new Error(`${logicalId}: no staged asset ${hash} in ${assetManifest.file}`);
-      const name = String(variables.POWERTOOLS_SERVICE_NAME).replace(/^lifeboat-/, '');
-      functions.set(name, { logicalId, assetDir: join(assembly.directory, source), handler: String(props.Handler), environment: variables });
-    }
+    ({ resources } = synthesizeBundles(join(workDir, 'cdk.out'), PRIMARY_STACK, exampleConfig(), functions));
   }, 300_000); // fourteen esbuild bundles and a synth: well over a minute on a busy machine
 
   afterAll(async () => {
@@ -192,5 +198,41 @@ describe('the pipeline function bundles CDK synthesizes', () => {
 
     expect(result.exitCode).not.toBe(0);
     expect(result.stderr).toMatch(/ConfigError: Missing environment variable: LIFEBOAT_ROUTES/);
+  });
+});
+
+describe('the air-gapped account\'s snapshot copier bundle', () => {
+  let workDir: string;
+  let resources: Record<string, CfnResource>;
+  const functions = new Map<string, SynthesizedFunction>();
+
+  beforeAll(async () => {
+    workDir = await mkdtemp(join(tmpdir(), 'lifeboat-bundles-air-gap-'));
+    const config = exampleConfig((raw) => {
+      raw.account = ACCOUNT;
+      raw.vaultAccount = { accountId: '444455556666', region: 'eu-central-1', keyArn: 'arn:aws:kms:eu-central-1:444455556666:key/0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9' };
+    });
+    ({ resources } = synthesizeBundles(join(workDir, 'cdk.out'), 'lifeboat-air-gap', config, functions));
+  }, 300_000);
+
+  afterAll(async () => {
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  });
+
+  it('is the one function there, and loads from its asset with the environment its template gives it', async () => {
+    expect([...functions.keys()]).toEqual(['air-gap-snapshots']);
+    const fn = functions.get('air-gap-snapshots')!;
+    const env: Record<string, string> = { AWS_REGION: 'eu-central-1' };
+    for (const [name, value] of Object.entries(fn.environment)) env[name] = deployedValue(value, resources);
+    expect(env).toMatchObject({ WORKLOAD_ACCOUNT: ACCOUNT, SNAPSHOT_RETENTION_DAYS: '90', AIR_GAP_KEY_ARN: expect.stringMatching(/^arn:aws:kms:/) });
+
+    const loaded = await importInChild(fn, env, tmpdir());
+    expect(loaded.stderr).not.toMatch(/Error/);
+    expect(loaded.stdout.trim()).toBe('handler:function');
+
+    const { WORKLOAD_ACCOUNT: _dropped, ...missing } = env;
+    const refused = await importInChild(fn, missing, tmpdir());
+    expect(refused.exitCode).not.toBe(0);
+    expect(refused.stderr).toMatch(/Missing environment variable: WORKLOAD_ACCOUNT/);
   });
 });
