@@ -2,13 +2,13 @@ import { defineConfig } from 'vitest/config';
 import base from './vitest.config.ts';
 
 // Stryker (npm run mutate) runs only the unit tests of the modules it mutates: vault, approval, the signed DR evidence, the air-gapped copy's proof
-// and a cache's DR restore (its AUTH secret and what a drill may touch).
+// a cache's DR restore (its AUTH secret and what a drill may touch), and the air-gapped account's snapshot copier.
 // The whole suite (CDK synths, databases) would take hours per mutated file on two cores.
 export default defineConfig({
   ...base,
   test: {
     ...base.test,
-    include: ['test/functions/vault/**/*.test.ts', 'test/functions/approval/**/*.test.ts', 'test/functions/plans/**/*.test.ts', 'test/functions/copy/airGapCopy.test.ts', 'test/functions/dr-step/redis.test.ts', 'test/functions/config-backup/**/*.test.ts', 'test/functions/dr-step/restoreConfig.test.ts'],
+    include: ['test/functions/vault/**/*.test.ts', 'test/functions/approval/**/*.test.ts', 'test/functions/plans/**/*.test.ts', 'test/functions/copy/airGapCopy.test.ts', 'test/functions/dr-step/redis.test.ts', 'test/functions/config-backup/**/*.test.ts', 'test/functions/dr-step/restoreConfig.test.ts', 'test/functions/air-gap-snapshots/**/*.test.ts'],
     // Stryker runs vitest in worker threads, which refuse node flags: `npm run mutate` sets NODE_OPTIONS instead.
     execArgv: [],
   },

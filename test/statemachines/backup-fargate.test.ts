@@ -217,7 +217,7 @@ describe('backup.asl.json on Fargate (real resolve-source, dump and verify cores
     expect(run.error ? `${run.error}: ${run.cause}` : run.status).toBe('SUCCEEDED');
     expect(run.visitedStates).toEqual([
       'CheckInput', 'Initialize', 'DescribeSource', 'RouteByMethod', 'DumpWhere?', 'PrepareFargateDump', 'DumpOnFargate', 'ReadFargateDump', 'AlsoSnapshot?',
-      'VerifyWhere?', 'PrepareFargateVerify', 'VerifyOnFargate', 'VerifiedOnFargate', 'Verified?', 'CopyToDr', 'SnapshotToCopy?', 'ApplyRetention', 'RecordSuccess', 'Succeeded',
+      'VerifyWhere?', 'PrepareFargateVerify', 'VerifyOnFargate', 'VerifiedWhere?', 'VerifiedOnFargate', 'Verified?', 'CopyToDr', 'SnapshotToCopy?', 'ApplyRetention', 'RecordSuccess', 'Succeeded',
     ]);
     const output = run.output as { source: { runnerReason: string; fargate: { backupId: string } }; backup: { backupId: string; kind: string; storedBytes: number } };
     expect(output.source.runnerReason).toMatch(/^auto: the last dump \(\S+\) took 12\.\d minutes, more than 10$/);

@@ -243,7 +243,9 @@ describe('backup.asl.json end to end: an S3 file set with the real resolve, file
       },
     });
     expect(run.error === undefined ? run.status : `${run.status} ${run.error}: ${run.cause}`).toBe('SUCCEEDED');
-    expect(run.visitedStates).toEqual(expect.arrayContaining(['Dump', 'DumpTimedOut', 'PrepareFargateDump', 'DumpOnFargate', 'ReadFargateDump', 'VerifyOnFargate', 'CopyToDr', 'ApplyRetention']));
+    expect(run.visitedStates).toEqual(expect.arrayContaining(['Dump', 'DumpTimedOut', 'PrepareFargateDump', 'DumpOnFargate', 'ReadFargateDump', 'VerifyOnFargate', 'VerifiedFileSetOnFargate', 'CopyToDr', 'ApplyRetention']));
+    // The verification the state machine keeps points where the task wrote it: beside the snapshot, under filesets/.
+    expect((run.output as { verification: unknown }).verification).toEqual({ status: 'verified', runner: 'fargate', result: `filesets/${SOURCE}/snapshots/${(run.output as { backup: { backupId: string } }).backup.backupId}/verifications/` });
     const output = run.output as { source: { fargate: { backupId: string } }; backup: { backupId: string; kind: string; files: number }; drCopy: { kind: string } };
     expect(output.backup).toMatchObject({ backupId: output.source.fargate.backupId, kind: 'fileset', files: 12 });
     expect(output.drCopy).toMatchObject({ kind: 'fileset' });

@@ -181,6 +181,56 @@ describe('copySharedSnapshots', () => {
     expect(run).toMatchObject({ copied: ['lifeboat-orders-db-20261202t050000z-k3x7q2ab'], alreadyHeld: 1 });
   });
 
+  it('counts only its own Lifeboat copies under way (creating, copying, pending) against the cap', async () => {
+    lists({
+      shared: [sharedInstance('lifeboat-orders-db-20261201t050000z-k3x7q2ab'), sharedInstance('lifeboat-orders-db-20261202t050000z-k3x7q2ab')],
+      own: [
+        ownInstance('lifeboat-billing-db-20261130t050000z-k3x7q2ab', 'available'),
+        ownInstance('someone-elses-restore-test', 'copying'),
+        ownInstance('lifeboat-billing-db-20261129t050000z-k3x7q2ab', 'creating'),
+      ],
+    });
+    await expect(copySharedSnapshots(deps({ maxCopiesInFlight: 2 }))).resolves.toMatchObject({ copied: ['lifeboat-orders-db-20261201t050000z-k3x7q2ab'], deferred: ['lifeboat-orders-db-20261202t050000z-k3x7q2ab'] });
+    rds.reset();
+    rds.on(CopyDBSnapshotCommand).resolves({});
+    lists({ shared: [sharedInstance('lifeboat-orders-db-20261201t050000z-k3x7q2ab')], own: [ownInstance('lifeboat-billing-db-20261129t050000z-k3x7q2ab', 'pending')] });
+    await expect(copySharedSnapshots(deps({ maxCopiesInFlight: 1 }))).resolves.toMatchObject({ copied: [], deferred: ['lifeboat-orders-db-20261201t050000z-k3x7q2ab'] });
+  });
+
+  it('lists the shared snapshots with IncludeShared and its own without', async () => {
+    lists({});
+    await copySharedSnapshots(deps());
+    expect(rds.commandCalls(DescribeDBSnapshotsCommand).map((c) => c.args[0].input)).toEqual([{ SnapshotType: 'shared', IncludeShared: true }, { SnapshotType: 'manual' }]);
+    expect(rds.commandCalls(DescribeDBClusterSnapshotsCommand).map((c) => c.args[0].input)).toEqual([{ SnapshotType: 'shared', IncludeShared: true }, { SnapshotType: 'manual' }]);
+  });
+
+  it('ignores a shared snapshot whose ARN is not an RDS snapshot ARN', async () => {
+    lists({ shared: [{ ...sharedInstance('lifeboat-orders-db-20261201t050000z-k3x7q2ab'), DBSnapshotArn: 'not-an-arn' }] });
+    await expect(copySharedSnapshots(deps())).resolves.toEqual({ copied: [], alreadyHeld: 0, deferred: [], deleted: [] });
+  });
+
+  it('names a failed copy it could not delete either', async () => {
+    lists({ shared: [sharedInstance('lifeboat-orders-db-20261201t050000z-k3x7q2ab')], own: [ownInstance('lifeboat-orders-db-20261201t050000z-k3x7q2ab', 'failed')] });
+    rds.on(DeleteDBSnapshotCommand).rejects(Object.assign(new Error('snapshot is busy'), { name: 'InvalidDBSnapshotStateFault' }));
+    await expect(copySharedSnapshots(deps())).rejects.toThrow(
+      'lifeboat-orders-db-20261201t050000z-k3x7q2ab: the copy is failed and could not be deleted: InvalidDBSnapshotState: snapshot is busy',
+    );
+  });
+
+  it('counts a cluster copy another run started meanwhile as held', async () => {
+    lists({ sharedClusters: [sharedCluster('lifeboat-catalog-docdb-20261201t050000z-abcdefgh')] });
+    rds.on(CopyDBClusterSnapshotCommand).rejects(Object.assign(new Error('already exists'), { name: 'DBClusterSnapshotAlreadyExistsFault' }));
+    await expect(copySharedSnapshots(deps())).resolves.toEqual({ copied: [], alreadyHeld: 1, deferred: [], deleted: [] });
+  });
+
+  it('refuses an account id with anything around its 12 digits, and takes a retention of one day', async () => {
+    lists({});
+    for (const account of ['1111222233334', 'x111122223333', '111122223333x']) {
+      await expect(copySharedSnapshots(deps({ workloadAccount: account }))).rejects.toThrow(`workloadAccount must be a 12-digit account id, got "${account}"`);
+    }
+    await expect(copySharedSnapshots(deps({ retentionDays: 1 }))).resolves.toBeDefined();
+  });
+
   it('refuses a malformed account or retention before calling RDS', async () => {
     await expect(copySharedSnapshots(deps({ workloadAccount: '1111' }))).rejects.toThrow(ConfigError);
     await expect(copySharedSnapshots(deps({ retentionDays: 0 }))).rejects.toThrow('retentionDays must be at least 1, got 0');
@@ -195,6 +245,12 @@ describe('backupOfSnapshotName', () => {
     for (const name of ['lifeboat-orders-db-20261122t053327z-k3x7q2a', 'xlifeboat-orders-db-20261122t053327z-k3x7q2ab', 'lifeboat-orders-db-20261122t053327z-k3x7q2ab-x', 'lifeboat-orders--db-20261122t053327z-k3x7q2ab', 'lifeboat-orders-db-20261322t053327z-k3x7q2ab', 'lifeboat-Orders-20261122t053327z-k3x7q2ab']) {
       expect(backupOfSnapshotName(name), name).toBeUndefined();
     }
+  });
+
+  it('keeps the newest copy of a source whatever order RDS lists them in', () => {
+    const at = (id: string) => fromInstanceSnapshot(ownInstance(id));
+    const copies = [at('lifeboat-orders-db-20250301t000000z-k3x7q2ab'), at('lifeboat-orders-db-20250101t000000z-k3x7q2ab'), at('lifeboat-orders-db-20250201t000000z-k3x7q2ab')];
+    expect(expired(copies, 90, NOW).map((s) => s.identifier)).toEqual(['lifeboat-orders-db-20250101t000000z-k3x7q2ab', 'lifeboat-orders-db-20250201t000000z-k3x7q2ab']);
   });
 
   it('expires by the backup\'s own time: a copy exactly at the cut-off stays', () => {
