@@ -246,6 +246,8 @@ export class DumpFunction extends Construct {
       }),
       CACHE_SNAPSHOT_REASON,
     );
+    // Before each run: the cache's own snapshots, listed by its group or cluster id, to remove what a stopped run left.
+    this.grant(new iam.PolicyStatement({ sid: 'ListOwnCacheSnapshots', actions: ['elasticache:DescribeSnapshots'], resources: targets }));
     this.grant(
       new iam.PolicyStatement({ sid: 'FindStagingBucket', actions: ['s3:GetBucketLocation', 's3:ListAllMyBuckets'], resources: ['*'] }),
       'CopySnapshot to a bucket requires s3:GetBucketLocation and s3:ListAllMyBuckets of its caller (ElastiCache user guide, "Exporting a backup"); ListAllMyBuckets takes no narrower resource.',

@@ -135,6 +135,8 @@ describe('dump functions from the example config', () => {
             Action: ['elasticache:AddTagsToResource', 'elasticache:CopySnapshot', 'elasticache:DeleteSnapshot', 'elasticache:DescribeSnapshots'],
             Resource: elasticache('snapshot:lifeboat-sessions-cache-*'),
           },
+          // Listed by its group before each run, to remove the snapshots a stopped run left.
+          { Sid: 'ListOwnCacheSnapshots', Effect: 'Allow', Action: 'elasticache:DescribeSnapshots', Resource: elasticache('replicationgroup:sessions-prod') },
           { Sid: 'FindStagingBucket', Effect: 'Allow', Action: ['s3:GetBucketLocation', 's3:ListAllMyBuckets'], Resource: '*' },
           { Sid: 'ListStagedExports', Effect: 'Allow', Action: 's3:ListBucket', Resource: staging },
           { Sid: 'ReadAndRemoveStagedExports', Effect: 'Allow', Action: ['s3:DeleteObject', 's3:GetObject'], Resource: { 'Fn::Join': ['', [staging, '/lifeboat-sessions-cache-*']] } },

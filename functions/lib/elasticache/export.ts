@@ -111,12 +111,17 @@ export async function runElastiCacheBackup(options: ElastiCacheBackupOptions): P
     clock: options.clock ?? Date.now,
   };
   const cleaned: string[] = [];
+  const leftoverWarnings: string[] = [];
   let created = false;
   let exportedKeys: string[] = [];
   let work: string | undefined;
   const scratches: ScratchRedis[] = [];
 
   try {
+    // An earlier run stopped by force (a Lambda at its timeout, a task killed) could not delete its snapshot.
+    const leftovers = await removeLeftoverSnapshots(elasticache, options.target, sourceId, startedAt);
+    cleaned.push(...leftovers.removed);
+    leftoverWarnings.push(...leftovers.warnings);
     step('create-snapshot', { snapshotName });
     await elasticache.send(
       new CreateSnapshotCommand({
@@ -179,7 +184,7 @@ export async function runElastiCacheBackup(options: ElastiCacheBackupOptions): P
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       ...(snapshot.EngineVersion ? { serverVersion: `${snapshot.Engine ?? 'redis'} ${snapshot.EngineVersion}` } : {}),
     });
-    return { ...sealed, snapshotName, exportedKeys, cleaned };
+    return { ...sealed, warnings: [...sealed.warnings, ...leftoverWarnings], snapshotName, exportedKeys, cleaned };
   } catch (error) {
     if (error instanceof LifeboatError) throw error;
     throw new DumpFailedError(`ElastiCache backup of ${describeTarget(options.target)} failed: ${(error as Error).message}`, { cause: error });
@@ -211,6 +216,48 @@ interface Wait {
   readonly sleep: (ms: number) => Promise<void>;
   readonly deadline?: number;
   readonly clock: () => number;
+}
+
+/** How old a snapshot of this source must be (by its backup id) before a later run removes it as left behind: longer than any run (12 h on Fargate). */
+export const LEFTOVER_SNAPSHOT_AGE_MS = 24 * 3_600_000;
+
+/**
+ * Deletes the cache's manual snapshots that this source's earlier runs left (named `lifeboat-<source>-<backup id>`,
+ * taken more than a day ago): a run always deletes its own, unless it was stopped by force. Another source's
+ * snapshots, or anyone else's, never match the name. A failure to list or delete is a warning, never the backup's
+ * failure: the snapshot costs storage, not correctness.
+ */
+export async function removeLeftoverSnapshots(
+  elasticache: Pick<ElastiCacheClient, 'send'>,
+  target: ElastiCacheTarget,
+  sourceId: string,
+  now: Date,
+): Promise<{ removed: string[]; warnings: string[] }> {
+  const removed: string[] = [];
+  const warnings: string[] = [];
+  const ours = new RegExp(`^lifeboat-${sourceId}-(\\d{8})t(\\d{6})z-[a-z2-7]{8}$`);
+  const filter = 'replicationGroupId' in target ? { ReplicationGroupId: target.replicationGroupId } : { CacheClusterId: target.cacheClusterId };
+  let marker: string | undefined;
+  try {
+    do {
+      const page = await elasticache.send(new DescribeSnapshotsCommand({ ...filter, SnapshotSource: 'user', ...(marker ? { Marker: marker } : {}) }));
+      for (const snapshot of page.Snapshots ?? []) {
+        const match = ours.exec(snapshot.SnapshotName ?? '');
+        if (!match) continue;
+        const [, day, time] = match as unknown as [string, string, string];
+        const taken = Date.parse(`${day.slice(0, 4)}-${day.slice(4, 6)}-${day.slice(6)}T${time.slice(0, 2)}:${time.slice(2, 4)}:${time.slice(4)}Z`);
+        if (!(now.getTime() - taken > LEFTOVER_SNAPSHOT_AGE_MS)) continue;
+        await elasticache.send(new DeleteSnapshotCommand({ SnapshotName: snapshot.SnapshotName })).then(
+          () => removed.push(`snapshot ${snapshot.SnapshotName} (left by an earlier run)`),
+          (error: unknown) => warnings.push(`could not delete snapshot ${snapshot.SnapshotName}, left by an earlier run: ${(error as Error).message}`),
+        );
+      }
+      marker = page.Marker;
+    } while (marker);
+  } catch (error) {
+    warnings.push(`could not look for snapshots earlier runs left: ${(error as Error).message}`);
+  }
+  return { removed, warnings };
 }
 
 /** Polls until the snapshot is `available` (after creating, or after exporting); `failed` or too long is an error. */

@@ -69,11 +69,13 @@ beforeEach(async () => {
  * ElastiCache as the engine sees it: the snapshot is `creating` once, then `available`; CopySnapshot to a bucket
  * puts one `<name>-000N.rdb` per shard there and the snapshot is `exporting` once.
  */
-function fakeElastiCache(shards: Buffer[], options: { snapshotStatus?: string } = {}) {
+function fakeElastiCache(shards: Buffer[], options: { snapshotStatus?: string; listed?: string[] } = {}) {
   let describes = 0;
   let exporting = false;
   elasticache.on(CreateSnapshotCommand).resolves({});
-  elasticache.on(DescribeSnapshotsCommand).callsFake(() => {
+  elasticache.on(DescribeSnapshotsCommand).callsFake((input: { SnapshotName?: string }) => {
+    // The cache's snapshots, listed before a run starts (what earlier runs may have left).
+    if (input.SnapshotName === undefined) return { Snapshots: (options.listed ?? []).map((name) => ({ SnapshotName: name, SnapshotStatus: 'available' })) };
     describes++;
     const status = options.snapshotStatus ?? (describes === 1 ? 'creating' : exporting ? 'exporting' : 'available');
     if (exporting && status === 'exporting') exporting = false;
@@ -125,9 +127,11 @@ describe('an ElastiCache backup through a snapshot export', () => {
     expect(elasticache).toHaveReceivedCommandTimes(CreateSnapshotCommand, 1);
     expect(elasticache).toHaveReceivedCommandWith(CopySnapshotCommand, { SourceSnapshotName: name, TargetSnapshotName: `${name}-export`, TargetBucket: bucket });
     expect(elasticache).toHaveReceivedCommandWith(DeleteSnapshotCommand, { SnapshotName: name });
-    // creating → available, then exporting → available.
-    expect(elasticache).toHaveReceivedCommandTimes(DescribeSnapshotsCommand, 4);
-    expect(elasticache.commandCalls(DescribeSnapshotsCommand).every((c) => c.args[0].input.SnapshotName === name)).toBe(true);
+    // One listing of the group's own snapshots first; then creating → available, exporting → available.
+    expect(elasticache.commandCalls(DescribeSnapshotsCommand).map((c) => c.args[0].input)).toEqual([
+      { ReplicationGroupId: GROUP, SnapshotSource: 'user' },
+      ...Array.from({ length: 4 }, () => ({ SnapshotName: name })),
+    ]);
 
     expect(result.exportedKeys).toEqual([`${name}-export-0001.rdb`]);
     expect(result.cleaned).toEqual([`s3://${bucket}/${name}-export-0001.rdb`, `snapshot ${name}`]);
@@ -153,6 +157,40 @@ describe('an ElastiCache backup through a snapshot export', () => {
       from.close();
       into.close();
     }
+  });
+
+  it('first removes the snapshots earlier runs of this source left (more than a day old), says so, and touches no other', async () => {
+    const now = new Date('2026-12-04T12:00:00Z');
+    const leftover = 'lifeboat-sessions-cache-20261202t030000z-k3x7q2ab';
+    const listed = [
+      leftover,
+      // A run of this source still under way (taken an hour ago): kept.
+      'lifeboat-sessions-cache-20261204t110000z-abcdefgh',
+      // Another source whose id starts with this one's, and someone's own snapshot.
+      'lifeboat-sessions-cache-eu-20261101t030000z-k3x7q2ab',
+      'nightly-sessions',
+    ];
+    fakeElastiCache([rdbA], { listed });
+
+    const result = await run({ now });
+
+    expect(elasticache.commandCalls(DeleteSnapshotCommand).map((c) => c.args[0].input.SnapshotName)).toEqual([leftover, result.snapshotName]);
+    expect(result.cleaned).toEqual([`snapshot ${leftover} (left by an earlier run)`, `s3://${bucket}/${result.snapshotName}-export-0001.rdb`, `snapshot ${result.snapshotName}`]);
+    expect(result.warnings).toEqual([]);
+  });
+
+  it('backs up all the same when the leftovers cannot be listed or deleted, with a warning naming each', async () => {
+    fakeElastiCache([rdbA], { listed: ['lifeboat-sessions-cache-20261101t030000z-k3x7q2ab'] });
+    elasticache.on(DeleteSnapshotCommand, { SnapshotName: 'lifeboat-sessions-cache-20261101t030000z-k3x7q2ab' }).rejects(new Error('Snapshot is in use'));
+    const deleted = await run({ now: new Date('2026-12-04T12:00:00Z') });
+    expect(deleted.warnings).toEqual(['could not delete snapshot lifeboat-sessions-cache-20261101t030000z-k3x7q2ab, left by an earlier run: Snapshot is in use']);
+    expect((await listBackups(vault.store)).map((m) => m.backupId)).toContain(deleted.manifest.backupId);
+
+    elasticache.reset();
+    fakeElastiCache([rdbA]);
+    elasticache.on(DescribeSnapshotsCommand, { ReplicationGroupId: GROUP, SnapshotSource: 'user' }).rejects(new Error('not authorized to describe'));
+    const listed = await run();
+    expect(listed.warnings).toEqual(['could not look for snapshots earlier runs left: not authorized to describe']);
   });
 
   it('cluster mode: one RDB per shard, merged into one keyspace', async () => {
@@ -185,7 +223,8 @@ describe('an ElastiCache backup through a snapshot export', () => {
   it('a snapshot that never becomes available stops at the time limit, naming its status', async () => {
     fakeElastiCache([rdbA], { snapshotStatus: 'creating' });
     await expect(run({ waitTimeoutMs: 60_000, pollIntervalMs: 15_000 })).rejects.toThrow(/is still creating after 1 minutes \(snapshot\)/);
-    expect(elasticache).toHaveReceivedCommandTimes(DescribeSnapshotsCommand, 5);
+    // The listing of leftovers, then 5 polls of the snapshot.
+    expect(elasticache.commandCalls(DescribeSnapshotsCommand).filter((c) => c.args[0].input.SnapshotName !== undefined)).toHaveLength(5);
     expect(elasticache).toHaveReceivedCommandTimes(DeleteSnapshotCommand, 1);
   });
 
@@ -195,5 +234,7 @@ describe('an ElastiCache backup through a snapshot export', () => {
     const input = elasticache.commandCalls(CreateSnapshotCommand)[0]!.args[0].input;
     expect(input.CacheClusterId).toBe('sessions-001');
     expect(input.ReplicationGroupId).toBeUndefined();
+    // Its leftovers are looked for by its cluster id too.
+    expect(elasticache.commandCalls(DescribeSnapshotsCommand)[0]!.args[0].input).toEqual({ CacheClusterId: 'sessions-001', SnapshotSource: 'user' });
   });
 });

@@ -213,9 +213,11 @@ describe('the Fargate runner entrypoint, as its task definitions start it', () =
       const manifest = await readManifest(store, 'sessions-cache', backupId);
       expect(manifest).toMatchObject({ engine: 'redis', source: { serverVersion: 'valkey 8.0.1' }, content: { keyspace: [expect.objectContaining({ db: 0, keys: 50 })] } });
       const name = `lifeboat-sessions-cache-${backupId.toLowerCase()}`;
-      expect(elasticache.calls.map((c) => c.Action)).toEqual(['CreateSnapshot', 'DescribeSnapshots', 'CopySnapshot', 'DescribeSnapshots', 'DeleteSnapshot']);
-      expect(elasticache.calls[0]).toMatchObject({ ReplicationGroupId: 'sessions-prod', SnapshotName: name });
-      expect(elasticache.calls[2]).toMatchObject({ SourceSnapshotName: name, TargetSnapshotName: `${name}-export`, TargetBucket: env.STAGING_BUCKET });
+      // First the group's own snapshots (what earlier runs may have left), then the run's own snapshot and export.
+      expect(elasticache.calls.map((c) => c.Action)).toEqual(['DescribeSnapshots', 'CreateSnapshot', 'DescribeSnapshots', 'CopySnapshot', 'DescribeSnapshots', 'DeleteSnapshot']);
+      expect(elasticache.calls[0]).toMatchObject({ ReplicationGroupId: 'sessions-prod', SnapshotSource: 'user' });
+      expect(elasticache.calls[1]).toMatchObject({ ReplicationGroupId: 'sessions-prod', SnapshotName: name });
+      expect(elasticache.calls[3]).toMatchObject({ SourceSnapshotName: name, TargetSnapshotName: `${name}-export`, TargetBucket: env.STAGING_BUCKET });
       const staged = await s3.client.send(new ListObjectsV2Command({ Bucket: env.STAGING_BUCKET }));
       expect(staged.Contents ?? []).toEqual([]);
       expect(task.lines.find((l) => l.message === 'task succeeded')).toMatchObject({ role: 'dump', result: { backupId, kind: 'dump' } });
