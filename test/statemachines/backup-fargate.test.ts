@@ -345,7 +345,7 @@ describe('backup.asl.json on Fargate (real resolve-source, dump and verify cores
     let taskResult: CopyResult | undefined;
     const run = await runStateMachine(definition, { sourceId: SOURCE, trigger: 'schedule' }, {
       handlers: handlers({
-        // The Lambda copies the payload, then its clock says a second is left: it stops re-hashing the DR copy after
+        // The Lambda's clock says a second is left once it has copied the payload: it stops re-hashing the DR copy after
         // its first range (ranges of 256 bytes, one at a time, stand in for an object too large for one run).
         CopyToDr: async (input) => {
           const lambda = { ...copyDeps, hashRangeBytes: 256, hashConcurrency: 1, remainingTimeMs: () => 1_000 };
@@ -365,9 +365,14 @@ describe('backup.asl.json on Fargate (real resolve-source, dump and verify cores
       context: CONTEXT,
     });
     expect(run.error ? `${run.error}: ${run.cause}` : run.status).toBe('SUCCEEDED');
-    expect(lambdaCopies).toEqual([expect.stringMatching(/^CopyInterruptedError: Stopped re-hashing the DR copy of backups\/orders-db\/\S+\/payload/)]);
+    // The first run stored the payload, then ran out while re-hashing it: run again on Lambda. The second stored
+    // nothing before it ran out at the same place: another Lambda run would too, so the copy task takes over.
+    expect(lambdaCopies).toEqual([
+      expect.stringMatching(/^CopyInterruptedError: Stopped re-hashing the DR copy of backups\/orders-db\/\S+\/payload/),
+      expect.stringMatching(/^CopyOutgrewLambdaError: Stopped re-hashing the DR copy .* This run stored nothing before its time ran out, so another run as long would stop at the same place/),
+    ]);
     expect(run.visitedStates.slice(run.visitedStates.indexOf('CopyToDr'))).toEqual([
-      'CopyToDr', 'CopyWhere?', 'PrepareFargateCopy', 'CopyOnFargate', 'SnapshotToCopy?', 'ApplyRetention', 'RecordSuccess', 'Succeeded',
+      'CopyToDr', 'CopyRunsLeft?', 'CountCopyRun', 'CopyToDr', 'CopyWhere?', 'PrepareFargateCopy', 'CopyOnFargate', 'SnapshotToCopy?', 'ApplyRetention', 'RecordSuccess', 'Succeeded',
     ]);
     const output = run.output as { backup: { backupId: string } };
     const copyTask = runTasks.find((t) => t.TaskDefinition === COPY_TASK)!;
@@ -394,7 +399,7 @@ describe('backup.asl.json on Fargate (real resolve-source, dump and verify cores
       handlers: handlers({
         CopyToDr: async (input) => {
           copied.push((input as { backupId: string }).backupId);
-          throw Object.assign(new Error('Stopped copying after part 12 of 800'), { name: 'CopyInterruptedError' });
+          throw Object.assign(new Error('Stopped re-hashing the DR copy after 80 of 300 GB. This run stored nothing'), { name: 'CopyOutgrewLambdaError' });
         },
         CopyOnFargate: async (input) => {
           runTasks.push(input as RunTaskRequest);

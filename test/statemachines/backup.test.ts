@@ -430,6 +430,19 @@ describe('backup.asl.json: retries on retryable errors only', () => {
     expect(alerts[0]!.Message).toContain('The DR copy stopped for lack of time in 96 Lambda runs in a row; the last said: stopped re-hashing the DR copy after 80 GB');
   }, 60_000);
 
+  it('a DR copy that outgrew Lambda (stored nothing before its time ran out) alerts at once for a source without a copy task, saying why', async () => {
+    const { run, calls, alerts } = await runStubbed('dump', {
+      CopyToDr: async () => {
+        throw Object.assign(new Error('Stopped re-hashing the DR copy after 80 of 300 GB. This run stored nothing.'), { name: 'CopyOutgrewLambdaError' });
+      },
+    });
+    expect(run).toMatchObject({ status: 'FAILED', error: 'CopyOutgrewLambdaError' });
+    expect(calls.of('CopyToDr')).toHaveLength(1);
+    expect(run.visitedStates).toContain('CopyCannotFinish');
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]!.Message).toContain('Stopped re-hashing the DR copy after 80 of 300 GB. This run stored nothing. This source has no network for the copy task');
+  });
+
   it('ChecksumMismatchError is not retried: FAILED with one alert', async () => {
     const { run, calls, alerts } = await runStubbed('dump', {
       CopyToDr: async () => {

@@ -14,6 +14,8 @@ import {
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createS3Client } from '../../../functions/lib/aws/s3Client.ts';
 import { CopyInterruptedError, copyBackup, partRanges, type VaultCopyDeps } from '../../../functions/copy/vaultCopy.ts';
+import { handleCopyEvent } from '../../../functions/copy/copy.ts';
+import { CopyOutgrewLambdaError } from '../../../functions/copy/interrupted.ts';
 import { ChecksumMismatchError, StoreWriteFailedError } from '../../../functions/lib/errors.ts';
 import { listBackups, writeManifest } from '../../../functions/lib/vault/catalog.ts';
 import { manifestKey, payloadKey } from '../../../functions/lib/vault/layout.ts';
@@ -278,6 +280,29 @@ describe('a payload above the single-copy limit', () => {
     expect(result).toMatchObject({ payloadObjectsReused: 1, partsCopied: 0, multipart: false });
     expect(second.dr.names().filter((n) => ['CreateMultipartUpload', 'UploadPartCopy', 'ListMultipartUploads'].includes(n))).toEqual([]);
     expect(second.dr.sent.filter((c) => c.name === 'CopyObject').map((c) => c.input.Key)).toEqual([MANIFEST_KEY]);
+    expect((await listBackups(drStore)).map((m) => m.backupId)).toEqual([BACKUP]);
+  });
+
+  it('through the copy core, a run that stored something says it was interrupted; one that stored nothing says it outgrew Lambda', async () => {
+    let completed = false;
+    const first = deps(
+      { afterSend: async (name) => void (name === 'CompleteMultipartUpload' && (completed = true)) },
+      { remainingTimeMs: () => (completed ? 1_000 : 600_000) },
+    );
+    const event = { action: 'copy-backup', sourceId: 'orders-db', backupId: BACKUP };
+    // The parts were copied and the upload completed, then the time ran out while re-hashing: a rerun goes on.
+    await expect(handleCopyEvent(event, first.copyDeps)).rejects.toMatchObject({ name: 'CopyInterruptedError', message: expect.stringMatching(/re-hashing the DR copy/) });
+
+    // A rerun with as little time stores nothing before it stops at the same place: no Lambda run can finish it.
+    const second = deps({}, { remainingTimeMs: () => 1_000, hashRangeBytes: MiB, hashConcurrency: 1 });
+    const error = await handleCopyEvent(event, second.copyDeps).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CopyOutgrewLambdaError);
+    expect((error as Error).message).toMatch(/^Stopped re-hashing the DR copy of .* This run stored nothing before its time ran out, so another run as long would stop at the same place: it needs a runner without Lambda's deadline \(the copy task on Fargate\)\.$/);
+    expect(((error as Error).cause as Error).name).toBe('CopyInterruptedError');
+    expect(await listBackups(drStore)).toEqual([]);
+
+    // Without a deadline (the Fargate task) it proves the copy and records the backup.
+    await expect(handleCopyEvent(event, deps().copyDeps)).resolves.toMatchObject({ payloadObjectsReused: 1, partsCopied: 0 });
     expect((await listBackups(drStore)).map((m) => m.backupId)).toEqual([BACKUP]);
   });
 
