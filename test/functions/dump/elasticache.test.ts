@@ -68,7 +68,9 @@ beforeEach(async () => {
 function fakeElastiCache(options: { stuck?: boolean } = {}) {
   let describes = 0;
   elasticache.on(CreateSnapshotCommand).resolves({});
-  elasticache.on(DescribeSnapshotsCommand).callsFake(() => {
+  elasticache.on(DescribeSnapshotsCommand).callsFake((input: { SnapshotName?: string }) => {
+    // The listing of the cache's own snapshots before a run (nothing left by earlier runs here).
+    if (input.SnapshotName === undefined) return { Snapshots: [] };
     describes++;
     const status = options.stuck || describes === 1 ? 'creating' : 'available';
     return { Snapshots: [{ SnapshotStatus: status, Engine: 'valkey', EngineVersion: '8.0.1', NumNodeGroups: 1, NodeSnapshots: [{ NodeGroupId: '0001' }] }] };
