@@ -4,15 +4,14 @@
  */
 import { audited, failureDetails, idsOf } from '../lib/audit/audited.ts';
 import type { AuditTrail } from '../lib/audit/writer.ts';
+import { CompleteMultipartUploadCommand, CopyObjectCommand, PutObjectCommand, UploadPartCommand, UploadPartCopyCommand } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { BACKUP_ID_PATTERN, SOURCE_ID_PATTERN } from '../lib/vault/layout.ts';
 import { parseOrConfigError } from '../lib/validation.ts';
 import { copySnapshot, describeSnapshotCopy, type SnapshotCopyDeps, type SnapshotCopyStatus } from './snapshotCopy.ts';
-import { copyBackup, type CopyBackupResult, type VaultCopyDeps } from './vaultCopy.ts';
+import { copyBackup, type CopyBackupResult, type S3Sender, type VaultCopyDeps } from './vaultCopy.ts';
 import { copyFileSet } from './fileSetCopy.ts';
 import { CopyInterruptedError, CopyOutgrewLambdaError } from './interrupted.ts';
-import type { S3Sender } from './vaultCopy.ts';
-import { CompleteMultipartUploadCommand, CopyObjectCommand, PutObjectCommand, UploadPartCommand, UploadPartCopyCommand } from '@aws-sdk/client-s3';
 
 const sourceId = z.string().regex(SOURCE_ID_PATTERN, 'must be a source id (a-z, 0-9, "-", starting with a letter)');
 const backupId = z.string().regex(BACKUP_ID_PATTERN, 'must be a backup id like 20261122T053327Z-k3x7q2ab');
