@@ -78,7 +78,7 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
     workloadAccount: config.account!,
     objectLockMode: config.vaultAccount.objectLock.mode,
     objectLockRetentionDays: config.vaultAccount.objectLock.retentionDays,
-    ...(snapshotAirGap(config) ? { snapshotCopies: { retentionDays: config.vaultAccount.objectLock.retentionDays } } : {}),
+    ...(snapshotAirGap(config) ? { snapshotCopies: { retentionDays: config.vaultAccount.objectLock.retentionDays, alertSubscribers } } : {}),
     tags,
   });
   if (config.sources.some((s) => s.backup.method !== 'dump') && !snapshotAirGap(config)) {

@@ -4,8 +4,13 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Construct } from 'constructs';
+import { alarmDescription } from '../../functions/lib/monitoring/alarmText.ts';
+import { Alerts, type AlertSubscriber } from './alerts.ts';
 import { deadLetterQueue, operationsKey } from './function-support.ts';
+import { alarmForwarding } from './monitoring.ts';
 import { PipelineFunction } from './pipeline-function.ts';
 
 export interface AirGapSnapshotCopierProps {
@@ -17,6 +22,10 @@ export interface AirGapSnapshotCopierProps {
   readonly retentionDays: number;
   /** @default 60 */
   readonly everyMinutes?: number;
+  /** Who hears of it (the deployment's alert subscribers, in this account's own alert topic). @default nobody subscribed */
+  readonly alertSubscribers?: readonly AlertSubscriber[];
+  /** The deployment's name: prefixes the alarms. @default 'lifeboat' */
+  readonly name?: string;
 }
 
 /**
@@ -31,6 +40,10 @@ export class AirGapSnapshotCopier extends Construct {
   readonly rule: events.Rule;
   readonly logKey: kms.Key;
   readonly deadLetterQueue: sqs.Queue;
+  /** This account's alerts: its own topic (the workload account's cannot be trusted to hear of this one). */
+  readonly alerts: Alerts;
+  /** ERROR when a run failed (a snapshot not copied or not tidied), and when no run happened for 3 hours. */
+  readonly alarms: readonly cloudwatch.Alarm[];
 
   constructor(scope: Construct, id: string, props: AirGapSnapshotCopierProps) {
     super(scope, id);
@@ -77,5 +90,32 @@ export class AirGapSnapshotCopier extends Construct {
       // A missed run is made up by the next one: each run copies everything still missing.
       targets: [new targets.LambdaFunction(fn.function, { retryAttempts: 2, maxEventAge: Duration.minutes(30) })],
     });
+
+    // A lapse here is silent everywhere else: the workload account cannot see this one. So this account alerts itself.
+    this.alerts = new Alerts(this, 'Alerts', { subscribers: props.alertSubscribers ?? [], displayName: 'Lifeboat air-gapped vault alerts' });
+    const { topic } = alarmForwarding(this, { alerts: { topic: this.alerts.topic, key: this.alerts.key }, logKey: this.logKey, deadLetterQueue: this.deadLetterQueue });
+    const action = new actions.SnsAction(topic);
+    const name = props.name ?? 'lifeboat';
+    const alarm = (id: string, metric: cloudwatch.IMetric, threshold: number, operator: cloudwatch.ComparisonOperator, missing: cloudwatch.TreatMissingData, text: Parameters<typeof alarmDescription>[0]) => {
+      const created = new cloudwatch.Alarm(this, id, { alarmName: `${name}-${id}`, alarmDescription: alarmDescription(text), metric, threshold, evaluationPeriods: 1, comparisonOperator: operator, treatMissingData: missing });
+      created.addAlarmAction(action);
+      created.addOkAction(action);
+      return created;
+    };
+    const runbook = 'Runbook: docs/air-gapped-vault.md, "Snapshot backups".';
+    this.alarms = [
+      alarm('air-gap-snapshot-copies-failed', fn.function.metricErrors({ period: Duration.hours(1), statistic: 'Sum' }), 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, cloudwatch.TreatMissingData.NOT_BREACHING, {
+        subject: 'air-gap-snapshots',
+        headline: 'snapshot backups not copied into the air-gapped account',
+        summary: 'The air-gapped account\'s snapshot copier failed {value} time(s) in the last hour: a shared snapshot was not copied (or a copy not tidied); each is named in its log.',
+        nextSteps: ['Read the copier\'s log group in the vault account: AirGapSnapshotCopyError names each snapshot and RDS\'s reason.', 'KMSKeyNotAccessible: the DR key replica\'s policy must admit this account through RDS (deploy the workload stacks with vaultAccount set).', runbook],
+      }),
+      alarm('air-gap-snapshot-copier-idle', fn.function.metricInvocations({ period: Duration.hours(3), statistic: 'Sum' }), 1, cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD, cloudwatch.TreatMissingData.BREACHING, {
+        subject: 'air-gap-snapshots',
+        headline: 'the air-gapped snapshot copier has not run for 3 hours',
+        summary: 'The copier runs every hour; it was invoked {value} time(s) in the last 3 hours, so shared snapshots are not being copied into this account.',
+        nextSteps: ['Check the copier\'s EventBridge schedule rule is enabled and the function is not throttled or deleted.', runbook],
+      }),
+    ];
   }
 }

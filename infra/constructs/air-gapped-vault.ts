@@ -3,6 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { AirGapSnapshotCopier } from './air-gap-snapshot-copier.ts';
+import type { AlertSubscriber } from './alerts.ts';
 import { ReviewedPolicy } from './reviewed-policy.ts';
 import { Vault, type ObjectLockMode } from './vault.ts';
 import { KEY_ADMIN_ACTIONS } from './vault-key.ts';
@@ -37,7 +38,7 @@ export interface AirGappedVaultProps {
    * Copy the snapshot backups the workload account shares with this one (its DR copies, in this region), keeping
    * them this many days. @default - no snapshot copier
    */
-  readonly snapshotCopies?: { readonly retentionDays: number };
+  readonly snapshotCopies?: { readonly retentionDays: number; readonly alertSubscribers?: readonly AlertSubscriber[] };
 }
 
 /**
@@ -152,7 +153,13 @@ export class AirGappedVault extends Construct {
     policy.add(new iam.PolicyStatement({ sid: 'DecryptBackups', actions: ['kms:Decrypt'], resources: [this.key.keyArn] }));
 
     if (props.snapshotCopies) {
-      this.snapshotCopier = new AirGapSnapshotCopier(this, 'SnapshotCopier', { workloadAccount: props.workloadAccount, key: this.key, retentionDays: props.snapshotCopies.retentionDays });
+      this.snapshotCopier = new AirGapSnapshotCopier(this, 'SnapshotCopier', {
+        name: props.deployment,
+        workloadAccount: props.workloadAccount,
+        key: this.key,
+        retentionDays: props.snapshotCopies.retentionDays,
+        ...(props.snapshotCopies.alertSubscribers ? { alertSubscribers: props.snapshotCopies.alertSubscribers } : {}),
+      });
       // The copier's use of this key through RDS: each copy of a shared snapshot is encrypted under it.
       const copier = this.snapshotCopier.function.role;
       const viaRds = { StringEquals: { 'kms:ViaService': `rds.${stack.region}.amazonaws.com` } };

@@ -219,8 +219,8 @@ describe('the air-gapped account\'s snapshot copier bundle', () => {
     if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 
-  it('is the one function there, and loads from its asset with the environment its template gives it', async () => {
-    expect([...functions.keys()]).toEqual(['air-gap-snapshots']);
+  it('is there with its alarm forwarder, and loads from its asset with the environment its template gives it', async () => {
+    expect([...functions.keys()].sort()).toEqual(['air-gap-snapshots', 'alarm-alert']);
     const fn = functions.get('air-gap-snapshots')!;
     const env: Record<string, string> = { AWS_REGION: 'eu-central-1' };
     for (const [name, value] of Object.entries(fn.environment)) env[name] = deployedValue(value, resources);

@@ -411,6 +411,7 @@ describe('cdk-nag: AWS Solutions and NIST 800-53 rev 5 over the whole app', () =
 
 /** The snapshot copier's reviewed findings (its role's wildcards have their reasons in infra/constructs/air-gap-snapshot-copier.ts). */
 const AIR_GAP_COPIER_ACKNOWLEDGED: string[] = [
+  'AwsSolutions-IAM5[Resource::*] @ */AirGap/SnapshotCopier/AlarmAlert/Role/DefaultPolicy/Resource',
   'AwsSolutions-IAM5[Resource::*] @ */AirGap/SnapshotCopier/Copier/Role/DefaultPolicy/Resource',
   'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:eu-central-1:111122223333:key/*] @ */AirGap/SnapshotCopier/Copier/Role/DefaultPolicy/Resource',
   'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:rds:eu-central-1:111122223333:cluster-snapshot:lifeboat-*] @ */AirGap/SnapshotCopier/Copier/Role/DefaultPolicy/Resource',
@@ -419,6 +420,8 @@ const AIR_GAP_COPIER_ACKNOWLEDGED: string[] = [
   'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:rds:eu-central-1:444455556666:cluster-snapshot:lifeboat-*] @ */AirGap/SnapshotCopier/Copier/Role/DefaultPolicy/Resource',
   'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:rds:eu-central-1:444455556666:snapshot:*] @ */AirGap/SnapshotCopier/Copier/Role/DefaultPolicy/Resource',
   'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:rds:eu-central-1:444455556666:snapshot:lifeboat-*] @ */AirGap/SnapshotCopier/Copier/Role/DefaultPolicy/Resource',
+  'NIST.800.53.R5-IAMNoInlinePolicy @ */AirGap/SnapshotCopier/AlarmAlert/Role/DefaultPolicy/Resource',
   'NIST.800.53.R5-IAMNoInlinePolicy @ */AirGap/SnapshotCopier/Copier/Role/DefaultPolicy/Resource',
+  'NIST.800.53.R5-LambdaInsideVPC @ */AirGap/SnapshotCopier/AlarmAlert/Function/Resource',
   'NIST.800.53.R5-LambdaInsideVPC @ */AirGap/SnapshotCopier/Copier/Function/Resource',
 ];
