@@ -120,7 +120,7 @@ describe('snapshot backups with the air-gapped vault in the DR region', () => {
   });
 
   it('alerts in the vault account itself: its own topic for the deployment\'s subscribers, an alarm on a failed run and one on no run for 3 hours', () => {
-    const [[topicId]] = Object.entries(airGap.findResources('AWS::SNS::Topic', { Properties: { DisplayName: 'Lifeboat air-gapped vault alerts' } }));
+    const topicId = Object.keys(airGap.findResources('AWS::SNS::Topic', { Properties: { DisplayName: 'Lifeboat air-gapped vault alerts' } }))[0]!;
     airGap.hasResourceProperties('AWS::SNS::Subscription', { TopicArn: { Ref: topicId }, Protocol: 'email' });
     const [fnId] = Object.keys(airGap.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'lifeboat-air-gap-snapshots' } } } }));
     const alarms = Object.values(airGap.findResources('AWS::CloudWatch::Alarm'));
@@ -129,7 +129,7 @@ describe('snapshot backups with the air-gapped vault in the DR region', () => {
     expect(byName['lifeboat-air-gap-snapshot-copies-failed']).toMatchObject({ MetricName: 'Errors', Statistic: 'Sum', Period: 3600, Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', TreatMissingData: 'notBreaching', Dimensions: [{ Name: 'FunctionName', Value: { Ref: fnId } }] });
     expect(byName['lifeboat-air-gap-snapshot-copier-idle']).toMatchObject({ MetricName: 'Invocations', Statistic: 'Sum', Period: 10800, Threshold: 1, ComparisonOperator: 'LessThanThreshold', TreatMissingData: 'breaching' });
     // Both go through the alarm forwarder (a severity for every subscriber), firing and clearing.
-    const [[alarmTopicId]] = Object.entries(airGap.findResources('AWS::SNS::Topic', { Properties: { DisplayName: Match.stringLikeRegexp('^Lifeboat alarms') } }));
+    const alarmTopicId = Object.keys(airGap.findResources('AWS::SNS::Topic', { Properties: { DisplayName: Match.stringLikeRegexp('^Lifeboat alarms') } }))[0]!;
     for (const alarm of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: alarmTopicId }]);
       expect(alarm.Properties.OKActions).toEqual([{ Ref: alarmTopicId }]);
