@@ -29,14 +29,15 @@ import {
   MANAGED_BY_TAG,
   MANAGED_BY_VALUE,
   SNAPSHOT_NAME_PREFIX,
+  SNAPSHOT_IN_FLIGHT_STATUSES,
   SOURCE_TAG,
+  backupOfSnapshotName,
   fromClusterSnapshot,
   fromInstanceSnapshot,
   isFailedSnapshotStatus,
   parseSnapshotArn,
   rdsErrorCode,
   rdsErrorMessage,
-  snapshotSourceIdProblem,
   type DescribedSnapshot,
   type RdsSender,
   type SnapshotType,
@@ -48,7 +49,6 @@ import { parseBackupId } from '../lib/vault/layout.ts';
 export const COPIED_FROM_TAG = 'lifeboat:copied-from';
 /** Copies started per run at most; RDS allows 20 in progress per region, and the workload's DR copies count too. */
 export const DEFAULT_MAX_COPIES_IN_FLIGHT = 5;
-const IN_FLIGHT_STATUSES = new Set(['creating', 'copying', 'pending']);
 const DAY_MS = 24 * 3_600_000;
 
 export interface AirGapSnapshotDeps {
@@ -76,21 +76,6 @@ export interface AirGapSnapshotRun {
   readonly deleted: readonly string[];
 }
 
-/** The source and backup a Lifeboat snapshot name stands for, or undefined for any other name. */
-export function backupOfSnapshotName(identifier: string): { sourceId: string; backupId: string } | undefined {
-  const match = /^lifeboat-([a-z][a-z0-9-]*)-(\d{8})t(\d{6})z-([a-z2-7]{8})$/.exec(identifier);
-  if (!match) return undefined;
-  const [, sourceId, day, time, suffix] = match as unknown as [string, string, string, string, string];
-  const backupId = `${day}T${time}Z-${suffix}`;
-  if (snapshotSourceIdProblem(sourceId) !== undefined) return undefined;
-  try {
-    parseBackupId(backupId);
-  } catch {
-    return undefined;
-  }
-  return { sourceId, backupId };
-}
-
 /** One run: see the module comment. */
 export async function copySharedSnapshots(deps: AirGapSnapshotDeps): Promise<AirGapSnapshotRun> {
   if (!/^\d{12}$/.test(deps.workloadAccount)) throw new ConfigError(`workloadAccount must be a 12-digit account id, got "${deps.workloadAccount}"`);
@@ -103,7 +88,7 @@ export async function copySharedSnapshots(deps: AirGapSnapshotDeps): Promise<Air
     return arn !== undefined && arn.account === deps.workloadAccount && snapshot.status === 'available' && backupOfSnapshotName(arn.identifier) !== undefined;
   });
   const own = new Map((await listSnapshots(deps.rds, 'manual')).filter((s) => s.identifier.startsWith(SNAPSHOT_NAME_PREFIX)).map((s) => [s.identifier, s]));
-  let inFlight = [...own.values()].filter((s) => IN_FLIGHT_STATUSES.has(s.status)).length;
+  let inFlight = [...own.values()].filter((s) => SNAPSHOT_IN_FLIGHT_STATUSES.has(s.status)).length;
 
   const copied: string[] = [];
   const deferred: string[] = [];

@@ -11,6 +11,8 @@ import {
 } from '@aws-sdk/client-rds';
 import {
   BACKUP_ID_TAG,
+  SNAPSHOT_IN_FLIGHT_STATUSES,
+  backupOfSnapshotName,
   SNAPSHOT_NAME_PREFIX,
   SOURCE_TAG,
   describeSnapshot,
@@ -21,7 +23,6 @@ import {
   parseSnapshotArn,
   rdsErrorCode,
   rdsErrorMessage,
-  snapshotIdentifierFor,
   type DescribedSnapshot,
   type RdsSender,
   type SnapshotType,
@@ -31,8 +32,6 @@ import { isBackupId } from '../lib/vault/layout.ts';
 
 /** RDS's own limit of snapshot copies in progress to one destination region. */
 export const DEFAULT_MAX_COPIES_IN_FLIGHT = 20;
-/** Statuses of a snapshot copy still under way in the destination region. */
-const IN_FLIGHT_STATUSES = new Set(['creating', 'copying', 'pending']);
 
 export interface SnapshotCopyDeps {
   /** RDS in the DR region: copies are requested there (cross-region copies are pulled by the destination). */
@@ -164,13 +163,11 @@ export async function describeSnapshotCopy(
  * `20261122T053327Z-k3x7q2ab`. Anything else is refused, so this function copies only Lifeboat's snapshots.
  */
 export function backupIdOfSnapshotName(sourceId: string, identifier: string): string {
-  const prefix = `${SNAPSHOT_NAME_PREFIX}${sourceId}-`;
-  const rest = identifier.startsWith(prefix) ? identifier.slice(prefix.length) : '';
-  const backupId = rest.length === 25 ? `${rest.slice(0, 8)}T${rest.slice(9, 15)}Z${rest.slice(16)}` : '';
-  if (!isBackupId(backupId) || snapshotIdentifierFor(sourceId, backupId) !== identifier) {
-    throw new ConfigError(`snapshotArn: ${identifier} is not a Lifeboat snapshot of source ${sourceId} (expected ${prefix}<backup id in lowercase>)`);
+  const backup = backupOfSnapshotName(identifier);
+  if (backup?.sourceId !== sourceId) {
+    throw new ConfigError(`snapshotArn: ${identifier} is not a Lifeboat snapshot of source ${sourceId} (expected ${SNAPSHOT_NAME_PREFIX}${sourceId}-<backup id in lowercase>)`);
   }
-  return backupId;
+  return backup.backupId;
 }
 
 /**
@@ -183,7 +180,7 @@ async function scanDrSnapshots(rds: RdsSender, type: SnapshotType, identifier: s
   const consider = (snapshot: DescribedSnapshot) => {
     if (snapshot.type === type && snapshot.identifier === identifier) target = snapshot;
     const isLifeboat = snapshot.tags[SOURCE_TAG] !== undefined && isBackupId(snapshot.tags[BACKUP_ID_TAG] ?? '');
-    if (isLifeboat && IN_FLIGHT_STATUSES.has(snapshot.status) && snapshot.percentProgress < 100) inFlight += 1;
+    if (isLifeboat && SNAPSHOT_IN_FLIGHT_STATUSES.has(snapshot.status) && snapshot.percentProgress < 100) inFlight += 1;
   };
   let marker: string | undefined;
   do {

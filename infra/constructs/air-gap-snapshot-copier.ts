@@ -5,12 +5,11 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Construct } from 'constructs';
-import { alarmDescription } from '../../functions/lib/monitoring/alarmText.ts';
+import type { AlarmText } from '../../functions/lib/monitoring/alarmText.ts';
 import { Alerts, type AlertSubscriber } from './alerts.ts';
 import { deadLetterQueue, operationsKey } from './function-support.ts';
-import { alarmForwarding } from './monitoring.ts';
+import { alarmForwarding, forwardedAlarm } from './monitoring.ts';
 import { PipelineFunction } from './pipeline-function.ts';
 
 export interface AirGapSnapshotCopierProps {
@@ -94,14 +93,9 @@ export class AirGapSnapshotCopier extends Construct {
     // A lapse here is silent everywhere else: the workload account cannot see this one. So this account alerts itself.
     this.alerts = new Alerts(this, 'Alerts', { subscribers: props.alertSubscribers ?? [], displayName: 'Lifeboat air-gapped vault alerts' });
     const { topic } = alarmForwarding(this, { alerts: { topic: this.alerts.topic, key: this.alerts.key }, logKey: this.logKey, deadLetterQueue: this.deadLetterQueue });
-    const action = new actions.SnsAction(topic);
     const name = props.name ?? 'lifeboat';
-    const alarm = (id: string, metric: cloudwatch.IMetric, threshold: number, operator: cloudwatch.ComparisonOperator, missing: cloudwatch.TreatMissingData, text: Parameters<typeof alarmDescription>[0]) => {
-      const created = new cloudwatch.Alarm(this, id, { alarmName: `${name}-${id}`, alarmDescription: alarmDescription(text), metric, threshold, evaluationPeriods: 1, comparisonOperator: operator, treatMissingData: missing });
-      created.addAlarmAction(action);
-      created.addOkAction(action);
-      return created;
-    };
+    const alarm = (id: string, metric: cloudwatch.IMetric, threshold: number, operator: cloudwatch.ComparisonOperator, missing: cloudwatch.TreatMissingData, text: AlarmText) =>
+      forwardedAlarm(this, id, { name, metric, threshold, operator, missing, text }, topic);
     const runbook = 'Runbook: docs/air-gapped-vault.md, "Snapshot backups".';
     this.alarms = [
       alarm('air-gap-snapshot-copies-failed', fn.function.metricErrors({ period: Duration.hours(1), statistic: 'Sum' }), 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, cloudwatch.TreatMissingData.NOT_BREACHING, {

@@ -1,6 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -8,9 +7,8 @@ import type * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { alarmDescription } from '../../functions/lib/monitoring/alarmText.ts';
 import { FRESHNESS_METRICS, METRICS_NAMESPACE } from '../../functions/lib/monitoring/metrics.ts';
-import { alarmForwarding, freshnessPeriodMinutes, freshnessSchedule } from './monitoring.ts';
+import { alarmForwarding, forwardedAlarm, freshnessPeriodMinutes, freshnessSchedule } from './monitoring.ts';
 import { PipelineFunction } from './pipeline-function.ts';
 
 export interface DrWatchProps {
@@ -84,11 +82,10 @@ export class DrWatch extends Construct {
     this.schedule = freshnessSchedule(this, { name: props.name, scheduleName: `${props.name}-dr-freshness`, freshness: this.freshness, everyMinutes, deadLetterQueue: props.deadLetterQueue });
 
     const alarms = new Map<string, cloudwatch.Alarm>();
-    const action = new actions.SnsAction(this.alarmTopic);
     for (const source of props.sources) {
-      const alarm = new cloudwatch.Alarm(this, `dr-copy-lag-${source.id}`, {
-        alarmName: `${props.name}-dr-copy-lag-${source.id}`,
-        alarmDescription: alarmDescription({
+      const alarm = forwardedAlarm(this, `dr-copy-lag-${source.id}`, {
+        name: props.name,
+        text: {
           subject: source.id,
           headline: 'DR copy older than the RPO (measured in the DR region)',
           summary: `The newest backup of ${source.id} in this region's vault (${props.vault.bucketName}) is {value} minutes old; its RPO is ${source.rpoMinutes} minutes, so losing the primary region now would lose more data than agreed. This alarm is the DR region's own: it fires even when the primary region is down.`,
@@ -97,16 +94,12 @@ export class DrWatch extends Construct {
             'Is the primary region up? If so, its copy-lag alarm and the newest backup executions say why copies stopped; if not, this vault is what a DR plan restores from.',
             'Runbook: docs/monitoring.md, "DR copy lag".',
           ],
-        }),
+        },
         metric: new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: FRESHNESS_METRICS.drCopyLag, dimensionsMap: { sourceId: source.id }, statistic: 'Maximum', period: Duration.minutes(freshnessPeriodMinutes(everyMinutes)) }),
         threshold: source.rpoMinutes,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         // No figure: the watch is not running, or the vault has no copy at all; either is a lapse.
-        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-      });
-      alarm.addAlarmAction(action);
-      alarm.addOkAction(action);
+        missing: cloudwatch.TreatMissingData.BREACHING,
+      }, this.alarmTopic);
       alarms.set(source.id, alarm);
     }
     this.copyLagAlarms = alarms;

@@ -232,19 +232,8 @@ export class Monitoring extends Construct {
   // -------------------------------------------------------------------------------------------
   // Alarms
 
-  private alarm(id: string, props: { metric: cloudwatch.IMetric; threshold: number; text: AlarmText; missing: cloudwatch.TreatMissingData; operator?: cloudwatch.ComparisonOperator }): cloudwatch.Alarm {
-    const alarm = new cloudwatch.Alarm(this, id, {
-      alarmName: `${this.props.name}-${id}`,
-      alarmDescription: alarmDescription(props.text),
-      metric: props.metric,
-      threshold: props.threshold,
-      evaluationPeriods: 1,
-      comparisonOperator: props.operator ?? cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      treatMissingData: props.missing,
-    });
-    const action = new actions.SnsAction(this.alarmTopic);
-    alarm.addAlarmAction(action);
-    alarm.addOkAction(action);
+  private alarm(id: string, props: Omit<ForwardedAlarmProps, 'name'>): cloudwatch.Alarm {
+    const alarm = forwardedAlarm(this, id, { ...props, name: this.props.name }, this.alarmTopic);
     this.allAlarms.push(alarm);
     return alarm;
   }
@@ -477,6 +466,34 @@ export function alarmForwarding(
   fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'EncryptAlerts', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [alerts.key.keyArn] }));
   topic.addSubscription(new subscriptions.LambdaSubscription(fn.function));
   return { topic, forwarder: fn };
+}
+
+export interface ForwardedAlarmProps {
+  /** The deployment's name: the alarm is `<name>-<id>`. */
+  readonly name: string;
+  readonly metric: cloudwatch.IMetric;
+  readonly threshold: number;
+  readonly text: AlarmText;
+  readonly missing: cloudwatch.TreatMissingData;
+  /** @default GREATER_THAN_THRESHOLD */
+  readonly operator?: cloudwatch.ComparisonOperator;
+}
+
+/** One alarm over one period, whose firing and clearing both go to `alarmTopic` (the forwarder of {@link alarmForwarding}). */
+export function forwardedAlarm(scope: Construct, id: string, props: ForwardedAlarmProps, alarmTopic: sns.ITopic): cloudwatch.Alarm {
+  const alarm = new cloudwatch.Alarm(scope, id, {
+    alarmName: `${props.name}-${id}`,
+    alarmDescription: alarmDescription(props.text),
+    metric: props.metric,
+    threshold: props.threshold,
+    evaluationPeriods: 1,
+    comparisonOperator: props.operator ?? cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    treatMissingData: props.missing,
+  });
+  const action = new actions.SnsAction(alarmTopic);
+  alarm.addAlarmAction(action);
+  alarm.addOkAction(action);
+  return alarm;
 }
 
 /** The schedule that runs a freshness function every `everyMinutes`, with a role that may invoke it and nothing else. */

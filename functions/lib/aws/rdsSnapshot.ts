@@ -61,6 +61,26 @@ export function snapshotIdentifierFor(sourceId: string, backupId: string): strin
   return `${SNAPSHOT_NAME_PREFIX}${sourceId}-${backupId.toLowerCase()}`;
 }
 
+/**
+ * The source and backup a Lifeboat snapshot name stands for, the inverse of {@link snapshotIdentifierFor}
+ * (`lifeboat-orders-db-20261122t053327z-k3x7q2ab` → `orders-db`, `20261122T053327Z-k3x7q2ab`); undefined for any
+ * other name. A name counts only if it is exactly what `snapshotIdentifierFor` gives for what it reads back.
+ */
+export function backupOfSnapshotName(identifier: string): { sourceId: string; backupId: string } | undefined {
+  // A backup id is 25 characters, after `lifeboat-<source>-`.
+  const id = identifier.slice(-25);
+  const sourceId = identifier.slice(SNAPSHOT_NAME_PREFIX.length, -26);
+  const backupId = `${id.slice(0, 8)}T${id.slice(9, 15)}Z${id.slice(16)}`;
+  try {
+    return snapshotIdentifierFor(sourceId, backupId) === identifier ? { sourceId, backupId } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Statuses of a snapshot (or a copy of one) still being made. */
+export const SNAPSHOT_IN_FLIGHT_STATUSES: ReadonlySet<string> = new Set(['creating', 'copying', 'pending']);
+
 /** Why `sourceId` cannot name an RDS snapshot, or `undefined` if it can. */
 export function snapshotSourceIdProblem(sourceId: string): string | undefined {
   if (!SOURCE_ID_PATTERN.test(sourceId)) return `"${sourceId}" is not a source id (1-40 of a-z, 0-9 and "-", starting with a letter)`;

@@ -32,7 +32,8 @@ import { readKeysRecords } from '../redis/keysFormat.ts';
 import { dumpKeyspace, restoreKeyspace } from '../redis/logical.ts';
 import { ScratchRedis } from '../redis/scratch.ts';
 import { runRedisBackup, type RedisBackupResult } from '../redis/vault.ts';
-import { assertSourceId, newBackupId } from '../vault/layout.ts';
+import { backupOfSnapshotName } from '../aws/rdsSnapshot.ts';
+import { assertSourceId, newBackupId, parseBackupId } from '../vault/layout.ts';
 import type { VaultStore } from '../vault/store.ts';
 
 /** What is backed up: a replication group (cluster mode on or off), or a single-node cluster outside one. */
@@ -235,18 +236,15 @@ export async function removeLeftoverSnapshots(
 ): Promise<{ removed: string[]; warnings: string[] }> {
   const removed: string[] = [];
   const warnings: string[] = [];
-  const ours = new RegExp(`^lifeboat-${sourceId}-(\\d{8})t(\\d{6})z-[a-z2-7]{8}$`);
   const filter = 'replicationGroupId' in target ? { ReplicationGroupId: target.replicationGroupId } : { CacheClusterId: target.cacheClusterId };
   let marker: string | undefined;
   try {
     do {
       const page = await elasticache.send(new DescribeSnapshotsCommand({ ...filter, SnapshotSource: 'user', ...(marker ? { Marker: marker } : {}) }));
       for (const snapshot of page.Snapshots ?? []) {
-        const match = ours.exec(snapshot.SnapshotName ?? '');
-        if (!match) continue;
-        const [, day, time] = match as unknown as [string, string, string];
-        const taken = Date.parse(`${day.slice(0, 4)}-${day.slice(4, 6)}-${day.slice(6)}T${time.slice(0, 2)}:${time.slice(2, 4)}:${time.slice(4)}Z`);
-        if (!(now.getTime() - taken > LEFTOVER_SNAPSHOT_AGE_MS)) continue;
+        const backup = backupOfSnapshotName(snapshot.SnapshotName ?? '');
+        if (backup?.sourceId !== sourceId) continue;
+        if (!(now.getTime() - parseBackupId(backup.backupId).time.getTime() > LEFTOVER_SNAPSHOT_AGE_MS)) continue;
         await elasticache.send(new DeleteSnapshotCommand({ SnapshotName: snapshot.SnapshotName })).then(
           () => removed.push(`snapshot ${snapshot.SnapshotName} (left by an earlier run)`),
           (error: unknown) => warnings.push(`could not delete snapshot ${snapshot.SnapshotName}, left by an earlier run: ${(error as Error).message}`),

@@ -14,10 +14,10 @@ import {
 } from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { backupOfSnapshotName, copySharedSnapshots, expired, type AirGapSnapshotDeps } from '../../../functions/air-gap-snapshots/copyShared.ts';
+import { copySharedSnapshots, expired, type AirGapSnapshotDeps } from '../../../functions/air-gap-snapshots/copyShared.ts';
 import { airGapSnapshotDepsFromEnv } from '../../../functions/air-gap-snapshots/env.ts';
 import { AirGapSnapshotCopyError, ConfigError } from '../../../functions/lib/errors.ts';
-import { fromInstanceSnapshot } from '../../../functions/lib/aws/rdsSnapshot.ts';
+import { backupOfSnapshotName, fromInstanceSnapshot } from '../../../functions/lib/aws/rdsSnapshot.ts';
 
 const WORKLOAD = '111122223333';
 const VAULT = '444455556666';
