@@ -255,9 +255,12 @@ describe('the latest file-set snapshot', () => {
 
 describe('the chunker', () => {
   it('cuts by content: an insertion near the start leaves later chunks unchanged', () => {
-    const gear = gearTable(randomBytes(32));
+    // Fixed bytes: with random ones, about 1 run in 1,300 (9 of 12,000 measured) has 3 chunks differ, not 2: the
+    // 8 inserted bytes move a position across the minimum or the average size, where the mask changes, so the
+    // insertion adds a cut and the chunks resync one cut later. The bound below is for the common case.
+    const gear = gearTable(seededBytes('gear', 32));
     const params = { minBytes: 4096, avgBytes: 16384, maxBytes: 65536 };
-    const data = randomBytes(1024 * 1024);
+    const data = seededBytes('data', 1024 * 1024);
     const cut = (input: Buffer) => {
       const chunker = new Chunker(gear, params);
       const out: Buffer[] = [];
@@ -274,3 +277,10 @@ describe('the chunker', () => {
     expect(shared).toBeGreaterThanOrEqual(a.length - 2);
   });
 });
+
+/** Deterministic pseudo-random bytes: SHA-256 of a label and a counter, block after block. */
+function seededBytes(label: string, length: number): Buffer {
+  const blocks: Buffer[] = [];
+  for (let i = 0; blocks.length * 32 < length; i++) blocks.push(createHash('sha256').update(`${label}:${i}`).digest());
+  return Buffer.concat(blocks).subarray(0, length);
+}
