@@ -77,9 +77,9 @@ export async function copyFileSet(request: { readonly sourceId: string; readonly
   });
 
   // Then the snapshot's own objects, the manifest last: only a snapshot whose packs are all there is listed.
-  for (const name of ['index', 'files'] as const) {
+  for (const name of manifest.packList ? (['index', 'files', 'packs'] as const) : (['index', 'files'] as const)) {
     const objectKey = snapshotObjectKey(sourceId, backupId, name);
-    const pinned = manifest.objects.find((o) => o.key === name);
+    const pinned = name === 'packs' ? manifest.packList : manifest.objects.find((o) => o.key === name);
     if (pinned && pinned.storedBytes > MAX_SINGLE_COPY_BYTES) {
       throw new StoreWriteFailedError(`${objectKey} is ${pinned.storedBytes} bytes, more than one CopyObject moves (5 GiB): split the source into smaller file sets`);
     }

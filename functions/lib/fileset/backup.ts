@@ -7,7 +7,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describeEncryption } from '../crypto/envelope.ts';
-import type { BackupKeyring } from '../crypto/keyring.ts';
+import type { BackupKeyring, KeyringDescription } from '../crypto/keyring.ts';
 import { LIFEBOAT_VERSION } from '../engine/version.ts';
 import { SourceUnreachableError } from '../errors.ts';
 import { newBackupId, parseBackupId } from '../vault/layout.ts';
@@ -23,12 +23,13 @@ import {
   type PackRecord,
   packName,
   serializeFileSetManifest,
+  serializePackList,
   snapshotManifestKey,
   snapshotObjectContext,
   snapshotObjectKey,
 } from './format.ts';
 import { DEFAULT_PACK_BYTES, PackWriter } from './packs.ts';
-import { loadOrCreateChunkIdKey, putSealedLines } from './sealed.ts';
+import { chunkIdKeyFor, loadOrCreateChunkIdKey, putSealedLines } from './sealed.ts';
 import type { FileSource, OpenedEntry, SourceEntry } from './sources.ts';
 
 /** Files up to 1 MiB are read ahead, at most 16 at a time: at most 16 MiB held beyond the pack buffer. */
@@ -62,6 +63,8 @@ export interface FileSetBackupOptions {
 export interface FileSetBackupResult {
   readonly manifest: FileSetManifest;
   readonly skipped: readonly { path: string; why: string }[];
+  /** Why the newest snapshot was not the parent (its keyring lacks one of this run's keys), when it was not. */
+  readonly parentNotReused?: string;
 }
 
 export async function runFileSetBackup(options: FileSetBackupOptions): Promise<FileSetBackupResult> {
@@ -72,13 +75,18 @@ export async function runFileSetBackup(options: FileSetBackupOptions): Promise<F
   const chunking = options.chunking ?? DEFAULT_CHUNKING;
   const packBytes = options.packBytes ?? DEFAULT_PACK_BYTES;
 
-  const chunkIdKey = await loadOrCreateChunkIdKey(store, keyring, sourceId);
+  const sealedChunkIdKey = await loadOrCreateChunkIdKey(store, keyring, sourceId);
+  const chunkIdKey = sealedChunkIdKey.secret;
+  const chunkIdKeyObject = await chunkIdKeyFor(store, keyring, sourceId, sealedChunkIdKey);
   const chunker = new Chunker(gearTable(chunkIdKey), chunking);
 
   // The parent: the newest complete snapshot. Its index is what this run dedupes against; its file list
-  // says which files are unchanged.
+  // says which files are unchanged. Only a parent written under every key of this run's keyring: a snapshot
+  // refers to its parent's packs, and each of its keys (the air-gapped vault's, once set) must open all of them.
   const { complete } = await scanSnapshots(store, sourceId);
-  const parent = complete.length > 0 ? await resolveFileSetSnapshot(store, sourceId, 'latest') : undefined;
+  const newest = complete.length > 0 ? await resolveFileSetSnapshot(store, sourceId, 'latest') : undefined;
+  const parentRefused = newest && !keyringCovers(newest.encryption.keyring, keyring.description) ? newest : undefined;
+  const parent = parentRefused ? undefined : newest;
   const known = new Map<string, ChunkLocation>();
   const packRecords = new Map<string, Omit<PackRecord, 'chunks'>>();
   const parentFiles = new Map<string, FileRecord>();
@@ -206,6 +214,9 @@ export async function runFileSetBackup(options: FileSetBackupOptions): Promise<F
     chunks: byPack.get(name)!.sort((a, b) => a[1] - b[1]),
   }));
 
+  const packList = serializePackList(index);
+  const packListKey = snapshotObjectKey(sourceId, backupId, 'packs');
+  await store.putObject(packListKey, packList);
   const indexObject = await putSealedLines(
     store, snapshotObjectKey(sourceId, backupId, 'index'), keyring, snapshotObjectContext(sourceId, backupId, 'index'),
     index.map((record) => JSON.stringify(record)),
@@ -243,10 +254,30 @@ export async function runFileSetBackup(options: FileSetBackupOptions): Promise<F
       skipped: skipped.length,
     },
     objects: [{ key: 'index', ...indexObject }, { key: 'files', ...filesObject }],
+    packList: { storedBytes: packList.byteLength, sha256: createHash('sha256').update(packList).digest('hex'), entries: index.length },
+    ...(chunkIdKeyObject ? { chunkIdKey: chunkIdKeyObject } : {}),
   };
   // Last: its presence is what makes the snapshot complete.
   await store.putObject(snapshotManifestKey(sourceId, backupId), serializeFileSetManifest(manifest));
-  return { manifest, skipped };
+  return {
+    manifest,
+    skipped,
+    ...(parentRefused
+      ? { parentNotReused: `${parentRefused.backupId} was written under ${describeKeyring(parentRefused.encryption.keyring)}, not every key of ${describeKeyring(keyring.description)}: every file was read again` }
+      : {}),
+  };
+}
+
+/** Whether every object written under `parent` opens with each key of `keyring` (the same raw key, or a superset of KMS keys). */
+export function keyringCovers(parent: KeyringDescription, keyring: KeyringDescription): boolean {
+  if (parent.type === 'raw-aes' || keyring.type === 'raw-aes') {
+    return parent.type === 'raw-aes' && keyring.type === 'raw-aes' && parent.keyNamespace === keyring.keyNamespace && parent.keyName === keyring.keyName;
+  }
+  return keyring.keyIds.every((id) => parent.keyIds.includes(id));
+}
+
+function describeKeyring(keyring: KeyringDescription): string {
+  return keyring.type === 'raw-aes' ? `the local key ${keyring.keyNamespace}/${keyring.keyName}` : `KMS key(s) ${keyring.keyIds.join(', ')}`;
 }
 
 /** Same path, same size, and the same ETag (S3) or modification time (directories). */

@@ -1,12 +1,14 @@
 /**
- * The file-set format (vault format "lifeboat-fileset" 1.0): where a file set's objects live and what its
+ * The file-set format (vault format "lifeboat-fileset" 1.1): where a file set's objects live and what its
  * snapshot manifest says. See docs/vault-format.md, "File sets".
  *
  * ```
  * filesets/<sourceId>/chunk-id-key                          the HMAC key naming chunks, encrypted (envelope)
+ * filesets/<sourceId>/chunk-id-key.<digest>                 1.1: the same key wrapped under a wider keyring (the air-gapped key too)
  * filesets/<sourceId>/packs/<backupId>/<nnnnnn>             packs: zstd-compressed chunks, one envelope message each
  * filesets/<sourceId>/snapshots/<backupId>/index            chunk id → pack, offset, length (encrypted JSON lines)
  * filesets/<sourceId>/snapshots/<backupId>/files            every file with its chunk list (encrypted JSON lines)
+ * filesets/<sourceId>/snapshots/<backupId>/packs            1.1: the packs it refers to, size and SHA-256 (plain JSON lines)
  * filesets/<sourceId>/snapshots/<backupId>/manifest.json    written last; makes the snapshot complete
  * ```
  */
@@ -16,7 +18,7 @@ import { BACKUP_ID_PATTERN, SOURCE_ID_PATTERN, isBackupId, parseBackupId, source
 
 export const FILESETS_PREFIX = 'filesets/';
 export const FILESET_FORMAT = 'lifeboat-fileset';
-export const FILESET_FORMAT_VERSION = '1.0';
+export const FILESET_FORMAT_VERSION = '1.1';
 export const FILESET_SUPPORTED_MAJOR = 1;
 
 /** `filesets/<sourceId>/`, or `filesets/` for every source. */
@@ -25,7 +27,7 @@ export function fileSetPrefix(sourceId?: string): string {
   sourcePrefix(sourceId); // validates the id
   return `${FILESETS_PREFIX}${sourceId}/`;
 }
-export const chunkIdKeyKey = (sourceId: string): string => `${fileSetPrefix(sourceId)}chunk-id-key`;
+export const chunkIdKeyKey = (sourceId: string): string => `${fileSetPrefix(sourceId)}${CHUNK_ID_KEY_NAME}`;
 export const packsPrefix = (sourceId: string): string => `${fileSetPrefix(sourceId)}packs/`;
 export const snapshotsPrefix = (sourceId: string): string => `${fileSetPrefix(sourceId)}snapshots/`;
 export function snapshotPrefix(sourceId: string, backupId: string): string {
@@ -33,7 +35,17 @@ export function snapshotPrefix(sourceId: string, backupId: string): string {
   return `${snapshotsPrefix(sourceId)}${backupId}/`;
 }
 export const snapshotManifestKey = (sourceId: string, backupId: string): string => `${snapshotPrefix(sourceId, backupId)}manifest.json`;
-export const snapshotObjectKey = (sourceId: string, backupId: string, name: 'index' | 'files'): string => `${snapshotPrefix(sourceId, backupId)}${name}`;
+export const snapshotObjectKey = (sourceId: string, backupId: string, name: 'index' | 'files' | 'packs'): string => `${snapshotPrefix(sourceId, backupId)}${name}`;
+
+/** The default chunk-id key object's name within `filesets/<sourceId>/`. */
+export const CHUNK_ID_KEY_NAME = 'chunk-id-key';
+/** A chunk-id key object's name: `chunk-id-key`, or `chunk-id-key.<16 hex>` (the key wrapped under a wider keyring). */
+export const CHUNK_ID_KEY_NAME_PATTERN = /^chunk-id-key(\.[0-9a-f]{16})?$/;
+/** The key of the chunk-id key object a snapshot names (its manifest's `chunkIdKey`, by default `chunk-id-key`). */
+export function chunkIdKeyObjectKey(sourceId: string, name: string = CHUNK_ID_KEY_NAME): string {
+  if (!CHUNK_ID_KEY_NAME_PATTERN.test(name)) throw new InvalidIdentifierError(`"${name}" is not a chunk-id key object (chunk-id-key or chunk-id-key.<16 hex>)`);
+  return `${fileSetPrefix(sourceId)}${name}`;
+}
 
 /** A pack's name, relative to `packs/`: `<backupId>/<6 digits>`, the backup that wrote it and its sequence number. */
 export const PACK_NAME_PATTERN = /^(\d{8}T\d{6}Z-[a-z2-7]{8})\/(\d{6})$/;
@@ -69,6 +81,33 @@ export interface PackRecord {
   readonly sha256: string;
   /** `[chunk id, offset in the decrypted pack, compressed length, raw length]`, by offset. */
   readonly chunks: readonly (readonly [string, number, number, number])[];
+}
+
+/** One line of `packs` (1.1): a pack the snapshot refers to, as its index records it, without the chunks. */
+export type PackListEntry = Omit<PackRecord, 'chunks'>;
+
+/** The `packs` object's bytes: one JSON line per pack, by name. */
+export function serializePackList(packs: readonly PackListEntry[]): Buffer {
+  const sorted = [...packs].sort((a, b) => (a.pack < b.pack ? -1 : a.pack > b.pack ? 1 : 0));
+  return Buffer.from(sorted.map((p) => `${JSON.stringify({ pack: p.pack, storedBytes: p.storedBytes, sha256: p.sha256 })}\n`).join(''));
+}
+
+export function parsePackList(bytes: Uint8Array, where: string): PackListEntry[] {
+  const entries: PackListEntry[] = [];
+  for (const line of Buffer.from(bytes).toString('utf8').split('\n')) {
+    if (line === '') continue;
+    let entry: PackListEntry;
+    try {
+      entry = JSON.parse(line) as PackListEntry;
+    } catch (cause) {
+      throw new ManifestInvalidError(`${where}: a line is not JSON`, { cause });
+    }
+    if (typeof entry.pack !== 'string' || !PACK_NAME_PATTERN.test(entry.pack) || !Number.isInteger(entry.storedBytes) || entry.storedBytes < 0 || typeof entry.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(entry.sha256)) {
+      throw new ManifestInvalidError(`${where}: a line is not a pack (pack, storedBytes, sha256)`);
+    }
+    entries.push({ pack: entry.pack, storedBytes: entry.storedBytes, sha256: entry.sha256 });
+  }
+  return entries;
 }
 
 /** One line of `files`. */
@@ -163,6 +202,10 @@ const schema = z.object({
     skipped: count,
   }),
   objects: z.tuple([storedObject, storedObject]),
+  /** 1.1: the `packs` object (what the copy, which never decrypts, reads to know which packs the snapshot needs). */
+  packList: z.object({ storedBytes: count, sha256, entries: count }).optional(),
+  /** 1.1: the chunk-id key object wrapped under every key of `encryption.keyring`, when not `chunk-id-key`. */
+  chunkIdKey: z.string().regex(CHUNK_ID_KEY_NAME_PATTERN, 'must be chunk-id-key or chunk-id-key.<16 hex>').optional(),
 });
 
 /**

@@ -64,7 +64,7 @@ export async function restoreFileSet(options: FileSetRestoreOptions): Promise<Fi
     }
   }
   const { chunks } = await loadIndex(store, keyring, manifest);
-  const chunkIdKey = await loadChunkIdKey(store, keyring, sourceId);
+  const chunkIdKey = await loadChunkIdKey(store, keyring, sourceId, manifest.chunkIdKey);
   const locate = (file: FileRecord, id: string): ChunkLocation => {
     const location = chunks.get(id);
     if (!location) throw new ChecksumMismatchError(`${file.path}: chunk ${id.slice(0, 12)}… is not in the snapshot's index`);

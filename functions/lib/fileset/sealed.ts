@@ -11,7 +11,7 @@ import { createDecryptStream, createEncryptStream } from '../crypto/envelope.ts'
 import type { BackupKeyring } from '../crypto/keyring.ts';
 import { ChecksumMismatchError, ObjectNotFoundError, SizeMismatchError } from '../errors.ts';
 import type { VaultStore } from '../vault/store.ts';
-import { chunkIdKeyContext, chunkIdKeyKey } from './format.ts';
+import { CHUNK_ID_KEY_NAME, chunkIdKeyContext, chunkIdKeyKey, chunkIdKeyObjectKey } from './format.ts';
 
 /** Counts and hashes the bytes passing through (the stored bytes of an object). */
 export class HashTap extends Transform {
@@ -95,23 +95,43 @@ async function openBytes(keyring: BackupKeyring, context: Record<string, string>
  * The 32-byte key that names chunks (HMAC-SHA-256) and seeds the chunker: random, made on the source's first
  * file-set backup and stored encrypted under the vault key, so chunk ids reveal nothing to whoever reads the
  * vault without that key. Backups of one source run one at a time (one schedule, one state machine
- * execution), so two first backups never race to create it.
+ * execution), so two first backups never race to create it. `created` says whether this call made it (then it is
+ * wrapped under every key of `keyring`).
  */
-export async function loadOrCreateChunkIdKey(store: VaultStore, keyring: BackupKeyring, sourceId: string): Promise<Buffer> {
+export async function loadOrCreateChunkIdKey(store: VaultStore, keyring: BackupKeyring, sourceId: string): Promise<{ secret: Buffer; created: boolean }> {
   const key = chunkIdKeyKey(sourceId);
   try {
-    return await loadChunkIdKey(store, keyring, sourceId);
+    return { secret: await loadChunkIdKey(store, keyring, sourceId), created: false };
   } catch (error) {
     if (!(error instanceof ObjectNotFoundError)) throw error;
   }
   const secret = randomBytes(32);
   await store.putObject(key, await sealBytes(keyring, chunkIdKeyContext(sourceId), secret));
-  return secret;
+  return { secret, created: true };
 }
 
-export async function loadChunkIdKey(store: VaultStore, keyring: BackupKeyring, sourceId: string): Promise<Buffer> {
-  const sealed = await store.getObject(chunkIdKeyKey(sourceId));
+/**
+ * The chunk-id key object a snapshot written with `keyring` names (manifest `chunkIdKey`, format 1.1): every object
+ * of a snapshot must open with each key of its keyring, the air-gapped vault's alone included, but
+ * `chunk-id-key` was sealed under the keyring of the source's first backup. When that was narrower (one key, the
+ * air-gapped key added since), the same secret is sealed again under the whole keyring as
+ * `chunk-id-key.<16 hex of the keyring's SHA-256>`, once per keyring. Returns `undefined` for `chunk-id-key` itself.
+ */
+export async function chunkIdKeyFor(store: VaultStore, keyring: BackupKeyring, sourceId: string, chunkIdKey: { secret: Buffer; created: boolean }): Promise<string | undefined> {
+  const description = keyring.description;
+  if (chunkIdKey.created || description.type !== 'kms' || description.keyIds.length < 2) return undefined;
+  const digest = createHash('sha256').update(JSON.stringify([...description.keyIds].sort())).digest('hex').slice(0, 16);
+  const name = `${CHUNK_ID_KEY_NAME}.${digest}`;
+  const key = chunkIdKeyObjectKey(sourceId, name);
+  if (!(await store.head(key))) await store.putObject(key, await sealBytes(keyring, chunkIdKeyContext(sourceId), chunkIdKey.secret));
+  return name;
+}
+
+/** The chunk-id key from `chunk-id-key`, or from the object `name` a snapshot's manifest names. */
+export async function loadChunkIdKey(store: VaultStore, keyring: BackupKeyring, sourceId: string, name: string = CHUNK_ID_KEY_NAME): Promise<Buffer> {
+  const key = chunkIdKeyObjectKey(sourceId, name);
+  const sealed = await store.getObject(key);
   const secret = await openBytes(keyring, chunkIdKeyContext(sourceId), sealed);
-  if (secret.byteLength !== 32) throw new SizeMismatchError(`${chunkIdKeyKey(sourceId)}: the chunk-id key is ${secret.byteLength} bytes, expected 32`);
+  if (secret.byteLength !== 32) throw new SizeMismatchError(`${key}: the chunk-id key is ${secret.byteLength} bytes, expected 32`);
   return secret;
 }

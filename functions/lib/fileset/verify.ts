@@ -18,7 +18,7 @@ import {
 import type { VaultStore } from '../vault/store.ts';
 import { loadIndex, readFiles } from './catalog.ts';
 import { decompressChunk } from './chunkCodec.ts';
-import { type FileSetManifest, type PackRecord, packKey, packOwner } from './format.ts';
+import { type FileSetManifest, type PackListEntry, type PackRecord, packKey, packOwner, parsePackList, snapshotObjectKey } from './format.ts';
 import { openPack } from './packs.ts';
 import { loadChunkIdKey } from './sealed.ts';
 
@@ -81,6 +81,14 @@ export async function verifyFileSet(options: FileSetVerifyOptions): Promise<File
     record('files', error);
   }
 
+  if (manifest.packList) {
+    try {
+      await checkPackList(store, manifest, packs);
+    } catch (error) {
+      record('packs', error);
+    }
+  }
+
   const names = [...packs.keys()];
   for (const name of names) {
     const head = await store.head(packKey(manifest.sourceId, name));
@@ -92,7 +100,7 @@ export async function verifyFileSet(options: FileSetVerifyOptions): Promise<File
   const percent = options.readDataPercent ?? 100;
   const isNew = (name: string) => options.readNewPacks === true && packOwner(name) === manifest.backupId;
   const toRead = [...names.filter(isNew), ...pickSubset(names.filter((name) => !isNew(name)), percent)].sort();
-  const chunkIdKey = await loadChunkIdKey(store, keyring, manifest.sourceId);
+  const chunkIdKey = await loadChunkIdKey(store, keyring, manifest.sourceId, manifest.chunkIdKey);
   let chunksChecked = 0;
   for (const name of toRead) {
     if (problems.some((p) => p.object === name)) continue;
@@ -103,6 +111,30 @@ export async function verifyFileSet(options: FileSetVerifyOptions): Promise<File
     }
   }
   return { ok: problems.length === 0, packs: names.length, packsRead: toRead.length, chunksChecked, problems };
+}
+
+/**
+ * The plain `packs` list (format 1.1) against the index: the same packs, sizes and SHA-256s, and the list's own
+ * bytes the manifest's. The copy to the air-gapped vault, which cannot decrypt the index, copies and proves packs
+ * by this list, so a list that says less or other than the index fails the snapshot's `structure` check.
+ */
+async function checkPackList(store: VaultStore, manifest: FileSetManifest, packs: ReadonlyMap<string, PackRecord>): Promise<void> {
+  const key = snapshotObjectKey(manifest.sourceId, manifest.backupId, 'packs');
+  const expected = manifest.packList!;
+  const bytes = await store.getObject(key);
+  if (bytes.byteLength !== expected.storedBytes) throw new SizeMismatchError(`${key}: ${bytes.byteLength} bytes stored, the manifest says ${expected.storedBytes}`);
+  const digest = createHash('sha256').update(bytes).digest('hex');
+  if (digest !== expected.sha256) throw new ChecksumMismatchError(`${key}: SHA-256 ${digest}, the manifest says ${expected.sha256}`);
+  const listed = parsePackList(bytes, key);
+  const differs = (entry: PackListEntry) => {
+    const indexed = packs.get(entry.pack);
+    return !indexed || indexed.storedBytes !== entry.storedBytes || indexed.sha256 !== entry.sha256;
+  };
+  const wrong = listed.find(differs);
+  if (wrong) throw new ManifestInvalidError(`${key}: pack ${wrong.pack} is not in the index as listed`);
+  if (listed.length !== packs.size || new Set(listed.map((e) => e.pack)).size !== packs.size) {
+    throw new ManifestInvalidError(`${key} lists ${listed.length} pack(s), the index ${packs.size}`);
+  }
 }
 
 /** `percent` of the packs chosen at random (at least one when any is asked for), as restic's --read-data-subset. */
