@@ -62,6 +62,18 @@ export interface AirGapCopyResult {
   readonly payloadObjectsAlreadyCopied?: number;
 }
 
+/** What the air-gapped copy of a file-set snapshot did (fileSetAirGapCopy.ts). */
+export interface FileSetAirGapCopyResult {
+  readonly bucket: string;
+  readonly region: string;
+  /** Packs, snapshot objects, chunk-id key, verification results and manifest this run copied. */
+  readonly objectsCopied: number;
+  readonly packsCopied: number;
+  readonly packBytesCopied: number;
+  /** Packs of the snapshot an earlier copy (of it or of an earlier snapshot) had proven there. */
+  readonly packsAlreadyCopied: number;
+}
+
 /** What earlier runs proved in the air-gapped vault: payload key → the SHA-256 S3 reported for its copy. */
 export interface AirGapProgress {
   load(): Promise<ReadonlyMap<string, string>>;
@@ -121,7 +133,7 @@ export async function copyToAirGap(manifest: Pick<BackupManifest, 'sourceId' | '
       multipartObjects += 1;
       sha256 = await copyInParts(key, payload, primary, target, { ...options, outOfTime });
     } else {
-      const checksum = await copy(key, primary.bucket, target, true);
+      const checksum = await copyObjectToAirGap(key, primary.bucket, target, true);
       sha256 = checksum === undefined ? '(none returned)' : Buffer.from(checksum, 'base64').toString('hex');
       if (sha256 !== payload.sha256) {
         throw new ChecksumMismatchError(
@@ -132,9 +144,9 @@ export async function copyToAirGap(manifest: Pick<BackupManifest, 'sourceId' | '
     await options.progress?.record(key, sha256);
     return sha256;
   });
-  for (const key of primary.verifications) await copy(key, primary.bucket, target, false);
+  for (const key of primary.verifications) await copyObjectToAirGap(key, primary.bucket, target, false);
   // Last: the manifest makes the air-gapped copy a backup.
-  await copy(manifestKey(manifest.sourceId, manifest.backupId), primary.bucket, target, false);
+  await copyObjectToAirGap(manifestKey(manifest.sourceId, manifest.backupId), primary.bucket, target, false);
   return {
     bucket: target.bucket,
     region: target.region,
@@ -267,7 +279,7 @@ async function send<T>(target: AirGapTarget, key: string, sourceBucket: string, 
 }
 
 /** One server-side copy into the air-gapped vault; with `checksum`, S3's SHA-256 of the copy (base64). */
-async function copy(key: string, sourceBucket: string, target: AirGapTarget, checksum: boolean): Promise<string | undefined> {
+export async function copyObjectToAirGap(key: string, sourceBucket: string, target: AirGapTarget, checksum: boolean): Promise<string | undefined> {
   try {
     const output = await target.client.send(
       new CopyObjectCommand({

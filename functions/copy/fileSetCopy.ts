@@ -8,7 +8,8 @@
  *      cannot read which packs the snapshot's index names: it copies the packs of every backup up to this one,
  *      and the DR vault's retention removes those no snapshot refers to, as in the primary;
  *   3. the snapshot's `index` and `files`, then its `manifest.json`, which makes it a snapshot there;
- *   4. its verification results the DR vault lacks (the DR region's retention reads them).
+ *   4. its verification results the DR vault lacks (the DR region's retention reads them);
+ *   5. with an air-gapped vault, the snapshot there too (fileSetAirGapCopy.ts).
  *
  * Each object is copied only if the DR vault does not hold it, and a pack or snapshot object is copied on the
  * condition that the primary's is still the one listed (`CopySourceIfMatch`). Out of time, the copy stops between
@@ -20,6 +21,7 @@ import { parseFileSetManifest } from '../lib/fileset/format.ts';
 import { chunkIdKeyKey, packOwner, packsPrefix, snapshotManifestKey, snapshotObjectKey, snapshotPrefix } from '../lib/fileset/format.ts';
 import { mapConcurrent } from '../lib/vault/catalog.ts';
 import { VERIFICATIONS_DIR } from '../lib/vault/layout.ts';
+import { copyFileSetToAirGap } from './fileSetAirGapCopy.ts';
 import { CopyInterruptedError } from './interrupted.ts';
 import { MAX_SINGLE_COPY_BYTES } from './parts.ts';
 import { copyMissingResults, getObject, lag, listKeys, now, outOfTime, serverSideCopy, wrapWrite, type CopyBackupResult, type S3Sender, type VaultCopyDeps } from './vaultCopy.ts';
@@ -56,7 +58,8 @@ export async function copyFileSet(request: { readonly sourceId: string; readonly
   if (existing) {
     if (!existing.bytes.equals(source.bytes)) throw new BackupConflictError(`The DR vault s3://${deps.dr.bucket} already holds a different ${key}; refusing to overwrite it`);
     const verificationsCopied = await copyResults(sourceId, backupId, deps);
-    return { ...base, packsCopied: 0, packBytesCopied: 0, verificationsCopied, alreadyCopied: true, ...lag(manifest, existing.lastModified ?? now(deps)) };
+    const airGap = deps.airGap ? await copyFileSetToAirGap(manifest, source.bytes, { ...deps, airGap: deps.airGap }) : {};
+    return { ...base, packsCopied: 0, packBytesCopied: 0, verificationsCopied, alreadyCopied: true, ...airGap, ...lag(manifest, existing.lastModified ?? now(deps)) };
   }
 
   await copyChunkIdKey(sourceId, deps);
@@ -89,7 +92,9 @@ export async function copyFileSet(request: { readonly sourceId: string; readonly
   await wrapWrite(key, deps, () => serverSideCopy(key, source.etag, deps));
   const copiedAt = now(deps);
   const verificationsCopied = await copyResults(sourceId, backupId, deps);
-  return { ...base, packsCopied, packBytesCopied, verificationsCopied, alreadyCopied: false, ...lag(manifest, copiedAt) };
+  // Then the air-gapped vault, when there is one (docs/air-gapped-vault.md, "File sets").
+  const airGap = deps.airGap ? await copyFileSetToAirGap(manifest, source.bytes, { ...deps, airGap: deps.airGap }) : {};
+  return { ...base, packsCopied, packBytesCopied, verificationsCopied, alreadyCopied: false, ...airGap, ...lag(manifest, copiedAt) };
 }
 
 /** The source's chunk-id key: copied once; a DR vault holding a different one for the source is refused. */

@@ -43,7 +43,7 @@ import {
 } from '../lib/errors.ts';
 import { AIR_GAP_PROGRESS_NAME, VERIFICATIONS_DIR, backupPrefix, manifestKey } from '../lib/vault/layout.ts';
 import { sha256OfRanges } from './rangedHash.ts';
-import { copyToAirGap, type AirGapCopyResult, type AirGapProgress, type AirGapTarget } from './airGapCopy.ts';
+import { copyToAirGap, type AirGapCopyResult, type AirGapProgress, type AirGapTarget, type FileSetAirGapCopyResult } from './airGapCopy.ts';
 import { CopyInterruptedError } from './interrupted.ts';
 import { MAX_SINGLE_COPY_BYTES, copySource, describeError, partRanges } from './parts.ts';
 import { parseAnyManifest, type CatalogManifest } from '../lib/vault/catalog.ts';
@@ -118,8 +118,8 @@ export interface CopyBackupResult {
   readonly verificationsCopied: number;
   /** The DR vault already held this manifest (a retried copy); nothing but missing verification results was copied. */
   readonly alreadyCopied: boolean;
-  /** Dumps, with an air-gapped vault: what went there (again on a retried copy: the bucket keeps every version). */
-  readonly airGap?: AirGapCopyResult;
+  /** With an air-gapped vault: what went there (again on a retried copy: the bucket keeps every version). */
+  readonly airGap?: AirGapCopyResult | FileSetAirGapCopyResult;
   /** When the backup completed (its manifest's `completedAt`). */
   readonly completedAt: string;
   /** When the DR manifest was written. */
@@ -607,7 +607,7 @@ export async function listKeys(vault: { client: S3Sender; bucket: string }, pref
 }
 
 /** A JSON object written to the DR vault under the DR key. */
-async function putDrJson(key: string, body: string, deps: VaultCopyDeps): Promise<void> {
+export async function putDrJson(key: string, body: string, deps: VaultCopyDeps): Promise<void> {
   await wrapWrite(key, deps, () =>
     deps.dr.client.send(
       new PutObjectCommand({
