@@ -74,6 +74,8 @@ export interface FileSetBackupResult {
   readonly newPacks: number;
   /** Objects that are not files (S3 "folder/" markers), not backed up. */
   readonly skipped: number;
+  /** Why the newest snapshot was not built on (sealed under fewer keys than this run's: the air-gapped key was added). */
+  readonly parentNotReused?: string;
 }
 
 export const DEFAULT_STOP_MARGIN_MS = 90_000;
@@ -94,7 +96,7 @@ async function backUpFileSetNow(event: unknown, deps: FileSetBackupDeps): Promis
   if (!source) throw new ConfigError(`sourceId: unknown source '${sourceId}'; this function backs up ${deps.sources.map((s) => s.id).join(', ')}`);
   const margin = deps.stopMarginMs ?? DEFAULT_STOP_MARGIN_MS;
   let packsStored = 0;
-  const { manifest } = await runFileSetBackup({
+  const { manifest, parentNotReused } = await runFileSetBackup({
     store: deps.store,
     keyring: deps.keyring,
     sourceId,
@@ -115,7 +117,7 @@ async function backUpFileSetNow(event: unknown, deps: FileSetBackupDeps): Promis
       }
     },
   });
-  return fileSetResultOf(manifest);
+  return { ...fileSetResultOf(manifest), ...(parentNotReused ? { parentNotReused } : {}) };
 }
 
 export function fileSetResultOf(manifest: FileSetManifest): FileSetBackupResult {

@@ -16,7 +16,8 @@ export function fileSetBackupDepsFromEnv(env: Env = process.env): FileSetBackupD
     s3: s3ClientFromEnv(env),
     store: new S3Store({ client: s3ClientFromEnv(env), bucket: vars.VAULT_BUCKET, serverSideEncryption: { kmsKeyId: vars.VAULT_KEY_ARN } }),
     // Decrypts only its sources' own objects (the parent snapshot's index and file list, the chunk-id key): the
-    // role's kms:Decrypt is conditioned on the lifeboat:source encryption context.
-    keyring: kmsKeyring({ keyIds: [vars.VAULT_KEY_ARN], clientProvider: kmsClientFor }),
+    // role's kms:Decrypt is conditioned on the lifeboat:source encryption context. With an air-gapped vault, every
+    // data key is wrapped under its key too (Encrypt only), so that copy opens with the vault account's key alone.
+    keyring: kmsKeyring({ keyIds: [vars.VAULT_KEY_ARN, ...(env['AIR_GAP_KEY_ARN'] ? [env['AIR_GAP_KEY_ARN']] : [])], clientProvider: kmsClientFor }),
   };
 }

@@ -101,6 +101,18 @@ export class AirGappedVault extends Construct {
             resources: ['*'],
             conditions: { StringLike: { 'kms:EncryptionContext:lifeboat:backup': '*', 'kms:EncryptionContext:lifeboat:source': '*' } },
           }),
+          // A file set's packs and chunk-id key name the pack or the object instead of a backup (its index and file
+          // list name the backup, above): the same Encrypt only, for those contexts only.
+          new iam.PolicyStatement({
+            sid: 'WorkloadWrapsFileSetDataKeys',
+            principals: [workload],
+            actions: ['kms:Encrypt'],
+            resources: ['*'],
+            conditions: {
+              StringLike: { 'kms:EncryptionContext:lifeboat:source': '*' },
+              'ForAnyValue:StringEquals': { 'kms:EncryptionContextKeys': ['lifeboat:pack', 'lifeboat:object'] },
+            },
+          }),
           new iam.PolicyStatement({ sid: 'ReaderDecrypts', principals: [this.readerRole], actions: ['kms:Decrypt', 'kms:DescribeKey'], resources: ['*'] }),
         ],
       }),
@@ -120,7 +132,7 @@ export class AirGappedVault extends Construct {
         sid: 'WorkloadAddsBackupsUnderTheKey',
         principals: [workload],
         actions: WORKLOAD_WRITE_ACTIONS,
-        resources: [bucket.arnForObjects('backups/*')],
+        resources: [bucket.arnForObjects('backups/*'), bucket.arnForObjects('filesets/*')],
       }),
     );
     // Every object the workload adds is under this account's key, never one the workload could destroy. The conditions
@@ -146,8 +158,8 @@ export class AirGappedVault extends Construct {
     );
     const policy = new ReviewedPolicy(this.readerRole, "The air-gapped vault reader's own statements: this vault's backups and key, read only; a managed policy would be shared and so wider.");
     policy.add(
-      new iam.PolicyStatement({ sid: 'ReadBackups', actions: AIR_GAP_READ_ACTIONS, resources: [bucket.arnForObjects('backups/*')] }),
-      'Any backup of this vault, read only (or restored from archive): the wildcard is the source, backup id and file.',
+      new iam.PolicyStatement({ sid: 'ReadBackups', actions: AIR_GAP_READ_ACTIONS, resources: [bucket.arnForObjects('backups/*'), bucket.arnForObjects('filesets/*')] }),
+      'Any backup or file-set snapshot of this vault, read only (or restored from archive): the wildcard is the source, backup id and file.',
     );
     policy.add(new iam.PolicyStatement({ sid: 'ListBackups', actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }));
     policy.add(new iam.PolicyStatement({ sid: 'DecryptBackups', actions: ['kms:Decrypt'], resources: [this.key.keyArn] }));

@@ -105,6 +105,7 @@ export class BackupFunctions extends Construct {
         logKey: this.operationsKey,
         deadLetterQueue: this.deadLetterQueue,
         ...(props.evidenceKey ? { evidenceKey: props.evidenceKey } : {}),
+        ...(props.airGapKeyArn ? { airGapKeyArn: props.airGapKeyArn } : {}),
       });
     }
 

@@ -447,7 +447,11 @@ export class BackupPipeline extends Construct {
     if (airGap) {
       // Add objects, nothing else: the air-gapped vault's bucket policy denies the rest to this account anyway.
       fn.addToRolePolicy(
-        new iam.PolicyStatement({ sid: 'AddToAirGappedVault', actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resources: [`arn:${this.stack.partition}:s3:::${airGap.bucketName}/backups/*`] }),
+        new iam.PolicyStatement({
+          sid: 'AddToAirGappedVault',
+          actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+          resources: [`arn:${this.stack.partition}:s3:::${airGap.bucketName}/backups/*`, ...(this.fileSetSources.length > 0 ? [`arn:${this.stack.partition}:s3:::${airGap.bucketName}/filesets/*`] : [])],
+        }),
         everySource,
       );
       // S3 stores each copy under the vault account's key, which lets this account do so through S3 only, into that

@@ -33,6 +33,8 @@ export interface FileSetBackupFunctionProps {
   readonly deadLetterQueue: sqs.IQueue;
   /** The evidence key: the function records its audit events with it. @default no audit trail */
   readonly evidenceKey?: kms.IKey;
+  /** The air-gapped vault's key (`vaultAccount.keyArn`): every data key is wrapped under it too, Encrypt only. @default none */
+  readonly airGapKeyArn?: string;
 }
 
 /** Where a file set's objects live in the vault (docs/vault-format.md, "File sets"). */
@@ -68,6 +70,7 @@ export class FileSetBackupFunction extends Construct {
       VAULT_KEY_ARN: props.vaultKey.keyArn,
       LIFEBOAT_SOURCES: JSON.stringify(entries),
       ...(props.evidenceKey ? { EVIDENCE_KEY_ARN: props.evidenceKey.keyArn } : {}),
+      ...(props.airGapKeyArn ? { AIR_GAP_KEY_ARN: props.airGapKeyArn } : {}),
     };
     const fn = new PipelineFunction(this, 'Backup', {
       handler: 'fileset-backup',
@@ -157,6 +160,8 @@ export class FileSetBackupFunction extends Construct {
         conditions: { StringEquals: { 'kms:ViaService': `s3.${stack.region}.amazonaws.com` } },
       }),
     );
+    // Wrapping each data key for the air-gapped vault too: Encrypt only, so this role never unwraps what it wraps there.
+    if (props.airGapKeyArn) grant(new iam.PolicyStatement({ sid: 'WrapForAirGappedVault', actions: ['kms:Encrypt'], resources: [props.airGapKeyArn] }));
     if (props.evidenceKey) {
       for (const { statement, wildcardReason } of auditWriteStatements(stack, { vault: props.vault, vaultKey: props.vaultKey, evidenceKey: props.evidenceKey })) {
         grant(statement, wildcardReason ?? AUDIT_WILDCARD_REASON);

@@ -54,7 +54,7 @@ describe('with vaultAccount', () => {
     });
   });
 
-  it('lets the workload account add objects under backups/ and nothing else: no read, list, delete, retention or policy change', () => {
+  it('lets the workload account add objects under backups/ and filesets/ and nothing else: no read, list, delete, retention or policy change', () => {
     const [bucketId] = vaultBucket();
     const [keyId] = only('AWS::KMS::Key');
     const [, policy] = only('AWS::S3::BucketPolicy', { Bucket: { Ref: bucketId } });
@@ -63,7 +63,7 @@ describe('with vaultAccount', () => {
     const statements: Statement[] = policy.Properties.PolicyDocument.Statement;
 
     expect(statements.filter((s) => JSON.stringify(s.Principal) === JSON.stringify(workload))).toEqual([
-      { Sid: 'WorkloadAddsBackupsUnderTheKey', Effect: 'Allow', Principal: workload, Action: ['s3:AbortMultipartUpload', 's3:PutObject'], Resource: objects('/backups/*') },
+      { Sid: 'WorkloadAddsBackupsUnderTheKey', Effect: 'Allow', Principal: workload, Action: ['s3:AbortMultipartUpload', 's3:PutObject'], Resource: [objects('/backups/*'), objects('/filesets/*')] },
       // Another key or kind of encryption named is refused; none named is the bucket's default, this key. The headers
       // cannot be required: a multipart copy's UploadPartCopy and Complete (s3:PutObject too) never carry them.
       {
@@ -85,7 +85,7 @@ describe('with vaultAccount', () => {
     const statements: Statement[] = key.Properties.KeyPolicy.Statement;
     const bySid = Object.fromEntries(statements.map((s) => [s.Sid, s]));
 
-    expect(statements.map((s) => s.Sid)).toEqual(['KeyAdministrationByThisAccountOnly', 'WorkloadEncryptsThroughS3Only', 'WorkloadWrapsBackupDataKeys', 'ReaderDecrypts']);
+    expect(statements.map((s) => s.Sid)).toEqual(['KeyAdministrationByThisAccountOnly', 'WorkloadEncryptsThroughS3Only', 'WorkloadWrapsBackupDataKeys', 'WorkloadWrapsFileSetDataKeys', 'ReaderDecrypts']);
     // Encrypt only (never Decrypt), and only with a Lifeboat backup's encryption context.
     expect(bySid.WorkloadWrapsBackupDataKeys).toEqual({
       Sid: 'WorkloadWrapsBackupDataKeys',
@@ -94,6 +94,18 @@ describe('with vaultAccount', () => {
       Action: 'kms:Encrypt',
       Resource: '*',
       Condition: { StringLike: { 'kms:EncryptionContext:lifeboat:backup': '*', 'kms:EncryptionContext:lifeboat:source': '*' } },
+    });
+    // A file set's packs and chunk-id key: their context names the pack or the object, not a backup.
+    expect(bySid.WorkloadWrapsFileSetDataKeys).toEqual({
+      Sid: 'WorkloadWrapsFileSetDataKeys',
+      Effect: 'Allow',
+      Principal: { AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::${WORKLOAD}:root`]] } },
+      Action: 'kms:Encrypt',
+      Resource: '*',
+      Condition: {
+        StringLike: { 'kms:EncryptionContext:lifeboat:source': '*' },
+        'ForAnyValue:StringEquals': { 'kms:EncryptionContextKeys': ['lifeboat:pack', 'lifeboat:object'] },
+      },
     });
     expect(bySid.KeyAdministrationByThisAccountOnly).toEqual({
       Sid: 'KeyAdministrationByThisAccountOnly',
@@ -126,7 +138,12 @@ describe('with vaultAccount', () => {
       { Effect: 'Allow', Principal: { AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::${WORKLOAD}:root`]] } }, Action: 'sts:AssumeRole' },
     ]);
     expect(policy.Properties.PolicyDocument.Statement).toEqual([
-      { Sid: 'ReadBackups', Effect: 'Allow', Action: ['s3:GetObject', 's3:RestoreObject'], Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, '/backups/*']] } },
+      {
+        Sid: 'ReadBackups',
+        Effect: 'Allow',
+        Action: ['s3:GetObject', 's3:RestoreObject'],
+        Resource: [{ 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, '/backups/*']] }, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, '/filesets/*']] }],
+      },
       { Sid: 'ListBackups', Effect: 'Allow', Action: 's3:ListBucket', Resource: { 'Fn::GetAtt': [bucketId, 'Arn'] } },
       { Sid: 'DecryptBackups', Effect: 'Allow', Action: 'kms:Decrypt', Resource: { 'Fn::GetAtt': [keyId, 'Arn'] } },
     ]);
@@ -194,9 +211,10 @@ describe('with vaultAccount.keyArn (the second deploy): the workload side', () =
       .flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
   };
 
-  it('wraps every dump and configuration backup under the air-gapped key too: Encrypt only, on that key alone', () => {
+  it('wraps every dump, configuration backup and file-set snapshot under the air-gapped key too: Encrypt only, on that key alone', () => {
     expect(functions('lifeboat-config-backup')).toHaveLength(1);
-    const dumps = [...functions('lifeboat-dump'), ...functions('lifeboat-config-backup')];
+    expect(functions('lifeboat-fileset-backup')).toHaveLength(1);
+    const dumps = [...functions('lifeboat-dump'), ...functions('lifeboat-config-backup'), ...functions('lifeboat-fileset-backup')];
     expect(dumps.length).toBeGreaterThan(0);
     for (const fn of dumps) {
       expect(fn.Properties.Environment.Variables.AIR_GAP_KEY_ARN).toBe(KEY_ARN);
@@ -204,7 +222,8 @@ describe('with vaultAccount.keyArn (the second deploy): the workload side', () =
       expect(uses).toEqual([{ Sid: 'WrapForAirGappedVault', Effect: 'Allow', Action: 'kms:Encrypt', Resource: KEY_ARN }]);
     }
     // The Fargate dump tasks get the same variable and statement.
-    const tasks = Object.values(primary.findResources('AWS::ECS::TaskDefinition')).filter((t) => /dump/.test(String(t.Properties.Family)));
+    const tasks = Object.values(primary.findResources('AWS::ECS::TaskDefinition')).filter((t) => /dump|fileset/.test(String(t.Properties.Family)));
+    expect(tasks.some((t) => /fileset/.test(String(t.Properties.Family)))).toBe(true);
     expect(tasks.length).toBeGreaterThan(0);
     for (const task of tasks) expect(task.Properties.ContainerDefinitions[0].Environment).toContainEqual({ Name: 'AIR_GAP_KEY_ARN', Value: KEY_ARN });
   });
@@ -214,7 +233,12 @@ describe('with vaultAccount.keyArn (the second deploy): the workload side', () =
     expect(copy!.Properties.Environment.Variables).toMatchObject({ AIR_GAP_BUCKET: BUCKET, AIR_GAP_REGION: 'eu-west-1', AIR_GAP_ACCOUNT: VAULT_ACCOUNT, AIR_GAP_KEY_ARN: KEY_ARN });
     const airGap = statementsOfRole(copy!.Properties.Role).filter((st) => JSON.stringify(st).includes(BUCKET) || JSON.stringify(st).includes(KEY_ARN));
     expect(airGap).toEqual([
-      { Sid: 'AddToAirGappedVault', Effect: 'Allow', Action: ['s3:AbortMultipartUpload', 's3:PutObject'], Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:s3:::${BUCKET}/backups/*`]] } },
+      {
+        Sid: 'AddToAirGappedVault',
+        Effect: 'Allow',
+        Action: ['s3:AbortMultipartUpload', 's3:PutObject'],
+        Resource: [{ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:s3:::${BUCKET}/backups/*`]] }, { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:s3:::${BUCKET}/filesets/*`]] }],
+      },
       {
         Sid: 'EncryptAirGappedObjects',
         Effect: 'Allow',
@@ -238,7 +262,7 @@ describe('with vaultAccount.keyArn (the second deploy): the workload side', () =
 
   it('gives no other function anything in the air-gapped vault or on its key', () => {
     const others = Object.values(primary.findResources('AWS::Lambda::Function')).filter(
-      (fn) => !['lifeboat-dump', 'lifeboat-config-backup', 'lifeboat-copy'].includes(fn.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME),
+      (fn) => !['lifeboat-dump', 'lifeboat-config-backup', 'lifeboat-fileset-backup', 'lifeboat-copy'].includes(fn.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME),
     );
     for (const fn of others) {
       if (!fn.Properties.Role) continue;

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFileSet } from '../../../functions/copy/fileSetCopy.ts';
 import type { VaultCopyDeps } from '../../../functions/copy/vaultCopy.ts';
 import { backUpFileSet, FileSetSourceSchema, type FileSetBackupDeps } from '../../../functions/fileset-backup/backup.ts';
+import { kmsKeyring } from '../../../functions/lib/crypto/keyring.ts';
 import { localHmacSigner } from '../../../functions/lib/crypto/mac.ts';
 import { listFileSetSnapshots, scanSnapshots } from '../../../functions/lib/fileset/catalog.ts';
 import { chunkIdKeyKey, packsPrefix, snapshotPrefix } from '../../../functions/lib/fileset/format.ts';
@@ -18,6 +19,7 @@ import { readLatestVerification } from '../../../functions/lib/vault/verificatio
 import { verifyFileSetSnapshot } from '../../../functions/lib/verify/fileSet.ts';
 import { pruneSource, type PruneDeps } from '../../../functions/prune/prune.ts';
 import { testKeyring } from '../engine/helpers.ts';
+import { fakeKms } from '../../harness/kms.ts';
 import { startLocalS3, type LocalS3 } from '../../harness/s3.ts';
 
 const SOURCE = 'uploads';
@@ -56,6 +58,22 @@ describe('the file-set backup function', () => {
     expect(result.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(result.newPacks).toBeGreaterThan(1);
     await expect(backUpFileSet({ sourceId: 'orders-db' }, deps)).rejects.toMatchObject({ name: 'ConfigError', message: expect.stringContaining("unknown source 'orders-db'; this function backs up uploads") });
+  });
+
+  it('says when it did not build on the newest snapshot because that one is sealed under fewer keys (the air-gapped key was added)', async () => {
+    const store = new S3Store({ client: s3.client, bucket: await s3.createBucket() });
+    const bucket = await sourceBucket(3);
+    const vaultKey = 'arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab';
+    const airGapKey = 'arn:aws:kms:eu-west-1:444455556666:key/0a1b2c3d-1111-2222-3333-444455556666';
+    const clientProvider = fakeKms();
+    const first = await backUpFileSet({ sourceId: SOURCE }, backupDeps(bucket, store, kmsKeyring({ keyIds: [vaultKey], clientProvider })));
+    expect(first.parentNotReused).toBeUndefined();
+    const widened = backupDeps(bucket, store, kmsKeyring({ keyIds: [vaultKey, airGapKey], clientProvider }), { now: () => new Date(Date.now() + 60_000) });
+    const second = await backUpFileSet({ sourceId: SOURCE }, widened);
+    expect(second).toMatchObject({ filesRead: 3, filesReused: 0, parentNotReused: expect.stringMatching(new RegExp(`^${first.backupId} was written under KMS key\\(s\\) ${vaultKey}, not every key of`)) });
+    const third = await backUpFileSet({ sourceId: SOURCE }, { ...widened, now: () => new Date(Date.now() + 120_000) });
+    expect(third).toMatchObject({ filesRead: 0, filesReused: 3 });
+    expect(third.parentNotReused).toBeUndefined();
   });
 
   it('gives up with OutOfTimeError after a pack once too little time is left: no snapshot, and the next run completes on its own', async () => {
