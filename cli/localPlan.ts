@@ -424,8 +424,15 @@ function localSkip(planStep: PlanStepConfig, levels: unknown, config: LifeboatCo
     case 'restore-config':
       // Its drill compares every item with the region's SSM and Secrets Manager, which a local drill does not reach.
       return `compare the latest verified configuration backup of ${planStep.parameters.source} with the ${planStep.parameters.region} region's SSM parameters and secrets (lifeboat verify checks the backup itself)`;
-    case 'restore-cache':
     case 'restore-files':
+      if (planStep.parameters.region === 'air-gap') {
+        return `restore the latest verified snapshot of ${planStep.parameters.source} from the air-gapped vault (account ${config.vaultAccount?.accountId ?? '?'}, through its reader role) into s3://${planStep.parameters.target.bucket}/${planStep.parameters.target.prefix}`;
+      }
+      if (planStep.parameters.region === 'dr' && options.drStore === undefined) {
+        throw new ConfigError(`Step '${planStep.id}' restores from the DR region's vault: give its copy with --dr-vault DIR`);
+      }
+      return undefined;
+    case 'restore-cache':
       if (planStep.parameters.region === 'dr' && options.drStore === undefined) {
         throw new ConfigError(`Step '${planStep.id}' restores from the DR region's vault: give its copy with --dr-vault DIR`);
       }

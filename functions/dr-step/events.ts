@@ -20,7 +20,7 @@ const executionId = z.string().min(1).refine((id) => executionNameProblem(id) ==
 const mode = z.enum(['real', 'drill']).nullish().transform((value) => value ?? 'real');
 const regionChoice = z.enum(['primary', 'dr']);
 export type RegionChoice = z.infer<typeof regionChoice>;
-/** A dump is also restored from the air-gapped vault (another account's, read through its reader role). */
+/** A dump or a file set is also restored from the air-gapped vault (another account's, read through its reader role). */
 const vaultChoice = z.enum(['primary', 'dr', 'air-gap']);
 export type VaultChoice = z.infer<typeof vaultChoice>;
 const rdsIdentifier = z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,62}$/, 'must be an RDS identifier (a letter, then letters, digits and "-")');
@@ -64,7 +64,7 @@ export type RestoreCacheParameters = z.output<typeof RestoreCacheParametersSchem
 /** A file set's snapshot restored into an S3 bucket and prefix; a drill reads and checks every byte into nowhere instead. */
 export const RestoreFilesParametersSchema = z.object({
   source: z.string().min(1),
-  region: regionChoice.default('primary'),
+  region: vaultChoice.default('primary'),
   pointInTime: isoTimestamp.optional(),
   /** Only this file, or (ending in `/`) everything under this path. @default every file */
   path: z.string().min(1).optional(),

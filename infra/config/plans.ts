@@ -40,8 +40,8 @@ const text = z.string().trim().min(1, { error: 'must not be empty' });
 const SourceRef = z.string().min(1, { error: 'must name a configured source' });
 
 const RestoreRegion = z.enum(['primary', 'dr']).default('primary');
-/** A dump may also be restored from the air-gapped vault (`vaultAccount` with its `keyArn`), through its reader role. */
-const RestoreDumpRegion = z.enum(['primary', 'dr', 'air-gap']).default('primary');
+/** A dump or a file set may also be restored from the air-gapped vault (`vaultAccount` with its `keyArn`), through its reader role. */
+const VaultRegion = z.enum(['primary', 'dr', 'air-gap']).default('primary');
 
 const IsoDateTime = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time such as 2026-03-01T12:00:00Z' });
 
@@ -221,7 +221,7 @@ const StepUnion = z.discriminatedUnion(
       'restore-dump',
       z.strictObject({
         source: SourceRef,
-        region: RestoreDumpRegion,
+        region: VaultRegion,
         /** @default the latest verified dump; else the latest verified at or before this time */
         pointInTime: IsoDateTime.optional(),
         target: RestoreDumpTargetSchema,
@@ -241,7 +241,7 @@ const StepUnion = z.discriminatedUnion(
       'restore-files',
       z.strictObject({
         source: SourceRef,
-        region: RestoreRegion,
+        region: VaultRegion,
         /** @default the latest verified snapshot; else the latest verified at or before this time */
         pointInTime: IsoDateTime.optional(),
         /** Only this file, or (ending in "/") everything under this path. @default every file */

@@ -99,6 +99,25 @@ describe('restore-files on the local S3 server', () => {
     await expect(handleDrStepEvent(event, deps)).rejects.toMatchObject({ name: 'TargetNotEmptyError' });
   });
 
+  it('air-gap: restores the latest verified snapshot of the air-gapped vault, read through its own store', async () => {
+    // The air-gapped vault holds byte-for-byte copies of the verified snapshot's objects, its packs and chunk-id key.
+    const primary = deps.regions.primary;
+    const airGapStore = new S3Store({ client: s3.client, bucket: await s3.createBucket() });
+    const copied = snapshots[0]!;
+    const wanted = (key: string) => !key.includes('/snapshots/') || key.includes(`/snapshots/${copied.backupId}/`);
+    for await (const key of primary.store.list(`filesets/${SOURCE}/`)) if (wanted(key)) await airGapStore.putObject(key, await primary.store.getObject(key));
+    const withAirGap = { ...deps, regions: { ...deps.regions, 'air-gap': { name: 'eu-west-1', rds: new RDSClient({ region: REGION }), store: airGapStore, keyring } } };
+    const target = await s3.createBucket();
+    const record = await handleDrStepEvent(runStep('files', 'restore-files', { source: SOURCE, region: 'air-gap', target: { bucket: target, prefix: 'r/' } }, { suffix: newSuffix() }), withAirGap);
+    expect(record).toMatchObject({ status: 'succeeded', result: { region: 'air-gap', backupId: copied.backupId, files: 12, drill: false } });
+    const got = await s3.client.send(new GetObjectCommand({ Bucket: target, Key: 'r/5.jpg' }));
+    expect(Buffer.from(await got.Body!.transformToByteArray()).equals(before.get('media/5.jpg')!)).toBe(true);
+    // A function deployed without the air-gapped vault says so.
+    await expect(handleDrStepEvent(runStep('files', 'restore-files', { source: SOURCE, region: 'air-gap', target: { bucket: target } }, { suffix: newSuffix() }), deps)).rejects.toThrow(
+      'This function has no air-gapped vault configured (vaultAccount with its keyArn)',
+    );
+  });
+
   it('one path at a point in time; no verified snapshot in the DR vault is NoRecoveryPointError naming it', async () => {
     const target = await s3.createBucket();
     const record = await handleDrStepEvent(
