@@ -186,7 +186,7 @@ async function loadProgress(sourceId: string, target: AirGapTarget, deps: VaultC
  */
 function progressBody(proven: ReadonlyMap<string, string>, packs: readonly PackListEntry[], backupId: string, target: AirGapTarget): string {
   const mine = new Set(packs.map((p) => p.pack));
-  const kept = [...proven].filter(([name]) => mine.has(name) || (packOwner(name) ?? '') > backupId).sort(([a], [b]) => (a < b ? -1 : 1));
+  const kept = [...proven].filter(([name]) => mine.has(name) || (packOwner(name) ?? '') > backupId).sort(([a], [b]) => a.localeCompare(b));
   return `${JSON.stringify({ version: 1, bucket: target.bucket, account: target.account, packs: Object.fromEntries(kept) })}\n`;
 }
 

@@ -3,7 +3,8 @@
  * the DR vault, copied server-side (S3 pulls them from the primary; no byte passes through the function) and
  * stored under the DR key, in an order that never shows a snapshot before everything it refers to is there:
  *
- *   1. the source's chunk-id key, once (a DR vault holding another key for the source is refused);
+ *   1. the source's chunk-id key, once (a DR vault holding another key for the source is refused), and the copy of
+ *      it sealed under the snapshot's whole keyring that its manifest names (format 1.1), once;
  *   2. every pack of this and earlier backups of the source the DR vault lacks. The copy role cannot decrypt, so it
  *      cannot read which packs the snapshot's index names: it copies the packs of every backup up to this one,
  *      and the DR vault's retention removes those no snapshot refers to, as in the primary;
@@ -18,7 +19,7 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { BackupConflictError, BackupNotFoundError, StoreWriteFailedError } from '../lib/errors.ts';
 import { parseFileSetManifest } from '../lib/fileset/format.ts';
-import { chunkIdKeyKey, packOwner, packsPrefix, snapshotManifestKey, snapshotObjectKey, snapshotPrefix } from '../lib/fileset/format.ts';
+import { CHUNK_ID_KEY_NAME, chunkIdKeyObjectKey, packOwner, packsPrefix, snapshotManifestKey, snapshotObjectKey, snapshotPrefix } from '../lib/fileset/format.ts';
 import { mapConcurrent } from '../lib/vault/catalog.ts';
 import { VERIFICATIONS_DIR } from '../lib/vault/layout.ts';
 import { copyFileSetToAirGap } from './fileSetAirGapCopy.ts';
@@ -62,7 +63,9 @@ export async function copyFileSet(request: { readonly sourceId: string; readonly
     return { ...base, packsCopied: 0, packBytesCopied: 0, verificationsCopied, alreadyCopied: true, ...airGap, ...lag(manifest, existing.lastModified ?? now(deps)) };
   }
 
-  await copyChunkIdKey(sourceId, deps);
+  await copyChunkIdKey(sourceId, CHUNK_ID_KEY_NAME, deps);
+  // The copy sealed under the snapshot's whole keyring, which restore and verify read (format 1.1).
+  if (manifest.chunkIdKey !== undefined) await copyChunkIdKey(sourceId, manifest.chunkIdKey, deps);
 
   // Packs are named <backupId>/<nnnnnn>: those of this backup and every earlier one, which the DR vault lacks.
   const held = new Set(await listKeys(deps.dr, packsPrefix(sourceId)));
@@ -97,9 +100,9 @@ export async function copyFileSet(request: { readonly sourceId: string; readonly
   return { ...base, packsCopied, packBytesCopied, verificationsCopied, alreadyCopied: false, ...airGap, ...lag(manifest, copiedAt) };
 }
 
-/** The source's chunk-id key: copied once; a DR vault holding a different one for the source is refused. */
-async function copyChunkIdKey(sourceId: string, deps: VaultCopyDeps): Promise<void> {
-  const key = chunkIdKeyKey(sourceId);
+/** A chunk-id key object of the source: copied once; a DR vault holding a different one by that name is refused. */
+async function copyChunkIdKey(sourceId: string, name: string, deps: VaultCopyDeps): Promise<void> {
+  const key = chunkIdKeyObjectKey(sourceId, name);
   const primary = await getObject(deps.primary, key);
   if (!primary) throw new BackupNotFoundError(`No chunk-id key for file set ${sourceId} in s3://${deps.primary.bucket}: ${key} is absent`);
   const dr = await getObject(deps.dr, key);

@@ -10,16 +10,17 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { RDSClient } from '@aws-sdk/client-rds';
-import { CopyObjectCommand, GetObjectCommand, PutObjectCommand, S3Client, type CopyObjectCommandInput } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client, type CopyObjectCommandInput } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AirGapTarget } from '../../../functions/copy/airGapCopy.ts';
 import { handleCopyEvent } from '../../../functions/copy/copy.ts';
 import type { CopyBackupResult, VaultCopyDeps } from '../../../functions/copy/vaultCopy.ts';
 import { createS3Client } from '../../../functions/lib/aws/s3Client.ts';
-import { kmsKeyring } from '../../../functions/lib/crypto/keyring.ts';
+import { PROGRESS_EVERY_PACKS } from '../../../functions/copy/fileSetAirGapCopy.ts';
+import { kmsKeyring, rawAesKeyring } from '../../../functions/lib/crypto/keyring.ts';
 import { localHmacSigner } from '../../../functions/lib/crypto/mac.ts';
-import { snapshotObjectKey } from '../../../functions/lib/fileset/format.ts';
+import { serializeFileSetManifest, snapshotObjectKey } from '../../../functions/lib/fileset/format.ts';
 import { readFileSetManifest } from '../../../functions/lib/fileset/catalog.ts';
 import { directoryTarget, restoreFileSet, s3Source, runFileSetBackup, verifyFileSet } from '../../../functions/lib/fileset/index.ts';
 import { S3Store } from '../../../functions/lib/vault/s3Store.ts';
@@ -47,6 +48,8 @@ let primary: S3Store;
 const airGapClient = new S3Client({ region: 'eu-west-1' });
 const airGap = mockClient(airGapClient);
 const clients: S3Client[] = [];
+/** PutObject requests the copy sent to the DR vault, by bucket/key. */
+const writesTo = new Map<string, number>();
 /** What the stand-in did: destination keys, in order. */
 let copied: string[];
 /** Keys whose copy the stand-in reports with another SHA-256 (S3 storing something else). */
@@ -59,9 +62,16 @@ afterAll(async () => {
   for (const client of clients) client.destroy();
   await s3?.stop();
 });
-beforeEach(async () => {
-  [sourceBucket, primaryBucket, drBucket, airGapBucket] = await Promise.all([s3.createBucket(), s3.createBucket(), s3.createBucket(), s3.createBucket()]);
+/** New primary, DR and air-gapped buckets (a source's chunk-id key is one per vault). */
+async function freshVaults(): Promise<void> {
+  [primaryBucket, drBucket, airGapBucket] = await Promise.all([s3.createBucket(), s3.createBucket(), s3.createBucket()]);
   primary = new S3Store({ client: s3.client, bucket: primaryBucket });
+  copied = [];
+}
+
+beforeEach(async () => {
+  sourceBucket = await s3.createBucket();
+  await freshVaults();
   copied = [];
   corrupt = new Set();
   airGap.reset();
@@ -91,6 +101,14 @@ function deps(extra: Partial<VaultCopyDeps> = {}): VaultCopyDeps {
   const primaryClient = createS3Client({ endpoint: s3.endpoint });
   const drClient = createS3Client({ endpoint: s3.endpoint });
   clients.push(primaryClient, drClient);
+  drClient.middlewareStack.add(
+    (next) => async (args) => {
+      const input = args.input as { Bucket?: string; Key?: string; Body?: unknown; CopySource?: string };
+      if (input.Body !== undefined && input.CopySource === undefined) writesTo.set(`${input.Bucket}/${input.Key}`, (writesTo.get(`${input.Bucket}/${input.Key}`) ?? 0) + 1);
+      return next(args);
+    },
+    { step: 'initialize', name: 'countWrites' },
+  );
   return {
     primary: { client: primaryClient, bucket: primaryBucket },
     dr: { client: drClient, bucket: drBucket, region: 'eu-central-1', kmsKeyId: DR_KEY },
@@ -202,6 +220,10 @@ describe('the air-gapped copy of a file-set snapshot', () => {
     expect(after.chunkIdKey).toMatch(/^chunk-id-key\./);
     expect(copied).toContain(`filesets/${SOURCE}/${after.chunkIdKey}`);
     expect(same(await restoredFromAirGap(after.backupId), await sourceFiles())).toBe(true);
+    // The DR vault got that chunk-id key object too: the snapshot restores there under the DR key replica.
+    const drStore = new S3Store({ client: s3.client, bucket: drBucket });
+    const drManifest = await readFileSetManifest(drStore, SOURCE, after.backupId);
+    expect((await verifyFileSet({ store: drStore, keyring: kmsKeyring({ keyIds: [DR_KEY], clientProvider }), manifest: drManifest })).problems).toEqual([]);
   });
 
   it('refuses a pack list that is not the manifest\'s, before anything goes there', async () => {
@@ -268,3 +290,151 @@ describe('the air-gapped copy of a file-set snapshot', () => {
     }
   });
 });
+
+describe('the air-gapped copy of a file-set snapshot: what it refuses, skips and records', () => {
+  const recordKey = `filesets/${SOURCE}/air-gap.json`;
+  const dr = () => new S3Store({ client: s3.client, bucket: drBucket });
+  const readRecord = async () => JSON.parse((await dr().getObject(recordKey)).toString('utf8')) as { version: number; bucket: string; account: string; packs: Record<string, string> };
+
+  it('skips a snapshot sealed with a local key, or under KMS keys without the air-gapped one, naming them; and a 1.0 snapshot without a pack list', async () => {
+    const local = await backedUp(rawAesKeyring({ keyNamespace: 'lifeboat', keyName: 'k-local', key: randomBytes(32), createdAt: '2026-12-04T00:00:00Z' }));
+    await expect(copy(local.backupId)).resolves.toMatchObject({ warnings: [expect.stringContaining('it is sealed under the local key k-local, not the air-gapped key')] });
+
+    await freshVaults();
+    const other = 'arn:aws:kms:eu-west-1:111122223333:key/0bb2c0de-1111-2222-3333-444455556666';
+    const twoKeys = await backedUp(kmsKeyring({ keyIds: [VAULT_KEY, other], clientProvider }), '2026-12-04T06:00:00Z');
+    await expect(copy(twoKeys.backupId)).resolves.toMatchObject({ warnings: [expect.stringContaining(`it is sealed under KMS key(s) ${VAULT_KEY}, ${other}, not the air-gapped key`)] });
+
+    await freshVaults();
+    const old = await backedUp(withAirGap, '2026-12-04T07:00:00Z');
+    const { packList: _list, chunkIdKey: _key, ...v10 } = { ...old, formatVersion: '1.0' };
+    await primary.putObject(`filesets/${SOURCE}/snapshots/${old.backupId}/manifest.json`, serializeFileSetManifest(v10));
+    await expect(copy(old.backupId)).resolves.toMatchObject({
+      warnings: [`File-set snapshot ${SOURCE}/${old.backupId} was not copied to the air-gapped vault: format 1.0 has no pack list, which the copy needs (1.1)`],
+    });
+    expect(copied).toEqual([]);
+  });
+
+  it('says how many packs are left when it stops, and that the DR copy is complete', async () => {
+    const manifest = await backedUp();
+    let calls = 0;
+    airGap.on(CopyObjectCommand).callsFake(async (input: CopyObjectCommandInput) => {
+      calls += 1;
+      return intoAirGapBucket(input);
+    });
+    // The DR copy first (it stops out of time too), then the air-gapped copy stops at its first check.
+    await copy(manifest.backupId, { airGap: undefined });
+    // Having stored nothing, it outgrew Lambda: the state machine goes on with the copy task.
+    await expect(copy(manifest.backupId, { remainingTimeMs: () => 60_000 })).rejects.toMatchObject({
+      name: 'CopyOutgrewLambdaError',
+      message: expect.stringMatching(
+        new RegExp(`^${escape(`Stopped the air-gapped copy of file-set snapshot ${SOURCE}/${manifest.backupId} with ${manifest.totals.packs} of ${manifest.totals.packs} pack(s) to go: the runner's time is nearly up. The DR copy is complete; a rerun copies only the packs not yet proven there.`)}`),
+      ),
+    });
+    expect(calls).toBe(0);
+    // Out of time after every pack: it stops before the snapshot's own objects, saying the packs are there.
+    await expect(copy(manifest.backupId, { remainingTimeMs: () => (calls >= manifest.totals.packs ? 60_000 : 600_000) })).rejects.toMatchObject({
+      name: 'CopyInterruptedError',
+      message: `Stopped the air-gapped copy of ${SOURCE}/${manifest.backupId} before filesets/${SOURCE}/chunk-id-key: the runner's time is nearly up. Every pack is there; a rerun copies the rest.`,
+    });
+    expect(copied.some((key) => key.endsWith('manifest.json'))).toBe(false);
+  });
+
+  it('proves the chunk-id key, index, files and pack list, and the manifest against what it read; none returned is no proof', async () => {
+    for (const object of ['index', 'files', 'packs', 'chunk-id-key', 'manifest.json']) {
+      await freshVaults();
+      const manifest = await backedUp();
+      const key = object === 'chunk-id-key' ? `filesets/${SOURCE}/chunk-id-key` : `filesets/${SOURCE}/snapshots/${manifest.backupId}/${object}`;
+      corrupt = new Set([key]);
+      copied = [];
+      await expect(copy(manifest.backupId)).rejects.toMatchObject({
+        name: 'ChecksumMismatchError',
+        message: expect.stringContaining(object === 'manifest.json' ? `The copy of ${key} in the air-gapped vault s3://lifeboat-airgap has SHA-256` : `The copy of ${key} in the air-gapped vault s3://lifeboat-airgap has SHA-256`),
+      });
+      if (object === 'manifest.json') await expect(copy(manifest.backupId)).rejects.toThrow(/the primary's changed meanwhile$/);
+      else expect(copied.some((k) => k.endsWith('manifest.json'))).toBe(false);
+    }
+    corrupt = new Set();
+    await freshVaults();
+    const manifest = await backedUp(withAirGap, '2026-12-04T09:00:00Z');
+    airGap.on(CopyObjectCommand).resolves({ CopyObjectResult: { ETag: '"etag"' } });
+    await expect(copy(manifest.backupId)).rejects.toMatchObject({ message: expect.stringContaining('has SHA-256 (none returned), the snapshot\'s pack list records') });
+  });
+
+  it('refuses a snapshot whose pack list or chunk-id key object is gone, before copying what needs it', async () => {
+    const manifest = await backedUp();
+    // After the DR copy (which copies the pack list too).
+    await copy(manifest.backupId, { airGap: undefined });
+    await s3.client.send(new DeleteObjectCommand({ Bucket: primaryBucket, Key: snapshotObjectKey(SOURCE, manifest.backupId, 'packs') }));
+    await expect(copy(manifest.backupId)).rejects.toMatchObject({ name: 'ObjectNotFoundError', message: expect.stringContaining('No pack list') });
+    expect(copied).toEqual([]);
+
+    await freshVaults();
+    await backedUp(vaultOnly, '2026-12-04T06:00:00Z');
+    const widened = await backedUp(withAirGap, '2026-12-04T07:00:00Z');
+    await copy(widened.backupId, { airGap: undefined });
+    await s3.client.send(new DeleteObjectCommand({ Bucket: primaryBucket, Key: `filesets/${SOURCE}/${widened.chunkIdKey}` }));
+    await expect(copy(widened.backupId)).rejects.toMatchObject({ name: 'ObjectNotFoundError', message: expect.stringContaining(`No chunk-id key filesets/${SOURCE}/${widened.chunkIdKey}`) });
+    expect(copied.some((key) => key.endsWith('manifest.json'))).toBe(false);
+  });
+
+  it('keeps in its record this snapshot\'s packs and later backups\' only, sorted, and writes it only when it proved something', async () => {
+    const first = await backedUp();
+    const later = `${'20261205T000000Z-zzzzzzzz'}/000001`;
+    const earlier = `${'20261201T000000Z-aaaaaaaa'}/000001`;
+    await dr().putObject(recordKey, Buffer.from(JSON.stringify({ version: 1, bucket: 'lifeboat-airgap', account: VAULT_ACCOUNT, packs: { [later]: 'a'.repeat(64), [earlier]: 'b'.repeat(64) } })));
+    await copy(first.backupId);
+    const record = await readRecord();
+    const listed = (await primary.getObject(snapshotObjectKey(SOURCE, first.backupId, 'packs'))).toString('utf8').trim().split('\n').map((l) => (JSON.parse(l) as { pack: string }).pack);
+    expect(Object.keys(record.packs)).toEqual([...listed, later].sort());
+    expect(record.packs[later]).toBe('a'.repeat(64));
+
+    const writes = await versionsOf(drBucket, recordKey);
+    await copy(first.backupId);
+    expect(await versionsOf(drBucket, recordKey)).toBe(writes);
+  });
+
+  it('copies everything again for a record of another version, account or shape, and ignores entries that are not hashes', async () => {
+    const manifest = await backedUp();
+    await copy(manifest.backupId);
+    const { packs } = await readRecord();
+    const names = Object.keys(packs);
+    const forged = [
+      { version: 2, bucket: 'lifeboat-airgap', account: VAULT_ACCOUNT, packs },
+      { version: 1, bucket: 'lifeboat-airgap', account: '999988887777', packs },
+      { version: 1, bucket: 'lifeboat-airgap', account: VAULT_ACCOUNT, packs: null },
+      { version: 1, bucket: 'lifeboat-airgap', account: VAULT_ACCOUNT, packs: { ...packs, [names[0]!]: 7 } },
+    ];
+    const expected = [names.length, names.length, names.length, 1];
+    for (const [i, record] of forged.entries()) {
+      await dr().putObject(recordKey, Buffer.from(JSON.stringify(record)));
+      const retried = await copy(manifest.backupId);
+      expect(retried.airGap).toMatchObject({ packsCopied: expected[i], packsAlreadyCopied: names.length - expected[i]! });
+    }
+  });
+
+  it(`writes its record every ${PROGRESS_EVERY_PACKS} packs and when it stops, not after each`, async () => {
+    for (let i = 12; i < 40; i++) await putSource(`media/f${i}.bin`, randomBytes(80_000));
+    const { manifest } = await runFileSetBackup({
+      store: primary, keyring: withAirGap, sourceId: SOURCE, source: s3Source(s3.client, sourceBucket, 'media/'), now: new Date('2026-12-04T05:00:00Z'), packBytes: 1,
+      chunking: { minBytes: 2048, avgBytes: 4096, maxBytes: 8192 },
+    });
+    expect(manifest.totals.packs).toBeGreaterThan(PROGRESS_EVERY_PACKS);
+    const bad = `filesets/${SOURCE}/packs/${(JSON.parse((await primary.getObject(snapshotObjectKey(SOURCE, manifest.backupId, 'packs'))).toString('utf8').trim().split('\n').at(-1)!) as { pack: string }).pack}`;
+    corrupt.add(bad);
+    await expect(copy(manifest.backupId)).rejects.toMatchObject({ name: 'ChecksumMismatchError' });
+    // One write after each 256 proven packs, one when the run stopped.
+    const proven = manifest.totals.packs - 1;
+    expect(await versionsOf(drBucket, recordKey)).toBe(Math.floor(proven / PROGRESS_EVERY_PACKS) + (proven % PROGRESS_EVERY_PACKS > 0 ? 1 : 0));
+    expect(Object.keys((await readRecord()).packs)).toHaveLength(manifest.totals.packs - 1);
+  }, 60_000);
+});
+
+/** How many times the copy wrote `key` into `bucket` (the local server keeps no versions: counted on the DR client). */
+async function versionsOf(bucket: string, key: string): Promise<number> {
+  return writesTo.get(`${bucket}/${key}`) ?? 0;
+}
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
