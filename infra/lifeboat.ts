@@ -40,6 +40,7 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
     role: 'primary',
     vault,
     alertSubscribers,
+    ...(snapshotAirGapRegion(config) === 'primary' ? { snapshotShareAccount: config.vaultAccount!.accountId } : {}),
     backup: {
       sources: config.sources.map(pipelineSource),
       drRegion: config.regions.dr,
@@ -67,7 +68,7 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
     drWatch: { sources: config.sources.map((s) => ({ id: s.id, rpoMinutes: s.objectives.rpoMinutes, ...(s.kind === 's3' ? { kind: 'fileset' as const } : {}) })), everyMinutes: config.monitoring.freshnessEveryMinutes },
     // Only the primary's copy function writes verification results into the DR vault (a cross-region reference).
     ...(primary.pipeline ? { verificationCopiers: [primary.pipeline.copy.role.roleArn] } : {}),
-    ...(snapshotAirGap(config) ? { snapshotShareAccount: config.vaultAccount!.accountId } : {}),
+    ...(snapshotAirGapRegion(config) === 'dr' ? { snapshotShareAccount: config.vaultAccount!.accountId } : {}),
     tags,
   });
   if (config.vaultAccount === undefined) return { primary, dr };
@@ -84,7 +85,7 @@ export function buildLifeboat(app: App, config: LifeboatConfig): LifeboatStacks 
   if (config.sources.some((s) => s.backup.method !== 'dump') && !snapshotAirGap(config)) {
     Annotations.of(airGap).addWarningV2(
       'lifeboat:snapshots-not-air-gapped',
-      `Snapshot backups are not copied to the air-gapped vault: it is in ${config.vaultAccount.region ?? config.regions.primary}, not in the DR region ${config.regions.dr}, where their copies under Lifeboat's key are (docs/air-gapped-vault.md)`,
+      `Snapshot backups are not copied to the air-gapped vault: it is in ${config.vaultAccount.region ?? config.regions.primary}, neither the primary region ${config.regions.primary} nor the DR region ${config.regions.dr}, where Lifeboat has a key to share them under (docs/air-gapped-vault.md)`,
     );
   }
   return { primary, dr, airGap };
@@ -157,9 +158,20 @@ function monitoringOf(config: LifeboatConfig): MonitoringConfigProps {
  * their DR copies are under a key of Lifeboat's (a shared encrypted snapshot can be copied only within its region).
  */
 function snapshotAirGap(config: LifeboatConfig): boolean {
+  return snapshotAirGapRegion(config) !== undefined;
+}
+
+/**
+ * Which region's vault key the air-gapped account copies shared snapshots under, if any: the DR region's (it copies
+ * the DR copies), or, with the air-gapped vault in the primary region, the primary's (it copies share copies made
+ * there). In a third region there is no Lifeboat key to share a snapshot under.
+ */
+function snapshotAirGapRegion(config: LifeboatConfig): 'primary' | 'dr' | undefined {
   const vaultAccount = config.vaultAccount;
-  if (vaultAccount === undefined) return false;
-  return config.sources.some((s) => s.backup.method !== 'dump') && (vaultAccount.region ?? config.regions.primary) === config.regions.dr;
+  if (vaultAccount === undefined || !config.sources.some((s) => s.backup.method !== 'dump')) return undefined;
+  const region = vaultAccount.region ?? config.regions.primary;
+  if (region === config.regions.dr) return 'dr';
+  return region === config.regions.primary ? 'primary' : undefined;
 }
 
 /** The air-gapped vault the primary stack wraps and copies dumps for: only once its key is known (the second deploy). */

@@ -4,8 +4,9 @@
  * nobody in the workload account can delete. It runs on a schedule in the vault account and region:
  *
  *   1. lists the snapshots shared with this account (instance and cluster), keeps those of the workload account that
- *      are named as Lifeboat names them (`lifeboat-<source>-<backup id>`) and are `available`
- *   2. copies each one it does not hold yet under the same name, encrypted under the air-gapped key (a copy of a
+ *      are named as Lifeboat names them (`lifeboat-<source>-<backup id>`, a DR copy; or that name and `-ag`, a share
+ *      copy made in this region when it is not the DR region) and are `available`
+ *   2. copies each one it does not hold yet under the Lifeboat name, encrypted under the air-gapped key (a copy of a
  *      shared encrypted snapshot must name a key of this account), tagged with its source, backup and origin; at most
  *      `maxCopiesInFlight` copies run at once, the rest wait for the next run
  *   3. applies this account's own retention: a copy whose backup is older than `retentionDays` is deleted, except the
@@ -13,7 +14,8 @@
  *
  * A failure on one snapshot never stops the others: they are all tried, then `AirGapSnapshotCopyError` names each
  * failure (so the Lambda's error metric and its logs show it). The workload side (the copy function) shares each
- * snapshot backup's DR copy with this account once it is recorded in the DR vault; see docs/air-gapped-vault.md.
+ * snapshot backup's DR copy (or share copy) with this account when it records the backup in the DR vault; see
+ * docs/air-gapped-vault.md.
  */
 import {
   CopyDBClusterSnapshotCommand,
@@ -31,6 +33,7 @@ import {
   SNAPSHOT_NAME_PREFIX,
   SNAPSHOT_IN_FLIGHT_STATUSES,
   SOURCE_TAG,
+  backupOfSharedSnapshotName,
   backupOfSnapshotName,
   fromClusterSnapshot,
   fromInstanceSnapshot,
@@ -85,7 +88,7 @@ export async function copySharedSnapshots(deps: AirGapSnapshotDeps): Promise<Air
 
   const shared = (await listSnapshots(deps.rds, 'shared')).filter((snapshot) => {
     const arn = safeArn(snapshot.arn);
-    return arn !== undefined && arn.account === deps.workloadAccount && snapshot.status === 'available' && backupOfSnapshotName(arn.identifier) !== undefined;
+    return arn !== undefined && arn.account === deps.workloadAccount && snapshot.status === 'available' && backupOfSharedSnapshotName(arn.identifier) !== undefined;
   });
   const own = new Map((await listSnapshots(deps.rds, 'manual')).filter((s) => s.identifier.startsWith(SNAPSHOT_NAME_PREFIX)).map((s) => [s.identifier, s]));
   let inFlight = [...own.values()].filter((s) => SNAPSHOT_IN_FLIGHT_STATUSES.has(s.status)).length;
@@ -97,7 +100,8 @@ export async function copySharedSnapshots(deps: AirGapSnapshotDeps): Promise<Air
   let alreadyHeld = 0;
 
   // Oldest backups first: a backlog drains in the order the backups were taken.
-  const byBackup = shared.map((s) => ({ snapshot: s, name: parseSnapshotArn(s.arn).identifier })).sort((a, b) => a.name.localeCompare(b.name));
+  // Its copy takes the Lifeboat snapshot name: a share copy's (`<name>-ag`, made where the DR region is not) without the suffix.
+  const byBackup = shared.map((s) => ({ snapshot: s, name: backupOfSharedSnapshotName(parseSnapshotArn(s.arn).identifier)!.name })).sort((a, b) => a.name.localeCompare(b.name));
   for (const { snapshot, name } of byBackup) {
     const held = own.get(name);
     if (held && !isFailedSnapshotStatus(held.status)) {

@@ -21,7 +21,22 @@ export function copyDepsFromEnv(env: Env = process.env): CopyDeps {
     drRds: new RDSClient({ region: vars.DR_REGION }),
     maxCopiesInFlight,
     ...airGapFromEnv(env),
+    ...shareCopyFromEnv(env),
   };
+}
+
+/**
+ * SNAPSHOT_SHARE_KEY_ARN (the primary vault key), with the air-gapped vault in this, the primary, region: snapshot
+ * backups reach it as share copies made here under that key (shareCopy.ts).
+ */
+function shareCopyFromEnv(env: Env): { shareCopy?: CopyDeps['shareCopy'] } {
+  const kmsKeyId = env['SNAPSHOT_SHARE_KEY_ARN'];
+  if (kmsKeyId === undefined) return {};
+  const region = env['AWS_REGION']!;
+  if (env['AIR_GAP_ACCOUNT'] === undefined || env['AIR_GAP_REGION'] !== region) {
+    throw new ConfigError(`SNAPSHOT_SHARE_KEY_ARN is for an air-gapped vault in this region (${region}): AIR_GAP_REGION is ${env['AIR_GAP_REGION'] ?? 'not set'}`);
+  }
+  return { shareCopy: { rds: new RDSClient({ region }), region, kmsKeyId, account: env['AIR_GAP_ACCOUNT'] } };
 }
 
 /** AIR_GAP_BUCKET, AIR_GAP_REGION, AIR_GAP_ACCOUNT, AIR_GAP_KEY_ARN: all four or none. */

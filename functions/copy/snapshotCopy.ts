@@ -29,6 +29,7 @@ import {
 } from '../lib/aws/rdsSnapshot.ts';
 import { BackupConflictError, ConfigError, SnapshotCopyQuotaError, SnapshotFailedError } from '../lib/errors.ts';
 import { isBackupId } from '../lib/vault/layout.ts';
+import { describeShareCopy, requestShareCopy, type ShareCopyStatus, type ShareCopyTarget } from './shareCopy.ts';
 
 /** RDS's own limit of snapshot copies in progress to one destination region. */
 export const DEFAULT_MAX_COPIES_IN_FLIGHT = 20;
@@ -40,6 +41,8 @@ export interface SnapshotCopyDeps {
   readonly dr: { readonly region: string; readonly kmsKeyId: string };
   /** @default 20 */
   readonly maxCopiesInFlight?: number;
+  /** With an air-gapped vault in the primary region (not the DR region): where share copies are made. @default none */
+  readonly shareCopy?: ShareCopyTarget;
 }
 
 /** Where a snapshot copy is: what `copy-snapshot` returns and `describe-snapshot-copy` takes back. */
@@ -63,6 +66,8 @@ export interface SnapshotCopyStatus extends SnapshotCopyRef {
   readonly copiesInFlight?: number;
   /** `copy-snapshot` only: the copy already existed (a retried request) and was not requested again. */
   readonly alreadyStarted?: boolean;
+  /** With share copies: this backup's, in the primary region. `status` is `available` only once both copies are. */
+  readonly shareCopy?: ShareCopyStatus;
 }
 
 /**
@@ -71,6 +76,21 @@ export interface SnapshotCopyStatus extends SnapshotCopyRef {
  * way there, nothing is requested and `SnapshotCopyQuotaError` tells the state machine to back off.
  */
 export async function copySnapshot(
+  request: { readonly sourceId: string; readonly snapshotArn: string; readonly type: SnapshotType },
+  deps: SnapshotCopyDeps,
+): Promise<SnapshotCopyStatus> {
+  const copy = await copyToDr(request, deps);
+  // With an air-gapped vault in the primary region, the share copy there too (shareCopy.ts), once the DR copy is asked for.
+  return deps.shareCopy ? withShareCopy(copy, await requestShareCopy({ ...copy, snapshotArn: request.snapshotArn }, deps.shareCopy)) : copy;
+}
+
+/** The DR copy's status, unless the share copy is still being made: the backup is recorded once both are available. */
+function withShareCopy(copy: SnapshotCopyStatus, share: ShareCopyStatus): SnapshotCopyStatus {
+  const both = copy.status === 'available' && share.status !== 'available' ? { status: share.status } : {};
+  return { ...copy, ...both, percentProgress: Math.min(copy.percentProgress, share.percentProgress), shareCopy: share };
+}
+
+async function copyToDr(
   request: { readonly sourceId: string; readonly snapshotArn: string; readonly type: SnapshotType },
   deps: SnapshotCopyDeps,
 ): Promise<SnapshotCopyStatus> {
@@ -147,7 +167,7 @@ export async function describeSnapshotCopy(
   const copy = await describeSnapshot(deps.drRds, ref.type, ref.snapshotIdentifier);
   if (!copy) throw new SnapshotFailedError(`The copy ${ref.snapshotIdentifier} of source ${ref.sourceId} is not in ${deps.dr.region} (deleted while copying?)`);
   const checked = checkedCopy(copy, ref.sourceId, ref.backupId);
-  return {
+  const status: SnapshotCopyStatus = {
     sourceId: ref.sourceId,
     backupId: ref.backupId,
     type: ref.type,
@@ -156,6 +176,7 @@ export async function describeSnapshotCopy(
     region: deps.dr.region,
     ...statusOf(checked),
   };
+  return deps.shareCopy ? withShareCopy(status, await describeShareCopy(ref, deps.shareCopy)) : status;
 }
 
 /**

@@ -45,6 +45,7 @@ import { AIR_GAP_PROGRESS_NAME, VERIFICATIONS_DIR, backupPrefix, manifestKey } f
 import { sha256OfRanges } from './rangedHash.ts';
 import { copyToAirGap, type AirGapCopyResult, type AirGapProgress, type AirGapTarget, type FileSetAirGapCopyResult } from './airGapCopy.ts';
 import { CopyInterruptedError } from './interrupted.ts';
+import { shareAndTidy, type ShareCopyTarget } from './shareCopy.ts';
 import { MAX_SINGLE_COPY_BYTES, copySource, describeError, partRanges } from './parts.ts';
 import { parseAnyManifest, type CatalogManifest } from '../lib/vault/catalog.ts';
 import { parseManifest, payloadObjects, serializeManifest, type BackupManifest, type PayloadObject } from '../lib/vault/manifest.ts';
@@ -87,6 +88,8 @@ export interface VaultCopyDeps {
   readonly stopMarginMs?: number;
   /** The air-gapped vault (another account's): each copied dump goes there too, after the DR vault. @default none */
   readonly airGap?: AirGapTarget;
+  /** With the air-gapped vault in the primary region: snapshot backups reach it as share copies made there (shareCopy.ts). @default none */
+  readonly shareCopy?: ShareCopyTarget;
 }
 
 export interface CopyBackupResult {
@@ -113,8 +116,10 @@ export interface CopyBackupResult {
   readonly warnings?: readonly string[];
   /** Snapshots: the DR copy the DR manifest points at. */
   readonly snapshotArn?: string;
-  /** Snapshots, with an air-gapped vault in the DR region: the account the DR copy is shared with, whose copier copies it. */
+  /** Snapshots, with an air-gapped vault: the account the DR copy (or, in the primary region, the share copy) is shared with, whose copier copies it. */
   readonly snapshotSharedWith?: string;
+  /** Snapshots, with share copies: the one shared, and older ones deleted. */
+  readonly shareCopy?: { readonly snapshotIdentifier: string; readonly deleted: readonly string[] };
   readonly verificationsCopied: number;
   /** The DR vault already held this manifest (a retried copy); nothing but missing verification results was copied. */
   readonly alreadyCopied: boolean;
@@ -332,9 +337,11 @@ async function copySnapshotManifest(manifest: BackupManifest, deps: VaultCopyDep
   };
   // Before the DR manifest: a backup the DR vault lists is one the air-gapped account can copy (and a rerun shares again).
   const sharedWith = await shareWithAirGap(drSnapshot, deps);
+  const shared = deps.shareCopy ? await shareAndTidy({ sourceId, backupId, type, snapshotIdentifier: primarySnapshot.identifier }, deps.shareCopy, now(deps)) : undefined;
   const base = {
     sourceId, backupId, kind: manifest.kind, drBucket: deps.dr.bucket, drRegion: deps.dr.region, manifestKey: key, snapshotArn: drSnapshot.arn,
     ...(sharedWith === undefined ? {} : { snapshotSharedWith: sharedWith }),
+    ...(shared ? { snapshotSharedWith: deps.shareCopy!.account, shareCopy: { snapshotIdentifier: shared.shared, deleted: shared.deleted } } : {}),
   };
 
   const existing = await getObject(deps.dr, key);

@@ -6,6 +6,12 @@ import { z } from 'zod';
 import { PlanSchema, planProblems } from './plans.ts';
 import { ConfigSectionsSchema, whenValid } from './schema.ts';
 
+/** RDS's limit on a DB cluster snapshot identifier, and what a Lifeboat snapshot name adds to the source id (`lifeboat-`, `-`, a 25-character backup id). */
+const CLUSTER_SNAPSHOT_NAME_MAX = 63;
+const SNAPSHOT_NAME_FIXED = 'lifeboat-'.length + 1 + 25;
+/** A share copy's suffix (functions/lib/aws/rdsSnapshot.ts, SHARE_COPY_SUFFIX). */
+const SHARE_COPY_SUFFIX = '-ag';
+
 export const LifeboatConfigSchema = ConfigSectionsSchema.extend({
   /** Disaster-recovery plans (docs/dr-plans.md); sources no plan names get a default one. */
   plans: z.array(PlanSchema).default([]),
@@ -26,6 +32,18 @@ export const LifeboatConfigSchema = ConfigSectionsSchema.extend({
       }
     }),
   );
+  // A cluster snapshot's name (`lifeboat-<source>-<backup id>`, and `-ag` for a share copy) has at most 63 characters.
+  const shareCopies = config.vaultAccount !== undefined && (config.vaultAccount.region ?? config.regions.primary) === config.regions.primary && config.regions.primary !== config.regions.dr;
+  const longest = CLUSTER_SNAPSHOT_NAME_MAX - SNAPSHOT_NAME_FIXED - (shareCopies ? SHARE_COPY_SUFFIX.length : 0);
+  config.sources.forEach((source, i) => {
+    if ('clusterIdentifier' in source && source.backup.method !== 'dump' && source.id.length > longest) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sources', i, 'id'],
+        message: `at most ${longest} characters for a cluster snapshot source: RDS names a cluster snapshot in at most ${CLUSTER_SNAPSHOT_NAME_MAX} (lifeboat-<id>-<backup id>${shareCopies ? ', and -ag for the air-gapped share copy' : ''})`,
+      });
+    }
+  });
   // The air-gapped vault's policies name the workload account, so it must be known, and be another account.
   if (config.vaultAccount === undefined) return;
   if (config.account === undefined) {

@@ -397,6 +397,7 @@ export class BackupPipeline extends Construct {
         ...(this.props.airGap
           ? { AIR_GAP_BUCKET: this.props.airGap.bucketName, AIR_GAP_REGION: this.props.airGap.region, AIR_GAP_ACCOUNT: this.props.airGap.account, AIR_GAP_KEY_ARN: this.props.airGap.keyArn }
           : {}),
+        ...(this.makesShareCopies ? { SNAPSHOT_SHARE_KEY_ARN: this.props.vaultKey.keyArn } : {}),
       },
       keyUse: ['encrypt'],
       timeout: Duration.minutes(15),
@@ -517,8 +518,58 @@ export class BackupPipeline extends Construct {
           'Only the DR copies Lifeboat names (`lifeboat-<source>-<backup id>`): the wildcard is the source and backup id.',
         );
       }
+      if (this.makesShareCopies) this.grantShareCopies(fn, types);
     }
     return fn;
+  }
+
+  /** An air-gapped vault in this (the primary) region and snapshot sources: their backups reach it as share copies made here. */
+  private get makesShareCopies(): boolean {
+    const airGap = this.props.airGap;
+    return airGap !== undefined && airGap.region === this.stack.region && airGap.region !== this.props.dr.region && this.snapshotTypes().length > 0;
+  }
+
+  /**
+   * Share copies (functions/copy/shareCopy.ts): copied here from the primary snapshot under the vault key (the copy
+   * itself is allowed by CopySnapshotsToDr, whose resources include this region's `lifeboat-*`), tagged, shared with
+   * the vault account, and deleted after a few days; only snapshots named `lifeboat-<source>-<backup id>-ag`.
+   */
+  private grantShareCopies(fn: PipelineFunction, types: ('instance' | 'cluster')[]): void {
+    const region = this.stack.region;
+    const shareCopies = types.map((t) => this.rdsArn(region, t === 'instance' ? 'snapshot' : 'cluster-snapshot', `${SNAPSHOT_PREFIX}*-ag`));
+    const why = 'Only share copies, which Lifeboat names `lifeboat-<source>-<backup id>-ag`: the wildcard is the source and backup id.';
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'TagShareCopies', actions: ['rds:AddTagsToResource'], resources: shareCopies }), why);
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ShareCopiesWithAirGap',
+        actions: types.map((t) => (t === 'instance' ? 'rds:ModifyDBSnapshotAttribute' : 'rds:ModifyDBClusterSnapshotAttribute')),
+        resources: shareCopies,
+      }),
+      why,
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ sid: 'DeleteOldShareCopies', actions: types.map((t) => (t === 'instance' ? 'rds:DeleteDBSnapshot' : 'rds:DeleteDBClusterSnapshot')), resources: shareCopies }),
+      why,
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ListPrimarySnapshots',
+        actions: ['rds:DescribeDBSnapshots', 'rds:DescribeDBClusterSnapshots'],
+        resources: [this.rdsArn(region, 'snapshot', '*'), this.rdsArn(region, 'cluster-snapshot', '*')],
+      }),
+      'Finding a source\'s old share copies lists the manual snapshots of this region (RDS has no name-prefix filter); describing is read-only.',
+    );
+    // RDS encrypts the share copy under the vault key with a grant it creates in the caller's name.
+    const viaRds = { StringEquals: { 'kms:ViaService': `rds.${region}.amazonaws.com` } };
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'GrantRdsTheVaultKey',
+        actions: ['kms:CreateGrant'],
+        resources: [this.props.vaultKey.keyArn],
+        conditions: { ...viaRds, Bool: { 'kms:GrantIsForAWSResource': 'true' } },
+      }),
+    );
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'DescribeVaultKeyForRds', actions: ['kms:DescribeKey'], resources: [this.props.vaultKey.keyArn], conditions: viaRds }));
   }
 
   private buildPrune(): PipelineFunction {

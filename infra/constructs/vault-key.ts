@@ -160,7 +160,8 @@ export interface VaultKeyProps {
   readonly breakGlassRoleArn?: string;
   /**
    * The air-gapped vault's account, when its snapshot copier copies the snapshots shared with it from this key's
-   * region (the DR replica): it may use the key through RDS here, nothing more.
+   * region (the DR replica's, or the primary's when the air-gapped vault is there): it may use the key through RDS
+   * here, nothing more.
    * @default - no other account
    */
   readonly snapshotShareAccount?: string;

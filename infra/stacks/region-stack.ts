@@ -64,7 +64,11 @@ export interface RegionStackProps extends StackProps {
    * other principal is denied writing them here, as the primary vault denies all but the verifier. @default - no guard
    */
   readonly verificationCopiers?: readonly string[];
-  /** DR stack: the air-gapped vault's account, which copies the DR copies of snapshot backups shared with it (vault-key.ts). */
+  /**
+   * The air-gapped vault's account, which copies the snapshot backups shared with it under this region's vault key
+   * (vault-key.ts): the DR stack's when that vault is in the DR region (the DR copies), the primary's when it is in
+   * the primary region (the share copies).
+   */
   readonly snapshotShareAccount?: string;
 }
 
@@ -101,7 +105,8 @@ export class RegionStack extends Stack {
       throw new Error(`RegionStack ${id}: a DR stack needs primaryKeyArn to replicate the vault key`);
     }
     const breakGlass = props.vault.breakGlassRoleArn === undefined ? {} : { breakGlassRoleArn: props.vault.breakGlassRoleArn };
-    this.vaultKey = new VaultKey(this, 'VaultKey', props.role === 'dr' ? { replicaOf: props.primaryKeyArn, ...breakGlass, ...(props.snapshotShareAccount ? { snapshotShareAccount: props.snapshotShareAccount } : {}) } : { copyRegions: props.backup ? [props.backup.drRegion] : [], ...breakGlass });
+    const shares = props.snapshotShareAccount ? { snapshotShareAccount: props.snapshotShareAccount } : {};
+    this.vaultKey = new VaultKey(this, 'VaultKey', props.role === 'dr' ? { replicaOf: props.primaryKeyArn, ...breakGlass, ...shares } : { copyRegions: props.backup ? [props.backup.drRegion] : [], ...breakGlass, ...shares });
     const { createTrail, ...vaultProps } = props.vault;
     this.vault = new Vault(this, 'Vault', { ...vaultProps, key: this.vaultKey.key, bucketName: vaultBucketName(props.deployment, this.region) });
     this.alerts = new Alerts(this, 'Alerts', { subscribers: props.alertSubscribers });

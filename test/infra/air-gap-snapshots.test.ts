@@ -148,17 +148,77 @@ describe('snapshot backups with the air-gapped vault in the DR region', () => {
   });
 });
 
-describe('snapshot backups with the air-gapped vault outside the DR region', () => {
+describe('snapshot backups with the air-gapped vault in the primary region', () => {
+  const PRIMARY = 'eu-west-1';
+  let primary: Template;
+  let dr: Template;
+  let airGap: Template;
+  let stacks: ReturnType<typeof buildLifeboat>;
+  beforeAll(() => {
+    stacks = buildLifeboat(testApp({ compliance: true }), exampleConfig((raw) => {
+      raw.account = WORKLOAD;
+      raw.vaultAccount = { accountId: VAULT_ACCOUNT, keyArn: `arn:aws:kms:${PRIMARY}:${VAULT_ACCOUNT}:key/0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9` };
+    }));
+    primary = Template.fromStack(stacks.primary);
+    dr = Template.fromStack(stacks.dr);
+    airGap = Template.fromStack(stacks.airGap!);
+  }, SYNTH_TIMEOUT_MS);
+
+  it('lets the copy function make share copies under the vault key, tag, share and delete only those, and describe snapshots here', () => {
+    const [keyId] = Object.keys(primary.findResources('AWS::KMS::Key', { Properties: { MultiRegion: true } }));
+    const vaultKey = { 'Fn::GetAtt': [keyId, 'Arn'] };
+    const [copy] = Object.values(primary.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'lifeboat-copy' } } } }));
+    expect(copy!.Properties.Environment.Variables.SNAPSHOT_SHARE_KEY_ARN).toEqual(vaultKey);
+    const sids = ['TagShareCopies', 'ShareCopiesWithAirGap', 'DeleteOldShareCopies', 'ListPrimarySnapshots', 'GrantRdsTheVaultKey', 'DescribeVaultKeyForRds', 'ShareSnapshotCopiesWithAirGap'];
+    const granted = roleStatements(primary, copy!.Properties.Role).filter((s) => sids.includes(s.Sid ?? ''));
+    const arn = (kind: string, name: string) => join('arn:', { Ref: 'AWS::Partition' }, `:rds:${PRIMARY}:${WORKLOAD}:${kind}:${name}`);
+    const shareCopies = [arn('snapshot', 'lifeboat-*-ag'), arn('cluster-snapshot', 'lifeboat-*-ag')];
+    const viaRds = { StringEquals: { 'kms:ViaService': `rds.${PRIMARY}.amazonaws.com` } };
+    const expected: Statement[] = [
+      { Sid: 'TagShareCopies', Effect: 'Allow', Action: 'rds:AddTagsToResource', Resource: shareCopies },
+      { Sid: 'ShareCopiesWithAirGap', Effect: 'Allow', Action: ['rds:ModifyDBClusterSnapshotAttribute', 'rds:ModifyDBSnapshotAttribute'], Resource: shareCopies },
+      { Sid: 'DeleteOldShareCopies', Effect: 'Allow', Action: ['rds:DeleteDBClusterSnapshot', 'rds:DeleteDBSnapshot'], Resource: shareCopies },
+      { Sid: 'ListPrimarySnapshots', Effect: 'Allow', Action: ['rds:DescribeDBClusterSnapshots', 'rds:DescribeDBSnapshots'], Resource: [arn('snapshot', '*'), arn('cluster-snapshot', '*')] },
+      { Sid: 'GrantRdsTheVaultKey', Effect: 'Allow', Action: 'kms:CreateGrant', Resource: vaultKey, Condition: { ...viaRds, Bool: { 'kms:GrantIsForAWSResource': 'true' } } },
+      { Sid: 'DescribeVaultKeyForRds', Effect: 'Allow', Action: 'kms:DescribeKey', Resource: vaultKey, Condition: viaRds },
+    ];
+    expect(granted).toEqual(unordered(expected));
+    expect(sized(granted)).toEqual(sized(expected));
+  });
+
+  it('lets the vault account use the primary vault key through RDS in the primary region only; the DR replica not at all', () => {
+    const [key] = Object.values(primary.findResources('AWS::KMS::Key', { Properties: { MultiRegion: true } }));
+    const statements = (key!.Properties.KeyPolicy.Statement as Statement[]).filter((s) => JSON.stringify(s.Principal).includes(VAULT_ACCOUNT));
+    const vaultRoot = { AWS: join('arn:', { Ref: 'AWS::Partition' }, `:iam::${VAULT_ACCOUNT}:root`) };
+    const viaRds = { StringEquals: { 'kms:ViaService': `rds.${PRIMARY}.amazonaws.com` } };
+    expect(statements).toEqual([
+      { Sid: 'AirGapAccountCopiesSharedSnapshots', Effect: 'Allow', Principal: vaultRoot, Action: ['kms:Decrypt', 'kms:DescribeKey'], Resource: '*', Condition: viaRds },
+      { Sid: 'AirGapAccountGrantsRdsOnly', Effect: 'Allow', Principal: vaultRoot, Action: 'kms:CreateGrant', Resource: '*', Condition: { ...viaRds, Bool: { 'kms:GrantIsForAWSResource': 'true' } } },
+    ]);
+    expect(JSON.stringify(dr.toJSON())).not.toContain(VAULT_ACCOUNT);
+  });
+
+  it('deploys the copier in the vault account, and says nothing about snapshots not being air-gapped', () => {
+    expect(Object.keys(airGap.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: { WORKLOAD_ACCOUNT: WORKLOAD } } } }))).toHaveLength(1);
+    expect(Annotations.fromStack(stacks.airGap!).findWarning('*', Match.stringLikeRegexp('Snapshot backups are not copied'))).toEqual([]);
+  });
+});
+
+describe('snapshot backups with the air-gapped vault in neither region', () => {
   it('deploys no copier and no share, and says at synth that snapshots are not air-gapped', () => {
     const app = testApp();
     const stacks = buildLifeboat(app, exampleConfig((raw) => {
       raw.account = WORKLOAD;
-      raw.vaultAccount = { accountId: VAULT_ACCOUNT, keyArn: `arn:aws:kms:eu-west-1:${VAULT_ACCOUNT}:key/0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9` };
+      raw.vaultAccount = { accountId: VAULT_ACCOUNT, region: 'us-east-1', keyArn: `arn:aws:kms:us-east-1:${VAULT_ACCOUNT}:key/0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9` };
     }));
     const airGap = Template.fromStack(stacks.airGap!);
     expect(Object.keys(airGap.findResources('AWS::Lambda::Function'))).toHaveLength(0);
-    expect(JSON.stringify(Template.fromStack(stacks.primary).toJSON())).not.toContain('ShareSnapshotCopiesWithAirGap');
+    const primary = JSON.stringify(Template.fromStack(stacks.primary).toJSON());
+    for (const sid of ['ShareSnapshotCopiesWithAirGap', 'ShareCopiesWithAirGap', 'SNAPSHOT_SHARE_KEY_ARN', 'AirGapAccountCopiesSharedSnapshots']) expect(primary).not.toContain(sid);
     expect(JSON.stringify(Template.fromStack(stacks.dr).toJSON())).not.toContain(VAULT_ACCOUNT);
-    Annotations.fromStack(stacks.airGap!).hasWarning('*', Match.stringLikeRegexp('Snapshot backups are not copied to the air-gapped vault: it is in eu-west-1, not in the DR region eu-central-1'));
+    Annotations.fromStack(stacks.airGap!).hasWarning(
+      '*',
+      Match.stringLikeRegexp('Snapshot backups are not copied to the air-gapped vault: it is in us-east-1, neither the primary region eu-west-1 nor the DR region eu-central-1'),
+    );
   }, SYNTH_TIMEOUT_MS);
 });

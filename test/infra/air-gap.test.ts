@@ -43,7 +43,7 @@ describe('with vaultAccount', () => {
 
   it('holds a versioned vault with COMPLIANCE Object Lock (90 days by default) under its own key', () => {
     const [, bucket] = vaultBucket();
-    const [keyId] = only('AWS::KMS::Key');
+    const [keyId] = only('AWS::KMS::Key', { Description: 'Lifeboat air-gapped vault key (administered by this account only)' });
 
     expect(bucket.Properties.ObjectLockEnabled).toBe(true);
     expect(bucket.Properties.ObjectLockConfiguration).toEqual({ ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 90 } } });
@@ -56,7 +56,7 @@ describe('with vaultAccount', () => {
 
   it('lets the workload account add objects under backups/ and filesets/ and nothing else: no read, list, delete, retention or policy change', () => {
     const [bucketId] = vaultBucket();
-    const [keyId] = only('AWS::KMS::Key');
+    const [keyId] = only('AWS::KMS::Key', { Description: 'Lifeboat air-gapped vault key (administered by this account only)' });
     const [, policy] = only('AWS::S3::BucketPolicy', { Bucket: { Ref: bucketId } });
     const workload = { AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::${WORKLOAD}:root`]] } };
     const objects = (suffix: string) => ({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, suffix]] });
@@ -81,11 +81,14 @@ describe('with vaultAccount', () => {
   });
 
   it('its key is administered by the vault account alone; the workload account may only encrypt through S3 into this bucket, and wrap backup data keys', () => {
-    const [, key] = only('AWS::KMS::Key');
+    const [, key] = only('AWS::KMS::Key', { Description: 'Lifeboat air-gapped vault key (administered by this account only)' });
     const statements: Statement[] = key.Properties.KeyPolicy.Statement;
     const bySid = Object.fromEntries(statements.map((s) => [s.Sid, s]));
 
-    expect(statements.map((s) => s.Sid)).toEqual(['KeyAdministrationByThisAccountOnly', 'WorkloadEncryptsThroughS3Only', 'WorkloadWrapsBackupDataKeys', 'WorkloadWrapsFileSetDataKeys', 'ReaderDecrypts']);
+    // And (the example has snapshot sources, and the vault is in the primary region) the snapshot copier's two, through RDS only (air-gap-snapshots.test.ts).
+    expect(statements.map((s) => s.Sid)).toEqual([
+      'KeyAdministrationByThisAccountOnly', 'WorkloadEncryptsThroughS3Only', 'WorkloadWrapsBackupDataKeys', 'WorkloadWrapsFileSetDataKeys', 'ReaderDecrypts', 'CopierEncryptsSnapshotCopies', 'CopierGrantsRdsOnly',
+    ]);
     // Encrypt only (never Decrypt), and only with a Lifeboat backup's encryption context.
     expect(bySid.WorkloadWrapsBackupDataKeys).toEqual({
       Sid: 'WorkloadWrapsBackupDataKeys',
@@ -131,7 +134,7 @@ describe('with vaultAccount', () => {
   it('has a reader role the workload account may assume, which may read, list and restore backups and decrypt them', () => {
     const [roleId, role] = only('AWS::IAM::Role', { RoleName: 'lifeboat-airgap-reader' });
     const [bucketId] = vaultBucket();
-    const [keyId] = only('AWS::KMS::Key');
+    const [keyId] = only('AWS::KMS::Key', { Description: 'Lifeboat air-gapped vault key (administered by this account only)' });
     const [, policy] = only('AWS::IAM::Policy', { Roles: [{ Ref: roleId }] });
 
     expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([

@@ -78,6 +78,27 @@ export function backupOfSnapshotName(identifier: string): { sourceId: string; ba
   }
 }
 
+/**
+ * A Lifeboat snapshot's share copy: `<snapshot name>-ag`, the copy the copy function makes in the region of an
+ * air-gapped vault that is not the DR region, under a key of Lifeboat's the vault account may use, and shares with
+ * that account (docs/air-gapped-vault.md, "Snapshot backups").
+ */
+export const SHARE_COPY_SUFFIX = '-ag';
+export function shareCopyIdentifierFor(snapshotIdentifier: string): string {
+  return `${snapshotIdentifier}${SHARE_COPY_SUFFIX}`;
+}
+
+/**
+ * The backup a snapshot shared with the vault account stands for, and the name its copy there takes (the Lifeboat
+ * snapshot name, without a share copy's suffix): a DR copy is shared under its own name, a share copy under
+ * `<name>-ag`. Undefined for any other name.
+ */
+export function backupOfSharedSnapshotName(identifier: string): { sourceId: string; backupId: string; name: string } | undefined {
+  const name = identifier.endsWith(SHARE_COPY_SUFFIX) ? identifier.slice(0, -SHARE_COPY_SUFFIX.length) : identifier;
+  const backup = backupOfSnapshotName(name);
+  return backup ? { ...backup, name } : undefined;
+}
+
 /** Statuses of a snapshot (or a copy of one) still being made. */
 export const SNAPSHOT_IN_FLIGHT_STATUSES: ReadonlySet<string> = new Set(['creating', 'copying', 'pending']);
 

@@ -88,6 +88,24 @@ describe('copySharedSnapshots', () => {
     });
   });
 
+  it('copies a share copy (`<name>-ag`, made in a primary region that is not the DR region) under the Lifeboat name, and holds it once copied', async () => {
+    const share = sharedInstance('lifeboat-orders-db-20261204t050000z-k3x7q2ab-ag');
+    lists({ shared: [share, sharedInstance('lifeboat-orders-db-20261204t050000z-k3x7q2ab-xy')] });
+
+    const run = await copySharedSnapshots(deps());
+
+    expect(run).toEqual({ copied: ['lifeboat-orders-db-20261204t050000z-k3x7q2ab'], alreadyHeld: 0, deferred: [], deleted: [] });
+    expect(rds).toHaveReceivedCommandExactlyOnceWith(CopyDBSnapshotCommand, {
+      SourceDBSnapshotIdentifier: share.DBSnapshotArn,
+      TargetDBSnapshotIdentifier: 'lifeboat-orders-db-20261204t050000z-k3x7q2ab',
+      KmsKeyId: KEY,
+      Tags: tags('orders-db', '20261204T050000Z-k3x7q2ab', share.DBSnapshotArn!),
+    });
+    rds.resetHistory();
+    lists({ shared: [share], own: [ownInstance('lifeboat-orders-db-20261204t050000z-k3x7q2ab')] });
+    await expect(copySharedSnapshots(deps())).resolves.toMatchObject({ copied: [], alreadyHeld: 1 });
+  });
+
   it('leaves alone what is not the workload\'s Lifeboat backup, what is not available yet, and what it already holds', async () => {
     lists({
       shared: [

@@ -289,6 +289,34 @@ describe('a bad config names the field', () => {
     ]);
   });
 
+  it('keeps a cluster snapshot source\'s id short enough for RDS\'s 63-character snapshot names (3 fewer with share copies for the air-gapped vault)', () => {
+    const config = example();
+    expect(config.sources[2]).toMatchObject({ kind: 'docdb' }); // backed up by cluster snapshot only
+    config.sources[2].id = 'c'.repeat(28);
+    expect(() => parseConfig(config, 'test.json')).not.toThrow();
+    config.sources[2].id = 'c'.repeat(29);
+    expect(problemsOf(config)).toEqual([
+      'sources[2].id: at most 28 characters for a cluster snapshot source: RDS names a cluster snapshot in at most 63 (lifeboat-<id>-<backup id>)',
+    ]);
+    // An Aurora source dumped only takes no snapshot: any id.
+    config.sources[2].id = 'catalog-docdb';
+    config.sources[1].id = 'b'.repeat(29);
+    config.sources[1].backup = { method: 'dump' };
+    expect(() => parseConfig(config, 'test.json')).not.toThrow();
+
+    // The air-gapped vault in the primary region: share copies are named <snapshot>-ag.
+    config.account = '111122223333';
+    config.vaultAccount = { accountId: '444455556666' };
+    config.sources[2].id = 'c'.repeat(25);
+    expect(() => parseConfig(config, 'test.json')).not.toThrow();
+    config.sources[2].id = 'c'.repeat(26);
+    expect(problemsOf(config)).toEqual([
+      'sources[2].id: at most 25 characters for a cluster snapshot source: RDS names a cluster snapshot in at most 63 (lifeboat-<id>-<backup id>, and -ag for the air-gapped share copy)',
+    ]);
+    config.vaultAccount.region = 'eu-central-1';
+    expect(() => parseConfig(config, 'test.json')).not.toThrow();
+  });
+
   it('rejects a dump source without a database', () => {
     const config = example();
     delete config.sources[0].database;
