@@ -274,15 +274,24 @@ describe('with vaultAccount.keyArn (the second deploy): the workload side', () =
   });
 });
 
-describe('a DR plan that restores from the air-gapped vault', () => {
+type RawPlan = { steps: { kind: string; parameters: Record<string, unknown> }[] };
+
+/** A plan step of each kind that may read the air-gapped vault: a dump (the orders restore plan) and a file set (the example's). */
+describe.each([
+  {
+    kind: 'restore-dump',
+    plans: (_raw: Record<string, unknown>): RawPlan[] => [{ ...ordersRestorePlan('arn:aws:secretsmanager:eu-west-1:111122223333:secret:orders-new-Ab12Cd'), contacts: [{ name: 'Ana Lima', email: 'ana@example.com' }] } as RawPlan],
+  },
+  { kind: 'restore-files', plans: (raw: Record<string, unknown>): RawPlan[] => (raw.plans as RawPlan[]).filter((plan) => plan.steps.some((step) => step.kind === 'restore-files')) },
+])('a DR plan whose $kind step reads the air-gapped vault', ({ kind, plans }) => {
   const KEY_ARN = `arn:aws:kms:eu-west-1:${VAULT_ACCOUNT}:key/0a1b2c3d-1111-2222-3333-444455556666`;
   const withAirGapPlan = (keyArn: string | undefined) =>
     exampleConfig((raw) => {
       raw.account = WORKLOAD;
       raw.vaultAccount = { accountId: VAULT_ACCOUNT, ...(keyArn ? { keyArn } : {}) };
-      raw.plans = [{ ...ordersRestorePlan('arn:aws:secretsmanager:eu-west-1:111122223333:secret:orders-new-Ab12Cd'), contacts: [{ name: 'Ana Lima', email: 'ana@example.com' }] }];
-      const restore = (raw.plans[0]!.steps as { kind: string; parameters: Record<string, unknown> }[]).find((step) => step.kind === 'restore-dump')!;
-      restore.parameters['region'] = 'air-gap';
+      raw.plans = plans(raw);
+      expect(raw.plans).toHaveLength(1);
+      (raw.plans as RawPlan[])[0]!.steps.find((step) => step.kind === kind)!.parameters['region'] = 'air-gap';
     });
 
   it('is refused until the air-gapped key is known, naming the step', () => {
@@ -304,39 +313,6 @@ describe('a DR plan that restores from the air-gapped vault', () => {
       .flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[])
       .filter((st) => st.Sid === 'ReadAirGappedVault');
     // The DR step Lambda's role and its Fargate task's role, each exactly this.
-    expect(statements).toEqual([
-      { Sid: 'ReadAirGappedVault', Effect: 'Allow', Action: 'sts:AssumeRole', Resource: readerRole },
-      { Sid: 'ReadAirGappedVault', Effect: 'Allow', Action: 'sts:AssumeRole', Resource: readerRole },
-    ]);
-  }, SYNTH_TIMEOUT_MS);
-});
-
-describe('a DR plan that restores a file set from the air-gapped vault', () => {
-  const KEY_ARN = `arn:aws:kms:eu-west-1:${VAULT_ACCOUNT}:key/0a1b2c3d-1111-2222-3333-444455556666`;
-  const withFilesFromAirGap = (keyArn: string | undefined) =>
-    exampleConfig((raw) => {
-      raw.account = WORKLOAD;
-      raw.vaultAccount = { accountId: VAULT_ACCOUNT, ...(keyArn ? { keyArn } : {}) };
-      // Only the example's plan that restores the file set, its restore-files step reading the air-gapped vault.
-      raw.plans = (raw.plans as { steps: { kind: string; parameters: Record<string, unknown> }[] }[]).filter((plan) => plan.steps.some((step) => step.kind === 'restore-files'));
-      const plans = raw.plans as { steps: { kind: string; parameters: Record<string, unknown> }[] }[];
-      expect(plans).toHaveLength(1);
-      plans[0]!.steps.find((step) => step.kind === 'restore-files')!.parameters['region'] = 'air-gap';
-    });
-
-  it('is refused until the air-gapped key is known, naming the step', () => {
-    expect(() => withFilesFromAirGap(undefined)).toThrow(/plans\[0\]\.steps\[\d+\]\.parameters\.region: "air-gap" needs vaultAccount with its keyArn/);
-  });
-
-  it('lets the DR step (Lambda and task) assume the reader role for it, as for a dump', () => {
-    const stacks = buildLifeboat(testApp({ compliance: true }), withFilesFromAirGap(KEY_ARN));
-    const primary = Template.fromStack(stacks.primary);
-    const readerRole = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::${VAULT_ACCOUNT}:role/lifeboat-airgap-reader`]] };
-    const [drStep] = Object.values(primary.findResources('AWS::Lambda::Function')).filter((fn) => fn.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME === 'lifeboat-dr-step');
-    expect(drStep!.Properties.Environment.Variables).toMatchObject({ AIR_GAP_BUCKET: `lifeboat-airgap-${VAULT_ACCOUNT}-eu-west-1`, AIR_GAP_KEY_ARN: KEY_ARN, AIR_GAP_READER_ROLE_ARN: readerRole });
-    const statements = [...Object.values(primary.findResources('AWS::IAM::Policy')), ...Object.values(primary.findResources('AWS::IAM::ManagedPolicy'))]
-      .flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[])
-      .filter((st) => st.Sid === 'ReadAirGappedVault');
     expect(statements).toEqual([
       { Sid: 'ReadAirGappedVault', Effect: 'Allow', Action: 'sts:AssumeRole', Resource: readerRole },
       { Sid: 'ReadAirGappedVault', Effect: 'Allow', Action: 'sts:AssumeRole', Resource: readerRole },
