@@ -433,6 +433,9 @@ function localSkip(planStep: PlanStepConfig, levels: unknown, config: LifeboatCo
       }
       return undefined;
     case 'restore-cache':
+      if (planStep.parameters.region === 'air-gap') {
+        return `restore the latest verified backup of ${planStep.parameters.source} from the air-gapped vault (account ${config.vaultAccount?.accountId ?? '?'}, through its reader role) into a scratch redis-server`;
+      }
       if (planStep.parameters.region === 'dr' && options.drStore === undefined) {
         throw new ConfigError(`Step '${planStep.id}' restores from the DR region's vault: give its copy with --dr-vault DIR`);
       }

@@ -48,7 +48,7 @@ export interface DrStepDeps {
   readonly regions: {
     readonly primary: RegionResources;
     readonly dr?: RegionResources;
-    /** The air-gapped vault, read through its reader role (another account's), for restore-dump and restore-files. */
+    /** The air-gapped vault, read through its reader role (another account's), for restore-dump, restore-cache and restore-files. */
     readonly 'air-gap'?: RegionResources;
   };
   /**

@@ -20,7 +20,7 @@ const executionId = z.string().min(1).refine((id) => executionNameProblem(id) ==
 const mode = z.enum(['real', 'drill']).nullish().transform((value) => value ?? 'real');
 const regionChoice = z.enum(['primary', 'dr']);
 export type RegionChoice = z.infer<typeof regionChoice>;
-/** A dump or a file set is also restored from the air-gapped vault (another account's, read through its reader role). */
+/** A dump, a cache backup or a file set is also restored from the air-gapped vault (another account's, read through its reader role). */
 const vaultChoice = z.enum(['primary', 'dr', 'air-gap']);
 export type VaultChoice = z.infer<typeof vaultChoice>;
 const rdsIdentifier = z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,62}$/, 'must be an RDS identifier (a letter, then letters, digits and "-")');
@@ -49,7 +49,7 @@ export type RestoreDumpParameters = z.output<typeof RestoreDumpParametersSchema>
 /** A cache's backup restored into a Redis OSS / Valkey server: a drill restores into a scratch server instead. */
 export const RestoreCacheParametersSchema = z.object({
   source: z.string().min(1),
-  region: regionChoice.default('primary'),
+  region: vaultChoice.default('primary'),
   pointInTime: isoTimestamp.optional(),
   target: z.object({
     host: z.string().min(1),

@@ -27,7 +27,7 @@ export const LifeboatConfigSchema = ConfigSectionsSchema.extend({
   // A plan restoring from the air-gapped vault needs it deployed and its key known (the second deploy).
   (config.plans ?? []).forEach((plan, p) =>
     plan.steps.forEach((step, s) => {
-      if ((step.kind === 'restore-dump' || step.kind === 'restore-files') && step.parameters.region === 'air-gap' && config.vaultAccount?.keyArn === undefined) {
+      if ((step.kind === 'restore-dump' || step.kind === 'restore-cache' || step.kind === 'restore-files') && step.parameters.region === 'air-gap' && config.vaultAccount?.keyArn === undefined) {
         ctx.addIssue({ code: 'custom', path: ['plans', p, 'steps', s, 'parameters', 'region'], message: '"air-gap" needs vaultAccount with its keyArn: the air-gapped vault this step restores from' });
       }
     }),

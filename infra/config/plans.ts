@@ -40,7 +40,7 @@ const text = z.string().trim().min(1, { error: 'must not be empty' });
 const SourceRef = z.string().min(1, { error: 'must name a configured source' });
 
 const RestoreRegion = z.enum(['primary', 'dr']).default('primary');
-/** A dump or a file set may also be restored from the air-gapped vault (`vaultAccount` with its `keyArn`), through its reader role. */
+/** A dump, a cache backup or a file set may also be restored from the air-gapped vault (`vaultAccount` with its `keyArn`), through its reader role. */
 const VaultRegion = z.enum(['primary', 'dr', 'air-gap']).default('primary');
 
 const IsoDateTime = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time such as 2026-03-01T12:00:00Z' });
@@ -231,7 +231,7 @@ const StepUnion = z.discriminatedUnion(
       'restore-cache',
       z.strictObject({
         source: SourceRef,
-        region: RestoreRegion,
+        region: VaultRegion,
         /** @default the latest verified backup; else the latest verified at or before this time */
         pointInTime: IsoDateTime.optional(),
         target: RestoreCacheTargetSchema,

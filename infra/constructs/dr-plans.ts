@@ -361,7 +361,7 @@ export class DrPlans extends Construct {
     // It decrypts backups to restore them, and writes the evidence under SSE-KMS.
     for (const tag of Object.values(KEY_USE_TAGS)) Tags.of(role).add(tag, 'true');
     // Only a deployment whose plans restore from the air-gapped vault gets to read it.
-    const restoresFromAirGap = props.plans.some((plan) => plan.steps.some((step) => (step.kind === 'restore-dump' || step.kind === 'restore-files') && step.parameters.region === 'air-gap'));
+    const restoresFromAirGap = props.plans.some((plan) => plan.steps.some((step) => (step.kind === 'restore-dump' || step.kind === 'restore-cache' || step.kind === 'restore-files') && step.parameters.region === 'air-gap'));
     if (restoresFromAirGap && !props.airGap) throw new Error('DrPlans: a restore step reads the air-gapped vault, but no airGap was given');
     const readsAirGap = restoresFromAirGap ? props.airGap : undefined;
     const logGroup = new logs.LogGroup(this, 'DrStepLogs', { retention: logs.RetentionDays.ONE_YEAR, encryptionKey: props.operationsKey, removalPolicy: RemovalPolicy.RETAIN });

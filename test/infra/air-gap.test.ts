@@ -276,12 +276,13 @@ describe('with vaultAccount.keyArn (the second deploy): the workload side', () =
 
 type RawPlan = { steps: { kind: string; parameters: Record<string, unknown> }[] };
 
-/** A plan step of each kind that may read the air-gapped vault: a dump (the orders restore plan) and a file set (the example's). */
+/** A plan step of each kind that may read the air-gapped vault: a dump (the orders restore plan), a cache and a file set (the example's plans). */
 describe.each([
   {
     kind: 'restore-dump',
     plans: (_raw: Record<string, unknown>): RawPlan[] => [{ ...ordersRestorePlan('arn:aws:secretsmanager:eu-west-1:111122223333:secret:orders-new-Ab12Cd'), contacts: [{ name: 'Ana Lima', email: 'ana@example.com' }] } as RawPlan],
   },
+  { kind: 'restore-cache', plans: (raw: Record<string, unknown>): RawPlan[] => (raw.plans as RawPlan[]).filter((plan) => plan.steps.some((step) => step.kind === 'restore-cache')) },
   { kind: 'restore-files', plans: (raw: Record<string, unknown>): RawPlan[] => (raw.plans as RawPlan[]).filter((plan) => plan.steps.some((step) => step.kind === 'restore-files')) },
 ])('a DR plan whose $kind step reads the air-gapped vault', ({ kind, plans }) => {
   const KEY_ARN = `arn:aws:kms:eu-west-1:${VAULT_ACCOUNT}:key/0a1b2c3d-1111-2222-3333-444455556666`;

@@ -18,6 +18,7 @@ import type { DumpManifest } from '../../../functions/lib/engine/backup.ts';
 import { ConfigError, NoRecoveryPointError, TargetNotEmptyError } from '../../../functions/lib/errors.ts';
 import { runRedisBackup } from '../../../functions/lib/redis/vault.ts';
 import { verifyRedisBackup } from '../../../functions/lib/redis/verify.ts';
+import { backupPrefix } from '../../../functions/lib/vault/layout.ts';
 import { writeVerification } from '../../../functions/lib/vault/verification.ts';
 import { startTestRedis, type TestRedis } from '../../harness/redis.ts';
 import { tempVault, testKeyring } from '../engine/helpers.ts';
@@ -119,6 +120,23 @@ describe('restore-cache on real redis-servers', () => {
     });
     expect(secrets).not.toHaveReceivedAnyCommand();
     expect(await targetKeys()).toBe(0);
+  });
+
+  it('air-gap: drills the latest verified backup of the air-gapped vault, read through its own store; a function without that vault says so', async () => {
+    // The air-gapped vault holds byte-for-byte copies of the verified backup's objects only.
+    const airGapVault = await tempVault();
+    try {
+      const copied = backups[0]!;
+      for await (const key of vault.store.list(backupPrefix(SOURCE, copied.backupId))) await airGapVault.store.putObject(key, await vault.store.getObject(key));
+      const withAirGap = { ...deps, regions: { ...deps.regions, 'air-gap': { name: REGION, rds: new RDSClient({ region: REGION }), store: airGapVault.store, keyring } } };
+      const record = await handleDrStepEvent(runStep('restore', 'restore-cache', parameters({ region: 'air-gap' }), { mode: 'drill', suffix: newSuffix() }), withAirGap);
+      expect(record).toMatchObject({ status: 'succeeded', result: { region: 'air-gap', backupId: copied.backupId, keys: 1212, drill: true } });
+      await expect(handleDrStepEvent(runStep('restore', 'restore-cache', parameters({ region: 'air-gap' }), { mode: 'drill', suffix: newSuffix() }), deps)).rejects.toThrow(
+        'This function has no air-gapped vault configured (vaultAccount with its keyArn)',
+      );
+    } finally {
+      await airGapVault.remove();
+    }
   });
 
   it('real: restores every key of the latest verified backup into the target with its AUTH token, exactly as the source holds them', async () => {
