@@ -8,7 +8,7 @@ export default defineConfig({
   ...base,
   test: {
     ...base.test,
-    include: ['test/functions/vault/**/*.test.ts', 'test/functions/approval/**/*.test.ts', 'test/functions/plans/**/*.test.ts', 'test/functions/copy/airGapCopy.test.ts', 'test/functions/dr-step/redis.test.ts', 'test/functions/config-backup/**/*.test.ts', 'test/functions/dr-step/restoreConfig.test.ts', 'test/functions/air-gap-snapshots/**/*.test.ts', 'test/functions/copy/fileSetAirGapCopy.test.ts', 'test/functions/fileset/keyrings.test.ts'],
+    include: ['test/functions/vault/**/*.test.ts', 'test/functions/approval/**/*.test.ts', 'test/functions/plans/**/*.test.ts', 'test/functions/copy/airGapCopy.test.ts', 'test/functions/dr-step/redis.test.ts', 'test/functions/config-backup/**/*.test.ts', 'test/functions/dr-step/restoreConfig.test.ts', 'test/functions/air-gap-snapshots/**/*.test.ts', 'test/functions/copy/fileSetAirGapCopy.test.ts', 'test/functions/fileset/keyrings.test.ts', 'test/functions/copy/shareCopy.test.ts'],
     // Stryker runs vitest in worker threads, which refuse node flags: `npm run mutate` sets NODE_OPTIONS instead.
     execArgv: [],
   },

@@ -18,7 +18,6 @@ import {
   ModifyDBSnapshotAttributeCommand,
 } from '@aws-sdk/client-rds';
 import {
-  SNAPSHOT_NAME_PREFIX,
   SHARE_COPY_SUFFIX,
   backupOfSharedSnapshotName,
   describeSnapshot,
@@ -144,11 +143,11 @@ async function shareCopiesOf(sourceId: string, type: SnapshotType, rds: RdsSende
   do {
     if (type === 'instance') {
       const page = await rds.send(new DescribeDBSnapshotsCommand({ SnapshotType: 'manual', Marker: marker }));
-      for (const snapshot of page.DBSnapshots ?? []) if (snapshot.DBSnapshotIdentifier?.startsWith(SNAPSHOT_NAME_PREFIX)) consider(fromInstanceSnapshot(snapshot));
+      for (const snapshot of page.DBSnapshots ?? []) consider(fromInstanceSnapshot(snapshot));
       marker = page.Marker;
     } else {
       const page = await rds.send(new DescribeDBClusterSnapshotsCommand({ SnapshotType: 'manual', Marker: marker }));
-      for (const snapshot of page.DBClusterSnapshots ?? []) if (snapshot.DBClusterSnapshotIdentifier?.startsWith(SNAPSHOT_NAME_PREFIX)) consider(fromClusterSnapshot(snapshot));
+      for (const snapshot of page.DBClusterSnapshots ?? []) consider(fromClusterSnapshot(snapshot));
       marker = page.Marker;
     }
   } while (marker);

@@ -382,7 +382,7 @@ describe('the air-gapped copy of a file-set snapshot: what it refuses, skips and
     const first = await backedUp();
     const later = `${'20261205T000000Z-zzzzzzzz'}/000001`;
     const earlier = `${'20261201T000000Z-aaaaaaaa'}/000001`;
-    await dr().putObject(recordKey, Buffer.from(JSON.stringify({ version: 1, bucket: 'lifeboat-airgap', account: VAULT_ACCOUNT, packs: { [later]: 'a'.repeat(64), [earlier]: 'b'.repeat(64) } })));
+    await dr().putObject(recordKey, Buffer.from(JSON.stringify({ version: 1, bucket: 'lifeboat-airgap', account: VAULT_ACCOUNT, packs: { [later]: 'a'.repeat(64), [earlier]: 'b'.repeat(64), 'not-a-pack': 'c'.repeat(64) } })));
     await copy(first.backupId);
     const record = await readRecord();
     const listed = (await primary.getObject(snapshotObjectKey(SOURCE, first.backupId, 'packs'))).toString('utf8').trim().split('\n').map((l) => (JSON.parse(l) as { pack: string }).pack);

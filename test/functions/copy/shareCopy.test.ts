@@ -9,6 +9,7 @@ import {
   CopyDBClusterSnapshotCommand,
   CopyDBSnapshotCommand,
   DBSnapshotAlreadyExistsFault,
+  DeleteDBClusterSnapshotCommand,
   DeleteDBSnapshotCommand,
   DescribeDBClusterSnapshotsCommand,
   DescribeDBSnapshotsCommand,
@@ -22,7 +23,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { handleCopyEvent, type CopyDeps } from '../../../functions/copy/copy.ts';
-import { SHARE_COPY_DAYS, type ShareCopyTarget } from '../../../functions/copy/shareCopy.ts';
+import { SHARE_COPY_DAYS, describeShareCopy, requestShareCopy, shareAndTidy, type ShareCopyTarget } from '../../../functions/copy/shareCopy.ts';
 import { createS3Client } from '../../../functions/lib/aws/s3Client.ts';
 import { backupOfSharedSnapshotName, shareCopyIdentifierFor } from '../../../functions/lib/aws/rdsSnapshot.ts';
 import { readManifest, writeManifest } from '../../../functions/lib/vault/catalog.ts';
@@ -243,5 +244,69 @@ describe('share copy names', () => {
     expect(backupOfSharedSnapshotName(`${NAME}-xy`)).toBeUndefined();
     expect(backupOfSharedSnapshotName(`${SHARE}-ag`)).toBeUndefined();
     expect(backupOfSharedSnapshotName('rds:orders-db-2026-11-22-03-00')).toBeUndefined();
+  });
+});
+
+describe('share copies: the edges', () => {
+  const clusterShare = (identifier: string, backupId: string, status = 'available', source = 'orders-db'): DBClusterSnapshot => ({
+    DBClusterSnapshotIdentifier: identifier, DBClusterSnapshotArn: `arn:aws:rds:${PRIMARY}:${ACCOUNT}:cluster-snapshot:${identifier}`, Status: status, PercentProgress: 100, SnapshotType: 'manual', TagList: tags(backupId, source),
+  });
+  const ref = { sourceId: 'orders-db', backupId: BACKUP, type: 'cluster' as const, snapshotIdentifier: NAME };
+
+  it('takes a cluster share copy RDS says exists as the one asked for; passes any other RDS error through; a copy RDS does not describe is a failure', async () => {
+    primaryRds.on(DescribeDBClusterSnapshotsCommand).resolvesOnce({ DBClusterSnapshots: [] }).resolves({ DBClusterSnapshots: [clusterShare(SHARE, BACKUP, 'copying')] });
+    primaryRds.on(CopyDBClusterSnapshotCommand).rejects(Object.assign(new Error('exists'), { name: 'DBClusterSnapshotAlreadyExistsFault', Code: 'DBClusterSnapshotAlreadyExists' }));
+    await expect(requestShareCopy({ ...ref, snapshotArn: PRIMARY_ARN }, shareCopy)).resolves.toMatchObject({ snapshotIdentifier: SHARE, status: 'copying' });
+
+    primaryRds.reset();
+    primaryRds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [] });
+    const refused = Object.assign(new Error('KMS key not accessible'), { name: 'KMSKeyNotAccessibleFault', Code: 'KMSKeyNotAccessibleFault' });
+    primaryRds.on(CopyDBClusterSnapshotCommand).rejects(refused);
+    await expect(requestShareCopy({ ...ref, snapshotArn: PRIMARY_ARN }, shareCopy)).rejects.toBe(refused);
+
+    primaryRds.on(CopyDBClusterSnapshotCommand).resolves({});
+    await expect(requestShareCopy({ ...ref, snapshotArn: PRIMARY_ARN }, shareCopy)).rejects.toMatchObject({
+      name: 'SnapshotFailedError',
+      message: `RDS accepted the share copy ${SHARE} in ${PRIMARY} but does not describe it`,
+    });
+  });
+
+  it('names a failed share copy and says it will never be available', async () => {
+    primaryRds.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [clusterShare(SHARE, BACKUP, 'failed')] });
+    await expect(describeShareCopy(ref, shareCopy)).rejects.toMatchObject({
+      name: 'SnapshotFailedError',
+      message: `The share copy ${SHARE} of source orders-db in ${PRIMARY} is failed; it will never be available`,
+    });
+  });
+
+  it('tidies cluster share copies over every page, keeping this backup\'s, one exactly at the cut-off, others\' and non-Lifeboat snapshots', async () => {
+    const now = new Date(NOW.getTime() + 10 * 86_400_000); // the backup being recorded is itself 10 days old
+    const at = (days: number) => new Date(now.getTime() - days * 86_400_000);
+    const idAt = (time: Date) => `${time.toISOString().slice(0, 19).replace(/[-:]/g, '')}Z-oldoldol`;
+    const shareOf = (backupId: string, source = 'orders-db') => shareCopyIdentifierFor(`lifeboat-${source}-${backupId.toLowerCase()}`);
+    const exactly = idAt(at(SHARE_COPY_DAYS));
+    const older = idAt(at(SHARE_COPY_DAYS + 1));
+    const failedOld = idAt(at(SHARE_COPY_DAYS + 2)).replace('oldoldol', 'failedxx');
+    const pages: DBClusterSnapshot[][] = [
+      [clusterShare(SHARE, BACKUP), clusterShare(shareOf(exactly), exactly)],
+      [clusterShare(shareOf(older), older), clusterShare(shareOf(older, 'billing-db'), older, 'available', 'billing-db'), clusterShare('manual-orders-ag', older)],
+      [clusterShare(shareOf(failedOld), failedOld, 'failed')],
+    ];
+    primaryRds
+      .on(DescribeDBClusterSnapshotsCommand, { DBClusterSnapshotIdentifier: SHARE }).resolves({ DBClusterSnapshots: [clusterShare(SHARE, BACKUP)] })
+      .on(DescribeDBClusterSnapshotsCommand, { SnapshotType: 'manual' })
+      .resolvesOnce({ DBClusterSnapshots: pages[0], Marker: 'p2' })
+      .resolvesOnce({ DBClusterSnapshots: pages[1], Marker: 'p3' })
+      .resolves({ DBClusterSnapshots: pages[2] });
+    primaryRds.on(ModifyDBClusterSnapshotAttributeCommand).resolves({});
+    primaryRds.on(DeleteDBClusterSnapshotCommand).resolves({});
+
+    const result = await shareAndTidy(ref, shareCopy, now);
+
+    expect(result).toEqual({ shared: SHARE, deleted: [shareOf(older), shareOf(failedOld)] });
+    expect(primaryRds).toHaveReceivedCommandTimes(DeleteDBClusterSnapshotCommand, 2);
+    expect(primaryRds).toHaveReceivedCommandWith(DeleteDBClusterSnapshotCommand, { DBClusterSnapshotIdentifier: shareOf(older) });
+    expect(primaryRds).toHaveReceivedCommandWith(DescribeDBClusterSnapshotsCommand, { SnapshotType: 'manual', Marker: 'p3' });
+    expect(primaryRds).not.toHaveReceivedCommand(DeleteDBSnapshotCommand);
   });
 });
