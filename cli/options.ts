@@ -110,30 +110,37 @@ export function connectionFromFlag(flag: string, url: string, output: Output, en
   return fromEnv ? { ...info, password: fromEnv } : info;
 }
 
-/** The keyring from `--key-file F` or `--kms-key ARN`; exactly one is required. */
+/**
+ * The keyring from `--key-file F` or `--kms-key ARN`; exactly one is required. `lifeboat backup` also takes
+ * `--air-gap-key ARN` beside `--kms-key`: each data key is wrapped under it too (Encrypt only), as the deployed
+ * backup functions do with `vaultAccount.keyArn`.
+ */
 export async function keyringFromFlags(flags: FlagValues, deps: CliDeps): Promise<BackupKeyring> {
   const keyFile = stringFlag(flags, 'key-file');
   const kmsKey = stringFlag(flags, 'kms-key');
+  const airGapKey = stringFlag(flags, 'air-gap-key');
   if (keyFile !== undefined && kmsKey !== undefined) throw new UsageError('give either --key-file or --kms-key, not both');
   if (kmsKey === undefined && keyFile === undefined) {
     throw new UsageError('one of --key-file or --kms-key is required (or set LIFEBOAT_KEY_FILE or LIFEBOAT_KMS_KEY once)');
   }
+  if (airGapKey !== undefined && kmsKey === undefined) throw new UsageError('--air-gap-key wraps data keys beside --kms-key: give --kms-key too (a local key file has no air-gapped copy)');
   const { keyringFromKeyFile, kmsKeyring } = await import('../functions/lib/crypto/keyring.ts');
   if (keyFile !== undefined) return keyringFromKeyFile(keyFile);
-  const region = kmsKeyRegion(kmsKey!, '--kms-key');
+  const keys = [{ arn: kmsKey!, flag: '--kms-key' }, ...(airGapKey === undefined ? [] : [{ arn: airGapKey, flag: '--air-gap-key' }])];
+  const regions = new Set(keys.map(({ arn, flag }) => kmsKeyRegion(arn, flag)));
   const { KMS } = await import('@aws-sdk/client-kms');
   const makeClient = deps.kmsClient ?? ((clientRegion: string) => new KMS({ region: clientRegion }));
-  // One client, built for the Region the ARN names: the only Region this keyring ever calls.
-  let client: ReturnType<KmsClientProvider> | undefined;
+  // One client per Region the ARNs name: the only Regions this keyring ever calls.
+  const clients = new Map<string, ReturnType<KmsClientProvider>>();
   const clientProvider: KmsClientProvider = (asked) => {
-    if (asked !== region) throw new UsageError(`--kms-key: the keyring asked for a KMS client in ${asked}, not ${region}`);
-    client ??= makeClient(region);
-    return client;
+    if (!regions.has(asked)) throw new UsageError(`--kms-key: the keyring asked for a KMS client in ${asked}, not ${[...regions].join(' or ')}`);
+    if (!clients.has(asked)) clients.set(asked, makeClient(asked));
+    return clients.get(asked)!;
   };
   try {
-    return kmsKeyring({ keyIds: [kmsKey!], clientProvider });
+    return kmsKeyring({ keyIds: keys.map((k) => k.arn), clientProvider });
   } catch (error) {
-    throw asUsage('--kms-key', error);
+    throw asUsage(keys.length > 1 ? '--kms-key/--air-gap-key' : '--kms-key', error);
   }
 }
 

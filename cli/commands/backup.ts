@@ -27,7 +27,7 @@ export const KEY_FLAGS = {
 export const backup: Command = {
   name: 'backup',
   summary: 'Back up a PostgreSQL or MySQL/MariaDB database, a Redis server, or a file set (directory or S3 prefix) into a vault; prints the backup id.',
-  synopsis: 'lifeboat backup (--source URL | file:///DIR | s3://BUCKET/PREFIX) [--vault LOCATION] [--source-id ID] [--key-file FILE | --kms-key ARN] [--json]',
+  synopsis: 'lifeboat backup (--source URL | file:///DIR | s3://BUCKET/PREFIX) [--vault LOCATION] [--source-id ID] [--key-file FILE | --kms-key ARN [--air-gap-key ARN]] [--json]',
   description:
     'Streams pg_dump / mysqldump through zstd and the AWS Encryption SDK into the vault, then writes the\n' +
     'manifest. Prints only the backup id on stdout, so `id=$(lifeboat backup ...)` works; --json prints the\n' +
@@ -52,6 +52,12 @@ export const backup: Command = {
         'else the database name made lowercase with runs of other characters as "-" (ux_pagila → ux-pagila).',
     },
     ...KEY_FLAGS,
+    'air-gap-key': {
+      type: 'string',
+      value: 'ARN',
+      description:
+        "With --kms-key: wrap each data key under the air-gapped vault's key too (vaultAccount.keyArn; KMS Encrypt only), as the deployed backups do, so this backup's copy opens there and a file set's scheduled runs build on it.",
+    },
     ...EVIDENCE_KEY_FLAGS,
     ...PASSWORD_FILE_FLAG,
     jobs: {

@@ -147,6 +147,30 @@ describe('--kms-key', () => {
     expect(errorLine(wrong.stderr)?.name).toBe('WrongKeyError');
   });
 
+  it('--air-gap-key also wraps each data key under the air-gapped key (Encrypt, in its Region), which alone restores it', async () => {
+    const AIR_GAP_ARN = 'arn:aws:kms:eu-west-1:444455556666:key/0a1b2c3d-1111-2222-3333-444455556666';
+    const calls: { region: string; operation: string; keyId: string }[] = [];
+    const deps = { kmsClient: fakeKms(calls) };
+    const vault = join(dir.path, 'kms-air-gap-vault');
+    const backup = await lifeboat(['backup', '--source', source.url, '--vault', vault, '--kms-key', KEY_ARN, '--air-gap-key', AIR_GAP_ARN, '--jobs', '1'], { deps });
+    expect(backup.code, backup.stderr).toBe(ExitCode.ok);
+    expect(calls).toEqual([
+      { region: 'eu-west-2', operation: 'GenerateDataKey', keyId: KEY_ARN },
+      { region: 'eu-west-1', operation: 'Encrypt', keyId: AIR_GAP_ARN },
+    ]);
+
+    calls.length = 0;
+    const target = await freshDatabase('cli_aws_kms_air_gap');
+    const restored = await lifeboat(['restore', backup.stdout.trim(), '--vault', vault, '--kms-key', AIR_GAP_ARN, '--target', target.url], { deps });
+    expect(restored.code, restored.stderr).toBe(ExitCode.ok);
+    expect(calls.map((c) => [c.region, c.operation, c.keyId])).toEqual([['eu-west-1', 'Decrypt', AIR_GAP_ARN]]);
+    expect(await fingerprint(target.query, 'items', quotePostgres)).toEqual(await fingerprint(source.query, 'items', quotePostgres));
+
+    const alone = await lifeboat(['backup', '--source', source.url, '--vault', vault, '--key-file', join(dir.path, 'none.key'), '--air-gap-key', AIR_GAP_ARN], { deps });
+    expect(alone.code).toBe(ExitCode.usage);
+    expect(errorLine(alone.stderr)?.message).toBe('--air-gap-key wraps data keys beside --kms-key: give --kms-key too (a local key file has no air-gapped copy) (see lifeboat backup --help)');
+  });
+
   it('KMS refusing to decrypt is the operator\'s error (the key may not be used), reported in one line', async () => {
     const vault = join(dir.path, 'kms-vault');
     const { stdout } = await lifeboat(['list', '--vault', vault, '--json']);
