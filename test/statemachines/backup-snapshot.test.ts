@@ -15,6 +15,7 @@ import {
   DescribeDBClusterSnapshotsCommand,
   DescribeDBSnapshotsCommand,
   InvalidDBInstanceStateFault,
+  ModifyDBSnapshotAttributeCommand,
   RDSClient,
   SnapshotQuotaExceededFault,
   type DBSnapshot,
@@ -98,11 +99,13 @@ class FakeRdsRegion {
       return { DBSnapshot: this.start(input.DBSnapshotIdentifier, { DBInstanceIdentifier: input.DBInstanceIdentifier, TagList: input.Tags ?? [] }) };
     });
     this.mock.on(CopyDBSnapshotCommand).callsFake((input: { SourceDBSnapshotIdentifier: string; TargetDBSnapshotIdentifier: string; CopyTags?: boolean }) => {
-      const from = [...(this.#copiesFrom?.snapshots.values() ?? [])].find((s) => s.snapshot.DBSnapshotArn === input.SourceDBSnapshotIdentifier);
+      // From the other region (a DR copy), or from this one (a share copy, made within the region).
+      const from = [...(this.#copiesFrom?.snapshots.values() ?? []), ...this.snapshots.values()].find((s) => s.snapshot.DBSnapshotArn === input.SourceDBSnapshotIdentifier);
       if (!from) throw new DBSnapshotNotFoundFault({ message: `${input.SourceDBSnapshotIdentifier} not found`, $metadata: {} });
       const { DBInstanceIdentifier, EngineVersion, TagList } = from.snapshot;
+      const region = from.snapshot.DBSnapshotArn!.split(':')[3];
       return {
-        DBSnapshot: this.start(input.TargetDBSnapshotIdentifier, { DBInstanceIdentifier, EngineVersion, TagList: input.CopyTags ? TagList : [], SourceRegion: this.#copiesFrom?.region }),
+        DBSnapshot: this.start(input.TargetDBSnapshotIdentifier, { DBInstanceIdentifier, EngineVersion, TagList: input.CopyTags ? TagList : [], SourceRegion: region }),
       };
     });
     this.mock.on(DescribeDBSnapshotsCommand).callsFake((input: { DBSnapshotIdentifier?: string }) => {
@@ -112,6 +115,7 @@ class FakeRdsRegion {
       return { DBSnapshots: [this.observe(found)] };
     });
     this.mock.on(DescribeDBClusterSnapshotsCommand).resolves({ DBClusterSnapshots: [] });
+    this.mock.on(ModifyDBSnapshotAttributeCommand).resolves({});
   }
 
   /** A snapshot made outside this run (another source's copy in flight, say). */
@@ -200,7 +204,7 @@ beforeEach(async () => {
 });
 
 /** Runs the backup of `orders-db` with every Task on its real core; each Task call is logged in order. */
-async function runSnapshotBackup(): Promise<{ run: StateMachineRun; calls: TaskCall[]; alerts: PublishedAlert[]; metrics: unknown[] }> {
+async function runSnapshotBackup(extraCopyDeps: Partial<CopyDeps> = {}): Promise<{ run: StateMachineRun; calls: TaskCall[]; alerts: PublishedAlert[]; metrics: unknown[] }> {
   const snapshotDeps: SnapshotDeps = {
     sources: [{ id: SOURCE, engine: 'postgresql', database: 'orders', rds: { type: 'instance', identifier: INSTANCE }, policy: POLICY }],
     rds: primaryRds.client,
@@ -213,6 +217,7 @@ async function runSnapshotBackup(): Promise<{ run: StateMachineRun; calls: TaskC
     // The copy function gets one RDS client, the DR region's: cross-region copies are requested by the destination.
     drRds: drRds.client,
     maxCopiesInFlight: MAX_COPIES_IN_FLIGHT,
+    ...extraCopyDeps,
   };
   // The real prune core, with both vaults and both regions' snapshots.
   const pruneDeps: PruneDeps = {
@@ -381,6 +386,28 @@ describe('backup.asl.json end to end: a snapshot source with the real snapshot, 
 
     expect(alerts).toEqual([]);
     expect(metrics).toEqual([SUCCESS_METRIC]);
+  });
+
+  it('with the air-gapped vault in the primary region: also makes the share copy there, waits for it, shares it, and retention counts it as no backup', async () => {
+    const vaultKey = `arn:aws:kms:${REGION}:${ACCOUNT}:key/mrk-5678efgh`;
+    const vaultAccount = '444455556666';
+    const { run, calls, alerts } = await runSnapshotBackup({ shareCopy: { rds: primaryRds.client, region: REGION, kmsKeyId: vaultKey, account: vaultAccount } });
+
+    expect(outcome(run)).toBe('SUCCEEDED');
+    const name = snapshotName(SOURCE, backupIdOf(calls));
+    const share = `${name}-ag`;
+    expect(primaryRds.mock).toHaveReceivedCommandExactlyOnceWith(CopyDBSnapshotCommand, { SourceDBSnapshotIdentifier: snapshotArn(REGION, name), TargetDBSnapshotIdentifier: share, KmsKeyId: vaultKey, CopyTags: true });
+    // The share copy takes longer here than the DR copy: the wait goes on until both are available.
+    const polled = callsOf(calls, 'DescribeSnapshotCopy').map((c) => (c.output as { status: string; shareCopy: { status: string } }));
+    expect(polled.at(-1)).toMatchObject({ status: 'available', shareCopy: { status: 'available' } });
+    expect(polled.slice(0, -1).every((p) => p.status !== 'available')).toBe(true);
+    expect(polled.length).toBeGreaterThan(COPY_POLLS);
+    expect(primaryRds.mock).toHaveReceivedCommandExactlyOnceWith(ModifyDBSnapshotAttributeCommand, { DBSnapshotIdentifier: share, AttributeName: 'restore', ValuesToAdd: [vaultAccount] });
+    expect(callsOf(calls, 'RecordSnapshotCopy')[0]!.output).toMatchObject({ snapshotSharedWith: vaultAccount, shareCopy: { snapshotIdentifier: share, deleted: [] } });
+    // Retention kept the backup in both regions and both vaults, as without share copies: the share copy is not a backup.
+    expect((run.output as { retention: unknown }).retention).toEqual({ kept: 4, deleted: 0, protected: 0 });
+    expect(primaryRds.mock).not.toHaveReceivedCommand(DeleteDBSnapshotCommand);
+    expect(alerts).toEqual([]);
   });
 
   // RDS's wire code, and the SDK's modelled fault for it: rdsErrorCode() reads both as InvalidDBInstanceState.

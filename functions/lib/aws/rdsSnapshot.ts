@@ -15,11 +15,11 @@ import {
   type RDSClient,
   type Tag,
 } from '@aws-sdk/client-rds';
-import { BACKUP_ID_TAG, SOURCE_TAG } from '../retention/snapshots.ts';
+import { BACKUP_ID_TAG, SHARE_COPY_SUFFIX, SOURCE_TAG } from '../retention/snapshots.ts';
 import { ConfigError } from '../errors.ts';
 import { SOURCE_ID_PATTERN, parseBackupId } from '../vault/layout.ts';
 
-export { BACKUP_ID_TAG, SOURCE_TAG };
+export { BACKUP_ID_TAG, SHARE_COPY_SUFFIX, SOURCE_TAG };
 /** The retention policy in force when the snapshot was taken, for people reading the console. */
 export const POLICY_TAG = 'lifeboat:policy';
 export const MANAGED_BY_TAG = 'lifeboat:managed-by';
@@ -79,11 +79,10 @@ export function backupOfSnapshotName(identifier: string): { sourceId: string; ba
 }
 
 /**
- * A Lifeboat snapshot's share copy: `<snapshot name>-ag`, the copy the copy function makes in the region of an
- * air-gapped vault that is not the DR region, under a key of Lifeboat's the vault account may use, and shares with
- * that account (docs/air-gapped-vault.md, "Snapshot backups").
+ * A Lifeboat snapshot's share copy: `<snapshot name>-ag` (SHARE_COPY_SUFFIX), the copy the copy function makes in the
+ * region of an air-gapped vault that is not the DR region, under a key of Lifeboat's the vault account may use, and
+ * shares with that account (docs/air-gapped-vault.md, "Snapshot backups").
  */
-export const SHARE_COPY_SUFFIX = '-ag';
 export function shareCopyIdentifierFor(snapshotIdentifier: string): string {
   return `${snapshotIdentifier}${SHARE_COPY_SUFFIX}`;
 }

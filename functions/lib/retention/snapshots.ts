@@ -29,6 +29,11 @@ import { describeError, type RetentionReport, type RetentionReportEntry, type Re
 import type { VerificationState } from './verification.ts';
 
 export const SOURCE_TAG = 'lifeboat:source';
+/**
+ * The suffix of a share copy (`<snapshot name>-ag`, functions/copy/shareCopy.ts): a transfer copy for the air-gapped
+ * account, tagged as its backup but not one. Retention never counts or deletes it; the copy function tidies them.
+ */
+export const SHARE_COPY_SUFFIX = '-ag';
 export const BACKUP_ID_TAG = 'lifeboat:backup-id';
 
 /** A Lifeboat snapshot of an RDS instance or an Aurora cluster, in one region. */
@@ -259,6 +264,8 @@ function lifeboatSnapshot(
   const backupId = tag(BACKUP_ID_TAG);
   // A snapshot without both tags (or with a malformed id) was not made by Lifeboat: never ours to delete.
   if (identifier === undefined || snapshotType !== 'manual' || sourceId === undefined || backupId === undefined) return undefined;
+  // A share copy carries its backup's tags (CopyTags) but is not another copy of the backup to keep or count.
+  if (identifier.endsWith(SHARE_COPY_SUFFIX)) return undefined;
   if (!isBackupId(backupId)) return undefined;
   return { region, kind, identifier, sourceId, backupId, takenAt: parseBackupId(backupId).time, rdsStatus: status ?? 'unknown' };
 }

@@ -297,6 +297,9 @@ describe('planSnapshotRetention', () => {
     });
     expect(fromDBClusterSnapshot(PRIMARY, clusterSnapshot(OLD))?.kind).toBe('cluster');
     expect(fromDBSnapshot(PRIMARY, dbSnapshot(OLD, { SnapshotType: 'automated' }))).toBeUndefined();
+    // A share copy for the air-gapped account carries its backup's tags but is not a copy of the backup to count.
+    expect(fromDBSnapshot(PRIMARY, dbSnapshot(OLD, { DBSnapshotIdentifier: `${name(OLD)}-ag` }))).toBeUndefined();
+    expect(fromDBClusterSnapshot(PRIMARY, clusterSnapshot(OLD, { DBClusterSnapshotIdentifier: `${name(OLD)}-ag` }))).toBeUndefined();
     expect(fromDBSnapshot(PRIMARY, dbSnapshot(OLD, { TagList: [{ Key: 'lifeboat:source', Value: 'orders-db' }] }))).toBeUndefined();
     expect(
       fromDBSnapshot(
