@@ -134,7 +134,7 @@ export async function copyToAirGap(manifest: Pick<BackupManifest, 'sourceId' | '
       sha256 = await copyInParts(key, payload, primary, target, { ...options, outOfTime });
     } else {
       const checksum = await copyObjectToAirGap(key, primary.bucket, target, true);
-      sha256 = checksum === undefined ? '(none returned)' : Buffer.from(checksum, 'base64').toString('hex');
+      sha256 = checksumHex(checksum);
       if (sha256 !== payload.sha256) {
         throw new ChecksumMismatchError(
           `The air-gapped copy of ${key} in s3://${target.bucket} has SHA-256 ${sha256}, the manifest records ${payload.sha256}; the manifest was not copied`,
@@ -236,7 +236,7 @@ async function copyInParts(
         ),
       );
       const checksum = out.CopyPartResult?.ChecksumSHA256;
-      const copied = checksum === undefined ? '(none returned)' : Buffer.from(checksum, 'base64').toString('hex');
+      const copied = checksumHex(checksum);
       if (copied !== partSha256[index]) {
         throw new ChecksumMismatchError(
           `Part ${index + 1} of the air-gapped copy of ${key} (bytes ${range.start}-${range.end}) has SHA-256 ${copied}, the source's is ${partSha256[index]}; the upload was aborted and the manifest not copied`,
@@ -276,6 +276,11 @@ async function send<T>(target: AirGapTarget, key: string, sourceBucket: string, 
       { cause: error },
     );
   }
+}
+
+/** S3's base64 SHA-256 of a copy as hex; a copy answered without one is `(none returned)`, which proves nothing. */
+export function checksumHex(checksum: string | undefined): string {
+  return checksum === undefined ? '(none returned)' : Buffer.from(checksum, 'base64').toString('hex');
 }
 
 /** One server-side copy into the air-gapped vault; with `checksum`, S3's SHA-256 of the copy (base64). */

@@ -32,9 +32,9 @@ import {
 } from '../lib/fileset/format.ts';
 import { mapConcurrent } from '../lib/vault/catalog.ts';
 import { AIR_GAP_PROGRESS_NAME, VERIFICATIONS_DIR } from '../lib/vault/layout.ts';
-import { copyObjectToAirGap, type AirGapTarget, type FileSetAirGapCopyResult } from './airGapCopy.ts';
+import { checksumHex, copyObjectToAirGap, type AirGapTarget, type FileSetAirGapCopyResult } from './airGapCopy.ts';
 import { CopyInterruptedError } from './interrupted.ts';
-import { getObject, listKeys, outOfTime, putDrJson, type VaultCopyDeps } from './vaultCopy.ts';
+import { getObject, listKeys, outOfTime, putDrJson, readAirGapRecord, type VaultCopyDeps } from './vaultCopy.ts';
 
 /** Pack copies in flight at once (16 MiB packs: one CopyObject each). */
 export const AIR_GAP_PACK_CONCURRENCY = 8;
@@ -85,7 +85,7 @@ export async function copyFileSetToAirGap(
         );
       }
       const key = packKey(sourceId, pack.pack);
-      const sha256 = hex(await copyObjectToAirGap(key, deps.primary.bucket, target, true));
+      const sha256 = checksumHex(await copyObjectToAirGap(key, deps.primary.bucket, target, true));
       if (sha256 !== pack.sha256) {
         throw new ChecksumMismatchError(`The copy of ${key} in ${where} has SHA-256 ${sha256}, the snapshot's pack list records ${pack.sha256}; the manifest was not copied`);
       }
@@ -115,13 +115,13 @@ export async function copyFileSetToAirGap(
   ];
   for (const [key, expected] of proven) {
     if (outOfTime(deps)) throw new CopyInterruptedError(`Stopped the air-gapped copy of ${sourceId}/${backupId} before ${key}: the runner's time is nearly up. Every pack is there; a rerun copies the rest.`);
-    const sha256 = hex(await copyObjectToAirGap(key, deps.primary.bucket, target, true));
+    const sha256 = checksumHex(await copyObjectToAirGap(key, deps.primary.bucket, target, true));
     if (sha256 !== expected) throw new ChecksumMismatchError(`The copy of ${key} in ${where} has SHA-256 ${sha256}, it must be ${expected}; the manifest was not copied`);
   }
   const results = await listKeys(deps.primary, `${snapshotPrefix(sourceId, backupId)}${VERIFICATIONS_DIR}/`);
   for (const key of results) await copyObjectToAirGap(key, deps.primary.bucket, target, false);
   const manifestKey = snapshotManifestKey(sourceId, backupId);
-  const copiedManifest = hex(await copyObjectToAirGap(manifestKey, deps.primary.bucket, target, true));
+  const copiedManifest = checksumHex(await copyObjectToAirGap(manifestKey, deps.primary.bucket, target, true));
   if (copiedManifest !== sha256Of(manifestBytes)) {
     throw new ChecksumMismatchError(`The copy of ${manifestKey} in ${where} has SHA-256 ${copiedManifest}, not that of the manifest this copy read (${sha256Of(manifestBytes)}): the primary's changed meanwhile`);
   }
@@ -165,19 +165,7 @@ interface Progress {
  */
 async function loadProgress(sourceId: string, target: AirGapTarget, deps: VaultCopyDeps): Promise<Progress> {
   const key = `${fileSetPrefix(sourceId)}${AIR_GAP_PROGRESS_NAME}`;
-  const packs = new Map<string, string>();
-  const stored = await getObject(deps.dr, key);
-  if (stored) {
-    try {
-      const record = JSON.parse(stored.bytes.toString('utf8')) as { version?: unknown; bucket?: unknown; account?: unknown; packs?: unknown };
-      if (record.version === 1 && record.bucket === target.bucket && record.account === target.account && typeof record.packs === 'object' && record.packs !== null) {
-        for (const [name, sha256] of Object.entries(record.packs)) if (typeof sha256 === 'string') packs.set(name, sha256);
-      }
-    } catch {
-      // Unreadable: copy again, and the next record replaces it.
-    }
-  }
-  return { key, packs };
+  return { key, packs: await readAirGapRecord(key, 'packs', target, deps) };
 }
 
 /**
@@ -188,10 +176,6 @@ function progressBody(proven: ReadonlyMap<string, string>, packs: readonly PackL
   const mine = new Set(packs.map((p) => p.pack));
   const kept = [...proven].filter(([name]) => mine.has(name) || (packOwner(name) ?? '') > backupId).sort(([a], [b]) => a.localeCompare(b));
   return `${JSON.stringify({ version: 1, bucket: target.bucket, account: target.account, packs: Object.fromEntries(kept) })}\n`;
-}
-
-function hex(checksum: string | undefined): string {
-  return checksum === undefined ? '(none returned)' : Buffer.from(checksum, 'base64').toString('hex');
 }
 
 function sha256Of(bytes: Uint8Array): string {

@@ -218,16 +218,7 @@ function airGapProgress(manifest: PayloadManifest, target: AirGapTarget, deps: V
   let writes: Promise<void> = Promise.resolve();
   return {
     async load() {
-      const stored = await getObject(deps.dr, key);
-      if (!stored) return objects;
-      try {
-        const record = JSON.parse(stored.bytes.toString('utf8')) as { version?: unknown; bucket?: unknown; account?: unknown; objects?: unknown };
-        if (record.version === 1 && record.bucket === target.bucket && record.account === target.account && typeof record.objects === 'object' && record.objects !== null) {
-          for (const [k, v] of Object.entries(record.objects)) if (typeof v === 'string') objects.set(k, v);
-        }
-      } catch {
-        // Unreadable: copy everything again, and the next record replaces it.
-      }
+      for (const [k, v] of await readAirGapRecord(key, 'objects', target, deps)) objects.set(k, v);
       return objects;
     },
     record(proven, sha256) {
@@ -240,6 +231,27 @@ function airGapProgress(manifest: PayloadManifest, target: AirGapTarget, deps: V
       return writes;
     },
   };
+}
+
+/**
+ * A record of what is proven in the air-gapped vault, kept in the DR vault (`{ version: 1, bucket, account, <field>:
+ * { name: sha256 } }`): its entries, or none for a record that is absent, does not parse, or is for another bucket or
+ * account (what it lists is then copied again; the next record replaces it).
+ */
+export async function readAirGapRecord(key: string, field: 'objects' | 'packs', target: AirGapTarget, deps: VaultCopyDeps): Promise<Map<string, string>> {
+  const entries = new Map<string, string>();
+  const stored = await getObject(deps.dr, key);
+  if (!stored) return entries;
+  try {
+    const record = JSON.parse(stored.bytes.toString('utf8')) as Record<string, unknown>;
+    const listed = record[field];
+    if (record['version'] === 1 && record['bucket'] === target.bucket && record['account'] === target.account && typeof listed === 'object' && listed !== null) {
+      for (const [name, sha256] of Object.entries(listed)) if (typeof sha256 === 'string') entries.set(name, sha256);
+    }
+  } catch {
+    // Unreadable: counts as none.
+  }
+  return entries;
 }
 
 interface PayloadCopyStats {
