@@ -1,7 +1,7 @@
 /**
  * A logical backup of one database into a vault:
  *
- *   dump tool stdout ─▶ exit gate ─▶ (row counter) ─▶ raw byte count ─▶ zstd ─▶ Encryption SDK ─▶ SHA-256 + stored byte count ─▶ store.putStream
+ *   dump tool ─▶ zstd (dumpPipeline.ts: a zstd process, or in this process) ─▶ Encryption SDK ─▶ SHA-256 + stored byte count ─▶ store.putStream
  *
  * Streams end to end: memory stays flat whatever the size of the database, and nothing touches local
  * disk. Any stage failing tears every stage down (and kills the dump tool); the payload, if any, is
@@ -10,7 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import { type Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createCompressStream, DEFAULT_ZSTD_LEVEL } from '../codec/zstd.ts';
+import { DEFAULT_ZSTD_LEVEL } from '../codec/zstd.ts';
 import { backupEncryptionContext, createEncryptStream, describeEncryption } from '../crypto/envelope.ts';
 import type { BackupKeyring } from '../crypto/keyring.ts';
 import { DumpFailedError, LifeboatError, StoreWriteFailedError } from '../errors.ts';
@@ -24,10 +24,10 @@ import { resolveJobs } from './jobs.ts';
 import { prepareMysqlDump } from './mysql.ts';
 import { runParallelBackup } from './parallelBackup.ts';
 import { preparePostgresDump } from './postgres.ts';
-import { describeExit, type RunningTool, spawnTool } from './process.ts';
-import { ByteCounter, HashingCounter, type ProgressListener, ProgressMeter } from './progress.ts';
-import { ExitGate } from './streams.ts';
+import { type DumpFront, startDump } from './dumpPipeline.ts';
+import { HashingCounter, type ProgressListener, ProgressMeter } from './progress.ts';
 import { LIFEBOAT_VERSION } from './version.ts';
+import type { ZstdRunner } from './zstdTool.ts';
 
 export interface BackupOptions {
   readonly source: ConnectionInfo;
@@ -47,6 +47,8 @@ export interface BackupOptions {
    * single-stream v1.0 payload. MySQL is always single-stream. @default the runner's vCPUs (`os.availableParallelism()`)
    */
   readonly jobs?: number;
+  /** How zstd runs. @default the `zstd` command when installed, else in this process (engine/zstdTool.ts) */
+  readonly zstd?: ZstdRunner;
 }
 
 export type { DumpManifest };
@@ -75,27 +77,27 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const jobs = resolveJobs(options.jobs);
   if (source.engine === 'postgresql' && jobs > 1) {
     const { onProgress } = options;
-    return runParallelBackup({ source, sourceId, store, keyring, backupId, startedAt, clockStart, compressionLevel: level, jobs, ...(onProgress ? { onProgress } : {}) });
+    return runParallelBackup({ source, sourceId, store, keyring, backupId, startedAt, clockStart, compressionLevel: level, jobs, zstd: options.zstd, ...(onProgress ? { onProgress } : {}) });
   }
 
   const plan = await (source.engine === 'postgresql' ? preparePostgresDump(source) : prepareMysqlDump(source));
-  let tool: RunningTool<'ignore', 'pipe'> | undefined;
+  let front: DumpFront | undefined;
   try {
-    tool = spawnTool(plan.command, plan.args, { env: plan.env, stdin: 'ignore', stdout: 'pipe' });
-    const running = tool;
-    const raw = new ByteCounter(() => meter.tick());
     const hasher = new HashingCounter();
-    const meter = new ProgressMeter('backup', () => ({ rawBytes: raw.bytes, storedBytes: hasher.bytes }), options.onProgress);
-    const stages: (Readable | Transform)[] = [
-      running.child.stdout,
-      new ExitGate(running, (exit) => dumpFailed(source, describeExit(plan.command, exit), running.stderrTail())),
-      ...(plan.inspector ? [plan.inspector] : []),
-      raw,
-      createCompressStream({ level }),
-      createEncryptStream(keyring, encryptionContext),
-      hasher,
-    ];
+    const meter = new ProgressMeter('backup', () => ({ rawBytes: front?.rawBytesSoFar() ?? 0, storedBytes: hasher.bytes }), options.onProgress);
+    front = await startDump({
+      command: plan.command,
+      args: plan.args,
+      env: plan.env,
+      level,
+      zstd: options.zstd,
+      inspector: plan.inspector,
+      dumpFailed: (what, stderr) => dumpFailed(source, what, stderr),
+      onChunk: meter.tick,
+    });
+    const stages: (Readable | Transform)[] = [...front.stages, createEncryptStream(keyring, encryptionContext), hasher];
     await pumpIntoStore(stages, (body) => store.putStream(key, body));
+    const rawBytes = front.rawBytes();
     meter.finish();
 
     let tables;
@@ -123,7 +125,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       payload: {
         key: PAYLOAD_NAME,
         format: plan.payloadFormat,
-        rawBytes: raw.bytes,
+        rawBytes,
         storedBytes: hasher.bytes,
         sha256: hasher.digest(),
       },
@@ -134,8 +136,8 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     await writeManifest(store, manifest);
     return { manifest, warnings: plan.warnings };
   } catch (error) {
-    tool?.kill();
-    await tool?.exited;
+    front?.tools.forEach((tool) => tool.kill());
+    await Promise.all(front?.tools.map((tool) => tool.exited) ?? []);
     await plan.close();
     // The store removes a failed upload itself; this also covers a payload stored before a later step failed.
     await store.delete(key).catch(() => {});

@@ -2,7 +2,7 @@
  * A parallel PostgreSQL backup (vault format v1.1): every part of postgresParallel.ts's plan runs at once,
  * each through its own copy of the single-stream pipeline and into its own object:
  *
- *   pg_dump (one snapshot) ─▶ exit gate ─▶ raw byte count ─▶ zstd ─▶ Encryption SDK ─▶ SHA-256 + stored byte count ─▶ store.putStream
+ *   pg_dump (one snapshot) ─▶ zstd (dumpPipeline.ts) ─▶ Encryption SDK ─▶ SHA-256 + stored byte count ─▶ store.putStream
  *
  * Nothing is held whole in memory or on disk: each part streams like the single payload does, so memory
  * grows with the number of streams, not with the database. The first failure of any part (a pg_dump that
@@ -12,7 +12,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createCompressStream } from '../codec/zstd.ts';
 import { backupEncryptionContext, createEncryptStream, describeEncryption } from '../crypto/envelope.ts';
 import type { BackupKeyring } from '../crypto/keyring.ts';
 import { DumpFailedError, LifeboatError, StoreWriteFailedError } from '../errors.ts';
@@ -30,10 +29,11 @@ import { type ConnectionInfo, describeConnection, redact } from './connection.ts
 import { messageOf } from './driver.ts';
 import { type PartDump, preparePostgresParallelDump } from './postgresParallel.ts';
 import { onInterrupt } from './interrupt.ts';
-import { describeExit, type RunningTool, spawnTool } from './process.ts';
-import { ByteCounter, HashingCounter, type ProgressListener, ProgressMeter } from './progress.ts';
-import { ExitGate } from './streams.ts';
+import { type DumpFront, startDump } from './dumpPipeline.ts';
+import type { RunningTool } from './process.ts';
+import { HashingCounter, type ProgressListener, ProgressMeter } from './progress.ts';
 import { LIFEBOAT_VERSION } from './version.ts';
+import type { ZstdRunner } from './zstdTool.ts';
 
 export interface ParallelBackupOptions {
   readonly source: ConnectionInfo;
@@ -48,6 +48,8 @@ export interface ParallelBackupOptions {
   /** Data streams (the schema and post-data parts run beside them). */
   readonly jobs: number;
   readonly onProgress?: ProgressListener;
+  /** How zstd runs (see zstdTool.ts). @default the `zstd` command when installed */
+  readonly zstd?: ZstdRunner | undefined;
 }
 
 /** Backs a PostgreSQL database up in `jobs` data streams; same errors as the single-stream `runBackup`. */
@@ -57,30 +59,30 @@ export async function runParallelBackup(options: ParallelBackupOptions): Promise
   const prefix = backupPrefix(sourceId, backupId);
   const plan = await preparePostgresParallelDump(source, options.jobs);
 
-  const tools: RunningTool<'ignore', 'pipe'>[] = [];
-  const counters: { raw: ByteCounter; stored: HashingCounter }[] = [];
+  const tools: RunningTool<unknown, unknown>[] = [];
+  const counters: { raw: Pick<DumpFront, 'rawBytesSoFar'>; stored: HashingCounter }[] = [];
   const meter = new ProgressMeter(
     'backup',
-    () => counters.reduce((sum, c) => ({ rawBytes: sum.rawBytes + c.raw.bytes, storedBytes: sum.storedBytes + c.stored.bytes }), { rawBytes: 0, storedBytes: 0 }),
+    () => counters.reduce((sum, c) => ({ rawBytes: sum.rawBytes + c.raw.rawBytesSoFar(), storedBytes: sum.storedBytes + c.stored.bytes }), { rawBytes: 0, storedBytes: 0 }),
     options.onProgress,
   );
   let firstError: unknown;
   const killAll = () => tools.forEach((tool) => tool.kill());
 
   const dumpPart = async (part: PartDump): Promise<ManifestPart> => {
-    const tool = spawnTool('pg_dump', part.args, { env: plan.env, stdin: 'ignore', stdout: 'pipe' });
-    tools.push(tool);
-    const raw = new ByteCounter(() => meter.tick());
+    const front = await startDump({
+      command: 'pg_dump',
+      args: part.args,
+      env: plan.env,
+      level: options.compressionLevel,
+      zstd: options.zstd,
+      dumpFailed: (what, stderr) => partFailed(source, part, what, stderr),
+      onChunk: meter.tick,
+    });
+    tools.push(...front.tools);
     const stored = new HashingCounter();
-    counters.push({ raw, stored });
-    const stages: (Readable | Transform)[] = [
-      tool.child.stdout,
-      new ExitGate(tool, (exit) => partFailed(source, part, describeExit('pg_dump', exit), tool.stderrTail())),
-      raw,
-      createCompressStream({ level: options.compressionLevel }),
-      createEncryptStream(keyring, encryptionContext),
-      stored,
-    ];
+    counters.push({ raw: front, stored });
+    const stages: (Readable | Transform)[] = [...front.stages, createEncryptStream(keyring, encryptionContext), stored];
     try {
       await pumpPart(stages, (body) => store.putStream(`${prefix}${part.key}`, body), part);
     } catch (error) {
@@ -92,7 +94,7 @@ export async function runParallelBackup(options: ParallelBackupOptions): Promise
     return {
       key: part.key,
       section: part.section,
-      rawBytes: raw.bytes,
+      rawBytes: front.rawBytes(),
       storedBytes: stored.bytes,
       sha256: stored.digest(),
       ...(part.tables ? { tables: part.tables.map(({ schema, name }) => ({ schema, name })) } : {}),

@@ -2,14 +2,14 @@
  * Restores a multi-part PostgreSQL backup (vault format v1.1) with `jobs` connections:
  *
  *   1. every part's stored bytes are read once and checked (size, SHA-256) before the target is touched
- *   2. the schema part:                 store ─▶ SHA-256 ─▶ decrypt ─▶ zstd -d ─▶ hold back last chunk ─▶ pg_restore (one transaction)
+ *   2. the schema part:                 store ─▶ SHA-256 ─▶ decrypt ─▶ zstd -d, holding back the tail (restorePipeline.ts) ─▶ pg_restore (one transaction)
  *   3. the data parts, `jobs` at once:  the same pipeline each, each pg_restore in its own transaction
  *   4. the post-data part, already decrypted and checked into a private temporary file (pg_restore needs a
  *      seekable file to work in parallel; it holds only index, constraint and trigger definitions, a few
  *      KiB to MiB whatever the size of the data): pg_restore --jobs builds indexes and constraints in parallel
  *
  * A damaged part fails the restore in step 1, before anything is committed (the target is not even
- * created). Each stream also checks its bytes again as it restores and holds its last chunk back until
+ * created). Each stream also checks its bytes again as it restores and holds its last bytes back until
  * they pass, so bytes altered after step 1 never complete that part's transaction. A failure after step 1
  * (the server, the network, a wrong key) drops the target database when this run created it (it did not
  * exist, or `dropExisting` replaced it), so nothing half-restored is left behind; a target that existed
@@ -34,9 +34,11 @@ import { messageOf } from './driver.ts';
 import { postgresRestorePlan, postgresEnv, preparePostgresTarget } from './postgres.ts';
 import { onInterrupt } from './interrupt.ts';
 import { dropPostgresDatabase, postDataRestoreArgs } from './postgresParallel.ts';
-import { describeExit, type RunningTool, spawnTool } from './process.ts';
-import { ByteCounter, type ProgressListener, ProgressMeter } from './progress.ts';
-import { discard, HoldBackLast, pumpIntoTool } from './streams.ts';
+import { describeExit, spawnTool } from './process.ts';
+import { type ProgressListener, ProgressMeter } from './progress.ts';
+import { type RestoreBack, startRestoreTool } from './restorePipeline.ts';
+import { discard, pumpIntoTool } from './streams.ts';
+import type { ZstdRunner } from './zstdTool.ts';
 
 export interface PartsRestoreOptions {
   readonly store: VaultStore;
@@ -49,6 +51,8 @@ export interface PartsRestoreOptions {
   readonly onProgress?: ProgressListener;
   /** The caller has just read and checked every part (verification's own pass): skip step 1. */
   readonly preverified?: boolean;
+  /** How zstd runs (zstdTool.ts). @default the `zstd` command when installed */
+  readonly zstd?: ZstdRunner | undefined;
 }
 
 export interface PartsRestoreResult {
@@ -94,17 +98,22 @@ export async function runPartsRestore(options: PartsRestoreOptions): Promise<Par
     ? onInterrupt('dropped', `half-restored database ${describeConnection(target)} (created by this run)`, () => dropPostgresDatabase(target))
     : () => {};
 
-  const running = new Set<RunningTool<'pipe', 'ignore'>>();
-  const counters: { raw: ByteCounter; stored: PartVerifier }[] = [];
+  const running = new Set<RestoreBack>();
+  let restoredRaw = 0;
+  const counters: { stored: PartVerifier }[] = [];
+  // Raw bytes: the manifest's size of each part restored, and what the running parts report so far.
   const meter = new ProgressMeter(
     'restore',
-    () => counters.reduce((s, c) => ({ rawBytes: s.rawBytes + c.raw.bytes, storedBytes: s.storedBytes + c.stored.bytes }), { rawBytes: 0, storedBytes: 0 }),
+    () => ({
+      rawBytes: restoredRaw + [...running].reduce((sum, back) => sum + back.rawBytesSoFar(), 0),
+      storedBytes: counters.reduce((sum, c) => sum + c.stored.bytes, 0),
+    }),
     options.onProgress,
   );
   let failed = false;
   const failAll = () => {
     failed = true;
-    for (const tool of running) tool.kill();
+    for (const back of running) back.kill();
   };
   let spool: string | undefined;
   let releaseSpool = () => {};
@@ -114,21 +123,23 @@ export async function runPartsRestore(options: PartsRestoreOptions): Promise<Par
   const restorePart = async (part: ManifestPart): Promise<void> => {
     if (failed) return;
     const plan = await postgresRestorePlan(target, undefined);
-    const tool = spawnTool(plan.command, plan.args, { env: plan.env, stdin: 'pipe', stdout: 'ignore' });
-    running.add(tool);
+    const back = await startRestoreTool({ command: plan.command, args: plan.args, env: plan.env, zstd: options.zstd, onChunk: () => meter.tick() });
+    running.add(back);
     try {
       const verifier = new PartVerifier(label(part), part);
-      const raw = new ByteCounter(() => meter.tick());
-      counters.push({ raw, stored: verifier });
-      const stages = [await store.getStream(label(part)), verifier, createDecryptStream(keyring, context), createDecompressStream(), raw, new HoldBackLast(), tool.child.stdin];
-      const failure = await pumpIntoTool(stages, () => tool.kill());
-      const exit = await tool.exited;
+      counters.push({ stored: verifier });
+      const stages = [await store.getStream(label(part)), verifier, createDecryptStream(keyring, context), ...back.stages];
+      const failure = await pumpIntoTool(stages, () => back.kill());
+      const { decompression, exit } = await back.settled();
       if (failure instanceof LifeboatError) throw failure;
+      if (decompression) throw decompression;
       if (failure !== undefined || exit.code !== 0) {
-        throw toolFailed(`its part ${part.key}`, describeExit(plan.command, exit), tool.stderrTail(), failure);
+        throw toolFailed(`its part ${part.key}`, describeExit(plan.command, exit), back.tool.stderrTail(), failure);
       }
+      running.delete(back);
+      restoredRaw += part.rawBytes;
     } finally {
-      running.delete(tool);
+      running.delete(back);
     }
   };
 
@@ -163,12 +174,13 @@ export async function runPartsRestore(options: PartsRestoreOptions): Promise<Par
     releaseDrop();
     return {
       createdDatabase: created,
-      rawBytes: counters.reduce((sum, c) => sum + c.raw.bytes, 0) + (spool ? postDataPart.rawBytes : 0),
+      // Each part restored is its manifest's raw size: its stored bytes matched the manifest's hash.
+      rawBytes: restoredRaw + (spool ? postDataPart.rawBytes : 0),
       storedBytes: counters.reduce((sum, c) => sum + c.stored.bytes, 0) + (spool ? postDataPart.storedBytes : 0),
     };
   } catch (caught) {
     failAll();
-    await Promise.all([...running].map((tool) => tool.exited));
+    await Promise.all([...running].map((back) => back.settled()));
     // Every part's stored bytes were checked (step 1, or the caller's pass): a data key that will not unwrap is the wrong key.
     const error = caught instanceof DecryptionFailedError && isUnwrapFailure(caught) ? wrongKeyError(manifest.backupId, caught, 'nothing was restored') : caught;
     let cleanup: string;

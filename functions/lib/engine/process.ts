@@ -14,6 +14,12 @@ export interface ToolExit {
   readonly signal: NodeJS.Signals | null;
 }
 
+/**
+ * How a tool's stdin or stdout is connected: a pipe to this process, nothing, or straight to another tool's
+ * pipe (the stream's file descriptor is handed to the child, so those bytes never pass through Node).
+ */
+export type ToolStdio = 'pipe' | 'ignore' | Readable | Writable;
+
 export interface RunningTool<Stdin, Stdout> {
   readonly child: ChildProcessByStdio<Stdin extends 'pipe' ? Writable : null, Stdout extends 'pipe' ? Readable : null, Readable>;
   /** Resolves when the process has exited and its stdio closed; never rejects (a spawn failure is exit code null). */
@@ -24,14 +30,14 @@ export interface RunningTool<Stdin, Stdout> {
   kill(): void;
 }
 
-export interface SpawnToolOptions<Stdin extends 'pipe' | 'ignore', Stdout extends 'pipe' | 'ignore'> {
+export interface SpawnToolOptions<Stdin extends ToolStdio, Stdout extends ToolStdio> {
   readonly env: Readonly<Record<string, string>>;
   readonly stdin: Stdin;
   readonly stdout: Stdout;
 }
 
 /** Starts `command`; stdin/stdout as asked, stderr always captured (tail only, so memory stays flat). */
-export function spawnTool<Stdin extends 'pipe' | 'ignore', Stdout extends 'pipe' | 'ignore'>(
+export function spawnTool<Stdin extends ToolStdio, Stdout extends ToolStdio>(
   command: string,
   args: readonly string[],
   options: SpawnToolOptions<Stdin, Stdout>,

@@ -53,6 +53,7 @@ import { postgresFacts, readSchemaSql, readTableOfContents } from './tableSelect
 import { restoreTableFromParts } from './partsTableRestore.ts';
 import { ByteCounter, type ProgressListener, ProgressMeter } from './progress.ts';
 import { HoldBackLast, isToolGone, pumpIntoTool } from './streams.ts';
+import type { ZstdRunner } from './zstdTool.ts';
 
 export interface RestoreOptions {
   readonly store: VaultStore;
@@ -76,6 +77,8 @@ export interface RestoreOptions {
   readonly jobs?: number;
   /** Multi-part backups: the caller has just checked every part's stored bytes, so the restore does not read them twice. */
   readonly preverified?: boolean;
+  /** Multi-part backups: how zstd runs (zstdTool.ts). @default the `zstd` command when installed */
+  readonly zstd?: ZstdRunner;
 }
 
 export interface RestoreResult {
@@ -116,7 +119,7 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
   if (manifest.payload.parts && !table) {
     const { onProgress, preverified } = options;
     const restored = await runPartsRestore({
-      store, manifest, keyring, target, dropExisting: options.dropExisting ?? false, jobs: resolveJobs(options.jobs),
+      store, manifest, keyring, target, dropExisting: options.dropExisting ?? false, jobs: resolveJobs(options.jobs), zstd: options.zstd,
       ...(onProgress ? { onProgress } : {}), ...(preverified ? { preverified } : {}),
     });
     return { manifest, ...restored, warnings: [] };

@@ -29,6 +29,27 @@ export class ExitGate extends Transform {
 }
 
 /**
+ * Passes bytes through, but ends only once `settled` resolves to no error: {@link ExitGate} for a verdict that
+ * needs more than one process's exit.
+ */
+export class SettledGate extends Transform {
+  constructor(private readonly settled: () => Promise<Error | undefined>) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.settled().then(
+      (error) => callback(error ?? null),
+      (error: Error) => callback(error),
+    );
+  }
+}
+
+/**
  * Withholds the most recent chunk until its upstream has ended cleanly. Every check in the restore
  * pipeline (stored-bytes hash, frame authentication, zstd checksum) completes when its stage ends, so
  * the restore tool never receives the last bytes of a payload that failed one: it cannot finish, and
@@ -45,6 +66,41 @@ export class HoldBackLast extends Transform {
 
   override _flush(callback: TransformCallback): void {
     callback(null, this.#held);
+  }
+}
+
+/**
+ * Withholds the last `bytes` bytes (at least) until its upstream has ended cleanly: {@link HoldBackLast} for a
+ * compressed stream on its way to a zstd process. zstd writes a block's output only once it has the whole
+ * block (or, for a stored block, the bytes so far), and a frame ends with at most 7 bytes that carry no data
+ * (an empty last block's 3-byte header and the 4-byte checksum). So withholding 8 bytes or more withholds at
+ * least the last byte of the raw stream, and the restore tool, which needs its input whole, cannot finish.
+ */
+export class HoldBackTail extends Transform {
+  readonly #held: Buffer[] = [];
+  #heldBytes = 0;
+
+  constructor(private readonly bytes: number) {
+    super();
+    if (bytes < 8) throw new RangeError(`HoldBackTail needs at least 8 bytes to withhold, not ${bytes}`);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#held.push(chunk);
+    this.#heldBytes += chunk.length;
+    // Release whole chunks from the front while what stays still covers the tail.
+    while (this.#held.length > 1 && this.#heldBytes - this.#held[0]!.length >= this.bytes) {
+      const first = this.#held.shift()!;
+      this.#heldBytes -= first.length;
+      this.push(first);
+    }
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    for (const chunk of this.#held.splice(0)) this.push(chunk);
+    this.#heldBytes = 0;
+    callback();
   }
 }
 

@@ -15,12 +15,12 @@ import { runBackup } from '../../../functions/lib/engine/backup.ts';
 import { withDatabase } from '../../../functions/lib/engine/connection.ts';
 import { assignTables, tablePattern } from '../../../functions/lib/engine/postgresParallel.ts';
 import { runRestore } from '../../../functions/lib/engine/restore.ts';
-import { ChecksumMismatchError, DumpFailedError, StoreWriteFailedError } from '../../../functions/lib/errors.ts';
+import { ChecksumMismatchError, DecompressionFailedError, DumpFailedError, StoreWriteFailedError } from '../../../functions/lib/errors.ts';
 import { listBackups, listIncomplete } from '../../../functions/lib/vault/catalog.ts';
 import { pruneVault } from '../../../functions/lib/retention/prune.ts';
 import { backupPrefix, verificationKey } from '../../../functions/lib/vault/layout.ts';
 import { LocalStore } from '../../../functions/lib/vault/localStore.ts';
-import { payloadObjects } from '../../../functions/lib/vault/manifest.ts';
+import { type DumpManifest, payloadObjects } from '../../../functions/lib/vault/manifest.ts';
 import { ensureBenchDatabase } from '../../../bench/generate.ts';
 import { dropDatabase as dropBenchDatabase } from '../../../bench/server.ts';
 import { createPostgresDatabase, type PostgresDatabase } from '../../harness/index.ts';
@@ -94,6 +94,16 @@ async function userTableCount(db: { connectionOptions: pg.ClientConfig }): Promi
   }
 }
 
+/** SIGKILL, as the out-of-memory killer sends it; false when the process had already gone (pgrep and kill race). */
+function killProcess(pid: number): boolean {
+  try {
+    process.kill(pid, 'SIGKILL');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function databaseExists(name: string): Promise<boolean> {
   const admin = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' });
   await admin.connect();
@@ -148,6 +158,31 @@ describe('parallel PostgreSQL backup and restore', () => {
     expect(await target.query(`SELECT note FROM public.audit_log WHERE order_id = 5001`)).toEqual([{ note: 'created' }]);
     // The foreign key holds.
     await expect(target.query(`INSERT INTO public.order_notes VALUES (999999, 'dangling')`)).rejects.toThrow(/foreign key/);
+  });
+
+  it('round-trips with zstd in a process and in this process alike, each restoring what the other wrote', async () => {
+    const before = await postgresFingerprint(connectionOf(varied));
+    const written: Record<string, DumpManifest> = {};
+    for (const [zstd, jobs] of [['process', 2], ['in-process', 2], ['process', 1], ['in-process', 1]] as const) {
+      const { manifest } = await runBackup({ source: connectionOf(varied), sourceId: `pg-zstd-${zstd}-${jobs}`, store: vault.store, keyring, jobs, zstd });
+      written[`${zstd} ${jobs}`] = manifest;
+    }
+    // The same dump whichever way zstd ran: the raw sizes the zstd process reports match the bytes counted in this process.
+    expect(written['process 2']!.payload.parts!.map((p) => p.rawBytes)).toEqual(written['in-process 2']!.payload.parts!.map((p) => p.rawBytes));
+    expect(written['process 1']!.payload.rawBytes).toBe(written['in-process 1']!.payload.rawBytes);
+    expect(written['process 1']!.payload.rawBytes).toBeGreaterThan(100_000);
+
+    for (const [backup, zstd] of [['process 2', 'in-process'], ['in-process 2', 'process']] as const) {
+      const target = await scratchDb();
+      const result = await runRestore({ store: vault.store, backupId: written[backup]!.backupId, keyring, target: connectionOf(target), jobs: 2, zstd });
+      expect(result.rawBytes).toBe(written[backup]!.payload.rawBytes);
+      expect(await postgresFingerprint(connectionOf(target))).toEqual(before);
+      expect(await schemaFacts(target)).toEqual(await schemaFacts(varied));
+    }
+    // A single-stream backup compressed by the zstd process restores (and is checked) in this process.
+    const single = await scratchDb();
+    await runRestore({ store: vault.store, backupId: written['process 1']!.backupId, keyring, target: connectionOf(single) });
+    expect(await postgresFingerprint(connectionOf(single))).toEqual(before);
   });
 
   it('restores one table of a multi-part backup from its schema and data parts only', async () => {
@@ -341,6 +376,83 @@ describe('parallel faults', () => {
     expect(await listBackups(vault.store, { sourceId: 'pg-killed' })).toEqual([]);
     expect(await listIncomplete(vault.store, { sourceId: 'pg-killed' })).toEqual([]);
     expect(await childPids('pg_dump')).toEqual([]);
+  });
+
+  for (const jobs of [1, 2]) {
+    it(`a zstd process killed mid-way fails the backup as the compression's failure, not pg_dump's, and lists nothing (${jobs} job${jobs > 1 ? 's' : ''})`, async () => {
+      let killed: number | undefined;
+      const sourceId = `pg-zstd-killed-${jobs}`;
+      const store = wrapStore(vault.store, {
+        putStream: (key, body) => {
+          let seen = 0;
+          const killer = new Transform({
+            transform(chunk: Buffer, _encoding, callback) {
+              seen += chunk.length;
+              if (killed !== undefined || seen < 500_000 || !key.endsWith(jobs === 1 ? '/payload' : '/payload.data-2')) return callback(null, chunk);
+              void childPids('zstd').then((pids) => {
+                // The zstd fed by the stream being stored: the newest one still running will do, any of them ends the backup.
+                for (const pid of pids.reverse()) {
+                  if (killProcess(pid)) {
+                    killed = pid;
+                    break;
+                  }
+                }
+                callback(null, chunk);
+              });
+            },
+          });
+          return vault.store.putStream(key, through(body, killer));
+        },
+      });
+      const error = await runBackup({ source: connectionOf(source), sourceId, store, keyring, jobs, zstd: 'process' }).then(
+        () => expect.fail('backup should fail'),
+        (e: unknown) => e as Error,
+      );
+      expect(killed).toBeDefined();
+      expect(error).toBeInstanceOf(DumpFailedError);
+      expect(error.message).toMatch(/^Compressing the dump failed: zstd was killed by SIGKILL/);
+      expect(await listBackups(vault.store, { sourceId })).toEqual([]);
+      expect(await listIncomplete(vault.store, { sourceId })).toEqual([]);
+      expect(await childPids('pg_dump')).toEqual([]);
+      expect(await childPids('zstd')).toEqual([]);
+    });
+  }
+
+  it('a zstd process killed mid-restore fails the restore by name, and the database the restore created is dropped', async () => {
+    const { manifest } = await runBackup({ source: connectionOf(source), sourceId: 'pg-zstd-restore-killed', store: vault.store, keyring, jobs: 2 });
+    let killed: number | undefined;
+    const store = wrapStore(vault.store, {
+      getStream: async (key) => {
+        const body = await vault.store.getStream(key);
+        if (!key.endsWith('/payload.data-1')) return body;
+        let seen = 0;
+        return through(
+          body,
+          new Transform({
+            transform(chunk: Buffer, _encoding, callback) {
+              seen += chunk.length;
+              // The second read (the restore's, after the check) kills its zstd half-way.
+              if (killed !== undefined || seen < 1_000_000) return callback(null, chunk);
+              void childPids('zstd').then((pids) => {
+                for (const pid of pids) if (killProcess(pid)) killed = pid;
+                callback(null, chunk);
+              });
+            },
+          }),
+        );
+      },
+    });
+    const target = withDatabase(connectionOf(source), `${source.name}_zstd_killed`);
+    const error = await runRestore({ store, backupId: manifest.backupId, keyring, target, jobs: 2, zstd: 'process' }).then(
+      () => expect.fail('restore should fail'),
+      (e: unknown) => e as Error,
+    );
+    expect(killed).toBeDefined();
+    expect(error).toBeInstanceOf(DecompressionFailedError);
+    expect(error.message).toMatch(/^zstd decompression failed: zstd was killed by SIGKILL/);
+    expect(error.message).toContain(`the database ${target.database}, created by this restore, was dropped`);
+    expect(await databaseExists(target.database)).toBe(false);
+    expect(await childPids('pg_restore')).toEqual([]);
   });
 
   it('a store failing under one part is a StoreWriteFailedError, every pg_dump is stopped and every part removed', async () => {
