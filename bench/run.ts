@@ -405,7 +405,8 @@ async function directoryBytes(dir: string): Promise<number> {
 
 /** Client-side CPU seconds of a Lifeboat run per GiB of uncompressed dump: its Node process and its pg_dump children, not the server. */
 function clientCpuPerGib(run: Timed, rawBytes: number): number {
-  return cpuOf(run, 'node', 'pg_dump') / (rawBytes / GIB);
+  // With the `zstd` command installed, Lifeboat compresses in zstd processes of its own (engine/zstdTool.ts): client CPU too.
+  return cpuOf(run, 'node', 'pg_dump', 'zstd') / (rawBytes / GIB);
 }
 
 /** CPU seconds of one kind of process in a run (0 when it did not take part). */
@@ -510,7 +511,7 @@ function report(options: BenchOptions, r: Results): string[] {
       ],
     ),
     '  backends: PostgreSQL server processes serving the run; node: CPU inside runBackup/runRestore (all threads)',
-    `  client CPU s per GiB of dump (Lifeboat's node + its pg_dumps): --jobs 1 ${secs(clientCpuPerGib(lbBest, r.rawBytes))}, ` +
+    `  client CPU s per GiB of dump (Lifeboat's node + its pg_dumps and zstd processes): --jobs 1 ${secs(clientCpuPerGib(lbBest, r.rawBytes))}, ` +
       `--jobs ${PARALLEL_JOBS} ${secs(clientCpuPerGib(r.lifeboatJobs.best(), r.rawBytes))}`,
   );
 
