@@ -34,11 +34,16 @@ let detected: Promise<ZstdRunner> | undefined;
  * once per process.
  */
 export function detectZstdRunner(): Promise<ZstdRunner> {
-  detected ??= toolVersionLine('zstd').then(
+  detected ??= probeZstdRunner('zstd');
+  return detected;
+}
+
+/** What {@link detectZstdRunner} finds for `command` (not cached). */
+export function probeZstdRunner(command: string): Promise<ZstdRunner> {
+  return toolVersionLine(command).then(
     (line) => (supportedVersion(line) ? 'process' : 'in-process'),
     () => 'in-process' as const,
   );
-  return detected;
 }
 
 /** The runner asked for, else the one detected. */

@@ -57,6 +57,9 @@ describe('finding the zstd command', () => {
     expect(supportedVersion('*** zstd command line interface 64-bits v1.3.8, by Yann Collet ***')).toBe(false);
     expect(supportedVersion('v2.0.0')).toBe(true);
     expect(supportedVersion('v1.10.0')).toBe(true);
+    expect(supportedVersion('v10.0.0')).toBe(true);
+    expect(supportedVersion('v1.4.10')).toBe(true);
+    expect(supportedVersion('v1.3.10')).toBe(false);
     expect(supportedVersion('v0.9.9')).toBe(false);
     expect(supportedVersion('zstd, no version here')).toBe(false);
   });
@@ -105,6 +108,15 @@ describe('zstd compressing a dump tool\'s output', () => {
     expect(zstd.rawBytes(compressed.length)).toBe(5);
     expect(() => zstd.rawBytes(compressed.length + 1)).toThrow(DumpFailedError);
     expect(() => zstd.rawBytes(compressed.length + 1)).toThrow(/zstd reported \d+ compressed bytes, but Lifeboat received \d+/);
+  });
+
+  it('fails the backup when zstd ends without its summary (it was killed), saying what it printed', async () => {
+    const zstd = spawnZstdCompress(1);
+    zstd.closeInput();
+    zstd.tool.kill();
+    await collect(zstd.output);
+    await zstd.tool.exited;
+    expect(() => zstd.rawBytes(0)).toThrow(/^zstd did not report the sizes it compressed \(its output ended: ".*"\)$/s);
   });
 });
 
