@@ -55,6 +55,7 @@ async function dump(script: string, options: { zstd: 'process' | 'in-process'; l
   });
   const out = new PassThrough();
   const collected = collect(out);
+  collected.catch(() => {}); // a failed pipeline destroys `out`: its error is the pipeline's, reported below
   const result: { bytes?: Buffer; error?: Error } = await pipeline([...front.stages, out]).then(
     async () => ({ bytes: await collected }),
     (error: unknown) => ({ error: error as Error }),

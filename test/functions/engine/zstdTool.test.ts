@@ -112,8 +112,9 @@ describe('zstd compressing a dump tool\'s output', () => {
 
   it('fails the backup when zstd ends without its summary (it was killed), saying what it printed', async () => {
     const zstd = spawnZstdCompress(1);
-    zstd.closeInput();
+    // Its input still open, zstd waits for more: killed there, it never prints its summary.
     zstd.tool.kill();
+    zstd.closeInput();
     await collect(zstd.output);
     await zstd.tool.exited;
     expect(() => zstd.rawBytes(0)).toThrow(/^zstd did not report the sizes it compressed \(its output ended: ".*"\)$/s);
