@@ -96,7 +96,6 @@ export async function startDump(options: DumpFrontOptions): Promise<DumpFront> {
   return {
     tools: [tool, zstd.tool],
     runner,
-    // A dump that died mid-stream is the dump's failure, though zstd then ends cleanly on a short input.
     stages: [zstd.output, new SettledGate(verdict), compressed],
     rawBytesSoFar: () => exact ?? zstd.rawBytesSoFar(),
     rawBytes: () => (exact ??= zstd.rawBytes(compressed.bytes)),
