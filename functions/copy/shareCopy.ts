@@ -12,8 +12,6 @@ import {
   CopyDBSnapshotCommand,
   DeleteDBClusterSnapshotCommand,
   DeleteDBSnapshotCommand,
-  DescribeDBClusterSnapshotsCommand,
-  DescribeDBSnapshotsCommand,
   ModifyDBClusterSnapshotAttributeCommand,
   ModifyDBSnapshotAttributeCommand,
 } from '@aws-sdk/client-rds';
@@ -25,6 +23,7 @@ import {
   fromInstanceSnapshot,
   isFailedSnapshotStatus,
   isSnapshotOfBackup,
+  manualSnapshots,
   rdsErrorCode,
   shareCopyIdentifierFor,
   type DescribedSnapshot,
@@ -135,22 +134,10 @@ export async function shareAndTidy(
 /** This source's share copies in the region (manual snapshots named `lifeboat-<source>-<backup id>-ag`, tagged as its backups). */
 async function shareCopiesOf(sourceId: string, type: SnapshotType, rds: RdsSender): Promise<DescribedSnapshot[]> {
   const found: DescribedSnapshot[] = [];
-  const consider = (snapshot: DescribedSnapshot) => {
+  for await (const snapshot of manualSnapshots(rds, type)) {
     const backup = snapshot.identifier.endsWith(SHARE_COPY_SUFFIX) ? backupOfSharedSnapshotName(snapshot.identifier) : undefined;
     if (backup?.sourceId === sourceId && isSnapshotOfBackup(snapshot, sourceId, backup.backupId)) found.push(snapshot);
-  };
-  let marker: string | undefined;
-  do {
-    if (type === 'instance') {
-      const page = await rds.send(new DescribeDBSnapshotsCommand({ SnapshotType: 'manual', Marker: marker }));
-      for (const snapshot of page.DBSnapshots ?? []) consider(fromInstanceSnapshot(snapshot));
-      marker = page.Marker;
-    } else {
-      const page = await rds.send(new DescribeDBClusterSnapshotsCommand({ SnapshotType: 'manual', Marker: marker }));
-      for (const snapshot of page.DBClusterSnapshots ?? []) consider(fromClusterSnapshot(snapshot));
-      marker = page.Marker;
-    }
-  } while (marker);
+  }
   return found;
 }
 

@@ -6,8 +6,6 @@
 import {
   CopyDBClusterSnapshotCommand,
   CopyDBSnapshotCommand,
-  DescribeDBClusterSnapshotsCommand,
-  DescribeDBSnapshotsCommand,
 } from '@aws-sdk/client-rds';
 import {
   BACKUP_ID_TAG,
@@ -20,6 +18,7 @@ import {
   fromInstanceSnapshot,
   isFailedSnapshotStatus,
   isSnapshotOfBackup,
+  manualSnapshots,
   parseSnapshotArn,
   rdsErrorCode,
   rdsErrorMessage,
@@ -203,17 +202,8 @@ async function scanDrSnapshots(rds: RdsSender, type: SnapshotType, identifier: s
     const isLifeboat = snapshot.tags[SOURCE_TAG] !== undefined && isBackupId(snapshot.tags[BACKUP_ID_TAG] ?? '');
     if (isLifeboat && SNAPSHOT_IN_FLIGHT_STATUSES.has(snapshot.status) && snapshot.percentProgress < 100) inFlight += 1;
   };
-  let marker: string | undefined;
-  do {
-    const page = await rds.send(new DescribeDBSnapshotsCommand({ SnapshotType: 'manual', Marker: marker }));
-    for (const snapshot of page.DBSnapshots ?? []) consider(fromInstanceSnapshot(snapshot));
-    marker = page.Marker;
-  } while (marker);
-  do {
-    const page = await rds.send(new DescribeDBClusterSnapshotsCommand({ SnapshotType: 'manual', Marker: marker }));
-    for (const snapshot of page.DBClusterSnapshots ?? []) consider(fromClusterSnapshot(snapshot));
-    marker = page.Marker;
-  } while (marker);
+  for await (const snapshot of manualSnapshots(rds, 'instance')) consider(snapshot);
+  for await (const snapshot of manualSnapshots(rds, 'cluster')) consider(snapshot);
   return target ? { inFlight, target } : { inFlight };
 }
 

@@ -186,6 +186,22 @@ export async function describeSnapshot(rds: RdsSender, type: SnapshotType, ident
   }
 }
 
+/** Every manual snapshot of `type` in the region, page by page. */
+export async function* manualSnapshots(rds: RdsSender, type: SnapshotType): AsyncGenerator<DescribedSnapshot> {
+  let marker: string | undefined;
+  do {
+    if (type === 'instance') {
+      const page = await rds.send(new DescribeDBSnapshotsCommand({ SnapshotType: 'manual', Marker: marker }));
+      for (const snapshot of page.DBSnapshots ?? []) yield fromInstanceSnapshot(snapshot);
+      marker = page.Marker;
+    } else {
+      const page = await rds.send(new DescribeDBClusterSnapshotsCommand({ SnapshotType: 'manual', Marker: marker }));
+      for (const snapshot of page.DBClusterSnapshots ?? []) yield fromClusterSnapshot(snapshot);
+      marker = page.Marker;
+    }
+  } while (marker);
+}
+
 export function fromInstanceSnapshot(snapshot: DBSnapshot): DescribedSnapshot {
   return {
     type: 'instance',
